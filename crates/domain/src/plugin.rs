@@ -1,0 +1,176 @@
+//! The plugin trait: what a source (YouTube, a blog feed, …) implements to handle one task
+//! type. A plugin crate depends on `prismq-domain` alone.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::cancel::CancelSignal;
+use crate::content::ContentItem;
+use crate::error::{PortError, ValidationError};
+use crate::ports::{LogLevel, NewLogEntry, TaskEvent, TaskLog};
+use crate::retry::ErrorClass;
+use crate::task::{Task, TaskId, TaskType};
+use crate::Timestamp;
+
+/// What a successful run produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// Items found; the runtime saves them to the result store before completing the task.
+    pub items: Vec<ContentItem>,
+    /// A short human summary ("42 videos from @channel").
+    pub summary: String,
+    /// Named counters (pages fetched, quota units, …).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// A failed run, classified where it arose.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    /// How the runtime treats it.
+    pub class: ErrorClass,
+    /// One line for the operator: what went wrong and, where possible, what to do.
+    pub message: String,
+}
+
+impl TaskError {
+    /// May succeed if tried again.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        TaskError {
+            class: ErrorClass::Retryable,
+            message: message.into(),
+        }
+    }
+
+    /// Will succeed only after `until` (quota reset, Retry-After); does not use an attempt.
+    pub fn retry_after(until: Timestamp, message: impl Into<String>) -> Self {
+        TaskError {
+            class: ErrorClass::RetryableAfter(until),
+            message: message.into(),
+        }
+    }
+
+    /// Will never succeed as asked.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        TaskError {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ValidationError> for TaskError {
+    fn from(e: ValidationError) -> Self {
+        TaskError::permanent(e.to_string())
+    }
+}
+
+/// What a handler gets besides its task: a cancellation signal and the task's log.
+#[derive(Clone)]
+pub struct TaskContext {
+    task_id: TaskId,
+    cancel: CancelSignal,
+    log: Arc<dyn TaskLog>,
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("task_id", &self.task_id)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskContext {
+    /// A context for `task_id` that logs to `log` and is cancelled through `cancel`.
+    pub fn new(task_id: TaskId, cancel: CancelSignal, log: Arc<dyn TaskLog>) -> Self {
+        TaskContext {
+            task_id,
+            cancel,
+            log,
+        }
+    }
+
+    /// The task this context belongs to.
+    pub fn task_id(&self) -> TaskId {
+        self.task_id
+    }
+
+    /// Raised when the handler should stop early: shutdown, timeout or a lost lease. A
+    /// handler should check it between requests and return promptly.
+    pub fn cancel_signal(&self) -> &CancelSignal {
+        &self.cancel
+    }
+
+    /// True once the handler should stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Writes a progress note to the task's log.
+    ///
+    /// # Errors
+    /// The log's port error; a handler may ignore it (progress is advisory).
+    pub async fn progress(
+        &self,
+        message: impl Into<String> + Send,
+        details: Value,
+    ) -> Result<(), PortError> {
+        self.log
+            .append(
+                self.task_id,
+                NewLogEntry {
+                    level: LogLevel::Info,
+                    event: TaskEvent::Progress,
+                    message: message.into(),
+                    details,
+                },
+            )
+            .await
+    }
+}
+
+/// A handler for one task type. Implemented by plugins, registered in the app.
+#[async_trait]
+pub trait TaskHandler: Send + Sync {
+    /// The task type this handler runs.
+    fn task_type(&self) -> TaskType;
+
+    /// Checks parameters at enqueue time, so a bad task is refused before it is queued.
+    /// Should parse into a typed struct with `deny_unknown_fields` so typos are errors.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the parameter (`field` relative to params), its problem
+    /// and what is accepted.
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError>;
+
+    /// Runs one attempt of `task`.
+    ///
+    /// # Errors
+    /// A classified [`TaskError`]; the runtime retries, defers or dead-letters by its class.
+    async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_classify() {
+        assert_eq!(TaskError::retryable("x").class, ErrorClass::Retryable);
+        assert_eq!(TaskError::permanent("x").class, ErrorClass::Permanent);
+        let t = Timestamp::from_second(10).unwrap();
+        assert_eq!(
+            TaskError::retry_after(t, "x").class,
+            ErrorClass::RetryableAfter(t)
+        );
+        let v: TaskError = ValidationError::new("query", "empty", "text").into();
+        assert_eq!(v.class, ErrorClass::Permanent);
+        assert!(v.message.contains("invalid query"));
+    }
+}

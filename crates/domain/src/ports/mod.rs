@@ -1,0 +1,20 @@
+//! The ports: one trait per capability the application needs from the outside world.
+//! Storage adapters implement them; the testkit's contract suite checks every obligation
+//! written in their docs.
+
+mod clock;
+mod quota;
+mod results;
+mod task_log;
+mod task_queue;
+mod worker_registry;
+
+pub use clock::{Clock, SystemClock};
+pub use quota::{QuotaDecision, QuotaLedger};
+pub use results::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
+pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
+pub use task_queue::{
+    ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, QueueStats,
+    StatusCount, TaskFilter, TaskQueue,
+};
+pub use worker_registry::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};

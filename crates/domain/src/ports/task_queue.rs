@@ -1,0 +1,218 @@
+//! The task queue port: enqueue, claim with a strategy, the fenced lifecycle of an attempt,
+//! operator actions, listing and stats.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+use crate::claiming::ClaimingStrategy;
+use crate::error::PortError;
+use crate::retry::{ErrorClass, RetryDecision};
+use crate::status::TaskStatus;
+use crate::task::{Lease, NewTask, Task, TaskId, TaskType, WorkerId};
+use crate::Timestamp;
+
+/// The result of an enqueue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enqueued {
+    /// The task's id: new, or the existing task's for a repeated idempotency key.
+    pub id: TaskId,
+    /// True when the idempotency key already existed and nothing was created.
+    pub duplicate: bool,
+}
+
+/// Which tasks a worker can take.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimFilter {
+    /// The task types the worker handles; empty means every type.
+    pub task_types: Vec<TaskType>,
+    /// The worker's region: it may take tasks requiring this region or none. `None`: the
+    /// worker takes only tasks that require no region.
+    pub region: Option<String>,
+}
+
+/// A worker's request for its next task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// Who claims.
+    pub worker: WorkerId,
+    /// What it can take.
+    pub filter: ClaimFilter,
+    /// In which order.
+    pub strategy: ClaimingStrategy,
+    /// How long the lease lasts unless renewed.
+    pub lease_for: Duration,
+}
+
+/// A claimed task and the lease fencing this attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedTask {
+    /// The task as it is after the claim (status `claimed`, attempts counted).
+    pub task: Task,
+    /// The lease; every later write of this attempt presents it.
+    pub lease: Lease,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// How to treat it.
+    pub class: ErrorClass,
+    /// One line saying what went wrong (stored as the task's last error).
+    pub message: String,
+}
+
+/// What `fail` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailOutcome {
+    /// The retry policy's decision, as applied.
+    pub decision: RetryDecision,
+    /// The task's attempts after the decision (a deferral gives one back).
+    pub attempts: u32,
+}
+
+/// Filters and paging for [`TaskQueue::list`]. Results are newest first (id descending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFilter {
+    /// Only tasks in this status.
+    pub status: Option<TaskStatus>,
+    /// Only tasks of this type.
+    pub task_type: Option<TaskType>,
+    /// Only tasks with an id below this one (keyset paging: pass the last id seen).
+    pub before_id: Option<TaskId>,
+    /// Only tasks that finished before this instant.
+    pub finished_before: Option<Timestamp>,
+    /// At most this many (1–10,000).
+    pub limit: u32,
+}
+
+impl Default for TaskFilter {
+    fn default() -> Self {
+        TaskFilter {
+            status: None,
+            task_type: None,
+            before_id: None,
+            finished_before: None,
+            limit: 100,
+        }
+    }
+}
+
+/// One row of the queue's stats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusCount {
+    /// Task type.
+    pub task_type: TaskType,
+    /// Status.
+    pub status: TaskStatus,
+    /// Tasks of that type in that status.
+    pub count: u64,
+}
+
+/// A snapshot of the queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Counts per (type, status), only non-zero ones, ordered by type then status.
+    pub counts: Vec<StatusCount>,
+    /// The `run_after` of the longest-waiting eligible queued task.
+    pub oldest_eligible: Option<Timestamp>,
+}
+
+impl QueueStats {
+    /// Tasks in `status` across all types.
+    pub fn total(&self, status: TaskStatus) -> u64 {
+        self.counts
+            .iter()
+            .filter(|c| c.status == status)
+            .map(|c| c.count)
+            .sum()
+    }
+}
+
+/// The durable task queue.
+///
+/// Every method that changes a task MUST write the matching [`crate::ports::TaskEvent`] to
+/// the task's log in the same atomic step as the change, and nothing at all when it fails.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
+    /// Adds one task, status `queued`, attempts 0, `run_after` = its own or now, max_attempts
+    /// = its own or the queue's retry policy default.
+    ///
+    /// MUST validate the task (`Invalid`, nothing written). MUST return the existing task's id
+    /// with `duplicate: true`, creating nothing, when the idempotency key already exists.
+    async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError>;
+
+    /// Adds many tasks all or nothing, returning one [`Enqueued`] per input in order.
+    ///
+    /// MUST validate every task before writing any (`Invalid` naming the index of the first
+    /// bad one as `tasks[i].field`). Existing idempotency keys, and keys repeated within the
+    /// batch, resolve to one task flagged as a duplicate.
+    async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError>;
+
+    /// Atomically claims the next eligible task for `request`, or `None`.
+    ///
+    /// Eligible: the task's type is in the filter (or the filter is empty), its region
+    /// requirement is absent or equals the filter's region, and it is either `queued` with
+    /// `run_after <= now`, or `claimed`/`running` with a lease that lapsed (rescued first,
+    /// oldest lapse first, logged `lease_expired`). Among queued tasks the strategy orders.
+    /// A rescued task whose attempts are already at its maximum is dead-lettered instead.
+    ///
+    /// MUST set status `claimed`, `claimed_by`, a lease expiring at now + `lease_for`, a fresh
+    /// lease token, and attempts + 1; MUST never hand one task to two live leases.
+    async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError>;
+
+    /// Extends the lease to now + `lease_for`, returning the new lease.
+    /// MUST fail with `LeaseLost`, changing nothing, when the token no longer matches a
+    /// `claimed`/`running` task (claimed again, cancelled, finished) — even if the lease merely
+    /// lapsed and nobody claimed it yet, renewal still succeeds while the token matches.
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError>;
+
+    /// Marks the attempt running. MUST fail with `LeaseLost` on a stale token.
+    async fn start(&self, lease: &Lease) -> Result<(), PortError>;
+
+    /// Completes the attempt: status `completed`, `finished_at` now, the summary stored, lease
+    /// cleared. MUST fail with `LeaseLost` (changing nothing) on a stale token.
+    async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError>;
+
+    /// Fails the attempt and applies the queue's retry policy in the same atomic step: back to
+    /// `queued` with a later `run_after` (logged `retried`), a free deferral that gives the
+    /// attempt back (logged `deferred`), or `failed` (logged `failed`). The message becomes
+    /// `last_error`. MUST fail with `LeaseLost` (changing nothing) on a stale token.
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError>;
+
+    /// Hands the task back without using the attempt (shutdown): `queued`, run_after now,
+    /// attempts − 1, logged `released`. MUST fail with `LeaseLost` on a stale token.
+    async fn release(&self, lease: &Lease) -> Result<(), PortError>;
+
+    /// Cancels a task that is queued, claimed or running (a running handler's later writes
+    /// then get `LeaseLost`). MUST fail with `NotFound` for an unknown id and `InvalidState`
+    /// for a completed, failed or cancelled task.
+    async fn cancel(&self, id: TaskId) -> Result<Task, PortError>;
+
+    /// Sends a dead-lettered (`failed`) task back to the queue with attempts reset to 0 and
+    /// run_after now, logged `requeued`. MUST fail with `NotFound` for an unknown id and
+    /// `InvalidState` for any other status.
+    async fn retry(&self, id: TaskId) -> Result<Task, PortError>;
+
+    /// The task with `id`. MUST fail with `NotFound` when there is none.
+    async fn get(&self, id: TaskId) -> Result<Task, PortError>;
+
+    /// Tasks matching `filter`, newest first. MUST refuse a limit outside 1–10,000 with
+    /// `Invalid`.
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError>;
+
+    /// Deletes tasks in a final status (`completed`, `failed`, `cancelled`) that finished
+    /// before `before`, with their logs, at most `limit` per call; returns how many. MUST
+    /// refuse a status that is not final with `Invalid`.
+    async fn purge(
+        &self,
+        status: TaskStatus,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PortError>;
+
+    /// Counts by type and status, and the oldest eligible task's `run_after`.
+    async fn stats(&self) -> Result<QueueStats, PortError>;
+}

@@ -1,0 +1,600 @@
+//! The task model: what enqueue takes (`NewTask`, validated), what the queue holds (`Task`),
+//! and the lease that fences one attempt.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ValidationError;
+use crate::status::TaskStatus;
+use crate::Timestamp;
+
+/// A task's identity in its queue: positive and increasing in enqueue order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(pub i64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The longest task type name accepted.
+pub const MAX_TASK_TYPE_LEN: usize = 64;
+
+/// A task type name such as `channel_scrape`: lowercase ASCII letters, digits and `_`,
+/// starting with a letter, at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TaskType(String);
+
+impl TaskType {
+    /// Validates `name` as a task type.
+    ///
+    /// # Errors
+    /// Empty names, names over 64 characters, and names with characters other than
+    /// lowercase ASCII letters, digits and `_` (or not starting with a letter).
+    pub fn new(name: impl Into<String>) -> Result<Self, ValidationError> {
+        let name = name.into();
+        const ACCEPTED: &str =
+            "1 to 64 characters of a-z, 0-9 and _, starting with a letter (e.g. channel_scrape)";
+        if name.is_empty() {
+            return Err(ValidationError::new(
+                "type",
+                "the task type is empty",
+                ACCEPTED,
+            ));
+        }
+        if name.len() > MAX_TASK_TYPE_LEN {
+            return Err(ValidationError::new(
+                "type",
+                format!("the task type is {} characters long", name.len()),
+                ACCEPTED,
+            ));
+        }
+        let mut chars = name.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        if !first_ok
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(ValidationError::new(
+                "type",
+                format!(
+                    "{:?} has characters outside the allowed set",
+                    truncate_for_message(&name)
+                ),
+                ACCEPTED,
+            ));
+        }
+        Ok(TaskType(name))
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TaskType::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for TaskType {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskType::new(s)
+    }
+}
+
+/// A task's priority, 1 (lowest) to 10 (highest). Default 5. Higher runs first under the
+/// `priority` strategy and is drawn more often under `weighted_random`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Priority(u8);
+
+impl Priority {
+    /// The lowest priority.
+    pub const MIN: Priority = Priority(1);
+    /// The highest priority.
+    pub const MAX: Priority = Priority(10);
+    /// The priority of a task that names none.
+    pub const DEFAULT: Priority = Priority(5);
+
+    /// Validates a priority.
+    ///
+    /// # Errors
+    /// Any value outside 1–10.
+    pub fn new(value: i64) -> Result<Self, ValidationError> {
+        if (1..=10).contains(&value) {
+            Ok(Priority(value as u8))
+        } else {
+            Err(ValidationError::new(
+                "priority",
+                format!("{value} is out of range"),
+                "an integer from 1 (lowest) to 10 (highest); default 5",
+            ))
+        }
+    }
+
+    /// The numeric value, 1–10.
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+
+    /// All priorities from highest to lowest.
+    pub fn descending() -> impl Iterator<Item = Priority> {
+        (1..=10u8).rev().map(Priority)
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::DEFAULT
+    }
+}
+
+impl<'de> Deserialize<'de> for Priority {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        Priority::new(v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a worker must offer to run a task. Today only a region (an ISO 3166-1 alpha-2 code):
+/// a task with a region is claimed only by workers configured for that region; a task
+/// without one by any worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compatibility {
+    /// The region a worker must serve, e.g. `US`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl Compatibility {
+    /// Validates and normalises (uppercases) the region.
+    ///
+    /// # Errors
+    /// A region that is not two ASCII letters.
+    pub fn with_region(region: &str) -> Result<Self, ValidationError> {
+        let r = region.trim();
+        if r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()) {
+            Ok(Compatibility {
+                region: Some(r.to_ascii_uppercase()),
+            })
+        } else {
+            Err(ValidationError::new(
+                "region",
+                format!(
+                    "{:?} is not a two-letter region code",
+                    truncate_for_message(region)
+                ),
+                "an ISO 3166-1 alpha-2 code such as US, GB or DE",
+            ))
+        }
+    }
+}
+
+/// The largest serialized params accepted by default (1 MiB).
+pub const DEFAULT_MAX_PARAMS_BYTES: usize = 1024 * 1024;
+/// The longest idempotency key accepted, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// The most attempts a task may be given.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+
+/// A task to enqueue. Build it with [`NewTask::new`], adjust the public fields or use the
+/// builder methods, and call [`NewTask::validate`] (adapters call it again before writing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// The task type; a handler for it must be registered for enqueue to accept it.
+    pub task_type: TaskType,
+    /// The handler's parameters: a JSON object.
+    pub params: Value,
+    /// 1–10, default 5.
+    pub priority: Priority,
+    /// Not claimable before this instant; `None` means now.
+    pub run_after: Option<Timestamp>,
+    /// Attempts before dead-lettering; `None` takes the queue's retry policy default.
+    pub max_attempts: Option<u32>,
+    /// Enqueueing the same key twice creates one task.
+    pub idempotency_key: Option<String>,
+    /// What a worker must offer to claim it.
+    pub compatibility: Compatibility,
+}
+
+impl NewTask {
+    /// A task of `task_type` with `params` and every other field at its default.
+    pub fn new(task_type: TaskType, params: Value) -> Self {
+        NewTask {
+            task_type,
+            params,
+            priority: Priority::DEFAULT,
+            run_after: None,
+            max_attempts: None,
+            idempotency_key: None,
+            compatibility: Compatibility::default(),
+        }
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, p: Priority) -> Self {
+        self.priority = p;
+        self
+    }
+
+    /// Sets the earliest instant the task may run.
+    pub fn run_after(mut self, at: Timestamp) -> Self {
+        self.run_after = Some(at);
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Sets the maximum number of attempts.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Sets the compatibility requirements.
+    pub fn compatibility(mut self, c: Compatibility) -> Self {
+        self.compatibility = c;
+        self
+    }
+
+    /// Checks everything that does not need a handler: params are a JSON object no larger than
+    /// `max_params_bytes` when serialized, the idempotency key is 1–255 bytes without control
+    /// characters, max_attempts is 1–100, and the region (if any) is two letters.
+    ///
+    /// # Errors
+    /// The first problem found, naming the field.
+    pub fn validate(&self, max_params_bytes: usize) -> Result<(), ValidationError> {
+        let Value::Object(map) = &self.params else {
+            return Err(ValidationError::new(
+                "params",
+                format!(
+                    "params are a JSON {}, not an object",
+                    json_kind(&self.params)
+                ),
+                "a JSON object such as {\"query\": \"rust\"}",
+            ));
+        };
+        let size = params_size(map);
+        if size > max_params_bytes {
+            return Err(ValidationError::new(
+                "params",
+                format!("params are {size} bytes when serialized"),
+                format!("at most {max_params_bytes} bytes"),
+            ));
+        }
+        if let Some(key) = &self.idempotency_key {
+            const ACCEPTED: &str = "1 to 255 bytes of printable text";
+            if key.is_empty() {
+                return Err(ValidationError::new(
+                    "idempotency_key",
+                    "the key is empty",
+                    ACCEPTED,
+                ));
+            }
+            if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(ValidationError::new(
+                    "idempotency_key",
+                    format!("the key is {} bytes long", key.len()),
+                    ACCEPTED,
+                ));
+            }
+            if key.chars().any(char::is_control) {
+                return Err(ValidationError::new(
+                    "idempotency_key",
+                    "the key contains control characters",
+                    ACCEPTED,
+                ));
+            }
+        }
+        if let Some(n) = self.max_attempts {
+            if !(1..=MAX_ATTEMPTS_LIMIT).contains(&n) {
+                return Err(ValidationError::new(
+                    "max_attempts",
+                    format!("{n} is out of range"),
+                    format!("an integer from 1 to {MAX_ATTEMPTS_LIMIT}"),
+                ));
+            }
+        }
+        if let Some(region) = &self.compatibility.region {
+            Compatibility::with_region(region)?;
+        }
+        Ok(())
+    }
+
+    /// The params as a JSON object (empty if they are not one; validate first).
+    pub fn params_object(&self) -> Option<&Map<String, Value>> {
+        self.params.as_object()
+    }
+}
+
+fn params_size(map: &Map<String, Value>) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    // Writing to a counter cannot fail; a map of JSON values always serializes.
+    let _ = serde_json::to_writer(&mut c, map);
+    c.0
+}
+
+/// The JSON kind of a value, for error messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Shortens text quoted back in an error message to at most 80 characters.
+pub fn truncate_for_message(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A task as the queue holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Its identity.
+    pub id: TaskId,
+    /// Which handler runs it.
+    pub task_type: TaskType,
+    /// The handler's parameters (a JSON object).
+    pub params: Value,
+    /// 1–10.
+    pub priority: Priority,
+    /// Where it is in its lifecycle.
+    pub status: TaskStatus,
+    /// Claims so far, including the current one; a free deferral gives its attempt back.
+    pub attempts: u32,
+    /// Attempts before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Not claimable before this instant.
+    pub run_after: Timestamp,
+    /// When the current lease lapses, while claimed or running.
+    pub lease_expires_at: Option<Timestamp>,
+    /// The worker holding (or that last held) the lease.
+    pub claimed_by: Option<WorkerId>,
+    /// The token fencing the current attempt's writes.
+    pub lease_token: Option<LeaseToken>,
+    /// The key that made enqueue idempotent, if any.
+    pub idempotency_key: Option<String>,
+    /// What a worker must offer to claim it.
+    pub compatibility: Compatibility,
+    /// The last attempt's error message.
+    pub last_error: Option<String>,
+    /// The handler's summary of a completed run.
+    pub summary: Option<Value>,
+    /// When it was enqueued.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// When it reached completed, failed or cancelled.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A worker's identity: 1–128 printable characters, e.g. `host-1234-0`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkerId(String);
+
+impl WorkerId {
+    /// Validates a worker id.
+    ///
+    /// # Errors
+    /// Empty, longer than 128 bytes, or containing control characters.
+    pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "worker_id",
+                format!("{:?} is not a usable worker id", truncate_for_message(&id)),
+                "1 to 128 bytes of printable text",
+            ));
+        }
+        Ok(WorkerId(id))
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A random token issued with each claim. Every later write of that attempt must present it;
+/// once the task is claimed again, the old token no longer matches and the write is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeaseToken(pub i64);
+
+impl fmt::Display for LeaseToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A worker's hold on one attempt of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The task leased.
+    pub task_id: TaskId,
+    /// The fencing token of this attempt.
+    pub token: LeaseToken,
+    /// The holder.
+    pub worker: WorkerId,
+    /// When the lease lapses unless renewed.
+    pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tt(s: &str) -> TaskType {
+        TaskType::new(s).unwrap()
+    }
+
+    #[test]
+    fn task_type_accepts_snake_case() {
+        assert_eq!(tt("channel_scrape").as_str(), "channel_scrape");
+        assert!(TaskType::new("a").is_ok());
+        assert!(TaskType::new("a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn task_type_rejections_name_the_problem() {
+        for (input, needle) in [
+            ("", "empty"),
+            ("Channel", "outside the allowed set"),
+            ("9lives", "outside the allowed set"),
+            ("has space", "outside the allowed set"),
+            ("drop;table", "outside the allowed set"),
+        ] {
+            let e = TaskType::new(input).unwrap_err();
+            assert_eq!(e.field, "type");
+            assert!(e.problem.contains(needle), "{input:?}: {e}");
+            assert!(e.accepted.contains("a-z"), "{e}");
+        }
+        let e = TaskType::new("a".repeat(65)).unwrap_err();
+        assert!(e.problem.contains("65 characters"), "{e}");
+    }
+
+    #[test]
+    fn priority_bounds() {
+        assert_eq!(Priority::new(1).unwrap().get(), 1);
+        assert_eq!(Priority::new(10).unwrap().get(), 10);
+        for bad in [0, 11, -1, 255, i64::MAX] {
+            let e = Priority::new(bad).unwrap_err();
+            assert_eq!(e.field, "priority");
+            assert!(e.problem.contains(&bad.to_string()));
+            assert!(e.accepted.contains("1 (lowest) to 10 (highest)"));
+        }
+        assert_eq!(Priority::default().get(), 5);
+        let levels: Vec<u8> = Priority::descending().map(Priority::get).collect();
+        assert_eq!(levels, vec![10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn priority_deserialize_validates() {
+        assert!(serde_json::from_str::<Priority>("11").is_err());
+        assert_eq!(serde_json::from_str::<Priority>("7").unwrap().get(), 7);
+    }
+
+    #[test]
+    fn new_task_validation() {
+        let ok = NewTask::new(tt("t"), json!({"a": 1}));
+        assert!(ok.validate(DEFAULT_MAX_PARAMS_BYTES).is_ok());
+
+        let e = NewTask::new(tt("t"), json!([1, 2]))
+            .validate(1024)
+            .unwrap_err();
+        assert_eq!(e.field, "params");
+        assert!(e.problem.contains("array"), "{e}");
+
+        let e = NewTask::new(tt("t"), json!("x"))
+            .validate(1024)
+            .unwrap_err();
+        assert!(e.problem.contains("string"), "{e}");
+
+        let big = json!({"s": "x".repeat(2000)});
+        let e = NewTask::new(tt("t"), big).validate(1024).unwrap_err();
+        assert!(e.problem.contains("bytes"), "{e}");
+        assert!(e.accepted.contains("1024"), "{e}");
+
+        let e = ok.clone().idempotency_key("").validate(1024).unwrap_err();
+        assert_eq!(e.field, "idempotency_key");
+        let e = ok
+            .clone()
+            .idempotency_key("k".repeat(256))
+            .validate(1024)
+            .unwrap_err();
+        assert!(e.problem.contains("256 bytes"), "{e}");
+        let e = ok
+            .clone()
+            .idempotency_key("a\0b")
+            .validate(1024)
+            .unwrap_err();
+        assert!(e.problem.contains("control"), "{e}");
+        assert!(ok
+            .clone()
+            .idempotency_key("k".repeat(255))
+            .validate(1024)
+            .is_ok());
+
+        let e = ok.clone().max_attempts(0).validate(1024).unwrap_err();
+        assert_eq!(e.field, "max_attempts");
+
+        let mut bad_region = ok.clone();
+        bad_region.compatibility.region = Some("USA".into());
+        assert_eq!(bad_region.validate(1024).unwrap_err().field, "region");
+    }
+
+    #[test]
+    fn compatibility_normalises_region() {
+        assert_eq!(
+            Compatibility::with_region(" us ")
+                .unwrap()
+                .region
+                .as_deref(),
+            Some("US")
+        );
+        assert!(Compatibility::with_region("U1").is_err());
+    }
+
+    #[test]
+    fn long_values_are_truncated_in_messages() {
+        let e = TaskType::new("X".repeat(1000)).unwrap_err();
+        assert!(e.to_string().len() < 300, "{e}");
+    }
+}
