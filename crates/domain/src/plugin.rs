@@ -156,6 +156,17 @@ pub trait TaskHandler: Send + Sync {
     async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError>;
 }
 
+/// Where a plugin's `register` function puts its handlers. The app's plugin registry
+/// implements it; a plugin crate needs nothing else of ours to register.
+pub trait Registrar {
+    /// Adds a handler.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] on field `type` when a handler for the same task type is
+    /// already registered.
+    fn add(&mut self, handler: Arc<dyn TaskHandler>) -> Result<(), ValidationError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
