@@ -1,1 +1,9 @@
-//! placeholder
+//! PrismQ's YouTube plugins: the four task handlers (`channel_scrape`, `trending_scrape`,
+//! `keyword_search`, `api_scrape`) and the sources they read, a quota-aware YouTube Data
+//! API client and a yt-dlp adapter.
+//!
+//! The crate depends on `prismq-domain` alone of PrismQ's crates. The app registers it with
+//! one call to [`register`].
+#![deny(missing_docs)]
+
+pub mod youtube;

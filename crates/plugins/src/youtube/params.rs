@@ -1,0 +1,562 @@
+//! Typed parameters of the four task types, checked at enqueue time.
+//!
+//! Each task type has a raw serde struct with `deny_unknown_fields` (so a typo such as
+//! `topn` is refused, not silently defaulted) whose fields are kept as JSON values, and a
+//! typed struct built from it field by field, so every error names its parameter, what was
+//! wrong and what is accepted.
+
+use prismq_domain::task::json_kind;
+use prismq_domain::ValidationError;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::codes;
+use super::ids::{self, ChannelRef, VideoId};
+
+/// Which channel tab `channel_scrape` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelTab {
+    /// Long-form uploads (the `/videos` tab).
+    Videos,
+    /// Shorts (the `/shorts` tab).
+    Shorts,
+}
+
+impl ChannelTab {
+    /// The tab's path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelTab::Videos => "videos",
+            ChannelTab::Shorts => "shorts",
+        }
+    }
+}
+
+/// `channel_scrape` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelParams {
+    /// The channel.
+    pub channel: ChannelRef,
+    /// How many of its newest videos to collect, 1–500 (default 10).
+    pub top_n: u32,
+    /// Only videos published within this many days.
+    pub max_age_days: Option<u32>,
+    /// Which tab.
+    pub tab: ChannelTab,
+}
+
+/// `trending_scrape` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendingParams {
+    /// ISO 3166-1 alpha-2, upper case (default US).
+    pub region: String,
+    /// The Data API `videoCategoryId` (`0` for all).
+    pub category_id: String,
+    /// 1–200 (default 50).
+    pub top_n: u32,
+}
+
+/// How far back `keyword_search` looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishedWithin {
+    /// The last 24 hours.
+    Day,
+    /// The last 7 days.
+    Week,
+    /// The last 30 days.
+    Month,
+    /// The last 365 days.
+    Year,
+    /// Any time.
+    All,
+}
+
+impl PublishedWithin {
+    /// The window's length in hours, or `None` for all time.
+    pub fn hours(self) -> Option<i64> {
+        match self {
+            PublishedWithin::Day => Some(24),
+            PublishedWithin::Week => Some(7 * 24),
+            PublishedWithin::Month => Some(30 * 24),
+            PublishedWithin::Year => Some(365 * 24),
+            PublishedWithin::All => None,
+        }
+    }
+}
+
+/// `keyword_search`'s length filter (the Data API's `videoDuration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationFilter {
+    /// Under 4 minutes.
+    Short,
+    /// 4 to 20 minutes.
+    Medium,
+    /// Over 20 minutes.
+    Long,
+    /// No filter.
+    Any,
+}
+
+impl DurationFilter {
+    /// The Data API value.
+    pub fn api_value(self) -> &'static str {
+        match self {
+            DurationFilter::Short => "short",
+            DurationFilter::Medium => "medium",
+            DurationFilter::Long => "long",
+            DurationFilter::Any => "any",
+        }
+    }
+}
+
+/// `keyword_search`'s order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// YouTube's relevance order.
+    Relevance,
+    /// Newest first.
+    Date,
+    /// Most viewed first.
+    Views,
+    /// Highest rated first.
+    Rating,
+}
+
+impl SortBy {
+    /// The Data API `order` value.
+    pub fn api_value(self) -> &'static str {
+        match self {
+            SortBy::Relevance => "relevance",
+            SortBy::Date => "date",
+            SortBy::Views => "viewCount",
+            SortBy::Rating => "rating",
+        }
+    }
+}
+
+/// `keyword_search` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordParams {
+    /// The search query, trimmed, non-empty.
+    pub query: String,
+    /// 1–500 (default 50).
+    pub top_n: u32,
+    /// Default all.
+    pub published_within: PublishedWithin,
+    /// Default any.
+    pub duration: DurationFilter,
+    /// Default relevance.
+    pub sort_by: SortBy,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub region: Option<String>,
+    /// ISO 639-1.
+    pub language: Option<String>,
+}
+
+/// `api_scrape` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiParams {
+    /// The videos, deduplicated, in the order given.
+    pub videos: Vec<VideoId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    channel_url: Option<Value>,
+    top_n: Option<Value>,
+    max_age_days: Option<Value>,
+    tab: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrending {
+    region: Option<Value>,
+    country: Option<Value>,
+    category: Option<Value>,
+    top_n: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyword {
+    query: Option<Value>,
+    top_n: Option<Value>,
+    published_within: Option<Value>,
+    duration: Option<Value>,
+    sort_by: Option<Value>,
+    region: Option<Value>,
+    language: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    videos: Option<Value>,
+}
+
+/// The most characters a search query may have.
+pub const MAX_QUERY_CHARS: usize = 500;
+
+/// Parses `channel_scrape` parameters.
+///
+/// # Errors
+/// The first invalid or unknown parameter.
+pub fn channel(params: &Map<String, Value>) -> Result<ChannelParams, ValidationError> {
+    let raw: RawChannel = raw(params, &["channel_url", "top_n", "max_age_days", "tab"])?;
+    let text = required_string(raw.channel_url, "channel_url", ids::CHANNEL_ACCEPTED)?;
+    let channel = ids::parse_channel(&text)
+        .map_err(|p| ValidationError::new("channel_url", p, ids::CHANNEL_ACCEPTED))?;
+    Ok(ChannelParams {
+        channel,
+        top_n: integer(raw.top_n, "top_n", 1, 500)?.unwrap_or(10),
+        max_age_days: integer(raw.max_age_days, "max_age_days", 1, 36_500)?,
+        tab: choice(
+            raw.tab,
+            "tab",
+            &[
+                ("videos", ChannelTab::Videos),
+                ("shorts", ChannelTab::Shorts),
+            ],
+        )?
+        .unwrap_or(ChannelTab::Videos),
+    })
+}
+
+/// Parses `trending_scrape` parameters (`country` is an alias of `region`).
+///
+/// # Errors
+/// The first invalid or unknown parameter.
+pub fn trending(params: &Map<String, Value>) -> Result<TrendingParams, ValidationError> {
+    let raw: RawTrending = raw(params, &["region", "country", "category", "top_n"])?;
+    let (region_value, region_field) = match (raw.region, raw.country) {
+        (Some(_), Some(_)) => {
+            return Err(ValidationError::new(
+                "country",
+                "both region and its alias country are given",
+                "region or country, not both",
+            ))
+        }
+        (Some(r), None) => (Some(r), "region"),
+        (None, c) => (c, "country"),
+    };
+    let region = optional_string(region_value, region_field, codes::REGION_ACCEPTED)?
+        .map(|r| {
+            codes::region(&r).ok_or_else(|| {
+                ValidationError::new(
+                    region_field,
+                    format!("{:?} is not an ISO 3166-1 alpha-2 code", ids::short(&r)),
+                    codes::REGION_ACCEPTED,
+                )
+            })
+        })
+        .transpose()?
+        .unwrap_or_else(|| "US".to_string());
+    let category_id = match raw.category {
+        None | Some(Value::Null) => "0".to_string(),
+        Some(Value::Number(n)) => codes::category_id(&n.to_string()).ok_or_else(|| {
+            ValidationError::new(
+                "category",
+                format!("{n} is not a category id"),
+                codes::category_accepted(),
+            )
+        })?,
+        Some(Value::String(s)) => codes::category_id(&s).ok_or_else(|| {
+            ValidationError::new(
+                "category",
+                format!("{:?} is not a known category", ids::short(&s)),
+                codes::category_accepted(),
+            )
+        })?,
+        Some(other) => {
+            return Err(ValidationError::new(
+                "category",
+                format!("expected text, got {}", json_kind(&other)),
+                codes::category_accepted(),
+            ))
+        }
+    };
+    Ok(TrendingParams {
+        region,
+        category_id,
+        top_n: integer(raw.top_n, "top_n", 1, 200)?.unwrap_or(50),
+    })
+}
+
+/// Parses `keyword_search` parameters.
+///
+/// # Errors
+/// The first invalid or unknown parameter.
+pub fn keyword(params: &Map<String, Value>) -> Result<KeywordParams, ValidationError> {
+    let raw: RawKeyword = raw(
+        params,
+        &[
+            "query",
+            "top_n",
+            "published_within",
+            "duration",
+            "sort_by",
+            "region",
+            "language",
+        ],
+    )?;
+    const QUERY_ACCEPTED: &str =
+        "non-empty text of at most 500 characters without control characters";
+    let query = required_string(raw.query, "query", QUERY_ACCEPTED)?;
+    let query = query.trim().to_string();
+    if query.is_empty() {
+        return Err(ValidationError::new(
+            "query",
+            "the query is empty",
+            QUERY_ACCEPTED,
+        ));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(ValidationError::new(
+            "query",
+            format!("the query is {} characters long", query.chars().count()),
+            QUERY_ACCEPTED,
+        ));
+    }
+    if query.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "query",
+            "the query contains control characters",
+            QUERY_ACCEPTED,
+        ));
+    }
+    let region = optional_string(raw.region, "region", codes::REGION_ACCEPTED)?
+        .map(|r| {
+            codes::region(&r).ok_or_else(|| {
+                ValidationError::new(
+                    "region",
+                    format!("{:?} is not an ISO 3166-1 alpha-2 code", ids::short(&r)),
+                    codes::REGION_ACCEPTED,
+                )
+            })
+        })
+        .transpose()?;
+    let language = optional_string(raw.language, "language", codes::LANGUAGE_ACCEPTED)?
+        .map(|l| {
+            codes::language(&l).ok_or_else(|| {
+                ValidationError::new(
+                    "language",
+                    format!("{:?} is not an ISO 639-1 code", ids::short(&l)),
+                    codes::LANGUAGE_ACCEPTED,
+                )
+            })
+        })
+        .transpose()?;
+    Ok(KeywordParams {
+        query,
+        top_n: integer(raw.top_n, "top_n", 1, 500)?.unwrap_or(50),
+        published_within: choice(
+            raw.published_within,
+            "published_within",
+            &[
+                ("day", PublishedWithin::Day),
+                ("week", PublishedWithin::Week),
+                ("month", PublishedWithin::Month),
+                ("year", PublishedWithin::Year),
+                ("all", PublishedWithin::All),
+            ],
+        )?
+        .unwrap_or(PublishedWithin::All),
+        duration: choice(
+            raw.duration,
+            "duration",
+            &[
+                ("short", DurationFilter::Short),
+                ("medium", DurationFilter::Medium),
+                ("long", DurationFilter::Long),
+                ("any", DurationFilter::Any),
+            ],
+        )?
+        .unwrap_or(DurationFilter::Any),
+        sort_by: choice(
+            raw.sort_by,
+            "sort_by",
+            &[
+                ("relevance", SortBy::Relevance),
+                ("date", SortBy::Date),
+                ("views", SortBy::Views),
+                ("rating", SortBy::Rating),
+            ],
+        )?
+        .unwrap_or(SortBy::Relevance),
+        region,
+        language,
+    })
+}
+
+/// Parses `api_scrape` parameters: `videos` is a list of ids or URLs (one string is taken
+/// as a list of one).
+///
+/// # Errors
+/// The first invalid or unknown parameter; an invalid entry is named `videos[i]`.
+pub fn api(params: &Map<String, Value>) -> Result<ApiParams, ValidationError> {
+    let raw: RawApi = raw(params, &["videos"])?;
+    const ACCEPTED: &str =
+        "a non-empty list of video ids or URLs (watch?v=, youtu.be/, /shorts/, bare 11-character id)";
+    let entries = match raw.videos {
+        None | Some(Value::Null) => {
+            return Err(ValidationError::new("videos", "missing", ACCEPTED))
+        }
+        Some(Value::String(s)) => vec![Value::String(s)],
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            return Err(ValidationError::new(
+                "videos",
+                format!("expected a list, got {}", json_kind(&other)),
+                ACCEPTED,
+            ))
+        }
+    };
+    if entries.is_empty() {
+        return Err(ValidationError::new(
+            "videos",
+            "the list is empty",
+            ACCEPTED,
+        ));
+    }
+    let mut videos: Vec<VideoId> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("videos[{i}]");
+        let Value::String(text) = entry else {
+            return Err(ValidationError::new(
+                field,
+                format!("expected text, got {}", json_kind(entry)),
+                ids::VIDEO_ACCEPTED,
+            ));
+        };
+        let id = ids::parse_video(text)
+            .map_err(|p| ValidationError::new(field, p, ids::VIDEO_ACCEPTED))?;
+        if !videos.contains(&id) {
+            videos.push(id);
+        }
+    }
+    Ok(ApiParams { videos })
+}
+
+/// Refuses unknown keys by name, then deserializes the raw struct.
+fn raw<T: serde::de::DeserializeOwned>(
+    params: &Map<String, Value>,
+    known: &[&str],
+) -> Result<T, ValidationError> {
+    if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ValidationError::new(
+            ids::short(unknown),
+            "unknown parameter",
+            format!("the parameters {}", known.join(", ")),
+        ));
+    }
+    serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
+        ValidationError::new(
+            "params",
+            e.to_string(),
+            format!("the parameters {}", known.join(", ")),
+        )
+    })
+}
+
+fn required_string(
+    value: Option<Value>,
+    field: &str,
+    accepted: &str,
+) -> Result<String, ValidationError> {
+    optional_string(value, field, accepted)?
+        .ok_or_else(|| ValidationError::new(field, "missing", accepted))
+}
+
+fn optional_string(
+    value: Option<Value>,
+    field: &str,
+    accepted: &str,
+) -> Result<Option<String>, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(ValidationError::new(
+            field,
+            format!("expected text, got {}", json_kind(&other)),
+            accepted,
+        )),
+    }
+}
+
+/// An integer in `min..=max`, given as a JSON integer or a string of digits.
+fn integer(
+    value: Option<Value>,
+    field: &str,
+    min: u32,
+    max: u32,
+) -> Result<Option<u32>, ValidationError> {
+    let accepted = format!("a whole number from {min} to {max}");
+    let n: i128 = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => i128::from(i),
+            None => match n.as_u64() {
+                Some(u) => i128::from(u),
+                None => {
+                    return Err(ValidationError::new(
+                        field,
+                        format!("{n} is not a whole number"),
+                        accepted,
+                    ))
+                }
+            },
+        },
+        Some(Value::String(s)) => s.trim().parse::<i128>().map_err(|_| {
+            ValidationError::new(
+                field,
+                format!("{:?} is not a whole number", ids::short(&s)),
+                accepted.clone(),
+            )
+        })?,
+        Some(other) => {
+            return Err(ValidationError::new(
+                field,
+                format!("expected a number, got {}", json_kind(&other)),
+                accepted,
+            ))
+        }
+    };
+    if n < i128::from(min) || n > i128::from(max) {
+        return Err(ValidationError::new(
+            field,
+            format!("{n} is out of range"),
+            accepted,
+        ));
+    }
+    Ok(Some(n as u32))
+}
+
+/// One of `options` by name, case-insensitively.
+fn choice<T: Copy>(
+    value: Option<Value>,
+    field: &str,
+    options: &[(&str, T)],
+) -> Result<Option<T>, ValidationError> {
+    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    let accepted = format!("one of {}", names.join(", "));
+    let Some(text) = optional_string(value, field, &accepted)? else {
+        return Ok(None);
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    options
+        .iter()
+        .find(|(n, _)| *n == lower)
+        .map(|(_, v)| Some(*v))
+        .ok_or_else(|| {
+            ValidationError::new(
+                field,
+                format!("{:?} is not a known value", ids::short(&text)),
+                accepted,
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests;
