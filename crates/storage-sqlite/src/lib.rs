@@ -1,1 +1,318 @@
-//! placeholder
+//! PrismQ's SQLite adapter: every domain port on one SQLite file, with atomic claims under
+//! four strategies, fenced leases, deduplicated results and shared quota.
+//!
+//! Blocking SQLite calls run on tokio's blocking pool (`spawn_blocking`), never on the async
+//! runtime's threads. Every write that reads first runs in a `BEGIN IMMEDIATE` transaction;
+//! SQLITE_BUSY is retried inside the adapter and surfaces as `PortError::Busy` only after
+//! the configured busy timeout. The synchronous `*_blocking` methods are public for
+//! benchmarks and tools that have no runtime.
+
+mod claims;
+mod codec;
+mod connection;
+mod error;
+mod logs;
+pub mod migrations;
+mod pragmas;
+mod queue;
+mod quota;
+mod results;
+mod workers;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prismq_domain::ports::Clock;
+use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
+use prismq_domain::{PortError, RetryPolicy, Timestamp};
+
+pub use connection::{default_db_path, DB_PATH_ENV};
+pub use error::StoreError;
+pub use migrations::{MigrationStatus, MIGRATIONS};
+
+/// How hard SQLite syncs to disk on commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Durable across process crashes; a power loss may roll back the last transactions (WAL).
+    #[default]
+    Normal,
+    /// Durable across power loss too, at a cost in commit latency.
+    Full,
+}
+
+impl std::str::FromStr for Synchronous {
+    type Err = prismq_domain::ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            _ => Err(prismq_domain::ValidationError::new(
+                "database.synchronous",
+                format!("{s:?} is not a synchronous mode"),
+                "normal, full",
+            )),
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file.
+    pub path: PathBuf,
+    /// Sync mode.
+    pub synchronous: Synchronous,
+    /// How long to wait for another writer before answering `Busy`.
+    pub busy_timeout: Duration,
+    /// Applied by `fail`.
+    pub retry: RetryPolicy,
+    /// Largest params accepted at enqueue.
+    pub max_params_bytes: usize,
+    /// Apply pending migrations on open (the default). Off for `migrate` commands.
+    pub migrate: bool,
+    /// Idle connections kept for reuse.
+    pub max_idle_connections: usize,
+}
+
+impl SqliteOptions {
+    /// Defaults for `path`: synchronous NORMAL, 5 s busy timeout, the default retry policy,
+    /// 1 MiB params, migrate on open.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            synchronous: Synchronous::Normal,
+            busy_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            max_params_bytes: DEFAULT_MAX_PARAMS_BYTES,
+            migrate: true,
+            max_idle_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: SqliteOptions,
+    clock: Arc<dyn Clock>,
+    pool: connection::Pool,
+}
+
+/// The SQLite store. Cheap to clone; clones share one connection pool. Implements
+/// `TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore` and `QuotaLedger`.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `options.path`: refuses network
+    /// filesystems, creates missing directories and an owner-only file, applies and checks
+    /// the PRAGMAs, refuses a schema newer than this binary or with altered migrations, and
+    /// applies pending migrations when `options.migrate` is set.
+    ///
+    /// # Errors
+    /// A [`StoreError`] saying what is wrong and what to do; nothing is written on error.
+    pub fn open(options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        connection::check_local(&options.path)?;
+        if options.path.is_dir() {
+            return Err(StoreError::Io {
+                action: "opening database",
+                path: options.path.clone(),
+                source: std::io::Error::other(
+                    "the path is a directory; give a file path such as queue.db",
+                ),
+            });
+        }
+        let existed = options.path.exists();
+        if existed {
+            check_header(&options.path)?;
+        }
+        connection::prepare_file(&options.path)?;
+        let mut conn = connection::open_connection(&options)?;
+        migrations::check(&conn)?;
+        if options.migrate {
+            migrations::up(&mut conn, None, clock.now().as_millisecond())?;
+        }
+        let max_idle = options.max_idle_connections.max(1);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                pool: connection::Pool::new(conn, max_idle),
+                options,
+                clock,
+            }),
+        })
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &SqliteOptions {
+        &self.inner.options
+    }
+
+    /// Runs `f` with a pooled connection.
+    ///
+    /// # Errors
+    /// `f`'s error, or `Unavailable` when no connection can be opened.
+    pub fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        let mut conn = self
+            .inner
+            .pool
+            .take(&self.inner.options)
+            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+        let out = f(&mut conn);
+        self.inner.pool.put(conn);
+        out
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying the whole transaction while the
+    /// database is busy, up to the busy timeout. `f` may run more than once.
+    pub(crate) fn write<T>(
+        &self,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        let deadline = Instant::now() + self.inner.options.busy_timeout;
+        self.with_connection(|conn| {
+            let mut attempt = 0;
+            loop {
+                let result = (|| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(error::map_err)?;
+                    let out = f(&tx)?;
+                    tx.commit().map_err(error::map_err)?;
+                    Ok(out)
+                })();
+                match result {
+                    Err(PortError::Busy(msg)) => {
+                        if Instant::now() >= deadline {
+                            return Err(PortError::Busy(format!(
+                                "{msg}; other writers held the database for more than {:?}",
+                                self.inner.options.busy_timeout
+                            )));
+                        }
+                        std::thread::sleep(connection::busy_backoff(attempt));
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
+        })
+    }
+
+    /// Runs a read-only `f`, retrying while busy like [`SqliteStore::write`].
+    pub(crate) fn read<T>(
+        &self,
+        mut f: impl FnMut(&Connection) -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        let deadline = Instant::now() + self.inner.options.busy_timeout;
+        self.with_connection(|conn| {
+            let mut attempt = 0;
+            loop {
+                match f(conn) {
+                    Err(PortError::Busy(_)) if Instant::now() < deadline => {
+                        std::thread::sleep(connection::busy_backoff(attempt));
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
+        })
+    }
+
+    /// Runs a blocking closure on tokio's blocking pool.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteStore) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| {
+                PortError::Unavailable(format!("a storage task stopped unexpectedly: {e}"))
+            })?
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.now().as_millisecond()
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.options.retry
+    }
+
+    /// Migration status of this database.
+    ///
+    /// # Errors
+    /// As [`migrations::status`].
+    pub fn migration_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
+        let conn = self.inner.pool.take(&self.inner.options)?;
+        let out = migrations::status(&conn);
+        self.inner.pool.put(conn);
+        out
+    }
+
+    /// Applies migrations up to `target` (default latest).
+    ///
+    /// # Errors
+    /// As [`migrations::up`].
+    pub fn migrate_up(&self, target: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.inner.pool.take(&self.inner.options)?;
+        let out = migrations::up(&mut conn, target, self.now_ms());
+        self.inner.pool.put(conn);
+        out
+    }
+
+    /// Reverts migrations down to `target`.
+    ///
+    /// # Errors
+    /// As [`migrations::down`].
+    pub fn migrate_down(&self, target: i64) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.inner.pool.take(&self.inner.options)?;
+        let out = migrations::down(&mut conn, target);
+        self.inner.pool.put(conn);
+        out
+    }
+}
+
+/// Refuses an existing file that is not empty and not a SQLite database, before SQLite
+/// touches it (SQLite would only notice on the first query, after creating a -wal file).
+fn check_header(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| StoreError::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match f.read(&mut header[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(source) => {
+                return Err(StoreError::Io {
+                    action: "reading",
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    let empty = read == 0;
+    let sqlite = read == header.len() && &header == b"SQLite format 3\0";
+    if empty || sqlite {
+        Ok(())
+    } else {
+        Err(StoreError::NotADatabase {
+            path: path.to_path_buf(),
+        })
+    }
+}

@@ -1,0 +1,15 @@
+DROP VIEW youtube_results;
+DROP VIEW v_worker_stats;
+DROP VIEW v_task_stats;
+DROP VIEW v_worker_status;
+DROP VIEW v_active_tasks;
+DROP TABLE quota_usage;
+DROP TABLE result_metrics;
+DROP TABLE results;
+DROP TABLE workers;
+DROP TABLE task_logs;
+DROP TRIGGER trg_queue_counts_delete;
+DROP TRIGGER trg_queue_counts_update;
+DROP TRIGGER trg_queue_counts_insert;
+DROP TABLE queue_counts;
+DROP TABLE task_queue;

@@ -1,0 +1,453 @@
+//! Claims and the fenced lifecycle of an attempt: claim with four strategies by index
+//! probes (never a scan or sort of the queued set), lapsed-lease rescue, renew, start,
+//! complete, fail with the retry policy, release.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use prismq_domain::claiming::pick_weighted_level;
+use prismq_domain::ports::{ClaimRequest, ClaimedTask, FailOutcome, Failure, LogLevel, TaskEvent};
+use prismq_domain::task::{Lease, Priority, TaskId};
+use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
+
+use crate::codec::{new_token, task_from_row, ts, TASK_COLUMNS};
+use crate::error::map_err;
+use crate::logs::insert_log;
+use crate::queue::failure_details;
+use crate::SqliteStore;
+
+/// Oldest eligible queued task of one type (FIFO order).
+pub(crate) const PROBE_FIFO: &str =
+    "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_time
+    WHERE status = 'queued' AND type = ?1 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
+    ORDER BY run_after, id LIMIT 1";
+/// Newest eligible queued task of one type (LIFO order).
+pub(crate) const PROBE_LIFO: &str =
+    "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_time
+    WHERE status = 'queued' AND type = ?1 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
+    ORDER BY run_after DESC, id DESC LIMIT 1";
+/// Oldest eligible queued task of one type at one priority level.
+pub(crate) const PROBE_LEVEL: &str = "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_priority
+    WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
+    ORDER BY run_after, id LIMIT 1";
+/// In-flight tasks whose lease lapsed, oldest lapse first.
+pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, attempts, max_attempts, claimed_by
+    FROM task_queue INDEXED BY ix_queue_lease
+    WHERE status IN ('claimed', 'running') AND lease_expires_at <= ?1
+    ORDER BY lease_expires_at LIMIT 64";
+/// Task types with queued tasks (from the trigger-kept counts).
+pub(crate) const QUEUED_TYPES: &str =
+    "SELECT type FROM queue_counts WHERE status = 'queued' AND n > 0 ORDER BY type";
+
+const FENCE: &str = "id = ?1 AND lease_token = ?2 AND status IN ('claimed', 'running')";
+
+/// A candidate's position in claim order: (run_after, id).
+type Key = (i64, i64);
+
+fn probe(
+    tx: &Transaction<'_>,
+    sql: &str,
+    task_type: &str,
+    now: i64,
+    region: Option<&str>,
+    level: Option<u8>,
+) -> Result<Option<Key>, PortError> {
+    let mut stmt = tx.prepare_cached(sql).map_err(map_err)?;
+    let row = match level {
+        Some(p) => stmt.query_row(params![task_type, now, region, p], |r| {
+            Ok((r.get(1)?, r.get(0)?))
+        }),
+        None => stmt.query_row(params![task_type, now, region], |r| {
+            Ok((r.get(1)?, r.get(0)?))
+        }),
+    };
+    row.optional().map_err(map_err)
+}
+
+fn best(keys: impl Iterator<Item = Key>, newest: bool) -> Option<Key> {
+    if newest {
+        keys.max()
+    } else {
+        keys.min()
+    }
+}
+
+impl SqliteStore {
+    /// Blocking [`prismq_domain::ports::TaskQueue::claim`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn claim_blocking(&self, req: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
+        let now = self.now_ms();
+        let lease_ms = i64::try_from(req.lease_for.as_millis()).unwrap_or(i64::MAX);
+        let expires = now.saturating_add(lease_ms);
+        let sample: u64 = rand::random();
+        let wanted: Vec<String> = req
+            .filter
+            .task_types
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
+        let region = req.filter.region.as_deref();
+        self.write(|tx| {
+            if let Some((id, previous)) = self.rescue_lapsed(tx, &wanted, region, now)? {
+                let details = json!({ "previous_worker": previous });
+                insert_log(
+                    tx,
+                    id,
+                    now,
+                    LogLevel::Warn,
+                    TaskEvent::LeaseExpired,
+                    "lease lapsed; claimed again",
+                    &details,
+                )?;
+                return self.take(tx, id, req, now, expires).map(Some);
+            }
+            let types = if wanted.is_empty() {
+                queued_types(tx)?
+            } else {
+                wanted.clone()
+            };
+            let picked = pick(tx, req.strategy, &types, now, region, sample)?;
+            match picked {
+                Some((_, id)) => self.take(tx, TaskId(id), req, now, expires).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Finds the first lapsed lease the worker may take. Tasks already at their attempt limit
+    /// are dead-lettered on the way.
+    fn rescue_lapsed(
+        &self,
+        tx: &Transaction<'_>,
+        wanted: &[String],
+        region: Option<&str>,
+        now: i64,
+    ) -> Result<Option<(TaskId, Option<String>)>, PortError> {
+        let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
+        let lapsed = stmt
+            .query_map([now], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .map_err(map_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err)?;
+        for (id, task_type, task_region, attempts, max_attempts, worker) in lapsed {
+            let type_ok = wanted.is_empty() || wanted.contains(&task_type);
+            let region_ok = task_region.is_none() || task_region.as_deref() == region;
+            if !(type_ok && region_ok) {
+                continue;
+            }
+            if attempts >= max_attempts {
+                let message = format!(
+                    "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
+                    worker.as_deref().unwrap_or("?")
+                );
+                tx.prepare_cached(
+                    "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
+                     lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, now, message]))
+                .map_err(map_err)?;
+                insert_log(
+                    tx,
+                    TaskId(id),
+                    now,
+                    LogLevel::Warn,
+                    TaskEvent::LeaseExpired,
+                    "lease lapsed",
+                    &json!({ "previous_worker": worker }),
+                )?;
+                insert_log(
+                    tx,
+                    TaskId(id),
+                    now,
+                    LogLevel::Error,
+                    TaskEvent::Failed,
+                    &message,
+                    &Value::Null,
+                )?;
+                continue;
+            }
+            return Ok(Some((TaskId(id), worker)));
+        }
+        Ok(None)
+    }
+
+    fn take(
+        &self,
+        tx: &Transaction<'_>,
+        id: TaskId,
+        req: &ClaimRequest,
+        now: i64,
+        expires: i64,
+    ) -> Result<ClaimedTask, PortError> {
+        let token = new_token();
+        let task = tx
+            .prepare_cached(&format!(
+                "UPDATE task_queue SET status = 'claimed', claimed_by = ?2, lease_expires_at = ?3, lease_token = ?4,
+                 attempts = attempts + 1, updated_at = ?5, started_at = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
+            ))
+            .and_then(|mut s| s.query_row(params![id.0, req.worker.as_str(), expires, token.0, now], task_from_row))
+            .map_err(map_err)?;
+        let details = json!({ "worker": req.worker.as_str(), "attempt": task.attempts, "strategy": req.strategy.as_str() });
+        insert_log(
+            tx,
+            id,
+            now,
+            LogLevel::Info,
+            TaskEvent::Claimed,
+            &format!("claimed by {}", req.worker),
+            &details,
+        )?;
+        let expires_at = ts(0, expires).map_err(map_err)?;
+        let lease = Lease {
+            task_id: id,
+            token,
+            worker: req.worker.clone(),
+            expires_at,
+        };
+        Ok(ClaimedTask { task, lease })
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::renew_lease`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn renew_blocking(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
+        let now = self.now_ms();
+        let expires = now.saturating_add(i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX));
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_queue SET lease_expires_at = ?3, updated_at = ?4 WHERE {FENCE}"
+                ))
+                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, expires, now]))
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(PortError::LeaseLost {
+                    task_id: lease.task_id.0,
+                });
+            }
+            Ok(Lease {
+                expires_at: ts(0, expires).map_err(map_err)?,
+                ..lease.clone()
+            })
+        })
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::start`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn start_blocking(&self, lease: &Lease) -> Result<(), PortError> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE task_queue SET status = 'running', started_at = ?3, updated_at = ?3
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 'claimed'",
+                )
+                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
+                .map_err(map_err)?;
+            if n == 1 {
+                return insert_log(
+                    tx,
+                    lease.task_id,
+                    now,
+                    LogLevel::Info,
+                    TaskEvent::Started,
+                    "handler started",
+                    &Value::Null,
+                );
+            }
+            match fenced_status(tx, lease)? {
+                Some(TaskStatus::Running) => Ok(()),
+                _ => Err(PortError::LeaseLost {
+                    task_id: lease.task_id.0,
+                }),
+            }
+        })
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::complete`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn complete_blocking(
+        &self,
+        lease: &Lease,
+        summary: Option<&Value>,
+    ) -> Result<(), PortError> {
+        let now = self.now_ms();
+        let summary_text = summary.map(Value::to_string);
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_queue SET status = 'completed', finished_at = ?3, updated_at = ?3, summary = ?4,
+                     lease_expires_at = NULL, lease_token = NULL WHERE {FENCE}"
+                ))
+                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now, summary_text]))
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
+            }
+            insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Completed, "completed", summary.unwrap_or(&Value::Null))
+        })
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::fail`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn fail_blocking(
+        &self,
+        lease: &Lease,
+        failure: &Failure,
+    ) -> Result<FailOutcome, PortError> {
+        let now = self.now();
+        let now_ms = now.as_millisecond();
+        let sample: u64 = rand::random();
+        self.write(|tx| {
+            let row: Option<(u32, u32)> = tx
+                .prepare_cached(&format!("SELECT attempts, max_attempts FROM task_queue WHERE {FENCE}"))
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(map_err)?;
+            let (attempts, max_attempts) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
+            let decision = self.retry_policy().decide(attempts, max_attempts, failure.class, now, sample);
+            let details = failure_details(failure, attempts);
+            let (attempts_after, event, level) = match decision {
+                RetryDecision::RetryAt(at) => {
+                    requeue(tx, lease, at.as_millisecond(), attempts, &failure.message, now_ms)?;
+                    (attempts, TaskEvent::Retried, LogLevel::Warn)
+                }
+                RetryDecision::Defer(until) => {
+                    let back = attempts.saturating_sub(1);
+                    requeue(tx, lease, until.as_millisecond(), back, &failure.message, now_ms)?;
+                    (back, TaskEvent::Deferred, LogLevel::Info)
+                }
+                RetryDecision::DeadLetter => {
+                    tx.prepare_cached(&format!(
+                        "UPDATE task_queue SET status = 'failed', last_error = ?3, finished_at = ?4, updated_at = ?4,
+                         lease_expires_at = NULL, lease_token = NULL WHERE {FENCE}"
+                    ))
+                    .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, failure.message, now_ms]))
+                    .map_err(map_err)?;
+                    (attempts, TaskEvent::Failed, LogLevel::Error)
+                }
+            };
+            insert_log(tx, lease.task_id, now_ms, level, event, &failure.message, &details)?;
+            Ok(FailOutcome { decision, attempts: attempts_after })
+        })
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::release`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn release_blocking(&self, lease: &Lease) -> Result<(), PortError> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_queue SET status = 'queued', run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
+                     lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
+                ))
+                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
+                .map_err(map_err)?;
+            if n == 0 {
+                return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
+            }
+            insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Released, "handed back without using an attempt", &Value::Null)
+        })
+    }
+}
+
+fn requeue(
+    tx: &Transaction<'_>,
+    lease: &Lease,
+    run_after: i64,
+    attempts: u32,
+    error: &str,
+    now: i64,
+) -> Result<(), PortError> {
+    tx.prepare_cached(&format!(
+        "UPDATE task_queue SET status = 'queued', run_after = ?3, attempts = ?4, last_error = ?5, updated_at = ?6,
+         lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
+    ))
+    .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, run_after, attempts, error, now]))
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn fenced_status(tx: &Transaction<'_>, lease: &Lease) -> Result<Option<TaskStatus>, PortError> {
+    let s: Option<String> = tx
+        .prepare_cached("SELECT status FROM task_queue WHERE id = ?1 AND lease_token = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![lease.task_id.0, lease.token.0], |r| r.get(0))
+                .optional()
+        })
+        .map_err(map_err)?;
+    s.map(|s| crate::codec::status(0, &s))
+        .transpose()
+        .map_err(map_err)
+}
+
+fn queued_types(tx: &Transaction<'_>) -> Result<Vec<String>, PortError> {
+    let mut stmt = tx.prepare_cached(QUEUED_TYPES).map_err(map_err)?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(map_err)?;
+    rows.collect::<Result<Vec<String>, _>>().map_err(map_err)
+}
+
+/// Picks the next queued task by strategy: one index probe per type (FIFO, LIFO) or per
+/// (type, level) (Priority, WeightedRandom).
+fn pick(
+    tx: &Transaction<'_>,
+    strategy: ClaimingStrategy,
+    types: &[String],
+    now: i64,
+    region: Option<&str>,
+    sample: u64,
+) -> Result<Option<Key>, PortError> {
+    let per_type = |sql: &str, level: Option<u8>| -> Result<Vec<Key>, PortError> {
+        let mut found = Vec::new();
+        for t in types {
+            if let Some(k) = probe(tx, sql, t, now, region, level)? {
+                found.push(k);
+            }
+        }
+        Ok(found)
+    };
+    match strategy {
+        ClaimingStrategy::Fifo => Ok(best(per_type(PROBE_FIFO, None)?.into_iter(), false)),
+        ClaimingStrategy::Lifo => Ok(best(per_type(PROBE_LIFO, None)?.into_iter(), true)),
+        ClaimingStrategy::Priority => {
+            for p in Priority::descending() {
+                if let Some(k) = best(per_type(PROBE_LEVEL, Some(p.get()))?.into_iter(), false) {
+                    return Ok(Some(k));
+                }
+            }
+            Ok(None)
+        }
+        ClaimingStrategy::WeightedRandom => {
+            let mut levels = Vec::new();
+            for p in Priority::descending() {
+                if let Some(k) = best(per_type(PROBE_LEVEL, Some(p.get()))?.into_iter(), false) {
+                    levels.push((p, k));
+                }
+            }
+            let present: Vec<Priority> = levels.iter().map(|(p, _)| *p).collect();
+            Ok(pick_weighted_level(&present, sample)
+                .and_then(|chosen| levels.iter().find(|(p, _)| *p == chosen).map(|(_, k)| *k)))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Errors of opening and migrating a store, and the mapping of driver errors to the
+//! domain's port errors at the boundary.
+
+use prismq_domain::PortError;
+use rusqlite::ErrorCode;
+use std::path::PathBuf;
+
+/// Why a store could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No default location could be found for the database.
+    #[error(
+        "no data directory found for the database; set PRISMQ_QUEUE_DB_PATH or pass --db PATH"
+    )]
+    NoDataDir,
+    /// The path is on a network filesystem, where SQLite's locking is not reliable.
+    #[error("{path} is on a network filesystem ({fs}); SQLite's file locking is not reliable there, so two workers could claim one task. Put the database on a local disk, or use PostgreSQL to share a queue between machines")]
+    NetworkPath {
+        /// The path refused.
+        path: PathBuf,
+        /// The filesystem it is on.
+        fs: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file exists but is not a SQLite database.
+    #[error("{path} is not a SQLite database (is the path right?); nothing was written to it")]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file or its directory is read-only.
+    #[error("{path} is read-only; a queue needs write access to the file and its directory (for the -wal and -shm files)")]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The database was migrated by a newer PrismQ.
+    #[error("the database's schema is version {found}, newer than this binary knows (version {known}); upgrade prismq, or migrate the database down with the newer binary")]
+    SchemaTooNew {
+        /// Highest version applied in the database.
+        found: i64,
+        /// Highest version this binary embeds.
+        known: i64,
+    },
+    /// An applied migration differs from the one embedded in this binary.
+    #[error("migration {version} ({name}) was applied with checksum {applied} but this binary's copy has checksum {embedded}; the schema was changed outside PrismQ or by a different build")]
+    ChecksumMismatch {
+        /// The migration's version.
+        version: i64,
+        /// Its name.
+        name: String,
+        /// Checksum recorded in the database.
+        applied: String,
+        /// Checksum of the embedded SQL.
+        embedded: String,
+    },
+    /// A migration target that does not exist.
+    #[error("there is no migration version {0}; known versions are 0 (empty) to {1}")]
+    UnknownVersion(i64, i64),
+    /// A PRAGMA did not take the value asked for.
+    #[error("PRAGMA {pragma} is {actual}, expected {expected}")]
+    Pragma {
+        /// Which.
+        pragma: &'static str,
+        /// Asked for.
+        expected: String,
+        /// Found.
+        actual: String,
+    },
+    /// Any other database error, already mapped to the domain.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Maps a driver error to the domain's port error.
+pub(crate) fn map_err(e: rusqlite::Error) -> PortError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let detail = msg.clone().unwrap_or_else(|| f.to_string());
+            match f.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => PortError::Busy(detail),
+                ErrorCode::ConstraintViolation => {
+                    if detail.contains("UNIQUE") {
+                        PortError::Duplicate(detail)
+                    } else {
+                        PortError::Unavailable(format!("constraint violated: {detail}"))
+                    }
+                }
+                ErrorCode::ReadOnly => PortError::Unavailable(format!(
+                    "the database is read-only ({detail}); check the permissions of the file and its directory"
+                )),
+                ErrorCode::DiskFull => PortError::Unavailable(
+                    "the disk is full; free space and the work resumes (nothing was lost)".into(),
+                ),
+                ErrorCode::NotADatabase => PortError::Unavailable("the file is not a SQLite database".into()),
+                ErrorCode::DatabaseCorrupt => PortError::Unavailable(format!(
+                    "the database is corrupt ({detail}); restore a backup"
+                )),
+                ErrorCode::CannotOpen => PortError::Unavailable(format!("cannot open the database: {detail}")),
+                ErrorCode::SystemIoFailure => PortError::Unavailable(format!("I/O error: {detail}")),
+                _ => PortError::Unavailable(detail),
+            }
+        }
+        _ => PortError::Unavailable(e.to_string()),
+    }
+}

@@ -1,0 +1,233 @@
+//! Versioned schema migrations embedded in the binary: status, up and down, each step in its
+//! own transaction, recorded with a checksum in `schema_migrations`.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use serde_json::json;
+
+use crate::error::{map_err, StoreError};
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version, from 1, consecutive.
+    pub version: i64,
+    /// Short name.
+    pub name: &'static str,
+    /// SQL applying it.
+    pub up: &'static str,
+    /// SQL undoing it.
+    pub down: &'static str,
+}
+
+/// Every migration this binary knows, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    up: include_str!("../migrations/0001_initial.up.sql"),
+    down: include_str!("../migrations/0001_initial.down.sql"),
+}];
+
+/// The newest version this binary knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+impl Migration {
+    /// FNV-1a (64-bit) of the up SQL, as 16 hex digits: detects edits, not attacks.
+    pub fn checksum(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.up.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// One migration's state in a database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationStatus {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// When it was applied (ms since the epoch), if it was.
+    pub applied_at: Option<i64>,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    checksum   TEXT    NOT NULL,
+    applied_at INTEGER NOT NULL
+)";
+
+fn applied(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    let exists: Option<String> = conn
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Refuses a database migrated by a newer binary, or whose applied migrations differ from
+/// the embedded ones. Reads only.
+pub fn check(conn: &Connection) -> Result<i64, StoreError> {
+    let rows = applied(conn).map_err(map_err)?;
+    let mut current = 0;
+    for (version, name, checksum) in rows {
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                known: latest_version(),
+            });
+        };
+        let embedded = m.checksum();
+        if checksum != embedded {
+            return Err(StoreError::ChecksumMismatch {
+                version,
+                name,
+                applied: checksum,
+                embedded,
+            });
+        }
+        current = current.max(version);
+    }
+    Ok(current)
+}
+
+/// Every known migration and whether it is applied.
+///
+/// # Errors
+/// As [`check`].
+pub fn status(conn: &Connection) -> Result<Vec<MigrationStatus>, StoreError> {
+    check(conn)?;
+    let mut at = std::collections::HashMap::new();
+    if !applied(conn).map_err(map_err)?.is_empty() {
+        let mut stmt = conn
+            .prepare("SELECT version, applied_at FROM schema_migrations")
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(map_err)?;
+        for row in rows {
+            let (v, a) = row.map_err(map_err)?;
+            at.insert(v, a);
+        }
+    }
+    Ok(MIGRATIONS
+        .iter()
+        .map(|m| MigrationStatus {
+            version: m.version,
+            name: m.name.to_owned(),
+            applied_at: at.get(&m.version).copied(),
+        })
+        .collect())
+}
+
+/// The version a database is at (0 for an empty one).
+///
+/// # Errors
+/// As [`check`].
+pub fn current_version(conn: &Connection) -> Result<i64, StoreError> {
+    check(conn)
+}
+
+/// Applies pending migrations up to `target` (default: the latest), each in its own
+/// IMMEDIATE transaction that re-checks the version, so two processes starting at once
+/// apply each migration once. Returns the versions applied; none when already there.
+///
+/// # Errors
+/// As [`check`]; `UnknownVersion` for a target beyond the latest; any SQL failure rolls the
+/// failing step back.
+pub fn up(conn: &mut Connection, target: Option<i64>, now_ms: i64) -> Result<Vec<i64>, StoreError> {
+    let target = target.unwrap_or_else(latest_version);
+    if !(0..=latest_version()).contains(&target) {
+        return Err(StoreError::UnknownVersion(target, latest_version()));
+    }
+    let mut done = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let current = check(&tx)?;
+        if current >= m.version {
+            continue;
+        }
+        tx.execute_batch(CREATE_TABLE).map_err(map_err)?;
+        tx.execute_batch(m.up).map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![m.version, m.name, m.checksum(), now_ms],
+        )
+        .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        tracing::info!(version = m.version, name = m.name, "migration applied");
+        done.push(m.version);
+    }
+    Ok(done)
+}
+
+/// Reverts applied migrations down to `target` (0 reverts everything), newest first, each
+/// in its own transaction. Returns the versions reverted.
+///
+/// # Errors
+/// As [`check`]; `UnknownVersion` for a negative target or one beyond the latest.
+pub fn down(conn: &mut Connection, target: i64) -> Result<Vec<i64>, StoreError> {
+    if !(0..=latest_version()).contains(&target) {
+        return Err(StoreError::UnknownVersion(target, latest_version()));
+    }
+    let mut done = Vec::new();
+    for m in MIGRATIONS.iter().rev().filter(|m| m.version > target) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        if check(&tx)? < m.version {
+            continue;
+        }
+        tx.execute_batch(m.down).map_err(map_err)?;
+        tx.execute(
+            "DELETE FROM schema_migrations WHERE version = ?1",
+            [m.version],
+        )
+        .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        tracing::info!(version = m.version, name = m.name, "migration reverted");
+        done.push(m.version);
+    }
+    Ok(done)
+}
+
+/// The schema as text (every table, index, trigger and view, in a stable order), for
+/// snapshots and `validate`.
+///
+/// # Errors
+/// Database errors.
+pub fn schema_dump(conn: &Connection) -> Result<String, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type, name")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| Ok(json!({"type": r.get::<_, String>(0)?, "name": r.get::<_, String>(1)?, "sql": r.get::<_, String>(2)?})))
+        .map_err(map_err)?;
+    let mut out = String::new();
+    for row in rows {
+        let v = row.map_err(map_err)?;
+        out.push_str(&format!(
+            "-- {} {}\n{};\n\n",
+            v["type"].as_str().unwrap_or(""),
+            v["name"].as_str().unwrap_or(""),
+            v["sql"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,402 @@
+//! Enqueueing, reading, listing, operator actions (cancel, retry, purge) and stats.
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+use prismq_domain::ports::{
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats, StatusCount,
+    TaskEvent, TaskFilter, TaskQueue,
+};
+use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
+use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
+
+use crate::codec::{task_from_row, TASK_COLUMNS};
+use crate::error::map_err;
+use crate::logs::insert_log;
+use crate::SqliteStore;
+
+const INSERT_TASK: &str = "INSERT INTO task_queue
+    (type, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, created_at, updated_at)
+    VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?6, ?7, ?8, ?8)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id";
+
+/// The largest page `list` returns.
+pub(crate) const MAX_LIMIT: u32 = 10_000;
+
+pub(crate) fn check_limit(limit: u32) -> Result<(), PortError> {
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "limit",
+            format!("{limit} is out of range"),
+            format!("1 to {MAX_LIMIT}"),
+        )
+        .into())
+    }
+}
+
+struct Prepared {
+    task_type: String,
+    params: String,
+    priority: u8,
+    max_attempts: u32,
+    run_after: Option<i64>,
+    key: Option<String>,
+    compatibility: String,
+}
+
+impl SqliteStore {
+    fn prepare_new(&self, task: &NewTask) -> Result<Prepared, ValidationError> {
+        task.validate(self.inner.options.max_params_bytes)?;
+        Ok(Prepared {
+            task_type: task.task_type.as_str().to_owned(),
+            params: task.params.to_string(),
+            priority: task.priority.get(),
+            max_attempts: task
+                .max_attempts
+                .unwrap_or(self.retry_policy().max_attempts),
+            run_after: task.run_after.map(|t| t.as_millisecond()),
+            key: task.idempotency_key.clone(),
+            compatibility: serde_json::to_string(&task.compatibility)
+                .unwrap_or_else(|_| "{}".into()),
+        })
+    }
+
+    fn insert_prepared(
+        tx: &Transaction<'_>,
+        p: &Prepared,
+        now: i64,
+    ) -> Result<Enqueued, PortError> {
+        let mut stmt = tx.prepare_cached(INSERT_TASK).map_err(map_err)?;
+        let id: Option<i64> = stmt
+            .query_row(
+                params![
+                    p.task_type,
+                    p.params,
+                    p.priority,
+                    p.max_attempts,
+                    p.run_after.unwrap_or(now),
+                    p.key,
+                    p.compatibility,
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        match id {
+            Some(id) => Ok(Enqueued {
+                id: TaskId(id),
+                duplicate: false,
+            }),
+            None => {
+                let id: i64 = tx
+                    .prepare_cached("SELECT id FROM task_queue WHERE idempotency_key = ?1")
+                    .and_then(|mut s| s.query_row([&p.key], |r| r.get(0)))
+                    .map_err(map_err)?;
+                Ok(Enqueued {
+                    id: TaskId(id),
+                    duplicate: true,
+                })
+            }
+        }
+    }
+
+    /// Blocking [`TaskQueue::enqueue`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn enqueue_blocking(&self, task: &NewTask) -> Result<Enqueued, PortError> {
+        let p = self.prepare_new(task)?;
+        let now = self.now_ms();
+        self.write(|tx| Self::insert_prepared(tx, &p, now))
+    }
+
+    /// Blocking [`TaskQueue::enqueue_batch`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn enqueue_batch_blocking(&self, tasks: &[NewTask]) -> Result<Vec<Enqueued>, PortError> {
+        let prepared = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                self.prepare_new(t)
+                    .map_err(|e| e.within(&format!("tasks[{i}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = self.now_ms();
+        self.write(|tx| {
+            prepared
+                .iter()
+                .map(|p| Self::insert_prepared(tx, p, now))
+                .collect()
+        })
+    }
+
+    /// Blocking [`TaskQueue::get`].
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn get_blocking(&self, id: TaskId) -> Result<Task, PortError> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM task_queue WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id.0], task_from_row).optional())
+            .map_err(map_err)?
+            .ok_or_else(|| PortError::NotFound(format!("task {id}")))
+        })
+    }
+
+    fn list_blocking(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
+        check_limit(filter.limit)?;
+        let mut sql = format!("SELECT {TASK_COLUMNS} FROM task_queue WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(st) = filter.status {
+            sql.push_str(" AND status = ?");
+            args.push(SqlValue::Text(st.as_str().into()));
+        }
+        if let Some(t) = &filter.task_type {
+            sql.push_str(" AND type = ?");
+            args.push(SqlValue::Text(t.as_str().into()));
+        }
+        if let Some(id) = filter.before_id {
+            sql.push_str(" AND id < ?");
+            args.push(SqlValue::Integer(id.0));
+        }
+        if let Some(before) = filter.finished_before {
+            sql.push_str(" AND finished_at < ?");
+            args.push(SqlValue::Integer(before.as_millisecond()));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(SqlValue::Integer(i64::from(filter.limit)));
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), task_from_row)
+                .map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+    }
+
+    fn status_of(tx: &Transaction<'_>, id: TaskId) -> Result<TaskStatus, PortError> {
+        let s: Option<String> = tx
+            .prepare_cached("SELECT status FROM task_queue WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id.0], |r| r.get(0)).optional())
+            .map_err(map_err)?;
+        let s = s.ok_or_else(|| PortError::NotFound(format!("task {id}")))?;
+        crate::codec::status(0, &s).map_err(map_err)
+    }
+
+    fn cancel_blocking(&self, id: TaskId) -> Result<Task, PortError> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            let status = Self::status_of(tx, id)?;
+            if !status.can_transition(TaskStatus::Cancelled) {
+                return Err(PortError::InvalidState { task_id: id.0, status, action: "cancel" });
+            }
+            let task = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_queue SET status = 'cancelled', finished_at = ?2, updated_at = ?2,
+                     lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
+                ))
+                .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))
+                .map_err(map_err)?;
+            insert_log(tx, id, now, LogLevel::Info, TaskEvent::Cancelled, &format!("cancelled while {status}"), &Value::Null)?;
+            Ok(task)
+        })
+    }
+
+    fn retry_blocking(&self, id: TaskId) -> Result<Task, PortError> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            let status = Self::status_of(tx, id)?;
+            if status != TaskStatus::Failed {
+                return Err(PortError::InvalidState { task_id: id.0, status, action: "retry (only failed tasks can be retried)" });
+            }
+            let task = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_queue SET status = 'queued', attempts = 0, run_after = ?2, updated_at = ?2,
+                     finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
+                ))
+                .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))
+                .map_err(map_err)?;
+            insert_log(tx, id, now, LogLevel::Info, TaskEvent::Requeued, "dead letter sent back to the queue", &Value::Null)?;
+            Ok(task)
+        })
+    }
+
+    fn purge_blocking(
+        &self,
+        status: TaskStatus,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PortError> {
+        if !status.is_final() {
+            return Err(ValidationError::new(
+                "status",
+                format!("{status} is not a final status"),
+                "completed, failed, cancelled",
+            )
+            .into());
+        }
+        check_limit(limit)?;
+        self.write(|tx| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM task_queue WHERE id IN (
+                        SELECT id FROM task_queue WHERE status = ?1 AND finished_at < ?2 LIMIT ?3)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![status.as_str(), before.as_millisecond(), limit])
+                })
+                .map_err(map_err)?;
+            Ok(n as u64)
+        })
+    }
+
+    /// Blocking [`TaskQueue::stats`]: counts from the trigger-maintained `queue_counts`, the
+    /// oldest eligible task by one index probe per queued type.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn stats_blocking(&self) -> Result<QueueStats, PortError> {
+        let now = self.now_ms();
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT type, status, n FROM queue_counts WHERE n > 0")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let t: String = r.get(0)?;
+                    let s: String = r.get(1)?;
+                    Ok((t, s, r.get::<_, i64>(2)?))
+                })
+                .map_err(map_err)?;
+            let mut counts = Vec::new();
+            for row in rows {
+                let (t, s, n) = row.map_err(map_err)?;
+                let task_type = TaskType::new(t)
+                    .map_err(|e| PortError::Unavailable(format!("corrupt queue_counts: {e}")))?;
+                let status = crate::codec::status(1, &s).map_err(map_err)?;
+                counts.push(StatusCount {
+                    task_type,
+                    status,
+                    count: n as u64,
+                });
+            }
+            counts.sort_by(|a, b| (&a.task_type, a.status).cmp(&(&b.task_type, b.status)));
+            let mut oldest: Option<i64> = None;
+            let mut probe = conn
+                .prepare_cached(
+                    "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
+                     WHERE status = 'queued' AND type = ?1 AND run_after <= ?2",
+                )
+                .map_err(map_err)?;
+            for c in counts.iter().filter(|c| c.status == TaskStatus::Queued) {
+                let m: Option<i64> = probe
+                    .query_row(params![c.task_type.as_str(), now], |r| r.get(0))
+                    .map_err(map_err)?;
+                oldest = match (oldest, m) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            let oldest_eligible = oldest
+                .map(|ms| crate::codec::ts(0, ms))
+                .transpose()
+                .map_err(map_err)?;
+            Ok(QueueStats {
+                counts,
+                oldest_eligible,
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl TaskQueue for SqliteStore {
+    async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError> {
+        self.blocking(move |s| s.enqueue_blocking(&task)).await
+    }
+
+    async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError> {
+        self.blocking(move |s| s.enqueue_batch_blocking(&tasks))
+            .await
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
+        let request = request.clone();
+        self.blocking(move |s| s.claim_blocking(&request)).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
+        let lease = lease.clone();
+        self.blocking(move |s| s.renew_blocking(&lease, lease_for))
+            .await
+    }
+
+    async fn start(&self, lease: &Lease) -> Result<(), PortError> {
+        let lease = lease.clone();
+        self.blocking(move |s| s.start_blocking(&lease)).await
+    }
+
+    async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError> {
+        let lease = lease.clone();
+        self.blocking(move |s| s.complete_blocking(&lease, summary.as_ref()))
+            .await
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {
+        let (lease, failure) = (lease.clone(), failure.clone());
+        self.blocking(move |s| s.fail_blocking(&lease, &failure))
+            .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), PortError> {
+        let lease = lease.clone();
+        self.blocking(move |s| s.release_blocking(&lease)).await
+    }
+
+    async fn cancel(&self, id: TaskId) -> Result<Task, PortError> {
+        self.blocking(move |s| s.cancel_blocking(id)).await
+    }
+
+    async fn retry(&self, id: TaskId) -> Result<Task, PortError> {
+        self.blocking(move |s| s.retry_blocking(id)).await
+    }
+
+    async fn get(&self, id: TaskId) -> Result<Task, PortError> {
+        self.blocking(move |s| s.get_blocking(id)).await
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
+        let filter = filter.clone();
+        self.blocking(move |s| s.list_blocking(&filter)).await
+    }
+
+    async fn purge(
+        &self,
+        status: TaskStatus,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PortError> {
+        self.blocking(move |s| s.purge_blocking(status, before, limit))
+            .await
+    }
+
+    async fn stats(&self) -> Result<QueueStats, PortError> {
+        self.blocking(|s| s.stats_blocking()).await
+    }
+}
+
+/// Details attached to a failure log entry.
+pub(crate) fn failure_details(failure: &Failure, attempts: u32) -> Value {
+    json!({ "class": failure.class, "attempt": attempts })
+}
