@@ -1,0 +1,268 @@
+//! The contract suite: one async function per obligation written in the port docs of
+//! `prismq_domain::ports`. Every storage adapter runs all of them through
+//! [`contract_suite!`](crate::contract_suite); the in-memory [`MemoryStore`](crate::MemoryStore)
+//! passes them too.
+//!
+//! Each obligation takes a factory, builds a fresh [`Subject`] around a [`FakeClock`] it
+//! controls, and asserts exact ids, orders, counts, statuses and log events.
+
+pub mod claims;
+pub mod lifecycle;
+pub mod logs;
+pub mod queue;
+pub mod quota;
+pub mod rescue;
+pub mod results;
+pub mod strategies;
+pub mod workers;
+
+mod support;
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use prismq_domain::ports::{QuotaLedger, ResultStore, TaskLog, TaskQueue, WorkerRegistry};
+use prismq_domain::RetryPolicy;
+
+use crate::FakeClock;
+
+/// What a factory gets to build a [`Subject`]: the clock the store must read time from and
+/// the retry policy its queue must apply.
+#[derive(Debug, Clone)]
+pub struct ContractEnv {
+    /// The clock the obligation moves; the store must use it for every "now".
+    pub clock: Arc<FakeClock>,
+    /// The retry policy the queue applies in `fail` and for default max attempts.
+    pub retry: RetryPolicy,
+}
+
+/// The ports under test, all backed by one fresh, empty store.
+pub struct Subject {
+    /// The task queue.
+    pub queue: Arc<dyn TaskQueue>,
+    /// The worker registry.
+    pub workers: Arc<dyn WorkerRegistry>,
+    /// The task log (the same store the queue writes lifecycle events to).
+    pub logs: Arc<dyn TaskLog>,
+    /// The result store.
+    pub results: Arc<dyn ResultStore>,
+    /// The quota ledger.
+    pub quota: Arc<dyn QuotaLedger>,
+    /// Whatever must live as long as the subject (a temporary directory, a server handle).
+    pub guard: Box<dyn Any + Send + Sync>,
+}
+
+impl Subject {
+    /// A subject whose five ports are all `store` (one value implementing every port).
+    pub fn from_store<S>(store: S) -> Subject
+    where
+        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + 'static,
+    {
+        let store = Arc::new(store);
+        Subject {
+            queue: store.clone(),
+            workers: store.clone(),
+            logs: store.clone(),
+            results: store.clone(),
+            quota: store,
+            guard: Box::new(()),
+        }
+    }
+
+    /// The same subject keeping `guard` alive until it is dropped.
+    pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Subject {
+        self.guard = Box::new(guard);
+        self
+    }
+}
+
+impl fmt::Debug for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subject").finish_non_exhaustive()
+    }
+}
+
+/// The retry policy every obligation runs with: base 1 s, cap 10 s, 3 attempts.
+pub fn contract_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        base: std::time::Duration::from_secs(1),
+        cap: std::time::Duration::from_secs(10),
+        max_attempts: 3,
+    }
+}
+
+/// Stamps out one `#[tokio::test]` per contract obligation, in the calling module, each
+/// named after its obligation and calling it with `factory`.
+///
+/// `factory` is an expression of a type implementing `Fn(ContractEnv) -> Subject`, evaluated
+/// once per test; the calling crate needs `tokio` (with `macros` and `rt-multi-thread`).
+///
+/// ```ignore
+/// use prismq_testkit::contract::{ContractEnv, Subject};
+/// use prismq_testkit::MemoryStore;
+///
+/// prismq_testkit::contract_suite!(|env: ContractEnv| {
+///     Subject::from_store(MemoryStore::new(env.clock, env.retry))
+/// });
+/// ```
+///
+/// The list below is the only list of obligations: adding one here adds it to every
+/// adapter's suite (a unit test checks that every public obligation is listed).
+#[macro_export]
+macro_rules! contract_suite {
+    ($factory:expr $(,)?) => {
+        $crate::__contract_tests! { ($factory)
+            queue::enqueue_sets_defaults,
+            queue::enqueue_keeps_given_fields,
+            queue::enqueue_ids_increase,
+            queue::enqueue_rejects_non_object_params,
+            queue::enqueue_rejects_oversized_params,
+            queue::enqueue_rejects_bad_idempotency_key,
+            queue::enqueue_rejects_bad_max_attempts,
+            queue::enqueue_rejects_bad_region,
+            queue::enqueue_duplicate_key_returns_existing_task,
+            queue::enqueue_key_of_finished_task_is_still_duplicate,
+            queue::batch_returns_one_result_per_input_in_order,
+            queue::batch_with_invalid_task_writes_nothing,
+            queue::batch_names_first_bad_index,
+            queue::batch_existing_key_is_duplicate,
+            queue::batch_repeated_key_creates_one_task,
+            queue::get_unknown_is_not_found,
+            queue::list_is_newest_first,
+            queue::list_filters_by_status_and_type,
+            queue::list_pages_with_before_id,
+            queue::list_filters_finished_before,
+            queue::list_refuses_limit_out_of_range,
+            queue::purge_removes_final_tasks_and_their_logs,
+            queue::purge_respects_limit,
+            queue::purge_refuses_non_final_status,
+            queue::stats_counts_by_type_and_status,
+            queue::stats_oldest_eligible,
+            queue::cancel_queued_task,
+            queue::cancel_claimed_task_fences_its_lease,
+            queue::cancel_running_task_fences_its_lease,
+            queue::cancel_final_task_is_invalid_state,
+            queue::cancel_unknown_is_not_found,
+            queue::retry_requeues_dead_letter,
+            queue::retry_refuses_other_statuses,
+            claims::claim_on_empty_queue_is_none,
+            claims::claim_sets_lease_fields,
+            claims::claim_waits_for_run_after,
+            claims::claimed_task_is_not_claimed_again,
+            claims::claim_filters_by_task_type,
+            claims::region_task_needs_worker_of_that_region,
+            claims::regionless_task_goes_to_any_worker,
+            claims::finished_tasks_are_never_claimed,
+            claims::concurrent_claims_never_share_a_task,
+            strategies::fifo_order_with_ties_by_id,
+            strategies::lifo_order_with_ties_by_id,
+            strategies::priority_order_with_ties_by_id,
+            strategies::retried_task_is_ordered_by_its_new_run_after,
+            strategies::weighted_random_takes_oldest_of_drawn_level,
+            strategies::weighted_random_draws_levels_in_proportion,
+            rescue::lapsed_lease_is_rescued_before_queued_tasks,
+            rescue::rescue_takes_oldest_lapse_first,
+            rescue::live_lease_is_not_rescued,
+            rescue::old_lease_is_fenced_after_rescue,
+            rescue::rescue_at_max_attempts_dead_letters,
+            rescue::rescue_respects_the_filter,
+            lifecycle::renew_extends_the_lease,
+            lifecycle::renew_after_lapse_without_reclaim_succeeds,
+            lifecycle::renew_with_stale_token_is_lease_lost,
+            lifecycle::start_marks_running,
+            lifecycle::start_with_stale_token_is_lease_lost,
+            lifecycle::complete_stores_summary_and_clears_lease,
+            lifecycle::complete_twice_is_lease_lost,
+            lifecycle::fail_retryable_requeues_with_backoff,
+            lifecycle::fail_backoff_stays_under_cap,
+            lifecycle::fail_retryable_at_max_attempts_dead_letters,
+            lifecycle::fail_permanent_dead_letters_at_once,
+            lifecycle::fail_retry_after_defers_and_gives_attempt_back,
+            lifecycle::fail_retry_after_in_past_defers_until_now,
+            lifecycle::deferral_never_uses_the_last_attempt,
+            lifecycle::fail_with_stale_token_is_lease_lost,
+            lifecycle::release_requeues_without_using_attempt,
+            lifecycle::release_with_stale_token_is_lease_lost,
+            workers::register_records_now_as_start_and_heartbeat,
+            workers::reregister_resets_worker,
+            workers::heartbeat_records_now_and_state,
+            workers::heartbeat_unknown_is_not_found,
+            workers::deregister_marks_stopped_and_keeps_it,
+            workers::list_reports_health_ordered_by_id,
+            workers::prune_removes_stopped_and_stale,
+            logs::append_and_list_in_written_order,
+            logs::append_to_unknown_task_is_not_found,
+            logs::list_of_unknown_task_is_not_found,
+            logs::lifecycle_writes_one_event_per_change,
+            results::save_inserts_unseen_items,
+            results::save_same_item_again_is_unchanged,
+            results::changed_field_updates_without_snapshot,
+            results::changed_metric_updates_with_snapshot,
+            results::save_validates_every_item_first,
+            results::item_repeated_in_batch_is_saved_per_occurrence,
+            results::get_and_history_of_unknown_item_are_not_found,
+            results::views_per_hour_spans_first_and_latest_snapshot,
+            results::query_orders_by_views,
+            results::query_orders_by_recent,
+            results::query_orders_by_growth,
+            results::query_filters_source_and_since,
+            results::query_pages_with_offset_and_limit,
+            results::query_refuses_limit_out_of_range,
+            results::count_all_and_by_source,
+            quota::grant_charges_and_reports_remaining,
+            quota::over_limit_is_exhausted_until_window_end,
+            quota::window_rollover_starts_from_zero,
+            quota::mark_exhausted_blocks_until_then,
+            quota::buckets_are_independent,
+            quota::racing_consumers_never_exceed_the_limit,
+        }
+    };
+}
+
+/// Implementation detail of [`contract_suite!`]: one test per `module::obligation`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_tests {
+    (($factory:expr) $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::contract::$module::$name($factory).await;
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `pub async fn` in the obligation modules is listed in `contract_suite!`.
+    #[test]
+    fn every_obligation_is_listed_in_the_macro() {
+        let macro_src = include_str!("mod.rs");
+        let modules = [
+            ("claims", include_str!("claims.rs")),
+            ("lifecycle", include_str!("lifecycle.rs")),
+            ("logs", include_str!("logs.rs")),
+            ("queue", include_str!("queue.rs")),
+            ("quota", include_str!("quota.rs")),
+            ("rescue", include_str!("rescue.rs")),
+            ("results", include_str!("results.rs")),
+            ("strategies", include_str!("strategies.rs")),
+            ("workers", include_str!("workers.rs")),
+        ];
+        let mut missing = Vec::new();
+        for (module, src) in modules {
+            for line in src.lines() {
+                if let Some(rest) = line.strip_prefix("pub async fn ") {
+                    let name = rest.split('(').next().unwrap_or_default();
+                    let entry = format!("{module}::{name},");
+                    if !macro_src.contains(&entry) {
+                        missing.push(entry);
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in contract_suite!: {missing:?}");
+    }
+}

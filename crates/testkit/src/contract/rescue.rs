@@ -1,0 +1,159 @@
+//! Obligations of lease lapse: a lapsed lease is rescued before any queued task (oldest
+//! lapse first, logged `lease_expired`), the old lease is fenced off, and a rescued task
+//! with no attempts left is dead-lettered instead.
+
+use std::time::Duration;
+
+use prismq_domain::ports::{Failure, TaskEvent};
+use prismq_domain::{ClaimingStrategy, ErrorClass, TaskStatus};
+use serde_json::json;
+
+use super::support::{assert_lease_lost, setup};
+use super::{ContractEnv, Subject};
+use crate::fixtures::{claim_request, new_task, plus_secs, task_type_of, worker_id};
+
+/// A lapsed lease is claimed again before any queued task, whatever the strategy: new
+/// worker, fresh token, attempts + 1, logged `lease_expired` then `claimed`.
+pub async fn lapsed_lease_is_rescued_before_queued_tasks(factory: impl Fn(ContractEnv) -> Subject) {
+    for strategy in ClaimingStrategy::ALL {
+        let (clock, s) = setup(&factory);
+        let t0 = clock.now();
+        let leased = s.add(new_task("a")).await;
+        let first = s.claim_as("w1", ClaimingStrategy::Fifo).await.unwrap();
+        // A queued task that every strategy would otherwise prefer: older and higher.
+        let _queued = s
+            .add(
+                new_task("a")
+                    .run_after(plus_secs(t0, -3600))
+                    .priority(prismq_domain::Priority::MAX),
+            )
+            .await;
+        clock.advance(Duration::from_secs(31));
+        let c = s.claim_as("w2", strategy).await.expect("rescue");
+        assert_eq!(c.task.id, leased, "{strategy}");
+        assert_eq!(c.task.status, TaskStatus::Claimed);
+        assert_eq!(c.task.attempts, 2);
+        assert_eq!(c.task.claimed_by, Some(worker_id("w2")));
+        assert_ne!(c.lease.token, first.lease.token, "a fresh token");
+        assert_eq!(c.lease.expires_at, plus_secs(clock.now(), 30));
+        assert_eq!(
+            s.events(leased).await,
+            vec![
+                TaskEvent::Enqueued,
+                TaskEvent::Claimed,
+                TaskEvent::LeaseExpired,
+                TaskEvent::Claimed
+            ],
+            "{strategy}"
+        );
+    }
+}
+
+/// Among lapsed leases, the one that lapsed first is rescued first.
+pub async fn rescue_takes_oldest_lapse_first(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let a = s.add(new_task("a")).await;
+    let b = s.add(new_task("a")).await;
+    let mut long = claim_request("w1", ClaimingStrategy::Fifo);
+    long.lease_for = Duration::from_secs(60);
+    assert_eq!(s.queue.claim(&long).await.unwrap().unwrap().task.id, a);
+    let mut short = claim_request("w1", ClaimingStrategy::Fifo);
+    short.lease_for = Duration::from_secs(20);
+    assert_eq!(s.queue.claim(&short).await.unwrap().unwrap().task.id, b);
+    clock.advance(Duration::from_secs(61));
+    let first = s.claim_as("w2", ClaimingStrategy::Lifo).await.unwrap();
+    let second = s.claim_as("w2", ClaimingStrategy::Lifo).await.unwrap();
+    assert_eq!((first.task.id, second.task.id), (b, a));
+}
+
+/// A lease that has not lapsed is never rescued.
+pub async fn live_lease_is_not_rescued(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let id = s.add(new_task("a")).await;
+    let c = s.claim(ClaimingStrategy::Fifo).await.unwrap();
+    s.queue.start(&c.lease).await.unwrap();
+    clock.advance(Duration::from_millis(29_999));
+    assert!(s.claim_as("w2", ClaimingStrategy::Fifo).await.is_none());
+    assert_eq!(s.task(id).await.status, TaskStatus::Running);
+    assert_eq!(
+        s.events(id).await,
+        vec![TaskEvent::Enqueued, TaskEvent::Claimed, TaskEvent::Started]
+    );
+}
+
+/// After a rescue, every write with the old lease is `LeaseLost` and changes nothing.
+pub async fn old_lease_is_fenced_after_rescue(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let id = s.add(new_task("a")).await;
+    let old = s.claim_as("w1", ClaimingStrategy::Fifo).await.unwrap();
+    s.queue.start(&old.lease).await.unwrap();
+    clock.advance(Duration::from_secs(40));
+    let new = s.claim_as("w2", ClaimingStrategy::Fifo).await.unwrap();
+    assert_eq!(new.task.id, id);
+    let before = s.task(id).await;
+    let log_before = s.events(id).await;
+    let failure = Failure {
+        class: ErrorClass::Retryable,
+        message: "late".into(),
+    };
+    assert_lease_lost(s.queue.complete(&old.lease, Some(json!({}))).await, id);
+    assert_lease_lost(s.queue.fail(&old.lease, &failure).await, id);
+    assert_lease_lost(s.queue.start(&old.lease).await, id);
+    assert_lease_lost(s.queue.release(&old.lease).await, id);
+    assert_lease_lost(
+        s.queue
+            .renew_lease(&old.lease, Duration::from_secs(30))
+            .await,
+        id,
+    );
+    assert_eq!(s.task(id).await, before, "the new attempt is untouched");
+    assert_eq!(s.events(id).await, log_before);
+    s.queue.start(&new.lease).await.unwrap();
+    s.queue.complete(&new.lease, None).await.unwrap();
+    assert_eq!(s.task(id).await.status, TaskStatus::Completed);
+}
+
+/// A lapsed task already at its maximum attempts is dead-lettered (status failed, finished
+/// now, logged `lease_expired` then `failed`) and the claim moves on to the next task.
+pub async fn rescue_at_max_attempts_dead_letters(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let doomed = s.add(new_task("a").max_attempts(1)).await;
+    let c = s.claim_as("w1", ClaimingStrategy::Fifo).await.unwrap();
+    assert_eq!(c.task.id, doomed);
+    let next = s.add(new_task("a")).await;
+    clock.advance(Duration::from_secs(31));
+    let got = s.claim_as("w2", ClaimingStrategy::Fifo).await.unwrap();
+    assert_eq!(got.task.id, next, "the claim moved on");
+    let t = s.task(doomed).await;
+    assert_eq!((t.status, t.attempts), (TaskStatus::Failed, 1));
+    assert_eq!(t.finished_at, Some(clock.now()));
+    assert_eq!(t.lease_token, None);
+    assert_eq!(
+        s.events(doomed).await,
+        vec![
+            TaskEvent::Enqueued,
+            TaskEvent::Claimed,
+            TaskEvent::LeaseExpired,
+            TaskEvent::Failed
+        ]
+    );
+    assert_lease_lost(s.queue.complete(&c.lease, None).await, doomed);
+    // Nothing else to claim: the dead letter is not handed out.
+    assert!(s.claim_as("w3", ClaimingStrategy::Fifo).await.is_none());
+}
+
+/// The filter applies to rescues too: a lapsed task of another type is left for its workers.
+pub async fn rescue_respects_the_filter(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let alpha = s.add(new_task("alpha")).await;
+    s.claim_as("w1", ClaimingStrategy::Fifo).await.unwrap();
+    let beta = s.add(new_task("beta")).await;
+    clock.advance(Duration::from_secs(31));
+    let mut req = claim_request("w2", ClaimingStrategy::Fifo);
+    req.filter.task_types = vec![task_type_of("beta")];
+    assert_eq!(s.queue.claim(&req).await.unwrap().unwrap().task.id, beta);
+    assert!(s.queue.claim(&req).await.unwrap().is_none());
+    assert_eq!(s.task(alpha).await.status, TaskStatus::Claimed);
+    req.filter.task_types = vec![task_type_of("alpha")];
+    assert_eq!(s.queue.claim(&req).await.unwrap().unwrap().task.id, alpha);
+}

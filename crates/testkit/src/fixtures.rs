@@ -1,0 +1,80 @@
+//! Small builders for tests: tasks, content items, worker ids and instants.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, WorkerInfo};
+use prismq_domain::{ClaimingStrategy, ContentItem, NewTask, TaskType, Timestamp, WorkerId};
+use serde_json::{json, Map};
+
+/// A task of type `task_type` with empty params and every other field at its default.
+///
+/// # Panics
+/// If `task_type` is not a valid task type name (a bug in the test).
+pub fn new_task(task_type: &str) -> NewTask {
+    NewTask::new(task_type_of(task_type), json!({}))
+}
+
+/// `name` as a [`TaskType`].
+///
+/// # Panics
+/// If `name` is not a valid task type name (a bug in the test).
+pub fn task_type_of(name: &str) -> TaskType {
+    TaskType::new(name).expect("fixture task type must be valid")
+}
+
+/// An item from `source` with id `source_id`, a title, and `views` views (other metrics absent).
+pub fn content_item(source: &str, source_id: &str, views: i64) -> ContentItem {
+    let mut item = ContentItem::new(source, source_id, format!("video {source_id}"));
+    item.metrics.views = Some(views);
+    item.url = Some(format!("https://example.invalid/{source_id}"));
+    item.extra = Map::new();
+    item
+}
+
+/// `id` as a [`WorkerId`].
+///
+/// # Panics
+/// If `id` is not a valid worker id (a bug in the test).
+pub fn worker_id(id: &str) -> WorkerId {
+    WorkerId::new(id).expect("fixture worker id must be valid")
+}
+
+/// What worker `id` registers with: host `host-a`, pid 4242, every task type, LIFO.
+pub fn worker_info(id: &str) -> WorkerInfo {
+    WorkerInfo {
+        id: worker_id(id),
+        hostname: "host-a".into(),
+        pid: 4242,
+        capabilities: vec![task_type_of("channel_scrape")],
+        strategy: ClaimingStrategy::Lifo,
+    }
+}
+
+/// A claim by `worker` with `strategy`, any type, no region, and a 30-second lease.
+pub fn claim_request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
+    ClaimRequest {
+        worker: worker_id(worker),
+        filter: ClaimFilter::default(),
+        strategy,
+        lease_for: Duration::from_secs(30),
+    }
+}
+
+/// `t` moved by `secs` seconds (negative: earlier).
+///
+/// # Panics
+/// If the result is out of range (a bug in the test).
+pub fn plus_secs(t: Timestamp, secs: i64) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(secs))
+        .expect("fixture instant in range")
+}
+
+/// `t` moved by `ms` milliseconds (negative: earlier).
+///
+/// # Panics
+/// If the result is out of range (a bug in the test).
+pub fn plus_millis(t: Timestamp, ms: i64) -> Timestamp {
+    t.checked_add(SignedDuration::from_millis(ms))
+        .expect("fixture instant in range")
+}

@@ -1,0 +1,129 @@
+//! `MemoryStore`: every storage port held in one process's memory, for app and plugin tests
+//! and as the reference implementation the contract suite is checked against.
+
+mod claims;
+mod lifecycle;
+mod logs;
+mod queue;
+mod quota;
+mod results;
+mod workers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use prismq_domain::ports::{Clock, LogLevel, LogRecord, TaskEvent};
+use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
+use prismq_domain::{RetryPolicy, Task, TaskId, Timestamp, WorkerId};
+use serde_json::Value;
+
+use crate::clock::truncate_to_millis;
+
+/// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`) in
+/// memory behind one mutex: correct for one process, gone when the last clone is dropped.
+/// Clones share the same state.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    clock: Arc<dyn Clock>,
+    retry: RetryPolicy,
+    max_params_bytes: usize,
+    state: Mutex<State>,
+}
+
+/// Everything the store holds.
+#[derive(Debug, Default)]
+struct State {
+    /// The last task id handed out (ids are never reused, even after a purge).
+    last_id: i64,
+    tasks: BTreeMap<TaskId, Task>,
+    /// Idempotency key → task.
+    keys: HashMap<String, TaskId>,
+    logs: HashMap<TaskId, Vec<LogRecord>>,
+    workers: BTreeMap<WorkerId, workers::WorkerEntry>,
+    results: BTreeMap<(String, String), results::ResultEntry>,
+    quota: HashMap<String, quota::Bucket>,
+}
+
+impl State {
+    /// Appends a lifecycle event to `task`'s log.
+    fn log(
+        &mut self,
+        task: TaskId,
+        at: Timestamp,
+        level: LogLevel,
+        event: TaskEvent,
+        message: String,
+    ) {
+        self.logs.entry(task).or_default().push(LogRecord {
+            task_id: task,
+            at,
+            level,
+            event,
+            message,
+            details: Value::Null,
+        });
+    }
+}
+
+impl MemoryStore {
+    /// An empty store reading time from `clock` and applying `retry` to failed attempts.
+    /// Params are limited to 1 MiB; see [`MemoryStore::with_max_params_bytes`].
+    pub fn new(clock: Arc<dyn Clock>, retry: RetryPolicy) -> Self {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                clock,
+                retry,
+                max_params_bytes: DEFAULT_MAX_PARAMS_BYTES,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// An empty store like [`MemoryStore::new`] that refuses params larger than `max` bytes.
+    pub fn with_max_params_bytes(clock: Arc<dyn Clock>, retry: RetryPolicy, max: usize) -> Self {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                clock,
+                retry,
+                max_params_bytes: max,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The store's clock reading, millisecond-aligned like a storage adapter's.
+    fn now(&self) -> Timestamp {
+        truncate_to_millis(self.inner.clock.now())
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every mutation completes or panics before touching state; a poisoned lock still
+        // guards consistent data.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `t + d`, saturating at [`Timestamp::MAX`].
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    t.checked_add(SignedDuration::from_millis(ms))
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// True when a filter is absent (`None`) or `pred` accepts its value.
+fn passes<T>(filter: Option<T>, pred: impl FnOnce(T) -> bool) -> bool {
+    match filter {
+        None => true,
+        Some(v) => pred(v),
+    }
+}

@@ -1,0 +1,280 @@
+//! `TaskQueue` for `MemoryStore`: enqueue, operator actions, listing, purge and stats. The
+//! claim and the fenced lifecycle of an attempt live in `claims.rs` and `lifecycle.rs`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prismq_domain::ports::{
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats, StatusCount,
+    TaskEvent, TaskFilter, TaskQueue,
+};
+use prismq_domain::{
+    Compatibility, Lease, NewTask, PortError, Task, TaskId, TaskStatus, TaskType, Timestamp,
+    ValidationError,
+};
+use serde_json::Value;
+
+use super::{passes, MemoryStore, State};
+use crate::clock::truncate_to_millis;
+
+impl MemoryStore {
+    /// Validates `task` as enqueue does (shape, size limit, region).
+    fn validate_new(&self, task: &NewTask) -> Result<(), ValidationError> {
+        task.validate(self.inner.max_params_bytes)
+    }
+
+    /// Inserts a validated task (or resolves its idempotency key) under the lock.
+    fn insert(&self, st: &mut State, task: NewTask, now: Timestamp) -> Enqueued {
+        if let Some(key) = &task.idempotency_key {
+            if let Some(&id) = st.keys.get(key) {
+                return Enqueued {
+                    id,
+                    duplicate: true,
+                };
+            }
+        }
+        st.last_id += 1;
+        let id = TaskId(st.last_id);
+        let region = task
+            .compatibility
+            .region
+            .as_deref()
+            .map(|r| r.trim().to_ascii_uppercase());
+        let row = Task {
+            id,
+            task_type: task.task_type,
+            params: task.params,
+            priority: task.priority,
+            status: TaskStatus::Queued,
+            attempts: 0,
+            max_attempts: task.max_attempts.unwrap_or(self.inner.retry.max_attempts),
+            run_after: task.run_after.map(truncate_to_millis).unwrap_or(now),
+            lease_expires_at: None,
+            claimed_by: None,
+            lease_token: None,
+            idempotency_key: task.idempotency_key,
+            compatibility: Compatibility { region },
+            last_error: None,
+            summary: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        if let Some(key) = &row.idempotency_key {
+            st.keys.insert(key.clone(), id);
+        }
+        st.tasks.insert(id, row);
+        st.log(
+            id,
+            now,
+            LogLevel::Info,
+            TaskEvent::Enqueued,
+            "enqueued".into(),
+        );
+        Enqueued {
+            id,
+            duplicate: false,
+        }
+    }
+}
+
+fn not_found(id: TaskId) -> PortError {
+    PortError::NotFound(format!("task {id}"))
+}
+
+fn invalid_limit(limit: u32) -> PortError {
+    PortError::Invalid(ValidationError::new(
+        "limit",
+        format!("{limit} is out of range"),
+        "an integer from 1 to 10000",
+    ))
+}
+
+#[async_trait]
+impl TaskQueue for MemoryStore {
+    async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError> {
+        self.validate_new(&task)?;
+        let now = self.now();
+        let mut st = self.state();
+        Ok(self.insert(&mut st, task, now))
+    }
+
+    async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError> {
+        for (i, t) in tasks.iter().enumerate() {
+            self.validate_new(t)
+                .map_err(|e| e.within(&format!("tasks[{i}]")))?;
+        }
+        let now = self.now();
+        let mut st = self.state();
+        Ok(tasks
+            .into_iter()
+            .map(|t| self.insert(&mut st, t, now))
+            .collect())
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
+        Ok(self.claim_next(request))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
+        self.renew(lease, lease_for)
+    }
+
+    async fn start(&self, lease: &Lease) -> Result<(), PortError> {
+        self.start_attempt(lease)
+    }
+
+    async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError> {
+        self.complete_attempt(lease, summary)
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {
+        self.fail_attempt(lease, failure)
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), PortError> {
+        self.release_attempt(lease)
+    }
+
+    async fn cancel(&self, id: TaskId) -> Result<Task, PortError> {
+        let now = self.now();
+        let mut st = self.state();
+        let task = st.tasks.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if task.status.is_final() {
+            return Err(PortError::InvalidState {
+                task_id: id.0,
+                status: task.status,
+                action: "cancel",
+            });
+        }
+        task.status = TaskStatus::Cancelled;
+        task.lease_token = None;
+        task.lease_expires_at = None;
+        task.finished_at = Some(now);
+        task.updated_at = now;
+        let out = task.clone();
+        st.log(
+            id,
+            now,
+            LogLevel::Info,
+            TaskEvent::Cancelled,
+            "cancelled".into(),
+        );
+        Ok(out)
+    }
+
+    async fn retry(&self, id: TaskId) -> Result<Task, PortError> {
+        let now = self.now();
+        let mut st = self.state();
+        let task = st.tasks.get_mut(&id).ok_or_else(|| not_found(id))?;
+        if task.status != TaskStatus::Failed {
+            return Err(PortError::InvalidState {
+                task_id: id.0,
+                status: task.status,
+                action: "retry",
+            });
+        }
+        task.status = TaskStatus::Queued;
+        task.attempts = 0;
+        task.run_after = now;
+        task.finished_at = None;
+        task.updated_at = now;
+        let out = task.clone();
+        st.log(
+            id,
+            now,
+            LogLevel::Info,
+            TaskEvent::Requeued,
+            "sent back to the queue by an operator".into(),
+        );
+        Ok(out)
+    }
+
+    async fn get(&self, id: TaskId) -> Result<Task, PortError> {
+        self.state()
+            .tasks
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(id))
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
+        if !(1..=10_000).contains(&filter.limit) {
+            return Err(invalid_limit(filter.limit));
+        }
+        let st = self.state();
+        let upper = filter.before_id.map_or(i64::MAX, |b| b.0);
+        Ok(st
+            .tasks
+            .range(..TaskId(upper))
+            .rev()
+            .map(|(_, t)| t)
+            .filter(|t| passes(filter.status, |s| t.status == s))
+            .filter(|t| passes(filter.task_type.as_ref(), |ty| &t.task_type == ty))
+            .filter(|t| {
+                passes(filter.finished_before, |b| {
+                    t.finished_at.is_some_and(|f| f < b)
+                })
+            })
+            .take(filter.limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge(
+        &self,
+        status: TaskStatus,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PortError> {
+        if !status.is_final() {
+            return Err(PortError::Invalid(ValidationError::new(
+                "status",
+                format!("{status} is not a final status"),
+                "completed, failed or cancelled",
+            )));
+        }
+        let mut st = self.state();
+        let doomed: Vec<TaskId> = st
+            .tasks
+            .values()
+            .filter(|t| t.status == status && t.finished_at.is_some_and(|f| f < before))
+            .map(|t| t.id)
+            .take(limit as usize)
+            .collect();
+        for id in &doomed {
+            if let Some(t) = st.tasks.remove(id) {
+                if let Some(key) = t.idempotency_key {
+                    st.keys.remove(&key);
+                }
+            }
+            st.logs.remove(id);
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn stats(&self) -> Result<QueueStats, PortError> {
+        let now = self.now();
+        let st = self.state();
+        let mut counts: BTreeMap<(TaskType, TaskStatus), u64> = BTreeMap::new();
+        let mut oldest: Option<Timestamp> = None;
+        for t in st.tasks.values() {
+            *counts.entry((t.task_type.clone(), t.status)).or_default() += 1;
+            if t.status == TaskStatus::Queued && t.run_after <= now {
+                oldest = Some(oldest.map_or(t.run_after, |o| o.min(t.run_after)));
+            }
+        }
+        Ok(QueueStats {
+            counts: counts
+                .into_iter()
+                .map(|((task_type, status), count)| StatusCount {
+                    task_type,
+                    status,
+                    count,
+                })
+                .collect(),
+            oldest_eligible: oldest,
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! `ResultStore` for `MemoryStore`: items deduplicated on (source, source_id) with their
+//! metrics history.
+
+use std::cmp::Ordering;
+
+use async_trait::async_trait;
+use prismq_domain::ports::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
+use prismq_domain::{ContentItem, PortError, SaveReport, TaskId, Timestamp, ValidationError};
+
+use super::{passes, MemoryStore};
+
+/// One stored item and its history.
+#[derive(Debug, Clone)]
+pub(super) struct ResultEntry {
+    item: ContentItem,
+    first_seen_at: Timestamp,
+    last_seen_at: Timestamp,
+    last_task_id: Option<TaskId>,
+    history: Vec<MetricSnapshot>,
+}
+
+impl ResultEntry {
+    fn stored(&self) -> StoredResult {
+        StoredResult {
+            item: self.item.clone(),
+            first_seen_at: self.first_seen_at,
+            last_seen_at: self.last_seen_at,
+            last_task_id: self.last_task_id,
+            views_per_hour: views_per_hour(&self.history),
+        }
+    }
+}
+
+/// Views gained per hour between the first and the latest snapshot; 0 with one snapshot,
+/// no elapsed time, or a snapshot without views.
+fn views_per_hour(history: &[MetricSnapshot]) -> f64 {
+    let (Some(first), Some(last)) = (history.first(), history.last()) else {
+        return 0.0;
+    };
+    let (Some(v0), Some(v1)) = (first.metrics.views, last.metrics.views) else {
+        return 0.0;
+    };
+    let ms = last.captured_at.as_millisecond() - first.captured_at.as_millisecond();
+    if ms <= 0 {
+        return 0.0;
+    }
+    (v1 - v0) as f64 / (ms as f64 / 3_600_000.0)
+}
+
+fn not_found(source: &str, source_id: &str) -> PortError {
+    PortError::NotFound(format!("result {source}/{source_id}"))
+}
+
+/// Descending by an optional key, absent values last.
+fn desc_some_first<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+#[async_trait]
+impl ResultStore for MemoryStore {
+    async fn save(
+        &self,
+        task: Option<TaskId>,
+        items: &[ContentItem],
+    ) -> Result<SaveReport, PortError> {
+        for (i, item) in items.iter().enumerate() {
+            item.validate()
+                .map_err(|e| e.within(&format!("items[{i}]")))?;
+        }
+        let now = self.now();
+        let mut st = self.state();
+        let mut report = SaveReport::default();
+        for item in items {
+            let key = (item.source.clone(), item.source_id.clone());
+            let snapshot = MetricSnapshot {
+                captured_at: now,
+                metrics: item.metrics,
+            };
+            match st.results.get_mut(&key) {
+                None => {
+                    st.results.insert(
+                        key,
+                        ResultEntry {
+                            item: item.clone(),
+                            first_seen_at: now,
+                            last_seen_at: now,
+                            last_task_id: task,
+                            history: vec![snapshot],
+                        },
+                    );
+                    report.inserted += 1;
+                }
+                Some(e) => {
+                    if e.item.metrics != item.metrics {
+                        e.history.push(snapshot);
+                    }
+                    if e.item == *item {
+                        report.unchanged += 1;
+                    } else {
+                        report.updated += 1;
+                        e.item = item.clone();
+                    }
+                    e.last_seen_at = now;
+                    e.last_task_id = task;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError> {
+        self.state()
+            .results
+            .get(&(source.to_owned(), source_id.to_owned()))
+            .map(ResultEntry::stored)
+            .ok_or_else(|| not_found(source, source_id))
+    }
+
+    async fn history(
+        &self,
+        source: &str,
+        source_id: &str,
+    ) -> Result<Vec<MetricSnapshot>, PortError> {
+        self.state()
+            .results
+            .get(&(source.to_owned(), source_id.to_owned()))
+            .map(|e| e.history.clone())
+            .ok_or_else(|| not_found(source, source_id))
+    }
+
+    async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
+        if !(1..=10_000).contains(&query.limit) {
+            return Err(PortError::Invalid(ValidationError::new(
+                "limit",
+                format!("{} is out of range", query.limit),
+                "an integer from 1 to 10000",
+            )));
+        }
+        let st = self.state();
+        // The map iterates in (source, source_id) order and the sort is stable, so ties
+        // keep that order.
+        let mut rows: Vec<StoredResult> = st
+            .results
+            .values()
+            .filter(|e| passes(query.source.as_ref(), |s| &e.item.source == s))
+            .filter(|e| passes(query.since, |s| e.last_seen_at >= s))
+            .map(ResultEntry::stored)
+            .collect();
+        match query.order {
+            ResultOrder::Views => {
+                rows.sort_by(|a, b| desc_some_first(a.item.metrics.views, b.item.metrics.views));
+            }
+            ResultOrder::Recent => {
+                rows.sort_by(|a, b| desc_some_first(a.item.published_at, b.item.published_at));
+            }
+            ResultOrder::Growth => {
+                rows.sort_by(|a, b| {
+                    desc_some_first(Some(a.views_per_hour), Some(b.views_per_hour))
+                });
+            }
+        }
+        Ok(rows
+            .into_iter()
+            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .take(query.limit as usize)
+            .collect())
+    }
+
+    async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
+        let st = self.state();
+        Ok(st
+            .results
+            .values()
+            .filter(|e| passes(source.as_ref(), |s| &e.item.source == s))
+            .count() as u64)
+    }
+}
