@@ -1,0 +1,574 @@
+//! The layers: discovering files, mapping environment variables and command-line overrides
+//! to keys, checking every key against the known ones (with its origin), merging with the
+//! `config` crate, and typing the result.
+
+use config::{FileFormat, Map, Value, ValueKind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prismq_domain::task::MAX_ATTEMPTS_LIMIT;
+use prismq_domain::{ClaimingStrategy, Compatibility, TaskType};
+
+use super::raw::{Raw, RawConfig, KEYS, SECRET_KEYS, SECTIONS};
+use super::secret::{Secret, REDACTED};
+use super::values::{self, Bad};
+use super::{
+    Config, ConfigError, DatabaseConfig, LogFormat, LoggingConfig, Origin, RetryConfig,
+    Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
+};
+
+/// The configuration file's name, in the platform directory and the working directory.
+pub const FILE_NAME: &str = "prismq.toml";
+/// The prefix of environment variables that set keys: `PRISMQ_WORKER__CONCURRENCY`.
+pub const ENV_PREFIX: &str = "PRISMQ_";
+/// Names the configuration file when `--config` is not given.
+pub const ENV_CONFIG_FILE: &str = "PRISMQ_CONFIG";
+/// Environment variables that set a key under another name. The `PRISMQ_SECTION__KEY` form
+/// wins when both are set.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("YOUTUBE_API_KEY", "youtube.api_key"),
+    ("PRISMQ_QUEUE_DB_PATH", "database.path"),
+];
+
+/// Everything the loader reads, given explicitly so tests need neither the process's
+/// environment nor its working directory.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The platform's configuration directory (`prismq.toml` is read from it if present).
+    pub platform_config_dir: Option<PathBuf>,
+    /// The working directory (`prismq.toml` is read from it if present and no file is named
+    /// explicitly); relative explicit paths are resolved against it.
+    pub working_dir: Option<PathBuf>,
+    /// `--config FILE`: read instead of the working directory's file; it must exist.
+    pub config_file: Option<PathBuf>,
+    /// The environment. Empty values count as unset.
+    pub env: BTreeMap<String, String>,
+    /// Command-line overrides as (key, value), applied in order, last wins.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl LoadOptions {
+    /// Options for a real process: the platform directory, the current directory and the
+    /// process's environment, plus the CLI's `--config` and overrides.
+    pub fn from_process(config_file: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
+        LoadOptions {
+            platform_config_dir: platform_config_dir(),
+            working_dir: std::env::current_dir().ok(),
+            config_file,
+            env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+            overrides,
+        }
+    }
+}
+
+/// The platform's configuration directory for PrismQ (`~/.config/prismq` on Linux,
+/// `%APPDATA%\prismq\config` on Windows, `~/Library/Application Support/prismq` on macOS).
+pub fn platform_config_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "prismq").map(|d| d.config_dir().to_path_buf())
+}
+
+struct Layer {
+    config: config::Config,
+    origins: BTreeMap<String, Origin>,
+}
+
+pub(super) fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+    let mut layers = Vec::new();
+    if let Some(dir) = &opts.platform_config_dir {
+        let p = dir.join(FILE_NAME);
+        if p.is_file() {
+            layers.push(file_layer(&p)?);
+        }
+    }
+    let explicit = opts.config_file.clone().or_else(|| {
+        opts.env
+            .get(ENV_CONFIG_FILE)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    match explicit {
+        Some(p) => {
+            let p = match &opts.working_dir {
+                Some(wd) => wd.join(p),
+                None => p,
+            };
+            if !p.exists() {
+                return Err(ConfigError::MissingFile { path: p });
+            }
+            layers.push(file_layer(&p)?);
+        }
+        None => {
+            if let Some(wd) = &opts.working_dir {
+                let p = wd.join(FILE_NAME);
+                if p.is_file() {
+                    layers.push(file_layer(&p)?);
+                }
+            }
+        }
+    }
+    layers.push(env_layer(&opts.env)?);
+    layers.push(override_layer(&opts.overrides)?);
+
+    let mut builder = config::Config::builder();
+    let mut origins = BTreeMap::new();
+    for layer in layers {
+        origins.extend(layer.origins);
+        builder = builder.add_source(layer.config);
+    }
+    let merged = builder.build().map_err(malformed)?;
+    let raw: RawConfig = merged.try_deserialize().map_err(malformed)?;
+    build(raw, origins)
+}
+
+fn malformed(e: config::ConfigError) -> ConfigError {
+    ConfigError::Malformed(e.to_string())
+}
+
+fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let file_err = |e: config::ConfigError| ConfigError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let config = config::Config::builder()
+        .add_source(config::File::from_str(&text, FileFormat::Toml))
+        .build()
+        .map_err(file_err)?;
+    let tree: Map<String, Value> = config.collect_table().map_err(file_err)?;
+    let origin = Origin::File(path.to_path_buf());
+    let mut origins = BTreeMap::new();
+    for (section, value) in &tree {
+        check_section(section, &origin)?;
+        let ValueKind::Table(fields) = &value.kind else {
+            return Err(ConfigError::InvalidValue {
+                key: section.clone(),
+                value: render_value(value),
+                problem: "a section must be a table".into(),
+                accepted: format!("a table such as [{section}]"),
+                origin,
+            });
+        };
+        for field in fields.keys() {
+            let key = format!("{section}.{field}");
+            check_key(&key, &origin)?;
+            origins.insert(key, origin.clone());
+        }
+    }
+    Ok(Layer { config, origins })
+}
+
+trait CollectTable {
+    fn collect_table(&self) -> Result<Map<String, Value>, config::ConfigError>;
+}
+
+impl CollectTable for config::Config {
+    fn collect_table(&self) -> Result<Map<String, Value>, config::ConfigError> {
+        config::Source::collect(self)
+    }
+}
+
+fn render_value(v: &Value) -> String {
+    v.clone()
+        .try_deserialize::<Raw>()
+        .map_or_else(|_| "?".to_owned(), |r| r.render())
+}
+
+fn section_keys(section: &str) -> Vec<String> {
+    KEYS.iter()
+        .filter(|k| k.split_once('.').is_some_and(|(s, _)| s == section))
+        .map(|k| (*k).to_owned())
+        .collect()
+}
+
+fn check_section(section: &str, origin: &Origin) -> Result<(), ConfigError> {
+    if SECTIONS.contains(&section) {
+        Ok(())
+    } else {
+        Err(ConfigError::UnknownKey {
+            key: section.to_owned(),
+            origin: origin.clone(),
+            known: SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+        })
+    }
+}
+
+fn check_key(key: &str, origin: &Origin) -> Result<(), ConfigError> {
+    if KEYS.contains(&key) {
+        return Ok(());
+    }
+    let section = key.split_once('.').map_or(key, |(s, _)| s);
+    check_section(section, origin)?;
+    Err(ConfigError::UnknownKey {
+        key: key.to_owned(),
+        origin: origin.clone(),
+        known: section_keys(section),
+    })
+}
+
+/// The environment variable that sets `key` (`worker.lease` → `PRISMQ_WORKER__LEASE`).
+pub fn env_var_for(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
+    // key -> (value, variable)
+    let mut set: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (var, key) in ENV_ALIASES {
+        if let Some(v) = env.get(*var).filter(|v| !v.is_empty()) {
+            set.insert((*key).to_owned(), (v.clone(), (*var).to_owned()));
+        }
+    }
+    for (var, value) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if var == ENV_CONFIG_FILE || ENV_ALIASES.iter().any(|(a, _)| a == var) || value.is_empty() {
+            continue;
+        }
+        let origin = Origin::Env(var.clone());
+        let Some((section, field)) = rest.split_once("__") else {
+            return Err(ConfigError::UnknownKey {
+                key: var.clone(),
+                origin,
+                known: KEYS.iter().map(|k| env_var_for(k)).collect(),
+            });
+        };
+        let key = format!(
+            "{}.{}",
+            section.to_ascii_lowercase(),
+            field.to_ascii_lowercase()
+        );
+        check_key(&key, &origin)?;
+        set.insert(key, (value.clone(), var.clone()));
+    }
+    string_layer(
+        set.into_iter()
+            .map(|(k, (v, var))| (k, v, Origin::Env(var))),
+    )
+}
+
+fn override_layer(overrides: &[(String, String)]) -> Result<Layer, ConfigError> {
+    let mut set: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in overrides {
+        let key = key.trim().to_owned();
+        check_key(&key, &Origin::Flag(key.clone()))?;
+        set.insert(key, value.clone());
+    }
+    string_layer(set.into_iter().map(|(k, v)| {
+        let o = Origin::Flag(k.clone());
+        (k, v, o)
+    }))
+}
+
+fn string_layer(
+    entries: impl Iterator<Item = (String, String, Origin)>,
+) -> Result<Layer, ConfigError> {
+    let mut builder = config::Config::builder();
+    let mut origins = BTreeMap::new();
+    for (key, value, origin) in entries {
+        builder = builder
+            .set_override(key.as_str(), value)
+            .map_err(malformed)?;
+        origins.insert(key, origin);
+    }
+    Ok(Layer {
+        config: builder.build().map_err(malformed)?,
+        origins,
+    })
+}
+
+/// The path in a `sqlite:` URL: `sqlite:///abs/x.db` → `/abs/x.db`, `sqlite://x.db` and
+/// `sqlite:x.db` → `x.db`, `sqlite:///C:/x.db` → `C:/x.db`.
+pub(super) fn sqlite_url_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let b = rest.as_bytes();
+    let rest = if b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
+        &rest[1..]
+    } else {
+        rest
+    };
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
+}
+
+struct Reader {
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Reader {
+    fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    fn invalid(&self, key: &str, raw: &Raw, bad: Bad) -> ConfigError {
+        ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: if SECRET_KEYS.contains(&key) {
+                REDACTED.to_owned()
+            } else {
+                raw.render()
+            },
+            problem: bad.problem,
+            accepted: bad.accepted,
+            origin: self.origin(key),
+        }
+    }
+
+    fn get<T>(
+        &self,
+        key: &str,
+        raw: Option<Raw>,
+        default: T,
+        parse: impl FnOnce(&Raw) -> Result<T, Bad>,
+    ) -> Result<T, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(r) => parse(&r).map_err(|b| self.invalid(key, &r, b)),
+        }
+    }
+
+    /// An error about a combination of values, reported on `key`.
+    fn conflict(&self, key: &str, value: String, problem: &str, accepted: &str) -> ConfigError {
+        ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value,
+            problem: problem.to_owned(),
+            accepted: accepted.to_owned(),
+            origin: self.origin(key),
+        }
+    }
+}
+
+fn dur(min_ms: u64, max_ms: u64) -> impl Fn(&Raw) -> Result<Duration, Bad> {
+    move |r| {
+        values::duration(
+            r,
+            Duration::from_millis(min_ms),
+            Duration::from_millis(max_ms),
+        )
+    }
+}
+
+const SEC: u64 = 1_000;
+const MIN: u64 = 60 * SEC;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+
+fn non_empty_text(accepted: &'static str) -> impl Fn(&Raw) -> Result<String, Bad> {
+    move |r| {
+        let s = values::text(r, accepted)?;
+        let t = s.trim();
+        if t.is_empty() || t.chars().any(char::is_control) {
+            return Err(Bad::new("empty or contains control characters", accepted));
+        }
+        Ok(t.to_owned())
+    }
+}
+
+fn build(raw: RawConfig, origins: BTreeMap<String, Origin>) -> Result<Config, ConfigError> {
+    let r = Reader { origins };
+    let d = DatabaseConfig::default();
+    let rd = raw.database;
+    let database = DatabaseConfig {
+        path: r.get(
+            "database.path",
+            rd.path,
+            d.path,
+            |v| non_empty_text("a file path")(v).map(|s| Some(PathBuf::from(s))),
+        )?,
+        url: r.get("database.url", rd.url, d.url, |v| {
+            const ACC: &str = "a sqlite: URL such as sqlite:///var/lib/prismq/queue.db (PostgreSQL is not supported yet)";
+            let s = values::text(v, ACC)?;
+            sqlite_url_path(s.trim())
+                .map(|_| Some(s.trim().to_owned()))
+                .ok_or_else(|| Bad::new("not a sqlite: URL with a path", ACC))
+        })?,
+        synchronous: r.get("database.synchronous", rd.synchronous, d.synchronous, |v| {
+            values::parsed::<Synchronous>(v, Synchronous::ACCEPTED)
+        })?,
+        busy_timeout: r.get("database.busy_timeout", rd.busy_timeout, d.busy_timeout, dur(0, 10 * MIN))?,
+    };
+    if let (Some(_), Some(url)) = (&database.path, &database.url) {
+        return Err(r.conflict(
+            "database.url",
+            format!("{url:?}"),
+            "database.path is set too",
+            "only one of database.path and database.url",
+        ));
+    }
+
+    let w = WorkerConfig::default();
+    let rw = raw.worker;
+    let worker = WorkerConfig {
+        concurrency: r.get("worker.concurrency", rw.concurrency, w.concurrency, |v| {
+            values::integer(v, 1, 1024).map(|n| usize::try_from(n).unwrap_or(1))
+        })?,
+        strategy: r.get("worker.strategy", rw.strategy, w.strategy, |v| {
+            values::parsed::<ClaimingStrategy>(v, "fifo, lifo, priority, weighted_random")
+        })?,
+        task_types: r.get("worker.task_types", rw.task_types, w.task_types, |v| {
+            const ACC: &str = "a list of task types such as [\"channel_scrape\", \"keyword_search\"] (or comma-separated text); empty means every registered type";
+            let mut out: Vec<TaskType> = Vec::new();
+            for name in values::string_list(v, ACC)? {
+                let t = TaskType::new(name).map_err(|e| Bad::new(e.problem, e.accepted))?;
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+            Ok(out)
+        })?,
+        region: r.get("worker.region", rw.region, w.region, |v| {
+            const ACC: &str = "an ISO 3166-1 alpha-2 code such as US, GB or DE";
+            let s = values::text(v, ACC)?;
+            Compatibility::with_region(&s)
+                .map(|c| c.region)
+                .map_err(|e| Bad::new(e.problem, e.accepted))
+        })?,
+        lease: r.get("worker.lease", rw.lease, w.lease, dur(SEC, DAY))?,
+        heartbeat_interval: r.get("worker.heartbeat_interval", rw.heartbeat_interval, w.heartbeat_interval, dur(100, HOUR))?,
+        idle_backoff_min: r.get("worker.idle_backoff_min", rw.idle_backoff_min, w.idle_backoff_min, dur(1, HOUR))?,
+        idle_backoff_max: r.get("worker.idle_backoff_max", rw.idle_backoff_max, w.idle_backoff_max, dur(1, HOUR))?,
+        handler_timeout: r.get("worker.handler_timeout", rw.handler_timeout, w.handler_timeout, dur(SEC, 7 * DAY))?,
+        shutdown_grace: r.get("worker.shutdown_grace", rw.shutdown_grace, w.shutdown_grace, dur(0, HOUR))?,
+    };
+    if worker.idle_backoff_max < worker.idle_backoff_min {
+        return Err(r.conflict(
+            "worker.idle_backoff_max",
+            values::format_duration(worker.idle_backoff_max),
+            "shorter than worker.idle_backoff_min",
+            &format!(
+                "a duration of at least worker.idle_backoff_min ({})",
+                values::format_duration(worker.idle_backoff_min)
+            ),
+        ));
+    }
+
+    let rr = raw.retry;
+    let dr = RetryConfig::default();
+    let retry = RetryConfig {
+        base: r.get("retry.base", rr.base, dr.base, dur(0, DAY))?,
+        cap: r.get("retry.cap", rr.cap, dr.cap, dur(0, 7 * DAY))?,
+        max_attempts: r.get(
+            "retry.max_attempts",
+            rr.max_attempts,
+            dr.max_attempts,
+            |v| {
+                values::integer(v, 1, u64::from(MAX_ATTEMPTS_LIMIT))
+                    .map(|n| u32::try_from(n).unwrap_or(1))
+            },
+        )?,
+    };
+    if retry.cap < retry.base {
+        return Err(r.conflict(
+            "retry.cap",
+            values::format_duration(retry.cap),
+            "shorter than retry.base",
+            &format!(
+                "a duration of at least retry.base ({})",
+                values::format_duration(retry.base)
+            ),
+        ));
+    }
+
+    let ry = raw.youtube;
+    let dy = YoutubeConfig::default();
+    let youtube = YoutubeConfig {
+        backend: r.get("youtube.backend", ry.backend, dy.backend, |v| {
+            values::parsed::<YoutubeBackend>(v, YoutubeBackend::ACCEPTED)
+        })?,
+        api_key: r.get("youtube.api_key", ry.api_key, dy.api_key, |v| {
+            const ACC: &str = "a YouTube Data API key: text without spaces";
+            let s = non_empty_text(ACC)(v)?;
+            if s.chars().any(char::is_whitespace) {
+                return Err(Bad::new("contains whitespace", ACC));
+            }
+            Ok(Some(Secret::new(s)))
+        })?,
+        api_base_url: r.get(
+            "youtube.api_base_url",
+            ry.api_base_url,
+            dy.api_base_url,
+            |v| {
+                const ACC: &str =
+                    "an http:// or https:// URL such as https://www.googleapis.com/youtube/v3";
+                let s = non_empty_text(ACC)(v)?;
+                let lower = s.to_ascii_lowercase();
+                let rest = lower
+                    .strip_prefix("https://")
+                    .or_else(|| lower.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace) => {
+                        Ok(s.trim_end_matches('/').to_owned())
+                    }
+                    _ => Err(Bad::new("not an http(s) URL", ACC)),
+                }
+            },
+        )?,
+        ytdlp_path: r.get("youtube.ytdlp_path", ry.ytdlp_path, dy.ytdlp_path, |v| {
+            non_empty_text("an executable's name on PATH or a path to it")(v).map(PathBuf::from)
+        })?,
+        request_timeout: r.get(
+            "youtube.request_timeout",
+            ry.request_timeout,
+            dy.request_timeout,
+            dur(SEC, HOUR),
+        )?,
+        quota_units_per_day: r.get(
+            "youtube.quota_units_per_day",
+            ry.quota_units_per_day,
+            dy.quota_units_per_day,
+            |v| values::integer(v, 1, 1_000_000_000),
+        )?,
+        search_calls_per_day: r.get(
+            "youtube.search_calls_per_day",
+            ry.search_calls_per_day,
+            dy.search_calls_per_day,
+            |v| values::integer(v, 0, 1_000_000_000),
+        )?,
+    };
+
+    let rl = raw.logging;
+    let dl = LoggingConfig::default();
+    let logging = LoggingConfig {
+        level: r.get("logging.level", rl.level, dl.level, log_level)?,
+        format: r.get("logging.format", rl.format, dl.format, |v| {
+            values::parsed::<LogFormat>(v, LogFormat::ACCEPTED)
+        })?,
+    };
+
+    Ok(Config {
+        database,
+        worker,
+        retry,
+        youtube,
+        logging,
+        origins: r.origins,
+    })
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+fn log_level(v: &Raw) -> Result<String, Bad> {
+    const ACC: &str = "a level (off, error, warn, info, debug, trace) or tracing filter directives such as info,prismq_app=debug";
+    let s = values::text(v, ACC)?;
+    let t = s.trim();
+    if t.contains('=') || t.contains(',') {
+        tracing_subscriber::EnvFilter::try_new(t)
+            .map_err(|_| Bad::new("not valid filter directives", ACC))?;
+        Ok(t.to_owned())
+    } else if LEVELS.contains(&t.to_ascii_lowercase().as_str()) {
+        Ok(t.to_ascii_lowercase())
+    } else {
+        Err(Bad::new("not a level", ACC))
+    }
+}

@@ -1,0 +1,400 @@
+//! Typed, validated configuration, loaded in layers with the `config` crate.
+//!
+//! Layers, later wins: built-in defaults < `prismq.toml` in the platform's configuration
+//! directory < `prismq.toml` in the working directory, or the file named by `--config` (or
+//! `PRISMQ_CONFIG`) instead < environment variables `PRISMQ_SECTION__KEY` (and the aliases
+//! `YOUTUBE_API_KEY`, `PRISMQ_QUEUE_DB_PATH`) < command-line overrides. The loader takes the
+//! environment as an input ([`LoadOptions::env`]) so tests never touch the process's.
+//!
+//! An unknown key is an error naming it and where it came from; a bad value names the key,
+//! the value, the origin and what is accepted. The API key is a [`Secret`] and is redacted in
+//! every output, including [`Config::effective`]. `docs/configuration.md` lists every setting.
+
+// Loading runs once at start-up and its errors carry the key, value, origin and accepted
+// values by design; their size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod effective;
+mod loader;
+mod raw;
+mod secret;
+mod values;
+
+pub use effective::{EffectiveConfig, EffectiveEntry};
+pub use loader::{LoadOptions, ENV_ALIASES, ENV_CONFIG_FILE, ENV_PREFIX, FILE_NAME};
+pub use raw::{KEYS, SECRET_KEYS, SECTIONS};
+pub use secret::{Secret, REDACTED};
+pub use values::{format_duration, parse_duration, DURATION_ACCEPTED};
+
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use prismq_domain::{ClaimingStrategy, RetryPolicy, TaskType};
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "from", rename_all = "snake_case")]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// A configuration file.
+    File(PathBuf),
+    /// An environment variable (its name).
+    Env(String),
+    /// A command-line override (the key it set).
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p) => write!(f, "file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(k) => write!(f, "command-line override of {k}"),
+        }
+    }
+}
+
+/// Why configuration could not be loaded. Every message says which key or file is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A key no setting has: probably a typo.
+    #[error("unknown configuration key `{key}` (from {origin}); known keys: {}", known.join(", "))]
+    UnknownKey {
+        /// The key as given (`worker.concurency`), or the unknown section (`workr`).
+        key: String,
+        /// Where it was set.
+        origin: Origin,
+        /// The known keys of its section, or the sections when the section is unknown.
+        known: Vec<String>,
+    },
+    /// A value that does not parse or is out of range.
+    #[error("invalid value for `{key}` (from {origin}): {value}: {problem}; accepted: {accepted}")]
+    InvalidValue {
+        /// The setting.
+        key: String,
+        /// The value as given, quoted (`<redacted>` for a secret).
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What would be accepted.
+        accepted: String,
+        /// Where it was set.
+        origin: Origin,
+    },
+    /// A file that was named explicitly (`--config`, `PRISMQ_CONFIG`) does not exist.
+    #[error("configuration file {} does not exist; check the path given with --config or PRISMQ_CONFIG", path.display())]
+    MissingFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file that exists could not be read or is not valid TOML.
+    #[error("cannot read configuration file {}: {reason}", path.display())]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// The reader's or parser's explanation.
+        reason: String,
+    },
+    /// Anything else the `config` crate refused (should not happen after the key checks).
+    #[error("invalid configuration: {0}")]
+    Malformed(String),
+}
+
+/// SQLite's `synchronous` pragma as the configuration names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Safe with WAL against application crashes; a power loss may lose the last commits.
+    #[default]
+    Normal,
+    /// Every commit is durable across power loss; slower.
+    Full,
+}
+
+/// Which YouTube source the plugins use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YoutubeBackend {
+    /// The Data API (needs an API key).
+    Api,
+    /// The `yt-dlp` executable.
+    Ytdlp,
+    /// The API when a key is configured, else yt-dlp.
+    #[default]
+    Auto,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+macro_rules! named_enum {
+    ($ty:ident, $accepted:literal, $( $name:literal => $variant:ident ),* ) => {
+        impl $ty {
+            /// The accepted names.
+            pub const ACCEPTED: &'static str = $accepted;
+
+            /// The canonical name.
+            pub const fn as_str(self) -> &'static str {
+                match self { $( $ty::$variant => $name, )* }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            /// Case-insensitive; an unknown name is an error listing the accepted ones.
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $( $name => Ok($ty::$variant), )*
+                    _ => Err(format!("{s:?} is not one of {}", $accepted)),
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum!(Synchronous, "normal, full", "normal" => Normal, "full" => Full);
+named_enum!(YoutubeBackend, "api, ytdlp, auto", "api" => Api, "ytdlp" => Ytdlp, "auto" => Auto);
+named_enum!(LogFormat, "text, json", "text" => Text, "json" => Json);
+
+fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+/// `[database]`: where the queue lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseConfig {
+    /// The SQLite file; `None` means the storage adapter's default (which honours
+    /// `PRISMQ_QUEUE_DB_PATH`, and otherwise lies in the platform's data directory).
+    pub path: Option<PathBuf>,
+    /// The same as a URL (`sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`).
+    /// At most one of `path` and `url` may be set.
+    pub url: Option<String>,
+    /// SQLite's `synchronous` mode.
+    pub synchronous: Synchronous,
+    /// How long a write waits for a lock held by another process before reporting busy.
+    #[serde(serialize_with = "ser_duration")]
+    pub busy_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// The configured file: `path`, or the path inside `url`; `None` for the default.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.path
+            .clone()
+            .or_else(|| self.url.as_deref().and_then(loader::sqlite_url_path))
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: None,
+            url: None,
+            synchronous: Synchronous::Normal,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `[worker]`: how `prismq work` runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerConfig {
+    /// Concurrent worker loops in one process (default: the number of CPUs).
+    pub concurrency: usize,
+    /// The order tasks are claimed in.
+    pub strategy: ClaimingStrategy,
+    /// The task types to work on; empty means every registered type.
+    pub task_types: Vec<TaskType>,
+    /// The region this worker serves (tasks requiring another region are left alone).
+    pub region: Option<String>,
+    /// A claim's lease; renewed every third of it while the handler runs.
+    #[serde(serialize_with = "ser_duration")]
+    pub lease: Duration,
+    /// How often each loop writes a heartbeat.
+    #[serde(serialize_with = "ser_duration")]
+    pub heartbeat_interval: Duration,
+    /// The first wait after finding nothing to claim.
+    #[serde(serialize_with = "ser_duration")]
+    pub idle_backoff_min: Duration,
+    /// The longest wait between claims when idle.
+    #[serde(serialize_with = "ser_duration")]
+    pub idle_backoff_max: Duration,
+    /// A handler running longer is cancelled and its attempt fails as retryable.
+    #[serde(serialize_with = "ser_duration")]
+    pub handler_timeout: Duration,
+    /// On shutdown, how long in-flight handlers may take to finish before their leases are
+    /// released.
+    #[serde(serialize_with = "ser_duration")]
+    pub shutdown_grace: Duration,
+}
+
+/// The number of CPUs, or 1 when it cannot be known.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: default_concurrency(),
+            strategy: ClaimingStrategy::Lifo,
+            task_types: Vec::new(),
+            region: None,
+            lease: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(10),
+            idle_backoff_min: Duration::from_millis(50),
+            idle_backoff_max: Duration::from_secs(5),
+            handler_timeout: Duration::from_secs(600),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[retry]`: the retry policy for retryable failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryConfig {
+    /// The first retry's maximum delay (full jitter: uniform in `[0, base]`).
+    #[serde(serialize_with = "ser_duration")]
+    pub base: Duration,
+    /// No retry delay exceeds this.
+    #[serde(serialize_with = "ser_duration")]
+    pub cap: Duration,
+    /// Attempts given to a task that names none.
+    pub max_attempts: u32,
+}
+
+impl RetryConfig {
+    /// The domain's policy.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: self.base,
+            cap: self.cap,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        let p = RetryPolicy::default();
+        RetryConfig {
+            base: p.base,
+            cap: p.cap,
+            max_attempts: p.max_attempts,
+        }
+    }
+}
+
+/// `[youtube]`: the YouTube plugins' sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct YoutubeConfig {
+    /// Which source to use.
+    pub backend: YoutubeBackend,
+    /// The Data API key (also from `YOUTUBE_API_KEY`). Redacted everywhere.
+    pub api_key: Option<Secret>,
+    /// The Data API's base URL (tests point it at a local stand-in).
+    pub api_base_url: String,
+    /// The `yt-dlp` executable (a name looked up on `PATH`, or a path).
+    pub ytdlp_path: PathBuf,
+    /// Timeout of one HTTP request or one yt-dlp run.
+    #[serde(serialize_with = "ser_duration")]
+    pub request_timeout: Duration,
+    /// Data API units per day (every endpoint but search.list).
+    pub quota_units_per_day: u64,
+    /// search.list calls per day (its own bucket).
+    pub search_calls_per_day: u64,
+}
+
+/// The official Data API base URL.
+pub const DEFAULT_API_BASE_URL: &str = "https://www.googleapis.com/youtube/v3";
+
+impl Default for YoutubeConfig {
+    fn default() -> Self {
+        YoutubeConfig {
+            backend: YoutubeBackend::Auto,
+            api_key: None,
+            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
+            ytdlp_path: PathBuf::from("yt-dlp"),
+            request_timeout: Duration::from_secs(30),
+            quota_units_per_day: 10_000,
+            search_calls_per_day: 100,
+        }
+    }
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggingConfig {
+    /// A level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or `tracing` filter
+    /// directives (`info,prismq_app=debug`). `RUST_LOG`, when set, wins (the CLI applies it).
+    pub level: String,
+    /// Text or JSON lines.
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// The whole configuration, typed and validated. `Default` is the built-in defaults.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Config {
+    /// `[database]`.
+    pub database: DatabaseConfig,
+    /// `[worker]`.
+    pub worker: WorkerConfig,
+    /// `[retry]`.
+    pub retry: RetryConfig,
+    /// `[youtube]`.
+    pub youtube: YoutubeConfig,
+    /// `[logging]`.
+    pub logging: LoggingConfig,
+    #[serde(skip)]
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Config {
+    /// Loads and validates every layer described by `options`.
+    ///
+    /// # Errors
+    /// The first problem found, as a [`ConfigError`] naming the key or file.
+    pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
+        loader::load(options)
+    }
+
+    /// Where `key` (`worker.lease`) got its value; [`Origin::Default`] when no layer set it.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// Every setting with its value (secrets redacted) and origin, in key order.
+    pub fn effective(&self) -> EffectiveConfig {
+        effective::effective(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

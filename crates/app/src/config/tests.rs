@@ -1,0 +1,630 @@
+//! Tests of loading: the layering order, every error kind, aliases and redaction. Files live
+//! in temporary directories and the environment is an explicit map.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prismq_domain::ClaimingStrategy;
+
+use super::*;
+
+struct Dirs {
+    _tmp: tempfile::TempDir,
+    platform: PathBuf,
+    work: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().unwrap();
+    let platform = tmp.path().join("platform");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&platform).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    Dirs {
+        _tmp: tmp,
+        platform,
+        work,
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn opts(d: &Dirs) -> LoadOptions {
+    LoadOptions {
+        platform_config_dir: Some(d.platform.clone()),
+        working_dir: Some(d.work.clone()),
+        ..LoadOptions::default()
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn overrides(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::load(&LoadOptions {
+        env: env(pairs),
+        ..LoadOptions::default()
+    })
+}
+
+fn load_flags(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::load(&LoadOptions {
+        overrides: overrides(pairs),
+        ..LoadOptions::default()
+    })
+}
+
+#[test]
+fn defaults_only() {
+    let c = Config::load(&LoadOptions::default()).unwrap();
+    assert_eq!(c.worker, WorkerConfig::default());
+    assert_eq!(c.worker.strategy, ClaimingStrategy::Lifo);
+    assert_eq!(c.worker.concurrency, default_concurrency());
+    assert_eq!(c.worker.lease, Duration::from_secs(60));
+    assert_eq!(c.worker.heartbeat_interval, Duration::from_secs(10));
+    assert_eq!(c.worker.idle_backoff_min, Duration::from_millis(50));
+    assert_eq!(c.worker.idle_backoff_max, Duration::from_secs(5));
+    assert_eq!(c.worker.handler_timeout, Duration::from_secs(600));
+    assert_eq!(c.worker.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(c.database, DatabaseConfig::default());
+    assert_eq!(c.retry.policy(), prismq_domain::RetryPolicy::default());
+    assert_eq!(c.youtube, YoutubeConfig::default());
+    assert_eq!(c.logging, LoggingConfig::default());
+    for e in c.effective().entries {
+        assert_eq!(e.origin, Origin::Default, "{}", e.key);
+    }
+}
+
+#[test]
+fn layers_apply_in_order_later_wins() {
+    let d = dirs();
+    let platform = write(
+        &d.platform,
+        FILE_NAME,
+        "[worker]\nconcurrency = 2\nstrategy = \"fifo\"\nlease = \"20s\"\nhandler_timeout = 5000\nshutdown_grace = \"1s\"\n",
+    );
+    let local = write(
+        &d.work,
+        FILE_NAME,
+        "[worker]\nstrategy = \"priority\"\nlease = \"30s\"\nhandler_timeout = \"6s\"\nshutdown_grace = \"2s\"\n",
+    );
+    let mut o = opts(&d);
+    o.env = env(&[
+        ("PRISMQ_WORKER__LEASE", "40s"),
+        ("PRISMQ_WORKER__HANDLER_TIMEOUT", "7000"),
+        ("PRISMQ_WORKER__SHUTDOWN_GRACE", "3s"),
+        ("UNRELATED", "x"),
+    ]);
+    o.overrides = overrides(&[
+        ("worker.handler_timeout", "8s"),
+        ("worker.shutdown_grace", "4s"),
+        ("worker.shutdown_grace", "5s"),
+    ]);
+    let c = Config::load(&o).unwrap();
+    assert_eq!(c.worker.concurrency, 2);
+    assert_eq!(c.worker.strategy, ClaimingStrategy::Priority);
+    assert_eq!(c.worker.lease, Duration::from_secs(40));
+    assert_eq!(c.worker.handler_timeout, Duration::from_secs(8));
+    assert_eq!(
+        c.worker.shutdown_grace,
+        Duration::from_secs(5),
+        "last override wins"
+    );
+    assert_eq!(c.worker.heartbeat_interval, Duration::from_secs(10));
+
+    assert_eq!(c.origin("worker.concurrency"), Origin::File(platform));
+    assert_eq!(c.origin("worker.strategy"), Origin::File(local));
+    assert_eq!(
+        c.origin("worker.lease"),
+        Origin::Env("PRISMQ_WORKER__LEASE".into())
+    );
+    assert_eq!(
+        c.origin("worker.handler_timeout"),
+        Origin::Flag("worker.handler_timeout".into())
+    );
+    assert_eq!(c.origin("worker.heartbeat_interval"), Origin::Default);
+}
+
+#[test]
+fn explicit_file_replaces_the_working_directory_file() {
+    let d = dirs();
+    write(
+        &d.work,
+        FILE_NAME,
+        "[worker]\nconcurrency = 3\nstrategy = \"fifo\"\n",
+    );
+    let other = write(&d.work, "other.toml", "[worker]\nconcurrency = 4\n");
+    let mut o = opts(&d);
+    o.config_file = Some(PathBuf::from("other.toml")); // relative to the working directory
+    let c = Config::load(&o).unwrap();
+    assert_eq!(c.worker.concurrency, 4);
+    assert_eq!(
+        c.worker.strategy,
+        ClaimingStrategy::Lifo,
+        "./prismq.toml not read"
+    );
+    assert_eq!(c.origin("worker.concurrency"), Origin::File(other.clone()));
+
+    // PRISMQ_CONFIG names the file when --config is absent; --config wins over it.
+    let third = write(&d.work, "third.toml", "[worker]\nconcurrency = 5\n");
+    let mut o = opts(&d);
+    o.env = env(&[(ENV_CONFIG_FILE, third.to_str().unwrap())]);
+    assert_eq!(Config::load(&o).unwrap().worker.concurrency, 5);
+    o.config_file = Some(other);
+    assert_eq!(Config::load(&o).unwrap().worker.concurrency, 4);
+}
+
+#[test]
+fn missing_explicit_file_is_an_error() {
+    let d = dirs();
+    let mut o = opts(&d);
+    o.config_file = Some(d.work.join("nope.toml"));
+    match Config::load(&o).unwrap_err() {
+        ConfigError::MissingFile { path } => assert_eq!(path, d.work.join("nope.toml")),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn invalid_toml_names_the_file() {
+    let d = dirs();
+    let p = write(&d.work, FILE_NAME, "[worker\nconcurrency = ");
+    match Config::load(&opts(&d)).unwrap_err() {
+        ConfigError::File { path, .. } => assert_eq!(path, p),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_key_and_origin() {
+    let d = dirs();
+    let p = write(&d.work, FILE_NAME, "[worker]\nconcurency = 2\n");
+    match Config::load(&opts(&d)).unwrap_err() {
+        ConfigError::UnknownKey { key, origin, known } => {
+            assert_eq!(key, "worker.concurency");
+            assert_eq!(origin, Origin::File(p));
+            assert!(known.contains(&"worker.concurrency".to_owned()));
+        }
+        e => panic!("{e:?}"),
+    }
+
+    let d = dirs();
+    write(&d.work, FILE_NAME, "[workr]\nconcurrency = 2\n");
+    match Config::load(&opts(&d)).unwrap_err() {
+        ConfigError::UnknownKey { key, known, .. } => {
+            assert_eq!(key, "workr");
+            assert!(known.contains(&"worker".to_owned()));
+        }
+        e => panic!("{e:?}"),
+    }
+
+    match load_env(&[("PRISMQ_WORKER__CONCURENCY", "2")]).unwrap_err() {
+        ConfigError::UnknownKey { key, origin, .. } => {
+            assert_eq!(key, "worker.concurency");
+            assert_eq!(origin, Origin::Env("PRISMQ_WORKER__CONCURENCY".into()));
+        }
+        e => panic!("{e:?}"),
+    }
+
+    // A single underscore is not a setting: an error, not silently ignored.
+    match load_env(&[("PRISMQ_WORKER_CONCURRENCY", "2")]).unwrap_err() {
+        ConfigError::UnknownKey { key, known, .. } => {
+            assert_eq!(key, "PRISMQ_WORKER_CONCURRENCY");
+            assert!(known.contains(&"PRISMQ_WORKER__CONCURRENCY".to_owned()));
+        }
+        e => panic!("{e:?}"),
+    }
+
+    match load_flags(&[("worker.lease_length", "5s")]).unwrap_err() {
+        ConfigError::UnknownKey { key, origin, .. } => {
+            assert_eq!(key, "worker.lease_length");
+            assert_eq!(origin, Origin::Flag("worker.lease_length".into()));
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_invalid(
+    r: Result<Config, ConfigError>,
+    want_key: &str,
+    want_value: &str,
+    accepted_has: &str,
+) {
+    match r.unwrap_err() {
+        ConfigError::InvalidValue {
+            key,
+            value,
+            accepted,
+            ..
+        } => {
+            assert_eq!(key, want_key);
+            assert_eq!(value, want_value);
+            assert!(accepted.contains(accepted_has), "{accepted}");
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn bad_values_name_key_value_and_accepted() {
+    assert_invalid(
+        load_flags(&[("worker.strategy", "random")]),
+        "worker.strategy",
+        "\"random\"",
+        "weighted_random",
+    );
+    assert_invalid(
+        load_flags(&[("worker.lease", "10x")]),
+        "worker.lease",
+        "\"10x\"",
+        "30s",
+    );
+    assert_invalid(
+        load_flags(&[("worker.lease", "500ms")]),
+        "worker.lease",
+        "\"500ms\"",
+        "from 1s to 1d",
+    );
+    assert_invalid(
+        load_flags(&[("worker.concurrency", "0")]),
+        "worker.concurrency",
+        "\"0\"",
+        "1 to 1024",
+    );
+    assert_invalid(
+        load_flags(&[("worker.concurrency", "many")]),
+        "worker.concurrency",
+        "\"many\"",
+        "integer",
+    );
+    assert_invalid(
+        load_flags(&[("worker.task_types", "ok,Bad Type")]),
+        "worker.task_types",
+        "\"ok,Bad Type\"",
+        "a-z",
+    );
+    assert_invalid(
+        load_flags(&[("worker.region", "USA")]),
+        "worker.region",
+        "\"USA\"",
+        "alpha-2",
+    );
+    assert_invalid(
+        load_flags(&[("database.synchronous", "off")]),
+        "database.synchronous",
+        "\"off\"",
+        "normal, full",
+    );
+    assert_invalid(
+        load_flags(&[("database.url", "postgres://x/db")]),
+        "database.url",
+        "\"postgres://x/db\"",
+        "sqlite:",
+    );
+    assert_invalid(
+        load_flags(&[("youtube.backend", "scrape")]),
+        "youtube.backend",
+        "\"scrape\"",
+        "api, ytdlp, auto",
+    );
+    assert_invalid(
+        load_flags(&[("youtube.api_base_url", "ftp://x")]),
+        "youtube.api_base_url",
+        "\"ftp://x\"",
+        "https://",
+    );
+    assert_invalid(
+        load_flags(&[("logging.level", "loud")]),
+        "logging.level",
+        "\"loud\"",
+        "debug",
+    );
+    assert_invalid(
+        load_flags(&[("logging.format", "xml")]),
+        "logging.format",
+        "\"xml\"",
+        "text, json",
+    );
+    assert_invalid(
+        load_flags(&[("retry.max_attempts", "101")]),
+        "retry.max_attempts",
+        "\"101\"",
+        "1 to 100",
+    );
+}
+
+#[test]
+fn bad_values_from_files_keep_their_type_and_origin() {
+    let d = dirs();
+    let p = write(
+        &d.work,
+        FILE_NAME,
+        "[worker]\nconcurrency = true\nlease = {a = 1}\n",
+    );
+    match Config::load(&opts(&d)).unwrap_err() {
+        ConfigError::InvalidValue {
+            key,
+            value,
+            problem,
+            origin,
+            ..
+        } => {
+            assert_eq!(key, "worker.concurrency");
+            assert_eq!(value, "true");
+            assert!(problem.contains("boolean"), "{problem}");
+            assert_eq!(origin, Origin::File(p));
+        }
+        e => panic!("{e:?}"),
+    }
+    let d = dirs();
+    write(&d.work, FILE_NAME, "worker = 3\n");
+    match Config::load(&opts(&d)).unwrap_err() {
+        ConfigError::InvalidValue { key, .. } => assert_eq!(key, "worker"),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn cross_field_conflicts() {
+    assert_invalid(
+        load_flags(&[
+            ("worker.idle_backoff_min", "2s"),
+            ("worker.idle_backoff_max", "1s"),
+        ]),
+        "worker.idle_backoff_max",
+        "1s",
+        "at least worker.idle_backoff_min (2s)",
+    );
+    assert_invalid(
+        load_flags(&[("retry.base", "1m"), ("retry.cap", "30s")]),
+        "retry.cap",
+        "30s",
+        "retry.base",
+    );
+    assert_invalid(
+        load_flags(&[("database.path", "a.db"), ("database.url", "sqlite:b.db")]),
+        "database.url",
+        "\"sqlite:b.db\"",
+        "only one",
+    );
+}
+
+#[test]
+fn environment_values_are_typed_from_text() {
+    let c = load_env(&[
+        ("PRISMQ_WORKER__CONCURRENCY", "4"),
+        (
+            "PRISMQ_WORKER__TASK_TYPES",
+            "channel_scrape, keyword_search,channel_scrape",
+        ),
+        ("PRISMQ_WORKER__REGION", "gb"),
+        ("PRISMQ_WORKER__STRATEGY", "Weighted-Random"),
+        ("PRISMQ_DATABASE__URL", "sqlite:///tmp/q.db"),
+        ("PRISMQ_DATABASE__SYNCHRONOUS", "FULL"),
+        ("PRISMQ_LOGGING__LEVEL", "info,prismq_app=debug"),
+        ("PRISMQ_LOGGING__FORMAT", "json"),
+        ("PRISMQ_RETRY__MAX_ATTEMPTS", "7"),
+        ("PRISMQ_WORKER__IDLE_BACKOFF_MAX", ""), // empty: unset
+    ])
+    .unwrap();
+    assert_eq!(c.worker.concurrency, 4);
+    let types: Vec<&str> = c.worker.task_types.iter().map(|t| t.as_str()).collect();
+    assert_eq!(types, ["channel_scrape", "keyword_search"]);
+    assert_eq!(c.worker.region.as_deref(), Some("GB"));
+    assert_eq!(c.worker.strategy, ClaimingStrategy::WeightedRandom);
+    assert_eq!(c.database.sqlite_path(), Some(PathBuf::from("/tmp/q.db")));
+    assert_eq!(c.database.synchronous, Synchronous::Full);
+    assert_eq!(c.logging.level, "info,prismq_app=debug");
+    assert_eq!(c.logging.format, LogFormat::Json);
+    assert_eq!(c.retry.max_attempts, 7);
+    assert_eq!(c.worker.idle_backoff_max, Duration::from_secs(5));
+}
+
+#[test]
+fn file_values_are_typed_natively() {
+    let d = dirs();
+    write(
+        &d.work,
+        FILE_NAME,
+        r#"
+[database]
+path = "queue.db"
+busy_timeout = "2s"
+[worker]
+task_types = ["api_scrape"]
+idle_backoff_min = 10
+idle_backoff_max = "1m"
+[retry]
+base = "1s"
+cap = "1h"
+max_attempts = 5
+[youtube]
+backend = "ytdlp"
+ytdlp_path = "/opt/yt-dlp"
+api_base_url = "http://127.0.0.1:9000/youtube/v3/"
+quota_units_per_day = 500
+search_calls_per_day = 0
+request_timeout = "10s"
+"#,
+    );
+    let c = Config::load(&opts(&d)).unwrap();
+    assert_eq!(c.database.sqlite_path(), Some(PathBuf::from("queue.db")));
+    assert_eq!(c.database.busy_timeout, Duration::from_secs(2));
+    assert_eq!(c.worker.task_types.len(), 1);
+    assert_eq!(c.worker.idle_backoff_min, Duration::from_millis(10));
+    assert_eq!(c.worker.idle_backoff_max, Duration::from_secs(60));
+    assert_eq!(c.retry.policy().cap, Duration::from_secs(3600));
+    assert_eq!(c.retry.max_attempts, 5);
+    assert_eq!(c.youtube.backend, YoutubeBackend::Ytdlp);
+    assert_eq!(c.youtube.ytdlp_path, PathBuf::from("/opt/yt-dlp"));
+    assert_eq!(c.youtube.api_base_url, "http://127.0.0.1:9000/youtube/v3");
+    assert_eq!(c.youtube.quota_units_per_day, 500);
+    assert_eq!(c.youtube.search_calls_per_day, 0);
+    assert_eq!(c.youtube.request_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn aliases_and_their_precedence() {
+    let c = load_env(&[
+        ("YOUTUBE_API_KEY", "AIza-alias"),
+        ("PRISMQ_QUEUE_DB_PATH", "/q/a.db"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.youtube.api_key.as_ref().map(Secret::expose),
+        Some("AIza-alias")
+    );
+    assert_eq!(
+        c.origin("youtube.api_key"),
+        Origin::Env("YOUTUBE_API_KEY".into())
+    );
+    assert_eq!(c.database.sqlite_path(), Some(PathBuf::from("/q/a.db")));
+
+    let c = load_env(&[
+        ("YOUTUBE_API_KEY", "AIza-alias"),
+        ("PRISMQ_YOUTUBE__API_KEY", "AIza-specific"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.youtube.api_key.as_ref().map(Secret::expose),
+        Some("AIza-specific")
+    );
+
+    // A file key is beaten by the environment alias.
+    let d = dirs();
+    write(&d.work, FILE_NAME, "[youtube]\napi_key = \"AIza-file\"\n");
+    let mut o = opts(&d);
+    assert_eq!(
+        Config::load(&o)
+            .unwrap()
+            .youtube
+            .api_key
+            .map(|s| s.expose().to_owned()),
+        Some("AIza-file".to_owned())
+    );
+    o.env = env(&[("YOUTUBE_API_KEY", "AIza-env")]);
+    assert_eq!(
+        Config::load(&o)
+            .unwrap()
+            .youtube
+            .api_key
+            .map(|s| s.expose().to_owned()),
+        Some("AIza-env".to_owned())
+    );
+}
+
+#[test]
+fn secrets_are_redacted_everywhere() {
+    let c = load_env(&[("YOUTUBE_API_KEY", "AIzaTopSecret")]).unwrap();
+    let dump = c.effective();
+    let entry = dump
+        .entries
+        .iter()
+        .find(|e| e.key == "youtube.api_key")
+        .unwrap();
+    assert_eq!(entry.value, serde_json::json!(REDACTED));
+    for text in [
+        dump.to_string(),
+        serde_json::to_string(&dump).unwrap(),
+        format!("{c:?}"),
+        serde_json::to_string(&c).unwrap(),
+    ] {
+        assert!(!text.contains("TopSecret"), "{text}");
+    }
+    assert!(dump.to_string().contains("<redacted>"));
+
+    // A bad secret is not quoted back in the error either.
+    let e = load_env(&[("YOUTUBE_API_KEY", "AIza Top Secret")]).unwrap_err();
+    match &e {
+        ConfigError::InvalidValue { key, value, .. } => {
+            assert_eq!(key, "youtube.api_key");
+            assert_eq!(value, REDACTED);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(!e.to_string().contains("Secret"), "{e}");
+}
+
+#[test]
+fn effective_lists_every_key_with_origin() {
+    let c = load_flags(&[("worker.lease", "90s")]).unwrap();
+    let dump = c.effective();
+    let keys: Vec<&str> = dump.entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, KEYS);
+    let lease = dump
+        .entries
+        .iter()
+        .find(|e| e.key == "worker.lease")
+        .unwrap();
+    assert_eq!(lease.value, serde_json::json!("1m30s"));
+    assert_eq!(lease.origin, Origin::Flag("worker.lease".into()));
+    let text = dump.to_string();
+    assert!(text.contains("worker.lease = \"1m30s\""), "{text}");
+    assert!(
+        text.contains("# command-line override of worker.lease"),
+        "{text}"
+    );
+    assert!(text.contains("database.path = (unset)"), "{text}");
+}
+
+#[test]
+fn typed_config_and_key_list_agree() {
+    // Every serialized field is a known key and every known key is serialized.
+    let tree = serde_json::to_value(Config::default()).unwrap();
+    let mut serialized = Vec::new();
+    for (section, fields) in tree.as_object().unwrap() {
+        for field in fields.as_object().unwrap().keys() {
+            serialized.push(format!("{section}.{field}"));
+        }
+    }
+    serialized.sort();
+    let mut known: Vec<String> = KEYS.iter().map(|k| (*k).to_owned()).collect();
+    known.sort();
+    assert_eq!(serialized, known);
+}
+
+#[test]
+fn every_key_round_trips_through_an_override() {
+    // The effective value of each key, fed back as an override, loads to the same config.
+    let base = Config::load(&LoadOptions {
+        overrides: overrides(&[
+            ("database.url", "sqlite:x.db"),
+            ("youtube.api_key", "k"),
+            ("worker.region", "US"),
+        ]),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    for e in base.effective().entries {
+        let text = match &e.value {
+            serde_json::Value::Null => continue,
+            serde_json::Value::String(s) if s == REDACTED => continue,
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        let r = load_flags(&[(e.key.as_str(), text.as_str())]);
+        assert!(r.is_ok(), "{} = {text}: {:?}", e.key, r.err());
+    }
+}
