@@ -1,38 +1,20 @@
-//! Obligations of one attempt's fenced lifecycle: renew_lease, start, complete, fail (with
-//! the retry policy: retry, deferral, dead letter) and release.
+//! Obligations of one attempt's fenced lifecycle: renew_lease, start, complete and release.
 
 use std::time::Duration;
 
-use prismq_domain::ports::{ClaimedTask, Failure, TaskEvent};
-use prismq_domain::{ClaimingStrategy, ErrorClass, Lease, LeaseToken, RetryDecision, TaskStatus};
+use prismq_domain::ports::TaskEvent;
+use prismq_domain::{ClaimingStrategy, ErrorClass, Lease, LeaseToken, TaskStatus};
 use serde_json::json;
 
-use super::support::{assert_lease_lost, setup};
-use super::{contract_retry_policy, ContractEnv, Subject};
-use crate::fixtures::{new_task, plus_millis, plus_secs};
-
-fn failure(class: ErrorClass) -> Failure {
-    Failure {
-        class,
-        message: format!("boom ({class:?})"),
-    }
-}
-
-/// Enqueues one task (with `max_attempts` if given) and claims it with a 30 s lease.
-async fn one_claimed(s: &Subject, max_attempts: Option<u32>) -> ClaimedTask {
-    let mut task = new_task("a");
-    task.max_attempts = max_attempts;
-    let id = s.add(task).await;
-    let c = s.claim(ClaimingStrategy::Fifo).await.expect("claimable");
-    assert_eq!(c.task.id, id);
-    c
-}
+use super::support::{assert_lease_lost, failure, setup};
+use super::{ContractEnv, Subject};
+use crate::fixtures::plus_secs;
 
 /// renew_lease moves the expiry to now + lease_for, keeps the token, and the task is not
 /// rescued before the new expiry.
 pub async fn renew_extends_the_lease(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     clock.advance(Duration::from_secs(20));
     let renewed = s
         .queue
@@ -57,7 +39,7 @@ pub async fn renew_extends_the_lease(factory: impl Fn(ContractEnv) -> Subject) {
 /// A lapsed lease nobody claimed yet can still be renewed while its token matches.
 pub async fn renew_after_lapse_without_reclaim_succeeds(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     s.queue.start(&c.lease).await.unwrap();
     clock.advance(Duration::from_secs(45));
     let renewed = s
@@ -73,7 +55,7 @@ pub async fn renew_after_lapse_without_reclaim_succeeds(factory: impl Fn(Contrac
 /// renew_lease with a token that does not match is `LeaseLost` and changes nothing.
 pub async fn renew_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     let forged = Lease {
         token: LeaseToken(c.lease.token.0.wrapping_add(1)),
         ..c.lease.clone()
@@ -89,7 +71,7 @@ pub async fn renew_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv) 
 /// start marks the task running and logs `started`.
 pub async fn start_marks_running(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     clock.advance(Duration::from_secs(1));
     s.queue.start(&c.lease).await.unwrap();
     let t = s.task(c.task.id).await;
@@ -105,7 +87,7 @@ pub async fn start_marks_running(factory: impl Fn(ContractEnv) -> Subject) {
 /// start with a stale token is `LeaseLost` and changes nothing.
 pub async fn start_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     let forged = Lease {
         token: LeaseToken(c.lease.token.0.wrapping_add(7)),
         ..c.lease.clone()
@@ -119,7 +101,7 @@ pub async fn start_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv) 
 /// `completed`.
 pub async fn complete_stores_summary_and_clears_lease(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     s.queue.start(&c.lease).await.unwrap();
     clock.advance(Duration::from_secs(3));
     let summary = json!({"items": 42, "note": "done"});
@@ -147,7 +129,7 @@ pub async fn complete_stores_summary_and_clears_lease(factory: impl Fn(ContractE
 /// A second complete (or any write) with the finished attempt's lease is `LeaseLost`.
 pub async fn complete_twice_is_lease_lost(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     s.queue.start(&c.lease).await.unwrap();
     s.queue.complete(&c.lease, Some(json!(1))).await.unwrap();
     let before = s.task(c.task.id).await;
@@ -162,229 +144,11 @@ pub async fn complete_twice_is_lease_lost(factory: impl Fn(ContractEnv) -> Subje
     assert_eq!(s.task(c.task.id).await, before);
 }
 
-/// A retryable failure with attempts left: back to queued at the policy's RetryAt, within
-/// [now, now + base] after attempt 1; attempts stay counted; last_error set; logged `retried`.
-pub async fn fail_retryable_requeues_with_backoff(factory: impl Fn(ContractEnv) -> Subject) {
-    let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
-    s.queue.start(&c.lease).await.unwrap();
-    clock.advance(Duration::from_secs(2));
-    let now = clock.now();
-    let f = failure(ErrorClass::Retryable);
-    let out = s.queue.fail(&c.lease, &f).await.unwrap();
-    let RetryDecision::RetryAt(at) = out.decision else {
-        panic!("expected RetryAt, got {:?}", out.decision);
-    };
-    assert!(
-        at >= now && at <= plus_secs(now, 1),
-        "{at} outside [now, now+1s]"
-    );
-    assert_eq!(out.attempts, 1);
-    let t = s.task(c.task.id).await;
-    assert_eq!(
-        (t.status, t.attempts, t.run_after),
-        (TaskStatus::Queued, 1, at)
-    );
-    assert_eq!(t.last_error.as_deref(), Some(f.message.as_str()));
-    assert_eq!(
-        (t.lease_token, t.lease_expires_at, t.finished_at),
-        (None, None, None)
-    );
-    assert_eq!(
-        s.events(c.task.id).await,
-        vec![
-            TaskEvent::Enqueued,
-            TaskEvent::Claimed,
-            TaskEvent::Started,
-            TaskEvent::Retried
-        ]
-    );
-    assert_lease_lost(s.queue.complete(&c.lease, None).await, c.task.id);
-    clock.set(at);
-    let again = s.claim(ClaimingStrategy::Fifo).await.expect("due again");
-    assert_eq!((again.task.id, again.task.attempts), (c.task.id, 2));
-}
-
-/// Every RetryAt lies within [now, now + min(cap, base × 2^(attempt−1))].
-pub async fn fail_backoff_stays_under_cap(factory: impl Fn(ContractEnv) -> Subject) {
-    let (clock, s) = setup(factory);
-    let policy = contract_retry_policy();
-    let id = s.add(new_task("a").max_attempts(8)).await;
-    for attempt in 1..8u32 {
-        let c = s.claim(ClaimingStrategy::Fifo).await.expect("due");
-        assert_eq!((c.task.id, c.task.attempts), (id, attempt));
-        let now = clock.now();
-        let out = s
-            .queue
-            .fail(&c.lease, &failure(ErrorClass::Retryable))
-            .await
-            .unwrap();
-        let RetryDecision::RetryAt(at) = out.decision else {
-            panic!(
-                "attempt {attempt}: expected RetryAt, got {:?}",
-                out.decision
-            );
-        };
-        let max_ms = i64::try_from(policy.max_delay(attempt).as_millis()).unwrap();
-        assert!(max_ms <= 10_000);
-        assert!(
-            at >= now && at <= plus_millis(now, max_ms),
-            "attempt {attempt}: {at} outside [now, now+{max_ms}ms]"
-        );
-        assert_eq!(out.attempts, attempt);
-        clock.set(at.max(now));
-    }
-}
-
-/// A retryable failure of the last attempt dead-letters: failed, finished now, logged
-/// `failed`, attempts kept.
-pub async fn fail_retryable_at_max_attempts_dead_letters(factory: impl Fn(ContractEnv) -> Subject) {
-    let (clock, s) = setup(factory);
-    let id = s.add(new_task("a")).await;
-    for attempt in 1..=3u32 {
-        let c = s.claim(ClaimingStrategy::Fifo).await.expect("due");
-        assert_eq!(c.task.attempts, attempt);
-        let out = s
-            .queue
-            .fail(&c.lease, &failure(ErrorClass::Retryable))
-            .await
-            .unwrap();
-        assert_eq!(out.attempts, attempt);
-        if attempt < 3 {
-            assert!(matches!(out.decision, RetryDecision::RetryAt(_)));
-            clock.advance(Duration::from_secs(10));
-        } else {
-            assert_eq!(out.decision, RetryDecision::DeadLetter);
-        }
-    }
-    let t = s.task(id).await;
-    assert_eq!((t.status, t.attempts), (TaskStatus::Failed, 3));
-    assert_eq!(t.finished_at, Some(clock.now()));
-    assert_eq!(s.events(id).await.last(), Some(&TaskEvent::Failed));
-    clock.advance(Duration::from_secs(3600));
-    assert!(s.claim(ClaimingStrategy::Fifo).await.is_none());
-}
-
-/// A permanent failure dead-letters at once, on the first attempt.
-pub async fn fail_permanent_dead_letters_at_once(factory: impl Fn(ContractEnv) -> Subject) {
-    let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
-    let f = failure(ErrorClass::Permanent);
-    let out = s.queue.fail(&c.lease, &f).await.unwrap();
-    assert_eq!((out.decision, out.attempts), (RetryDecision::DeadLetter, 1));
-    let t = s.task(c.task.id).await;
-    assert_eq!((t.status, t.attempts), (TaskStatus::Failed, 1));
-    assert_eq!(t.finished_at, Some(clock.now()));
-    assert_eq!(t.last_error.as_deref(), Some(f.message.as_str()));
-    assert_eq!((t.lease_token, t.lease_expires_at), (None, None));
-    assert_eq!(
-        s.events(c.task.id).await,
-        vec![TaskEvent::Enqueued, TaskEvent::Claimed, TaskEvent::Failed]
-    );
-}
-
-/// RetryableAfter(until) defers to exactly `until`, gives the attempt back (attempts − 1),
-/// logs `deferred`, and the task is not claimable before `until`.
-pub async fn fail_retry_after_defers_and_gives_attempt_back(
-    factory: impl Fn(ContractEnv) -> Subject,
-) {
-    let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
-    s.queue.start(&c.lease).await.unwrap();
-    let until = plus_secs(clock.now(), 3600);
-    let f = failure(ErrorClass::RetryableAfter(until));
-    let out = s.queue.fail(&c.lease, &f).await.unwrap();
-    assert_eq!(
-        (out.decision, out.attempts),
-        (RetryDecision::Defer(until), 0)
-    );
-    let t = s.task(c.task.id).await;
-    assert_eq!(
-        (t.status, t.attempts, t.run_after),
-        (TaskStatus::Queued, 0, until)
-    );
-    assert_eq!(t.last_error.as_deref(), Some(f.message.as_str()));
-    assert_eq!(t.finished_at, None);
-    assert_eq!(s.events(c.task.id).await.last(), Some(&TaskEvent::Deferred));
-    clock.advance(Duration::from_millis(3_599_999));
-    assert!(s.claim(ClaimingStrategy::Fifo).await.is_none());
-    clock.set(until);
-    let again = s.claim(ClaimingStrategy::Fifo).await.expect("due at until");
-    assert_eq!(again.task.attempts, 1);
-}
-
-/// RetryableAfter an instant already past defers until now.
-pub async fn fail_retry_after_in_past_defers_until_now(factory: impl Fn(ContractEnv) -> Subject) {
-    let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
-    clock.advance(Duration::from_secs(5));
-    let past = plus_secs(clock.now(), -60);
-    let out = s
-        .queue
-        .fail(&c.lease, &failure(ErrorClass::RetryableAfter(past)))
-        .await
-        .unwrap();
-    assert_eq!(out.decision, RetryDecision::Defer(clock.now()));
-    assert_eq!(s.task(c.task.id).await.run_after, clock.now());
-    assert_eq!(
-        s.claim(ClaimingStrategy::Fifo).await.unwrap().task.id,
-        c.task.id
-    );
-}
-
-/// A deferral is free even on the last attempt: with max_attempts 1 the task defers,
-/// comes back at attempt 1, and only a retryable failure then dead-letters it.
-pub async fn deferral_never_uses_the_last_attempt(factory: impl Fn(ContractEnv) -> Subject) {
-    let (clock, s) = setup(factory);
-    let c = one_claimed(&s, Some(1)).await;
-    let mut lease = c.lease;
-    for round in 0..3 {
-        let until = plus_secs(clock.now(), 10);
-        let out = s
-            .queue
-            .fail(&lease, &failure(ErrorClass::RetryableAfter(until)))
-            .await
-            .unwrap();
-        assert_eq!(
-            (out.decision, out.attempts),
-            (RetryDecision::Defer(until), 0),
-            "round {round}"
-        );
-        clock.set(until);
-        let again = s.claim(ClaimingStrategy::Fifo).await.expect("due");
-        assert_eq!(again.task.attempts, 1);
-        lease = again.lease;
-    }
-    let out = s
-        .queue
-        .fail(&lease, &failure(ErrorClass::Retryable))
-        .await
-        .unwrap();
-    assert_eq!((out.decision, out.attempts), (RetryDecision::DeadLetter, 1));
-}
-
-/// fail with a stale token is `LeaseLost` and changes nothing.
-pub async fn fail_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv) -> Subject) {
-    let (_, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
-    let forged = Lease {
-        token: LeaseToken(c.lease.token.0.wrapping_neg().wrapping_sub(1)),
-        ..c.lease.clone()
-    };
-    let before = s.task(c.task.id).await;
-    assert_lease_lost(
-        s.queue.fail(&forged, &failure(ErrorClass::Permanent)).await,
-        c.task.id,
-    );
-    assert_eq!(s.task(c.task.id).await, before);
-    assert_eq!(s.events(c.task.id).await.len(), 2);
-}
-
 /// release hands the task back: queued, run_after now, attempts − 1, lease cleared, logged
 /// `released`, and claimable again at once.
 pub async fn release_requeues_without_using_attempt(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     s.queue.start(&c.lease).await.unwrap();
     clock.advance(Duration::from_secs(4));
     s.queue.release(&c.lease).await.unwrap();
@@ -409,7 +173,7 @@ pub async fn release_requeues_without_using_attempt(factory: impl Fn(ContractEnv
 /// release with a stale token is `LeaseLost` and changes nothing.
 pub async fn release_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
-    let c = one_claimed(&s, None).await;
+    let c = s.one_claimed(None).await;
     let forged = Lease {
         token: LeaseToken(c.lease.token.0 ^ 0x55),
         ..c.lease.clone()

@@ -160,3 +160,23 @@ impl Subject {
         id
     }
 }
+
+/// A failure of `class` with a message naming it.
+pub(crate) fn failure(class: prismq_domain::ErrorClass) -> prismq_domain::ports::Failure {
+    prismq_domain::ports::Failure {
+        class,
+        message: format!("boom ({class:?})"),
+    }
+}
+
+impl Subject {
+    /// Enqueues one task (with `max_attempts` if given) and claims it FIFO with a 30 s lease.
+    pub(crate) async fn one_claimed(&self, max_attempts: Option<u32>) -> ClaimedTask {
+        let mut task = crate::fixtures::new_task("a");
+        task.max_attempts = max_attempts;
+        let id = self.add(task).await;
+        let c = self.claim(ClaimingStrategy::Fifo).await.expect("claimable");
+        assert_eq!(c.task.id, id);
+        c
+    }
+}

@@ -1,0 +1,256 @@
+//! Obligations of `ResultStore::query` and `count`: the three orders with their tie-breaks,
+//! source and since filters, offset and limit, and counts.
+
+use std::time::Duration;
+
+use prismq_domain::ports::{ResultOrder, ResultQuery};
+use prismq_domain::ContentItem;
+
+use super::support::{invalid_field, setup};
+use super::{ContractEnv, Subject};
+use crate::fixtures::{content_item, plus_secs};
+
+/// The (source, source_id) pairs a query returns, in order.
+async fn keys(s: &Subject, q: ResultQuery) -> Vec<(String, String)> {
+    s.results
+        .query(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.item.source, r.item.source_id))
+        .collect()
+}
+
+fn key(source: &str, id: &str) -> (String, String) {
+    (source.to_owned(), id.to_owned())
+}
+
+/// Views order: most views first, items without views last, ties by (source, source_id).
+pub async fn query_orders_by_views(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    let mut no_views = content_item("youtube_api", "n", 0);
+    no_views.metrics.views = None;
+    s.results
+        .save(
+            None,
+            &[
+                no_views,
+                content_item("youtube_api", "low", 5),
+                content_item("youtube_keyword", "tie", 50),
+                content_item("youtube_api", "tie", 50),
+                content_item("youtube_api", "top", 500),
+            ],
+        )
+        .await
+        .unwrap();
+    let q = ResultQuery {
+        order: ResultOrder::Views,
+        ..ResultQuery::default()
+    };
+    assert_eq!(
+        keys(&s, q).await,
+        vec![
+            key("youtube_api", "top"),
+            key("youtube_api", "tie"),
+            key("youtube_keyword", "tie"),
+            key("youtube_api", "low"),
+            key("youtube_api", "n"),
+        ]
+    );
+}
+
+/// Recent order: latest published first, items without a date last, ties by key.
+pub async fn query_orders_by_recent(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let day = |d: i64| Some(plus_secs(clock.now(), -86_400 * d));
+    let with_date = |id: &str, d: Option<i64>| {
+        let mut i = content_item("youtube_api", id, 1);
+        i.published_at = d.and_then(day);
+        i
+    };
+    let items: Vec<ContentItem> = vec![
+        with_date("old", Some(30)),
+        with_date("undated", None),
+        with_date("new-b", Some(1)),
+        with_date("mid", Some(7)),
+        with_date("new-a", Some(1)),
+    ];
+    s.results.save(None, &items).await.unwrap();
+    let q = ResultQuery {
+        order: ResultOrder::Recent,
+        ..ResultQuery::default()
+    };
+    let ids: Vec<String> = keys(&s, q).await.into_iter().map(|k| k.1).collect();
+    assert_eq!(ids, vec!["new-a", "new-b", "mid", "old", "undated"]);
+}
+
+/// Growth order: highest views per hour first, ties by key.
+pub async fn query_orders_by_growth(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let start: Vec<ContentItem> = ["fast", "slow", "flat", "same-b", "same-a"]
+        .iter()
+        .map(|id| content_item("youtube_api", id, 1000))
+        .collect();
+    s.results.save(None, &start).await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    let later = vec![
+        content_item("youtube_api", "fast", 9000),
+        content_item("youtube_api", "slow", 1100),
+        content_item("youtube_api", "same-b", 2000),
+        content_item("youtube_api", "same-a", 2000),
+    ];
+    s.results.save(None, &later).await.unwrap();
+    let q = ResultQuery {
+        order: ResultOrder::Growth,
+        ..ResultQuery::default()
+    };
+    let rows = s.results.query(&q).await.unwrap();
+    let got: Vec<(&str, f64)> = rows
+        .iter()
+        .map(|r| (r.item.source_id.as_str(), r.views_per_hour.round()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("fast", 8000.0),
+            ("same-a", 1000.0),
+            ("same-b", 1000.0),
+            ("slow", 100.0),
+            ("flat", 0.0)
+        ]
+    );
+}
+
+/// `source` keeps one source; `since` keeps items last seen at or after the instant.
+pub async fn query_filters_source_and_since(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    s.results
+        .save(
+            None,
+            &[
+                content_item("youtube_api", "old", 3),
+                content_item("youtube_keyword", "k-old", 2),
+            ],
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(60));
+    let cut = clock.now();
+    s.results
+        .save(
+            None,
+            &[
+                content_item("youtube_api", "new", 1),
+                content_item("youtube_keyword", "k-new", 4),
+            ],
+        )
+        .await
+        .unwrap();
+    let only_api = ResultQuery {
+        source: Some("youtube_api".into()),
+        ..ResultQuery::default()
+    };
+    assert_eq!(
+        keys(&s, only_api.clone()).await,
+        vec![key("youtube_api", "old"), key("youtube_api", "new")]
+    );
+    let since = ResultQuery {
+        since: Some(cut),
+        ..ResultQuery::default()
+    };
+    assert_eq!(
+        keys(&s, since).await,
+        vec![key("youtube_keyword", "k-new"), key("youtube_api", "new")]
+    );
+    let both = ResultQuery {
+        since: Some(cut),
+        ..only_api
+    };
+    assert_eq!(keys(&s, both).await, vec![key("youtube_api", "new")]);
+    // Seeing an old item again brings it into the window.
+    clock.advance(Duration::from_secs(1));
+    s.results
+        .save(None, &[content_item("youtube_api", "old", 3)])
+        .await
+        .unwrap();
+    let since = ResultQuery {
+        since: Some(cut),
+        source: Some("youtube_api".into()),
+        ..ResultQuery::default()
+    };
+    assert_eq!(
+        keys(&s, since).await,
+        vec![key("youtube_api", "old"), key("youtube_api", "new")]
+    );
+}
+
+/// offset skips and limit caps, over the ordered results.
+pub async fn query_pages_with_offset_and_limit(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    let items: Vec<ContentItem> = (1..=7)
+        .map(|v| content_item("youtube_api", &format!("v{v}"), v * 10))
+        .collect();
+    s.results.save(None, &items).await.unwrap();
+    let page = |offset, limit| ResultQuery {
+        offset,
+        limit,
+        ..ResultQuery::default()
+    };
+    let ids = |k: Vec<(String, String)>| k.into_iter().map(|k| k.1).collect::<Vec<_>>();
+    assert_eq!(ids(keys(&s, page(0, 3)).await), vec!["v7", "v6", "v5"]);
+    assert_eq!(ids(keys(&s, page(3, 3)).await), vec!["v4", "v3", "v2"]);
+    assert_eq!(ids(keys(&s, page(6, 3)).await), vec!["v1"]);
+    assert!(keys(&s, page(7, 3)).await.is_empty());
+}
+
+/// query refuses a limit of 0 or over 10,000 with `Invalid`.
+pub async fn query_refuses_limit_out_of_range(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    s.results
+        .save(None, &[content_item("youtube_api", "a", 1)])
+        .await
+        .unwrap();
+    for limit in [0, 10_001] {
+        let q = ResultQuery {
+            limit,
+            ..ResultQuery::default()
+        };
+        assert_eq!(invalid_field(s.results.query(&q).await), "limit");
+    }
+    let q = ResultQuery {
+        limit: 10_000,
+        ..ResultQuery::default()
+    };
+    assert_eq!(s.results.query(&q).await.unwrap().len(), 1);
+}
+
+/// count counts one row per (source, source_id), for all sources or one.
+pub async fn count_all_and_by_source(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    assert_eq!(s.results.count(None).await.unwrap(), 0);
+    s.results
+        .save(
+            None,
+            &[
+                content_item("youtube_api", "a", 1),
+                content_item("youtube_api", "b", 1),
+                content_item("youtube_keyword", "a", 1),
+                content_item("youtube_api", "a", 2),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.results.count(None).await.unwrap(), 3);
+    assert_eq!(
+        s.results.count(Some("youtube_api".into())).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        s.results
+            .count(Some("youtube_keyword".into()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.results.count(Some("nope".into())).await.unwrap(), 0);
+}
