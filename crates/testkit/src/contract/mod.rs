@@ -205,6 +205,7 @@ macro_rules! contract_suite {
             results::changed_metric_updates_with_snapshot,
             results::save_validates_every_item_first,
             results::item_repeated_in_batch_is_saved_per_occurrence,
+            results::concurrent_saves_keep_one_row_per_item,
             results::get_and_history_of_unknown_item_are_not_found,
             results::views_per_hour_spans_first_and_latest_snapshot,
             result_queries::query_orders_by_views,

@@ -238,3 +238,35 @@ pub async fn views_per_hour_spans_first_and_latest_snapshot(
         .views_per_hour;
     assert!((vph - 1250.0).abs() < 1e-6, "(6000 - 1000) / 4 h: {vph}");
 }
+
+/// Callers saving the same items at once keep one row per (source, source_id): across all
+/// their reports each item is inserted exactly once.
+pub async fn concurrent_saves_keep_one_row_per_item(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    let items: Vec<_> = (0..20)
+        .map(|i| content_item("youtube_api", &format!("v{i}"), 10))
+        .collect();
+    let mut handles = Vec::new();
+    for _ in 0..6 {
+        let store = s.results.clone();
+        let items = items.clone();
+        handles.push(tokio::spawn(async move {
+            let mut total = SaveReport::default();
+            for chunk in items.chunks(5) {
+                total.merge(store.save(None, chunk).await.unwrap());
+                tokio::task::yield_now().await;
+            }
+            total
+        }));
+    }
+    let mut all = SaveReport::default();
+    for h in handles {
+        all.merge(h.await.unwrap());
+    }
+    assert_eq!(all, report(20, 0, 100));
+    assert_eq!(s.results.count(None).await.unwrap(), 20);
+    assert_eq!(
+        s.results.history("youtube_api", "v3").await.unwrap().len(),
+        1
+    );
+}

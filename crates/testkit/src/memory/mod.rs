@@ -127,3 +127,29 @@ fn passes<T>(filter: Option<T>, pred: impl FnOnce(T) -> bool) -> bool {
         Some(v) => pred(v),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::new_task;
+    use crate::FakeClock;
+    use prismq_domain::ports::TaskQueue;
+    use prismq_domain::PortError;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn params_limit_is_configurable_and_clones_share_state() {
+        let clock = Arc::new(FakeClock::default());
+        let store = MemoryStore::with_max_params_bytes(clock, RetryPolicy::default(), 16);
+        let other = store.clone();
+        let mut big = new_task("a");
+        big.params = json!({"x": "0123456789"});
+        let err = store.enqueue(big).await.unwrap_err();
+        assert!(
+            matches!(err, PortError::Invalid(ref v) if v.field == "params"),
+            "{err}"
+        );
+        let id = store.enqueue(new_task("a")).await.unwrap().id;
+        assert_eq!(other.get(id).await.unwrap().id, id);
+    }
+}
