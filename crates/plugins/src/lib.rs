@@ -6,4 +6,9 @@
 //! one call to [`register`].
 #![deny(missing_docs)]
 
+pub mod config;
+pub mod registry;
 pub mod youtube;
+
+pub use config::{ApiKey, Backend, YoutubeConfig};
+pub use registry::{register, task_types, PluginDeps};

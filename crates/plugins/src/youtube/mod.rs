@@ -1,6 +1,13 @@
-//! The YouTube plugin: parameters, sources and handlers.
+//! The YouTube plugin: parameters, sources and the four handlers.
 
+pub mod api;
+pub mod channel;
 pub mod codes;
+pub mod common;
 pub mod duration;
 pub mod ids;
+pub mod keyword;
 pub mod params;
+pub mod source;
+pub mod trending;
+pub mod video;

@@ -1,0 +1,286 @@
+//! The plugin's configuration: which backend, the API key (a secret that never prints),
+//! the API base URL, the yt-dlp path, timeouts, the response cap and the quota table.
+
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+use prismq_domain::ValidationError;
+
+use crate::youtube::source::data_api::DEFAULT_BASE_URL;
+use crate::youtube::source::quota::QuotaConfig;
+
+/// A YouTube Data API key. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    ///
+    /// # Errors
+    /// An empty key, or one with whitespace or control characters.
+    pub fn new(key: impl Into<String>) -> Result<Self, ValidationError> {
+        let key = key.into();
+        if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValidationError::new(
+                "youtube.api_key",
+                "the key is empty or contains spaces or control characters",
+                "the key exactly as the Google Cloud console shows it (e.g. AIza…)",
+            ));
+        }
+        Ok(ApiKey(key))
+    }
+
+    /// The key itself, for building a request. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ApiKey::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which source the handlers read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The Data API when a key is configured, else yt-dlp.
+    #[default]
+    Auto,
+    /// The YouTube Data API (needs `api_key`).
+    Api,
+    /// yt-dlp.
+    Ytdlp,
+}
+
+/// The YouTube plugin's settings. Deserializes from the app's configuration with every
+/// field optional; unknown fields are refused.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct YoutubeConfig {
+    /// Which backend (default auto).
+    pub backend: Backend,
+    /// The Data API key.
+    pub api_key: Option<ApiKey>,
+    /// The Data API base URL (default the official one).
+    pub api_base_url: String,
+    /// The yt-dlp executable (default `yt-dlp`, looked up on PATH).
+    pub ytdlp_path: PathBuf,
+    /// Whole-request timeout for the Data API, in seconds (default 30).
+    pub request_timeout_secs: u64,
+    /// Time limit of one yt-dlp run, in seconds (default 300).
+    pub ytdlp_timeout_secs: u64,
+    /// Largest Data API response accepted, in bytes (default 8 MiB).
+    pub max_response_bytes: u64,
+    /// Quota limits and prices.
+    pub quota: QuotaConfig,
+}
+
+impl fmt::Debug for YoutubeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("YoutubeConfig")
+            .field("backend", &self.backend)
+            .field("api_key", &self.api_key)
+            .field("api_base_url", &self.api_base_url)
+            .field("ytdlp_path", &self.ytdlp_path)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("ytdlp_timeout_secs", &self.ytdlp_timeout_secs)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("quota", &self.quota)
+            .finish()
+    }
+}
+
+impl Default for YoutubeConfig {
+    fn default() -> Self {
+        YoutubeConfig {
+            backend: Backend::Auto,
+            api_key: None,
+            api_base_url: DEFAULT_BASE_URL.to_string(),
+            ytdlp_path: PathBuf::from("yt-dlp"),
+            request_timeout_secs: 30,
+            ytdlp_timeout_secs: 300,
+            max_response_bytes: 8 * 1024 * 1024,
+            quota: QuotaConfig::default(),
+        }
+    }
+}
+
+/// The backend actually used after `auto` is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolvedBackend {
+    /// The Data API.
+    Api,
+    /// yt-dlp.
+    Ytdlp,
+}
+
+impl YoutubeConfig {
+    /// `auto` resolved: the API when a key is configured, else yt-dlp.
+    pub fn resolved_backend(&self) -> ResolvedBackend {
+        match (self.backend, &self.api_key) {
+            (Backend::Api, _) | (Backend::Auto, Some(_)) => ResolvedBackend::Api,
+            (Backend::Ytdlp, _) | (Backend::Auto, None) => ResolvedBackend::Ytdlp,
+        }
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The yt-dlp time limit.
+    pub fn ytdlp_timeout(&self) -> Duration {
+        Duration::from_secs(self.ytdlp_timeout_secs)
+    }
+
+    /// Checks the settings and parses the base URL.
+    ///
+    /// # Errors
+    /// The first bad setting, named `youtube.<field>`.
+    pub fn validate(&self) -> Result<Url, ValidationError> {
+        if self.backend == Backend::Api && self.api_key.is_none() {
+            return Err(ValidationError::new(
+                "youtube.api_key",
+                "backend is api but no API key is configured",
+                "a YouTube Data API key, or backend = \"ytdlp\" or \"auto\"",
+            ));
+        }
+        let url = Url::parse(&self.api_base_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "youtube.api_base_url",
+                    format!("{:?} is not an http(s) URL", self.api_base_url),
+                    format!("an http or https URL such as {DEFAULT_BASE_URL}"),
+                )
+            })?;
+        for (field, value, max) in [
+            (
+                "youtube.request_timeout_secs",
+                self.request_timeout_secs,
+                3_600,
+            ),
+            (
+                "youtube.ytdlp_timeout_secs",
+                self.ytdlp_timeout_secs,
+                86_400,
+            ),
+        ] {
+            if value == 0 || value > max {
+                return Err(ValidationError::new(
+                    field,
+                    format!("{value} is out of range"),
+                    format!("1 to {max} seconds"),
+                ));
+            }
+        }
+        if self.max_response_bytes < 1024 {
+            return Err(ValidationError::new(
+                "youtube.max_response_bytes",
+                format!(
+                    "{} is too small for any API answer",
+                    self.max_response_bytes
+                ),
+                "at least 1024 bytes (default 8 MiB)",
+            ));
+        }
+        if self.quota.general_daily_units == 0 || self.quota.search_daily_units == 0 {
+            return Err(ValidationError::new(
+                "youtube.quota",
+                "a daily limit is 0",
+                "positive daily limits (defaults: 10000 general units, 100 search calls)",
+            ));
+        }
+        if self.ytdlp_path.as_os_str().is_empty() {
+            return Err(ValidationError::new(
+                "youtube.ytdlp_path",
+                "the path is empty",
+                "a path to the yt-dlp executable, or a name on PATH (default yt-dlp)",
+            ));
+        }
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_never_prints() {
+        let cfg = YoutubeConfig {
+            api_key: Some(ApiKey::new("AIzaSECRET").unwrap()),
+            ..YoutubeConfig::default()
+        };
+        let shown = format!(
+            "{cfg:?} {} {:?}",
+            cfg.api_key.as_ref().unwrap(),
+            cfg.api_key
+        );
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(ApiKey::new("").is_err());
+        assert!(ApiKey::new("a b").is_err());
+    }
+
+    #[test]
+    fn backend_resolution_and_validation() {
+        let mut cfg = YoutubeConfig::default();
+        assert_eq!(cfg.resolved_backend(), ResolvedBackend::Ytdlp);
+        cfg.api_key = Some(ApiKey::new("k").unwrap());
+        assert_eq!(cfg.resolved_backend(), ResolvedBackend::Api);
+        cfg.backend = Backend::Ytdlp;
+        assert_eq!(cfg.resolved_backend(), ResolvedBackend::Ytdlp);
+        assert!(cfg.validate().is_ok());
+        let bad = YoutubeConfig {
+            backend: Backend::Api,
+            ..YoutubeConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "youtube.api_key");
+        let bad = YoutubeConfig {
+            api_base_url: "ftp://x/".into(),
+            ..YoutubeConfig::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "youtube.api_base_url");
+        let bad = YoutubeConfig {
+            request_timeout_secs: 0,
+            ..YoutubeConfig::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().field,
+            "youtube.request_timeout_secs"
+        );
+    }
+
+    #[test]
+    fn deserializes_with_defaults_and_refuses_unknown_fields() {
+        let cfg: YoutubeConfig = serde_json::from_value(serde_json::json!({
+            "api_key": "AIzaX", "quota": {"search_daily_units": 50}
+        }))
+        .unwrap();
+        assert_eq!(cfg.quota.search_daily_units, 50);
+        assert_eq!(cfg.quota.general_daily_units, 10_000);
+        assert!(
+            serde_json::from_value::<YoutubeConfig>(serde_json::json!({"apikey": "x"})).is_err()
+        );
+    }
+}

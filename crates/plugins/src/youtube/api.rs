@@ -1,0 +1,56 @@
+//! `api_scrape`: details and metrics of listed videos, items with source `youtube_api`.
+
+use async_trait::async_trait;
+use prismq_domain::{
+    Task, TaskContext, TaskError, TaskHandler, TaskResult, TaskType, ValidationError,
+};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use super::common::{self, API_SCRAPE};
+use super::params;
+use super::source::VideoSource;
+
+/// The source value of this handler's items.
+pub const SOURCE: &str = "youtube_api";
+
+/// Handles `api_scrape`.
+#[derive(Debug, Clone)]
+pub struct ApiHandler {
+    source: Arc<dyn VideoSource>,
+}
+
+impl ApiHandler {
+    /// A handler reading `source`.
+    pub fn new(source: Arc<dyn VideoSource>) -> Self {
+        ApiHandler { source }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for ApiHandler {
+    fn task_type(&self) -> TaskType {
+        common::task_type(API_SCRAPE)
+    }
+
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
+        params::api(params).map(|_| ())
+    }
+
+    async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
+        let p = common::parse_task(task, params::api)?;
+        let fetched = self
+            .source
+            .videos(&p.videos, ctx.cancel_signal())
+            .await
+            .map_err(common::fail)?;
+        let asked = p.videos.len();
+        Ok(common::result(
+            SOURCE,
+            self.source.name(),
+            fetched,
+            &format!("{asked} requested"),
+            |_, _| Map::new(),
+        ))
+    }
+}

@@ -1,0 +1,73 @@
+//! `channel_scrape`: a channel's newest videos (or Shorts), items with source
+//! `youtube_channel`.
+
+use async_trait::async_trait;
+use prismq_domain::ports::Clock;
+use prismq_domain::{
+    Task, TaskContext, TaskError, TaskHandler, TaskResult, TaskType, ValidationError,
+};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+use super::common::{self, CHANNEL_SCRAPE};
+use super::params;
+use super::source::{ChannelQuery, VideoSource};
+
+/// The source value of this handler's items.
+pub const SOURCE: &str = "youtube_channel";
+
+/// Handles `channel_scrape`.
+#[derive(Debug, Clone)]
+pub struct ChannelHandler {
+    source: Arc<dyn VideoSource>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ChannelHandler {
+    /// A handler reading `source`, with `clock` for `max_age_days`.
+    pub fn new(source: Arc<dyn VideoSource>, clock: Arc<dyn Clock>) -> Self {
+        ChannelHandler { source, clock }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for ChannelHandler {
+    fn task_type(&self) -> TaskType {
+        common::task_type(CHANNEL_SCRAPE)
+    }
+
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
+        params::channel(params).map(|_| ())
+    }
+
+    async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
+        let p = common::parse_task(task, params::channel)?;
+        let query = ChannelQuery {
+            channel: p.channel.clone(),
+            tab: p.tab,
+            top_n: p.top_n,
+            published_after: p
+                .max_age_days
+                .and_then(|d| common::hours_before(self.clock.now(), i64::from(d) * 24)),
+        };
+        let fetched = self
+            .source
+            .channel_videos(&query, ctx.cancel_signal())
+            .await
+            .map_err(common::fail)?;
+        let channel = p.channel.to_string();
+        let tab = p.tab.as_str();
+        Ok(common::result(
+            SOURCE,
+            self.source.name(),
+            fetched,
+            &format!("{channel} ({tab})"),
+            |_, _| {
+                let mut m = Map::new();
+                m.insert("channel_query".into(), json!(channel));
+                m.insert("tab".into(), json!(tab));
+                m
+            },
+        ))
+    }
+}

@@ -1,0 +1,93 @@
+//! What the four handlers share: reading a task's parameters, turning a source's answer
+//! into a [`TaskResult`], and the task type names and source values.
+
+use prismq_domain::{Task, TaskError, TaskResult, TaskType, Timestamp, ValidationError};
+use serde_json::{Map, Value};
+
+use super::source::{Fetched, SourceError};
+use super::video::Video;
+
+/// `channel_scrape`.
+pub const CHANNEL_SCRAPE: &str = "channel_scrape";
+/// `trending_scrape`.
+pub const TRENDING_SCRAPE: &str = "trending_scrape";
+/// `keyword_search`.
+pub const KEYWORD_SEARCH: &str = "keyword_search";
+/// `api_scrape`.
+pub const API_SCRAPE: &str = "api_scrape";
+
+/// The four task types this plugin handles.
+pub const TASK_TYPES: [&str; 4] = [CHANNEL_SCRAPE, TRENDING_SCRAPE, KEYWORD_SEARCH, API_SCRAPE];
+
+/// A task type constant as a [`TaskType`]; the names above are valid by construction.
+pub(crate) fn task_type(name: &'static str) -> TaskType {
+    TaskType::new(name).unwrap_or_else(|e| unreachable!("{name} is a valid task type: {e}"))
+}
+
+/// The task's parameters as an object, parsed by `parse`.
+pub(crate) fn parse_task<T>(
+    task: &Task,
+    parse: fn(&Map<String, Value>) -> Result<T, ValidationError>,
+) -> Result<T, TaskError> {
+    let empty = Map::new();
+    let params = match &task.params {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        other => {
+            return Err(ValidationError::new(
+                "params",
+                format!(
+                    "expected an object, got {}",
+                    prismq_domain::task::json_kind(other)
+                ),
+                "a JSON object of parameters",
+            )
+            .into())
+        }
+    };
+    Ok(parse(params)?)
+}
+
+/// `now` minus `hours`, or `None` when that is before the representable range.
+pub(crate) fn hours_before(now: Timestamp, hours: i64) -> Option<Timestamp> {
+    now.checked_sub(jiff::SignedDuration::from_hours(hours))
+        .ok()
+}
+
+/// A source error as the task's error.
+pub(crate) fn fail(e: SourceError) -> TaskError {
+    e.to_task_error()
+}
+
+/// Builds the result: one item per video with `extra(index, video)` merged in.
+pub(crate) fn result(
+    source: &str,
+    backend: &str,
+    fetched: Fetched,
+    what: &str,
+    extra: impl Fn(usize, &Video) -> Map<String, Value>,
+) -> TaskResult {
+    let count = fetched.videos.len();
+    let items = fetched
+        .videos
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut x = extra(i, &v);
+            x.insert("backend".into(), Value::String(backend.to_string()));
+            v.into_item(source, x)
+        })
+        .collect();
+    let mut summary = format!("{count} videos from {what} via {backend}");
+    for note in &fetched.notes {
+        summary.push_str("; ");
+        summary.push_str(note);
+    }
+    let mut counters = fetched.counters;
+    counters.insert("videos".into(), count as u64);
+    TaskResult {
+        items,
+        summary,
+        counters,
+    }
+}

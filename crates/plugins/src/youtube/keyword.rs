@@ -1,0 +1,75 @@
+//! `keyword_search`: the first `top_n` results of a search with their 1-based rank, items
+//! with source `youtube_keyword`.
+
+use async_trait::async_trait;
+use prismq_domain::ports::Clock;
+use prismq_domain::{
+    Task, TaskContext, TaskError, TaskHandler, TaskResult, TaskType, ValidationError,
+};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+use super::common::{self, KEYWORD_SEARCH};
+use super::params;
+use super::source::{SearchQuery, VideoSource};
+
+/// The source value of this handler's items.
+pub const SOURCE: &str = "youtube_keyword";
+
+/// Handles `keyword_search`.
+#[derive(Debug, Clone)]
+pub struct KeywordHandler {
+    source: Arc<dyn VideoSource>,
+    clock: Arc<dyn Clock>,
+}
+
+impl KeywordHandler {
+    /// A handler searching `source`, with `clock` for `published_within`.
+    pub fn new(source: Arc<dyn VideoSource>, clock: Arc<dyn Clock>) -> Self {
+        KeywordHandler { source, clock }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for KeywordHandler {
+    fn task_type(&self) -> TaskType {
+        common::task_type(KEYWORD_SEARCH)
+    }
+
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
+        params::keyword(params).map(|_| ())
+    }
+
+    async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
+        let p = common::parse_task(task, params::keyword)?;
+        let query = SearchQuery {
+            query: p.query.clone(),
+            top_n: p.top_n,
+            published_after: p
+                .published_within
+                .hours()
+                .and_then(|h| common::hours_before(self.clock.now(), h)),
+            duration: p.duration,
+            sort_by: p.sort_by,
+            region: p.region.clone(),
+            language: p.language.clone(),
+        };
+        let fetched = self
+            .source
+            .search(&query, ctx.cancel_signal())
+            .await
+            .map_err(common::fail)?;
+        Ok(common::result(
+            SOURCE,
+            self.source.name(),
+            fetched,
+            &format!("a search for {:?}", p.query),
+            |i, _| {
+                let mut m = Map::new();
+                m.insert("search_query".into(), json!(p.query));
+                m.insert("search_rank".into(), json!(i + 1));
+                m
+            },
+        ))
+    }
+}

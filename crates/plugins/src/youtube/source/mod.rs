@@ -1,0 +1,297 @@
+//! The video-source port the handlers depend on, and its two adapters: the YouTube Data
+//! API ([`data_api`]) and yt-dlp. Errors are classified here, where they arise,
+//! into [`SourceError`] variants that map one-to-one onto the domain's error classes.
+
+pub mod api_error;
+pub mod api_types;
+pub mod data_api;
+pub mod quota;
+
+use async_trait::async_trait;
+use prismq_domain::{CancelSignal, PortError, TaskError, Timestamp};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::ids::{ChannelRef, VideoId};
+use super::params::{ChannelTab, DurationFilter, SortBy};
+use super::video::Video;
+pub use quota::Bucket;
+
+/// A channel's newest videos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelQuery {
+    /// The channel.
+    pub channel: ChannelRef,
+    /// Which tab.
+    pub tab: ChannelTab,
+    /// How many, newest first.
+    pub top_n: u32,
+    /// Only videos published at or after this instant.
+    pub published_after: Option<Timestamp>,
+}
+
+/// The most-popular chart of a region and category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartQuery {
+    /// ISO 3166-1 alpha-2, upper case.
+    pub region: String,
+    /// `videoCategoryId` (`0` for all).
+    pub category_id: String,
+    /// How many.
+    pub top_n: u32,
+}
+
+/// A keyword search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The query text.
+    pub query: String,
+    /// How many.
+    pub top_n: u32,
+    /// Only videos published at or after this instant.
+    pub published_after: Option<Timestamp>,
+    /// Length filter.
+    pub duration: DurationFilter,
+    /// Order.
+    pub sort_by: SortBy,
+    /// Region bias.
+    pub region: Option<String>,
+    /// Language bias.
+    pub language: Option<String>,
+}
+
+/// What a source returned, with counters for the task's summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    /// The videos, in the source's order (newest, chart or rank order).
+    pub videos: Vec<Video>,
+    /// Named counters (`requests.videos`, `quota_units`, `skipped_unavailable`, …).
+    pub counters: BTreeMap<String, u64>,
+    /// Notes for the summary ("the channel has no Shorts playlist").
+    pub notes: Vec<String>,
+}
+
+/// A source of YouTube videos. Implementations classify their errors where they arise.
+#[async_trait]
+pub trait VideoSource: Send + Sync + fmt::Debug {
+    /// A short name for summaries (`data_api`, `ytdlp`).
+    fn name(&self) -> &'static str;
+
+    /// The channel's newest `top_n` videos of a tab, newest first.
+    async fn channel_videos(
+        &self,
+        query: &ChannelQuery,
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, SourceError>;
+
+    /// The most-popular chart. An unavailable chart is an empty success.
+    async fn chart(
+        &self,
+        query: &ChartQuery,
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, SourceError>;
+
+    /// The first `top_n` search results, in rank order.
+    async fn search(
+        &self,
+        query: &SearchQuery,
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, SourceError>;
+
+    /// Details of the given videos, in the given order; unknown ids are left out.
+    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, SourceError>;
+}
+
+/// Why a source failed, classified at the point of failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// A daily quota bucket is spent until `until` (midnight Pacific time).
+    #[error("the YouTube Data API {bucket} quota is spent until {until}")]
+    QuotaExhausted {
+        /// The bucket.
+        bucket: Bucket,
+        /// When it resets.
+        until: Timestamp,
+    },
+    /// Short-term throttling; `retry_at` from Retry-After when the server sent one.
+    #[error("YouTube is throttling requests")]
+    RateLimited {
+        /// When to try again, if known.
+        retry_at: Option<Timestamp>,
+    },
+    /// The API key is not valid.
+    #[error("the YouTube API key is not valid")]
+    KeyInvalid,
+    /// The YouTube Data API is not enabled for the key's project.
+    #[error("the YouTube Data API v3 is not enabled for the API key's Google Cloud project")]
+    ApiDisabled,
+    /// The key is restricted or access was refused (`reason` is YouTube's).
+    #[error("YouTube refused access ({reason})")]
+    Forbidden {
+        /// YouTube's reason code.
+        reason: String,
+    },
+    /// The channel, playlist or video does not exist or is private.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was not found.
+        what: String,
+    },
+    /// YouTube refused the request as malformed.
+    #[error("YouTube refused the request (HTTP {status}, {reason}{})", location.as_deref().map(|l| format!(", parameter {l}")).unwrap_or_default())]
+    BadRequest {
+        /// HTTP status.
+        status: u16,
+        /// YouTube's reason code.
+        reason: String,
+        /// The offending parameter, if named.
+        location: Option<String>,
+    },
+    /// A server-side failure (5xx, `backendError`).
+    #[error("YouTube had a server error (HTTP {status})")]
+    Transient {
+        /// HTTP status.
+        status: u16,
+    },
+    /// The request took longer than the configured timeout.
+    #[error("the request to YouTube timed out")]
+    Timeout,
+    /// A connection-level failure.
+    #[error("could not reach YouTube: {0}")]
+    Network(String),
+    /// The response exceeded the configured size cap.
+    #[error("the response exceeded the {limit}-byte cap")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// The response could not be understood.
+    #[error("could not decode YouTube's response: {0}")]
+    Decode(String),
+    /// The quota ledger failed.
+    #[error("quota ledger: {0}")]
+    Ledger(PortError),
+    /// The task was cancelled while waiting for YouTube.
+    #[error("cancelled")]
+    Cancelled,
+    /// The yt-dlp tool failed in a way that may pass (bot check, HTTP 429, network).
+    #[error("yt-dlp: {0}")]
+    ToolRetryable(String),
+    /// The yt-dlp tool failed in a way that will not pass (missing binary, bad usage).
+    #[error("yt-dlp: {0}")]
+    ToolPermanent(String),
+    /// The backend cannot do this (trending without the Data API).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl SourceError {
+    /// The domain error: its class and one line telling the operator what to do.
+    pub fn to_task_error(&self) -> TaskError {
+        match self {
+            SourceError::QuotaExhausted { bucket, until } => TaskError::retry_after(
+                *until,
+                format!(
+                    "the YouTube Data API {bucket} quota for today is spent; the task waits until it resets at {until} (midnight Pacific time)"
+                ),
+            ),
+            SourceError::RateLimited { retry_at: Some(t) } => TaskError::retry_after(
+                *t,
+                format!("YouTube is throttling requests; retrying after {t} as it asked"),
+            ),
+            SourceError::RateLimited { retry_at: None } => {
+                TaskError::retryable("YouTube is throttling requests; retrying with backoff")
+            }
+            SourceError::KeyInvalid => TaskError::permanent(
+                "the YouTube API key is not valid: set a valid key in the youtube.api_key setting (Google Cloud console → APIs & Services → Credentials)",
+            ),
+            SourceError::ApiDisabled => TaskError::permanent(
+                "the YouTube Data API v3 is not enabled for the API key's project: enable it in the Google Cloud console (APIs & Services → Library), wait a few minutes, then re-enqueue",
+            ),
+            SourceError::Forbidden { reason } => TaskError::permanent(format!(
+                "YouTube refused access ({reason}): check that youtube.api_key is set and that its restrictions (referrer, IP, allowed APIs) permit the YouTube Data API v3 from this machine"
+            )),
+            SourceError::NotFound { what } => TaskError::permanent(format!(
+                "not found on YouTube: {what}; check the spelling, or whether it is private or deleted"
+            )),
+            SourceError::BadRequest { .. } => {
+                TaskError::permanent(format!("{self}; the task's parameters cannot be run as given"))
+            }
+            SourceError::Transient { .. } | SourceError::Timeout | SourceError::Network(_) => {
+                TaskError::retryable(format!("{self}; retrying"))
+            }
+            SourceError::TooLarge { .. } => TaskError::permanent(format!(
+                "{self}; raise youtube.max_response_bytes if the response is expected to be this large"
+            )),
+            SourceError::Decode(_) => TaskError::retryable(format!("{self}; retrying")),
+            SourceError::Ledger(e) if e.is_transient() => {
+                TaskError::retryable(format!("{self}; retrying"))
+            }
+            SourceError::Ledger(_) => TaskError::permanent(self.to_string()),
+            SourceError::Cancelled => TaskError::retryable("cancelled before YouTube answered"),
+            SourceError::ToolRetryable(_) => TaskError::retryable(format!("{self}; retrying later")),
+            SourceError::ToolPermanent(_) | SourceError::Unsupported(_) => {
+                TaskError::permanent(self.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::ErrorClass;
+
+    #[test]
+    fn classes() {
+        let t = Timestamp::from_second(1_790_319_600).unwrap();
+        let q = SourceError::QuotaExhausted {
+            bucket: Bucket::Search,
+            until: t,
+        };
+        assert_eq!(q.to_task_error().class, ErrorClass::RetryableAfter(t));
+        assert!(q.to_task_error().message.contains("search"));
+        assert_eq!(
+            SourceError::RateLimited { retry_at: Some(t) }
+                .to_task_error()
+                .class,
+            ErrorClass::RetryableAfter(t)
+        );
+        for e in [
+            SourceError::RateLimited { retry_at: None },
+            SourceError::Transient { status: 503 },
+            SourceError::Timeout,
+            SourceError::Network("reset".into()),
+            SourceError::Decode("eof".into()),
+            SourceError::Ledger(PortError::Busy("x".into())),
+            SourceError::ToolRetryable("bot check".into()),
+        ] {
+            assert_eq!(e.to_task_error().class, ErrorClass::Retryable, "{e:?}");
+        }
+        for e in [
+            SourceError::KeyInvalid,
+            SourceError::ApiDisabled,
+            SourceError::Forbidden {
+                reason: "forbidden".into(),
+            },
+            SourceError::NotFound {
+                what: "channel @x".into(),
+            },
+            SourceError::BadRequest {
+                status: 400,
+                reason: "invalidParameter".into(),
+                location: Some("order".into()),
+            },
+            SourceError::TooLarge { limit: 10 },
+            SourceError::Ledger(PortError::NotFound("x".into())),
+            SourceError::ToolPermanent("no such file".into()),
+            SourceError::Unsupported("x".into()),
+        ] {
+            assert_eq!(e.to_task_error().class, ErrorClass::Permanent, "{e:?}");
+        }
+        assert!(SourceError::KeyInvalid
+            .to_task_error()
+            .message
+            .contains("youtube.api_key"));
+    }
+}

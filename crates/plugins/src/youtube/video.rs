@@ -1,0 +1,146 @@
+//! The source-neutral video record every source produces, and its mapping to the domain's
+//! [`ContentItem`] with an engagement score.
+
+use prismq_domain::{ContentItem, Metrics, Timestamp};
+use serde_json::{json, Map, Value};
+
+/// One video as a source reported it. Counters are absent when the source hides them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Video {
+    /// The 11-character video id.
+    pub id: String,
+    /// Title (HTML entities already decoded).
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Channel name.
+    pub channel: Option<String>,
+    /// Channel id (`UC…`).
+    pub channel_id: Option<String>,
+    /// Publication instant.
+    pub published_at: Option<Timestamp>,
+    /// Length in seconds; absent for live and upcoming broadcasts and when unknown.
+    pub duration_secs: Option<u64>,
+    /// Views.
+    pub views: Option<u64>,
+    /// Likes.
+    pub likes: Option<u64>,
+    /// Comments.
+    pub comments: Option<u64>,
+    /// The Data API category id.
+    pub category_id: Option<String>,
+    /// `none`, `live`, `upcoming`, `was_live`, … as the source says it.
+    pub live_status: Option<String>,
+    /// Whether it is a Short, when the source can tell.
+    pub is_short: Option<bool>,
+    /// A thumbnail URL.
+    pub thumbnail_url: Option<String>,
+}
+
+/// (likes + comments) / views, rounded to six decimals; 0 without views.
+pub fn engagement_score(v: &Video) -> f64 {
+    match v.views {
+        Some(views) if views > 0 => {
+            let engaged = v.likes.unwrap_or(0).saturating_add(v.comments.unwrap_or(0));
+            let raw = engaged as f64 / views as f64;
+            (raw * 1_000_000.0).round() / 1_000_000.0
+        }
+        _ => 0.0,
+    }
+}
+
+fn clamp_i64(n: Option<u64>) -> Option<i64> {
+    n.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+impl Video {
+    /// The canonical URL (`/shorts/ID` for a known Short).
+    pub fn url(&self) -> String {
+        if self.is_short == Some(true) {
+            format!("https://www.youtube.com/shorts/{}", self.id)
+        } else {
+            format!("https://www.youtube.com/watch?v={}", self.id)
+        }
+    }
+
+    /// The content item for `source`, with `extra` merged into the item's extra fields.
+    pub fn into_item(self, source: &str, extra: Map<String, Value>) -> ContentItem {
+        let mut item = ContentItem::new(source, self.id.clone(), self.title.clone());
+        item.url = Some(self.url());
+        item.metrics = Metrics {
+            views: clamp_i64(self.views),
+            likes: clamp_i64(self.likes),
+            comments: clamp_i64(self.comments),
+        };
+        item.extra
+            .insert("engagement_score".into(), json!(engagement_score(&self)));
+        if let Some(c) = &self.category_id {
+            item.extra.insert("category_id".into(), json!(c));
+        }
+        if let Some(s) = &self.live_status {
+            item.extra.insert("live_status".into(), json!(s));
+        }
+        if let Some(s) = self.is_short {
+            item.extra.insert("is_short".into(), json!(s));
+        }
+        if let Some(t) = &self.thumbnail_url {
+            item.extra.insert("thumbnail_url".into(), json!(t));
+        }
+        item.extra.extend(extra);
+        item.description = self.description;
+        item.tags = self.tags;
+        item.channel = self.channel;
+        item.channel_id = self.channel_id;
+        item.published_at = self.published_at;
+        item.duration_secs = clamp_i64(self.duration_secs);
+        item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engagement() {
+        let mut v = Video {
+            views: Some(48_213),
+            likes: Some(1_520),
+            comments: Some(87),
+            ..Video::default()
+        };
+        assert_eq!(engagement_score(&v), 0.033331);
+        v.likes = None;
+        assert_eq!(engagement_score(&v), 0.001804);
+        v.views = Some(0);
+        assert_eq!(engagement_score(&v), 0.0);
+        v.views = None;
+        assert_eq!(engagement_score(&v), 0.0);
+    }
+
+    #[test]
+    fn item_mapping() {
+        let v = Video {
+            id: "rTw3pGhYsLM".into(),
+            title: "t".into(),
+            views: Some(u64::MAX),
+            is_short: Some(true),
+            duration_secs: Some(58),
+            ..Video::default()
+        };
+        let mut extra = Map::new();
+        extra.insert("search_rank".into(), json!(1));
+        let item = v.into_item("youtube_keyword", extra);
+        assert_eq!(
+            item.url.as_deref(),
+            Some("https://www.youtube.com/shorts/rTw3pGhYsLM")
+        );
+        assert_eq!(item.metrics.views, Some(i64::MAX));
+        assert_eq!(item.duration_secs, Some(58));
+        assert_eq!(item.extra["search_rank"], json!(1));
+        assert_eq!(item.extra["is_short"], json!(true));
+        assert!(item.validate().is_ok());
+    }
+}
