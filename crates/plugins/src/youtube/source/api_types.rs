@@ -246,11 +246,7 @@ impl ApiVideo {
 impl ApiSearchResult {
     /// The video id, for video results.
     pub fn video_id(&self) -> Option<&str> {
-        let is_video = self
-            .id
-            .kind
-            .as_deref()
-            .map_or(true, |k| k == "youtube#video");
+        let is_video = matches!(self.id.kind.as_deref(), None | Some("youtube#video"));
         self.id.video_id.as_deref().filter(|_| is_video)
     }
 
