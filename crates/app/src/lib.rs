@@ -1,8 +1,10 @@
 //! PrismQ's application layer: typed configuration ([`config`]), the plugin registry
-//! ([`registry`]), the worker runtime (`runtime`) and the composition root (`wiring`).
+//! ([`registry`]), the worker runtime ([`runtime`]) and the composition root (`wiring`).
 
 pub mod config;
 pub mod registry;
+pub mod runtime;
 
 pub use config::{Config, ConfigError, LoadOptions};
 pub use registry::PluginRegistry;
+pub use runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};

@@ -1,0 +1,241 @@
+//! One attempt of one claimed task: start it, run the handler under its lease and timeout,
+//! and write the outcome back — fenced by the lease at every step.
+
+use std::any::Any;
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::{interval_at, sleep, Instant, MissedTickBehavior};
+
+use prismq_domain::ports::{ClaimedTask, Failure};
+use prismq_domain::{
+    CancelSignal, ErrorClass, Lease, PortError, RetryDecision, SaveReport, Task, TaskContext,
+    TaskError, TaskResult,
+};
+
+use super::supervisor::Shared;
+use super::worker_loop::{update, BeatState};
+use super::Backoff;
+use crate::config::format_duration;
+
+/// What became of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Completed,
+    Failed(RetryDecision),
+    Released,
+    Lost,
+}
+
+/// How the handler's run ended.
+enum Ending {
+    Finished(Result<Result<TaskResult, TaskError>, JoinError>),
+    TimedOut,
+    LeaseLost,
+    GraceOver,
+}
+
+/// Retries `op` while it fails with a transient error, with backoff, for at most one lease
+/// length (after that the lease has lapsed and the task is another claim's).
+pub(crate) async fn with_retries<T, F, Fut>(shared: &Shared, mut op: F) -> Result<T, PortError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, PortError>>,
+{
+    let give_up = Instant::now() + shared.settings.lease;
+    let mut backoff = Backoff::new(
+        shared.settings.idle_backoff_min,
+        shared.settings.idle_backoff_max,
+    );
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && Instant::now() < give_up => {
+                tracing::warn!(error = %e, "store busy or unavailable; retrying");
+                sleep(backoff.next_delay()).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState) -> Outcome {
+    let ClaimedTask { task, mut lease } = claimed;
+    update(state, |b| b.current_task = Some(task.id));
+    tracing::info!("claimed");
+    if shared.stop.is_cancelled() {
+        // Shutdown was asked while the claim was in flight: hand it straight back.
+        return release(shared, &lease).await;
+    }
+    match with_retries(shared, || shared.queue.start(&lease)).await {
+        Ok(()) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not mark the task running; leaving it to its lease");
+            return Outcome::Lost;
+        }
+    }
+    let Some(handler) = shared.registry.handler(&task.task_type) else {
+        let message = format!(
+            "this worker has no handler for {}; another worker may",
+            task.task_type
+        );
+        return fail(shared, &lease, ErrorClass::Retryable, message).await;
+    };
+    let cancel = CancelSignal::new();
+    let ctx = TaskContext::new(task.id, cancel.clone(), shared.logs.clone());
+    let mut join = {
+        let task = task.clone();
+        tokio::spawn(async move { handler.handle(&task, &ctx).await })
+    };
+    let ending = supervise(shared, &mut lease, &mut join, &cancel).await;
+    match ending {
+        Ending::Finished(Ok(Ok(result))) => succeed(shared, &lease, &task, result).await,
+        Ending::Finished(Ok(Err(e))) => {
+            tracing::info!(class = ?e.class, error = %e.message, "handler failed");
+            fail(shared, &lease, e.class, e.message).await
+        }
+        Ending::Finished(Err(join_error)) => {
+            let message = match join_error.try_into_panic() {
+                Ok(payload) => format!("the handler panicked: {}", panic_message(&*payload)),
+                Err(e) => format!("the handler was stopped: {e}"),
+            };
+            tracing::error!(error = %message, "handler panicked");
+            fail(shared, &lease, ErrorClass::Retryable, message).await
+        }
+        Ending::TimedOut => {
+            let message = format!(
+                "the handler did not finish within worker.handler_timeout ({})",
+                format_duration(shared.settings.handler_timeout)
+            );
+            tracing::warn!(error = %message, "handler timed out");
+            fail(shared, &lease, ErrorClass::Retryable, message).await
+        }
+        Ending::LeaseLost => {
+            tracing::warn!("lease lost while the handler ran; its result is discarded");
+            Outcome::Lost
+        }
+        Ending::GraceOver => {
+            tracing::info!("shutdown grace over; releasing the task");
+            release(shared, &lease).await
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned())
+}
+
+/// Waits for the handler while renewing the lease every third of its length, enforcing the
+/// timeout and, once shutdown is asked, the grace period.
+async fn supervise(
+    shared: &Shared,
+    lease: &mut Lease,
+    join: &mut JoinHandle<Result<TaskResult, TaskError>>,
+    cancel: &CancelSignal,
+) -> Ending {
+    let s = &shared.settings;
+    let every = s.renew_every();
+    let mut renew = interval_at(Instant::now() + every, every);
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let timeout = sleep(s.handler_timeout);
+    tokio::pin!(timeout);
+    // Armed only once shutdown is asked; until then it sits (about) 30 years out.
+    let grace = sleep(Duration::from_secs(86_400 * 365 * 30));
+    tokio::pin!(grace);
+    let mut shutting_down = false;
+    let stop = |join: &JoinHandle<_>, ending| {
+        cancel.cancel();
+        join.abort();
+        ending
+    };
+    loop {
+        tokio::select! {
+            biased;
+            res = &mut *join => return Ending::Finished(res),
+            () = &mut timeout => return stop(join, Ending::TimedOut),
+            () = &mut grace, if shutting_down => return stop(join, Ending::GraceOver),
+            () = shared.stop.cancelled(), if !shutting_down => {
+                shutting_down = true;
+                grace.as_mut().reset(Instant::now() + s.shutdown_grace);
+            }
+            _ = renew.tick() => match shared.queue.renew_lease(lease, s.lease).await {
+                Ok(renewed) => *lease = renewed,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "lease renewal failed; trying again at the next renewal");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lease renewal refused");
+                    return stop(join, Ending::LeaseLost);
+                }
+            },
+        }
+    }
+}
+
+async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult) -> Outcome {
+    let TaskResult {
+        items,
+        summary,
+        counters,
+    } = result;
+    let saved = if items.is_empty() {
+        SaveReport::default()
+    } else {
+        match with_retries(shared, || shared.results.save(Some(task.id), &items)).await {
+            Ok(r) => r,
+            Err(PortError::Invalid(v)) => {
+                let message = format!("the result store refused an item the handler produced: {v}");
+                return fail(shared, lease, ErrorClass::Permanent, message).await;
+            }
+            Err(e) => {
+                let message = format!("could not save the handler's items: {e}");
+                return fail(shared, lease, ErrorClass::Retryable, message).await;
+            }
+        }
+    };
+    let body = json!({ "summary": summary, "counters": counters, "saved": saved });
+    match with_retries(shared, || shared.queue.complete(lease, Some(body.clone()))).await {
+        Ok(()) => {
+            tracing::info!(
+                items = items.len(),
+                inserted = saved.inserted,
+                updated = saved.updated,
+                "completed"
+            );
+            Outcome::Completed
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not complete the task; its items are saved");
+            Outcome::Lost
+        }
+    }
+}
+
+async fn fail(shared: &Shared, lease: &Lease, class: ErrorClass, message: String) -> Outcome {
+    let failure = Failure { class, message };
+    match with_retries(shared, || shared.queue.fail(lease, &failure)).await {
+        Ok(outcome) => {
+            tracing::info!(decision = ?outcome.decision, attempts = outcome.attempts, "attempt failed");
+            Outcome::Failed(outcome.decision)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record the failure; leaving it to the lease");
+            Outcome::Lost
+        }
+    }
+}
+
+async fn release(shared: &Shared, lease: &Lease) -> Outcome {
+    match with_retries(shared, || shared.queue.release(lease)).await {
+        Ok(()) => Outcome::Released,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release the task; its lease will lapse");
+            Outcome::Lost
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The supervisor: checks the set-up, starts one worker loop per unit of concurrency, stops
+//! them all when one hits an error it cannot retry, and adds up their reports.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use prismq_domain::ports::{ClaimFilter, ResultStore, TaskLog, TaskQueue, WorkerRegistry};
+use prismq_domain::TaskType;
+
+use super::{worker_loop, RunOptions, RunReport, RuntimeError, WorkerSettings};
+use crate::registry::PluginRegistry;
+
+/// The worker runtime: the ports it works through, the handlers, and the settings.
+#[derive(Clone)]
+pub struct Runtime {
+    queue: Arc<dyn TaskQueue>,
+    workers: Arc<dyn WorkerRegistry>,
+    logs: Arc<dyn TaskLog>,
+    results: Arc<dyn ResultStore>,
+    registry: Arc<PluginRegistry>,
+    settings: WorkerSettings,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("registry", &self.registry)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every loop of one run shares.
+pub(crate) struct Shared {
+    pub queue: Arc<dyn TaskQueue>,
+    pub workers: Arc<dyn WorkerRegistry>,
+    pub logs: Arc<dyn TaskLog>,
+    pub results: Arc<dyn ResultStore>,
+    pub registry: Arc<PluginRegistry>,
+    pub settings: WorkerSettings,
+    pub options: RunOptions,
+    /// The types this run claims (and registers as its capabilities).
+    pub capabilities: Vec<TaskType>,
+    /// Raised by the caller's shutdown signal, or by the supervisor after a fatal error.
+    pub stop: CancellationToken,
+    /// Loops that are claiming or holding a task (drain mode's "no other loop is busy").
+    pub busy: AtomicUsize,
+    /// Claims left under `max_tasks`.
+    pub remaining: Option<AtomicU64>,
+}
+
+impl Shared {
+    pub fn filter(&self) -> ClaimFilter {
+        ClaimFilter {
+            task_types: self.capabilities.clone(),
+            region: self.settings.region.clone(),
+        }
+    }
+
+    /// Takes one claim from the `max_tasks` budget; false when it is spent.
+    pub fn reserve_claim(&self) -> bool {
+        match &self.remaining {
+            None => true,
+            Some(r) => r
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+
+    /// Gives back a claim that found nothing.
+    pub fn return_claim(&self) {
+        if let Some(r) = &self.remaining {
+            r.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Runtime {
+    /// A runtime over these ports and handlers.
+    pub fn new(
+        queue: Arc<dyn TaskQueue>,
+        workers: Arc<dyn WorkerRegistry>,
+        logs: Arc<dyn TaskLog>,
+        results: Arc<dyn ResultStore>,
+        registry: Arc<PluginRegistry>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Runtime {
+            queue,
+            workers,
+            logs,
+            results,
+            registry,
+            settings,
+        }
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// The task types a run claims: `settings.task_types`, or every registered type.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoHandlers`] when nothing is registered, and
+    /// [`RuntimeError::UnknownTaskType`] when a configured type has no handler.
+    pub fn capabilities(&self) -> Result<Vec<TaskType>, RuntimeError> {
+        let registered = self.registry.task_types();
+        if registered.is_empty() {
+            return Err(RuntimeError::NoHandlers);
+        }
+        if self.settings.task_types.is_empty() {
+            return Ok(registered);
+        }
+        for t in &self.settings.task_types {
+            if !registered.contains(t) {
+                return Err(RuntimeError::UnknownTaskType {
+                    task_type: t.to_string(),
+                    registered: registered
+                        .iter()
+                        .map(TaskType::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        Ok(self.settings.task_types.clone())
+    }
+
+    /// Runs `settings.concurrency` worker loops until `shutdown` is cancelled, or until the
+    /// mode in `options` ends them (drain, max tasks). On shutdown the loops stop claiming,
+    /// in-flight handlers get `shutdown_grace` to finish, the leases of the rest are released
+    /// (no attempt used), and every loop deregisters. Then returns the counts.
+    ///
+    /// # Errors
+    /// Set-up errors (see [`Runtime::capabilities`], [`RuntimeError::WorkerId`]) before any
+    /// loop starts; a store error no retry can fix in `register` or `claim` (the other loops
+    /// are then shut down gracefully first); a crashed loop.
+    pub async fn run(
+        &self,
+        options: RunOptions,
+        shutdown: CancellationToken,
+    ) -> Result<RunReport, RuntimeError> {
+        let capabilities = self.capabilities()?;
+        let concurrency = self.settings.concurrency.max(1);
+        let ids = (0..concurrency)
+            .map(|i| self.settings.worker_id(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RuntimeError::WorkerId)?;
+        let stop = shutdown.child_token();
+        let shared = Arc::new(Shared {
+            queue: self.queue.clone(),
+            workers: self.workers.clone(),
+            logs: self.logs.clone(),
+            results: self.results.clone(),
+            registry: self.registry.clone(),
+            settings: self.settings.clone(),
+            options,
+            capabilities,
+            stop: stop.clone(),
+            busy: AtomicUsize::new(0),
+            remaining: options.max_tasks.map(AtomicU64::new),
+        });
+        tracing::info!(
+            concurrency,
+            strategy = %self.settings.strategy,
+            drain = options.drain,
+            max_tasks = ?options.max_tasks,
+            "worker runtime starting"
+        );
+        let mut loops = JoinSet::new();
+        for id in ids {
+            loops.spawn(worker_loop::run(shared.clone(), id));
+        }
+        let mut report = RunReport::default();
+        let mut first_error = None;
+        while let Some(joined) = loops.join_next().await {
+            let (r, err) = match joined {
+                Ok(Ok(r)) => (r, None),
+                Ok(Err((r, e))) => (r, Some(e)),
+                Err(e) => (
+                    RunReport::default(),
+                    Some(RuntimeError::LoopCrashed(e.to_string())),
+                ),
+            };
+            report.merge(r);
+            if let Some(e) = err {
+                tracing::error!(error = %e, "worker loop stopped; shutting the others down");
+                stop.cancel();
+                first_error.get_or_insert(e);
+            }
+        }
+        tracing::info!(?report, "worker runtime stopped");
+        first_error.map_or(Ok(report), Err)
+    }
+}

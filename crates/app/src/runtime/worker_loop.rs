@@ -1,0 +1,221 @@
+//! One worker loop: register, heartbeat on its own interval, claim → run → record until the
+//! run ends, deregister.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use prismq_domain::ports::{ClaimRequest, Heartbeat, WorkerInfo};
+use prismq_domain::{PortError, RetryDecision, WorkerId};
+
+use super::attempt::{self, Outcome};
+use super::supervisor::Shared;
+use super::{Backoff, RunReport, RuntimeError};
+
+/// The heartbeat state a loop shares with its heartbeat task.
+pub(crate) type BeatState = Arc<Mutex<Heartbeat>>;
+
+pub(crate) fn update(state: &BeatState, f: impl FnOnce(&mut Heartbeat)) {
+    f(&mut state.lock().unwrap_or_else(PoisonError::into_inner));
+}
+
+type LoopResult = Result<RunReport, (RunReport, RuntimeError)>;
+
+/// Runs loop `id` to its end.
+pub(crate) async fn run(shared: Arc<Shared>, id: WorkerId) -> LoopResult {
+    let info = WorkerInfo {
+        id: id.clone(),
+        hostname: shared.settings.hostname.clone(),
+        pid: shared.settings.pid,
+        capabilities: shared.capabilities.clone(),
+        strategy: shared.settings.strategy,
+    };
+    let mut backoff = Backoff::new(
+        shared.settings.idle_backoff_min,
+        shared.settings.idle_backoff_max,
+    );
+    match register(&shared, &info, &mut backoff).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(RunReport::default()),
+        Err(e) => return Err((RunReport::default(), e)),
+    }
+    tracing::info!(worker = %id, "worker loop started");
+    let state: BeatState = Arc::default();
+    let beat_stop = CancellationToken::new();
+    let beats = tokio::spawn(heartbeats(
+        shared.clone(),
+        info.clone(),
+        state.clone(),
+        beat_stop.clone(),
+    ));
+    backoff.reset();
+    let result = work(&shared, &id, &state, &mut backoff).await;
+    beat_stop.cancel();
+    let _ = beats.await;
+    if let Err(e) = attempt::with_retries(&shared, || shared.workers.deregister(&id)).await {
+        tracing::warn!(worker = %id, error = %e, "could not deregister; the worker will show as stale");
+    }
+    tracing::info!(worker = %id, "worker loop stopped");
+    result
+}
+
+/// Registers, retrying transient errors until it works or the run is stopped (`false`).
+async fn register(
+    shared: &Shared,
+    info: &WorkerInfo,
+    backoff: &mut Backoff,
+) -> Result<bool, RuntimeError> {
+    loop {
+        match shared.workers.register(info).await {
+            Ok(()) => return Ok(true),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(worker = %info.id, error = %e, "register failed; retrying");
+                if !idle(shared, backoff).await {
+                    return Ok(false);
+                }
+            }
+            Err(source) => {
+                return Err(RuntimeError::Port {
+                    worker: info.id.clone(),
+                    operation: "register",
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Waits the next backoff delay; false if the run was stopped meanwhile.
+async fn idle(shared: &Shared, backoff: &mut Backoff) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(backoff.next_delay()) => true,
+        () = shared.stop.cancelled() => false,
+    }
+}
+
+async fn work(
+    shared: &Shared,
+    id: &WorkerId,
+    state: &BeatState,
+    backoff: &mut Backoff,
+) -> LoopResult {
+    let request = ClaimRequest {
+        worker: id.clone(),
+        filter: shared.filter(),
+        strategy: shared.settings.strategy,
+        lease_for: shared.settings.lease,
+    };
+    let mut report = RunReport::default();
+    while !shared.stop.is_cancelled() {
+        if !shared.reserve_claim() {
+            break; // max_tasks reached
+        }
+        shared.busy.fetch_add(1, Ordering::SeqCst);
+        let claimed = shared.queue.claim(&request).await;
+        match claimed {
+            Ok(Some(c)) => {
+                backoff.reset();
+                report.claimed += 1;
+                let span = tracing::info_span!(
+                    "task",
+                    task_id = c.task.id.0,
+                    task_type = %c.task.task_type,
+                    attempt = c.task.attempts,
+                    worker = %id,
+                );
+                let outcome = attempt::run(shared, c, state).instrument(span).await;
+                record(&mut report, state, outcome);
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+            }
+            Ok(None) => {
+                shared.return_claim();
+                let others_busy = shared.busy.fetch_sub(1, Ordering::SeqCst) - 1;
+                if shared.options.drain && others_busy == 0 {
+                    tracing::debug!(worker = %id, "drained: nothing eligible and no loop busy");
+                    break;
+                }
+                if !idle(shared, backoff).await {
+                    break;
+                }
+            }
+            Err(e) if e.is_transient() => {
+                shared.return_claim();
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!(worker = %id, error = %e, "claim failed; retrying after a backoff");
+                if !idle(shared, backoff).await {
+                    break;
+                }
+            }
+            Err(source) => {
+                shared.return_claim();
+                shared.busy.fetch_sub(1, Ordering::SeqCst);
+                let e = RuntimeError::Port {
+                    worker: id.clone(),
+                    operation: "claim",
+                    source,
+                };
+                return Err((report, e));
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn record(report: &mut RunReport, state: &BeatState, outcome: Outcome) {
+    let mut failed_attempt = false;
+    match outcome {
+        Outcome::Completed => report.completed += 1,
+        Outcome::Failed(decision) => {
+            failed_attempt = true;
+            match decision {
+                RetryDecision::RetryAt(_) => report.retried += 1,
+                RetryDecision::Defer(_) => report.deferred += 1,
+                RetryDecision::DeadLetter => report.failed += 1,
+            }
+        }
+        Outcome::Released => report.released += 1,
+        Outcome::Lost => report.lost += 1,
+    }
+    update(state, |b| {
+        b.current_task = None;
+        if matches!(outcome, Outcome::Completed) {
+            b.tasks_done += 1;
+        }
+        if failed_attempt {
+            b.tasks_failed += 1;
+        }
+    });
+}
+
+/// Sends a heartbeat every `heartbeat_interval` (the first one interval after registering,
+/// which counts as one) until `stop`. A worker the registry forgot (pruned) registers again.
+async fn heartbeats(
+    shared: Arc<Shared>,
+    info: WorkerInfo,
+    state: BeatState,
+    stop: CancellationToken,
+) {
+    let every = shared.settings.heartbeat_interval;
+    let mut tick = interval_at(Instant::now() + every, every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let beat = *state.lock().unwrap_or_else(PoisonError::into_inner);
+        match shared.workers.heartbeat(&info.id, beat).await {
+            Ok(()) => {}
+            Err(PortError::NotFound(_)) => {
+                tracing::warn!(worker = %info.id, "the registry forgot this worker; registering again");
+                if let Err(e) = shared.workers.register(&info).await {
+                    tracing::warn!(worker = %info.id, error = %e, "re-register failed");
+                }
+            }
+            Err(e) => tracing::warn!(worker = %info.id, error = %e, "heartbeat failed"),
+        }
+    }
+}
