@@ -1,0 +1,8 @@
+//! Tests of the worker runtime through its public API: scenarios on the testkit's
+//! `MemoryStore`, and timing (leases, heartbeats, backoff) on mockall mocks with tokio's
+//! paused clock.
+
+mod handlers;
+mod mocked;
+mod scenarios;
+mod support;

@@ -1,0 +1,124 @@
+//! Builders shared by the runtime tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prismq_app::{PluginRegistry, Runtime, WorkerSettings};
+use prismq_domain::ports::{ResultStore, TaskLog, TaskQueue, WorkerRegistry};
+use prismq_domain::{
+    ClaimingStrategy, Compatibility, Lease, LeaseToken, Priority, Registrar, RetryPolicy, Task,
+    TaskHandler, TaskId, TaskStatus, TaskType, Timestamp, WorkerId,
+};
+use prismq_testkit::{FakeClock, MemoryStore};
+
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// Settings for tests: one loop, a 30 s lease, 10 s heartbeats, 50 ms–5 s idle backoff,
+/// a 10 min timeout and a 30 s grace.
+pub fn settings() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 1,
+        strategy: ClaimingStrategy::Fifo,
+        task_types: Vec::new(),
+        region: None,
+        lease: LEASE,
+        heartbeat_interval: Duration::from_secs(10),
+        idle_backoff_min: Duration::from_millis(50),
+        idle_backoff_max: Duration::from_secs(5),
+        handler_timeout: Duration::from_secs(600),
+        shutdown_grace: Duration::from_secs(30),
+        hostname: "testhost".into(),
+        pid: 7,
+    }
+}
+
+pub fn registry(handlers: Vec<Arc<dyn TaskHandler>>) -> Arc<PluginRegistry> {
+    let mut r = PluginRegistry::new();
+    for h in handlers {
+        r.add(h).unwrap();
+    }
+    Arc::new(r)
+}
+
+/// A memory store with retries due at once (base 0), 3 attempts by default.
+pub struct Mem {
+    pub clock: Arc<FakeClock>,
+    pub store: MemoryStore,
+}
+
+impl Mem {
+    pub fn new() -> Self {
+        let clock = Arc::new(FakeClock::default());
+        let policy = RetryPolicy {
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+            max_attempts: 3,
+        };
+        let store = MemoryStore::new(clock.clone(), policy);
+        Mem { clock, store }
+    }
+
+    pub fn runtime(&self, registry: Arc<PluginRegistry>, settings: WorkerSettings) -> Runtime {
+        let s = Arc::new(self.store.clone());
+        Runtime::new(
+            s.clone() as Arc<dyn TaskQueue>,
+            s.clone() as Arc<dyn WorkerRegistry>,
+            s.clone() as Arc<dyn TaskLog>,
+            s as Arc<dyn ResultStore>,
+            registry,
+            settings,
+        )
+    }
+
+    pub async fn enqueue(&self, task_type: &str) -> TaskId {
+        self.store
+            .enqueue(prismq_testkit::fixtures::new_task(task_type))
+            .await
+            .unwrap()
+            .id
+    }
+
+    pub async fn task(&self, id: TaskId) -> Task {
+        TaskQueue::get(&self.store, id).await.unwrap()
+    }
+}
+
+pub fn tt(s: &str) -> TaskType {
+    TaskType::new(s).unwrap()
+}
+
+pub fn t0() -> Timestamp {
+    prismq_testkit::clock::DEFAULT_START
+}
+
+/// A task as a claim returns it, for mocks.
+pub fn claimed_task(id: i64, task_type: &str) -> (Task, Lease) {
+    let worker = WorkerId::new("testhost-7-0").unwrap();
+    let lease = Lease {
+        task_id: TaskId(id),
+        token: LeaseToken(99),
+        worker: worker.clone(),
+        expires_at: t0(),
+    };
+    let task = Task {
+        id: TaskId(id),
+        task_type: tt(task_type),
+        params: serde_json::json!({}),
+        priority: Priority::DEFAULT,
+        status: TaskStatus::Claimed,
+        attempts: 1,
+        max_attempts: 3,
+        run_after: t0(),
+        lease_expires_at: Some(t0()),
+        claimed_by: Some(worker),
+        lease_token: Some(LeaseToken(99)),
+        idempotency_key: None,
+        compatibility: Compatibility::default(),
+        last_error: None,
+        summary: None,
+        created_at: t0(),
+        updated_at: t0(),
+        finished_at: None,
+    };
+    (task, lease)
+}
