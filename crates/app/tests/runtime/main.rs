@@ -4,5 +4,6 @@
 
 mod handlers;
 mod mocked;
+mod mocks;
 mod scenarios;
 mod support;
