@@ -65,9 +65,9 @@ impl LoadOptions {
 }
 
 /// The platform's configuration directory for PrismQ (`~/.config/prismq` on Linux,
-/// `%APPDATA%\prismq\config` on Windows, `~/Library/Application Support/prismq` on macOS).
+/// `%APPDATA%\PrismQ\config` on Windows, `~/Library/Application Support/PrismQ` on macOS).
 pub fn platform_config_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "prismq").map(|d| d.config_dir().to_path_buf())
+    directories::ProjectDirs::from("", "", "PrismQ").map(|d| d.config_dir().to_path_buf())
 }
 
 struct Layer {
@@ -523,6 +523,12 @@ fn build(raw: RawConfig, origins: BTreeMap<String, Origin>) -> Result<Config, Co
             dy.request_timeout,
             dur(SEC, HOUR),
         )?,
+        ytdlp_timeout: r.get(
+            "youtube.ytdlp_timeout",
+            ry.ytdlp_timeout,
+            dy.ytdlp_timeout,
+            dur(SEC, DAY),
+        )?,
         quota_units_per_day: r.get(
             "youtube.quota_units_per_day",
             ry.quota_units_per_day,
@@ -533,7 +539,7 @@ fn build(raw: RawConfig, origins: BTreeMap<String, Origin>) -> Result<Config, Co
             "youtube.search_calls_per_day",
             ry.search_calls_per_day,
             dy.search_calls_per_day,
-            |v| values::integer(v, 0, 1_000_000_000),
+            |v| values::integer(v, 1, 1_000_000_000),
         )?,
     };
 

@@ -314,12 +314,15 @@ pub struct YoutubeConfig {
     pub api_base_url: String,
     /// The `yt-dlp` executable (a name looked up on `PATH`, or a path).
     pub ytdlp_path: PathBuf,
-    /// Timeout of one HTTP request or one yt-dlp run.
+    /// Timeout of one Data API request (whole seconds are used).
     #[serde(serialize_with = "ser_duration")]
     pub request_timeout: Duration,
+    /// Time limit of one yt-dlp run (whole seconds are used).
+    #[serde(serialize_with = "ser_duration")]
+    pub ytdlp_timeout: Duration,
     /// Data API units per day (every endpoint but search.list).
     pub quota_units_per_day: u64,
-    /// search.list calls per day (its own bucket).
+    /// search.list calls per day (its own bucket, counted in calls).
     pub search_calls_per_day: u64,
 }
 
@@ -334,6 +337,7 @@ impl Default for YoutubeConfig {
             api_base_url: DEFAULT_API_BASE_URL.to_owned(),
             ytdlp_path: PathBuf::from("yt-dlp"),
             request_timeout: Duration::from_secs(30),
+            ytdlp_timeout: Duration::from_secs(300),
             quota_units_per_day: 10_000,
             search_calls_per_day: 100,
         }

@@ -460,7 +460,8 @@ backend = "ytdlp"
 ytdlp_path = "/opt/yt-dlp"
 api_base_url = "http://127.0.0.1:9000/youtube/v3/"
 quota_units_per_day = 500
-search_calls_per_day = 0
+search_calls_per_day = 1
+ytdlp_timeout = "2m"
 request_timeout = "10s"
 "#,
     );
@@ -476,7 +477,8 @@ request_timeout = "10s"
     assert_eq!(c.youtube.ytdlp_path, PathBuf::from("/opt/yt-dlp"));
     assert_eq!(c.youtube.api_base_url, "http://127.0.0.1:9000/youtube/v3");
     assert_eq!(c.youtube.quota_units_per_day, 500);
-    assert_eq!(c.youtube.search_calls_per_day, 0);
+    assert_eq!(c.youtube.search_calls_per_day, 1);
+    assert_eq!(c.youtube.ytdlp_timeout, Duration::from_secs(120));
     assert_eq!(c.youtube.request_timeout, Duration::from_secs(10));
 }
 

@@ -1,0 +1,227 @@
+//! The composition root: builds the storage adapter, the clock, the retry policy and the
+//! plugin registry from configuration, and hands them out as an [`App`] of `Arc<dyn Port>`
+//! values. Plain constructors, no global state; tests build an [`App`] from fakes with
+//! [`App::from_parts`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use prismq_domain::ports::{
+    Clock, Enqueued, QuotaLedger, ResultStore, SystemClock, TaskLog, TaskQueue, WorkerRegistry,
+};
+use prismq_domain::{NewTask, PortError, ValidationError};
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
+
+use crate::config::{Config, Synchronous};
+use crate::registry::PluginRegistry;
+use crate::runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
+
+mod plugins;
+
+pub use plugins::{PluginContext, PluginEntry, RegisterFn, PLUGINS};
+
+/// The five storage ports, usually all backed by one store.
+#[derive(Clone)]
+pub struct Ports {
+    /// The task queue.
+    pub queue: Arc<dyn TaskQueue>,
+    /// The worker registry.
+    pub workers: Arc<dyn WorkerRegistry>,
+    /// The task log.
+    pub logs: Arc<dyn TaskLog>,
+    /// The result store.
+    pub results: Arc<dyn ResultStore>,
+    /// The quota ledger.
+    pub quota: Arc<dyn QuotaLedger>,
+}
+
+impl fmt::Debug for Ports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+impl Ports {
+    /// Every port from one store that implements them all (the SQLite store, the testkit's
+    /// `MemoryStore`).
+    pub fn from_store<S>(store: S) -> Ports
+    where
+        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + 'static,
+    {
+        let s = Arc::new(store);
+        Ports {
+            queue: s.clone(),
+            workers: s.clone(),
+            logs: s.clone(),
+            results: s.clone(),
+            quota: s,
+        }
+    }
+}
+
+/// Why the application could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The database could not be opened (the message says why and what to do).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A plugin refused its configuration, or registered a task type twice.
+    #[error("plugin {plugin}: {source}")]
+    Plugin {
+        /// The plugin's name in [`PLUGINS`].
+        plugin: &'static str,
+        /// What it refused.
+        #[source]
+        source: ValidationError,
+    },
+}
+
+/// The assembled application: every port, the clock, the handlers and the configuration.
+#[derive(Clone)]
+pub struct App {
+    /// The task queue.
+    pub queue: Arc<dyn TaskQueue>,
+    /// The worker registry.
+    pub workers: Arc<dyn WorkerRegistry>,
+    /// The task log.
+    pub logs: Arc<dyn TaskLog>,
+    /// The result store.
+    pub results: Arc<dyn ResultStore>,
+    /// The quota ledger.
+    pub quota: Arc<dyn QuotaLedger>,
+    /// The clock every "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The registered handlers.
+    pub registry: Arc<PluginRegistry>,
+    /// The configuration it was built from.
+    pub config: Config,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("registry", &self.registry)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// An app from ready-made parts (fakes in tests, or another storage adapter).
+    pub fn from_parts(
+        ports: Ports,
+        clock: Arc<dyn Clock>,
+        registry: Arc<PluginRegistry>,
+        config: Config,
+    ) -> App {
+        App {
+            queue: ports.queue,
+            workers: ports.workers,
+            logs: ports.logs,
+            results: ports.results,
+            quota: ports.quota,
+            clock,
+            registry,
+            config,
+        }
+    }
+
+    /// Opens the SQLite store named by `config.database` (or the default path) with the
+    /// system clock, and registers every plugin in [`PLUGINS`].
+    ///
+    /// # Errors
+    /// [`AppError::Store`] when the database cannot be opened, [`AppError::Plugin`] when a
+    /// plugin refuses its configuration.
+    pub fn open(config: Config) -> Result<App, AppError> {
+        App::open_with(config, PLUGINS)
+    }
+
+    /// [`App::open`] with another plugin list (`&[]` for commands that run no handler and
+    /// need no plugin configuration, such as stats).
+    ///
+    /// # Errors
+    /// As [`App::open`].
+    pub fn open_with(config: Config, plugins: &[PluginEntry]) -> Result<App, AppError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = SqliteStore::open(sqlite_options(&config)?, clock.clone())?;
+        let ports = Ports::from_store(store);
+        let ctx = PluginContext {
+            quota: ports.quota.clone(),
+            clock: clock.clone(),
+        };
+        let registry = plugins::build_registry(plugins, &config, &ctx)?;
+        Ok(App::from_parts(ports, clock, Arc::new(registry), config))
+    }
+
+    /// Validates `task` against the registered handlers (see [`PluginRegistry::validate`]),
+    /// then enqueues it.
+    ///
+    /// # Errors
+    /// `PortError::Invalid` naming the field (`type`, `params.top_n`, …), or the queue's error.
+    pub async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError> {
+        self.registry.validate(&task)?;
+        self.queue.enqueue(task).await
+    }
+
+    /// Validates every task first (errors name `tasks[i].field`), then enqueues all or none.
+    ///
+    /// # Errors
+    /// As [`App::enqueue`].
+    pub async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError> {
+        for (i, t) in tasks.iter().enumerate() {
+            self.registry
+                .validate(t)
+                .map_err(|e| e.within(&format!("tasks[{i}]")))?;
+        }
+        self.queue.enqueue_batch(tasks).await
+    }
+
+    /// The worker runtime with the `[worker]` settings.
+    pub fn runtime(&self) -> Runtime {
+        self.runtime_with(WorkerSettings::from_config(&self.config.worker))
+    }
+
+    /// The worker runtime with explicit settings (the CLI's `--concurrency`, tests).
+    pub fn runtime_with(&self, settings: WorkerSettings) -> Runtime {
+        Runtime::new(
+            self.queue.clone(),
+            self.workers.clone(),
+            self.logs.clone(),
+            self.results.clone(),
+            self.registry.clone(),
+            settings,
+        )
+    }
+
+    /// Runs workers with the `[worker]` settings until `shutdown` or the mode ends them.
+    ///
+    /// # Errors
+    /// See [`Runtime::run`].
+    pub async fn work(
+        &self,
+        options: RunOptions,
+        shutdown: CancellationToken,
+    ) -> Result<RunReport, RuntimeError> {
+        self.runtime().run(options, shutdown).await
+    }
+}
+
+fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
+    let path = match config.database.sqlite_path() {
+        Some(p) => p,
+        None => prismq_storage_sqlite::default_db_path()?,
+    };
+    let mut o = SqliteOptions::new(path);
+    o.synchronous = match config.database.synchronous {
+        Synchronous::Normal => prismq_storage_sqlite::Synchronous::Normal,
+        Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
+    };
+    o.busy_timeout = config.database.busy_timeout;
+    o.retry = config.retry.policy();
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests;
