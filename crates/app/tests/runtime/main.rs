@@ -6,4 +6,5 @@ mod handlers;
 mod mocked;
 mod mocks;
 mod scenarios;
+mod sqlite;
 mod support;

@@ -1,0 +1,109 @@
+//! The runtime end to end on a real SQLite file, in real time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use prismq_app::{App, Config, LoadOptions, RunOptions};
+use prismq_domain::{NewTask, TaskHandler, TaskStatus};
+
+use crate::handlers::{Scripted, Step};
+use crate::support::{self, tt};
+
+fn app(
+    dir: &tempfile::TempDir,
+    handlers: Vec<Arc<dyn TaskHandler>>,
+    extra: &[(&str, &str)],
+) -> App {
+    let db = dir.path().join("queue.db").display().to_string();
+    let mut overrides = vec![
+        ("database.path", db.as_str()),
+        ("retry.base", "0s"),
+        ("retry.cap", "0s"),
+        ("worker.idle_backoff_min", "5ms"),
+        ("worker.idle_backoff_max", "50ms"),
+    ];
+    overrides.extend_from_slice(extra);
+    let config = Config::load(&LoadOptions {
+        overrides: overrides
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let mut app = App::open_with(config, &[]).unwrap();
+    app.registry = support::registry(handlers);
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drains_every_task_once_and_retries_until_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = Scripted::new("flaky", vec![Step::Retryable, Step::Retryable, Step::Ok(3)]);
+    let quick = Scripted::new("quick", vec![Step::Ok(1)]);
+    let app = app(
+        &dir,
+        vec![flaky.clone(), quick.clone()],
+        &[("worker.concurrency", "4")],
+    );
+    let flaky_id = app
+        .enqueue(NewTask::new(tt("flaky"), serde_json::json!({})))
+        .await
+        .unwrap()
+        .id;
+    let tasks = (0..40)
+        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
+        .collect();
+    app.enqueue_batch(tasks).await.unwrap();
+    let report = app
+        .work(
+            RunOptions {
+                drain: true,
+                max_tasks: None,
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.completed, 41);
+    assert_eq!(report.retried, 2);
+    assert_eq!(report.claimed, 43);
+    assert_eq!(quick.calls(), 40);
+    let flaky_task = app.queue.get(flaky_id).await.unwrap();
+    assert_eq!(
+        (flaky_task.status, flaky_task.attempts),
+        (TaskStatus::Completed, 3)
+    );
+    assert_eq!(app.results.count(None).await.unwrap(), 43);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_on_sqlite_without_using_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = Scripted::new("long", vec![Step::Sleep(Duration::from_secs(600))]);
+    let app = app(
+        &dir,
+        vec![long.clone()],
+        &[
+            ("worker.concurrency", "1"),
+            ("worker.shutdown_grace", "100ms"),
+        ],
+    );
+    let id = app
+        .enqueue(NewTask::new(tt("long"), serde_json::json!({})))
+        .await
+        .unwrap()
+        .id;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel();
+    });
+    let report = app.work(RunOptions::default(), shutdown).await.unwrap();
+    assert_eq!((report.claimed, report.released), (1, 1));
+    let task = app.queue.get(id).await.unwrap();
+    assert_eq!((task.status, task.attempts), (TaskStatus::Queued, 0));
+}
