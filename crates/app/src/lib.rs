@@ -1,7 +1,9 @@
 //! PrismQ's application layer: typed configuration ([`config`]), the plugin registry
-//! ([`registry`]), the worker runtime ([`runtime`]) and the composition root ([`wiring`]).
+//! ([`registry`]), the worker runtime ([`runtime`]), the composition root ([`wiring`]) and
+//! the log subscriber ([`logging`]).
 
 pub mod config;
+pub mod logging;
 pub mod registry;
 pub mod runtime;
 pub mod wiring;
