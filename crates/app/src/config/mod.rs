@@ -18,6 +18,7 @@ mod effective;
 mod loader;
 mod raw;
 mod secret;
+mod typed;
 mod values;
 
 pub use effective::{EffectiveConfig, EffectiveEntry};

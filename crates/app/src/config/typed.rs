@@ -1,0 +1,299 @@
+//! The typed stage of loading: every raw value parsed and range-checked into [`Config`],
+//! with cross-field checks, each error naming its key, value, origin and accepted values.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use prismq_domain::task::MAX_ATTEMPTS_LIMIT;
+use prismq_domain::{ClaimingStrategy, Compatibility, TaskType};
+
+use super::loader::sqlite_url_path;
+use super::raw::{Raw, RawConfig, SECRET_KEYS};
+use super::secret::{Secret, REDACTED};
+use super::values::{self, Bad};
+use super::{
+    Config, ConfigError, DatabaseConfig, LogFormat, LoggingConfig, Origin, RetryConfig,
+    Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
+};
+
+struct Reader {
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Reader {
+    fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    fn invalid(&self, key: &str, raw: &Raw, bad: Bad) -> ConfigError {
+        ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: if SECRET_KEYS.contains(&key) {
+                REDACTED.to_owned()
+            } else {
+                raw.render()
+            },
+            problem: bad.problem,
+            accepted: bad.accepted,
+            origin: self.origin(key),
+        }
+    }
+
+    fn get<T>(
+        &self,
+        key: &str,
+        raw: Option<Raw>,
+        default: T,
+        parse: impl FnOnce(&Raw) -> Result<T, Bad>,
+    ) -> Result<T, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(r) => parse(&r).map_err(|b| self.invalid(key, &r, b)),
+        }
+    }
+
+    /// An error about a combination of values, reported on `key`.
+    fn conflict(&self, key: &str, value: String, problem: &str, accepted: &str) -> ConfigError {
+        ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value,
+            problem: problem.to_owned(),
+            accepted: accepted.to_owned(),
+            origin: self.origin(key),
+        }
+    }
+}
+
+fn dur(min_ms: u64, max_ms: u64) -> impl Fn(&Raw) -> Result<Duration, Bad> {
+    move |r| {
+        values::duration(
+            r,
+            Duration::from_millis(min_ms),
+            Duration::from_millis(max_ms),
+        )
+    }
+}
+
+const SEC: u64 = 1_000;
+const MIN: u64 = 60 * SEC;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+
+fn non_empty_text(accepted: &'static str) -> impl Fn(&Raw) -> Result<String, Bad> {
+    move |r| {
+        let s = values::text(r, accepted)?;
+        let t = s.trim();
+        if t.is_empty() || t.chars().any(char::is_control) {
+            return Err(Bad::new("empty or contains control characters", accepted));
+        }
+        Ok(t.to_owned())
+    }
+}
+
+pub(super) fn build(
+    raw: RawConfig,
+    origins: BTreeMap<String, Origin>,
+) -> Result<Config, ConfigError> {
+    let r = Reader { origins };
+    let d = DatabaseConfig::default();
+    let rd = raw.database;
+    let database = DatabaseConfig {
+        path: r.get(
+            "database.path",
+            rd.path,
+            d.path,
+            |v| non_empty_text("a file path")(v).map(|s| Some(PathBuf::from(s))),
+        )?,
+        url: r.get("database.url", rd.url, d.url, |v| {
+            const ACC: &str = "a sqlite: URL such as sqlite:///var/lib/prismq/queue.db (PostgreSQL is not supported yet)";
+            let s = values::text(v, ACC)?;
+            sqlite_url_path(s.trim())
+                .map(|_| Some(s.trim().to_owned()))
+                .ok_or_else(|| Bad::new("not a sqlite: URL with a path", ACC))
+        })?,
+        synchronous: r.get("database.synchronous", rd.synchronous, d.synchronous, |v| {
+            values::parsed::<Synchronous>(v, Synchronous::ACCEPTED)
+        })?,
+        busy_timeout: r.get("database.busy_timeout", rd.busy_timeout, d.busy_timeout, dur(0, 10 * MIN))?,
+    };
+    if let (Some(_), Some(url)) = (&database.path, &database.url) {
+        return Err(r.conflict(
+            "database.url",
+            format!("{url:?}"),
+            "database.path is set too",
+            "only one of database.path and database.url",
+        ));
+    }
+
+    let w = WorkerConfig::default();
+    let rw = raw.worker;
+    let worker = WorkerConfig {
+        concurrency: r.get("worker.concurrency", rw.concurrency, w.concurrency, |v| {
+            values::integer(v, 1, 1024).map(|n| usize::try_from(n).unwrap_or(1))
+        })?,
+        strategy: r.get("worker.strategy", rw.strategy, w.strategy, |v| {
+            values::parsed::<ClaimingStrategy>(v, "fifo, lifo, priority, weighted_random")
+        })?,
+        task_types: r.get("worker.task_types", rw.task_types, w.task_types, |v| {
+            const ACC: &str = "a list of task types such as [\"channel_scrape\", \"keyword_search\"] (or comma-separated text); empty means every registered type";
+            let mut out: Vec<TaskType> = Vec::new();
+            for name in values::string_list(v, ACC)? {
+                let t = TaskType::new(name).map_err(|e| Bad::new(e.problem, e.accepted))?;
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+            Ok(out)
+        })?,
+        region: r.get("worker.region", rw.region, w.region, |v| {
+            const ACC: &str = "an ISO 3166-1 alpha-2 code such as US, GB or DE";
+            let s = values::text(v, ACC)?;
+            Compatibility::with_region(&s)
+                .map(|c| c.region)
+                .map_err(|e| Bad::new(e.problem, e.accepted))
+        })?,
+        lease: r.get("worker.lease", rw.lease, w.lease, dur(SEC, DAY))?,
+        heartbeat_interval: r.get("worker.heartbeat_interval", rw.heartbeat_interval, w.heartbeat_interval, dur(100, HOUR))?,
+        idle_backoff_min: r.get("worker.idle_backoff_min", rw.idle_backoff_min, w.idle_backoff_min, dur(1, HOUR))?,
+        idle_backoff_max: r.get("worker.idle_backoff_max", rw.idle_backoff_max, w.idle_backoff_max, dur(1, HOUR))?,
+        handler_timeout: r.get("worker.handler_timeout", rw.handler_timeout, w.handler_timeout, dur(SEC, 7 * DAY))?,
+        shutdown_grace: r.get("worker.shutdown_grace", rw.shutdown_grace, w.shutdown_grace, dur(0, HOUR))?,
+    };
+    if worker.idle_backoff_max < worker.idle_backoff_min {
+        return Err(r.conflict(
+            "worker.idle_backoff_max",
+            values::format_duration(worker.idle_backoff_max),
+            "shorter than worker.idle_backoff_min",
+            &format!(
+                "a duration of at least worker.idle_backoff_min ({})",
+                values::format_duration(worker.idle_backoff_min)
+            ),
+        ));
+    }
+
+    let rr = raw.retry;
+    let dr = RetryConfig::default();
+    let retry = RetryConfig {
+        base: r.get("retry.base", rr.base, dr.base, dur(0, DAY))?,
+        cap: r.get("retry.cap", rr.cap, dr.cap, dur(0, 7 * DAY))?,
+        max_attempts: r.get(
+            "retry.max_attempts",
+            rr.max_attempts,
+            dr.max_attempts,
+            |v| {
+                values::integer(v, 1, u64::from(MAX_ATTEMPTS_LIMIT))
+                    .map(|n| u32::try_from(n).unwrap_or(1))
+            },
+        )?,
+    };
+    if retry.cap < retry.base {
+        return Err(r.conflict(
+            "retry.cap",
+            values::format_duration(retry.cap),
+            "shorter than retry.base",
+            &format!(
+                "a duration of at least retry.base ({})",
+                values::format_duration(retry.base)
+            ),
+        ));
+    }
+
+    let ry = raw.youtube;
+    let dy = YoutubeConfig::default();
+    let youtube = YoutubeConfig {
+        backend: r.get("youtube.backend", ry.backend, dy.backend, |v| {
+            values::parsed::<YoutubeBackend>(v, YoutubeBackend::ACCEPTED)
+        })?,
+        api_key: r.get("youtube.api_key", ry.api_key, dy.api_key, |v| {
+            const ACC: &str = "a YouTube Data API key: text without spaces";
+            let s = non_empty_text(ACC)(v)?;
+            if s.chars().any(char::is_whitespace) {
+                return Err(Bad::new("contains whitespace", ACC));
+            }
+            Ok(Some(Secret::new(s)))
+        })?,
+        api_base_url: r.get(
+            "youtube.api_base_url",
+            ry.api_base_url,
+            dy.api_base_url,
+            |v| {
+                const ACC: &str =
+                    "an http:// or https:// URL such as https://www.googleapis.com/youtube/v3";
+                let s = non_empty_text(ACC)(v)?;
+                let lower = s.to_ascii_lowercase();
+                let rest = lower
+                    .strip_prefix("https://")
+                    .or_else(|| lower.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace) => {
+                        Ok(s.trim_end_matches('/').to_owned())
+                    }
+                    _ => Err(Bad::new("not an http(s) URL", ACC)),
+                }
+            },
+        )?,
+        ytdlp_path: r.get("youtube.ytdlp_path", ry.ytdlp_path, dy.ytdlp_path, |v| {
+            non_empty_text("an executable's name on PATH or a path to it")(v).map(PathBuf::from)
+        })?,
+        request_timeout: r.get(
+            "youtube.request_timeout",
+            ry.request_timeout,
+            dy.request_timeout,
+            dur(SEC, HOUR),
+        )?,
+        ytdlp_timeout: r.get(
+            "youtube.ytdlp_timeout",
+            ry.ytdlp_timeout,
+            dy.ytdlp_timeout,
+            dur(SEC, DAY),
+        )?,
+        quota_units_per_day: r.get(
+            "youtube.quota_units_per_day",
+            ry.quota_units_per_day,
+            dy.quota_units_per_day,
+            |v| values::integer(v, 1, 1_000_000_000),
+        )?,
+        search_calls_per_day: r.get(
+            "youtube.search_calls_per_day",
+            ry.search_calls_per_day,
+            dy.search_calls_per_day,
+            |v| values::integer(v, 1, 1_000_000_000),
+        )?,
+    };
+
+    let rl = raw.logging;
+    let dl = LoggingConfig::default();
+    let logging = LoggingConfig {
+        level: r.get("logging.level", rl.level, dl.level, log_level)?,
+        format: r.get("logging.format", rl.format, dl.format, |v| {
+            values::parsed::<LogFormat>(v, LogFormat::ACCEPTED)
+        })?,
+    };
+
+    Ok(Config {
+        database,
+        worker,
+        retry,
+        youtube,
+        logging,
+        origins: r.origins,
+    })
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+fn log_level(v: &Raw) -> Result<String, Bad> {
+    const ACC: &str = "a level (off, error, warn, info, debug, trace) or tracing filter directives such as info,prismq_app=debug";
+    let s = values::text(v, ACC)?;
+    let t = s.trim();
+    if t.contains('=') || t.contains(',') {
+        tracing_subscriber::EnvFilter::try_new(t)
+            .map_err(|_| Bad::new("not valid filter directives", ACC))?;
+        Ok(t.to_owned())
+    } else if LEVELS.contains(&t.to_ascii_lowercase().as_str()) {
+        Ok(t.to_ascii_lowercase())
+    } else {
+        Err(Bad::new("not a level", ACC))
+    }
+}
