@@ -22,7 +22,10 @@ mod typed;
 mod values;
 
 pub use effective::{EffectiveConfig, EffectiveEntry};
-pub use loader::{LoadOptions, ENV_ALIASES, ENV_CONFIG_FILE, ENV_PREFIX, FILE_NAME};
+pub use loader::{
+    env_var_for, platform_config_dir, LoadOptions, ENV_ALIASES, ENV_CONFIG_FILE, ENV_PREFIX,
+    FILE_NAME,
+};
 pub use raw::{KEYS, SECRET_KEYS, SECTIONS};
 pub use secret::{Secret, REDACTED};
 pub use values::{format_duration, parse_duration, DURATION_ACCEPTED};
