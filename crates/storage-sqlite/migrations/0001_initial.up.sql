@@ -39,16 +39,16 @@ CREATE UNIQUE INDEX uq_queue_idempotency ON task_queue (idempotency_key) WHERE i
 
 -- Counts per (type, status), kept by triggers so stats never scan the queue.
 CREATE TABLE queue_counts (
-    type   TEXT    NOT NULL,
     status TEXT    NOT NULL,
+    type   TEXT    NOT NULL,
     n      INTEGER NOT NULL,
-    PRIMARY KEY (type, status)
+    PRIMARY KEY (status, type)
 ) WITHOUT ROWID;
 
 CREATE TRIGGER trg_queue_counts_insert AFTER INSERT ON task_queue
 BEGIN
     INSERT INTO queue_counts (type, status, n) VALUES (NEW.type, NEW.status, 1)
-    ON CONFLICT (type, status) DO UPDATE SET n = n + 1;
+    ON CONFLICT (status, type) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER trg_queue_counts_update AFTER UPDATE OF status ON task_queue
@@ -56,7 +56,7 @@ WHEN OLD.status <> NEW.status
 BEGIN
     UPDATE queue_counts SET n = n - 1 WHERE type = OLD.type AND status = OLD.status;
     INSERT INTO queue_counts (type, status, n) VALUES (NEW.type, NEW.status, 1)
-    ON CONFLICT (type, status) DO UPDATE SET n = n + 1;
+    ON CONFLICT (status, type) DO UPDATE SET n = n + 1;
 END;
 
 CREATE TRIGGER trg_queue_counts_delete AFTER DELETE ON task_queue

@@ -40,6 +40,15 @@ pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, attempts, max_at
 pub(crate) const QUEUED_TYPES: &str =
     "SELECT type FROM queue_counts WHERE status = 'queued' AND n > 0 ORDER BY type";
 
+/// Every query a claim can run, by name, for EXPLAIN QUERY PLAN checks (tests, `validate`).
+pub const CLAIM_QUERIES: &[(&str, &str)] = &[
+    ("fifo", PROBE_FIFO),
+    ("lifo", PROBE_LIFO),
+    ("priority level", PROBE_LEVEL),
+    ("lapsed leases", PROBE_LAPSED),
+    ("queued types", QUEUED_TYPES),
+];
+
 const FENCE: &str = "id = ?1 AND lease_token = ?2 AND status IN ('claimed', 'running')";
 
 /// A candidate's position in claim order: (run_after, id).
@@ -89,7 +98,12 @@ impl SqliteStore {
             .iter()
             .map(|t| t.as_str().to_owned())
             .collect();
-        let region = req.filter.region.as_deref();
+        let region_upper = req
+            .filter
+            .region
+            .as_ref()
+            .map(|r| r.trim().to_ascii_uppercase());
+        let region = region_upper.as_deref();
         self.write(|tx| {
             if let Some((id, previous)) = self.rescue_lapsed(tx, &wanted, region, now)? {
                 let details = json!({ "previous_worker": previous });

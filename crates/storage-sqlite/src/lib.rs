@@ -28,6 +28,7 @@ use prismq_domain::ports::Clock;
 use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
+pub use claims::CLAIM_QUERIES;
 pub use connection::{default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
