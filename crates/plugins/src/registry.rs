@@ -13,6 +13,7 @@ use crate::youtube::common::{self, TASK_TYPES};
 use crate::youtube::keyword::KeywordHandler;
 use crate::youtube::source::data_api::{DataApiSettings, DataApiSource};
 use crate::youtube::source::quota::QuotaGate;
+use crate::youtube::source::ytdlp::YtDlpSource;
 use crate::youtube::source::VideoSource;
 use crate::youtube::trending::TrendingHandler;
 
@@ -87,13 +88,10 @@ pub fn register(
                 "a YouTube Data API key, or backend = \"ytdlp\" or \"auto\"",
             ))
         }
-        (ResolvedBackend::Ytdlp, _) => {
-            return Err(ValidationError::new(
-                "youtube.backend",
-                "the yt-dlp backend is not available in this build",
-                "backend = \"api\" with youtube.api_key set",
-            ))
-        }
+        (ResolvedBackend::Ytdlp, _) => Arc::new(YtDlpSource::new(
+            config.ytdlp_path.clone(),
+            config.ytdlp_timeout(),
+        )),
     };
     registrar.add(Arc::new(ChannelHandler::new(
         main.clone(),

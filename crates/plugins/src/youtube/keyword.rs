@@ -49,6 +49,7 @@ impl TaskHandler for KeywordHandler {
                 .published_within
                 .hours()
                 .and_then(|h| common::hours_before(self.clock.now(), h)),
+            published_within: p.published_within,
             duration: p.duration,
             sort_by: p.sort_by,
             region: p.region.clone(),

@@ -1,11 +1,12 @@
 //! The video-source port the handlers depend on, and its two adapters: the YouTube Data
-//! API ([`data_api`]) and yt-dlp. Errors are classified here, where they arise,
+//! API ([`data_api`]) and yt-dlp ([`ytdlp`]). Errors are classified here, where they arise,
 //! into [`SourceError`] variants that map one-to-one onto the domain's error classes.
 
 pub mod api_error;
 pub mod api_types;
 pub mod data_api;
 pub mod quota;
+pub mod ytdlp;
 
 use async_trait::async_trait;
 use prismq_domain::{CancelSignal, PortError, TaskError, Timestamp};
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::ids::{ChannelRef, VideoId};
-use super::params::{ChannelTab, DurationFilter, SortBy};
+use super::params::{ChannelTab, DurationFilter, PublishedWithin, SortBy};
 use super::video::Video;
 pub use quota::Bucket;
 
@@ -48,8 +49,10 @@ pub struct SearchQuery {
     pub query: String,
     /// How many.
     pub top_n: u32,
-    /// Only videos published at or after this instant.
+    /// Only videos published at or after this instant (the Data API's `publishedAfter`).
     pub published_after: Option<Timestamp>,
+    /// The same window by name (yt-dlp's search filter).
+    pub published_within: PublishedWithin,
     /// Length filter.
     pub duration: DurationFilter,
     /// Order.

@@ -1,0 +1,396 @@
+//! The yt-dlp adapter: `--flat-playlist -J` listings of a channel tab or a search, then
+//! `-j --skip-download` details in batches. Arguments are fixed per operation, user input
+//! only ever follows `--` and is validated first, so no input can become an option.
+
+pub mod parse;
+pub mod process;
+
+use async_trait::async_trait;
+use prismq_domain::CancelSignal;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use self::parse::{FlatPlaylist, FullVideo, ToolError};
+use super::{ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, VideoSource};
+use crate::youtube::ids::{is_video_id, VideoId};
+use crate::youtube::params::{ChannelTab, DurationFilter, PublishedWithin, SortBy};
+use crate::youtube::trending::NEEDS_API;
+use crate::youtube::video::Video;
+
+/// URLs per `-j` run.
+pub const DETAIL_BATCH: usize = 50;
+
+/// The yt-dlp [`VideoSource`].
+#[derive(Debug, Clone)]
+pub struct YtDlpSource {
+    program: PathBuf,
+    timeout: Duration,
+}
+
+/// How a listing ended when it did not produce ids.
+enum ListingFailure {
+    MissingTab,
+    Failed(SourceError),
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+/// Turns a failed run into an error: exit 2 is our bug; otherwise the first decisive
+/// `ERROR:` line decides.
+fn failure(code: Option<i32>, stderr: &str) -> SourceError {
+    let errors = parse::errors(stderr);
+    if code == Some(2) {
+        let line = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return SourceError::ToolPermanent(format!("refused its arguments (exit 2): {line}"));
+    }
+    if let Some(ToolError::Blocked(l)) = errors.iter().find(|e| matches!(e, ToolError::Blocked(_)))
+    {
+        return SourceError::ToolRetryable(l.clone());
+    }
+    if let Some(ToolError::NotFound(l) | ToolError::MissingTab(l)) = errors
+        .iter()
+        .find(|e| matches!(e, ToolError::NotFound(_) | ToolError::MissingTab(_)))
+    {
+        return SourceError::NotFound { what: l.clone() };
+    }
+    match errors.first() {
+        Some(ToolError::Other(l) | ToolError::VideoUnavailable(l)) => {
+            SourceError::ToolRetryable(l.clone())
+        }
+        _ => SourceError::ToolRetryable(format!(
+            "exited with {} and no error line",
+            code.map_or_else(|| "a signal".to_string(), |c| format!("code {c}"))
+        )),
+    }
+}
+
+/// The protobuf-encoded `sp` search parameter: sort (field 1) and filters (field 2:
+/// upload date 1, type 2 = video, duration 3), base64 with padding.
+fn search_sp(sort: SortBy, within: PublishedWithin, duration: DurationFilter) -> String {
+    let mut bytes = Vec::new();
+    let sort_value = match sort {
+        SortBy::Relevance => 0,
+        SortBy::Rating => 1,
+        SortBy::Date => 2,
+        SortBy::Views => 3,
+    };
+    if sort_value != 0 {
+        bytes.extend([0x08, sort_value]);
+    }
+    let mut filters = vec![0x10, 0x01];
+    let date = match within {
+        PublishedWithin::Day => 2,
+        PublishedWithin::Week => 3,
+        PublishedWithin::Month => 4,
+        PublishedWithin::Year => 5,
+        PublishedWithin::All => 0,
+    };
+    if date != 0 {
+        filters.extend([0x08, date]);
+    }
+    let length = match duration {
+        DurationFilter::Short => 1,
+        DurationFilter::Long => 2,
+        DurationFilter::Medium => 3,
+        DurationFilter::Any => 0,
+    };
+    if length != 0 {
+        filters.extend([0x18, length]);
+    }
+    bytes.push(0x12);
+    bytes.push(filters.len() as u8);
+    bytes.extend(filters);
+    base64(&bytes)
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl YtDlpSource {
+    /// A source running `program` with a time limit of `timeout` per run.
+    pub fn new(program: PathBuf, timeout: Duration) -> Self {
+        YtDlpSource { program, timeout }
+    }
+
+    async fn listing(
+        &self,
+        target: &str,
+        limit: u32,
+        counters: &mut BTreeMap<String, u64>,
+        cancel: &CancelSignal,
+    ) -> Result<Vec<String>, ListingFailure> {
+        let limit = limit.to_string();
+        let args = os(&[
+            "--flat-playlist",
+            "-J",
+            "--no-progress",
+            "--playlist-end",
+            &limit,
+            "--",
+            target,
+        ]);
+        *counters.entry("ytdlp_runs".into()).or_default() += 1;
+        let out = process::run(&self.program, &args, self.timeout, cancel)
+            .await
+            .map_err(ListingFailure::Failed)?;
+        if out.code != Some(0) {
+            if parse::errors(&out.stderr)
+                .iter()
+                .any(|e| matches!(e, ToolError::MissingTab(_)))
+            {
+                return Err(ListingFailure::MissingTab);
+            }
+            return Err(ListingFailure::Failed(failure(out.code, &out.stderr)));
+        }
+        let listing: FlatPlaylist = serde_json::from_slice(&out.stdout).map_err(|e| {
+            ListingFailure::Failed(SourceError::Decode(format!("yt-dlp listing: {e}")))
+        })?;
+        Ok(listing
+            .entries
+            .into_iter()
+            .filter_map(|e| e.id)
+            .filter(|id| is_video_id(id))
+            .collect())
+    }
+
+    /// Details of `ids` in their order; unavailable videos are skipped and counted.
+    async fn details(
+        &self,
+        ids: &[String],
+        counters: &mut BTreeMap<String, u64>,
+        cancel: &CancelSignal,
+    ) -> Result<Vec<Video>, SourceError> {
+        let mut videos = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(DETAIL_BATCH) {
+            let mut args = os(&[
+                "-j",
+                "--skip-download",
+                "--ignore-errors",
+                "--ignore-no-formats-error",
+                "--no-progress",
+                "--",
+            ]);
+            args.extend(
+                batch
+                    .iter()
+                    .map(|id| OsString::from(format!("https://www.youtube.com/watch?v={id}"))),
+            );
+            *counters.entry("ytdlp_runs".into()).or_default() += 1;
+            let out = process::run(&self.program, &args, self.timeout, cancel).await?;
+            let errors = parse::errors(&out.stderr);
+            match out.code {
+                Some(0) => {}
+                Some(1)
+                    if errors
+                        .iter()
+                        .all(|e| matches!(e, ToolError::VideoUnavailable(_))) => {}
+                code => return Err(failure(code, &out.stderr)),
+            }
+            let mut found: HashMap<String, Video> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .filter_map(|l| serde_json::from_str::<FullVideo>(l).ok())
+                .filter_map(FullVideo::into_video)
+                .map(|v| (v.id.clone(), v))
+                .collect();
+            let before = videos.len();
+            videos.extend(batch.iter().filter_map(|id| found.remove(id)));
+            let skipped = (batch.len() - (videos.len() - before)) as u64;
+            *counters.entry("skipped_unavailable".into()).or_default() += skipped;
+        }
+        Ok(videos)
+    }
+}
+
+#[async_trait]
+impl VideoSource for YtDlpSource {
+    fn name(&self) -> &'static str {
+        "ytdlp"
+    }
+
+    async fn channel_videos(
+        &self,
+        query: &ChannelQuery,
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, SourceError> {
+        let mut counters = BTreeMap::new();
+        let target = query.channel.tab_url(query.tab.as_str());
+        let ids = match self
+            .listing(&target, query.top_n, &mut counters, cancel)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(ListingFailure::MissingTab) if query.tab == ChannelTab::Shorts => {
+                return Ok(Fetched {
+                    videos: Vec::new(),
+                    counters,
+                    notes: vec!["the channel has no Shorts tab".into()],
+                })
+            }
+            Err(ListingFailure::MissingTab) => {
+                return Err(SourceError::NotFound {
+                    what: format!(
+                        "the {} tab of channel {}",
+                        query.tab.as_str(),
+                        query.channel
+                    ),
+                })
+            }
+            Err(ListingFailure::Failed(SourceError::NotFound { what })) => {
+                return Err(SourceError::NotFound {
+                    what: format!("channel {} ({what})", query.channel),
+                })
+            }
+            Err(ListingFailure::Failed(e)) => return Err(e),
+        };
+        let mut videos = self.details(&ids, &mut counters, cancel).await?;
+        if let Some(cut) = query.published_after {
+            // Tabs are newest first, so the first top_n cover every video newer than the cut.
+            videos.retain(|v| !matches!(v.published_at, Some(p) if p < cut));
+        }
+        if query.tab == ChannelTab::Shorts {
+            for v in &mut videos {
+                v.is_short = Some(true);
+            }
+        }
+        Ok(Fetched {
+            videos,
+            counters,
+            notes: Vec::new(),
+        })
+    }
+
+    async fn chart(
+        &self,
+        _query: &ChartQuery,
+        _cancel: &CancelSignal,
+    ) -> Result<Fetched, SourceError> {
+        Err(SourceError::Unsupported(NEEDS_API.to_string()))
+    }
+
+    async fn search(
+        &self,
+        query: &SearchQuery,
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, SourceError> {
+        let mut counters = BTreeMap::new();
+        let mut notes = Vec::new();
+        let within = query.published_within;
+        let plain = query.sort_by == SortBy::Relevance
+            && within == PublishedWithin::All
+            && query.duration == DurationFilter::Any;
+        let target = if plain {
+            format!("ytsearch{}:{}", query.top_n, query.query)
+        } else {
+            let mut url = url::Url::parse("https://www.youtube.com/results")
+                .map_err(|e| SourceError::Decode(e.to_string()))?;
+            url.query_pairs_mut()
+                .append_pair("search_query", &query.query)
+                .append_pair("sp", &search_sp(query.sort_by, within, query.duration));
+            url.to_string()
+        };
+        if query.region.is_some() || query.language.is_some() {
+            notes.push("region and language are not applied by the yt-dlp backend".to_string());
+        }
+        let ids = match self
+            .listing(&target, query.top_n, &mut counters, cancel)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(ListingFailure::MissingTab) => Vec::new(),
+            Err(ListingFailure::Failed(e)) => return Err(e),
+        };
+        let videos = self.details(&ids, &mut counters, cancel).await?;
+        Ok(Fetched {
+            videos,
+            counters,
+            notes,
+        })
+    }
+
+    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, SourceError> {
+        let mut counters = BTreeMap::new();
+        let ids: Vec<String> = ids.iter().map(|v| v.as_str().to_string()).collect();
+        let videos = self.details(&ids, &mut counters, cancel).await?;
+        counters.insert("not_found".into(), (ids.len() - videos.len()) as u64);
+        Ok(Fetched {
+            videos,
+            counters,
+            notes: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sp_codes_match_youtubes() {
+        // Filters alone, with type=video first.
+        assert_eq!(
+            search_sp(SortBy::Views, PublishedWithin::All, DurationFilter::Any),
+            "CAMSAhAB"
+        );
+        assert_eq!(
+            search_sp(SortBy::Date, PublishedWithin::All, DurationFilter::Any),
+            "CAISAhAB"
+        );
+        assert_eq!(
+            search_sp(
+                SortBy::Relevance,
+                PublishedWithin::Week,
+                DurationFilter::Short
+            ),
+            "EgYQAQgDGAE="
+        );
+        assert_eq!(base64(b"\x12\x02\x08\x02"), "EgIIAg==");
+        assert_eq!(base64(b"\x08\x02"), "CAI=");
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        assert!(matches!(
+            failure(Some(2), "yt-dlp: error: no such option: --bogus\n"),
+            SourceError::ToolPermanent(_)
+        ));
+        assert!(matches!(
+            failure(Some(1), "ERROR: [youtube:tab] @nosuch: Unable to download webpage: HTTP Error 404: Not Found"),
+            SourceError::NotFound { .. }
+        ));
+        assert!(matches!(
+            failure(
+                Some(1),
+                "ERROR: [youtube] x: Sign in to confirm you\u{2019}re not a bot."
+            ),
+            SourceError::ToolRetryable(_)
+        ));
+        assert!(matches!(failure(None, ""), SourceError::ToolRetryable(_)));
+    }
+}
