@@ -197,3 +197,17 @@ fn a_store_error_is_reported() {
         AppError::Store(_)
     ));
 }
+
+#[test]
+fn without_a_key_the_youtube_plugin_decides() {
+    // Records today's behaviour of prismq-plugins without an API key (backend auto → yt-dlp).
+    let dir = tempfile::tempdir().unwrap();
+    match App::open(sqlite_config(&dir)) {
+        Ok(app) => assert!(!app.registry.is_empty()),
+        Err(AppError::Plugin { plugin, source }) => {
+            assert_eq!(plugin, "youtube");
+            eprintln!("youtube plugin refused: {source}");
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+}
