@@ -18,3 +18,16 @@ pub use task_queue::{
     StatusCount, TaskFilter, TaskQueue,
 };
 pub use worker_registry::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};
+
+#[cfg(feature = "mocks")]
+pub use clock::MockClock;
+#[cfg(feature = "mocks")]
+pub use quota::MockQuotaLedger;
+#[cfg(feature = "mocks")]
+pub use results::MockResultStore;
+#[cfg(feature = "mocks")]
+pub use task_log::MockTaskLog;
+#[cfg(feature = "mocks")]
+pub use task_queue::MockTaskQueue;
+#[cfg(feature = "mocks")]
+pub use worker_registry::MockWorkerRegistry;
