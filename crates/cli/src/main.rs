@@ -1,1 +1,83 @@
-fn main() {}
+//! `prismq`: parses the command line, loads the configuration, installs the log subscriber,
+//! runs one command module and turns its error into one line on stderr and an exit code.
+//! No business logic lives in this crate: the commands call `prismq-app` and render.
+
+mod args;
+mod commands;
+mod context;
+mod exit;
+mod progress;
+mod render;
+mod signals;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use prismq_app::config::{LoggingConfig, Origin};
+
+use crate::args::{Cli, Command};
+use crate::context::Ctx;
+use crate::exit::{CliError, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = use_color(cli.global.no_color);
+    match run(cli) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            report(&e, color);
+            e.exit.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit, CliError> {
+    // Completions need neither configuration nor a database.
+    if let Command::Completions(a) = &cli.command {
+        commands::completions::run(a.shell)?;
+        return Ok(Exit::Ok);
+    }
+    let ctx = Ctx::load(cli.global)?;
+    install_logging(&ctx, &cli.command);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(commands::run(&ctx, cli.command))
+}
+
+/// Installs the subscriber. Commands other than `work` log warnings only, unless a level was
+/// configured (file, environment, `-v`/`-q`) or `RUST_LOG` is set; so does `work` while it
+/// draws its live status line.
+fn install_logging(ctx: &Ctx, command: &Command) {
+    let mut logging: LoggingConfig = ctx.config.logging.clone();
+    let configured = ctx.config.origin("logging.level") != Origin::Default
+        || std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    let chatty = matches!(command, Command::Work(_)) && !ctx.interactive();
+    if !configured && !chatty {
+        logging.level = "warn".to_owned();
+    }
+    if let Err(e) = prismq_app::logging::init(&logging) {
+        eprintln!("warning: {e}");
+    }
+}
+
+fn use_color(no_color_flag: bool) -> bool {
+    !no_color_flag
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stderr().is_terminal()
+}
+
+fn report(e: &CliError, color: bool) {
+    for (i, line) in e.lines().into_iter().enumerate() {
+        if i == 0 && color {
+            if let Some(rest) = line.strip_prefix("error:") {
+                eprintln!("\x1b[1;31merror:\x1b[0m{rest}");
+                continue;
+            }
+        }
+        eprintln!("{line}");
+    }
+}

@@ -1,0 +1,508 @@
+//! The command line, declared with clap's derive API. Only shapes and help text live here:
+//! values are checked by the app (configuration, the plugin registry, the domain types) so
+//! that every refusal names the accepted values the same way everywhere.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// PrismQ: a durable task queue that collects YouTube videos as content ideas.
+#[derive(Debug, Parser)]
+#[command(
+    name = "prismq",
+    version,
+    about,
+    long_about = None,
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Flags every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// The SQLite database file (overrides database.path; default: PRISMQ_QUEUE_DB_PATH or
+    /// the platform's data directory).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Read this configuration file instead of ./prismq.toml (also PRISMQ_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Machine-readable JSON on stdout for every command that prints data.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output (-v: debug and error causes, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr; no progress or status line.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// No colour (also when NO_COLOR is set or output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enqueue a task, run workers in this process until it finishes, and print its results.
+    Collect(CollectArgs),
+    /// Create the database (if needed), apply migrations and print its path.
+    Init,
+    /// Show, apply or revert schema migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Put tasks on the queue.
+    Enqueue(EnqueueArgs),
+    /// Run worker loops that claim and run tasks.
+    Work(WorkArgs),
+    /// List, show, cancel and retry tasks.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// The dead-letter queue: failed tasks.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Collected videos: list, show, export.
+    #[command(subcommand)]
+    Results(ResultsCommand),
+    /// Registered worker loops and their health.
+    Workers(WorkersArgs),
+    /// Queue depth by type and status.
+    Stats(StatsArgs),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// `prismq migrate …`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Every known migration and whether it is applied.
+    Status,
+    /// Apply pending migrations (up to --to).
+    Up {
+        /// Stop at this version (default: the latest).
+        #[arg(long, value_name = "N")]
+        to: Option<i64>,
+    },
+    /// Revert migrations down to --to (0 empties the database). Deletes data: needs --yes.
+    Down {
+        /// The version to go down to.
+        #[arg(long, value_name = "N")]
+        to: i64,
+        /// Confirm that the reverted migrations' data is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Flags every way of enqueueing takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TaskOptions {
+    /// 1 (lowest) to 10 (highest); default 5.
+    #[arg(long, value_name = "1-10", allow_negative_numbers = true)]
+    pub priority: Option<i64>,
+    /// Not before this long from now (30s, 5m, 1h30m, 1d).
+    #[arg(long, value_name = "DURATION", conflicts_with = "run_at")]
+    pub delay: Option<String>,
+    /// Not before this instant (RFC 3339, e.g. 2026-01-31T08:00:00Z).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub run_at: Option<String>,
+    /// Enqueueing the same key again creates nothing and prints the existing task's id.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Attempts before the task is dead-lettered (1-100; default from retry.max_attempts).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_attempts: Option<i64>,
+    /// Only workers serving this region (ISO 3166-1 alpha-2) may claim the task.
+    #[arg(long, value_name = "CC")]
+    pub region: Option<String>,
+}
+
+/// `prismq enqueue …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_required = false)]
+pub struct EnqueueArgs {
+    /// Enqueue every line of a JSONL file, all or nothing ({"type", "params", "priority",
+    /// "run_after", "idempotency_key", "max_attempts", "region"} per line).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The task to enqueue.
+    #[command(subcommand)]
+    pub kind: Option<TaskKind>,
+}
+
+/// A task described by flags, for `enqueue` and `collect`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TaskKind {
+    /// channel_scrape: a channel's newest videos.
+    Channel(ChannelArgs),
+    /// trending_scrape: a region's most popular videos.
+    Trending(TrendingArgs),
+    /// keyword_search: videos matching a search query.
+    Keyword(KeywordArgs),
+    /// api_scrape: specific videos by id or URL.
+    Videos(VideosArgs),
+    /// Any registered task type with JSON parameters.
+    Raw(RawArgs),
+}
+
+/// `channel_scrape` parameters.
+#[derive(Debug, Clone, Args)]
+pub struct ChannelArgs {
+    /// A channel URL, @handle, handle or UC… id.
+    pub channel: String,
+    /// How many of its newest videos (1-500; default 10).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub top_n: Option<i64>,
+    /// Only videos published within this many days.
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+    pub max_age_days: Option<i64>,
+    /// videos or shorts (default videos).
+    #[arg(long, value_name = "TAB")]
+    pub tab: Option<String>,
+    /// Queue options.
+    #[command(flatten)]
+    pub task: TaskOptions,
+}
+
+/// `trending_scrape` parameters.
+#[derive(Debug, Clone, Args)]
+pub struct TrendingArgs {
+    /// The chart's country, ISO 3166-1 alpha-2 (default US).
+    #[arg(long, value_name = "CC")]
+    pub country: Option<String>,
+    /// all, music, gaming, movies, … or a category id (default all).
+    #[arg(long, value_name = "CATEGORY")]
+    pub category: Option<String>,
+    /// How many videos (1-200; default 50).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub top_n: Option<i64>,
+    /// Queue options.
+    #[command(flatten)]
+    pub task: TaskOptions,
+}
+
+/// `keyword_search` parameters.
+#[derive(Debug, Clone, Args)]
+pub struct KeywordArgs {
+    /// The search query.
+    pub query: String,
+    /// How many videos (1-500; default 50).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub top_n: Option<i64>,
+    /// day, week, month, year or all (default all).
+    #[arg(long, value_name = "WINDOW")]
+    pub published_within: Option<String>,
+    /// short, medium, long or any (default any).
+    #[arg(long, value_name = "LENGTH")]
+    pub duration: Option<String>,
+    /// relevance, date, views or rating (default relevance).
+    #[arg(long, value_name = "ORDER")]
+    pub sort_by: Option<String>,
+    /// Search results for this country (ISO 3166-1 alpha-2).
+    #[arg(long, value_name = "CC")]
+    pub country: Option<String>,
+    /// Prefer this language (ISO 639-1).
+    #[arg(long, value_name = "LANG")]
+    pub language: Option<String>,
+    /// Queue options.
+    #[command(flatten)]
+    pub task: TaskOptions,
+}
+
+/// `api_scrape` parameters.
+#[derive(Debug, Clone, Args)]
+pub struct VideosArgs {
+    /// Video ids or URLs (watch?v=, youtu.be/, /shorts/).
+    #[arg(required = true, value_name = "ID_OR_URL")]
+    pub videos: Vec<String>,
+    /// Queue options.
+    #[command(flatten)]
+    pub task: TaskOptions,
+}
+
+/// Any task type with JSON parameters.
+#[derive(Debug, Clone, Args)]
+pub struct RawArgs {
+    /// The task type (e.g. channel_scrape).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub task_type: String,
+    /// The parameters as a JSON object (default {}).
+    #[arg(long, value_name = "JSON")]
+    pub params: Option<String>,
+    /// Queue options.
+    #[command(flatten)]
+    pub task: TaskOptions,
+}
+
+/// `prismq work`.
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// Concurrent worker loops (default worker.concurrency: the number of CPUs).
+    #[arg(long, short = 'c', value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// fifo, lifo, priority or weighted_random (default worker.strategy).
+    #[arg(long, value_name = "STRATEGY")]
+    pub strategy: Option<String>,
+    /// Only these task types (comma-separated or repeated; default all registered).
+    #[arg(long, value_name = "TYPE", value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Stop when no eligible task is left.
+    #[arg(long)]
+    pub drain: bool,
+    /// Claim at most this many tasks, then stop once they are finished.
+    #[arg(long, value_name = "N")]
+    pub max_tasks: Option<u64>,
+}
+
+/// `prismq collect …`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Show at most this many results (default: all the task found).
+    #[arg(long, value_name = "N", global = true)]
+    pub limit: Option<u32>,
+    /// What to collect.
+    #[command(subcommand)]
+    pub kind: CollectKind,
+}
+
+/// The tasks `collect` can run.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CollectKind {
+    /// A channel's newest videos.
+    Channel(ChannelArgs),
+    /// A region's most popular videos (needs YOUTUBE_API_KEY).
+    Trending(TrendingArgs),
+    /// Videos matching a search query.
+    Keyword(KeywordArgs),
+    /// Specific videos by id or URL.
+    Videos(VideosArgs),
+}
+
+impl From<CollectKind> for TaskKind {
+    fn from(k: CollectKind) -> TaskKind {
+        match k {
+            CollectKind::Channel(a) => TaskKind::Channel(a),
+            CollectKind::Trending(a) => TaskKind::Trending(a),
+            CollectKind::Keyword(a) => TaskKind::Keyword(a),
+            CollectKind::Videos(a) => TaskKind::Videos(a),
+        }
+    }
+}
+
+/// `prismq tasks …`.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Tasks, newest first.
+    List(TaskListArgs),
+    /// One task with its log.
+    Show {
+        /// The task id.
+        id: i64,
+    },
+    /// Cancel a queued, claimed or running task.
+    Cancel {
+        /// The task id.
+        id: i64,
+    },
+    /// Send a failed (dead-lettered) task back to the queue.
+    Retry {
+        /// The task id.
+        id: i64,
+    },
+}
+
+/// Filters of `tasks list`.
+#[derive(Debug, Args)]
+pub struct TaskListArgs {
+    /// queued, claimed, running, completed, failed or cancelled.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only this task type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub task_type: Option<String>,
+    /// At most this many (1-10000).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: u32,
+    /// Only tasks with a smaller id (the next page: pass the last id shown).
+    #[arg(long, value_name = "ID")]
+    pub before: Option<i64>,
+}
+
+/// `prismq dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Failed tasks, newest first.
+    List {
+        /// Only this task type.
+        #[arg(long = "type", value_name = "TYPE")]
+        task_type: Option<String>,
+        /// At most this many (1-10000).
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: u32,
+    },
+    /// Send failed tasks back to the queue (attempts reset).
+    Retry {
+        /// The task ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Every failed task (of --type, if given).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this task type.
+        #[arg(long = "type", value_name = "TYPE", requires = "all")]
+        task_type: Option<String>,
+    },
+    /// Delete failed tasks (and their logs) that failed longer ago than --older-than.
+    Purge {
+        /// An age such as 7d or 12h.
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+    },
+}
+
+/// Result orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    /// Most views first.
+    Views,
+    /// Most recently published first.
+    Recent,
+    /// Fastest growing (views per hour) first.
+    Growth,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Filters shared by `results list` and `results export`.
+#[derive(Debug, Clone, Args)]
+pub struct ResultFilter {
+    /// Only this source (youtube_channel, youtube_trending, youtube_keyword, youtube_api).
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// Only items seen within this long (7d) or since this instant (RFC 3339).
+    #[arg(long, value_name = "DURATION|TIMESTAMP")]
+    pub since: Option<String>,
+    /// Sort order.
+    #[arg(long, value_enum, default_value_t = OrderArg::Views)]
+    pub order: OrderArg,
+}
+
+/// `prismq results …`.
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    /// Stored videos.
+    List {
+        /// Filters.
+        #[command(flatten)]
+        filter: ResultFilter,
+        /// At most this many (1-10000).
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: u32,
+    },
+    /// One video with its metrics history.
+    Show {
+        /// The source's id (a YouTube video id).
+        source_id: String,
+        /// Its source (default: every source that has it).
+        #[arg(long, value_name = "SOURCE")]
+        source: Option<String>,
+    },
+    /// Write stored videos to a file, page by page.
+    Export {
+        /// csv or jsonl.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The file to write; an existing file is refused without --force.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Filters.
+        #[command(flatten)]
+        filter: ResultFilter,
+    },
+}
+
+/// `prismq workers`.
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    /// A worker silent for longer than this is shown as stale (default: 3 heartbeats).
+    #[arg(long, value_name = "DURATION")]
+    pub stale_after: Option<String>,
+}
+
+/// `prismq stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Refresh every 2 seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// `prismq config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every setting's effective value and where it came from (secrets redacted).
+    Show,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
+/// `prismq completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,271 @@
+//! `prismq enqueue …`: builds a task from flags (or every line of a JSONL file), and hands
+//! it to `App::enqueue`, which validates it against the registered handler. The flags map
+//! one to one onto the handler's parameters; their values are checked by the plugin, so a
+//! refusal names the parameter and its accepted values.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use prismq_app::App;
+use prismq_domain::ports::Enqueued;
+use prismq_domain::{Compatibility, NewTask, Priority, Timestamp};
+
+use super::parse;
+use crate::args::{EnqueueArgs, TaskKind, TaskOptions};
+use crate::context::Ctx;
+use crate::exit::{CliError, CliResult};
+use crate::progress;
+use crate::render;
+
+/// Runs `enqueue`.
+///
+/// # Errors
+/// Invalid input (exit 2, nothing written), an unreadable file (exit 3 or 1), the store's
+/// errors.
+pub async fn run(ctx: &Ctx, args: EnqueueArgs) -> CliResult {
+    match (args.file, args.kind) {
+        (Some(file), _) => from_file(ctx, &file).await,
+        (None, Some(kind)) => {
+            let app = ctx.app()?;
+            let task = build(&kind, app.clock.now())?;
+            let key = task.idempotency_key.clone();
+            let e = app.enqueue(task).await?;
+            print_enqueued(ctx, &e, key.as_deref())
+        }
+        (None, None) => Err(CliError::usage(
+            "say what to enqueue: channel, trending, keyword, videos, raw, or --file FILE (see prismq enqueue --help)",
+        )),
+    }
+}
+
+/// The task `kind` describes, with its queue options applied.
+///
+/// # Errors
+/// A malformed option (priority, delay, run-at, region, JSON params).
+pub fn build(kind: &TaskKind, now: Timestamp) -> CliResult<NewTask> {
+    let mut p = Map::new();
+    let (task_type, opts) = match kind {
+        TaskKind::Channel(a) => {
+            put(&mut p, "channel_url", Some(json!(a.channel)));
+            put(&mut p, "top_n", a.top_n.map(Value::from));
+            put(&mut p, "max_age_days", a.max_age_days.map(Value::from));
+            put(&mut p, "tab", a.tab.clone().map(Value::from));
+            ("channel_scrape", &a.task)
+        }
+        TaskKind::Trending(a) => {
+            put(&mut p, "region", a.country.clone().map(Value::from));
+            put(&mut p, "category", a.category.clone().map(Value::from));
+            put(&mut p, "top_n", a.top_n.map(Value::from));
+            ("trending_scrape", &a.task)
+        }
+        TaskKind::Keyword(a) => {
+            put(&mut p, "query", Some(json!(a.query)));
+            put(&mut p, "top_n", a.top_n.map(Value::from));
+            put(
+                &mut p,
+                "published_within",
+                a.published_within.clone().map(Value::from),
+            );
+            put(&mut p, "duration", a.duration.clone().map(Value::from));
+            put(&mut p, "sort_by", a.sort_by.clone().map(Value::from));
+            put(&mut p, "region", a.country.clone().map(Value::from));
+            put(&mut p, "language", a.language.clone().map(Value::from));
+            ("keyword_search", &a.task)
+        }
+        TaskKind::Videos(a) => {
+            put(&mut p, "videos", Some(json!(a.videos)));
+            ("api_scrape", &a.task)
+        }
+        TaskKind::Raw(a) => {
+            let params = match &a.params {
+                None => Value::Object(Map::new()),
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    CliError::usage(format!(
+                        "invalid --params: not valid JSON ({e}); accepted: a JSON object such as '{{\"query\": \"rust\"}}'"
+                    ))
+                })?,
+            };
+            let task = NewTask::new(parse::task_type(&a.task_type)?, params);
+            return apply(task, &a.task, now);
+        }
+    };
+    let task = NewTask::new(parse::task_type(task_type)?, Value::Object(p));
+    apply(task, opts, now)
+}
+
+fn put(p: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        p.insert(key.to_owned(), v);
+    }
+}
+
+fn apply(mut task: NewTask, o: &TaskOptions, now: Timestamp) -> CliResult<NewTask> {
+    if let Some(p) = o.priority {
+        task.priority = Priority::new(p)?;
+    }
+    if let Some(d) = &o.delay {
+        let d = parse::duration("delay", d)?;
+        let span = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+        task.run_after = Some(now.checked_add(span).unwrap_or(Timestamp::MAX));
+    }
+    if let Some(t) = &o.run_at {
+        task.run_after = Some(parse::instant("run_at", t)?);
+    }
+    if let Some(k) = &o.idempotency_key {
+        task.idempotency_key = Some(k.clone());
+    }
+    if let Some(n) = o.max_attempts {
+        task.max_attempts = Some(attempts(n)?);
+    }
+    if let Some(r) = &o.region {
+        task.compatibility = Compatibility::with_region(r)?;
+    }
+    Ok(task)
+}
+
+fn attempts(n: i64) -> CliResult<u32> {
+    u32::try_from(n).map_err(|_| {
+        prismq_domain::ValidationError::new(
+            "max_attempts",
+            format!("{n} is out of range"),
+            "an integer from 1 to 100",
+        )
+        .into()
+    })
+}
+
+fn print_enqueued(ctx: &Ctx, e: &Enqueued, key: Option<&str>) -> CliResult {
+    if ctx.json() {
+        return render::json(e);
+    }
+    if e.duplicate {
+        render::print(&format!(
+            "task {} already exists for idempotency key {:?}; nothing was enqueued\n",
+            e.id,
+            key.unwrap_or_default()
+        ))
+    } else {
+        render::print(&format!("enqueued task {}\n", e.id))
+    }
+}
+
+/// One line of a tasks file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    #[serde(rename = "type")]
+    task_type: String,
+    #[serde(default)]
+    params: Option<Value>,
+    priority: Option<i64>,
+    run_after: Option<String>,
+    idempotency_key: Option<String>,
+    max_attempts: Option<i64>,
+    region: Option<String>,
+}
+
+impl Line {
+    fn into_task(self) -> CliResult<NewTask> {
+        let task = NewTask::new(
+            parse::task_type(&self.task_type)?,
+            self.params.unwrap_or_else(|| Value::Object(Map::new())),
+        );
+        let opts = TaskOptions {
+            priority: self.priority,
+            delay: None,
+            run_at: self.run_after,
+            idempotency_key: self.idempotency_key,
+            max_attempts: self.max_attempts,
+            region: self.region,
+        };
+        apply(task, &opts, Timestamp::UNIX_EPOCH)
+    }
+}
+
+/// `enqueue --file`: every line parsed and validated first; all errors listed with their
+/// line numbers; then one all-or-nothing batch.
+async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::from(e).context(format!("cannot open {}", path.display())))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let app = ctx.app()?;
+    let bar = progress::bar(ctx, len, "validating");
+    let mut tasks = Vec::new();
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let n = i + 1;
+        let line = line.map_err(|e| {
+            CliError::usage(format!("{}:{n}: cannot read the line: {e}", path.display()))
+        })?;
+        bar.inc(line.len() as u64 + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        match check_line(&app, &line) {
+            Ok(t) => {
+                tasks.push(t);
+                lines.push(n);
+            }
+            Err(e) => errors.push(format!("line {n}: {}", e.message)),
+        }
+    }
+    bar.finish_and_clear();
+    if !errors.is_empty() {
+        let shown: Vec<&String> = errors.iter().take(20).collect();
+        let more = errors.len().saturating_sub(shown.len());
+        let mut msg = format!(
+            "{} has {} invalid line{}; nothing was enqueued",
+            path.display(),
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        for e in shown {
+            msg.push_str(&format!("\n  {e}"));
+        }
+        if more > 0 {
+            msg.push_str(&format!("\n  … and {more} more"));
+        }
+        return Err(CliError::usage(msg));
+    }
+    if tasks.is_empty() {
+        return Err(CliError::usage(format!(
+            "{} has no tasks; accepted: one JSON object per line such as {{\"type\": \"keyword_search\", \"params\": {{\"query\": \"rust\"}}}}",
+            path.display()
+        )));
+    }
+    let spinner = progress::status(ctx, &format!("enqueueing {} tasks", tasks.len()));
+    let done = app.enqueue_batch(tasks).await;
+    spinner.finish_and_clear();
+    let done = done?;
+    let duplicates = done.iter().filter(|e| e.duplicate).count();
+    if ctx.json() {
+        let rows: Vec<Value> = done
+            .iter()
+            .zip(&lines)
+            .map(|(e, n)| json!({"line": n, "id": e.id, "duplicate": e.duplicate}))
+            .collect();
+        return render::json(&rows);
+    }
+    let first = done.iter().map(|e| e.id.0).min().unwrap_or(0);
+    let last = done.iter().map(|e| e.id.0).max().unwrap_or(0);
+    render::print(&format!(
+        "enqueued {} task{} (ids {first}–{last}); {duplicates} already existed for their idempotency key\n",
+        done.len() - duplicates,
+        if done.len() - duplicates == 1 { "" } else { "s" },
+    ))
+}
+
+fn check_line(app: &App, line: &str) -> CliResult<NewTask> {
+    let parsed: Line = serde_json::from_str(line).map_err(|e| {
+        CliError::usage(format!(
+            "not a task object ({e}); accepted: {{\"type\", \"params\", \"priority\", \"run_after\", \"idempotency_key\", \"max_attempts\", \"region\"}}"
+        ))
+    })?;
+    let task = parsed.into_task()?;
+    app.registry.validate(&task)?;
+    Ok(task)
+}

@@ -1,0 +1,42 @@
+//! One module per command. Each parses nothing (clap did), calls the app, and renders:
+//! a table or short sentences for people, stable JSON with `--json`.
+
+pub mod collect;
+pub mod completions;
+pub mod config;
+pub mod dlq;
+pub mod enqueue;
+pub mod migrate;
+pub mod results;
+pub mod stats;
+pub mod tasks;
+pub mod work;
+pub mod workers;
+
+mod parse;
+
+use crate::args::Command;
+use crate::context::Ctx;
+use crate::exit::{CliResult, Exit};
+
+/// Runs `command`, returning the exit code of a command that finished.
+///
+/// # Errors
+/// The command's error.
+pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
+    match command {
+        Command::Collect(a) => return collect::run(ctx, a).await,
+        Command::Init => migrate::init(ctx)?,
+        Command::Migrate(m) => migrate::run(ctx, m)?,
+        Command::Enqueue(a) => enqueue::run(ctx, a).await?,
+        Command::Work(a) => return work::run(ctx, a).await,
+        Command::Tasks(t) => tasks::run(ctx, t).await?,
+        Command::Dlq(d) => dlq::run(ctx, d).await?,
+        Command::Results(r) => results::run(ctx, r).await?,
+        Command::Workers(a) => workers::run(ctx, a).await?,
+        Command::Stats(a) => return stats::run(ctx, a).await,
+        Command::Config(c) => config::run(ctx, c)?,
+        Command::Completions(a) => completions::run(a.shell)?,
+    }
+    Ok(Exit::Ok)
+}

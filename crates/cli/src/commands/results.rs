@@ -1,0 +1,327 @@
+//! `prismq results list|show|export`: the collected videos, deduplicated by the store.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use prismq_app::App;
+use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult};
+
+use super::parse;
+use crate::args::{ExportFormat, OrderArg, ResultFilter, ResultsCommand};
+use crate::context::Ctx;
+use crate::exit::{CliError, CliResult};
+use crate::progress;
+use crate::render::{self, Table};
+
+/// Items per page when streaming.
+const PAGE: u32 = 1000;
+
+/// Runs a `results` subcommand.
+///
+/// # Errors
+/// Invalid flags (exit 2), an unknown item (exit 3), an existing output file (exit 2),
+/// write errors (exit 1).
+pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
+    ctx.require_db()?;
+    let app = ctx.store_app()?;
+    match cmd {
+        ResultsCommand::List { filter, limit } => {
+            let mut q = query(&app, &filter)?;
+            q.limit = limit;
+            let items = app.results.query(&q).await?;
+            print_items(ctx, &items)
+        }
+        ResultsCommand::Show { source_id, source } => show(ctx, &app, &source_id, source).await,
+        ResultsCommand::Export {
+            format,
+            out,
+            force,
+            filter,
+        } => export(ctx, &app, format, &out, force, &filter).await,
+    }
+}
+
+fn query(app: &App, f: &ResultFilter) -> CliResult<ResultQuery> {
+    Ok(ResultQuery {
+        source: f.source.clone(),
+        since: f
+            .since
+            .as_deref()
+            .map(|s| parse::since("since", s, app.clock.now()))
+            .transpose()?,
+        order: match f.order {
+            OrderArg::Views => ResultOrder::Views,
+            OrderArg::Recent => ResultOrder::Recent,
+            OrderArg::Growth => ResultOrder::Growth,
+        },
+        offset: 0,
+        limit: PAGE,
+    })
+}
+
+/// Prints items as a table (or JSON).
+///
+/// # Errors
+/// stdout is closed.
+pub fn print_items(ctx: &Ctx, items: &[StoredResult]) -> CliResult {
+    if ctx.json() {
+        return render::json(items);
+    }
+    if items.is_empty() {
+        return render::print("no results\n");
+    }
+    render::print(&table(items).render())
+}
+
+/// The results table.
+pub fn table(items: &[StoredResult]) -> Table {
+    let mut t = Table::new(&[
+        "VIDEO",
+        "VIEWS",
+        "LIKES",
+        "VIEWS/H",
+        "PUBLISHED",
+        "CHANNEL",
+        "TITLE",
+    ])
+    .right_align(&[1, 2, 3]);
+    for r in items {
+        let i = &r.item;
+        t.row(vec![
+            i.source_id.clone(),
+            i.metrics.views.map_or_else(|| "-".into(), render::count),
+            i.metrics.likes.map_or_else(|| "-".into(), render::count),
+            format!("{:.0}", r.views_per_hour),
+            i.published_at
+                .map_or_else(|| "-".into(), |t| render::time(t)[..10].to_owned()),
+            render::cut(i.channel.as_deref().unwrap_or("-"), 24),
+            render::cut(&i.title, 60),
+        ]);
+    }
+    t
+}
+
+async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> CliResult {
+    let found: Vec<StoredResult> = match source {
+        Some(s) => vec![app.results.get(&s, source_id).await?],
+        None => {
+            // No lookup by id alone exists: scan the sources' pages.
+            let mut q = ResultQuery {
+                limit: PAGE,
+                ..ResultQuery::default()
+            };
+            let mut found = Vec::new();
+            loop {
+                let page = app.results.query(&q).await?;
+                found.extend(
+                    page.iter()
+                        .filter(|r| r.item.source_id == source_id)
+                        .cloned(),
+                );
+                if page.len() < PAGE as usize {
+                    break;
+                }
+                q.offset += u64::from(PAGE);
+            }
+            found
+        }
+    };
+    if found.is_empty() {
+        return Err(CliError::not_found(format!(
+            "no stored result has the id {source_id:?}; list them with `prismq results list`"
+        )));
+    }
+    let mut shown = Vec::new();
+    let mut text = String::new();
+    for r in found {
+        let history = app
+            .results
+            .history(&r.item.source, &r.item.source_id)
+            .await?;
+        if ctx.json() {
+            shown.push(json!({ "result": r, "history": history }));
+            continue;
+        }
+        let i = &r.item;
+        text.push_str(&render::fields(&[
+            ("source", i.source.clone()),
+            ("id", i.source_id.clone()),
+            ("title", i.title.clone()),
+            ("channel", render::opt(i.channel.as_deref())),
+            ("url", render::opt(i.url.as_deref())),
+            ("published", render::opt_time(i.published_at)),
+            (
+                "duration",
+                render::opt(i.duration_secs.map(|s| format!("{s}s"))),
+            ),
+            ("tags", i.tags.join(", ")),
+            ("first seen", render::time(r.first_seen_at)),
+            ("last seen", render::time(r.last_seen_at)),
+            ("last task", render::opt(r.last_task_id)),
+            ("views/hour", format!("{:.1}", r.views_per_hour)),
+        ]));
+        let mut t = Table::new(&["CAPTURED", "VIEWS", "LIKES", "COMMENTS"]).right_align(&[1, 2, 3]);
+        for h in &history {
+            let m = h.metrics;
+            let c = |v: Option<i64>| v.map_or_else(|| "-".into(), render::count);
+            t.row(vec![
+                render::time(h.captured_at),
+                c(m.views),
+                c(m.likes),
+                c(m.comments),
+            ]);
+        }
+        text.push_str("\nmetrics history:\n");
+        text.push_str(&t.render());
+        text.push('\n');
+    }
+    if ctx.json() {
+        render::json(&shown)
+    } else {
+        render::print(text.trim_end_matches('\n')).and_then(|()| render::print("\n"))
+    }
+}
+
+const CSV_HEADER: [&str; 16] = [
+    "source",
+    "source_id",
+    "title",
+    "channel",
+    "channel_id",
+    "url",
+    "published_at",
+    "duration_secs",
+    "views",
+    "likes",
+    "comments",
+    "views_per_hour",
+    "first_seen_at",
+    "last_seen_at",
+    "last_task_id",
+    "tags",
+];
+
+async fn export(
+    ctx: &Ctx,
+    app: &App,
+    format: ExportFormat,
+    out: &Path,
+    force: bool,
+    filter: &ResultFilter,
+) -> CliResult {
+    if out.exists() && !force {
+        return Err(CliError::usage(format!(
+            "{} already exists; choose another --out or pass --force to overwrite it",
+            out.display()
+        )));
+    }
+    let mut q = query(app, filter)?;
+    let total = app.results.count(filter.source.clone()).await?;
+    let tmp = temp_path(out);
+    let file = File::create(&tmp)
+        .map_err(|e| CliError::from(e).context(format!("cannot create {}", tmp.display())))?;
+    let bar = progress::bar(ctx, total, "exporting");
+    let written = write_pages(app, &mut q, format, BufWriter::new(file), &bar).await;
+    bar.finish_and_clear();
+    let written = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, out).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        CliError::from(e).context(format!("cannot move the export to {}", out.display()))
+    })?;
+    if ctx.json() {
+        return render::json(&json!({ "path": out, "written": written }));
+    }
+    render::print(&format!("wrote {written} results to {}\n", out.display()))
+}
+
+/// A hidden file next to `out`, renamed over it when the export is complete, so a failed
+/// export never leaves half a file under the asked name.
+fn temp_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+enum Sink {
+    Csv(Box<csv::Writer<BufWriter<File>>>),
+    Jsonl(BufWriter<File>),
+}
+
+async fn write_pages(
+    app: &App,
+    q: &mut ResultQuery,
+    format: ExportFormat,
+    w: BufWriter<File>,
+    bar: &indicatif::ProgressBar,
+) -> CliResult<u64> {
+    fn err(e: impl std::fmt::Display) -> CliError {
+        CliError::failure(format!("writing the export: {e}"))
+    }
+    let mut sink = match format {
+        ExportFormat::Csv => {
+            let mut c = csv::Writer::from_writer(w);
+            c.write_record(CSV_HEADER).map_err(err)?;
+            Sink::Csv(Box::new(c))
+        }
+        ExportFormat::Jsonl => Sink::Jsonl(w),
+    };
+    let mut written = 0u64;
+    loop {
+        let page = app.results.query(q).await?;
+        for r in &page {
+            match &mut sink {
+                Sink::Csv(c) => c.write_record(csv_row(r)).map_err(err)?,
+                Sink::Jsonl(w) => {
+                    serde_json::to_writer(&mut *w, r).map_err(err)?;
+                    w.write_all(b"\n").map_err(err)?;
+                }
+            }
+        }
+        written += page.len() as u64;
+        bar.set_position(written);
+        if page.len() < q.limit as usize {
+            break;
+        }
+        q.offset += u64::from(q.limit);
+    }
+    let buffered = match sink {
+        Sink::Csv(c) => c.into_inner().map_err(|e| err(e.error()))?,
+        Sink::Jsonl(w) => w,
+    };
+    let file = buffered.into_inner().map_err(|e| err(e.error()))?;
+    file.sync_all().map_err(err)?;
+    Ok(written)
+}
+
+fn csv_row(r: &StoredResult) -> Vec<String> {
+    let i = &r.item;
+    let o = |v: Option<i64>| v.map_or_else(String::new, |n| n.to_string());
+    vec![
+        i.source.clone(),
+        i.source_id.clone(),
+        i.title.clone(),
+        i.channel.clone().unwrap_or_default(),
+        i.channel_id.clone().unwrap_or_default(),
+        i.url.clone().unwrap_or_default(),
+        i.published_at.map_or_else(String::new, |t| t.to_string()),
+        o(i.duration_secs),
+        o(i.metrics.views),
+        o(i.metrics.likes),
+        o(i.metrics.comments),
+        format!("{:.3}", r.views_per_hour),
+        r.first_seen_at.to_string(),
+        r.last_seen_at.to_string(),
+        r.last_task_id.map_or_else(String::new, |t| t.to_string()),
+        i.tags.join("|"),
+    ]
+}

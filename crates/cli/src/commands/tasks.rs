@@ -1,0 +1,142 @@
+//! `prismq tasks list|show|cancel|retry`.
+
+use serde_json::json;
+
+use prismq_domain::ports::TaskFilter;
+use prismq_domain::Task;
+
+use super::parse;
+use crate::args::{TaskListArgs, TasksCommand};
+use crate::context::Ctx;
+use crate::exit::CliResult;
+use crate::render::{self, Table};
+
+/// Runs a `tasks` subcommand.
+///
+/// # Errors
+/// Invalid filters (exit 2), an unknown task (exit 3), an action its state forbids (exit 2).
+pub async fn run(ctx: &Ctx, cmd: TasksCommand) -> CliResult {
+    ctx.require_db()?;
+    let app = ctx.store_app()?;
+    match cmd {
+        TasksCommand::List(a) => {
+            let filter = filter(&a)?;
+            let tasks = app.queue.list(&filter).await?;
+            print_list(ctx, &tasks)
+        }
+        TasksCommand::Show { id } => {
+            let id = parse::task_id(id)?;
+            let task = app.queue.get(id).await?;
+            let log = app.logs.list(id).await?;
+            if ctx.json() {
+                return render::json(&json!({ "task": task, "log": log }));
+            }
+            let mut out = render::fields(&task_fields(&task));
+            let mut t = Table::new(&["AT", "EVENT", "LEVEL", "MESSAGE"]);
+            for r in &log {
+                t.row(vec![
+                    render::time(r.at),
+                    r.event.to_string(),
+                    r.level.as_str().to_owned(),
+                    render::cut(&r.message, 100),
+                ]);
+            }
+            out.push_str("\nlog:\n");
+            out.push_str(&t.render());
+            render::print(&out)
+        }
+        TasksCommand::Cancel { id } => {
+            let task = app.queue.cancel(parse::task_id(id)?).await?;
+            print_changed(ctx, &task, "cancelled")
+        }
+        TasksCommand::Retry { id } => {
+            let task = app.queue.retry(parse::task_id(id)?).await?;
+            print_changed(ctx, &task, "sent back to the queue")
+        }
+    }
+}
+
+fn filter(a: &TaskListArgs) -> CliResult<TaskFilter> {
+    Ok(TaskFilter {
+        status: a.status.as_deref().map(parse::status).transpose()?,
+        task_type: a.task_type.as_deref().map(parse::task_type).transpose()?,
+        before_id: a.before.map(parse::task_id).transpose()?,
+        finished_before: None,
+        limit: a.limit,
+    })
+}
+
+/// Prints tasks as a table (or JSON).
+///
+/// # Errors
+/// stdout is closed.
+pub fn print_list(ctx: &Ctx, tasks: &[Task]) -> CliResult {
+    if ctx.json() {
+        return render::json(tasks);
+    }
+    if tasks.is_empty() {
+        return render::print("no tasks\n");
+    }
+    let mut t = Table::new(&[
+        "ID",
+        "TYPE",
+        "STATUS",
+        "PRI",
+        "ATTEMPTS",
+        "RUN AFTER",
+        "UPDATED",
+        "LAST ERROR",
+    ])
+    .right_align(&[0, 3]);
+    for task in tasks {
+        t.row(vec![
+            task.id.to_string(),
+            task.task_type.to_string(),
+            task.status.to_string(),
+            task.priority.to_string(),
+            format!("{}/{}", task.attempts, task.max_attempts),
+            render::time(task.run_after),
+            render::time(task.updated_at),
+            task.last_error
+                .as_deref()
+                .map_or_else(String::new, |e| render::cut(e, 60)),
+        ]);
+    }
+    render::print(&t.render())
+}
+
+fn task_fields(t: &Task) -> Vec<(&'static str, String)> {
+    vec![
+        ("id", t.id.to_string()),
+        ("type", t.task_type.to_string()),
+        ("status", t.status.to_string()),
+        ("priority", t.priority.to_string()),
+        ("attempts", format!("{} of {}", t.attempts, t.max_attempts)),
+        ("params", t.params.to_string()),
+        ("run after", render::time(t.run_after)),
+        ("region", render::opt(t.compatibility.region.as_deref())),
+        ("idempotency key", render::opt(t.idempotency_key.as_deref())),
+        ("claimed by", render::opt(t.claimed_by.as_ref())),
+        ("lease expires", render::opt_time(t.lease_expires_at)),
+        ("created", render::time(t.created_at)),
+        ("updated", render::time(t.updated_at)),
+        ("finished", render::opt_time(t.finished_at)),
+        ("last error", render::opt(t.last_error.as_deref())),
+        (
+            "summary",
+            t.summary
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+        ),
+    ]
+}
+
+fn print_changed(ctx: &Ctx, task: &Task, what: &str) -> CliResult {
+    if ctx.json() {
+        return render::json(task);
+    }
+    render::print(&format!(
+        "task {} {what} (status {})\n",
+        task.id, task.status
+    ))
+}
