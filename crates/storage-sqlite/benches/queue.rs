@@ -1,1 +1,307 @@
-fn main() {}
+//! Storage benchmarks: claim latency at scale for every strategy, drain throughput against a
+//! bare rusqlite loop on the same schema, enqueue and upsert rates, size on disk, stats.
+//!
+//! Run: `cargo bench -p prismq-storage-sqlite --bench queue`. `PRISMQ_BENCH_TASKS` sets the
+//! queue size for the latency, size and stats figures (default 1,000,000). Throughput figures
+//! are the median of three runs with the min–max spread, so the machine's noise is visible;
+//! the drain figure that matters is the ratio to the bare loop measured in the same run.
+
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
+use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
+use prismq_domain::{ClaimingStrategy, ContentItem};
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use rusqlite::{params, Connection, TransactionBehavior};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DRAIN_TASKS: usize = 20_000;
+const RUNS: usize = 3;
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+}
+
+fn tt() -> TaskType {
+    TaskType::new("bench").expect("type")
+}
+
+/// ~70 bytes of params, like a small scrape task.
+fn task(i: usize) -> NewTask {
+    NewTask::new(
+        tt(),
+        json!({"channel_url": format!("@channel{i:08}"), "top_n": 10, "tab": "videos"}),
+    )
+    .priority(Priority::new((i % 10) as i64 + 1).expect("priority"))
+}
+
+fn fill(store: &SqliteStore, n: usize) -> Duration {
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<NewTask> = (i..(i + 1000).min(n)).map(task).collect();
+        store.enqueue_batch_blocking(&batch).expect("enqueue");
+        i += batch.len();
+    }
+    start.elapsed()
+}
+
+fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
+    ClaimRequest {
+        worker: WorkerId::new(worker).expect("worker"),
+        filter: ClaimFilter {
+            task_types: vec![tt()],
+            region: None,
+        },
+        strategy,
+        lease_for: Duration::from_secs(300),
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let idx = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[idx]
+}
+
+fn median_spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn adapter_drain(path: &Path, threads: usize, with_start: bool) -> f64 {
+    let store = open(path);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let req = request(&format!("w{t}"), ClaimingStrategy::Lifo);
+                let mut n = 0usize;
+                while let Some(c) = store.claim_blocking(&req).expect("claim") {
+                    if with_start {
+                        store.start_blocking(&c.lease).expect("start");
+                    }
+                    store.complete_blocking(&c.lease, None).expect("complete");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    assert_eq!(done, DRAIN_TASKS);
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+const BARE_CLAIM: &str = "UPDATE task_queue SET status = 'claimed', claimed_by = ?1, lease_expires_at = ?2, lease_token = ?3,
+      attempts = attempts + 1, updated_at = ?4
+    WHERE id = (SELECT id FROM task_queue INDEXED BY ix_queue_claim_time
+                WHERE status = 'queued' AND type = 'bench' AND run_after <= ?4 ORDER BY run_after DESC, id DESC LIMIT 1)
+    RETURNING id";
+const BARE_COMPLETE: &str =
+    "UPDATE task_queue SET status = 'completed', finished_at = ?3, updated_at = ?3,
+      lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 AND lease_token = ?2";
+
+/// The floor: one UPDATE … RETURNING claim and one UPDATE complete per task, each in its own
+/// IMMEDIATE transaction, on the same file and schema (triggers included), no logs.
+fn bare_drain(path: &Path, threads: usize) -> f64 {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let path = path.to_path_buf();
+            std::thread::spawn(move || {
+                let mut conn = Connection::open(&path).expect("open");
+                conn.busy_timeout(Duration::from_secs(5)).expect("busy");
+                conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                    .expect("pragmas");
+                let mut n = 0usize;
+                loop {
+                    let now = jiff::Timestamp::now().as_millisecond();
+                    let token: i64 = rand::random();
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .expect("begin");
+                    let id: Option<i64> = {
+                        let mut st = tx.prepare_cached(BARE_CLAIM).expect("prepare");
+                        let mut rows = st
+                            .query(params![format!("bare{t}"), now + 300_000, token, now])
+                            .expect("claim");
+                        rows.next().expect("row").map(|r| r.get(0).expect("id"))
+                    };
+                    tx.commit().expect("commit");
+                    let Some(id) = id else { break };
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .expect("begin");
+                    tx.prepare_cached(BARE_COMPLETE)
+                        .expect("prepare")
+                        .execute(params![id, token, now])
+                        .expect("complete");
+                    tx.commit().expect("commit");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    assert_eq!(done, DRAIN_TASKS);
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+fn drain_figures() {
+    println!(
+        "\n## Drain: claim + complete, {DRAIN_TASKS} tasks, LIFO (median of {RUNS} runs, min–max)"
+    );
+    println!("| workers | bare rusqlite tasks/s | adapter claim+complete tasks/s | ratio | adapter claim+start+complete tasks/s | ratio |");
+    println!("|---|---|---|---|---|---|");
+    for threads in [1, 2, 4] {
+        let (mut bare, mut two, mut three) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            for which in 0..3 {
+                let dir = tempfile::tempdir().expect("dir");
+                let path = dir.path().join("q.db");
+                fill(&open(&path), DRAIN_TASKS);
+                match which {
+                    0 => bare.push(bare_drain(&path, threads)),
+                    1 => two.push(adapter_drain(&path, threads, false)),
+                    _ => three.push(adapter_drain(&path, threads, true)),
+                }
+            }
+        }
+        let ratio = |a: &[f64]| median_spread(a.iter().zip(&bare).map(|(a, b)| a / b).collect());
+        let (r2, r2min, r2max) = ratio(&two);
+        let (r3, r3min, r3max) = ratio(&three);
+        let (b, bmin, bmax) = median_spread(bare.clone());
+        let (a2, _, _) = median_spread(two);
+        let (a3, _, _) = median_spread(three);
+        println!(
+            "| {threads} | {b:.0} ({bmin:.0}–{bmax:.0}) | {a2:.0} | {r2:.2} ({r2min:.2}–{r2max:.2}) | {a3:.0} | {r3:.2} ({r3min:.2}–{r3max:.2}) |"
+        );
+    }
+    println!("(the adapter writes a task-log row per transition, which the bare loop does not; `start` is a third transaction)");
+}
+
+fn scale_figures(n: usize) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("q.db");
+    let store = open(&path);
+    println!("\n## Queue of {n} tasks (~70-byte params)");
+    let took = fill(&store, n);
+    println!(
+        "- enqueue in batches of 1,000: {:.0} tasks/s",
+        n as f64 / took.as_secs_f64()
+    );
+    store
+        .with_connection(|c| {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").ok();
+            let pages: i64 = c
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .expect("pages");
+            let size: i64 = c
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .expect("size");
+            let bytes = pages * size;
+            println!(
+                "- size on disk, indexes included: {:.1} MB ({:.0} bytes/task)",
+                bytes as f64 / 1e6,
+                bytes as f64 / n as f64
+            );
+            Ok(())
+        })
+        .expect("size");
+    let mut stats = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        store.stats_blocking().expect("stats");
+        stats.push(t.elapsed());
+    }
+    println!(
+        "- stats: p50 {:?}, p95 {:?}",
+        percentile(&mut stats.clone(), 0.5),
+        percentile(&mut stats, 0.95)
+    );
+    println!("\n| strategy | claim p50 | claim p95 | claim p99 |\n|---|---|---|---|");
+    for strategy in ClaimingStrategy::ALL {
+        let req = request("lat", strategy);
+        let mut samples = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let t = Instant::now();
+            let c = store.claim_blocking(&req).expect("claim").expect("a task");
+            samples.push(t.elapsed());
+            store.start_blocking(&c.lease).expect("start");
+            store.complete_blocking(&c.lease, None).expect("complete");
+        }
+        let p50 = percentile(&mut samples, 0.5);
+        let p95 = percentile(&mut samples, 0.95);
+        let p99 = percentile(&mut samples, 0.99);
+        println!("| {strategy} | {p50:?} | {p95:?} | {p99:?} |");
+    }
+    let single_dir = tempfile::tempdir().expect("dir");
+    let single = open(&single_dir.path().join("s.db"));
+    let t = Instant::now();
+    for i in 0..2000 {
+        single.enqueue_blocking(&task(i)).expect("enqueue");
+    }
+    println!(
+        "\n- single-task enqueue: {:.0} tasks/s",
+        2000.0 / t.elapsed().as_secs_f64()
+    );
+}
+
+fn upsert_figures() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir.path().join("r.db"));
+    let items = |round: i64| -> Vec<ContentItem> {
+        (0..100_000)
+            .map(|i| {
+                let mut it =
+                    ContentItem::new("youtube_api", format!("vid{i:08}"), format!("Video {i}"));
+                it.url = Some(format!("https://www.youtube.com/watch?v=vid{i:08}"));
+                it.channel = Some("Channel".into());
+                it.metrics.views = Some(1000 + i + round * 10);
+                it.tags = vec!["a".into(), "b".into()];
+                it
+            })
+            .collect()
+    };
+    println!("\n## Result upsert, 100,000 items in batches of 1,000");
+    for (label, round) in [
+        ("insert", 0),
+        ("update (metrics changed)", 1),
+        ("unchanged", 1),
+    ] {
+        let batch = items(round);
+        let t = Instant::now();
+        for chunk in batch.chunks(1000) {
+            store.save_blocking(None, chunk).expect("save");
+        }
+        println!(
+            "- {label}: {:.0} items/s",
+            batch.len() as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n: usize = std::env::var("PRISMQ_BENCH_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let only = std::env::var("PRISMQ_BENCH_ONLY").unwrap_or_default();
+    println!("# prismq-storage-sqlite benchmarks");
+    if only.is_empty() || only == "drain" {
+        drain_figures();
+    }
+    if only.is_empty() || only == "scale" {
+        scale_figures(n);
+    }
+    if only.is_empty() || only == "upsert" {
+        upsert_figures();
+    }
+}

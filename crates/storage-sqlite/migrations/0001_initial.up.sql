@@ -64,16 +64,18 @@ BEGIN
     UPDATE queue_counts SET n = n - 1 WHERE type = OLD.type AND status = OLD.status;
 END;
 
+-- One B-tree keyed by (task_id, seq): a log append writes one page, and a task's log is
+-- one range read. seq counts from 1 within each task.
 CREATE TABLE task_logs (
-    id      INTEGER PRIMARY KEY,
     task_id INTEGER NOT NULL REFERENCES task_queue (id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
     at      INTEGER NOT NULL,
     level   TEXT    NOT NULL CHECK (level IN ('debug', 'info', 'warn', 'error')),
     event   TEXT    NOT NULL,
     message TEXT    NOT NULL,
-    details TEXT CHECK (details IS NULL OR json_valid(details))
-);
-CREATE INDEX ix_task_logs_task ON task_logs (task_id, at);
+    details TEXT CHECK (details IS NULL OR json_valid(details)),
+    PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
 
 CREATE TABLE workers (
     id              TEXT    PRIMARY KEY,

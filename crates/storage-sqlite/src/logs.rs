@@ -29,7 +29,10 @@ pub(crate) fn insert_log(
     } else {
         Some(details.to_string())
     };
-    tx.prepare_cached("INSERT INTO task_logs (task_id, at, level, event, message, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+    tx.prepare_cached(
+        "INSERT INTO task_logs (task_id, seq, at, level, event, message, details)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM task_logs WHERE task_id = ?1), ?2, ?3, ?4, ?5, ?6)",
+    )
         .and_then(|mut s| s.execute(params![task.0, at, level.as_str(), event.as_str(), message, details]))
         .map_err(map_err)?;
     Ok(())
@@ -87,7 +90,7 @@ impl SqliteStore {
                 details: Value::Null,
             }];
             let mut stmt = conn
-                .prepare_cached("SELECT at, level, event, message, details FROM task_logs WHERE task_id = ?1 ORDER BY at, id")
+                .prepare_cached("SELECT at, level, event, message, details FROM task_logs WHERE task_id = ?1 ORDER BY seq")
                 .map_err(map_err)?;
             let rows = stmt
                 .query_map([task.0], |r| {
