@@ -315,7 +315,8 @@ impl SqliteStore {
             if n == 0 {
                 return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
             }
-            insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Completed, "completed", summary.unwrap_or(&Value::Null))
+            // The summary lives on the task row; the log entry stays small.
+            insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Completed, "completed", &Value::Null)
         })
     }
 

@@ -13,6 +13,7 @@ mod connection;
 mod error;
 mod logs;
 pub mod migrations;
+pub mod ops;
 mod pragmas;
 mod queue;
 mod quota;

@@ -9,8 +9,12 @@
 //! with serializable structs, so the CLI can print them as text or JSON.
 
 pub mod backup;
+mod checks_db;
+mod checks_runtime;
 pub mod legacy;
+mod legacy_map;
 pub mod maintenance;
+mod rows;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -20,7 +24,9 @@ use prismq_domain::PortError;
 use crate::error::StoreError;
 
 pub use backup::{backup, BackupReport};
+pub use checks_runtime::STATS_QUERIES;
 pub use legacy::{import_legacy, ImportReport, Skipped};
+pub use maintenance::PRUNE_QUERIES;
 pub use maintenance::{
     checkpoint, optimize, prune, vacuum, CheckpointReport, OptimizeReport, PruneOptions,
     PruneReport, VacuumMode, VacuumReport,
@@ -87,7 +93,11 @@ pub enum OpsError {
 }
 
 impl OpsError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         OpsError::Io {
             action,
             path: path.into(),
@@ -101,7 +111,7 @@ pub(crate) fn sql(e: rusqlite::Error) -> OpsError {
     OpsError::Port(crate::error::map_err(e))
 }
 
-/// Writes `bytes` to a new file readable by its owner only, refusing an existing file.
+/// Creates a new file readable by its owner only, refusing an existing one.
 pub(crate) fn create_owner_only(path: &std::path::Path) -> Result<std::fs::File, std::io::Error> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

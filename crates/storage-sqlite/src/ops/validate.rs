@@ -309,7 +309,9 @@ fn run_benchmark(options: &SqliteOptions, n: usize) -> Result<Benchmark, String>
     let started = Instant::now();
     for i in 0..n {
         let task = NewTask::new(task_type.clone(), serde_json::json!({ "i": i }));
-        store.enqueue_blocking(&task).map_err(|e| fail("enqueue", e))?;
+        store
+            .enqueue_blocking(&task)
+            .map_err(|e| fail("enqueue", e))?;
     }
     let inserts = started.elapsed();
     let request = ClaimRequest {
@@ -320,7 +322,10 @@ fn run_benchmark(options: &SqliteOptions, n: usize) -> Result<Benchmark, String>
     };
     let started = Instant::now();
     let mut leases = Vec::with_capacity(n);
-    while let Some(claimed) = store.claim_blocking(&request).map_err(|e| fail("claim", e))? {
+    while let Some(claimed) = store
+        .claim_blocking(&request)
+        .map_err(|e| fail("claim", e))?
+    {
         leases.push(claimed.lease);
     }
     let claims = started.elapsed();

@@ -1,0 +1,196 @@
+//! Online backup with SQLite's backup API: one step under a read transaction, so the copy is
+//! a consistent snapshot while workers keep writing (WAL readers block no writer). The copy
+//! is written to a hidden file next to the target, checked with `integrity_check`, switched
+//! to a self-contained rollback-journal file, synced, and only then moved into place; it is
+//! created readable by its owner only and never replaces an existing file unless forced.
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::Connection;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{create_owner_only, sql, OpsError};
+use crate::error::map_err;
+use crate::SqliteStore;
+
+/// What [`backup`] wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupReport {
+    /// The backup file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Database pages copied.
+    pub pages: i64,
+    /// `integrity_check` of the copy (always `ok`; anything else is an error).
+    pub integrity: String,
+    /// Time taken, in milliseconds.
+    pub millis: f64,
+}
+
+/// Removes a partial copy (and any journal beside it) unless disarmed.
+struct Partial(Option<PathBuf>);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut q = p.clone().into_os_string();
+                q.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(q));
+            }
+        }
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Copies the live database to `out`.
+///
+/// # Errors
+/// `Exists` when `out` exists and `force` is false; `Invalid` when `out` is the database
+/// itself; `Io` for file errors; `BackupCorrupt` when the copy fails its integrity check (it
+/// is deleted); a port error (`Busy` after the busy timeout) from the source.
+pub fn backup(store: &SqliteStore, out: &Path, force: bool) -> Result<BackupReport, OpsError> {
+    let started = Instant::now();
+    if same_file(out, &store.options().path) {
+        return Err(OpsError::Invalid {
+            option: "--out",
+            problem: format!(
+                "{} is the database itself; choose another file",
+                out.display()
+            ),
+        });
+    }
+    if out.is_dir() {
+        return Err(OpsError::Invalid {
+            option: "--out",
+            problem: format!(
+                "{} is a directory; give a file name such as {}/queue-backup.db",
+                out.display(),
+                out.display()
+            ),
+        });
+    }
+    if out.exists() && !force {
+        return Err(OpsError::Exists {
+            path: out.to_path_buf(),
+        });
+    }
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| OpsError::io("creating directory", dir, e))?;
+    let name = out
+        .file_name()
+        .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    create_owner_only(&tmp).map_err(|e| OpsError::io("creating", &tmp, e))?;
+    let mut partial = Partial(Some(tmp.clone()));
+    let mut dest = Connection::open(&tmp).map_err(sql)?;
+    copy_into(store, &mut dest)?;
+    let pages = verify(&dest, &tmp)?;
+    dest.close().map_err(|(_, e)| sql(e))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| OpsError::io("syncing", &tmp, e))?;
+    place(&tmp, out, force)?;
+    partial.0 = None;
+    sync_dir(dir);
+    let bytes = std::fs::metadata(out)
+        .map_err(|e| OpsError::io("reading", out, e))?
+        .len();
+    Ok(BackupReport {
+        path: out.to_path_buf(),
+        bytes,
+        pages,
+        integrity: "ok".into(),
+        millis: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Copies every page in one step (a consistent snapshot), retrying while the source is
+/// locked, up to the store's busy timeout.
+fn copy_into(store: &SqliteStore, dest: &mut Connection) -> Result<(), OpsError> {
+    let deadline = Instant::now() + store.options().busy_timeout;
+    store
+        .with_connection(|src| {
+            let backup = Backup::new(src, dest).map_err(map_err)?;
+            loop {
+                match backup.step(-1).map_err(map_err)? {
+                    StepResult::Done => return Ok(()),
+                    StepResult::More => {}
+                    StepResult::Busy | StepResult::Locked => {
+                        if Instant::now() >= deadline {
+                            return Err(prismq_domain::PortError::Busy(
+                                "the database stayed locked during the backup; try again".into(),
+                            ));
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .map_err(OpsError::from)
+}
+
+/// Runs `integrity_check` on the copy and makes it a single self-contained file.
+fn verify(dest: &Connection, tmp: &Path) -> Result<i64, OpsError> {
+    let rows: Vec<String> = dest
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(sql)?;
+    if rows.len() != 1 || rows[0] != "ok" {
+        return Err(OpsError::BackupCorrupt {
+            path: tmp.to_path_buf(),
+            detail: rows.first().cloned().unwrap_or_else(|| "no answer".into()),
+        });
+    }
+    let _mode: String = dest
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .map_err(sql)?;
+    dest.query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(sql)
+}
+
+/// Moves the finished copy into place: a rename when forced, otherwise a hard link that
+/// fails if `out` appeared meanwhile (falling back to a checked rename where links are not
+/// supported).
+fn place(tmp: &Path, out: &Path, force: bool) -> Result<(), OpsError> {
+    if force {
+        return std::fs::rename(tmp, out).map_err(|e| OpsError::io("moving the backup to", out, e));
+    }
+    match std::fs::hard_link(tmp, out) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(OpsError::Exists {
+            path: out.to_path_buf(),
+        }),
+        Err(_) if !out.exists() => {
+            std::fs::rename(tmp, out).map_err(|e| OpsError::io("moving the backup to", out, e))
+        }
+        Err(_) => Err(OpsError::Exists {
+            path: out.to_path_buf(),
+        }),
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}

@@ -1,0 +1,167 @@
+//! Raw row writers and readers the operations share: a task row with every column given
+//! (the round-trip check and the legacy import set times the queue's own enqueue would
+//! set to now), and a result row with its first metric snapshot.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde_json::{Map, Value};
+
+use prismq_domain::{ContentItem, Metrics};
+
+use crate::codec::ts_opt;
+
+/// Every column of a task row, as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRow {
+    pub task_type: String,
+    pub params: String,
+    pub priority: u8,
+    pub status: &'static str,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub run_after: i64,
+    pub lease_expires_at: Option<i64>,
+    pub claimed_by: Option<String>,
+    pub lease_token: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub compatibility: String,
+    pub last_error: Option<String>,
+    pub summary: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+const INSERT_TASK_ROW: &str = "INSERT INTO task_queue
+    (type, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token,
+     idempotency_key, compatibility, last_error, summary, created_at, updated_at, started_at, finished_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id";
+
+/// Inserts a task row; `None` when its idempotency key already exists.
+pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result<Option<i64>> {
+    tx.prepare_cached(INSERT_TASK_ROW)?
+        .query_row(
+            params![
+                t.task_type,
+                t.params,
+                t.priority,
+                t.status,
+                t.attempts,
+                t.max_attempts,
+                t.run_after,
+                t.lease_expires_at,
+                t.claimed_by,
+                t.lease_token,
+                t.idempotency_key,
+                t.compatibility,
+                t.last_error,
+                t.summary,
+                t.created_at,
+                t.updated_at,
+                t.started_at,
+                t.finished_at
+            ],
+            |r| r.get(0),
+        )
+        .optional()
+}
+
+const INSERT_RESULT_ROW: &str = "INSERT INTO results
+    (source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+     views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?11, ?15, ?16)
+    ON CONFLICT (source, source_id) DO NOTHING
+    RETURNING id";
+
+/// Inserts a result first seen at `first_seen` and last at `last_seen`, with one metric
+/// snapshot at `last_seen`; `None` (nothing written) when (source, source_id) exists.
+pub(crate) fn insert_result(
+    tx: &Transaction<'_>,
+    item: &ContentItem,
+    first_seen: i64,
+    last_seen: i64,
+    task: Option<i64>,
+) -> rusqlite::Result<Option<i64>> {
+    let tags = Value::from(item.tags.clone()).to_string();
+    let extra = Value::Object(item.extra.clone()).to_string();
+    let m = &item.metrics;
+    let id: Option<i64> = tx
+        .prepare_cached(INSERT_RESULT_ROW)?
+        .query_row(
+            params![
+                item.source,
+                item.source_id,
+                item.title,
+                item.description,
+                item.url,
+                tags,
+                item.channel,
+                item.channel_id,
+                item.published_at.map(|t| t.as_millisecond()),
+                item.duration_secs,
+                m.views,
+                m.likes,
+                m.comments,
+                extra,
+                first_seen,
+                last_seen,
+                task
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = id {
+        tx.prepare_cached(
+            "INSERT INTO result_metrics (result_id, captured_at, views, likes, comments) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![id, last_seen, m.views, m.likes, m.comments])?;
+    }
+    Ok(id)
+}
+
+fn bad(idx: usize, e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        idx,
+        rusqlite::types::Type::Text,
+        e.to_string().into(),
+    )
+}
+
+fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ContentItem> {
+    let tags: String = r.get(5)?;
+    let extra: String = r.get(13)?;
+    Ok(ContentItem {
+        source: r.get(0)?,
+        source_id: r.get(1)?,
+        title: r.get(2)?,
+        description: r.get(3)?,
+        url: r.get(4)?,
+        tags: serde_json::from_str(&tags).map_err(|e| bad(5, e))?,
+        channel: r.get(6)?,
+        channel_id: r.get(7)?,
+        published_at: ts_opt(r, 8)?,
+        duration_secs: r.get(9)?,
+        metrics: Metrics {
+            views: r.get(10)?,
+            likes: r.get(11)?,
+            comments: r.get(12)?,
+        },
+        extra: serde_json::from_str::<Map<String, Value>>(&extra).map_err(|e| bad(13, e))?,
+    })
+}
+
+/// Reads a result back as a content item.
+pub(crate) fn read_result(
+    conn: &Connection,
+    source: &str,
+    source_id: &str,
+) -> rusqlite::Result<Option<ContentItem>> {
+    conn.prepare_cached(
+        "SELECT source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+                views, likes, comments, extra FROM results WHERE source = ?1 AND source_id = ?2",
+    )?
+    .query_row([source, source_id], item_from_row)
+    .optional()
+}
