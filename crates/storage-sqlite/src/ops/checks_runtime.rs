@@ -386,35 +386,36 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
         return CheckResult::new(8, Outcome::Fail, "internal: the probe task type is invalid");
     };
     let base = NewTask::new(tt, json!({"query": "x"}));
-    let mut cases: Vec<(&str, NewTask, &str)> = Vec::new();
-    cases.push((
-        "params that are not an object",
-        NewTask {
-            params: json!(["a"]),
-            ..base.clone()
-        },
-        "params",
-    ));
-    cases.push((
-        "max_attempts 0",
-        base.clone().max_attempts(0),
-        "max_attempts",
-    ));
-    cases.push((
-        "an empty idempotency key",
-        base.clone().idempotency_key(""),
-        "idempotency_key",
-    ));
-    cases.push((
-        "a three-letter region",
-        NewTask {
-            compatibility: Compatibility {
-                region: Some("USA".into()),
+    let cases: Vec<(&str, NewTask, &str)> = vec![
+        (
+            "params that are not an object",
+            NewTask {
+                params: json!(["a"]),
+                ..base.clone()
             },
-            ..base.clone()
-        },
-        "region",
-    ));
+            "params",
+        ),
+        (
+            "max_attempts 0",
+            base.clone().max_attempts(0),
+            "max_attempts",
+        ),
+        (
+            "an empty idempotency key",
+            base.clone().idempotency_key(""),
+            "idempotency_key",
+        ),
+        (
+            "a three-letter region",
+            NewTask {
+                compatibility: Compatibility {
+                    region: Some("USA".into()),
+                },
+                ..base
+            },
+            "region",
+        ),
+    ];
     let mut details = Vec::new();
     let mut problems = Vec::new();
     for (what, task, field) in cases {

@@ -21,8 +21,13 @@ use crate::SqliteStore;
 /// Finished tasks of one status older than a cutoff, oldest first (one index range).
 const PRUNE_TASKS: &str = "SELECT id FROM task_queue INDEXED BY ix_queue_finished
     WHERE status = ?1 AND finished_at < ?2 ORDER BY finished_at LIMIT ?3";
-/// The next slice of the log by id (a keyset walk: each row is read once over a whole prune).
-const LOG_SLICE: &str = "SELECT id, at FROM task_logs WHERE id > ?1 ORDER BY id LIMIT ?2";
+/// The next slice of the log in key order (a keyset walk on the (task_id, seq) primary
+/// key: each row is read once over a whole prune).
+const LOG_SLICE: &str = "SELECT task_id, seq, at FROM task_logs
+    WHERE (task_id, seq) > (?1, ?2) ORDER BY task_id, seq LIMIT ?3";
+/// Log entries named by a JSON array of [task_id, seq] pairs.
+const LOG_KEYS: &str =
+    "(task_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))";
 
 /// The queries prune runs, for the index-usage check.
 pub const PRUNE_QUERIES: &[(&str, &str)] = &[
@@ -86,8 +91,8 @@ pub struct PruneReport {
 
 #[derive(Serialize)]
 struct LogLine {
-    id: i64,
     task_id: i64,
+    seq: i64,
     at: String,
     level: String,
     event: String,
@@ -101,13 +106,13 @@ fn iso(ms: i64) -> String {
 
 fn logs_where(tx: &Transaction<'_>, filter: &str, arg: &str) -> rusqlite::Result<Vec<LogLine>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT id, task_id, at, level, event, message, details FROM task_logs WHERE {filter} ORDER BY id"
+        "SELECT task_id, seq, at, level, event, message, details FROM task_logs WHERE {filter} ORDER BY task_id, seq"
     ))?;
     let rows = stmt.query_map([arg], |r| {
         let details: Option<String> = r.get(6)?;
         Ok(LogLine {
-            id: r.get(0)?,
-            task_id: r.get(1)?,
+            task_id: r.get(0)?,
+            seq: r.get(1)?,
             at: iso(r.get(2)?),
             level: r.get(3)?,
             event: r.get(4)?,
@@ -218,15 +223,16 @@ fn prune_task_batch(
     Ok((deleted as u64, cascaded.max(0) as u64, lines))
 }
 
-/// One batch of old log entries by id: (deleted, archive lines).
+/// One batch of old log entries by key: (deleted, archive lines).
 fn prune_log_batch(
     tx: &Transaction<'_>,
-    ids: &[i64],
+    keys: &[(i64, i64)],
     before: i64,
     archive: Option<&mut Archive>,
 ) -> Result<(u64, u64), PortError> {
-    let id_list = Value::from(ids.to_vec()).to_string();
-    let filter = format!("id IN (SELECT value FROM json_each(?1)) AND at < {before}");
+    let id_list =
+        Value::from(keys.iter().map(|(t, s)| json!([t, s])).collect::<Vec<_>>()).to_string();
+    let filter = format!("{LOG_KEYS} AND at < {before}");
     let mut lines = 0;
     if let Some(archive) = archive {
         let logs = logs_where(tx, &filter, &id_list).map_err(map_err)?;
@@ -306,30 +312,32 @@ fn prune_logs(
     report: &mut PruneReport,
 ) -> Result<(), OpsError> {
     let slice = i64::from(opts.batch_size) * 10;
-    let mut last_id = 0i64;
-    let mut pending: Vec<i64> = Vec::new();
+    let mut last = (i64::MIN, i64::MIN);
+    let mut pending: Vec<(i64, i64)> = Vec::new();
     loop {
         // Read a bounded slice outside any write transaction (WAL readers block no one).
-        let rows: Vec<(i64, i64)> = store.read(|c: &Connection| {
+        let rows: Vec<(i64, i64, i64)> = store.read(|c: &Connection| {
             c.prepare_cached(LOG_SLICE)
                 .and_then(|mut s| {
-                    s.query_map(params![last_id, slice], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect()
+                    s.query_map(params![last.0, last.1, slice], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect()
                 })
                 .map_err(map_err)
         })?;
         let exhausted = (rows.len() as i64) < slice;
-        if let Some((id, _)) = rows.last() {
-            last_id = *id;
+        if let Some((task, seq, _)) = rows.last() {
+            last = (*task, *seq);
         }
         pending.extend(
             rows.into_iter()
-                .filter(|(_, at)| *at < before)
-                .map(|(id, _)| id),
+                .filter(|(_, _, at)| *at < before)
+                .map(|(task, seq, _)| (task, seq)),
         );
         while pending.len() >= opts.batch_size as usize || (exhausted && !pending.is_empty()) {
             let take = pending.len().min(opts.batch_size as usize);
-            let batch: Vec<i64> = pending.drain(..take).collect();
+            let batch: Vec<(i64, i64)> = pending.drain(..take).collect();
             let (n, lines) =
                 store.write(|tx| prune_log_batch(tx, &batch, before, archive.as_deref_mut()))?;
             report.logs += n;
