@@ -1,0 +1,17 @@
+DROP VIEW youtube_results;
+DROP VIEW v_worker_stats;
+DROP VIEW v_task_stats;
+DROP VIEW v_worker_status;
+DROP VIEW v_active_tasks;
+DROP TABLE quota_usage;
+DROP TABLE result_metrics;
+DROP TABLE results;
+DROP TABLE workers;
+DROP TABLE task_logs;
+DROP TRIGGER trg_queue_notify ON task_queue;
+DROP TRIGGER trg_queue_counts ON task_queue;
+DROP FUNCTION prismq_notify_work();
+DROP FUNCTION prismq_queue_counts();
+DROP FUNCTION prismq_count(TEXT, TEXT, BIGINT);
+DROP TABLE queue_counts;
+DROP TABLE task_queue;

@@ -1,0 +1,585 @@
+//! Claims and the fenced lifecycle of an attempt.
+//!
+//! A claim is, in order:
+//! 1. a probe of the lapsed-lease index; when a lease lapsed, a transaction locks the oldest
+//!    lapse (`FOR UPDATE SKIP LOCKED`), dead-letters it if its attempts are used up (and
+//!    looks again), or takes it over;
+//! 2. otherwise, when several types (or WeightedRandom's levels) compete, one statement reads
+//!    the head of each type (or each (type, level)) by an index probe and the adapter picks
+//!    the target in Rust — no sort of the queue;
+//! 3. one statement: a `MATERIALIZED` CTE selects the target's next task with `LIMIT 1 FOR
+//!    UPDATE SKIP LOCKED` (the fence: the planner cannot re-run it and update more rows), the
+//!    `UPDATE … RETURNING` takes it, and the `claimed` log row is inserted with it.
+//!
+//! Every later write presents the lease token; a stale one changes nothing (`LeaseLost`).
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_postgres::Row;
+
+use prismq_domain::claiming::pick_weighted_level;
+use prismq_domain::ports::{ClaimRequest, ClaimedTask, FailOutcome, Failure, LogLevel, TaskEvent};
+use prismq_domain::task::{Lease, Priority, TaskId};
+use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
+
+use crate::codec::{get, ms, new_token, status, task_columns, task_from_row, ts};
+use crate::error::map_err;
+use crate::logs::insert_log;
+use crate::queue::failure_details;
+use crate::{in_tx, PostgresStore};
+
+macro_rules! claim_stmt {
+    ($extra:literal, $order:literal) => {
+        concat!(
+            "WITH picked AS MATERIALIZED (
+    SELECT id AS pid FROM task_queue
+    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)",
+            $extra,
+            "
+    ORDER BY ",
+            $order,
+            " LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE task_queue SET status = 'claimed', claimed_by = $4::text, lease_expires_at = $5, lease_token = $6,
+        attempts = attempts + 1, updated_at = $2, started_at = NULL
+    FROM picked WHERE id = pid
+    RETURNING ",
+            task_columns!(),
+            "
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', 'claimed', 'claimed by ' || $4::text,
+           jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text)
+    FROM claimed
+)
+SELECT ",
+            task_columns!(),
+            " FROM claimed"
+        )
+    };
+}
+
+/// Claims the oldest eligible task of one type (FIFO).
+pub(crate) const CLAIM_FIFO: &str = claim_stmt!("", "run_after, id");
+/// Claims the newest eligible task of one type (LIFO).
+pub(crate) const CLAIM_LIFO: &str = claim_stmt!("", "run_after DESC, id DESC");
+/// Claims the highest-priority, then oldest, eligible task of one type.
+pub(crate) const CLAIM_PRIORITY: &str = claim_stmt!("", "priority DESC, run_after, id");
+/// Claims the oldest eligible task of one type at one priority level ($8).
+pub(crate) const CLAIM_LEVEL: &str = claim_stmt!(" AND priority = $8", "run_after, id");
+
+/// Takes over a task already locked in this transaction (a lapsed lease).
+const TAKE_BY_ID: &str = concat!(
+    "WITH claimed AS (
+    UPDATE task_queue SET status = 'claimed', claimed_by = $3::text, lease_expires_at = $4, lease_token = $5,
+        attempts = attempts + 1, updated_at = $2, started_at = NULL
+    WHERE id = $1
+    RETURNING ",
+    task_columns!(),
+    "
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', 'claimed', 'claimed by ' || $3::text,
+           jsonb_build_object('worker', $3::text, 'attempt', attempts, 'strategy', $6::text)
+    FROM claimed
+)
+SELECT ",
+    task_columns!(),
+    " FROM claimed"
+);
+
+const LAPSED_WHERE: &str = "status IN ('claimed', 'running') AND lease_expires_at <= $1
+    AND (cardinality($2::text[]) = 0 OR type = ANY($2::text[])) AND (region IS NULL OR region = $3)";
+
+/// Is any lease the worker may take over lapsed? ($1 now, $2 types or empty, $3 region.)
+pub(crate) const PROBE_LAPSED: &str = "SELECT id FROM task_queue
+    WHERE status IN ('claimed', 'running') AND lease_expires_at <= $1
+    AND (cardinality($2::text[]) = 0 OR type = ANY($2::text[])) AND (region IS NULL OR region = $3)
+    ORDER BY lease_expires_at, id LIMIT 1";
+
+/// Heads of each type in FIFO order ($1 types, $2 now, $3 region).
+pub(crate) const HEADS_FIFO: &str = "SELECT t.type, h.run_after, h.id FROM unnest($1::text[]) AS t(type)
+    CROSS JOIN LATERAL (SELECT q.run_after, q.id FROM task_queue q
+        WHERE q.status = 'queued' AND q.type = t.type AND q.run_after <= $2 AND (q.region IS NULL OR q.region = $3)
+        ORDER BY q.run_after, q.id LIMIT 1) h";
+/// Heads of each type in LIFO order.
+pub(crate) const HEADS_LIFO: &str = "SELECT t.type, h.run_after, h.id FROM unnest($1::text[]) AS t(type)
+    CROSS JOIN LATERAL (SELECT q.run_after, q.id FROM task_queue q
+        WHERE q.status = 'queued' AND q.type = t.type AND q.run_after <= $2 AND (q.region IS NULL OR q.region = $3)
+        ORDER BY q.run_after DESC, q.id DESC LIMIT 1) h";
+/// Heads of each type in priority order.
+pub(crate) const HEADS_PRIORITY: &str = "SELECT t.type, h.priority, h.run_after, h.id FROM unnest($1::text[]) AS t(type)
+    CROSS JOIN LATERAL (SELECT q.priority, q.run_after, q.id FROM task_queue q
+        WHERE q.status = 'queued' AND q.type = t.type AND q.run_after <= $2 AND (q.region IS NULL OR q.region = $3)
+        ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1) h";
+/// The oldest eligible task of each (type, level): one probe per pair (WeightedRandom).
+pub(crate) const HEADS_LEVELS: &str = "SELECT t.type, l.p, h.run_after, h.id
+    FROM unnest($1::text[]) AS t(type) CROSS JOIN generate_series(1::bigint, 10::bigint) AS l(p)
+    CROSS JOIN LATERAL (SELECT q.run_after, q.id FROM task_queue q
+        WHERE q.status = 'queued' AND q.type = t.type AND q.priority = l.p AND q.run_after <= $2
+          AND (q.region IS NULL OR q.region = $3)
+        ORDER BY q.run_after, q.id LIMIT 1) h";
+/// Task types with queued tasks (from the trigger-kept counts).
+pub(crate) const QUEUED_TYPES: &str =
+    "SELECT type FROM queue_counts WHERE status = 'queued' GROUP BY type HAVING sum(n) > 0 ORDER BY type";
+
+/// Every query a claim can run on the queue, by name, for EXPLAIN checks (tests, `validate`).
+/// Parameters: the `claim …` statements take ($1 type, $2 now, $3 region, $4 worker,
+/// $5 expiry, $6 token, $7 strategy[, $8 level]); the `heads …` ones ($1 types, $2 now,
+/// $3 region); `lapsed leases` ($1 now, $2 types, $3 region).
+pub const CLAIM_QUERIES: &[(&str, &str)] = &[
+    ("claim fifo", CLAIM_FIFO),
+    ("claim lifo", CLAIM_LIFO),
+    ("claim priority", CLAIM_PRIORITY),
+    ("claim level", CLAIM_LEVEL),
+    ("heads fifo", HEADS_FIFO),
+    ("heads lifo", HEADS_LIFO),
+    ("heads priority", HEADS_PRIORITY),
+    ("heads levels", HEADS_LEVELS),
+    ("lapsed leases", PROBE_LAPSED),
+    ("queued types", QUEUED_TYPES),
+];
+
+const FENCE: &str = "id = $1 AND lease_token = $2 AND status IN ('claimed', 'running')";
+
+/// Where the next queued task comes from: a type, and for WeightedRandom a level.
+type Target = (String, Option<i64>);
+
+fn key(r: &Row, at: usize) -> Result<(i64, i64), PortError> {
+    Ok((get(r, at)?, get(r, at + 1)?))
+}
+
+impl PostgresStore {
+    pub(crate) async fn claim_task(
+        &self,
+        req: &ClaimRequest,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let now = self.now_ms();
+        let expires = now.saturating_add(ms(req.lease_for));
+        let wanted: Vec<String> = req
+            .filter
+            .task_types
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect();
+        let region: Option<String> = req
+            .filter
+            .region
+            .as_ref()
+            .map(|r| r.trim().to_ascii_uppercase());
+        let lapsed = {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(PROBE_LAPSED).await.map_err(map_err)?;
+            client
+                .query_opt(&stmt, &[&now, &wanted, &region])
+                .await
+                .map_err(map_err)?
+        };
+        if lapsed.is_some() {
+            if let Some(c) = self.rescue(req, &wanted, &region, now, expires).await? {
+                return Ok(Some(c));
+            }
+        }
+        let client = self.client().await?;
+        let types = if wanted.is_empty() {
+            let stmt = client.prepare_cached(QUEUED_TYPES).await.map_err(map_err)?;
+            let rows = client.query(&stmt, &[]).await.map_err(map_err)?;
+            rows.iter()
+                .map(|r| get(r, 0))
+                .collect::<Result<Vec<String>, _>>()?
+        } else {
+            wanted
+        };
+        if types.is_empty() {
+            return Ok(None);
+        }
+        // A target whose eligible tasks were all taken meanwhile is looked up again.
+        for _ in 0..3 {
+            let Some((task_type, level)) = self
+                .target(&client, req.strategy, &types, now, &region)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let sql = match (req.strategy, level) {
+                (_, Some(_)) => CLAIM_LEVEL,
+                (ClaimingStrategy::Fifo, None) => CLAIM_FIFO,
+                (ClaimingStrategy::Lifo, None) => CLAIM_LIFO,
+                (_, None) => CLAIM_PRIORITY,
+            };
+            let token = new_token();
+            let worker = req.worker.as_str();
+            let strategy = req.strategy.as_str();
+            let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+            let row = match &level {
+                Some(p) => {
+                    client
+                        .query_opt(
+                            &stmt,
+                            &[
+                                &task_type, &now, &region, &worker, &expires, &token.0, &strategy,
+                                p,
+                            ],
+                        )
+                        .await
+                }
+                None => {
+                    client
+                        .query_opt(
+                            &stmt,
+                            &[
+                                &task_type, &now, &region, &worker, &expires, &token.0, &strategy,
+                            ],
+                        )
+                        .await
+                }
+            }
+            .map_err(map_err)?;
+            if let Some(row) = row {
+                let task = task_from_row(&row)?;
+                return Ok(Some(ClaimedTask {
+                    lease: Lease {
+                        task_id: task.id,
+                        token,
+                        worker: req.worker.clone(),
+                        expires_at: ts(expires)?,
+                    },
+                    task,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Picks the type (and level) to claim from, by reading each candidate's head.
+    async fn target(
+        &self,
+        client: &deadpool_postgres::Object,
+        strategy: ClaimingStrategy,
+        types: &[String],
+        now: i64,
+        region: &Option<String>,
+    ) -> Result<Option<Target>, PortError> {
+        if types.len() == 1 && strategy != ClaimingStrategy::WeightedRandom {
+            return Ok(Some((types[0].clone(), None)));
+        }
+        let sql = match strategy {
+            ClaimingStrategy::Fifo => HEADS_FIFO,
+            ClaimingStrategy::Lifo => HEADS_LIFO,
+            ClaimingStrategy::Priority => HEADS_PRIORITY,
+            ClaimingStrategy::WeightedRandom => HEADS_LEVELS,
+        };
+        let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&types, &now, region])
+            .await
+            .map_err(map_err)?;
+        match strategy {
+            ClaimingStrategy::Fifo | ClaimingStrategy::Lifo => {
+                let mut heads = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    heads.push((get::<String>(r, 0)?, key(r, 1)?));
+                }
+                let best = if strategy == ClaimingStrategy::Fifo {
+                    heads.into_iter().min_by_key(|(_, k)| *k)
+                } else {
+                    heads.into_iter().max_by_key(|(_, k)| *k)
+                };
+                Ok(best.map(|(t, _)| (t, None)))
+            }
+            ClaimingStrategy::Priority => {
+                let mut heads = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let p: i64 = get(r, 1)?;
+                    let (at, id) = key(r, 2)?;
+                    heads.push((get::<String>(r, 0)?, (-p, at, id)));
+                }
+                Ok(heads
+                    .into_iter()
+                    .min_by_key(|(_, k)| *k)
+                    .map(|(t, _)| (t, None)))
+            }
+            ClaimingStrategy::WeightedRandom => {
+                let mut levels: Vec<(Priority, String, (i64, i64))> = Vec::new();
+                for r in &rows {
+                    let p = Priority::new(get(r, 1)?)
+                        .map_err(|e| crate::error::corrupt("priority", e))?;
+                    levels.push((p, get(r, 0)?, key(r, 2)?));
+                }
+                let mut present: Vec<Priority> = levels.iter().map(|(p, _, _)| *p).collect();
+                present.sort_unstable();
+                present.dedup();
+                let Some(chosen) = pick_weighted_level(&present, rand::random()) else {
+                    return Ok(None);
+                };
+                Ok(levels
+                    .into_iter()
+                    .filter(|(p, _, _)| *p == chosen)
+                    .min_by_key(|(_, _, k)| *k)
+                    .map(|(p, t, _)| (t, Some(i64::from(p.get())))))
+            }
+        }
+    }
+
+    /// Takes over the oldest lapsed lease the worker may take, dead-lettering on the way
+    /// those whose attempts are used up. `None` when none is left to take.
+    async fn rescue(
+        &self,
+        req: &ClaimRequest,
+        wanted: &[String],
+        region: &Option<String>,
+        now: i64,
+        expires: i64,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let lock = format!(
+            "SELECT id, attempts, max_attempts, claimed_by FROM task_queue WHERE {LAPSED_WHERE}
+             ORDER BY lease_expires_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        );
+        let worker = req.worker.as_str();
+        let strategy = req.strategy.as_str();
+        in_tx!(self, |tx| {
+            async {
+            loop {
+                let Some(row) = tx
+                    .query_opt(&lock, &[&now, &wanted, region])
+                    .await
+                    .map_err(map_err)?
+                else {
+                    return Ok(None);
+                };
+                let id: i64 = get(&row, 0)?;
+                let attempts: i64 = get(&row, 1)?;
+                let max_attempts: i64 = get(&row, 2)?;
+                let previous: Option<String> = get(&row, 3)?;
+                let details = json!({ "previous_worker": previous });
+                if attempts >= max_attempts {
+                    let message = format!(
+                        "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
+                        previous.as_deref().unwrap_or("?")
+                    );
+                    tx.execute(
+                        "UPDATE task_queue SET status = 'failed', finished_at = $2, updated_at = $2, last_error = $3,
+                         lease_expires_at = NULL, lease_token = NULL WHERE id = $1",
+                        &[&id, &now, &message],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                    insert_log(&tx, TaskId(id), now, LogLevel::Warn, TaskEvent::LeaseExpired, "lease lapsed", &details).await?;
+                    insert_log(&tx, TaskId(id), now, LogLevel::Error, TaskEvent::Failed, &message, &Value::Null).await?;
+                    continue;
+                }
+                insert_log(&tx, TaskId(id), now, LogLevel::Warn, TaskEvent::LeaseExpired, "lease lapsed; claimed again", &details).await?;
+                let token = new_token();
+                let row = tx
+                    .query_one(TAKE_BY_ID, &[&id, &now, &worker, &expires, &token.0, &strategy])
+                    .await
+                    .map_err(map_err)?;
+                let task = task_from_row(&row)?;
+                return Ok(Some(ClaimedTask {
+                    lease: Lease {
+                        task_id: task.id,
+                        token,
+                        worker: req.worker.clone(),
+                        expires_at: ts(expires)?,
+                    },
+                    task,
+                }));
+            }
+        }
+        .await
+        })
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        lease: &Lease,
+        lease_for: Duration,
+    ) -> Result<Lease, PortError> {
+        let now = self.now_ms();
+        let expires = now.saturating_add(ms(lease_for));
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "UPDATE task_queue SET lease_expires_at = $3, updated_at = $4 WHERE {FENCE}"
+            ))
+            .await
+            .map_err(map_err)?;
+        let n = client
+            .execute(&stmt, &[&lease.task_id.0, &lease.token.0, &expires, &now])
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(PortError::LeaseLost {
+                task_id: lease.task_id.0,
+            });
+        }
+        Ok(Lease {
+            expires_at: ts(expires)?,
+            ..lease.clone()
+        })
+    }
+
+    pub(crate) async fn start_attempt(&self, lease: &Lease) -> Result<(), PortError> {
+        let now = self.now_ms();
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "WITH u AS (
+                    UPDATE task_queue SET status = 'running', started_at = $3, updated_at = $3
+                    WHERE id = $1 AND lease_token = $2 AND status = 'claimed' RETURNING id)
+                 INSERT INTO task_logs (task_id, at, level, event, message, details)
+                 SELECT id, $3, 'info', 'started', 'handler started', NULL FROM u",
+            )
+            .await
+            .map_err(map_err)?;
+        let n = client
+            .execute(&stmt, &[&lease.task_id.0, &lease.token.0, &now])
+            .await
+            .map_err(map_err)?;
+        if n == 1 {
+            return Ok(());
+        }
+        let row = client
+            .query_opt(
+                "SELECT status FROM task_queue WHERE id = $1 AND lease_token = $2",
+                &[&lease.task_id.0, &lease.token.0],
+            )
+            .await
+            .map_err(map_err)?;
+        match row {
+            Some(r) if status(&get::<String>(&r, 0)?)? == TaskStatus::Running => Ok(()),
+            _ => Err(PortError::LeaseLost {
+                task_id: lease.task_id.0,
+            }),
+        }
+    }
+
+    pub(crate) async fn complete_attempt(
+        &self,
+        lease: &Lease,
+        summary: Option<Value>,
+    ) -> Result<(), PortError> {
+        let now = self.now_ms();
+        let details = summary.as_ref().filter(|v| !v.is_null());
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH u AS (
+                    UPDATE task_queue SET status = 'completed', finished_at = $3, updated_at = $3, summary = $4,
+                        lease_expires_at = NULL, lease_token = NULL WHERE {FENCE} RETURNING id)
+                 INSERT INTO task_logs (task_id, at, level, event, message, details)
+                 SELECT id, $3, 'info', 'completed', 'completed', $5 FROM u"
+            ))
+            .await
+            .map_err(map_err)?;
+        let n = client
+            .execute(
+                &stmt,
+                &[&lease.task_id.0, &lease.token.0, &now, &summary, &details],
+            )
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(PortError::LeaseLost {
+                task_id: lease.task_id.0,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn fail_attempt(
+        &self,
+        lease: &Lease,
+        failure: &Failure,
+    ) -> Result<FailOutcome, PortError> {
+        let now = self.now();
+        let now_ms = now.as_millisecond();
+        let sample: u64 = rand::random();
+        in_tx!(self, |tx| {
+            async {
+            let row = tx
+                .query_opt(
+                    &format!("SELECT attempts, max_attempts FROM task_queue WHERE {FENCE} FOR UPDATE"),
+                    &[&lease.task_id.0, &lease.token.0],
+                )
+                .await
+                .map_err(map_err)?
+                .ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
+            let attempts = u32::try_from(get::<i64>(&row, 0)?).unwrap_or(0);
+            let max_attempts = u32::try_from(get::<i64>(&row, 1)?).unwrap_or(1);
+            let decision = self
+                .retry_policy()
+                .decide(attempts, max_attempts, failure.class, now, sample);
+            let details = failure_details(failure, attempts);
+            let requeue = format!(
+                "UPDATE task_queue SET status = 'queued', run_after = $3, attempts = $4, last_error = $5, updated_at = $6,
+                 lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
+            );
+            let (attempts_after, event, level) = match decision {
+                RetryDecision::RetryAt(at) => {
+                    tx.execute(
+                        &requeue,
+                        &[&lease.task_id.0, &lease.token.0, &at.as_millisecond(), &i64::from(attempts), &failure.message, &now_ms],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                    (attempts, TaskEvent::Retried, LogLevel::Warn)
+                }
+                RetryDecision::Defer(until) => {
+                    let back = attempts.saturating_sub(1);
+                    tx.execute(
+                        &requeue,
+                        &[&lease.task_id.0, &lease.token.0, &until.as_millisecond(), &i64::from(back), &failure.message, &now_ms],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                    (back, TaskEvent::Deferred, LogLevel::Info)
+                }
+                RetryDecision::DeadLetter => {
+                    tx.execute(
+                        &format!(
+                            "UPDATE task_queue SET status = 'failed', last_error = $3, finished_at = $4, updated_at = $4,
+                             lease_expires_at = NULL, lease_token = NULL WHERE {FENCE}"
+                        ),
+                        &[&lease.task_id.0, &lease.token.0, &failure.message, &now_ms],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                    (attempts, TaskEvent::Failed, LogLevel::Error)
+                }
+            };
+            insert_log(&tx, lease.task_id, now_ms, level, event, &failure.message, &details).await?;
+            Ok(FailOutcome { decision, attempts: attempts_after })
+        }
+        .await
+        })
+    }
+
+    pub(crate) async fn release_attempt(&self, lease: &Lease) -> Result<(), PortError> {
+        let now = self.now_ms();
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH u AS (
+                    UPDATE task_queue SET status = 'queued', run_after = $3, updated_at = $3,
+                        attempts = greatest(attempts - 1, 0), lease_expires_at = NULL, lease_token = NULL,
+                        started_at = NULL
+                    WHERE {FENCE} RETURNING id)
+                 INSERT INTO task_logs (task_id, at, level, event, message, details)
+                 SELECT id, $3, 'info', 'released', 'handed back without using an attempt', NULL FROM u"
+            ))
+            .await
+            .map_err(map_err)?;
+        let n = client
+            .execute(&stmt, &[&lease.task_id.0, &lease.token.0, &now])
+            .await
+            .map_err(map_err)?;
+        if n == 0 {
+            return Err(PortError::LeaseLost {
+                task_id: lease.task_id.0,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Copying a whole queue between SQLite and PostgreSQL (`prismq db copy`).

@@ -1,0 +1,127 @@
+//! Errors of opening and migrating a store, and the mapping of driver and pool errors to the
+//! domain's port errors at the boundary: no `tokio_postgres` type ever leaves this crate.
+
+use prismq_domain::{PortError, ValidationError};
+use tokio_postgres::error::SqlState;
+
+/// Why a store could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The connection URL could not be parsed.
+    #[error("database.url is not a usable PostgreSQL URL ({0}); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
+    InvalidUrl(String),
+    /// The schema name is not a plain identifier.
+    #[error("{0:?} is not a usable schema name; use 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _")]
+    InvalidSchema(String),
+    /// The database was migrated by a newer PrismQ.
+    #[error("the database's schema is version {found}, newer than this binary knows (version {known}); upgrade prismq, or migrate the database down with the newer binary")]
+    SchemaTooNew {
+        /// Highest version applied in the database.
+        found: i64,
+        /// Highest version this binary embeds.
+        known: i64,
+    },
+    /// An applied migration differs from the one embedded in this binary.
+    #[error("migration {version} ({name}) was applied with checksum {applied} but this binary's copy has checksum {embedded}; the schema was changed outside PrismQ or by a different build")]
+    ChecksumMismatch {
+        /// The migration's version.
+        version: i64,
+        /// Its name.
+        name: String,
+        /// Checksum recorded in the database.
+        applied: String,
+        /// Checksum of the embedded SQL.
+        embedded: String,
+    },
+    /// A migration target that does not exist.
+    #[error("there is no migration version {0}; known versions are 0 (empty) to {1}")]
+    UnknownVersion(i64, i64),
+    /// Any other database error, already mapped to the domain.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Port(map_err(e))
+    }
+}
+
+impl From<StoreError> for PortError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Port(p) => p,
+            other => PortError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+const RESTARTING: &str = "PostgreSQL is shutting down, restarting or refusing connections";
+
+/// Maps a driver error to the domain's port error.
+///
+/// Lock conflicts (deadlock, serialization failure, lock timeout) are `Busy`; connection
+/// loss, a server shutting down and any other server error are `Unavailable` — both
+/// transient, so the runtime backs off and retries. A unique violation is `Duplicate`.
+pub(crate) fn map_err(e: tokio_postgres::Error) -> PortError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let msg = db.message().to_owned();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return PortError::Duplicate(msg);
+        }
+        if *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+        {
+            return PortError::Busy(msg);
+        }
+        if *code == SqlState::UNTRANSLATABLE_CHARACTER
+            || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        {
+            return PortError::Invalid(ValidationError::new(
+                "value",
+                format!("PostgreSQL cannot store it: {msg}"),
+                "text without NUL (\\u0000) characters",
+            ));
+        }
+        if *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+            || code.code().starts_with("08")
+        {
+            return PortError::Unavailable(format!(
+                "{RESTARTING} ({msg}); workers back off and resume when it is back"
+            ));
+        }
+        return PortError::Unavailable(format!("PostgreSQL error {}: {msg}", code.code()));
+    }
+    if e.is_closed() {
+        return PortError::Unavailable(
+            "the connection to PostgreSQL was lost; workers back off and resume when it is back (a claim whose commit was lost is resolved by its lease)".into(),
+        );
+    }
+    PortError::Unavailable(format!("cannot use PostgreSQL: {e}"))
+}
+
+/// Maps a pool error (no connection could be had) to `Unavailable`.
+pub(crate) fn map_pool_err(e: deadpool_postgres::PoolError) -> PortError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => match map_err(e) {
+            PortError::Unavailable(m) => {
+                PortError::Unavailable(format!("cannot connect to PostgreSQL: {m}"))
+            }
+            other => other,
+        },
+        deadpool_postgres::PoolError::Timeout(_) => PortError::Unavailable(
+            "timed out waiting for a PostgreSQL connection (server unreachable, or the pool is exhausted)".into(),
+        ),
+        other => PortError::Unavailable(format!("cannot connect to PostgreSQL: {other}")),
+    }
+}
+
+/// A row value that does not convert to the domain (a corrupt or hand-edited row).
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> PortError {
+    PortError::Unavailable(format!("a stored {what} is not valid: {e}"))
+}

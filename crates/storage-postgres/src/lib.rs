@@ -1,0 +1,364 @@
+//! PrismQ's PostgreSQL adapter: every domain port on one PostgreSQL database, for a queue
+//! that many machines share.
+//!
+//! - Claims select with `FOR UPDATE SKIP LOCKED` in a `MATERIALIZED` CTE (limit 1) that feeds
+//!   an `UPDATE … RETURNING` and the log insert in one statement; each strategy reads one
+//!   partial index (`WHERE status = 'queued'`), see [`CLAIM_QUERIES`].
+//! - Every write after a claim is fenced by the lease token, as on SQLite.
+//! - [`PostgresStore::subscribe`] / [`PostgresStore::wait_for_work`] wake idle workers on
+//!   `NOTIFY prismq_work` (sent by a trigger when a task becomes queued).
+//! - Migrations are embedded, checksummed and applied under `pg_advisory_xact_lock`.
+//! - Connection loss is `PortError::Unavailable` (transient): the runtime backs off, pooled
+//!   connections that died are replaced, and a claim whose commit was lost is resolved by
+//!   its lease.
+//!
+//! Timestamps are BIGINT milliseconds from the injected [`Clock`], exactly as on SQLite.
+
+mod claims;
+mod codec;
+pub mod copy;
+mod error;
+mod logs;
+pub mod migrations;
+mod notify;
+mod queue;
+mod quota;
+mod results;
+mod workers;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_util::sync::CancellationToken;
+
+use prismq_domain::ports::Clock;
+use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
+use prismq_domain::{PortError, RetryPolicy, Timestamp};
+
+pub use claims::CLAIM_QUERIES;
+
+pub use error::StoreError;
+pub use migrations::{MigrationStatus, MIGRATIONS};
+pub use notify::WorkSignal;
+
+/// True when `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    let u = url.trim_start();
+    u.starts_with("postgres://") || u.starts_with("postgresql://")
+}
+
+/// How to open a store.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]` (a unix socket: `host=/dir`).
+    pub url: String,
+    /// The schema holding PrismQ's tables (created if missing); `None` uses the connection's
+    /// default (`public`). Several queues can share a database in different schemas.
+    pub schema: Option<String>,
+    /// Applied by `fail`.
+    pub retry: RetryPolicy,
+    /// Largest params accepted at enqueue.
+    pub max_params_bytes: usize,
+    /// Apply pending migrations on first use (the default). Off for `migrate` commands.
+    pub migrate: bool,
+    /// Most connections kept open by this process.
+    pub pool_size: usize,
+    /// How long to wait for a connection (pooled or new) before answering `Unavailable`.
+    pub connect_timeout: Duration,
+    /// How often a transaction that lost a lock conflict (deadlock, serialization) is retried
+    /// before `Busy` is returned.
+    pub busy_retries: u32,
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("url", &"<redacted>")
+            .field("schema", &self.schema)
+            .field("retry", &self.retry)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresOptions {
+    /// Defaults for `url`: default schema, the default retry policy, 1 MiB params, migrate
+    /// on first use, 16 connections, a 5 s connect timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresOptions {
+            url: url.into(),
+            schema: None,
+            retry: RetryPolicy::default(),
+            max_params_bytes: DEFAULT_MAX_PARAMS_BYTES,
+            migrate: true,
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            busy_retries: 20,
+        }
+    }
+
+    /// The same options with `schema`.
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The driver configuration: the URL, a connect timeout, an application name and the
+    /// schema as `search_path`.
+    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config, StoreError> {
+        let mut cfg = tokio_postgres::Config::from_str(self.url.trim())
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(self.connect_timeout);
+        }
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("prismq");
+        }
+        if let Some(schema) = &self.schema {
+            check_schema(schema)?;
+            let opts = match cfg.get_options() {
+                Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={schema}"),
+                _ => format!("-c search_path={schema}"),
+            };
+            cfg.options(&opts);
+        }
+        Ok(cfg)
+    }
+}
+
+fn check_schema(s: &str) -> Result<(), StoreError> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidSchema(s.to_owned()))
+    }
+}
+
+struct Inner {
+    options: PostgresOptions,
+    clock: Arc<dyn Clock>,
+    pool: Pool,
+    ready: tokio::sync::OnceCell<()>,
+    signal: notify::Signal,
+    stop: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone; clones share one connection pool. Implements
+/// `TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore` and `QuotaLedger`.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Builds the store without connecting: the URL and schema are checked now; the first
+    /// operation connects, refuses a schema newer than this binary or with altered
+    /// migrations, and applies pending migrations (when `options.migrate`). Needs no async
+    /// runtime to call, but the store must be used inside a tokio runtime.
+    ///
+    /// # Errors
+    /// `InvalidUrl`, `InvalidSchema`.
+    pub fn connect_lazy(
+        options: PostgresOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let cfg = options.pg_config()?;
+        let manager = Manager::from_config(
+            cfg.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let stop = CancellationToken::new();
+        let signal = notify::Signal::new(cfg, options.schema.clone(), stop.clone());
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                options,
+                clock,
+                pool,
+                ready: tokio::sync::OnceCell::new(),
+                signal,
+                stop,
+            }),
+        })
+    }
+
+    /// Connects now: checks the schema's migrations and applies pending ones (when
+    /// `options.migrate`), so errors surface here rather than at the first operation.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect_lazy`], plus `SchemaTooNew`, `ChecksumMismatch` and
+    /// `Port(Unavailable)` when the server cannot be reached.
+    pub async fn open(options: PostgresOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let store = PostgresStore::connect_lazy(options, clock)?;
+        store.init().await?;
+        let _ = store.inner.ready.set(());
+        Ok(store)
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.inner.options
+    }
+
+    async fn init(&self) -> Result<(), StoreError> {
+        let mut client = self.inner.pool.get().await.map_err(error::map_pool_err)?;
+        if let Some(schema) = &self.inner.options.schema {
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&migrations::LOCK_KEY])
+                .await?;
+            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .await?;
+            tx.commit().await?;
+        }
+        migrations::check(&client).await?;
+        if self.inner.options.migrate {
+            migrations::up(&mut client, None, self.now_ms()).await?;
+        }
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<(), PortError> {
+        self.inner
+            .ready
+            .get_or_try_init(|| async { self.init().await.map_err(PortError::from) })
+            .await
+            .map(|_| ())
+    }
+
+    /// A pooled connection, after the one-time schema check.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PortError> {
+        self.ready().await?;
+        self.inner.pool.get().await.map_err(error::map_pool_err)
+    }
+
+    /// A pooled connection without the schema check (migration commands).
+    async fn raw_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.inner.pool.get().await.map_err(error::map_pool_err)?)
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.now().as_millisecond()
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.options.retry
+    }
+
+    pub(crate) fn busy_retries(&self) -> u32 {
+        self.inner.options.busy_retries
+    }
+
+    /// Runs SQL directly (tests, tools): a pooled connection after the schema check.
+    ///
+    /// # Errors
+    /// `Unavailable` when no connection can be had.
+    pub async fn connection(&self) -> Result<deadpool_postgres::Object, PortError> {
+        self.client().await
+    }
+
+    /// Migration status of this database.
+    ///
+    /// # Errors
+    /// As [`migrations::status`].
+    pub async fn migration_status(&self) -> Result<Vec<MigrationStatus>, StoreError> {
+        let client = self.raw_client().await?;
+        migrations::status(&client).await
+    }
+
+    /// Applies migrations up to `target` (default latest).
+    ///
+    /// # Errors
+    /// As [`migrations::up`].
+    pub async fn migrate_up(&self, target: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        let mut client = self.raw_client().await?;
+        migrations::up(&mut client, target, self.now_ms()).await
+    }
+
+    /// Reverts migrations down to `target`.
+    ///
+    /// # Errors
+    /// As [`migrations::down`].
+    pub async fn migrate_down(&self, target: i64) -> Result<Vec<i64>, StoreError> {
+        let mut client = self.raw_client().await?;
+        migrations::down(&mut client, target).await
+    }
+
+    /// A subscription to enqueue notifications: [`WorkSignal::wait`] returns early when a
+    /// task becomes queued in this store's schema (see the crate docs). Starts the shared
+    /// listening connection on first use.
+    pub fn subscribe(&self) -> WorkSignal {
+        self.inner.signal.subscribe()
+    }
+
+    /// Waits until a task is enqueued (true) or `timeout` passes (false). A notification
+    /// sent before this call is not seen: a worker loop should hold one [`WorkSignal`]
+    /// from [`PostgresStore::subscribe`] across claims instead.
+    pub async fn wait_for_work(&self, timeout: Duration) -> bool {
+        self.subscribe().wait(timeout).await
+    }
+}
+
+/// Runs `$body` in a transaction on a pooled connection, committing at the end and retrying
+/// the whole transaction (a few ms apart) while it loses lock conflicts (`Busy`). `$body`
+/// sees the transaction as `$tx` and evaluates to `Result<T, PortError>`.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store = $store;
+        let mut attempt: u32 = 0;
+        loop {
+            let mut client = store.client().await?;
+            let result: Result<_, prismq_domain::PortError> = async {
+                let $tx = client.transaction().await.map_err(crate::error::map_err)?;
+                let out: Result<_, prismq_domain::PortError> = $body;
+                let out = out?;
+                $tx.commit().await.map_err(crate::error::map_err)?;
+                Ok(out)
+            }
+            .await;
+            match result {
+                Err(prismq_domain::PortError::Busy(_)) if attempt < store.busy_retries() => {
+                    attempt += 1;
+                    let ms = u64::from(attempt.min(10)) * 2 + rand::random::<u64>() % 5;
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use in_tx;

@@ -1,0 +1,413 @@
+//! Enqueueing, reading, listing, operator actions (cancel, retry, purge) and stats.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+
+use prismq_domain::ports::{
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats, StatusCount,
+    TaskEvent, TaskFilter, TaskQueue,
+};
+use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
+use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
+
+use crate::codec::{get, status, task_from_row, ts, TASK_COLUMNS};
+use crate::error::{corrupt, map_err};
+use crate::logs::insert_log;
+use crate::{in_tx, PostgresStore};
+
+/// Inserts a batch from parallel arrays, in input order; a repeated idempotency key is
+/// skipped (`DO NOTHING`). Returns the inserted ids with their keys.
+const INSERT_TASKS: &str = "INSERT INTO task_queue
+    (type, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, created_at, updated_at)
+    SELECT t, p, pr, 'queued', 0, ma, ra, k, c, $8, $8
+    FROM unnest($1::text[], $2::jsonb[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::jsonb[])
+         WITH ORDINALITY AS x(t, p, pr, ma, ra, k, c, ord)
+    ORDER BY ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, idempotency_key";
+
+/// The largest page `list` returns.
+pub(crate) const MAX_LIMIT: u32 = 10_000;
+
+pub(crate) fn check_limit(limit: u32) -> Result<(), PortError> {
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "limit",
+            format!("{limit} is out of range"),
+            format!("1 to {MAX_LIMIT}"),
+        )
+        .into())
+    }
+}
+
+#[derive(Default)]
+struct Columns {
+    types: Vec<String>,
+    params: Vec<Value>,
+    priorities: Vec<i64>,
+    max_attempts: Vec<i64>,
+    run_after: Vec<i64>,
+    keys: Vec<Option<String>>,
+    compat: Vec<Value>,
+}
+
+impl PostgresStore {
+    /// Validates every task (errors name `tasks[i].field` in a batch) and lays them out as
+    /// columns.
+    fn columns(&self, tasks: &[NewTask], now: i64, batch: bool) -> Result<Columns, PortError> {
+        let max = self.inner.options.max_params_bytes;
+        for (i, t) in tasks.iter().enumerate() {
+            t.validate(max).map_err(|e| {
+                if batch {
+                    e.within(&format!("tasks[{i}]"))
+                } else {
+                    e
+                }
+            })?;
+        }
+        let mut c = Columns::default();
+        for t in tasks {
+            c.types.push(t.task_type.as_str().to_owned());
+            c.params.push(t.params.clone());
+            c.priorities.push(i64::from(t.priority.get()));
+            c.max_attempts.push(i64::from(
+                t.max_attempts.unwrap_or(self.retry_policy().max_attempts),
+            ));
+            c.run_after
+                .push(t.run_after.map_or(now, |r| r.as_millisecond()));
+            c.keys.push(t.idempotency_key.clone());
+            c.compat.push(
+                serde_json::to_value(&t.compatibility).map_err(|e| corrupt("compatibility", e))?,
+            );
+        }
+        Ok(c)
+    }
+
+    async fn insert_all(
+        &self,
+        tasks: &[NewTask],
+        single: bool,
+    ) -> Result<Vec<Enqueued>, PortError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        let c = self.columns(tasks, now, !single)?;
+        let has_keys = c.keys.iter().any(Option::is_some);
+        in_tx!(self, |tx| {
+            async {
+            let stmt = tx.prepare_cached(INSERT_TASKS).await.map_err(map_err)?;
+            let rows = tx
+                .query(
+                    &stmt,
+                    &[&c.types, &c.params, &c.priorities, &c.max_attempts, &c.run_after, &c.keys, &c.compat, &now],
+                )
+                .await
+                .map_err(map_err)?;
+            let mut inserted: Vec<(i64, Option<String>)> = rows
+                .iter()
+                .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+                .collect::<Result<_, PortError>>()?;
+            inserted.sort_unstable_by_key(|(id, _)| *id);
+            let mut by_key: HashMap<String, i64> = HashMap::new();
+            let mut keyless = Vec::new();
+            for (id, key) in inserted {
+                match key {
+                    Some(k) => {
+                        by_key.insert(k, id);
+                    }
+                    None => keyless.push(id),
+                }
+            }
+            let mut existing: HashMap<String, i64> = HashMap::new();
+            if has_keys {
+                let missing: Vec<&String> = c
+                    .keys
+                    .iter()
+                    .flatten()
+                    .filter(|k| !by_key.contains_key(*k))
+                    .collect();
+                if !missing.is_empty() {
+                    let rows = tx
+                        .query(
+                            "SELECT idempotency_key, id FROM task_queue WHERE idempotency_key = ANY($1)",
+                            &[&missing],
+                        )
+                        .await
+                        .map_err(map_err)?;
+                    for r in &rows {
+                        existing.insert(get(r, 0)?, get(r, 1)?);
+                    }
+                }
+            }
+            let mut keyless = keyless.into_iter();
+            let mut out = Vec::with_capacity(c.keys.len());
+            for key in &c.keys {
+                let e = match key {
+                    None => Enqueued {
+                        id: TaskId(keyless.next().ok_or_else(|| corrupt("batch insert", "a row is missing"))?),
+                        duplicate: false,
+                    },
+                    Some(k) => match by_key.remove(k) {
+                        Some(id) => {
+                            existing.insert(k.clone(), id);
+                            Enqueued { id: TaskId(id), duplicate: false }
+                        }
+                        None => Enqueued {
+                            id: TaskId(*existing.get(k).ok_or(PortError::Busy(
+                                "the task with this idempotency key was removed concurrently".into(),
+                            ))?),
+                            duplicate: true,
+                        },
+                    },
+                };
+                out.push(e);
+            }
+            Ok::<_, PortError>(out)
+        }
+        .await
+        })
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
+        check_limit(filter.limit)?;
+        let status_s = filter.status.map(|s| s.as_str().to_owned());
+        let type_s = filter.task_type.as_ref().map(|t| t.as_str().to_owned());
+        let before = filter.before_id.map(|i| i.0);
+        let finished = filter.finished_before.map(|t| t.as_millisecond());
+        let limit = i64::from(filter.limit);
+        let mut sql = format!("SELECT {TASK_COLUMNS} FROM task_queue WHERE true");
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(s) = &status_s {
+            args.push(s);
+            sql.push_str(&format!(" AND status = ${}", args.len()));
+        }
+        if let Some(t) = &type_s {
+            args.push(t);
+            sql.push_str(&format!(" AND type = ${}", args.len()));
+        }
+        if let Some(b) = &before {
+            args.push(b);
+            sql.push_str(&format!(" AND id < ${}", args.len()));
+        }
+        if let Some(f) = &finished {
+            args.push(f);
+            sql.push_str(&format!(" AND finished_at < ${}", args.len()));
+        }
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
+        let rows = client.query(&stmt, &args).await.map_err(map_err)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn operator_action(&self, id: TaskId, cancel: bool) -> Result<Task, PortError> {
+        let now = self.now_ms();
+        in_tx!(self, |tx| {
+            async {
+            let row = tx
+                .query_opt("SELECT status FROM task_queue WHERE id = $1 FOR UPDATE", &[&id.0])
+                .await
+                .map_err(map_err)?
+                .ok_or_else(|| PortError::NotFound(format!("task {id}")))?;
+            let st = status(&get::<String>(&row, 0)?)?;
+            let (sql, event, message) = if cancel {
+                if !st.can_transition(TaskStatus::Cancelled) {
+                    return Err(PortError::InvalidState { task_id: id.0, status: st, action: "cancel" });
+                }
+                (
+                    format!("UPDATE task_queue SET status = 'cancelled', finished_at = $2, updated_at = $2,
+                     lease_expires_at = NULL, lease_token = NULL WHERE id = $1 RETURNING {TASK_COLUMNS}"),
+                    TaskEvent::Cancelled,
+                    format!("cancelled while {st}"),
+                )
+            } else {
+                if st != TaskStatus::Failed {
+                    return Err(PortError::InvalidState {
+                        task_id: id.0,
+                        status: st,
+                        action: "retry (only failed tasks can be retried)",
+                    });
+                }
+                (
+                    format!("UPDATE task_queue SET status = 'queued', attempts = 0, run_after = $2, updated_at = $2,
+                     finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = $1 RETURNING {TASK_COLUMNS}"),
+                    TaskEvent::Requeued,
+                    "dead letter sent back to the queue".to_owned(),
+                )
+            };
+            let row = tx.query_one(&sql, &[&id.0, &now]).await.map_err(map_err)?;
+            let task = task_from_row(&row)?;
+            insert_log(&tx, id, now, LogLevel::Info, event, &message, &Value::Null).await?;
+            Ok(task)
+        }
+        .await
+        })
+    }
+
+    async fn purge_tasks(
+        &self,
+        st: TaskStatus,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PortError> {
+        if !st.is_final() {
+            return Err(ValidationError::new(
+                "status",
+                format!("{st} is not a final status"),
+                "completed, failed, cancelled",
+            )
+            .into());
+        }
+        check_limit(limit)?;
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM task_queue WHERE id IN (
+                    SELECT id FROM task_queue WHERE status = $1 AND finished_at < $2 LIMIT $3)",
+                &[&st.as_str(), &before.as_millisecond(), &i64::from(limit)],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(n)
+    }
+
+    /// [`TaskQueue::stats`]: counts from the trigger-kept `queue_counts`, the oldest eligible
+    /// task by one index probe per queued type.
+    ///
+    /// # Errors
+    /// As the port.
+    pub async fn queue_stats(&self) -> Result<QueueStats, PortError> {
+        let now = self.now_ms();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT type, status, sum(n)::bigint FROM queue_counts GROUP BY type, status HAVING sum(n) > 0",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut counts = Vec::new();
+        let mut queued_types: Vec<String> = Vec::new();
+        for r in &rows {
+            let t: String = get(r, 0)?;
+            let s: String = get(r, 1)?;
+            let n: i64 = get(r, 2)?;
+            let st = status(&s)?;
+            if st == TaskStatus::Queued {
+                queued_types.push(t.clone());
+            }
+            counts.push(StatusCount {
+                task_type: TaskType::new(t).map_err(|e| corrupt("queue_counts type", e))?,
+                status: st,
+                count: u64::try_from(n).unwrap_or(0),
+            });
+        }
+        counts.sort_by(|a, b| (&a.task_type, a.status).cmp(&(&b.task_type, b.status)));
+        let oldest: Option<i64> = client
+            .query_one(OLDEST_ELIGIBLE, &[&queued_types, &now])
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(|e| corrupt("oldest", e))?;
+        Ok(QueueStats {
+            counts,
+            oldest_eligible: oldest.map(ts).transpose()?,
+        })
+    }
+}
+
+/// The oldest eligible queued task's `run_after`: one index probe per queued type.
+pub(crate) const OLDEST_ELIGIBLE: &str =
+    "SELECT min(h.run_after) FROM unnest($1::text[]) AS t(type)
+    CROSS JOIN LATERAL (SELECT q.run_after FROM task_queue q
+        WHERE q.status = 'queued' AND q.type = t.type AND q.run_after <= $2
+        ORDER BY q.run_after LIMIT 1) h";
+
+#[async_trait]
+impl TaskQueue for PostgresStore {
+    async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError> {
+        let mut out = self.insert_all(std::slice::from_ref(&task), true).await?;
+        out.pop()
+            .ok_or_else(|| corrupt("enqueue", "no row returned"))
+    }
+
+    async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError> {
+        self.insert_all(&tasks, false).await
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
+        self.claim_task(request).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
+        self.renew(lease, lease_for).await
+    }
+
+    async fn start(&self, lease: &Lease) -> Result<(), PortError> {
+        self.start_attempt(lease).await
+    }
+
+    async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError> {
+        self.complete_attempt(lease, summary).await
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {
+        self.fail_attempt(lease, failure).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), PortError> {
+        self.release_attempt(lease).await
+    }
+
+    async fn cancel(&self, id: TaskId) -> Result<Task, PortError> {
+        self.operator_action(id, true).await
+    }
+
+    async fn retry(&self, id: TaskId) -> Result<Task, PortError> {
+        self.operator_action(id, false).await
+    }
+
+    async fn get(&self, id: TaskId) -> Result<Task, PortError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM task_queue WHERE id = $1"
+            ))
+            .await
+            .map_err(map_err)?;
+        let row = client.query_opt(&stmt, &[&id.0]).await.map_err(map_err)?;
+        match row {
+            Some(r) => task_from_row(&r),
+            None => Err(PortError::NotFound(format!("task {id}"))),
+        }
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
+        self.list_tasks(filter).await
+    }
+
+    async fn purge(
+        &self,
+        status: TaskStatus,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PortError> {
+        self.purge_tasks(status, before, limit).await
+    }
+
+    async fn stats(&self) -> Result<QueueStats, PortError> {
+        self.queue_stats().await
+    }
+}
+
+/// Details attached to a failure log entry.
+pub(crate) fn failure_details(failure: &Failure, attempts: u32) -> Value {
+    json!({ "class": failure.class, "attempt": attempts })
+}

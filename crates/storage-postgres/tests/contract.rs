@@ -1,0 +1,16 @@
+//! The testkit's contract suite against a real PostgreSQL server (the URL comes from
+//! `source scripts/services/postgres.sh`); each test runs in its own fresh schema.
+
+mod common;
+
+use prismq_storage_postgres::PostgresStore;
+use prismq_testkit::contract::{ContractEnv, Subject};
+
+fn postgres(env: ContractEnv) -> Subject {
+    let mut options = common::options("c");
+    options.retry = env.retry;
+    let store = PostgresStore::connect_lazy(options, env.clock).expect("build store");
+    Subject::from_store(store)
+}
+
+prismq_testkit::contract_suite!(postgres);
