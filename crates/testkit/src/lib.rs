@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod contract;
 pub mod fixtures;
+pub mod handler;
 pub mod memory;
 
 pub use clock::FakeClock;

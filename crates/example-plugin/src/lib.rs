@@ -1,0 +1,121 @@
+//! A minimal PrismQ plugin: the template an outside team copies (see `docs/plugin-guide.md`).
+//!
+//! It handles one task type, `example_echo`, whose parameters name a text and how many items
+//! to produce; each item is a `ContentItem` with source `example_echo`. It depends on
+//! `prismq-domain` alone, validates typed parameters with `deny_unknown_fields`, stops early
+//! when cancelled, and exports one `register` function.
+
+use async_trait::async_trait;
+use prismq_domain::task::{truncate_for_message, Task, TaskType};
+use prismq_domain::{
+    ContentItem, Registrar, TaskContext, TaskError, TaskHandler, TaskResult, ValidationError,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The task type this plugin handles.
+pub const TASK_TYPE: &str = "example_echo";
+
+/// `example_echo` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchoParams {
+    /// What to echo: 1–200 characters.
+    pub text: String,
+    /// How many items to produce: 1–100 (default 1).
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl EchoParams {
+    /// Parses and checks parameters.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the parameter, what was wrong and what is accepted.
+    pub fn parse(params: &Map<String, Value>) -> Result<Self, ValidationError> {
+        let p: EchoParams = serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
+            let field = if e.to_string().contains("unknown field") {
+                "params"
+            } else {
+                "text"
+            };
+            ValidationError::new(
+                field,
+                truncate_for_message(&e.to_string()),
+                "{\"text\": 1–200 characters, \"times\": 1–100}",
+            )
+        })?;
+        let chars = p.text.chars().count();
+        if !(1..=200).contains(&chars) {
+            return Err(ValidationError::new(
+                "text",
+                format!("the text is {chars} characters long"),
+                "1 to 200 characters",
+            ));
+        }
+        if !(1..=100).contains(&p.times) {
+            return Err(ValidationError::new(
+                "times",
+                format!("{} is out of range", p.times),
+                "an integer from 1 to 100",
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// The `example_echo` handler.
+#[derive(Debug, Default)]
+pub struct EchoHandler;
+
+#[async_trait]
+impl TaskHandler for EchoHandler {
+    fn task_type(&self) -> TaskType {
+        TaskType::new(TASK_TYPE).unwrap_or_else(|_| unreachable!("a constant, valid task type"))
+    }
+
+    fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
+        EchoParams::parse(params).map(|_| ())
+    }
+
+    async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
+        let empty = Map::new();
+        let p = EchoParams::parse(task.params.as_object().unwrap_or(&empty))?;
+        let mut items = Vec::new();
+        for i in 0..p.times {
+            if ctx.is_cancelled() {
+                return Err(TaskError::retryable(
+                    "cancelled before all items were produced",
+                ));
+            }
+            items.push(ContentItem::new(
+                TASK_TYPE,
+                format!("{}-{i}", task.id),
+                p.text.clone(),
+            ));
+        }
+        // Progress notes are advisory: a failure to write one does not fail the task.
+        let _ = ctx
+            .progress(format!("echoed {} items", items.len()), Value::Null)
+            .await;
+        Ok(TaskResult {
+            summary: format!("{} items", items.len()),
+            counters: BTreeMap::from([("items".to_owned(), items.len() as u64)]),
+            items,
+        })
+    }
+}
+
+/// Registers this plugin's handlers: the one line the app adds per plugin calls this.
+///
+/// # Errors
+/// When a handler for `example_echo` is already registered.
+pub fn register(registrar: &mut dyn Registrar) -> Result<(), ValidationError> {
+    registrar.add(Arc::new(EchoHandler))
+}
