@@ -508,7 +508,17 @@ pub fn vacuum(store: &SqliteStore, mode: VacuumMode) -> Result<VacuumReport, Ops
                 ),
                 VacuumMode::Incremental { pages } => {
                     let n = pages.map_or(0, i64::from);
-                    c.execute_batch(&format!("PRAGMA incremental_vacuum({n})")).map_err(map_err)?;
+                    // Each step of the statement frees one page: step it to the end.
+                    let mut stmt = c
+                        .prepare(&format!("PRAGMA incremental_vacuum({n})"))
+                        .map_err(map_err)?;
+                    let mut rows = stmt.query([]).map_err(map_err)?;
+                    while rows.next().map_err(map_err)?.is_some() {}
+                    drop(rows);
+                    drop(stmt);
+                    // The file shrinks when the WAL is copied back.
+                    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                        .map_err(map_err)?;
                     ("incremental", true, String::new())
                 }
                 VacuumMode::Full => {
