@@ -150,7 +150,7 @@ fn child_worker() {
         .ok()
         .and_then(|h| h.parse::<usize>().ok())
     {
-        let req = request(&me, ClaimingStrategy::Fifo, &[], Duration::from_millis(500));
+        let req = request(&me, ClaimingStrategy::Fifo, &[], Duration::from_millis(LEASE_MS));
         for _ in 0..hold {
             let c = store.claim_blocking(&req).unwrap().unwrap();
             store.start_blocking(&c.lease).unwrap();
@@ -166,6 +166,9 @@ fn child_worker() {
         println!("done {id}");
     }
 }
+
+/// The holder's lease: long enough that a loaded machine still claims the free tasks first.
+const LEASE_MS: u64 = 3000;
 
 fn child(path: &Path, hold: Option<usize>) -> std::process::Command {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
@@ -253,7 +256,7 @@ fn claims_of_a_killed_process_are_completed_by_another_after_the_lease_lapses() 
         first.push(c.task.id.0);
     }
     assert_eq!(first.len(), 2);
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(LEASE_MS + 200));
     let mut rescued = Vec::new();
     while let Some(c) = store.claim_blocking(&req).unwrap() {
         assert_eq!(c.task.attempts, 2, "the killed attempt counts");
