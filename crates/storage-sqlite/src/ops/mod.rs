@@ -1,9 +1,7 @@
 //! Operations on a SQLite queue for the people who keep a deployment healthy: the
-//! eight-check [`validate`](validate::validate) with a short benchmark, batched
-//! [`prune`](maintenance::prune) with a JSONL archive, WAL [`checkpoint`](maintenance::checkpoint),
-//! [`optimize`](maintenance::optimize) and [`vacuum`](maintenance::vacuum), the online
-//! [`backup`](backup::backup), and the [`import_legacy`](legacy::import_legacy) of a
-//! database made by the earlier Python implementation.
+//! eight-check [`validate()`] with a short benchmark, batched [`prune()`] with a JSONL
+//! archive, WAL [`checkpoint()`], [`optimize()`] and [`vacuum()`], the online [`backup()`],
+//! and the [`import_legacy()`] of a database made by the earlier Python implementation.
 //!
 //! Everything here is synchronous (tools and the CLI call it without a runtime) and reports
 //! with serializable structs, so the CLI can print them as text or JSON.
