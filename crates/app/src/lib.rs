@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod ops;
 pub mod registry;
 pub mod runtime;
 pub mod wiring;

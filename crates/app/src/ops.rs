@@ -1,0 +1,206 @@
+//! Operations that need the configuration: `validate` runs check 1 (the configuration
+//! loads and is usable) and then the storage adapter's checks 2 to 8 on the database the
+//! configuration names; [`open_store`] opens that database for maintenance, backup and
+//! import without the plugins.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prismq_domain::ports::SystemClock;
+use prismq_storage_sqlite::ops::{CheckResult, Outcome, ValidateOptions, ValidationReport};
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
+
+use crate::config::{Config, LoadOptions, Synchronous, YoutubeBackend};
+
+/// Loads the configuration (check 1) and, if it loads, validates the database it names
+/// (checks 2–8, see [`prismq_storage_sqlite::ops::validate`]). Never fails: every problem
+/// is a check result.
+pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationReport {
+    let config = match Config::load(load) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut report = ValidationReport::not_run(
+                PathBuf::new(),
+                options.quick,
+                "not run: the configuration did not load (check 1)",
+            );
+            report.insert_config_check(CheckResult::new(
+                1,
+                Outcome::Fail,
+                format!("{e}; fix it (see `prismq config show` and docs/configuration.md)"),
+            ));
+            return report;
+        }
+    };
+    let sqlite = match sqlite_options(&config) {
+        Ok(o) => o,
+        Err(e) => {
+            let mut report = ValidationReport::not_run(
+                PathBuf::new(),
+                options.quick,
+                "not run: no database location (check 1)",
+            );
+            report.insert_config_check(CheckResult::new(1, Outcome::Fail, e.to_string()));
+            return report;
+        }
+    };
+    let check1 = config_check(&config, &sqlite.path);
+    let mut report = prismq_storage_sqlite::ops::validate(&sqlite, options);
+    report.insert_config_check(check1);
+    report
+}
+
+/// Check 1 on a configuration that loaded: where the database is and where that came
+/// from, and warnings for a YouTube source that cannot work as configured.
+pub fn config_check(config: &Config, db: &Path) -> CheckResult {
+    let mut details = vec![
+        format!(
+            "database: {} ({})",
+            db.display(),
+            config.origin("database.path")
+        ),
+        format!(
+            "synchronous = {}, busy_timeout = {:?}",
+            config.database.synchronous, config.database.busy_timeout
+        ),
+        format!(
+            "worker: concurrency {}, strategy {}, lease {:?}",
+            config.worker.concurrency, config.worker.strategy, config.worker.lease
+        ),
+        format!("youtube backend: {}", config.youtube.backend),
+    ];
+    let has_key = config.youtube.api_key.is_some();
+    let ytdlp = find_executable(&config.youtube.ytdlp_path);
+    let mut warnings = Vec::new();
+    match config.youtube.backend {
+        YoutubeBackend::Api if !has_key => warnings.push(
+            "youtube.backend is api but no API key is set; set YOUTUBE_API_KEY (or youtube.api_key), or choose ytdlp".to_owned(),
+        ),
+        YoutubeBackend::Ytdlp | YoutubeBackend::Auto if !has_key && ytdlp.is_none() => warnings.push(format!(
+            "no API key and yt-dlp ({}) was not found; install yt-dlp, set youtube.ytdlp_path, or set YOUTUBE_API_KEY",
+            config.youtube.ytdlp_path.display()
+        )),
+        _ => {}
+    }
+    if let Some(p) = ytdlp {
+        details.push(format!("yt-dlp: {}", p.display()));
+    }
+    match warnings.first() {
+        None => CheckResult::new(1, Outcome::Pass, "the configuration loads and is valid"),
+        Some(w) => CheckResult::new(1, Outcome::Warn, w.clone()),
+    }
+    .with_details(details)
+}
+
+/// `path` if it names an existing file, else the first match on `PATH` for a bare name.
+fn find_executable(path: &Path) -> Option<PathBuf> {
+    if path.components().count() > 1 || path.is_absolute() {
+        return path.is_file().then(|| path.to_path_buf());
+    }
+    let dirs = std::env::var_os("PATH")?;
+    std::env::split_paths(&dirs).find_map(|d| {
+        let plain = d.join(path);
+        if plain.is_file() {
+            return Some(plain);
+        }
+        let exe = d.join(path).with_extension("exe");
+        exe.is_file().then_some(exe)
+    })
+}
+
+/// The store options the configuration asks for. This mirrors the composition root's
+/// private helper in `wiring`, which `ops` cannot reach.
+fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
+    let path = match config.database.sqlite_path() {
+        Some(p) => p,
+        None => prismq_storage_sqlite::default_db_path()?,
+    };
+    let mut o = SqliteOptions::new(path);
+    o.synchronous = match config.database.synchronous {
+        Synchronous::Normal => prismq_storage_sqlite::Synchronous::Normal,
+        Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
+    };
+    o.busy_timeout = config.database.busy_timeout;
+    o.retry = config.retry.policy();
+    Ok(o)
+}
+
+/// Opens the database the configuration names, without plugins. With `migrate` false no
+/// migration is applied (maintenance and backup work on the schema as it is).
+///
+/// # Errors
+/// The store's error (no data directory, network path, not a database, schema too new, …).
+pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreError> {
+    let mut options = sqlite_options(config)?;
+    options.migrate = migrate;
+    SqliteStore::open(options, Arc::new(SystemClock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn load(dir: &Path, db: Option<&Path>, extra: &[(&str, &str)]) -> LoadOptions {
+        let mut overrides: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(db) = db {
+            overrides.push(("database.path".into(), db.display().to_string()));
+        }
+        LoadOptions {
+            platform_config_dir: None,
+            working_dir: Some(dir.to_path_buf()),
+            config_file: None,
+            env: BTreeMap::new(),
+            overrides,
+        }
+    }
+
+    fn quick() -> ValidateOptions {
+        let mut v = ValidateOptions::new(true);
+        v.benchmark = false;
+        v
+    }
+
+    #[test]
+    fn all_eight_checks_on_a_fresh_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.db");
+        let config = Config::load(&load(dir.path(), Some(&db), &[])).unwrap();
+        drop(open_store(&config, true).unwrap());
+        let report = validate(&load(dir.path(), Some(&db), &[]), &quick());
+        let numbers: Vec<u8> = report.checks.iter().map(|c| c.number).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(report.passed(), "{report:#?}");
+        assert_eq!(report.database, db);
+    }
+
+    #[test]
+    fn a_bad_configuration_fails_check_one_and_skips_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = validate(
+            &load(dir.path(), None, &[("worker.concurrency", "many")]),
+            &quick(),
+        );
+        assert_eq!(report.checks[0].number, 1);
+        assert_eq!(report.checks[0].outcome, Outcome::Fail);
+        assert!(report.checks[0].reason.contains("worker.concurrency"));
+        assert!(report.checks[1..]
+            .iter()
+            .all(|c| c.outcome == Outcome::Skip));
+        assert!(!report.passed());
+    }
+
+    #[test]
+    fn the_api_backend_without_a_key_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.db");
+        let config =
+            Config::load(&load(dir.path(), Some(&db), &[("youtube.backend", "api")])).unwrap();
+        let c = config_check(&config, &db);
+        assert_eq!(c.outcome, Outcome::Warn);
+        assert!(c.reason.contains("YOUTUBE_API_KEY"));
+    }
+}
