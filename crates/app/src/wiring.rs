@@ -128,8 +128,9 @@ impl App {
         }
     }
 
-    /// Opens the SQLite store named by `config.database` (or the default path) with the
-    /// system clock, and registers every plugin in [`PLUGINS`].
+    /// Opens the store named by `config.database` with the system clock — PostgreSQL when
+    /// `database.url` is a `postgres://` URL (connecting on first use), else the SQLite file
+    /// (or the default path) — and registers every plugin in [`PLUGINS`].
     ///
     /// # Errors
     /// [`AppError::Store`] when the database cannot be opened, [`AppError::Plugin`] when a
@@ -145,8 +146,10 @@ impl App {
     /// As [`App::open`].
     pub fn open_with(config: Config, plugins: &[PluginEntry]) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = SqliteStore::open(sqlite_options(&config)?, clock.clone())?;
-        let ports = Ports::from_store(store);
+        let ports = match config.database.postgres_url() {
+            Some(url) => Ports::from_store(postgres_store(url, &config, clock.clone())?),
+            None => Ports::from_store(SqliteStore::open(sqlite_options(&config)?, clock.clone())?),
+        };
         let ctx = PluginContext {
             quota: ports.quota.clone(),
             clock: clock.clone(),
@@ -206,6 +209,20 @@ impl App {
     ) -> Result<RunReport, RuntimeError> {
         self.runtime().run(options, shutdown).await
     }
+}
+
+/// The PostgreSQL store for `url`. It connects on first use, so its connection and schema
+/// errors surface as the first operation's `PortError::Unavailable`; a malformed URL is
+/// refused here (as `StoreError::Port(Unavailable)`).
+fn postgres_store(
+    url: &str,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<prismq_storage_postgres::PostgresStore, StoreError> {
+    let mut o = prismq_storage_postgres::PostgresOptions::new(url);
+    o.retry = config.retry.policy();
+    prismq_storage_postgres::PostgresStore::connect_lazy(o, clock)
+        .map_err(|e| StoreError::Port(PortError::from(e)))
 }
 
 fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {

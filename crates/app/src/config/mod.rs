@@ -188,8 +188,9 @@ pub struct DatabaseConfig {
     /// The SQLite file; `None` means the storage adapter's default (which honours
     /// `PRISMQ_QUEUE_DB_PATH`, and otherwise lies in the platform's data directory).
     pub path: Option<PathBuf>,
-    /// The same as a URL (`sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`).
-    /// At most one of `path` and `url` may be set.
+    /// The same as a URL (`sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`), or a
+    /// PostgreSQL server (`postgres://…`, `postgresql://…`). At most one of `path` and `url`
+    /// may be set.
     pub url: Option<String>,
     /// SQLite's `synchronous` mode.
     pub synchronous: Synchronous,
@@ -199,6 +200,13 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// The PostgreSQL URL when `url` is a `postgres://` or `postgresql://` URL.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.url
+            .as_deref()
+            .filter(|u| prismq_storage_postgres::is_postgres_url(u))
+    }
+
     /// The configured file: `path`, or the path inside `url`; `None` for the default.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.path

@@ -313,10 +313,10 @@ fn bad_values_name_key_value_and_accepted() {
         "normal, full",
     );
     assert_invalid(
-        load_flags(&[("database.url", "postgres://x/db")]),
+        load_flags(&[("database.url", "mysql://x/db")]),
         "database.url",
-        "\"postgres://x/db\"",
-        "sqlite:",
+        "\"mysql://x/db\"",
+        "postgres://",
     );
     assert_invalid(
         load_flags(&[("youtube.backend", "scrape")]),

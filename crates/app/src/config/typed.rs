@@ -106,11 +106,15 @@ pub(super) fn build(
             |v| non_empty_text("a file path")(v).map(|s| Some(PathBuf::from(s))),
         )?,
         url: r.get("database.url", rd.url, d.url, |v| {
-            const ACC: &str = "a sqlite: URL such as sqlite:///var/lib/prismq/queue.db (PostgreSQL is not supported yet)";
+            const ACC: &str = "a sqlite: URL such as sqlite:///var/lib/prismq/queue.db, or postgres://USER@HOST/DATABASE (postgresql:// too)";
             let s = values::text(v, ACC)?;
-            sqlite_url_path(s.trim())
-                .map(|_| Some(s.trim().to_owned()))
-                .ok_or_else(|| Bad::new("not a sqlite: URL with a path", ACC))
+            let s = s.trim();
+            if prismq_storage_postgres::is_postgres_url(s) {
+                return Ok(Some(s.to_owned()));
+            }
+            sqlite_url_path(s)
+                .map(|_| Some(s.to_owned()))
+                .ok_or_else(|| Bad::new("not a sqlite: URL with a path, nor a postgres:// URL", ACC))
         })?,
         synchronous: r.get("database.synchronous", rd.synchronous, d.synchronous, |v| {
             values::parsed::<Synchronous>(v, Synchronous::ACCEPTED)

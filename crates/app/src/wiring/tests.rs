@@ -211,3 +211,22 @@ fn without_a_key_the_youtube_plugin_decides() {
         Err(e) => panic!("{e:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_postgres_url_selects_the_postgres_adapter() {
+    let mut config = Config::default();
+    // Nothing listens on port 1: the adapter is built (lazily) and its first use says the
+    // server cannot be reached, which only the PostgreSQL adapter would say.
+    config.database.url = Some("postgres://prismq@127.0.0.1:1/prismq".into());
+    let app = App::open_with(config, &[]).expect("built without connecting");
+    match app.queue.stats().await {
+        Err(PortError::Unavailable(msg)) => assert!(msg.contains("PostgreSQL"), "{msg}"),
+        other => panic!("expected Unavailable from PostgreSQL, got {other:?}"),
+    }
+    let mut bad = Config::default();
+    bad.database.url = Some("postgres://x:notaport/db".into());
+    assert!(matches!(
+        App::open_with(bad, &[]),
+        Err(AppError::Store(StoreError::Port(PortError::Unavailable(_))))
+    ));
+}
