@@ -13,8 +13,6 @@ use crate::exit::EXIT_CODES_HELP;
 #[command(
     name = "prismq",
     version,
-    about,
-    long_about = None,
     after_help = EXIT_CODES_HELP,
     propagate_version = true,
     disable_help_subcommand = true
@@ -45,7 +43,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// More log output (-v: debug and error causes, -vv: trace).
+    /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 

@@ -150,7 +150,7 @@ pub fn print(text: &str) -> CliResult {
 /// Writes `value` as pretty JSON and a newline to stdout.
 ///
 /// # Errors
-/// As [`print`], or a value that does not serialize.
+/// As [`print()`], or a value that does not serialize.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> CliResult {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::failure(format!("cannot serialize the output: {e}")))?;
