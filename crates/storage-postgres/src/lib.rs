@@ -38,6 +38,7 @@ use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
+pub use copy::{copy_postgres_to_sqlite, copy_sqlite_to_postgres, CopyError, CopyReport};
 
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};

@@ -1,0 +1,195 @@
+//! `db copy`: a populated SQLite queue copied to PostgreSQL and back reads the same through
+//! every port; a non-empty target is refused without force.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prismq_domain::ports::{
+    ClaimFilter, ClaimRequest, Clock, QuotaLedger, ResultQuery, ResultStore, SystemClock,
+    TaskFilter, TaskLog, TaskQueue, WorkerInfo, WorkerRegistry,
+};
+use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
+use prismq_domain::{ClaimingStrategy, ContentItem, ErrorClass, Timestamp};
+use prismq_storage_postgres::{copy_postgres_to_sqlite, copy_sqlite_to_postgres, CopyError};
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use serde_json::json;
+
+fn tt(s: &str) -> TaskType {
+    TaskType::new(s).unwrap()
+}
+
+async fn populate(s: &SqliteStore) {
+    let tasks: Vec<NewTask> = (0..50)
+        .map(|i| {
+            NewTask::new(
+                tt(["a", "b"][i % 2]),
+                json!({ "i": i, "nested": { "x": [1, 2.5, "z"] } }),
+            )
+            .priority(Priority::new((i % 10) as i64 + 1).unwrap())
+        })
+        .collect();
+    s.enqueue_batch(tasks).await.unwrap();
+    s.enqueue(NewTask::new(tt("a"), json!({})).idempotency_key("key-1"))
+        .await
+        .unwrap();
+    let req = ClaimRequest {
+        worker: WorkerId::new("w1").unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(600),
+    };
+    for i in 0..10 {
+        let c = s.claim(&req).await.unwrap().unwrap();
+        s.start(&c.lease).await.unwrap();
+        match i % 3 {
+            0 => s
+                .complete(&c.lease, Some(json!({ "found": i })))
+                .await
+                .unwrap(),
+            1 => {
+                let failure = prismq_domain::ports::Failure {
+                    class: ErrorClass::Permanent,
+                    message: format!("broken {i}"),
+                };
+                s.fail(&c.lease, &failure).await.unwrap();
+            }
+            _ => {} // left running
+        }
+    }
+    s.register(&WorkerInfo {
+        id: WorkerId::new("w1").unwrap(),
+        hostname: "h".into(),
+        pid: 42,
+        capabilities: vec![tt("a"), tt("b")],
+        strategy: ClaimingStrategy::Fifo,
+    })
+    .await
+    .unwrap();
+    let mut item = ContentItem::new("youtube_api", "vid1", "A video");
+    item.tags = vec!["t1".into()];
+    item.metrics.views = Some(10);
+    s.save(
+        None,
+        &[item.clone(), ContentItem::new("youtube_api", "vid2", "B")],
+    )
+    .await
+    .unwrap();
+    item.metrics.views = Some(25);
+    s.save(None, &[item]).await.unwrap();
+    let end = Timestamp::from_second(4_000_000_000).unwrap();
+    s.try_consume("yt", 7, 100, end).await.unwrap();
+}
+
+/// Everything the ports can read, as JSON, for comparison across stores.
+async fn snapshot<S>(s: &S) -> serde_json::Value
+where
+    S: TaskQueue + TaskLog + ResultStore + WorkerRegistry + QuotaLedger,
+{
+    let tasks = TaskQueue::list(
+        s,
+        &TaskFilter {
+            limit: 10_000,
+            ..TaskFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut logs = Vec::new();
+    for t in &tasks {
+        logs.push(TaskLog::list(s, t.id).await.unwrap());
+    }
+    let results = s
+        .query(&ResultQuery {
+            limit: 100,
+            ..ResultQuery::default()
+        })
+        .await
+        .unwrap();
+    let history = s.history("youtube_api", "vid1").await.unwrap();
+    let mut workers = WorkerRegistry::list(s, Duration::from_secs(1_000_000))
+        .await
+        .unwrap();
+    for w in &mut workers {
+        w.health = prismq_domain::ports::WorkerHealth::Active;
+    }
+    json!({
+        "tasks": tasks,
+        "logs": logs,
+        "results": results,
+        "history": history,
+        "workers": workers,
+        "quota": s.used("yt").await.unwrap(),
+        "stats": s.stats().await.unwrap(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_to_postgres_and_back_preserves_everything() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("src.db");
+    let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
+    populate(&sqlite).await;
+    let before = snapshot(&sqlite).await;
+
+    let pg = common::store_in(&common::fresh_schema("copy"));
+    let report = copy_sqlite_to_postgres(&src_path, &pg, false)
+        .await
+        .unwrap();
+    assert_eq!(report.tasks, 51);
+    assert_eq!(
+        (report.workers, report.results, report.metrics, report.quota),
+        (1, 2, 3, 1)
+    );
+    assert!(report.logs > 0);
+    assert_eq!(
+        snapshot(&pg).await,
+        before,
+        "PostgreSQL reads what SQLite held"
+    );
+
+    // A non-empty target is refused, and left unchanged; with force it is replaced.
+    match copy_sqlite_to_postgres(&src_path, &pg, false).await {
+        Err(CopyError::TargetNotEmpty { rows, .. }) => assert!(rows > 0),
+        other => panic!("expected TargetNotEmpty, got {other:?}"),
+    }
+    assert_eq!(
+        copy_sqlite_to_postgres(&src_path, &pg, true).await.unwrap(),
+        report
+    );
+    assert_eq!(snapshot(&pg).await, before);
+
+    // New ids continue after the copied ones.
+    let next = pg.enqueue(NewTask::new(tt("a"), json!({}))).await.unwrap();
+    assert!(next.id.0 > 51, "{:?}", next.id);
+    let dup = pg
+        .enqueue(NewTask::new(tt("a"), json!({})).idempotency_key("key-1"))
+        .await
+        .unwrap();
+    assert!(dup.duplicate);
+    TaskQueue::cancel(&pg, next.id).await.unwrap();
+    let purged = pg
+        .purge(prismq_domain::TaskStatus::Cancelled, Timestamp::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+
+    // And back to a fresh SQLite file.
+    let back_path = dir.path().join("back.db");
+    let back_report = copy_postgres_to_sqlite(&pg, &back_path, false)
+        .await
+        .unwrap();
+    assert_eq!(back_report, report);
+    let back = SqliteStore::open(SqliteOptions::new(&back_path), clock).unwrap();
+    assert_eq!(
+        snapshot(&back).await,
+        before,
+        "SQLite reads back what it held"
+    );
+    assert!(matches!(
+        copy_postgres_to_sqlite(&pg, &back_path, false).await,
+        Err(CopyError::TargetNotEmpty { .. })
+    ));
+}
