@@ -11,7 +11,7 @@ use prismq_domain::ports::SystemClock;
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::args::GlobalArgs;
-use crate::exit::{CliError, CliResult};
+use crate::exit::{CliError, CliResult, Exit};
 
 /// The command's environment.
 #[derive(Debug)]
@@ -67,6 +67,12 @@ impl Ctx {
     /// # Errors
     /// No default location exists (exit 5).
     pub fn db_path(&self) -> CliResult<PathBuf> {
+        if self.config.database.postgres_url().is_some() {
+            return Err(CliError::new(
+                Exit::Config,
+                "database.url names a PostgreSQL server, but `prismq init` and `prismq migrate` manage SQLite files only; unset database.url (or pass --db PATH) to use them",
+            ));
+        }
         match self.config.database.sqlite_path() {
             Some(p) => Ok(p),
             None => Ok(prismq_storage_sqlite::default_db_path()?),
@@ -93,14 +99,18 @@ impl Ctx {
         Ok(SqliteStore::open(o, Arc::new(SystemClock))?)
     }
 
-    /// Fails with exit 3 when the database file does not exist yet.
+    /// Fails with exit 3 when the SQLite database file does not exist yet (a PostgreSQL
+    /// database is checked when it is opened).
     ///
     /// # Errors
     /// As said.
-    pub fn require_db(&self) -> CliResult<PathBuf> {
+    pub fn require_db(&self) -> CliResult {
+        if self.config.database.postgres_url().is_some() {
+            return Ok(());
+        }
         let p = self.db_path()?;
         if p.exists() {
-            Ok(p)
+            Ok(())
         } else {
             Err(CliError::not_found(format!(
                 "no database at {}; run `prismq init` first, or pass --db PATH",

@@ -475,6 +475,44 @@ fn collect_runs_the_task_and_prints_its_results() {
 }
 
 #[test]
+fn collect_trending_reads_the_data_api() {
+    let body = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/videos_chart_page.json"),
+    )
+    .unwrap();
+    let api = support::data_api::FakeDataApi::start(body);
+    let mut s = initialised();
+    s.env("YOUTUBE_API_KEY", "AIzaSyLoopbackTestKey")
+        .env("PRISMQ_YOUTUBE__API_BASE_URL", &api.base_url);
+    let out = s.ok(&["collect", "trending", "--country", "IN", "--top-n", "1"]);
+    assert!(out.contains("V41Iou1O0uQ"), "{out}");
+    assert!(out.contains("NEELI CHHAT"), "{out}");
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].contains("chart=mostPopular"), "{requests:?}");
+    assert!(requests[0].contains("regionCode=IN"), "{requests:?}");
+    let v = s.json(&["results", "list", "--source", "youtube_trending"]);
+    assert_eq!(v[0]["item"]["source_id"], "V41Iou1O0uQ");
+}
+
+#[test]
+fn postgres_urls_are_refused_by_init_and_migrate() {
+    let mut s = Sandbox::new();
+    s.env(
+        "PRISMQ_DATABASE__URL",
+        "postgres://prismq@127.0.0.1:1/prismq",
+    );
+    // --db would conflict with database.url, so run without it.
+    for args in [&["init"][..], &["migrate", "status"]] {
+        let out = s.bare().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(err.contains("SQLite files only"), "{err}");
+    }
+}
+
+#[test]
 fn help_snapshots() {
     let s = Sandbox::new();
     insta::assert_snapshot!("help", s.ok(&["--help"]));

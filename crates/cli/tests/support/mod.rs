@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::new_without_default)]
 
+pub mod data_api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -48,6 +50,13 @@ impl Sandbox {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.bare();
+        c.arg("--db").arg(self.db()).args(args);
+        c
+    }
+
+    /// The binary in the sandbox without `--db` or arguments.
+    pub fn bare(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prismq"));
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
@@ -63,13 +72,10 @@ impl Sandbox {
             .env("APPDATA", d.join("config"))
             .env("LOCALAPPDATA", d.join("data"))
             .env("PATH", d.join("bin"))
-            .env("NO_COLOR", "1")
-            .arg("--db")
-            .arg(self.db());
+            .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        c.args(args);
         c
     }
 
