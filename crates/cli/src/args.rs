@@ -88,6 +88,16 @@ pub enum Command {
     Config(ConfigCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Run the eight infrastructure checks and a short benchmark (exit 1 if any fails).
+    Validate(crate::commands::validate::ValidateArgs),
+    /// Prune, checkpoint, optimize or vacuum the database.
+    #[command(subcommand)]
+    Maintenance(crate::commands::maintenance::MaintenanceCommand),
+    /// Copy the live database to a file (online, consistent while workers run).
+    Backup(crate::commands::backup::BackupArgs),
+    /// Import from elsewhere: `import legacy OLD.db` reads a Python-era database.
+    #[command(subcommand)]
+    Import(crate::commands::import::ImportCommand),
 }
 
 /// `prismq migrate …`.
@@ -453,6 +463,9 @@ pub enum ResultsCommand {
 /// `prismq workers`.
 #[derive(Debug, Args)]
 pub struct WorkersArgs {
+    /// `prune`: remove stopped and stale workers.
+    #[command(subcommand)]
+    pub action: Option<crate::commands::workers_prune::WorkersCommand>,
     /// A worker silent for longer than this is shown as stale (default: 3 heartbeats).
     #[arg(long, value_name = "DURATION")]
     pub stale_after: Option<String>,

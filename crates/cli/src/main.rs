@@ -39,6 +39,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         commands::completions::run(a.shell)?;
         return Ok(Exit::Ok);
     }
+    // Validate reports a configuration that does not load as its check 1.
+    if let Command::Validate(a) = &cli.command {
+        return commands::validate::run(&cli.global, a);
+    }
     let ctx = Ctx::load(cli.global)?;
     install_logging(&ctx, &cli.command);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,6 +13,13 @@ pub mod tasks;
 pub mod work;
 pub mod workers;
 
+pub mod backup;
+pub mod import;
+pub mod maintenance;
+pub mod validate;
+pub mod workers_prune;
+
+mod ops_error;
 mod parse;
 
 use crate::args::Command;
@@ -33,10 +40,17 @@ pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
         Command::Tasks(t) => tasks::run(ctx, t).await?,
         Command::Dlq(d) => dlq::run(ctx, d).await?,
         Command::Results(r) => results::run(ctx, r).await?,
-        Command::Workers(a) => workers::run(ctx, a).await?,
+        Command::Workers(mut a) => match a.action.take() {
+            Some(w) => workers_prune::run(ctx, w).await?,
+            None => workers::run(ctx, a).await?,
+        },
         Command::Stats(a) => return stats::run(ctx, a).await,
         Command::Config(c) => config::run(ctx, c)?,
         Command::Completions(a) => completions::run(a.shell)?,
+        Command::Validate(a) => return validate::run(&ctx.global, &a),
+        Command::Maintenance(m) => maintenance::run(ctx, m)?,
+        Command::Backup(a) => backup::run(ctx, a)?,
+        Command::Import(i) => import::run(ctx, i)?,
     }
     Ok(Exit::Ok)
 }

@@ -8,10 +8,10 @@ use crate::exit::{CliError, Exit};
 
 /// Maps `e` to the CLI's error.
 pub fn ops_error(e: OpsError) -> CliError {
-    let exit = match &e {
-        OpsError::Store(s) => return CliError::from(std::mem::replace_store(s)),
-        OpsError::Port(p) => return CliError::from(p.clone()),
-        OpsError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+    let exit = match e {
+        OpsError::Store(s) => return CliError::from(s),
+        OpsError::Port(p) => return CliError::from(p),
+        OpsError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             Exit::NotFound
         }
         OpsError::Io { .. } => Exit::Failure,
@@ -20,7 +20,6 @@ pub fn ops_error(e: OpsError) -> CliError {
         | OpsError::SameFile { .. }
         | OpsError::Invalid { .. } => Exit::Usage,
         OpsError::BackupCorrupt { .. } => Exit::Unavailable,
-        _ => Exit::Failure,
     };
     CliError::new(exit, e.to_string()).with_sources(&e)
 }
