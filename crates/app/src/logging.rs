@@ -1,5 +1,6 @@
 //! Installs the `tracing` subscriber from `[logging]`: text or JSON lines on stderr, filtered
-//! by `logging.level` unless `RUST_LOG` is set. The CLI's `main` calls [`init`] once.
+//! by `logging.level` unless `RUST_LOG` is set; coloured only on a terminal and without
+//! `NO_COLOR`. The CLI's `main` calls [`init`] once.
 
 use tracing_subscriber::EnvFilter;
 
@@ -21,8 +22,11 @@ pub fn filter(config: &LoggingConfig, rust_log: Option<&str>) -> EnvFilter {
 pub fn init(config: &LoggingConfig) -> Result<(), String> {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = filter(config, rust_log.as_deref());
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let result = match config.format {
         LogFormat::Text => builder.try_init(),

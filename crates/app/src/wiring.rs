@@ -225,7 +225,12 @@ fn postgres_store(
         .map_err(|e| StoreError::Port(PortError::from(e)))
 }
 
-fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
+/// The SQLite options `config` asks for (path, synchronous mode, busy timeout, retry policy),
+/// migrating on open. Commands that manage migrations themselves turn `migrate` off.
+///
+/// # Errors
+/// No default database location exists on this platform.
+pub fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
     let path = match config.database.sqlite_path() {
         Some(p) => p,
         None => prismq_storage_sqlite::default_db_path()?,

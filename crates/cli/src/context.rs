@@ -5,10 +5,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use prismq_app::config::Synchronous;
 use prismq_app::{App, Config, LoadOptions};
 use prismq_domain::ports::SystemClock;
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::SqliteStore;
 
 use crate::args::GlobalArgs;
 use crate::exit::{CliError, CliResult, Exit};
@@ -88,13 +87,8 @@ impl Ctx {
     /// # Errors
     /// The store's error.
     pub fn sqlite(&self, migrate: bool) -> CliResult<SqliteStore> {
-        let mut o = SqliteOptions::new(self.db_path()?);
-        o.synchronous = match self.config.database.synchronous {
-            Synchronous::Normal => prismq_storage_sqlite::Synchronous::Normal,
-            Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
-        };
-        o.busy_timeout = self.config.database.busy_timeout;
-        o.retry = self.config.retry.policy();
+        let mut o = prismq_app::wiring::sqlite_options(&self.config)?;
+        o.path = self.db_path()?;
         o.migrate = migrate;
         Ok(SqliteStore::open(o, Arc::new(SystemClock))?)
     }
