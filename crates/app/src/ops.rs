@@ -13,8 +13,8 @@ use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
 use crate::config::{Config, LoadOptions, Synchronous, YoutubeBackend};
 
 /// Loads the configuration (check 1) and, if it loads, validates the database it names
-/// (checks 2–8, see [`prismq_storage_sqlite::ops::validate`]). Never fails: every problem
-/// is a check result.
+/// (checks 2–8, see [`prismq_storage_sqlite::ops::validate`]); with a PostgreSQL
+/// `database.url`, checks 2–8 are skipped. Never fails: every problem is a check result.
 pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationReport {
     let config = match Config::load(load) {
         Ok(c) => c,
@@ -32,6 +32,19 @@ pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationRepo
             return report;
         }
     };
+    if config.database.postgres_url().is_some() {
+        let mut report = ValidationReport::not_run(
+            PathBuf::new(),
+            options.quick,
+            "not run: database.url names a PostgreSQL server; checks 2–8 are for SQLite files",
+        );
+        report.insert_config_check(CheckResult::new(
+            1,
+            Outcome::Pass,
+            "the configuration loads and is valid (PostgreSQL)",
+        ));
+        return report;
+    }
     let sqlite = match sqlite_options(&config) {
         Ok(o) => o,
         Err(e) => {
@@ -131,6 +144,11 @@ fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
 /// # Errors
 /// The store's error (no data directory, network path, not a database, schema too new, …).
 pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreError> {
+    if config.database.postgres_url().is_some() {
+        return Err(StoreError::Port(prismq_domain::PortError::Unavailable(
+            "database.url names a PostgreSQL server, but maintenance, backup and import work on SQLite files; use PostgreSQL's own tools (VACUUM, pg_dump), or pass --db PATH for a SQLite file".into(),
+        )));
+    }
     let mut options = sqlite_options(config)?;
     options.migrate = migrate;
     SqliteStore::open(options, Arc::new(SystemClock))
@@ -191,6 +209,19 @@ mod tests {
             .iter()
             .all(|c| c.outcome == Outcome::Skip));
         assert!(!report.passed());
+    }
+
+    #[test]
+    fn postgres_skips_the_file_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = [("database.url", "postgres://u@localhost/prismq")];
+        let report = validate(&load(dir.path(), None, &url), &quick());
+        assert_eq!(report.checks[0].outcome, Outcome::Pass);
+        assert!(report.checks[1..]
+            .iter()
+            .all(|c| c.outcome == Outcome::Skip));
+        let config = Config::load(&load(dir.path(), None, &url)).unwrap();
+        assert!(open_store(&config, false).is_err());
     }
 
     #[test]
