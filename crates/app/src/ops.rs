@@ -13,7 +13,7 @@ use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
 use crate::config::{Config, LoadOptions, Synchronous, YoutubeBackend};
 
 /// Loads the configuration (check 1) and, if it loads, validates the database it names
-/// (checks 2–8, see [`prismq_storage_sqlite::ops::validate`]); with a PostgreSQL
+/// (checks 2–8, see [`prismq_storage_sqlite::ops::validate()`]); with a PostgreSQL
 /// `database.url`, checks 2–8 are skipped. Never fails: every problem is a check result.
 pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationReport {
     let config = match Config::load(load) {

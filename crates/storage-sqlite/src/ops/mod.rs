@@ -8,10 +8,12 @@
 
 pub mod backup;
 mod checks_db;
+mod checks_roundtrip;
 mod checks_runtime;
 pub mod legacy;
 mod legacy_map;
 pub mod maintenance;
+pub mod prune;
 mod rows;
 pub mod validate;
 
@@ -24,11 +26,10 @@ use crate::error::StoreError;
 pub use backup::{backup, BackupReport};
 pub use checks_runtime::STATS_QUERIES;
 pub use legacy::{import_legacy, ImportReport, Skipped};
-pub use maintenance::PRUNE_QUERIES;
 pub use maintenance::{
-    checkpoint, optimize, prune, vacuum, CheckpointReport, OptimizeReport, PruneOptions,
-    PruneReport, VacuumMode, VacuumReport,
+    checkpoint, optimize, vacuum, CheckpointReport, OptimizeReport, VacuumMode, VacuumReport,
 };
+pub use prune::{prune, PruneOptions, PruneReport, PRUNE_QUERIES};
 pub use validate::{
     validate, Benchmark, CheckResult, Outcome, ValidateOptions, ValidationReport, CHECK_NAMES,
 };

@@ -18,6 +18,7 @@ use prismq_domain::task::{NewTask, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;
 
 use super::checks_db;
+use super::checks_roundtrip;
 use super::checks_runtime;
 use crate::{SqliteOptions, SqliteStore};
 
@@ -240,7 +241,7 @@ pub fn validate(options: &SqliteOptions, vopts: &ValidateOptions) -> ValidationR
     let pragmas = timed(4, || checks_db::pragmas(&conn, options));
     checks.push(timed(3, || checks_db::schema(&conn, vopts.quick)));
     checks.push(pragmas);
-    checks.push(timed(5, || checks_runtime::round_trip(&mut conn)));
+    checks.push(timed(5, || checks_roundtrip::round_trip(&mut conn)));
     checks.push(timed(6, || {
         checks_runtime::isolation(&mut conn, options, vopts.isolation_timeout)
     }));

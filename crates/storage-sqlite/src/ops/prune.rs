@@ -1,0 +1,351 @@
+//! Pruning: finished tasks and old log entries deleted in small batches (each its own
+//! short transaction, so workers are never blocked for long), with an optional JSONL
+//! archive written and synced before anything is deleted.
+
+use rusqlite::{params, Connection, Transaction};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prismq_domain::{PortError, TaskStatus, Timestamp};
+
+use super::OpsError;
+use crate::codec::{task_from_row, TASK_COLUMNS};
+use crate::error::map_err;
+use crate::SqliteStore;
+
+/// Finished tasks of one status older than a cutoff, oldest first (one index range).
+const PRUNE_TASKS: &str = "SELECT id FROM task_queue INDEXED BY ix_queue_finished
+    WHERE status = ?1 AND finished_at < ?2 ORDER BY finished_at LIMIT ?3";
+/// The next slice of the log in key order (a keyset walk on the (task_id, seq) primary
+/// key: each row is read once over a whole prune).
+const LOG_SLICE: &str = "SELECT task_id, seq, at FROM task_logs
+    WHERE (task_id, seq) > (?1, ?2) ORDER BY task_id, seq LIMIT ?3";
+/// Log entries named by a JSON array of [task_id, seq] pairs.
+const LOG_KEYS: &str =
+    "(task_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))";
+
+/// The queries prune runs, for the index-usage check.
+pub const PRUNE_QUERIES: &[(&str, &str)] = &[
+    ("prune finished tasks", PRUNE_TASKS),
+    ("prune log slice", LOG_SLICE),
+];
+
+/// What [`prune`] deletes. Cutoffs are exclusive: rows strictly older go.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Completed tasks that finished before this instant (with their logs).
+    pub completed_before: Option<Timestamp>,
+    /// Failed (dead-lettered) tasks that finished before this instant (with their logs).
+    pub failed_before: Option<Timestamp>,
+    /// Cancelled tasks that finished before this instant (with their logs).
+    pub cancelled_before: Option<Timestamp>,
+    /// Log entries written before this instant, whatever their task's state.
+    pub logs_before: Option<Timestamp>,
+    /// Append every deleted row to this JSONL file first (created owner-only if missing).
+    pub archive: Option<PathBuf>,
+    /// Rows per transaction (1–10,000; default 500).
+    pub batch_size: u32,
+    /// Pause between batches so waiting workers get the lock (default 2 ms).
+    pub pause: Duration,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            completed_before: None,
+            failed_before: None,
+            cancelled_before: None,
+            logs_before: None,
+            archive: None,
+            batch_size: 500,
+            pause: Duration::from_millis(2),
+        }
+    }
+}
+
+/// What [`prune`] deleted, counted exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Completed tasks deleted.
+    pub completed: u64,
+    /// Failed tasks deleted.
+    pub failed: u64,
+    /// Cancelled tasks deleted.
+    pub cancelled: u64,
+    /// Log entries deleted with those tasks.
+    pub task_logs: u64,
+    /// Log entries deleted for their age alone.
+    pub logs: u64,
+    /// Lines appended to the archive.
+    pub archived_lines: u64,
+    /// Transactions used.
+    pub batches: u64,
+    /// The archive, if one was written.
+    pub archive: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct LogLine {
+    task_id: i64,
+    seq: i64,
+    at: String,
+    level: String,
+    event: String,
+    message: String,
+    details: Value,
+}
+
+fn iso(ms: i64) -> String {
+    Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+fn logs_where(tx: &Transaction<'_>, filter: &str, arg: &str) -> rusqlite::Result<Vec<LogLine>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT task_id, seq, at, level, event, message, details FROM task_logs WHERE {filter} ORDER BY task_id, seq"
+    ))?;
+    let rows = stmt.query_map([arg], |r| {
+        let details: Option<String> = r.get(6)?;
+        Ok(LogLine {
+            task_id: r.get(0)?,
+            seq: r.get(1)?,
+            at: iso(r.get(2)?),
+            level: r.get(3)?,
+            event: r.get(4)?,
+            message: r.get(5)?,
+            details: details
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or(Value::Null),
+        })
+    })?;
+    rows.collect()
+}
+
+struct Archive {
+    file: File,
+    path: PathBuf,
+}
+
+impl Archive {
+    fn open(path: &Path) -> Result<Archive, OpsError> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts
+            .open(path)
+            .map_err(|e| OpsError::io("opening the archive", path, e))?;
+        Ok(Archive {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends and syncs; an error means nothing of this batch is deleted.
+    fn append(&mut self, lines: &str) -> Result<(), PortError> {
+        self.file
+            .write_all(lines.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| {
+                PortError::Unavailable(format!(
+                    "writing the archive {} failed ({e}); nothing of this batch was deleted: free space or choose another --archive",
+                    self.path.display()
+                ))
+            })
+    }
+}
+
+fn to_line(v: &Value) -> Result<String, PortError> {
+    serde_json::to_string(v)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| PortError::Unavailable(format!("encoding an archive line: {e}")))
+}
+
+/// One batch of finished tasks: (tasks deleted, their log entries, archive lines).
+fn prune_task_batch(
+    tx: &Transaction<'_>,
+    status: TaskStatus,
+    before: i64,
+    limit: u32,
+    archive: Option<&mut Archive>,
+) -> Result<(u64, u64, u64), PortError> {
+    let ids: Vec<i64> = tx
+        .prepare_cached(PRUNE_TASKS)
+        .and_then(|mut s| {
+            s.query_map(params![status.as_str(), before, limit], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(map_err)?;
+    if ids.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    let id_list = Value::from(ids.clone()).to_string();
+    let in_ids = "task_id IN (SELECT value FROM json_each(?1))";
+    let mut lines = 0;
+    if let Some(archive) = archive {
+        let tasks = tx
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLUMNS} FROM task_queue WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+            ))
+            .and_then(|mut s| s.query_map([&id_list], task_from_row)?.collect::<Result<Vec<_>, _>>())
+            .map_err(map_err)?;
+        let mut logs = logs_where(tx, in_ids, &id_list).map_err(map_err)?;
+        let mut text = String::new();
+        for task in tasks {
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                logs.into_iter().partition(|l| l.task_id == task.id.0);
+            logs = rest;
+            text.push_str(&to_line(
+                &json!({"kind": "task", "task": task, "logs": mine}),
+            )?);
+            lines += 1;
+        }
+        archive.append(&text)?;
+    }
+    let cascaded: i64 = tx
+        .prepare_cached(&format!("SELECT count(*) FROM task_logs WHERE {in_ids}"))
+        .and_then(|mut s| s.query_row([&id_list], |r| r.get(0)))
+        .map_err(map_err)?;
+    let deleted = tx
+        .prepare_cached("DELETE FROM task_queue WHERE id IN (SELECT value FROM json_each(?1))")
+        .and_then(|mut s| s.execute([&id_list]))
+        .map_err(map_err)?;
+    Ok((deleted as u64, cascaded.max(0) as u64, lines))
+}
+
+/// One batch of old log entries by key: (deleted, archive lines).
+fn prune_log_batch(
+    tx: &Transaction<'_>,
+    keys: &[(i64, i64)],
+    before: i64,
+    archive: Option<&mut Archive>,
+) -> Result<(u64, u64), PortError> {
+    let id_list =
+        Value::from(keys.iter().map(|(t, s)| json!([t, s])).collect::<Vec<_>>()).to_string();
+    let filter = format!("{LOG_KEYS} AND at < {before}");
+    let mut lines = 0;
+    if let Some(archive) = archive {
+        let logs = logs_where(tx, &filter, &id_list).map_err(map_err)?;
+        let mut text = String::new();
+        for log in logs {
+            text.push_str(&to_line(&json!({"kind": "log", "log": log}))?);
+            lines += 1;
+        }
+        archive.append(&text)?;
+    }
+    let deleted = tx
+        .prepare_cached(&format!("DELETE FROM task_logs WHERE {filter}"))
+        .and_then(|mut s| s.execute([&id_list]))
+        .map_err(map_err)?;
+    Ok((deleted as u64, lines))
+}
+
+/// Deletes finished tasks (with their logs) and old log entries in batches of
+/// `batch_size`, each batch its own IMMEDIATE transaction. With an archive, each batch's rows
+/// are appended to it as JSON lines and synced before the batch's delete commits, so a
+/// crash never loses a row; a batch interrupted between the two may appear twice in the
+/// archive (each line carries its id).
+///
+/// # Errors
+/// `Invalid` for a batch size outside 1–10,000; `Io` when the archive cannot be opened; a
+/// port error when the database fails (batches already committed stay deleted).
+pub fn prune(store: &SqliteStore, opts: &PruneOptions) -> Result<PruneReport, OpsError> {
+    if !(1..=10_000).contains(&opts.batch_size) {
+        return Err(OpsError::Invalid {
+            option: "batch size",
+            problem: format!("{} is out of range; accepted: 1 to 10000", opts.batch_size),
+        });
+    }
+    let mut archive = opts.archive.as_deref().map(Archive::open).transpose()?;
+    let mut report = PruneReport {
+        archive: opts.archive.clone(),
+        ..PruneReport::default()
+    };
+    let targets = [
+        (TaskStatus::Completed, opts.completed_before),
+        (TaskStatus::Failed, opts.failed_before),
+        (TaskStatus::Cancelled, opts.cancelled_before),
+    ];
+    for (status, before) in targets {
+        let Some(before) = before.map(|t| t.as_millisecond()) else {
+            continue;
+        };
+        loop {
+            let (n, logs, lines) = store.write(|tx| {
+                prune_task_batch(tx, status, before, opts.batch_size, archive.as_mut())
+            })?;
+            if n == 0 {
+                break;
+            }
+            report.batches += 1;
+            report.task_logs += logs;
+            report.archived_lines += lines;
+            match status {
+                TaskStatus::Completed => report.completed += n,
+                TaskStatus::Failed => report.failed += n,
+                _ => report.cancelled += n,
+            }
+            std::thread::sleep(opts.pause);
+        }
+    }
+    if let Some(before) = opts.logs_before.map(|t| t.as_millisecond()) {
+        prune_logs(store, before, opts, archive.as_mut(), &mut report)?;
+    }
+    Ok(report)
+}
+
+fn prune_logs(
+    store: &SqliteStore,
+    before: i64,
+    opts: &PruneOptions,
+    mut archive: Option<&mut Archive>,
+    report: &mut PruneReport,
+) -> Result<(), OpsError> {
+    let slice = i64::from(opts.batch_size) * 10;
+    let mut last = (i64::MIN, i64::MIN);
+    let mut pending: Vec<(i64, i64)> = Vec::new();
+    loop {
+        // Read a bounded slice outside any write transaction (WAL readers block no one).
+        let rows: Vec<(i64, i64, i64)> = store.read(|c: &Connection| {
+            c.prepare_cached(LOG_SLICE)
+                .and_then(|mut s| {
+                    s.query_map(params![last.0, last.1, slice], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect()
+                })
+                .map_err(map_err)
+        })?;
+        let exhausted = (rows.len() as i64) < slice;
+        if let Some((task, seq, _)) = rows.last() {
+            last = (*task, *seq);
+        }
+        pending.extend(
+            rows.into_iter()
+                .filter(|(_, _, at)| *at < before)
+                .map(|(task, seq, _)| (task, seq)),
+        );
+        while pending.len() >= opts.batch_size as usize || (exhausted && !pending.is_empty()) {
+            let take = pending.len().min(opts.batch_size as usize);
+            let batch: Vec<(i64, i64)> = pending.drain(..take).collect();
+            let (n, lines) =
+                store.write(|tx| prune_log_batch(tx, &batch, before, archive.as_deref_mut()))?;
+            report.logs += n;
+            report.archived_lines += lines;
+            report.batches += 1;
+            std::thread::sleep(opts.pause);
+        }
+        if exhausted {
+            return Ok(());
+        }
+    }
+}
