@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use prismq_domain::ports::SystemClock;
 use prismq_storage_sqlite::ops::{CheckResult, Outcome, ValidateOptions, ValidationReport};
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
+use prismq_storage_sqlite::{SqliteStore, StoreError};
 
-use crate::config::{Config, LoadOptions, Synchronous, YoutubeBackend};
+use crate::config::{Config, LoadOptions, YoutubeBackend};
 
 /// Loads the configuration (check 1) and, if it loads, validates the database it names
 /// (checks 2–8, see [`prismq_storage_sqlite::ops::validate()`]); with a PostgreSQL
@@ -45,7 +45,7 @@ pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationRepo
         ));
         return report;
     }
-    let sqlite = match sqlite_options(&config) {
+    let sqlite = match crate::wiring::sqlite_options(&config) {
         Ok(o) => o,
         Err(e) => {
             let mut report = ValidationReport::not_run(
@@ -121,23 +121,6 @@ fn find_executable(path: &Path) -> Option<PathBuf> {
     })
 }
 
-/// The store options the configuration asks for. This mirrors the composition root's
-/// private helper in `wiring`, which `ops` cannot reach.
-fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
-    let path = match config.database.sqlite_path() {
-        Some(p) => p,
-        None => prismq_storage_sqlite::default_db_path()?,
-    };
-    let mut o = SqliteOptions::new(path);
-    o.synchronous = match config.database.synchronous {
-        Synchronous::Normal => prismq_storage_sqlite::Synchronous::Normal,
-        Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
-    };
-    o.busy_timeout = config.database.busy_timeout;
-    o.retry = config.retry.policy();
-    Ok(o)
-}
-
 /// Opens the database the configuration names, without plugins. With `migrate` false no
 /// migration is applied (maintenance and backup work on the schema as it is).
 ///
@@ -149,7 +132,7 @@ pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreEr
             "database.url names a PostgreSQL server, but maintenance, backup and import work on SQLite files; use PostgreSQL's own tools (VACUUM, pg_dump), or pass --db PATH for a SQLite file".into(),
         )));
     }
-    let mut options = sqlite_options(config)?;
+    let mut options = crate::wiring::sqlite_options(config)?;
     options.migrate = migrate;
     SqliteStore::open(options, Arc::new(SystemClock))
 }
