@@ -1,1 +1,248 @@
-fn main() {}
+//! PostgreSQL benchmarks, beside SQLite in the same run:
+//! - drain throughput (claim + start + complete) with 1, 4 and 16 concurrent workers;
+//! - claim latency (p50/p95) per strategy with `PRISMQ_BENCH_QUEUED` tasks queued
+//!   (default 1,000,000) in 4 types and 10 priority levels;
+//! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling.
+//!
+//! Run: `source scripts/services/postgres.sh && cargo bench -p prismq-storage-postgres`.
+//! `PRISMQ_BENCH_DRAIN` sets the drain size (default 5,000). Each run uses fresh schemas.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, Clock, SystemClock, TaskQueue};
+use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
+use prismq_domain::ClaimingStrategy;
+use prismq_storage_postgres::{PostgresOptions, PostgresStore};
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use serde_json::json;
+
+const TYPES: [&str; 4] = [
+    "channel_scrape",
+    "trending_scrape",
+    "keyword_search",
+    "api_scrape",
+];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn task(i: usize) -> NewTask {
+    NewTask::new(
+        TaskType::new(TYPES[i % 4]).expect("type"),
+        json!({"channel_url": format!("@channel{i:08}"), "top_n": 10, "tab": "videos"}),
+    )
+    .priority(Priority::new((i / 4 % 10) as i64 + 1).expect("priority"))
+}
+
+fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
+    ClaimRequest {
+        worker: WorkerId::new(worker).expect("worker"),
+        filter: ClaimFilter {
+            task_types: TYPES
+                .iter()
+                .map(|t| TaskType::new(*t).expect("type"))
+                .collect(),
+            region: None,
+        },
+        strategy,
+        lease_for: Duration::from_secs(600),
+    }
+}
+
+fn schema(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("bench_{tag}_{}_{nanos}", std::process::id())
+}
+
+async fn pg(url: &str, tag: &str) -> PostgresStore {
+    let mut o = PostgresOptions::new(url).with_schema(schema(tag));
+    o.pool_size = 24;
+    PostgresStore::open(o, Arc::new(SystemClock) as Arc<dyn Clock>)
+        .await
+        .expect("open PostgreSQL")
+}
+
+async fn fill(q: &dyn TaskQueue, n: usize) -> Duration {
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<NewTask> = (i..(i + 10_000).min(n)).map(task).collect();
+        i += batch.len();
+        q.enqueue_batch(batch).await.expect("enqueue");
+    }
+    start.elapsed()
+}
+
+async fn drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let q = q.clone();
+            tokio::spawn(async move {
+                let req = request(&format!("w{w}"), ClaimingStrategy::Fifo);
+                while let Some(c) = q.claim(&req).await.expect("claim") {
+                    q.start(&c.lease).await.expect("start");
+                    q.complete(&c.lease, None).await.expect("complete");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("worker");
+    }
+    start.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn drains(url: &str, dir: &Path) {
+    let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
+    println!("\n## Drain {n} tasks (claim + start + complete), tasks/s");
+    println!("| workers | PostgreSQL | SQLite |");
+    println!("| --- | --- | --- |");
+    for workers in [1, 4, 16] {
+        let p = pg(url, "drain").await;
+        fill(&p, n).await;
+        let tp = drain(Arc::new(p), workers).await;
+        let s = SqliteStore::open(
+            SqliteOptions::new(dir.join(format!("drain{workers}.db"))),
+            Arc::new(SystemClock),
+        )
+        .expect("open SQLite");
+        fill(&s, n).await;
+        let ts = drain(Arc::new(s), workers).await;
+        println!(
+            "| {workers} | {:.0} | {:.0} |",
+            n as f64 / tp.as_secs_f64(),
+            n as f64 / ts.as_secs_f64()
+        );
+    }
+}
+
+async fn claim_latency(url: &str) {
+    let queued = env_usize("PRISMQ_BENCH_QUEUED", 1_000_000);
+    let p = pg(url, "claims").await;
+    let took = fill(&p, queued).await;
+    println!(
+        "\n## Claim latency, {queued} queued in 4 types × 10 levels (filled in {:.1} s, {:.0} tasks/s)",
+        took.as_secs_f64(),
+        queued as f64 / took.as_secs_f64()
+    );
+    let client = p.connection().await.expect("connection");
+    client.batch_execute("ANALYZE").await.expect("analyze");
+    drop(client);
+    println!("| strategy | p50 ms | p95 ms | max ms |");
+    println!("| --- | --- | --- | --- |");
+    for strategy in ClaimingStrategy::ALL {
+        let req = request("lat", strategy);
+        let mut times = Vec::with_capacity(1000);
+        for _ in 0..1000 {
+            let t = Instant::now();
+            let c = p.claim(&req).await.expect("claim");
+            times.push(t.elapsed());
+            assert!(c.is_some());
+        }
+        times.sort_unstable();
+        println!(
+            "| {strategy} | {:.3} | {:.3} | {:.3} |",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95)),
+            ms(*times.last().expect("samples"))
+        );
+    }
+}
+
+/// Enqueue-to-claim latency on an idle queue: the worker either waits on LISTEN/NOTIFY
+/// (up to 1 s between polls) or polls every 250 ms.
+async fn wake_latency(url: &str) {
+    println!("\n## Enqueue-to-claim on an idle queue, 30 tasks each");
+    println!("| wake-up | p50 ms | p95 ms |");
+    println!("| --- | --- | --- |");
+    for notify in [true, false] {
+        let worker = pg(url, "wake").await;
+        let enqueuer = PostgresStore::connect_lazy(
+            worker.options().clone(),
+            Arc::new(SystemClock) as Arc<dyn Clock>,
+        )
+        .expect("store");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        let w = worker.clone();
+        let handle = tokio::spawn(async move {
+            let mut signal = w.subscribe();
+            signal.wait(Duration::from_secs(2)).await; // listener connected
+            let req = request("idle", ClaimingStrategy::Fifo);
+            let mut got = 0;
+            while got < 30 {
+                match w.claim(&req).await.expect("claim") {
+                    Some(c) => {
+                        tx.send(Instant::now()).expect("send");
+                        w.complete(&c.lease, None).await.expect("complete");
+                        got += 1;
+                    }
+                    None if notify => {
+                        signal.wait(Duration::from_secs(1)).await;
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut lat = Vec::new();
+        for i in 0..30 {
+            // Irregular gaps, so polling is caught at every phase.
+            tokio::time::sleep(Duration::from_millis(97 + (i * 37 % 200) as u64)).await;
+            let t = Instant::now();
+            enqueuer.enqueue(task(i)).await.expect("enqueue");
+            let claimed = rx.recv().await.expect("claimed");
+            lat.push(claimed.duration_since(t));
+        }
+        handle.await.expect("worker");
+        lat.sort_unstable();
+        println!(
+            "| {} | {:.1} | {:.1} |",
+            if notify {
+                "LISTEN/NOTIFY"
+            } else {
+                "polling every 250 ms"
+            },
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.95))
+        );
+    }
+}
+
+fn main() {
+    let Ok(url) = std::env::var("PRISMQ_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "PRISMQ_TEST_POSTGRES_URL is not set: run `source scripts/services/postgres.sh` first"
+        );
+        std::process::exit(2);
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    rt.block_on(async {
+        wake_latency(&url).await;
+        drains(&url, dir.path()).await;
+        claim_latency(&url).await;
+    });
+}

@@ -15,6 +15,7 @@
 
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use prismq_domain::claiming::pick_weighted_level;
@@ -33,7 +34,11 @@ macro_rules! claim_stmt {
         concat!(
             "WITH picked AS MATERIALIZED (
     SELECT id AS pid FROM task_queue
-    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)",
+    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
+      AND NOT EXISTS (SELECT 1 FROM task_queue l
+          WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
+            AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
+            AND (l.region IS NULL OR l.region = $3))",
             $extra,
             "
     ORDER BY ",
@@ -66,8 +71,8 @@ pub(crate) const CLAIM_FIFO: &str = claim_stmt!("", "run_after, id");
 pub(crate) const CLAIM_LIFO: &str = claim_stmt!("", "run_after DESC, id DESC");
 /// Claims the highest-priority, then oldest, eligible task of one type.
 pub(crate) const CLAIM_PRIORITY: &str = claim_stmt!("", "priority DESC, run_after, id");
-/// Claims the oldest eligible task of one type at one priority level ($8).
-pub(crate) const CLAIM_LEVEL: &str = claim_stmt!(" AND priority = $8", "run_after, id");
+/// Claims the oldest eligible task of one type at one priority level ($9).
+pub(crate) const CLAIM_LEVEL: &str = claim_stmt!(" AND priority = $9", "run_after, id");
 
 /// Takes over a task already locked in this transaction (a lapsed lease).
 const TAKE_BY_ID: &str = concat!(
@@ -126,8 +131,13 @@ pub(crate) const QUEUED_TYPES: &str =
 
 /// Every query a claim can run on the queue, by name, for EXPLAIN checks (tests, `validate`).
 /// Parameters: the `claim …` statements take ($1 type, $2 now, $3 region, $4 worker,
-/// $5 expiry, $6 token, $7 strategy[, $8 level]); the `heads …` ones ($1 types, $2 now,
-/// $3 region); `lapsed leases` ($1 now, $2 types, $3 region).
+/// $5 expiry, $6 token, $7 strategy, $8 the worker's types (empty: all)[, $9 level]); the
+/// `heads …` ones ($1 types, $2 now, $3 region); `lapsed leases` ($1 now, $2 types,
+/// $3 region).
+///
+/// The `claim …` statements take a queued task only while no lease the worker could take
+/// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
+/// claim is one round trip and a lapsed lease is still always rescued first.
 pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("claim fifo", CLAIM_FIFO),
     ("claim lifo", CLAIM_LIFO),
@@ -168,20 +178,7 @@ impl PostgresStore {
             .region
             .as_ref()
             .map(|r| r.trim().to_ascii_uppercase());
-        let lapsed = {
-            let client = self.client().await?;
-            let stmt = client.prepare_cached(PROBE_LAPSED).await.map_err(map_err)?;
-            client
-                .query_opt(&stmt, &[&now, &wanted, &region])
-                .await
-                .map_err(map_err)?
-        };
-        if lapsed.is_some() {
-            if let Some(c) = self.rescue(req, &wanted, &region, now, expires).await? {
-                return Ok(Some(c));
-            }
-        }
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let types = if wanted.is_empty() {
             let stmt = client.prepare_cached(QUEUED_TYPES).await.map_err(map_err)?;
             let rows = client.query(&stmt, &[]).await.map_err(map_err)?;
@@ -189,64 +186,61 @@ impl PostgresStore {
                 .map(|r| get(r, 0))
                 .collect::<Result<Vec<String>, _>>()?
         } else {
-            wanted
+            wanted.clone()
         };
-        if types.is_empty() {
-            return Ok(None);
-        }
         // A target whose eligible tasks were all taken meanwhile is looked up again.
         for _ in 0..3 {
-            let Some((task_type, level)) = self
-                .target(&client, req.strategy, &types, now, &region)
-                .await?
-            else {
-                return Ok(None);
+            let target = if types.is_empty() {
+                None
+            } else {
+                self.target(&client, req.strategy, &types, now, &region)
+                    .await?
             };
-            let sql = match (req.strategy, level) {
-                (_, Some(_)) => CLAIM_LEVEL,
-                (ClaimingStrategy::Fifo, None) => CLAIM_FIFO,
-                (ClaimingStrategy::Lifo, None) => CLAIM_LIFO,
-                (_, None) => CLAIM_PRIORITY,
-            };
-            let token = new_token();
-            let worker = req.worker.as_str();
-            let strategy = req.strategy.as_str();
-            let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
-            let row = match &level {
-                Some(p) => {
-                    client
-                        .query_opt(
-                            &stmt,
-                            &[
-                                &task_type, &now, &region, &worker, &expires, &token.0, &strategy,
-                                p,
-                            ],
-                        )
-                        .await
+            if let Some((task_type, level)) = &target {
+                let sql = match (req.strategy, level) {
+                    (_, Some(_)) => CLAIM_LEVEL,
+                    (ClaimingStrategy::Fifo, None) => CLAIM_FIFO,
+                    (ClaimingStrategy::Lifo, None) => CLAIM_LIFO,
+                    (_, None) => CLAIM_PRIORITY,
+                };
+                let token = new_token();
+                let worker = req.worker.as_str();
+                let strategy = req.strategy.as_str();
+                let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+                let mut args: Vec<&(dyn ToSql + Sync)> = vec![
+                    task_type, &now, &region, &worker, &expires, &token.0, &strategy, &wanted,
+                ];
+                if let Some(p) = level {
+                    args.push(p);
                 }
-                None => {
-                    client
-                        .query_opt(
-                            &stmt,
-                            &[
-                                &task_type, &now, &region, &worker, &expires, &token.0, &strategy,
-                            ],
-                        )
-                        .await
+                let row = client.query_opt(&stmt, &args).await.map_err(map_err)?;
+                if let Some(row) = row {
+                    let task = task_from_row(&row)?;
+                    return Ok(Some(ClaimedTask {
+                        lease: Lease {
+                            task_id: task.id,
+                            token,
+                            worker: req.worker.clone(),
+                            expires_at: ts(expires)?,
+                        },
+                        task,
+                    }));
                 }
             }
-            .map_err(map_err)?;
-            if let Some(row) = row {
-                let task = task_from_row(&row)?;
-                return Ok(Some(ClaimedTask {
-                    lease: Lease {
-                        task_id: task.id,
-                        token,
-                        worker: req.worker.clone(),
-                        expires_at: ts(expires)?,
-                    },
-                    task,
-                }));
+            // Nothing queued was taken: maybe a lapsed lease came first.
+            let stmt = client.prepare_cached(PROBE_LAPSED).await.map_err(map_err)?;
+            let lapsed = client
+                .query_opt(&stmt, &[&now, &wanted, &region])
+                .await
+                .map_err(map_err)?;
+            if lapsed.is_some() {
+                drop(client);
+                if let Some(c) = self.rescue(req, &wanted, &region, now, expires).await? {
+                    return Ok(Some(c));
+                }
+                client = self.client().await?;
+            } else if target.is_none() {
+                return Ok(None);
             }
         }
         Ok(None)

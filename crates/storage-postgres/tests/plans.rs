@@ -67,8 +67,9 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
     let (worker, expires, token, strategy, level) = ("w", now + 1, 7i64, "fifo", 5i64);
     for (name, sql) in CLAIM_QUERIES {
         let args: Vec<&(dyn ToSql + Sync)> = if name.starts_with("claim") {
-            let mut a: Vec<&(dyn ToSql + Sync)> =
-                vec![&"a", &now, &region, &worker, &expires, &token, &strategy];
+            let mut a: Vec<&(dyn ToSql + Sync)> = vec![
+                &"a", &now, &region, &worker, &expires, &token, &strategy, &type_list,
+            ];
             if *name == "claim level" {
                 a.push(&level);
             }
