@@ -150,7 +150,12 @@ fn child_worker() {
         .ok()
         .and_then(|h| h.parse::<usize>().ok())
     {
-        let req = request(&me, ClaimingStrategy::Fifo, &[], Duration::from_millis(LEASE_MS));
+        let req = request(
+            &me,
+            ClaimingStrategy::Fifo,
+            &[],
+            Duration::from_millis(LEASE_MS),
+        );
         for _ in 0..hold {
             let c = store.claim_blocking(&req).unwrap().unwrap();
             store.start_blocking(&c.lease).unwrap();
