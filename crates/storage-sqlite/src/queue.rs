@@ -24,6 +24,13 @@ const INSERT_TASK: &str = "INSERT INTO task_queue
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
+/// Counts per (type, status), from the trigger-kept table (a handful of rows).
+pub(crate) const STATS_COUNTS: &str = "SELECT type, status, n FROM queue_counts WHERE n > 0";
+/// The oldest eligible queued task of one type: one index probe.
+pub(crate) const STATS_OLDEST: &str =
+    "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
+     WHERE status = 'queued' AND type = ?1 AND run_after <= ?2";
+
 /// The largest page `list` returns.
 pub(crate) const MAX_LIMIT: u32 = 10_000;
 
@@ -269,9 +276,7 @@ impl SqliteStore {
     pub fn stats_blocking(&self) -> Result<QueueStats, PortError> {
         let now = self.now_ms();
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT type, status, n FROM queue_counts WHERE n > 0")
-                .map_err(map_err)?;
+            let mut stmt = conn.prepare_cached(STATS_COUNTS).map_err(map_err)?;
             let rows = stmt
                 .query_map([], |r| {
                     let t: String = r.get(0)?;
@@ -293,12 +298,7 @@ impl SqliteStore {
             }
             counts.sort_by(|a, b| (&a.task_type, a.status).cmp(&(&b.task_type, b.status)));
             let mut oldest: Option<i64> = None;
-            let mut probe = conn
-                .prepare_cached(
-                    "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
-                     WHERE status = 'queued' AND type = ?1 AND run_after <= ?2",
-                )
-                .map_err(map_err)?;
+            let mut probe = conn.prepare_cached(STATS_OLDEST).map_err(map_err)?;
             for c in counts.iter().filter(|c| c.status == TaskStatus::Queued) {
                 let m: Option<i64> = probe
                     .query_row(params![c.task_type.as_str(), now], |r| r.get(0))

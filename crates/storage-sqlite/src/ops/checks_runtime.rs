@@ -15,19 +15,11 @@ use super::validate::{CheckResult, Outcome};
 use crate::error::map_err;
 use crate::{connection, Inner, SqliteOptions, SqliteStore, CLAIM_QUERIES};
 
-/// The queries `stats` runs, by name, for the index-usage check. They mirror
-/// `SqliteStore::stats_blocking`; `queue_counts` is a handful of rows (types × statuses), so
-/// scanning it is allowed.
+/// The queries `stats` runs, by name, for the index-usage check (defined beside
+/// `SqliteStore::stats_blocking`, which runs exactly these).
 pub const STATS_QUERIES: &[(&str, &str)] = &[
-    (
-        "stats counts",
-        "SELECT type, status, n FROM queue_counts WHERE n > 0",
-    ),
-    (
-        "stats oldest eligible",
-        "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
-         WHERE status = 'queued' AND type = ?1 AND run_after <= ?2",
-    ),
+    ("stats counts", crate::queue::STATS_COUNTS),
+    ("stats oldest eligible", crate::queue::STATS_OLDEST),
 ];
 
 /// Tables that grow with use: a plan may never scan them.
