@@ -10,6 +10,9 @@ use crate::error::ValidationError;
 use crate::status::TaskStatus;
 use crate::Timestamp;
 
+pub use crate::lease::{Lease, LeaseToken, WorkerId};
+pub use crate::priority::Priority;
+
 /// A task's identity in its queue: positive and increasing in enqueue order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -96,66 +99,6 @@ impl FromStr for TaskType {
     type Err = ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         TaskType::new(s)
-    }
-}
-
-/// A task's priority, 1 (lowest) to 10 (highest). Default 5. Higher runs first under the
-/// `priority` strategy and is drawn more often under `weighted_random`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Priority(u8);
-
-impl Priority {
-    /// The lowest priority.
-    pub const MIN: Priority = Priority(1);
-    /// The highest priority.
-    pub const MAX: Priority = Priority(10);
-    /// The priority of a task that names none.
-    pub const DEFAULT: Priority = Priority(5);
-
-    /// Validates a priority.
-    ///
-    /// # Errors
-    /// Any value outside 1–10.
-    pub fn new(value: i64) -> Result<Self, ValidationError> {
-        if (1..=10).contains(&value) {
-            Ok(Priority(value as u8))
-        } else {
-            Err(ValidationError::new(
-                "priority",
-                format!("{value} is out of range"),
-                "an integer from 1 (lowest) to 10 (highest); default 5",
-            ))
-        }
-    }
-
-    /// The numeric value, 1–10.
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-
-    /// All priorities from highest to lowest.
-    pub fn descending() -> impl Iterator<Item = Priority> {
-        (1..=10u8).rev().map(Priority)
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::DEFAULT
-    }
-}
-
-impl<'de> Deserialize<'de> for Priority {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = i64::deserialize(d)?;
-        Priority::new(v).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 
@@ -417,65 +360,6 @@ pub struct Task {
     pub finished_at: Option<Timestamp>,
 }
 
-/// A worker's identity: 1–128 printable characters, e.g. `host-1234-0`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct WorkerId(String);
-
-impl WorkerId {
-    /// Validates a worker id.
-    ///
-    /// # Errors
-    /// Empty, longer than 128 bytes, or containing control characters.
-    pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
-        let id = id.into();
-        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "worker_id",
-                format!("{:?} is not a usable worker id", truncate_for_message(&id)),
-                "1 to 128 bytes of printable text",
-            ));
-        }
-        Ok(WorkerId(id))
-    }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for WorkerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A random token issued with each claim. Every later write of that attempt must present it;
-/// once the task is claimed again, the old token no longer matches and the write is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LeaseToken(pub i64);
-
-impl fmt::Display for LeaseToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-/// A worker's hold on one attempt of one task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    /// The task leased.
-    pub task_id: TaskId,
-    /// The fencing token of this attempt.
-    pub token: LeaseToken,
-    /// The holder.
-    pub worker: WorkerId,
-    /// When the lease lapses unless renewed.
-    pub expires_at: Timestamp,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,27 +392,6 @@ mod tests {
         }
         let e = TaskType::new("a".repeat(65)).unwrap_err();
         assert!(e.problem.contains("65 characters"), "{e}");
-    }
-
-    #[test]
-    fn priority_bounds() {
-        assert_eq!(Priority::new(1).unwrap().get(), 1);
-        assert_eq!(Priority::new(10).unwrap().get(), 10);
-        for bad in [0, 11, -1, 255, i64::MAX] {
-            let e = Priority::new(bad).unwrap_err();
-            assert_eq!(e.field, "priority");
-            assert!(e.problem.contains(&bad.to_string()));
-            assert!(e.accepted.contains("1 (lowest) to 10 (highest)"));
-        }
-        assert_eq!(Priority::default().get(), 5);
-        let levels: Vec<u8> = Priority::descending().map(Priority::get).collect();
-        assert_eq!(levels, vec![10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
-    }
-
-    #[test]
-    fn priority_deserialize_validates() {
-        assert!(serde_json::from_str::<Priority>("11").is_err());
-        assert_eq!(serde_json::from_str::<Priority>("7").unwrap().get(), 7);
     }
 
     #[test]
