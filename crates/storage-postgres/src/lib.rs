@@ -235,12 +235,20 @@ impl PostgresStore {
     async fn init(&self) -> Result<(), StoreError> {
         let mut client = self.inner.pool.get().await.map_err(error::map_pool_err)?;
         if let Some(schema) = &self.inner.options.schema {
-            let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&migrations::LOCK_KEY])
-                .await?;
-            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                .await?;
-            tx.commit().await?;
+            let created: Result<(), tokio_postgres::Error> = async {
+                let tx = client.transaction().await?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&migrations::LOCK_KEY])
+                    .await?;
+                tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    .await?;
+                tx.commit().await
+            }
+            .await;
+            match created.map_err(error::map_err) {
+                // Another process created it meanwhile (its name was cached as missing).
+                Ok(()) | Err(PortError::Duplicate(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         migrations::check(&client).await?;
         if self.inner.options.migrate {

@@ -135,6 +135,23 @@ pub async fn status(c: &impl GenericClient) -> Result<Vec<MigrationStatus>, Stor
         .collect())
 }
 
+/// A transaction holding the migration lock, with `schema_migrations` in place. Creating
+/// the table (a no-op when it exists) also makes this session take in the catalog changes
+/// committed while it waited for the lock — a bare `SELECT` after the lock could still see
+/// the schema as it was before, and apply a migration twice.
+async fn locked(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL client_min_messages = warning; {CREATE_TABLE}"
+    ))
+    .await?;
+    Ok(tx)
+}
+
 /// Applies pending migrations up to `target` (default: the latest), each in its own
 /// transaction that takes the advisory lock and re-checks the version. Returns the versions
 /// applied; none when already there.
@@ -153,13 +170,10 @@ pub async fn up(
     }
     let mut done = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-            .await?;
+        let tx = locked(client).await?;
         if check(&tx).await? >= m.version {
             continue;
         }
-        tx.batch_execute(CREATE_TABLE).await?;
         tx.batch_execute(m.up).await?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
@@ -187,9 +201,7 @@ pub async fn down(
     }
     let mut done = Vec::new();
     for m in MIGRATIONS.iter().rev().filter(|m| m.version > target) {
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-            .await?;
+        let tx = locked(client).await?;
         if check(&tx).await? < m.version {
             continue;
         }

@@ -1,0 +1,86 @@
+//! Migrations on a real server: concurrent first use applies them once under the advisory
+//! lock; down and up again; a newer or altered schema is refused.
+
+mod common;
+
+use prismq_domain::ports::TaskQueue;
+use prismq_domain::PortError;
+use prismq_storage_postgres::{StoreError, MIGRATIONS};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_stores_starting_at_once_migrate_the_schema_once() {
+    let schema = common::fresh_schema("mig");
+    let stores: Vec<_> = (0..8).map(|_| common::store_in(&schema)).collect();
+    let handles: Vec<_> = stores
+        .iter()
+        .cloned()
+        .map(|s| tokio::spawn(async move { s.stats().await }))
+        .collect();
+    for h in handles {
+        h.await.unwrap().expect("every store starts");
+    }
+    let status = stores[0].migration_status().await.unwrap();
+    assert_eq!(status.len(), MIGRATIONS.len());
+    assert!(status.iter().all(|m| m.applied_at.is_some()));
+    let client = stores[0].connection().await.unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, MIGRATIONS.len() as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_and_up_again_and_refusals() {
+    let schema = common::fresh_schema("mig");
+    let store = common::store_in(&schema);
+    store.stats().await.unwrap();
+    assert_eq!(store.migrate_down(0).await.unwrap(), vec![1]);
+    let client = store.connection().await.unwrap();
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name <> 'schema_migrations'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "down removes every table");
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![1]);
+    assert!(store.migrate_up(None).await.unwrap().is_empty());
+    assert!(matches!(
+        store.migrate_up(Some(99)).await,
+        Err(StoreError::UnknownVersion(99, _))
+    ));
+
+    // An altered migration is refused by a new store.
+    client
+        .execute(
+            "UPDATE schema_migrations SET checksum = 'x' WHERE version = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    match common::store_in(&schema).stats().await {
+        Err(PortError::Unavailable(m)) => assert!(m.contains("checksum"), "{m}"),
+        other => panic!("expected a checksum refusal, got {other:?}"),
+    }
+    // So is a schema migrated by a newer binary.
+    let sum = MIGRATIONS[0].checksum();
+    client
+        .execute("UPDATE schema_migrations SET checksum = $1", &[&sum])
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (99, 'future', 'f', 0)",
+            &[],
+        )
+        .await
+        .unwrap();
+    match common::store_in(&schema).stats().await {
+        Err(PortError::Unavailable(m)) => assert!(m.contains("newer than this binary"), "{m}"),
+        other => panic!("expected a too-new refusal, got {other:?}"),
+    }
+}
