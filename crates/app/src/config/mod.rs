@@ -27,7 +27,7 @@ pub use loader::{
     FILE_NAME,
 };
 pub use raw::{KEYS, SECRET_KEYS, SECTIONS};
-pub use secret::{Secret, REDACTED};
+pub use secret::{redact_url_password, Secret, REDACTED};
 pub use values::{format_duration, parse_duration, DURATION_ACCEPTED};
 
 use serde::{Serialize, Serializer};
@@ -182,8 +182,9 @@ fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_duration(*d))
 }
 
-/// `[database]`: where the queue lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `[database]`: where the queue lives. A password in `url` is redacted by `Debug` and
+/// `Serialize` (and so in the effective-configuration dump).
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct DatabaseConfig {
     /// The SQLite file; `None` means the storage adapter's default (which honours
     /// `PRISMQ_QUEUE_DB_PATH`, and otherwise lies in the platform's data directory).
@@ -191,6 +192,7 @@ pub struct DatabaseConfig {
     /// The same as a URL (`sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`), or a
     /// PostgreSQL server (`postgres://…`, `postgresql://…`). At most one of `path` and `url`
     /// may be set.
+    #[serde(serialize_with = "secret::ser_redacted_url")]
     pub url: Option<String>,
     /// SQLite's `synchronous` mode.
     pub synchronous: Synchronous,
@@ -212,6 +214,17 @@ impl DatabaseConfig {
         self.path
             .clone()
             .or_else(|| self.url.as_deref().and_then(loader::sqlite_url_path))
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("path", &self.path)
+            .field("url", &self.url.as_deref().map(secret::redact_url_password))
+            .field("synchronous", &self.synchronous)
+            .field("busy_timeout", &self.busy_timeout)
+            .finish()
     }
 }
 

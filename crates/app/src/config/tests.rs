@@ -630,3 +630,26 @@ fn every_key_round_trips_through_an_override() {
         assert!(r.is_ok(), "{} = {text}: {:?}", e.key, r.err());
     }
 }
+
+#[test]
+fn a_database_url_password_is_redacted_in_the_dump_and_debug() {
+    let c = load_flags(&[(
+        "database.url",
+        "postgres://app:s3cr3t-canary@db.internal/prismq",
+    )])
+    .unwrap();
+    assert_eq!(
+        c.database.postgres_url(),
+        Some("postgres://app:s3cr3t-canary@db.internal/prismq")
+    );
+    let dump = serde_json::to_string(&c.effective()).unwrap();
+    let text = c.effective().to_string();
+    let debug = format!("{c:?}");
+    for shown in [&dump, &text, &debug] {
+        assert!(!shown.contains("s3cr3t-canary"), "{shown}");
+    }
+    assert!(
+        text.contains("postgres://app:<redacted>@db.internal/prismq"),
+        "{text}"
+    );
+}
