@@ -1,0 +1,224 @@
+//! The end state every reliability scenario must reach, read straight from the SQLite file:
+//! no task left in flight, every task completed exactly once or dead-lettered by policy,
+//! attempts that match the log, one results row per distinct video, the trigger-kept counts
+//! equal to the real ones, and a clean `PRAGMA integrity_check`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Sandbox;
+
+/// What the scenario allows for tasks whose videos are all ordinary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrdinaryFailures {
+    /// Only a lease that lapsed on the final attempt (the worker was killed every time).
+    LeaseLapsedOnly,
+    /// Any dead letter, as long as its attempts are used up (a retryable store error may
+    /// have been recorded, e.g. while the disk was full).
+    AttemptsExhausted,
+}
+
+/// The figures of a verified run.
+#[derive(Debug, Default, Clone)]
+pub struct Figures {
+    pub tasks: usize,
+    pub completed: usize,
+    pub dead_poison: usize,
+    pub dead_flaky: usize,
+    pub dead_lease_lapsed: usize,
+    pub dead_other: usize,
+    pub claims: i64,
+    pub lease_expired_events: i64,
+    pub retried_events: i64,
+    pub results: i64,
+    pub metric_snapshots: i64,
+}
+
+#[derive(Debug)]
+struct Row {
+    id: i64,
+    status: String,
+    attempts: i64,
+    max_attempts: i64,
+    last_error: Option<String>,
+    videos: Vec<String>,
+}
+
+/// Checks the final state and returns its figures. Panics with the first broken rule.
+pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
+    let c = s.sql();
+    let integrity: Vec<String> = c
+        .prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(integrity, ["ok"], "PRAGMA integrity_check");
+    let fk: i64 = c
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(fk, 0, "foreign key violations");
+
+    let rows: Vec<Row> = c
+        .prepare(
+            "SELECT id, status, attempts, max_attempts, last_error, params FROM task_queue ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            let params: String = r.get(5)?;
+            let v: serde_json::Value = serde_json::from_str(&params).unwrap();
+            Ok(Row {
+                id: r.get(0)?,
+                status: r.get(1)?,
+                attempts: r.get(2)?,
+                max_attempts: r.get(3)?,
+                last_error: r.get(4)?,
+                videos: v["videos"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+
+    // Event counts per task.
+    let mut events: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut stmt = c
+        .prepare("SELECT task_id, event, count(*) FROM task_logs GROUP BY task_id, event")
+        .unwrap();
+    let mut q = stmt.query([]).unwrap();
+    while let Some(r) = q.next().unwrap() {
+        events
+            .entry(r.get(0).unwrap())
+            .or_default()
+            .insert(r.get(1).unwrap(), r.get(2).unwrap());
+    }
+    let ev = |id: i64, name: &str| {
+        events
+            .get(&id)
+            .and_then(|m| m.get(name))
+            .copied()
+            .unwrap_or(0)
+    };
+
+    let mut f = Figures {
+        tasks: rows.len(),
+        ..Figures::default()
+    };
+    let mut must_have: BTreeSet<String> = BTreeSet::new();
+    let mut may_have: BTreeSet<String> = BTreeSet::new();
+    for t in &rows {
+        let id = t.id;
+        assert!(
+            t.status == "completed" || t.status == "failed",
+            "task {id} left {} (attempts {}): {:?}",
+            t.status,
+            t.attempts,
+            events.get(&id)
+        );
+        assert_eq!(
+            t.attempts,
+            ev(id, "claimed") - ev(id, "released") - ev(id, "deferred"),
+            "task {id}: attempts do not match its log {:?}",
+            events.get(&id)
+        );
+        assert!(
+            t.attempts <= t.max_attempts,
+            "task {id}: {} attempts of {}",
+            t.attempts,
+            t.max_attempts
+        );
+        f.claims += ev(id, "claimed");
+        f.lease_expired_events += ev(id, "lease_expired");
+        f.retried_events += ev(id, "retried");
+        let poison = t.videos.iter().any(|v| v.starts_with("poison"));
+        let flaky = t.videos.iter().any(|v| v.starts_with("flaky"));
+        let error = t.last_error.clone().unwrap_or_default();
+        if t.status == "completed" {
+            assert!(!poison && !flaky, "task {id} completed with a bad video");
+            assert_eq!(ev(id, "completed"), 1, "task {id} completed events");
+            assert_eq!(ev(id, "failed"), 0, "task {id} both completed and failed");
+            f.completed += 1;
+            must_have.extend(t.videos.iter().cloned());
+        } else {
+            assert_eq!(ev(id, "completed"), 0, "task {id} failed after completing");
+            assert_eq!(ev(id, "failed"), 1, "task {id} dead-lettered twice");
+            let lapsed = error.starts_with("lease lapsed on the final attempt");
+            if lapsed {
+                assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
+                assert!(ev(id, "lease_expired") >= 1, "task {id}: {error}");
+            }
+            if poison && !lapsed {
+                assert!(error.contains("exit 2"), "task {id}: {error}");
+                f.dead_poison += 1;
+            } else if flaky && !lapsed {
+                assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
+                assert!(error.contains("429"), "task {id}: {error}");
+                f.dead_flaky += 1;
+            } else if lapsed {
+                f.dead_lease_lapsed += 1;
+            } else {
+                assert_eq!(
+                    ordinary,
+                    OrdinaryFailures::AttemptsExhausted,
+                    "task {id} dead-lettered: {error}"
+                );
+                assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
+                f.dead_other += 1;
+            }
+        }
+        if !poison && !flaky {
+            may_have.extend(t.videos.iter().cloned());
+        }
+    }
+
+    // One row per distinct video: every completed task's videos are stored, nothing else
+    // than what some ordinary task asked for, and never twice.
+    let dupes: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (SELECT 1 FROM results GROUP BY source, source_id HAVING count(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dupes, 0, "duplicate results rows");
+    let stored: BTreeSet<String> = c
+        .prepare("SELECT source_id FROM results WHERE source = 'youtube_api'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let missing: Vec<&String> = must_have.difference(&stored).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "completed tasks' videos not stored: {missing:?}"
+    );
+    let stray: Vec<&String> = stored.difference(&may_have).take(5).collect();
+    assert!(stray.is_empty(), "results no task asked for: {stray:?}");
+    f.results = i64::try_from(stored.len()).unwrap();
+    f.metric_snapshots = c
+        .query_row("SELECT count(*) FROM result_metrics", [], |r| r.get(0))
+        .unwrap();
+
+    // The trigger-maintained counts agree with the table.
+    let drift: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (
+               SELECT type, status, count(*) AS n FROM task_queue GROUP BY type, status
+               EXCEPT SELECT type, status, n FROM queue_counts WHERE n > 0)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(drift, 0, "queue_counts drifted from task_queue");
+    f
+}

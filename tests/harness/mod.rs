@@ -1,0 +1,301 @@
+//! Shared by the reliability test binaries (`storm`, `faults`, `bad_input`, `secrets`): a
+//! sandbox that runs the real `prismq` binary with a clean environment, a fast fake `yt-dlp`
+//! with poisoned and flaky video ids, direct read-only SQL over the queue file, the final
+//! invariants every scenario checks, and a small seeded random generator.
+#![allow(dead_code)]
+
+pub mod fake;
+pub mod invariants;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The `prismq` binary built next to this test (`target/<profile>/prismq`). Build it first
+/// with `cargo build -p prismq-cli` (`cargo test --workspace` does).
+pub fn prismq() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join(format!("prismq{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} does not exist: run `cargo build -p prismq-cli` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Heavy scenarios share two cores: one at a time per test binary.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A temp dir holding the database (in `db/`, so the directory can be frozen alone), with
+/// the environment every process gets: no `PRISMQ_*`, `YOUTUBE_API_KEY` or `RUST_LOG` from
+/// outside, HOME and the XDG directories inside, and a PATH without yt-dlp.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("db")).unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        Sandbox {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("db").join("queue.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn env(&mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.env.push((
+            key.to_owned(),
+            value.as_ref().to_string_lossy().into_owned(),
+        ));
+        self
+    }
+
+    /// The binary with the sandbox's environment, no arguments.
+    pub fn bare(&self) -> Command {
+        let mut c = Command::new(prismq());
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" {
+                c.env_remove(&k);
+            }
+        }
+        let d = self.dir.path();
+        c.current_dir(d)
+            .env("HOME", d)
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_DATA_HOME", d.join("data"))
+            .env("PATH", format!("{}:/usr/bin:/bin", d.join("bin").display()))
+            .env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// `prismq --db db/queue.db ARGS…`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.bare();
+        c.arg("--db").arg(self.db()).args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run prismq")
+    }
+
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "prismq {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs with `--json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text}"))
+    }
+
+    /// Runs, expecting exit `code`, and returns stderr (never a panic).
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        expect_code(&self.run(args), code, &format!("{args:?}"))
+    }
+
+    /// Starts a long-running command with its output in `name.out` / `name.err`.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Child {
+        let out = std::fs::File::create(self.path(&format!("{name}.out"))).unwrap();
+        let err = std::fs::File::create(self.path(&format!("{name}.err"))).unwrap();
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn prismq")
+    }
+
+    pub fn stderr_of(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{name}.err"))).unwrap_or_default()
+    }
+
+    pub fn stdout_of(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{name}.out"))).unwrap_or_default()
+    }
+
+    /// The database file's bytes and its -wal file's, to prove nothing was written.
+    pub fn db_bytes(&self) -> (Vec<u8>, Option<Vec<u8>>) {
+        (
+            std::fs::read(self.db()).expect("read db"),
+            std::fs::read(wal_of(&self.db())).ok(),
+        )
+    }
+
+    /// A read-only connection to the queue (WAL readers never block the workers).
+    pub fn sql(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open_with_flags(
+            self.db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("open the queue read-only");
+        c.busy_timeout(Duration::from_secs(30)).unwrap();
+        c
+    }
+
+    /// One integer from a query on a fresh read-only connection.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.sql()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+pub fn wal_of(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-wal", db.display()))
+}
+
+/// Asserts the exit code and that nothing panicked; returns stderr.
+pub fn expect_code(out: &Output, code: i32, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit {code}\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    stderr
+}
+
+/// FNV-1a of `bytes`, for messages.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Polls `cond` every 50 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for `child` to exit within `limit`, killing it (and failing) otherwise.
+pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `signal` (`TERM`, `KILL`, …) to `pid` with the system's `kill`.
+pub fn signal(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether we run as root (chattr and prlimit need it or work better with it).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A seeded xorshift generator: the seed is printed so a run can be repeated.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `env_var` when set, else from the clock; prints the seed.
+    pub fn from_env(env_var: &str) -> Self {
+        let seed = std::env::var(env_var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        eprintln!("random seed {seed} (repeat with {env_var}={seed})");
+        Rng(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// An environment variable parsed as a number, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
