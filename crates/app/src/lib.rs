@@ -3,6 +3,7 @@
 //! the log subscriber ([`logging`]).
 
 pub mod config;
+pub mod copy;
 pub mod logging;
 pub mod ops;
 pub mod registry;

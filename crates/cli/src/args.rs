@@ -98,6 +98,9 @@ pub enum Command {
     /// Import from elsewhere: `import legacy OLD.db` reads a Python-era database.
     #[command(subcommand)]
     Import(crate::commands::import::ImportCommand),
+    /// Move a queue between SQLite and PostgreSQL: `db copy --from sqlite:PATH --to postgres://…`.
+    #[command(subcommand)]
+    Db(crate::commands::db::DbCommand),
 }
 
 /// `prismq migrate …`.

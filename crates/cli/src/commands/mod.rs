@@ -14,6 +14,7 @@ pub mod work;
 pub mod workers;
 
 pub mod backup;
+pub mod db;
 pub mod import;
 pub mod maintenance;
 pub mod validate;
@@ -50,6 +51,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
         Command::Validate(a) => return validate::run(&ctx.global, &a),
         Command::Maintenance(m) => maintenance::run(ctx, m)?,
         Command::Backup(a) => backup::run(ctx, a)?,
+        Command::Db(d) => db::run(ctx, d).await?,
         Command::Import(i) => import::run(ctx, i)?,
     }
     Ok(Exit::Ok)
