@@ -397,6 +397,13 @@ fn json_output_parses_everywhere() {
     }
     let stats = s.json(&["stats"]);
     assert_eq!(stats["totals"]["queued"], 1);
+    s.ok(&["tasks", "cancel", "1"]);
+    let stats = s.json(&["stats"]);
+    assert_eq!(stats["totals"]["cancelled"], 1);
+    assert_eq!(stats["recent"]["completed_last_hour"], 0);
+    assert_eq!(stats["dead_letters"], 0);
+    assert_eq!(stats["workers"]["active"], 0);
+    assert_eq!(stats["quota"], serde_json::json!([]));
     let config = s.json(&["config", "show"]);
     let db = config
         .as_array()

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats, StatusCount,
-    TaskEvent, TaskFilter, TaskQueue,
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
+    RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
@@ -316,12 +316,32 @@ impl PostgresStore {
             .map_err(map_err)?
             .try_get(0)
             .map_err(|e| corrupt("oldest", e))?;
+        let recent_row = client
+            .query_one(RECENT_FINISHES, &[&now])
+            .await
+            .map_err(map_err)?;
+        let n = |i: usize| -> Result<u64, PortError> {
+            Ok(u64::try_from(get::<i64>(&recent_row, i)?).unwrap_or(0))
+        };
+        let recent = RecentActivity {
+            completed_last_minute: n(0)?,
+            completed_last_hour: n(1)?,
+            failed_last_hour: n(2)?,
+        };
         Ok(QueueStats {
             counts,
             oldest_eligible: oldest.map(ts).transpose()?,
+            recent,
         })
     }
 }
+
+/// Completions in the last minute and hour and dead letters in the last hour, each an
+/// `ix_queue_finished` range.
+pub(crate) const RECENT_FINISHES: &str = "SELECT
+    (SELECT count(*) FROM task_queue WHERE status = 'completed' AND finished_at >= $1::bigint - 60000 AND finished_at IS NOT NULL),
+    (SELECT count(*) FROM task_queue WHERE status = 'completed' AND finished_at >= $1::bigint - 3600000 AND finished_at IS NOT NULL),
+    (SELECT count(*) FROM task_queue WHERE status = 'failed' AND finished_at >= $1::bigint - 3600000 AND finished_at IS NOT NULL)";
 
 /// The oldest eligible queued task's `run_after`: one index probe per queued type.
 pub(crate) const OLDEST_ELIGIBLE: &str =

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use prismq_domain::ports::{QuotaDecision, QuotaLedger};
+use prismq_domain::ports::{QuotaDecision, QuotaLedger, QuotaUsage};
 use prismq_domain::{PortError, Timestamp};
 
 use crate::codec::{get, ts};
@@ -87,6 +87,34 @@ impl QuotaLedger for PostgresStore {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn usage(&self) -> Result<Vec<QuotaUsage>, PortError> {
+        let now = self.now_ms();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT bucket, window_end, used, exhausted_until FROM quota_usage ORDER BY bucket",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let window_end: i64 = get(r, 1)?;
+                let exhausted: Option<i64> = get(r, 3)?;
+                Ok(QuotaUsage {
+                    bucket: get(r, 0)?,
+                    used: if window_end > now {
+                        to_u64(get(r, 2)?)
+                    } else {
+                        0
+                    },
+                    window_end: ts(window_end)?,
+                    exhausted_until: exhausted.filter(|&u| u > now).map(ts).transpose()?,
+                })
+            })
+            .collect()
     }
 
     async fn used(&self, bucket: &str) -> Result<u64, PortError> {

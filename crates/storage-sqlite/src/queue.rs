@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats, StatusCount,
-    TaskEvent, TaskFilter, TaskQueue,
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
+    RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
@@ -30,6 +30,11 @@ pub(crate) const STATS_COUNTS: &str = "SELECT type, status, n FROM queue_counts 
 pub(crate) const STATS_OLDEST: &str =
     "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
      WHERE status = 'queued' AND type = ?1 AND run_after <= ?2";
+
+/// Tasks in one final status that finished at or after an instant (`ix_queue_finished` range).
+pub(crate) const STATS_FINISHED: &str =
+    "SELECT count(*) FROM task_queue INDEXED BY ix_queue_finished
+     WHERE status = ?1 AND finished_at >= ?2 AND finished_at IS NOT NULL";
 
 /// The largest page `list` returns.
 pub(crate) const MAX_LIMIT: u32 = 10_000;
@@ -312,9 +317,22 @@ impl SqliteStore {
                 .map(|ms| crate::codec::ts(0, ms))
                 .transpose()
                 .map_err(map_err)?;
+            let mut finished = conn.prepare_cached(STATS_FINISHED).map_err(map_err)?;
+            let mut count = |status: &str, since: i64| -> Result<u64, PortError> {
+                let n: i64 = finished
+                    .query_row(params![status, since], |r| r.get(0))
+                    .map_err(map_err)?;
+                Ok(n.max(0) as u64)
+            };
+            let recent = RecentActivity {
+                completed_last_minute: count("completed", now - 60_000)?,
+                completed_last_hour: count("completed", now - 3_600_000)?,
+                failed_last_hour: count("failed", now - 3_600_000)?,
+            };
             Ok(QueueStats {
                 counts,
                 oldest_eligible,
+                recent,
             })
         })
     }

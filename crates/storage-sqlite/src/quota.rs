@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension};
 
-use prismq_domain::ports::{QuotaDecision, QuotaLedger};
+use prismq_domain::ports::{QuotaDecision, QuotaLedger, QuotaUsage};
 use prismq_domain::{PortError, Timestamp};
 
 use crate::codec::ts;
@@ -74,6 +74,28 @@ impl SqliteStore {
         })
     }
 
+    fn usage_blocking(&self) -> Result<Vec<QuotaUsage>, PortError> {
+        let now = self.now_ms();
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT bucket, window_end, used, exhausted_until FROM quota_usage ORDER BY bucket")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let window_end: i64 = r.get(1)?;
+                    let exhausted: Option<i64> = r.get(3)?;
+                    Ok(QuotaUsage {
+                        bucket: r.get(0)?,
+                        used: if window_end > now { to_u64(r.get(2)?) } else { 0 },
+                        window_end: ts(1, window_end)?,
+                        exhausted_until: exhausted.filter(|&u| u > now).map(|u| ts(3, u)).transpose()?,
+                    })
+                })
+                .map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+    }
+
     fn used_blocking(&self, bucket: &str) -> Result<u64, PortError> {
         let now = self.now_ms();
         self.read(|conn| {
@@ -111,5 +133,9 @@ impl QuotaLedger for SqliteStore {
     async fn used(&self, bucket: &str) -> Result<u64, PortError> {
         let bucket = bucket.to_owned();
         self.blocking(move |s| s.used_blocking(&bucket)).await
+    }
+
+    async fn usage(&self) -> Result<Vec<QuotaUsage>, PortError> {
+        self.blocking(|s| s.usage_blocking()).await
     }
 }

@@ -1,11 +1,12 @@
-//! `prismq stats [--watch]`: tasks by type and status, and the oldest eligible task.
+//! `prismq stats [--watch]`: tasks by type and status, the oldest eligible task, throughput
+//! and failure rate, the dead-letter count, workers by health and quota used per bucket.
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use prismq_app::App;
-use prismq_domain::ports::QueueStats;
+use prismq_domain::ports::{QueueStats, QuotaUsage, WorkerHealth, WorkerRecord};
 use prismq_domain::TaskStatus;
 
 use crate::args::StatsArgs;
@@ -22,20 +23,17 @@ pub async fn run(ctx: &Ctx, args: StatsArgs) -> CliResult<Exit> {
     ctx.require_db()?;
     let app = ctx.store_app()?;
     if !args.watch {
-        let stats = app.queue.stats().await?;
-        let results = app.results.count(None).await?;
-        print(ctx, &app, &stats, results)?;
+        print(ctx, &app, &Snapshot::take(&app).await?)?;
         return Ok(Exit::Ok);
     }
     let shutdown = signals::listen("leaving the watch");
     loop {
-        let stats = app.queue.stats().await?;
-        let results = app.results.count(None).await?;
+        let snapshot = Snapshot::take(&app).await?;
         if !ctx.json() {
             // Clear the screen and go home, like watch(1).
             render::print("\x1b[2J\x1b[H")?;
         }
-        print(ctx, &app, &stats, results)?;
+        print(ctx, &app, &snapshot)?;
         tokio::select! {
             () = shutdown.token.cancelled() => return Ok(Exit::Ok),
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -43,13 +41,59 @@ pub async fn run(ctx: &Ctx, args: StatsArgs) -> CliResult<Exit> {
     }
 }
 
-fn print(ctx: &Ctx, app: &App, stats: &QueueStats, results: u64) -> CliResult {
+/// Everything one screen shows, read together.
+struct Snapshot {
+    stats: QueueStats,
+    results: u64,
+    workers: Vec<WorkerRecord>,
+    quota: Vec<QuotaUsage>,
+}
+
+impl Snapshot {
+    async fn take(app: &App) -> CliResult<Snapshot> {
+        // Stale: silent for three heartbeat intervals.
+        let stale_after = app.config.worker.heartbeat_interval * 3;
+        Ok(Snapshot {
+            stats: app.queue.stats().await?,
+            results: app.results.count(None).await?,
+            workers: app.workers.list(stale_after).await?,
+            quota: app.quota.usage().await?,
+        })
+    }
+
+    fn workers_by_health(&self) -> [(WorkerHealth, usize); 3] {
+        [
+            WorkerHealth::Active,
+            WorkerHealth::Stale,
+            WorkerHealth::Stopped,
+        ]
+        .map(|h| (h, self.workers.iter().filter(|w| w.health == h).count()))
+    }
+}
+
+fn health_name(h: WorkerHealth) -> &'static str {
+    match h {
+        WorkerHealth::Active => "active",
+        WorkerHealth::Stale => "stale",
+        WorkerHealth::Stopped => "stopped",
+    }
+}
+
+fn print(ctx: &Ctx, app: &App, snapshot: &Snapshot) -> CliResult {
+    let stats = &snapshot.stats;
+    let results = snapshot.results;
+    let r = stats.recent;
     if ctx.json() {
         // One compact object per line, so --watch --json is a JSONL stream.
         let value = json!({
             "counts": stats.counts,
             "totals": TaskStatus::ALL.iter().map(|s| (s.as_str().to_owned(), json!(stats.total(*s)))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "oldest_eligible": stats.oldest_eligible,
+            "recent": r,
+            "failure_rate_last_hour": r.failure_rate(),
+            "dead_letters": stats.total(TaskStatus::Failed),
+            "workers": snapshot.workers_by_health().iter().map(|(h, n)| (health_name(*h).to_owned(), json!(n))).collect::<serde_json::Map<String, serde_json::Value>>(),
+            "quota": snapshot.quota,
             "results": results,
         });
         return render::print(&format!("{value}\n"));
@@ -87,9 +131,40 @@ fn print(ctx: &Ctx, app: &App, stats: &QueueStats, results: u64) -> CliResult {
             format!("{} (waiting {}s)", render::time(at), wait.as_secs().max(0))
         },
     );
+    let workers = snapshot
+        .workers_by_health()
+        .iter()
+        .map(|(h, n)| format!("{n} {}", health_name(*h)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let quota = if snapshot.quota.is_empty() {
+        "none used".to_owned()
+    } else {
+        snapshot
+            .quota
+            .iter()
+            .map(|q| {
+                let mark = q.exhausted_until.map_or(String::new(), |u| {
+                    format!(", exhausted until {}", render::time(u))
+                });
+                format!(
+                    "{} {} used (window ends {}{mark})",
+                    q.bucket,
+                    q.used,
+                    render::time(q.window_end)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     render::print(&format!(
-        "{}\noldest eligible task: {oldest}\nstored results: {}\n",
+        "{}\noldest eligible task: {oldest}\nthroughput: {} completed in the last minute, {} in the last hour\nfailure rate (last hour): {:.1}% ({} dead-lettered)\ndead letters: {}\nworkers: {workers}\nquota: {quota}\nstored results: {}\n",
         t.render(),
+        r.completed_last_minute,
+        r.completed_last_hour,
+        r.failure_rate() * 100.0,
+        r.failed_last_hour,
+        stats.total(TaskStatus::Failed),
         render::count(i64::try_from(results).unwrap_or(i64::MAX))
     ))
 }

@@ -10,12 +10,12 @@ mod task_queue;
 mod worker_registry;
 
 pub use clock::{Clock, SystemClock};
-pub use quota::{QuotaDecision, QuotaLedger};
+pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{
     ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, QueueStats,
-    StatusCount, TaskFilter, TaskQueue,
+    RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
 pub use worker_registry::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};
 

@@ -22,6 +22,19 @@ pub enum QuotaDecision {
     },
 }
 
+/// One bucket's state, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaUsage {
+    /// The bucket's name.
+    pub bucket: String,
+    /// Units used in the current window (0 when the stored window has ended).
+    pub used: u64,
+    /// When the stored window ends (or ended).
+    pub window_end: Timestamp,
+    /// When an exhaustion mark lifts, if one is in force now.
+    pub exhausted_until: Option<Timestamp>,
+}
+
 /// Per-bucket usage counters with a window (a day, for YouTube) and an exhaustion mark.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
@@ -49,4 +62,8 @@ pub trait QuotaLedger: Send + Sync {
 
     /// Units used in `bucket`'s current window (0 if none or if the window ended).
     async fn used(&self, bucket: &str) -> Result<u64, PortError>;
+
+    /// Every bucket ever charged or marked, ordered by name. MUST report `used` 0 for a bucket
+    /// whose window has ended, and `exhausted_until` only while that instant is still ahead.
+    async fn usage(&self) -> Result<Vec<QuotaUsage>, PortError>;
 }

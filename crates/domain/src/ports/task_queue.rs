@@ -110,6 +110,29 @@ pub struct StatusCount {
     pub count: u64,
 }
 
+/// Tasks that finished recently: throughput and failure rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentActivity {
+    /// Tasks completed in the last 60 seconds.
+    pub completed_last_minute: u64,
+    /// Tasks completed in the last hour.
+    pub completed_last_hour: u64,
+    /// Tasks dead-lettered (status `failed`) in the last hour.
+    pub failed_last_hour: u64,
+}
+
+impl RecentActivity {
+    /// Dead letters as a share of the tasks that finished in the last hour (0 when none did).
+    pub fn failure_rate(&self) -> f64 {
+        let finished = self.completed_last_hour + self.failed_last_hour;
+        if finished == 0 {
+            0.0
+        } else {
+            self.failed_last_hour as f64 / finished as f64
+        }
+    }
+}
+
 /// A snapshot of the queue.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueStats {
@@ -117,6 +140,8 @@ pub struct QueueStats {
     pub counts: Vec<StatusCount>,
     /// The `run_after` of the longest-waiting eligible queued task.
     pub oldest_eligible: Option<Timestamp>,
+    /// Finishes in the last minute and hour (by `finished_at`, inclusive of the window start).
+    pub recent: RecentActivity,
 }
 
 impl QueueStats {
@@ -213,6 +238,8 @@ pub trait TaskQueue: Send + Sync {
         limit: u32,
     ) -> Result<u64, PortError>;
 
-    /// Counts by type and status, and the oldest eligible task's `run_after`.
+    /// Counts by type and status, the oldest eligible task's `run_after`, and the tasks that
+    /// completed or were dead-lettered with `finished_at` in the last minute and hour
+    /// (`finished_at >= now − window`).
     async fn stats(&self) -> Result<QueueStats, PortError>;
 }

@@ -20,6 +20,7 @@ use crate::{connection, Inner, SqliteOptions, SqliteStore, CLAIM_QUERIES};
 pub const STATS_QUERIES: &[(&str, &str)] = &[
     ("stats counts", crate::queue::STATS_COUNTS),
     ("stats oldest eligible", crate::queue::STATS_OLDEST),
+    ("stats recent finishes", crate::queue::STATS_FINISHED),
 ];
 
 /// Tables that grow with use: a plan may never scan them.

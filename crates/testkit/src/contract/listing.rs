@@ -304,3 +304,56 @@ pub async fn stats_oldest_eligible(factory: impl Fn(ContractEnv) -> Subject) {
         Some(plus_secs(t0, 100))
     );
 }
+
+/// stats counts completions in the last minute and hour and dead letters in the last hour, by
+/// `finished_at`, window start included.
+pub async fn stats_counts_recent_finishes(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    assert_eq!(s.queue.stats().await.unwrap().recent, Default::default());
+    let finish = |ok: bool| {
+        let s = &s;
+        async move {
+            s.add(new_task("a").max_attempts(1)).await;
+            let c = s.claim(ClaimingStrategy::Fifo).await.unwrap();
+            s.queue.start(&c.lease).await.unwrap();
+            if ok {
+                s.queue.complete(&c.lease, None).await.unwrap();
+            } else {
+                let f = super::support::failure(prismq_domain::ErrorClass::Permanent);
+                s.queue.fail(&c.lease, &f).await.unwrap();
+            }
+        }
+    };
+    finish(true).await; // t = 0
+    finish(false).await; // t = 0
+    clock.advance(Duration::from_secs(3000));
+    finish(true).await; // t = 3000 s
+    clock.advance(Duration::from_secs(590));
+    finish(true).await; // t = 3590 s
+    clock.advance(Duration::from_secs(10)); // now = 3600 s: the first two are exactly an hour old
+    let r = s.queue.stats().await.unwrap().recent;
+    assert_eq!(
+        (
+            r.completed_last_minute,
+            r.completed_last_hour,
+            r.failed_last_hour
+        ),
+        (1, 3, 1)
+    );
+    assert!((r.failure_rate() - 0.25).abs() < 1e-9);
+    clock.advance(Duration::from_millis(1));
+    let r = s.queue.stats().await.unwrap().recent;
+    assert_eq!(
+        (
+            r.completed_last_minute,
+            r.completed_last_hour,
+            r.failed_last_hour
+        ),
+        (1, 2, 0)
+    );
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        s.queue.stats().await.unwrap().recent.completed_last_minute,
+        0
+    );
+}

@@ -143,6 +143,7 @@ macro_rules! contract_suite {
             listing::purge_refuses_non_final_status,
             listing::stats_counts_by_type_and_status,
             listing::stats_oldest_eligible,
+            listing::stats_counts_recent_finishes,
             operator::cancel_queued_task,
             operator::cancel_claimed_task_fences_its_lease,
             operator::cancel_running_task_fences_its_lease,
@@ -219,6 +220,7 @@ macro_rules! contract_suite {
             quota::over_limit_is_exhausted_until_window_end,
             quota::window_rollover_starts_from_zero,
             quota::mark_exhausted_blocks_until_then,
+            quota::usage_lists_buckets_by_name,
             quota::buckets_are_independent,
             quota::racing_consumers_never_exceed_the_limit,
         }

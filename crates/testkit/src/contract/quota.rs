@@ -142,3 +142,35 @@ pub async fn racing_consumers_never_exceed_the_limit(factory: impl Fn(ContractEn
     assert_eq!(total, 71 * 7);
     assert_eq!(s.quota.used("api").await.unwrap(), 497);
 }
+
+/// usage lists every bucket by name with its use in the current window, 0 once the window
+/// ended, and an exhaustion mark only while it is ahead.
+pub async fn usage_lists_buckets_by_name(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    assert!(s.quota.usage().await.unwrap().is_empty());
+    let end = plus_secs(clock.now(), 3600);
+    s.quota.try_consume("search", 3, 100, end).await.unwrap();
+    s.quota
+        .try_consume("general", 40, 10_000, end)
+        .await
+        .unwrap();
+    let until = plus_secs(clock.now(), 600);
+    s.quota.mark_exhausted("search", until).await.unwrap();
+    let u = s.quota.usage().await.unwrap();
+    let names: Vec<&str> = u.iter().map(|b| b.bucket.as_str()).collect();
+    assert_eq!(names, ["general", "search"]);
+    assert_eq!(
+        (u[0].used, u[0].window_end, u[0].exhausted_until),
+        (40, end, None)
+    );
+    assert_eq!((u[1].used, u[1].exhausted_until), (3, Some(until)));
+    clock.set(until);
+    assert_eq!(s.quota.usage().await.unwrap()[1].exhausted_until, None);
+    clock.set(end);
+    let u = s.quota.usage().await.unwrap();
+    assert_eq!(
+        (u[0].used, u[1].used),
+        (0, 0),
+        "an ended window reports nothing used"
+    );
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats, StatusCount,
-    TaskEvent, TaskFilter, TaskQueue,
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
+    RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::{
     Compatibility, Lease, NewTask, PortError, Task, TaskId, TaskStatus, TaskType, Timestamp,
@@ -259,8 +259,22 @@ impl TaskQueue for MemoryStore {
         let st = self.state();
         let mut counts: BTreeMap<(TaskType, TaskStatus), u64> = BTreeMap::new();
         let mut oldest: Option<Timestamp> = None;
+        let mut recent = RecentActivity::default();
+        let minute_ago = now - std::time::Duration::from_secs(60);
+        let hour_ago = now - std::time::Duration::from_secs(3600);
         for t in st.tasks.values() {
             *counts.entry((t.task_type.clone(), t.status)).or_default() += 1;
+            if let Some(f) = t.finished_at {
+                match t.status {
+                    TaskStatus::Completed if f >= minute_ago => {
+                        recent.completed_last_minute += 1;
+                        recent.completed_last_hour += 1;
+                    }
+                    TaskStatus::Completed if f >= hour_ago => recent.completed_last_hour += 1,
+                    TaskStatus::Failed if f >= hour_ago => recent.failed_last_hour += 1,
+                    _ => {}
+                }
+            }
             if t.status == TaskStatus::Queued && t.run_after <= now {
                 oldest = Some(oldest.map_or(t.run_after, |o| o.min(t.run_after)));
             }
@@ -275,6 +289,7 @@ impl TaskQueue for MemoryStore {
                 })
                 .collect(),
             oldest_eligible: oldest,
+            recent,
         })
     }
 }

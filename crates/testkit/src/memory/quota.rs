@@ -1,7 +1,7 @@
 //! `QuotaLedger` for `MemoryStore`: per-bucket usage in a window, plus an exhaustion mark.
 
 use async_trait::async_trait;
-use prismq_domain::ports::{QuotaDecision, QuotaLedger};
+use prismq_domain::ports::{QuotaDecision, QuotaLedger, QuotaUsage};
 use prismq_domain::{PortError, Timestamp};
 
 use super::MemoryStore;
@@ -73,5 +73,22 @@ impl QuotaLedger for MemoryStore {
     async fn used(&self, bucket: &str) -> Result<u64, PortError> {
         let now = self.now();
         Ok(self.state().quota.get(bucket).map_or(0, |b| b.used_at(now)))
+    }
+
+    async fn usage(&self) -> Result<Vec<QuotaUsage>, PortError> {
+        let now = self.now();
+        let st = self.state();
+        let mut out: Vec<QuotaUsage> = st
+            .quota
+            .iter()
+            .map(|(name, b)| QuotaUsage {
+                bucket: name.clone(),
+                used: b.used_at(now),
+                window_end: b.window_end.or(b.exhausted_until).unwrap_or(now),
+                exhausted_until: b.exhausted_until.filter(|&u| u > now),
+            })
+            .collect();
+        out.sort_by(|a, b| a.bucket.cmp(&b.bucket));
+        Ok(out)
     }
 }
