@@ -6,6 +6,7 @@
 
 pub mod fake;
 pub mod invariants;
+pub mod stand_in;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -298,4 +299,34 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Writes and enqueues `n` tasks: every 500th a poisoned one (permanent failure), every
+/// 500th (offset) a flaky one (retryable until its attempts run out), the rest ordinary
+/// `api_scrape` tasks of two videos each, the second shared with another task so results
+/// must deduplicate. Every 10th ordinary task allows one attempt only, so a kill during it
+/// dead-letters it by policy. Priorities vary so every strategy has work.
+pub fn enqueue_batch(s: &Sandbox, n: usize) {
+    let mut lines = String::with_capacity(n * 96);
+    for i in 0..n {
+        let priority = 1 + (i * 7) % 10;
+        let line = if i % 500 == 7 {
+            serde_json::json!({"type": "api_scrape", "params": {"videos": [fake::poison(i)]}, "priority": priority})
+        } else if i % 500 == 11 {
+            serde_json::json!({"type": "api_scrape", "params": {"videos": [fake::flaky(i)]}, "priority": priority, "max_attempts": 3})
+        } else {
+            let shared = fake::video((i * 7919) % n);
+            let mut task = serde_json::json!({"type": "api_scrape", "params": {"videos": [fake::video(i), shared]}, "priority": priority});
+            if i % 10 == 3 {
+                task["max_attempts"] = 1.into();
+            }
+            task
+        };
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let file = s.path("batch.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let out = s.ok(&["enqueue", "--file", file.to_str().unwrap()]);
+    assert!(out.contains(&format!("enqueued {n} tasks")), "{out}");
 }

@@ -49,7 +49,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(commands::run(&ctx, cli.command))
+    runtime.block_on(async {
+        signals::survive_file_size_limit();
+        commands::run(&ctx, cli.command).await
+    })
 }
 
 /// Installs the subscriber. Commands other than `work` log warnings only, unless a level was

@@ -112,3 +112,19 @@ impl Signals {
         tokio::signal::ctrl_c().await
     }
 }
+
+/// Makes a write past the file size limit (`ulimit -f`, RLIMIT_FSIZE) fail with EFBIG, which
+/// the store reports like a full disk, instead of SIGXFSZ killing the process silently in
+/// the middle of a transaction. A handler that does nothing is installed (tokio keeps it
+/// for the life of the process). Must be called inside the tokio runtime.
+pub fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        // SIGXFSZ is 25 on Linux (x86, ARM, RISC-V), macOS and the BSDs.
+        const SIGXFSZ: i32 = 25;
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut s) = signal(SignalKind::from_raw(SIGXFSZ)) {
+            tokio::spawn(async move { while s.recv().await.is_some() {} });
+        }
+    }
+}

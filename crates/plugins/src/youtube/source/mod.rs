@@ -224,7 +224,7 @@ impl SourceError {
                 TaskError::retryable(format!("{self}; retrying"))
             }
             SourceError::TooLarge { .. } => TaskError::permanent(format!(
-                "{self}; raise youtube.max_response_bytes if the response is expected to be this large"
+                "{self}; a real answer is far smaller, so check that youtube.api_base_url and youtube.ytdlp_path point at YouTube's API and a real yt-dlp"
             )),
             SourceError::Decode(_) => TaskError::retryable(format!("{self}; retrying")),
             SourceError::Ledger(e) if e.is_transient() => {

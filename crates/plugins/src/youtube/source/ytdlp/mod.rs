@@ -212,13 +212,23 @@ impl YtDlpSource {
                         .all(|e| matches!(e, ToolError::VideoUnavailable(_))) => {}
                 code => return Err(failure(code, &out.stderr)),
             }
-            let mut found: HashMap<String, Video> = String::from_utf8_lossy(&out.stdout)
+            // `-j` prints one JSON object per line and nothing else on stdout: anything else
+            // means this is not yt-dlp (or it broke), not that the videos are unavailable.
+            let mut found: HashMap<String, Video> = HashMap::new();
+            for line in String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .filter_map(|l| serde_json::from_str::<FullVideo>(l).ok())
-                .filter_map(FullVideo::into_video)
-                .map(|v| (v.id.clone(), v))
-                .collect();
+            {
+                let full = serde_json::from_str::<FullVideo>(line).map_err(|e| {
+                    let start: String = line.chars().take(60).collect();
+                    SourceError::Decode(format!(
+                        "yt-dlp printed a line that is not JSON video details ({e}): {start:?}"
+                    ))
+                })?;
+                if let Some(v) = full.into_video() {
+                    found.insert(v.id.clone(), v);
+                }
+            }
             let before = videos.len();
             videos.extend(batch.iter().filter_map(|id| found.remove(id)));
             let skipped = (batch.len() - (videos.len() - before)) as u64;

@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+use tokio::task::JoinHandle;
 
 use crate::youtube::source::SourceError;
 
@@ -79,11 +80,13 @@ pub async fn run(
         .stderr
         .take()
         .map(|s| tokio::spawn(drain(s, MAX_STDERR_BYTES)));
+    let deadline = tokio::time::Instant::now() + timeout;
     let outcome = tokio::select! {
         status = child.wait() => Ok(status),
-        () = tokio::time::sleep(timeout) => Err(SourceError::Timeout),
+        () = tokio::time::sleep_until(deadline) => Err(SourceError::Timeout),
         () = cancel.cancelled() => Err(SourceError::Cancelled),
     };
+    let mut readers = [stdout, stderr];
     let status = match outcome {
         Ok(status) => {
             status.map_err(|e| SourceError::ToolRetryable(format!("waiting for yt-dlp: {e}")))?
@@ -92,20 +95,36 @@ pub async fn run(
             // kill() sends SIGKILL and waits, so the child is reaped: no zombie is left.
             let _ = child.kill().await;
             // A grandchild could still hold the pipes open: do not wait for the readers.
-            for handle in [stdout, stderr].into_iter().flatten() {
-                handle.abort();
-            }
+            readers.iter().flatten().for_each(JoinHandle::abort);
             return Err(e);
         }
     };
-    let (out, out_overflow) = match stdout {
-        Some(h) => h.await.unwrap_or_default(),
-        None => (Vec::new(), false),
+    // The child has exited, but a background process it left may still hold the pipes
+    // open: the readers get what is left of the time limit, no more.
+    let read_all = async {
+        let mut outs = Vec::with_capacity(2);
+        for h in readers.iter_mut() {
+            outs.push(match h {
+                Some(h) => h.await.unwrap_or_default(),
+                None => (Vec::new(), false),
+            });
+        }
+        outs
     };
-    let (err, _) = match stderr {
-        Some(h) => h.await.unwrap_or_default(),
-        None => (Vec::new(), false),
+    let read = tokio::select! {
+        outs = read_all => Ok(outs),
+        () = tokio::time::sleep_until(deadline) => Err(SourceError::Timeout),
+        () = cancel.cancelled() => Err(SourceError::Cancelled),
     };
+    let mut outs = match read {
+        Ok(outs) => outs.into_iter(),
+        Err(e) => {
+            readers.iter().flatten().for_each(JoinHandle::abort);
+            return Err(e);
+        }
+    };
+    let (out, out_overflow) = outs.next().unwrap_or_default();
+    let (err, _) = outs.next().unwrap_or_default();
     if out_overflow {
         return Err(SourceError::TooLarge {
             limit: MAX_STDOUT_BYTES as u64,

@@ -1,0 +1,12 @@
+//! Resource faults against the real `prismq` binary: the Data API stand-in misbehaving
+//! (hang, trickle, closed connections, cut and truncated bodies, a gigabyte body), yt-dlp
+//! misbehaving (hang, background children holding its pipes, garbage, floods), and the disk
+//! filling up (ENOSPC on a small tmpfs, RLIMIT_FSIZE).
+#![cfg(unix)]
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+mod data_api;
+mod disk_full;
+mod ytdlp;
