@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    Clock, Enqueued, QuotaLedger, ResultStore, SystemClock, TaskLog, TaskQueue, WorkerRegistry,
+    Clock, Enqueued, QuotaLedger, ResultStore, SystemClock, TaskLog, TaskQueue, WorkNotifier,
+    WorkerRegistry,
 };
 use prismq_domain::{NewTask, PortError, ValidationError};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
@@ -35,6 +36,8 @@ pub struct Ports {
     pub results: Arc<dyn ResultStore>,
     /// The quota ledger.
     pub quota: Arc<dyn QuotaLedger>,
+    /// Wakes idle workers when tasks are enqueued, for stores that push (PostgreSQL).
+    pub notifier: Option<Arc<dyn WorkNotifier>>,
 }
 
 impl fmt::Debug for Ports {
@@ -57,7 +60,14 @@ impl Ports {
             logs: s.clone(),
             results: s.clone(),
             quota: s,
+            notifier: None,
         }
+    }
+
+    /// The same ports with a work notifier (see [`Runtime::with_notifier`]).
+    pub fn with_notifier(mut self, notifier: Arc<dyn WorkNotifier>) -> Ports {
+        self.notifier = Some(notifier);
+        self
     }
 }
 
@@ -91,6 +101,8 @@ pub struct App {
     pub results: Arc<dyn ResultStore>,
     /// The quota ledger.
     pub quota: Arc<dyn QuotaLedger>,
+    /// Wakes idle workers on enqueue, when the store pushes notices.
+    pub notifier: Option<Arc<dyn WorkNotifier>>,
     /// The clock every "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// The registered handlers.
@@ -122,6 +134,7 @@ impl App {
             logs: ports.logs,
             results: ports.results,
             quota: ports.quota,
+            notifier: ports.notifier,
             clock,
             registry,
             config,
@@ -147,7 +160,10 @@ impl App {
     pub fn open_with(config: Config, plugins: &[PluginEntry]) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ports = match config.database.postgres_url() {
-            Some(url) => Ports::from_store(postgres_store(url, &config, clock.clone())?),
+            Some(url) => {
+                let store = postgres_store(url, &config, clock.clone())?;
+                Ports::from_store(store.clone()).with_notifier(Arc::new(store))
+            }
             None => Ports::from_store(SqliteStore::open(sqlite_options(&config)?, clock.clone())?),
         };
         let ctx = PluginContext {
@@ -188,14 +204,18 @@ impl App {
 
     /// The worker runtime with explicit settings (the CLI's `--concurrency`, tests).
     pub fn runtime_with(&self, settings: WorkerSettings) -> Runtime {
-        Runtime::new(
+        let runtime = Runtime::new(
             self.queue.clone(),
             self.workers.clone(),
             self.logs.clone(),
             self.results.clone(),
             self.registry.clone(),
             settings,
-        )
+        );
+        match &self.notifier {
+            Some(n) => runtime.with_notifier(n.clone()),
+            None => runtime,
+        }
     }
 
     /// Runs workers with the `[worker]` settings until `shutdown` or the mode ends them.

@@ -342,6 +342,12 @@ impl PostgresStore {
     }
 }
 
+impl prismq_domain::ports::WorkNotifier for PostgresStore {
+    fn subscribe(&self) -> Box<dyn prismq_domain::ports::WorkSubscription> {
+        Box::new(PostgresStore::subscribe(self))
+    }
+}
+
 /// Runs `$body` in a transaction on a pooled connection, committing at the end and retrying
 /// the whole transaction (a few ms apart) while it loses lock conflicts (`Busy`). `$body`
 /// sees the transaction as `$tx` and evaluates to `Result<T, PortError>`.

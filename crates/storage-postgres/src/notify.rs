@@ -149,3 +149,10 @@ async fn listen(
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
+
+#[async_trait::async_trait]
+impl prismq_domain::ports::WorkSubscription for WorkSignal {
+    async fn wait(&mut self, timeout: Duration) -> bool {
+        WorkSignal::wait(self, timeout).await
+    }
+}

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use prismq_domain::ports::{ClaimFilter, ResultStore, TaskLog, TaskQueue, WorkerRegistry};
+use prismq_domain::ports::{
+    ClaimFilter, ResultStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
+};
 use prismq_domain::TaskType;
 
 use super::{worker_loop, RunOptions, RunReport, RuntimeError, WorkerSettings};
@@ -23,6 +25,7 @@ pub struct Runtime {
     results: Arc<dyn ResultStore>,
     registry: Arc<PluginRegistry>,
     settings: WorkerSettings,
+    notifier: Option<Arc<dyn WorkNotifier>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -51,6 +54,8 @@ pub(crate) struct Shared {
     pub busy: AtomicUsize,
     /// Claims left under `max_tasks`.
     pub remaining: Option<AtomicU64>,
+    /// Wakes idle loops when tasks are enqueued (PostgreSQL); `None`: poll with backoff.
+    pub notifier: Option<Arc<dyn WorkNotifier>>,
 }
 
 impl Shared {
@@ -96,7 +101,16 @@ impl Runtime {
             results,
             registry,
             settings,
+            notifier: None,
         }
+    }
+
+    /// The same runtime woken by `notifier` when tasks are enqueued, instead of only polling:
+    /// an idle loop then claims within milliseconds of an enqueue, and polls with its backoff
+    /// as the fallback.
+    pub fn with_notifier(mut self, notifier: Arc<dyn WorkNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The settings it runs with.
@@ -165,6 +179,7 @@ impl Runtime {
             stop: stop.clone(),
             busy: AtomicUsize::new(0),
             remaining: options.max_tasks.map(AtomicU64::new),
+            notifier: self.notifier.clone(),
         });
         tracing::info!(
             concurrency,

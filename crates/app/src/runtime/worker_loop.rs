@@ -8,7 +8,7 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use prismq_domain::ports::{ClaimRequest, Heartbeat, WorkerInfo};
+use prismq_domain::ports::{ClaimRequest, Heartbeat, WorkSubscription, WorkerInfo};
 use prismq_domain::{PortError, RetryDecision, WorkerId};
 
 use super::attempt::{self, Outcome};
@@ -73,7 +73,7 @@ async fn register(
             Ok(()) => return Ok(true),
             Err(e) if e.is_transient() => {
                 tracing::warn!(worker = %info.id, error = %e, "register failed; retrying");
-                if !idle(shared, backoff).await {
+                if !idle(shared, backoff, &mut None).await {
                     return Ok(false);
                 }
             }
@@ -88,13 +88,29 @@ async fn register(
     }
 }
 
-/// Waits the next backoff delay; false if the run was stopped meanwhile.
-async fn idle(shared: &Shared, backoff: &mut Backoff) -> bool {
+/// Waits the next backoff delay — cut short by a work notice when the store pushes them
+/// (`wake`) — ; false if the run was stopped meanwhile.
+async fn idle(shared: &Shared, backoff: &mut Backoff, wake: &mut Wake) -> bool {
+    let delay = backoff.next_delay();
+    let wait = async {
+        match wake {
+            Some(sub) => {
+                if sub.wait(delay).await {
+                    // New work: claim now, and start the backoff over if it was taken.
+                    backoff.reset();
+                }
+            }
+            None => tokio::time::sleep(delay).await,
+        }
+    };
     tokio::select! {
-        () = tokio::time::sleep(backoff.next_delay()) => true,
+        () = wait => true,
         () = shared.stop.cancelled() => false,
     }
 }
+
+/// This loop's subscription to work notices, when the store pushes them.
+type Wake = Option<Box<dyn WorkSubscription>>;
 
 async fn work(
     shared: &Shared,
@@ -109,6 +125,7 @@ async fn work(
         lease_for: shared.settings.lease,
     };
     let mut report = RunReport::default();
+    let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
     while !shared.stop.is_cancelled() {
         if !shared.reserve_claim() {
             break; // max_tasks reached
@@ -137,7 +154,7 @@ async fn work(
                     tracing::debug!(worker = %id, "drained: nothing eligible and no loop busy");
                     break;
                 }
-                if !idle(shared, backoff).await {
+                if !idle(shared, backoff, &mut wake).await {
                     break;
                 }
             }
@@ -145,7 +162,7 @@ async fn work(
                 shared.return_claim();
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
                 tracing::warn!(worker = %id, error = %e, "claim failed; retrying after a backoff");
-                if !idle(shared, backoff).await {
+                if !idle(shared, backoff, &mut wake).await {
                     break;
                 }
             }

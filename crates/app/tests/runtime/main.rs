@@ -5,6 +5,7 @@
 mod handlers;
 mod mocked;
 mod mocks;
+mod notify;
 mod scenarios;
 mod sqlite;
 mod support;

@@ -7,6 +7,7 @@ mod quota;
 mod results;
 mod task_log;
 mod task_queue;
+mod work_signal;
 mod worker_registry;
 
 pub use clock::{Clock, SystemClock};
@@ -17,6 +18,7 @@ pub use task_queue::{
     ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, QueueStats,
     RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
+pub use work_signal::{WorkNotifier, WorkSubscription};
 pub use worker_registry::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};
 
 #[cfg(feature = "mocks")]
