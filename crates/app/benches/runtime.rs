@@ -1,6 +1,6 @@
 //! Runtime overhead: drains tasks through the whole worker runtime (claim, start, lease
 //! renewal, heartbeat, handler, complete) with a no-op handler, against the storage-only
-//! drain (claim, start, complete on the same adapter) measured in the same run.
+//! drain (claim_and_start, complete on the same adapter) measured in the same run.
 //!
 //! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000). Each figure is the median of three runs with
@@ -69,8 +69,7 @@ fn storage_drain(path: &Path, threads: usize, n: usize) -> f64 {
                     lease_for: Duration::from_secs(60),
                 };
                 let mut done = 0usize;
-                while let Some(c) = store.claim_blocking(&req).expect("claim") {
-                    store.start_blocking(&c.lease).expect("start");
+                while let Some(c) = store.claim_and_start_blocking(&req).expect("claim") {
                     store.complete_blocking(&c.lease, None).expect("complete");
                     done += 1;
                 }

@@ -11,7 +11,7 @@ use prismq_domain::ports::{ClaimRequest, ClaimedTask, FailOutcome, Failure, LogL
 use prismq_domain::task::{Lease, Priority, TaskId};
 use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
 
-use crate::codec::{new_token, task_from_row, ts, TASK_COLUMNS};
+use crate::codec::{new_token, task_columns, task_from_row, ts};
 use crate::error::map_err;
 use crate::logs::insert_log;
 use crate::queue::failure_details;
@@ -48,6 +48,23 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("lapsed leases", PROBE_LAPSED),
     ("queued types", QUEUED_TYPES),
 ];
+
+/// Takes a claim on one task: a new lease and token, one more attempt.
+macro_rules! take_sql {
+    ($status:literal, $started:literal) => {
+        concat!(
+            "UPDATE task_queue SET status = '",
+            $status,
+            "', claimed_by = ?2, lease_expires_at = ?3, lease_token = ?4,
+             attempts = attempts + 1, updated_at = ?5, started_at = ",
+            $started,
+            " WHERE id = ?1 RETURNING ",
+            task_columns!()
+        )
+    };
+}
+const TAKE: &str = take_sql!("claimed", "NULL");
+const TAKE_AND_START: &str = take_sql!("running", "?5");
 
 const FENCE: &str = "id = ?1 AND lease_token = ?2 AND status IN ('claimed', 'running')";
 
@@ -88,6 +105,26 @@ impl SqliteStore {
     /// # Errors
     /// As the port.
     pub fn claim_blocking(&self, req: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
+        self.claim_inner(req, false)
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::claim_and_start`]: the claim and the start
+    /// in one transaction.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn claim_and_start_blocking(
+        &self,
+        req: &ClaimRequest,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        self.claim_inner(req, true)
+    }
+
+    fn claim_inner(
+        &self,
+        req: &ClaimRequest,
+        start: bool,
+    ) -> Result<Option<ClaimedTask>, PortError> {
         let now = self.now_ms();
         let lease_ms = i64::try_from(req.lease_for.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lease_ms);
@@ -116,7 +153,7 @@ impl SqliteStore {
                     "lease lapsed; claimed again",
                     &details,
                 )?;
-                return self.take(tx, id, req, now, expires).map(Some);
+                return self.take(tx, id, req, now, expires, start).map(Some);
             }
             let types = if wanted.is_empty() {
                 queued_types(tx)?
@@ -125,7 +162,9 @@ impl SqliteStore {
             };
             let picked = pick(tx, req.strategy, &types, now, region, sample)?;
             match picked {
-                Some((_, id)) => self.take(tx, TaskId(id), req, now, expires).map(Some),
+                Some((_, id)) => self
+                    .take(tx, TaskId(id), req, now, expires, start)
+                    .map(Some),
                 None => Ok(None),
             }
         })
@@ -204,14 +243,18 @@ impl SqliteStore {
         req: &ClaimRequest,
         now: i64,
         expires: i64,
+        start: bool,
     ) -> Result<ClaimedTask, PortError> {
         let token = new_token();
+        let sql = if start { TAKE_AND_START } else { TAKE };
         let task = tx
-            .prepare_cached(&format!(
-                "UPDATE task_queue SET status = 'claimed', claimed_by = ?2, lease_expires_at = ?3, lease_token = ?4,
-                 attempts = attempts + 1, updated_at = ?5, started_at = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
-            ))
-            .and_then(|mut s| s.query_row(params![id.0, req.worker.as_str(), expires, token.0, now], task_from_row))
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.query_row(
+                    params![id.0, req.worker.as_str(), expires, token.0, now],
+                    task_from_row,
+                )
+            })
             .map_err(map_err)?;
         let details = json!({ "worker": req.worker.as_str(), "attempt": task.attempts, "strategy": req.strategy.as_str() });
         insert_log(
@@ -223,6 +266,17 @@ impl SqliteStore {
             &format!("claimed by {}", req.worker),
             &details,
         )?;
+        if start {
+            insert_log(
+                tx,
+                id,
+                now,
+                LogLevel::Info,
+                TaskEvent::Started,
+                "handler started",
+                &Value::Null,
+            )?;
+        }
         let expires_at = ts(0, expires).map_err(map_err)?;
         let lease = Lease {
             task_id: id,

@@ -8,10 +8,18 @@ use serde_json::Value;
 use prismq_domain::task::{Compatibility, LeaseToken, Priority, Task, TaskId, TaskType, WorkerId};
 use prismq_domain::{TaskStatus, Timestamp};
 
+/// The task columns, in the order [`task_from_row`] reads them, as a literal for `concat!`.
+macro_rules! task_columns {
+    () => {
+        "id, type, params, priority, status, attempts, max_attempts, run_after, \
+         lease_expires_at, claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
+         created_at, updated_at, finished_at"
+    };
+}
+pub(crate) use task_columns;
+
 /// The task columns, in the order [`task_from_row`] reads them.
-pub(crate) const TASK_COLUMNS: &str = "id, type, params, priority, status, attempts, max_attempts, run_after, \
-     lease_expires_at, claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
-     created_at, updated_at, finished_at";
+pub(crate) const TASK_COLUMNS: &str = task_columns!();
 
 fn conv_err(idx: usize, ty: Type, msg: impl Into<String>) -> rusqlite::Error {
     let msg: String = msg.into();

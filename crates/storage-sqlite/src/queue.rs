@@ -354,6 +354,15 @@ impl TaskQueue for SqliteStore {
         self.blocking(move |s| s.claim_blocking(&request)).await
     }
 
+    async fn claim_and_start(
+        &self,
+        request: &ClaimRequest,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let request = request.clone();
+        self.blocking(move |s| s.claim_and_start_blocking(&request))
+            .await
+    }
+
     async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
         let lease = lease.clone();
         self.blocking(move |s| s.renew_blocking(&lease, lease_for))

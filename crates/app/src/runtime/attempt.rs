@@ -68,13 +68,6 @@ pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState
         // Shutdown was asked while the claim was in flight: hand it straight back.
         return release(shared, &lease).await;
     }
-    match with_retries(shared, || shared.queue.start(&lease)).await {
-        Ok(()) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "could not mark the task running; leaving it to its lease");
-            return Outcome::Lost;
-        }
-    }
     let Some(handler) = shared.registry.handler(&task.task_type) else {
         let message = format!(
             "this worker has no handler for {}; another worker may",

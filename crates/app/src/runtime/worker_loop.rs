@@ -131,7 +131,8 @@ async fn work(
             break; // max_tasks reached
         }
         shared.busy.fetch_add(1, Ordering::SeqCst);
-        let claimed = shared.queue.claim(&request).await;
+        // Claimed and marked running in one step (one transaction on SQLite).
+        let claimed = shared.queue.claim_and_start(&request).await;
         match claimed {
             Ok(Some(c)) => {
                 backoff.reset();

@@ -188,6 +188,23 @@ pub trait TaskQueue: Send + Sync {
     /// lease token, and attempts + 1; MUST never hand one task to two live leases.
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError>;
 
+    /// Claims the next eligible task and marks it running in one step — what a worker that
+    /// starts its handler at once wants. Same eligibility, order, lease and attempt count as
+    /// [`TaskQueue::claim`]; the task comes back `running`, with `claimed` then `started` in its
+    /// log. The default runs `claim` then `start`; an adapter SHOULD do both in one atomic
+    /// step (one transaction instead of two).
+    async fn claim_and_start(
+        &self,
+        request: &ClaimRequest,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let Some(mut claimed) = self.claim(request).await? else {
+            return Ok(None);
+        };
+        self.start(&claimed.lease).await?;
+        claimed.task.status = TaskStatus::Running;
+        Ok(Some(claimed))
+    }
+
     /// Extends the lease to now + `lease_for`, returning the new lease.
     /// MUST fail with `LeaseLost`, changing nothing, when the token no longer matches a
     /// `claimed`/`running` task (claimed again, cancelled, finished) — even if the lease merely

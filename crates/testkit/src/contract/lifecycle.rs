@@ -182,3 +182,59 @@ pub async fn release_with_stale_token_is_lease_lost(factory: impl Fn(ContractEnv
     assert_lease_lost(s.queue.release(&forged).await, c.task.id);
     assert_eq!(s.task(c.task.id).await, before);
 }
+
+/// claim_and_start claims like claim (same order, lease, attempt) and leaves the task
+/// running, with `claimed` then `started` logged; the lease then completes it.
+pub async fn claim_and_start_marks_running_and_logs_both(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let older = s.add(crate::fixtures::new_task("a")).await;
+    clock.advance(Duration::from_secs(1));
+    s.add(crate::fixtures::new_task("a")).await;
+    assert!(s
+        .queue
+        .claim_and_start(&crate::fixtures::claim_request(
+            "w9",
+            ClaimingStrategy::Lifo
+        ))
+        .await
+        .unwrap()
+        .is_some_and(|c| c.task.id != older));
+    let c = s
+        .queue
+        .claim_and_start(&crate::fixtures::claim_request(
+            "w9",
+            ClaimingStrategy::Fifo,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.task.id, older);
+    assert_eq!((c.task.status, c.task.attempts), (TaskStatus::Running, 1));
+    assert_eq!(c.lease.expires_at, plus_secs(clock.now(), 30));
+    let t = s.task(older).await;
+    assert_eq!(t.status, TaskStatus::Running);
+    assert_eq!(t.lease_token, Some(c.lease.token));
+    let events: Vec<TaskEvent> = s
+        .logs
+        .list(older)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .collect();
+    assert_eq!(
+        events,
+        [TaskEvent::Enqueued, TaskEvent::Claimed, TaskEvent::Started]
+    );
+    s.queue.complete(&c.lease, None).await.unwrap();
+    assert_eq!(s.task(older).await.status, TaskStatus::Completed);
+    assert!(s
+        .queue
+        .claim_and_start(&crate::fixtures::claim_request(
+            "w9",
+            ClaimingStrategy::Fifo
+        ))
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -173,6 +173,7 @@ macro_rules! contract_suite {
             rescue::rescue_at_max_attempts_dead_letters,
             rescue::rescue_respects_the_filter,
             lifecycle::renew_extends_the_lease,
+            lifecycle::claim_and_start_marks_running_and_logs_both,
             lifecycle::renew_after_lapse_without_reclaim_succeeds,
             lifecycle::renew_with_stale_token_is_lease_lost,
             lifecycle::start_marks_running,
