@@ -3,7 +3,7 @@
 //! one to one onto the handler's parameters; their values are checked by the plugin, so a
 //! refusal names the parameter and its accepted values.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -185,6 +185,53 @@ impl Line {
     }
 }
 
+/// The longest JSONL line read: params are capped at 1 MiB, so a longer line is not a task,
+/// and a file without newlines (`/dev/zero`) must not be read into memory whole.
+const MAX_LINE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The lines of `reader` (without their `\n` or `\r\n`), each at most [`MAX_LINE_BYTES`].
+fn bounded_lines(mut reader: impl BufRead) -> impl Iterator<Item = std::io::Result<String>> {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut buf = Vec::new();
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf);
+        match read {
+            Ok(0) => None,
+            Err(e) => {
+                done = true;
+                Some(Err(e))
+            }
+            Ok(_) if buf.len() as u64 > MAX_LINE_BYTES => {
+                done = true;
+                Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the line is longer than {MAX_LINE_BYTES} bytes; accepted: one task object per line"),
+                )))
+            }
+            Ok(_) => {
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                    if buf.last() == Some(&b'\r') {
+                        buf.pop();
+                    }
+                }
+                Some(String::from_utf8(buf).map_err(|_| {
+                    done = true;
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stream did not contain valid UTF-8",
+                    )
+                }))
+            }
+        }
+    })
+}
+
 /// `enqueue --file`: every line parsed and validated first; all errors listed with their
 /// line numbers; then one all-or-nothing batch.
 async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
@@ -196,7 +243,7 @@ async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
     let mut tasks = Vec::new();
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    for (i, line) in bounded_lines(BufReader::new(file)).enumerate() {
         let n = i + 1;
         let line = line.map_err(|e| {
             CliError::usage(format!("{}:{n}: cannot read the line: {e}", path.display()))

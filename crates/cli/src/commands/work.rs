@@ -43,6 +43,9 @@ pub async fn run(ctx: &Ctx, args: WorkArgs) -> CliResult<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The most worker loops one process runs (the range of `worker.concurrency`).
+const MAX_CONCURRENCY: usize = 1024;
+
 /// The worker settings from configuration with the flags applied.
 ///
 /// # Errors
@@ -54,6 +57,11 @@ pub fn settings(app: &App, args: &WorkArgs) -> CliResult<WorkerSettings> {
             return Err(CliError::usage(
                 "invalid concurrency: 0 worker loops would never run a task; accepted: 1 or more",
             ));
+        }
+        if c > MAX_CONCURRENCY {
+            return Err(CliError::usage(format!(
+                "invalid concurrency: {c} is out of range; accepted: 1 to {MAX_CONCURRENCY} (as worker.concurrency)"
+            )));
         }
         s.concurrency = c;
     }
