@@ -204,6 +204,22 @@ const CSV_HEADER: [&str; 16] = [
     "tags",
 ];
 
+/// Whether `out` is the configured SQLite file or its -wal/-shm (even through `..` or a link):
+/// `--force` must never replace the queue with an export.
+fn is_database_file(ctx: &Ctx, out: &Path) -> bool {
+    let Some(db) = ctx.config.database.sqlite_path() else {
+        return false;
+    };
+    let Ok(out) = out.canonicalize() else {
+        return false; // it does not exist, so it is not the database
+    };
+    ["", "-wal", "-shm"].iter().any(|suffix| {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        Path::new(&p).canonicalize().is_ok_and(|c| c == out)
+    })
+}
+
 async fn export(
     ctx: &Ctx,
     app: &App,
@@ -212,6 +228,12 @@ async fn export(
     force: bool,
     filter: &ResultFilter,
 ) -> CliResult {
+    if is_database_file(ctx, out) {
+        return Err(CliError::usage(format!(
+            "invalid --out: {} is the database itself (or its -wal/-shm file); choose another file",
+            out.display()
+        )));
+    }
     if out.exists() && !force {
         return Err(CliError::usage(format!(
             "{} already exists; choose another --out or pass --force to overwrite it",
