@@ -204,6 +204,16 @@ const CSV_HEADER: [&str; 16] = [
     "tags",
 ];
 
+/// Creates `path` (truncating it) readable and writable by its owner only, whatever the
+/// umask: an export holds what the queue holds, and the database is 0600 too.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 /// Whether `out` is the configured SQLite file or its -wal/-shm (even through `..` or a link):
 /// `--force` must never replace the queue with an export.
 fn is_database_file(ctx: &Ctx, out: &Path) -> bool {
@@ -243,7 +253,7 @@ async fn export(
     let mut q = query(app, filter)?;
     let total = app.results.count(filter.source.clone()).await?;
     let tmp = temp_path(out);
-    let file = File::create(&tmp)
+    let file = create_private(&tmp)
         .map_err(|e| CliError::from(e).context(format!("cannot create {}", tmp.display())))?;
     let bar = progress::bar(ctx, total, "exporting");
     let written = write_pages(app, &mut q, format, BufWriter::new(file), &bar).await;
