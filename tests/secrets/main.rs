@@ -99,7 +99,7 @@ fn the_api_key_appears_nowhere() {
     }
     // A key the configuration refuses is not quoted back either.
     let mut bad = Sandbox::new();
-    bad.env("YOUTUBE_API_KEY", &format!("{CANARY} with spaces"))
+    bad.env("YOUTUBE_API_KEY", format!("{CANARY} with spaces"))
         .env("RUST_LOG", "trace");
     seen += &everything(&bad, &["config", "show"]);
     seen += &everything(&bad, &["stats"]);
