@@ -132,6 +132,22 @@ fn the_api_key_appears_nowhere() {
     assert!(!logs.is_empty() && !logs.contains(CANARY));
 }
 
+/// Runs `c` under `umask 000`, in a clean environment holding only the sandbox's own variables
+/// (`c`'s removals of outside `PRISMQ_*` variables cannot carry over through the shell).
+fn under_umask_000(c: &std::process::Command, dir: &Path) -> std::process::Output {
+    std::process::Command::new("/bin/sh")
+        .env_clear()
+        .arg("-c")
+        .arg("umask 000; exec \"$@\"")
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args())
+        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -141,16 +157,7 @@ fn files_prismq_creates_are_private() {
     let s = Sandbox::new();
     // Whatever umask the caller has, the files are the owner's only.
     let init = s.command(&["init"]);
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("umask 000; exec \"$@\"")
-        .arg("sh")
-        .arg(init.get_program())
-        .args(init.get_args())
-        .envs(init.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .current_dir(s.dir.path())
-        .output()
-        .unwrap();
+    let out = under_umask_000(&init, s.dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -182,17 +189,7 @@ fn files_prismq_creates_are_private() {
         ),
         (&["backup", "--out", "b.db"], "b.db"),
     ] {
-        let c = s.command(args);
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("umask 000; exec \"$@\"")
-            .arg("sh")
-            .arg(c.get_program())
-            .args(c.get_args())
-            .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-            .current_dir(s.dir.path())
-            .output()
-            .unwrap();
+        let out = under_umask_000(&s.command(args), s.dir.path());
         assert!(
             out.status.success(),
             "{args:?}: {}",

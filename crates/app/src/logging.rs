@@ -15,15 +15,18 @@ pub fn filter(config: &LoggingConfig, rust_log: Option<&str>) -> EnvFilter {
         .unwrap_or_else(|| EnvFilter::new(&config.level))
 }
 
-/// Installs the global subscriber (stderr, text or JSON, spans' fields included).
+/// Installs the global subscriber (stderr, text or JSON, spans' fields included). Colour is
+/// used only when `colour_allowed` (the CLI's `--no-color` clears it), stderr is a terminal
+/// and `NO_COLOR` is unset or empty.
 ///
 /// # Errors
 /// A subscriber was already installed; the message says so.
-pub fn init(config: &LoggingConfig) -> Result<(), String> {
+pub fn init(config: &LoggingConfig, colour_allowed: bool) -> Result<(), String> {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = filter(config, rust_log.as_deref());
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none();
+    let colour = colour_allowed
+        && std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)

@@ -66,7 +66,7 @@ fn install_logging(ctx: &Ctx, command: &Command) {
     if !configured && !chatty {
         logging.level = "warn".to_owned();
     }
-    if let Err(e) = prismq_app::logging::init(&logging) {
+    if let Err(e) = prismq_app::logging::init(&logging, !ctx.global.no_color) {
         eprintln!("warning: {e}");
     }
 }
