@@ -156,3 +156,66 @@ fn two_workers_and_an_enqueuer_complete_every_task_exactly_once() {
         "{both:?}"
     );
 }
+
+/// SIGTERM asks a graceful stop: a worker whose handler outlives the grace releases the lease
+/// (no attempt used) and exits 0. A second SIGTERM during the grace exits at once with 130,
+/// leaving the task to its lease.
+#[test]
+fn one_signal_stops_gracefully_and_a_second_exits_at_once() {
+    let fake = FakeYtdlp::new(120);
+    let s = Sandbox::new(&[
+        ("PRISMQ_YOUTUBE__BACKEND", "ytdlp"),
+        (
+            "PRISMQ_YOUTUBE__YTDLP_PATH",
+            &fake.path().display().to_string(),
+        ),
+        ("PRISMQ_WORKER__LEASE", "60s"),
+        ("PRISMQ_WORKER__SHUTDOWN_GRACE", "1s"),
+    ]);
+    s.ok(&["init"]);
+    s.ok(&["enqueue", "videos", "dQw4w9WgXcQ"]);
+    let mut worker = s.spawn("graceful", &["work", "--concurrency", "1"]);
+    wait_until(Duration::from_secs(30), "the handler to start", || {
+        fake.sleeper().is_some() && s.task(1).status == TaskStatus::Running
+    });
+    terminate(&worker);
+    let status = wait_exit(&mut worker, Duration::from_secs(30), "the graceful stop");
+    assert_eq!(status.code(), Some(0), "{}", s.stderr_of("graceful"));
+    let task = s.task(1);
+    assert_eq!(
+        (task.status, task.attempts),
+        (TaskStatus::Queued, 0),
+        "released: {task:?}"
+    );
+    assert_eq!(s.log(1).last().map(|r| r.event), Some(TaskEvent::Released));
+
+    // The same again, but with a longer grace and a second signal inside it.
+    let fake2 = FakeYtdlp::new(120);
+    let s2 = Sandbox::new(&[
+        ("PRISMQ_YOUTUBE__BACKEND", "ytdlp"),
+        (
+            "PRISMQ_YOUTUBE__YTDLP_PATH",
+            &fake2.path().display().to_string(),
+        ),
+        ("PRISMQ_WORKER__LEASE", "60s"),
+        ("PRISMQ_WORKER__SHUTDOWN_GRACE", "60s"),
+    ]);
+    s2.ok(&["init"]);
+    s2.ok(&["enqueue", "videos", "dQw4w9WgXcQ"]);
+    let mut worker = s2.spawn("impatient", &["work", "--concurrency", "1"]);
+    wait_until(Duration::from_secs(30), "the handler to start", || {
+        fake2.sleeper().is_some() && s2.task(1).status == TaskStatus::Running
+    });
+    terminate(&worker);
+    std::thread::sleep(Duration::from_millis(300));
+    terminate(&worker);
+    let started = std::time::Instant::now();
+    let status = wait_exit(&mut worker, Duration::from_secs(10), "the second signal");
+    assert_eq!(status.code(), Some(130), "{}", s2.stderr_of("impatient"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "exited after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(s2.task(1).status, TaskStatus::Running, "left to its lease");
+}

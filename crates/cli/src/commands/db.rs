@@ -19,7 +19,7 @@ pub enum DbCommand {
 /// `prismq db copy`.
 #[derive(Debug, Clone, Args)]
 pub struct CopyArgs {
-    /// The source: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+    /// The source: `sqlite:PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     #[arg(long, value_name = "STORE")]
     pub from: String,
     /// The target, the other kind of store.
