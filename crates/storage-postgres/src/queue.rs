@@ -29,22 +29,6 @@ const INSERT_TASKS: &str = "INSERT INTO task_queue
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, idempotency_key";
 
-/// The largest page `list` returns.
-pub(crate) const MAX_LIMIT: u32 = 10_000;
-
-pub(crate) fn check_limit(limit: u32) -> Result<(), PortError> {
-    if (1..=MAX_LIMIT).contains(&limit) {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            "limit",
-            format!("{limit} is out of range"),
-            format!("1 to {MAX_LIMIT}"),
-        )
-        .into())
-    }
-}
-
 #[derive(Default)]
 struct Columns {
     types: Vec<String>,
@@ -175,7 +159,7 @@ impl PostgresStore {
     }
 
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
-        check_limit(filter.limit)?;
+        prismq_domain::ports::check_page_limit(filter.limit)?;
         let status_s = filter.status.map(|s| s.as_str().to_owned());
         let type_s = filter.task_type.as_ref().map(|t| t.as_str().to_owned());
         let before = filter.before_id.map(|i| i.0);
@@ -265,7 +249,7 @@ impl PostgresStore {
             )
             .into());
         }
-        check_limit(limit)?;
+        prismq_domain::ports::check_page_limit(limit)?;
         let client = self.client().await?;
         let n = client
             .execute(

@@ -14,7 +14,6 @@ use prismq_domain::{ContentItem, Metrics, PortError, SaveReport};
 
 use crate::codec::{get, ts, ts_opt};
 use crate::error::{corrupt, map_err};
-use crate::queue::check_limit;
 use crate::{in_tx, PostgresStore};
 
 const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
@@ -223,7 +222,7 @@ impl PostgresStore {
     /// # Errors
     /// As the port.
     pub async fn query_results(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
-        check_limit(q.limit)?;
+        prismq_domain::ports::check_page_limit(q.limit)?;
         let since = q.since.map(|t| t.as_millisecond());
         let limit = i64::from(q.limit);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);

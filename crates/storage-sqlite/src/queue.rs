@@ -36,22 +36,6 @@ pub(crate) const STATS_FINISHED: &str =
     "SELECT count(*) FROM task_queue INDEXED BY ix_queue_finished
      WHERE status = ?1 AND finished_at >= ?2 AND finished_at IS NOT NULL";
 
-/// The largest page `list` returns.
-pub(crate) const MAX_LIMIT: u32 = 10_000;
-
-pub(crate) fn check_limit(limit: u32) -> Result<(), PortError> {
-    if (1..=MAX_LIMIT).contains(&limit) {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            "limit",
-            format!("{limit} is out of range"),
-            format!("1 to {MAX_LIMIT}"),
-        )
-        .into())
-    }
-}
-
 struct Prepared {
     task_type: String,
     params: String,
@@ -167,7 +151,7 @@ impl SqliteStore {
     }
 
     fn list_blocking(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
-        check_limit(filter.limit)?;
+        prismq_domain::ports::check_page_limit(filter.limit)?;
         let mut sql = format!("SELECT {TASK_COLUMNS} FROM task_queue WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(st) = filter.status {
@@ -258,7 +242,7 @@ impl SqliteStore {
             )
             .into());
         }
-        check_limit(limit)?;
+        prismq_domain::ports::check_page_limit(limit)?;
         self.write(|tx| {
             let n = tx
                 .prepare_cached(

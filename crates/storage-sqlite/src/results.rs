@@ -12,7 +12,6 @@ use prismq_domain::{ContentItem, Metrics, PortError, SaveReport};
 
 use crate::codec::{ts, ts_opt};
 use crate::error::map_err;
-use crate::queue::check_limit;
 use crate::SqliteStore;
 
 const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
@@ -223,7 +222,7 @@ impl SqliteStore {
     /// # Errors
     /// As the port.
     pub fn query_blocking(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
-        check_limit(q.limit)?;
+        prismq_domain::ports::check_page_limit(q.limit)?;
         let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(source) = &q.source {

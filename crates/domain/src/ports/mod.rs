@@ -11,6 +11,27 @@ mod work_signal;
 mod worker_registry;
 
 pub use clock::{Clock, SystemClock};
+
+use crate::error::ValidationError;
+
+/// The largest page [`TaskQueue::list`], [`TaskQueue::purge`] and [`ResultStore::query`] take.
+pub const MAX_PAGE_LIMIT: u32 = 10_000;
+
+/// Checks a page limit against 1–[`MAX_PAGE_LIMIT`], the bound the port docs give.
+///
+/// # Errors
+/// A [`ValidationError`] on `limit` saying what is accepted.
+pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
+    if (1..=MAX_PAGE_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "limit",
+            format!("{limit} is out of range"),
+            format!("an integer from 1 to {MAX_PAGE_LIMIT}"),
+        ))
+    }
+}
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};

@@ -83,14 +83,6 @@ fn not_found(id: TaskId) -> PortError {
     PortError::NotFound(format!("task {id}"))
 }
 
-fn invalid_limit(limit: u32) -> PortError {
-    PortError::Invalid(ValidationError::new(
-        "limit",
-        format!("{limit} is out of range"),
-        "an integer from 1 to 10000",
-    ))
-}
-
 #[async_trait]
 impl TaskQueue for MemoryStore {
     async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError> {
@@ -200,9 +192,7 @@ impl TaskQueue for MemoryStore {
     }
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
-        if !(1..=10_000).contains(&filter.limit) {
-            return Err(invalid_limit(filter.limit));
-        }
+        prismq_domain::ports::check_page_limit(filter.limit)?;
         let st = self.state();
         let upper = filter.before_id.map_or(i64::MAX, |b| b.0);
         Ok(st

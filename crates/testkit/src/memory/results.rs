@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use async_trait::async_trait;
 use prismq_domain::ports::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
-use prismq_domain::{ContentItem, PortError, SaveReport, TaskId, Timestamp, ValidationError};
+use prismq_domain::{ContentItem, PortError, SaveReport, TaskId, Timestamp};
 
 use super::{passes, MemoryStore};
 
@@ -134,13 +134,7 @@ impl ResultStore for MemoryStore {
     }
 
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
-        if !(1..=10_000).contains(&query.limit) {
-            return Err(PortError::Invalid(ValidationError::new(
-                "limit",
-                format!("{} is out of range", query.limit),
-                "an integer from 1 to 10000",
-            )));
-        }
+        prismq_domain::ports::check_page_limit(query.limit)?;
         let st = self.state();
         // The map iterates in (source, source_id) order and the sort is stable, so ties
         // keep that order.
