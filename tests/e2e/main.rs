@@ -4,5 +4,7 @@
 #![cfg(unix)]
 
 mod fake_ytdlp;
+#[path = "../harness/mod.rs"]
+mod harness;
 mod support;
 mod worker_processes;

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use prismq_app::{App, Config};
 use prismq_domain::ports::{LogRecord, TaskFilter};
@@ -132,33 +131,7 @@ impl Sandbox {
     }
 }
 
-/// Polls `cond` every 100 ms until it holds; panics with `what` after `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits for `child` to exit within `limit`, killing it (and failing) otherwise.
-pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+pub use crate::harness::{wait_exit, wait_until};
 
 /// Sends SIGTERM to `child` (graceful shutdown) with the system's `kill`.
 pub fn terminate(child: &Child) {
