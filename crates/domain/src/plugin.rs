@@ -28,13 +28,21 @@ pub struct TaskResult {
 }
 
 /// A failed run, classified where it arose.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// A run that fetched some items before it failed (a quota spent on page three, a network
+/// error midway) reports them in `partial`: the runtime saves them to the result store
+/// before it records the failure, so the work already paid for is kept, and the retry or
+/// deferral that follows is safe because results are deduplicated on `(source, source_id)`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct TaskError {
     /// How the runtime treats it.
     pub class: ErrorClass,
     /// One line for the operator: what went wrong and, where possible, what to do.
     pub message: String,
+    /// Items fetched before the failure; saved like a success's items, then the task fails
+    /// with `class`. Empty when nothing was fetched.
+    pub partial: Vec<ContentItem>,
 }
 
 impl TaskError {
@@ -43,6 +51,7 @@ impl TaskError {
         TaskError {
             class: ErrorClass::Retryable,
             message: message.into(),
+            partial: Vec::new(),
         }
     }
 
@@ -51,6 +60,7 @@ impl TaskError {
         TaskError {
             class: ErrorClass::RetryableAfter(until),
             message: message.into(),
+            partial: Vec::new(),
         }
     }
 
@@ -59,7 +69,16 @@ impl TaskError {
         TaskError {
             class: ErrorClass::Permanent,
             message: message.into(),
+            partial: Vec::new(),
         }
+    }
+
+    /// The same error carrying `items` fetched before it arose (replacing any already
+    /// attached). The class and message are unchanged.
+    #[must_use]
+    pub fn with_partial(mut self, items: Vec<ContentItem>) -> Self {
+        self.partial = items;
+        self
     }
 }
 
@@ -183,5 +202,23 @@ mod tests {
         let v: TaskError = ValidationError::new("query", "empty", "text").into();
         assert_eq!(v.class, ErrorClass::Permanent);
         assert!(v.message.contains("invalid query"));
+        assert!(v.partial.is_empty());
+    }
+
+    #[test]
+    fn partial_items_ride_along_without_changing_the_class_or_message() {
+        let t = Timestamp::from_second(10).unwrap();
+        let items = vec![
+            ContentItem::new("s", "a", "A"),
+            ContentItem::new("s", "b", "B"),
+        ];
+        let e = TaskError::retry_after(t, "quota spent").with_partial(items.clone());
+        assert_eq!(e.class, ErrorClass::RetryableAfter(t));
+        assert_eq!(e.message, "quota spent");
+        assert_eq!(e.to_string(), "quota spent");
+        assert_eq!(e.partial, items);
+        let replaced = e.with_partial(vec![items[0].clone()]);
+        assert_eq!(replaced.partial.len(), 1);
+        assert!(TaskError::permanent("x").partial.is_empty());
     }
 }

@@ -9,10 +9,10 @@ use serde_json::json;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{interval_at, sleep, Instant, MissedTickBehavior};
 
-use prismq_domain::ports::{ClaimedTask, Failure};
+use prismq_domain::ports::{ClaimedTask, Failure, LogLevel, NewLogEntry, TaskEvent};
 use prismq_domain::{
-    CancelSignal, ErrorClass, Lease, PortError, RetryDecision, SaveReport, Task, TaskContext,
-    TaskError, TaskResult,
+    CancelSignal, ContentItem, ErrorClass, Lease, PortError, RetryDecision, SaveReport, Task,
+    TaskContext, TaskError, TaskResult,
 };
 
 use super::supervisor::Shared;
@@ -85,8 +85,14 @@ pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState
     match ending {
         Ending::Finished(Ok(Ok(result))) => succeed(shared, &lease, &task, result).await,
         Ending::Finished(Ok(Err(e))) => {
-            tracing::info!(class = ?e.class, error = %e.message, "handler failed");
-            fail(shared, &lease, e.class, e.message).await
+            tracing::info!(class = ?e.class, error = %e.message, partial = e.partial.len(), "handler failed");
+            let TaskError {
+                class,
+                message,
+                partial,
+            } = e;
+            save_partial(shared, &task, &partial).await;
+            fail(shared, &lease, class, message).await
         }
         Ending::Finished(Err(join_error)) => {
             let message = match join_error.try_into_panic() {
@@ -206,6 +212,65 @@ async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult
             tracing::warn!(error = %e, "could not complete the task; its items are saved");
             Outcome::Lost
         }
+    }
+}
+
+/// Saves the items a failed handler fetched before it stopped ([`TaskError::partial`]),
+/// with the task id, and notes in the task's log how many were kept.
+///
+/// Ordering: this runs **before** `fail`. Once `fail` is recorded the task may be claimed
+/// again at once (a retry after a short backoff, or another worker), so saving afterwards
+/// could race the next attempt, and a crash between the two would lose the items; saving
+/// first means a crash or a lost lease at worst leaves items saved for a task that will run
+/// again, which the result store's dedupe on `(source, source_id)` absorbs (the retry
+/// updates those rows, it never adds a second one).
+///
+/// A failure here never replaces the handler's failure: it is logged (tracing and the
+/// task's log, both best effort) and the caller goes on to `fail` with the handler's class
+/// and message, so the task is still retried, deferred or dead-lettered as classified.
+async fn save_partial(shared: &Shared, task: &Task, partial: &[ContentItem]) {
+    if partial.is_empty() {
+        return;
+    }
+    let count = partial.len();
+    let (level, message, details) = match with_retries(shared, || {
+        shared.results.save(Some(task.id), partial)
+    })
+    .await
+    {
+        Ok(saved) => {
+            tracing::info!(
+                items = count,
+                inserted = saved.inserted,
+                updated = saved.updated,
+                "saved the partial items of a failed attempt"
+            );
+            (
+                    LogLevel::Info,
+                    format!(
+                        "saved {count} partial items fetched before the failure ({} new, {} updated, {} unchanged)",
+                        saved.inserted, saved.updated, saved.unchanged
+                    ),
+                    json!({ "partial_items": count, "saved": saved }),
+                )
+        }
+        Err(e) => {
+            tracing::warn!(items = count, error = %e, "could not save the partial items of a failed attempt");
+            (
+                LogLevel::Warn,
+                format!("could not save {count} partial items fetched before the failure: {e}"),
+                json!({ "partial_items": count, "error": e.to_string() }),
+            )
+        }
+    };
+    let entry = NewLogEntry {
+        level,
+        event: TaskEvent::Progress,
+        message,
+        details,
+    };
+    if let Err(e) = shared.logs.append(task.id, entry).await {
+        tracing::warn!(error = %e, "could not write the partial-items note to the task's log");
     }
 }
 

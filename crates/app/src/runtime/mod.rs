@@ -15,7 +15,7 @@
 //! | handler | the task |
 //! | --- | --- |
 //! | `Ok(result)` | items saved (with the task id), then `complete` with a JSON summary |
-//! | `Err(e)` | `fail` with `e.class` as is (retry, free deferral or dead letter by the queue's policy) |
+//! | `Err(e)` | `e.partial` (items fetched before the failure) saved with the task id and noted in the task's log, then `fail` with `e.class` as is (retry, free deferral or dead letter by the queue's policy); a failed save is logged and never stops the `fail` |
 //! | panicked | `fail` as `Retryable` with the panic message: a panic may be a transient bug trigger, and the attempt limit still dead-letters a handler that always panics |
 //! | ran past `handler_timeout` | its cancel signal is raised, it is stopped, and the attempt fails as `Retryable` |
 //! | its lease was lost | cancel signal raised, the handler stopped, its result discarded |
@@ -26,6 +26,8 @@
 
 mod attempt;
 pub mod backoff;
+#[cfg(test)]
+mod partial_tests;
 mod settings;
 pub mod supervisor;
 pub mod worker_loop;

@@ -1,0 +1,315 @@
+//! Tests of partial progress: a handler that fails after fetching some items has them saved
+//! (with the task id, noted in the task's log) before the failure is recorded, and a store
+//! that cannot save them does not stop the failure from being recorded.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use prismq_domain::ports::{
+    LogLevel, MetricSnapshot, ResultQuery, ResultStore, StoredResult, TaskEvent, TaskLog,
+    TaskQueue, WorkerRegistry,
+};
+use prismq_domain::{
+    ClaimingStrategy, ContentItem, PortError, Registrar, RetryPolicy, SaveReport, Task,
+    TaskContext, TaskError, TaskHandler, TaskId, TaskResult, TaskStatus, TaskType, Timestamp,
+    ValidationError,
+};
+use prismq_testkit::{FakeClock, MemoryStore};
+
+use super::{RunOptions, Runtime, WorkerSettings};
+use crate::registry::PluginRegistry;
+
+const DRAIN: RunOptions = RunOptions {
+    drain: true,
+    max_tasks: None,
+};
+
+fn settings() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 1,
+        strategy: ClaimingStrategy::Fifo,
+        task_types: Vec::new(),
+        region: None,
+        lease: Duration::from_secs(30),
+        heartbeat_interval: Duration::from_secs(10),
+        idle_backoff_min: Duration::from_millis(50),
+        idle_backoff_max: Duration::from_secs(5),
+        handler_timeout: Duration::from_secs(600),
+        shutdown_grace: Duration::from_secs(30),
+        hostname: "testhost".into(),
+        pid: 7,
+    }
+}
+
+fn items(n: usize) -> Vec<ContentItem> {
+    (0..n)
+        .map(|i| {
+            let mut it = ContentItem::new("test_source", format!("p{i}"), "a partial item");
+            it.metrics.views = Some(10 + i as i64);
+            it
+        })
+        .collect()
+}
+
+/// Fails every call with `error` (partial items included).
+struct FailsWith {
+    error: TaskError,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl TaskHandler for FailsWith {
+    fn task_type(&self) -> TaskType {
+        TaskType::new("partial").unwrap()
+    }
+
+    fn validate(&self, _: &Map<String, Value>) -> Result<(), ValidationError> {
+        Ok(())
+    }
+
+    async fn handle(&self, _: &Task, _: &TaskContext) -> Result<TaskResult, TaskError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(self.error.clone())
+    }
+}
+
+/// A result store over the memory store that records the task's status at each save (to
+/// prove the save came before `fail`), or refuses every save with `refuse`.
+struct Watching {
+    inner: MemoryStore,
+    seen_status: Mutex<Vec<TaskStatus>>,
+    refuse: Option<PortError>,
+}
+
+#[async_trait]
+impl ResultStore for Watching {
+    async fn save(
+        &self,
+        task: Option<TaskId>,
+        items: &[ContentItem],
+    ) -> Result<SaveReport, PortError> {
+        let id = task.expect("partial items are saved with the task id");
+        let status = TaskQueue::get(&self.inner, id).await?.status;
+        self.seen_status.lock().unwrap().push(status);
+        match &self.refuse {
+            Some(e) => Err(e.clone()),
+            None => self.inner.save(task, items).await,
+        }
+    }
+
+    async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError> {
+        ResultStore::get(&self.inner, source, source_id).await
+    }
+
+    async fn history(
+        &self,
+        source: &str,
+        source_id: &str,
+    ) -> Result<Vec<MetricSnapshot>, PortError> {
+        self.inner.history(source, source_id).await
+    }
+
+    async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
+        self.inner.query(query).await
+    }
+
+    async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
+        self.inner.count(source).await
+    }
+}
+
+struct Setup {
+    store: MemoryStore,
+    results: Arc<Watching>,
+    handler: Arc<FailsWith>,
+    runtime: Runtime,
+}
+
+fn setup(error: TaskError, refuse: Option<PortError>) -> Setup {
+    let clock = Arc::new(FakeClock::default());
+    let policy = RetryPolicy {
+        base: Duration::from_secs(60),
+        cap: Duration::from_secs(60),
+        max_attempts: 3,
+    };
+    let store = MemoryStore::new(clock, policy);
+    let results = Arc::new(Watching {
+        inner: store.clone(),
+        seen_status: Mutex::new(Vec::new()),
+        refuse,
+    });
+    let handler = Arc::new(FailsWith {
+        error,
+        calls: AtomicU32::new(0),
+    });
+    let mut registry = PluginRegistry::new();
+    registry.add(handler.clone()).unwrap();
+    let shared = Arc::new(store.clone());
+    let runtime = Runtime::new(
+        shared.clone() as Arc<dyn TaskQueue>,
+        shared.clone() as Arc<dyn WorkerRegistry>,
+        shared as Arc<dyn TaskLog>,
+        results.clone() as Arc<dyn ResultStore>,
+        Arc::new(registry),
+        settings(),
+    );
+    Setup {
+        store,
+        results,
+        handler,
+        runtime,
+    }
+}
+
+async fn enqueue(store: &MemoryStore) -> TaskId {
+    store
+        .enqueue(prismq_testkit::fixtures::new_task("partial"))
+        .await
+        .unwrap()
+        .id
+}
+
+fn reset() -> Timestamp {
+    prismq_testkit::clock::DEFAULT_START
+        .checked_add(jiff::SignedDuration::from_hours(10))
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_items_are_saved_before_the_deferral_is_recorded() {
+    let error = TaskError::retry_after(reset(), "quota spent midway").with_partial(items(3));
+    let s = setup(error, None);
+    let id = enqueue(&s.store).await;
+    let report = s
+        .runtime
+        .run(DRAIN, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.deferred), (1, 1), "{report:?}");
+    assert_eq!(s.handler.calls.load(Ordering::SeqCst), 1);
+
+    // Saved while the task was still running, i.e. before `fail` moved it on.
+    assert_eq!(
+        *s.results.seen_status.lock().unwrap(),
+        [TaskStatus::Running]
+    );
+    for i in 0..3 {
+        let stored = ResultStore::get(&s.store, "test_source", &format!("p{i}"))
+            .await
+            .unwrap();
+        assert_eq!(stored.last_task_id, Some(id), "item p{i}");
+    }
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Queued);
+    assert_eq!(task.run_after, reset());
+    assert_eq!(task.attempts, 0, "a deferral uses no attempt");
+    assert_eq!(task.last_error.as_deref(), Some("quota spent midway"));
+
+    let log = TaskLog::list(&s.store, id).await.unwrap();
+    let note = log
+        .iter()
+        .position(|r| r.event == TaskEvent::Progress)
+        .expect("a progress note about the partial items");
+    let deferred = log
+        .iter()
+        .position(|r| r.event == TaskEvent::Deferred)
+        .expect("the deferral");
+    assert!(note < deferred, "{log:?}");
+    assert_eq!(log[note].level, LogLevel::Info);
+    assert!(
+        log[note].message.contains("saved 3 partial items"),
+        "{}",
+        log[note].message
+    );
+    assert_eq!(log[note].details["partial_items"], json!(3));
+    assert_eq!(log[note].details["saved"]["inserted"], json!(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_save_still_records_the_handlers_failure() {
+    let refusal = PortError::Invalid(ValidationError::new(
+        "items[0].source_id",
+        "refused for the test",
+        "anything else",
+    ));
+    let error = TaskError::permanent("the channel vanished midway").with_partial(items(2));
+    let s = setup(error, Some(refusal));
+    let id = enqueue(&s.store).await;
+    let report = s
+        .runtime
+        .run(DRAIN, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.failed), (1, 1), "{report:?}");
+    assert_eq!(s.results.seen_status.lock().unwrap().len(), 1);
+    assert_eq!(s.store.count(None).await.unwrap(), 0, "nothing was saved");
+
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!(
+        task.status,
+        TaskStatus::Failed,
+        "dead-lettered as classified"
+    );
+    assert_eq!(
+        task.last_error.as_deref(),
+        Some("the channel vanished midway"),
+        "the handler's message, not the store's"
+    );
+    let log = TaskLog::list(&s.store, id).await.unwrap();
+    let warn = log
+        .iter()
+        .find(|r| r.event == TaskEvent::Progress)
+        .expect("a note about the lost partial items");
+    assert_eq!(warn.level, LogLevel::Warn);
+    assert!(
+        warn.message.contains("could not save 2 partial items")
+            && warn.message.contains("refused for the test"),
+        "{}",
+        warn.message
+    );
+    assert_eq!(log.last().map(|r| r.event), Some(TaskEvent::Failed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_stays_unavailable_does_not_lose_the_retry() {
+    let error = TaskError::retryable("network reset on page 3").with_partial(items(1));
+    let s = setup(error, Some(PortError::Unavailable("disk gone".into())));
+    let id = enqueue(&s.store).await;
+    let report = s
+        .runtime
+        .run(DRAIN, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.retried), (1, 1), "{report:?}");
+    assert!(
+        s.results.seen_status.lock().unwrap().len() > 1,
+        "a transient store error is retried before giving up"
+    );
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Queued);
+    assert_eq!(task.attempts, 1);
+    assert_eq!(task.last_error.as_deref(), Some("network reset on page 3"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_without_partial_items_saves_nothing_and_notes_nothing() {
+    let s = setup(TaskError::retryable("no luck"), None);
+    let id = enqueue(&s.store).await;
+    s.runtime
+        .run(DRAIN, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(s.results.seen_status.lock().unwrap().is_empty());
+    let log = TaskLog::list(&s.store, id).await.unwrap();
+    assert!(
+        !log.iter().any(|r| r.event == TaskEvent::Progress),
+        "{log:?}"
+    );
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!((task.status, task.attempts), (TaskStatus::Queued, 1));
+}
