@@ -3,7 +3,7 @@
 //! helpers are the model).
 
 use prismq_domain::task::{NewTask, Priority, Task, TaskId, TaskType};
-use prismq_domain::{CancelSignal, TaskContext, TaskHandler, TaskStatus, Timestamp};
+use prismq_domain::{CancelSignal, TaskContext, TaskError, TaskHandler, TaskStatus, Timestamp};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -75,6 +75,39 @@ pub fn check_handler_contract(handler: &dyn TaskHandler, cases: &HandlerCases) {
     }
 }
 
+/// Asserts what every [`TaskError`] a handler returns must hold, whatever its class:
+/// 1. the message is one non-empty line (the operator reads it in `tasks list`);
+/// 2. every partial item ([`TaskError::partial`]) passes [`ContentItem::validate`], so the
+///    runtime can save it before recording the failure (a store refuses the whole batch
+///    when one item is invalid, and those items would be lost).
+///
+/// Call it on the errors your handler tests provoke, especially those that stop a run
+/// midway (quota spent on page three, a network error between batches).
+///
+/// # Panics
+/// On any breach, naming it.
+///
+/// [`ContentItem::validate`]: prismq_domain::ContentItem::validate
+pub fn check_task_error(error: &TaskError) {
+    assert!(
+        !error.message.trim().is_empty(),
+        "a task error must say what went wrong: {error:?}"
+    );
+    assert!(
+        !error.message.contains('\n'),
+        "a task error's message must be one line: {:?}",
+        error.message
+    );
+    for (i, item) in error.partial.iter().enumerate() {
+        if let Err(e) = item.validate() {
+            panic!(
+                "partial item {i} ({}/{}) would be refused by the result store: {e}",
+                item.source, item.source_id
+            );
+        }
+    }
+}
+
 /// A task of `handler`'s type with `params`, as a worker would receive it on its first attempt.
 pub fn task_for(handler: &dyn TaskHandler, params: Value) -> Task {
     let now = Timestamp::from_second(1_767_225_600).unwrap_or(Timestamp::UNIX_EPOCH);
@@ -115,4 +148,39 @@ pub fn context() -> (TaskContext, CancelSignal, MemoryStore) {
 /// When `name` is not a valid task type.
 pub fn task_type(name: &str) -> TaskType {
     TaskType::new(name).expect("valid task type")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::ContentItem;
+
+    #[test]
+    fn task_errors_with_valid_partial_items_pass() {
+        check_task_error(&TaskError::retryable("network reset; retrying"));
+        check_task_error(
+            &TaskError::permanent("gone").with_partial(vec![ContentItem::new("s", "a", "A")]),
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "partial item 1 (s/) would be refused")]
+    fn an_invalid_partial_item_is_a_breach() {
+        check_task_error(&TaskError::retryable("x").with_partial(vec![
+            ContentItem::new("s", "a", "A"),
+            ContentItem::new("s", "", "no id"),
+        ]));
+    }
+
+    #[test]
+    #[should_panic(expected = "must be one line")]
+    fn a_multi_line_message_is_a_breach() {
+        check_task_error(&TaskError::retryable("first\nsecond"));
+    }
+
+    #[test]
+    #[should_panic(expected = "must say what went wrong")]
+    fn an_empty_message_is_a_breach() {
+        check_task_error(&TaskError::permanent(" "));
+    }
 }
