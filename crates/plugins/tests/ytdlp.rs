@@ -32,6 +32,8 @@ struct Scenario {
     details_code: Option<i32>,
     sleep_secs: u32,
     stderr_flood_bytes: usize,
+    /// A detail run asking for this id fails with the bot check (exit 1).
+    blocked_id: &'static str,
 }
 
 struct Fake {
@@ -109,6 +111,9 @@ for a in "$@"; do
   case "$a" in
     https://www.youtube.com/watch\?v=*)
       id="${{a#*v=}}"
+      if [ "$id" = '{blocked}' ]; then
+        echo "ERROR: [youtube] $id: Sign in to confirm you’re not a bot. Use --cookies-from-browser or --cookies for the authentication." >&2
+        exit 1; fi
       if [ -f "{dq}/v_$id.json" ]; then cat "{dq}/v_$id.json"; echo; else
         echo "ERROR: [youtube] $id: Video unavailable. This video has been removed by the uploader" >&2; rc=1; fi ;;
   esac
@@ -117,6 +122,11 @@ done
 exit $rc
 "#,
             listing_code = s.listing_code,
+            blocked = if s.blocked_id.is_empty() {
+                "-"
+            } else {
+                s.blocked_id
+            },
         );
         let path = d.join("yt-dlp");
         std::fs::write(&path, script).unwrap();
@@ -419,4 +429,31 @@ async fn a_flood_of_stderr_does_not_stall_the_child() {
         .await
         .unwrap();
     assert_eq!(r.items.len(), 2);
+}
+
+#[tokio::test]
+async fn a_blocked_detail_batch_keeps_the_batches_before_it() {
+    let fake = Fake::new(Scenario {
+        blocked_id: "zzzzzzzzzzz",
+        ..Scenario::default()
+    });
+    let h = fake.harness(30);
+    // Batch 1: two known videos and 48 unavailable ones (skipped); batch 2 is blocked.
+    let mut videos: Vec<String> = vec!["Kq9MZLmFMHQ".into(), "rTw3pGhYsLM".into()];
+    videos.extend((0..48).map(|n| format!("gone{n:07}")));
+    videos.push("zzzzzzzzzzz".into());
+    let e = h
+        .run("api_scrape", json!({ "videos": videos }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+    assert!(e.message.contains("not a bot"), "{e}");
+    prismq_testkit::handler::check_task_error(&e);
+    let kept: Vec<&str> = e.partial.iter().map(|i| i.source_id.as_str()).collect();
+    assert_eq!(kept, ["Kq9MZLmFMHQ", "rTw3pGhYsLM"]);
+    assert!(e
+        .partial
+        .iter()
+        .all(|i| i.source == "youtube_api" && i.extra["backend"] == json!("ytdlp")));
+    assert_eq!(fake.runs().len(), 2, "two detail runs");
 }

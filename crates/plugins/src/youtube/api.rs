@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::common::{self, API_SCRAPE};
 use super::params;
 use super::source::VideoSource;
+use super::video::Video;
 
 /// The source value of this handler's items.
 pub const SOURCE: &str = "youtube_api";
@@ -39,18 +40,17 @@ impl TaskHandler for ApiHandler {
 
     async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
         let p = common::parse_task(task, params::api)?;
-        let fetched = self
-            .source
-            .videos(&p.videos, ctx.cancel_signal())
-            .await
-            .map_err(common::fail)?;
-        let asked = p.videos.len();
-        Ok(common::result(
-            SOURCE,
-            self.source.name(),
-            fetched,
-            &format!("{asked} requested"),
-            |_, _| Map::new(),
-        ))
+        let backend = self.source.name();
+        let extra = |_: usize, _: &Video| Map::new();
+        match self.source.videos(&p.videos, ctx.cancel_signal()).await {
+            Ok(fetched) => Ok(common::result(
+                SOURCE,
+                backend,
+                fetched,
+                &format!("{} requested", p.videos.len()),
+                extra,
+            )),
+            Err(stopped) => Err(common::stopped(SOURCE, backend, stopped, extra)),
+        }
     }
 }

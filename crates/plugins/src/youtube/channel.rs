@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::common::{self, CHANNEL_SCRAPE};
 use super::params;
 use super::source::{ChannelQuery, VideoSource};
+use super::video::Video;
 
 /// The source value of this handler's items.
 pub const SOURCE: &str = "youtube_channel";
@@ -50,24 +51,28 @@ impl TaskHandler for ChannelHandler {
                 .max_age_days
                 .and_then(|d| common::hours_before(self.clock.now(), i64::from(d) * 24)),
         };
-        let fetched = self
+        let channel = p.channel.to_string();
+        let tab = p.tab.as_str();
+        let extra = |_: usize, _: &Video| {
+            let mut m = Map::new();
+            m.insert("channel_query".into(), json!(channel));
+            m.insert("tab".into(), json!(tab));
+            m
+        };
+        let backend = self.source.name();
+        match self
             .source
             .channel_videos(&query, ctx.cancel_signal())
             .await
-            .map_err(common::fail)?;
-        let channel = p.channel.to_string();
-        let tab = p.tab.as_str();
-        Ok(common::result(
-            SOURCE,
-            self.source.name(),
-            fetched,
-            &format!("{channel} ({tab})"),
-            |_, _| {
-                let mut m = Map::new();
-                m.insert("channel_query".into(), json!(channel));
-                m.insert("tab".into(), json!(tab));
-                m
-            },
-        ))
+        {
+            Ok(fetched) => Ok(common::result(
+                SOURCE,
+                backend,
+                fetched,
+                &format!("{channel} ({tab})"),
+                extra,
+            )),
+            Err(stopped) => Err(common::stopped(SOURCE, backend, stopped, extra)),
+        }
     }
 }

@@ -23,7 +23,9 @@ pub fn region(text: &str) -> Option<String> {
 
 /// Category names accepted by `trending_scrape`, with their Data API `videoCategoryId`.
 /// `all` is the whole chart (`0`). `movies` maps to Film & Animation (1): the chart's
-/// "Trending Movies" list is trailers, which are uploaded there.
+/// "Trending Movies" list is trailers, which are uploaded there. Only assignable categories
+/// are named (Trailers, 44, is not assignable, so it has no chart of its own). Whether a
+/// region has the category is checked when the task runs, against the region's list.
 pub const CATEGORIES: &[(&str, &str)] = &[
     ("all", "0"),
     ("film", "1"),
@@ -42,7 +44,6 @@ pub const CATEGORIES: &[(&str, &str)] = &[
     ("education", "27"),
     ("science", "28"),
     ("nonprofits", "29"),
-    ("trailers", "44"),
 ];
 
 /// What is accepted for a category, for error messages.

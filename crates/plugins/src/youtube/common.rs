@@ -1,10 +1,13 @@
 //! What the four handlers share: reading a task's parameters, turning a source's answer
-//! into a [`TaskResult`], and the task type names and source values.
+//! into a [`TaskResult`] (or, when it stopped midway, into a [`TaskError`] carrying the
+//! items fetched before it stopped), and the task type names and source values.
 
-use prismq_domain::{Task, TaskError, TaskResult, TaskType, Timestamp, ValidationError};
+use prismq_domain::{
+    ContentItem, Task, TaskError, TaskResult, TaskType, Timestamp, ValidationError,
+};
 use serde_json::{Map, Value};
 
-use super::source::{Fetched, SourceError};
+use super::source::{Fetched, SourceError, Stopped};
 use super::video::Video;
 
 /// `channel_scrape`.
@@ -59,6 +62,37 @@ pub(crate) fn fail(e: SourceError) -> TaskError {
     e.to_task_error()
 }
 
+/// A source that stopped midway as the task's error, carrying the videos it fetched
+/// before it stopped as partial items — built exactly like a success's items, so the
+/// retry that completes the task updates the same rows.
+pub(crate) fn stopped(
+    source: &str,
+    backend: &str,
+    stopped: Stopped,
+    extra: impl Fn(usize, &Video) -> Map<String, Value>,
+) -> TaskError {
+    let partial = items(source, backend, stopped.partial.videos, extra);
+    stopped.error.to_task_error().with_partial(partial)
+}
+
+/// One item per video with `extra(index, video)` and the backend merged in.
+pub(crate) fn items(
+    source: &str,
+    backend: &str,
+    videos: Vec<Video>,
+    extra: impl Fn(usize, &Video) -> Map<String, Value>,
+) -> Vec<ContentItem> {
+    videos
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut x = extra(i, &v);
+            x.insert("backend".into(), Value::String(backend.to_string()));
+            v.into_item(source, x)
+        })
+        .collect()
+}
+
 /// Builds the result: one item per video with `extra(index, video)` merged in.
 pub(crate) fn result(
     source: &str,
@@ -68,16 +102,7 @@ pub(crate) fn result(
     extra: impl Fn(usize, &Video) -> Map<String, Value>,
 ) -> TaskResult {
     let count = fetched.videos.len();
-    let items = fetched
-        .videos
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let mut x = extra(i, &v);
-            x.insert("backend".into(), Value::String(backend.to_string()));
-            v.into_item(source, x)
-        })
-        .collect();
+    let items = items(source, backend, fetched.videos, extra);
     let mut summary = format!("{count} videos from {what} via {backend}");
     for note in &fetched.notes {
         summary.push_str("; ");

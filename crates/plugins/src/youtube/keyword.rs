@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::common::{self, KEYWORD_SEARCH};
 use super::params;
 use super::source::{SearchQuery, VideoSource};
+use super::video::Video;
 
 /// The source value of this handler's items.
 pub const SOURCE: &str = "youtube_keyword";
@@ -55,22 +56,23 @@ impl TaskHandler for KeywordHandler {
             region: p.region.clone(),
             language: p.language.clone(),
         };
-        let fetched = self
-            .source
-            .search(&query, ctx.cancel_signal())
-            .await
-            .map_err(common::fail)?;
-        Ok(common::result(
-            SOURCE,
-            self.source.name(),
-            fetched,
-            &format!("a search for {:?}", p.query),
-            |i, _| {
-                let mut m = Map::new();
-                m.insert("search_query".into(), json!(p.query));
-                m.insert("search_rank".into(), json!(i + 1));
-                m
-            },
-        ))
+        let extra = |i: usize, _: &Video| {
+            let mut m = Map::new();
+            m.insert("search_query".into(), json!(p.query));
+            m.insert("search_rank".into(), json!(i + 1));
+            m
+        };
+        let backend = self.source.name();
+        match self.source.search(&query, ctx.cancel_signal()).await {
+            Ok(fetched) => Ok(common::result(
+                SOURCE,
+                backend,
+                fetched,
+                &format!("a search for {:?}", p.query),
+                extra,
+            )),
+            // Ranks stay right: the partial items are the first results, in order.
+            Err(stopped) => Err(common::stopped(SOURCE, backend, stopped, extra)),
+        }
     }
 }

@@ -1,6 +1,12 @@
 //! `trending_scrape`: the Data API's most-popular chart of a region and category, items with
 //! source `youtube_trending`. YouTube retired its Trending page in July 2025, so there is no
 //! yt-dlp fallback.
+//!
+//! Each task first reads the region's category list (`videoCategories.list`, one quota
+//! unit): a category the region does not have, or one that is not assignable (no chart), is
+//! a permanent error listing what the region has; every item gets the chart category's
+//! title (`trending_category_title`) and its own category's title (`category`, next to
+//! `category_id`).
 
 use async_trait::async_trait;
 use prismq_domain::{
@@ -11,7 +17,8 @@ use std::sync::Arc;
 
 use super::common::{self, TRENDING_SCRAPE};
 use super::params;
-use super::source::{ChartQuery, VideoSource};
+use super::source::{CategoryList, ChartQuery, VideoSource};
+use super::video::Video;
 
 /// The source value of this handler's items.
 pub const SOURCE: &str = "youtube_trending";
@@ -35,6 +42,67 @@ impl TrendingHandler {
     }
 }
 
+/// The `trending_category_title` of the whole chart (category `0`).
+pub const ALL_CATEGORIES: &str = "All categories";
+
+/// Most categories listed in an error message before it says how many more there are.
+const LISTED: usize = 20;
+
+/// The title of the chart's category after checking it against the region's list: `0` is
+/// the whole chart; any other id must be in the list and assignable (YouTube keeps charts
+/// for assignable categories only).
+///
+/// # Errors
+/// A permanent error naming the region and the category, and listing the region's
+/// assignable categories.
+pub fn chart_category(
+    region: &str,
+    category_id: &str,
+    list: &CategoryList,
+) -> Result<String, TaskError> {
+    if category_id == "0" {
+        return Ok(ALL_CATEGORIES.to_string());
+    }
+    match list.get(category_id) {
+        Some(c) if c.assignable => Ok(c.title.clone()),
+        Some(c) => Err(TaskError::permanent(format!(
+            "category {category_id} ({}) exists in region {region} but is not assignable, so \
+             YouTube keeps no chart for it; choose all or one of {region}'s assignable \
+             categories: {}",
+            c.title,
+            assignable(list)
+        ))),
+        None => Err(TaskError::permanent(format!(
+            "category {category_id} does not exist in region {region}; choose all or one of \
+             {region}'s assignable categories: {}",
+            assignable(list)
+        ))),
+    }
+}
+
+/// `1 Film & Animation, 2 Autos & Vehicles, …` (at most [`LISTED`], then how many more).
+fn assignable(list: &CategoryList) -> String {
+    let ok: Vec<String> = list
+        .categories
+        .iter()
+        .filter(|c| c.assignable)
+        .map(|c| format!("{} {}", c.id, c.title))
+        .collect();
+    if ok.is_empty() {
+        return "none (YouTube lists no assignable category there)".to_string();
+    }
+    let mut text = ok
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ok.len() > LISTED {
+        text.push_str(&format!(" and {} more", ok.len() - LISTED));
+    }
+    text
+}
+
 #[async_trait]
 impl TaskHandler for TrendingHandler {
     fn task_type(&self) -> TaskType {
@@ -50,27 +118,124 @@ impl TaskHandler for TrendingHandler {
         let Some(source) = &self.source else {
             return Err(TaskError::permanent(NEEDS_API));
         };
+        // One videoCategories.list call per task: the region's list is the truth about
+        // which categories exist there, and it names every item's own category.
+        let list = source
+            .categories(&p.region, ctx.cancel_signal())
+            .await
+            .map_err(common::fail)?;
+        let title = chart_category(&p.region, &p.category_id, &list)?;
         let query = ChartQuery {
             region: p.region.clone(),
             category_id: p.category_id.clone(),
             top_n: p.top_n,
         };
-        let fetched = source
-            .chart(&query, ctx.cancel_signal())
-            .await
-            .map_err(common::fail)?;
-        Ok(common::result(
-            SOURCE,
-            source.name(),
-            fetched,
-            &format!("the {} chart (category {})", p.region, p.category_id),
-            |i, _| {
-                let mut m = Map::new();
-                m.insert("trending_region".into(), json!(p.region));
-                m.insert("trending_category".into(), json!(p.category_id));
-                m.insert("trending_rank".into(), json!(i + 1));
-                m
-            },
-        ))
+        let extra = |i: usize, v: &Video| {
+            let mut m = Map::new();
+            m.insert("trending_region".into(), json!(p.region));
+            m.insert("trending_category".into(), json!(p.category_id));
+            m.insert("trending_category_title".into(), json!(title));
+            m.insert("trending_rank".into(), json!(i + 1));
+            if let Some(c) = v.category_id.as_deref().and_then(|id| list.get(id)) {
+                m.insert("category".into(), json!(c.title));
+            }
+            m
+        };
+        let backend = source.name();
+        match source.chart(&query, ctx.cancel_signal()).await {
+            Ok(mut fetched) => {
+                for (k, v) in &list.counters {
+                    *fetched.counters.entry(k.clone()).or_default() += v;
+                }
+                Ok(common::result(
+                    SOURCE,
+                    backend,
+                    fetched,
+                    &format!(
+                        "the {} chart (category {} {title})",
+                        p.region, p.category_id
+                    ),
+                    extra,
+                ))
+            }
+            Err(stopped) => Err(common::stopped(SOURCE, backend, stopped, extra)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::youtube::source::VideoCategory;
+    use prismq_domain::ErrorClass;
+
+    fn list() -> CategoryList {
+        let c = |id: &str, title: &str, assignable| VideoCategory {
+            id: id.into(),
+            title: title.into(),
+            assignable,
+        };
+        CategoryList {
+            categories: vec![
+                c("1", "Film & Animation", true),
+                c("10", "Music", true),
+                c("20", "Gaming", true),
+                c("44", "Trailers", false),
+            ],
+            counters: Default::default(),
+        }
+    }
+
+    #[test]
+    fn known_assignable_categories_resolve_to_their_title() {
+        assert_eq!(chart_category("US", "10", &list()).unwrap(), "Music");
+        assert_eq!(chart_category("US", "0", &list()).unwrap(), ALL_CATEGORIES);
+        assert_eq!(
+            chart_category("US", "0", &CategoryList::default()).unwrap(),
+            ALL_CATEGORIES,
+            "the whole chart needs no category"
+        );
+    }
+
+    #[test]
+    fn unknown_and_unassignable_categories_are_permanent_and_say_what_exists() {
+        let e = chart_category("US", "3", &list()).unwrap_err();
+        assert_eq!(e.class, ErrorClass::Permanent);
+        assert!(
+            e.message.contains("category 3 does not exist in region US")
+                && e.message
+                    .contains("1 Film & Animation, 10 Music, 20 Gaming"),
+            "{e}"
+        );
+        assert!(!e.message.contains("Trailers"), "only assignable ones: {e}");
+        let e = chart_category("US", "44", &list()).unwrap_err();
+        assert_eq!(e.class, ErrorClass::Permanent);
+        assert!(
+            e.message.contains("44 (Trailers)") && e.message.contains("not assignable"),
+            "{e}"
+        );
+        let e = chart_category("AQ", "10", &CategoryList::default()).unwrap_err();
+        assert!(
+            e.message.contains("region AQ") && e.message.contains("none"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_lists_are_cut_short() {
+        let categories = (1..=30)
+            .map(|n| VideoCategory {
+                id: n.to_string(),
+                title: format!("C{n}"),
+                assignable: true,
+            })
+            .collect();
+        let l = CategoryList {
+            categories,
+            counters: Default::default(),
+        };
+        let e = chart_category("US", "99", &l).unwrap_err();
+        assert!(e.message.contains("20 C20 and 10 more"), "{e}");
+        assert!(!e.message.contains("C21"), "{e}");
     }
 }

@@ -1,16 +1,23 @@
 //! A stand-in for the YouTube Data API v3 on 127.0.0.1, built from the reference fixtures.
 //!
-//! - Routes `GET /youtube/v3/{channels,playlistItems,videos,search}` and picks answers by
-//!   query parameters, paging with opaque tokens that encode an offset (checked on return).
+//! - Routes `GET /youtube/v3/{channels,playlistItems,videos,search,videoCategories}` and
+//!   picks answers by query parameters, paging with opaque tokens that encode an offset
+//!   (checked on return). `videoCategories` answers every region with the US list of the
+//!   reference (32 categories, 15 assignable; no `pageInfo`, as the real answer has none).
 //! - Rejects malformed requests as the API does: a missing `part`, `maxResults` over 50,
-//!   more than 50 ids, `maxResults` with `id`, and more than one channel filter.
+//!   more than 50 ids, `maxResults` with `id`, more than one channel filter, and a
+//!   `videoCategories` request with neither or both of `regionCode` and `id` or a part
+//!   other than `snippet`.
 //! - Magic keys choose error answers: `QUOTA`, `SEARCHCAP`, `THROTTLE`, `BAD`, `LEGACYBAD`,
 //!   `DISABLED`, `FORBIDDEN`, `FLAKY` (one 500, then normal), `SLOW` (3 s delay), `HUGE`
-//!   (a 2 MB body); no key gives the missing-key 403.
+//!   (a 2 MB body), `QUOTAAFTER<n>` / `FAILAFTER<n>` (the first n requests answered, every
+//!   later one the 403 `quotaExceeded` / the 500 `backendError`); no key gives the
+//!   missing-key 403.
+//! - Requests are counted per endpoint ([`counts`]) from what the server received.
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use std::time::Duration;
 use wiremock::matchers::any;
@@ -45,6 +52,8 @@ pub struct FakeApi {
     chart: Vec<String>,
     search: Vec<Value>,
     flaky_tripped: AtomicBool,
+    /// Requests made with a `QUOTAAFTER<n>` or `FAILAFTER<n>` key so far.
+    quota_after_seen: AtomicUsize,
 }
 
 fn generated_id(prefix: &str, n: usize) -> String {
@@ -155,6 +164,7 @@ impl FakeApi {
             chart,
             search,
             flaky_tripped: AtomicBool::new(false),
+            quota_after_seen: AtomicUsize::new(0),
         }
     }
 
@@ -379,8 +389,9 @@ impl FakeApi {
         let region = q.get("regionCode").map(String::as_str).unwrap_or("US");
         let category = q.get("videoCategoryId").map(String::as_str).unwrap_or("0");
         match (region, category) {
-            (_, "44") => return error("error_video_chart_not_found"),
-            (_, "43") => {
+            // Assignable categories without a chart (both documented status codes).
+            (_, "29") => return error("error_video_chart_not_found"),
+            (_, "19") => {
                 let mut body = fixture("error_video_chart_not_found");
                 body["error"]["code"] = json!(404);
                 return json_response(404, body);
@@ -454,6 +465,37 @@ impl FakeApi {
     }
 }
 
+impl FakeApi {
+    fn video_categories(&self, q: &HashMap<String, String>) -> ResponseTemplate {
+        if let Some(part) = q
+            .get("part")
+            .and_then(|p| p.split(',').find(|p| p.trim() != "snippet"))
+        {
+            let mut body = fixture("error_unknown_part");
+            body["error"]["message"] = json!(format!("'{part}'"));
+            body["error"]["errors"][0]["message"] = json!(format!("'{part}'"));
+            return json_response(400, body);
+        }
+        // Exactly one filter: regionCode or id.
+        if q.contains_key("regionCode") == q.contains_key("id") {
+            return bad_request();
+        }
+        let mut body = fixture("video_categories_us");
+        if let Some(ids) = q.get("id") {
+            let wanted: Vec<&str> = ids.split(',').collect();
+            let items: Vec<Value> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| wanted.contains(&c["id"].as_str().unwrap()))
+                .cloned()
+                .collect();
+            body["items"] = json!(items);
+        }
+        json_response(200, body)
+    }
+}
+
 fn set_next(body: &mut Value, next: Option<String>) {
     let obj = body.as_object_mut().unwrap();
     match next {
@@ -501,6 +543,16 @@ impl Respond for FakeApi {
                 return json_response(200, fixture("channels_empty"))
                     .set_delay(Duration::from_secs(3))
             }
+            Some(k) if k.starts_with("QUOTAAFTER") || k.starts_with("FAILAFTER") => {
+                let (answer, n) = match k.strip_prefix("QUOTAAFTER") {
+                    Some(n) => ("error_quota_exceeded", n),
+                    None => ("error_backend", &k["FAILAFTER".len()..]),
+                };
+                let allowed: usize = n.parse().unwrap();
+                if self.quota_after_seen.fetch_add(1, Ordering::SeqCst) >= allowed {
+                    return error(answer);
+                }
+            }
             Some("HUGE") => {
                 let mut body = fixture("videos_by_id");
                 body["items"][0]["snippet"]["description"] = json!("x".repeat(2_000_000));
@@ -516,6 +568,7 @@ impl Respond for FakeApi {
             "playlistItems" => self.playlist_items(&q),
             "videos" => self.videos_list(&q),
             "search" => self.search_list(&q),
+            "videoCategories" => self.video_categories(&q),
             _ => ResponseTemplate::new(404).set_body_string("Not Found"),
         }
     }

@@ -187,6 +187,30 @@ pub struct SearchId {
     pub video_id: Option<String>,
 }
 
+/// A `youtube#videoCategory` (`videoCategories.list`, part `snippet`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiVideoCategory {
+    /// The category id, a decimal string (`"10"`).
+    pub id: String,
+    /// `snippet`.
+    #[serde(default)]
+    pub snippet: Option<VideoCategorySnippet>,
+}
+
+/// `videoCategory.snippet`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VideoCategorySnippet {
+    /// The title in the request's `hl` language (default en-US): `Music`, `Gaming`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Whether videos can be put in this category; YouTube keeps no chart for the others
+    /// (`Trailers`, `Shows`, …). Absent is read as false.
+    #[serde(default)]
+    pub assignable: bool,
+}
+
 /// A counter given as a decimal string (as the API does) or a number; anything else is
 /// treated as absent rather than failing the whole page.
 fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -295,6 +319,36 @@ mod tests {
             serde_json::from_value(json!({"id": {"kind": "youtube#channel", "channelId": "UCx"}}))
                 .unwrap();
         assert_eq!(c.video_id(), None);
+    }
+
+    #[test]
+    fn categories_are_lenient() {
+        let page: ListResponse<ApiVideoCategory> = serde_json::from_value(json!({
+            "kind": "youtube#videoCategoryListResponse",
+            "items": [
+                {"kind": "youtube#videoCategory", "id": "10",
+                 "snippet": {"title": "Music", "assignable": true, "channelId": "UCBR8-60-B28hp2BmDPdntcQ"}},
+                {"id": "44", "snippet": {"title": "Trailers"}},
+                {"id": "99"}
+            ]
+        }))
+        .unwrap();
+        let s: Vec<(String, Option<String>, bool)> = page
+            .items
+            .into_iter()
+            .map(|c| {
+                let snippet = c.snippet.unwrap_or_default();
+                (c.id, snippet.title, snippet.assignable)
+            })
+            .collect();
+        assert_eq!(
+            s,
+            [
+                ("10".into(), Some("Music".into()), true),
+                ("44".into(), Some("Trailers".into()), false),
+                ("99".into(), None, false)
+            ]
+        );
     }
 
     #[test]

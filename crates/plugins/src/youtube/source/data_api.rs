@@ -1,7 +1,11 @@
 //! The YouTube Data API v3 adapter: a reqwest (rustls) client with a configurable base URL,
 //! request timeout and response-size cap, charging the quota ledger before every request,
 //! and the [`VideoSource`] operations built on `channels.list`, `playlistItems.list`,
-//! `videos.list` and `search.list`.
+//! `videos.list`, `search.list` and `videoCategories.list`.
+//!
+//! Paged operations fetch details as soon as a batch of ids is ready (a playlist or search
+//! page, then its `videos.list` batch, then the next page), so a quota or error that stops
+//! one midway returns the videos of the batches already fetched in [`Stopped::partial`].
 
 use async_trait::async_trait;
 use prismq_domain::{CancelSignal, Timestamp};
@@ -12,10 +16,14 @@ use url::Url;
 
 use super::api_error::{classify, Classified};
 use super::api_types::{
-    parse_time, ApiChannel, ApiPlaylistItem, ApiSearchResult, ApiVideo, ListResponse,
+    parse_time, ApiChannel, ApiPlaylistItem, ApiSearchResult, ApiVideo, ApiVideoCategory,
+    ListResponse,
 };
 use super::quota::{Cost, QuotaGate};
-use super::{ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, VideoSource};
+use super::{
+    CategoryList, ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, Stopped,
+    VideoCategory, VideoSource,
+};
 use crate::config::ApiKey;
 use crate::youtube::ids::{ChannelRef, VideoId};
 use crate::youtube::params::{ChannelTab, DurationFilter};
@@ -38,6 +46,8 @@ pub enum Method {
     Videos,
     /// `search.list`.
     Search,
+    /// `videoCategories.list`.
+    VideoCategories,
 }
 
 impl Method {
@@ -47,6 +57,7 @@ impl Method {
             Method::PlaylistItems => "playlistItems",
             Method::Videos => "videos",
             Method::Search => "search",
+            Method::VideoCategories => "videoCategories",
         }
     }
 }
@@ -140,6 +151,7 @@ impl DataApiSource {
             Method::PlaylistItems => c.playlist_items,
             Method::Videos => c.videos,
             Method::Search => c.search,
+            Method::VideoCategories => c.video_categories,
         }
     }
 
@@ -252,21 +264,23 @@ impl DataApiSource {
             .collect())
     }
 
-    /// Fetches details for pending ids until `top_n` videos are collected, paging `pager`
-    /// for further ids whenever fewer are pending than still needed.
+    /// Fetches details into `videos` until `top_n` are collected, paging `pager` for
+    /// further ids whenever fewer are pending than one batch (or than still needed). Details
+    /// follow each page rather than all pages coming first, so when a request fails,
+    /// `videos` holds every batch fetched before it.
     async fn collect(
         &self,
         top_n: usize,
         pager: &mut IdPager,
+        videos: &mut Vec<Video>,
         tally: &mut Tally,
         cancel: &CancelSignal,
-    ) -> Result<Vec<Video>, SourceError> {
+    ) -> Result<(), SourceError> {
         let mut pending: VecDeque<String> = VecDeque::new();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut videos = Vec::new();
         while videos.len() < top_n {
             let need = top_n - videos.len();
-            if pending.len() < need {
+            if pending.len() < need.min(MAX_PAGE) {
                 if let Some(ids) = self.next_ids(pager, tally, cancel).await? {
                     pending.extend(ids.into_iter().filter(|id| seen.insert(id.clone())));
                     continue;
@@ -279,7 +293,35 @@ impl DataApiSource {
             let batch: Vec<String> = pending.drain(..take).collect();
             videos.extend(self.details(&batch, tally, cancel).await?);
         }
-        Ok(videos)
+        Ok(())
+    }
+
+    /// `videoCategories.list?part=snippet&regionCode=…`: one request, never paged.
+    async fn region_categories(
+        &self,
+        region: &str,
+        tally: &mut Tally,
+        cancel: &CancelSignal,
+    ) -> Result<Vec<VideoCategory>, SourceError> {
+        let query = [
+            ("part", "snippet".to_string()),
+            ("regionCode", region.to_string()),
+        ];
+        let page: ListResponse<ApiVideoCategory> = self
+            .page(Method::VideoCategories, &query, tally, cancel)
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .map(|c| {
+                let snippet = c.snippet.unwrap_or_default();
+                VideoCategory {
+                    id: c.id,
+                    title: snippet.title.unwrap_or_default(),
+                    assignable: snippet.assignable,
+                }
+            })
+            .collect())
     }
 
     /// The next page of ids, or `None` when the pager has no more.
@@ -396,6 +438,18 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
     jiff::fmt::rfc2822::parse(value).ok().map(|z| z.timestamp())
 }
 
+/// `e` after fetching `videos`, with the counters so far (the failed request included).
+fn stopped(e: SourceError, videos: Vec<Video>, tally: Tally, notes: Vec<String>) -> Stopped {
+    Stopped::after(
+        e,
+        Fetched {
+            videos,
+            counters: tally.0,
+            notes,
+        },
+    )
+}
+
 fn rfc3339_seconds(t: Timestamp) -> String {
     Timestamp::from_second(t.as_second())
         .unwrap_or(t)
@@ -412,7 +466,7 @@ impl VideoSource for DataApiSource {
         &self,
         query: &ChannelQuery,
         cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError> {
+    ) -> Result<Fetched, Stopped> {
         let mut tally = Tally::default();
         let (channel_id, uploads) = self
             .resolve_channel(&query.channel, &mut tally, cancel)
@@ -437,18 +491,26 @@ impl VideoSource for DataApiSource {
             token: None,
             done: false,
         };
+        let mut videos = Vec::new();
         let result = self
-            .collect(query.top_n as usize, &mut pager, &mut tally, cancel)
+            .collect(
+                query.top_n as usize,
+                &mut pager,
+                &mut videos,
+                &mut tally,
+                cancel,
+            )
             .await;
         let mut notes = Vec::new();
-        let videos = match result {
-            Ok(v) => v,
-            Err(SourceError::NotFound { .. }) if query.tab == ChannelTab::Shorts => {
+        match result {
+            Ok(()) => {}
+            Err(SourceError::NotFound { .. })
+                if query.tab == ChannelTab::Shorts && videos.is_empty() =>
+            {
                 notes.push("the channel has no Shorts playlist".to_string());
-                Vec::new()
             }
-            Err(e) => return Err(e),
-        };
+            Err(e) => return Err(stopped(e, videos, tally, notes)),
+        }
         Ok(Fetched {
             videos,
             counters: tally.0,
@@ -456,11 +518,7 @@ impl VideoSource for DataApiSource {
         })
     }
 
-    async fn chart(
-        &self,
-        query: &ChartQuery,
-        cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError> {
+    async fn chart(&self, query: &ChartQuery, cancel: &CancelSignal) -> Result<Fetched, Stopped> {
         let mut tally = Tally::default();
         let mut videos: Vec<Video> = Vec::new();
         let mut seen = HashSet::new();
@@ -481,10 +539,14 @@ impl VideoSource for DataApiSource {
             if let Some(t) = token.take() {
                 q.push(("pageToken", t));
             }
-            match self
+            let answer = match self
                 .get::<ListResponse<ApiVideo>>(Method::Videos, &q, &mut tally, cancel)
-                .await?
+                .await
             {
+                Ok(a) => a,
+                Err(e) => return Err(stopped(e, videos, tally, notes)),
+            };
+            match answer {
                 Answer::ChartUnavailable => {
                     notes.push(format!(
                         "YouTube has no most-popular chart for region {} and category {}",
@@ -512,11 +574,20 @@ impl VideoSource for DataApiSource {
         })
     }
 
-    async fn search(
+    async fn categories(
         &self,
-        query: &SearchQuery,
+        region: &str,
         cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError> {
+    ) -> Result<CategoryList, SourceError> {
+        let mut tally = Tally::default();
+        let categories = self.region_categories(region, &mut tally, cancel).await?;
+        Ok(CategoryList {
+            categories,
+            counters: tally.0,
+        })
+    }
+
+    async fn search(&self, query: &SearchQuery, cancel: &CancelSignal) -> Result<Fetched, Stopped> {
         let mut tally = Tally::default();
         let mut q = vec![
             ("part", "snippet".to_string()),
@@ -543,9 +614,19 @@ impl VideoSource for DataApiSource {
             token: None,
             done: false,
         };
-        let videos = self
-            .collect(query.top_n as usize, &mut pager, &mut tally, cancel)
-            .await?;
+        let mut videos = Vec::new();
+        if let Err(e) = self
+            .collect(
+                query.top_n as usize,
+                &mut pager,
+                &mut videos,
+                &mut tally,
+                cancel,
+            )
+            .await
+        {
+            return Err(stopped(e, videos, tally, Vec::new()));
+        }
         Ok(Fetched {
             videos,
             counters: tally.0,
@@ -553,12 +634,15 @@ impl VideoSource for DataApiSource {
         })
     }
 
-    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, SourceError> {
+    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, Stopped> {
         let mut tally = Tally::default();
         let mut videos = Vec::with_capacity(ids.len());
         let ids: Vec<String> = ids.iter().map(|v| v.as_str().to_string()).collect();
         for batch in ids.chunks(MAX_PAGE) {
-            videos.extend(self.details(batch, &mut tally, cancel).await?);
+            match self.details(batch, &mut tally, cancel).await {
+                Ok(found) => videos.extend(found),
+                Err(e) => return Err(stopped(e, videos, tally, Vec::new())),
+            }
         }
         let missing = ids.len() - videos.len();
         let mut counters = tally.0;

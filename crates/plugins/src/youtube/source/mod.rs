@@ -74,7 +74,73 @@ pub struct Fetched {
     pub notes: Vec<String>,
 }
 
-/// A source of YouTube videos. Implementations classify their errors where they arise.
+/// A source call that stopped before it finished: why, and what it had fetched by then
+/// (the pages before the one that failed), so the handler can hand those on as the task's
+/// partial items. A `?` on a plain [`SourceError`] converts with nothing fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stopped {
+    /// Why it stopped.
+    pub error: SourceError,
+    /// What was fetched before; its counters include the failed request.
+    pub partial: Fetched,
+}
+
+impl Stopped {
+    /// Stopped by `error` after fetching `partial`.
+    pub fn after(error: SourceError, partial: Fetched) -> Self {
+        Stopped { error, partial }
+    }
+}
+
+impl From<SourceError> for Stopped {
+    fn from(error: SourceError) -> Self {
+        Stopped {
+            error,
+            partial: Fetched::default(),
+        }
+    }
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (after {} videos)",
+            self.error,
+            self.partial.videos.len()
+        )
+    }
+}
+
+/// One entry of a region's video category list (`videoCategories.list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoCategory {
+    /// The id, a decimal string (`"10"`).
+    pub id: String,
+    /// The title (`Music`).
+    pub title: String,
+    /// Whether videos can be filed under it; only assignable categories have charts.
+    pub assignable: bool,
+}
+
+/// A region's video categories, with the request counters for the task's summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CategoryList {
+    /// The categories in the API's order.
+    pub categories: Vec<VideoCategory>,
+    /// `requests.videoCategories`, `quota_units.…`.
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl CategoryList {
+    /// The category with `id`, if the region has it.
+    pub fn get(&self, id: &str) -> Option<&VideoCategory> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+}
+
+/// A source of YouTube videos. Implementations classify their errors where they arise, and
+/// a call that fails after fetching some videos returns them in [`Stopped::partial`].
 #[async_trait]
 pub trait VideoSource: Send + Sync + fmt::Debug {
     /// A short name for summaries (`data_api`, `ytdlp`).
@@ -85,24 +151,23 @@ pub trait VideoSource: Send + Sync + fmt::Debug {
         &self,
         query: &ChannelQuery,
         cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError>;
+    ) -> Result<Fetched, Stopped>;
 
     /// The most-popular chart. An unavailable chart is an empty success.
-    async fn chart(
+    async fn chart(&self, query: &ChartQuery, cancel: &CancelSignal) -> Result<Fetched, Stopped>;
+
+    /// The video categories YouTube has in `region` (ISO 3166-1 alpha-2, upper case).
+    async fn categories(
         &self,
-        query: &ChartQuery,
+        region: &str,
         cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError>;
+    ) -> Result<CategoryList, SourceError>;
 
     /// The first `top_n` search results, in rank order.
-    async fn search(
-        &self,
-        query: &SearchQuery,
-        cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError>;
+    async fn search(&self, query: &SearchQuery, cancel: &CancelSignal) -> Result<Fetched, Stopped>;
 
     /// Details of the given videos, in the given order; unknown ids are left out.
-    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, SourceError>;
+    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, Stopped>;
 }
 
 /// Why a source failed, classified at the point of failure.

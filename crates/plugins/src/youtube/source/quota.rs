@@ -60,6 +60,8 @@ pub struct CostTable {
     pub videos: Cost,
     /// `search.list`.
     pub search: Cost,
+    /// `videoCategories.list` (one call per `trending_scrape` task).
+    pub video_categories: Cost,
 }
 
 impl Default for CostTable {
@@ -72,6 +74,7 @@ impl Default for CostTable {
             channels: general,
             playlist_items: general,
             videos: general,
+            video_categories: general,
             search: Cost {
                 bucket: Bucket::Search,
                 units: 1,

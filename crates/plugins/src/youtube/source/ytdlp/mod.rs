@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use self::parse::{FlatPlaylist, FullVideo, ToolError};
-use super::{ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, VideoSource};
+use super::{
+    CategoryList, ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, Stopped, VideoSource,
+};
 use crate::youtube::ids::{is_video_id, VideoId};
 use crate::youtube::params::{ChannelTab, DurationFilter, PublishedWithin, SortBy};
 use crate::youtube::trending::NEEDS_API;
@@ -179,14 +181,16 @@ impl YtDlpSource {
             .collect())
     }
 
-    /// Details of `ids` in their order; unavailable videos are skipped and counted.
+    /// Details of `ids` in their order, appended to `videos` one batch at a time (so a
+    /// failed run leaves the earlier batches there); unavailable videos are skipped and
+    /// counted.
     async fn details(
         &self,
         ids: &[String],
+        videos: &mut Vec<Video>,
         counters: &mut BTreeMap<String, u64>,
         cancel: &CancelSignal,
-    ) -> Result<Vec<Video>, SourceError> {
-        let mut videos = Vec::with_capacity(ids.len());
+    ) -> Result<(), SourceError> {
         for batch in ids.chunks(DETAIL_BATCH) {
             let mut args = os(&[
                 "-j",
@@ -234,7 +238,28 @@ impl YtDlpSource {
             let skipped = (batch.len() - (videos.len() - before)) as u64;
             *counters.entry("skipped_unavailable".into()).or_default() += skipped;
         }
-        Ok(videos)
+        Ok(())
+    }
+
+    /// Details of `ids` as a [`Fetched`], or the batches fetched before a failed run.
+    async fn fetch_details(
+        &self,
+        ids: &[String],
+        mut counters: BTreeMap<String, u64>,
+        notes: Vec<String>,
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, Stopped> {
+        let mut videos = Vec::with_capacity(ids.len());
+        let result = self.details(ids, &mut videos, &mut counters, cancel).await;
+        let fetched = Fetched {
+            videos,
+            counters,
+            notes,
+        };
+        match result {
+            Ok(()) => Ok(fetched),
+            Err(e) => Err(Stopped::after(e, fetched)),
+        }
     }
 }
 
@@ -248,7 +273,7 @@ impl VideoSource for YtDlpSource {
         &self,
         query: &ChannelQuery,
         cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError> {
+    ) -> Result<Fetched, Stopped> {
         let mut counters = BTreeMap::new();
         let target = query.channel.tab_url(query.tab.as_str());
         let ids = match self
@@ -270,45 +295,52 @@ impl VideoSource for YtDlpSource {
                         query.tab.as_str(),
                         query.channel
                     ),
-                })
+                }
+                .into())
             }
             Err(ListingFailure::Failed(SourceError::NotFound { what })) => {
                 return Err(SourceError::NotFound {
                     what: format!("channel {} ({what})", query.channel),
-                })
+                }
+                .into())
             }
-            Err(ListingFailure::Failed(e)) => return Err(e),
+            Err(ListingFailure::Failed(e)) => return Err(e.into()),
         };
-        let mut videos = self.details(&ids, &mut counters, cancel).await?;
+        let (mut videos, result) =
+            match self.fetch_details(&ids, counters, Vec::new(), cancel).await {
+                Ok(f) => (f, None),
+                Err(s) => (s.partial, Some(s.error)),
+            };
         if let Some(cut) = query.published_after {
             // Tabs are newest first, so the first top_n cover every video newer than the cut.
-            videos.retain(|v| !matches!(v.published_at, Some(p) if p < cut));
+            videos
+                .videos
+                .retain(|v| !matches!(v.published_at, Some(p) if p < cut));
         }
         if query.tab == ChannelTab::Shorts {
-            for v in &mut videos {
+            for v in &mut videos.videos {
                 v.is_short = Some(true);
             }
         }
-        Ok(Fetched {
-            videos,
-            counters,
-            notes: Vec::new(),
-        })
+        match result {
+            None => Ok(videos),
+            Some(e) => Err(Stopped::after(e, videos)),
+        }
     }
 
-    async fn chart(
+    async fn chart(&self, _query: &ChartQuery, _cancel: &CancelSignal) -> Result<Fetched, Stopped> {
+        Err(SourceError::Unsupported(NEEDS_API.to_string()).into())
+    }
+
+    async fn categories(
         &self,
-        _query: &ChartQuery,
+        _region: &str,
         _cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError> {
+    ) -> Result<CategoryList, SourceError> {
         Err(SourceError::Unsupported(NEEDS_API.to_string()))
     }
 
-    async fn search(
-        &self,
-        query: &SearchQuery,
-        cancel: &CancelSignal,
-    ) -> Result<Fetched, SourceError> {
+    async fn search(&self, query: &SearchQuery, cancel: &CancelSignal) -> Result<Fetched, Stopped> {
         let mut counters = BTreeMap::new();
         let mut notes = Vec::new();
         let within = query.published_within;
@@ -334,26 +366,19 @@ impl VideoSource for YtDlpSource {
         {
             Ok(ids) => ids,
             Err(ListingFailure::MissingTab) => Vec::new(),
-            Err(ListingFailure::Failed(e)) => return Err(e),
+            Err(ListingFailure::Failed(e)) => return Err(e.into()),
         };
-        let videos = self.details(&ids, &mut counters, cancel).await?;
-        Ok(Fetched {
-            videos,
-            counters,
-            notes,
-        })
+        self.fetch_details(&ids, counters, notes, cancel).await
     }
 
-    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, SourceError> {
-        let mut counters = BTreeMap::new();
+    async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, Stopped> {
         let ids: Vec<String> = ids.iter().map(|v| v.as_str().to_string()).collect();
-        let videos = self.details(&ids, &mut counters, cancel).await?;
-        counters.insert("not_found".into(), (ids.len() - videos.len()) as u64);
-        Ok(Fetched {
-            videos,
-            counters,
-            notes: Vec::new(),
-        })
+        let mut fetched = self
+            .fetch_details(&ids, BTreeMap::new(), Vec::new(), cancel)
+            .await?;
+        let missing = (ids.len() - fetched.videos.len()) as u64;
+        fetched.counters.insert("not_found".into(), missing);
+        Ok(fetched)
     }
 }
 
