@@ -1,10 +1,12 @@
 //! End-to-end scenarios that need several processes: the real `prismq` binary working
 //! tasks whose handler runs a fake `yt-dlp` (no internet), with the queue inspected
-//! through the app's ports.
+//! through the app's ports; and, in-process on a fake clock, the app against a Data API
+//! stand-in whose quota runs out midway (`quota_midway`).
 #![cfg(unix)]
 
 mod fake_ytdlp;
 #[path = "../harness/mod.rs"]
 mod harness;
+mod quota_midway;
 mod support;
 mod worker_processes;
