@@ -496,9 +496,12 @@ fn collect_trending_reads_the_data_api() {
     assert!(out.contains("V41Iou1O0uQ"), "{out}");
     assert!(out.contains("NEELI CHHAT"), "{out}");
     let requests = api.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    assert!(requests[0].contains("chart=mostPopular"), "{requests:?}");
+    // The region's category list (one unit per trending task), then one chart page.
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(requests[0].contains("/videoCategories?"), "{requests:?}");
     assert!(requests[0].contains("regionCode=IN"), "{requests:?}");
+    assert!(requests[1].contains("chart=mostPopular"), "{requests:?}");
+    assert!(requests[1].contains("regionCode=IN"), "{requests:?}");
     let v = s.json(&["results", "list", "--source", "youtube_trending"]);
     assert_eq!(v[0]["item"]["source_id"], "V41Iou1O0uQ");
 }
