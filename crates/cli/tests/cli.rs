@@ -22,11 +22,15 @@ fn init_creates_the_database_and_is_idempotent() {
     let s = Sandbox::new();
     let out = s.ok(&["init"]);
     assert!(out.starts_with("database created at "), "{out}");
-    assert!(out.contains("queue.db (schema version 1)"), "{out}");
+    let latest = prismq_storage_sqlite::migrations::latest_version();
+    assert!(
+        out.contains(&format!("queue.db (schema version {latest})")),
+        "{out}"
+    );
     assert!(s.db().exists());
     let again = s.json(&["init"]);
     assert_eq!(again["created"], false);
-    assert_eq!(again["schema_version"], 1);
+    assert_eq!(again["schema_version"], latest);
 }
 
 #[test]
@@ -50,7 +54,15 @@ fn migrate_status_up_and_down() {
     );
     let err = s.fails(&["migrate", "up", "--to", "7"], 2);
     assert!(err.contains("no migration version 7"), "{err}");
-    assert!(s.ok(&["migrate", "up"]).contains("applied migration 1"));
+    let up = s.ok(&["migrate", "up"]);
+    assert!(
+        up.contains("applied migrations 1, 2; schema version 2"),
+        "{up}"
+    );
+    assert!(s
+        .ok(&["migrate", "down", "--to", "1", "--yes"])
+        .contains("reverted migration 2; schema version 1"));
+    assert_eq!(s.json(&["migrate", "status"])["current"], 1);
 }
 
 #[test]

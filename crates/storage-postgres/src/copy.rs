@@ -240,14 +240,34 @@ fn sqlite_log_order(conn: &rusqlite::Connection) -> Result<&'static str, PortErr
     Ok(if has_seq > 0 { "seq" } else { "id" })
 }
 
+/// Whether the SQLite schema has `name` (a table or a view).
+fn sqlite_has(conn: &rusqlite::Connection, name: &str) -> Result<bool, PortError> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .map_err(sqlite_err)
+}
+
 fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
     let log_order = sqlite_log_order(conn)?;
+    // Schema v2 keeps the current attempt's entries on the task row; the view adds them.
+    let log_source = if sqlite_has(conn, "task_log_entries")? {
+        "task_log_entries"
+    } else {
+        "task_logs"
+    };
     let mut all = Vec::new();
     for t in TABLES {
+        let source = if t.name == "task_logs" {
+            log_source
+        } else {
+            t.name
+        };
         let sql = format!(
-            "SELECT {} FROM {} ORDER BY {}",
+            "SELECT {} FROM {source} ORDER BY {}",
             column_list(t),
-            t.name,
             t.order.replace("{log_order}", log_order)
         );
         let mut stmt = conn.prepare(&sql).map_err(sqlite_err)?;
@@ -337,6 +357,21 @@ fn write_sqlite(
             stmt.execute(rusqlite::params_from_iter(args))
                 .map_err(sqlite_err)?;
         }
+    }
+    let log_seq: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('task_queue') WHERE name = 'log_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err)?;
+    if log_seq > 0 {
+        // Schema v2 numbers a task's next log entry from the row's log_seq.
+        tx.execute(
+            "UPDATE task_queue SET log_seq = coalesce((SELECT max(seq) FROM task_logs WHERE task_id = task_queue.id), 0)",
+            [],
+        )
+        .map_err(sqlite_err)?;
     }
     let counts = sqlite_counts(&tx)?;
     verify(data, &counts)?;

@@ -161,7 +161,11 @@ fn drain_figures() {
     );
     println!("| workers | bare rusqlite tasks/s | adapter claim+complete tasks/s | ratio | adapter claim_and_start+complete tasks/s | ratio |");
     println!("|---|---|---|---|---|---|");
-    for threads in [1, 2, 4] {
+    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4]);
+    for threads in workers {
         let (mut bare, mut two, mut three) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
             for which in 0..3 {

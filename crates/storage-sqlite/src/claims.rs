@@ -13,7 +13,7 @@ use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
 
 use crate::codec::{new_token, task_columns, task_from_row, ts};
 use crate::error::map_err;
-use crate::logs::insert_log;
+use crate::logs::{insert_log, write_pending};
 use crate::queue::failure_details;
 use crate::SqliteStore;
 
@@ -49,14 +49,17 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("queued types", QUEUED_TYPES),
 ];
 
-/// Takes a claim on one task: a new lease and token, one more attempt.
+/// Takes a claim on one task: a new lease and token, one more attempt. The attempt's
+/// `claimed` and `started` log entries are read from the row (`claim_seq` reserves their
+/// numbers) and stored only if the attempt ends other than by completing.
 macro_rules! take_sql {
     ($status:literal, $started:literal) => {
         concat!(
             "UPDATE task_queue SET status = '",
             $status,
             "', claimed_by = ?2, lease_expires_at = ?3, lease_token = ?4,
-             attempts = attempts + 1, updated_at = ?5, started_at = ",
+             attempts = attempts + 1, updated_at = ?5, claimed_at = ?5, claimed_with = ?6,
+             claim_seq = log_seq, log_seq = log_seq + 2, started_at = ",
             $started,
             " WHERE id = ?1 RETURNING ",
             task_columns!()
@@ -143,6 +146,7 @@ impl SqliteStore {
         let region = region_upper.as_deref();
         self.write(|tx| {
             if let Some((id, previous)) = self.rescue_lapsed(tx, &wanted, region, now)? {
+                write_pending(tx, id)?;
                 let details = json!({ "previous_worker": previous });
                 insert_log(
                     tx,
@@ -201,6 +205,7 @@ impl SqliteStore {
                 continue;
             }
             if attempts >= max_attempts {
+                write_pending(tx, TaskId(id))?;
                 let message = format!(
                     "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
                     worker.as_deref().unwrap_or("?")
@@ -251,32 +256,18 @@ impl SqliteStore {
             .prepare_cached(sql)
             .and_then(|mut s| {
                 s.query_row(
-                    params![id.0, req.worker.as_str(), expires, token.0, now],
+                    params![
+                        id.0,
+                        req.worker.as_str(),
+                        expires,
+                        token.0,
+                        now,
+                        req.strategy.as_str()
+                    ],
                     task_from_row,
                 )
             })
             .map_err(map_err)?;
-        let details = json!({ "worker": req.worker.as_str(), "attempt": task.attempts, "strategy": req.strategy.as_str() });
-        insert_log(
-            tx,
-            id,
-            now,
-            LogLevel::Info,
-            TaskEvent::Claimed,
-            &format!("claimed by {}", req.worker),
-            &details,
-        )?;
-        if start {
-            insert_log(
-                tx,
-                id,
-                now,
-                LogLevel::Info,
-                TaskEvent::Started,
-                "handler started",
-                &Value::Null,
-            )?;
-        }
         let expires_at = ts(0, expires).map_err(map_err)?;
         let lease = Lease {
             task_id: id,
@@ -320,14 +311,19 @@ impl SqliteStore {
     pub fn start_blocking(&self, lease: &Lease) -> Result<(), PortError> {
         let now = self.now_ms();
         self.write(|tx| {
-            let n = tx
+            // `Some(stored)`: started now; `stored` when the claim's entries are already rows
+            // (a task claimed before schema v2), so this one must be a row too.
+            let started: Option<bool> = tx
                 .prepare_cached(
                     "UPDATE task_queue SET status = 'running', started_at = ?3, updated_at = ?3
-                     WHERE id = ?1 AND lease_token = ?2 AND status = 'claimed'",
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 'claimed' RETURNING claim_seq IS NULL",
                 )
-                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now], |r| r.get(0)).optional())
                 .map_err(map_err)?;
-            if n == 1 {
+            if let Some(stored) = started {
+                if !stored {
+                    return Ok(());
+                }
                 return insert_log(
                     tx,
                     lease.task_id,
@@ -359,18 +355,21 @@ impl SqliteStore {
         let now = self.now_ms();
         let summary_text = summary.map(Value::to_string);
         self.write(|tx| {
-            let n = tx
+            // The `completed` entry is read from the row (status and finished_at) unless the
+            // claim's entries are already rows (a task claimed before schema v2).
+            let stored: Option<bool> = tx
                 .prepare_cached(&format!(
                     "UPDATE task_queue SET status = 'completed', finished_at = ?3, updated_at = ?3, summary = ?4,
-                     lease_expires_at = NULL, lease_token = NULL WHERE {FENCE}"
+                     lease_expires_at = NULL, lease_token = NULL WHERE {FENCE} RETURNING claim_seq IS NULL"
                 ))
-                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now, summary_text]))
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now, summary_text], |r| r.get(0)).optional())
                 .map_err(map_err)?;
-            if n == 0 {
-                return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
+            match stored {
+                None => Err(PortError::LeaseLost { task_id: lease.task_id.0 }),
+                Some(false) => Ok(()),
+                // The summary lives on the task row; the log entry stays small.
+                Some(true) => insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Completed, "completed", &Value::Null),
             }
-            // The summary lives on the task row; the log entry stays small.
-            insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Completed, "completed", &Value::Null)
         })
     }
 
@@ -392,6 +391,7 @@ impl SqliteStore {
                 .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(map_err)?;
             let (attempts, max_attempts) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
+            write_pending(tx, lease.task_id)?;
             let decision = self.retry_policy().decide(attempts, max_attempts, failure.class, now, sample);
             let details = failure_details(failure, attempts);
             let (attempts_after, event, level) = match decision {
@@ -426,6 +426,9 @@ impl SqliteStore {
     pub fn release_blocking(&self, lease: &Lease) -> Result<(), PortError> {
         let now = self.now_ms();
         self.write(|tx| {
+            // Before the update clears started_at. On a lost lease the transaction rolls
+            // back, this included.
+            write_pending(tx, lease.task_id)?;
             let n = tx
                 .prepare_cached(&format!(
                     "UPDATE task_queue SET status = 'queued', run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
@@ -477,8 +480,18 @@ fn queued_types(tx: &Transaction<'_>) -> Result<Vec<String>, PortError> {
     rows.collect::<Result<Vec<String>, _>>().map_err(map_err)
 }
 
-/// Picks the next queued task by strategy: one index probe per type (FIFO, LIFO) or per
-/// (type, level) (Priority, WeightedRandom).
+/// The next uniform sample after `x` (splitmix64): one random draw per claim is enough for
+/// WeightedRandom's redraws.
+fn next_sample(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Picks the next queued task by strategy: one index probe per type (FIFO, LIFO), per
+/// (type, level) from the top level down until one has a task (Priority), or per (type,
+/// drawn level) (WeightedRandom).
 fn pick(
     tx: &Transaction<'_>,
     strategy: ClaimingStrategy,
@@ -508,15 +521,21 @@ fn pick(
             Ok(None)
         }
         ClaimingStrategy::WeightedRandom => {
-            let mut levels = Vec::new();
-            for p in Priority::descending() {
-                if let Some(k) = best(per_type(PROBE_LEVEL, Some(p.get()))?.into_iter(), false) {
-                    levels.push((p, k));
+            // Draw a level by weight among those not yet found empty and probe only that
+            // one. The first non-empty level drawn is distributed exactly as one draw among
+            // the non-empty levels (striking out an empty level leaves the odds between the
+            // others unchanged), so a queue with every level populated costs one probe per
+            // task type instead of ten.
+            let mut left: Vec<Priority> = Priority::descending().collect();
+            let mut sample = sample;
+            while let Some(level) = pick_weighted_level(&left, sample) {
+                if let Some(k) = best(per_type(PROBE_LEVEL, Some(level.get()))?.into_iter(), false) {
+                    return Ok(Some(k));
                 }
+                left.retain(|p| *p != level);
+                sample = next_sample(sample);
             }
-            let present: Vec<Priority> = levels.iter().map(|(p, _)| *p).collect();
-            Ok(pick_weighted_level(&present, sample)
-                .and_then(|chosen| levels.iter().find(|(p, _)| *p == chosen).map(|(_, k)| *k)))
+            Ok(None)
         }
     }
 }

@@ -22,7 +22,8 @@ mod workers;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prismq_domain::ports::Clock;
@@ -99,7 +100,22 @@ struct Inner {
     options: SqliteOptions,
     clock: Arc<dyn Clock>,
     pool: connection::Pool,
+    /// The connection every write of this process runs on, one at a time. Threads queue on
+    /// the mutex instead of meeting at SQLite's lock, whose busy handler sleeps in whole
+    /// milliseconds before retrying; and the connection's page cache stays warm, where a
+    /// connection that sees another connection's commit must drop its cache. Other
+    /// processes still meet at SQLite's lock and its busy timeout. `None` until first use.
+    writer: Mutex<Option<Connection>>,
+    /// Writes committed, for [`SqliteStore::checkpoint_now_and_then`].
+    writes: AtomicU64,
 }
+
+/// A passive checkpoint after this many committed writes (a claim or a completion dirties
+/// about five pages, so the WAL stays near a thousand frames, SQLite's own default).
+const CHECKPOINT_EVERY_WRITES: u64 = 200;
+/// The writer connection's own autocheckpoint, in pages (~40 MB): reached only by
+/// transactions far larger than a claim, such as big enqueue or result batches.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The SQLite store. Cheap to clone; clones share one connection pool. Implements
 /// `TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore` and `QuotaLedger`.
@@ -143,6 +159,8 @@ impl SqliteStore {
                 pool: connection::Pool::new(conn, max_idle),
                 options,
                 clock,
+                writer: Mutex::new(None),
+                writes: AtomicU64::new(0),
             }),
         })
     }
@@ -170,39 +188,99 @@ impl SqliteStore {
         out
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying the whole transaction while the
-    /// database is busy, up to the busy timeout. `f` may run more than once.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the process's writer connection,
+    /// retrying the whole transaction while the database is busy, up to the busy timeout
+    /// (counted from the call, time spent waiting for this process's other writers
+    /// included). `f` may run more than once.
     pub(crate) fn write<T>(
         &self,
         mut f: impl FnMut(&Transaction<'_>) -> Result<T, PortError>,
     ) -> Result<T, PortError> {
-        let deadline = Instant::now() + self.inner.options.busy_timeout;
-        self.with_connection(|conn| {
-            let mut attempt = 0;
-            loop {
-                let result = (|| {
+        let timeout = self.inner.options.busy_timeout;
+        let deadline = Instant::now() + timeout;
+        let busy = |msg: &str| {
+            PortError::Busy(format!(
+                "{msg}; other writers held the database for more than {timeout:?}"
+            ))
+        };
+        let mut attempt = 0;
+        loop {
+            // A poisoned mutex only means a writer panicked; its transaction was rolled back
+            // when the `Transaction` dropped, so the connection is still good.
+            let mut slot = self
+                .inner
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                let conn = connection::open_connection(&self.inner.options)
+                    .map_err(|e| PortError::Unavailable(e.to_string()))?;
+                // Checkpoints run after the writer lets go (see below); SQLite's own, which
+                // would run inside the lock, is only a backstop for very large transactions.
+                conn.execute_batch(&format!(
+                    "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
+                ))
+                .map_err(error::map_err)?;
+                *slot = Some(conn);
+            }
+            let Some(conn) = slot.as_mut() else {
+                unreachable!("the writer connection was opened above")
+            };
+            // SQLite's own wait gets what is left of the budget.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let result = conn
+                .busy_timeout(left)
+                .map_err(error::map_err)
+                .and_then(|()| {
                     let tx = conn
                         .transaction_with_behavior(TransactionBehavior::Immediate)
                         .map_err(error::map_err)?;
                     let out = f(&tx)?;
                     tx.commit().map_err(error::map_err)?;
                     Ok(out)
-                })();
-                match result {
-                    Err(PortError::Busy(msg)) => {
-                        if Instant::now() >= deadline {
-                            return Err(PortError::Busy(format!(
-                                "{msg}; other writers held the database for more than {:?}",
-                                self.inner.options.busy_timeout
-                            )));
-                        }
-                        std::thread::sleep(connection::busy_backoff(attempt));
-                        attempt += 1;
-                    }
-                    other => return other,
-                }
+                });
+            if !conn.is_autocommit() {
+                // Never expected (a dropped `Transaction` rolls back), but a connection left
+                // inside a transaction must not serve the next writer.
+                *slot = None;
             }
-        })
+            drop(slot);
+            if result.is_ok() {
+                self.checkpoint_now_and_then();
+            }
+            match result {
+                Err(PortError::Busy(msg)) => {
+                    if Instant::now() >= deadline {
+                        return Err(busy(&msg));
+                    }
+                    std::thread::sleep(connection::busy_backoff(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Every [`CHECKPOINT_EVERY_WRITES`]th write, a passive checkpoint on a pooled
+    /// connection, outside the writer mutex: this process's other writers carry on while the
+    /// pages are copied back into the database file (as they would with a connection each,
+    /// where SQLite checkpoints after the committing connection lets go of the lock). A
+    /// passive checkpoint never waits for readers or writers; whatever it cannot copy now,
+    /// the next one will.
+    fn checkpoint_now_and_then(&self) {
+        let n = self.inner.writes.fetch_add(1, Ordering::Relaxed);
+        if n % CHECKPOINT_EVERY_WRITES != CHECKPOINT_EVERY_WRITES - 1 {
+            return;
+        }
+        let outcome = self.with_connection(|c| {
+            c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
+                .map_err(error::map_err)
+        });
+        if let Err(e) = outcome {
+            // Another checkpoint running, or a reader pinning old pages: the next one
+            // catches up, and the writer's backstop bounds the WAL meanwhile.
+            tracing::debug!(error = %e, "passive checkpoint did not run");
+        }
     }
 
     /// Runs a read-only `f`, retrying while busy like [`SqliteStore::write`].

@@ -20,12 +20,20 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    up: include_str!("../migrations/0001_initial.up.sql"),
-    down: include_str!("../migrations/0001_initial.down.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        up: include_str!("../migrations/0001_initial.up.sql"),
+        down: include_str!("../migrations/0001_initial.down.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "derived_attempt_log",
+        up: include_str!("../migrations/0002_derived_attempt_log.up.sql"),
+        down: include_str!("../migrations/0002_derived_attempt_log.down.sql"),
+    },
+];
 
 /// The newest version this binary knows.
 pub fn latest_version() -> i64 {

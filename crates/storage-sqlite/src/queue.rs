@@ -15,7 +15,7 @@ use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
 
 use crate::codec::{task_from_row, TASK_COLUMNS};
 use crate::error::map_err;
-use crate::logs::insert_log;
+use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
 const INSERT_TASK: &str = "INSERT INTO task_queue
@@ -197,6 +197,7 @@ impl SqliteStore {
             if !status.can_transition(TaskStatus::Cancelled) {
                 return Err(PortError::InvalidState { task_id: id.0, status, action: "cancel" });
             }
+            write_pending(tx, id)?;
             let task = tx
                 .prepare_cached(&format!(
                     "UPDATE task_queue SET status = 'cancelled', finished_at = ?2, updated_at = ?2,

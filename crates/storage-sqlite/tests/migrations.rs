@@ -1,11 +1,17 @@
 //! Migrations and opening: schema snapshot, up/down round trips, refusal of newer or altered
 //! schemas, bad files, and PRAGMAs — all on real files in temporary directories.
 
-use prismq_domain::ports::SystemClock;
+use prismq_domain::ports::{
+    ClaimFilter, ClaimRequest, Failure, LogLevel, NewLogEntry, SystemClock, TaskEvent,
+};
+use prismq_domain::task::{NewTask, TaskId, TaskType, WorkerId};
+use prismq_domain::{ClaimingStrategy, ErrorClass};
 use prismq_storage_sqlite::{migrations, SqliteOptions, SqliteStore, StoreError, Synchronous};
 use rusqlite::Connection;
+use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn open(path: &Path) -> Result<SqliteStore, StoreError> {
     SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock))
@@ -68,6 +74,130 @@ fn up_twice_is_a_no_op_and_down_up_round_trips_keeping_other_rows() {
     assert!(status.iter().all(|s| s.applied_at.is_some()));
 }
 
+fn request(worker: &str) -> ClaimRequest {
+    ClaimRequest {
+        worker: WorkerId::new(worker).unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(300),
+    }
+}
+
+/// Every task's log as (seq-ordered) events, messages and details.
+fn logs(store: &SqliteStore, ids: &[TaskId]) -> Vec<Vec<(TaskEvent, String, serde_json::Value)>> {
+    ids.iter()
+        .map(|id| {
+            store
+                .log_blocking(*id)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.event, r.message, r.details))
+                .collect()
+        })
+        .collect()
+}
+
+/// Schema v2 reads the current attempt's log entries from the task row. Going down to v1
+/// stores them as rows, and coming back up reads the same log; tasks claimed under v1 (their
+/// entries already rows) finish correctly under v2.
+#[test]
+fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).unwrap();
+    let add = |n: i64| {
+        store
+            .enqueue_blocking(&NewTask::new(
+                TaskType::new("t").unwrap(),
+                json!({ "n": n }),
+            ))
+            .unwrap()
+            .id
+    };
+    let (done, running, claimed, queued) = (add(1), add(2), add(3), add(4));
+    let c = store.claim_blocking(&request("w1")).unwrap().unwrap();
+    assert_eq!(c.task.id, done);
+    store.start_blocking(&c.lease).unwrap();
+    let note = NewLogEntry {
+        level: LogLevel::Info,
+        event: TaskEvent::Progress,
+        message: "page 1 of 2".into(),
+        details: serde_json::Value::Null,
+    };
+    store.append_blocking(done, &note).unwrap();
+    store.complete_blocking(&c.lease, None).unwrap();
+    let c_running = store
+        .claim_and_start_blocking(&request("w2"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(c_running.task.id, running);
+    let c_claimed = store.claim_blocking(&request("w3")).unwrap().unwrap();
+    assert_eq!(c_claimed.task.id, claimed);
+    let ids = [done, running, claimed, queued];
+    let before = logs(&store, &ids);
+    use TaskEvent::*;
+    let events =
+        |l: &Vec<(TaskEvent, String, serde_json::Value)>| l.iter().map(|e| e.0).collect::<Vec<_>>();
+    assert_eq!(
+        events(&before[0]),
+        vec![Enqueued, Claimed, Started, Progress, Completed]
+    );
+    assert_eq!(events(&before[1]), vec![Enqueued, Claimed, Started]);
+    assert_eq!(events(&before[2]), vec![Enqueued, Claimed]);
+    assert_eq!(events(&before[3]), vec![Enqueued]);
+    assert_eq!(before[1][1].1, "claimed by w2");
+    assert_eq!(
+        before[1][1].2,
+        json!({ "worker": "w2", "attempt": 1, "strategy": "fifo" })
+    );
+    let conn = Connection::open(&path).unwrap();
+    let stored = || -> i64 {
+        conn.query_row("SELECT count(*) FROM task_logs", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
+
+    assert_eq!(store.migrate_down(1).unwrap(), vec![2]);
+    assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
+    // v1 reads task_logs directly: the same entries in the same order.
+    let v1: Vec<String> = conn
+        .prepare("SELECT event FROM task_logs WHERE task_id = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([done.0], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
+
+    assert_eq!(store.migrate_up(None).unwrap(), vec![2]);
+    assert_eq!(logs(&store, &ids), before, "up reads the same log");
+    // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
+    // doubling an entry, and new entries number after the stored ones.
+    store.complete_blocking(&c_running.lease, None).unwrap();
+    store.start_blocking(&c_claimed.lease).unwrap();
+    let after = logs(&store, &ids);
+    assert_eq!(
+        events(&after[1]),
+        vec![Enqueued, Claimed, Started, Completed]
+    );
+    assert_eq!(events(&after[2]), vec![Enqueued, Claimed, Started]);
+    let c = store.claim_blocking(&request("w4")).unwrap().unwrap();
+    assert_eq!(c.task.id, queued);
+    store
+        .fail_blocking(
+            &c.lease,
+            &Failure {
+                class: ErrorClass::Permanent,
+                message: "gone".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        events(&logs(&store, &[queued])[0]),
+        vec![Enqueued, Claimed, Failed]
+    );
+}
+
 #[test]
 fn unknown_target_versions_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,15 +222,14 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
     assert!(
         matches!(
             e,
-            StoreError::SchemaTooNew {
-                found: 99,
-                known: 1
-            }
+            StoreError::SchemaTooNew { found: 99, known } if known == migrations::latest_version()
         ),
         "{e}"
     );
     assert!(
-        e.to_string().contains("version 99") && e.to_string().contains("version 1"),
+        e.to_string().contains("version 99")
+            && e.to_string()
+                .contains(&format!("version {}", migrations::latest_version())),
         "{e}"
     );
     assert_eq!(before, sha(&path));

@@ -91,7 +91,12 @@ fn prune_counts_are_exact_batched_and_archived_first() {
     assert_eq!(r.batches, 4 + 2, "ceil(15/4) + ceil(8/4)");
     assert_eq!(r.archived_lines, 23);
     assert_eq!(count(&store, "SELECT count(*) FROM task_queue"), 5);
-    assert_eq!(count(&store, "SELECT count(*) FROM task_logs"), 10);
+    assert_eq!(count(&store, "SELECT count(*) FROM task_log_entries"), 10);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM task_logs"),
+        4,
+        "a completed task's entries are read from its row; a failed one's are rows"
+    );
     assert_eq!(
         count(&store, "SELECT sum(n) FROM queue_counts"),
         5,
@@ -133,7 +138,8 @@ fn prune_logs_by_age_keeps_the_tasks_and_newer_entries() {
         .map(|i| NewTask::new(tt(), json!({"query": i.to_string()})))
         .collect();
     store.enqueue_batch_blocking(&tasks).unwrap();
-    // 30 claims now (30 old "claimed" entries), released back later: one new entry each.
+    // 30 claims now (30 old "claimed" entries, read from the rows while the attempts run);
+    // 12 released later, which stores their old "claimed" entry and a new "released" one.
     let claimed: Vec<_> = (0..30).map(|_| claim(&store)).collect();
     clock.advance(10 * DAY);
     let cutoff = clock.now();
@@ -150,10 +156,18 @@ fn prune_logs_by_age_keeps_the_tasks_and_newer_entries() {
         ..PruneOptions::default()
     };
     let r = ops::prune(&store, &opts).unwrap();
-    assert_eq!(r.logs, 30);
-    assert_eq!(r.batches, 5, "ceil(30/7)");
-    assert_eq!(r.archived_lines, 30);
+    // The 18 running attempts' entries belong to their rows and stay with them.
+    assert_eq!(r.logs, 12);
+    assert_eq!(r.batches, 2, "ceil(12/7)");
+    assert_eq!(r.archived_lines, 12);
     assert_eq!(count(&store, "SELECT count(*) FROM task_logs"), 12);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM task_log_entries WHERE event = 'claimed'"
+        ),
+        18
+    );
     assert_eq!(count(&store, "SELECT count(*) FROM task_queue"), 30);
     for line in std::fs::read_to_string(&archive).unwrap().lines() {
         let v: Value = serde_json::from_str(line).unwrap();

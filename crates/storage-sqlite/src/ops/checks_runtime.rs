@@ -183,6 +183,8 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
             options: options.clone(),
             clock: Arc::new(SystemClock),
             pool: connection::Pool::new(conn, 1),
+            writer: std::sync::Mutex::new(None),
+            writes: std::sync::atomic::AtomicU64::new(0),
         }),
     };
     let Ok(tt) = TaskType::new("validate_probe") else {

@@ -103,9 +103,16 @@ fn iso(ms: i64) -> String {
     Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-fn logs_where(tx: &Transaction<'_>, filter: &str, arg: &str) -> rusqlite::Result<Vec<LogLine>> {
+/// Log entries of `source` (`task_logs`, or `task_log_entries` to include the entries a
+/// task row holds) matching `filter`.
+fn logs_where(
+    tx: &Transaction<'_>,
+    source: &str,
+    filter: &str,
+    arg: &str,
+) -> rusqlite::Result<Vec<LogLine>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT task_id, seq, at, level, event, message, details FROM task_logs WHERE {filter} ORDER BY task_id, seq"
+        "SELECT task_id, seq, at, level, event, message, details FROM {source} WHERE {filter} ORDER BY task_id, seq"
     ))?;
     let rows = stmt.query_map([arg], |r| {
         let details: Option<String> = r.get(6)?;
@@ -198,7 +205,7 @@ fn prune_task_batch(
             ))
             .and_then(|mut s| s.query_map([&id_list], task_from_row)?.collect::<Result<Vec<_>, _>>())
             .map_err(map_err)?;
-        let mut logs = logs_where(tx, in_ids, &id_list).map_err(map_err)?;
+        let mut logs = logs_where(tx, "task_log_entries", in_ids, &id_list).map_err(map_err)?;
         let mut text = String::new();
         for task in tasks {
             let (mine, rest): (Vec<_>, Vec<_>) =
@@ -212,7 +219,9 @@ fn prune_task_batch(
         archive.append(&text)?;
     }
     let cascaded: i64 = tx
-        .prepare_cached(&format!("SELECT count(*) FROM task_logs WHERE {in_ids}"))
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM task_log_entries WHERE {in_ids}"
+        ))
         .and_then(|mut s| s.query_row([&id_list], |r| r.get(0)))
         .map_err(map_err)?;
     let deleted = tx
@@ -234,7 +243,7 @@ fn prune_log_batch(
     let filter = format!("{LOG_KEYS} AND at < {before}");
     let mut lines = 0;
     if let Some(archive) = archive {
-        let logs = logs_where(tx, &filter, &id_list).map_err(map_err)?;
+        let logs = logs_where(tx, "task_logs", &filter, &id_list).map_err(map_err)?;
         let mut text = String::new();
         for log in logs {
             text.push_str(&to_line(&json!({"kind": "log", "log": log}))?);
