@@ -529,7 +529,8 @@ fn pick(
             let mut left: Vec<Priority> = Priority::descending().collect();
             let mut sample = sample;
             while let Some(level) = pick_weighted_level(&left, sample) {
-                if let Some(k) = best(per_type(PROBE_LEVEL, Some(level.get()))?.into_iter(), false) {
+                if let Some(k) = best(per_type(PROBE_LEVEL, Some(level.get()))?.into_iter(), false)
+                {
                     return Ok(Some(k));
                 }
                 left.retain(|p| *p != level);
