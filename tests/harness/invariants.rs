@@ -92,7 +92,7 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
     // Event counts per task.
     let mut events: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
     let mut stmt = c
-        .prepare("SELECT task_id, event, count(*) FROM task_logs GROUP BY task_id, event")
+        .prepare("SELECT task_id, event, count(*) FROM task_log_entries GROUP BY task_id, event")
         .unwrap();
     let mut q = stmt.query([]).unwrap();
     while let Some(r) = q.next().unwrap() {

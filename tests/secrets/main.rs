@@ -124,7 +124,7 @@ fn the_api_key_appears_nowhere() {
     let logs: String = s
         .sql()
         .query_row(
-            "SELECT coalesce(group_concat(message || ' ' || coalesce(details, ''), '\n'), '') FROM task_logs",
+            "SELECT coalesce(group_concat(message || ' ' || coalesce(details, ''), '\n'), '') FROM task_log_entries",
             [],
             |r| r.get(0),
         )

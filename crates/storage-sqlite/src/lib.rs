@@ -110,12 +110,20 @@ struct Inner {
     writes: AtomicU64,
 }
 
-/// A passive checkpoint after this many committed writes (a claim or a completion dirties
-/// about five pages, so the WAL stays near a thousand frames, SQLite's own default).
-const CHECKPOINT_EVERY_WRITES: u64 = 200;
-/// The writer connection's own autocheckpoint, in pages (~40 MB): reached only by
-/// transactions far larger than a claim, such as big enqueue or result batches.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+/// A passive checkpoint after this many committed writes: a claim or a completion dirties
+/// about five pages, so the WAL is checkpointed every few hundred frames, before SQLite's
+/// own threshold.
+const CHECKPOINT_EVERY_WRITES: u64 = 64;
+/// WAL frames (pages) past which a checkpoint waits for readers and writers and truncates
+/// the WAL instead of copying what it can (~8 MB with 4 KiB pages).
+const WAL_TRUNCATE_FRAMES: i64 = 2_000;
+/// How long a TRUNCATE checkpoint waits for readers and writers to step aside; writers wait
+/// that long at most behind it.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+/// The writer connection's own autocheckpoint, in pages: SQLite's default, as the backstop
+/// when passive checkpoints fall behind (readers pinning old pages, very large
+/// transactions). It runs inside the writer's lock, so it should rarely be the one to run.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 1_000;
 
 /// The SQLite store. Cheap to clone; clones share one connection pool. Implements
 /// `TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore` and `QuotaLedger`.
@@ -184,7 +192,12 @@ impl SqliteStore {
             .take(&self.inner.options)
             .map_err(|e| PortError::Unavailable(e.to_string()))?;
         let out = f(&mut conn);
-        self.inner.pool.put(conn);
+        // A connection that met a storage fault (a full disk, an I/O error) can stay in
+        // SQLite's error state, holding its read lock, after the fault clears: that would pin
+        // the WAL so no checkpoint completes. Close it; the pool opens a fresh one.
+        if !matches!(out, Err(PortError::Unavailable(_))) {
+            self.inner.pool.put(conn);
+        }
         out
     }
 
@@ -216,7 +229,7 @@ impl SqliteStore {
                 let conn = connection::open_connection(&self.inner.options)
                     .map_err(|e| PortError::Unavailable(e.to_string()))?;
                 // Checkpoints run after the writer lets go (see below); SQLite's own, which
-                // would run inside the lock, is only a backstop for very large transactions.
+                // runs inside the lock, is the backstop.
                 conn.execute_batch(&format!(
                     "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
                 ))
@@ -239,9 +252,11 @@ impl SqliteStore {
                     tx.commit().map_err(error::map_err)?;
                     Ok(out)
                 });
-            if !conn.is_autocommit() {
-                // Never expected (a dropped `Transaction` rolls back), but a connection left
-                // inside a transaction must not serve the next writer.
+            // A connection left inside a transaction (never expected: a dropped `Transaction`
+            // rolls back) must not serve the next writer, and one that met a storage fault
+            // (a full disk, an I/O error) may keep failing after the fault clears, as SQLite
+            // holds the pager in its error state: open a fresh one next time.
+            if !conn.is_autocommit() || matches!(result, Err(PortError::Unavailable(_))) {
                 *slot = None;
             }
             drop(slot);
@@ -264,22 +279,43 @@ impl SqliteStore {
     /// Every [`CHECKPOINT_EVERY_WRITES`]th write, a passive checkpoint on a pooled
     /// connection, outside the writer mutex: this process's other writers carry on while the
     /// pages are copied back into the database file (as they would with a connection each,
-    /// where SQLite checkpoints after the committing connection lets go of the lock). A
-    /// passive checkpoint never waits for readers or writers; whatever it cannot copy now,
-    /// the next one will.
+    /// where SQLite checkpoints after the committing connection lets go of the lock).
+    ///
+    /// A passive checkpoint never waits, so under a steady stream of writers from several
+    /// processes it may never find the moment when the whole WAL is copied and nobody reads
+    /// it, which is when the next writer starts the WAL over: the WAL would grow without
+    /// bound (SQLite's "checkpoint starvation"; a disk-full test found it). Past
+    /// [`WAL_TRUNCATE_FRAMES`] frames, the checkpoint escalates to TRUNCATE, which waits (up
+    /// to the busy timeout) for writers and readers to step aside, copies everything and
+    /// truncates the file, so the WAL stays bounded and its disk space is given back.
     fn checkpoint_now_and_then(&self) {
         let n = self.inner.writes.fetch_add(1, Ordering::Relaxed);
         if n % CHECKPOINT_EVERY_WRITES != CHECKPOINT_EVERY_WRITES - 1 {
             return;
         }
         let outcome = self.with_connection(|c| {
-            c.execute_batch("PRAGMA wal_checkpoint(PASSIVE);")
-                .map_err(error::map_err)
+            let frames: i64 = c
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                .map_err(error::map_err)?;
+            if frames > WAL_TRUNCATE_FRAMES {
+                // Writers wait while it waits for readers: keep that wait short, and try
+                // again at the next checkpoint rather than stall everyone.
+                c.busy_timeout(TRUNCATE_WAIT).map_err(error::map_err)?;
+                let truncated = c
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(error::map_err);
+                c.busy_timeout(self.inner.options.busy_timeout)
+                    .map_err(error::map_err)?;
+                truncated?;
+            }
+            Ok(())
         });
         if let Err(e) = outcome {
-            // Another checkpoint running, or a reader pinning old pages: the next one
-            // catches up, and the writer's backstop bounds the WAL meanwhile.
-            tracing::debug!(error = %e, "passive checkpoint did not run");
+            // Another checkpoint running, or readers and writers that did not step aside
+            // in time: the next one catches up, and the writer's backstop runs meanwhile.
+            tracing::debug!(error = %e, "checkpoint did not run");
         }
     }
 

@@ -134,6 +134,48 @@ fn eight_threads_complete_ten_thousand_tasks_exactly_once() {
     assert_eq!(stats.total(TaskStatus::Queued), 0);
 }
 
+/// Two stores on one file (two writer connections, as two processes would have), four
+/// draining threads and a reader polling stats throughout: the checkpoints still keep the
+/// WAL bounded. A passive checkpoint alone can be starved by steady writers, and the WAL then
+/// grows by ~30 KB per task (hundreds of MB here); the escalation to TRUNCATE prevents it.
+#[test]
+fn the_wal_stays_bounded_under_steady_writers_and_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let (a, b) = (open(&path), open(&path));
+    fill(&a, 12_000, &["a"]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (b.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store.stats_blocking().unwrap();
+            }
+        })
+    };
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let seen = seen.clone();
+            std::thread::spawn(move || drain(store, format!("w{i}"), ClaimingStrategy::Fifo, seen))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 12_000);
+    let wal = std::fs::metadata(dir.path().join("q.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(
+        wal <= 16 * 1024 * 1024,
+        "the WAL grew to {wal} bytes over 12,000 tasks"
+    );
+}
+
 /// Runs as a child process: drains the queue at PRISMQ_TEST_DB, printing each completed id.
 /// With PRISMQ_TEST_HOLD set, claims that many tasks and then hangs until killed.
 #[test]
