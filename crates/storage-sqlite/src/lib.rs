@@ -7,6 +7,7 @@
 //! the configured busy timeout. The synchronous `*_blocking` methods are public for
 //! benchmarks and tools that have no runtime.
 
+mod checkpoint;
 mod claims;
 mod codec;
 mod connection;
@@ -22,7 +23,6 @@ mod workers;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -106,20 +106,10 @@ struct Inner {
     /// connection that sees another connection's commit must drop its cache. Other
     /// processes still meet at SQLite's lock and its busy timeout. `None` until first use.
     writer: Mutex<Option<Connection>>,
-    /// Writes committed, for [`SqliteStore::checkpoint_now_and_then`].
-    writes: AtomicU64,
+    /// Checkpoints the WAL in the background as writes commit.
+    checkpointer: checkpoint::Checkpointer,
 }
 
-/// A passive checkpoint after this many committed writes: a claim or a completion dirties
-/// about five pages, so the WAL is checkpointed every few hundred frames, before SQLite's
-/// own threshold.
-const CHECKPOINT_EVERY_WRITES: u64 = 64;
-/// WAL frames (pages) past which a checkpoint waits for readers and writers and truncates
-/// the WAL instead of copying what it can (~8 MB with 4 KiB pages).
-const WAL_TRUNCATE_FRAMES: i64 = 2_000;
-/// How long a TRUNCATE checkpoint waits for readers and writers to step aside; writers wait
-/// that long at most behind it.
-const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 /// The writer connection's own autocheckpoint, in pages: SQLite's default, as the backstop
 /// when passive checkpoints fall behind (readers pinning old pages, very large
 /// transactions). It runs inside the writer's lock, so it should rarely be the one to run.
@@ -162,13 +152,14 @@ impl SqliteStore {
             migrations::up(&mut conn, None, clock.now().as_millisecond())?;
         }
         let max_idle = options.max_idle_connections.max(1);
+        let checkpointer = checkpoint::Checkpointer::spawn(&options);
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 pool: connection::Pool::new(conn, max_idle),
                 options,
                 clock,
                 writer: Mutex::new(None),
-                writes: AtomicU64::new(0),
+                checkpointer,
             }),
         })
     }
@@ -261,7 +252,7 @@ impl SqliteStore {
             }
             drop(slot);
             if result.is_ok() {
-                self.checkpoint_now_and_then();
+                self.inner.checkpointer.committed();
             }
             match result {
                 Err(PortError::Busy(msg)) => {
@@ -273,49 +264,6 @@ impl SqliteStore {
                 }
                 other => return other,
             }
-        }
-    }
-
-    /// Every [`CHECKPOINT_EVERY_WRITES`]th write, a passive checkpoint on a pooled
-    /// connection, outside the writer mutex: this process's other writers carry on while the
-    /// pages are copied back into the database file (as they would with a connection each,
-    /// where SQLite checkpoints after the committing connection lets go of the lock).
-    ///
-    /// A passive checkpoint never waits, so under a steady stream of writers from several
-    /// processes it may never find the moment when the whole WAL is copied and nobody reads
-    /// it, which is when the next writer starts the WAL over: the WAL would grow without
-    /// bound (SQLite's "checkpoint starvation"; a disk-full test found it). Past
-    /// [`WAL_TRUNCATE_FRAMES`] frames, the checkpoint escalates to TRUNCATE, which waits (up
-    /// to the busy timeout) for writers and readers to step aside, copies everything and
-    /// truncates the file, so the WAL stays bounded and its disk space is given back.
-    fn checkpoint_now_and_then(&self) {
-        let n = self.inner.writes.fetch_add(1, Ordering::Relaxed);
-        if n % CHECKPOINT_EVERY_WRITES != CHECKPOINT_EVERY_WRITES - 1 {
-            return;
-        }
-        let outcome = self.with_connection(|c| {
-            let frames: i64 = c
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                .map_err(error::map_err)?;
-            if frames > WAL_TRUNCATE_FRAMES {
-                // Writers wait while it waits for readers: keep that wait short, and try
-                // again at the next checkpoint rather than stall everyone.
-                c.busy_timeout(TRUNCATE_WAIT).map_err(error::map_err)?;
-                let truncated = c
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                    .map_err(error::map_err);
-                c.busy_timeout(self.inner.options.busy_timeout)
-                    .map_err(error::map_err)?;
-                truncated?;
-            }
-            Ok(())
-        });
-        if let Err(e) = outcome {
-            // Another checkpoint running, or readers and writers that did not step aside
-            // in time: the next one catches up, and the writer's backstop runs meanwhile.
-            tracing::debug!(error = %e, "checkpoint did not run");
         }
     }
 

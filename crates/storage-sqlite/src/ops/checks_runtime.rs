@@ -184,7 +184,7 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
             clock: Arc::new(SystemClock),
             pool: connection::Pool::new(conn, 1),
             writer: std::sync::Mutex::new(None),
-            writes: std::sync::atomic::AtomicU64::new(0),
+            checkpointer: crate::checkpoint::Checkpointer::spawn(options),
         }),
     };
     let Ok(tt) = TaskType::new("validate_probe") else {

@@ -36,16 +36,28 @@ fn wal_path(store: &SqliteStore) -> PathBuf {
 /// # Errors
 /// A port error from the database.
 pub fn checkpoint(store: &SqliteStore) -> Result<CheckpointReport, OpsError> {
-    let (busy, frames, done) = store.with_connection(|c| {
-        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .map_err(map_err)
-    })?;
+    // The store's background checkpointer may hold the checkpoint lock for a moment (SQLite
+    // answers busy at once then, without waiting): try again until the busy timeout.
+    let deadline = Instant::now() + store.options().busy_timeout;
+    let (busy, frames, done) = loop {
+        let got = store.with_connection(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(map_err)
+        });
+        match got {
+            Ok((0, ..)) => break got?,
+            Ok(_) | Err(prismq_domain::PortError::Busy(_)) if Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other?,
+        }
+    };
     Ok(CheckpointReport {
         busy: busy != 0,
         wal_frames: frames,

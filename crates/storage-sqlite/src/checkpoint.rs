@@ -1,0 +1,127 @@
+//! WAL checkpoints off the request path: a background thread per store copies the WAL back
+//! into the database file every few dozen writes, so no claim or completion pays for it.
+
+use rusqlite::Connection;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::{connection, SqliteOptions};
+
+/// A checkpoint after this many committed writes: a claim or a completion dirties about
+/// five pages, so the WAL is checkpointed every few hundred frames, before SQLite's own
+/// threshold (the writer's autocheckpoint, the backstop).
+const EVERY_WRITES: u64 = 64;
+/// WAL frames (pages) past which a checkpoint waits for readers and writers and truncates
+/// the WAL instead of copying what it can (~8 MB with 4 KiB pages).
+const TRUNCATE_FRAMES: i64 = 2_000;
+/// How long a TRUNCATE checkpoint waits for readers and writers to step aside; writers wait
+/// that long at most behind it.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+
+/// The store's checkpointer: counts commits and wakes its thread every [`EVERY_WRITES`].
+///
+/// A passive checkpoint never waits, so under a steady stream of writers from several
+/// processes it may never find the moment when the whole WAL is copied and nobody reads it,
+/// which is when the next writer starts the WAL over: the WAL would grow without bound
+/// (SQLite's "checkpoint starvation"; a disk-full test found it). Past [`TRUNCATE_FRAMES`]
+/// the checkpoint escalates to TRUNCATE, which waits (at most [`TRUNCATE_WAIT`]) for
+/// writers and readers to step aside, copies everything and truncates the file, so the WAL
+/// stays bounded and its disk space is given back.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    writes: AtomicU64,
+    wake: Mutex<Option<SyncSender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread; it opens its own connection to `options.path` when first woken.
+    pub(crate) fn spawn(options: &SqliteOptions) -> Self {
+        let (wake, rx) = sync_channel(1);
+        let options = options.clone();
+        let thread = std::thread::Builder::new()
+            .name("prismq-checkpoint".into())
+            .spawn(move || run(&options, &rx))
+            .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; SQLite's own autocheckpoint remains"))
+            .ok();
+        Checkpointer {
+            writes: AtomicU64::new(0),
+            wake: Mutex::new(thread.as_ref().map(|_| wake)),
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Counts a committed write; every [`EVERY_WRITES`]th wakes the thread (never blocks:
+    /// if it is still busy with the last one, this one is skipped).
+    pub(crate) fn committed(&self) {
+        let n = self.writes.fetch_add(1, Ordering::Relaxed);
+        if n % EVERY_WRITES != EVERY_WRITES - 1 {
+            return;
+        }
+        let wake = self
+            .wake
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(wake) = wake.as_ref() {
+            match wake.try_send(()) {
+                Ok(()) | Err(TrySendError::Full(())) => {}
+                Err(TrySendError::Disconnected(())) => {
+                    tracing::debug!("the checkpoint thread has stopped");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    /// Stops the thread and waits for it, so its connection is closed when the store is.
+    fn drop(&mut self) {
+        self.wake
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = self
+            .thread
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(options: &SqliteOptions, rx: &Receiver<()>) {
+    let mut conn: Option<Connection> = None;
+    while rx.recv().is_ok() {
+        if conn.is_none() {
+            conn = connection::open_connection(options)
+                .map_err(|e| tracing::debug!(error = %e, "checkpoint connection did not open"))
+                .ok();
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        if let Err(e) = checkpoint(c, options.busy_timeout) {
+            // Another checkpoint running, or readers and writers that did not step aside in
+            // time: the next one catches up, and the writer's backstop runs meanwhile. A
+            // connection that met a storage fault is replaced.
+            tracing::debug!(error = %e, "checkpoint did not run");
+            conn = None;
+        }
+    }
+}
+
+fn checkpoint(c: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+    if frames > TRUNCATE_FRAMES {
+        c.busy_timeout(TRUNCATE_WAIT)?;
+        let truncated = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        });
+        c.busy_timeout(busy_timeout)?;
+        truncated?;
+    }
+    Ok(())
+}
