@@ -247,6 +247,33 @@ fn scale_figures(n: usize) {
         let p99 = percentile(&mut samples, 0.99);
         println!("| {strategy} | {p50:?} | {p95:?} | {p99:?} |");
     }
+    // The floor on this machine: the bare loop's claim statement on the same file.
+    let mut conn = Connection::open(&path).expect("open");
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+        .expect("pragmas");
+    let mut samples = Vec::with_capacity(2000);
+    for i in 0..2000i64 {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let t = Instant::now();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .expect("begin");
+        let id: i64 = tx
+            .prepare_cached(BARE_CLAIM)
+            .expect("prepare")
+            .query_row(params!["bare", now + 300_000, i, now], |r| r.get(0))
+            .expect("claim");
+        tx.commit().expect("commit");
+        samples.push(t.elapsed());
+        conn.prepare_cached(BARE_COMPLETE)
+            .expect("prepare")
+            .execute(params![id, i, now])
+            .expect("complete");
+    }
+    let p50 = percentile(&mut samples, 0.5);
+    let p95 = percentile(&mut samples, 0.95);
+    let p99 = percentile(&mut samples, 0.99);
+    println!("| bare rusqlite claim (LIFO, same file) | {p50:?} | {p95:?} | {p99:?} |");
     let single_dir = tempfile::tempdir().expect("dir");
     let single = open(&single_dir.path().join("s.db"));
     let t = Instant::now();
