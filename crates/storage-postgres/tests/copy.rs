@@ -192,4 +192,28 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
         copy_postgres_to_sqlite(&pg, &back_path, false).await,
         Err(CopyError::TargetNotEmpty { .. })
     ));
+
+    // The copied log numbers on: a note appended to a copied task with stored entries
+    // follows them (schema v2 numbers entries from the row's log_seq, set by the copy).
+    let mut with_logs = None;
+    for id in 1..=50 {
+        let id = prismq_domain::TaskId(id);
+        let entries = TaskLog::list(&back, id).await.unwrap();
+        if entries.len() > 1 {
+            with_logs = Some((id, entries));
+            break;
+        }
+    }
+    let (id, had) = with_logs.expect("a copied task with log entries beyond `enqueued`");
+    let note = prismq_domain::ports::NewLogEntry {
+        level: prismq_domain::ports::LogLevel::Info,
+        event: prismq_domain::ports::TaskEvent::Progress,
+        message: "after the copy".into(),
+        details: serde_json::Value::Null,
+    };
+    TaskLog::append(&back, id, note).await.unwrap();
+    let now = TaskLog::list(&back, id).await.unwrap();
+    assert_eq!(now.len(), had.len() + 1);
+    assert_eq!(now[..had.len()], had[..]);
+    assert_eq!(now[had.len()].message, "after the copy");
 }
