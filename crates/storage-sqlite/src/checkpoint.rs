@@ -2,8 +2,9 @@
 //! into the database file every few dozen writes, so no claim or completion pays for it.
 
 use rusqlite::Connection;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,6 +21,10 @@ const TRUNCATE_FRAMES: i64 = 2_000;
 /// How long a TRUNCATE checkpoint waits for readers and writers to step aside; writers wait
 /// that long at most behind it.
 const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+/// WAL frames (~32 MB) past which the background thread is losing the race (a loaded
+/// machine, where it gets little CPU): the writer itself truncates the WAL before its next
+/// transaction, with its whole busy budget, so writers cannot outrun the checkpoints.
+const WRITER_TRUNCATE_FRAMES: i64 = 8_000;
 
 /// The store's checkpointer: counts commits and wakes its thread every [`EVERY_WRITES`].
 ///
@@ -33,6 +38,8 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     writes: AtomicU64,
+    /// WAL frames the last checkpoint saw.
+    frames: Arc<AtomicI64>,
     wake: Mutex<Option<SyncSender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -42,13 +49,16 @@ impl Checkpointer {
     pub(crate) fn spawn(options: &SqliteOptions) -> Self {
         let (wake, rx) = sync_channel(1);
         let options = options.clone();
+        let frames = Arc::new(AtomicI64::new(0));
+        let seen = frames.clone();
         let thread = std::thread::Builder::new()
             .name("prismq-checkpoint".into())
-            .spawn(move || run(&options, &rx))
+            .spawn(move || run(&options, &rx, &seen))
             .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; SQLite's own autocheckpoint remains"))
             .ok();
         Checkpointer {
             writes: AtomicU64::new(0),
+            frames,
             wake: Mutex::new(thread.as_ref().map(|_| wake)),
             thread: Mutex::new(thread),
         }
@@ -76,6 +86,30 @@ impl Checkpointer {
     }
 }
 
+impl Checkpointer {
+    /// Whether the writer should truncate the WAL itself before its next transaction.
+    pub(crate) fn writer_must_truncate(&self) -> bool {
+        self.frames.load(Ordering::Relaxed) > WRITER_TRUNCATE_FRAMES
+    }
+
+    /// Truncates the WAL on the writer's connection (outside any transaction), waiting at
+    /// most `budget` for other processes' readers and writers, then restores its timeout.
+    pub(crate) fn truncate_on(&self, conn: &Connection, budget: Duration, restore: Duration) {
+        let outcome = conn.busy_timeout(budget).and_then(|()| {
+            let r = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+            conn.busy_timeout(restore)?;
+            r
+        });
+        match outcome {
+            Ok(0) => self.frames.store(0, Ordering::Relaxed),
+            Ok(_) => tracing::debug!("the writer's WAL truncation was blocked; it tries again"),
+            Err(e) => tracing::debug!(error = %e, "the writer's WAL truncation failed"),
+        }
+    }
+}
+
 impl Drop for Checkpointer {
     /// Stops the thread and waits for it, so its connection is closed when the store is.
     fn drop(&mut self) {
@@ -94,7 +128,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(options: &SqliteOptions, rx: &Receiver<()>) {
+fn run(options: &SqliteOptions, rx: &Receiver<()>, frames: &AtomicI64) {
     let mut conn: Option<Connection> = None;
     while rx.recv().is_ok() {
         if conn.is_none() {
@@ -103,7 +137,7 @@ fn run(options: &SqliteOptions, rx: &Receiver<()>) {
                 .ok();
         }
         let Some(c) = conn.as_ref() else { continue };
-        if let Err(e) = checkpoint(c, options.busy_timeout) {
+        if let Err(e) = checkpoint(c, options.busy_timeout, frames) {
             // Another checkpoint running, or readers and writers that did not step aside in
             // time: the next one catches up, and the writer's backstop runs meanwhile. A
             // connection that met a storage fault is replaced.
@@ -113,15 +147,18 @@ fn run(options: &SqliteOptions, rx: &Receiver<()>) {
     }
 }
 
-fn checkpoint(c: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+fn checkpoint(c: &Connection, busy_timeout: Duration, seen: &AtomicI64) -> rusqlite::Result<()> {
     let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+    seen.store(frames, Ordering::Relaxed);
     if frames > TRUNCATE_FRAMES {
         c.busy_timeout(TRUNCATE_WAIT)?;
         let truncated = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             r.get::<_, i64>(0)
         });
         c.busy_timeout(busy_timeout)?;
-        truncated?;
+        if truncated? == 0 {
+            seen.store(0, Ordering::Relaxed);
+        }
     }
     Ok(())
 }

@@ -230,6 +230,10 @@ impl SqliteStore {
             let Some(conn) = slot.as_mut() else {
                 unreachable!("the writer connection was opened above")
             };
+            if self.inner.checkpointer.writer_must_truncate() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.inner.checkpointer.truncate_on(conn, left, timeout);
+            }
             // SQLite's own wait gets what is left of the budget.
             let left = deadline.saturating_duration_since(Instant::now());
             let result = conn

@@ -136,14 +136,16 @@ fn eight_threads_complete_ten_thousand_tasks_exactly_once() {
 
 /// Two stores on one file (two writer connections, as two processes would have), four
 /// draining threads and a reader polling stats throughout: the checkpoints still keep the
-/// WAL bounded. A passive checkpoint alone can be starved by steady writers, and the WAL then
-/// grows by ~30 KB per task (hundreds of MB here); the escalation to TRUNCATE prevents it.
+/// WAL bounded, on a quiet machine and on a loaded one (CI runs this beside the other
+/// tests). Passive checkpoints alone can be starved by steady writers, and the WAL then grows
+/// by several KB per task (~100 MB here); the escalations to TRUNCATE, in the background and
+/// then by the writer itself past ~32 MB, keep it under 48 MB.
 #[test]
 fn the_wal_stays_bounded_under_steady_writers_and_readers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.db");
     let (a, b) = (open(&path), open(&path));
-    fill(&a, 12_000, &["a"]);
+    fill(&a, 30_000, &["a"]);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
@@ -166,13 +168,13 @@ fn the_wal_stays_bounded_under_steady_writers_and_readers() {
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     reader.join().unwrap();
-    assert_eq!(seen.lock().unwrap().len(), 12_000);
+    assert_eq!(seen.lock().unwrap().len(), 30_000);
     let wal = std::fs::metadata(dir.path().join("q.db-wal"))
         .map(|m| m.len())
         .unwrap_or(0);
     assert!(
-        wal <= 16 * 1024 * 1024,
-        "the WAL grew to {wal} bytes over 12,000 tasks"
+        wal <= 48 * 1024 * 1024,
+        "the WAL grew to {wal} bytes over 30,000 tasks"
     );
 }
 
