@@ -23,7 +23,7 @@ const TRUNCATE_FRAMES: i64 = 2_000;
 const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 /// WAL frames (~32 MB) past which the background thread is losing the race (a loaded
 /// machine, where it gets little CPU): the writer itself truncates the WAL before its next
-/// transaction, with its whole busy budget, so writers cannot outrun the checkpoints.
+/// transaction, with up to half its busy budget, so writers cannot outrun the checkpoints.
 const WRITER_TRUNCATE_FRAMES: i64 = 8_000;
 
 /// The store's checkpointer: counts commits and wakes its thread every [`EVERY_WRITES`].

@@ -231,7 +231,8 @@ impl SqliteStore {
                 unreachable!("the writer connection was opened above")
             };
             if self.inner.checkpointer.writer_must_truncate() {
-                let left = deadline.saturating_duration_since(Instant::now());
+                // Half the budget at most, so the transaction itself still has time.
+                let left = deadline.saturating_duration_since(Instant::now()) / 2;
                 self.inner.checkpointer.truncate_on(conn, left, timeout);
             }
             // SQLite's own wait gets what is left of the budget.
