@@ -5,7 +5,6 @@ use rusqlite::Connection;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -40,8 +39,9 @@ pub(crate) struct Checkpointer {
     writes: AtomicU64,
     /// WAL frames the last checkpoint saw.
     frames: Arc<AtomicI64>,
-    wake: Mutex<Option<SyncSender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// `None` when the thread could not be started (SQLite's own autocheckpoint remains).
+    wake: Option<SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
@@ -59,8 +59,8 @@ impl Checkpointer {
         Checkpointer {
             writes: AtomicU64::new(0),
             frames,
-            wake: Mutex::new(thread.as_ref().map(|_| wake)),
-            thread: Mutex::new(thread),
+            wake: thread.as_ref().map(|_| wake),
+            thread,
         }
     }
 
@@ -71,11 +71,7 @@ impl Checkpointer {
         if n % EVERY_WRITES != EVERY_WRITES - 1 {
             return;
         }
-        let wake = self
-            .wake
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(wake) = wake.as_ref() {
+        if let Some(wake) = &self.wake {
             match wake.try_send(()) {
                 Ok(()) | Err(TrySendError::Full(())) => {}
                 Err(TrySendError::Disconnected(())) => {
@@ -113,16 +109,8 @@ impl Checkpointer {
 impl Drop for Checkpointer {
     /// Stops the thread and waits for it, so its connection is closed when the store is.
     fn drop(&mut self) {
-        self.wake
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(thread) = self
-            .thread
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
+        self.wake.take();
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
