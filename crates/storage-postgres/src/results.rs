@@ -284,6 +284,28 @@ impl ResultStore for PostgresStore {
         self.result_row(source, source_id).await.map(|(_, r)| r)
     }
 
+    async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
+        // A loose index scan: the distinct sources one `min` probe of the unique
+        // (source, source_id) index at a time, then one probe per source for the id.
+        let sql = format!(
+            "WITH RECURSIVE sources(source) AS (
+                SELECT min(source) FROM results
+                UNION ALL
+                SELECT (SELECT min(r.source) FROM results r WHERE r.source > s.source)
+                FROM sources s WHERE s.source IS NOT NULL
+            )
+            SELECT {RESULT_COLUMNS} FROM results
+            WHERE source_id = $1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
+            ORDER BY source COLLATE \"C\""
+        );
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
+        let rows = client.query(&stmt, &[&source_id]).await.map_err(map_err)?;
+        rows.iter()
+            .map(|r| stored_from_row(r).map(|(_, s)| s))
+            .collect()
+    }
+
     async fn history(
         &self,
         source: &str,

@@ -34,6 +34,7 @@ pub use claims::CLAIM_QUERIES;
 pub use connection::{default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
+pub use results::find_sql;
 
 /// How hard SQLite syncs to disk on commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

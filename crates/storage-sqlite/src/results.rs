@@ -17,6 +17,24 @@ use crate::SqliteStore;
 const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at";
 
+/// [`ResultStore::find`]'s query. The recursive part walks the distinct sources in key
+/// order (each step one `min` probe of the unique (source, source_id) index, the skip-scan
+/// SQLite does not do by itself without `ANALYZE` statistics); the outer query probes each
+/// source for the id.
+pub fn find_sql() -> String {
+    format!(
+        "WITH RECURSIVE sources(source) AS (
+            SELECT min(source) FROM results
+            UNION ALL
+            SELECT (SELECT min(r.source) FROM results r WHERE r.source > sources.source)
+            FROM sources WHERE sources.source IS NOT NULL
+        )
+        SELECT {RESULT_COLUMNS} FROM results
+        WHERE source_id = ?1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
+        ORDER BY source"
+    )
+}
+
 /// Views gained per hour between the first and latest snapshots, as SQL.
 const GROWTH_SQL: &str =
     "(CASE WHEN metrics_at > first_metrics_at AND views IS NOT NULL AND first_views IS NOT NULL
@@ -198,6 +216,22 @@ impl SqliteStore {
         })
     }
 
+    /// [`ResultStore::find`]: a loose index scan, walking the distinct sources through the
+    /// (source, source_id) key one `min` at a time and probing each for the id, so the cost
+    /// is a few probes per source, never a scan of the results.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn find_blocking(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&find_sql()).map_err(map_err)?;
+            let rows = stmt
+                .query_map([source_id], |r| stored_from_row(r).map(|(_, s)| s))
+                .map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+    }
+
     fn history_blocking(
         &self,
         source: &str,
@@ -290,6 +324,11 @@ impl ResultStore for SqliteStore {
         let (source, source_id) = (source.to_owned(), source_id.to_owned());
         self.blocking(move |s| s.get_result_blocking(&source, &source_id).map(|(_, r)| r))
             .await
+    }
+
+    async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
+        let source_id = source_id.to_owned();
+        self.blocking(move |s| s.find_blocking(&source_id)).await
     }
 
     async fn history(

@@ -106,6 +106,10 @@ impl ResultStore for Watching {
         ResultStore::get(&self.inner, source, source_id).await
     }
 
+    async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
+        self.inner.find(source_id).await
+    }
+
     async fn history(
         &self,
         source: &str,

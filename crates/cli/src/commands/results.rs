@@ -107,27 +107,7 @@ pub fn table(items: &[StoredResult]) -> Table {
 async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> CliResult {
     let found: Vec<StoredResult> = match source {
         Some(s) => vec![app.results.get(&s, source_id).await?],
-        None => {
-            // No lookup by id alone exists: scan the sources' pages.
-            let mut q = ResultQuery {
-                limit: PAGE,
-                ..ResultQuery::default()
-            };
-            let mut found = Vec::new();
-            loop {
-                let page = app.results.query(&q).await?;
-                found.extend(
-                    page.iter()
-                        .filter(|r| r.item.source_id == source_id)
-                        .cloned(),
-                );
-                if page.len() < PAGE as usize {
-                    break;
-                }
-                q.offset += u64::from(PAGE);
-            }
-            found
-        }
+        None => app.results.find(source_id).await?,
     };
     if found.is_empty() {
         return Err(CliError::not_found(format!(

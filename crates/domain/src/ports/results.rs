@@ -95,6 +95,11 @@ pub trait ResultStore: Send + Sync {
     /// The stored item. MUST fail with `NotFound` when there is none.
     async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError>;
 
+    /// The item with this id under every source that has it, ordered by source; empty when
+    /// none has it. MUST NOT read every stored item: one probe of the (source, source_id)
+    /// key per distinct source is enough, and there are a handful of sources.
+    async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError>;
+
     /// The item's metrics history, oldest first. MUST fail with `NotFound` for an unknown item.
     async fn history(
         &self,

@@ -209,6 +209,7 @@ macro_rules! contract_suite {
             results::item_repeated_in_batch_is_saved_per_occurrence,
             results::concurrent_saves_keep_one_row_per_item,
             results::get_and_history_of_unknown_item_are_not_found,
+            results::find_returns_the_id_under_every_source,
             results::views_per_hour_spans_first_and_latest_snapshot,
             result_queries::query_orders_by_views,
             result_queries::query_orders_by_recent,

@@ -1,4 +1,4 @@
-//! Obligations of `ResultStore::save`, `get` and `history`: dedupe on (source, source_id),
+//! Obligations of `ResultStore::save`, `get`, `find` and `history`: dedupe on (source, source_id),
 //! exact save counts, metric snapshots only on metric change, and views per hour.
 
 use std::time::Duration;
@@ -186,6 +186,36 @@ pub async fn get_and_history_of_unknown_item_are_not_found(
     assert_not_found(s.results.get("youtube_api", "zz").await);
     assert_not_found(s.results.get("youtube_keyword", "a").await);
     assert_not_found(s.results.history("youtube_api", "zz").await);
+}
+
+/// find returns the item under every source that has the id, ordered by source, and
+/// nothing for an id no source has.
+pub async fn find_returns_the_id_under_every_source(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    assert!(s.results.find("a").await.unwrap().is_empty());
+    s.results
+        .save(
+            None,
+            &[
+                content_item("youtube_ytdlp", "a", 3),
+                content_item("youtube_api", "b", 2),
+                content_item("youtube_api", "a", 1),
+                content_item("a_source", "b", 4),
+                content_item("zz_source", "ab", 5),
+            ],
+        )
+        .await
+        .unwrap();
+    let found = s.results.find("a").await.unwrap();
+    let keys: Vec<(&str, &str)> = found
+        .iter()
+        .map(|r| (r.item.source.as_str(), r.item.source_id.as_str()))
+        .collect();
+    assert_eq!(keys, [("youtube_api", "a"), ("youtube_ytdlp", "a")]);
+    assert_eq!(found[1].item.metrics.views, Some(3));
+    assert_eq!(found[0], s.results.get("youtube_api", "a").await.unwrap());
+    assert!(s.results.find("zz").await.unwrap().is_empty());
+    assert!(s.results.find("A").await.unwrap().is_empty());
 }
 
 /// views_per_hour = (views at the latest snapshot − views at the first) / hours between

@@ -121,6 +121,17 @@ impl ResultStore for MemoryStore {
             .ok_or_else(|| not_found(source, source_id))
     }
 
+    async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
+        // The map is ordered by (source, source_id), so the matches come out by source.
+        Ok(self
+            .state()
+            .results
+            .iter()
+            .filter(|((_, id), _)| id == source_id)
+            .map(|(_, e)| e.stored())
+            .collect())
+    }
+
     async fn history(
         &self,
         source: &str,
