@@ -1,6 +1,19 @@
 //! Running yt-dlp: a subprocess started without a shell, stdout read up to a cap, stderr
 //! drained while it runs (so a chatty child never stalls) and kept up to a cap, and a time
 //! limit or cancellation that kills and reaps the child.
+//!
+//! On Unix the child leads a process group of its own, and the time limit, cancellation and
+//! dropping the [`run`] future mid-run all send SIGKILL to that whole group, so processes
+//! yt-dlp started itself (ffmpeg, a wrapper script's subprocess) go with it; the direct child
+//! is then reaped (by [`run`], or by tokio's orphan reaper when the future was dropped).
+//! Escaping it: a process that moved itself to another group or session (`setsid`), one
+//! that closed its output and outlived a run that ended normally (the group is not
+//! signalled then), and the whole group when PrismQ ends without running destructors
+//! (SIGKILL, `std::process::exit`). Being its own group, the child no longer receives a
+//! terminal's Ctrl-C directly; the cancellation that follows it kills the group.
+//!
+//! On Windows only the direct child is killed: a process yt-dlp started survives it. A Job
+//! object with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE` would be the fix; it is not done.
 
 use prismq_domain::CancelSignal;
 use std::ffi::OsString;
@@ -8,7 +21,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::youtube::source::SourceError;
@@ -27,6 +40,66 @@ pub struct RunOutput {
     pub stdout: Vec<u8>,
     /// Standard error, at most [`MAX_STDERR_BYTES`].
     pub stderr: String,
+}
+
+/// The child's process group, sent SIGKILL when this guard is dropped while armed: a
+/// [`run`] future dropped mid-run (the runtime cancelling its handler) still takes every
+/// process yt-dlp started with it. A no-op off Unix.
+#[derive(Debug)]
+struct Group {
+    /// The group's id (the child's pid); `None` once killed or disarmed.
+    #[cfg(unix)]
+    pgid: Option<rustix::process::Pid>,
+}
+
+impl Group {
+    /// Makes the child that `command` starts the leader of a new process group.
+    fn isolate(command: &mut Command) -> &mut Command {
+        #[cfg(unix)]
+        command.process_group(0);
+        command
+    }
+
+    /// Guards the group led by `child`, which [`Group::isolate`] started.
+    fn of(child: &Child) -> Self {
+        #[cfg(not(unix))]
+        let _ = child;
+        Group {
+            #[cfg(unix)]
+            pgid: child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                // Never 1: kill(-1) would signal every process this user may signal.
+                .filter(|&id| id > 1)
+                .and_then(rustix::process::Pid::from_raw),
+        }
+    }
+
+    /// Sends SIGKILL to every process in the group (once; later calls do nothing).
+    ///
+    /// Safe from pid reuse while the leader is not yet reaped, or while any process is still
+    /// in the group: the system does not hand out an id its live group still uses.
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.pgid.take() {
+            // ESRCH (the group is already gone) is the expected outcome, not an error.
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// Leaves the group alone from now on.
+    fn disarm(&mut self) {
+        #[cfg(unix)]
+        {
+            self.pgid = None;
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Reads `reader` to its end, keeping at most `cap` bytes; `true` when it had more.
@@ -59,19 +132,22 @@ pub async fn run(
     timeout: Duration,
     cancel: &CancelSignal,
 ) -> Result<RunOutput, SourceError> {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            SourceError::ToolPermanent(format!(
-                "cannot start {}: {e}; install yt-dlp or set youtube.ytdlp_path to its location",
-                program.display()
-            ))
-        })?;
+        .kill_on_drop(true);
+    let mut child = Group::isolate(&mut command).spawn().map_err(|e| {
+        SourceError::ToolPermanent(format!(
+            "cannot start {}: {e}; install yt-dlp or set youtube.ytdlp_path to its location",
+            program.display()
+        ))
+    })?;
+    // Declared after `child`, so dropped before it: the group dies while its leader is
+    // still unreaped, then the child's own kill_on_drop hands it to tokio's orphan reaper.
+    let mut group = Group::of(&child);
     let stdout = child
         .stdout
         .take()
@@ -92,15 +168,18 @@ pub async fn run(
             status.map_err(|e| SourceError::ToolRetryable(format!("waiting for yt-dlp: {e}")))?
         }
         Err(e) => {
-            // kill() sends SIGKILL and waits, so the child is reaped: no zombie is left.
+            // The whole group first, while the unreaped leader still holds its id; then
+            // kill() (SIGKILL again, harmless) waits, so the child is reaped: no zombie.
+            group.kill();
             let _ = child.kill().await;
-            // A grandchild could still hold the pipes open: do not wait for the readers.
+            // A process outside the group could still hold the pipes open: do not wait.
             readers.iter().flatten().for_each(JoinHandle::abort);
             return Err(e);
         }
     };
     // The child has exited, but a background process it left may still hold the pipes
-    // open: the readers get what is left of the time limit, no more.
+    // open: the readers get what is left of the time limit, no more. The group stays
+    // armed meanwhile: such a process is still in it, which keeps the id from reuse.
     let read_all = async {
         let mut outs = Vec::with_capacity(2);
         for h in readers.iter_mut() {
@@ -119,10 +198,15 @@ pub async fn run(
     let mut outs = match read {
         Ok(outs) => outs.into_iter(),
         Err(e) => {
+            group.kill();
             readers.iter().flatten().for_each(JoinHandle::abort);
             return Err(e);
         }
     };
+    // Every writer closed the pipes. The group is likely empty now and its id free for
+    // reuse, so it is not signalled after a normal end: a background process that closed
+    // its output is left running.
+    group.disarm();
     let (out, out_overflow) = outs.next().unwrap_or_default();
     let (err, _) = outs.next().unwrap_or_default();
     if out_overflow {
