@@ -438,6 +438,95 @@ fn environment_values_are_typed_from_text() {
 }
 
 #[test]
+fn api_base_url_takes_https_anywhere_and_http_on_loopback_only() {
+    for (given, stored) in [
+        (
+            "https://www.googleapis.com/youtube/v3",
+            "https://www.googleapis.com/youtube/v3",
+        ),
+        (
+            "https://yt.example.com:8443/v3/",
+            "https://yt.example.com:8443/v3",
+        ),
+        ("HTTPS://Example.COM", "HTTPS://Example.COM"),
+        (
+            "http://127.0.0.1:9000/youtube/v3",
+            "http://127.0.0.1:9000/youtube/v3",
+        ),
+        ("http://127.8.9.10/v3", "http://127.8.9.10/v3"),
+        ("http://localhost:9000/v3/", "http://localhost:9000/v3"),
+        ("http://LocalHost/v3", "http://LocalHost/v3"),
+        (
+            "http://[::1]:9000/youtube/v3",
+            "http://[::1]:9000/youtube/v3",
+        ),
+        ("HTTP://127.0.0.1:9000", "HTTP://127.0.0.1:9000"),
+    ] {
+        let c = load_flags(&[("youtube.api_base_url", given)])
+            .unwrap_or_else(|e| panic!("{given}: {e}"));
+        assert_eq!(c.youtube.api_base_url, stored, "{given}");
+    }
+    for (bad, problem_has) in [
+        // Plain http to anything but loopback, however the host is spelled.
+        ("http://www.googleapis.com/youtube/v3", "clear text"),
+        ("http://10.0.0.1:9000/v3", "clear text"),
+        ("http://192.168.1.5/v3", "clear text"),
+        ("http://[::2]/v3", "clear text"),
+        ("http://[::ffff:7f00:1]/v3", "clear text"),
+        ("http://localhost.example.com/v3", "clear text"),
+        ("http://127.0.0.1.example.com/v3", "clear text"),
+        ("http://localhost@example.com/v3", "clear text"),
+        ("http://localhost:pw@example.com/v3", "clear text"),
+        // Other schemes, and text that is no URL.
+        ("ftp://127.0.0.1/v3", "scheme ftp:"),
+        ("file:///tmp/youtube", "scheme file:"),
+        ("ws://localhost/v3", "scheme ws:"),
+        ("localhost:9000/v3", "scheme localhost:"),
+        ("www.googleapis.com/youtube/v3", "not a URL"),
+        ("https://", "not a URL"),
+        ("http://", "not a URL"),
+        ("http://127.0.0.1:99999/v3", "not a URL"),
+        ("https://exa mple.com", "whitespace"),
+        ("", "empty"),
+    ] {
+        match load_flags(&[("youtube.api_base_url", bad)]).unwrap_err() {
+            ConfigError::InvalidValue {
+                key,
+                value,
+                problem,
+                accepted,
+                origin,
+            } => {
+                assert_eq!(key, "youtube.api_base_url", "{bad}");
+                assert_eq!(value, format!("{bad:?}"), "{bad}");
+                assert!(problem.contains(problem_has), "{bad}: {problem}");
+                assert!(accepted.contains("https://"), "{bad}: {accepted}");
+                assert!(accepted.contains("loopback"), "{bad}: {accepted}");
+                assert_eq!(origin, Origin::Flag("youtube.api_base_url".into()), "{bad}");
+            }
+            e => panic!("{bad}: {e:?}"),
+        }
+    }
+    // The whole message, as the CLI prints it, from the environment variable.
+    let e = load_env(&[(
+        "PRISMQ_YOUTUBE__API_BASE_URL",
+        "http://yt.example.com/youtube/v3",
+    )])
+    .unwrap_err();
+    let text = e.to_string();
+    for part in [
+        "`youtube.api_base_url`",
+        "PRISMQ_YOUTUBE__API_BASE_URL",
+        "\"http://yt.example.com/youtube/v3\"",
+        "clear text",
+        "an https:// URL",
+        "localhost, 127.0.0.0/8 or [::1]",
+    ] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
+}
+
+#[test]
 fn file_values_are_typed_natively() {
     let d = dirs();
     write(

@@ -221,21 +221,7 @@ pub(super) fn build(
             "youtube.api_base_url",
             ry.api_base_url,
             dy.api_base_url,
-            |v| {
-                const ACC: &str =
-                    "an http:// or https:// URL such as https://www.googleapis.com/youtube/v3";
-                let s = non_empty_text(ACC)(v)?;
-                let lower = s.to_ascii_lowercase();
-                let rest = lower
-                    .strip_prefix("https://")
-                    .or_else(|| lower.strip_prefix("http://"));
-                match rest {
-                    Some(host) if !host.is_empty() && !s.chars().any(char::is_whitespace) => {
-                        Ok(s.trim_end_matches('/').to_owned())
-                    }
-                    _ => Err(Bad::new("not an http(s) URL", ACC)),
-                }
-            },
+            api_base_url,
         )?,
         ytdlp_path: r.get("youtube.ytdlp_path", ry.ytdlp_path, dy.ytdlp_path, |v| {
             non_empty_text("an executable's name on PATH or a path to it")(v).map(PathBuf::from)
@@ -283,6 +269,48 @@ pub(super) fn build(
         logging,
         origins: r.origins,
     })
+}
+
+/// What `youtube.api_base_url` accepts.
+const API_BASE_URL_ACCEPTED: &str = "an https:// URL such as https://www.googleapis.com/youtube/v3, or an http:// URL whose host is loopback (localhost, 127.0.0.0/8 or [::1]); the API key goes with every request, so plain http:// is refused for any other host";
+
+/// `youtube.api_base_url`: https:// to any host; http:// only to a loopback host (the
+/// tests' local stand-ins), since every request carries the API key. A trailing `/` is
+/// dropped.
+fn api_base_url(v: &Raw) -> Result<String, Bad> {
+    const ACC: &str = API_BASE_URL_ACCEPTED;
+    let s = non_empty_text(ACC)(v)?;
+    if s.chars().any(char::is_whitespace) {
+        return Err(Bad::new("contains whitespace", ACC));
+    }
+    let url = url::Url::parse(&s).map_err(|e| Bad::new(format!("not a URL: {e}"), ACC))?;
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => {}
+        ("http", Some(host)) if is_loopback(&host) => {}
+        ("http", _) => {
+            return Err(Bad::new(
+                "plain http:// to a host that is not loopback would send the API key in clear text",
+                ACC,
+            ))
+        }
+        (scheme, _) => {
+            return Err(Bad::new(
+                format!("the scheme {scheme}: is neither https: nor http:"),
+                ACC,
+            ))
+        }
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// `localhost`, an address in 127.0.0.0/8, or `[::1]`; as the URL parser normalised it
+/// (lower-cased, `127.1` read as 127.0.0.1), so spellings cannot sneak another host in.
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
