@@ -11,6 +11,9 @@ pub mod runtime;
 pub mod wiring;
 
 pub use config::{Config, ConfigError, LoadOptions};
+/// Kills the process groups of the external tools (yt-dlp) running for this process's
+/// tasks, for an exit that skips destructors.
+pub use prismq_plugins::youtube::source::ytdlp::process::kill_running_groups;
 pub use registry::PluginRegistry;
 pub use runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
 pub use wiring::{App, AppError, PluginContext, PluginEntry, Ports, PLUGINS};

@@ -47,6 +47,9 @@ pub fn listen(what: &'static str) -> Shutdown {
             eprintln!(
                 "exiting at once; unfinished tasks are claimed again when their leases lapse"
             );
+            // yt-dlp leads its own process group, out of reach of the terminal's signal,
+            // and exit() runs no destructor that would kill it.
+            prismq_app::kill_running_groups();
             std::process::exit(i32::from(Exit::Interrupted.code()));
         }
     });

@@ -8,8 +8,9 @@
 //! is then reaped (by [`run`], or by tokio's orphan reaper when the future was dropped).
 //! Escaping it: a process that moved itself to another group or session (`setsid`), one
 //! that closed its output and outlived a run that ended normally (the group is not
-//! signalled then), and the whole group when PrismQ ends without running destructors
-//! (SIGKILL, `std::process::exit`). Being its own group, the child no longer receives a
+//! signalled then), and the whole group when PrismQ is killed outright (SIGKILL, SIGHUP).
+//! An exit that skips destructors on purpose calls [`kill_running_groups`] first, as the
+//! CLI's second Ctrl-C does. Being its own group, the child no longer receives a
 //! terminal's Ctrl-C directly; the cancellation that follows it kills the group.
 //!
 //! On Windows only the direct child is killed: a process yt-dlp started survives it. A Job
@@ -42,6 +43,31 @@ pub struct RunOutput {
     pub stderr: String,
 }
 
+/// The groups of the runs in flight in this process, so an exit that skips destructors (a
+/// second Ctrl-C) can still take them down: see [`kill_running_groups`].
+#[cfg(unix)]
+static LIVE: std::sync::Mutex<std::collections::BTreeSet<i32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+#[cfg(unix)]
+fn live() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<i32>> {
+    // A panic while holding this lock leaves the set itself intact.
+    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kills the process group of every yt-dlp run in flight in this process (SIGKILL, Unix).
+/// For an exit that does not unwind, such as `std::process::exit` on a second Ctrl-C:
+/// yt-dlp leads its own group, so the terminal's signal no longer reaches it, and the
+/// guards that kill it on drop never run. Does nothing on other platforms.
+pub fn kill_running_groups() {
+    #[cfg(unix)]
+    for id in std::mem::take(&mut *live()) {
+        if let Some(pgid) = rustix::process::Pid::from_raw(id) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// The child's process group, sent SIGKILL when this guard is dropped while armed: a
 /// [`run`] future dropped mid-run (the runtime cancelling its handler) still takes every
 /// process yt-dlp started with it. A no-op off Unix.
@@ -64,14 +90,20 @@ impl Group {
     fn of(child: &Child) -> Self {
         #[cfg(not(unix))]
         let _ = child;
+        #[cfg(unix)]
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            // Never 1: kill(-1) would signal every process this user may signal.
+            .filter(|&id| id > 1)
+            .and_then(rustix::process::Pid::from_raw);
+        #[cfg(unix)]
+        if let Some(p) = pgid {
+            live().insert(p.as_raw_nonzero().get());
+        }
         Group {
             #[cfg(unix)]
-            pgid: child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                // Never 1: kill(-1) would signal every process this user may signal.
-                .filter(|&id| id > 1)
-                .and_then(rustix::process::Pid::from_raw),
+            pgid,
         }
     }
 
@@ -82,6 +114,7 @@ impl Group {
     fn kill(&mut self) {
         #[cfg(unix)]
         if let Some(pgid) = self.pgid.take() {
+            live().remove(&pgid.as_raw_nonzero().get());
             // ESRCH (the group is already gone) is the expected outcome, not an error.
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
         }
@@ -90,8 +123,8 @@ impl Group {
     /// Leaves the group alone from now on.
     fn disarm(&mut self) {
         #[cfg(unix)]
-        {
-            self.pgid = None;
+        if let Some(pgid) = self.pgid.take() {
+            live().remove(&pgid.as_raw_nonzero().get());
         }
     }
 }
