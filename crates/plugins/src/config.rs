@@ -12,6 +12,42 @@ use prismq_domain::ValidationError;
 use crate::youtube::source::data_api::DEFAULT_BASE_URL;
 use crate::youtube::source::quota::QuotaConfig;
 
+/// What `youtube.api_base_url` accepts.
+pub const API_BASE_URL_ACCEPTED: &str = "an https:// URL such as https://www.googleapis.com/youtube/v3, or an http:// URL whose host is loopback (localhost, 127.0.0.0/8 or [::1]); the API key goes with every request, so plain http:// is refused for any other host";
+
+/// Checks the Data API base URL: https:// to any host; http:// only to a loopback host
+/// (local stand-ins), since every request carries the API key. `Err` holds what is wrong;
+/// [`API_BASE_URL_ACCEPTED`] says what is accepted.
+///
+/// # Errors
+/// Not a URL, another scheme, no host, or plain http:// to a host that is not loopback.
+pub fn check_api_base_url(text: &str) -> Result<Url, String> {
+    if text.chars().any(char::is_whitespace) {
+        return Err("contains whitespace".to_owned());
+    }
+    let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => Ok(url),
+        ("http", Some(host)) if is_loopback(&host) => Ok(url),
+        ("http" | "https", None) => Err("the URL has no host".to_owned()),
+        ("http", _) => Err(
+            "plain http:// to a host that is not loopback would send the API key in clear text"
+                .to_owned(),
+        ),
+        (scheme, _) => Err(format!("the scheme {scheme}: is neither https: nor http:")),
+    }
+}
+
+/// `localhost`, an address in 127.0.0.0/8, or `[::1]`; as the URL parser normalised it
+/// (lower-cased, `127.1` read as 127.0.0.1), so spellings cannot sneak another host in.
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
 /// A YouTube Data API key. Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
@@ -164,16 +200,13 @@ impl YoutubeConfig {
                 "a YouTube Data API key, or backend = \"ytdlp\" or \"auto\"",
             ));
         }
-        let url = Url::parse(&self.api_base_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                ValidationError::new(
-                    "youtube.api_base_url",
-                    format!("{:?} is not an http(s) URL", self.api_base_url),
-                    format!("an http or https URL such as {DEFAULT_BASE_URL}"),
-                )
-            })?;
+        let url = check_api_base_url(&self.api_base_url).map_err(|problem| {
+            ValidationError::new(
+                "youtube.api_base_url",
+                format!("{:?}: {problem}", self.api_base_url),
+                API_BASE_URL_ACCEPTED,
+            )
+        })?;
         for (field, value, max) in [
             (
                 "youtube.request_timeout_secs",
@@ -261,6 +294,24 @@ mod tests {
             ..YoutubeConfig::default()
         };
         assert_eq!(bad.validate().unwrap_err().field, "youtube.api_base_url");
+        let bad = YoutubeConfig {
+            api_base_url: "http://api.example.com/youtube/v3".into(),
+            ..YoutubeConfig::default()
+        };
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.field, "youtube.api_base_url");
+        assert!(e.problem.contains("clear text"), "{e}");
+        for ok in [
+            "http://127.0.0.1:9/v3",
+            "http://[::1]:9",
+            "http://localhost/v3",
+        ] {
+            let cfg = YoutubeConfig {
+                api_base_url: ok.into(),
+                ..YoutubeConfig::default()
+            };
+            assert!(cfg.validate().is_ok(), "{ok}");
+        }
         let bad = YoutubeConfig {
             request_timeout_secs: 0,
             ..YoutubeConfig::default()

@@ -271,46 +271,13 @@ pub(super) fn build(
     })
 }
 
-/// What `youtube.api_base_url` accepts.
-const API_BASE_URL_ACCEPTED: &str = "an https:// URL such as https://www.googleapis.com/youtube/v3, or an http:// URL whose host is loopback (localhost, 127.0.0.0/8 or [::1]); the API key goes with every request, so plain http:// is refused for any other host";
-
-/// `youtube.api_base_url`: https:// to any host; http:// only to a loopback host (the
-/// tests' local stand-ins), since every request carries the API key. A trailing `/` is
-/// dropped.
+/// `youtube.api_base_url`, by the plugin's own rule
+/// ([`prismq_plugins::config::check_api_base_url`]). A trailing `/` is dropped.
 fn api_base_url(v: &Raw) -> Result<String, Bad> {
-    const ACC: &str = API_BASE_URL_ACCEPTED;
+    const ACC: &str = prismq_plugins::config::API_BASE_URL_ACCEPTED;
     let s = non_empty_text(ACC)(v)?;
-    if s.chars().any(char::is_whitespace) {
-        return Err(Bad::new("contains whitespace", ACC));
-    }
-    let url = url::Url::parse(&s).map_err(|e| Bad::new(format!("not a URL: {e}"), ACC))?;
-    match (url.scheme(), url.host()) {
-        ("https", Some(_)) => {}
-        ("http", Some(host)) if is_loopback(&host) => {}
-        ("http", _) => {
-            return Err(Bad::new(
-                "plain http:// to a host that is not loopback would send the API key in clear text",
-                ACC,
-            ))
-        }
-        (scheme, _) => {
-            return Err(Bad::new(
-                format!("the scheme {scheme}: is neither https: nor http:"),
-                ACC,
-            ))
-        }
-    }
+    prismq_plugins::config::check_api_base_url(&s).map_err(|problem| Bad::new(problem, ACC))?;
     Ok(s.trim_end_matches('/').to_owned())
-}
-
-/// `localhost`, an address in 127.0.0.0/8, or `[::1]`; as the URL parser normalised it
-/// (lower-cased, `127.1` read as 127.0.0.1), so spellings cannot sneak another host in.
-fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    }
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
