@@ -52,7 +52,8 @@ static LIVE: std::sync::Mutex<std::collections::BTreeSet<i32>> =
 #[cfg(unix)]
 fn live() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<i32>> {
     // A panic while holding this lock leaves the set itself intact.
-    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Kills the process group of every yt-dlp run in flight in this process (SIGKILL, Unix).
