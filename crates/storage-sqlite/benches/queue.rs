@@ -1,10 +1,13 @@
 //! Storage benchmarks: claim latency at scale for every strategy, drain throughput against a
-//! bare rusqlite loop on the same schema, enqueue and upsert rates, size on disk, stats.
+//! bare rusqlite loop on the same schema, enqueue and upsert rates, size on disk against the
+//! size of a minimal queue table holding the same tasks, stats.
 //!
 //! Run: `cargo bench -p prismq-storage-sqlite --bench queue`. `PRISMQ_BENCH_TASKS` sets the
-//! queue size for the latency, size and stats figures (default 1,000,000). Throughput figures
-//! are the median of three runs with the min–max spread, so the machine's noise is visible;
-//! the drain figure that matters is the ratio to the bare loop measured in the same run.
+//! queue size for the latency, size and stats figures (default 1,000,000);
+//! `PRISMQ_BENCH_ONLY=drain|scale|upsert` runs one part. Throughput figures are the median of
+//! three runs with the min–max spread, latency figures the median of three rounds, so the
+//! machine's noise is visible; the figures that carry over to other machines are the ratios
+//! to the bare loop measured in the same run.
 
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
@@ -18,6 +21,8 @@ use std::time::{Duration, Instant};
 
 const DRAIN_TASKS: usize = 20_000;
 const RUNS: usize = 3;
+/// Claims timed per strategy in each round of the latency figures.
+const CLAIMS: usize = 2_000;
 
 fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
@@ -27,13 +32,63 @@ fn tt() -> TaskType {
     TaskType::new("bench").expect("type")
 }
 
-/// ~70 bytes of params, like a small scrape task.
+/// 69 bytes of params as stored (`{"channel_url":"@creator-channel-00000042","tab":"videos","top_n":10}`),
+/// like a small scrape task.
+fn params_of(i: usize) -> serde_json::Value {
+    json!({"channel_url": format!("@creator-channel-{i:08}"), "top_n": 10, "tab": "videos"})
+}
+
 fn task(i: usize) -> NewTask {
-    NewTask::new(
-        tt(),
-        json!({"channel_url": format!("@channel{i:08}"), "top_n": 10, "tab": "videos"}),
+    NewTask::new(tt(), params_of(i)).priority(Priority::new((i % 10) as i64 + 1).expect("priority"))
+}
+
+/// Bytes on disk of a file after its WAL is checkpointed away.
+fn size_on_disk(c: &Connection) -> i64 {
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").ok();
+    let pages: i64 = c
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .expect("pages");
+    let size: i64 = c
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("size");
+    pages * size
+}
+
+/// The size floor for the same tasks: a minimal queue table holding only what a claim needs
+/// (id, type, priority, status, run_after, params), with a single claim index, and no
+/// attempts, lease, timestamps or log columns. `params_sql` is how params are stored: `?6`
+/// (JSON text, as the adapter does) or `jsonb(?6)` (SQLite's binary JSON).
+fn minimal_queue_size(n: usize, params_sql: &str) -> i64 {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut c = Connection::open(dir.path().join("floor.db")).expect("open");
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE q (id INTEGER PRIMARY KEY, type TEXT NOT NULL, priority INTEGER NOT NULL,
+                         status TEXT NOT NULL, run_after INTEGER NOT NULL, params BLOB NOT NULL);
+         CREATE INDEX ix_q_claim ON q (type, priority, run_after) WHERE status = 'queued';",
     )
-    .priority(Priority::new((i % 10) as i64 + 1).expect("priority"))
+    .expect("schema");
+    let sql = format!("INSERT INTO q VALUES (?1, ?2, ?3, ?4, ?5, {params_sql})");
+    let now = jiff::Timestamp::now().as_millisecond();
+    for start in (0..n).step_by(1000) {
+        let tx = c.transaction().expect("begin");
+        {
+            let mut st = tx.prepare_cached(&sql).expect("prepare");
+            for i in start..(start + 1000).min(n) {
+                st.execute(params![
+                    i as i64 + 1,
+                    "bench",
+                    (i % 10) as i64 + 1,
+                    "queued",
+                    now,
+                    params_of(i).to_string()
+                ])
+                .expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    size_on_disk(&c)
 }
 
 fn fill(store: &SqliteStore, n: usize) -> Duration {
@@ -63,6 +118,11 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort_unstable();
     let idx = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[idx]
+}
+
+/// p50, p95 and p99 of a run.
+fn percentiles(samples: &mut [Duration]) -> [Duration; 3] {
+    [0.5, 0.95, 0.99].map(|p| percentile(samples, p))
 }
 
 fn median_spread(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -196,30 +256,31 @@ fn scale_figures(n: usize) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("q.db");
     let store = open(&path);
-    println!("\n## Queue of {n} tasks (~70-byte params)");
+    println!("\n## Queue of {n} tasks (69-byte params)");
     let took = fill(&store, n);
     println!(
         "- enqueue in batches of 1,000: {:.0} tasks/s",
         n as f64 / took.as_secs_f64()
     );
-    store
-        .with_connection(|c| {
-            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").ok();
-            let pages: i64 = c
-                .query_row("PRAGMA page_count", [], |r| r.get(0))
-                .expect("pages");
-            let size: i64 = c
-                .query_row("PRAGMA page_size", [], |r| r.get(0))
-                .expect("size");
-            let bytes = pages * size;
-            println!(
-                "- size on disk, indexes included: {:.1} MB ({:.0} bytes/task)",
-                bytes as f64 / 1e6,
-                bytes as f64 / n as f64
-            );
-            Ok(())
-        })
+    let bytes = store
+        .with_connection(|c| Ok(size_on_disk(c)))
         .expect("size");
+    let mb = |b: i64| b as f64 / 1e6;
+    println!(
+        "- size on disk, indexes included: {:.1} MB ({:.0} bytes/task)",
+        mb(bytes),
+        bytes as f64 / n as f64
+    );
+    let (text, binary) = (
+        minimal_queue_size(n, "?6"),
+        minimal_queue_size(n, "jsonb(?6)"),
+    );
+    println!(
+        "- the floor, a minimal queue table (id, type, priority, status, run_after, params) with one claim index and nothing else: {:.1} MB with JSON text params, {:.1} MB with JSONB; the adapter is {:.2}x the text floor",
+        mb(text),
+        mb(binary),
+        bytes as f64 / text as f64
+    );
     let mut stats = Vec::new();
     for _ in 0..50 {
         let t = Instant::now();
@@ -231,49 +292,69 @@ fn scale_figures(n: usize) {
         percentile(&mut stats.clone(), 0.5),
         percentile(&mut stats, 0.95)
     );
-    println!("\n| strategy | claim p50 | claim p95 | claim p99 |\n|---|---|---|---|");
-    for strategy in ClaimingStrategy::ALL {
-        let req = request("lat", strategy);
-        let mut samples = Vec::with_capacity(2000);
-        for _ in 0..2000 {
-            let t = Instant::now();
-            let c = store.claim_blocking(&req).expect("claim").expect("a task");
-            samples.push(t.elapsed());
-            store.start_blocking(&c.lease).expect("start");
-            store.complete_blocking(&c.lease, None).expect("complete");
-        }
-        let p50 = percentile(&mut samples, 0.5);
-        let p95 = percentile(&mut samples, 0.95);
-        let p99 = percentile(&mut samples, 0.99);
-        println!("| {strategy} | {p50:?} | {p95:?} | {p99:?} |");
-    }
-    // The floor on this machine: the bare loop's claim statement on the same file.
-    let mut conn = Connection::open(&path).expect("open");
-    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+    // Latency: RUNS rounds, each claiming CLAIMS tasks with every strategy in turn and then
+    // with the bare loop's claim statement on the same file (the floor on this machine), so a
+    // slow spell of the machine lands on all of them alike. Per strategy: the median of the
+    // rounds' percentiles, and the p95's min–max over the rounds.
+    let mut bare = Connection::open(&path).expect("open");
+    bare.execute_batch("PRAGMA synchronous = NORMAL;")
         .expect("pragmas");
-    let mut samples = Vec::with_capacity(2000);
-    for i in 0..2000i64 {
-        let now = jiff::Timestamp::now().as_millisecond();
-        let t = Instant::now();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .expect("begin");
-        let id: i64 = tx
-            .prepare_cached(BARE_CLAIM)
-            .expect("prepare")
-            .query_row(params!["bare", now + 300_000, i, now], |r| r.get(0))
-            .expect("claim");
-        tx.commit().expect("commit");
-        samples.push(t.elapsed());
-        conn.prepare_cached(BARE_COMPLETE)
-            .expect("prepare")
-            .execute(params![id, i, now])
-            .expect("complete");
+    let labels: Vec<String> = ClaimingStrategy::ALL
+        .iter()
+        .map(ToString::to_string)
+        .chain(["bare rusqlite claim (LIFO, same file)".to_owned()])
+        .collect();
+    let mut rounds: Vec<Vec<[Duration; 3]>> = vec![Vec::new(); labels.len()];
+    for round in 0..RUNS {
+        for (k, strategy) in ClaimingStrategy::ALL.into_iter().enumerate() {
+            let req = request("lat", strategy);
+            let mut samples = Vec::with_capacity(CLAIMS);
+            for _ in 0..CLAIMS {
+                let t = Instant::now();
+                let c = store.claim_blocking(&req).expect("claim").expect("a task");
+                samples.push(t.elapsed());
+                store.start_blocking(&c.lease).expect("start");
+                store.complete_blocking(&c.lease, None).expect("complete");
+            }
+            rounds[k].push(percentiles(&mut samples));
+        }
+        let mut samples = Vec::with_capacity(CLAIMS);
+        for i in 0..CLAIMS as i64 {
+            let token = (round * CLAIMS) as i64 + i;
+            let now = jiff::Timestamp::now().as_millisecond();
+            let t = Instant::now();
+            let tx = bare
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .expect("begin");
+            let id: i64 = tx
+                .prepare_cached(BARE_CLAIM)
+                .expect("prepare")
+                .query_row(params!["bare", now + 300_000, token, now], |r| r.get(0))
+                .expect("claim");
+            tx.commit().expect("commit");
+            samples.push(t.elapsed());
+            bare.prepare_cached(BARE_COMPLETE)
+                .expect("prepare")
+                .execute(params![id, token, now])
+                .expect("complete");
+        }
+        rounds[labels.len() - 1].push(percentiles(&mut samples));
     }
-    let p50 = percentile(&mut samples, 0.5);
-    let p95 = percentile(&mut samples, 0.95);
-    let p99 = percentile(&mut samples, 0.99);
-    println!("| bare rusqlite claim (LIFO, same file) | {p50:?} | {p95:?} | {p99:?} |");
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let column = |r: &[[Duration; 3]], i: usize| -> (f64, f64, f64) {
+        median_spread(r.iter().map(|p| us(p[i])).collect())
+    };
+    println!(
+        "\n{CLAIMS} claims per strategy per round, {RUNS} rounds; median of the rounds (p95 min–max)\n\n| strategy | claim p50 | claim p95 | claim p99 | p95 / bare p95 |\n|---|---|---|---|---|"
+    );
+    let bare_p95 = column(&rounds[labels.len() - 1], 1).0;
+    for (label, r) in labels.iter().zip(&rounds) {
+        let (p50, (p95, lo, hi), p99) = (column(r, 0).0, column(r, 1), column(r, 2).0);
+        println!(
+            "| {label} | {p50:.0} µs | {p95:.0} µs ({lo:.0}–{hi:.0}) | {p99:.0} µs | {:.2} |",
+            p95 / bare_p95
+        );
+    }
     let single_dir = tempfile::tempdir().expect("dir");
     let single = open(&single_dir.path().join("s.db"));
     let t = Instant::now();

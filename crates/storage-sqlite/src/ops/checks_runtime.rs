@@ -183,7 +183,7 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
             options: options.clone(),
             clock: Arc::new(SystemClock),
             pool: connection::Pool::new(conn, 1),
-            writer: std::sync::Mutex::new(None),
+            writer: parking_lot::Mutex::new(None),
             checkpointer: crate::checkpoint::Checkpointer::spawn(options),
         }),
     };
