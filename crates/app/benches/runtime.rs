@@ -64,6 +64,7 @@ fn storage_drain(path: &Path, threads: usize, n: usize) -> f64 {
                     filter: ClaimFilter {
                         task_types: vec![TaskType::new("noop").expect("type")],
                         region: None,
+                        only: None,
                     },
                     strategy: ClaimingStrategy::Lifo,
                     lease_for: Duration::from_secs(60),

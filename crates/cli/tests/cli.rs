@@ -493,6 +493,25 @@ fn collect_runs_the_task_and_prints_its_results() {
     insta::assert_snapshot!("tasks_list_table", normalise_times(&tasks));
 }
 
+#[cfg(unix)]
+#[test]
+fn collect_runs_its_own_task_and_leaves_the_backlog_queued() {
+    let fake = fake_ytdlp::FakeYtdlp::new(0);
+    let mut s = initialised();
+    s.env("PRISMQ_YOUTUBE__YTDLP_PATH", fake.path());
+    // A backlog of the same type, due now: a loop filtered by type alone would work through
+    // it (the fake answers at once) before the collect noticed its own task was done.
+    s.ok(&["enqueue", "channel", "@Older"]);
+    s.ok(&["enqueue", "channel", "@Newer", "--priority", "10"]);
+    let out = s.ok(&["collect", "channel", "@GoogleDevelopers", "--top-n", "2"]);
+    assert!(out.starts_with("task 3 completed: "), "{out}");
+    for id in ["1", "2"] {
+        let t = s.json(&["tasks", "show", id]);
+        assert_eq!(t["task"]["status"], "queued", "task {id}: {t}");
+        assert_eq!(t["task"]["attempts"], 0, "task {id}: {t}");
+    }
+}
+
 #[test]
 fn collect_trending_reads_the_data_api() {
     let body = std::fs::read_to_string(

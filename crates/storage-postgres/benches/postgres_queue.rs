@@ -49,6 +49,7 @@ fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
                 .map(|t| TaskType::new(*t).expect("type"))
                 .collect(),
             region: None,
+            only: None,
         },
         strategy,
         lease_for: Duration::from_secs(600),

@@ -29,23 +29,12 @@ use crate::logs::insert_log;
 use crate::queue::failure_details;
 use crate::{in_tx, PostgresStore};
 
-macro_rules! claim_stmt {
-    ($extra:literal, $order:literal) => {
+/// The part of every claim statement after `picked` (the chosen row, locked): take it and
+/// log the claim. ($2 now, $4 worker, $5 expiry, $6 token, $7 strategy.)
+macro_rules! claim_tail {
+    () => {
         concat!(
-            "WITH picked AS MATERIALIZED (
-    SELECT id AS pid FROM task_queue
-    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
-      AND NOT EXISTS (SELECT 1 FROM task_queue l
-          WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
-            AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
-            AND (l.region IS NULL OR l.region = $3))",
-            $extra,
-            "
-    ORDER BY ",
-            $order,
-            " LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
+            "claimed AS (
     UPDATE task_queue SET status = 'claimed', claimed_by = $4::text, lease_expires_at = $5, lease_token = $6,
         attempts = attempts + 1, updated_at = $2, started_at = NULL
     FROM picked WHERE id = pid
@@ -65,6 +54,28 @@ SELECT ",
     };
 }
 
+macro_rules! claim_stmt {
+    ($extra:literal, $order:literal) => {
+        concat!(
+            "WITH picked AS MATERIALIZED (
+    SELECT id AS pid FROM task_queue
+    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
+      AND NOT EXISTS (SELECT 1 FROM task_queue l
+          WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
+            AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
+            AND (l.region IS NULL OR l.region = $3))",
+            $extra,
+            "
+    ORDER BY ",
+            $order,
+            " LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), ",
+            claim_tail!()
+        )
+    };
+}
+
 /// Claims the oldest eligible task of one type (FIFO).
 pub(crate) const CLAIM_FIFO: &str = claim_stmt!("", "run_after, id");
 /// Claims the newest eligible task of one type (LIFO).
@@ -73,6 +84,17 @@ pub(crate) const CLAIM_LIFO: &str = claim_stmt!("", "run_after DESC, id DESC");
 pub(crate) const CLAIM_PRIORITY: &str = claim_stmt!("", "priority DESC, run_after, id");
 /// Claims the oldest eligible task of one type at one priority level ($9).
 pub(crate) const CLAIM_LEVEL: &str = claim_stmt!(" AND priority = $9", "run_after, id");
+/// Claims task $1 if it is queued and eligible now and of a type in $8 (`ClaimFilter::only`);
+/// the other parameters as the claim statements'.
+pub(crate) const CLAIM_ONE: &str = concat!(
+    "WITH picked AS MATERIALIZED (
+    SELECT id AS pid FROM task_queue
+    WHERE id = $1::bigint AND status = 'queued' AND run_after <= $2 AND (region IS NULL OR region = $3)
+      AND (cardinality($8::text[]) = 0 OR type = ANY($8::text[]))
+    FOR UPDATE SKIP LOCKED
+), ",
+    claim_tail!()
+);
 
 /// Takes over a task already locked in this transaction (a lapsed lease).
 const TAKE_BY_ID: &str = concat!(
@@ -95,12 +117,15 @@ SELECT ",
 );
 
 const LAPSED_WHERE: &str = "status IN ('claimed', 'running') AND lease_expires_at <= $1
-    AND (cardinality($2::text[]) = 0 OR type = ANY($2::text[])) AND (region IS NULL OR region = $3)";
+    AND (cardinality($2::text[]) = 0 OR type = ANY($2::text[])) AND (region IS NULL OR region = $3)
+    AND ($4::bigint IS NULL OR id = $4)";
 
-/// Is any lease the worker may take over lapsed? ($1 now, $2 types or empty, $3 region.)
+/// Is any lease the worker may take over lapsed? ($1 now, $2 types or empty, $3 region, $4
+/// the only task it may take, or NULL.)
 pub(crate) const PROBE_LAPSED: &str = "SELECT id FROM task_queue
     WHERE status IN ('claimed', 'running') AND lease_expires_at <= $1
     AND (cardinality($2::text[]) = 0 OR type = ANY($2::text[])) AND (region IS NULL OR region = $3)
+    AND ($4::bigint IS NULL OR id = $4)
     ORDER BY lease_expires_at, id LIMIT 1";
 
 /// Heads of each type in FIFO order ($1 types, $2 now, $3 region).
@@ -132,8 +157,8 @@ pub(crate) const QUEUED_TYPES: &str =
 /// Every query a claim can run on the queue, by name, for EXPLAIN checks (tests, `validate`).
 /// Parameters: the `claim …` statements take ($1 type, $2 now, $3 region, $4 worker,
 /// $5 expiry, $6 token, $7 strategy, $8 the worker's types (empty: all)[, $9 level]); the
-/// `heads …` ones ($1 types, $2 now, $3 region); `lapsed leases` ($1 now, $2 types,
-/// $3 region).
+/// `heads …` ones ($1 types, $2 now, $3 region); `claim one` as the claims but $1 the task
+/// id; `lapsed leases` ($1 now, $2 types, $3 region, $4 task id or NULL).
 ///
 /// The `claim …` statements take a queued task only while no lease the worker could take
 /// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
@@ -143,6 +168,7 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("claim lifo", CLAIM_LIFO),
     ("claim priority", CLAIM_PRIORITY),
     ("claim level", CLAIM_LEVEL),
+    ("claim one", CLAIM_ONE),
     ("heads fifo", HEADS_FIFO),
     ("heads lifo", HEADS_LIFO),
     ("heads priority", HEADS_PRIORITY),
@@ -178,6 +204,11 @@ impl PostgresStore {
             .region
             .as_ref()
             .map(|r| r.trim().to_ascii_uppercase());
+        if let Some(only) = req.filter.only {
+            return self
+                .claim_only(req, only.0, &wanted, &region, now, expires)
+                .await;
+        }
         let mut client = self.client().await?;
         let types = if wanted.is_empty() {
             let stmt = client.prepare_cached(QUEUED_TYPES).await.map_err(map_err)?;
@@ -230,12 +261,15 @@ impl PostgresStore {
             // Nothing queued was taken: maybe a lapsed lease came first.
             let stmt = client.prepare_cached(PROBE_LAPSED).await.map_err(map_err)?;
             let lapsed = client
-                .query_opt(&stmt, &[&now, &wanted, &region])
+                .query_opt(&stmt, &[&now, &wanted, &region, &None::<i64>])
                 .await
                 .map_err(map_err)?;
             if lapsed.is_some() {
                 drop(client);
-                if let Some(c) = self.rescue(req, &wanted, &region, now, expires).await? {
+                if let Some(c) = self
+                    .rescue(req, &wanted, &region, None, now, expires)
+                    .await?
+                {
                     return Ok(Some(c));
                 }
                 client = self.client().await?;
@@ -244,6 +278,47 @@ impl PostgresStore {
             }
         }
         Ok(None)
+    }
+
+    /// [`ClaimFilter::only`](prismq_domain::ports::ClaimFilter::only): that task when it is
+    /// queued and eligible, else when its lease lapsed, else nothing.
+    async fn claim_only(
+        &self,
+        req: &ClaimRequest,
+        id: i64,
+        wanted: &[String],
+        region: &Option<String>,
+        now: i64,
+        expires: i64,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let client = self.client().await?;
+        let token = new_token();
+        let (worker, strategy) = (req.worker.as_str(), req.strategy.as_str());
+        let stmt = client.prepare_cached(CLAIM_ONE).await.map_err(map_err)?;
+        let row = client
+            .query_opt(
+                &stmt,
+                &[
+                    &id, &now, region, &worker, &expires, &token.0, &strategy, &wanted,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        if let Some(row) = row {
+            let task = task_from_row(&row)?;
+            return Ok(Some(ClaimedTask {
+                lease: Lease {
+                    task_id: task.id,
+                    token,
+                    worker: req.worker.clone(),
+                    expires_at: ts(expires)?,
+                },
+                task,
+            }));
+        }
+        drop(client);
+        self.rescue(req, wanted, region, Some(id), now, expires)
+            .await
     }
 
     /// Picks the type (and level) to claim from, by reading each candidate's head.
@@ -323,6 +398,7 @@ impl PostgresStore {
         req: &ClaimRequest,
         wanted: &[String],
         region: &Option<String>,
+        only: Option<i64>,
         now: i64,
         expires: i64,
     ) -> Result<Option<ClaimedTask>, PortError> {
@@ -336,7 +412,7 @@ impl PostgresStore {
             async {
             loop {
                 let Some(row) = tx
-                    .query_opt(&lock, &[&now, &wanted, region])
+                    .query_opt(&lock, &[&now, &wanted, region, &only])
                     .await
                     .map_err(map_err)?
                 else {

@@ -66,7 +66,12 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
     let type_list: Vec<String> = types.iter().map(|s| s.to_string()).collect();
     let (worker, expires, token, strategy, level) = ("w", now + 1, 7i64, "fifo", 5i64);
     for (name, sql) in CLAIM_QUERIES {
-        let args: Vec<&(dyn ToSql + Sync)> = if name.starts_with("claim") {
+        let one = 1i64;
+        let args: Vec<&(dyn ToSql + Sync)> = if *name == "claim one" {
+            vec![
+                &one, &now, &region, &worker, &expires, &token, &strategy, &type_list,
+            ]
+        } else if name.starts_with("claim") {
             let mut a: Vec<&(dyn ToSql + Sync)> = vec![
                 &"a", &now, &region, &worker, &expires, &token, &strategy, &type_list,
             ];
@@ -77,7 +82,7 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
         } else if name.starts_with("heads") {
             vec![&type_list, &now, &region]
         } else if *name == "lapsed leases" {
-            vec![&now, &type_list, &region]
+            vec![&now, &type_list, &region, &None::<i64>]
         } else {
             vec![]
         };

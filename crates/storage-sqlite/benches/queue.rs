@@ -108,6 +108,7 @@ fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
         filter: ClaimFilter {
             task_types: vec![tt()],
             region: None,
+            only: None,
         },
         strategy,
         lease_for: Duration::from_secs(300),

@@ -31,11 +31,14 @@ pub(crate) const PROBE_LIFO: &str =
 pub(crate) const PROBE_LEVEL: &str = "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_priority
     WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
     ORDER BY run_after, id LIMIT 1";
-/// In-flight tasks whose lease lapsed, oldest lapse first.
+/// In-flight tasks whose lease lapsed, oldest lapse first; only task ?2 when it is not NULL.
 pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, attempts, max_attempts, claimed_by
     FROM task_queue INDEXED BY ix_queue_lease
-    WHERE status IN ('claimed', 'running') AND lease_expires_at <= ?1
+    WHERE status IN ('claimed', 'running') AND lease_expires_at <= ?1 AND (?2 IS NULL OR id = ?2)
     ORDER BY lease_expires_at LIMIT 64";
+/// One task by id, if it is queued and eligible now (`ClaimFilter::only`).
+pub(crate) const PROBE_ONE: &str = "SELECT id, run_after, type FROM task_queue
+    WHERE id = ?1 AND status = 'queued' AND run_after <= ?2 AND (region IS NULL OR region = ?3)";
 /// Task types with queued tasks (from the trigger-kept counts).
 pub(crate) const QUEUED_TYPES: &str =
     "SELECT type FROM queue_counts WHERE status = 'queued' AND n > 0 ORDER BY type";
@@ -46,6 +49,7 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("lifo", PROBE_LIFO),
     ("priority level", PROBE_LEVEL),
     ("lapsed leases", PROBE_LAPSED),
+    ("one task", PROBE_ONE),
     ("queued types", QUEUED_TYPES),
 ];
 
@@ -144,8 +148,9 @@ impl SqliteStore {
             .as_ref()
             .map(|r| r.trim().to_ascii_uppercase());
         let region = region_upper.as_deref();
+        let only = req.filter.only.map(|id| id.0);
         self.write(|tx| {
-            if let Some((id, previous)) = self.rescue_lapsed(tx, &wanted, region, now)? {
+            if let Some((id, previous)) = self.rescue_lapsed(tx, &wanted, region, now, only)? {
                 write_pending(tx, id)?;
                 let details = json!({ "previous_worker": previous });
                 insert_log(
@@ -159,12 +164,17 @@ impl SqliteStore {
                 )?;
                 return self.take(tx, id, req, now, expires, start).map(Some);
             }
-            let types = if wanted.is_empty() {
-                queued_types(tx)?
-            } else {
-                wanted.clone()
+            let picked = match only {
+                Some(id) => probe_one(tx, id, &wanted, now, region)?,
+                None => {
+                    let types = if wanted.is_empty() {
+                        queued_types(tx)?
+                    } else {
+                        wanted.clone()
+                    };
+                    pick(tx, req.strategy, &types, now, region, sample)?
+                }
             };
-            let picked = pick(tx, req.strategy, &types, now, region, sample)?;
             match picked {
                 Some((_, id)) => self
                     .take(tx, TaskId(id), req, now, expires, start)
@@ -182,10 +192,11 @@ impl SqliteStore {
         wanted: &[String],
         region: Option<&str>,
         now: i64,
+        only: Option<i64>,
     ) -> Result<Option<(TaskId, Option<String>)>, PortError> {
         let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
         let lapsed = stmt
-            .query_map([now], |r| {
+            .query_map(params![now, only], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -472,6 +483,32 @@ fn fenced_status(tx: &Transaction<'_>, lease: &Lease) -> Result<Option<TaskStatu
     s.map(|s| crate::codec::status(0, &s))
         .transpose()
         .map_err(map_err)
+}
+
+/// The task `id` when it is queued, eligible now, and of a type the worker takes.
+fn probe_one(
+    tx: &Transaction<'_>,
+    id: i64,
+    wanted: &[String],
+    now: i64,
+    region: Option<&str>,
+) -> Result<Option<Key>, PortError> {
+    let row = tx
+        .prepare_cached(PROBE_ONE)
+        .and_then(|mut s| {
+            s.query_row(params![id, now, region], |r| {
+                Ok((
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(map_err)?;
+    Ok(row
+        .filter(|(_, _, t)| wanted.is_empty() || wanted.contains(t))
+        .map(|(at, id, _)| (at, id)))
 }
 
 fn queued_types(tx: &Transaction<'_>) -> Result<Vec<String>, PortError> {

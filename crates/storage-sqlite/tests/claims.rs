@@ -30,6 +30,7 @@ fn request(
         filter: ClaimFilter {
             task_types: types.iter().map(|t| tt(t)).collect(),
             region: None,
+            only: None,
         },
         strategy,
         lease_for: lease,

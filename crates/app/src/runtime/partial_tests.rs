@@ -35,6 +35,7 @@ fn settings() -> WorkerSettings {
         strategy: ClaimingStrategy::Fifo,
         task_types: Vec::new(),
         region: None,
+        only_task: None,
         lease: Duration::from_secs(30),
         heartbeat_interval: Duration::from_secs(10),
         idle_backoff_min: Duration::from_millis(50),

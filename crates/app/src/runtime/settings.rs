@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use prismq_domain::{ClaimingStrategy, TaskType, WorkerId};
+use prismq_domain::{ClaimingStrategy, TaskId, TaskType, WorkerId};
 
 use crate::config::WorkerConfig;
 
@@ -18,6 +18,8 @@ pub struct WorkerSettings {
     pub task_types: Vec<TaskType>,
     /// The region served.
     pub region: Option<String>,
+    /// Claim this task and no other (`prismq collect`); `None` for a normal worker.
+    pub only_task: Option<TaskId>,
     /// Lease length; renewed every third of it.
     pub lease: Duration,
     /// Heartbeat interval.
@@ -44,6 +46,7 @@ impl WorkerSettings {
             strategy: c.strategy,
             task_types: c.task_types.clone(),
             region: c.region.clone(),
+            only_task: None,
             lease: c.lease,
             heartbeat_interval: c.heartbeat_interval,
             idle_backoff_min: c.idle_backoff_min,

@@ -63,6 +63,7 @@ impl Shared {
         ClaimFilter {
             task_types: self.capabilities.clone(),
             region: self.settings.region.clone(),
+            only: self.settings.only_task,
         }
     }
 

@@ -21,6 +21,7 @@ pub fn settings() -> WorkerSettings {
         strategy: ClaimingStrategy::Fifo,
         task_types: Vec::new(),
         region: None,
+        only_task: None,
         lease: LEASE,
         heartbeat_interval: Duration::from_secs(10),
         idle_backoff_min: Duration::from_millis(50),

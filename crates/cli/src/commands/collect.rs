@@ -1,9 +1,7 @@
 //! `prismq collect …`: the one-shot main job. Enqueues one task, runs a worker loop in this
-//! process for that task's type until the task is finished, then prints what it found.
-//!
-//! The loop claims newest first (LIFO), so the new task is normally the first claimed; any
-//! other eligible task of the same type it claims meanwhile is worked too, and one still in
-//! flight when the collected task finishes is released (no attempt used) for a later worker.
+//! process that claims that task and no other (`ClaimFilter::only`) until it is finished,
+//! then prints what it found. Other queued tasks, of its type or any other, stay for
+//! `prismq work`, even while the collected one waits out a retry backoff.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +42,7 @@ pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     settings.concurrency = 1;
     settings.strategy = ClaimingStrategy::Lifo;
     settings.task_types = vec![task_type];
+    settings.only_task = Some(id);
     let status = progress::status(ctx, &format!("task {id}: queued"));
     let stop = shutdown.token.child_token();
     let watcher = tokio::spawn(watch(app.clone(), id, stop.clone(), status.clone()));

@@ -30,6 +30,10 @@ pub struct ClaimFilter {
     /// The worker's region: it may take tasks requiring this region or none. `None`: the
     /// worker takes only tasks that require no region.
     pub region: Option<String>,
+    /// Only this task: claim it when it is eligible, and no other task ever (what
+    /// `prismq collect` runs its one task with). `None`: whichever task the rest allows.
+    #[serde(default)]
+    pub only: Option<TaskId>,
 }
 
 /// A worker's request for its next task.
@@ -185,7 +189,9 @@ pub trait TaskQueue: Send + Sync {
     /// A rescued task whose attempts are already at its maximum is dead-lettered instead.
     ///
     /// MUST set status `claimed`, `claimed_by`, a lease expiring at now + `lease_for`, a fresh
-    /// lease token, and attempts + 1; MUST never hand one task to two live leases.
+    /// lease token, and attempts + 1; MUST never hand one task to two live leases. With
+    /// `filter.only`, MUST take that task when it is eligible and no other task (a lapsed
+    /// lease of another task is neither rescued nor dead-lettered by that claim).
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError>;
 
     /// Claims the next eligible task and marks it running in one step — what a worker that

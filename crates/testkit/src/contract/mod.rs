@@ -172,6 +172,7 @@ macro_rules! contract_suite {
             rescue::old_lease_is_fenced_after_rescue,
             rescue::rescue_at_max_attempts_dead_letters,
             rescue::rescue_respects_the_filter,
+            rescue::claim_only_takes_that_task_and_no_other,
             lifecycle::renew_extends_the_lease,
             lifecycle::claim_and_start_marks_running_and_logs_both,
             lifecycle::renew_after_lapse_without_reclaim_succeeds,

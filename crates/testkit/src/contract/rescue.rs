@@ -157,3 +157,80 @@ pub async fn rescue_respects_the_filter(factory: impl Fn(ContractEnv) -> Subject
     req.filter.task_types = vec![task_type_of("alpha")];
     assert_eq!(s.queue.claim(&req).await.unwrap().unwrap().task.id, alpha);
 }
+
+/// `filter.only` takes that task when it is eligible and never another: not the task the
+/// strategy would pick, not one that is not due yet, not one of a type the worker does not
+/// take, and it leaves another task's lapsed lease alone; its own lapsed lease is rescued.
+pub async fn claim_only_takes_that_task_and_no_other(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let t0 = clock.now();
+    let wanted = s.add(new_task("a")).await;
+    let newer = s.add(new_task("a")).await;
+    let later = s.add(new_task("a").run_after(plus_secs(t0, 60))).await;
+    let other_type = s.add(new_task("b")).await;
+    let only = |worker: &str, id, types: &[&str]| {
+        let mut req = claim_request(worker, ClaimingStrategy::Lifo);
+        req.filter.only = Some(id);
+        req.filter.task_types = types.iter().map(|t| task_type_of(t)).collect();
+        req
+    };
+    // LIFO alone would take `newer`.
+    let c = s.queue.claim(&only("w1", wanted, &[])).await.unwrap();
+    assert_eq!(c.map(|c| c.task.id), Some(wanted));
+    assert!(
+        s.queue
+            .claim(&only("w1", wanted, &[]))
+            .await
+            .unwrap()
+            .is_none(),
+        "already leased"
+    );
+    assert!(
+        s.queue
+            .claim(&only("w1", later, &[]))
+            .await
+            .unwrap()
+            .is_none(),
+        "not due"
+    );
+    assert!(
+        s.queue
+            .claim(&only("w1", other_type, &["a"]))
+            .await
+            .unwrap()
+            .is_none(),
+        "a type the worker does not take"
+    );
+    assert_eq!(s.task(newer).await.status, TaskStatus::Queued);
+    // `wanted`'s lease lapses; a claim for another task leaves it alone.
+    clock.advance(Duration::from_secs(31));
+    let c = s
+        .queue
+        .claim(&only("w2", newer, &[]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.task.id, newer);
+    assert_eq!(s.task(wanted).await.status, TaskStatus::Claimed);
+    assert_eq!(s.task(wanted).await.attempts, 1);
+    // A claim for it rescues it.
+    let c = s
+        .queue
+        .claim(&only("w3", wanted, &[]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.task.id, c.task.attempts), (wanted, 2));
+    assert_eq!(c.task.claimed_by, Some(worker_id("w3")));
+    assert_eq!(
+        s.events(wanted).await,
+        vec![
+            TaskEvent::Enqueued,
+            TaskEvent::Claimed,
+            TaskEvent::LeaseExpired,
+            TaskEvent::Claimed
+        ]
+    );
+    assert_eq!(s.task(later).await.status, TaskStatus::Queued);
+    assert_eq!(s.task(other_type).await.status, TaskStatus::Queued);
+}

@@ -10,8 +10,11 @@ use rand::Rng;
 
 use super::{add, MemoryStore, State};
 
-/// Whether a worker with `filter` may take `task` (type and region only).
+/// Whether a worker with `filter` may take `task` (type, region and `only`).
 pub(super) fn matches(filter: &ClaimFilter, task: &Task) -> bool {
+    if filter.only.is_some_and(|id| id != task.id) {
+        return false;
+    }
     let type_ok = filter.task_types.is_empty() || filter.task_types.contains(&task.task_type);
     let region_ok = match (&task.compatibility.region, &filter.region) {
         (None, _) => true,
