@@ -79,7 +79,9 @@ fn every_claim_query_uses_an_index_and_never_sorts() {
                     .collect();
                 let text = plan.join(" | ");
                 assert!(
-                    text.contains("USING INDEX") || text.contains("USING PRIMARY KEY"),
+                    text.contains("USING INDEX")
+                        || text.contains("USING PRIMARY KEY")
+                        || text.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
                     "{name}: {text}"
                 );
                 assert!(!text.contains("TEMP B-TREE"), "{name} sorts: {text}");
