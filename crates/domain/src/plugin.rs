@@ -41,7 +41,9 @@ pub struct TaskError {
     /// One line for the operator: what went wrong and, where possible, what to do.
     pub message: String,
     /// Items fetched before the failure; saved like a success's items, then the task fails
-    /// with `class`. Empty when nothing was fetched.
+    /// with `class`. Empty when nothing was fetched. A handler told to stop (its cancel
+    /// signal raised at the time limit or the end of the shutdown grace) that returns within
+    /// a second has these saved too.
     pub partial: Vec<ContentItem>,
 }
 

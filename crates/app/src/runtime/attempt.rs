@@ -29,13 +29,20 @@ pub(crate) enum Outcome {
     Lost,
 }
 
-/// How the handler's run ended.
+/// How the handler's run ended. A handler stopped by the time limit or by the end of the
+/// shutdown grace carries the items it returned when told to stop (see [`WIND_DOWN`]).
 enum Ending {
     Finished(Result<Result<TaskResult, TaskError>, JoinError>),
-    TimedOut,
+    TimedOut(Vec<ContentItem>),
     LeaseLost,
-    GraceOver,
+    GraceOver(Vec<ContentItem>),
 }
+
+/// How long a handler told to stop (time limit, shutdown grace over) has to return, with
+/// what it fetched so far as [`TaskError::partial`], before it is aborted. The YouTube
+/// handlers check their cancel signal between requests and kill yt-dlp on it, so they
+/// return well within it; one that ignores the signal is aborted and keeps nothing.
+const WIND_DOWN: Duration = Duration::from_secs(1);
 
 /// Retries `op` while it fails with a transient error, with backoff, for at most one lease
 /// length (after that the lease has lapsed and the task is another claim's).
@@ -102,20 +109,25 @@ pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState
             tracing::error!(error = %message, "handler panicked");
             fail(shared, &lease, ErrorClass::Retryable, message).await
         }
-        Ending::TimedOut => {
+        Ending::TimedOut(partial) => {
             let message = format!(
                 "the handler did not finish within worker.handler_timeout ({})",
                 format_duration(shared.settings.handler_timeout)
             );
-            tracing::warn!(error = %message, "handler timed out");
+            tracing::warn!(error = %message, partial = partial.len(), "handler timed out");
+            save_partial(shared, &task, &partial).await;
             fail(shared, &lease, ErrorClass::Retryable, message).await
         }
         Ending::LeaseLost => {
             tracing::warn!("lease lost while the handler ran; its result is discarded");
             Outcome::Lost
         }
-        Ending::GraceOver => {
-            tracing::info!("shutdown grace over; releasing the task");
+        Ending::GraceOver(partial) => {
+            tracing::info!(
+                partial = partial.len(),
+                "shutdown grace over; releasing the task"
+            );
+            save_partial(shared, &task, &partial).await;
             release(shared, &lease).await
         }
     }
@@ -156,8 +168,8 @@ async fn supervise(
         tokio::select! {
             biased;
             res = &mut *join => return Ending::Finished(res),
-            () = &mut timeout => return stop(join, Ending::TimedOut),
-            () = &mut grace, if shutting_down => return stop(join, Ending::GraceOver),
+            () = &mut timeout => return wind_down(join, cancel, Ending::TimedOut).await,
+            () = &mut grace, if shutting_down => return wind_down(join, cancel, Ending::GraceOver).await,
             () = shared.stop.cancelled(), if !shutting_down => {
                 shutting_down = true;
                 grace.as_mut().reset(Instant::now() + s.shutdown_grace);
@@ -172,6 +184,26 @@ async fn supervise(
                     return stop(join, Ending::LeaseLost);
                 }
             },
+        }
+    }
+}
+
+/// Tells the handler to stop and gives it [`WIND_DOWN`] to return: its partial items go into
+/// `stopped`'s ending; a handler that finishes successfully after all is taken as finished;
+/// one still running is aborted and keeps nothing.
+async fn wind_down(
+    join: &mut JoinHandle<Result<TaskResult, TaskError>>,
+    cancel: &CancelSignal,
+    stopped: fn(Vec<ContentItem>) -> Ending,
+) -> Ending {
+    cancel.cancel();
+    match tokio::time::timeout(WIND_DOWN, &mut *join).await {
+        Ok(Ok(Ok(result))) => Ending::Finished(Ok(Ok(result))),
+        Ok(Ok(Err(e))) => stopped(e.partial),
+        Ok(Err(_)) => stopped(Vec::new()),
+        Err(_) => {
+            join.abort();
+            stopped(Vec::new())
         }
     }
 }
@@ -248,7 +280,7 @@ async fn save_partial(shared: &Shared, task: &Task, partial: &[ContentItem]) {
             (
                     LogLevel::Info,
                     format!(
-                        "saved {count} partial items fetched before the failure ({} new, {} updated, {} unchanged)",
+                        "saved {count} partial items fetched before the attempt stopped ({} new, {} updated, {} unchanged)",
                         saved.inserted, saved.updated, saved.unchanged
                     ),
                     json!({ "partial_items": count, "saved": saved }),
@@ -258,7 +290,9 @@ async fn save_partial(shared: &Shared, task: &Task, partial: &[ContentItem]) {
             tracing::warn!(items = count, error = %e, "could not save the partial items of a failed attempt");
             (
                 LogLevel::Warn,
-                format!("could not save {count} partial items fetched before the failure: {e}"),
+                format!(
+                    "could not save {count} partial items fetched before the attempt stopped: {e}"
+                ),
                 json!({ "partial_items": count, "error": e.to_string() }),
             )
         }

@@ -17,9 +17,9 @@
 //! | `Ok(result)` | items saved (with the task id), then `complete` with a JSON summary |
 //! | `Err(e)` | `e.partial` (items fetched before the failure) saved with the task id and noted in the task's log, then `fail` with `e.class` as is (retry, free deferral or dead letter by the queue's policy); a failed save is logged and never stops the `fail` |
 //! | panicked | `fail` as `Retryable` with the panic message: a panic may be a transient bug trigger, and the attempt limit still dead-letters a handler that always panics |
-//! | ran past `handler_timeout` | its cancel signal is raised, it is stopped, and the attempt fails as `Retryable` |
+//! | ran past `handler_timeout` | its cancel signal is raised and it gets 1 s to return: the `partial` items of the error it returns are saved as above (it is aborted if it does not return), and the attempt fails as `Retryable`; a success returned in that second completes the task |
 //! | its lease was lost | cancel signal raised, the handler stopped, its result discarded |
-//! | still running when the shutdown grace ends | cancel signal raised, stopped, lease released (no attempt used) |
+//! | still running when the shutdown grace ends | cancel signal raised, 1 s to return its `partial` items (saved as above), lease released (no attempt used) |
 //!
 //! Transient store errors ([`PortError::is_transient`]) are retried with backoff and never
 //! end a loop; other errors from `claim` or `register` end the run with [`RuntimeError`].

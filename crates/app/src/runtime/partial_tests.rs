@@ -1,6 +1,8 @@
 //! Tests of partial progress: a handler that fails after fetching some items has them saved
 //! (with the task id, noted in the task's log) before the failure is recorded, and a store
-//! that cannot save them does not stop the failure from being recorded.
+//! that cannot save them does not stop the failure from being recorded. The same for a
+//! handler the runtime stops (time limit, shutdown grace over) that returns its items when
+//! told to; one that does not return is aborted and keeps nothing.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,9 +59,21 @@ fn items(n: usize) -> Vec<ContentItem> {
         .collect()
 }
 
-/// Fails every call with `error` (partial items included).
+/// When [`FailsWith`] returns its error.
+#[derive(Clone, Copy)]
+enum Returns {
+    /// At once.
+    AtOnce,
+    /// Once its cancel signal is raised (the runtime stopping it).
+    WhenCancelled,
+    /// Never: it ignores the cancel signal.
+    Never,
+}
+
+/// Fails every call with `error` (partial items included), when `returns` says.
 struct FailsWith {
     error: TaskError,
+    returns: Returns,
     calls: AtomicU32,
 }
 
@@ -73,8 +87,13 @@ impl TaskHandler for FailsWith {
         Ok(())
     }
 
-    async fn handle(&self, _: &Task, _: &TaskContext) -> Result<TaskResult, TaskError> {
+    async fn handle(&self, _: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.returns {
+            Returns::AtOnce => {}
+            Returns::WhenCancelled => ctx.cancel_signal().cancelled().await,
+            Returns::Never => std::future::pending().await,
+        }
         Err(self.error.clone())
     }
 }
@@ -136,6 +155,15 @@ struct Setup {
 }
 
 fn setup(error: TaskError, refuse: Option<PortError>) -> Setup {
+    setup_with(error, refuse, Returns::AtOnce, settings())
+}
+
+fn setup_with(
+    error: TaskError,
+    refuse: Option<PortError>,
+    returns: Returns,
+    settings: WorkerSettings,
+) -> Setup {
     let clock = Arc::new(FakeClock::default());
     let policy = RetryPolicy {
         base: Duration::from_secs(60),
@@ -150,6 +178,7 @@ fn setup(error: TaskError, refuse: Option<PortError>) -> Setup {
     });
     let handler = Arc::new(FailsWith {
         error,
+        returns,
         calls: AtomicU32::new(0),
     });
     let mut registry = PluginRegistry::new();
@@ -161,7 +190,7 @@ fn setup(error: TaskError, refuse: Option<PortError>) -> Setup {
         shared as Arc<dyn TaskLog>,
         results.clone() as Arc<dyn ResultStore>,
         Arc::new(registry),
-        settings(),
+        settings,
     );
     Setup {
         store,
@@ -317,4 +346,108 @@ async fn an_error_without_partial_items_saves_nothing_and_notes_nothing() {
     );
     let task = TaskQueue::get(&s.store, id).await.unwrap();
     assert_eq!((task.status, task.attempts), (TaskStatus::Queued, 1));
+}
+
+/// A 5 s time limit; the rest as [`settings`].
+fn with_time_limit() -> WorkerSettings {
+    WorkerSettings {
+        handler_timeout: Duration::from_secs(5),
+        ..settings()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_stopped_at_the_time_limit_keeps_what_it_returns() {
+    let error = TaskError::retryable("stopped on request").with_partial(items(2));
+    let s = setup_with(error, None, Returns::WhenCancelled, with_time_limit());
+    let id = enqueue(&s.store).await;
+    let report = s
+        .runtime
+        .run(DRAIN, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.retried), (1, 1), "{report:?}");
+    assert_eq!(
+        *s.results.seen_status.lock().unwrap(),
+        [TaskStatus::Running],
+        "saved before the failure was recorded"
+    );
+    for i in 0..2 {
+        let stored = ResultStore::get(&s.store, "test_source", &format!("p{i}"))
+            .await
+            .unwrap();
+        assert_eq!(stored.last_task_id, Some(id), "item p{i}");
+    }
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!((task.status, task.attempts), (TaskStatus::Queued, 1));
+    let error = task.last_error.unwrap_or_default();
+    assert!(
+        error.contains("did not finish within worker.handler_timeout (5s)"),
+        "the time limit's message, not the handler's: {error}"
+    );
+    let log = TaskLog::list(&s.store, id).await.unwrap();
+    let note = log
+        .iter()
+        .find(|r| r.event == TaskEvent::Progress)
+        .expect("a progress note about the partial items");
+    assert!(
+        note.message
+            .contains("saved 2 partial items fetched before the attempt stopped"),
+        "{}",
+        note.message
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_ignores_the_stop_is_aborted_and_keeps_nothing() {
+    let error = TaskError::retryable("never returned").with_partial(items(2));
+    let s = setup_with(error, None, Returns::Never, with_time_limit());
+    let id = enqueue(&s.store).await;
+    let report = s
+        .runtime
+        .run(DRAIN, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.retried), (1, 1), "{report:?}");
+    assert!(s.results.seen_status.lock().unwrap().is_empty());
+    assert_eq!(s.store.count(None).await.unwrap(), 0);
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!((task.status, task.attempts), (TaskStatus::Queued, 1));
+    assert!(task
+        .last_error
+        .unwrap_or_default()
+        .contains("did not finish within worker.handler_timeout"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_still_running_when_the_grace_ends_keeps_what_it_returns() {
+    let error = TaskError::retryable("stopped on request").with_partial(items(3));
+    let grace = WorkerSettings {
+        shutdown_grace: Duration::from_secs(2),
+        ..settings()
+    };
+    let s = setup_with(error, None, Returns::WhenCancelled, grace);
+    let id = enqueue(&s.store).await;
+    let stop = CancellationToken::new();
+    let run = {
+        let (runtime, stop) = (s.runtime.clone(), stop.clone());
+        tokio::spawn(async move { runtime.run(RunOptions::default(), stop).await })
+    };
+    while TaskQueue::get(&s.store, id).await.unwrap().status != TaskStatus::Running {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.claimed, report.released), (1, 1), "{report:?}");
+    assert_eq!(
+        *s.results.seen_status.lock().unwrap(),
+        [TaskStatus::Running]
+    );
+    assert_eq!(s.store.count(None).await.unwrap(), 3);
+    let task = TaskQueue::get(&s.store, id).await.unwrap();
+    assert_eq!(
+        (task.status, task.attempts),
+        (TaskStatus::Queued, 0),
+        "released: no attempt used"
+    );
 }
