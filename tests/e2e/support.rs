@@ -1,29 +1,12 @@
-//! Finding the `prismq` binary, running it in a sandbox, and reading the queue it wrote.
+//! Running the `prismq` binary in a sandbox (found and isolated by the shared harness), and
+//! reading the queue it wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use prismq_app::{App, Config};
 use prismq_domain::ports::{LogRecord, TaskFilter};
 use prismq_domain::{Task, TaskId};
-
-/// The `prismq` binary built next to this test (`target/<profile>/prismq`). `cargo test`
-/// on the workspace builds it for `prismq-cli`'s tests; alone, build it first with
-/// `cargo build -p prismq-cli`.
-pub fn prismq() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let bin = dir.join(format!("prismq{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} does not exist: run `cargo build -p prismq-cli` (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
-}
 
 /// A temp dir with a database, and the environment every process gets.
 #[derive(Debug)]
@@ -48,21 +31,8 @@ impl Sandbox {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(prismq());
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" {
-                c.env_remove(&k);
-            }
-        }
-        let d = self.dir.path();
-        c.current_dir(d)
-            .env("HOME", d)
-            .env("XDG_CONFIG_HOME", d.join("config"))
-            .env("NO_COLOR", "1")
-            .arg("--db")
-            .arg(self.db())
-            .args(args);
+        let mut c = isolated(self.dir.path());
+        c.arg("--db").arg(self.db()).args(args);
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -131,7 +101,7 @@ impl Sandbox {
     }
 }
 
-pub use crate::harness::{wait_exit, wait_until};
+pub use crate::harness::{isolated, wait_exit, wait_until};
 
 /// Sends SIGTERM to `child` (graceful shutdown) with the system's `kill`.
 pub fn terminate(child: &Child) {

@@ -30,6 +30,24 @@ pub fn prismq() -> PathBuf {
     bin
 }
 
+/// The `prismq` binary run in `dir`, with nothing of the caller's configuration: no
+/// `PRISMQ_*`, `YOUTUBE_API_KEY` or `RUST_LOG` from outside, HOME and XDG_CONFIG_HOME inside
+/// `dir`, no colour.
+pub fn isolated(dir: &Path) -> Command {
+    let mut c = Command::new(prismq());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" {
+            c.env_remove(&k);
+        }
+    }
+    c.current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("NO_COLOR", "1");
+    c
+}
+
 /// Heavy scenarios share two cores: one at a time per test binary.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -82,20 +100,10 @@ impl Sandbox {
 
     /// The binary with the sandbox's environment, no arguments.
     pub fn bare(&self) -> Command {
-        let mut c = Command::new(prismq());
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" {
-                c.env_remove(&k);
-            }
-        }
         let d = self.dir.path();
-        c.current_dir(d)
-            .env("HOME", d)
-            .env("XDG_CONFIG_HOME", d.join("config"))
-            .env("XDG_DATA_HOME", d.join("data"))
-            .env("PATH", format!("{}:/usr/bin:/bin", d.join("bin").display()))
-            .env("NO_COLOR", "1");
+        let mut c = isolated(d);
+        c.env("XDG_DATA_HOME", d.join("data"))
+            .env("PATH", format!("{}:/usr/bin:/bin", d.join("bin").display()));
         for (k, v) in &self.env {
             c.env(k, v);
         }
