@@ -1,6 +1,7 @@
-//! Partial progress: when quota or an error stops a handler midway, the error keeps its
-//! class and carries the items of every page fetched before it, built exactly as a full
-//! run builds them (so the retry updates the same rows). Quota stops are driven both by
+//! Partial progress: when quota, an error or cancellation (the runtime's time limit or
+//! shutdown) stops a handler midway, the error keeps its class and carries the items of
+//! every page fetched before it, built exactly as a full run builds them (so the retry
+//! updates the same rows). Quota stops are driven both by
 //! the local ledger and by the stand-in's 403 `quotaExceeded` after n requests.
 
 mod support;
@@ -172,4 +173,43 @@ async fn an_error_before_any_page_carries_nothing() {
         );
         assert!(e.partial.is_empty(), "{task_type}: {:?}", ids(&e.partial));
     }
+}
+
+#[tokio::test]
+async fn a_channel_cancelled_while_its_second_page_hangs_keeps_the_first() {
+    let (server, base) = FakeApi::start().await;
+    // channels, page 1, its batch answered; page 2 hangs until the cancel.
+    let h = Harness::new(config(&base, "HANGAFTER3"));
+    let cancel = prismq_domain::CancelSignal::new();
+    let params = json!({"channel_url": "@Big120", "top_n": 120});
+    let run = h.run_until("channel_scrape", params, cancel.clone());
+    let stop = async {
+        while counts(&server)
+            .await
+            .get("playlistItems")
+            .copied()
+            .unwrap_or(0)
+            < 2
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        cancel.cancel();
+    };
+    let started = std::time::Instant::now();
+    let (e, ()) = tokio::join!(run, stop);
+    let e = e.unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "returned on the cancel, not after the hang"
+    );
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+    check_task_error(&e);
+    assert_eq!(e.partial.len(), 50);
+    assert_eq!(
+        (
+            e.partial[0].source_id.as_str(),
+            e.partial[49].source_id.as_str()
+        ),
+        ("bigc0000000", "bigc0000049")
+    );
 }

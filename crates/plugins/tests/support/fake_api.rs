@@ -11,8 +11,8 @@
 //! - Magic keys choose error answers: `QUOTA`, `SEARCHCAP`, `THROTTLE`, `BAD`, `LEGACYBAD`,
 //!   `DISABLED`, `FORBIDDEN`, `FLAKY` (one 500, then normal), `SLOW` (3 s delay), `HUGE`
 //!   (a 2 MB body), `QUOTAAFTER<n>` / `FAILAFTER<n>` (the first n requests answered, every
-//!   later one the 403 `quotaExceeded` / the 500 `backendError`); no key gives the
-//!   missing-key 403.
+//!   later one the 403 `quotaExceeded` / the 500 `backendError`), `HANGAFTER<n>` (the first
+//!   n answered, later ones held for a minute); no key gives the missing-key 403.
 //! - Requests are counted per endpoint ([`counts`]) from what the server received.
 
 use serde_json::{json, Value};
@@ -551,6 +551,13 @@ impl Respond for FakeApi {
                 let allowed: usize = n.parse().unwrap();
                 if self.quota_after_seen.fetch_add(1, Ordering::SeqCst) >= allowed {
                     return error(answer);
+                }
+            }
+            Some(k) if k.starts_with("HANGAFTER") => {
+                let allowed: usize = k["HANGAFTER".len()..].parse().unwrap();
+                if self.quota_after_seen.fetch_add(1, Ordering::SeqCst) >= allowed {
+                    return json_response(200, fixture("channels_empty"))
+                        .set_delay(Duration::from_secs(60));
                 }
             }
             Some("HUGE") => {

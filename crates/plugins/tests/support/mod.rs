@@ -91,12 +91,22 @@ impl Harness {
 
     /// Validates `params` as enqueue would, then runs one attempt.
     pub async fn run(&self, task_type: &str, params: Value) -> Result<TaskResult, TaskError> {
+        self.run_until(task_type, params, CancelSignal::new()).await
+    }
+
+    /// Runs a task of `task_type` with `params`, stopped when `cancel` is raised.
+    pub async fn run_until(
+        &self,
+        task_type: &str,
+        params: Value,
+        cancel: CancelSignal,
+    ) -> Result<TaskResult, TaskError> {
         let handler = self.handler(task_type);
         handler
             .validate(params.as_object().expect("params object"))
             .expect("params validate");
         let task = task(task_type, params, self.clock.now());
-        let ctx = TaskContext::new(task.id, CancelSignal::new(), Arc::new(self.store.clone()));
+        let ctx = TaskContext::new(task.id, cancel, Arc::new(self.store.clone()));
         handler.handle(&task, &ctx).await
     }
 }
