@@ -241,6 +241,8 @@ fn postgres_store(
 ) -> Result<prismq_storage_postgres::PostgresStore, StoreError> {
     let mut o = prismq_storage_postgres::PostgresOptions::new(url);
     o.retry = config.retry.policy();
+    o.schema.clone_from(&config.database.schema);
+    o.pool_size = config.database.pool_size;
     prismq_storage_postgres::PostgresStore::connect_lazy(o, clock)
         .map_err(|e| StoreError::Port(PortError::from(e)))
 }

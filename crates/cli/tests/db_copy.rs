@@ -58,3 +58,57 @@ fn copies_a_queue_to_postgres_and_back_and_refuses_a_non_empty_target() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `database.schema` puts a queue in its own schema of the same database, and
+/// `database.pool_size` is accepted with it: two queues side by side see only their own
+/// tasks.
+#[test]
+fn database_schema_keeps_two_queues_apart_in_one_database() {
+    let url = postgres_url();
+    let stamp = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let sb = Sandbox::new();
+    let in_schema = |schema: &str, args: &[&str]| {
+        sb.bare()
+            .env("PRISMQ_DATABASE__URL", &url)
+            .env("PRISMQ_DATABASE__SCHEMA", schema)
+            .env("PRISMQ_DATABASE__POOL_SIZE", "2")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (format!("cfg_a_{stamp}"), format!("cfg_b_{stamp}"));
+    for (schema, queries) in [(&a, &["rust"][..]), (&b, &["sqlite", "queues"][..])] {
+        for q in queries {
+            let o = in_schema(schema, &["enqueue", "keyword", q]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    let listed = |schema: &str| -> Vec<String> {
+        let o = in_schema(schema, &["--json", "tasks", "list"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["params"]["query"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(listed(&a), ["rust"]);
+    let mut in_b = listed(&b);
+    in_b.sort();
+    assert_eq!(in_b, ["queues", "sqlite"]);
+    let o = in_schema("Not-A-Schema", &["tasks", "list"]);
+    assert_eq!(o.status.code(), Some(5), "a configuration error");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("database.schema"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

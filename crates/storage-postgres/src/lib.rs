@@ -129,13 +129,18 @@ impl PostgresOptions {
     }
 }
 
-fn check_schema(s: &str) -> Result<(), StoreError> {
-    let ok = !s.is_empty()
+/// Whether `s` is a schema name this adapter uses: 1 to 63 characters of a-z, 0-9 and _,
+/// starting with a letter or _ (a plain identifier, never quoted).
+pub fn is_valid_schema_name(s: &str) -> bool {
+    !s.is_empty()
         && s.len() <= 63
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn check_schema(s: &str) -> Result<(), StoreError> {
+    if is_valid_schema_name(s) {
         Ok(())
     } else {
         Err(StoreError::InvalidSchema(s.to_owned()))

@@ -199,6 +199,11 @@ pub struct DatabaseConfig {
     /// How long a write waits for a lock held by another process before reporting busy.
     #[serde(serialize_with = "ser_duration")]
     pub busy_timeout: Duration,
+    /// PostgreSQL only: the schema holding PrismQ's tables (created if missing), so several
+    /// queues can share one database; `None` uses the connection's default (`public`).
+    pub schema: Option<String>,
+    /// PostgreSQL only: the most connections this process keeps open.
+    pub pool_size: usize,
 }
 
 impl DatabaseConfig {
@@ -235,6 +240,8 @@ impl Default for DatabaseConfig {
             url: None,
             synchronous: Synchronous::Normal,
             busy_timeout: Duration::from_secs(5),
+            schema: None,
+            pool_size: 16,
         }
     }
 }

@@ -133,7 +133,7 @@ macro_rules! raw_sections {
 }
 
 raw_sections! {
-    database: RawDatabase { path, url, synchronous, busy_timeout }
+    database: RawDatabase { path, url, synchronous, busy_timeout, schema, pool_size }
     worker: RawWorker {
         concurrency, strategy, task_types, region, lease, heartbeat_interval,
         idle_backoff_min, idle_backoff_max, handler_timeout, shutdown_grace,

@@ -742,3 +742,49 @@ fn a_database_url_password_is_redacted_in_the_dump_and_debug() {
         "{text}"
     );
 }
+
+#[test]
+fn postgres_schema_and_pool_size_are_checked_and_only_for_postgres() {
+    const PG: &str = "postgres://prismq@db.internal/prismq";
+    let c = load_env(&[
+        ("PRISMQ_DATABASE__URL", PG),
+        ("PRISMQ_DATABASE__SCHEMA", "team_a"),
+        ("PRISMQ_DATABASE__POOL_SIZE", "4"),
+    ])
+    .unwrap();
+    assert_eq!(c.database.schema.as_deref(), Some("team_a"));
+    assert_eq!(c.database.pool_size, 4);
+    let d = load_env(&[("PRISMQ_DATABASE__URL", PG)]).unwrap();
+    assert_eq!((d.database.schema, d.database.pool_size), (None, 16));
+    for bad in ["Team", "9lives", "a-b", "", &"x".repeat(64)] {
+        assert_invalid(
+            load_flags(&[("database.url", PG), ("database.schema", bad)]),
+            "database.schema",
+            &format!("{bad:?}"),
+            "1 to 63 characters of a-z, 0-9 and _",
+        );
+    }
+    for bad in ["0", "1025", "many"] {
+        assert_invalid(
+            load_flags(&[("database.url", PG), ("database.pool_size", bad)]),
+            "database.pool_size",
+            &format!("{bad:?}"),
+            "an integer from 1 to 1024",
+        );
+    }
+    // A SQLite queue has no schema: setting one is a mistake, named.
+    assert_invalid(
+        load_flags(&[("database.schema", "team_a")]),
+        "database.schema",
+        "\"team_a\"",
+        "only with a postgres:// database.url",
+    );
+    assert_eq!(
+        load_env(&[("PRISMQ_DATABASE__POOL_SIZE", "4")])
+            .unwrap()
+            .database
+            .pool_size,
+        4,
+        "unused by SQLite, but not an error: `config show` prints it"
+    );
+}

@@ -120,6 +120,18 @@ pub(super) fn build(
             values::parsed::<Synchronous>(v, Synchronous::ACCEPTED)
         })?,
         busy_timeout: r.get("database.busy_timeout", rd.busy_timeout, d.busy_timeout, dur(0, 10 * MIN))?,
+        schema: r.get("database.schema", rd.schema, d.schema, |v| {
+            const ACC: &str = "a PostgreSQL schema name: 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _";
+            let s = values::text(v, ACC)?;
+            if prismq_storage_postgres::is_valid_schema_name(&s) {
+                Ok(Some(s))
+            } else {
+                Err(Bad::new("not a plain lower-case identifier", ACC))
+            }
+        })?,
+        pool_size: r.get("database.pool_size", rd.pool_size, d.pool_size, |v| {
+            values::integer(v, 1, 1024).map(|n| usize::try_from(n).unwrap_or(1))
+        })?,
     };
     if let (Some(_), Some(url)) = (&database.path, &database.url) {
         return Err(r.conflict(
@@ -127,6 +139,17 @@ pub(super) fn build(
             format!("{url:?}"),
             "database.path is set too",
             "only one of database.path and database.url",
+        ));
+    }
+    // A schema for a SQLite queue would be silently ignored: a mistake worth naming. (The
+    // pool size has a default, which `config show` prints and a file may carry over to a
+    // SQLite queue, so it is merely unused there.)
+    if let (None, Some(schema)) = (database.postgres_url(), &database.schema) {
+        return Err(r.conflict(
+            "database.schema",
+            format!("{schema:?}"),
+            "the queue is a SQLite file, which has no schemas",
+            "database.schema only with a postgres:// database.url",
         ));
     }
 
