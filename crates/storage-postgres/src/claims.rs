@@ -20,7 +20,7 @@ use tokio_postgres::Row;
 
 use prismq_domain::claiming::pick_weighted_level;
 use prismq_domain::ports::{ClaimRequest, ClaimedTask, FailOutcome, Failure, LogLevel, TaskEvent};
-use prismq_domain::task::{Lease, Priority, TaskId};
+use prismq_domain::task::{Lease, LeaseToken, Priority, TaskId};
 use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
 
 use crate::codec::{get, ms, new_token, status, task_columns, task_from_row, ts};
@@ -186,6 +186,25 @@ fn key(r: &Row, at: usize) -> Result<(i64, i64), PortError> {
     Ok((get(r, at)?, get(r, at + 1)?))
 }
 
+/// The claimed task in `row` (selected with the task columns) and its new lease.
+fn claimed(
+    row: &Row,
+    req: &ClaimRequest,
+    token: LeaseToken,
+    expires: i64,
+) -> Result<ClaimedTask, PortError> {
+    let task = task_from_row(row)?;
+    Ok(ClaimedTask {
+        lease: Lease {
+            task_id: task.id,
+            token,
+            worker: req.worker.clone(),
+            expires_at: ts(expires)?,
+        },
+        task,
+    })
+}
+
 impl PostgresStore {
     pub(crate) async fn claim_task(
         &self,
@@ -246,16 +265,7 @@ impl PostgresStore {
                 }
                 let row = client.query_opt(&stmt, &args).await.map_err(map_err)?;
                 if let Some(row) = row {
-                    let task = task_from_row(&row)?;
-                    return Ok(Some(ClaimedTask {
-                        lease: Lease {
-                            task_id: task.id,
-                            token,
-                            worker: req.worker.clone(),
-                            expires_at: ts(expires)?,
-                        },
-                        task,
-                    }));
+                    return claimed(&row, req, token, expires).map(Some);
                 }
             }
             // Nothing queued was taken: maybe a lapsed lease came first.
@@ -305,16 +315,7 @@ impl PostgresStore {
             .await
             .map_err(map_err)?;
         if let Some(row) = row {
-            let task = task_from_row(&row)?;
-            return Ok(Some(ClaimedTask {
-                lease: Lease {
-                    task_id: task.id,
-                    token,
-                    worker: req.worker.clone(),
-                    expires_at: ts(expires)?,
-                },
-                task,
-            }));
+            return claimed(&row, req, token, expires).map(Some);
         }
         drop(client);
         self.rescue(req, wanted, region, Some(id), now, expires)
@@ -445,16 +446,7 @@ impl PostgresStore {
                     .query_one(TAKE_BY_ID, &[&id, &now, &worker, &expires, &token.0, &strategy])
                     .await
                     .map_err(map_err)?;
-                let task = task_from_row(&row)?;
-                return Ok(Some(ClaimedTask {
-                    lease: Lease {
-                        task_id: task.id,
-                        token,
-                        worker: req.worker.clone(),
-                        expires_at: ts(expires)?,
-                    },
-                    task,
-                }));
+                return claimed(&row, req, token, expires).map(Some);
             }
         }
         .await
