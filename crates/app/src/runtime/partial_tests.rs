@@ -200,6 +200,19 @@ fn setup_with(
     }
 }
 
+impl Setup {
+    /// Enqueues one task and drains the queue: the task's id and the run's report.
+    async fn drain_one(&self) -> (TaskId, super::RunReport) {
+        let id = enqueue(&self.store).await;
+        let report = self
+            .runtime
+            .run(DRAIN, CancellationToken::new())
+            .await
+            .unwrap();
+        (id, report)
+    }
+}
+
 async fn enqueue(store: &MemoryStore) -> TaskId {
     store
         .enqueue(prismq_testkit::fixtures::new_task("partial"))
@@ -218,12 +231,7 @@ fn reset() -> Timestamp {
 async fn partial_items_are_saved_before_the_deferral_is_recorded() {
     let error = TaskError::retry_after(reset(), "quota spent midway").with_partial(items(3));
     let s = setup(error, None);
-    let id = enqueue(&s.store).await;
-    let report = s
-        .runtime
-        .run(DRAIN, CancellationToken::new())
-        .await
-        .unwrap();
+    let (id, report) = s.drain_one().await;
     assert_eq!((report.claimed, report.deferred), (1, 1), "{report:?}");
     assert_eq!(s.handler.calls.load(Ordering::SeqCst), 1);
 
@@ -273,12 +281,7 @@ async fn a_failed_save_still_records_the_handlers_failure() {
     ));
     let error = TaskError::permanent("the channel vanished midway").with_partial(items(2));
     let s = setup(error, Some(refusal));
-    let id = enqueue(&s.store).await;
-    let report = s
-        .runtime
-        .run(DRAIN, CancellationToken::new())
-        .await
-        .unwrap();
+    let (id, report) = s.drain_one().await;
     assert_eq!((report.claimed, report.failed), (1, 1), "{report:?}");
     assert_eq!(s.results.seen_status.lock().unwrap().len(), 1);
     assert_eq!(s.store.count(None).await.unwrap(), 0, "nothing was saved");
@@ -313,12 +316,7 @@ async fn a_failed_save_still_records_the_handlers_failure() {
 async fn a_store_that_stays_unavailable_does_not_lose_the_retry() {
     let error = TaskError::retryable("network reset on page 3").with_partial(items(1));
     let s = setup(error, Some(PortError::Unavailable("disk gone".into())));
-    let id = enqueue(&s.store).await;
-    let report = s
-        .runtime
-        .run(DRAIN, CancellationToken::new())
-        .await
-        .unwrap();
+    let (id, report) = s.drain_one().await;
     assert_eq!((report.claimed, report.retried), (1, 1), "{report:?}");
     assert!(
         s.results.seen_status.lock().unwrap().len() > 1,
@@ -360,12 +358,7 @@ fn with_time_limit() -> WorkerSettings {
 async fn a_handler_stopped_at_the_time_limit_keeps_what_it_returns() {
     let error = TaskError::retryable("stopped on request").with_partial(items(2));
     let s = setup_with(error, None, Returns::WhenCancelled, with_time_limit());
-    let id = enqueue(&s.store).await;
-    let report = s
-        .runtime
-        .run(DRAIN, CancellationToken::new())
-        .await
-        .unwrap();
+    let (id, report) = s.drain_one().await;
     assert_eq!((report.claimed, report.retried), (1, 1), "{report:?}");
     assert_eq!(
         *s.results.seen_status.lock().unwrap(),
@@ -402,12 +395,7 @@ async fn a_handler_stopped_at_the_time_limit_keeps_what_it_returns() {
 async fn a_handler_that_ignores_the_stop_is_aborted_and_keeps_nothing() {
     let error = TaskError::retryable("never returned").with_partial(items(2));
     let s = setup_with(error, None, Returns::Never, with_time_limit());
-    let id = enqueue(&s.store).await;
-    let report = s
-        .runtime
-        .run(DRAIN, CancellationToken::new())
-        .await
-        .unwrap();
+    let (id, report) = s.drain_one().await;
     assert_eq!((report.claimed, report.retried), (1, 1), "{report:?}");
     assert!(s.results.seen_status.lock().unwrap().is_empty());
     assert_eq!(s.store.count(None).await.unwrap(), 0);
