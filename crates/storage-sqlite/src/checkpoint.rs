@@ -2,6 +2,7 @@
 //! into the database file every few dozen writes, so no claim or completion pays for it.
 
 use rusqlite::Connection;
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -24,6 +25,13 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 /// machine, where it gets little CPU): the writer itself truncates the WAL before its next
 /// transaction, with up to half its busy budget, so writers cannot outrun the checkpoints.
 const WRITER_TRUNCATE_FRAMES: i64 = 8_000;
+/// The same limit in bytes of the WAL file, which the writer looks at itself every
+/// [`WRITER_LOOK_EVERY`] writes: the background thread's count can be a whole failed
+/// truncation old (hundreds of milliseconds of writes), and two processes' checkpoints
+/// contending leave it with no count at all.
+const WRITER_TRUNCATE_BYTES: u64 = 32 << 20;
+/// How often, in writes, the writer looks at the WAL file's length (one `stat`).
+const WRITER_LOOK_EVERY: u64 = 16;
 
 /// The store's checkpointer: counts commits and wakes its thread every [`EVERY_WRITES`].
 ///
@@ -83,21 +91,43 @@ impl Checkpointer {
 }
 
 impl Checkpointer {
-    /// Whether the writer should truncate the WAL itself before its next transaction.
-    pub(crate) fn writer_must_truncate(&self) -> bool {
-        self.frames.load(Ordering::Relaxed) > WRITER_TRUNCATE_FRAMES
+    /// Whether the writer should truncate the WAL (`wal`, the `-wal` file) itself before
+    /// its next transaction: the background thread saw it past the limit, or, every
+    /// [`WRITER_LOOK_EVERY`] writes, the file itself is. The file only shrinks when a
+    /// checkpoint truncates it, so its length is the most the WAL has held since.
+    pub(crate) fn writer_must_truncate(&self, wal: &Path) -> bool {
+        if self.frames.load(Ordering::Relaxed) > WRITER_TRUNCATE_FRAMES {
+            return true;
+        }
+        self.writes.load(Ordering::Relaxed) % WRITER_LOOK_EVERY == 0
+            && std::fs::metadata(wal).is_ok_and(|m| m.len() > WRITER_TRUNCATE_BYTES)
     }
 
-    /// Truncates the WAL on the writer's connection (outside any transaction), waiting at
-    /// most `budget` for other processes' readers and writers, then restores its timeout.
+    /// Truncates the WAL on the writer's connection (outside any transaction), trying for at
+    /// most `budget`, then restores its timeout.
+    ///
+    /// The caller holds the process's writer lock, so this process's writers wait. A
+    /// checkpoint already running elsewhere (this store's thread, another process's) makes
+    /// SQLite answer busy at once, without waiting: the loop tries again until the budget is
+    /// spent, so the truncation happens as soon as that one ends rather than never.
     pub(crate) fn truncate_on(&self, conn: &Connection, budget: Duration, restore: Duration) {
-        let outcome = conn.busy_timeout(budget).and_then(|()| {
-            let r = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
+        let deadline = std::time::Instant::now() + budget;
+        let mut outcome;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            outcome = conn.busy_timeout(left.min(TRUNCATE_WAIT)).and_then(|()| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                })
             });
-            conn.busy_timeout(restore)?;
-            r
-        });
+            if !matches!(outcome, Ok(1)) || std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Err(e) = conn.busy_timeout(restore) {
+            tracing::debug!(error = %e, "the writer's busy timeout was not restored");
+        }
         match outcome {
             Ok(0) => self.frames.store(0, Ordering::Relaxed),
             Ok(_) => tracing::debug!("the writer's WAL truncation was blocked; it tries again"),
@@ -137,6 +167,12 @@ fn run(options: &SqliteOptions, rx: &Receiver<()>, frames: &AtomicI64) {
 
 fn checkpoint(c: &Connection, busy_timeout: Duration, seen: &AtomicI64) -> rusqlite::Result<()> {
     let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+    if frames < 0 {
+        // Another connection's checkpoint is running, so SQLite reports no length (-1).
+        // Keep the last one seen: overwriting it would hide a long WAL from the writer's
+        // backstop exactly when checkpoints contend (two processes on one file).
+        return Ok(());
+    }
     seen.store(frames, Ordering::Relaxed);
     if frames > TRUNCATE_FRAMES {
         c.busy_timeout(TRUNCATE_WAIT)?;

@@ -114,6 +114,8 @@ struct Inner {
     writer: parking_lot::Mutex<Option<Connection>>,
     /// Checkpoints the WAL in the background as writes commit.
     checkpointer: checkpoint::Checkpointer,
+    /// The WAL file beside the database (its path with `-wal` appended, as SQLite names it).
+    wal: PathBuf,
 }
 
 /// The writer connection's own autocheckpoint, in pages: SQLite's default, as the backstop
@@ -166,16 +168,32 @@ impl SqliteStore {
             migrations::up(&mut conn, None, clock.now().as_millisecond())?;
         }
         let max_idle = options.max_idle_connections.max(1);
+        Ok(SqliteStore::with_pool(
+            connection::Pool::new(conn, max_idle),
+            options,
+            clock,
+        ))
+    }
+
+    /// A store over `pool`, with its writer opened on first use and its checkpoint thread.
+    pub(crate) fn with_pool(
+        pool: connection::Pool,
+        options: SqliteOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let checkpointer = checkpoint::Checkpointer::spawn(&options);
-        Ok(SqliteStore {
+        let mut wal = options.path.clone().into_os_string();
+        wal.push("-wal");
+        SqliteStore {
             inner: Arc::new(Inner {
-                pool: connection::Pool::new(conn, max_idle),
+                pool,
                 options,
                 clock,
                 writer: parking_lot::Mutex::new(None),
                 checkpointer,
+                wal: wal.into(),
             }),
-        })
+        }
     }
 
     /// The options it was opened with.
@@ -241,7 +259,11 @@ impl SqliteStore {
             let Some(conn) = slot.as_mut() else {
                 unreachable!("the writer connection was opened above")
             };
-            if self.inner.checkpointer.writer_must_truncate() {
+            if self
+                .inner
+                .checkpointer
+                .writer_must_truncate(&self.inner.wal)
+            {
                 // Half the budget at most, so the transaction itself still has time.
                 let left = deadline.saturating_duration_since(Instant::now()) / 2;
                 self.inner.checkpointer.truncate_on(conn, left, timeout);

@@ -142,7 +142,9 @@ fn eight_threads_complete_ten_thousand_tasks_exactly_once() {
 /// WAL bounded, on a quiet machine and on a loaded one (CI runs this beside the other
 /// tests). Passive checkpoints alone can be starved by steady writers, and the WAL then grows
 /// by several KB per task (~100 MB here); the escalations to TRUNCATE, in the background and
-/// then by the writer itself past ~32 MB, keep it under 48 MB.
+/// then by the writer itself past ~32 MB, keep it under 48 MB. The longest the WAL got is
+/// what counts, sampled throughout: measured only at the end, after a truncation, this test
+/// passed while the WAL reached 73–138 MB on the way.
 #[test]
 fn the_wal_stays_bounded_under_steady_writers_and_readers() {
     let dir = tempfile::tempdir().unwrap();
@@ -151,12 +153,20 @@ fn the_wal_stays_bounded_under_steady_writers_and_readers() {
     fill(&a, 30_000, &["a"]);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wal_path = dir.path().join("q.db-wal");
+    let wal_len = move || std::fs::metadata(&wal_path).map_or(0, |m| m.len());
+    // The reader also samples the WAL's length: a checkpoint that finally gets through
+    // truncates it, so its length at the end says nothing about how far it grew.
     let reader = {
         let (store, done) = (b.clone(), done.clone());
+        let wal_len = wal_len.clone();
         std::thread::spawn(move || {
+            let mut longest = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 store.stats_blocking().unwrap();
+                longest = longest.max(wal_len());
             }
+            longest
         })
     };
     let handles: Vec<_> = (0..4)
@@ -170,11 +180,8 @@ fn the_wal_stays_bounded_under_steady_writers_and_readers() {
         h.join().unwrap().unwrap();
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
-    reader.join().unwrap();
+    let wal = reader.join().unwrap().max(wal_len());
     assert_eq!(seen.lock().unwrap().len(), 30_000);
-    let wal = std::fs::metadata(dir.path().join("q.db-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0);
     assert!(
         wal <= 48 * 1024 * 1024,
         "the WAL grew to {wal} bytes over 30,000 tasks"

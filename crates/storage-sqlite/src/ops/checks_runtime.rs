@@ -13,7 +13,7 @@ use prismq_domain::PortError;
 
 use super::validate::{CheckResult, Outcome};
 use crate::error::map_err;
-use crate::{connection, Inner, SqliteOptions, SqliteStore, CLAIM_QUERIES};
+use crate::{connection, SqliteOptions, SqliteStore, CLAIM_QUERIES};
 
 /// The queries `stats` runs, by name, for the index-usage check (defined beside
 /// `SqliteStore::stats_blocking`, which runs exactly these).
@@ -178,15 +178,11 @@ pub(crate) fn index_usage(conn: &Connection) -> CheckResult {
 /// Check 8: malformed input is refused with the expected typed error, and the schema's own
 /// constraints refuse what slips past.
 pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> CheckResult {
-    let store = SqliteStore {
-        inner: Arc::new(Inner {
-            options: options.clone(),
-            clock: Arc::new(SystemClock),
-            pool: connection::Pool::new(conn, 1),
-            writer: parking_lot::Mutex::new(None),
-            checkpointer: crate::checkpoint::Checkpointer::spawn(options),
-        }),
-    };
+    let store = SqliteStore::with_pool(
+        connection::Pool::new(conn, 1),
+        options.clone(),
+        Arc::new(SystemClock),
+    );
     let Ok(tt) = TaskType::new("validate_probe") else {
         return CheckResult::new(8, Outcome::Fail, "internal: the probe task type is invalid");
     };
