@@ -15,6 +15,12 @@
 #   PRISMQ_TEST_POSTGRES_DATA    the data directory
 #   PRISMQ_TEST_POSTGRES_SOCKET  the unix socket directory
 #   PRISMQ_TEST_POSTGRES_PORT    the TCP port
+#   PRISMQ_TEST_POSTGRES_TLS     a directory with ca.crt (the test CA), and client.crt and
+#                                client.key (role prismq_cert's certificate)
+#
+# The server speaks TLS (ssl=on) with a certificate for DNS:localhost only, signed by a CA
+# made here with openssl, so tests can check verify-full, verify-ca and a wrong host name.
+# Role prismq_cert may only log in over TLS with a client certificate (pg_hba `cert`).
 #
 # A trap on EXIT stops the server and removes the directory. Sourcing it again while its
 # server answers does nothing. When the server cannot be installed or started, it returns
@@ -67,12 +73,46 @@ _prismq_pg_free_port() {
     return 1
 }
 
+# A CA, a server certificate for DNS:localhost and a client certificate for prismq_cert,
+# into $1 (EC P-256 keys: quick to make).
+_prismq_pg_certs() {
+    local d=$1
+    if ! command -v openssl >/dev/null 2>&1; then
+        if [ "$(id -u)" -eq 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl >/dev/null || true
+        fi
+        command -v openssl >/dev/null 2>&1 || {
+            _prismq_pg_fail "openssl is needed to make the test server's TLS certificates; install it (apt-get install openssl)"
+            return 1
+        }
+    fi
+    mkdir -p "$d" && (
+        set -e
+        cd "$d"
+        local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        openssl req -x509 "${ec[@]}" -days 3 -subj "/CN=PrismQ test CA" -keyout ca.key -out ca.crt \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req "${ec[@]}" -subj "/CN=localhost" -keyout server.key -out server.csr
+        printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3 -extfile server.ext -out server.crt
+        openssl req "${ec[@]}" -subj "/CN=prismq_cert" -keyout client.key -out client.csr
+        printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3 -extfile client.ext -out client.crt
+        rm -f ./*.csr ./*.ext ca.srl
+        chmod 600 ./*.key
+    ) >"$d/openssl.log" 2>&1 || {
+        cat "$d/openssl.log" >&2
+        _prismq_pg_fail "openssl could not make the test certificates (log above)"
+        return 1
+    }
+}
+
 _prismq_pg_cleanup() {
     if [ -n "${_PRISMQ_PG_DIR:-}" ] && [ -d "$_PRISMQ_PG_DIR" ]; then
         "$_PRISMQ_PG_DIR/ctl.sh" stop >/dev/null 2>&1 || true
         rm -rf "$_PRISMQ_PG_DIR"
     fi
-    unset _PRISMQ_PG_DIR PRISMQ_TEST_POSTGRES_URL PRISMQ_TEST_POSTGRES_CTL
+    unset _PRISMQ_PG_DIR PRISMQ_TEST_POSTGRES_URL PRISMQ_TEST_POSTGRES_CTL PRISMQ_TEST_POSTGRES_TLS
 }
 
 _prismq_pg_start() {
@@ -110,6 +150,14 @@ _prismq_pg_start() {
         return 1
     }
 
+    _prismq_pg_certs "$dir/tls" || {
+        rm -rf "$dir"
+        return 1
+    }
+    if [ -n "$run_as" ]; then
+        chown "$run_as:" "$dir/tls/server.key"
+    fi
+
     # The control script: the same pg_ctl invocation for this script and for restart tests.
     cat >"$dir/ctl.sh" <<EOF
 #!/usr/bin/env bash
@@ -124,7 +172,7 @@ run() {
 }
 case "\${1:-}" in
     start) run "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \\
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start ;;
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key -c ssl_ca_file=$dir/tls/ca.crt" start ;;
     stop) run "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop ;;
     status) run "$bin/pg_ctl" -D "$dir/data" status ;;
     *) echo "usage: \$0 start|stop|status" >&2; exit 2 ;;
@@ -143,6 +191,12 @@ EOF
         return 1
     fi
 
+    # prismq_cert logs in only over TLS with a client certificate; everyone else as before.
+    {
+        printf 'hostssl all prismq_cert 127.0.0.1/32 cert\nhostssl all prismq_cert ::1/128 cert\nhost all prismq_cert all reject\n'
+        cat "$dir/data/pg_hba.conf"
+    } >"$dir/pg_hba.new" && cat "$dir/pg_hba.new" >"$dir/data/pg_hba.conf" && rm -f "$dir/pg_hba.new"
+
     _PRISMQ_PG_DIR=$dir
     # Stop the server and remove its directory when the sourcing shell exits, keeping any
     # EXIT trap that was already set.
@@ -159,7 +213,8 @@ EOF
         return 1
     fi
     if ! "$bin/psql" -q -h "$dir" -p "$port" -U prismq -d postgres -v ON_ERROR_STOP=1 \
-        -c "CREATE DATABASE prismq_test" >/dev/null; then
+        -c "CREATE DATABASE prismq_test" -c "CREATE ROLE prismq_cert LOGIN" \
+        -c "GRANT ALL ON DATABASE prismq_test TO prismq_cert" >/dev/null; then
         _prismq_pg_cleanup
         _prismq_pg_fail "could not create the test database"
         return 1
@@ -171,6 +226,7 @@ EOF
     export PRISMQ_TEST_POSTGRES_DATA="$dir/data"
     export PRISMQ_TEST_POSTGRES_SOCKET="$dir"
     export PRISMQ_TEST_POSTGRES_PORT="$port"
+    export PRISMQ_TEST_POSTGRES_TLS="$dir/tls"
     echo "postgres.sh: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') at $PRISMQ_TEST_POSTGRES_URL (socket in $dir)" >&2
 }
 

@@ -112,3 +112,54 @@ fn database_schema_keeps_two_queues_apart_in_one_database() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The URL's TLS parameters through the binary: the test server speaks TLS with a
+/// certificate for `localhost` signed by the service script's CA.
+#[test]
+fn tls_settings_in_the_url_reach_every_command() {
+    let tls = std::env::var("PRISMQ_TEST_POSTGRES_TLS").expect(
+        "PRISMQ_TEST_POSTGRES_TLS is not set: run `source scripts/services/postgres.sh` first",
+    );
+    let port = std::env::var("PRISMQ_TEST_POSTGRES_PORT").expect("PRISMQ_TEST_POSTGRES_PORT");
+    let schema = format!("cli_tls_{}", std::process::id());
+    let sb = Sandbox::new();
+    let run = |host: &str, query: &str, args: &[&str]| {
+        sb.bare()
+            .env(
+                "PRISMQ_DATABASE__URL",
+                format!("postgres://prismq@{host}:{port}/prismq_test?{query}"),
+            )
+            .env("PRISMQ_DATABASE__SCHEMA", &schema)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let full = format!("sslmode=verify-full&sslrootcert={tls}/ca.crt");
+    let o = run("localhost", &full, &["enqueue", "keyword", "over tls"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run("localhost", &full, &["--json", "tasks", "list"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("over tls"), "{}", stdout(&o));
+
+    // The certificate names localhost only: by address, verify-full refuses (exit 4,
+    // saying what to do) and verify-ca accepts.
+    let o = run("127.0.0.1", &full, &["stats"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("not valid for name") && err.contains("sslmode=verify-ca"),
+        "{err}"
+    );
+    let ca = format!("sslmode=verify-ca&sslrootcert={tls}/ca.crt");
+    let o = run("127.0.0.1", &ca, &["stats"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // An unknown mode is a configuration error, naming the key and what is accepted.
+    let o = run("localhost", "sslmode=allow", &["stats"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("database.url") && err.contains("verify-full"),
+        "{err}"
+    );
+}

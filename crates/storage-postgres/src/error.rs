@@ -10,6 +10,10 @@ pub enum StoreError {
     /// The connection URL could not be parsed.
     #[error("database.url is not a usable PostgreSQL URL ({0}); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
     InvalidUrl(String),
+    /// A TLS setting of the URL (`sslrootcert`, `sslcert`, `sslkey`) names a file that is
+    /// missing or holds nothing usable.
+    #[error("database.url's TLS settings are not usable: {0}")]
+    Tls(String),
     /// The schema name is not a plain identifier.
     #[error("{0:?} is not a usable schema name; use 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _")]
     InvalidSchema(String),
@@ -102,16 +106,50 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> PortError {
             "the connection to PostgreSQL was lost; workers back off and resume when it is back (a claim whose commit was lost is resolved by its lease)".into(),
         );
     }
-    PortError::Unavailable(format!("cannot use PostgreSQL: {e}"))
+    let msg = with_causes(&e);
+    PortError::Unavailable(format!("{CANNOT_USE}{msg}{}", tls_hint(&msg)))
+}
+
+const CANNOT_USE: &str = "cannot use PostgreSQL: ";
+
+/// `e` and its causes, `: `-joined: the driver's own text is only the kind of failure
+/// ("error performing TLS handshake"), the cause says which ("invalid peer certificate: …").
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    msg
+}
+
+/// What to do about a failed TLS handshake, from the driver's message (rustls' error text).
+fn tls_hint(msg: &str) -> &'static str {
+    if msg.contains("invalid peer certificate") {
+        "; the server's certificate is not trusted for this host: name the CA that signed it \
+         with sslrootcert=FILE in database.url, connect to a host name the certificate names \
+         (sslmode=verify-ca skips that check), or use sslmode=disable on a network you trust"
+    } else if msg.contains("server does not support TLS") {
+        "; the server has TLS turned off: turn on ssl in postgresql.conf, or use \
+         sslmode=prefer or sslmode=disable in database.url"
+    } else {
+        ""
+    }
 }
 
 /// Maps a pool error (no connection could be had) to `Unavailable`.
 pub(crate) fn map_pool_err(e: deadpool_postgres::PoolError) -> PortError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => match map_err(e) {
-            PortError::Unavailable(m) => {
-                PortError::Unavailable(format!("cannot connect to PostgreSQL: {m}"))
-            }
+            PortError::Unavailable(m) => PortError::Unavailable(format!(
+                "cannot connect to PostgreSQL: {}",
+                m.strip_prefix(CANNOT_USE).unwrap_or(&m)
+            )),
             other => other,
         },
         deadpool_postgres::PoolError::Timeout(_) => PortError::Unavailable(

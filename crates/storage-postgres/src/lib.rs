@@ -24,6 +24,7 @@ mod notify;
 mod queue;
 mod quota;
 mod results;
+mod tls;
 mod workers;
 
 use std::str::FromStr;
@@ -48,6 +49,21 @@ pub use notify::WorkSignal;
 pub fn is_postgres_url(url: &str) -> bool {
     let u = url.trim_start();
     u.starts_with("postgres://") || u.starts_with("postgresql://")
+}
+
+/// Checks a `postgres://` URL without connecting or reading any file: the driver's syntax,
+/// and the TLS parameters (`sslmode`'s value, `sslcert` together with `sslkey`).
+///
+/// # Errors
+/// What is wrong, in words that never repeat the password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let (rest, _) = tls::split_url(url).map_err(|e| match e {
+        StoreError::InvalidUrl(m) => m,
+        other => other.to_string(),
+    })?;
+    tokio_postgres::Config::from_str(&rest)
+        .map(|_| ())
+        .map_err(|e| error::with_causes(&e))
 }
 
 /// How to open a store.
@@ -108,9 +124,11 @@ impl PostgresOptions {
 
     /// The driver configuration: the URL, a connect timeout, an application name and the
     /// schema as `search_path`.
-    pub(crate) fn pg_config(&self) -> Result<tokio_postgres::Config, StoreError> {
-        let mut cfg = tokio_postgres::Config::from_str(self.url.trim())
-            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+    pub(crate) fn pg_config(&self) -> Result<(tokio_postgres::Config, tls::Connector), StoreError> {
+        let (url, tls) = tls::split_url(&self.url)?;
+        let mut cfg = tokio_postgres::Config::from_str(&url)
+            .map_err(|e| StoreError::InvalidUrl(error::with_causes(&e)))?;
+        let connector = tls.apply(&mut cfg)?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(self.connect_timeout);
         }
@@ -125,7 +143,7 @@ impl PostgresOptions {
             };
             cfg.options(&opts);
         }
-        Ok(cfg)
+        Ok((cfg, connector))
     }
 }
 
@@ -189,10 +207,10 @@ impl PostgresStore {
         options: PostgresOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let cfg = options.pg_config()?;
+        let (cfg, tls) = options.pg_config()?;
         let manager = Manager::from_config(
             cfg.clone(),
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -206,7 +224,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
         let stop = CancellationToken::new();
-        let signal = notify::Signal::new(cfg, options.schema.clone(), stop.clone());
+        let signal = notify::Signal::new(cfg, tls, options.schema.clone(), stop.clone());
         Ok(PostgresStore {
             inner: Arc::new(Inner {
                 options,

@@ -16,11 +16,14 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
+use crate::tls::Connector;
+
 /// The channel the trigger notifies.
 pub const CHANNEL: &str = "prismq_work";
 
 pub(crate) struct Signal {
     cfg: tokio_postgres::Config,
+    tls: Connector,
     schema: Option<String>,
     stop: CancellationToken,
     tx: Arc<watch::Sender<u64>>,
@@ -30,11 +33,13 @@ pub(crate) struct Signal {
 impl Signal {
     pub(crate) fn new(
         cfg: tokio_postgres::Config,
+        tls: Connector,
         schema: Option<String>,
         stop: CancellationToken,
     ) -> Self {
         Signal {
             cfg,
+            tls,
             schema,
             stop,
             tx: Arc::new(watch::channel(0).0),
@@ -49,6 +54,7 @@ impl Signal {
                 if !self.started.swap(true, Ordering::AcqRel) {
                     handle.spawn(listen(
                         self.cfg.clone(),
+                        self.tls.clone(),
                         self.schema.clone(),
                         self.stop.clone(),
                         self.tx.clone(),
@@ -85,6 +91,7 @@ impl WorkSignal {
 
 async fn listen(
     cfg: tokio_postgres::Config,
+    tls: Connector,
     schema: Option<String>,
     stop: CancellationToken,
     tx: Arc<watch::Sender<u64>>,
@@ -95,7 +102,7 @@ async fn listen(
         if stop.is_cancelled() {
             return;
         }
-        match cfg.connect(tokio_postgres::NoTls).await {
+        match cfg.connect(tls.clone()).await {
             Ok((client, mut conn)) => {
                 let (ntx, mut nrx) = mpsc::unbounded_channel::<String>();
                 let driver = tokio::spawn(async move {

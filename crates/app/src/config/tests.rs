@@ -788,3 +788,40 @@ fn postgres_schema_and_pool_size_are_checked_and_only_for_postgres() {
         "unused by SQLite, but not an error: `config show` prints it"
     );
 }
+
+#[test]
+fn postgres_tls_parameters_are_checked_and_the_password_never_shown() {
+    let ok =
+        "postgres://app:pw@db.internal/prismq?sslmode=verify-full&sslrootcert=/etc/prismq/ca.pem";
+    let c = load_flags(&[("database.url", ok)]).unwrap();
+    assert_eq!(c.database.postgres_url(), Some(ok));
+    for (url, problem) in [
+        (
+            "postgres://app:s3cr3t-canary@db/q?sslmode=allow",
+            "sslmode=\"allow\" is not known",
+        ),
+        (
+            "postgres://app:s3cr3t-canary@db/q?sslcert=c.pem",
+            "sslcert and sslkey go together",
+        ),
+        (
+            "postgres://app:s3cr3t-canary@db/q?sslmode=require&sslmode=disable",
+            "given twice",
+        ),
+        (
+            "postgres://app:s3cr3t-canary@db/q?colour=blue",
+            "unknown option `colour`",
+        ),
+    ] {
+        let e = load_flags(&[("database.url", url)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`database.url`") && e.contains(problem), "{e}");
+        assert!(
+            e.contains("verify-ca, verify-full"),
+            "says what is accepted: {e}"
+        );
+        assert!(e.contains("app:<redacted>@db"), "{e}");
+        assert!(!e.contains("s3cr3t-canary"), "{e}");
+    }
+}

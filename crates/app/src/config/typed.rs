@@ -10,7 +10,7 @@ use prismq_domain::{ClaimingStrategy, Compatibility, TaskType};
 
 use super::loader::sqlite_url_path;
 use super::raw::{Raw, RawConfig, SECRET_KEYS};
-use super::secret::{Secret, REDACTED};
+use super::secret::{redact_url_password, Secret, REDACTED};
 use super::values::{self, Bad};
 use super::{
     Config, ConfigError, DatabaseConfig, LogFormat, LoggingConfig, Origin, RetryConfig,
@@ -31,6 +31,8 @@ impl Reader {
             key: key.to_owned(),
             value: if SECRET_KEYS.contains(&key) {
                 REDACTED.to_owned()
+            } else if key == "database.url" {
+                redact_url_password(&raw.render()).into_owned()
             } else {
                 raw.render()
             },
@@ -110,6 +112,8 @@ pub(super) fn build(
             let s = values::text(v, ACC)?;
             let s = s.trim();
             if prismq_storage_postgres::is_postgres_url(s) {
+                const PG: &str = "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, with optional ?sslmode= (disable, prefer, require, verify-ca, verify-full), sslrootcert=, sslcert= and sslkey=";
+                prismq_storage_postgres::check_url(s).map_err(|problem| Bad::new(problem, PG))?;
                 return Ok(Some(s.to_owned()));
             }
             sqlite_url_path(s)
