@@ -31,6 +31,9 @@ pub enum CopyError {
         /// What was given (password redacted).
         given: String,
     },
+    /// `--schema` is not a plain identifier.
+    #[error("--schema {0:?} is not a usable schema name; use 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _")]
+    Schema(String),
     /// Both ends are the same kind; only SQLite ↔ PostgreSQL copies are supported.
     #[error("copy from {0} to {1} is not supported: copy between SQLite and PostgreSQL (use `prismq backup` for SQLite to SQLite)")]
     Unsupported(&'static str, &'static str),
@@ -49,6 +52,7 @@ impl CopyError {
         matches!(
             self,
             CopyError::Endpoint { .. }
+                | CopyError::Schema(_)
                 | CopyError::Unsupported(..)
                 | CopyError::Copy(prismq_storage_postgres::CopyError::TargetNotEmpty { .. })
         )
@@ -85,13 +89,16 @@ impl Endpoint {
     }
 }
 
-async fn postgres(url: &str) -> Result<PostgresStore, CopyError> {
-    Ok(PostgresStore::open(PostgresOptions::new(url), Arc::new(SystemClock)).await?)
+async fn postgres(url: &str, schema: Option<&str>) -> Result<PostgresStore, CopyError> {
+    let mut options = PostgresOptions::new(url);
+    options.schema = schema.map(str::to_owned);
+    Ok(PostgresStore::open(options, Arc::new(SystemClock)).await?)
 }
 
 /// Copies tasks, logs, workers, results, metric history and quota from `from` to `to`, in one
 /// transaction on the target, verifying every table's count; refuses a non-empty target
-/// unless `force` (which replaces its contents).
+/// unless `force` (which replaces its contents). The PostgreSQL end's tables are in `schema`
+/// (created if missing) when given, else in the connection's default schema.
 ///
 /// # Errors
 /// See [`CopyError`].
@@ -99,13 +106,17 @@ pub async fn copy_database(
     from: &Endpoint,
     to: &Endpoint,
     force: bool,
+    schema: Option<&str>,
 ) -> Result<CopyReport, CopyError> {
+    if let Some(s) = schema.filter(|s| !prismq_storage_postgres::is_valid_schema_name(s)) {
+        return Err(CopyError::Schema(s.to_owned()));
+    }
     match (from, to) {
         (Endpoint::Sqlite(path), Endpoint::Postgres(url)) => {
-            Ok(copy_sqlite_to_postgres(path, &postgres(url).await?, force).await?)
+            Ok(copy_sqlite_to_postgres(path, &postgres(url, schema).await?, force).await?)
         }
         (Endpoint::Postgres(url), Endpoint::Sqlite(path)) => {
-            Ok(copy_postgres_to_sqlite(&postgres(url).await?, path, force).await?)
+            Ok(copy_postgres_to_sqlite(&postgres(url, schema).await?, path, force).await?)
         }
         (a, b) => Err(CopyError::Unsupported(a.kind(), b.kind())),
     }
@@ -143,7 +154,10 @@ mod tests {
     #[tokio::test]
     async fn same_kind_copies_are_refused() {
         let a = Endpoint::Sqlite("a.db".into());
-        let e = copy_database(&a, &a, false).await.unwrap_err().to_string();
+        let e = copy_database(&a, &a, false, None)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not supported"), "{e}");
     }
 }

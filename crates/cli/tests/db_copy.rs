@@ -163,3 +163,69 @@ fn tls_settings_in_the_url_reach_every_command() {
         "{err}"
     );
 }
+
+/// `db copy --schema` puts the copy in its own schema, which a queue configured with that
+/// `database.schema` then sees; without the flag the configured schema is used; a bad name is
+/// refused before anything is written.
+#[test]
+fn db_copy_goes_to_and_from_the_schema_asked_for() {
+    let url = postgres_url();
+    let schema = format!("copy_s_{}", std::process::id());
+    let sb = Sandbox::new();
+    assert!(sb.run(&["init"]).status.success());
+    for q in ["alpha", "beta"] {
+        assert!(sb.run(&["enqueue", "keyword", q]).status.success());
+    }
+    let from = format!("sqlite:{}", sb.db().display());
+    let o = sb.run(&[
+        "db", "copy", "--from", &from, "--to", &url, "--schema", &schema,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("copied 2 tasks"), "{}", stdout(&o));
+
+    let in_schema = |args: &[&str]| {
+        sb.bare()
+            .env("PRISMQ_DATABASE__URL", &url)
+            .env("PRISMQ_DATABASE__SCHEMA", &schema)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = stdout(&in_schema(&["--json", "tasks", "list"]));
+    assert!(
+        listed.contains("alpha") && listed.contains("beta"),
+        "{listed}"
+    );
+
+    // Back to a new file, the schema coming from the configuration this time.
+    let back = sb.path("from_schema.db");
+    let o = in_schema(&[
+        "db",
+        "copy",
+        "--from",
+        &url,
+        "--to",
+        &format!("sqlite:{}", back.display()),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("copied 2 tasks"), "{}", stdout(&o));
+
+    let bad = sb.path("never.db");
+    let o = sb.run(&[
+        "db",
+        "copy",
+        "--from",
+        &url,
+        "--to",
+        &format!("sqlite:{}", bad.display()),
+        "--schema",
+        "Bad-Name",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--schema \"Bad-Name\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!bad.exists(), "nothing written");
+}

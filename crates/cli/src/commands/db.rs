@@ -1,4 +1,4 @@
-//! `prismq db copy --from STORE --to STORE [--force]`: moves a queue between a SQLite file and
+//! `prismq db copy --from STORE --to STORE [--force] [--schema NAME]`: moves a queue between a SQLite file and
 //! a PostgreSQL server (either way), verifying every table's count before committing.
 
 use clap::{Args, Subcommand};
@@ -28,6 +28,10 @@ pub struct CopyArgs {
     /// Replace the target's contents if it is not empty.
     #[arg(long)]
     pub force: bool,
+    /// The PostgreSQL end's schema (created if missing). Default: `database.schema` from
+    /// the configuration, else the connection's default (`public`).
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
 }
 
 fn cli_error(e: CopyError) -> CliError {
@@ -48,7 +52,8 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> CliResult {
     let DbCommand::Copy(args) = command;
     let from = Endpoint::parse("--from", &args.from).map_err(cli_error)?;
     let to = Endpoint::parse("--to", &args.to).map_err(cli_error)?;
-    let report = copy_database(&from, &to, args.force)
+    let schema = args.schema.or_else(|| ctx.config.database.schema.clone());
+    let report = copy_database(&from, &to, args.force, schema.as_deref())
         .await
         .map_err(cli_error)?;
     if ctx.json() {
