@@ -147,10 +147,11 @@ impl SqliteStore {
             .region
             .as_ref()
             .map(|r| r.trim().to_ascii_uppercase());
-        let region = region_upper.as_deref();
         let only = req.filter.only.map(|id| id.0);
-        self.write(|tx| {
-            if let Some((id, previous)) = self.rescue_lapsed(tx, &wanted, region, now, only)? {
+        let req = req.clone();
+        self.write_shared(move |tx| {
+            let region = region_upper.as_deref();
+            if let Some((id, previous)) = rescue_lapsed(tx, &wanted, region, now, only)? {
                 write_pending(tx, id)?;
                 let details = json!({ "previous_worker": previous });
                 insert_log(
@@ -162,7 +163,7 @@ impl SqliteStore {
                     "lease lapsed; claimed again",
                     &details,
                 )?;
-                return self.take(tx, id, req, now, expires, start).map(Some);
+                return take(tx, id, &req, now, expires, start).map(Some);
             }
             let picked = match only {
                 Some(id) => probe_one(tx, id, &wanted, now, region)?,
@@ -176,119 +177,117 @@ impl SqliteStore {
                 }
             };
             match picked {
-                Some((_, id)) => self
-                    .take(tx, TaskId(id), req, now, expires, start)
-                    .map(Some),
+                Some((_, id)) => take(tx, TaskId(id), &req, now, expires, start).map(Some),
                 None => Ok(None),
             }
         })
     }
+}
 
-    /// Finds the first lapsed lease the worker may take. Tasks already at their attempt limit
-    /// are dead-lettered on the way.
-    fn rescue_lapsed(
-        &self,
-        tx: &Transaction<'_>,
-        wanted: &[String],
-        region: Option<&str>,
-        now: i64,
-        only: Option<i64>,
-    ) -> Result<Option<(TaskId, Option<String>)>, PortError> {
-        let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
-        let lapsed = stmt
-            .query_map(params![now, only], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            })
-            .map_err(map_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(map_err)?;
-        for (id, task_type, task_region, attempts, max_attempts, worker) in lapsed {
-            let type_ok = wanted.is_empty() || wanted.contains(&task_type);
-            let region_ok = task_region.is_none() || task_region.as_deref() == region;
-            if !(type_ok && region_ok) {
-                continue;
-            }
-            if attempts >= max_attempts {
-                write_pending(tx, TaskId(id))?;
-                let message = format!(
+/// Finds the first lapsed lease the worker may take. Tasks already at their attempt limit
+/// are dead-lettered on the way.
+fn rescue_lapsed(
+    tx: &Transaction<'_>,
+    wanted: &[String],
+    region: Option<&str>,
+    now: i64,
+    only: Option<i64>,
+) -> Result<Option<(TaskId, Option<String>)>, PortError> {
+    let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
+    let lapsed = stmt
+        .query_map(params![now, only], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .map_err(map_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(map_err)?;
+    for (id, task_type, task_region, attempts, max_attempts, worker) in lapsed {
+        let type_ok = wanted.is_empty() || wanted.contains(&task_type);
+        let region_ok = task_region.is_none() || task_region.as_deref() == region;
+        if !(type_ok && region_ok) {
+            continue;
+        }
+        if attempts >= max_attempts {
+            write_pending(tx, TaskId(id))?;
+            let message = format!(
                     "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
                     worker.as_deref().unwrap_or("?")
                 );
-                tx.prepare_cached(
+            tx.prepare_cached(
                     "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
                      lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
                 )
                 .and_then(|mut s| s.execute(params![id, now, message]))
                 .map_err(map_err)?;
-                insert_log(
-                    tx,
-                    TaskId(id),
-                    now,
-                    LogLevel::Warn,
-                    TaskEvent::LeaseExpired,
-                    "lease lapsed",
-                    &json!({ "previous_worker": worker }),
-                )?;
-                insert_log(
-                    tx,
-                    TaskId(id),
-                    now,
-                    LogLevel::Error,
-                    TaskEvent::Failed,
-                    &message,
-                    &Value::Null,
-                )?;
-                continue;
-            }
-            return Ok(Some((TaskId(id), worker)));
+            insert_log(
+                tx,
+                TaskId(id),
+                now,
+                LogLevel::Warn,
+                TaskEvent::LeaseExpired,
+                "lease lapsed",
+                &json!({ "previous_worker": worker }),
+            )?;
+            insert_log(
+                tx,
+                TaskId(id),
+                now,
+                LogLevel::Error,
+                TaskEvent::Failed,
+                &message,
+                &Value::Null,
+            )?;
+            continue;
         }
-        Ok(None)
+        return Ok(Some((TaskId(id), worker)));
     }
+    Ok(None)
+}
 
-    fn take(
-        &self,
-        tx: &Transaction<'_>,
-        id: TaskId,
-        req: &ClaimRequest,
-        now: i64,
-        expires: i64,
-        start: bool,
-    ) -> Result<ClaimedTask, PortError> {
-        let token = new_token();
-        let sql = if start { TAKE_AND_START } else { TAKE };
-        let task = tx
-            .prepare_cached(sql)
-            .and_then(|mut s| {
-                s.query_row(
-                    params![
-                        id.0,
-                        req.worker.as_str(),
-                        expires,
-                        token.0,
-                        now,
-                        req.strategy.as_str()
-                    ],
-                    task_from_row,
-                )
-            })
-            .map_err(map_err)?;
-        let expires_at = ts(0, expires).map_err(map_err)?;
-        let lease = Lease {
-            task_id: id,
-            token,
-            worker: req.worker.clone(),
-            expires_at,
-        };
-        Ok(ClaimedTask { task, lease })
-    }
+fn take(
+    tx: &Transaction<'_>,
+    id: TaskId,
+    req: &ClaimRequest,
+    now: i64,
+    expires: i64,
+    start: bool,
+) -> Result<ClaimedTask, PortError> {
+    let token = new_token();
+    let sql = if start { TAKE_AND_START } else { TAKE };
+    let task = tx
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    id.0,
+                    req.worker.as_str(),
+                    expires,
+                    token.0,
+                    now,
+                    req.strategy.as_str()
+                ],
+                task_from_row,
+            )
+        })
+        .map_err(map_err)?;
+    let expires_at = ts(0, expires).map_err(map_err)?;
+    let lease = Lease {
+        task_id: id,
+        token,
+        worker: req.worker.clone(),
+        expires_at,
+    };
+    Ok(ClaimedTask { task, lease })
+}
 
+impl SqliteStore {
     /// Blocking [`prismq_domain::ports::TaskQueue::renew_lease`].
     ///
     /// # Errors
@@ -321,7 +320,8 @@ impl SqliteStore {
     /// As the port.
     pub fn start_blocking(&self, lease: &Lease) -> Result<(), PortError> {
         let now = self.now_ms();
-        self.write(|tx| {
+        let lease = lease.clone();
+        self.write_shared(move |tx| {
             // `Some(stored)`: started now; `stored` when the claim's entries are already rows
             // (a task claimed before schema v2), so this one must be a row too.
             let started: Option<bool> = tx
@@ -345,7 +345,7 @@ impl SqliteStore {
                     &Value::Null,
                 );
             }
-            match fenced_status(tx, lease)? {
+            match fenced_status(tx, &lease)? {
                 Some(TaskStatus::Running) => Ok(()),
                 _ => Err(PortError::LeaseLost {
                     task_id: lease.task_id.0,
@@ -365,7 +365,8 @@ impl SqliteStore {
     ) -> Result<(), PortError> {
         let now = self.now_ms();
         let summary_text = summary.map(Value::to_string);
-        self.write(|tx| {
+        let lease = lease.clone();
+        self.write_shared(move |tx| {
             // The `completed` entry is read from the row (status and finished_at) unless the
             // claim's entries are already rows (a task claimed before schema v2).
             let stored: Option<bool> = tx

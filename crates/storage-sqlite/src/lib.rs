@@ -10,6 +10,7 @@
 mod checkpoint;
 mod claims;
 mod codec;
+mod combine;
 mod connection;
 mod error;
 mod logs;
@@ -116,6 +117,9 @@ struct Inner {
     checkpointer: checkpoint::Checkpointer,
     /// The WAL file beside the database (its path with `-wal` appended, as SQLite names it).
     wal: PathBuf,
+    /// Claims, starts and completions waiting for the writer, run together by its next
+    /// holder (group commit).
+    waiting: combine::Waiting,
 }
 
 /// The writer connection's own autocheckpoint, in pages: SQLite's default, as the backstop
@@ -192,6 +196,7 @@ impl SqliteStore {
                 writer: parking_lot::Mutex::new(None),
                 checkpointer,
                 wal: wal.into(),
+                waiting: combine::Waiting::default(),
             }),
         }
     }
@@ -232,70 +237,18 @@ impl SqliteStore {
         &self,
         mut f: impl FnMut(&Transaction<'_>) -> Result<T, PortError>,
     ) -> Result<T, PortError> {
-        let timeout = self.inner.options.busy_timeout;
-        let deadline = Instant::now() + timeout;
-        let busy = |msg: &str| {
-            PortError::Busy(format!(
-                "{msg}; other writers held the database for more than {timeout:?}"
-            ))
-        };
+        let deadline = Instant::now() + self.inner.options.busy_timeout;
         let mut attempt = 0;
         loop {
             // Not poisoned by a writer that panicked: its transaction rolled back when the
             // `Transaction` dropped, so the connection is still good.
             let mut slot = self.inner.writer.lock();
-            if slot.is_none() {
-                let conn = connection::open_connection(&self.inner.options)
-                    .map_err(|e| PortError::Unavailable(e.to_string()))?;
-                // Checkpoints run after the writer lets go (see below); SQLite's own, which
-                // runs inside the lock, is the backstop.
-                conn.execute_batch(&format!(
-                    "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
-                     PRAGMA cache_size = -{WRITER_CACHE_KIB};"
-                ))
-                .map_err(error::map_err)?;
-                *slot = Some(conn);
-            }
-            let Some(conn) = slot.as_mut() else {
-                unreachable!("the writer connection was opened above")
-            };
-            if self
-                .inner
-                .checkpointer
-                .writer_must_truncate(&self.inner.wal)
-            {
-                // Half the budget at most, so the transaction itself still has time.
-                let left = deadline.saturating_duration_since(Instant::now()) / 2;
-                self.inner.checkpointer.truncate_on(conn, left, timeout);
-            }
-            // SQLite's own wait gets what is left of the budget.
-            let left = deadline.saturating_duration_since(Instant::now());
-            let result = conn
-                .busy_timeout(left)
-                .map_err(error::map_err)
-                .and_then(|()| {
-                    let tx = conn
-                        .transaction_with_behavior(TransactionBehavior::Immediate)
-                        .map_err(error::map_err)?;
-                    let out = f(&tx)?;
-                    tx.commit().map_err(error::map_err)?;
-                    Ok(out)
-                });
-            // A connection left inside a transaction (never expected: a dropped `Transaction`
-            // rolls back) must not serve the next writer, and one that met a storage fault
-            // (a full disk, an I/O error) may keep failing after the fault clears, as SQLite
-            // holds the pager in its error state: open a fresh one next time.
-            if !conn.is_autocommit() || matches!(result, Err(PortError::Unavailable(_))) {
-                *slot = None;
-            }
+            let result = self.transact(&mut slot, deadline, &mut f);
             drop(slot);
-            if result.is_ok() {
-                self.inner.checkpointer.committed();
-            }
             match result {
                 Err(PortError::Busy(msg)) => {
                     if Instant::now() >= deadline {
-                        return Err(busy(&msg));
+                        return Err(self.busy(&msg));
                     }
                     std::thread::sleep(connection::busy_backoff(attempt));
                     attempt += 1;
@@ -303,6 +256,75 @@ impl SqliteStore {
                 other => return other,
             }
         }
+    }
+
+    /// `Busy` after the whole budget was spent.
+    fn busy(&self, msg: &str) -> PortError {
+        PortError::Busy(format!(
+            "{msg}; other writers held the database for more than {:?}",
+            self.inner.options.busy_timeout
+        ))
+    }
+
+    /// One attempt at `f` in a `BEGIN IMMEDIATE` transaction on the writer connection in
+    /// `slot` (the caller holds the writer lock), opening the connection first if needed and
+    /// truncating the WAL when it is due. SQLite's own busy wait gets what is left until
+    /// `deadline`.
+    fn transact<T>(
+        &self,
+        slot: &mut Option<Connection>,
+        deadline: Instant,
+        f: &mut impl FnMut(&Transaction<'_>) -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
+        if slot.is_none() {
+            let conn = connection::open_connection(&self.inner.options)
+                .map_err(|e| PortError::Unavailable(e.to_string()))?;
+            // Checkpoints run after the writer lets go (see below); SQLite's own, which
+            // runs inside the lock, is the backstop.
+            conn.execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
+                 PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+            ))
+            .map_err(error::map_err)?;
+            *slot = Some(conn);
+        }
+        let Some(conn) = slot.as_mut() else {
+            unreachable!("the writer connection was opened above")
+        };
+        if self
+            .inner
+            .checkpointer
+            .writer_must_truncate(&self.inner.wal)
+        {
+            // Half the budget at most, so the transaction itself still has time.
+            let left = deadline.saturating_duration_since(Instant::now()) / 2;
+            self.inner
+                .checkpointer
+                .truncate_on(conn, left, self.inner.options.busy_timeout);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = conn
+            .busy_timeout(left)
+            .map_err(error::map_err)
+            .and_then(|()| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(error::map_err)?;
+                let out = f(&tx)?;
+                tx.commit().map_err(error::map_err)?;
+                Ok(out)
+            });
+        // A connection left inside a transaction (never expected: a dropped `Transaction`
+        // rolls back) must not serve the next writer, and one that met a storage fault (a
+        // full disk, an I/O error) may keep failing after the fault clears, as SQLite holds
+        // the pager in its error state: open a fresh one next time.
+        if !conn.is_autocommit() || matches!(result, Err(PortError::Unavailable(_))) {
+            *slot = None;
+        }
+        if result.is_ok() {
+            self.inner.checkpointer.committed();
+        }
+        result
     }
 
     /// Runs a read-only `f`, retrying while busy like [`SqliteStore::write`].

@@ -1,0 +1,428 @@
+//! Group commit for the claim path: a claim, start or completion that arrives while another
+//! write holds the writer waits in a queue, and the next thread to take the writer runs every
+//! waiting one in a single transaction, each in its own savepoint.
+//!
+//! With more workers than cores the writer is rarely free, and each transaction pays its own
+//! commit: a WAL header, the pages it dirtied, the wal-index update. Run together, writes
+//! share one commit and the pages they both touch (the counts row, the top of each index).
+//! A write's outcome reaches its caller only after the batch commits, so nothing is
+//! acknowledged that was not made durable; a write whose own statement fails is rolled back to
+//! its savepoint and fails alone.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use prismq_domain::PortError;
+use rusqlite::Transaction;
+
+use crate::error::map_err;
+use crate::{connection, SqliteStore};
+
+/// The writes waiting for the writer connection, oldest first. Only a thread holding the
+/// writer lock takes them, and it hands every outcome over before it lets go.
+#[derive(Default)]
+pub(crate) struct Waiting {
+    jobs: parking_lot::Mutex<Vec<Box<dyn Job>>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting")
+            .field("jobs", &self.jobs.lock().len())
+            .finish()
+    }
+}
+
+/// One waiting write, its result type erased.
+trait Job: Send {
+    fn id(&self) -> u64;
+    /// Runs the write in the batch's transaction and keeps its outcome until the batch
+    /// ends.
+    fn run(&mut self, tx: &Transaction<'_>) -> Step;
+    /// Hands the kept outcome to the caller, or `failed` when the batch did not commit.
+    fn publish(self: Box<Self>, failed: Option<&PortError>);
+}
+
+/// How a write went, for the batch.
+enum Step {
+    /// It returned a value: keep its changes.
+    Done,
+    /// It failed by itself (its own error, or a panic): undo its changes alone.
+    Undo(PortError),
+    /// The database is busy or unusable: the whole batch ends.
+    End(PortError),
+}
+
+/// What a write came to: its result, or the panic it raised (resumed on its caller's thread,
+/// whichever thread ran it).
+enum Done<T> {
+    Returned(Result<T, PortError>),
+    Panicked(Box<dyn Any + Send>),
+}
+
+type Outcome<T> = Arc<parking_lot::Mutex<Option<Done<T>>>>;
+
+struct Write<T, F> {
+    id: u64,
+    f: F,
+    kept: Option<Done<T>>,
+    outcome: Outcome<T>,
+    published: bool,
+}
+
+impl<T, F> Job for Write<T, F>
+where
+    T: Send,
+    F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send,
+{
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn run(&mut self, tx: &Transaction<'_>) -> Step {
+        let f = &mut self.f;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(tx))) {
+            Ok(out) => {
+                let step = match &out {
+                    Ok(_) => Step::Done,
+                    Err(e) if ends_the_batch(e) => Step::End(e.clone()),
+                    Err(e) => Step::Undo(e.clone()),
+                };
+                self.kept = Some(Done::Returned(out));
+                step
+            }
+            Err(panic) => {
+                self.kept = Some(Done::Panicked(panic));
+                Step::Undo(PortError::Unavailable("the write panicked".into()))
+            }
+        }
+    }
+
+    fn publish(mut self: Box<Self>, failed: Option<&PortError>) {
+        let out = match (failed, self.kept.take()) {
+            // A panic goes back to its caller even when the batch failed.
+            (_, Some(Done::Panicked(p))) => Done::Panicked(p),
+            (Some(e), _) => Done::Returned(Err(e.clone())),
+            (None, Some(done)) => done,
+            (None, None) => Done::Returned(Err(PortError::Unavailable(
+                "internal: a write was handed back without having run".into(),
+            ))),
+        };
+        *self.outcome.lock() = Some(out);
+        self.published = true;
+    }
+}
+
+impl<T, F> Drop for Write<T, F> {
+    /// A write dropped without an outcome (the thread running its batch unwound outside any
+    /// write): its caller learns that nothing of it was committed.
+    fn drop(&mut self) {
+        if !self.published {
+            *self.outcome.lock() = Some(Done::Returned(Err(PortError::Unavailable(
+                "the write was abandoned: the thread running its batch stopped; nothing of it was committed".into(),
+            ))));
+        }
+    }
+}
+
+/// Errors that end the whole batch rather than one write of it: the database is busy (the
+/// batch is retried) or unusable (every write fails with it).
+fn ends_the_batch(e: &PortError) -> bool {
+    matches!(e, PortError::Busy(_) | PortError::Unavailable(_))
+}
+
+/// Runs `batch` in `tx`: a lone write as is (its error rolls the transaction back), several
+/// each in a savepoint, so one that fails is undone alone.
+fn run_batch(tx: &Transaction<'_>, batch: &mut [Box<dyn Job>]) -> Result<(), PortError> {
+    if let [only] = batch {
+        return match only.run(tx) {
+            Step::Done => Ok(()),
+            Step::Undo(e) | Step::End(e) => Err(e),
+        };
+    }
+    for job in batch.iter_mut() {
+        exec(tx, "SAVEPOINT prismq_write")?;
+        match job.run(tx) {
+            Step::Done => exec(tx, "RELEASE prismq_write")?,
+            Step::End(e) => return Err(e),
+            Step::Undo(_) => {
+                exec(tx, "ROLLBACK TO prismq_write")?;
+                exec(tx, "RELEASE prismq_write")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn exec(tx: &Transaction<'_>, sql: &str) -> Result<(), PortError> {
+    tx.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+impl SqliteStore {
+    /// Like [`SqliteStore::write`], but `f` may run on another thread, in one transaction
+    /// with other waiting writes: whichever thread takes the writer next runs them all
+    /// (group commit). `f` may run more than once (when the batch meets a busy database);
+    /// its outcome is returned once the batch has committed, or the batch's error.
+    pub(crate) fn write_shared<T, F>(&self, f: F) -> Result<T, PortError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    {
+        let waiting = &self.inner.waiting;
+        let deadline = Instant::now() + self.inner.options.busy_timeout;
+        let outcome: Outcome<T> = Arc::default();
+        let id = waiting.next_id.fetch_add(1, Ordering::Relaxed);
+        waiting.jobs.lock().push(Box::new(Write {
+            id,
+            f,
+            kept: None,
+            outcome: outcome.clone(),
+            published: false,
+        }));
+        let mut attempt = 0;
+        loop {
+            let mut slot = self.inner.writer.lock();
+            // Run by the thread that held the writer before us.
+            if let Some(done) = outcome.lock().take() {
+                drop(slot);
+                return finish(done);
+            }
+            // Ours is among them: only a holder of the writer takes waiting writes, and it
+            // hands every outcome over before letting go.
+            let mut batch = std::mem::take(&mut *waiting.jobs.lock());
+            let result = self.transact(&mut slot, deadline, &mut |tx| run_batch(tx, &mut batch));
+            match result {
+                Err(PortError::Busy(msg)) => {
+                    // The batch goes back to the front of the queue for the next holder;
+                    // ours leaves it if our budget is spent.
+                    let expired = Instant::now() >= deadline;
+                    if expired {
+                        if let Some(i) = batch.iter().position(|j| j.id() == id) {
+                            batch.remove(i).publish(Some(&self.busy(&msg)));
+                        }
+                    }
+                    let mut jobs = waiting.jobs.lock();
+                    batch.append(&mut jobs);
+                    *jobs = batch;
+                    drop(jobs);
+                    if !expired {
+                        drop(slot);
+                        std::thread::sleep(connection::busy_backoff(attempt));
+                        attempt += 1;
+                        continue;
+                    }
+                }
+                // A lone write's own error, or what ended the batch: nothing was committed.
+                Err(e) => batch.into_iter().for_each(|j| j.publish(Some(&e))),
+                Ok(()) => batch.into_iter().for_each(|j| j.publish(None)),
+            }
+            drop(slot);
+            let done = outcome.lock().take();
+            return done.map_or_else(
+                || {
+                    Err(PortError::Unavailable(
+                        "internal: a write was lost from the writer's queue".into(),
+                    ))
+                },
+                finish,
+            );
+        }
+    }
+}
+
+/// The caller's side of [`Done`]: its result, or its panic raised again here.
+fn finish<T>(done: Done<T>) -> Result<T, PortError> {
+    match done {
+        Done::Returned(out) => out,
+        Done::Panicked(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteOptions;
+    use prismq_domain::ports::SystemClock;
+    use std::thread::ThreadId;
+    use std::time::Duration;
+
+    fn store(dir: &tempfile::TempDir, busy: Duration) -> SqliteStore {
+        let mut o = SqliteOptions::new(dir.path().join("q.db"));
+        o.busy_timeout = busy;
+        let s = SqliteStore::open(o, Arc::new(SystemClock)).unwrap();
+        s.write(|tx| {
+            tx.execute_batch("CREATE TABLE scratch (v TEXT NOT NULL)")
+                .map_err(map_err)
+        })
+        .unwrap();
+        s
+    }
+
+    fn values(s: &SqliteStore) -> Vec<String> {
+        s.read(|c| {
+            let mut st = c
+                .prepare("SELECT v FROM scratch ORDER BY v")
+                .map_err(map_err)?;
+            let rows = st
+                .query_map([], |r| r.get(0))
+                .map_err(map_err)?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(map_err);
+            rows
+        })
+        .unwrap()
+    }
+
+    /// Each value is written by its own thread while the test holds the writer, so all of
+    /// them wait; `"bad"` fails after writing and `"boom"` panics after writing. Returns each
+    /// caller's outcome, in `vs` order, and the thread each write ran on.
+    #[allow(clippy::type_complexity)]
+    fn batch_of(
+        s: &SqliteStore,
+        vs: &[&'static str],
+    ) -> (
+        Vec<std::thread::Result<Result<ThreadId, PortError>>>,
+        Vec<ThreadId>,
+    ) {
+        let ran = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let held = s.inner.writer.lock();
+        let callers: Vec<_> = vs
+            .iter()
+            .map(|&v| {
+                let (s, ran) = (s.clone(), ran.clone());
+                std::thread::spawn(move || {
+                    s.write_shared(move |tx| {
+                        tx.execute("INSERT INTO scratch (v) VALUES (?1)", [v])
+                            .map_err(map_err)?;
+                        let me = std::thread::current().id();
+                        ran.lock().push(me);
+                        match v {
+                            "bad" => Err(PortError::NotFound("bad".into())),
+                            "boom" => panic!("boom"),
+                            _ => Ok(me),
+                        }
+                    })
+                })
+            })
+            .collect();
+        let until = Instant::now() + Duration::from_secs(10);
+        while s.inner.waiting.jobs.lock().len() < vs.len() {
+            assert!(Instant::now() < until, "the writes never queued");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(held);
+        let outcomes = callers.into_iter().map(|h| h.join()).collect();
+        let ran = ran.lock().clone();
+        (outcomes, ran)
+    }
+
+    #[test]
+    fn waiting_writes_commit_together_and_one_that_fails_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let (outcomes, ran) = batch_of(&s, &["a", "bad", "c"]);
+        assert_eq!(ran.len(), 3);
+        assert!(
+            ran.iter().all(|t| *t == ran[0]),
+            "one thread ran the three writes: {ran:?}"
+        );
+        let runner = ran[0];
+        assert_eq!(outcomes[0].as_ref().unwrap(), &Ok(runner));
+        assert_eq!(
+            outcomes[1].as_ref().unwrap(),
+            &Err(PortError::NotFound("bad".into()))
+        );
+        assert_eq!(outcomes[2].as_ref().unwrap(), &Ok(runner));
+        assert_eq!(values(&s), ["a", "c"], "the failed write's row was undone");
+        assert!(s.inner.waiting.jobs.lock().is_empty());
+    }
+
+    #[test]
+    fn a_panic_reaches_its_own_caller_and_undoes_only_its_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let (outcomes, ran) = batch_of(&s, &["a", "boom", "c"]);
+        assert!(ran.iter().all(|t| *t == ran[0]), "{ran:?}");
+        assert!(outcomes[0].as_ref().unwrap().is_ok());
+        let panic = outcomes[1].as_ref().unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"boom"));
+        assert!(outcomes[2].as_ref().unwrap().is_ok());
+        assert_eq!(values(&s), ["a", "c"]);
+    }
+
+    #[test]
+    fn a_lone_write_that_fails_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let e = s
+            .write_shared(|tx| {
+                tx.execute("INSERT INTO scratch (v) VALUES ('x')", [])
+                    .map_err(map_err)?;
+                Err::<(), _>(PortError::NotFound("x".into()))
+            })
+            .unwrap_err();
+        assert_eq!(e, PortError::NotFound("x".into()));
+        assert!(values(&s).is_empty());
+        s.write_shared(|tx| {
+            tx.execute("INSERT INTO scratch (v) VALUES ('y')", [])
+                .map_err(map_err)
+        })
+        .unwrap();
+        assert_eq!(values(&s), ["y"]);
+    }
+
+    /// Another connection holds SQLite's write lock (another process, in effect): a batch
+    /// that meets it goes back to the queue and is retried; when the lock outlasts the
+    /// budget, every caller gets `Busy` and nothing is left queued to run later.
+    #[test]
+    fn a_busy_database_retries_the_batch_and_leaves_nothing_queued_when_it_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_millis(1500));
+        let other = rusqlite::Connection::open(dir.path().join("q.db")).unwrap();
+        let write_lock = |hold: Duration| {
+            other.execute_batch("BEGIN IMMEDIATE").unwrap();
+            std::thread::scope(|scope| {
+                let callers: Vec<_> = ["p", "q", "r"]
+                    .into_iter()
+                    .map(|v| {
+                        let s = s.clone();
+                        scope.spawn(move || {
+                            s.write_shared(move |tx| {
+                                tx.execute("INSERT INTO scratch (v) VALUES (?1)", [v])
+                                    .map_err(map_err)
+                                    .map(|_| ())
+                            })
+                        })
+                    })
+                    .collect();
+                std::thread::sleep(hold);
+                other.execute_batch("COMMIT").unwrap();
+                callers
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let short = write_lock(Duration::from_millis(300));
+        assert!(short.iter().all(Result::is_ok), "{short:?}");
+        assert_eq!(values(&s), ["p", "q", "r"]);
+
+        let long = write_lock(Duration::from_millis(4000));
+        assert!(
+            long.iter().all(|r| matches!(r, Err(PortError::Busy(_)))),
+            "{long:?}"
+        );
+        assert!(
+            s.inner.waiting.jobs.lock().is_empty(),
+            "nothing left to run later"
+        );
+        assert_eq!(values(&s), ["p", "q", "r"], "nothing of the refused writes");
+    }
+}
