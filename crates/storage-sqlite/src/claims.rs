@@ -217,15 +217,15 @@ fn rescue_lapsed(
         if attempts >= max_attempts {
             write_pending(tx, TaskId(id))?;
             let message = format!(
-                    "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
-                    worker.as_deref().unwrap_or("?")
-                );
+                "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
+                worker.as_deref().unwrap_or("?")
+            );
             tx.prepare_cached(
-                    "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
-                     lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![id, now, message]))
-                .map_err(map_err)?;
+                "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
+                 lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, now, message]))
+            .map_err(map_err)?;
             insert_log(
                 tx,
                 TaskId(id),
@@ -251,6 +251,8 @@ fn rescue_lapsed(
     Ok(None)
 }
 
+/// Marks task `id` claimed by `req.worker` under a fresh lease token (and running when
+/// `start`), and returns it with its lease.
 fn take(
     tx: &Transaction<'_>,
     id: TaskId,
