@@ -221,3 +221,57 @@ fn certificate_files_that_are_missing_or_wrong_are_refused_before_connecting() {
         .to_string();
     assert!(e.contains("no usable private key"), "{e}");
 }
+
+/// A stand-in server on loopback that refuses TLS the way PostgreSQL does (it answers the
+/// 8-byte SSLRequest with `N`) and records what the client sends next.
+async fn server_without_tls() -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 8];
+        sock.read_exact(&mut request).await.unwrap();
+        assert_eq!(
+            request,
+            [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f],
+            "an SSLRequest"
+        );
+        sock.write_all(b"N").await.unwrap();
+        let mut next = vec![0u8; 8];
+        match tokio::time::timeout(Duration::from_secs(5), sock.read_exact(&mut next)).await {
+            Ok(Ok(_)) => next,
+            _ => Vec::new(),
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_server_without_tls_is_refused_by_require_and_used_in_plain_text_by_prefer() {
+    let (port, seen) = server_without_tls().await;
+    let require =
+        format!("postgres://prismq@db.example:{port}/q?sslmode=require&hostaddr=127.0.0.1");
+    let e = unavailable(open(require).await.unwrap_err());
+    assert!(e.contains("server does not support TLS"), "{e}");
+    assert!(e.contains("turn on ssl"), "says what to do: {e}");
+    assert!(
+        seen.await.unwrap().is_empty(),
+        "nothing sent after the refusal"
+    );
+
+    // `prefer` (the default for a remote host) goes on in plain text: the next thing on the
+    // wire is the startup message, protocol 3.0.
+    let (port, seen) = server_without_tls().await;
+    let prefer = format!("postgres://prismq@db.example:{port}/q?hostaddr=127.0.0.1");
+    assert!(
+        open(prefer).await.is_err(),
+        "the stand-in says nothing more"
+    );
+    let next = seen.await.unwrap();
+    assert_eq!(
+        next.get(4..8),
+        Some(&[0, 3, 0, 0][..]),
+        "a startup message: {next:?}"
+    );
+}
