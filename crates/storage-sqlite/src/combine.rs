@@ -170,13 +170,23 @@ impl SqliteStore {
     /// with other waiting writes: whichever thread takes the writer next runs them all
     /// (group commit). `f` may run more than once (when the batch meets a busy database);
     /// its outcome is returned once the batch has committed, or the batch's error.
-    pub(crate) fn write_shared<T, F>(&self, f: F) -> Result<T, PortError>
+    pub(crate) fn write_shared<T, F>(&self, mut f: F) -> Result<T, PortError>
     where
         T: Send + 'static,
         F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
     {
         let waiting = &self.inner.waiting;
         let deadline = Instant::now() + self.inner.options.busy_timeout;
+        // Uncontended (the writer free, nobody waiting): run here, as `write` does, with
+        // nothing queued or allocated. A busy database sends it down the queued path.
+        if let Some(mut slot) = self.inner.writer.try_lock() {
+            if waiting.jobs.lock().is_empty() {
+                match self.transact(&mut slot, deadline, &mut f) {
+                    Err(PortError::Busy(_)) => {}
+                    other => return other,
+                }
+            }
+        }
         let outcome: Outcome<T> = Arc::default();
         let id = waiting.next_id.fetch_add(1, Ordering::Relaxed);
         waiting.jobs.lock().push(Box::new(Write {
