@@ -239,12 +239,18 @@ fn postgres_store(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> Result<prismq_storage_postgres::PostgresStore, StoreError> {
+    prismq_storage_postgres::PostgresStore::connect_lazy(postgres_options(url, config), clock)
+        .map_err(|e| StoreError::Port(PortError::from(e)))
+}
+
+/// The PostgreSQL options `config` asks for with `url` (retry policy, schema, pool size),
+/// migrating on first use. `prismq migrate` turns `migrate` off.
+pub fn postgres_options(url: &str, config: &Config) -> prismq_storage_postgres::PostgresOptions {
     let mut o = prismq_storage_postgres::PostgresOptions::new(url);
     o.retry = config.retry.policy();
     o.schema.clone_from(&config.database.schema);
     o.pool_size = config.database.pool_size;
-    prismq_storage_postgres::PostgresStore::connect_lazy(o, clock)
-        .map_err(|e| StoreError::Port(PortError::from(e)))
+    o
 }
 
 /// The SQLite options `config` asks for (path, synchronous mode, busy timeout, retry policy),

@@ -69,7 +69,7 @@ impl Ctx {
         if self.config.database.postgres_url().is_some() {
             return Err(CliError::new(
                 Exit::Config,
-                "database.url names a PostgreSQL server, but `prismq init` and `prismq migrate` manage SQLite files only; unset database.url (or pass --db PATH) to use them",
+                "database.url names a PostgreSQL server, but this command works on a SQLite file only; unset database.url (or pass --db PATH) to use it",
             ));
         }
         match self.config.database.sqlite_path() {

@@ -537,20 +537,31 @@ fn collect_trending_reads_the_data_api() {
     assert_eq!(v[0]["item"]["source_id"], "V41Iou1O0uQ");
 }
 
+/// `init` and `migrate` work on the PostgreSQL server `database.url` names (the real server
+/// is in `--test db_copy`); one that cannot be reached is exit 4, saying why, and `migrate
+/// down` without `--yes` is refused before any connection.
 #[test]
-fn postgres_urls_are_refused_by_init_and_migrate() {
+fn init_and_migrate_go_to_the_postgres_server_the_url_names() {
     let mut s = Sandbox::new();
     s.env(
         "PRISMQ_DATABASE__URL",
-        "postgres://prismq@127.0.0.1:1/prismq",
+        "postgres://prismq:s3cr3t@127.0.0.1:1/prismq",
     );
     // --db would conflict with database.url, so run without it.
-    for args in [&["init"][..], &["migrate", "status"]] {
+    for args in [&["init"][..], &["migrate", "status"], &["migrate", "up"]] {
         let out = s.bare().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
-        assert!(err.contains("SQLite files only"), "{err}");
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {err}");
+        assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
+    let out = s
+        .bare()
+        .args(["migrate", "down", "--to", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `prismq db copy` through the binary, SQLite → PostgreSQL → SQLite, against the real server
-//! that `scripts/services/postgres.sh` starts (the test fails, never skips, without it).
+//! PostgreSQL through the binary, against the real server that `scripts/services/postgres.sh`
+//! starts (the tests fail, never skip, without it): `db copy` SQLite → PostgreSQL → SQLite,
+//! `database.schema`, TLS settings in the URL, and `init` / `migrate`.
 
 mod support;
 
@@ -228,4 +229,70 @@ fn db_copy_goes_to_and_from_the_schema_asked_for() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!bad.exists(), "nothing written");
+}
+
+/// `prismq init` and `prismq migrate status|up|down` on PostgreSQL, in a schema of their own.
+#[test]
+fn init_and_migrate_manage_a_postgres_schema() {
+    let url = postgres_url();
+    let schema = format!("cli_mig_{}", std::process::id());
+    let sb = Sandbox::new();
+    let pg = |args: &[&str]| {
+        sb.bare()
+            .env("PRISMQ_DATABASE__URL", &url)
+            .env("PRISMQ_DATABASE__SCHEMA", &schema)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let json = |o: &std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+
+    let v = json(&pg(&["--json", "migrate", "status"]));
+    assert_eq!(v["current"], 0, "a fresh schema: {v}");
+    let all = v["migrations"].as_array().unwrap().len();
+    assert!(all >= 1, "{v}");
+    assert!(v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["applied_at"].is_null()));
+
+    let o = pg(&["migrate", "down", "--to", "0"]);
+    assert_eq!(o.status.code(), Some(2), "down needs --yes");
+
+    let v = json(&pg(&["--json", "migrate", "up"]));
+    assert_eq!(v["applied"].as_array().unwrap().len(), all, "{v}");
+    assert_eq!(v["current"], all);
+    let v = json(&pg(&["--json", "migrate", "up"]));
+    assert_eq!(
+        v["applied"],
+        serde_json::json!([]),
+        "up twice is a no-op: {v}"
+    );
+
+    let o = pg(&["init"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = stdout(&o);
+    assert!(
+        said.starts_with("database ready at postgres://")
+            && said.contains(&format!("(schema version {all})")),
+        "{said}"
+    );
+
+    let o = pg(&["migrate", "up", "--to", "99"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no migration version 99"));
+
+    let v = json(&pg(&["--json", "migrate", "down", "--to", "0", "--yes"]));
+    assert_eq!(v["reverted"].as_array().unwrap().len(), all);
+    assert_eq!(v["current"], 0);
+    let v = json(&pg(&["--json", "init"]));
+    assert_eq!(
+        (v["created"].clone(), v["schema_version"].clone()),
+        (true.into(), all.into()),
+        "{v}"
+    );
 }

@@ -256,7 +256,19 @@ impl PostgresStore {
     }
 
     async fn init(&self) -> Result<(), StoreError> {
-        let mut client = self.inner.pool.get().await.map_err(error::map_pool_err)?;
+        let mut client = self.raw_client().await?;
+        migrations::check(&client).await?;
+        if self.inner.options.migrate {
+            migrations::up(&mut client, None, self.now_ms()).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the configured schema if it is missing (several processes may race to).
+    async fn ensure_schema(
+        &self,
+        client: &mut deadpool_postgres::Object,
+    ) -> Result<(), StoreError> {
         if let Some(schema) = &self.inner.options.schema {
             let created: Result<(), tokio_postgres::Error> = async {
                 let tx = client.transaction().await?;
@@ -272,10 +284,6 @@ impl PostgresStore {
                 Ok(()) | Err(PortError::Duplicate(_)) => {}
                 Err(e) => return Err(e.into()),
             }
-        }
-        migrations::check(&client).await?;
-        if self.inner.options.migrate {
-            migrations::up(&mut client, None, self.now_ms()).await?;
         }
         Ok(())
     }
@@ -294,9 +302,12 @@ impl PostgresStore {
         self.inner.pool.get().await.map_err(error::map_pool_err)
     }
 
-    /// A pooled connection without the schema check (migration commands).
+    /// A pooled connection in the configured schema (created if missing), without the
+    /// migrations check (migration commands).
     async fn raw_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        Ok(self.inner.pool.get().await.map_err(error::map_pool_err)?)
+        let mut client = self.inner.pool.get().await.map_err(error::map_pool_err)?;
+        self.ensure_schema(&mut client).await?;
+        Ok(client)
     }
 
     pub(crate) fn now(&self) -> Timestamp {

@@ -1,35 +1,113 @@
-//! `prismq init` and `prismq migrate status|up|down`, on the bare SQLite store (the app
-//! always migrates on open, which `status` and `down` must not do).
+//! `prismq init` and `prismq migrate status|up|down`, on the bare store: a SQLite file, or the
+//! PostgreSQL server `database.url` names (the app always migrates on open, which `status`
+//! and `down` must not do).
 
+use std::sync::Arc;
+
+use serde::Serialize;
 use serde_json::json;
 
+use prismq_domain::ports::SystemClock;
 use prismq_domain::Timestamp;
+use prismq_storage_postgres::PostgresStore;
 
 use crate::args::MigrateCommand;
 use crate::context::Ctx;
-use crate::exit::{CliError, CliResult};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::render::{self, Table};
 
-/// `prismq init`: creates the database if needed, applies every migration, prints its path.
+/// One migration's state, whichever store it is in.
+#[derive(Debug, Serialize)]
+struct Row {
+    version: i64,
+    name: String,
+    applied_at: Option<i64>,
+}
+
+impl From<prismq_storage_sqlite::MigrationStatus> for Row {
+    fn from(m: prismq_storage_sqlite::MigrationStatus) -> Self {
+        Row {
+            version: m.version,
+            name: m.name,
+            applied_at: m.applied_at,
+        }
+    }
+}
+
+impl From<prismq_storage_postgres::MigrationStatus> for Row {
+    fn from(m: prismq_storage_postgres::MigrationStatus) -> Self {
+        Row {
+            version: m.version,
+            name: m.name,
+            applied_at: m.applied_at,
+        }
+    }
+}
+
+/// The bare PostgreSQL store when `database.url` names one (`migrate` as in
+/// [`prismq_storage_postgres::PostgresOptions::migrate`]); `None` for a SQLite queue.
+fn postgres(ctx: &Ctx, migrate: bool) -> CliResult<Option<PostgresStore>> {
+    let Some(url) = ctx.config.database.postgres_url() else {
+        return Ok(None);
+    };
+    let mut o = prismq_app::wiring::postgres_options(url, &ctx.config);
+    o.migrate = migrate;
+    PostgresStore::connect_lazy(o, Arc::new(SystemClock))
+        .map(Some)
+        .map_err(pg_error)
+}
+
+/// A PostgreSQL store error as the CLI reports it: an unknown target version is a usage
+/// error (exit 2), the rest mean the database cannot be used (exit 4).
+fn pg_error(e: prismq_storage_postgres::StoreError) -> CliError {
+    match e {
+        prismq_storage_postgres::StoreError::Port(p) => CliError::from(p),
+        e @ prismq_storage_postgres::StoreError::UnknownVersion(..) => {
+            CliError::new(Exit::Usage, e.to_string())
+        }
+        e => CliError::new(Exit::Unavailable, e.to_string()),
+    }
+}
+
+/// Where the queue is, for messages: the file, or the server's URL without its password.
+fn location(ctx: &Ctx) -> CliResult<String> {
+    match ctx.config.database.postgres_url() {
+        Some(url) => Ok(prismq_app::config::redact_url_password(url).into_owned()),
+        None => Ok(ctx.db_path()?.display().to_string()),
+    }
+}
+
+/// `prismq init`: creates the database (a SQLite file, or the schema's tables on PostgreSQL)
+/// if needed, applies every migration, prints where it is.
 ///
 /// # Errors
 /// The store's error.
-pub fn init(ctx: &Ctx) -> CliResult {
-    let path = ctx.db_path()?;
-    let existed = path.exists();
-    let store = ctx.sqlite(true)?;
-    let version = current(&store.migration_status()?);
+pub async fn init(ctx: &Ctx) -> CliResult {
+    let (created, rows) = match postgres(ctx, false)? {
+        Some(pg) => {
+            let before = current(&rows(pg.migration_status().await.map_err(pg_error)?));
+            pg.migrate_up(None).await.map_err(pg_error)?;
+            let after = rows(pg.migration_status().await.map_err(pg_error)?);
+            (before == 0, after)
+        }
+        None => {
+            let existed = ctx.db_path()?.exists();
+            let store = ctx.sqlite(true)?;
+            (!existed, rows(store.migration_status()?))
+        }
+    };
+    let version = current(&rows);
+    let at = location(ctx)?;
     if ctx.json() {
         return render::json(&json!({
-            "path": path,
-            "created": !existed,
+            "path": at,
+            "created": created,
             "schema_version": version,
         }));
     }
-    let verb = if existed { "ready" } else { "created" };
+    let verb = if created { "created" } else { "ready" };
     render::print(&format!(
-        "database {verb} at {} (schema version {version})\n",
-        path.display()
+        "database {verb} at {at} (schema version {version})\n"
     ))
 }
 
@@ -37,51 +115,74 @@ pub fn init(ctx: &Ctx) -> CliResult {
 ///
 /// # Errors
 /// The store's error; `down` without `--yes` (exit 2); no database for `status` (exit 3).
-pub fn run(ctx: &Ctx, cmd: MigrateCommand) -> CliResult {
+pub async fn run(ctx: &Ctx, cmd: MigrateCommand) -> CliResult {
+    if let MigrateCommand::Down { to, yes: false } = cmd {
+        return Err(CliError::usage(format!(
+            "migrating down to version {to} deletes the tables of the reverted migrations and their data; back up the database, then repeat with --yes"
+        )));
+    }
+    if let Some(pg) = postgres(ctx, false)? {
+        return match cmd {
+            MigrateCommand::Status => status(ctx, pg.migration_status().await.map_err(pg_error)?),
+            MigrateCommand::Up { to } => {
+                let applied = pg.migrate_up(to).await.map_err(pg_error)?;
+                let version = current(&rows(pg.migration_status().await.map_err(pg_error)?));
+                report(ctx, "applied", &applied, version)
+            }
+            MigrateCommand::Down { to, .. } => {
+                let reverted = pg.migrate_down(to).await.map_err(pg_error)?;
+                let version = current(&rows(pg.migration_status().await.map_err(pg_error)?));
+                report(ctx, "reverted", &reverted, version)
+            }
+        };
+    }
     match cmd {
         MigrateCommand::Status => {
             ctx.require_db()?;
-            let rows = ctx.sqlite(false)?.migration_status()?;
-            if ctx.json() {
-                return render::json(&json!({
-                    "current": current(&rows),
-                    "migrations": rows,
-                }));
-            }
-            let mut t = Table::new(&["VERSION", "NAME", "APPLIED"]).right_align(&[0]);
-            for m in &rows {
-                t.row(vec![
-                    m.version.to_string(),
-                    m.name.clone(),
-                    m.applied_at
-                        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-                        .map_or_else(|| "pending".to_owned(), render::time),
-                ]);
-            }
-            render::print(&t.render())
+            status(ctx, ctx.sqlite(false)?.migration_status()?)
         }
         MigrateCommand::Up { to } => {
             let store = ctx.sqlite(false)?;
             let applied = store.migrate_up(to)?;
-            let version = current(&store.migration_status()?);
+            let version = current(&rows(store.migration_status()?));
             report(ctx, "applied", &applied, version)
         }
-        MigrateCommand::Down { to, yes } => {
-            if !yes {
-                return Err(CliError::usage(format!(
-                    "migrating down to version {to} deletes the tables of the reverted migrations and their data; back up the database, then repeat with --yes"
-                )));
-            }
+        MigrateCommand::Down { to, .. } => {
             ctx.require_db()?;
             let store = ctx.sqlite(false)?;
             let reverted = store.migrate_down(to)?;
-            let version = current(&store.migration_status()?);
+            let version = current(&rows(store.migration_status()?));
             report(ctx, "reverted", &reverted, version)
         }
     }
 }
 
-fn current(rows: &[prismq_storage_sqlite::MigrationStatus]) -> i64 {
+fn rows<M: Into<Row>>(ms: Vec<M>) -> Vec<Row> {
+    ms.into_iter().map(Into::into).collect()
+}
+
+fn status<M: Into<Row>>(ctx: &Ctx, ms: Vec<M>) -> CliResult {
+    let rows = rows(ms);
+    if ctx.json() {
+        return render::json(&json!({
+            "current": current(&rows),
+            "migrations": rows,
+        }));
+    }
+    let mut t = Table::new(&["VERSION", "NAME", "APPLIED"]).right_align(&[0]);
+    for m in &rows {
+        t.row(vec![
+            m.version.to_string(),
+            m.name.clone(),
+            m.applied_at
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .map_or_else(|| "pending".to_owned(), render::time),
+        ]);
+    }
+    render::print(&t.render())
+}
+
+fn current(rows: &[Row]) -> i64 {
     rows.iter()
         .filter(|m| m.applied_at.is_some())
         .map(|m| m.version)

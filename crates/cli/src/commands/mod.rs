@@ -34,8 +34,8 @@ use crate::exit::{CliResult, Exit};
 pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
     match command {
         Command::Collect(a) => return collect::run(ctx, a).await,
-        Command::Init => migrate::init(ctx)?,
-        Command::Migrate(m) => migrate::run(ctx, m)?,
+        Command::Init => migrate::init(ctx).await?,
+        Command::Migrate(m) => migrate::run(ctx, m).await?,
         Command::Enqueue(a) => enqueue::run(ctx, a).await?,
         Command::Work(a) => return work::run(ctx, a).await,
         Command::Tasks(t) => tasks::run(ctx, t).await?,
