@@ -12,6 +12,16 @@ fn postgres_url() -> String {
     })
 }
 
+/// Runs the binary on the PostgreSQL queue at `url`, in `schema`.
+fn on_postgres(sb: &Sandbox, url: &str, schema: &str, args: &[&str]) -> std::process::Output {
+    sb.bare()
+        .env("PRISMQ_DATABASE__URL", url)
+        .env("PRISMQ_DATABASE__SCHEMA", schema)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -125,15 +135,8 @@ fn tls_settings_in_the_url_reach_every_command() {
     let schema = format!("cli_tls_{}", std::process::id());
     let sb = Sandbox::new();
     let run = |host: &str, query: &str, args: &[&str]| {
-        sb.bare()
-            .env(
-                "PRISMQ_DATABASE__URL",
-                format!("postgres://prismq@{host}:{port}/prismq_test?{query}"),
-            )
-            .env("PRISMQ_DATABASE__SCHEMA", &schema)
-            .args(args)
-            .output()
-            .unwrap()
+        let url = format!("postgres://prismq@{host}:{port}/prismq_test?{query}");
+        on_postgres(&sb, &url, &schema, args)
     };
     let full = format!("sslmode=verify-full&sslrootcert={tls}/ca.crt");
     let o = run("localhost", &full, &["enqueue", "keyword", "over tls"]);
@@ -184,14 +187,7 @@ fn db_copy_goes_to_and_from_the_schema_asked_for() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("copied 2 tasks"), "{}", stdout(&o));
 
-    let in_schema = |args: &[&str]| {
-        sb.bare()
-            .env("PRISMQ_DATABASE__URL", &url)
-            .env("PRISMQ_DATABASE__SCHEMA", &schema)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let in_schema = |args: &[&str]| on_postgres(&sb, &url, &schema, args);
     let listed = stdout(&in_schema(&["--json", "tasks", "list"]));
     assert!(
         listed.contains("alpha") && listed.contains("beta"),
@@ -237,14 +233,7 @@ fn init_and_migrate_manage_a_postgres_schema() {
     let url = postgres_url();
     let schema = format!("cli_mig_{}", std::process::id());
     let sb = Sandbox::new();
-    let pg = |args: &[&str]| {
-        sb.bare()
-            .env("PRISMQ_DATABASE__URL", &url)
-            .env("PRISMQ_DATABASE__SCHEMA", &schema)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let pg = |args: &[&str]| on_postgres(&sb, &url, &schema, args);
     let json = |o: &std::process::Output| -> serde_json::Value {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
