@@ -14,7 +14,8 @@ use crate::config::{Config, LoadOptions, YoutubeBackend};
 
 /// Loads the configuration (check 1) and, if it loads, validates the database it names
 /// (checks 2–8, see [`prismq_storage_sqlite::ops::validate()`]); with a PostgreSQL
-/// `database.url`, checks 2–8 are skipped. Never fails: every problem is a check result.
+/// `database.url`, checks 2 and 3 connect to the server (its version and TLS, the schema's
+/// migrations) and 4–8 are skipped. Never fails: every problem is a check result.
 pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationReport {
     let config = match Config::load(load) {
         Ok(c) => c,
@@ -32,17 +33,22 @@ pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationRepo
             return report;
         }
     };
-    if config.database.postgres_url().is_some() {
+    if let Some(url) = config.database.postgres_url() {
         let mut report = ValidationReport::not_run(
-            PathBuf::new(),
+            PathBuf::from(crate::config::redact_url_password(url).into_owned()),
             options.quick,
-            "not run: database.url names a PostgreSQL server; checks 2–8 are for SQLite files",
+            "not run: database.url names a PostgreSQL server; checks 4–8 are for SQLite files",
         );
         report.insert_config_check(CheckResult::new(
             1,
             Outcome::Pass,
             "the configuration loads and is valid (PostgreSQL)",
         ));
+        for check in postgres_checks(url, &config) {
+            report.checks.retain(|c| c.number != check.number);
+            report.checks.push(check);
+        }
+        report.checks.sort_by_key(|c| c.number);
         return report;
     }
     let sqlite = match crate::wiring::sqlite_options(&config) {
@@ -137,6 +143,96 @@ pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreEr
     SqliteStore::open(options, Arc::new(SystemClock))
 }
 
+/// Checks 2 and 3 on the PostgreSQL server `url` names: the server answers (its version, the
+/// schema, whether the connection is encrypted: a warning when it is not and the server is
+/// another machine), and the schema's migrations (a warning when some are pending, a failure
+/// when they cannot be read). Runs on a runtime of its own: `validate` runs before the CLI
+/// starts one.
+fn postgres_checks(url: &str, config: &Config) -> Vec<CheckResult> {
+    let fail = |n, e: &dyn std::fmt::Display| {
+        vec![CheckResult::new(
+            n,
+            Outcome::Fail,
+            format!("{e}; check that the server runs and database.url's host, credentials and TLS settings (docs/postgres.md)"),
+        )]
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(2, &format!("cannot start an async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        let mut o = crate::wiring::postgres_options(url, config);
+        o.migrate = false;
+        let store = match prismq_storage_postgres::PostgresStore::connect_lazy(
+            o,
+            Arc::new(SystemClock),
+        ) {
+            Ok(s) => s,
+            Err(e) => return fail(2, &e),
+        };
+        let info = match store.server_info().await {
+            Ok(i) => i,
+            Err(e) => return fail(2, &e),
+        };
+        let schema = info.schema.as_deref().unwrap_or("(none)");
+        let mut database = match (&info.tls, prismq_storage_postgres::is_local_url(url)) {
+            (Some(tls), _) => CheckResult::new(
+                2,
+                Outcome::Pass,
+                format!("PostgreSQL {} answers, encrypted ({tls}, certificate verified)", info.version),
+            ),
+            (None, true) => CheckResult::new(
+                2,
+                Outcome::Pass,
+                format!("PostgreSQL {} answers on this machine, without TLS", info.version),
+            ),
+            (None, false) => CheckResult::new(
+                2,
+                Outcome::Warn,
+                format!(
+                    "PostgreSQL {} answers, but the connection is not encrypted; add sslmode=verify-full and sslrootcert=FILE to database.url (docs/postgres.md#tls)",
+                    info.version
+                ),
+            ),
+        };
+        database.details.push(format!("schema: {schema}"));
+        let rows = match store.migration_status().await {
+            Ok(r) => r,
+            Err(e) => {
+                let mut checks = vec![database];
+                checks.extend(fail(3, &e));
+                return checks;
+            }
+        };
+        let pending: Vec<i64> = rows
+            .iter()
+            .filter(|m| m.applied_at.is_none())
+            .map(|m| m.version)
+            .collect();
+        let known = rows.len();
+        let migrations = if pending.is_empty() {
+            CheckResult::new(
+                3,
+                Outcome::Pass,
+                format!("all {known} migrations applied in schema {schema}"),
+            )
+        } else {
+            CheckResult::new(
+                3,
+                Outcome::Warn,
+                format!(
+                    "{} of {known} migrations pending in schema {schema} (versions {pending:?}); run `prismq migrate up`, or start a worker, which applies them",
+                    pending.len()
+                ),
+            )
+        };
+        vec![database, migrations]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,15 +290,27 @@ mod tests {
         assert!(!report.passed());
     }
 
+    /// The real server is in the CLI's `--test db_copy validate`; here nothing listens.
     #[test]
-    fn postgres_skips_the_file_checks() {
+    fn postgres_checks_the_server_and_skips_the_file_checks() {
         let dir = tempfile::tempdir().unwrap();
-        let url = [("database.url", "postgres://u@localhost/prismq")];
+        let url = [("database.url", "postgres://u:pw@127.0.0.1:1/prismq")];
         let report = validate(&load(dir.path(), None, &url), &quick());
+        let numbers: Vec<u8> = report.checks.iter().map(|c| c.number).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(report.checks[0].outcome, Outcome::Pass);
-        assert!(report.checks[1..]
+        assert_eq!(report.checks[1].outcome, Outcome::Fail);
+        assert!(
+            report.checks[1]
+                .reason
+                .contains("cannot connect to PostgreSQL"),
+            "{:?}",
+            report.checks[1]
+        );
+        assert!(report.checks[2..]
             .iter()
             .all(|c| c.outcome == Outcome::Skip));
+        assert!(!report.database.display().to_string().contains("pw"));
         let config = Config::load(&load(dir.path(), None, &url)).unwrap();
         assert!(open_store(&config, false).is_err());
     }

@@ -285,3 +285,61 @@ fn init_and_migrate_manage_a_postgres_schema() {
         "{v}"
     );
 }
+
+/// `prismq validate` on PostgreSQL: check 2 says the server answers and whether the
+/// connection is encrypted, check 3 whether migrations are pending; an unreachable server
+/// fails check 2 (exit 1).
+#[test]
+fn validate_checks_the_postgres_server_and_its_migrations() {
+    let tls = std::env::var("PRISMQ_TEST_POSTGRES_TLS").expect("PRISMQ_TEST_POSTGRES_TLS");
+    let port = std::env::var("PRISMQ_TEST_POSTGRES_PORT").expect("PRISMQ_TEST_POSTGRES_PORT");
+    let schema = format!("cli_val_{}", std::process::id());
+    let sb = Sandbox::new();
+    let validate = |url: &str| {
+        let o = on_postgres(&sb, url, &schema, &["--json", "validate", "--no-benchmark"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let check = |n: u64| -> (String, String) {
+            let c = v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["number"] == n)
+                .unwrap();
+            (
+                c["outcome"].as_str().unwrap().to_owned(),
+                c["reason"].as_str().unwrap().to_owned(),
+            )
+        };
+        (o.status.code(), check(2), check(3), check(4))
+    };
+
+    let verified = format!(
+        "postgres://prismq@localhost:{port}/prismq_test?sslmode=verify-full&sslrootcert={tls}/ca.crt"
+    );
+    let (code, database, migrations, sqlite_only) = validate(&verified);
+    assert_eq!(code, Some(0));
+    assert_eq!(database.0, "pass", "{database:?}");
+    assert!(database.1.contains("encrypted (TLSv1.3"), "{database:?}");
+    assert_eq!(migrations.0, "warn", "a fresh schema: {migrations:?}");
+    assert!(migrations.1.contains("prismq migrate up"), "{migrations:?}");
+    assert_eq!(sqlite_only.0, "skip");
+
+    let o = on_postgres(&sb, &verified, &schema, &["migrate", "up"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plain = format!("postgres://prismq@127.0.0.1:{port}/prismq_test");
+    let (code, database, migrations, _) = validate(&plain);
+    assert_eq!(code, Some(0));
+    assert!(
+        database.1.contains("on this machine, without TLS"),
+        "{database:?}"
+    );
+    assert_eq!(migrations.0, "pass", "{migrations:?}");
+
+    let (code, database, _, _) = validate("postgres://prismq@127.0.0.1:1/prismq_test");
+    assert_eq!(code, Some(1));
+    assert_eq!(database.0, "fail", "{database:?}");
+    assert!(
+        database.1.contains("cannot connect to PostgreSQL"),
+        "{database:?}"
+    );
+}

@@ -51,6 +51,12 @@ pub fn is_postgres_url(url: &str) -> bool {
     u.starts_with("postgres://") || u.starts_with("postgresql://")
 }
 
+/// Whether every host a `postgres://` URL names is this machine (a unix socket, `localhost`,
+/// a loopback address): where a connection without TLS exposes nothing.
+pub fn is_local_url(url: &str) -> bool {
+    tls::all_hosts_local(url)
+}
+
 /// Checks a `postgres://` URL without connecting or reading any file: the driver's syntax,
 /// and the TLS parameters (`sslmode`'s value, `sslcert` together with `sslkey`).
 ///
@@ -64,6 +70,17 @@ pub fn check_url(url: &str) -> Result<(), String> {
     tokio_postgres::Config::from_str(&rest)
         .map(|_| ())
         .map_err(|e| error::with_causes(&e))
+}
+
+/// The server and connection [`PostgresStore::server_info`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// `server_version`, e.g. `15.18`.
+    pub version: String,
+    /// The schema the tables are in (`current_schema()`), `None` if it does not exist.
+    pub schema: Option<String>,
+    /// The TLS protocol (`TLSv1.3`) when the connection is encrypted.
+    pub tls: Option<String>,
 }
 
 /// How to open a store.
@@ -332,6 +349,27 @@ impl PostgresStore {
     /// `Unavailable` when no connection can be had.
     pub async fn connection(&self) -> Result<deadpool_postgres::Object, PortError> {
         self.client().await
+    }
+
+    /// What the server says of this connection: its version, the schema in use, and the
+    /// TLS protocol when the connection is encrypted. Needs no migration.
+    ///
+    /// # Errors
+    /// `Port(Unavailable)` when the server cannot be reached.
+    pub async fn server_info(&self) -> Result<ServerInfo, StoreError> {
+        let client = self.raw_client().await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version'), current_schema(),
+                        (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl)",
+                &[],
+            )
+            .await?;
+        Ok(ServerInfo {
+            version: row.get(0),
+            schema: row.get(1),
+            tls: row.get(2),
+        })
     }
 
     /// Migration status of this database.

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -257,6 +258,14 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, S
     Ok(certs)
 }
 
+/// Whether every host `url` names is this machine (false when it does not parse).
+pub(crate) fn all_hosts_local(url: &str) -> bool {
+    split_url(url)
+        .ok()
+        .and_then(|(rest, _)| tokio_postgres::Config::from_str(&rest).ok())
+        .is_some_and(|cfg| cfg.get_hosts().iter().all(is_local))
+}
+
 /// Whether `host` is this machine: a unix socket, `localhost` or a loopback address.
 fn is_local(host: &Host) -> bool {
     match host {
@@ -319,7 +328,6 @@ impl ServerCertVerifier for ChainOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
     fn split(url: &str) -> (String, TlsSettings) {
         split_url(url).unwrap()
