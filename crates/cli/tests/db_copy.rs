@@ -12,11 +12,17 @@ fn postgres_url() -> String {
     })
 }
 
+/// The binary, set to the PostgreSQL queue at `url`, in `schema`.
+fn postgres_command(sb: &Sandbox, url: &str, schema: &str) -> std::process::Command {
+    let mut c = sb.bare();
+    c.env("PRISMQ_DATABASE__URL", url)
+        .env("PRISMQ_DATABASE__SCHEMA", schema);
+    c
+}
+
 /// Runs the binary on the PostgreSQL queue at `url`, in `schema`.
 fn on_postgres(sb: &Sandbox, url: &str, schema: &str, args: &[&str]) -> std::process::Output {
-    sb.bare()
-        .env("PRISMQ_DATABASE__URL", url)
-        .env("PRISMQ_DATABASE__SCHEMA", schema)
+    postgres_command(sb, url, schema)
         .args(args)
         .output()
         .unwrap()
@@ -26,6 +32,10 @@ fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 #[test]
 fn copies_a_queue_to_postgres_and_back_and_refuses_a_non_empty_target() {
     let url = postgres_url();
@@ -33,11 +43,11 @@ fn copies_a_queue_to_postgres_and_back_and_refuses_a_non_empty_target() {
     assert!(sb.run(&["init"]).status.success());
     for q in ["rust", "sqlite", "queues"] {
         let o = sb.run(&["enqueue", "keyword", q, "--top-n", "5"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{}", stderr(&o));
     }
     let from = format!("sqlite:{}", sb.db().display());
     let o = sb.run(&["db", "copy", "--from", &from, "--to", &url, "--force"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("copied 3 tasks"), "{}", stdout(&o));
 
     let back = sb.path("back.db");
@@ -49,7 +59,7 @@ fn copies_a_queue_to_postgres_and_back_and_refuses_a_non_empty_target() {
         "--to",
         &format!("sqlite:{}", back.display()),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let original = stdout(&sb.run(&["--json", "tasks", "list"]));
     let copied = stdout(
         &sb.bare()
@@ -63,11 +73,7 @@ fn copies_a_queue_to_postgres_and_back_and_refuses_a_non_empty_target() {
 
     let o = sb.run(&["db", "copy", "--from", &from, "--to", &url]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("not empty"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
 }
 
 /// `database.schema` puts a queue in its own schema of the same database, and
@@ -86,9 +92,7 @@ fn database_schema_keeps_two_queues_apart_in_one_database() {
     );
     let sb = Sandbox::new();
     let in_schema = |schema: &str, args: &[&str]| {
-        sb.bare()
-            .env("PRISMQ_DATABASE__URL", &url)
-            .env("PRISMQ_DATABASE__SCHEMA", schema)
+        postgres_command(&sb, &url, schema)
             .env("PRISMQ_DATABASE__POOL_SIZE", "2")
             .args(args)
             .output()
@@ -98,12 +102,12 @@ fn database_schema_keeps_two_queues_apart_in_one_database() {
     for (schema, queries) in [(&a, &["rust"][..]), (&b, &["sqlite", "queues"][..])] {
         for q in queries {
             let o = in_schema(schema, &["enqueue", "keyword", q]);
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert!(o.status.success(), "{}", stderr(&o));
         }
     }
     let listed = |schema: &str| -> Vec<String> {
         let o = in_schema(schema, &["--json", "tasks", "list"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{}", stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v.as_array()
             .unwrap()
@@ -117,11 +121,7 @@ fn database_schema_keeps_two_queues_apart_in_one_database() {
     assert_eq!(in_b, ["queues", "sqlite"]);
     let o = in_schema("Not-A-Schema", &["tasks", "list"]);
     assert_eq!(o.status.code(), Some(5), "a configuration error");
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("database.schema"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(stderr(&o).contains("database.schema"), "{}", stderr(&o));
 }
 
 /// The URL's TLS parameters through the binary: the test server speaks TLS with a
@@ -140,15 +140,15 @@ fn tls_settings_in_the_url_reach_every_command() {
     };
     let full = format!("sslmode=verify-full&sslrootcert={tls}/ca.crt");
     let o = run("localhost", &full, &["enqueue", "keyword", "over tls"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let o = run("localhost", &full, &["--json", "tasks", "list"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("over tls"), "{}", stdout(&o));
 
     // The certificate names localhost only: by address, verify-full refuses (exit 4,
     // saying what to do) and verify-ca accepts.
     let o = run("127.0.0.1", &full, &["stats"]);
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert_eq!(o.status.code(), Some(4), "{err}");
     assert!(
         err.contains("not valid for name") && err.contains("sslmode=verify-ca"),
@@ -156,11 +156,11 @@ fn tls_settings_in_the_url_reach_every_command() {
     );
     let ca = format!("sslmode=verify-ca&sslrootcert={tls}/ca.crt");
     let o = run("127.0.0.1", &ca, &["stats"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // An unknown mode is a configuration error, naming the key and what is accepted.
     let o = run("localhost", "sslmode=allow", &["stats"]);
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = stderr(&o);
     assert_eq!(o.status.code(), Some(5), "{err}");
     assert!(
         err.contains("database.url") && err.contains("verify-full"),
@@ -184,7 +184,7 @@ fn db_copy_goes_to_and_from_the_schema_asked_for() {
     let o = sb.run(&[
         "db", "copy", "--from", &from, "--to", &url, "--schema", &schema,
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("copied 2 tasks"), "{}", stdout(&o));
 
     let in_schema = |args: &[&str]| on_postgres(&sb, &url, &schema, args);
@@ -204,7 +204,7 @@ fn db_copy_goes_to_and_from_the_schema_asked_for() {
         "--to",
         &format!("sqlite:{}", back.display()),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("copied 2 tasks"), "{}", stdout(&o));
 
     let bad = sb.path("never.db");
@@ -220,9 +220,9 @@ fn db_copy_goes_to_and_from_the_schema_asked_for() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--schema \"Bad-Name\""),
+        stderr(&o).contains("--schema \"Bad-Name\""),
         "{}",
-        String::from_utf8_lossy(&o.stderr)
+        stderr(&o)
     );
     assert!(!bad.exists(), "nothing written");
 }
@@ -235,7 +235,7 @@ fn init_and_migrate_manage_a_postgres_schema() {
     let sb = Sandbox::new();
     let pg = |args: &[&str]| on_postgres(&sb, &url, &schema, args);
     let json = |o: &std::process::Output| -> serde_json::Value {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{}", stderr(o));
         serde_json::from_slice(&o.stdout).unwrap()
     };
 
@@ -263,7 +263,7 @@ fn init_and_migrate_manage_a_postgres_schema() {
     );
 
     let o = pg(&["init"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let said = stdout(&o);
     assert!(
         said.starts_with("database ready at postgres://")
@@ -273,7 +273,7 @@ fn init_and_migrate_manage_a_postgres_schema() {
 
     let o = pg(&["migrate", "up", "--to", "99"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no migration version 99"));
+    assert!(stderr(&o).contains("no migration version 99"));
 
     let v = json(&pg(&["--json", "migrate", "down", "--to", "0", "--yes"]));
     assert_eq!(v["reverted"].as_array().unwrap().len(), all);
@@ -325,7 +325,7 @@ fn validate_checks_the_postgres_server_and_its_migrations() {
     assert_eq!(sqlite_only.0, "skip");
 
     let o = on_postgres(&sb, &verified, &schema, &["migrate", "up"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", stderr(&o));
     let plain = format!("postgres://prismq@127.0.0.1:{port}/prismq_test");
     let (code, database, migrations, _) = validate(&plain);
     assert_eq!(code, Some(0));
