@@ -451,10 +451,11 @@ pub enum ResultsCommand {
         /// csv or jsonl.
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// The file to write; an existing file is refused without --force.
+        /// The file to write, or - for stdout; an existing regular file is replaced only with
+        /// --force, a FIFO or character device is written through, anything else is refused.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Overwrite an existing file.
+        /// Replace an existing regular file.
         #[arg(long)]
         force: bool,
         /// Filters.

@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod context;
 mod exit;
+mod files;
 mod progress;
 mod render;
 mod signals;

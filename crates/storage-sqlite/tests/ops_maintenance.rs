@@ -263,9 +263,13 @@ fn backup_while_a_thread_enqueues_is_a_valid_database() {
     while count(&store, "SELECT count(*) FROM task_queue") < 200 {
         std::thread::sleep(Duration::from_millis(5));
     }
+    std::fs::create_dir_all(dir.path().join("backups")).unwrap();
     let out = dir.path().join("backups").join("q-backup.db");
-    let report = ops::backup(&store, &out, false).unwrap();
-    let second = ops::backup(&store, &dir.path().join("q-backup-2.db"), false).unwrap();
+    let report = ops::backup(&store, &out).unwrap();
+    // An empty file the caller created (a temporary file) is written into.
+    let second_path = dir.path().join("q-backup-2.db");
+    std::fs::write(&second_path, b"").unwrap();
+    let second = ops::backup(&store, &second_path).unwrap();
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
     assert!(report.pages > 0 && report.bytes > 0);
@@ -301,16 +305,16 @@ fn backup_while_a_thread_enqueues_is_a_valid_database() {
         let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-    // Never overwrites without force; does with it; refuses the database itself.
+    // Never writes into a file that holds anything, nor into the database itself; where the
+    // copy goes next (replacing a file, streaming it) is the CLI's decision.
     let before = std::fs::read(&out).unwrap();
     assert!(matches!(
-        ops::backup(&store, &out, false),
+        ops::backup(&store, &out),
         Err(OpsError::Exists { .. })
     ));
     assert_eq!(std::fs::read(&out).unwrap(), before);
-    ops::backup(&store, &out, true).unwrap();
     assert!(matches!(
-        ops::backup(&store, &db, true),
+        ops::backup(&store, &db),
         Err(OpsError::Invalid { .. })
     ));
     let partials: Vec<_> = std::fs::read_dir(out.parent().unwrap())

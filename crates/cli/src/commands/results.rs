@@ -1,8 +1,7 @@
 //! `prismq results list|show|export`: the collected videos, deduplicated by the store.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 
@@ -13,6 +12,7 @@ use super::parse;
 use crate::args::{ExportFormat, OrderArg, ResultFilter, ResultsCommand};
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
+use crate::files::{self, Output, Target};
 use crate::progress;
 use crate::render::{self, Table};
 
@@ -22,8 +22,8 @@ const PAGE: u32 = 1000;
 /// Runs a `results` subcommand.
 ///
 /// # Errors
-/// Invalid flags (exit 2), an unknown item (exit 3), an existing output file (exit 2),
-/// write errors (exit 1).
+/// Invalid flags (exit 2), an unknown item (exit 3), an output path that may not be written
+/// (exit 2; see [`Target::classify`]), write errors (exit 1).
 pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
     ctx.require_db()?;
     let app = ctx.store_app()?;
@@ -184,32 +184,6 @@ const CSV_HEADER: [&str; 16] = [
     "tags",
 ];
 
-/// Creates `path` (truncating it) readable and writable by its owner only, whatever the
-/// umask: an export holds what the queue holds, and the database is 0600 too.
-fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Whether `out` is the configured SQLite file or its -wal/-shm (even through `..` or a link):
-/// `--force` must never replace the queue with an export.
-fn is_database_file(ctx: &Ctx, out: &Path) -> bool {
-    let Some(db) = ctx.config.database.sqlite_path() else {
-        return false;
-    };
-    let Ok(out) = out.canonicalize() else {
-        return false; // it does not exist, so it is not the database
-    };
-    ["", "-wal", "-shm"].iter().any(|suffix| {
-        let mut p = db.clone().into_os_string();
-        p.push(suffix);
-        Path::new(&p).canonicalize().is_ok_and(|c| c == out)
-    })
-}
-
 async fn export(
     ctx: &Ctx,
     app: &App,
@@ -218,67 +192,49 @@ async fn export(
     force: bool,
     filter: &ResultFilter,
 ) -> CliResult {
-    if is_database_file(ctx, out) {
-        return Err(CliError::usage(format!(
-            "invalid --out: {} is the database itself (or its -wal/-shm file); choose another file",
-            out.display()
-        )));
-    }
-    if out.exists() && !force {
-        return Err(CliError::usage(format!(
-            "{} already exists; choose another --out or pass --force to overwrite it",
-            out.display()
-        )));
-    }
+    let protected = files::database_files(ctx.config.database.sqlite_path());
+    let target = Target::classify("--out", out, force, &protected)?;
     let mut q = query(app, filter)?;
     let total = app.results.count(filter.source.clone()).await?;
-    let tmp = temp_path(out);
-    let file = create_private(&tmp)
-        .map_err(|e| CliError::from(e).context(format!("cannot create {}", tmp.display())))?;
+    let shown = target.describe();
+    let to_stdout = target == Target::Stdout;
+    let mut output = target.open()?;
     let bar = progress::bar(ctx, total, "exporting");
-    let written = write_pages(app, &mut q, format, BufWriter::new(file), &bar).await;
+    let written = write_pages(app, &mut q, format, &mut output, &bar).await;
     bar.finish_and_clear();
-    let written = match written {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, out).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CliError::from(e).context(format!("cannot move the export to {}", out.display()))
-    })?;
+    if output.reader_gone() {
+        // `--out - | head`: the reader has what it wanted.
+        return Ok(());
+    }
+    let written = written?;
+    output.finish()?;
+    if to_stdout {
+        // stdout carries the export; the summary goes to stderr.
+        eprintln!("wrote {written} results to stdout");
+        return Ok(());
+    }
     if ctx.json() {
         return render::json(&json!({ "path": out, "written": written }));
     }
-    render::print(&format!("wrote {written} results to {}\n", out.display()))
+    render::print(&format!("wrote {written} results to {shown}\n"))
 }
 
-/// A hidden file next to `out`, renamed over it when the export is complete, so a failed
-/// export never leaves half a file under the asked name.
-fn temp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(".{name}.{}.partial", std::process::id()))
-}
-
-enum Sink {
-    Csv(Box<csv::Writer<BufWriter<File>>>),
-    Jsonl(BufWriter<File>),
+enum Sink<'a> {
+    Csv(Box<csv::Writer<BufWriter<&'a mut Output>>>),
+    Jsonl(BufWriter<&'a mut Output>),
 }
 
 async fn write_pages(
     app: &App,
     q: &mut ResultQuery,
     format: ExportFormat,
-    w: BufWriter<File>,
+    out: &mut Output,
     bar: &indicatif::ProgressBar,
 ) -> CliResult<u64> {
     fn err(e: impl std::fmt::Display) -> CliError {
         CliError::failure(format!("writing the export: {e}"))
     }
+    let w = BufWriter::new(out);
     let mut sink = match format {
         ExportFormat::Csv => {
             let mut c = csv::Writer::from_writer(w);
@@ -306,12 +262,11 @@ async fn write_pages(
         }
         q.offset += u64::from(q.limit);
     }
-    let buffered = match sink {
+    let mut buffered = match sink {
         Sink::Csv(c) => c.into_inner().map_err(|e| err(e.error()))?,
         Sink::Jsonl(w) => w,
     };
-    let file = buffered.into_inner().map_err(|e| err(e.error()))?;
-    file.sync_all().map_err(err)?;
+    buffered.flush().map_err(err)?;
     Ok(written)
 }
 

@@ -1,8 +1,9 @@
 //! Online backup with SQLite's backup API: one step under a read transaction, so the copy is
 //! a consistent snapshot while workers keep writing (WAL readers block no writer). The copy
-//! is written to a hidden file next to the target, checked with `integrity_check`, switched
-//! to a self-contained rollback-journal file, synced, and only then moved into place; it is
-//! created readable by its owner only and never replaces an existing file unless forced.
+//! is written into a new (or empty) file, checked with `integrity_check`, switched to a
+//! self-contained rollback-journal file and synced. Where that file goes afterwards (renamed
+//! over a target, streamed to stdout or a FIFO) is the caller's decision: the CLI's output
+//! rules live in one place there, not here.
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
@@ -51,13 +52,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Copies the live database to `out`.
+/// Copies the live database into `out`, which must be a new path (created readable by its
+/// owner only) or an empty regular file the caller created (a temporary file). On failure
+/// the partial copy and its journal are removed.
 ///
 /// # Errors
-/// `Exists` when `out` exists and `force` is false; `Invalid` when `out` is the database
-/// itself; `Io` for file errors; `BackupCorrupt` when the copy fails its integrity check (it
-/// is deleted); a port error (`Busy` after the busy timeout) from the source.
-pub fn backup(store: &SqliteStore, out: &Path, force: bool) -> Result<BackupReport, OpsError> {
+/// `Exists` when `out` is anything but a new path or an empty regular file; `Invalid` when
+/// `out` is the database itself; `Io` for file errors; `BackupCorrupt` when the copy fails
+/// its integrity check (it is deleted); a port error (`Busy` after the busy timeout) from
+/// the source.
+pub fn backup(store: &SqliteStore, out: &Path) -> Result<BackupReport, OpsError> {
     let started = Instant::now();
     if same_file(out, &store.options().path) {
         return Err(OpsError::Invalid {
@@ -68,43 +72,27 @@ pub fn backup(store: &SqliteStore, out: &Path, force: bool) -> Result<BackupRepo
             ),
         });
     }
-    if out.is_dir() {
-        return Err(OpsError::Invalid {
-            option: "--out",
-            problem: format!(
-                "{} is a directory; give a file name such as {}/queue-backup.db",
-                out.display(),
-                out.display()
-            ),
-        });
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.is_file() && m.len() == 0 => {}
+        Ok(_) => {
+            return Err(OpsError::Exists {
+                path: out.to_path_buf(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_owner_only(out).map_err(|e| OpsError::io("creating", out, e))?;
+        }
+        Err(e) => return Err(OpsError::io("reading", out, e)),
     }
-    if out.exists() && !force {
-        return Err(OpsError::Exists {
-            path: out.to_path_buf(),
-        });
-    }
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| OpsError::io("creating directory", dir, e))?;
-    let name = out
-        .file_name()
-        .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    create_owner_only(&tmp).map_err(|e| OpsError::io("creating", &tmp, e))?;
-    let mut partial = Partial(Some(tmp.clone()));
-    let mut dest = Connection::open(&tmp).map_err(sql)?;
+    let mut partial = Partial(Some(out.to_path_buf()));
+    let mut dest = Connection::open(out).map_err(sql)?;
     copy_into(store, &mut dest)?;
-    let pages = verify(&dest, &tmp)?;
+    let pages = verify(&dest, out)?;
     dest.close().map_err(|(_, e)| sql(e))?;
-    std::fs::File::open(&tmp)
+    std::fs::File::open(out)
         .and_then(|f| f.sync_all())
-        .map_err(|e| OpsError::io("syncing", &tmp, e))?;
-    place(&tmp, out, force)?;
+        .map_err(|e| OpsError::io("syncing", out, e))?;
     partial.0 = None;
-    sync_dir(dir);
     let bytes = std::fs::metadata(out)
         .map_err(|e| OpsError::io("reading", out, e))?
         .len();
@@ -160,37 +148,4 @@ fn verify(dest: &Connection, tmp: &Path) -> Result<i64, OpsError> {
         .map_err(sql)?;
     dest.query_row("PRAGMA page_count", [], |r| r.get(0))
         .map_err(sql)
-}
-
-/// Moves the finished copy into place: a rename when forced, otherwise a hard link that
-/// fails if `out` appeared meanwhile (falling back to a checked rename where links are not
-/// supported).
-fn place(tmp: &Path, out: &Path, force: bool) -> Result<(), OpsError> {
-    if force {
-        return std::fs::rename(tmp, out).map_err(|e| OpsError::io("moving the backup to", out, e));
-    }
-    match std::fs::hard_link(tmp, out) {
-        Ok(()) => {
-            let _ = std::fs::remove_file(tmp);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(OpsError::Exists {
-            path: out.to_path_buf(),
-        }),
-        Err(_) if !out.exists() => {
-            std::fs::rename(tmp, out).map_err(|e| OpsError::io("moving the backup to", out, e))
-        }
-        Err(_) => Err(OpsError::Exists {
-            path: out.to_path_buf(),
-        }),
-    }
-}
-
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
