@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
+    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
     RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
@@ -82,6 +82,7 @@ impl PostgresStore {
         }
         let now = self.now_ms();
         let c = self.columns(tasks, now, !single)?;
+        check_batch_keys(tasks)?;
         let has_keys = c.keys.iter().any(Option::is_some);
         in_tx!(self, |tx| {
             async {
@@ -108,7 +109,9 @@ impl PostgresStore {
                     None => keyless.push(id),
                 }
             }
-            let mut existing: HashMap<String, i64> = HashMap::new();
+            // Each key's task: (id, type, params), to tell a true duplicate from a reuse of
+            // the key with another type or params.
+            let mut existing: HashMap<String, (i64, String, Value)> = HashMap::new();
             if has_keys {
                 let missing: Vec<&String> = c
                     .keys
@@ -119,19 +122,19 @@ impl PostgresStore {
                 if !missing.is_empty() {
                     let rows = tx
                         .query(
-                            "SELECT idempotency_key, id FROM task_queue WHERE idempotency_key = ANY($1)",
+                            "SELECT idempotency_key, id, type, params FROM task_queue WHERE idempotency_key = ANY($1)",
                             &[&missing],
                         )
                         .await
                         .map_err(map_err)?;
                     for r in &rows {
-                        existing.insert(get(r, 0)?, get(r, 1)?);
+                        existing.insert(get(r, 0)?, (get(r, 1)?, get(r, 2)?, get(r, 3)?));
                     }
                 }
             }
             let mut keyless = keyless.into_iter();
             let mut out = Vec::with_capacity(c.keys.len());
-            for key in &c.keys {
+            for (i, (key, task)) in c.keys.iter().zip(tasks).enumerate() {
                 let e = match key {
                     None => Enqueued {
                         id: TaskId(keyless.next().ok_or_else(|| corrupt("batch insert", "a row is missing"))?),
@@ -139,15 +142,25 @@ impl PostgresStore {
                     },
                     Some(k) => match by_key.remove(k) {
                         Some(id) => {
-                            existing.insert(k.clone(), id);
+                            existing.insert(
+                                k.clone(),
+                                (id, task.task_type.as_str().to_owned(), task.params.clone()),
+                            );
                             Enqueued { id: TaskId(id), duplicate: false }
                         }
-                        None => Enqueued {
-                            id: TaskId(*existing.get(k).ok_or(PortError::Busy(
+                        None => {
+                            let (id, ty, params) = existing.get(k).ok_or(PortError::Busy(
                                 "the task with this idempotency key was removed concurrently".into(),
-                            ))?),
-                            duplicate: true,
-                        },
+                            ))?;
+                            if let Some(conflict) = idempotency_conflict(task, TaskId(*id), ty, params) {
+                                return Err(PortError::Invalid(if single {
+                                    conflict
+                                } else {
+                                    conflict.within(&format!("tasks[{i}]"))
+                                }));
+                            }
+                            Enqueued { id: TaskId(*id), duplicate: true }
+                        }
                     },
                 };
                 out.push(e);

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
+    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
     RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
@@ -63,9 +63,12 @@ impl SqliteStore {
         })
     }
 
+    /// Inserts one prepared task, or resolves its idempotency key: the existing task when it
+    /// has the same type and params, `Invalid` (nothing written) when it has others.
     fn insert_prepared(
         tx: &Transaction<'_>,
         p: &Prepared,
+        task: &NewTask,
         now: i64,
     ) -> Result<Enqueued, PortError> {
         let mut stmt = tx.prepare_cached(INSERT_TASK).map_err(map_err)?;
@@ -91,10 +94,21 @@ impl SqliteStore {
                 duplicate: false,
             }),
             None => {
-                let id: i64 = tx
-                    .prepare_cached("SELECT id FROM task_queue WHERE idempotency_key = ?1")
-                    .and_then(|mut s| s.query_row([&p.key], |r| r.get(0)))
+                let (id, existing_type, existing_params): (i64, String, String) = tx
+                    .prepare_cached(
+                        "SELECT id, type, params FROM task_queue WHERE idempotency_key = ?1",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    })
                     .map_err(map_err)?;
+                let existing_params: Value =
+                    serde_json::from_str(&existing_params).unwrap_or(Value::Null);
+                if let Some(conflict) =
+                    idempotency_conflict(task, TaskId(id), &existing_type, &existing_params)
+                {
+                    return Err(conflict.into());
+                }
                 Ok(Enqueued {
                     id: TaskId(id),
                     duplicate: true,
@@ -110,7 +124,7 @@ impl SqliteStore {
     pub fn enqueue_blocking(&self, task: &NewTask) -> Result<Enqueued, PortError> {
         let p = self.prepare_new(task)?;
         let now = self.now_ms();
-        self.write(|tx| Self::insert_prepared(tx, &p, now))
+        self.write(|tx| Self::insert_prepared(tx, &p, task, now))
     }
 
     /// Blocking [`TaskQueue::enqueue_batch`].
@@ -126,11 +140,19 @@ impl SqliteStore {
                     .map_err(|e| e.within(&format!("tasks[{i}]")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        check_batch_keys(tasks)?;
         let now = self.now_ms();
         self.write(|tx| {
             prepared
                 .iter()
-                .map(|p| Self::insert_prepared(tx, p, now))
+                .zip(tasks)
+                .enumerate()
+                .map(|(i, (p, t))| {
+                    Self::insert_prepared(tx, p, t, now).map_err(|e| match e {
+                        PortError::Invalid(v) => PortError::Invalid(v.within(&format!("tasks[{i}]"))),
+                        other => other,
+                    })
+                })
                 .collect()
         })
     }

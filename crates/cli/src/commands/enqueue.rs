@@ -3,7 +3,7 @@
 //! one to one onto the handler's parameters; their values are checked by the plugin, so a
 //! refusal names the parameter and its accepted values.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -11,20 +11,21 @@ use serde_json::{json, Map, Value};
 
 use prismq_app::App;
 use prismq_domain::ports::Enqueued;
-use prismq_domain::{Compatibility, NewTask, Priority, Timestamp};
+use prismq_domain::{Compatibility, NewTask, PortError, Priority, Timestamp};
 
 use super::parse;
 use crate::args::{EnqueueArgs, TaskKind, TaskOptions};
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
+use crate::files::{self, Input};
 use crate::progress;
 use crate::render;
 
 /// Runs `enqueue`.
 ///
 /// # Errors
-/// Invalid input (exit 2, nothing written), an unreadable file (exit 3 or 1), the store's
-/// errors.
+/// Invalid input (exit 2, nothing written; also a reused idempotency key whose task has
+/// another type or params), an unreadable file (exit 3 or 1), the store's errors.
 pub async fn run(ctx: &Ctx, args: EnqueueArgs) -> CliResult {
     match (args.file, args.kind) {
         (Some(file), _) => from_file(ctx, &file).await,
@@ -232,27 +233,51 @@ fn bounded_lines(mut reader: impl BufRead) -> impl Iterator<Item = std::io::Resu
     })
 }
 
+/// The largest tasks file read (`--file`): 64 MiB, about 500,000 ordinary task lines, which
+/// parse to well under a gigabyte; a larger file (or an endless stream) is refused after
+/// reading at most this much, before anything is written.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A byte-order mark, as Windows editors write at the start of a UTF-8 file.
+const BOM: char = '\u{feff}';
+
 /// `enqueue --file`: every line parsed and validated first; all errors listed with their
 /// line numbers; then one all-or-nothing batch.
 async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::from(e).context(format!("cannot open {}", path.display())))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let input = Input::open("--file", path, MAX_FILE_BYTES)?;
+    let name = input.name.clone();
     let app = ctx.app()?;
-    let bar = progress::bar(ctx, len, "validating");
+    let bar = match input.len {
+        Some(len) => progress::bytes(ctx, len, "validating"),
+        None => progress::counter(ctx, "validating", "lines"),
+    };
     let mut tasks = Vec::new();
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in bounded_lines(BufReader::new(file)).enumerate() {
+    for (i, line) in bounded_lines(input.reader).enumerate() {
         let n = i + 1;
         let line = line.map_err(|e| {
-            CliError::usage(format!("{}:{n}: cannot read the line: {e}", path.display()))
+            bar.finish_and_clear();
+            if e.kind() == files::TOO_LARGE {
+                files::too_large("--file", &name, MAX_FILE_BYTES)
+            } else {
+                CliError::usage(format!("{name}:{n}: cannot read the line: {e}"))
+            }
         })?;
-        bar.inc(line.len() as u64 + 1);
+        if input.len.is_some() {
+            bar.inc(line.len() as u64 + 1);
+        } else {
+            bar.inc(1);
+        }
+        let line = if n == 1 {
+            line.strip_prefix(BOM).unwrap_or(&line)
+        } else {
+            &line
+        };
         if line.trim().is_empty() {
             continue;
         }
-        match check_line(&app, &line) {
+        match check_line(&app, line) {
             Ok(t) => {
                 tasks.push(t);
                 lines.push(n);
@@ -265,8 +290,7 @@ async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
         let shown: Vec<&String> = errors.iter().take(20).collect();
         let more = errors.len().saturating_sub(shown.len());
         let mut msg = format!(
-            "{} has {} invalid line{}; nothing was enqueued",
-            path.display(),
+            "{name} has {} invalid line{}; nothing was enqueued",
             errors.len(),
             if errors.len() == 1 { "" } else { "s" }
         );
@@ -280,15 +304,19 @@ async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
     }
     if tasks.is_empty() {
         return Err(CliError::usage(format!(
-            "{} has no tasks; accepted: one JSON object per line such as {{\"type\": \"keyword_search\", \"params\": {{\"query\": \"rust\"}}}}",
-            path.display()
+            "{name} has no tasks; accepted: one JSON object per line such as {{\"type\": \"keyword_search\", \"params\": {{\"query\": \"rust\"}}}}"
         )));
     }
-    let spinner = progress::status(ctx, &format!("enqueueing {} tasks", tasks.len()));
+    let spinner = progress::status(
+        ctx,
+        &format!(
+            "writing {} validated tasks in one transaction",
+            render::count(i64::try_from(tasks.len()).unwrap_or(i64::MAX))
+        ),
+    );
     let done = app.enqueue_batch(tasks).await;
     spinner.finish_and_clear();
-    let done = done?;
-    let duplicates = done.iter().filter(|e| e.duplicate).count();
+    let done = done.map_err(|e| at_line(e, &lines, &name))?;
     if ctx.json() {
         let rows: Vec<Value> = done
             .iter()
@@ -297,13 +325,51 @@ async fn from_file(ctx: &Ctx, path: &Path) -> CliResult {
             .collect();
         return render::json(&rows);
     }
-    let first = done.iter().map(|e| e.id.0).min().unwrap_or(0);
-    let last = done.iter().map(|e| e.id.0).max().unwrap_or(0);
-    render::print(&format!(
-        "enqueued {} task{} (ids {first}–{last}); {duplicates} already existed for their idempotency key\n",
-        done.len() - duplicates,
-        if done.len() - duplicates == 1 { "" } else { "s" },
-    ))
+    render::print(&summary(&done))
+}
+
+/// A batch error naming `tasks[i]` names the file's line instead.
+fn at_line(e: PortError, lines: &[usize], name: &str) -> CliError {
+    if let PortError::Invalid(v) = &e {
+        let index = v
+            .field
+            .strip_prefix("tasks[")
+            .and_then(|rest| rest.split_once("]."))
+            .and_then(|(i, field)| Some((lines.get(i.parse::<usize>().ok()?)?, field)));
+        if let Some((n, field)) = index {
+            return CliError::usage(format!(
+                "{name} line {n}: invalid {field}: {}; accepted: {}; nothing was enqueued",
+                v.problem, v.accepted
+            ));
+        }
+    }
+    CliError::from(e)
+}
+
+/// `enqueued N tasks (ids A–B); M already existed for their idempotency key`: the range is
+/// that of the tasks this batch created, and only when they are consecutive.
+fn summary(done: &[Enqueued]) -> String {
+    let mut created: Vec<i64> = done
+        .iter()
+        .filter(|e| !e.duplicate)
+        .map(|e| e.id.0)
+        .collect();
+    created.sort_unstable();
+    created.dedup();
+    let duplicates = done.len() - created.len();
+    let ids = match (created.first(), created.last()) {
+        (Some(a), Some(b)) if a == b => format!(" (id {a})"),
+        (Some(a), Some(b)) if usize::try_from(b - a).ok() == Some(created.len() - 1) => {
+            format!(" (ids {a}–{b})")
+        }
+        (Some(a), Some(b)) => format!(" (ids from {a} to {b}, not consecutive; --json lists each)"),
+        _ => String::new(),
+    };
+    format!(
+        "enqueued {} task{}{ids}; {duplicates} already existed for their idempotency key\n",
+        created.len(),
+        if created.len() == 1 { "" } else { "s" },
+    )
 }
 
 fn check_line(app: &App, line: &str) -> CliResult<NewTask> {

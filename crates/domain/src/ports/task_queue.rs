@@ -22,6 +22,86 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
+/// The refusal of a reused idempotency key whose task has another type or params, or `None`
+/// when `task` matches the existing task `id` (same type, params equal as JSON values): then
+/// the enqueue is a duplicate and returns `id`. Priority, timing, attempts and region of a
+/// reuse are not compared (the existing task's stay): a key names a piece of work, and
+/// `--delay` makes every repeat's `run_after` differ.
+pub fn idempotency_conflict(
+    task: &NewTask,
+    id: TaskId,
+    existing_type: &str,
+    existing_params: &Value,
+) -> Option<crate::ValidationError> {
+    let differs = what_differs(task, existing_type, existing_params)?;
+    Some(crate::ValidationError::new(
+        "idempotency_key",
+        format!(
+            "{} is already the key of task {id}, which has another {differs}; nothing was enqueued",
+            shown_key(task)
+        ),
+        format!("the same type and params as task {id} (enqueueing them again returns it), or another key"),
+    ))
+}
+
+/// Checks, before anything is written, that an idempotency key repeated within a batch
+/// names the same type and params each time (then the repeats are duplicates of the first).
+///
+/// # Errors
+/// `Invalid` naming `tasks[i].idempotency_key` of the first repeat that differs, and the
+/// earlier `tasks[j]` it differs from.
+pub fn check_batch_keys(tasks: &[NewTask]) -> Result<(), crate::ValidationError> {
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        let Some(k) = t.idempotency_key.as_deref() else {
+            continue;
+        };
+        let Some(&j) = first.get(k) else {
+            first.insert(k, i);
+            continue;
+        };
+        let earlier = &tasks[j];
+        if let Some(differs) = what_differs(t, earlier.task_type.as_str(), &earlier.params) {
+            return Err(crate::ValidationError::new(
+                "idempotency_key",
+                format!(
+                    "{} is also the key of tasks[{j}] of this batch, which has another {differs}; nothing was enqueued",
+                    shown_key(t)
+                ),
+                format!("the same type and params as tasks[{j}], or another key"),
+            )
+            .within(&format!("tasks[{i}]")));
+        }
+    }
+    Ok(())
+}
+
+fn what_differs(task: &NewTask, existing_type: &str, existing_params: &Value) -> Option<String> {
+    if task.task_type.as_str() != existing_type {
+        Some(format!(
+            "type ({existing_type:?}, not {:?})",
+            task.task_type.as_str()
+        ))
+    } else if &task.params != existing_params {
+        Some("params".to_owned())
+    } else {
+        None
+    }
+}
+
+/// The key as messages quote it: at most 60 characters (keys are checked free of control
+/// characters before they get here).
+fn shown_key(task: &NewTask) -> String {
+    let key: String = task
+        .idempotency_key
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(60)
+        .collect();
+    format!("{key:?}")
+}
+
 /// Which tasks a worker can take.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimFilter {
@@ -169,15 +249,20 @@ pub trait TaskQueue: Send + Sync {
     /// Adds one task, status `queued`, attempts 0, `run_after` = its own or now, max_attempts
     /// = its own or the queue's retry policy default.
     ///
-    /// MUST validate the task (`Invalid`, nothing written). MUST return the existing task's id
-    /// with `duplicate: true`, creating nothing, when the idempotency key already exists.
+    /// MUST validate the task (`Invalid`, nothing written). When the idempotency key already
+    /// exists: MUST return the existing task's id with `duplicate: true`, creating nothing,
+    /// if that task has the same type and params; otherwise MUST fail with `Invalid`, field
+    /// `idempotency_key`, naming the existing task (see [`idempotency_conflict`]), writing
+    /// nothing.
     async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError>;
 
     /// Adds many tasks all or nothing, returning one [`Enqueued`] per input in order.
     ///
     /// MUST validate every task before writing any (`Invalid` naming the index of the first
     /// bad one as `tasks[i].field`). Existing idempotency keys, and keys repeated within the
-    /// batch, resolve to one task flagged as a duplicate.
+    /// batch, resolve as in [`TaskQueue::enqueue`]: the same type and params give one task
+    /// flagged as a duplicate; another type or params fails the whole batch with `Invalid`
+    /// naming `tasks[i].idempotency_key`, writing nothing.
     async fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError>;
 
     /// Atomically claims the next eligible task for `request`, or `None`.

@@ -135,23 +135,90 @@ pub async fn enqueue_rejects_bad_region(factory: impl Fn(ContractEnv) -> Subject
     assert!(s.all_tasks().await.is_empty());
 }
 
-/// An existing idempotency key returns the existing id with `duplicate: true` and creates
-/// nothing (the first task's params stay, its log gains nothing).
+/// An existing idempotency key with the same type and params (equal as JSON values, whatever
+/// the key order) returns the existing id with `duplicate: true` and creates nothing (its
+/// log gains nothing).
 pub async fn enqueue_duplicate_key_returns_existing_task(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
     let first = s
-        .add(NewTask::new(task_type_of("a"), json!({"v": 1})).idempotency_key("same"))
+        .add(NewTask::new(task_type_of("a"), json!({"v": 1, "w": [1, 2]})).idempotency_key("same"))
         .await;
     let again = s
         .queue
-        .enqueue(NewTask::new(task_type_of("a"), json!({"v": 2})).idempotency_key("same"))
+        .enqueue(
+            NewTask::new(task_type_of("a"), json!({"w": [1, 2], "v": 1}))
+                .idempotency_key("same")
+                .priority(Priority::new(9).unwrap()),
+        )
         .await
         .unwrap();
     assert_eq!((again.id, again.duplicate), (first, true));
     let all = s.all_tasks().await;
     assert_eq!(all.len(), 1);
+    assert_eq!(all[0].priority, Priority::DEFAULT, "the existing task is kept as it was");
+    assert_eq!(s.events(first).await, vec![TaskEvent::Enqueued]);
+}
+
+/// An existing idempotency key with another type or other params is `Invalid` (field
+/// `idempotency_key`, the message naming the existing task), and writes nothing.
+pub async fn enqueue_reused_key_with_other_work_is_invalid(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (_, s) = setup(factory);
+    let first = s
+        .add(NewTask::new(task_type_of("a"), json!({"v": 1})).idempotency_key("same"))
+        .await;
+    for other in [
+        NewTask::new(task_type_of("a"), json!({"v": 2})),
+        NewTask::new(task_type_of("a"), json!({})),
+        NewTask::new(task_type_of("b"), json!({"v": 1})),
+    ] {
+        let r = s.queue.enqueue(other.idempotency_key("same")).await;
+        match r {
+            Err(prismq_domain::PortError::Invalid(v)) => {
+                assert_eq!(v.field, "idempotency_key");
+                assert!(
+                    v.problem.contains(&format!("task {first}")),
+                    "names the existing task: {}",
+                    v.problem
+                );
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+    let all = s.all_tasks().await;
+    assert_eq!(all.len(), 1);
     assert_eq!(all[0].params, json!({"v": 1}));
     assert_eq!(s.events(first).await, vec![TaskEvent::Enqueued]);
+}
+
+/// A batch reusing an existing key (or repeating one of its own keys) with another type or
+/// params fails whole, naming `tasks[i].idempotency_key`, and writes nothing.
+pub async fn batch_reused_key_with_other_work_writes_nothing(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (_, s) = setup(factory);
+    s.add(NewTask::new(task_type_of("a"), json!({"v": 1})).idempotency_key("old"))
+        .await;
+    let r = s
+        .queue
+        .enqueue_batch(vec![
+            new_task("b"),
+            NewTask::new(task_type_of("a"), json!({"v": 1})).idempotency_key("old"),
+            NewTask::new(task_type_of("a"), json!({"v": 2})).idempotency_key("old"),
+        ])
+        .await;
+    assert_eq!(invalid_field(r), "tasks[2].idempotency_key");
+    let r = s
+        .queue
+        .enqueue_batch(vec![
+            new_task("a").idempotency_key("new"),
+            new_task("b"),
+            new_task("c").idempotency_key("new"),
+        ])
+        .await;
+    assert_eq!(invalid_field(r), "tasks[2].idempotency_key");
+    assert_eq!(s.all_tasks().await.len(), 1, "nothing written");
 }
 
 /// The key stays taken while its task exists, whatever its status.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
+    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
     RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::{
@@ -24,16 +24,23 @@ impl MemoryStore {
         task.validate(self.inner.max_params_bytes)
     }
 
-    /// Inserts a validated task (or resolves its idempotency key) under the lock.
-    fn insert(&self, st: &mut State, task: NewTask, now: Timestamp) -> Enqueued {
-        if let Some(key) = &task.idempotency_key {
-            if let Some(&id) = st.keys.get(key) {
-                return Enqueued {
-                    id,
-                    duplicate: true,
-                };
-            }
+    /// The existing task `task`'s idempotency key names, if any: `Ok` when it has the same
+    /// type and params (a duplicate), the refusal when it has others.
+    fn resolve_key(st: &State, task: &NewTask) -> Result<Option<TaskId>, ValidationError> {
+        let Some(id) = task.idempotency_key.as_ref().and_then(|k| st.keys.get(k)) else {
+            return Ok(None);
+        };
+        match st.tasks.get(id) {
+            Some(t) => match idempotency_conflict(task, *id, t.task_type.as_str(), &t.params) {
+                Some(conflict) => Err(conflict),
+                None => Ok(Some(*id)),
+            },
+            None => Ok(Some(*id)),
         }
+    }
+
+    /// Inserts a validated task whose key, if any, is new, under the lock.
+    fn insert(&self, st: &mut State, task: NewTask, now: Timestamp) -> Enqueued {
         st.last_id += 1;
         let id = TaskId(st.last_id);
         let region = task
@@ -89,6 +96,12 @@ impl TaskQueue for MemoryStore {
         self.validate_new(&task)?;
         let now = self.now();
         let mut st = self.state();
+        if let Some(id) = Self::resolve_key(&st, &task)? {
+            return Ok(Enqueued {
+                id,
+                duplicate: true,
+            });
+        }
         Ok(self.insert(&mut st, task, now))
     }
 
@@ -99,9 +112,21 @@ impl TaskQueue for MemoryStore {
         }
         let now = self.now();
         let mut st = self.state();
+        // All or nothing: every key is resolved (within the batch, then against the store)
+        // before any task is inserted, so a conflict anywhere writes nothing.
+        check_batch_keys(&tasks)?;
+        for (i, t) in tasks.iter().enumerate() {
+            Self::resolve_key(&st, t).map_err(|e| e.within(&format!("tasks[{i}]")))?;
+        }
         Ok(tasks
             .into_iter()
-            .map(|t| self.insert(&mut st, t, now))
+            .map(|t| match Self::resolve_key(&st, &t) {
+                Ok(Some(id)) => Enqueued {
+                    id,
+                    duplicate: true,
+                },
+                _ => self.insert(&mut st, t, now),
+            })
             .collect())
     }
 
