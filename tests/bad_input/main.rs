@@ -12,6 +12,7 @@
 mod harness;
 
 mod accepted;
+mod outputs;
 mod proptest_jsonl;
 
 use harness::{checksum, Sandbox};
@@ -313,7 +314,7 @@ fn cases(s: &Sandbox) -> Vec<Case> {
         ));
     }
     std::fs::create_dir_all(s.path("adir")).unwrap();
-    v.push(case(&["enqueue", "--file", "adir"], 2, "Is a directory"));
+    v.push(case(&["enqueue", "--file", "adir"], 2, "is a directory"));
     // Output paths: an existing file (also reached by traversal), a directory, the
     // database itself.
     std::fs::create_dir_all(s.path("sub")).unwrap();

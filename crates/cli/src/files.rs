@@ -455,7 +455,7 @@ impl Input {
                 .map(|m| m.len())
         };
         if let Some(n) = len.filter(|n| *n > cap) {
-            return Err(too_large(flag, &name, cap).context(format!("{n} bytes")));
+            return Err(too_large(flag, &format!("{name} ({n} bytes)"), cap));
         }
         Ok(Input {
             reader: BufReader::new(Capped::new(file, cap)),
@@ -482,9 +482,8 @@ fn stdin_len() -> Option<u64> {
 /// The refusal of an input larger than `cap`.
 pub fn too_large(flag: &str, name: &str, cap: u64) -> CliError {
     CliError::usage(format!(
-        "invalid {flag}: {name} is larger than {} MiB; accepted: at most {} MiB (split it into several files)",
-        cap / (1024 * 1024),
-        cap / (1024 * 1024)
+        "invalid {flag}: {name} is larger than {mib} MiB; accepted: at most {mib} MiB (split it into several files)",
+        mib = cap / (1024 * 1024)
     ))
 }
 

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use prismq_domain::ports::{
-    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
-    RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
+    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome,
+    Failure, LogLevel, QueueStats, RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
@@ -149,7 +149,9 @@ impl SqliteStore {
                 .enumerate()
                 .map(|(i, (p, t))| {
                     Self::insert_prepared(tx, p, t, now).map_err(|e| match e {
-                        PortError::Invalid(v) => PortError::Invalid(v.within(&format!("tasks[{i}]"))),
+                        PortError::Invalid(v) => {
+                            PortError::Invalid(v.within(&format!("tasks[{i}]")))
+                        }
                         other => other,
                     })
                 })

@@ -348,7 +348,7 @@ async fn async_port_round_trip() {
         .await
         .unwrap();
     let again = q
-        .enqueue(NewTask::new(tt("a"), json!({"x": 2})).idempotency_key("k"))
+        .enqueue(NewTask::new(tt("a"), json!({"x": 1})).idempotency_key("k"))
         .await
         .unwrap();
     assert_eq!(again.id, e.id);

@@ -36,8 +36,8 @@ pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{
-    check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome,
-    Failure, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
+    check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,
+    FailOutcome, Failure, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
 pub use work_signal::{WorkNotifier, WorkSubscription};
 pub use worker_registry::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};

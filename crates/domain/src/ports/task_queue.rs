@@ -37,7 +37,7 @@ pub fn idempotency_conflict(
     Some(crate::ValidationError::new(
         "idempotency_key",
         format!(
-            "{} is already the key of task {id}, which has another {differs}; nothing was enqueued",
+            "{} is already the key of task {id}, which has {differs}; nothing was enqueued",
             shown_key(task)
         ),
         format!("the same type and params as task {id} (enqueueing them again returns it), or another key"),
@@ -65,7 +65,7 @@ pub fn check_batch_keys(tasks: &[NewTask]) -> Result<(), crate::ValidationError>
             return Err(crate::ValidationError::new(
                 "idempotency_key",
                 format!(
-                    "{} is also the key of tasks[{j}] of this batch, which has another {differs}; nothing was enqueued",
+                    "{} is also the key of tasks[{j}] of this batch, which has {differs}; nothing was enqueued",
                     shown_key(t)
                 ),
                 format!("the same type and params as tasks[{j}], or another key"),
@@ -79,11 +79,11 @@ pub fn check_batch_keys(tasks: &[NewTask]) -> Result<(), crate::ValidationError>
 fn what_differs(task: &NewTask, existing_type: &str, existing_params: &Value) -> Option<String> {
     if task.task_type.as_str() != existing_type {
         Some(format!(
-            "type ({existing_type:?}, not {:?})",
+            "another type ({existing_type:?}, not {:?})",
             task.task_type.as_str()
         ))
     } else if &task.params != existing_params {
-        Some("params".to_owned())
+        Some("other params".to_owned())
     } else {
         None
     }

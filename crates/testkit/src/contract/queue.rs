@@ -155,7 +155,11 @@ pub async fn enqueue_duplicate_key_returns_existing_task(factory: impl Fn(Contra
     assert_eq!((again.id, again.duplicate), (first, true));
     let all = s.all_tasks().await;
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0].priority, Priority::DEFAULT, "the existing task is kept as it was");
+    assert_eq!(
+        all[0].priority,
+        Priority::DEFAULT,
+        "the existing task is kept as it was"
+    );
     assert_eq!(s.events(first).await, vec![TaskEvent::Enqueued]);
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prismq_domain::ports::{
-    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, LogLevel, QueueStats,
-    RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
+    check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome,
+    Failure, LogLevel, QueueStats, RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::{
     Compatibility, Lease, NewTask, PortError, Task, TaskId, TaskStatus, TaskType, Timestamp,
