@@ -375,3 +375,22 @@ fn the_enqueue_summary_names_only_the_ids_it_created() {
         format!("enqueued 2 tasks (ids {lo}–{hi}); 1 already existed for their idempotency key\n")
     );
 }
+
+#[test]
+fn import_reads_only_a_bounded_regular_file() {
+    let s = seeded();
+    let before = s.db_bytes();
+    mkfifo(&s.path("old.fifo"));
+    let huge = std::fs::File::create(s.path("huge.db")).unwrap();
+    huge.set_len(5 * 1024 * 1024 * 1024).unwrap(); // sparse: no disk used
+    for (old, says) in [
+        ("/dev/zero", "is not a regular file"),
+        ("old.fifo", "is not a regular file"),
+        ("huge.db", "larger than 4 GiB"),
+    ] {
+        let err = s.fails(&["import", "legacy", old], 2);
+        assert!(err.contains(says), "{old}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(s.db_bytes() == before, "nothing was written");
+}

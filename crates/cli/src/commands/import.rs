@@ -2,13 +2,13 @@
 //! database made by the earlier Python implementation, in one transaction; a second run
 //! imports nothing new; malformed rows are listed by table and id and skipped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
 use super::ops_error::ops_error;
 use crate::context::Ctx;
-use crate::exit::CliResult;
+use crate::exit::{CliError, CliResult};
 use crate::render;
 
 /// `prismq import …`.
@@ -29,12 +29,41 @@ pub struct LegacyArgs {
     pub dry_run: bool,
 }
 
+/// The largest legacy database imported: 4 GiB, far above what the Python-era queue grew
+/// to. SQLite reads it page by page (never whole), but the import runs in one transaction
+/// and keeps an id map per task, so the input is bounded too.
+pub const MAX_LEGACY_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Refuses, before opening it, an OLD.db that is not a regular file (a FIFO or device would
+/// block or never end) or is larger than [`MAX_LEGACY_BYTES`].
+fn check_old(old: &Path) -> CliResult {
+    let shown = old.display();
+    let meta = std::fs::metadata(old)
+        .map_err(|e| CliError::from(e).context(format!("cannot open {shown}")))?;
+    if !meta.is_file() {
+        return Err(CliError::usage(format!(
+            "invalid OLD.db: {shown} is not a regular file; accepted: the Python-era queue.db file"
+        )));
+    }
+    if meta.len() > MAX_LEGACY_BYTES {
+        return Err(CliError::usage(format!(
+            "invalid OLD.db: {shown} is {} bytes, larger than {} GiB; accepted: a Python-era queue.db of at most {} GiB (prune it first)",
+            meta.len(),
+            MAX_LEGACY_BYTES >> 30,
+            MAX_LEGACY_BYTES >> 30
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `import legacy`.
 ///
 /// # Errors
-/// The old file is missing (exit 3) or not a Python-era database (exit 2); store errors.
+/// The old file is missing (exit 3), not a regular file, too large, or not a Python-era
+/// database (exit 2); store errors.
 pub fn run(ctx: &Ctx, command: ImportCommand) -> CliResult {
     let ImportCommand::Legacy(a) = command;
+    check_old(&a.old)?;
     let store = prismq_app::ops::open_store(&ctx.config, true)?;
     let r =
         prismq_storage_sqlite::ops::import_legacy(&store, &a.old, a.dry_run).map_err(ops_error)?;
