@@ -413,3 +413,48 @@ fn check_line(app: &App, line: &str) -> CliResult<NewTask> {
     app.registry.validate(&task)?;
     Ok(task)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::TaskId;
+
+    fn e(id: i64, duplicate: bool) -> Enqueued {
+        Enqueued {
+            id: TaskId(id),
+            duplicate,
+        }
+    }
+
+    #[test]
+    fn the_summary_names_only_created_consecutive_ids() {
+        let tail = "already existed for their idempotency key\n";
+        assert_eq!(
+            summary(&[e(501, true), e(200_499, true)]),
+            format!("enqueued 0 tasks; 2 {tail}")
+        );
+        assert_eq!(
+            summary(&[e(3, true), e(10, false), e(11, false)]),
+            format!("enqueued 2 tasks (ids 10–11); 1 {tail}")
+        );
+        assert_eq!(
+            summary(&[e(7, false)]),
+            format!("enqueued 1 task (id 7); 0 {tail}")
+        );
+        assert_eq!(
+            summary(&[e(7, false), e(9, false)]),
+            format!(
+                "enqueued 2 tasks (ids from 7 to 9, not consecutive; --json lists each); 0 {tail}"
+            )
+        );
+    }
+
+    #[test]
+    fn batch_indexes_become_line_numbers() {
+        assert_eq!(
+            lines_named("also the key of tasks[0] of this batch", &[3, 5]),
+            "also the key of line 3 of this batch"
+        );
+        assert_eq!(lines_named("tasks[9] stays", &[1]), "tasks[9] stays");
+    }
+}
