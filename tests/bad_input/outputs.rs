@@ -394,3 +394,27 @@ fn import_reads_only_a_bounded_regular_file() {
     }
     assert!(s.db_bytes() == before, "nothing was written");
 }
+
+#[test]
+fn a_path_cannot_forge_terminal_output() {
+    let s = seeded();
+    let name = "evil\u{1b}[2K\rerror: forged\u{7}";
+    std::fs::create_dir(s.path(name)).unwrap();
+    for args in [
+        &["results", "export", "--format", "csv", "--out", name][..],
+        &["backup", "--out", name],
+        &["enqueue", "--file", name],
+        &["import", "legacy", name],
+    ] {
+        let err = s.fails(args, 2);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err:?}");
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{7}') && !err.contains('\r'),
+            "{err:?}"
+        );
+        assert!(
+            err.contains("evil\\u{1b}[2K\\rerror: forged\\u{7}"),
+            "{err:?}"
+        );
+    }
+}

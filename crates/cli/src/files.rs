@@ -62,7 +62,7 @@ impl Target {
                 "invalid {flag}: the path is empty; {OUT_ACCEPTED}"
             )));
         }
-        let shown = path.display();
+        let shown = shown(path);
         let meta = match std::fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -107,7 +107,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Stdout => "stdout".into(),
-            Target::Through { path, .. } | Target::File { path, .. } => path.display().to_string(),
+            Target::Through { path, .. } | Target::File { path, .. } => shown(&path),
         }
     }
 
@@ -134,14 +134,14 @@ impl Target {
                     .write(true)
                     .open(&path)
                     .map_err(|e| {
-                        CliError::from(e).context(format!("cannot open {}", path.display()))
+                        CliError::from(e).context(format!("cannot open {}", shown(&path)))
                     })?;
                 let meta = file.metadata().map_err(CliError::from)?;
                 if !matches!(kind_of(&meta), Kind::Fifo | Kind::CharDevice) || file_id(&meta) != id
                 {
                     return Err(CliError::usage(format!(
                         "{} changed while it was being opened; nothing was written",
-                        path.display()
+                        shown(&path)
                     )));
                 }
                 Ok(Output {
@@ -162,10 +162,8 @@ impl Target {
                     .suffix(".partial")
                     .tempfile_in(dir)
                     .map_err(|e| {
-                        CliError::from(e).context(format!(
-                            "cannot create a temporary file in {}",
-                            dir.display()
-                        ))
+                        CliError::from(e)
+                            .context(format!("cannot create a temporary file in {}", shown(&dir)))
                     })?;
                 Ok(Output {
                     sink: Sink::File { tmp, path, replace },
@@ -225,7 +223,7 @@ impl Output {
         };
         tmp.as_file()
             .sync_all()
-            .map_err(|e| CliError::failure(format!("syncing {}: {e}", tmp.path().display())))?;
+            .map_err(|e| CliError::failure(format!("syncing {}: {e}", shown(tmp.path()))))?;
         let placed = if replace {
             // The target was a regular file when classified; make sure it still is (or is
             // gone) so a FIFO, device or link swapped in since is not renamed over.
@@ -233,7 +231,7 @@ impl Output {
                 Ok(m) if !matches!(kind_of(&m), Kind::Regular) => {
                     return Err(CliError::usage(format!(
                         "{} changed into {} while the output was written; nothing was replaced",
-                        path.display(),
+                        shown(&path),
                         kind_of(&m).described()
                     )))
                 }
@@ -246,10 +244,10 @@ impl Output {
             if e.error.kind() == io::ErrorKind::AlreadyExists {
                 CliError::usage(format!(
                     "{} appeared while the output was written; it was left alone (pass --force to replace a regular file)",
-                    path.display()
+                    shown(&path)
                 ))
             } else {
-                CliError::failure(format!("cannot move the output to {}: {}", path.display(), e.error))
+                CliError::failure(format!("cannot move the output to {}: {}", shown(&path), e.error))
             }
         })?;
         if let Ok(d) = File::open(parent_dir(&path)) {
@@ -288,6 +286,25 @@ impl Output {
         }
         r
     }
+}
+
+/// A path as messages show it: control characters (an ESC in a file name) escaped, at most
+/// 200 characters, so a name cannot forge terminal output.
+pub fn shown(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 200 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The directory a path's temporary file goes to.
@@ -429,7 +446,7 @@ impl Input {
         let (file, name): (Box<dyn Read + Send>, String) = if path.as_os_str() == "-" {
             (Box::new(io::stdin()), "stdin".into())
         } else {
-            let shown = path.display().to_string();
+            let shown = shown(path);
             let file = File::open(path)
                 .map_err(|e| CliError::from(e).context(format!("cannot open {shown}")))?;
             let meta = file

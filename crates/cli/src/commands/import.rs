@@ -37,7 +37,7 @@ pub const MAX_LEGACY_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Refuses, before opening it, an OLD.db that is not a regular file (a FIFO or device would
 /// block or never end) or is larger than [`MAX_LEGACY_BYTES`].
 fn check_old(old: &Path) -> CliResult {
-    let shown = old.display();
+    let shown = crate::files::shown(old);
     let meta = std::fs::metadata(old)
         .map_err(|e| CliError::from(e).context(format!("cannot open {shown}")))?;
     if !meta.is_file() {
