@@ -107,7 +107,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Stdout => "stdout".into(),
-            Target::Through { path, .. } | Target::File { path, .. } => shown(&path),
+            Target::Through { path, .. } | Target::File { path, .. } => shown(path),
         }
     }
 
@@ -163,7 +163,7 @@ impl Target {
                     .tempfile_in(dir)
                     .map_err(|e| {
                         CliError::from(e)
-                            .context(format!("cannot create a temporary file in {}", shown(&dir)))
+                            .context(format!("cannot create a temporary file in {}", shown(dir)))
                     })?;
                 Ok(Output {
                     sink: Sink::File { tmp, path, replace },
