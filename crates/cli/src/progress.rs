@@ -35,7 +35,7 @@ pub fn bytes(ctx: &Ctx, len: u64, what: &str) -> ProgressBar {
 pub fn counter(ctx: &Ctx, what: &str, unit: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(None, target(ctx));
     let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} {{msg:>12}} {{human_pos}} {unit} ({{per_sec}})"
+        "{{spinner}} {{msg:>12}} {{human_pos}} {unit} ({{elapsed}})"
     ))
     .unwrap_or_else(|_| ProgressStyle::default_spinner());
     pb.set_style(style);
