@@ -152,8 +152,9 @@ pub struct TaskOptions {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_required = false)]
 pub struct EnqueueArgs {
-    /// Enqueue every line of a JSONL file (- for stdin; at most 32 MiB), all or nothing ({"type", "params", "priority",
-    /// "run_after", "idempotency_key", "max_attempts", "region"} per line).
+    /// Enqueue every line of a JSONL file (- for stdin; at most 32 MiB), all or nothing
+    /// ({"type", "params", "priority", "run_after", "idempotency_key", "max_attempts",
+    /// "region"} per line).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
 
