@@ -443,34 +443,26 @@ impl Input {
     /// Exit 3 when it does not exist, exit 2 when it is not something to read or too large,
     /// exit 1 when it cannot be opened.
     pub fn open(flag: &str, path: &Path, cap: u64) -> CliResult<Input> {
-        let (file, name): (Box<dyn Read + Send>, String) = if path.as_os_str() == "-" {
-            (Box::new(io::stdin()), "stdin".into())
-        } else {
-            let shown = shown(path);
-            let file = File::open(path)
-                .map_err(|e| CliError::from(e).context(format!("cannot open {shown}")))?;
-            let meta = file
-                .metadata()
-                .map_err(|e| CliError::from(e).context(format!("cannot inspect {shown}")))?;
-            match kind_of(&meta) {
-                Kind::Regular | Kind::Fifo | Kind::CharDevice => {}
-                other => {
-                    return Err(CliError::usage(format!(
+        let (file, name, len): (Box<dyn Read + Send>, String, Option<u64>) =
+            if path.as_os_str() == "-" {
+                (Box::new(io::stdin()), "stdin".into(), stdin_len())
+            } else {
+                let shown = shown(path);
+                let file = File::open(path)
+                    .map_err(|e| CliError::from(e).context(format!("cannot open {shown}")))?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| CliError::from(e).context(format!("cannot inspect {shown}")))?;
+                match kind_of(&meta) {
+                    Kind::Regular | Kind::Fifo | Kind::CharDevice => {}
+                    other => return Err(CliError::usage(format!(
                         "invalid {flag}: {shown} is {}; accepted: a file, a FIFO, or - for stdin",
                         other.described()
-                    )))
+                    ))),
                 }
-            }
-            (Box::new(file), shown)
-        };
-        let len = if path.as_os_str() == "-" {
-            stdin_len()
-        } else {
-            std::fs::metadata(path)
-                .ok()
-                .filter(Metadata::is_file)
-                .map(|m| m.len())
-        };
+                let len = meta.is_file().then_some(meta.len());
+                (Box::new(file), shown, len)
+            };
         if let Some(n) = len.filter(|n| *n > cap) {
             return Err(too_large(flag, &format!("{name} ({n} bytes)"), cap));
         }
