@@ -13,6 +13,7 @@ mod harness;
 
 mod accepted;
 mod proptest_jsonl;
+mod times;
 
 use harness::{checksum, Sandbox};
 
