@@ -177,3 +177,80 @@ fn a_row_written_at_the_last_millisecond_a_timestamp_holds_no_longer_poisons_the
     let cancelled = s.json(&["tasks", "cancel", "2"]);
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
 }
+
+/// Configuration that used to be silently ignored, cut or read without end: a `PRISMQ_*`
+/// variable that is not UTF-8, a whole-seconds timeout given in milliseconds, and a
+/// configuration file that never ends. Each is exit 5 naming the variable, key or file.
+#[test]
+fn configuration_refusals_name_what_is_wrong_and_write_nothing() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::time::{Duration, Instant};
+
+    let s = seeded();
+    let before = s.db_bytes();
+    for (var, value) in [
+        ("PRISMQ_WORKER__REGION", &b"G\xffB"[..]),
+        ("PRISMQ_CONFIG", b"/tmp/\xfe.toml"),
+        ("YOUTUBE_API_KEY", b"AIzaSy\xffSecretBytes"),
+    ] {
+        let out = s
+            .command(&["stats"])
+            .env(var, OsStr::from_bytes(value))
+            .output()
+            .unwrap();
+        let err = crate::harness::expect_code(&out, 5, var);
+        assert_eq!(
+            err,
+            format!("error: environment variable {var} is not valid UTF-8 (its value is not shown); accepted: UTF-8 text; set it again as UTF-8 or unset it\n")
+        );
+        assert!(
+            !out.stderr.windows(value.len()).any(|w| w == value),
+            "{var}: the raw bytes were echoed"
+        );
+    }
+
+    for (args, env, says) in [
+        (
+            vec!["stats"],
+            Some(("PRISMQ_YOUTUBE__REQUEST_TIMEOUT", "1500ms")),
+            "invalid value for `youtube.request_timeout` (from environment variable PRISMQ_YOUTUBE__REQUEST_TIMEOUT): \"1500ms\": not a whole number of seconds; accepted: a whole number of seconds",
+        ),
+        (
+            vec!["stats"],
+            Some(("PRISMQ_YOUTUBE__YTDLP_TIMEOUT", "90500")),
+            "`youtube.ytdlp_timeout` (from environment variable PRISMQ_YOUTUBE__YTDLP_TIMEOUT): \"90500\": not a whole number of seconds",
+        ),
+        (
+            vec!["--config", "/dev/zero", "stats"],
+            None,
+            "cannot read configuration file /dev/zero: it holds more than 1048576 bytes (1 MiB), the most a configuration file may hold",
+        ),
+    ] {
+        let mut c = s.command(&args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let started = Instant::now();
+        let out = c.output().unwrap();
+        let err = crate::harness::expect_code(&out, 5, &format!("{args:?} {env:?}"));
+        assert!(err.starts_with("error: ") && err.contains(says), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(s.db_bytes() == before, "a refused configuration wrote");
+    // Whole seconds are accepted in every form.
+    let mut ok = seeded();
+    ok.env("PRISMQ_YOUTUBE__REQUEST_TIMEOUT", "2000")
+        .env("PRISMQ_YOUTUBE__YTDLP_TIMEOUT", "1m30s");
+    let shown = ok.ok(&["config", "show"]);
+    assert!(
+        shown.contains("youtube.request_timeout = \"2s\"")
+            && shown.contains("youtube.ytdlp_timeout = \"1m30s\""),
+        "{shown}"
+    );
+}

@@ -101,7 +101,9 @@ mod tests {
         assert_eq!(LATEST, ts("9999-01-01T00:00:00Z"));
         assert_eq!(RANGE, format!("{EARLIEST} to {LATEST}"));
         assert!(INSTANT_ACCEPTED.contains(RANGE));
-        assert!(out_of_range("run_at", "x").accepted.contains("within that range"));
+        assert!(out_of_range("run_at", "x")
+            .accepted
+            .contains("within that range"));
     }
 
     #[test]
