@@ -1,6 +1,6 @@
 //! Small conversions of flag text into domain values, each refusing bad input with the
 //! accepted values (exit 2): durations, instants (within the domain's
-//! [`time_range`](prismq_domain::time_range)), task ids, statuses and types.
+//! [`time_range`]), task ids, statuses and types.
 
 use std::time::Duration;
 
