@@ -182,3 +182,26 @@ fn a_region_its_own_worker_does_not_serve_is_refused_and_one_it_serves_runs() {
     assert_eq!(v["task"]["compatibility"]["region"], "GB", "{v}");
     assert_eq!(v["results"][0]["item"]["source_id"], "V41Iou1O0uQ", "{v}");
 }
+
+#[test]
+fn no_wait_also_leaves_a_task_scheduled_for_later_queued() {
+    let s = with_spent_quota();
+    let err = s.fails(
+        &[
+            "collect",
+            "videos",
+            "dQw4w9WgXcQ",
+            "--run-at",
+            "2100-01-01T08:00:00Z",
+            "--no-wait",
+        ],
+        1,
+    );
+    assert!(
+        err.starts_with("error: task 1 is not due until 2100-01-01 00:00:00 PST (2100-01-01 08:00:00 UTC); it stays queued (--no-wait)"),
+        "{err}"
+    );
+    let task = s.json(&["tasks", "show", "1"]);
+    assert_eq!(task["task"]["status"], "queued", "{task}");
+    assert_eq!(task["task"]["attempts"], 0, "{task}");
+}

@@ -4,8 +4,8 @@
 //! `prismq work`, even while the collected one waits out a retry backoff.
 //!
 //! It refuses a `--region` its own worker does not serve (the task would never be claimed
-//! here), and says until when it waits (local time and UTC) for a deferred task; with
-//! `--no-wait` it leaves a deferred task queued and exits 1 instead of waiting.
+//! here), and says until when it waits (local time and UTC); with `--no-wait` it leaves a
+//! task that is deferred (or scheduled for later) queued and exits 1 instead of waiting.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -97,21 +97,50 @@ pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     }
 }
 
+/// Why a queued task is not claimable yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Deferred without using an attempt: the quota is spent, or the API said when to retry.
+    Deferred,
+    /// A failed attempt's retry backoff.
+    Retry,
+    /// Enqueued for later (`--delay`, `--run-at`).
+    Scheduled,
+}
+
+impl Wait {
+    /// The wait the task's latest event (progress notes aside) explains.
+    fn after(event: Option<TaskEvent>) -> Wait {
+        match event {
+            Some(TaskEvent::Deferred) => Wait::Deferred,
+            Some(TaskEvent::Retried) => Wait::Retry,
+            _ => Wait::Scheduled,
+        }
+    }
+
+    /// `--no-wait` leaves the task queued rather than wait this out (a retry backoff lasts at
+    /// most `retry.cap` and is part of running the task).
+    fn is_left_by_no_wait(self) -> bool {
+        self != Wait::Retry
+    }
+}
+
 /// What the watcher needs: the task, the run to stop, the status line, and the flags.
 struct Watch {
     app: App,
     id: TaskId,
     stop: tokio_util::sync::CancellationToken,
     bar: indicatif::ProgressBar,
-    /// Stop the run when the task is deferred.
+    /// Stop the run when the task waits for a deferral or its scheduled time.
     no_wait: bool,
-    /// Say on stderr (once per deferral) what the hidden status line says.
+    /// Say on stderr (once per wait) what the hidden status line says.
     notes: bool,
 }
 
 impl Watch {
     /// Polls the task, showing its state, until it is final (then stops the run and returns
-    /// `None`) or, with `--no-wait`, deferred (then stops the run and returns until when).
+    /// `None`) or, with `--no-wait`, deferred or scheduled for later (then stops the run and
+    /// returns until when).
     async fn run(self) -> Option<Timestamp> {
         let tz = TimeZone::system();
         let mut noted = None;
@@ -122,15 +151,24 @@ impl Watch {
                     return None;
                 }
                 let now = self.app.clock.now();
-                let deferred = is_waiting(&t, now) && self.last_event_is_deferral().await;
-                let line = status_line(&t, now, deferred, &tz);
-                if deferred {
+                let wait = if is_waiting(&t, now) {
+                    Some(Wait::after(self.last_event().await))
+                } else {
+                    None
+                };
+                let line = status_line(&t, now, wait, &tz);
+                if let Some(w) = wait.filter(|w| w.is_left_by_no_wait()) {
                     if self.no_wait {
                         self.stop.cancel();
                         return Some(t.run_after);
                     }
                     if self.notes && noted != Some(t.run_after) {
-                        eprintln!("{line} (Ctrl-C leaves it queued; --no-wait exits instead)");
+                        let hint = if w == Wait::Deferred {
+                            " (Ctrl-C leaves it queued; --no-wait exits instead)"
+                        } else {
+                            " (Ctrl-C leaves it queued)"
+                        };
+                        eprintln!("{line}{hint}");
                         noted = Some(t.run_after);
                     }
                 }
@@ -143,14 +181,13 @@ impl Watch {
         }
     }
 
-    /// Whether the task's latest log record is a deferral (quota, Retry-After), not a retry.
-    async fn last_event_is_deferral(&self) -> bool {
-        self.app.logs.list(self.id).await.ok().and_then(|log| {
-            log.iter()
-                .rev()
-                .find(|r| r.event != TaskEvent::Progress)
-                .map(|r| r.event)
-        }) == Some(TaskEvent::Deferred)
+    /// The task's latest logged event, progress notes aside.
+    async fn last_event(&self) -> Option<TaskEvent> {
+        let log = self.app.logs.list(self.id).await.ok()?;
+        log.iter()
+            .rev()
+            .find(|r| r.event != TaskEvent::Progress)
+            .map(|r| r.event)
     }
 }
 
@@ -161,25 +198,22 @@ fn is_waiting(t: &Task, now: Timestamp) -> bool {
 
 /// The status line: the task's state, and while it waits, until when (local time and UTC)
 /// and why.
-fn status_line(t: &Task, now: Timestamp, deferred: bool, tz: &TimeZone) -> String {
+fn status_line(t: &Task, now: Timestamp, wait: Option<Wait>, tz: &TimeZone) -> String {
     let id = t.id;
-    let mut line = if is_waiting(t, now) && deferred {
-        format!(
-            "task {id}: deferred, waiting until {}",
-            until_text(t.run_after, tz)
-        )
-    } else if is_waiting(t, now) {
-        format!(
+    let until = || until_text(t.run_after, tz);
+    let mut line = match wait.filter(|_| is_waiting(t, now)) {
+        Some(Wait::Deferred) => format!("task {id}: deferred, waiting until {}", until()),
+        Some(Wait::Retry) => format!(
             "task {id}: attempt {} of {} failed, retrying at {}",
             t.attempts,
             t.max_attempts,
-            until_text(t.run_after, tz)
-        )
-    } else {
-        format!(
+            until()
+        ),
+        Some(Wait::Scheduled) => format!("task {id}: queued, not before {}", until()),
+        None => format!(
             "task {id}: {} (attempt {} of {})",
             t.status, t.attempts, t.max_attempts
-        )
+        ),
     };
     if let Some(e) = &t.last_error {
         line.push_str(&format!("; last error: {}", render::cut(e, 80)));
@@ -202,8 +236,9 @@ fn until_text(t: Timestamp, tz: &TimeZone) -> String {
     }
 }
 
-/// `--no-wait` found the task deferred: prints what it saved so far (`--json`: the task, its
-/// results and `waiting_until`) and exits 1 saying until when it stays queued.
+/// `--no-wait` found the task deferred (or scheduled for later): prints what it saved so far
+/// (`--json`: the task, its results and `waiting_until`) and exits 1 saying until when it
+/// stays queued.
 async fn left_queued(
     ctx: &Ctx,
     app: &App,
@@ -227,7 +262,12 @@ async fn left_queued(
         .map(|e| format!(" ({})", render::cut(e, 200)))
         .unwrap_or_default();
     Err(CliError::failure(format!(
-        "task {id} is deferred until {}{why}; it stays queued (--no-wait) and `prismq work` runs it then; see `prismq tasks show {id}`",
+        "task {id} {} until {}{why}; it stays queued (--no-wait) and `prismq work` runs it then; see `prismq tasks show {id}`",
+        if task.attempts == 0 && task.last_error.is_none() {
+            "is not due"
+        } else {
+            "is deferred"
+        },
         until_text(until, &TimeZone::system())
     )))
 }
@@ -396,13 +436,23 @@ mod tests {
         let quota = "daily unit quota exhausted";
         let t = task(TaskStatus::Queued, "2026-12-03T08:00:00Z", Some(quota));
         assert_eq!(
-            status_line(&t, now, true, &la),
+            status_line(&t, now, Some(Wait::Deferred), &la),
             "task 7: deferred, waiting until 2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC); last error: daily unit quota exhausted"
         );
         assert_eq!(
-            status_line(&t, now, false, &la),
+            status_line(&t, now, Some(Wait::Retry), &la),
             "task 7: attempt 1 of 3 failed, retrying at 2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC); last error: daily unit quota exhausted"
         );
+        let later = task(TaskStatus::Queued, "2026-12-03T08:00:00Z", None);
+        assert_eq!(
+            status_line(&later, now, Some(Wait::Scheduled), &la),
+            "task 7: queued, not before 2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC)"
+        );
+        assert_eq!(Wait::after(Some(TaskEvent::Deferred)), Wait::Deferred);
+        assert_eq!(Wait::after(Some(TaskEvent::Retried)), Wait::Retry);
+        assert_eq!(Wait::after(Some(TaskEvent::Enqueued)), Wait::Scheduled);
+        assert!(Wait::Deferred.is_left_by_no_wait() && Wait::Scheduled.is_left_by_no_wait());
+        assert!(!Wait::Retry.is_left_by_no_wait());
         // In UTC the instant is said once; a due or running task has no "until".
         assert_eq!(
             until_text(ts("2026-12-03T08:00:00Z"), &TimeZone::UTC),
@@ -410,13 +460,13 @@ mod tests {
         );
         let due = task(TaskStatus::Queued, "2026-12-02T19:00:00Z", None);
         assert_eq!(
-            status_line(&due, now, true, &la),
+            status_line(&due, now, Some(Wait::Scheduled), &la),
             "task 7: queued (attempt 1 of 3)"
         );
         let running = task(TaskStatus::Running, "2026-12-03T08:00:00Z", None);
         assert!(!is_waiting(&running, now));
         assert_eq!(
-            status_line(&running, now, false, &la),
+            status_line(&running, now, None, &la),
             "task 7: running (attempt 1 of 3)"
         );
     }
