@@ -14,6 +14,7 @@ mod harness;
 mod accepted;
 mod outputs;
 mod proptest_jsonl;
+mod times;
 
 use harness::{checksum, Sandbox};
 

@@ -251,6 +251,7 @@ mod tests {
             working_dir: Some(dir.to_path_buf()),
             config_file: None,
             env: BTreeMap::new(),
+            non_utf8_env: Vec::new(),
             overrides,
         }
     }

@@ -293,6 +293,10 @@ pub struct CollectArgs {
     /// Show at most this many results (default: all the task found).
     #[arg(long, value_name = "N", global = true)]
     pub limit: Option<u32>,
+    /// When the task is deferred (the quota is spent), exit 1 leaving it queued for
+    /// `prismq work` instead of waiting until then.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// What to collect.
     #[command(subcommand)]
     pub kind: CollectKind,

@@ -154,7 +154,8 @@ pub struct NewTask {
     pub params: Value,
     /// 1–10, default 5.
     pub priority: Priority,
-    /// Not claimable before this instant; `None` means now.
+    /// Not claimable before this instant; `None` means now. Within
+    /// [`time_range`](crate::time_range) (2000-01-01 to 9999-01-01).
     pub run_after: Option<Timestamp>,
     /// Attempts before dead-lettering; `None` takes the queue's retry policy default.
     pub max_attempts: Option<u32>,
@@ -210,7 +211,9 @@ impl NewTask {
 
     /// Checks everything that does not need a handler: params are a JSON object no larger than
     /// `max_params_bytes` when serialized, the idempotency key is 1–255 bytes without control
-    /// characters, max_attempts is 1–100, and the region (if any) is two letters.
+    /// characters, max_attempts is 1–100, the region (if any) is two letters, and `run_after`
+    /// (if any) lies within [`time_range`](crate::time_range), so every instant stored reads
+    /// back on every engine and none jumps the queue from the distant past.
     ///
     /// # Errors
     /// The first problem found, naming the field.
@@ -268,6 +271,9 @@ impl NewTask {
         }
         if let Some(region) = &self.compatibility.region {
             Compatibility::with_region(region)?;
+        }
+        if let Some(at) = self.run_after {
+            crate::time_range::check("run_after", at)?;
         }
         Ok(())
     }
@@ -441,6 +447,30 @@ mod tests {
         let mut bad_region = ok.clone();
         bad_region.compatibility.region = Some("USA".into());
         assert_eq!(bad_region.validate(1024).unwrap_err().field, "region");
+    }
+
+    #[test]
+    fn run_after_must_lie_within_the_accepted_range() {
+        use crate::time_range::{EARLIEST, LATEST, RANGE};
+        let ok = NewTask::new(tt("t"), json!({}));
+        for at in [EARLIEST, LATEST, "2026-01-31T08:00:00Z".parse().unwrap()] {
+            assert!(ok.clone().run_after(at).validate(1024).is_ok(), "{at}");
+        }
+        for at in [
+            "0001-01-01T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+            "9999-12-30T22:00:00.5Z",
+        ] {
+            let e = ok
+                .clone()
+                .run_after(at.parse().unwrap())
+                .validate(1024)
+                .unwrap_err();
+            assert_eq!(e.field, "run_after", "{at}");
+            assert!(e.problem.contains(RANGE), "{at}: {e}");
+        }
+        let e = ok.run_after(Timestamp::MAX).validate(1024).unwrap_err();
+        assert!(e.problem.contains("outside the accepted range"), "{e}");
     }
 
     #[test]

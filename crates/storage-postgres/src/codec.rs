@@ -29,8 +29,13 @@ pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, Por
         .map_err(|e| corrupt(&format!("column {idx}"), e))
 }
 
+/// The instant `ms` milliseconds after the epoch. Every instant a [`Timestamp`] holds reads
+/// back, up to its last millisecond (`Timestamp::from_millisecond` stops a second short, at
+/// 9999-12-30T22:00:00Z, so rows written with sub-second times beyond it, as an older release
+/// could, failed every listing); a number beyond that is a corrupt row.
 pub(crate) fn ts(ms: i64) -> Result<Timestamp, PortError> {
-    Timestamp::from_millisecond(ms).map_err(|e| corrupt("timestamp", e))
+    let nanos = i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0);
+    Timestamp::new(ms.div_euclid(1000), nanos).map_err(|e| corrupt("timestamp", e))
 }
 
 pub(crate) fn ts_opt(ms: Option<i64>) -> Result<Option<Timestamp>, PortError> {
@@ -91,4 +96,38 @@ pub(crate) fn new_token() -> LeaseToken {
 /// Milliseconds of a duration, saturating.
 pub(crate) fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::time_range::{EARLIEST, LATEST};
+
+    #[test]
+    fn every_instant_a_timestamp_holds_reads_back_from_its_milliseconds() {
+        for t in [
+            EARLIEST,
+            LATEST,
+            Timestamp::UNIX_EPOCH,
+            "9999-12-30T22:00:00.5Z".parse().unwrap(),
+            "1969-12-31T23:59:59.999Z".parse().unwrap(),
+        ] {
+            assert_eq!(ts(t.as_millisecond()).unwrap(), t, "{t}");
+        }
+        for t in [Timestamp::MAX, Timestamp::MIN] {
+            let ms = t.as_millisecond();
+            assert_eq!(ts(ms).unwrap().as_millisecond(), ms, "{t}");
+        }
+        assert_eq!(ts_opt(None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_number_beyond_any_timestamp_is_a_corrupt_row() {
+        for ms in [i64::MAX, i64::MIN, Timestamp::MAX.as_millisecond() + 1] {
+            assert!(
+                matches!(ts(ms), Err(PortError::Unavailable(m)) if m.contains("timestamp")),
+                "{ms}"
+            );
+        }
+    }
 }

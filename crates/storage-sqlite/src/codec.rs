@@ -26,8 +26,19 @@ fn conv_err(idx: usize, ty: Type, msg: impl Into<String>) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, ty, msg.into())
 }
 
+/// The instant `ms` milliseconds after the epoch. Every instant a [`Timestamp`] holds reads
+/// back, up to its last millisecond (`Timestamp::from_millisecond` stops a second short, at
+/// 9999-12-30T22:00:00Z, so rows written with sub-second times beyond it, as an older release
+/// could, failed every listing); a number beyond that is a corrupt row, naming the column.
 pub(crate) fn ts(idx: usize, ms: i64) -> rusqlite::Result<Timestamp> {
-    Timestamp::from_millisecond(ms).map_err(|e| conv_err(idx, Type::Integer, e.to_string()))
+    from_millis(ms).map_err(|e| conv_err(idx, Type::Integer, e))
+}
+
+/// `ms` as an instant, or why it is none.
+fn from_millis(ms: i64) -> Result<Timestamp, String> {
+    let nanos = i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0);
+    Timestamp::new(ms.div_euclid(1000), nanos)
+        .map_err(|_| format!("{ms} ms since 1970 is not an instant a timestamp can hold"))
 }
 
 pub(crate) fn ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
@@ -91,6 +102,45 @@ pub(crate) fn new_token() -> LeaseToken {
         let t: i64 = rand::random();
         if t != 0 {
             return LeaseToken(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::time_range::{EARLIEST, LATEST};
+
+    #[test]
+    fn every_instant_a_timestamp_holds_reads_back_from_its_milliseconds() {
+        for t in [
+            EARLIEST,
+            LATEST,
+            Timestamp::UNIX_EPOCH,
+            "9999-12-30T22:00:00.5Z".parse().unwrap(),
+            "1969-12-31T23:59:59.999Z".parse().unwrap(),
+        ] {
+            assert_eq!(ts(7, t.as_millisecond()).unwrap(), t, "{t}");
+        }
+        // The last millisecond (what `Timestamp::MAX` is stored as) and the first.
+        for t in [Timestamp::MAX, Timestamp::MIN] {
+            let ms = t.as_millisecond();
+            assert_eq!(ts(7, ms).unwrap().as_millisecond(), ms, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_number_beyond_any_timestamp_is_a_conversion_error_naming_the_column() {
+        for ms in [i64::MAX, i64::MIN, Timestamp::MAX.as_millisecond() + 1] {
+            let e = ts(7, ms).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    rusqlite::Error::FromSqlConversionFailure(7, Type::Integer, _)
+                ),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("not an instant"), "{e}");
         }
     }
 }

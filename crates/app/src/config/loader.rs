@@ -4,6 +4,8 @@
 
 use config::{FileFormat, Map, Value, ValueKind};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::raw::{Raw, RawConfig, KEYS, SECTIONS};
@@ -23,6 +25,10 @@ pub const ENV_ALIASES: &[(&str, &str)] = &[
     ("PRISMQ_QUEUE_DB_PATH", "database.path"),
 ];
 
+/// The most a configuration file may hold (1 MiB): ours are a few kilobytes, and a file that
+/// never ends (`--config /dev/zero`) must not be read into memory whole.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Everything the loader reads, given explicitly so tests need neither the process's
 /// environment nor its working directory.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +42,10 @@ pub struct LoadOptions {
     pub config_file: Option<PathBuf>,
     /// The environment. Empty values count as unset.
     pub env: BTreeMap<String, String>,
+    /// Environment variables left out of `env` because their name or value is not UTF-8
+    /// (names with invalid bytes replaced by U+FFFD). A `PRISMQ_*` one, or an alias such as
+    /// `YOUTUBE_API_KEY`, is refused rather than ignored.
+    pub non_utf8_env: Vec<String>,
     /// Command-line overrides as (key, value), applied in order, last wins.
     pub overrides: Vec<(String, String)>,
 }
@@ -44,15 +54,47 @@ impl LoadOptions {
     /// Options for a real process: the platform directory, the current directory and the
     /// process's environment, plus the CLI's `--config` and overrides.
     pub fn from_process(config_file: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
+        let (env, non_utf8_env) = split_env(std::env::vars_os());
         LoadOptions {
             platform_config_dir: platform_config_dir(),
             working_dir: std::env::current_dir().ok(),
             config_file,
-            env: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
+            env,
+            non_utf8_env,
             overrides,
         }
+    }
+}
+
+/// The variables whose name and value are UTF-8, and the names of the others.
+pub(super) fn split_env(
+    vars: impl Iterator<Item = (OsString, OsString)>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut env = BTreeMap::new();
+    let mut bad = Vec::new();
+    for (k, v) in vars {
+        match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => {
+                env.insert(k, v);
+            }
+            (Ok(k), Err(_)) => bad.push(k),
+            (Err(k), _) => bad.push(k.to_string_lossy().into_owned()),
+        }
+    }
+    (env, bad)
+}
+
+/// Whether the loader reads `var`: a `PRISMQ_*` variable or an alias.
+fn is_ours(var: &str) -> bool {
+    var.starts_with(ENV_PREFIX) || ENV_ALIASES.iter().any(|(a, _)| *a == var)
+}
+
+/// Refuses a variable of ours that is not UTF-8, before anything else is read: ignoring it
+/// would silently fall back to another file or a default.
+fn check_utf8_env(opts: &LoadOptions) -> Result<(), ConfigError> {
+    match opts.non_utf8_env.iter().find(|v| is_ours(v)) {
+        Some(var) => Err(ConfigError::NotUtf8 { var: var.clone() }),
+        None => Ok(()),
     }
 }
 
@@ -68,6 +110,7 @@ struct Layer {
 }
 
 pub(super) fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+    check_utf8_env(opts)?;
     let mut layers = Vec::new();
     if let Some(dir) = &opts.platform_config_dir {
         let p = dir.join(FILE_NAME);
@@ -119,11 +162,38 @@ fn malformed(e: config::ConfigError) -> ConfigError {
     ConfigError::Malformed(e.to_string())
 }
 
-fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+/// The file's text, at most [`MAX_FILE_BYTES`] of UTF-8. Any readable file is read (a pipe
+/// such as `--config <(…)`, `/dev/null`), never more than the cap plus one byte.
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    let err = |reason: String| ConfigError::File {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(err(
+            "it is a directory; accepted: a TOML file such as prismq.toml".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(err(format!(
+            "it holds more than {MAX_FILE_BYTES} bytes (1 MiB), the most a configuration file may hold; accepted: a TOML file of at most 1 MiB"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        err(format!(
+            "byte {} is not UTF-8; accepted: a TOML file in UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
+    let text = read_file(path)?;
     let file_err = |e: config::ConfigError| ConfigError::File {
         path: path.to_path_buf(),
         reason: e.to_string(),

@@ -24,11 +24,11 @@ mod values;
 pub use effective::{EffectiveConfig, EffectiveEntry};
 pub use loader::{
     env_var_for, platform_config_dir, LoadOptions, ENV_ALIASES, ENV_CONFIG_FILE, ENV_PREFIX,
-    FILE_NAME,
+    FILE_NAME, MAX_FILE_BYTES,
 };
 pub use raw::{KEYS, SECRET_KEYS, SECTIONS};
 pub use secret::{redact_url_password, Secret, REDACTED};
-pub use values::{format_duration, parse_duration, DURATION_ACCEPTED};
+pub use values::{format_duration, parse_duration, DURATION_ACCEPTED, WHOLE_SECONDS_ACCEPTED};
 
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -104,6 +104,13 @@ pub enum ConfigError {
         path: PathBuf,
         /// The reader's or parser's explanation.
         reason: String,
+    },
+    /// A `PRISMQ_*` environment variable (or an alias such as `YOUTUBE_API_KEY`) whose value,
+    /// or name, is not UTF-8. Its value is never shown.
+    #[error("environment variable {var} is not valid UTF-8 (its value is not shown); accepted: UTF-8 text; set it again as UTF-8 or unset it")]
+    NotUtf8 {
+        /// The variable's name (invalid bytes replaced by U+FFFD).
+        var: String,
     },
     /// Anything else the `config` crate refused (should not happen after the key checks).
     #[error("invalid configuration: {0}")]
@@ -346,10 +353,10 @@ pub struct YoutubeConfig {
     pub api_base_url: String,
     /// The `yt-dlp` executable (a name looked up on `PATH`, or a path).
     pub ytdlp_path: PathBuf,
-    /// Timeout of one Data API request (whole seconds are used).
+    /// Timeout of one Data API request, a whole number of seconds.
     #[serde(serialize_with = "ser_duration")]
     pub request_timeout: Duration,
-    /// Time limit of one yt-dlp run (whole seconds are used).
+    /// Time limit of one yt-dlp run, a whole number of seconds.
     #[serde(serialize_with = "ser_duration")]
     pub ytdlp_timeout: Duration,
     /// Data API units per day (every endpoint but search.list).

@@ -825,3 +825,157 @@ fn postgres_tls_parameters_are_checked_and_the_password_never_shown() {
         assert!(!e.contains("s3cr3t-canary"), "{e}");
     }
 }
+
+#[test]
+fn timeouts_used_in_whole_seconds_refuse_fractions_naming_key_value_origin() {
+    for key in ["REQUEST_TIMEOUT", "YTDLP_TIMEOUT"] {
+        let var = format!("PRISMQ_YOUTUBE__{key}");
+        match load_env(&[(var.as_str(), "1500ms")]).unwrap_err() {
+            ConfigError::InvalidValue {
+                key: k,
+                value,
+                problem,
+                accepted,
+                origin,
+            } => {
+                assert_eq!(k, format!("youtube.{}", key.to_ascii_lowercase()));
+                assert_eq!(value, "\"1500ms\"");
+                assert_eq!(problem, "not a whole number of seconds");
+                assert!(accepted.contains("whole number of seconds"), "{accepted}");
+                assert_eq!(origin, Origin::Env(var.clone()));
+            }
+            e => panic!("{e:?}"),
+        }
+        let ok = load_env(&[(var.as_str(), "2000")]).unwrap().youtube;
+        let set = if key == "REQUEST_TIMEOUT" {
+            ok.request_timeout
+        } else {
+            ok.ytdlp_timeout
+        };
+        assert_eq!(set, Duration::from_secs(2), "{var}=2000 is 2000 ms");
+    }
+    let d = dirs();
+    let p = write(&d.work, FILE_NAME, "[youtube]\nrequest_timeout = 1500\n");
+    match Config::load(&opts(&d)).unwrap_err() {
+        ConfigError::InvalidValue { key, origin, .. } => {
+            assert_eq!(key, "youtube.request_timeout");
+            assert_eq!(origin, Origin::File(p));
+        }
+        e => panic!("{e:?}"),
+    }
+    let c = load_env(&[("PRISMQ_YOUTUBE__REQUEST_TIMEOUT", "1m30s")]).unwrap();
+    assert_eq!(c.youtube.request_timeout, Duration::from_secs(90));
+}
+
+#[test]
+fn a_variable_of_ours_that_is_not_utf8_is_refused_by_name() {
+    for var in [
+        "PRISMQ_WORKER__LEASE",
+        "PRISMQ_CONFIG",
+        "PRISMQ_QUEUE_DB_PATH",
+        "YOUTUBE_API_KEY",
+    ] {
+        let o = LoadOptions {
+            non_utf8_env: vec!["LANG".into(), var.into()],
+            ..LoadOptions::default()
+        };
+        match Config::load(&o).unwrap_err() {
+            e @ ConfigError::NotUtf8 { .. } => {
+                assert_eq!(e, ConfigError::NotUtf8 { var: var.into() });
+                let text = e.to_string();
+                assert!(
+                    text.contains(var) && text.contains("not valid UTF-8"),
+                    "{text}"
+                );
+            }
+            e => panic!("{var}: {e:?}"),
+        }
+    }
+    // Somebody else's variable is none of our business.
+    let o = LoadOptions {
+        non_utf8_env: vec!["LANG".into(), "OTHER_TOOL_KEY".into()],
+        ..LoadOptions::default()
+    };
+    assert!(Config::load(&o).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_process_environment_is_split_into_utf8_and_the_names_of_the_rest() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let vars = vec![
+        (OsStr::new("A").to_owned(), OsStr::new("1").to_owned()),
+        (
+            OsStr::new("PRISMQ_WORKER__REGION").to_owned(),
+            OsStr::from_bytes(b"G\xffB").to_owned(),
+        ),
+        (
+            OsStr::from_bytes(b"PRISMQ_\xfe").to_owned(),
+            OsStr::new("x").to_owned(),
+        ),
+    ];
+    let (env, bad) = super::loader::split_env(vars.into_iter());
+    assert_eq!(env.len(), 1);
+    assert_eq!(env["A"], "1");
+    assert_eq!(bad, vec!["PRISMQ_WORKER__REGION", "PRISMQ_\u{FFFD}"]);
+}
+
+#[test]
+fn a_file_over_the_cap_is_refused_naming_file_and_cap() {
+    let d = dirs();
+    let mut text = String::from("[worker]\nconcurrency = 2\n");
+    text.push_str(&"# padding\n".repeat(110_000));
+    let p = write(&d.work, "big.toml", &text);
+    let mut o = opts(&d);
+    o.config_file = Some(p.clone());
+    match Config::load(&o).unwrap_err() {
+        e @ ConfigError::File { .. } => {
+            let msg = e.to_string();
+            assert!(msg.contains(&p.display().to_string()), "{msg}");
+            assert!(msg.contains("1048576 bytes (1 MiB)"), "{msg}");
+        }
+        e => panic!("{e:?}"),
+    }
+    // At the cap it is read.
+    let mut text = String::from("[worker]\nconcurrency = 2\n");
+    let pad = usize::try_from(MAX_FILE_BYTES).unwrap() - text.len();
+    text.push_str(&format!("#{}\n", "x".repeat(pad - 2)));
+    assert_eq!(text.len() as u64, MAX_FILE_BYTES);
+    std::fs::write(&p, text).unwrap();
+    assert_eq!(Config::load(&o).unwrap().worker.concurrency, 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn endless_and_odd_files_are_read_bounded() {
+    let d = dirs();
+    let mut o = opts(&d);
+    o.config_file = Some(PathBuf::from("/dev/zero"));
+    let start = std::time::Instant::now();
+    match Config::load(&o).unwrap_err() {
+        ConfigError::File { path, reason } => {
+            assert_eq!(path, PathBuf::from("/dev/zero"));
+            assert!(reason.contains("1 MiB"), "{reason}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // /dev/null is an empty configuration, as before.
+    o.config_file = Some(PathBuf::from("/dev/null"));
+    assert!(Config::load(&o).is_ok());
+    o.config_file = Some(d.work.clone());
+    match Config::load(&o).unwrap_err() {
+        ConfigError::File { reason, .. } => assert!(reason.contains("directory"), "{reason}"),
+        e => panic!("{e:?}"),
+    }
+    let p = d.work.join("latin1.toml");
+    std::fs::write(&p, b"[worker]\nregion = \"\xe9\"\n").unwrap();
+    o.config_file = Some(p);
+    match Config::load(&o).unwrap_err() {
+        ConfigError::File { reason, .. } => {
+            assert!(reason.contains("byte 19 is not UTF-8"), "{reason}")
+        }
+        e => panic!("{e:?}"),
+    }
+}

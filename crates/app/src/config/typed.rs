@@ -67,6 +67,17 @@ impl Reader {
     }
 }
 
+/// A duration handed on in whole seconds (the YouTube sources' timeouts).
+fn whole_secs(min_ms: u64, max_ms: u64) -> impl Fn(&Raw) -> Result<Duration, Bad> {
+    move |r| {
+        values::whole_seconds(
+            r,
+            Duration::from_millis(min_ms),
+            Duration::from_millis(max_ms),
+        )
+    }
+}
+
 fn dur(min_ms: u64, max_ms: u64) -> impl Fn(&Raw) -> Result<Duration, Bad> {
     move |r| {
         values::duration(
@@ -257,13 +268,13 @@ pub(super) fn build(
             "youtube.request_timeout",
             ry.request_timeout,
             dy.request_timeout,
-            dur(SEC, HOUR),
+            whole_secs(SEC, HOUR),
         )?,
         ytdlp_timeout: r.get(
             "youtube.ytdlp_timeout",
             ry.ytdlp_timeout,
             dy.ytdlp_timeout,
-            dur(SEC, DAY),
+            whole_secs(SEC, DAY),
         )?,
         quota_units_per_day: r.get(
             "youtube.quota_units_per_day",

@@ -61,6 +61,28 @@ pub fn duration(raw: &Raw, min: Duration, max: Duration) -> Result<Duration, Bad
     Ok(d)
 }
 
+/// Text accepted for a duration used in whole seconds.
+pub const WHOLE_SECONDS_ACCEPTED: &str =
+    "a whole number of seconds such as 30s, 5m or 1h30m (or an integer number of milliseconds divisible by 1000)";
+
+/// Parses a duration that is used in whole seconds (a timeout handed to a source as seconds)
+/// and checks it lies within `[min, max]`: `1500ms` is refused rather than silently cut to
+/// `1s`.
+pub fn whole_seconds(raw: &Raw, min: Duration, max: Duration) -> Result<Duration, Bad> {
+    let accepted = || {
+        format!(
+            "{WHOLE_SECONDS_ACCEPTED}, from {} to {}",
+            format_duration(min),
+            format_duration(max)
+        )
+    };
+    let d = duration(raw, min, max).map_err(|b| Bad::new(b.problem, accepted()))?;
+    if d.subsec_nanos() != 0 {
+        return Err(Bad::new("not a whole number of seconds", accepted()));
+    }
+    Ok(d)
+}
+
 /// Parses `250ms`, `30s`, `1h30m`, or digits alone as milliseconds. `None` if malformed.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -219,6 +241,37 @@ mod tests {
         assert!(duration(&Raw::Int(-1), lo, hi).is_err());
         let e = duration(&Raw::Bool(true), lo, hi).unwrap_err();
         assert!(e.accepted.contains("from 1s to 1m"), "{e:?}");
+    }
+
+    #[test]
+    fn whole_seconds_refuse_fractions_of_a_second() {
+        let (lo, hi) = (Duration::from_secs(1), Duration::from_secs(3600));
+        for (raw, secs) in [
+            (Raw::Str("30s".into()), 30),
+            (Raw::Str("1m30s".into()), 90),
+            (Raw::Str("1500ms1500ms".into()), 3),
+            (Raw::Int(2000), 2),
+            (Raw::Str("2000".into()), 2),
+        ] {
+            assert_eq!(
+                whole_seconds(&raw, lo, hi).unwrap(),
+                Duration::from_secs(secs),
+                "{raw:?}"
+            );
+        }
+        for raw in [
+            Raw::Str("1500ms".into()),
+            Raw::Int(1500),
+            Raw::Str("1s1ms".into()),
+        ] {
+            let e = whole_seconds(&raw, lo, hi).unwrap_err();
+            assert_eq!(e.problem, "not a whole number of seconds", "{raw:?}");
+            assert!(e.accepted.contains("whole number of seconds"), "{e:?}");
+            assert!(e.accepted.contains("from 1s to 1h"), "{e:?}");
+        }
+        let e = whole_seconds(&Raw::Str("2h".into()), lo, hi).unwrap_err();
+        assert_eq!(e.problem, "out of range");
+        assert!(e.accepted.starts_with(WHOLE_SECONDS_ACCEPTED), "{e:?}");
     }
 
     #[test]

@@ -2,16 +2,21 @@
 //! process that claims that task and no other (`ClaimFilter::only`) until it is finished,
 //! then prints what it found. Other queued tasks, of its type or any other, stay for
 //! `prismq work`, even while the collected one waits out a retry backoff.
+//!
+//! It refuses a `--region` its own worker does not serve (the task would never be claimed
+//! here), and says until when it waits (local time and UTC); with `--no-wait` it leaves a
+//! task that is deferred (or scheduled for later) queued and exits 1 instead of waiting.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::tz::TimeZone;
 use serde_json::json;
 
 use prismq_app::config::YoutubeBackend;
 use prismq_app::{App, RunOptions, WorkerSettings};
-use prismq_domain::ports::{ResultQuery, StoredResult};
-use prismq_domain::{ClaimingStrategy, Task, TaskId, TaskStatus, Timestamp};
+use prismq_domain::ports::{ResultQuery, StoredResult, TaskEvent};
+use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, Timestamp};
 
 use super::{enqueue, results};
 use crate::args::{CollectArgs, CollectKind, TaskKind};
@@ -24,13 +29,15 @@ use crate::signals;
 /// Runs `collect`.
 ///
 /// # Errors
-/// No usable YouTube source (exit 5), invalid input (exit 2), the task failing (exit 1).
+/// No usable YouTube source (exit 5), invalid input (exit 2, also a `--region` its worker
+/// does not serve), the task failing, or left queued by `--no-wait` (exit 1).
 pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     let app = ctx.app()?;
     preflight(&app, &args.kind)?;
     let kind = TaskKind::from(args.kind);
     let start = app.clock.now();
     let task = enqueue::build(&kind, start)?;
+    check_region(&task, app.config.worker.region.as_deref(), &kind)?;
     let task_type = task.task_type.clone();
     let enqueued = app.enqueue(task).await?;
     let id = enqueued.id;
@@ -45,16 +52,27 @@ pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     settings.only_task = Some(id);
     let status = progress::status(ctx, &format!("task {id}: queued"));
     let stop = shutdown.token.child_token();
-    let watcher = tokio::spawn(watch(app.clone(), id, stop.clone(), status.clone()));
+    let watch = Watch {
+        app: app.clone(),
+        id,
+        stop: stop.clone(),
+        bar: status.clone(),
+        no_wait: args.no_wait,
+        notes: !ctx.interactive() && !ctx.global.quiet,
+    };
+    let watcher = tokio::spawn(watch.run());
     let run = app
         .runtime_with(settings)
         .run(RunOptions::default(), stop.clone())
         .await;
     stop.cancel();
-    let _ = watcher.await;
+    let deferred = watcher.await.ok().flatten();
     status.finish_and_clear();
     run?;
     let task = app.queue.get(id).await?;
+    if let (Some(until), TaskStatus::Queued) = (deferred, task.status) {
+        return left_queued(ctx, &app, &task, until, start, args.limit).await;
+    }
     if shutdown.signalled() && task.status != TaskStatus::Completed {
         return Err(CliError::new(
             Exit::Interrupted,
@@ -79,33 +97,200 @@ pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     }
 }
 
-/// Polls the task until it is final, showing its state, then stops the run.
-async fn watch(
+/// Why a queued task is not claimable yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Deferred without using an attempt: the quota is spent, or the API said when to retry.
+    Deferred,
+    /// A failed attempt's retry backoff.
+    Retry,
+    /// Enqueued for later (`--delay`, `--run-at`).
+    Scheduled,
+}
+
+impl Wait {
+    /// The wait the task's latest event (progress notes aside) explains.
+    fn after(event: Option<TaskEvent>) -> Wait {
+        match event {
+            Some(TaskEvent::Deferred) => Wait::Deferred,
+            Some(TaskEvent::Retried) => Wait::Retry,
+            _ => Wait::Scheduled,
+        }
+    }
+
+    /// `--no-wait` leaves the task queued rather than wait this out (a retry backoff lasts at
+    /// most `retry.cap` and is part of running the task).
+    fn is_left_by_no_wait(self) -> bool {
+        self != Wait::Retry
+    }
+}
+
+/// What the watcher needs: the task, the run to stop, the status line, and the flags.
+struct Watch {
     app: App,
     id: TaskId,
     stop: tokio_util::sync::CancellationToken,
     bar: indicatif::ProgressBar,
-) {
-    loop {
-        if let Ok(t) = app.queue.get(id).await {
-            if t.status.is_final() {
-                stop.cancel();
-                return;
+    /// Stop the run when the task waits for a deferral or its scheduled time.
+    no_wait: bool,
+    /// Say on stderr (once per wait) what the hidden status line says.
+    notes: bool,
+}
+
+impl Watch {
+    /// Polls the task, showing its state, until it is final (then stops the run and returns
+    /// `None`) or, with `--no-wait`, deferred or scheduled for later (then stops the run and
+    /// returns until when).
+    async fn run(self) -> Option<Timestamp> {
+        let tz = TimeZone::system();
+        let mut noted = None;
+        loop {
+            if let Ok(t) = self.app.queue.get(self.id).await {
+                if t.status.is_final() {
+                    self.stop.cancel();
+                    return None;
+                }
+                let now = self.app.clock.now();
+                let wait = if is_waiting(&t, now) {
+                    Some(Wait::after(self.last_event().await))
+                } else {
+                    None
+                };
+                let line = status_line(&t, now, wait, &tz);
+                if let Some(w) = wait.filter(|w| w.is_left_by_no_wait()) {
+                    if self.no_wait {
+                        self.stop.cancel();
+                        return Some(t.run_after);
+                    }
+                    if self.notes && noted != Some(t.run_after) {
+                        let hint = if w == Wait::Deferred {
+                            " (Ctrl-C leaves it queued; --no-wait exits instead)"
+                        } else {
+                            " (Ctrl-C leaves it queued)"
+                        };
+                        eprintln!("{line}{hint}");
+                        noted = Some(t.run_after);
+                    }
+                }
+                self.bar.set_message(line);
             }
-            let mut line = format!(
-                "task {id}: {} (attempt {} of {})",
-                t.status, t.attempts, t.max_attempts
-            );
-            if let Some(e) = &t.last_error {
-                line.push_str(&format!("; last error: {}", render::cut(e, 80)));
+            tokio::select! {
+                () = self.stop.cancelled() => return None,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
-            bar.set_message(line);
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
+
+    /// The task's latest logged event, progress notes aside.
+    async fn last_event(&self) -> Option<TaskEvent> {
+        let log = self.app.logs.list(self.id).await.ok()?;
+        log.iter()
+            .rev()
+            .find(|r| r.event != TaskEvent::Progress)
+            .map(|r| r.event)
+    }
+}
+
+/// Queued, not claimable before a later instant.
+fn is_waiting(t: &Task, now: Timestamp) -> bool {
+    t.status == TaskStatus::Queued && t.run_after > now
+}
+
+/// The status line: the task's state, and while it waits, until when (local time and UTC)
+/// and why.
+fn status_line(t: &Task, now: Timestamp, wait: Option<Wait>, tz: &TimeZone) -> String {
+    let id = t.id;
+    let until = || until_text(t.run_after, tz);
+    let mut line = match wait.filter(|_| is_waiting(t, now)) {
+        Some(Wait::Deferred) => format!("task {id}: deferred, waiting until {}", until()),
+        Some(Wait::Retry) => format!(
+            "task {id}: attempt {} of {} failed, retrying at {}",
+            t.attempts,
+            t.max_attempts,
+            until()
+        ),
+        Some(Wait::Scheduled) => format!("task {id}: queued, not before {}", until()),
+        None => format!(
+            "task {id}: {} (attempt {} of {})",
+            t.status, t.attempts, t.max_attempts
+        ),
+    };
+    if let Some(e) = &t.last_error {
+        line.push_str(&format!("; last error: {}", render::cut(e, 80)));
+    }
+    line
+}
+
+/// `2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC)`: the instant in the local time zone
+/// and in UTC (once when they read the same).
+fn until_text(t: Timestamp, tz: &TimeZone) -> String {
+    let utc = t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let local = t
+        .to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string();
+    if local == utc {
+        utc
+    } else {
+        format!("{local} ({utc})")
+    }
+}
+
+/// `--no-wait` found the task deferred (or scheduled for later): prints what it saved so far
+/// (`--json`: the task, its results and `waiting_until`) and exits 1 saying until when it
+/// stays queued.
+async fn left_queued(
+    ctx: &Ctx,
+    app: &App,
+    task: &Task,
+    until: Timestamp,
+    start: Timestamp,
+    limit: Option<u32>,
+) -> CliResult<Exit> {
+    let id = task.id;
+    let items = found(app, id, start, limit).await?;
+    if ctx.json() {
+        render::json(&json!({ "task": task, "results": items, "waiting_until": until }))?;
+    } else if !items.is_empty() {
+        let mut text = format!("task {id} saved before it was deferred:\n\n");
+        text.push_str(&results::table(&items).render());
+        render::print(&text)?;
+    }
+    let why = task
+        .last_error
+        .as_deref()
+        .map(|e| format!(" ({})", render::cut(e, 200)))
+        .unwrap_or_default();
+    Err(CliError::failure(format!(
+        "task {id} {} until {}{why}; it stays queued (--no-wait) and `prismq work` runs it then; see `prismq tasks show {id}`",
+        if task.attempts == 0 && task.last_error.is_none() {
+            "is not due"
+        } else {
+            "is deferred"
+        },
+        until_text(until, &TimeZone::system())
+    )))
+}
+
+/// Refuses a `--region` that collect's own worker does not serve: the task would wait
+/// forever for a worker of that region. `--country` is the chart's or search's region.
+fn check_region(task: &NewTask, served: Option<&str>, kind: &TaskKind) -> CliResult {
+    let Some(wanted) = task.compatibility.region.as_deref() else {
+        return Ok(());
+    };
+    if served == Some(wanted) {
+        return Ok(());
+    }
+    let served = served.map_or_else(|| "no region".to_owned(), |r| format!("region {r}"));
+    let country = match kind {
+        TaskKind::Trending(_) | TaskKind::Keyword(_) => {
+            format!("for YouTube's chart or search region use --country {wanted}; ")
+        }
+        _ => String::new(),
+    };
+    Err(CliError::usage(format!(
+        "invalid region: --region {wanted} routes the task to workers serving {wanted} only, and collect's own worker serves {served} (worker.region), so it would wait forever; {country}accepted: no --region, or the region worker.region names (PRISMQ_WORKER__REGION={wanted} runs it here), or `prismq enqueue … --region {wanted}` for the workers of that region"
+    )))
 }
 
 /// The items the task saved: results seen since it started whose last task is it.
@@ -208,4 +393,126 @@ fn find_program(program: &Path) -> Option<PathBuf> {
             candidate.is_file().then_some(candidate)
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{TaskOptions, TrendingArgs, VideosArgs};
+    use prismq_domain::{Compatibility, TaskType};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn task(status: TaskStatus, run_after: &str, last_error: Option<&str>) -> Task {
+        let at = ts("2026-12-02T20:00:00Z");
+        Task {
+            id: TaskId(7),
+            task_type: TaskType::new("api_scrape").unwrap(),
+            params: json!({}),
+            priority: prismq_domain::Priority::DEFAULT,
+            status,
+            attempts: 1,
+            max_attempts: 3,
+            run_after: ts(run_after),
+            lease_expires_at: None,
+            claimed_by: None,
+            lease_token: None,
+            idempotency_key: None,
+            compatibility: Compatibility::default(),
+            last_error: last_error.map(str::to_owned),
+            summary: None,
+            created_at: at,
+            updated_at: at,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn the_status_line_says_until_when_it_waits_in_local_time_and_utc() {
+        let la = TimeZone::get("America/Los_Angeles").unwrap();
+        let now = ts("2026-12-02T20:00:00Z");
+        let quota = "daily unit quota exhausted";
+        let t = task(TaskStatus::Queued, "2026-12-03T08:00:00Z", Some(quota));
+        assert_eq!(
+            status_line(&t, now, Some(Wait::Deferred), &la),
+            "task 7: deferred, waiting until 2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC); last error: daily unit quota exhausted"
+        );
+        assert_eq!(
+            status_line(&t, now, Some(Wait::Retry), &la),
+            "task 7: attempt 1 of 3 failed, retrying at 2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC); last error: daily unit quota exhausted"
+        );
+        let later = task(TaskStatus::Queued, "2026-12-03T08:00:00Z", None);
+        assert_eq!(
+            status_line(&later, now, Some(Wait::Scheduled), &la),
+            "task 7: queued, not before 2026-12-03 00:00:00 PST (2026-12-03 08:00:00 UTC)"
+        );
+        assert_eq!(Wait::after(Some(TaskEvent::Deferred)), Wait::Deferred);
+        assert_eq!(Wait::after(Some(TaskEvent::Retried)), Wait::Retry);
+        assert_eq!(Wait::after(Some(TaskEvent::Enqueued)), Wait::Scheduled);
+        assert!(Wait::Deferred.is_left_by_no_wait() && Wait::Scheduled.is_left_by_no_wait());
+        assert!(!Wait::Retry.is_left_by_no_wait());
+        // In UTC the instant is said once; a due or running task has no "until".
+        assert_eq!(
+            until_text(ts("2026-12-03T08:00:00Z"), &TimeZone::UTC),
+            "2026-12-03 08:00:00 UTC"
+        );
+        let due = task(TaskStatus::Queued, "2026-12-02T19:00:00Z", None);
+        assert_eq!(
+            status_line(&due, now, Some(Wait::Scheduled), &la),
+            "task 7: queued (attempt 1 of 3)"
+        );
+        let running = task(TaskStatus::Running, "2026-12-03T08:00:00Z", None);
+        assert!(!is_waiting(&running, now));
+        assert_eq!(
+            status_line(&running, now, None, &la),
+            "task 7: running (attempt 1 of 3)"
+        );
+    }
+
+    fn trending(region: Option<&str>) -> (TaskKind, NewTask) {
+        let kind = TaskKind::Trending(TrendingArgs {
+            country: None,
+            category: None,
+            top_n: None,
+            task: TaskOptions {
+                region: region.map(str::to_owned),
+                ..TaskOptions::default()
+            },
+        });
+        let task = enqueue::build(&kind, ts("2026-12-02T20:00:00Z")).unwrap();
+        (kind, task)
+    }
+
+    #[test]
+    fn a_region_its_own_worker_does_not_serve_is_refused_naming_country() {
+        let (kind, task) = trending(Some("gb"));
+        for served in [None, Some("US")] {
+            let e = check_region(&task, served, &kind).unwrap_err();
+            assert_eq!(e.exit, Exit::Usage);
+            assert!(
+                e.message.contains("--region GB routes the task"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains("use --country GB"), "{}", e.message);
+            assert!(e.message.contains("would wait forever"), "{}", e.message);
+        }
+        assert!(check_region(&task, Some("GB"), &kind).is_ok());
+        let (kind, task) = trending(None);
+        assert!(check_region(&task, None, &kind).is_ok());
+        assert!(check_region(&task, Some("GB"), &kind).is_ok());
+        // Videos have no country: the hint is left out.
+        let kind = TaskKind::Videos(VideosArgs {
+            videos: vec!["dQw4w9WgXcQ".into()],
+            task: TaskOptions {
+                region: Some("DE".into()),
+                ..TaskOptions::default()
+            },
+        });
+        let task = enqueue::build(&kind, ts("2026-12-02T20:00:00Z")).unwrap();
+        let e = check_region(&task, None, &kind).unwrap_err();
+        assert!(!e.message.contains("--country"), "{}", e.message);
+    }
 }

@@ -108,9 +108,7 @@ fn apply(mut task: NewTask, o: &TaskOptions, now: Timestamp) -> CliResult<NewTas
         task.priority = Priority::new(p)?;
     }
     if let Some(d) = &o.delay {
-        let d = parse::duration("delay", d)?;
-        let span = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
-        task.run_after = Some(now.checked_add(span).unwrap_or(Timestamp::MAX));
+        task.run_after = Some(parse::delay("delay", d, now)?);
     }
     if let Some(t) = &o.run_at {
         task.run_after = Some(parse::instant("run_at", t)?);
