@@ -17,6 +17,7 @@ pub mod priority;
 pub mod retry;
 pub mod status;
 pub mod task;
+pub mod text;
 
 pub use cancel::CancelSignal;
 pub use claiming::ClaimingStrategy;
