@@ -56,6 +56,26 @@ pub fn redact_key(text: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_key_never_survives(
+            before in any::<String>(),
+            after in any::<String>(),
+            // Real keys are 39 characters; a shorter one could be a word of the output.
+            key in "[A-Za-z0-9_-]{8,40}",
+        ) {
+            prop_assume!(!REDACTED.contains(&key));
+            let text = format!("{before}{key}{after}?key={key}&KEY={after}");
+            let out = redact_key(&text, &key);
+            prop_assert!(!out.contains(&key), "{out:?}");
+            // Text without the key or a key parameter is left alone.
+            if !before.contains(&key) && !before.to_ascii_lowercase().contains("key=") {
+                prop_assert_eq!(redact_key(&before, &key), before);
+            }
+        }
+    }
 
     const KEY: &str = "AIzaSyCanary0000SecretKey1111XyZ98765";
 
