@@ -70,13 +70,7 @@ fn hostile_text_is_stored_verbatim_and_reaches_ytdlp_as_one_argument() {
         let dash = run.iter().position(|a| a == "--").expect("a -- separator");
         assert_eq!(
             &run[..dash],
-            [
-                "--flat-playlist",
-                "-J",
-                "--no-progress",
-                "--playlist-end",
-                "3"
-            ],
+            ["--flat-playlist", "-J", "--no-progress", "-I", ":3"],
             "{run:?}"
         );
         assert_eq!(run.len(), dash + 2, "the query was split: {run:?}");

@@ -9,6 +9,7 @@
 
 #[path = "../harness/mod.rs"]
 mod harness;
+mod hostile_server;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

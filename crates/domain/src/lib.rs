@@ -17,6 +17,7 @@ pub mod priority;
 pub mod retry;
 pub mod status;
 pub mod task;
+pub mod text;
 pub mod time_range;
 
 pub use cancel::CancelSignal;

@@ -13,6 +13,7 @@ use crate::youtube::common::{self, TASK_TYPES};
 use crate::youtube::keyword::KeywordHandler;
 use crate::youtube::source::data_api::{DataApiSettings, DataApiSource};
 use crate::youtube::source::quota::QuotaGate;
+use crate::youtube::source::retry::RequestRetry;
 use crate::youtube::source::ytdlp::YtDlpSource;
 use crate::youtube::source::VideoSource;
 use crate::youtube::trending::TrendingHandler;
@@ -58,6 +59,7 @@ pub fn data_api_source(
             api_key: key,
             timeout: config.request_timeout(),
             max_response_bytes: config.max_response_bytes,
+            retry: RequestRetry::default(),
         },
         gate,
     )

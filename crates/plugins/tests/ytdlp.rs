@@ -186,7 +186,7 @@ async fn channel_listing_then_details() {
     let runs = fake.runs();
     assert_eq!(runs.len(), 2);
     assert!(runs[0].starts_with(&["--flat-playlist".into(), "-J".into()]));
-    assert!(runs[0].windows(2).any(|w| w == ["--playlist-end", "2"]));
+    assert!(runs[0].windows(2).any(|w| w == ["-I", ":2"]));
     assert_eq!(
         after_double_dash(&runs[0]),
         ["https://www.youtube.com/@GoogleDevelopers/videos"]

@@ -309,6 +309,8 @@ async fn save_partial(shared: &Shared, task: &Task, partial: &[ContentItem]) {
 }
 
 async fn fail(shared: &Shared, lease: &Lease, class: ErrorClass, message: String) -> Outcome {
+    // Defence in depth: whatever a handler put in its message, one bounded line is stored.
+    let message = prismq_domain::text::one_line(&message, prismq_domain::text::MESSAGE_MAX_CHARS);
     let failure = Failure { class, message };
     match with_retries(shared, || shared.queue.fail(lease, &failure)).await {
         Ok(outcome) => {

@@ -1,8 +1,23 @@
 //! The source-neutral video record every source produces, and its mapping to the domain's
 //! [`ContentItem`] with an engagement score.
 
+use prismq_domain::text::{multi_line, one_line};
 use prismq_domain::{ContentItem, Metrics, Timestamp};
 use serde_json::{json, Map, Value};
+
+/// The most characters kept of a title, a channel name, a tag or another one-line field
+/// (YouTube allows 100 for a title, 500 for all tags together).
+pub const MAX_FIELD_CHARS: usize = 1_000;
+
+/// The most characters kept of a description (YouTube allows 5,000 bytes).
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// The most tags kept.
+pub const MAX_TAGS: usize = 100;
+
+fn field(s: &str) -> String {
+    one_line(s, MAX_FIELD_CHARS)
+}
 
 /// One video as a source reported it. Counters are absent when the source hides them.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -66,8 +81,12 @@ impl Video {
     }
 
     /// The content item for `source`, with `extra` merged into the item's extra fields.
+    /// Every text the source reported is made safe on the way ([`prismq_domain::text`]):
+    /// one line of at most [`MAX_FIELD_CHARS`] characters without control characters, the
+    /// description keeping its line feeds and tabs and at most [`MAX_DESCRIPTION_CHARS`],
+    /// at most [`MAX_TAGS`] tags.
     pub fn into_item(self, source: &str, extra: Map<String, Value>) -> ContentItem {
-        let mut item = ContentItem::new(source, self.id.clone(), self.title.clone());
+        let mut item = ContentItem::new(source, self.id.clone(), field(&self.title));
         item.url = Some(self.url());
         item.metrics = Metrics {
             views: clamp_i64(self.views),
@@ -77,22 +96,24 @@ impl Video {
         item.extra
             .insert("engagement_score".into(), json!(engagement_score(&self)));
         if let Some(c) = &self.category_id {
-            item.extra.insert("category_id".into(), json!(c));
+            item.extra.insert("category_id".into(), json!(field(c)));
         }
         if let Some(s) = &self.live_status {
-            item.extra.insert("live_status".into(), json!(s));
+            item.extra.insert("live_status".into(), json!(field(s)));
         }
         if let Some(s) = self.is_short {
             item.extra.insert("is_short".into(), json!(s));
         }
         if let Some(t) = &self.thumbnail_url {
-            item.extra.insert("thumbnail_url".into(), json!(t));
+            item.extra.insert("thumbnail_url".into(), json!(field(t)));
         }
         item.extra.extend(extra);
-        item.description = self.description;
-        item.tags = self.tags;
-        item.channel = self.channel;
-        item.channel_id = self.channel_id;
+        item.description = self
+            .description
+            .map(|d| multi_line(&d, MAX_DESCRIPTION_CHARS));
+        item.tags = self.tags.iter().take(MAX_TAGS).map(|t| field(t)).collect();
+        item.channel = self.channel.as_deref().map(field);
+        item.channel_id = self.channel_id.as_deref().map(field);
         item.published_at = self.published_at;
         item.duration_secs = clamp_i64(self.duration_secs);
         item
@@ -142,5 +163,31 @@ mod tests {
         assert_eq!(item.extra["search_rank"], json!(1));
         assert_eq!(item.extra["is_short"], json!(true));
         assert!(item.validate().is_ok());
+    }
+
+    #[test]
+    fn outside_text_is_made_safe_in_the_item() {
+        let v = Video {
+            id: "rTw3pGhYsLM".into(),
+            title: format!("\x1b[2Jtitle\r\nerror: forged{}", "x".repeat(5_000)),
+            description: Some("line one\r\nline two\x07".into()),
+            tags: (0..500).map(|n| format!("tag\n{n}")).collect(),
+            channel: Some("chan\u{202E}nel".into()),
+            channel_id: Some("UC\x00".into()),
+            live_status: Some("none\x1b".into()),
+            ..Video::default()
+        };
+        let item = v.into_item("youtube_api", Map::new());
+        assert_eq!(item.title.chars().count(), MAX_FIELD_CHARS);
+        assert!(item.title.starts_with("\u{FFFD}[2Jtitle  error: forged"));
+        assert_eq!(
+            item.description.as_deref(),
+            Some("line one\nline two\u{FFFD}")
+        );
+        assert_eq!(item.tags.len(), MAX_TAGS);
+        assert_eq!(item.tags[7], "tag 7");
+        assert_eq!(item.channel.as_deref(), Some("chan\u{FFFD}nel"));
+        assert_eq!(item.channel_id.as_deref(), Some("UC\u{FFFD}"));
+        assert_eq!(item.extra["live_status"], json!("none\u{FFFD}"));
     }
 }

@@ -12,7 +12,10 @@
 //!   `DISABLED`, `FORBIDDEN`, `FLAKY` (one 500, then normal), `SLOW` (3 s delay), `HUGE`
 //!   (a 2 MB body), `QUOTAAFTER<n>` / `FAILAFTER<n>` (the first n requests answered, every
 //!   later one the 403 `quotaExceeded` / the 500 `backendError`), `HANGAFTER<n>` (the first
-//!   n answered, later ones held for a minute); no key gives the missing-key 403.
+//!   n answered, later ones held for a minute), `UNAVAILABLE<n>` (the first n requests
+//!   answered 503 `backendError`, later ones normally), `HOSTILE…` (a 400 whose reason and
+//!   location carry ESC, BEL, CR, LF, the request's own query string, key included, and
+//!   5 MB of padding); no key gives the missing-key 403.
 //! - Requests are counted per endpoint ([`counts`]) from what the server received.
 
 use serde_json::{json, Value};
@@ -552,6 +555,32 @@ impl Respond for FakeApi {
                 if self.quota_after_seen.fetch_add(1, Ordering::SeqCst) >= allowed {
                     return error(answer);
                 }
+            }
+            Some(k) if k.starts_with("UNAVAILABLE") => {
+                let failing: usize = k["UNAVAILABLE".len()..].parse().unwrap();
+                if self.quota_after_seen.fetch_add(1, Ordering::SeqCst) < failing {
+                    let mut body = fixture("error_backend");
+                    body["error"]["code"] = json!(503);
+                    return json_response(503, body);
+                }
+            }
+            Some(k) if k.starts_with("HOSTILE") => {
+                let echo = req.url.query().unwrap_or_default();
+                let padding = "A".repeat(5 << 20);
+                let reason = format!(
+                    "\u{1b}[2J\u{1b}[1;31mbadRequest\u{7}\r\nerror: forged line from the server\r\n{echo}\n{padding}"
+                );
+                let location = format!("\u{1b}]0;owned\u{7}\rparam\n{echo}{}", "B".repeat(100_000));
+                let body = json!({"error": {
+                    "code": 400,
+                    "message": format!("echo: {echo}"),
+                    "errors": [{"message": format!("echo: {echo}"), "domain": "global",
+                                "reason": reason, "location": location,
+                                "locationType": "parameter"}],
+                }});
+                return ResponseTemplate::new(400)
+                    .insert_header("content-type", "application/json; charset=UTF-8")
+                    .set_body_string(body.to_string());
             }
             Some(k) if k.starts_with("HANGAFTER") => {
                 let allowed: usize = k["HANGAFTER".len()..].parse().unwrap();

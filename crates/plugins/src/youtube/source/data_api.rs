@@ -8,6 +8,7 @@
 //! one midway returns the videos of the batches already fetched in [`Stopped::partial`].
 
 use async_trait::async_trait;
+use prismq_domain::text::{self, DETAIL_MAX_CHARS};
 use prismq_domain::{CancelSignal, Timestamp};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -20,14 +21,16 @@ use super::api_types::{
     ListResponse,
 };
 use super::quota::{Cost, QuotaGate};
+use super::redact::redact_key;
+use super::retry::RequestRetry;
 use super::{
     CategoryList, ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, Stopped,
     VideoCategory, VideoSource,
 };
 use crate::config::ApiKey;
-use crate::youtube::ids::{ChannelRef, VideoId};
+use crate::youtube::ids::{is_video_id, ChannelRef, VideoId};
 use crate::youtube::params::{ChannelTab, DurationFilter};
-use crate::youtube::video::Video;
+use crate::youtube::video::{Video, MAX_FIELD_CHARS};
 
 /// The official base URL.
 pub const DEFAULT_BASE_URL: &str = "https://www.googleapis.com/youtube/v3/";
@@ -73,6 +76,8 @@ pub struct DataApiSettings {
     pub timeout: Duration,
     /// Largest response body accepted, in bytes.
     pub max_response_bytes: u64,
+    /// How a request that failed transiently is tried again within the attempt.
+    pub retry: RequestRetry,
 }
 
 /// The Data API client and [`VideoSource`].
@@ -135,6 +140,9 @@ impl DataApiSource {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .user_agent(concat!("prismq/", env!("CARGO_PKG_VERSION")))
+            // The key is in the URL, and the Data API never redirects: a redirect is an
+            // error (`Redirected`), never followed, to this origin or any other.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(DataApiSource {
@@ -155,8 +163,55 @@ impl DataApiSource {
         }
     }
 
-    /// One GET: charge, send, read at most the cap, classify.
+    /// One GET: charge, send, read at most the cap, classify; a transient failure is tried
+    /// again as [`DataApiSettings::retry`] says (each try charged and counted, as it is a
+    /// request). Every error's text is made safe and rid of the key before it leaves.
     async fn get<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        query: &[(&str, String)],
+        tally: &mut Tally,
+        cancel: &CancelSignal,
+    ) -> Result<Answer<T>, SourceError> {
+        let key = self.settings.api_key.expose();
+        self.get_once_retried(method, query, tally, cancel)
+            .await
+            .map_err(|e| e.map_text(|t| text::one_line(&redact_key(t, key), DETAIL_MAX_CHARS)))
+    }
+
+    async fn get_once_retried<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        query: &[(&str, String)],
+        tally: &mut Tally,
+        cancel: &CancelSignal,
+    ) -> Result<Answer<T>, SourceError> {
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let e = match self.get_once(method, query, tally, cancel).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let Some(wait) = self.settings.retry.delay(&e, tried, self.quota.now()) else {
+                return Err(e);
+            };
+            tracing::debug!(
+                method = method.path(),
+                tried,
+                wait_ms = wait.as_millis() as u64,
+                error = %text::one_line(&redact_key(&e.to_string(), self.settings.api_key.expose()), DETAIL_MAX_CHARS),
+                "transient failure; trying the request again"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => return Err(SourceError::Cancelled),
+            }
+        }
+    }
+
+    /// One try of one GET: charge, send, read at most the cap, classify.
+    async fn get_once<T: DeserializeOwned>(
         &self,
         method: Method,
         query: &[(&str, String)],
@@ -219,6 +274,8 @@ impl DataApiSource {
         }
         if (200..300).contains(&status) {
             Ok(Ok(body))
+        } else if (300..400).contains(&status) {
+            Err(SourceError::Redirected { status })
         } else {
             Ok(Err(classify(status, &body, cost.bucket, retry_at)))
         }
@@ -315,9 +372,10 @@ impl DataApiSource {
             .into_iter()
             .map(|c| {
                 let snippet = c.snippet.unwrap_or_default();
+                // Outside text: it reaches errors, summaries and items.
                 VideoCategory {
-                    id: c.id,
-                    title: snippet.title.unwrap_or_default(),
+                    id: text::one_line(&c.id, DETAIL_MAX_CHARS),
+                    title: text::one_line(&snippet.title.unwrap_or_default(), MAX_FIELD_CHARS),
                     assignable: snippet.assignable,
                 }
             })
@@ -555,7 +613,8 @@ impl VideoSource for DataApiSource {
                     break;
                 }
                 Answer::Page(page) => {
-                    for v in page.items {
+                    // An id that is not a video id cannot be stored (nor trusted): left out.
+                    for v in page.items.into_iter().filter(|v| is_video_id(&v.id)) {
                         if videos.len() < top_n && seen.insert(v.id.clone()) {
                             videos.push(v.into_video());
                         }

@@ -6,10 +6,12 @@ pub mod api_error;
 pub mod api_types;
 pub mod data_api;
 pub mod quota;
+pub mod redact;
+pub mod retry;
 pub mod ytdlp;
 
 use async_trait::async_trait;
-use prismq_domain::{CancelSignal, PortError, TaskError, Timestamp};
+use prismq_domain::{text, CancelSignal, PortError, TaskError, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -215,6 +217,13 @@ pub enum SourceError {
         /// The offending parameter, if named.
         location: Option<String>,
     },
+    /// The server answered with a redirect, which is never followed: the request carries
+    /// the API key in its URL, and the Data API itself never redirects.
+    #[error("the YouTube Data API answered HTTP {status}, a redirect, which is not followed because the request carries the API key")]
+    Redirected {
+        /// HTTP status (3xx).
+        status: u16,
+    },
     /// A server-side failure (5xx, `backendError`).
     #[error("YouTube had a server error (HTTP {status})")]
     Transient {
@@ -254,9 +263,54 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    /// The domain error: its class and one line telling the operator what to do.
-    pub fn to_task_error(&self) -> TaskError {
+    /// The same error with `f` applied to every text it carries (reasons, locations, tool
+    /// lines, transport and decoder messages): how a source makes outside text safe
+    /// (see [`prismq_domain::text`]) and removes secrets from it.
+    #[must_use]
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> Self {
         match self {
+            SourceError::Forbidden { reason } => SourceError::Forbidden { reason: f(&reason) },
+            SourceError::NotFound { what } => SourceError::NotFound { what: f(&what) },
+            SourceError::BadRequest {
+                status,
+                reason,
+                location,
+            } => SourceError::BadRequest {
+                status,
+                reason: f(&reason),
+                location: location.as_deref().map(&f),
+            },
+            SourceError::Network(m) => SourceError::Network(f(&m)),
+            SourceError::Decode(m) => SourceError::Decode(f(&m)),
+            SourceError::ToolRetryable(m) => SourceError::ToolRetryable(f(&m)),
+            SourceError::ToolPermanent(m) => SourceError::ToolPermanent(f(&m)),
+            SourceError::Unsupported(m) => SourceError::Unsupported(f(&m)),
+            other @ (SourceError::QuotaExhausted { .. }
+            | SourceError::RateLimited { .. }
+            | SourceError::KeyInvalid
+            | SourceError::ApiDisabled
+            | SourceError::Redirected { .. }
+            | SourceError::Transient { .. }
+            | SourceError::Timeout
+            | SourceError::TooLarge { .. }
+            | SourceError::Ledger(_)
+            | SourceError::Cancelled) => other,
+        }
+    }
+
+    /// The same error with every outside text on one line of at most
+    /// [`DETAIL_MAX_CHARS`](prismq_domain::text::DETAIL_MAX_CHARS) characters.
+    #[must_use]
+    pub fn sanitized(self) -> Self {
+        self.map_text(|t| text::one_line(t, text::DETAIL_MAX_CHARS))
+    }
+
+    /// The domain error: its class and one line telling the operator what to do, with every
+    /// outside text in it made safe first ([`SourceError::sanitized`]).
+    pub fn to_task_error(&self) -> TaskError {
+        // Outside text is made safe here too, whichever source built the error.
+        let this = &self.clone().sanitized();
+        match this {
             SourceError::QuotaExhausted { bucket, until } => TaskError::retry_after(
                 *until,
                 format!(
@@ -283,23 +337,26 @@ impl SourceError {
                 "not found on YouTube: {what}; check the spelling, or whether it is private or deleted"
             )),
             SourceError::BadRequest { .. } => {
-                TaskError::permanent(format!("{self}; the task's parameters cannot be run as given"))
+                TaskError::permanent(format!("{this}; the task's parameters cannot be run as given"))
             }
+            SourceError::Redirected { .. } => TaskError::permanent(format!(
+                "{this}; check that youtube.api_base_url points at the Data API itself"
+            )),
             SourceError::Transient { .. } | SourceError::Timeout | SourceError::Network(_) => {
-                TaskError::retryable(format!("{self}; retrying"))
+                TaskError::retryable(format!("{this}; retrying"))
             }
             SourceError::TooLarge { .. } => TaskError::permanent(format!(
-                "{self}; a real answer is far smaller, so check that youtube.api_base_url and youtube.ytdlp_path point at YouTube's API and a real yt-dlp"
+                "{this}; a real answer is far smaller, so check that youtube.api_base_url and youtube.ytdlp_path point at YouTube's API and a real yt-dlp"
             )),
-            SourceError::Decode(_) => TaskError::retryable(format!("{self}; retrying")),
+            SourceError::Decode(_) => TaskError::retryable(format!("{this}; retrying")),
             SourceError::Ledger(e) if e.is_transient() => {
-                TaskError::retryable(format!("{self}; retrying"))
+                TaskError::retryable(format!("{this}; retrying"))
             }
-            SourceError::Ledger(_) => TaskError::permanent(self.to_string()),
+            SourceError::Ledger(_) => TaskError::permanent(this.to_string()),
             SourceError::Cancelled => TaskError::retryable("cancelled before YouTube answered"),
-            SourceError::ToolRetryable(_) => TaskError::retryable(format!("{self}; retrying later")),
+            SourceError::ToolRetryable(_) => TaskError::retryable(format!("{this}; retrying later")),
             SourceError::ToolPermanent(_) | SourceError::Unsupported(_) => {
-                TaskError::permanent(self.to_string())
+                TaskError::permanent(this.to_string())
             }
         }
     }

@@ -41,9 +41,64 @@ fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
-/// Turns a failed run into an error: exit 2 is our bug; otherwise the first decisive
-/// `ERROR:` line decides.
+/// The arguments of a flat listing of at most `limit` entries of `target` (a channel tab
+/// URL or a `ytsearchN:` query): `-I :N` (`--playlist-items`), the current form of the
+/// deprecated and hidden `--playlist-end N`.
+pub fn listing_args(target: &str, limit: u32) -> Vec<OsString> {
+    let items = format!(":{limit}");
+    os(&[
+        "--flat-playlist",
+        "-J",
+        "--no-progress",
+        "-I",
+        &items,
+        "--",
+        target,
+    ])
+}
+
+/// What a search lists: `ytsearchN:QUERY` for a plain relevance search, else the results
+/// page URL with its `sp` filter.
+///
+/// # Errors
+/// Never in practice (the base URL is a constant).
+pub fn search_target(query: &SearchQuery) -> Result<String, SourceError> {
+    let within = query.published_within;
+    let plain = query.sort_by == SortBy::Relevance
+        && within == PublishedWithin::All
+        && query.duration == DurationFilter::Any;
+    if plain {
+        return Ok(format!("ytsearch{}:{}", query.top_n, query.query));
+    }
+    let mut url = url::Url::parse("https://www.youtube.com/results")
+        .map_err(|e| SourceError::Decode(e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("search_query", &query.query)
+        .append_pair("sp", &search_sp(query.sort_by, within, query.duration));
+    Ok(url.to_string())
+}
+
+/// The arguments of one details run over `urls` (watch URLs).
+pub fn details_args(urls: &[String]) -> Vec<OsString> {
+    let mut args = os(&[
+        "-j",
+        "--skip-download",
+        "--ignore-errors",
+        "--ignore-no-formats-error",
+        "--no-progress",
+        "--",
+    ]);
+    args.extend(urls.iter().map(OsString::from));
+    args
+}
+
+/// Turns a failed run into an error, its stderr lines made safe (one line each, bounded):
+/// exit 2 is our bug; otherwise the first decisive `ERROR:` line decides.
 fn failure(code: Option<i32>, stderr: &str) -> SourceError {
+    classify_failure(code, stderr).sanitized()
+}
+
+fn classify_failure(code: Option<i32>, stderr: &str) -> SourceError {
     let errors = parse::errors(stderr);
     if code == Some(2) {
         let line = stderr
@@ -147,16 +202,7 @@ impl YtDlpSource {
         counters: &mut BTreeMap<String, u64>,
         cancel: &CancelSignal,
     ) -> Result<Vec<String>, ListingFailure> {
-        let limit = limit.to_string();
-        let args = os(&[
-            "--flat-playlist",
-            "-J",
-            "--no-progress",
-            "--playlist-end",
-            &limit,
-            "--",
-            target,
-        ]);
+        let args = listing_args(target, limit);
         *counters.entry("ytdlp_runs".into()).or_default() += 1;
         let out = process::run(&self.program, &args, self.timeout, cancel)
             .await
@@ -192,19 +238,11 @@ impl YtDlpSource {
         cancel: &CancelSignal,
     ) -> Result<(), SourceError> {
         for batch in ids.chunks(DETAIL_BATCH) {
-            let mut args = os(&[
-                "-j",
-                "--skip-download",
-                "--ignore-errors",
-                "--ignore-no-formats-error",
-                "--no-progress",
-                "--",
-            ]);
-            args.extend(
-                batch
-                    .iter()
-                    .map(|id| OsString::from(format!("https://www.youtube.com/watch?v={id}"))),
-            );
+            let urls: Vec<String> = batch
+                .iter()
+                .map(|id| format!("https://www.youtube.com/watch?v={id}"))
+                .collect();
+            let args = details_args(&urls);
             *counters.entry("ytdlp_runs".into()).or_default() += 1;
             let out = process::run(&self.program, &args, self.timeout, cancel).await?;
             let errors = parse::errors(&out.stderr);
@@ -343,20 +381,7 @@ impl VideoSource for YtDlpSource {
     async fn search(&self, query: &SearchQuery, cancel: &CancelSignal) -> Result<Fetched, Stopped> {
         let mut counters = BTreeMap::new();
         let mut notes = Vec::new();
-        let within = query.published_within;
-        let plain = query.sort_by == SortBy::Relevance
-            && within == PublishedWithin::All
-            && query.duration == DurationFilter::Any;
-        let target = if plain {
-            format!("ytsearch{}:{}", query.top_n, query.query)
-        } else {
-            let mut url = url::Url::parse("https://www.youtube.com/results")
-                .map_err(|e| SourceError::Decode(e.to_string()))?;
-            url.query_pairs_mut()
-                .append_pair("search_query", &query.query)
-                .append_pair("sp", &search_sp(query.sort_by, within, query.duration));
-            url.to_string()
-        };
+        let target = search_target(query)?;
         if query.region.is_some() || query.language.is_some() {
             notes.push("region and language are not applied by the yt-dlp backend".to_string());
         }
@@ -427,5 +452,27 @@ mod tests {
             SourceError::ToolRetryable(_)
         ));
         assert!(matches!(failure(None, ""), SourceError::ToolRetryable(_)));
+    }
+
+    #[test]
+    fn a_failure_line_is_made_safe() {
+        let stderr = format!(
+            "ERROR: [youtube] x: \u{1b}[2J\u{7}bad\r{}\nERROR: second",
+            "z".repeat(100_000)
+        );
+        let SourceError::ToolRetryable(line) = failure(Some(1), &stderr) else {
+            panic!("not retryable");
+        };
+        assert!(
+            line.starts_with("[youtube] x: \u{FFFD}[2J\u{FFFD}bad zzz"),
+            "{line}"
+        );
+        assert_eq!(line.chars().count(), prismq_domain::text::DETAIL_MAX_CHARS);
+        assert!(prismq_domain::text::is_one_line(&line));
+        let SourceError::ToolPermanent(line) = failure(Some(2), "yt-dlp: error: \u{1b}]0;x\u{7}")
+        else {
+            panic!("not permanent");
+        };
+        assert!(prismq_domain::text::is_one_line(&line), "{line:?}");
     }
 }
