@@ -20,7 +20,8 @@ pub enum Exit {
     Usage,
     /// 3: a task, result or file named on the command line does not exist.
     NotFound,
-    /// 4: the database is busy, locked or unusable (read-only, corrupt, too new).
+    /// 4: the database is busy, locked or unusable (read-only, corrupt, deleted, too new or
+    /// too old for a command that only reads, another application's).
     Unavailable,
     /// 5: the configuration is invalid (a file, an environment variable, a missing key).
     Config,
@@ -145,7 +146,10 @@ impl From<PortError> for CliError {
         let exit = match &e {
             PortError::NotFound(_) => Exit::NotFound,
             PortError::Invalid(_) | PortError::InvalidState { .. } => Exit::Usage,
-            PortError::Busy(_) | PortError::Unavailable(_) => Exit::Unavailable,
+            PortError::Busy(_)
+            | PortError::Unavailable(_)
+            | PortError::Corrupt(_)
+            | PortError::Gone(_) => Exit::Unavailable,
             PortError::LeaseLost { .. } | PortError::Duplicate(_) => Exit::Failure,
         };
         let hint = match &e {
@@ -163,7 +167,10 @@ impl From<StoreError> for CliError {
         let exit = match &e {
             StoreError::Port(p) => return CliError::from(p.clone()),
             StoreError::NoDataDir => Exit::Config,
-            StoreError::UnknownVersion(..) => Exit::Usage,
+            StoreError::UnknownVersion(..)
+            | StoreError::InvalidPath { .. }
+            | StoreError::NotAFile { .. } => Exit::Usage,
+            StoreError::Missing { .. } | StoreError::Uninitialised { .. } => Exit::NotFound,
             StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Exit::NotFound
             }

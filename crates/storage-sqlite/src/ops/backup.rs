@@ -87,7 +87,8 @@ pub fn backup(store: &SqliteStore, out: &Path, force: bool) -> Result<BackupRepo
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| OpsError::io("creating directory", dir, e))?;
+    crate::connection::create_private_dirs(dir)
+        .map_err(|e| OpsError::io("creating directory", dir, e))?;
     let name = out
         .file_name()
         .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
