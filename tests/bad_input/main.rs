@@ -12,6 +12,7 @@
 mod harness;
 
 mod accepted;
+mod dbfiles;
 mod proptest_jsonl;
 
 use harness::{checksum, Sandbox};
