@@ -272,6 +272,66 @@ mod tests {
     }
 
     #[test]
+    fn database_file_errors_map_to_codes() {
+        use std::path::PathBuf;
+        let path = PathBuf::from("q.db");
+        let cases = [
+            (
+                StoreError::InvalidPath {
+                    path: path.clone(),
+                    problem: "it is a URI",
+                },
+                Exit::Usage,
+            ),
+            (
+                StoreError::NotAFile {
+                    path: path.clone(),
+                    kind: "a FIFO",
+                },
+                Exit::Usage,
+            ),
+            (StoreError::Missing { path: path.clone() }, Exit::NotFound),
+            (
+                StoreError::Uninitialised { path: path.clone() },
+                Exit::NotFound,
+            ),
+            (
+                StoreError::Foreign {
+                    path: path.clone(),
+                    tables: "users".into(),
+                },
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::SchemaTooOld {
+                    found: 1,
+                    needed: 2,
+                },
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::Corrupt {
+                    path,
+                    detail: "malformed".into(),
+                },
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::Port(PortError::Corrupt("malformed".into())),
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::Port(PortError::Gone("deleted".into())),
+                Exit::Unavailable,
+            ),
+        ];
+        for (e, exit) in cases {
+            let text = e.to_string();
+            assert_eq!(CliError::from(e).exit, exit, "{text}");
+        }
+    }
+
+    #[test]
     fn causes_already_in_the_message_are_not_repeated() {
         let mut e = CliError::failure("writing x: disk full");
         e.causes = vec!["disk full".into(), "errno 28".into()];
