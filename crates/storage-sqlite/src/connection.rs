@@ -174,9 +174,7 @@ pub(crate) fn inspect(path: &Path, busy_timeout: Duration) -> Result<Found, Stor
         return Ok(Found::Empty);
     }
     crate::check_header(path)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| classify_open_error(e, path))?;
+    let conn = open_to_inspect(path)?;
     conn.busy_timeout(busy_timeout)
         .map_err(|e| classify_open_error(e, path))?;
     let tables = |conn: &Connection| -> rusqlite::Result<(i64, Vec<String>, Vec<String>)> {
@@ -223,6 +221,45 @@ pub(crate) fn inspect(path: &Path, busy_timeout: Duration) -> Result<Found, Stor
         path: path.to_path_buf(),
         tables,
     })
+}
+
+/// A read-only connection to look at `path`. A read-only connection to a file in WAL mode
+/// still creates its -wal and -shm files; when the file is in WAL mode and has no -wal (no
+/// process has it open, and the file alone holds every committed page), it is opened
+/// `immutable` instead, which creates nothing. Unix only: elsewhere the plain read-only
+/// connection is used.
+fn open_to_inspect(path: &Path) -> Result<Connection, StoreError> {
+    let plain = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = cfg!(unix) && in_wal_mode(path) && !Path::new(&wal).exists();
+    let opened = if immutable {
+        // A URI only here, built from the path (never from input taken as a URI): the
+        // characters a URI gives meaning to are escaped.
+        let mut uri = String::from("file:");
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?immutable=1");
+        Connection::open_with_flags(uri, plain | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, plain)
+    };
+    opened.map_err(|e| classify_open_error(e, path))
+}
+
+/// True when the file's header says WAL (bytes 18 and 19, the read and write versions, are 2).
+fn in_wal_mode(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
 /// A table name from someone else's file, bounded and without control characters.

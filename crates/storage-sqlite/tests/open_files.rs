@@ -41,6 +41,11 @@ fn another_applications_database_is_refused_and_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     for (name, sql) in [
         ("app.db", "CREATE TABLE users(id INTEGER PRIMARY KEY)"),
+        // In WAL mode a plain read-only connection would leave a -wal and a -shm behind.
+        (
+            "wal.db",
+            "PRAGMA journal_mode = WAL; CREATE TABLE users(id INTEGER PRIMARY KEY)",
+        ),
         // Rails and golang-migrate keep a schema_migrations table too, without our columns.
         (
             "rails.db",
@@ -66,7 +71,8 @@ fn another_applications_database_is_refused_and_unchanged() {
             .unwrap()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(mode, "delete", "{name}");
+        let expected = if name == "wal.db" { "wal" } else { "delete" };
+        assert_eq!(mode, expected, "{name}");
     }
 }
 
