@@ -12,6 +12,7 @@
 mod harness;
 
 mod accepted;
+mod dbfiles;
 mod outputs;
 mod proptest_jsonl;
 mod times;

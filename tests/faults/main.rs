@@ -8,5 +8,6 @@
 mod harness;
 
 mod data_api;
+mod dbfiles;
 mod disk_full;
 mod ytdlp;

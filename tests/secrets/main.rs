@@ -201,6 +201,54 @@ fn files_prismq_creates_are_private() {
 }
 
 #[test]
+fn directories_prismq_creates_are_private() {
+    let s = Sandbox::new();
+    // An explicit path two directories deep, the default data directory, and a backup's.
+    let deep = s.path("deep").join("er").join("q.db");
+    let mut init = s.bare();
+    init.arg("--db").arg(&deep).arg("init");
+    let out = under_umask_000(&init, s.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut default = s.bare();
+    default.arg("init");
+    let out = under_umask_000(&default, s.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = s.path("data");
+    let mut backup = s.bare();
+    backup
+        .arg("--db")
+        .arg(&deep)
+        .args(["backup", "--out", "backups/daily/q.db"]);
+    let out = under_umask_000(&backup, s.dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for dir in [
+        s.path("deep"),
+        s.path("deep").join("er"),
+        data.clone(),
+        data.join("prismq"),
+        s.path("backups"),
+        s.path("backups").join("daily"),
+    ] {
+        assert_eq!(mode_of(&dir), 0o700, "{}", dir.display());
+    }
+    assert_eq!(mode_of(&data.join("prismq").join("queue.db")), 0o600);
+    assert_eq!(mode_of(&deep), 0o600);
+    assert_eq!(mode_of(&s.path("backups/daily/q.db")), 0o600);
+}
+
+#[test]
 fn ytdlp_is_started_without_a_shell() {
     let mut s = Sandbox::new();
     let dir = s.path("fake");

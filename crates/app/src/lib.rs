@@ -16,4 +16,4 @@ pub use config::{Config, ConfigError, LoadOptions};
 pub use prismq_plugins::youtube::source::ytdlp::process::kill_running_groups;
 pub use registry::PluginRegistry;
 pub use runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
-pub use wiring::{App, AppError, PluginContext, PluginEntry, Ports, PLUGINS};
+pub use wiring::{Access, App, AppError, PluginContext, PluginEntry, Ports, PLUGINS};

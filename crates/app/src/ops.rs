@@ -127,11 +127,14 @@ fn find_executable(path: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Opens the database the configuration names, without plugins. With `migrate` false no
-/// migration is applied (maintenance and backup work on the schema as it is).
+/// Opens the database the configuration names, without plugins. With `migrate` (import) a
+/// missing or empty file becomes a new queue and pending migrations are applied; without it
+/// (maintenance, backup) only an existing PrismQ database opens, as it is: nothing is
+/// created or migrated.
 ///
 /// # Errors
-/// The store's error (no data directory, network path, not a database, schema too new, …).
+/// The store's error (no data directory, network path, not a database, another
+/// application's database, no queue there, schema too new, …).
 pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreError> {
     if config.database.postgres_url().is_some() {
         return Err(StoreError::Port(prismq_domain::PortError::Unavailable(
@@ -140,6 +143,7 @@ pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreEr
     }
     let mut options = crate::wiring::sqlite_options(config)?;
     options.migrate = migrate;
+    options.create = migrate;
     SqliteStore::open(options, Arc::new(SystemClock))
 }
 

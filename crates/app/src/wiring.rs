@@ -158,13 +158,28 @@ impl App {
     /// # Errors
     /// As [`App::open`].
     pub fn open_with(config: Config, plugins: &[PluginEntry]) -> Result<App, AppError> {
+        App::open_for(config, plugins, Access::Create)
+    }
+
+    /// [`App::open_with`] with what opening may do to a SQLite database ([`Access`]). A
+    /// PostgreSQL store connects on first use and migrates its schema then, whatever `access`.
+    ///
+    /// # Errors
+    /// As [`App::open`]; with [`Access::Existing`] or [`Access::Read`], no queue at the path
+    /// ([`StoreError::Missing`], [`StoreError::Uninitialised`]); with [`Access::Read`], a
+    /// schema behind this binary ([`StoreError::SchemaTooOld`]).
+    pub fn open_for(
+        config: Config,
+        plugins: &[PluginEntry],
+        access: Access,
+    ) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ports = match config.database.postgres_url() {
             Some(url) => {
                 let store = postgres_store(url, &config, clock.clone())?;
                 Ports::from_store(store.clone()).with_notifier(Arc::new(store))
             }
-            None => Ports::from_store(SqliteStore::open(sqlite_options(&config)?, clock.clone())?),
+            None => Ports::from_store(open_sqlite(&config, access, clock.clone())?),
         };
         let ctx = PluginContext {
             quota: ports.quota.clone(),
@@ -229,6 +244,38 @@ impl App {
     ) -> Result<RunReport, RuntimeError> {
         self.runtime().run(options, shutdown).await
     }
+}
+
+/// What opening a SQLite queue may do to the file. Whatever the access, a path that cannot
+/// be a database and a SQLite database made by another application are refused before
+/// anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Commands that put work on the queue or run it (`enqueue`, `work`, `collect`, `import`):
+    /// a missing or empty file becomes a new queue, pending migrations are applied.
+    Create,
+    /// Commands that change an existing queue (`tasks cancel|retry`, `dlq retry|purge`,
+    /// `workers prune`): no file or schema is created; pending migrations are applied.
+    Existing,
+    /// Commands that only read: nothing is created or migrated, and a schema behind this
+    /// binary is refused with what to run.
+    Read,
+}
+
+/// The SQLite store `config` names, opened as `access` allows.
+fn open_sqlite(
+    config: &Config,
+    access: Access,
+    clock: Arc<dyn Clock>,
+) -> Result<SqliteStore, StoreError> {
+    let mut o = sqlite_options(config)?;
+    o.create = access == Access::Create;
+    o.migrate = access != Access::Read;
+    let store = SqliteStore::open(o, clock)?;
+    if access == Access::Read {
+        store.require_current()?;
+    }
+    Ok(store)
 }
 
 /// The PostgreSQL store for `url`. It connects on first use, so its connection and schema

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use prismq_app::{App, Config, LoadOptions};
+use prismq_app::{Access, App, Config, LoadOptions, PLUGINS};
 use prismq_domain::ports::SystemClock;
 use prismq_storage_sqlite::SqliteStore;
 
@@ -44,21 +44,34 @@ impl Ctx {
             && std::io::stderr().is_terminal()
     }
 
-    /// The app with every plugin registered (commands that enqueue or run tasks).
+    /// The app with every plugin registered (commands that enqueue or run tasks): a missing
+    /// or empty database file becomes a new queue, pending migrations are applied.
     ///
     /// # Errors
-    /// The store cannot be opened (exit 4) or a plugin refuses its settings (exit 5).
+    /// The store cannot be opened (exit 4; exit 2 for a path that cannot be a database) or
+    /// a plugin refuses its settings (exit 5).
     pub fn app(&self) -> CliResult<App> {
-        Ok(App::open(self.config.clone())?)
+        Ok(App::open_for(self.config.clone(), PLUGINS, Access::Create)?)
     }
 
-    /// The app without plugins (commands that only read or manage the queue), so a bad
-    /// plugin setting does not stop `tasks list` or `stats`.
+    /// The app without plugins, for commands that only read the queue (so a bad plugin
+    /// setting does not stop `tasks list` or `stats`): nothing is created or migrated.
     ///
     /// # Errors
-    /// The store cannot be opened (exit 4).
+    /// No queue at the path (exit 3), a schema behind this binary or a database that cannot
+    /// be used (exit 4).
     pub fn store_app(&self) -> CliResult<App> {
-        Ok(App::open_with(self.config.clone(), &[])?)
+        Ok(App::open_for(self.config.clone(), &[], Access::Read)?)
+    }
+
+    /// The app without plugins, for commands that change an existing queue (`tasks cancel`,
+    /// `dlq retry`, `workers prune`): nothing is created; pending migrations are applied, as
+    /// `enqueue` and `work` do.
+    ///
+    /// # Errors
+    /// As [`Ctx::store_app`], without the schema refusal.
+    pub fn store_app_to_write(&self) -> CliResult<App> {
+        Ok(App::open_for(self.config.clone(), &[], Access::Existing)?)
     }
 
     /// The database file the configuration names.
@@ -78,23 +91,26 @@ impl Ctx {
         }
     }
 
-    /// The bare SQLite store, for `init` and `migrate`. With `migrate` false no migration is
-    /// applied on open.
+    /// The bare SQLite store, for `init` and `migrate`, opened without applying migrations
+    /// (the commands check the file, then apply them). With `create` a missing or empty file
+    /// becomes a new (unmigrated) queue; without it only an existing PrismQ database opens.
     ///
     /// This mirrors the app's private `sqlite_options`: the app has no way to open a store
     /// without applying migrations, which `migrate status/down` need.
     ///
     /// # Errors
     /// The store's error.
-    pub fn sqlite(&self, migrate: bool) -> CliResult<SqliteStore> {
+    pub fn sqlite(&self, create: bool) -> CliResult<SqliteStore> {
         let mut o = prismq_app::wiring::sqlite_options(&self.config)?;
         o.path = self.db_path()?;
-        o.migrate = migrate;
+        o.migrate = false;
+        o.create = create;
         Ok(SqliteStore::open(o, Arc::new(SystemClock))?)
     }
 
-    /// Fails with exit 3 when the SQLite database file does not exist yet (a PostgreSQL
-    /// database is checked when it is opened).
+    /// Fails with exit 2 for a path that cannot be a database (a URI, `:memory:`) and with
+    /// exit 3 when the SQLite database file does not exist yet (a PostgreSQL database is
+    /// checked when it is opened). Nothing is created either way.
     ///
     /// # Errors
     /// As said.
@@ -103,13 +119,13 @@ impl Ctx {
             return Ok(());
         }
         let p = self.db_path()?;
+        prismq_storage_sqlite::check_path(&p)?;
         if p.exists() {
             Ok(())
         } else {
-            Err(CliError::not_found(format!(
-                "no database at {}; run `prismq init` first, or pass --db PATH",
-                p.display()
-            )))
+            Err(CliError::from(prismq_storage_sqlite::StoreError::Missing {
+                path: p,
+            }))
         }
     }
 }

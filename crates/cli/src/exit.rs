@@ -20,7 +20,8 @@ pub enum Exit {
     Usage,
     /// 3: a task, result or file named on the command line does not exist.
     NotFound,
-    /// 4: the database is busy, locked or unusable (read-only, corrupt, too new).
+    /// 4: the database is busy, locked or unusable (read-only, corrupt, deleted, too new or
+    /// too old for a command that only reads, another application's).
     Unavailable,
     /// 5: the configuration is invalid (a file, an environment variable, a missing key).
     Config,
@@ -145,7 +146,10 @@ impl From<PortError> for CliError {
         let exit = match &e {
             PortError::NotFound(_) => Exit::NotFound,
             PortError::Invalid(_) | PortError::InvalidState { .. } => Exit::Usage,
-            PortError::Busy(_) | PortError::Unavailable(_) => Exit::Unavailable,
+            PortError::Busy(_)
+            | PortError::Unavailable(_)
+            | PortError::Corrupt(_)
+            | PortError::Gone(_) => Exit::Unavailable,
             PortError::LeaseLost { .. } | PortError::Duplicate(_) => Exit::Failure,
         };
         let hint = match &e {
@@ -163,7 +167,10 @@ impl From<StoreError> for CliError {
         let exit = match &e {
             StoreError::Port(p) => return CliError::from(p.clone()),
             StoreError::NoDataDir => Exit::Config,
-            StoreError::UnknownVersion(..) => Exit::Usage,
+            StoreError::UnknownVersion(..)
+            | StoreError::InvalidPath { .. }
+            | StoreError::NotAFile { .. } => Exit::Usage,
+            StoreError::Missing { .. } | StoreError::Uninitialised { .. } => Exit::NotFound,
             StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Exit::NotFound
             }
@@ -262,6 +269,66 @@ mod tests {
         );
         let v = ValidationError::new("priority", "11 is out of range", "1 to 10");
         assert_eq!(CliError::from(PortError::Invalid(v)).exit, Exit::Usage);
+    }
+
+    #[test]
+    fn database_file_errors_map_to_codes() {
+        use std::path::PathBuf;
+        let path = PathBuf::from("q.db");
+        let cases = [
+            (
+                StoreError::InvalidPath {
+                    path: path.clone(),
+                    problem: "it is a URI",
+                },
+                Exit::Usage,
+            ),
+            (
+                StoreError::NotAFile {
+                    path: path.clone(),
+                    kind: "a FIFO",
+                },
+                Exit::Usage,
+            ),
+            (StoreError::Missing { path: path.clone() }, Exit::NotFound),
+            (
+                StoreError::Uninitialised { path: path.clone() },
+                Exit::NotFound,
+            ),
+            (
+                StoreError::Foreign {
+                    path: path.clone(),
+                    tables: "users".into(),
+                },
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::SchemaTooOld {
+                    found: 1,
+                    needed: 2,
+                },
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::Corrupt {
+                    path,
+                    detail: "malformed".into(),
+                },
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::Port(PortError::Corrupt("malformed".into())),
+                Exit::Unavailable,
+            ),
+            (
+                StoreError::Port(PortError::Gone("deleted".into())),
+                Exit::Unavailable,
+            ),
+        ];
+        for (e, exit) in cases {
+            let text = e.to_string();
+            assert_eq!(CliError::from(e).exit, exit, "{text}");
+        }
     }
 
     #[test]

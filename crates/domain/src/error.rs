@@ -82,10 +82,21 @@ pub enum PortError {
     /// does not match. The message says which and what to do.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's data is damaged (corrupt pages, a file that is no longer a database):
+    /// retrying cannot help, and a worker must stop rather than loop on it. The message says
+    /// what to do (validate it, restore a backup).
+    #[error("database corrupt: {0}")]
+    Corrupt(String),
+    /// The store's file was deleted or replaced while this process had it open: whatever it
+    /// writes now goes to a file nobody else sees, so it must stop. The message says which
+    /// file and what to do.
+    #[error("database gone: {0}")]
+    Gone(String),
 }
 
 impl PortError {
-    /// True when retrying the same call later may succeed (`Busy`, `Unavailable`).
+    /// True when retrying the same call later may succeed (`Busy`, `Unavailable`); never for
+    /// `Corrupt` or `Gone`, which no retry fixes.
     pub fn is_transient(&self) -> bool {
         matches!(self, PortError::Busy(_) | PortError::Unavailable(_))
     }
@@ -110,5 +121,7 @@ mod tests {
         assert!(PortError::Busy("x".into()).is_transient());
         assert!(!PortError::NotFound("x".into()).is_transient());
         assert!(!PortError::LeaseLost { task_id: 1 }.is_transient());
+        assert!(!PortError::Corrupt("malformed".into()).is_transient());
+        assert!(!PortError::Gone("deleted".into()).is_transient());
     }
 }

@@ -132,7 +132,10 @@ impl<T, F> Drop for Write<T, F> {
 /// Errors that end the whole batch rather than one write of it: the database is busy (the
 /// batch is retried) or unusable (every write fails with it).
 fn ends_the_batch(e: &PortError) -> bool {
-    matches!(e, PortError::Busy(_) | PortError::Unavailable(_))
+    matches!(
+        e,
+        PortError::Busy(_) | PortError::Unavailable(_) | PortError::Corrupt(_) | PortError::Gone(_)
+    )
 }
 
 /// Runs `batch` in `tx`: a lone write as is (its error rolls the transaction back), several

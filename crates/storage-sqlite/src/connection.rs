@@ -116,10 +116,201 @@ fn unescape_mount(s: &str) -> String {
         .replace("\\134", "\\")
 }
 
-/// Creates missing directories and a new database file readable by its owner only.
+/// Refuses what cannot be a database path before anything is created: nothing, a `file:`
+/// URI (SQLite would take it as one; the directory code as a relative `file:` directory) and
+/// SQLite's `:memory:` name (a queue in memory would vanish with the process).
+pub fn check_path(path: &Path) -> Result<(), StoreError> {
+    let text = path.to_string_lossy();
+    let problem = if text.trim().is_empty() {
+        "it is empty"
+    } else if text.starts_with("file:") {
+        "it is a URI (file:…), which PrismQ does not take; give the file's path (./file:… for a file really named so)"
+    } else if text == ":memory:" {
+        "an in-memory database would lose the queue when the process exits"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidPath {
+        path: path.to_path_buf(),
+        problem,
+    })
+}
+
+/// What a database path holds before anything is opened for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Nothing: the file does not exist.
+    Missing,
+    /// An empty file, or a SQLite database with no schema objects.
+    Empty,
+    /// A PrismQ database (it has PrismQ's `schema_migrations` table).
+    Prismq,
+}
+
+/// Looks at `path` without changing anything: refuses a path that cannot be a database, a
+/// directory, device, FIFO or socket, a file that is not SQLite, a damaged one, and a SQLite
+/// database made by another application (read through a read-only connection, so not even
+/// its journal mode changes).
+pub(crate) fn inspect(path: &Path, busy_timeout: Duration) -> Result<Found, StoreError> {
+    check_path(path)?;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(source) => {
+            return Err(StoreError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if !meta.is_file() {
+        return Err(StoreError::NotAFile {
+            path: path.to_path_buf(),
+            kind: kind_of(&meta.file_type()),
+        });
+    }
+    if meta.len() == 0 {
+        return Ok(Found::Empty);
+    }
+    crate::check_header(path)?;
+    let conn = open_to_inspect(path)?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| classify_open_error(e, path))?;
+    let tables = |conn: &Connection| -> rusqlite::Result<(i64, Vec<String>, Vec<String>)> {
+        let objects: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 6",
+        )?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('schema_migrations')")?;
+        let columns = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((objects, names, columns))
+    };
+    let (objects, names, columns) = tables(&conn).map_err(|e| classify_open_error(e, path))?;
+    drop(conn);
+    if objects == 0 {
+        return Ok(Found::Empty);
+    }
+    // PrismQ's own table, with the columns it writes: another tool's `schema_migrations`
+    // (Rails and golang-migrate keep one too) has a `version` column but not these.
+    let ours = ["version", "name", "checksum", "applied_at"]
+        .iter()
+        .all(|c| columns.iter().any(|have| have == c));
+    if ours {
+        return Ok(Found::Prismq);
+    }
+    let mut tables = names
+        .iter()
+        .take(5)
+        .map(|n| sanitize(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 5 {
+        tables.push_str(", …");
+    }
+    if tables.is_empty() {
+        tables = "no tables, other schema objects".into();
+    }
+    Err(StoreError::Foreign {
+        path: path.to_path_buf(),
+        tables,
+    })
+}
+
+/// A read-only connection to look at `path`. A read-only connection to a file in WAL mode
+/// still creates its -wal and -shm files; when the file is in WAL mode and has no -wal (no
+/// process has it open, and the file alone holds every committed page), it is opened
+/// `immutable` instead, which creates nothing. Unix only: elsewhere the plain read-only
+/// connection is used.
+fn open_to_inspect(path: &Path) -> Result<Connection, StoreError> {
+    let plain = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let immutable = cfg!(unix) && in_wal_mode(path) && !Path::new(&wal).exists();
+    let opened = if immutable {
+        // A URI only here, built from the path (never from input taken as a URI): the
+        // characters a URI gives meaning to are escaped.
+        let mut uri = String::from("file:");
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?immutable=1");
+        Connection::open_with_flags(uri, plain | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, plain)
+    };
+    opened.map_err(|e| classify_open_error(e, path))
+}
+
+/// True when the file's header says WAL (bytes 18 and 19, the read and write versions, are 2).
+fn in_wal_mode(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
+}
+
+/// A table name from someone else's file, bounded and without control characters.
+fn sanitize(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(40).collect()
+}
+
+/// What a non-regular file is, for the refusal.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Creates `dir` and its missing parents, each new one readable by its owner only (0700 on
+/// Unix, whatever the umask): they hold the queue's files, and nobody else should list them
+/// or plant a -wal, -shm or symlink in them. Existing directories are left as they are.
+pub(crate) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates missing directories (owner-only) and a new database file readable by its owner
+/// only.
 pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        create_private_dirs(dir).map_err(|source| StoreError::Io {
             action: "creating directory",
             path: dir.to_path_buf(),
             source,
@@ -146,11 +337,26 @@ pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// The identity of the file at `path` (device and inode on Unix), to notice later that the
+/// path no longer names the file this process opened. `None` where there is no such notion.
+pub(crate) fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(Some((meta.dev(), meta.ino())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
+}
+
 /// Opens one connection with the configured PRAGMAs.
 pub(crate) fn open_connection(options: &SqliteOptions) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    // No SQLITE_OPEN_URI: the path is a file's path, never a URI (see `check_path`).
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&options.path, flags)
         .map_err(|e| classify_open_error(e, &options.path))?;
     if conn
@@ -174,6 +380,10 @@ pub(crate) fn classify_open_error(e: rusqlite::Error, path: &Path) -> StoreError
         },
         Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly {
             path: path.to_path_buf(),
+        },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
         },
         _ => StoreError::Port(crate::error::map_err(e)),
     }

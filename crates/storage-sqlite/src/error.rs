@@ -31,6 +31,60 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The path cannot name a database file: a `file:` URI, `:memory:` or nothing.
+    #[error("invalid database path {path:?}: {problem}; accepted: a path to a file, such as queue.db or /var/lib/prismq/queue.db (created if missing)")]
+    InvalidPath {
+        /// The path as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The path exists but is not a regular file (a directory, a device, a FIFO, a socket).
+    #[error("invalid database path {path}: it is {kind}, not a regular file; accepted: a path to a database file, such as queue.db (created if missing)")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is ("a directory", "a character device", …).
+        kind: &'static str,
+    },
+    /// A command that only uses an existing queue found no file at the path.
+    #[error("no database at {path}; run `prismq init` to create one, or pass --db PATH")]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A command that only uses an existing queue found an empty file (or a SQLite file with
+    /// no tables): no queue has been made there yet.
+    #[error("{path} holds no PrismQ queue yet (the file is empty); run `prismq init` to create one there, or pass --db PATH")]
+    Uninitialised {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is a SQLite database made by something else: PrismQ neither reads nor changes it.
+    #[error("{path} is not a PrismQ database: it is a SQLite database holding other tables ({tables}); nothing was changed in it. Pass --db with the queue's file, or a new path for a new queue")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// A few of its tables, for recognising it.
+        tables: String,
+    },
+    /// The file is a PrismQ database whose schema is older than this binary and the command
+    /// only reads, so it does not migrate it.
+    #[error("the database's schema is version {found} and this prismq needs version {needed}; run `prismq migrate up` (back it up first with `prismq backup`), then repeat the command")]
+    SchemaTooOld {
+        /// The version applied in the database.
+        found: i64,
+        /// The version this binary needs.
+        needed: i64,
+    },
+    /// The database file is damaged: SQLite found corrupt pages or no database where one was.
+    #[error("{path} is corrupt ({detail}); stop the workers, run `prismq validate` for details, and restore the latest copy made by `prismq backup`")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite reported.
+        detail: String,
+    },
     /// The file exists but is not a SQLite database.
     #[error("{path} is not a SQLite database (is the path right?); nothing was written to it")]
     NotADatabase {
@@ -81,6 +135,9 @@ pub enum StoreError {
     Port(#[from] PortError),
 }
 
+/// What to do about a corrupt database, said wherever corruption is reported.
+pub(crate) const CORRUPT_ADVICE: &str = "stop the workers, run `prismq validate` for details, and restore the latest copy made by `prismq backup`";
+
 /// Maps a driver error to the domain's port error.
 pub(crate) fn map_err(e: rusqlite::Error) -> PortError {
     match &e {
@@ -101,9 +158,11 @@ pub(crate) fn map_err(e: rusqlite::Error) -> PortError {
                 ErrorCode::DiskFull => PortError::Unavailable(
                     "the disk is full; free space and the work resumes (nothing was lost)".into(),
                 ),
-                ErrorCode::NotADatabase => PortError::Unavailable("the file is not a SQLite database".into()),
-                ErrorCode::DatabaseCorrupt => PortError::Unavailable(format!(
-                    "the database is corrupt ({detail}); restore a backup"
+                ErrorCode::NotADatabase => PortError::Corrupt(format!(
+                    "the file is no longer a SQLite database ({detail}); {CORRUPT_ADVICE}"
+                )),
+                ErrorCode::DatabaseCorrupt => PortError::Corrupt(format!(
+                    "{detail}; {CORRUPT_ADVICE}"
                 )),
                 ErrorCode::CannotOpen => PortError::Unavailable(format!("cannot open the database: {detail}")),
                 ErrorCode::SystemIoFailure => PortError::Unavailable(format!("I/O error: {detail}")),

@@ -24,6 +24,7 @@ mod workers;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
-pub use connection::{default_db_path, DB_PATH_ENV};
+pub use connection::{check_path, default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
 pub use results::find_sql;
@@ -75,15 +76,22 @@ pub struct SqliteOptions {
     pub retry: RetryPolicy,
     /// Largest params accepted at enqueue.
     pub max_params_bytes: usize,
-    /// Apply pending migrations on open (the default). Off for `migrate` commands.
+    /// Apply pending migrations on open (the default). Off for `migrate` commands and for
+    /// commands that only read.
     pub migrate: bool,
+    /// A missing file, an empty one, or a SQLite file with no schema objects may become a
+    /// new queue (the default): the file (and its directory) is created and, with `migrate`,
+    /// the schema. Off, such a path is refused ([`StoreError::Missing`],
+    /// [`StoreError::Uninitialised`]) and nothing is created. A SQLite database made by
+    /// another application is refused either way ([`StoreError::Foreign`]).
+    pub create: bool,
     /// Idle connections kept for reuse.
     pub max_idle_connections: usize,
 }
 
 impl SqliteOptions {
     /// Defaults for `path`: synchronous NORMAL, 5 s busy timeout, the default retry policy,
-    /// 1 MiB params, migrate on open.
+    /// 1 MiB params, create a new queue when there is none, migrate on open.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SqliteOptions {
             path: path.into(),
@@ -92,6 +100,7 @@ impl SqliteOptions {
             retry: RetryPolicy::default(),
             max_params_bytes: DEFAULT_MAX_PARAMS_BYTES,
             migrate: true,
+            create: true,
             max_idle_connections: 8,
         }
     }
@@ -120,7 +129,19 @@ struct Inner {
     /// Claims, starts and completions waiting for the writer, run together by its next
     /// holder (group commit).
     waiting: combine::Waiting,
+    /// The database file's identity (device, inode) when it was opened, to notice it being
+    /// deleted or replaced under the process; `None` where files have no such identity.
+    identity: Option<(u64, u64)>,
+    /// When the path was last compared with `identity`, in ms since `opened`.
+    identity_checked_ms: AtomicU64,
+    /// When the store was opened.
+    opened: Instant,
 }
+
+/// How often the writer checks that the path still names the file it opened: a worker
+/// notices a deleted database within this (plus its idle poll), at the cost of one `stat`
+/// per interval, not per write.
+const IDENTITY_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The writer connection's own autocheckpoint, in pages: SQLite's default, as the backstop
 /// when passive checkpoints fall behind (readers pinning old pages, very large
@@ -143,40 +164,138 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `options.path`: refuses network
-    /// filesystems, creates missing directories and an owner-only file, applies and checks
-    /// the PRAGMAs, refuses a schema newer than this binary or with altered migrations, and
-    /// applies pending migrations when `options.migrate` is set.
+    /// Opens the database at `options.path`. First, without changing anything, it refuses
+    /// a path that cannot be a database (a URI, `:memory:`, a directory, a device, a FIFO), a
+    /// file on a network filesystem, a file that is not SQLite, a damaged one, and a SQLite
+    /// database made by another application. Then: a missing or empty file becomes a new
+    /// queue when `options.create` is set (missing directories and the file are created
+    /// owner-only) and is refused otherwise; the PRAGMAs are applied and checked; a schema
+    /// newer than this binary or with altered migrations is refused; pending migrations are
+    /// applied when `options.migrate` is set.
     ///
     /// # Errors
     /// A [`StoreError`] saying what is wrong and what to do; nothing is written on error.
     pub fn open(options: SqliteOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        connection::check_path(&options.path)?;
         connection::check_local(&options.path)?;
-        if options.path.is_dir() {
-            return Err(StoreError::Io {
-                action: "opening database",
-                path: options.path.clone(),
-                source: std::io::Error::other(
-                    "the path is a directory; give a file path such as queue.db",
-                ),
-            });
-        }
-        let existed = options.path.exists();
-        if existed {
-            check_header(&options.path)?;
+        let found = connection::inspect(&options.path, options.busy_timeout)?;
+        if !options.create {
+            match found {
+                connection::Found::Missing => {
+                    return Err(StoreError::Missing {
+                        path: options.path.clone(),
+                    })
+                }
+                connection::Found::Empty => {
+                    return Err(StoreError::Uninitialised {
+                        path: options.path.clone(),
+                    })
+                }
+                connection::Found::Prismq => {}
+            }
         }
         connection::prepare_file(&options.path)?;
+        let identity =
+            connection::file_identity(&options.path).map_err(|source| StoreError::Io {
+                action: "reading",
+                path: options.path.clone(),
+                source,
+            })?;
         let mut conn = connection::open_connection(&options)?;
-        migrations::check(&conn)?;
+        migrations::check(&conn).map_err(|e| corrupt_at(e, &options.path))?;
         if options.migrate {
-            migrations::up(&mut conn, None, clock.now().as_millisecond())?;
+            migrations::up(&mut conn, None, clock.now().as_millisecond())
+                .map_err(|e| corrupt_at(e, &options.path))?;
         }
         let max_idle = options.max_idle_connections.max(1);
-        Ok(SqliteStore::with_pool(
-            connection::Pool::new(conn, max_idle),
-            options,
-            clock,
-        ))
+        let mut store =
+            SqliteStore::with_pool(connection::Pool::new(conn, max_idle), options, clock);
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.identity = identity;
+        }
+        Ok(store)
+    }
+
+    /// Checks the whole file with `PRAGMA quick_check`: every page readable and every
+    /// b-tree well formed (not the index contents, which `validate` checks). For `init` and
+    /// `migrate` on an existing file, which would otherwise report a damaged file ready.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] with the first problem found; other database errors.
+    pub fn quick_check(&self) -> Result<(), StoreError> {
+        let path = &self.inner.options.path;
+        let conn = self.inner.pool.take(&self.inner.options)?;
+        let out = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0))
+            .map_err(|e| corrupt_at(StoreError::Port(error::map_err(e)), path));
+        match out {
+            Ok(answer) if answer == "ok" => {
+                self.inner.pool.put(conn);
+                Ok(())
+            }
+            Ok(answer) => Err(StoreError::Corrupt {
+                path: path.clone(),
+                detail: answer
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(300)
+                    .collect::<String>()
+                    .trim()
+                    .to_owned(),
+            }),
+            // A connection that met corruption is dropped, not reused.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Refuses a database whose schema is behind this binary, for commands that only read
+    /// (they open without migrating, and their queries expect the latest schema).
+    ///
+    /// # Errors
+    /// [`StoreError::SchemaTooOld`]; database errors.
+    pub fn require_current(&self) -> Result<(), StoreError> {
+        let found = self
+            .migration_status()?
+            .iter()
+            .filter(|m| m.applied_at.is_some())
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let needed = migrations::latest_version();
+        if found < needed {
+            return Err(StoreError::SchemaTooOld { found, needed });
+        }
+        Ok(())
+    }
+
+    /// `Gone` when the path no longer names the file this store opened (deleted, or replaced
+    /// by another file), checked at most once per [`IDENTITY_CHECK_EVERY`].
+    fn check_identity(&self) -> Result<(), PortError> {
+        let Some(opened_as) = self.inner.identity else {
+            return Ok(());
+        };
+        let now = u64::try_from(self.inner.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.inner.identity_checked_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last)
+            < u64::try_from(IDENTITY_CHECK_EVERY.as_millis()).unwrap_or(1_000)
+        {
+            return Ok(());
+        }
+        self.inner.identity_checked_ms.store(now, Ordering::Relaxed);
+        let path = &self.inner.options.path;
+        let what = match connection::file_identity(path) {
+            Ok(Some(id)) if id == opened_as => return Ok(()),
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) => "replaced by another file",
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "deleted",
+            // Unreadable for another reason (permissions changed, I/O error): SQLite's own
+            // errors say more when it next touches the file.
+            Err(_) => return Ok(()),
+        };
+        Err(PortError::Gone(format!(
+            "{} was {what} while this process had it open; its writes would go to a file nobody else sees, so it stopped. Restore the file (from `prismq backup`) or run `prismq init`, then start the workers again",
+            path.display()
+        )))
     }
 
     /// A store over `pool`, with its writer opened on first use and its checkpoint thread.
@@ -197,6 +316,9 @@ impl SqliteStore {
                 checkpointer,
                 wal: wal.into(),
                 waiting: combine::Waiting::default(),
+                identity: None,
+                identity_checked_ms: AtomicU64::new(0),
+                opened: Instant::now(),
             }),
         }
     }
@@ -223,7 +345,10 @@ impl SqliteStore {
         // A connection that met a storage fault (a full disk, an I/O error) can stay in
         // SQLite's error state, holding its read lock, after the fault clears: that would pin
         // the WAL so no checkpoint completes. Close it; the pool opens a fresh one.
-        if !matches!(out, Err(PortError::Unavailable(_))) {
+        if !matches!(
+            out,
+            Err(PortError::Unavailable(_) | PortError::Corrupt(_) | PortError::Gone(_))
+        ) {
             self.inner.pool.put(conn);
         }
         out
@@ -276,6 +401,7 @@ impl SqliteStore {
         deadline: Instant,
         f: &mut impl FnMut(&Transaction<'_>) -> Result<T, PortError>,
     ) -> Result<T, PortError> {
+        self.check_identity()?;
         if slot.is_none() {
             let conn = connection::open_connection(&self.inner.options)
                 .map_err(|e| PortError::Unavailable(e.to_string()))?;
@@ -318,7 +444,12 @@ impl SqliteStore {
         // rolls back) must not serve the next writer, and one that met a storage fault (a
         // full disk, an I/O error) may keep failing after the fault clears, as SQLite holds
         // the pager in its error state: open a fresh one next time.
-        if !conn.is_autocommit() || matches!(result, Err(PortError::Unavailable(_))) {
+        if !conn.is_autocommit()
+            || matches!(
+                result,
+                Err(PortError::Unavailable(_) | PortError::Corrupt(_) | PortError::Gone(_))
+            )
+        {
             *slot = None;
         }
         if result.is_ok() {
@@ -403,6 +534,20 @@ impl SqliteStore {
         let out = migrations::down(&mut conn, target);
         self.inner.pool.put(conn);
         out
+    }
+}
+
+/// A corruption found while opening, as [`StoreError::Corrupt`] naming the file.
+fn corrupt_at(e: StoreError, path: &std::path::Path) -> StoreError {
+    match e {
+        StoreError::Port(PortError::Corrupt(detail)) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: detail
+                .trim_end_matches(error::CORRUPT_ADVICE)
+                .trim_end_matches("; ")
+                .to_owned(),
+        },
+        other => other,
     }
 }
 

@@ -230,3 +230,31 @@ async fn a_postgres_url_selects_the_postgres_adapter() {
         Err(AppError::Store(StoreError::Port(PortError::Unavailable(_))))
     ));
 }
+
+#[test]
+fn access_decides_what_opening_may_create_or_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(&dir);
+    let db = dir.path().join("q.db");
+    for access in [Access::Read, Access::Existing] {
+        match App::open_for(config.clone(), &[], access) {
+            Err(AppError::Store(StoreError::Missing { .. })) => {}
+            other => panic!("{access:?}: {other:?}"),
+        }
+        assert!(!db.exists(), "{access:?} created the file");
+    }
+    App::open_for(config.clone(), &[], Access::Create).unwrap();
+    let store = prismq_storage_sqlite::SqliteStore::open(
+        sqlite_options(&config).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    store.migrate_down(1).unwrap();
+    drop(store);
+    match App::open_for(config.clone(), &[], Access::Read) {
+        Err(AppError::Store(StoreError::SchemaTooOld { found: 1, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    App::open_for(config.clone(), &[], Access::Existing).unwrap();
+    App::open_for(config, &[], Access::Read).unwrap();
+}

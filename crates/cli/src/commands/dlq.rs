@@ -17,7 +17,10 @@ use crate::render;
 /// Invalid flags (exit 2), an unknown task (exit 3), store errors.
 pub async fn run(ctx: &Ctx, cmd: DlqCommand) -> CliResult {
     ctx.require_db()?;
-    let app = ctx.store_app()?;
+    let app = match cmd {
+        DlqCommand::List { .. } => ctx.store_app()?,
+        DlqCommand::Retry { .. } | DlqCommand::Purge { .. } => ctx.store_app_to_write()?,
+    };
     match cmd {
         DlqCommand::List { task_type, limit } => {
             let filter = TaskFilter {

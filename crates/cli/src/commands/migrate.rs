@@ -91,9 +91,12 @@ pub async fn init(ctx: &Ctx) -> CliResult {
             (before == 0, after)
         }
         None => {
-            let existed = ctx.db_path()?.exists();
-            let store = ctx.sqlite(true)?;
-            (!existed, rows(store.migration_status()?))
+            // Created when no migration had been applied: a new or empty file (another
+            // application's database is refused when the store opens).
+            let store = checked(ctx, true)?;
+            let before = current(&rows(store.migration_status()?));
+            store.migrate_up(None)?;
+            (before == 0, rows(store.migration_status()?))
         }
     };
     let version = current(&rows);
@@ -142,19 +145,31 @@ pub async fn run(ctx: &Ctx, cmd: MigrateCommand) -> CliResult {
             status(ctx, ctx.sqlite(false)?.migration_status()?)
         }
         MigrateCommand::Up { to } => {
-            let store = ctx.sqlite(false)?;
+            let store = checked(ctx, true)?;
             let applied = store.migrate_up(to)?;
             let version = current(&rows(store.migration_status()?));
             report(ctx, "applied", &applied, version)
         }
         MigrateCommand::Down { to, .. } => {
             ctx.require_db()?;
-            let store = ctx.sqlite(false)?;
+            let store = checked(ctx, false)?;
             let reverted = store.migrate_down(to)?;
             let version = current(&rows(store.migration_status()?));
             report(ctx, "reverted", &reverted, version)
         }
     }
+}
+
+/// The bare SQLite store (`create`: a missing or empty file may become a new queue), its
+/// every page checked with `quick_check` before a migration writes to it: a damaged file is
+/// refused (exit 4), not reported ready.
+///
+/// # Errors
+/// The store's error; `Corrupt` for a damaged file.
+fn checked(ctx: &Ctx, create: bool) -> CliResult<prismq_storage_sqlite::SqliteStore> {
+    let store = ctx.sqlite(create)?;
+    store.quick_check()?;
+    Ok(store)
 }
 
 fn rows<M: Into<Row>>(ms: Vec<M>) -> Vec<Row> {

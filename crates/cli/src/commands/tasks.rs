@@ -17,7 +17,10 @@ use crate::render::{self, Table};
 /// Invalid filters (exit 2), an unknown task (exit 3), an action its state forbids (exit 2).
 pub async fn run(ctx: &Ctx, cmd: TasksCommand) -> CliResult {
     ctx.require_db()?;
-    let app = ctx.store_app()?;
+    let app = match cmd {
+        TasksCommand::List(_) | TasksCommand::Show { .. } => ctx.store_app()?,
+        TasksCommand::Cancel { .. } | TasksCommand::Retry { .. } => ctx.store_app_to_write()?,
+    };
     match cmd {
         TasksCommand::List(a) => {
             let filter = filter(&a)?;

@@ -33,7 +33,7 @@ pub struct WorkersPruneArgs {
 pub async fn run(ctx: &Ctx, command: WorkersCommand) -> CliResult {
     let WorkersCommand::Prune(a) = command;
     ctx.require_db()?;
-    let app = ctx.store_app()?;
+    let app = ctx.store_app_to_write()?;
     let stale_after: Duration = match &a.stale_after {
         Some(s) => parse::duration("stale_after", s)?,
         None => app.config.worker.heartbeat_interval * 3,

@@ -80,6 +80,10 @@ pub fn backup(store: &SqliteStore, out: &Path) -> Result<BackupReport, OpsError>
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::connection::create_private_dirs(dir)
+                    .map_err(|e| OpsError::io("creating directory", dir, e))?;
+            }
             create_owner_only(out).map_err(|e| OpsError::io("creating", out, e))?;
         }
         Err(e) => return Err(OpsError::io("reading", out, e)),

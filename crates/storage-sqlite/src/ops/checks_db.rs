@@ -17,23 +17,30 @@ const MAX_LISTED: usize = 10;
 pub(crate) fn open(options: &SqliteOptions) -> Result<(Connection, CheckResult), CheckResult> {
     let path = &options.path;
     let fail = |reason: String| CheckResult::new(2, Outcome::Fail, reason);
+    connection::check_path(path).map_err(|e| fail(e.to_string()))?;
     connection::check_local(path).map_err(|e| fail(e.to_string()))?;
-    if !path.exists() {
-        return Err(fail(format!(
-            "there is no database at {}; run `prismq init` to create one, or pass --db PATH",
-            path.display()
-        )));
+    // Looked at read-only first: another application's database, or a damaged one, is
+    // reported without its journal mode (check 4 sets WAL) or anything else changed.
+    match connection::inspect(path, options.busy_timeout).map_err(|e| fail(e.to_string()))? {
+        connection::Found::Missing => {
+            return Err(fail(
+                StoreError::Missing {
+                    path: path.to_path_buf(),
+                }
+                .to_string(),
+            ))
+        }
+        connection::Found::Empty => {
+            return Err(fail(
+                StoreError::Uninitialised {
+                    path: path.to_path_buf(),
+                }
+                .to_string(),
+            ))
+        }
+        connection::Found::Prismq => {}
     }
-    if path.is_dir() {
-        return Err(fail(format!(
-            "{} is a directory; give the database file (such as queue.db)",
-            path.display()
-        )));
-    }
-    crate::check_header(path).map_err(|e| fail(e.to_string()))?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| fail(connection::classify_open_error(e, path).to_string()))?;
     conn.busy_timeout(options.busy_timeout)
