@@ -455,10 +455,12 @@ impl Input {
                     .map_err(|e| CliError::from(e).context(format!("cannot inspect {shown}")))?;
                 match kind_of(&meta) {
                     Kind::Regular | Kind::Fifo | Kind::CharDevice => {}
-                    other => return Err(CliError::usage(format!(
+                    other => {
+                        return Err(CliError::usage(format!(
                         "invalid {flag}: {shown} is {}; accepted: a file, a FIFO, or - for stdin",
                         other.described()
-                    ))),
+                    )))
+                    }
                 }
                 let len = meta.is_file().then_some(meta.len());
                 (Box::new(file), shown, len)
