@@ -21,12 +21,20 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    up: include_str!("../migrations/0001_initial.up.sql"),
-    down: include_str!("../migrations/0001_initial.down.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        up: include_str!("../migrations/0001_initial.up.sql"),
+        down: include_str!("../migrations/0001_initial.down.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "lapses_and_holds",
+        up: include_str!("../migrations/0002_lapses_and_holds.up.sql"),
+        down: include_str!("../migrations/0002_lapses_and_holds.down.sql"),
+    },
+];
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.
 pub const LOCK_KEY: i64 = 0x5072_6973_6d51;

@@ -36,7 +36,7 @@ async fn down_and_up_again_and_refusals() {
     let schema = common::fresh_schema("mig");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(0).await.unwrap(), vec![1]);
+    assert_eq!(store.migrate_down(0).await.unwrap(), vec![2, 1]);
     let client = store.connection().await.unwrap();
     let tables: i64 = client
         .query_one(
@@ -47,7 +47,7 @@ async fn down_and_up_again_and_refusals() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 0, "down removes every table");
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![1]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![1, 2]);
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
         store.migrate_up(Some(99)).await,

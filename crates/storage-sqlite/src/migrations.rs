@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0002_derived_attempt_log.up.sql"),
         down: include_str!("../migrations/0002_derived_attempt_log.down.sql"),
     },
+    Migration {
+        version: 3,
+        name: "lapses_and_holds",
+        up: include_str!("../migrations/0003_lapses_and_holds.up.sql"),
+        down: include_str!("../migrations/0003_lapses_and_holds.down.sql"),
+    },
 ];
 
 /// The newest version this binary knows.
