@@ -2,6 +2,7 @@
 //! Tables are plain text (no colour, no box drawing) so they paste and diff well.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -140,11 +141,22 @@ pub fn count(n: i64) -> String {
 pub fn print(text: &str) -> CliResult {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::failure(format!("cannot write to stdout: {e}")))
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
         }
-        _ => Ok(()),
+        Err(e) => Err(CliError::failure(format!("cannot write to stdout: {e}"))),
+        Ok(()) => Ok(()),
     }
+}
+
+/// Set once a write to stdout found its reader gone (`prismq stats --watch | head -1`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a write to stdout has found its reader gone: a command that prints repeatedly
+/// (`stats --watch`) stops then, instead of printing into nothing for ever.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// Writes `value` as pretty JSON and a newline to stdout.

@@ -585,3 +585,38 @@ fn completions_are_generated() {
         assert!(out.contains("prismq"), "{shell}");
     }
 }
+
+/// `stats --watch --json | head -1`: the watch prints its first line at once and, when the
+/// reader goes away, exits 0 instead of printing into nothing for ever.
+#[test]
+fn stats_watch_json_stops_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let s = initialised();
+    let mut child = s
+        .command(&["stats", "--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let value: Value = serde_json::from_str(&first).expect("the first line is one JSON object");
+    assert!(value["totals"].is_object(), "{first}");
+    drop(reader); // the reader goes away, as `head -1` does
+                  // The next snapshot is 2 s later; it finds the pipe closed and the watch ends. The
+                  // bound is generous: a watch that never notices runs until killed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("stats --watch --json kept running after its reader went away");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -34,6 +34,10 @@ pub async fn run(ctx: &Ctx, args: StatsArgs) -> CliResult<Exit> {
             render::print("\x1b[2J\x1b[H")?;
         }
         print(ctx, &app, &snapshot)?;
+        if render::stdout_closed() {
+            // The reader went away (`| head -1`): the watch has nobody left to show.
+            return Ok(Exit::Ok);
+        }
         tokio::select! {
             () = shutdown.token.cancelled() => return Ok(Exit::Ok),
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
