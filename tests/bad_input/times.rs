@@ -72,11 +72,11 @@ fn instants_outside_the_range_are_refused_naming_the_range_and_write_nothing() {
         ),
         (
             vec!["enqueue", "--file", "far.jsonl"],
-            "line 1: invalid run_at: 9999-12-31T23:59:59Z is",
+            "line 1: invalid run_after: 9999-12-31T23:59:59Z is",
         ),
         (
             vec!["enqueue", "--file", "early.jsonl"],
-            "line 2: invalid run_at: 0001-01-01T00:00:00Z is",
+            "line 2: invalid run_after: 0001-01-01T00:00:00Z is",
         ),
         (
             vec!["results", "list", "--since", "1990-01-01T00:00:00Z"],

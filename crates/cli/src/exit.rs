@@ -14,7 +14,8 @@ use prismq_storage_sqlite::StoreError;
 pub enum Exit {
     /// 0: success.
     Ok,
-    /// 1: the command ran and failed (a task failed, a file could not be written, …).
+    /// 1: the command ran and failed (a task failed, `collect --no-wait` left it deferred, a
+    /// file could not be written, …).
     Failure,
     /// 2: usage or invalid input; nothing was written.
     Usage,
@@ -54,7 +55,7 @@ impl From<Exit> for ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    the command failed (e.g. the collected task failed)
+  1    the command failed (e.g. the collected task failed, or --no-wait left it queued)
   2    usage error or invalid input; nothing was written
   3    not found (task, result, database or file)
   4    database busy, locked or unusable

@@ -67,6 +67,7 @@ const RESTARTING: &str = "PostgreSQL is shutting down, restarting or refusing co
 /// Lock conflicts (deadlock, serialization failure, lock timeout) are `Busy`; connection
 /// loss, a server shutting down and any other server error are `Unavailable` — both
 /// transient, so the runtime backs off and retries. A unique violation is `Duplicate`.
+/// Damaged data or index pages (SQLSTATE XX001, XX002) are `Corrupt`: fatal, never retried.
 pub(crate) fn map_err(e: tokio_postgres::Error) -> PortError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
@@ -79,6 +80,15 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> PortError {
             || *code == SqlState::LOCK_NOT_AVAILABLE
         {
             return PortError::Busy(msg);
+        }
+        if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+            // The server read damaged pages: no retry fixes that, so the runtime stops.
+            return PortError::Corrupt(format!(
+                "PostgreSQL reports damaged data ({msg}, SQLSTATE {}); stop the workers, run \
+                 `prismq validate`, and repair the database (REINDEX for a damaged index) or \
+                 restore it from a backup",
+                code.code()
+            ));
         }
         if *code == SqlState::UNTRANSLATABLE_CHARACTER
             || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE

@@ -1,12 +1,12 @@
 //! No double claim across processes: 4 OS processes (this test binary re-invoked as a
 //! child) × 8 concurrent claimers each drain one queue on the server; every task is
-//! completed exactly once.
+//! completed exactly once. And a claim that meets damaged data is a fatal, typed error.
 
 mod common;
 
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, TaskQueue};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
-use prismq_domain::{ClaimingStrategy, TaskStatus};
+use prismq_domain::{ClaimingStrategy, PortError, TaskStatus};
 use prismq_storage_postgres::PostgresStore;
 use serde_json::json;
 use std::collections::HashSet;
@@ -143,4 +143,43 @@ async fn four_processes_of_eight_claimers_complete_every_task_exactly_once() {
         per_process.iter().all(|&n| n > 0),
         "every process took part: {per_process:?}"
     );
+}
+
+/// The server reporting damaged pages (SQLSTATE XX001, raised here by a trigger as a damaged
+/// heap page would raise it on the claim's update) is `Corrupt`, which no retry fixes: the
+/// runtime stops instead of retrying for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_meeting_damaged_data_is_a_corrupt_error() {
+    let schema = common::fresh_schema("corrupt");
+    let store = common::store_in(&schema);
+    store
+        .enqueue(NewTask::new(tt("t"), json!({})))
+        .await
+        .unwrap();
+    let client = store.connection().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION \"{schema}\".damaged() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'invalid page in block 7 of relation base/1/2' \
+             USING ERRCODE = 'data_corrupted'; END $$; \
+             CREATE TRIGGER damaged BEFORE UPDATE ON \"{schema}\".task_queue \
+             FOR EACH ROW EXECUTE FUNCTION \"{schema}\".damaged();"
+        ))
+        .await
+        .unwrap();
+    let request = ClaimRequest {
+        worker: WorkerId::new("w").unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(30),
+    };
+    match store.claim_and_start(&request).await {
+        Err(e @ PortError::Corrupt(_)) => {
+            assert!(!e.is_transient());
+            let m = e.to_string();
+            assert!(m.contains("damaged") && m.contains("XX001"), "{m}");
+            assert!(m.contains("prismq validate"), "{m}");
+        }
+        other => panic!("expected a Corrupt error, got {other:?}"),
+    }
 }

@@ -175,12 +175,17 @@ impl Line {
         let opts = TaskOptions {
             priority: self.priority,
             delay: None,
-            run_at: self.run_after,
+            run_at: None,
             idempotency_key: self.idempotency_key,
             max_attempts: self.max_attempts,
             region: self.region,
         };
-        apply(task, &opts, Timestamp::UNIX_EPOCH)
+        let mut task = apply(task, &opts, Timestamp::UNIX_EPOCH)?;
+        if let Some(t) = &self.run_after {
+            // Named as the line names it, so the error points at the right field.
+            task.run_after = Some(parse::instant("run_after", t)?);
+        }
+        Ok(task)
     }
 }
 
