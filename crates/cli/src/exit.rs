@@ -168,7 +168,7 @@ impl From<StoreError> for CliError {
         let exit = match &e {
             StoreError::Port(p) => return CliError::from(p.clone()),
             StoreError::NoDataDir => Exit::Config,
-            StoreError::UnknownVersion(..)
+            StoreError::Migration(prismq_domain::schema::MigrationError::UnknownVersion(..))
             | StoreError::InvalidPath { .. }
             | StoreError::NotAFile { .. } => Exit::Usage,
             StoreError::Missing { .. } | StoreError::Uninitialised { .. } => Exit::NotFound,

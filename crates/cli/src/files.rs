@@ -367,9 +367,7 @@ impl Kind {
     }
 }
 
-#[cfg(unix)]
 fn kind_of(m: &Metadata) -> Kind {
-    use std::os::unix::fs::FileTypeExt;
     let t = m.file_type();
     if t.is_symlink() {
         Kind::Symlink
@@ -377,7 +375,16 @@ fn kind_of(m: &Metadata) -> Kind {
         Kind::Regular
     } else if t.is_dir() {
         Kind::Directory
-    } else if t.is_fifo() {
+    } else {
+        special_kind(&t)
+    }
+}
+
+/// What a file that is neither a link, a regular file nor a directory is.
+#[cfg(unix)]
+fn special_kind(t: &std::fs::FileType) -> Kind {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
         Kind::Fifo
     } else if t.is_char_device() {
         Kind::CharDevice
@@ -390,18 +397,10 @@ fn kind_of(m: &Metadata) -> Kind {
     }
 }
 
+/// Elsewhere no other kind is told apart.
 #[cfg(not(unix))]
-fn kind_of(m: &Metadata) -> Kind {
-    let t = m.file_type();
-    if t.is_symlink() {
-        Kind::Symlink
-    } else if t.is_file() {
-        Kind::Regular
-    } else if t.is_dir() {
-        Kind::Directory
-    } else {
-        Kind::Other
-    }
+fn special_kind(_: &std::fs::FileType) -> Kind {
+    Kind::Other
 }
 
 #[cfg(unix)]

@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod ports;
 pub mod priority;
 pub mod retry;
+pub mod schema;
 pub mod status;
 pub mod task;
 pub mod text;

@@ -17,29 +17,9 @@ pub enum StoreError {
     /// The schema name is not a plain identifier.
     #[error("{0:?} is not a usable schema name; use 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _")]
     InvalidSchema(String),
-    /// The database was migrated by a newer PrismQ.
-    #[error("the database's schema is version {found}, newer than this binary knows (version {known}); upgrade prismq, or migrate the database down with the newer binary")]
-    SchemaTooNew {
-        /// Highest version applied in the database.
-        found: i64,
-        /// Highest version this binary embeds.
-        known: i64,
-    },
-    /// An applied migration differs from the one embedded in this binary.
-    #[error("migration {version} ({name}) was applied with checksum {applied} but this binary's copy has checksum {embedded}; the schema was changed outside PrismQ or by a different build")]
-    ChecksumMismatch {
-        /// The migration's version.
-        version: i64,
-        /// Its name.
-        name: String,
-        /// Checksum recorded in the database.
-        applied: String,
-        /// Checksum of the embedded SQL.
-        embedded: String,
-    },
-    /// A migration target that does not exist.
-    #[error("there is no migration version {0}; known versions are 0 (empty) to {1}")]
-    UnknownVersion(i64, i64),
+    /// The schema is newer than this binary, was altered, or a migration target is unknown.
+    #[error(transparent)]
+    Migration(#[from] prismq_domain::schema::MigrationError),
     /// Any other database error, already mapped to the domain.
     #[error(transparent)]
     Port(#[from] PortError),

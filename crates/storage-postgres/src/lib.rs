@@ -258,8 +258,8 @@ impl PostgresStore {
     /// `options.migrate`), so errors surface here rather than at the first operation.
     ///
     /// # Errors
-    /// As [`PostgresStore::connect_lazy`], plus `SchemaTooNew`, `ChecksumMismatch` and
-    /// `Port(Unavailable)` when the server cannot be reached.
+    /// As [`PostgresStore::connect_lazy`], plus a `Migration` error (schema too new, checksum
+    /// mismatch) and `Port(Unavailable)` when the server cannot be reached.
     pub async fn open(options: PostgresOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let store = PostgresStore::connect_lazy(options, clock)?;
         store.init().await?;

@@ -1,24 +1,15 @@
-//! Versioned schema migrations embedded in the binary: status, up and down, each step in its
+//! This engine's side of the schema migrations (`prismq_domain::schema` plans and checks
+//! them): the embedded steps, listing what is applied, and applying or reverting each step in its
 //! own transaction under `pg_advisory_xact_lock`, recorded with a checksum in
 //! `schema_migrations`. Two processes starting at once wait for each other on the lock and
 //! apply each migration once.
 
 use deadpool_postgres::GenericClient;
 
-use crate::error::StoreError;
+pub use prismq_domain::schema::MigrationStatus;
+use prismq_domain::schema::{Applied, Migration, Migrations};
 
-/// One embedded migration.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// Version, from 1, consecutive.
-    pub version: i64,
-    /// Short name.
-    pub name: &'static str,
-    /// SQL applying it.
-    pub up: &'static str,
-    /// SQL undoing it.
-    pub down: &'static str,
-}
+use crate::error::StoreError;
 
 /// Every migration this binary knows, in order.
 pub const MIGRATIONS: &[Migration] = &[
@@ -39,32 +30,12 @@ pub const MIGRATIONS: &[Migration] = &[
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.
 pub const LOCK_KEY: i64 = 0x5072_6973_6d51;
 
+/// [`MIGRATIONS`] with the plans and checks the engines share.
+pub const SCHEMA: Migrations = Migrations::new(MIGRATIONS);
+
 /// The newest version this binary knows.
 pub fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-impl Migration {
-    /// FNV-1a (64-bit) of the up SQL, as 16 hex digits: detects edits, not attacks.
-    pub fn checksum(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.up.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
-    }
-}
-
-/// One migration's state in a database.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MigrationStatus {
-    /// Version.
-    pub version: i64,
-    /// Name.
-    pub name: String,
-    /// When it was applied (ms since the epoch), if it was.
-    pub applied_at: Option<i64>,
+    SCHEMA.latest()
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -74,7 +45,7 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at BIGINT NOT NULL
 )";
 
-async fn applied(c: &impl GenericClient) -> Result<Vec<(i64, String, String, i64)>, StoreError> {
+async fn applied(c: &impl GenericClient) -> Result<Vec<Applied>, StoreError> {
     let exists: bool = c
         .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
         .await?
@@ -90,7 +61,12 @@ async fn applied(c: &impl GenericClient) -> Result<Vec<(i64, String, String, i64
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .map(|r| Applied {
+            version: r.get(0),
+            name: r.get(1),
+            checksum: r.get(2),
+            applied_at: r.get(3),
+        })
         .collect())
 }
 
@@ -98,28 +74,9 @@ async fn applied(c: &impl GenericClient) -> Result<Vec<(i64, String, String, i64
 /// the embedded ones; returns the current version. Reads only.
 ///
 /// # Errors
-/// `SchemaTooNew`, `ChecksumMismatch`, or a database error.
+/// A [`prismq_domain::schema::MigrationError`], or a database error.
 pub async fn check(c: &impl GenericClient) -> Result<i64, StoreError> {
-    let mut current = 0;
-    for (version, name, checksum, _) in applied(c).await? {
-        let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                known: latest_version(),
-            });
-        };
-        let embedded = m.checksum();
-        if checksum != embedded {
-            return Err(StoreError::ChecksumMismatch {
-                version,
-                name,
-                applied: checksum,
-                embedded,
-            });
-        }
-        current = current.max(version);
-    }
-    Ok(current)
+    Ok(SCHEMA.check(&applied(c).await?)?)
 }
 
 /// Every known migration and whether it is applied.
@@ -127,20 +84,7 @@ pub async fn check(c: &impl GenericClient) -> Result<i64, StoreError> {
 /// # Errors
 /// As [`check`].
 pub async fn status(c: &impl GenericClient) -> Result<Vec<MigrationStatus>, StoreError> {
-    check(c).await?;
-    let at: std::collections::HashMap<i64, i64> = applied(c)
-        .await?
-        .into_iter()
-        .map(|(v, _, _, a)| (v, a))
-        .collect();
-    Ok(MIGRATIONS
-        .iter()
-        .map(|m| MigrationStatus {
-            version: m.version,
-            name: m.name.to_owned(),
-            applied_at: at.get(&m.version).copied(),
-        })
-        .collect())
+    Ok(SCHEMA.status(&applied(c).await?)?)
 }
 
 /// A transaction holding the migration lock, with `schema_migrations` in place. Creating
@@ -172,12 +116,8 @@ pub async fn up(
     target: Option<i64>,
     now_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let target = target.unwrap_or_else(latest_version);
-    if !(0..=latest_version()).contains(&target) {
-        return Err(StoreError::UnknownVersion(target, latest_version()));
-    }
     let mut done = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
+    for m in SCHEMA.up_to(target)? {
         let tx = locked(client).await?;
         if check(&tx).await? >= m.version {
             continue;
@@ -204,11 +144,8 @@ pub async fn down(
     client: &mut deadpool_postgres::Object,
     target: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    if !(0..=latest_version()).contains(&target) {
-        return Err(StoreError::UnknownVersion(target, latest_version()));
-    }
     let mut done = Vec::new();
-    for m in MIGRATIONS.iter().rev().filter(|m| m.version > target) {
+    for m in SCHEMA.down_to(target)? {
         let tx = locked(client).await?;
         if check(&tx).await? < m.version {
             continue;

@@ -4,8 +4,14 @@
 mod common;
 
 use prismq_domain::ports::TaskQueue;
+use prismq_domain::schema::MigrationError;
 use prismq_domain::PortError;
-use prismq_storage_postgres::{StoreError, MIGRATIONS};
+use prismq_storage_postgres::{migrations, StoreError, MIGRATIONS};
+
+#[test]
+fn the_embedded_migrations_are_numbered_in_order() {
+    migrations::SCHEMA.verify().unwrap();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_stores_starting_at_once_migrate_the_schema_once() {
@@ -51,7 +57,7 @@ async fn down_and_up_again_and_refusals() {
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
         store.migrate_up(Some(99)).await,
-        Err(StoreError::UnknownVersion(99, _))
+        Err(StoreError::Migration(MigrationError::UnknownVersion(99, _)))
     ));
 
     // An altered migration is refused by a new store.

@@ -97,29 +97,9 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
-    /// The database was migrated by a newer PrismQ.
-    #[error("the database's schema is version {found}, newer than this binary knows (version {known}); upgrade prismq, or migrate the database down with the newer binary")]
-    SchemaTooNew {
-        /// Highest version applied in the database.
-        found: i64,
-        /// Highest version this binary embeds.
-        known: i64,
-    },
-    /// An applied migration differs from the one embedded in this binary.
-    #[error("migration {version} ({name}) was applied with checksum {applied} but this binary's copy has checksum {embedded}; the schema was changed outside PrismQ or by a different build")]
-    ChecksumMismatch {
-        /// The migration's version.
-        version: i64,
-        /// Its name.
-        name: String,
-        /// Checksum recorded in the database.
-        applied: String,
-        /// Checksum of the embedded SQL.
-        embedded: String,
-    },
-    /// A migration target that does not exist.
-    #[error("there is no migration version {0}; known versions are 0 (empty) to {1}")]
-    UnknownVersion(i64, i64),
+    /// The schema is newer than this binary, was altered, or a migration target is unknown.
+    #[error(transparent)]
+    Migration(#[from] prismq_domain::schema::MigrationError),
     /// A PRAGMA did not take the value asked for.
     #[error("PRAGMA {pragma} is {actual}, expected {expected}")]
     Pragma {

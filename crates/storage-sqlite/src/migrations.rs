@@ -1,23 +1,14 @@
-//! Versioned schema migrations embedded in the binary: status, up and down, each step in its
+//! This engine's side of the schema migrations (`prismq_domain::schema` plans and checks
+//! them): the embedded steps, listing what is applied, and applying or reverting each step in its
 //! own transaction, recorded with a checksum in `schema_migrations`.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use serde_json::json;
 
-use crate::error::{map_err, StoreError};
+pub use prismq_domain::schema::MigrationStatus;
+use prismq_domain::schema::{Applied, Migration, Migrations};
 
-/// One embedded migration.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// Version, from 1, consecutive.
-    pub version: i64,
-    /// Short name.
-    pub name: &'static str,
-    /// SQL applying it.
-    pub up: &'static str,
-    /// SQL undoing it.
-    pub down: &'static str,
-}
+use crate::error::{map_err, StoreError};
 
 /// Every migration this binary knows, in order.
 pub const MIGRATIONS: &[Migration] = &[
@@ -41,32 +32,12 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// [`MIGRATIONS`] with the plans and checks the engines share.
+pub const SCHEMA: Migrations = Migrations::new(MIGRATIONS);
+
 /// The newest version this binary knows.
 pub fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-impl Migration {
-    /// FNV-1a (64-bit) of the up SQL, as 16 hex digits: detects edits, not attacks.
-    pub fn checksum(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.up.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
-    }
-}
-
-/// One migration's state in a database.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MigrationStatus {
-    /// Version.
-    pub version: i64,
-    /// Name.
-    pub name: String,
-    /// When it was applied (ms since the epoch), if it was.
-    pub applied_at: Option<i64>,
+    SCHEMA.latest()
 }
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -76,7 +47,7 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at INTEGER NOT NULL
 )";
 
-fn applied(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
+fn applied(conn: &Connection) -> rusqlite::Result<Vec<Applied>> {
     let exists: Option<String> = conn
         .query_row(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
@@ -87,36 +58,24 @@ fn applied(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
     if exists.is_none() {
         return Ok(Vec::new());
     }
-    let mut stmt =
-        conn.prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut stmt = conn.prepare(
+        "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Applied {
+            version: r.get(0)?,
+            name: r.get(1)?,
+            checksum: r.get(2)?,
+            applied_at: r.get(3)?,
+        })
+    })?;
     rows.collect()
 }
 
 /// Refuses a database migrated by a newer binary, or whose applied migrations differ from
 /// the embedded ones. Reads only.
 pub fn check(conn: &Connection) -> Result<i64, StoreError> {
-    let rows = applied(conn).map_err(map_err)?;
-    let mut current = 0;
-    for (version, name, checksum) in rows {
-        let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                known: latest_version(),
-            });
-        };
-        let embedded = m.checksum();
-        if checksum != embedded {
-            return Err(StoreError::ChecksumMismatch {
-                version,
-                name,
-                applied: checksum,
-                embedded,
-            });
-        }
-        current = current.max(version);
-    }
-    Ok(current)
+    Ok(SCHEMA.check(&applied(conn).map_err(map_err)?)?)
 }
 
 /// Every known migration and whether it is applied.
@@ -124,28 +83,7 @@ pub fn check(conn: &Connection) -> Result<i64, StoreError> {
 /// # Errors
 /// As [`check`].
 pub fn status(conn: &Connection) -> Result<Vec<MigrationStatus>, StoreError> {
-    check(conn)?;
-    let mut at = std::collections::HashMap::new();
-    if !applied(conn).map_err(map_err)?.is_empty() {
-        let mut stmt = conn
-            .prepare("SELECT version, applied_at FROM schema_migrations")
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(map_err)?;
-        for row in rows {
-            let (v, a) = row.map_err(map_err)?;
-            at.insert(v, a);
-        }
-    }
-    Ok(MIGRATIONS
-        .iter()
-        .map(|m| MigrationStatus {
-            version: m.version,
-            name: m.name.to_owned(),
-            applied_at: at.get(&m.version).copied(),
-        })
-        .collect())
+    Ok(SCHEMA.status(&applied(conn).map_err(map_err)?)?)
 }
 
 /// The version a database is at (0 for an empty one).
@@ -164,12 +102,8 @@ pub fn current_version(conn: &Connection) -> Result<i64, StoreError> {
 /// As [`check`]; `UnknownVersion` for a target beyond the latest; any SQL failure rolls the
 /// failing step back.
 pub fn up(conn: &mut Connection, target: Option<i64>, now_ms: i64) -> Result<Vec<i64>, StoreError> {
-    let target = target.unwrap_or_else(latest_version);
-    if !(0..=latest_version()).contains(&target) {
-        return Err(StoreError::UnknownVersion(target, latest_version()));
-    }
     let mut done = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
+    for m in SCHEMA.up_to(target)? {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
@@ -197,11 +131,8 @@ pub fn up(conn: &mut Connection, target: Option<i64>, now_ms: i64) -> Result<Vec
 /// # Errors
 /// As [`check`]; `UnknownVersion` for a negative target or one beyond the latest.
 pub fn down(conn: &mut Connection, target: i64) -> Result<Vec<i64>, StoreError> {
-    if !(0..=latest_version()).contains(&target) {
-        return Err(StoreError::UnknownVersion(target, latest_version()));
-    }
     let mut done = Vec::new();
-    for m in MIGRATIONS.iter().rev().filter(|m| m.version > target) {
+    for m in SCHEMA.down_to(target)? {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;

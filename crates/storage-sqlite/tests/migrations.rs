@@ -4,6 +4,7 @@
 use prismq_domain::ports::{
     ClaimFilter, ClaimRequest, Failure, LogLevel, NewLogEntry, SystemClock, TaskEvent,
 };
+use prismq_domain::schema::MigrationError;
 use prismq_domain::task::{NewTask, TaskId, TaskType, WorkerId};
 use prismq_domain::{ClaimingStrategy, ErrorClass};
 use prismq_storage_sqlite::{migrations, SqliteOptions, SqliteStore, StoreError, Synchronous};
@@ -222,7 +223,7 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
     assert!(
         matches!(
             e,
-            StoreError::SchemaTooNew { found: 99, known } if known == migrations::latest_version()
+            StoreError::Migration(MigrationError::SchemaTooNew { found: 99, known }) if known == migrations::latest_version()
         ),
         "{e}"
     );
@@ -233,6 +234,11 @@ fn a_newer_schema_is_refused_and_left_unchanged() {
         "{e}"
     );
     assert_eq!(before, sha(&path));
+}
+
+#[test]
+fn the_embedded_migrations_are_numbered_in_order() {
+    migrations::SCHEMA.verify().unwrap();
 }
 
 #[test]
@@ -249,7 +255,10 @@ fn an_altered_migration_is_refused() {
         .unwrap();
     let e = open(&path).unwrap_err();
     assert!(
-        matches!(e, StoreError::ChecksumMismatch { version: 1, .. }),
+        matches!(
+            e,
+            StoreError::Migration(MigrationError::ChecksumMismatch { version: 1, .. })
+        ),
         "{e}"
     );
     assert!(e.to_string().contains("migration 1 (initial)"), "{e}");

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::json;
 
 use prismq_domain::ports::SystemClock;
+use prismq_domain::schema::{MigrationError, MigrationStatus};
 use prismq_domain::Timestamp;
 use prismq_storage_postgres::PostgresStore;
 
@@ -15,34 +15,6 @@ use crate::args::MigrateCommand;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::render::{self, Table};
-
-/// One migration's state, whichever store it is in.
-#[derive(Debug, Serialize)]
-struct Row {
-    version: i64,
-    name: String,
-    applied_at: Option<i64>,
-}
-
-impl From<prismq_storage_sqlite::MigrationStatus> for Row {
-    fn from(m: prismq_storage_sqlite::MigrationStatus) -> Self {
-        Row {
-            version: m.version,
-            name: m.name,
-            applied_at: m.applied_at,
-        }
-    }
-}
-
-impl From<prismq_storage_postgres::MigrationStatus> for Row {
-    fn from(m: prismq_storage_postgres::MigrationStatus) -> Self {
-        Row {
-            version: m.version,
-            name: m.name,
-            applied_at: m.applied_at,
-        }
-    }
-}
 
 /// The bare PostgreSQL store when `database.url` names one (`migrate` as in
 /// [`prismq_storage_postgres::PostgresOptions::migrate`]); `None` for a SQLite queue.
@@ -62,7 +34,7 @@ fn postgres(ctx: &Ctx, migrate: bool) -> CliResult<Option<PostgresStore>> {
 fn pg_error(e: prismq_storage_postgres::StoreError) -> CliError {
     match e {
         prismq_storage_postgres::StoreError::Port(p) => CliError::from(p),
-        e @ prismq_storage_postgres::StoreError::UnknownVersion(..) => {
+        e @ prismq_storage_postgres::StoreError::Migration(MigrationError::UnknownVersion(..)) => {
             CliError::new(Exit::Usage, e.to_string())
         }
         e => CliError::new(Exit::Unavailable, e.to_string()),
@@ -85,18 +57,18 @@ fn location(ctx: &Ctx) -> CliResult<String> {
 pub async fn init(ctx: &Ctx) -> CliResult {
     let (created, rows) = match postgres(ctx, false)? {
         Some(pg) => {
-            let before = current(&rows(pg.migration_status().await.map_err(pg_error)?));
+            let before = current(&pg.migration_status().await.map_err(pg_error)?);
             pg.migrate_up(None).await.map_err(pg_error)?;
-            let after = rows(pg.migration_status().await.map_err(pg_error)?);
+            let after = pg.migration_status().await.map_err(pg_error)?;
             (before == 0, after)
         }
         None => {
             // Created when no migration had been applied: a new or empty file (another
             // application's database is refused when the store opens).
             let store = checked(ctx, true)?;
-            let before = current(&rows(store.migration_status()?));
+            let before = current(&store.migration_status()?);
             store.migrate_up(None)?;
-            (before == 0, rows(store.migration_status()?))
+            (before == 0, store.migration_status()?)
         }
     };
     let version = current(&rows);
@@ -129,12 +101,12 @@ pub async fn run(ctx: &Ctx, cmd: MigrateCommand) -> CliResult {
             MigrateCommand::Status => status(ctx, pg.migration_status().await.map_err(pg_error)?),
             MigrateCommand::Up { to } => {
                 let applied = pg.migrate_up(to).await.map_err(pg_error)?;
-                let version = current(&rows(pg.migration_status().await.map_err(pg_error)?));
+                let version = current(&pg.migration_status().await.map_err(pg_error)?);
                 report(ctx, "applied", &applied, version)
             }
             MigrateCommand::Down { to, .. } => {
                 let reverted = pg.migrate_down(to).await.map_err(pg_error)?;
-                let version = current(&rows(pg.migration_status().await.map_err(pg_error)?));
+                let version = current(&pg.migration_status().await.map_err(pg_error)?);
                 report(ctx, "reverted", &reverted, version)
             }
         };
@@ -147,14 +119,14 @@ pub async fn run(ctx: &Ctx, cmd: MigrateCommand) -> CliResult {
         MigrateCommand::Up { to } => {
             let store = checked(ctx, true)?;
             let applied = store.migrate_up(to)?;
-            let version = current(&rows(store.migration_status()?));
+            let version = current(&store.migration_status()?);
             report(ctx, "applied", &applied, version)
         }
         MigrateCommand::Down { to, .. } => {
             ctx.require_db()?;
             let store = checked(ctx, false)?;
             let reverted = store.migrate_down(to)?;
-            let version = current(&rows(store.migration_status()?));
+            let version = current(&store.migration_status()?);
             report(ctx, "reverted", &reverted, version)
         }
     }
@@ -172,12 +144,7 @@ fn checked(ctx: &Ctx, create: bool) -> CliResult<prismq_storage_sqlite::SqliteSt
     Ok(store)
 }
 
-fn rows<M: Into<Row>>(ms: Vec<M>) -> Vec<Row> {
-    ms.into_iter().map(Into::into).collect()
-}
-
-fn status<M: Into<Row>>(ctx: &Ctx, ms: Vec<M>) -> CliResult {
-    let rows = rows(ms);
+fn status(ctx: &Ctx, rows: Vec<MigrationStatus>) -> CliResult {
     if ctx.json() {
         return render::json(&json!({
             "current": current(&rows),
@@ -197,7 +164,7 @@ fn status<M: Into<Row>>(ctx: &Ctx, ms: Vec<M>) -> CliResult {
     render::print(&t.render())
 }
 
-fn current(rows: &[Row]) -> i64 {
+fn current(rows: &[MigrationStatus]) -> i64 {
     rows.iter()
         .filter(|m| m.applied_at.is_some())
         .map(|m| m.version)
