@@ -2,11 +2,11 @@
 //!
 //! It handles one task type, `example_echo`, whose parameters name a text and how many items
 //! to produce; each item is a `ContentItem` with source `example_echo`. It depends on
-//! `prismq-domain` alone, validates typed parameters with `deny_unknown_fields`, stops early
+//! `prismq-domain` alone, reads typed parameters with `prismq_domain::params::parse`, stops early
 //! when cancelled, and exports one `register` function.
 
 use async_trait::async_trait;
-use prismq_domain::task::{truncate_for_message, Task, TaskType};
+use prismq_domain::task::{Task, TaskType};
 use prismq_domain::{
     ContentItem, Registrar, TaskContext, TaskError, TaskHandler, TaskResult, ValidationError,
 };
@@ -18,9 +18,12 @@ use std::sync::Arc;
 /// The task type this plugin handles.
 pub const TASK_TYPE: &str = "example_echo";
 
-/// `example_echo` parameters.
+/// What `example_echo` accepts, quoted in every parameter error.
+const ACCEPTED: &str = "{\"text\": 1–200 characters, \"times\": 1–100}";
+
+/// `example_echo` parameters, read by [`prismq_domain::params::parse`] (which refuses unknown
+/// keys by name).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EchoParams {
     /// What to echo: 1–200 characters.
     pub text: String,
@@ -39,18 +42,7 @@ impl EchoParams {
     /// # Errors
     /// A [`ValidationError`] naming the parameter, what was wrong and what is accepted.
     pub fn parse(params: &Map<String, Value>) -> Result<Self, ValidationError> {
-        let p: EchoParams = serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
-            let field = if e.to_string().contains("unknown field") {
-                "params"
-            } else {
-                "text"
-            };
-            ValidationError::new(
-                field,
-                truncate_for_message(&e.to_string()),
-                "{\"text\": 1–200 characters, \"times\": 1–100}",
-            )
-        })?;
+        let p: EchoParams = prismq_domain::params::parse(params, ACCEPTED)?;
         let chars = p.text.chars().count();
         if !(1..=200).contains(&chars) {
             return Err(ValidationError::new(

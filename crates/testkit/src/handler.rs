@@ -67,7 +67,9 @@ pub fn check_handler_contract(handler: &dyn TaskHandler, cases: &HandlerCases) {
     let mut typo = object(&cases.valid[0]).clone();
     typo.insert("no_such_parameter".into(), Value::from(1));
     match handler.validate(&typo) {
-        Ok(()) => panic!("an unknown parameter was accepted; use #[serde(deny_unknown_fields)]"),
+        Ok(()) => panic!(
+            "an unknown parameter was accepted; read parameters with prismq_domain::params::parse"
+        ),
         Err(e) => assert!(
             e.to_string().contains("no_such_parameter"),
             "the error for an unknown parameter must name it: {e}"

@@ -1,9 +1,9 @@
 //! Typed parameters of the four task types, checked at enqueue time.
 //!
-//! Each task type has a raw serde struct with `deny_unknown_fields` (so a typo such as
-//! `topn` is refused, not silently defaulted) whose fields are kept as JSON values, and a
-//! typed struct built from it field by field, so every error names its parameter, what was
-//! wrong and what is accepted.
+//! Each task type has a raw serde struct read by `prismq_domain::params::parse` (so a typo
+//! such as `topn` is refused by name, not silently defaulted) whose fields are kept as JSON
+//! values, and a typed struct built from it field by field, so every error names its
+//! parameter, what was wrong and what is accepted.
 
 use prismq_domain::task::json_kind;
 use prismq_domain::ValidationError;
@@ -161,7 +161,6 @@ pub struct ApiParams {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawChannel {
     channel_url: Option<Value>,
     top_n: Option<Value>,
@@ -170,7 +169,6 @@ struct RawChannel {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTrending {
     region: Option<Value>,
     country: Option<Value>,
@@ -179,7 +177,6 @@ struct RawTrending {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawKeyword {
     query: Option<Value>,
     top_n: Option<Value>,
@@ -191,7 +188,6 @@ struct RawKeyword {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawApi {
     videos: Option<Value>,
 }
@@ -439,25 +435,13 @@ pub fn api(params: &Map<String, Value>) -> Result<ApiParams, ValidationError> {
     Ok(ApiParams { videos })
 }
 
-/// Refuses unknown keys by name, then deserializes the raw struct.
+/// Reads the raw struct with the domain's parameter reader, which refuses unknown keys by
+/// name; `known` only words what is accepted.
 fn raw<T: serde::de::DeserializeOwned>(
     params: &Map<String, Value>,
     known: &[&str],
 ) -> Result<T, ValidationError> {
-    if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(ValidationError::new(
-            ids::short(unknown),
-            "unknown parameter",
-            format!("the parameters {}", known.join(", ")),
-        ));
-    }
-    serde_json::from_value(Value::Object(params.clone())).map_err(|e| {
-        ValidationError::new(
-            "params",
-            e.to_string(),
-            format!("the parameters {}", known.join(", ")),
-        )
-    })
+    prismq_domain::params::parse(params, &format!("the parameters {}", known.join(", ")))
 }
 
 fn required_string(
