@@ -58,6 +58,15 @@ async fn populate(s: &SqliteStore) {
             _ => {} // left running
         }
     }
+    // A lease that lapses and is taken back: the task carries a lapse count.
+    let short = ClaimRequest {
+        lease_for: Duration::from_millis(1),
+        ..req.clone()
+    };
+    let lapsing = s.claim(&short).await.unwrap().unwrap().task.id;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let rescued = s.claim(&req).await.unwrap().unwrap();
+    assert_eq!((rescued.task.id, rescued.task.lapses), (lapsing, 1));
     s.register(&WorkerInfo {
         id: WorkerId::new("w1").unwrap(),
         hostname: "h".into(),
@@ -133,6 +142,13 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
     let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
     populate(&sqlite).await;
     let before = snapshot(&sqlite).await;
+    let lapsed = before["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["lapses"] == 1)
+        .count();
+    assert_eq!(lapsed, 1, "the source holds one task with a lapse");
 
     let pg = common::store_in(&common::fresh_schema("copy"));
     let report = copy_sqlite_to_postgres(&src_path, &pg, false)
