@@ -233,3 +233,29 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
     assert_eq!(now[..had.len()], had[..]);
     assert_eq!(now[had.len()].message, "after the copy");
 }
+
+/// A SQLite source older than the `lapses` column (schema v2) still copies: every task
+/// arrives with no lapses, everything else as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_before_the_lapse_count_copies_with_no_lapses() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("v2.db");
+    let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
+    let id = sqlite
+        .enqueue(NewTask::new(tt("a"), json!({ "old": true })))
+        .await
+        .unwrap()
+        .id;
+    sqlite.migrate_down(2).unwrap();
+    drop(sqlite);
+
+    let pg = common::store_in(&common::fresh_schema("copy_v2"));
+    let report = copy_sqlite_to_postgres(&src_path, &pg, false)
+        .await
+        .unwrap();
+    assert_eq!(report.tasks, 1);
+    let t = TaskQueue::get(&pg, id).await.unwrap();
+    assert_eq!((t.lapses, t.attempts), (0, 0));
+    assert_eq!(t.params, json!({ "old": true }));
+}
