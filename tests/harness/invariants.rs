@@ -1,19 +1,26 @@
 //! The end state every reliability scenario must reach, read straight from the SQLite file:
 //! no task left in flight, every task completed exactly once or dead-lettered by policy,
-//! attempts that match the log, one results row per distinct video, the trigger-kept counts
-//! equal to the real ones, and a clean `PRAGMA integrity_check`.
+//! every claim ended exactly one way (completed, failed, retried, deferred, released, or its
+//! lease lapsed), attempts and lapses that match the log, no task dead-lettered by other
+//! processes' crashes alone unless its lease lapsed `MAX_LAPSES` times, one results row per
+//! distinct video, the trigger-kept counts equal to the real ones, and a clean
+//! `PRAGMA integrity_check`.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use prismq_domain::lease::MAX_LAPSES;
 
 use super::Sandbox;
 
 /// What the scenario allows for tasks whose videos are all ordinary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrdinaryFailures {
-    /// Only a lease that lapsed on the final attempt (the worker was killed every time).
-    LeaseLapsedOnly,
-    /// Any dead letter, as long as its attempts are used up (a retryable store error may
-    /// have been recorded, e.g. while the disk was full).
+    /// None: an ordinary task's handler never fails, and killed workers' lapsed leases give
+    /// their attempts back, so every ordinary task completes.
+    Never,
+    /// A dead letter whose attempts were used up by its own failures (a retryable store
+    /// error may have been recorded, e.g. while the disk was full), or one whose lease
+    /// lapsed `MAX_LAPSES` times.
     AttemptsExhausted,
 }
 
@@ -24,8 +31,16 @@ pub struct Figures {
     pub completed: usize,
     pub dead_poison: usize,
     pub dead_flaky: usize,
+    /// Dead-lettered because the lease lapsed `MAX_LAPSES` times.
     pub dead_lease_lapsed: usize,
     pub dead_other: usize,
+    /// Ordinary (neither poisoned nor flaky) tasks dead-lettered although their own handler
+    /// never failed: only other processes' crashes (lapses) ended them.
+    pub dead_healthy: usize,
+    /// Lapses counted on the rows (equal to the `lease_expired` entries).
+    pub lapses: i64,
+    /// Tasks allowed one attempt whose lease lapsed at least once and that still completed.
+    pub single_attempt_lapsed_completed: usize,
     pub claims: i64,
     pub lease_expired_events: i64,
     pub retried_events: i64,
@@ -39,6 +54,7 @@ struct Row {
     status: String,
     attempts: i64,
     max_attempts: i64,
+    lapses: i64,
     last_error: Option<String>,
     videos: Vec<String>,
 }
@@ -63,7 +79,7 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
 
     let rows: Vec<Row> = c
         .prepare(
-            "SELECT id, status, attempts, max_attempts, last_error, params FROM task_queue ORDER BY id",
+            "SELECT id, status, attempts, max_attempts, last_error, params, lapses FROM task_queue ORDER BY id",
         )
         .unwrap()
         .query_map([], |r| {
@@ -74,6 +90,7 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
                 status: r.get(1)?,
                 attempts: r.get(2)?,
                 max_attempts: r.get(3)?,
+                lapses: r.get(6)?,
                 last_error: r.get(4)?,
                 videos: v["videos"]
                     .as_array()
@@ -124,10 +141,32 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
             t.attempts,
             events.get(&id)
         );
+        let error = t.last_error.clone().unwrap_or_default();
+        // Dead-lettered because its lease lapsed MAX_LAPSES times (not by its own failure).
+        let lapse_dead = t.status == "failed" && error.starts_with("its lease lapsed ");
+        // Every claim ended exactly one way; a lapse-dead letter's `failed` entry ends no claim.
+        let own_failed = ev(id, "failed") - i64::from(lapse_dead);
+        assert_eq!(
+            ev(id, "claimed"),
+            ev(id, "completed")
+                + own_failed
+                + ev(id, "retried")
+                + ev(id, "deferred")
+                + ev(id, "released")
+                + ev(id, "lease_expired"),
+            "task {id}: a claim that ended no way, or two ways: {:?}",
+            events.get(&id)
+        );
+        assert_eq!(
+            t.lapses,
+            ev(id, "lease_expired"),
+            "task {id}: lapses do not match its log {:?}",
+            events.get(&id)
+        );
         assert_eq!(
             t.attempts,
-            ev(id, "claimed") - ev(id, "released") - ev(id, "deferred"),
-            "task {id}: attempts do not match its log {:?}",
+            ev(id, "claimed") - ev(id, "released") - ev(id, "deferred") - ev(id, "lease_expired"),
+            "task {id}: attempts do not match its log (a lapse gives its attempt back) {:?}",
             events.get(&id)
         );
         assert!(
@@ -136,43 +175,62 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
             t.attempts,
             t.max_attempts
         );
+        assert!(
+            t.lapses <= i64::from(MAX_LAPSES),
+            "task {id}: {} lapses",
+            t.lapses
+        );
         f.claims += ev(id, "claimed");
         f.lease_expired_events += ev(id, "lease_expired");
         f.retried_events += ev(id, "retried");
+        f.lapses += t.lapses;
         let poison = t.videos.iter().any(|v| v.starts_with("poison"));
         let flaky = t.videos.iter().any(|v| v.starts_with("flaky"));
-        let error = t.last_error.clone().unwrap_or_default();
+        let own_failures = own_failed + ev(id, "retried");
         if t.status == "completed" {
             assert!(!poison && !flaky, "task {id} completed with a bad video");
             assert_eq!(ev(id, "completed"), 1, "task {id} completed events");
             assert_eq!(ev(id, "failed"), 0, "task {id} both completed and failed");
             f.completed += 1;
+            if t.max_attempts == 1 && t.lapses > 0 {
+                f.single_attempt_lapsed_completed += 1;
+            }
             must_have.extend(t.videos.iter().cloned());
         } else {
             assert_eq!(ev(id, "completed"), 0, "task {id} failed after completing");
             assert_eq!(ev(id, "failed"), 1, "task {id} dead-lettered twice");
-            let lapsed = error.starts_with("lease lapsed on the final attempt");
-            if lapsed {
-                assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
-                assert!(ev(id, "lease_expired") >= 1, "task {id}: {error}");
+            if lapse_dead {
+                assert_eq!(t.lapses, i64::from(MAX_LAPSES), "task {id}: {error}");
+            } else {
+                assert!(
+                    own_failures >= 1,
+                    "task {id} dead-lettered without a failure of its own: {error} {:?}",
+                    events.get(&id)
+                );
             }
-            if poison && !lapsed {
+            if !poison && !flaky && own_failures == 0 {
+                f.dead_healthy += 1;
+            }
+            if poison && !lapse_dead {
                 assert!(error.contains("exit 2"), "task {id}: {error}");
                 f.dead_poison += 1;
-            } else if flaky && !lapsed {
+            } else if flaky && !lapse_dead {
                 assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
                 assert!(error.contains("429"), "task {id}: {error}");
                 f.dead_flaky += 1;
-            } else if lapsed {
-                f.dead_lease_lapsed += 1;
             } else {
                 assert_eq!(
                     ordinary,
                     OrdinaryFailures::AttemptsExhausted,
-                    "task {id} dead-lettered: {error}"
+                    "task {id} dead-lettered: {error} {:?}",
+                    events.get(&id)
                 );
-                assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
-                f.dead_other += 1;
+                if lapse_dead {
+                    f.dead_lease_lapsed += 1;
+                } else {
+                    assert_eq!(t.attempts, t.max_attempts, "task {id}: {error}");
+                    f.dead_other += 1;
+                }
             }
         }
         if !poison && !flaky {

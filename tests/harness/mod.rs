@@ -312,8 +312,9 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// Writes and enqueues `n` tasks: every 500th a poisoned one (permanent failure), every
 /// 500th (offset) a flaky one (retryable until its attempts run out), the rest ordinary
 /// `api_scrape` tasks of two videos each, the second shared with another task so results
-/// must deduplicate. Every 10th ordinary task allows one attempt only, so a kill during it
-/// dead-letters it by policy. Priorities vary so every strategy has work.
+/// must deduplicate. Every 10th ordinary task allows one attempt only: a kill during it
+/// must not use that attempt up (a lapsed lease gives its attempt back). Priorities vary so
+/// every strategy has work.
 pub fn enqueue_batch(s: &Sandbox, n: usize) {
     let mut lines = String::with_capacity(n * 96);
     for i in 0..n {

@@ -4,10 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use prismq_domain::lease::MAX_LAPSES;
+
 use crate::harness::invariants::{verify, OrdinaryFailures};
 use crate::harness::{env_usize, serial, Rng};
 use crate::{enqueue_batch, pending, start_worker, stop_all, storm_sandbox};
 
+/// Also issue 19 item 9: a killed worker's lapsed leases give their attempts back, so not one
+/// healthy task (not even those allowed a single attempt) is dead-lettered by the kills.
 #[test]
 fn sigkill_storm_loses_and_duplicates_nothing() {
     let _one_at_a_time = serial();
@@ -65,18 +69,23 @@ fn sigkill_storm_loses_and_duplicates_nothing() {
     };
     stop_all(&s, &mut workers);
 
-    let f = verify(&s, OrdinaryFailures::LeaseLapsedOnly);
+    let f = verify(&s, OrdinaryFailures::Never);
     eprintln!(
         "storm: {tasks} tasks drained in {:.1}s by {next} worker processes, {kills} SIGKILLs; \
-         {} completed, dead letters: {} poisoned, {} flaky (attempts used up), {} lease lapsed on \
-         the final attempt; {} claims, {} leases rescued, {} retries; {} results rows, {} video fetches",
+         {} completed, dead letters: {} poisoned, {} flaky (attempts used up), {} for {MAX_LAPSES} \
+         lapses, {} healthy; {} claims, {} leases rescued ({} lapses counted, attempts given \
+         back; {} tasks allowed one attempt lapsed and still completed), {} retries; {} results \
+         rows, {} video fetches",
         drained_at.as_secs_f64(),
         f.completed,
         f.dead_poison,
         f.dead_flaky,
         f.dead_lease_lapsed,
+        f.dead_healthy,
         f.claims,
         f.lease_expired_events,
+        f.lapses,
+        f.single_attempt_lapsed_completed,
         f.retried_events,
         f.results,
         fake.fetches(),
@@ -86,9 +95,11 @@ fn sigkill_storm_loses_and_duplicates_nothing() {
         f.lease_expired_events > 0,
         "no kill ever interrupted a task: the storm tested nothing"
     );
-    assert_eq!(
-        f.dead_poison + f.dead_flaky + f.dead_lease_lapsed,
-        tasks - f.completed
-    );
+    assert_eq!(f.lapses, f.lease_expired_events);
+    // Crashes of other processes alone dead-letter nothing: only the poisoned and flaky
+    // tasks' own failures do.
+    assert_eq!(f.dead_healthy, 0, "healthy tasks dead-lettered");
+    assert_eq!(f.dead_lease_lapsed, 0);
+    assert_eq!(f.dead_poison + f.dead_flaky, tasks - f.completed);
     assert!(f.claims >= i64::try_from(tasks).unwrap());
 }

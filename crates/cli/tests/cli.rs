@@ -146,6 +146,25 @@ fn enqueue_each_type_prints_the_id() {
 }
 
 #[test]
+fn tasks_show_says_how_often_the_lease_lapsed() {
+    let s = initialised();
+    s.ok(&["enqueue", "keyword", "rust"]);
+    assert_eq!(s.json(&["tasks", "show", "1"])["task"]["lapses"], 0);
+    // Three lapses, as three rescues after dead workers would have counted them.
+    rusqlite::Connection::open(s.db())
+        .unwrap()
+        .execute("UPDATE task_queue SET lapses = 3 WHERE id = 1", [])
+        .unwrap();
+    let out = s.ok(&["tasks", "show", "1"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("lapses:"))
+        .unwrap_or_else(|| panic!("no lapses line: {out}"));
+    assert!(line.ends_with("  3 of at most 10"), "{line}");
+    assert_eq!(s.json(&["tasks", "show", "1"])["task"]["lapses"], 3);
+}
+
+#[test]
 fn a_repeated_idempotency_key_returns_the_existing_task() {
     let s = initialised();
     let args = [

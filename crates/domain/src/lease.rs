@@ -1,4 +1,5 @@
-//! Worker identity and the lease that fences one attempt of one task.
+//! Worker identity, the lease that fences one attempt of one task, and how a lapsed lease
+//! counts ([`MAX_LAPSES`]).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -64,4 +65,61 @@ pub struct Lease {
     pub worker: WorkerId,
     /// When the lease lapses unless renewed.
     pub expires_at: Timestamp,
+}
+
+/// How many times a task's lease may lapse before the task is dead-lettered for it.
+///
+/// A lease lapses when the worker holding it dies (SIGKILL, OOM, power loss) or freezes past
+/// the lease. That is not the task's own failure: when a lapsed lease is taken back, the
+/// attempt counted at its claim is given back (attempts − 1, never below 0) and the task's
+/// `lapses` goes up by one instead. Crashes of other processes alone therefore never use up a
+/// task's `max_attempts`. A task whose lease lapses this many times is dead-lettered anyway,
+/// with [`lapsed_dead_letter_message`] as its `last_error`: a task that kills or freezes
+/// every worker that runs it must not be retried forever. The limit is larger than any
+/// default `max_attempts`, so a storm of unrelated crashes does not reach it.
+pub const MAX_LAPSES: u32 = 10;
+
+/// The `last_error` of a task dead-lettered because its lease lapsed [`MAX_LAPSES`] times;
+/// `worker` is the last worker that held it.
+pub fn lapsed_dead_letter_message(lapses: u32, worker: Option<&str>) -> String {
+    format!(
+        "its lease lapsed {lapses} times: the workers that claimed it died or froze; the last was \
+         {}. If its handler crashes or hangs the worker, fix that, then `prismq tasks retry` it",
+        worker.unwrap_or("unknown")
+    )
+}
+
+/// The message of the `lease_expired` entry written when a lapsed lease is taken back: the
+/// attempt was given back, the lapse count, and what happens next (`dead`: the count
+/// reached [`MAX_LAPSES`] and the task is dead-lettered; otherwise it is claimed again).
+pub fn lapse_log_message(lapses: u32, dead: bool) -> String {
+    let next = if dead {
+        "the limit is reached: dead-lettered"
+    } else {
+        "claimed again"
+    };
+    format!(
+        "lease lapsed; the attempt was given back (lapse {lapses} of at most {MAX_LAPSES}); {next}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lapse_limit_is_larger_than_any_default_attempt_limit() {
+        assert!(MAX_LAPSES > crate::RetryPolicy::default().max_attempts);
+    }
+
+    #[test]
+    fn the_lapse_dead_letter_message_says_why_and_who() {
+        let m = lapsed_dead_letter_message(MAX_LAPSES, Some("host-1-0"));
+        assert!(
+            m.starts_with("its lease lapsed 10 times: the workers that claimed it died or froze; "),
+            "{m}"
+        );
+        assert!(m.contains("host-1-0"), "{m}");
+        assert!(lapsed_dead_letter_message(3, None).contains("unknown"));
+    }
 }

@@ -338,7 +338,8 @@ pub struct Task {
     pub priority: Priority,
     /// Where it is in its lifecycle.
     pub status: TaskStatus,
-    /// Claims so far, including the current one; a free deferral gives its attempt back.
+    /// Claims so far, including the current one; a free deferral, a release and a lapsed
+    /// lease give their attempt back.
     pub attempts: u32,
     /// Attempts before it is dead-lettered.
     pub max_attempts: u32,
@@ -364,6 +365,11 @@ pub struct Task {
     pub updated_at: Timestamp,
     /// When it reached completed, failed or cancelled.
     pub finished_at: Option<Timestamp>,
+    /// How many times its lease lapsed and was taken back (the worker died or froze). Counted
+    /// apart from `attempts`; see [`MAX_LAPSES`](crate::lease::MAX_LAPSES). Absent from older
+    /// JSON, read as 0.
+    #[serde(default)]
+    pub lapses: u32,
 }
 
 #[cfg(test)]

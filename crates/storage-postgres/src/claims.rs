@@ -2,8 +2,9 @@
 //!
 //! A claim is, in order:
 //! 1. a probe of the lapsed-lease index; when a lease lapsed, a transaction locks the oldest
-//!    lapse (`FOR UPDATE SKIP LOCKED`), dead-letters it if its attempts are used up (and
-//!    looks again), or takes it over;
+//!    lapse (`FOR UPDATE SKIP LOCKED`), gives back the attempt its claim counted and counts
+//!    the lapse, then dead-letters it if its lapses reached `MAX_LAPSES` (and looks again),
+//!    or takes it over;
 //! 2. otherwise, when several types (or WeightedRandom's levels) compete, one statement reads
 //!    the head of each type (or each (type, level)) by an index probe and the adapter picks
 //!    the target in Rust — no sort of the queue;
@@ -19,6 +20,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use prismq_domain::claiming::pick_weighted_level;
+use prismq_domain::lease::{lapse_log_message, lapsed_dead_letter_message, MAX_LAPSES};
 use prismq_domain::ports::{ClaimRequest, ClaimedTask, FailOutcome, Failure, LogLevel, TaskEvent};
 use prismq_domain::task::{Lease, LeaseToken, Priority, TaskId};
 use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
@@ -392,8 +394,9 @@ impl PostgresStore {
         }
     }
 
-    /// Takes over the oldest lapsed lease the worker may take, dead-lettering on the way
-    /// those whose attempts are used up. `None` when none is left to take.
+    /// Takes over the oldest lapsed lease the worker may take: its attempt is given back and
+    /// the lapse counted, then it is claimed again; a task whose lapses reach [`MAX_LAPSES`]
+    /// is dead-lettered on the way instead. `None` when none is left to take.
     async fn rescue(
         &self,
         req: &ClaimRequest,
@@ -404,7 +407,7 @@ impl PostgresStore {
         expires: i64,
     ) -> Result<Option<ClaimedTask>, PortError> {
         let lock = format!(
-            "SELECT id, attempts, max_attempts, claimed_by FROM task_queue WHERE {LAPSED_WHERE}
+            "SELECT id, claimed_by FROM task_queue WHERE {LAPSED_WHERE}
              ORDER BY lease_expires_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
         );
         let worker = req.worker.as_str();
@@ -420,15 +423,23 @@ impl PostgresStore {
                     return Ok(None);
                 };
                 let id: i64 = get(&row, 0)?;
-                let attempts: i64 = get(&row, 1)?;
-                let max_attempts: i64 = get(&row, 2)?;
-                let previous: Option<String> = get(&row, 3)?;
-                let details = json!({ "previous_worker": previous });
-                if attempts >= max_attempts {
-                    let message = format!(
-                        "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
-                        previous.as_deref().unwrap_or("?")
-                    );
+                let previous: Option<String> = get(&row, 1)?;
+                // The lapsed attempt is given back and the lapse counted.
+                let counted = tx
+                    .query_one(
+                        "UPDATE task_queue SET attempts = greatest(attempts - 1, 0), lapses = lapses + 1, updated_at = $2
+                         WHERE id = $1 RETURNING attempts, lapses",
+                        &[&id, &now],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                let attempts: i64 = get(&counted, 0)?;
+                let lapses = u32::try_from(get::<i64>(&counted, 1)?).unwrap_or(u32::MAX);
+                let details = json!({ "previous_worker": previous, "lapses": lapses, "attempts": attempts });
+                let dead = lapses >= MAX_LAPSES;
+                insert_log(&tx, TaskId(id), now, LogLevel::Warn, TaskEvent::LeaseExpired, &lapse_log_message(lapses, dead), &details).await?;
+                if dead {
+                    let message = lapsed_dead_letter_message(lapses, previous.as_deref());
                     tx.execute(
                         "UPDATE task_queue SET status = 'failed', finished_at = $2, updated_at = $2, last_error = $3,
                          lease_expires_at = NULL, lease_token = NULL WHERE id = $1",
@@ -436,11 +447,9 @@ impl PostgresStore {
                     )
                     .await
                     .map_err(map_err)?;
-                    insert_log(&tx, TaskId(id), now, LogLevel::Warn, TaskEvent::LeaseExpired, "lease lapsed", &details).await?;
                     insert_log(&tx, TaskId(id), now, LogLevel::Error, TaskEvent::Failed, &message, &Value::Null).await?;
                     continue;
                 }
-                insert_log(&tx, TaskId(id), now, LogLevel::Warn, TaskEvent::LeaseExpired, "lease lapsed; claimed again", &details).await?;
                 let token = new_token();
                 let row = tx
                     .query_one(TAKE_BY_ID, &[&id, &now, &worker, &expires, &token.0, &strategy])

@@ -15,7 +15,7 @@ macro_rules! task_columns {
     () => {
         "id, type, params, priority, status, attempts, max_attempts, run_after, \
          lease_expires_at, claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
-         created_at, updated_at, finished_at"
+         created_at, updated_at, finished_at, lapses"
     };
 }
 pub(crate) use task_columns;
@@ -80,6 +80,7 @@ pub(crate) fn task_from_row(row: &Row) -> Result<Task, PortError> {
         created_at: ts(get(row, 15)?)?,
         updated_at: ts(get(row, 16)?)?,
         finished_at: ts_opt(get(row, 17)?)?,
+        lapses: u32_of(get(row, 18)?, "lapses")?,
     })
 }
 

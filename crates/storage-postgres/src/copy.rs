@@ -1,5 +1,5 @@
 //! Copying a whole queue between SQLite and PostgreSQL (`prismq db copy`): tasks with their
-//! ids, logs, workers, results with their metric history, and quota, in one transaction on
+//! ids (and attempt and lapse counts), logs, workers, results with their metric history, and quota, in one transaction on
 //! the target, then verified by counting every table on both sides.
 //!
 //! The target must be empty (no task, log, worker, result or quota row) unless `force` is
@@ -112,6 +112,7 @@ const TABLES: &[Table] = &[
             ("updated_at", I),
             ("started_at", I),
             ("finished_at", I),
+            ("lapses", I),
         ],
         order: "id",
         identity: true,
@@ -250,6 +251,30 @@ fn sqlite_has(conn: &rusqlite::Connection, name: &str) -> Result<bool, PortError
     .map_err(sqlite_err)
 }
 
+/// The columns to read from SQLite table `t`: a column a schema older than this binary's
+/// lacks reads as its default (`task_queue.lapses`, schema v3, as 0).
+fn sqlite_select_list(conn: &rusqlite::Connection, t: &Table) -> Result<String, PortError> {
+    let mut cols = Vec::with_capacity(t.columns.len());
+    for (c, _) in t.columns {
+        let added_later = t.name == "task_queue" && *c == "lapses";
+        if added_later {
+            let present: bool = conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                    [t.name, c],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite_err)?;
+            if !present {
+                cols.push(format!("0 AS {c}"));
+                continue;
+            }
+        }
+        cols.push((*c).to_owned());
+    }
+    Ok(cols.join(", "))
+}
+
 fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
     let log_order = sqlite_log_order(conn)?;
     // Schema v2 keeps the current attempt's entries on the task row; the view adds them.
@@ -267,7 +292,7 @@ fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
         };
         let sql = format!(
             "SELECT {} FROM {source} ORDER BY {}",
-            column_list(t),
+            sqlite_select_list(conn, t)?,
             t.order.replace("{log_order}", log_order)
         );
         let mut stmt = conn.prepare(&sql).map_err(sqlite_err)?;

@@ -233,7 +233,7 @@ impl PostgresStore {
                     });
                 }
                 (
-                    format!("UPDATE task_queue SET status = 'queued', attempts = 0, run_after = $2, updated_at = $2,
+                    format!("UPDATE task_queue SET status = 'queued', attempts = 0, lapses = 0, run_after = $2, updated_at = $2,
                      finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = $1 RETURNING {TASK_COLUMNS}"),
                     TaskEvent::Requeued,
                     "dead letter sent back to the queue".to_owned(),

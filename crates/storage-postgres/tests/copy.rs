@@ -58,6 +58,15 @@ async fn populate(s: &SqliteStore) {
             _ => {} // left running
         }
     }
+    // A lease that lapses and is taken back: the task carries a lapse count.
+    let short = ClaimRequest {
+        lease_for: Duration::from_millis(1),
+        ..req.clone()
+    };
+    let lapsing = s.claim(&short).await.unwrap().unwrap().task.id;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let rescued = s.claim(&req).await.unwrap().unwrap();
+    assert_eq!((rescued.task.id, rescued.task.lapses), (lapsing, 1));
     s.register(&WorkerInfo {
         id: WorkerId::new("w1").unwrap(),
         hostname: "h".into(),
@@ -133,6 +142,13 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
     let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
     populate(&sqlite).await;
     let before = snapshot(&sqlite).await;
+    let lapsed = before["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["lapses"] == 1)
+        .count();
+    assert_eq!(lapsed, 1, "the source holds one task with a lapse");
 
     let pg = common::store_in(&common::fresh_schema("copy"));
     let report = copy_sqlite_to_postgres(&src_path, &pg, false)
@@ -216,4 +232,30 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
     assert_eq!(now.len(), had.len() + 1);
     assert_eq!(now[..had.len()], had[..]);
     assert_eq!(now[had.len()].message, "after the copy");
+}
+
+/// A SQLite source older than the `lapses` column (schema v2) still copies: every task
+/// arrives with no lapses, everything else as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_before_the_lapse_count_copies_with_no_lapses() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("v2.db");
+    let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
+    let id = sqlite
+        .enqueue(NewTask::new(tt("a"), json!({ "old": true })))
+        .await
+        .unwrap()
+        .id;
+    sqlite.migrate_down(2).unwrap();
+    drop(sqlite);
+
+    let pg = common::store_in(&common::fresh_schema("copy_v2"));
+    let report = copy_sqlite_to_postgres(&src_path, &pg, false)
+        .await
+        .unwrap();
+    assert_eq!(report.tasks, 1);
+    let t = TaskQueue::get(&pg, id).await.unwrap();
+    assert_eq!((t.lapses, t.attempts), (0, 0));
+    assert_eq!(t.params, json!({ "old": true }));
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use prismq_domain::claiming::pick_weighted_level;
+use prismq_domain::lease::{lapse_log_message, lapsed_dead_letter_message, MAX_LAPSES};
 use prismq_domain::ports::{ClaimRequest, ClaimedTask, FailOutcome, Failure, LogLevel, TaskEvent};
 use prismq_domain::task::{Lease, Priority, TaskId};
 use prismq_domain::{ClaimingStrategy, PortError, RetryDecision, TaskStatus};
@@ -32,7 +33,7 @@ pub(crate) const PROBE_LEVEL: &str = "SELECT id, run_after FROM task_queue INDEX
     WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
     ORDER BY run_after, id LIMIT 1";
 /// In-flight tasks whose lease lapsed, oldest lapse first; only task ?2 when it is not NULL.
-pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, attempts, max_attempts, claimed_by
+pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, claimed_by
     FROM task_queue INDEXED BY ix_queue_lease
     WHERE status IN ('claimed', 'running') AND lease_expires_at <= ?1 AND (?2 IS NULL OR id = ?2)
     ORDER BY lease_expires_at LIMIT 64";
@@ -151,18 +152,7 @@ impl SqliteStore {
         let req = req.clone();
         self.write_shared(move |tx| {
             let region = region_upper.as_deref();
-            if let Some((id, previous)) = rescue_lapsed(tx, &wanted, region, now, only)? {
-                write_pending(tx, id)?;
-                let details = json!({ "previous_worker": previous });
-                insert_log(
-                    tx,
-                    id,
-                    now,
-                    LogLevel::Warn,
-                    TaskEvent::LeaseExpired,
-                    "lease lapsed; claimed again",
-                    &details,
-                )?;
+            if let Some(id) = rescue_lapsed(tx, &wanted, region, now, only)? {
                 return take(tx, id, &req, now, expires, start).map(Some);
             }
             let picked = match only {
@@ -184,15 +174,16 @@ impl SqliteStore {
     }
 }
 
-/// Finds the first lapsed lease the worker may take. Tasks already at their attempt limit
-/// are dead-lettered on the way.
+/// Takes back the first lapsed lease the worker may take: the attempt counted at its claim
+/// is given back and the lapse counted (logged `lease_expired`), and its id returned for the
+/// claim. A task whose lapses reach [`MAX_LAPSES`] is dead-lettered on the way instead.
 fn rescue_lapsed(
     tx: &Transaction<'_>,
     wanted: &[String],
     region: Option<&str>,
     now: i64,
     only: Option<i64>,
-) -> Result<Option<(TaskId, Option<String>)>, PortError> {
+) -> Result<Option<TaskId>, PortError> {
     let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
     let lapsed = stmt
         .query_map(params![now, only], |r| {
@@ -200,53 +191,58 @@ fn rescue_lapsed(
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(3)?,
             ))
         })
         .map_err(map_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
-    for (id, task_type, task_region, attempts, max_attempts, worker) in lapsed {
+    for (id, task_type, task_region, worker) in lapsed {
         let type_ok = wanted.is_empty() || wanted.contains(&task_type);
         let region_ok = task_region.is_none() || task_region.as_deref() == region;
         if !(type_ok && region_ok) {
             continue;
         }
-        if attempts >= max_attempts {
-            write_pending(tx, TaskId(id))?;
-            let message = format!(
-                "lease lapsed on the final attempt ({attempts} of {max_attempts}); worker {} stopped without finishing",
-                worker.as_deref().unwrap_or("?")
-            );
-            tx.prepare_cached(
-                "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
-                 lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
+        // The lapsed attempt's `claimed`/`started` entries are read from the row: store them
+        // before the row changes.
+        write_pending(tx, TaskId(id))?;
+        let (attempts, lapses): (u32, u32) = tx
+            .prepare_cached(
+                "UPDATE task_queue SET attempts = max(attempts - 1, 0), lapses = lapses + 1, updated_at = ?2
+                 WHERE id = ?1 RETURNING attempts, lapses",
             )
-            .and_then(|mut s| s.execute(params![id, now, message]))
+            .and_then(|mut s| s.query_row(params![id, now], |r| Ok((r.get(0)?, r.get(1)?))))
             .map_err(map_err)?;
-            insert_log(
-                tx,
-                TaskId(id),
-                now,
-                LogLevel::Warn,
-                TaskEvent::LeaseExpired,
-                "lease lapsed",
-                &json!({ "previous_worker": worker }),
-            )?;
-            insert_log(
-                tx,
-                TaskId(id),
-                now,
-                LogLevel::Error,
-                TaskEvent::Failed,
-                &message,
-                &Value::Null,
-            )?;
-            continue;
+        let details = json!({ "previous_worker": worker, "lapses": lapses, "attempts": attempts });
+        let dead = lapses >= MAX_LAPSES;
+        insert_log(
+            tx,
+            TaskId(id),
+            now,
+            LogLevel::Warn,
+            TaskEvent::LeaseExpired,
+            &lapse_log_message(lapses, dead),
+            &details,
+        )?;
+        if !dead {
+            return Ok(Some(TaskId(id)));
         }
-        return Ok(Some((TaskId(id), worker)));
+        let message = lapsed_dead_letter_message(lapses, worker.as_deref());
+        tx.prepare_cached(
+            "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
+             lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, now, message]))
+        .map_err(map_err)?;
+        insert_log(
+            tx,
+            TaskId(id),
+            now,
+            LogLevel::Error,
+            TaskEvent::Failed,
+            &message,
+            &Value::Null,
+        )?;
     }
     Ok(None)
 }

@@ -13,7 +13,7 @@ macro_rules! task_columns {
     () => {
         "id, type, params, priority, status, attempts, max_attempts, run_after, \
          lease_expires_at, claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
-         created_at, updated_at, finished_at"
+         created_at, updated_at, finished_at, lapses"
     };
 }
 pub(crate) use task_columns;
@@ -93,6 +93,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         created_at: ts(15, row.get(15)?)?,
         updated_at: ts(16, row.get(16)?)?,
         finished_at: ts_opt(row, 17)?,
+        lapses: row.get(18)?,
     })
 }
 

@@ -243,7 +243,7 @@ impl SqliteStore {
             }
             let task = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_queue SET status = 'queued', attempts = 0, run_after = ?2, updated_at = ?2,
+                    "UPDATE task_queue SET status = 'queued', attempts = 0, lapses = 0, run_after = ?2, updated_at = ?2,
                      finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
                 ))
                 .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))

@@ -132,6 +132,7 @@ pub fn task_for(handler: &dyn TaskHandler, params: Value) -> Task {
         created_at: now,
         updated_at: now,
         finished_at: None,
+        lapses: 0,
     }
 }
 

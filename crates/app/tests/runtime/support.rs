@@ -120,6 +120,7 @@ pub fn claimed_task(id: i64, task_type: &str) -> (Task, Lease) {
         created_at: t0(),
         updated_at: t0(),
         finished_at: None,
+        lapses: 0,
     };
     (task, lease)
 }

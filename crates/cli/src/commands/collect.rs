@@ -426,6 +426,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             finished_at: None,
+            lapses: 0,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use prismq_domain::lease::MAX_LAPSES;
 use prismq_domain::ports::TaskFilter;
 use prismq_domain::Task;
 
@@ -115,6 +116,7 @@ fn task_fields(t: &Task) -> Vec<(&'static str, String)> {
         ("status", t.status.to_string()),
         ("priority", t.priority.to_string()),
         ("attempts", format!("{} of {}", t.attempts, t.max_attempts)),
+        ("lapses", format!("{} of at most {MAX_LAPSES}", t.lapses)),
         ("params", t.params.to_string()),
         ("run after", render::time(t.run_after)),
         ("region", render::opt(t.compatibility.region.as_deref())),

@@ -246,7 +246,7 @@ impl QueueStats {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait TaskQueue: Send + Sync {
-    /// Adds one task, status `queued`, attempts 0, `run_after` = its own or now, max_attempts
+    /// Adds one task, status `queued`, attempts 0, lapses 0, `run_after` = its own or now, max_attempts
     /// = its own or the queue's retry policy default.
     ///
     /// MUST validate the task (`Invalid`, nothing written). When the idempotency key already
@@ -270,8 +270,17 @@ pub trait TaskQueue: Send + Sync {
     /// Eligible: the task's type is in the filter (or the filter is empty), its region
     /// requirement is absent or equals the filter's region, and it is either `queued` with
     /// `run_after <= now`, or `claimed`/`running` with a lease that lapsed (rescued first,
-    /// oldest lapse first, logged `lease_expired`). Among queued tasks the strategy orders.
-    /// A rescued task whose attempts are already at its maximum is dead-lettered instead.
+    /// oldest lapse first). Among queued tasks the strategy orders.
+    ///
+    /// A lapsed lease is not the task's own failure ([`MAX_LAPSES`](crate::lease::MAX_LAPSES)).
+    /// Taking one back MUST give back the attempt counted at its claim (attempts − 1, never
+    /// below 0), add 1 to `lapses`, and log `lease_expired` (saying the attempt was given back
+    /// and the lapse count) in the same atomic step; it MUST NOT dead-letter the task for its
+    /// attempts, whatever they are. When `lapses` reaches `MAX_LAPSES` the task MUST be
+    /// dead-lettered instead (status `failed`, finished now, lease cleared,
+    /// [`lapsed_dead_letter_message`](crate::lease::lapsed_dead_letter_message) as
+    /// `last_error`, logged `lease_expired` then `failed`) and the claim moves on; otherwise
+    /// the task is claimed as below.
     ///
     /// MUST set status `claimed`, `claimed_by`, a lease expiring at now + `lease_for`, a fresh
     /// lease token, and attempts + 1; MUST never hand one task to two live leases. With
@@ -312,7 +321,9 @@ pub trait TaskQueue: Send + Sync {
     /// Fails the attempt and applies the queue's retry policy in the same atomic step: back to
     /// `queued` with a later `run_after` (logged `retried`), a free deferral that gives the
     /// attempt back (logged `deferred`), or `failed` (logged `failed`). The message becomes
-    /// `last_error`. MUST fail with `LeaseLost` (changing nothing) on a stale token.
+    /// `last_error`. A failure is the task's own: its attempt MUST stay counted (unless the
+    /// decision is a deferral), earlier lapses given back or not, and `lapses` is left as it
+    /// is. MUST fail with `LeaseLost` (changing nothing) on a stale token.
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError>;
 
     /// Hands the task back without using the attempt (shutdown): `queued`, run_after now,
@@ -324,8 +335,8 @@ pub trait TaskQueue: Send + Sync {
     /// for a completed, failed or cancelled task.
     async fn cancel(&self, id: TaskId) -> Result<Task, PortError>;
 
-    /// Sends a dead-lettered (`failed`) task back to the queue with attempts reset to 0 and
-    /// run_after now, logged `requeued`. MUST fail with `NotFound` for an unknown id and
+    /// Sends a dead-lettered (`failed`) task back to the queue with attempts and lapses reset
+    /// to 0 and run_after now, logged `requeued`. MUST fail with `NotFound` for an unknown id and
     /// `InvalidState` for any other status.
     async fn retry(&self, id: TaskId) -> Result<Task, PortError>;
 

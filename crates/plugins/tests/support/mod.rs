@@ -132,5 +132,6 @@ pub fn task(task_type: &str, params: Value, now: Timestamp) -> Task {
         created_at: now,
         updated_at: now,
         finished_at: None,
+        lapses: 0,
     }
 }

@@ -36,6 +36,7 @@ fn probe_task(now: Timestamp) -> Result<Task, String> {
         created_at: ms(-2000)?,
         updated_at: now,
         finished_at: None,
+        lapses: 4,
     })
 }
 
@@ -59,6 +60,7 @@ fn row_of(t: &Task) -> TaskRow {
         updated_at: t.updated_at.as_millisecond(),
         started_at: Some(t.updated_at.as_millisecond()),
         finished_at: None,
+        lapses: t.lapses,
     }
 }
 

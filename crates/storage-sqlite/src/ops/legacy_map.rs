@@ -142,6 +142,7 @@ pub(crate) fn task_row(v: &[Sql]) -> Result<(TaskRow, bool), String> {
         updated_at: updated,
         started_at: None,
         finished_at: finished,
+        lapses: 0,
     };
     Ok((row, requeued))
 }

@@ -30,12 +30,13 @@ pub(crate) struct TaskRow {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    pub lapses: u32,
 }
 
 const INSERT_TASK_ROW: &str = "INSERT INTO task_queue
     (type, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token,
-     idempotency_key, compatibility, last_error, summary, created_at, updated_at, started_at, finished_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+     idempotency_key, compatibility, last_error, summary, created_at, updated_at, started_at, finished_at, lapses)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
@@ -61,7 +62,8 @@ pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result
                 t.created_at,
                 t.updated_at,
                 t.started_at,
-                t.finished_at
+                t.finished_at,
+                t.lapses
             ],
             |r| r.get(0),
         )

@@ -1,7 +1,9 @@
-//! The claim for `MemoryStore`: rescue lapsed leases first, then order queued tasks by the
-//! strategy exactly as `prismq_domain::claiming` documents.
+//! The claim for `MemoryStore`: rescue lapsed leases first (the lapsed attempt given back,
+//! the lapse counted), then order queued tasks by the strategy exactly as
+//! `prismq_domain::claiming` documents.
 
 use prismq_domain::claiming::pick_weighted_level;
+use prismq_domain::lease::{lapse_log_message, lapsed_dead_letter_message, MAX_LAPSES};
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, ClaimedTask, LogLevel, TaskEvent};
 use prismq_domain::{
     ClaimingStrategy, Lease, LeaseToken, Priority, Task, TaskId, TaskStatus, Timestamp,
@@ -48,16 +50,21 @@ impl MemoryStore {
                 .filter_map(|t| t.lease_expires_at.filter(|&e| e <= now).map(|e| (e, t.id)))
                 .min();
             let Some((_, id)) = lapsed else { break };
-            let task = st.tasks.get(&id)?;
-            let (attempts, max) = (task.attempts, task.max_attempts);
+            // The lapsed attempt is given back and the lapse counted.
+            let task = st.tasks.get_mut(&id)?;
+            task.attempts = task.attempts.saturating_sub(1);
+            task.lapses += 1;
+            task.updated_at = now;
+            let lapses = task.lapses;
+            let dead = lapses >= MAX_LAPSES;
             st.log(
                 id,
                 now,
                 LogLevel::Warn,
                 TaskEvent::LeaseExpired,
-                format!("the lease of attempt {attempts} lapsed"),
+                lapse_log_message(lapses, dead),
             );
-            if attempts >= max {
+            if dead {
                 dead_letter_lapsed(&mut st, id, now);
                 continue;
             }
@@ -68,15 +75,12 @@ impl MemoryStore {
     }
 }
 
-/// Dead-letters a rescued task that has no attempts left.
+/// Dead-letters a rescued task whose lapses reached `MAX_LAPSES`.
 fn dead_letter_lapsed(st: &mut State, id: TaskId, now: Timestamp) {
     let Some(task) = st.tasks.get_mut(&id) else {
         return;
     };
-    let msg = format!(
-        "the lease lapsed on attempt {} of {}; no attempts left",
-        task.attempts, task.max_attempts
-    );
+    let msg = lapsed_dead_letter_message(task.lapses, task.claimed_by.as_ref().map(|w| w.as_str()));
     task.status = TaskStatus::Failed;
     task.lease_token = None;
     task.lease_expires_at = None;

@@ -67,6 +67,7 @@ impl MemoryStore {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            lapses: 0,
         };
         if let Some(key) = &row.idempotency_key {
             st.keys.insert(key.clone(), id);
@@ -194,6 +195,7 @@ impl TaskQueue for MemoryStore {
         }
         task.status = TaskStatus::Queued;
         task.attempts = 0;
+        task.lapses = 0;
         task.run_after = now;
         task.finished_at = None;
         task.updated_at = now;
