@@ -109,7 +109,8 @@ pub(crate) async fn run(
         Ending::Finished(Ok(Ok(_))) => Verdict::Answered,
         Ending::Finished(Ok(Err(e))) => match e.class {
             ErrorClass::Retryable => Verdict::Transient,
-            ErrorClass::RetryableAfter(_) | ErrorClass::Permanent => Verdict::Answered,
+            ErrorClass::RetryableAfter(_) => Verdict::Deferred,
+            ErrorClass::Permanent => Verdict::Answered,
         },
         Ending::TimedOut(_) => Verdict::Transient,
         Ending::Finished(Err(_)) | Ending::LeaseLost | Ending::GraceOver(_) => Verdict::Neutral,

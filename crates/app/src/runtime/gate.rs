@@ -14,7 +14,8 @@
 //! answer closes it, whichever attempt gives it.
 //!
 //! **Quota holds.** With a quota ledger, the gate reads [`QuotaLedger::usage`] at most once
-//! a [`QUOTA_REFRESH`] and holds back every type whose handler declares (see
+//! a [`QUOTA_REFRESH`] (and again right after one of its attempts was deferred) and holds
+//! back every type whose handler declares (see
 //! [`prismq_domain::TaskHandler::quota_buckets`]) a bucket whose `exhausted_until` is ahead.
 //!
 //! A run limited to one task (`prismq collect`) is not gated: it claims its task, which is
@@ -22,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -57,8 +59,12 @@ impl Default for BreakerSettings {
 /// What one finished attempt says about its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// The source answered: success, a permanent error, a deferral.
+    /// The source answered: success, a permanent error.
     Answered,
+    /// The source answered with a deferral (quota spent, rate limit): as `Answered`, and
+    /// the quota marks are read again before the next claim, so a bucket this run just
+    /// found spent holds its types back at once rather than up to [`QUOTA_REFRESH`] later.
+    Deferred,
     /// The source failed transiently: a `Retryable` error, or the handler's time limit.
     Transient,
     /// Says nothing about the source: a panic, a lost lease, a release, no handler.
@@ -132,6 +138,8 @@ pub(crate) struct Gate {
     buckets: BTreeMap<TaskType, Vec<String>>,
     breakers: Mutex<BTreeMap<TaskType, Breaker>>,
     quota_view: tokio::sync::Mutex<QuotaView>,
+    /// Set by a deferral: read the quota marks again before the next claim.
+    quota_stale: AtomicBool,
     /// The last quota view, readable without waiting (for heartbeats).
     spent: Mutex<BTreeMap<String, Timestamp>>,
 }
@@ -172,6 +180,7 @@ impl Gate {
             buckets: buckets.into_iter().filter(|(_, b)| !b.is_empty()).collect(),
             breakers: Mutex::default(),
             quota_view: tokio::sync::Mutex::default(),
+            quota_stale: AtomicBool::new(false),
             spent: Mutex::default(),
         }
     }
@@ -184,7 +193,8 @@ impl Gate {
             return;
         }
         let mut view = self.quota_view.lock().await;
-        if view.read_at.is_some_and(|at| at.elapsed() < QUOTA_REFRESH) {
+        let stale = self.quota_stale.swap(false, Ordering::SeqCst);
+        if !stale && view.read_at.is_some_and(|at| at.elapsed() < QUOTA_REFRESH) {
             return;
         }
         match ledger.usage().await {
@@ -304,6 +314,12 @@ impl Gate {
 
     /// Records what an attempt of task `id` (of type `t`) said about its source.
     pub fn record(&self, t: &TaskType, id: TaskId, verdict: Verdict) {
+        let verdict = if verdict == Verdict::Deferred {
+            self.quota_stale.store(true, Ordering::SeqCst);
+            Verdict::Answered
+        } else {
+            verdict
+        };
         if !self.enabled || verdict == Verdict::Neutral && !self.is_probe(t, id) {
             return;
         }
@@ -316,7 +332,7 @@ impl Gate {
             cool,
         };
         match (verdict, b.state) {
-            (Verdict::Answered, state) => {
+            (Verdict::Answered | Verdict::Deferred, state) => {
                 if !matches!(state, State::Closed) {
                     tracing::info!(task_type = %t, "the source answered; circuit breaker closed");
                 }
@@ -637,11 +653,15 @@ mod tests {
                 },
             }]
         );
+        // A deferral in this process makes the next claim read the marks again at once.
+        g.record(&general, TaskId(1), Verdict::Deferred);
+        assert_eq!(g.admit(&all).await.types.len(), 2);
+        assert_eq!(ledger.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
         // The mark lifts: within a second the type is claimed again.
         *lock(&ledger.usage) = usage(false);
         assert_eq!(g.admit(&all).await.types.len(), 2);
         tokio::time::advance(QUOTA_REFRESH).await;
         assert_eq!(g.admit(&all).await.types, all.to_vec());
-        assert_eq!(ledger.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(ledger.reads.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }
