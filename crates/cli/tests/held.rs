@@ -70,6 +70,18 @@ fn a_stopped_worker_shows_what_it_did() {
     assert_eq!(done, 3, "{text}");
 }
 
+/// A worker process killed if the test fails before it stops it.
+struct Worker(std::process::Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn chart_body() -> String {
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,20 +105,21 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
     for _ in 0..3 {
         s.ok(&["enqueue", "trending", "--country", "IN", "--top-n", "1"]);
     }
-    let mut worker = s
-        .command(&["work", "--concurrency", "1", "--strategy", "fifo"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut worker = Worker(
+        s.command(&["work", "--concurrency", "1", "--strategy", "fifo"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let stats = loop {
         let stats = s.json(&["stats"]);
         if stats["held_back"].as_array().is_some_and(|a| !a.is_empty()) {
             break stats;
         }
-        assert!(worker.try_wait().unwrap().is_none(), "work exited");
+        assert!(worker.0.try_wait().unwrap().is_none(), "work exited");
         assert!(
             Instant::now() < deadline,
             "nothing held after 30 s: {stats}"
@@ -185,11 +198,11 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
         "the second was deferred to the reset: {second} {third}"
     );
     assert!(std::process::Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
+        .args(["-TERM", &worker.0.id().to_string()])
         .status()
         .unwrap()
         .success());
-    assert!(worker.wait().unwrap().success());
+    assert!(worker.0.wait().unwrap().success());
     // Stopped, it holds nothing; its counters stay.
     let stats = s.json(&["stats"]);
     assert_eq!(stats["held_back"], serde_json::json!([]), "{stats}");
