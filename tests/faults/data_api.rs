@@ -98,7 +98,7 @@ fn data_api_faults_end_with_the_right_class_and_work_resumes() {
         Case {
             mode: Mode::CutMidBody(body.clone()),
             retryable: true,
-            says: "retrying",
+            says: "could not reach YouTube",
         },
         Case {
             mode: Mode::TruncatedJson(body.clone()),
@@ -138,6 +138,8 @@ fn data_api_faults_end_with_the_right_class_and_work_resumes() {
         );
         assert_eq!(task["status"], "failed", "{label}: {t}");
         assert!(error.contains(case.says), "{label}: {error}");
+        // What failed, not what was decided: this task is dead-lettered.
+        assert!(!error.contains("retrying"), "{label}: {error}");
         assert!(
             !error.contains(KEY) && !t.to_string().contains(KEY),
             "{label}: {t}"

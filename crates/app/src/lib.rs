@@ -15,5 +15,5 @@ pub use config::{Config, ConfigError, LoadOptions};
 /// tasks, for an exit that skips destructors.
 pub use prismq_plugins::youtube::source::ytdlp::process::kill_running_groups;
 pub use registry::PluginRegistry;
-pub use runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
+pub use runtime::{BreakerSettings, RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
 pub use wiring::{Access, App, AppError, PluginContext, PluginEntry, Ports, PLUGINS};

@@ -226,7 +226,8 @@ impl App {
             self.results.clone(),
             self.registry.clone(),
             settings,
-        );
+        )
+        .with_quota(self.quota.clone());
         match &self.notifier {
             Some(n) => runtime.with_notifier(n.clone()),
             None => runtime,

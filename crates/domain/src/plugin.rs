@@ -175,6 +175,15 @@ pub trait TaskHandler: Send + Sync {
     /// # Errors
     /// A classified [`TaskError`]; the runtime retries, defers or dead-letters by its class.
     async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError>;
+
+    /// The quota buckets (names in the [`QuotaLedger`](crate::ports::QuotaLedger)) this
+    /// handler's runs charge. While any of them is marked exhausted (its `exhausted_until`
+    /// ahead), the worker runtime does not claim this type at all: its tasks stay queued
+    /// instead of being claimed only to be deferred. Empty (the default): no quota holds
+    /// this type back.
+    fn quota_buckets(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Where a plugin's `register` function puts its handlers. The app's plugin registry

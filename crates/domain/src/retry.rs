@@ -32,14 +32,16 @@ pub enum RetryDecision {
     DeadLetter,
 }
 
-/// Exponential backoff with full jitter and a cap, plus the default attempt limit.
+/// Exponential backoff with equal jitter (a floor) and a cap, plus the default attempt limit.
 ///
-/// The delay before attempt `n + 1` after attempt `n` failed is uniform in
-/// `[0, min(cap, base × 2^(n−1))]` ("full jitter"), so retries of many tasks that failed
-/// together spread out instead of stampeding.
+/// The delay before attempt `n + 1` after attempt `n` failed is uniform in `[d/2, d]`, where
+/// `d = min(cap, base × 2^(n−1))` ("equal jitter"): retries of many tasks that failed
+/// together spread out instead of stampeding, and no retry comes sooner than half its
+/// step, so a short outage cannot use up a task's attempts in a second (full jitter, from
+/// zero, let hundreds of tasks spend three attempts in under a second).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
-    /// The first retry's maximum delay.
+    /// The first retry's maximum delay (it waits between `base / 2` and `base`).
     #[serde(with = "duration_ms")]
     pub base: Duration,
     /// No delay exceeds this.
@@ -60,6 +62,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The smallest delay the policy may choose after attempt `attempt` (1-based) failed:
+    /// half of [`RetryPolicy::max_delay`] (rounded up to the millisecond).
+    pub fn min_delay(&self, attempt: u32) -> Duration {
+        let max_ms = u64::try_from(self.max_delay(attempt).as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(max_ms - max_ms / 2)
+    }
+
     /// The largest delay the policy may choose after attempt `attempt` (1-based) failed.
     pub fn max_delay(&self, attempt: u32) -> Duration {
         let exp = attempt.saturating_sub(1).min(62);
@@ -75,8 +84,9 @@ impl RetryPolicy {
     ///   the task's limit, `now` the current instant and `sample` a uniform random `u64`.
     /// - `Permanent` → `DeadLetter`, always.
     /// - `RetryableAfter(t)` → `Defer(max(t, now))`: free, whatever the attempt count.
-    /// - `Retryable` → `RetryAt(now + jittered delay)` while `attempt < max_attempts`,
-    ///   else `DeadLetter`.
+    /// - `Retryable` → `RetryAt(now + delay)` with the delay uniform in
+    ///   [`min_delay`](RetryPolicy::min_delay)`..=`[`max_delay`](RetryPolicy::max_delay)
+    ///   while `attempt < max_attempts`, else `DeadLetter`.
     pub fn decide(
         &self,
         attempt: u32,
@@ -91,11 +101,10 @@ impl RetryPolicy {
             ErrorClass::Retryable if attempt >= max_attempts => RetryDecision::DeadLetter,
             ErrorClass::Retryable => {
                 let max_ms = u64::try_from(self.max_delay(attempt).as_millis()).unwrap_or(u64::MAX);
-                let delay_ms = if max_ms == 0 {
-                    0
-                } else {
-                    sample % (max_ms + 1)
-                };
+                let min_ms = u64::try_from(self.min_delay(attempt).as_millis()).unwrap_or(0);
+                // Uniform in [min_ms, max_ms]; the span is at most u64::MAX / 2 + 1.
+                let span = max_ms - min_ms;
+                let delay_ms = min_ms + sample % (span + 1);
                 let delay =
                     jiff::SignedDuration::from_millis(i64::try_from(delay_ms).unwrap_or(i64::MAX));
                 RetryDecision::RetryAt(now.checked_add(delay).unwrap_or(Timestamp::MAX))
@@ -136,6 +145,34 @@ mod tests {
         let got: Vec<u64> = (1..=6).map(|a| p.max_delay(a).as_secs()).collect();
         assert_eq!(got, vec![1, 2, 4, 8, 10, 10]);
         assert_eq!(p.max_delay(u32::MAX), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn delay_has_a_floor_of_half_the_step() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(600),
+            max_attempts: 3,
+        };
+        let after =
+            |attempt, sample| match p.decide(attempt, 10, ErrorClass::Retryable, now(), sample) {
+                RetryDecision::RetryAt(t) => t.duration_since(now()).as_millis(),
+                other => panic!("unexpected {other:?}"),
+            };
+        // Sample 0 was "retry at once" under full jitter; now it is the floor.
+        assert_eq!(after(1, 0), 1_000);
+        assert_eq!(after(2, 0), 2_000);
+        assert_eq!(after(3, 0), 4_000);
+        // The largest sample in range reaches the step itself.
+        assert_eq!(after(1, 1_000), 2_000);
+        assert_eq!(after(2, 2_000), 4_000);
+        assert_eq!(p.min_delay(1), Duration::from_secs(1));
+        assert_eq!(p.min_delay(20), Duration::from_secs(300));
+        let odd = RetryPolicy {
+            base: Duration::from_millis(3),
+            ..p
+        };
+        assert_eq!(odd.min_delay(1), Duration::from_millis(2));
     }
 
     #[test]
@@ -181,7 +218,11 @@ mod tests {
             match p.decide(attempt, 1000, ErrorClass::Retryable, now(), sample) {
                 RetryDecision::RetryAt(t) => {
                     prop_assert!(t >= now());
-                    prop_assert!(t.duration_since(now()).as_millis() <= i128::from(cap_ms));
+                    let waited = t.duration_since(now()).as_millis();
+                    prop_assert!(waited <= i128::from(cap_ms));
+                    prop_assert!(waited <= p.max_delay(attempt).as_millis() as i128);
+                    prop_assert!(waited >= p.min_delay(attempt).as_millis() as i128);
+                    prop_assert!(2 * waited >= p.max_delay(attempt).as_millis() as i128);
                 }
                 other => prop_assert!(false, "unexpected {other:?}"),
             }

@@ -470,6 +470,20 @@ async fn a_spent_local_budget_defers_midway_without_a_request() {
     assert_eq!((c["channels"], c["playlistItems"], c["videos"]), (1, 2, 1));
     assert_eq!(h.store.used(GENERAL).await.unwrap(), 4);
     assert_eq!(e.partial.len(), 50, "the first batch is kept");
+    // Our own count spent the bucket: it is marked, so workers stop claiming its types.
+    let marked = |h: &Harness, bucket: &'static str| {
+        let store = h.store.clone();
+        async move {
+            store
+                .usage()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|u| u.bucket == bucket)
+                .and_then(|u| u.exhausted_until)
+        }
+    };
+    assert_eq!(marked(&h, GENERAL).await, Some(next_midnight()));
 
     let mut cfg = config(&base, "K");
     cfg.quota.search_daily_units = 1;
@@ -483,6 +497,60 @@ async fn a_spent_local_budget_defers_midway_without_a_request() {
         .unwrap_err();
     assert!(matches!(e.class, ErrorClass::RetryableAfter(_)));
     assert_eq!(counts(&server).await["search"], 1);
+    assert_eq!(marked(&h, SEARCH).await, Some(next_midnight()));
+    assert_eq!(marked(&h, GENERAL).await, None);
+}
+
+#[tokio::test]
+async fn a_charge_larger_than_what_is_left_marks_nothing() {
+    let (_server, base) = FakeApi::start().await;
+    let mut cfg = config(&base, "K");
+    cfg.quota.general_daily_units = 4;
+    cfg.quota.costs.channels.units = 5;
+    let h = Harness::new(cfg);
+    let e = h
+        .run(
+            "channel_scrape",
+            json!({"channel_url": "@Big120", "top_n": 5}),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, ErrorClass::RetryableAfter(_)), "{e}");
+    let general = h.store.usage().await.unwrap();
+    assert!(
+        general.iter().all(|u| u.exhausted_until.is_none()),
+        "4 units are left for cheaper calls: {general:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_handler_declares_the_buckets_it_charges() {
+    let (_server, base) = FakeApi::start().await;
+    let h = Harness::new(config(&base, "K"));
+    let buckets = |h: &Harness, t: &str| h.handler(t).quota_buckets();
+    assert_eq!(buckets(&h, "channel_scrape"), vec![GENERAL]);
+    assert_eq!(buckets(&h, "keyword_search"), vec![SEARCH, GENERAL]);
+    assert_eq!(buckets(&h, "api_scrape"), vec![GENERAL]);
+    assert_eq!(buckets(&h, "trending_scrape"), vec![GENERAL]);
+    // A cost table that files videos.list under the search bucket moves it there.
+    let mut cfg = config(&base, "K");
+    cfg.quota.costs.videos.bucket = Bucket::Search;
+    let h = Harness::new(cfg);
+    assert_eq!(buckets(&h, "api_scrape"), vec![SEARCH]);
+    assert_eq!(buckets(&h, "channel_scrape"), vec![GENERAL, SEARCH]);
+    // yt-dlp charges no quota; trending still uses the API with a key, and nothing without.
+    let mut cfg = config(&base, "K");
+    cfg.backend = prismq_plugins::Backend::Ytdlp;
+    let h = Harness::new(cfg);
+    for t in ["channel_scrape", "keyword_search", "api_scrape"] {
+        assert!(buckets(&h, t).is_empty(), "{t}");
+    }
+    assert_eq!(buckets(&h, "trending_scrape"), vec![GENERAL]);
+    let mut cfg = config(&base, "K");
+    cfg.backend = prismq_plugins::Backend::Ytdlp;
+    cfg.api_key = None;
+    let h = Harness::new(cfg);
+    assert!(buckets(&h, "trending_scrape").is_empty());
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use std::time::Duration;
 
-use prismq_domain::ports::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};
+use prismq_domain::ports::{
+    Heartbeat, HeldType, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry,
+};
 use prismq_domain::task::{TaskId, TaskType, WorkerId};
 use prismq_domain::PortError;
 
@@ -29,7 +31,7 @@ impl WorkerRegistry for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $6, NULL, 0, 0, 'active')
                  ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, capabilities = excluded.capabilities,
                    strategy = excluded.strategy, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-                   current_task_id = NULL, tasks_done = 0, tasks_failed = 0, status = 'active'",
+                   current_task_id = NULL, tasks_done = 0, tasks_failed = 0, held = '[]'::jsonb, status = 'active'",
                 &[&info.id.as_str(), &info.hostname, &i64::from(info.pid), &caps, &info.strategy.as_str(), &now],
             )
             .await
@@ -39,16 +41,18 @@ impl WorkerRegistry for PostgresStore {
 
     async fn heartbeat(&self, id: &WorkerId, beat: Heartbeat) -> Result<(), PortError> {
         let now = self.now_ms();
+        let held = serde_json::to_value(&beat.held).map_err(|e| corrupt("held", e))?;
         let client = self.client().await?;
         let n = client
             .execute(
-                "UPDATE workers SET heartbeat_at = $2, current_task_id = $3, tasks_done = $4, tasks_failed = $5 WHERE id = $1",
+                "UPDATE workers SET heartbeat_at = $2, current_task_id = $3, tasks_done = $4, tasks_failed = $5, held = $6 WHERE id = $1",
                 &[
                     &id.as_str(),
                     &now,
                     &beat.current_task.map(|t| t.0),
                     &count(beat.tasks_done),
                     &count(beat.tasks_failed),
+                    &held,
                 ],
             )
             .await
@@ -64,7 +68,7 @@ impl WorkerRegistry for PostgresStore {
         let client = self.client().await?;
         let n = client
             .execute(
-                "UPDATE workers SET status = 'stopped', current_task_id = NULL, heartbeat_at = $2 WHERE id = $1",
+                "UPDATE workers SET status = 'stopped', current_task_id = NULL, held = '[]'::jsonb, heartbeat_at = $2 WHERE id = $1",
                 &[&id.as_str(), &now],
             )
             .await
@@ -80,7 +84,7 @@ impl WorkerRegistry for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, hostname, pid, capabilities, strategy, started_at, heartbeat_at, current_task_id, tasks_done, tasks_failed, status
+                "SELECT id, hostname, pid, capabilities, strategy, started_at, heartbeat_at, current_task_id, tasks_done, tasks_failed, status, held
                  FROM workers ORDER BY id COLLATE \"C\"",
                 &[],
             )
@@ -92,6 +96,9 @@ impl WorkerRegistry for PostgresStore {
                 let strategy: String = get(r, 4)?;
                 let heartbeat_at: i64 = get(r, 6)?;
                 let status: String = get(r, 10)?;
+                let held: Value = get(r, 11)?;
+                let held: Vec<HeldType> =
+                    serde_json::from_value(held).map_err(|e| corrupt("held", e))?;
                 let health = if status == "stopped" {
                     WorkerHealth::Stopped
                 } else if now.saturating_sub(heartbeat_at) > ms(stale_after) {
@@ -116,6 +123,7 @@ impl WorkerRegistry for PostgresStore {
                         current_task: get::<Option<i64>>(r, 7)?.map(TaskId),
                         tasks_done: u64::try_from(get::<i64>(r, 8)?).unwrap_or(0),
                         tasks_failed: u64::try_from(get::<i64>(r, 9)?).unwrap_or(0),
+                        held,
                     },
                     health,
                 })

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use rusqlite::params;
 use std::time::Duration;
 
-use prismq_domain::ports::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};
+use prismq_domain::ports::{
+    Heartbeat, HeldType, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry,
+};
 use prismq_domain::task::{TaskId, TaskType, WorkerId};
 use prismq_domain::PortError;
 
@@ -27,7 +29,7 @@ impl SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, 0, 0, 'active')
                  ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, pid = excluded.pid, capabilities = excluded.capabilities,
                    strategy = excluded.strategy, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-                   current_task_id = NULL, tasks_done = 0, tasks_failed = 0, status = 'active'",
+                   current_task_id = NULL, tasks_done = 0, tasks_failed = 0, held = '[]', status = 'active'",
             )
             .and_then(|mut s| s.execute(params![info.id.as_str(), info.hostname, info.pid, caps, info.strategy.as_str(), now]))
             .map_err(map_err)?;
@@ -35,18 +37,21 @@ impl SqliteStore {
         })
     }
 
-    fn heartbeat_blocking(&self, id: &WorkerId, beat: Heartbeat) -> Result<(), PortError> {
+    fn heartbeat_blocking(&self, id: &WorkerId, beat: &Heartbeat) -> Result<(), PortError> {
         let now = self.now_ms();
+        let held =
+            serde_json::to_string(&beat.held).map_err(|e| PortError::Unavailable(e.to_string()))?;
         self.write(|tx| {
             let n = tx
-                .prepare_cached("UPDATE workers SET heartbeat_at = ?2, current_task_id = ?3, tasks_done = ?4, tasks_failed = ?5 WHERE id = ?1")
+                .prepare_cached("UPDATE workers SET heartbeat_at = ?2, current_task_id = ?3, tasks_done = ?4, tasks_failed = ?5, held = ?6 WHERE id = ?1")
                 .and_then(|mut s| {
                     s.execute(params![
                         id.as_str(),
                         now,
                         beat.current_task.map(|t| t.0),
                         i64::try_from(beat.tasks_done).unwrap_or(i64::MAX),
-                        i64::try_from(beat.tasks_failed).unwrap_or(i64::MAX)
+                        i64::try_from(beat.tasks_failed).unwrap_or(i64::MAX),
+                        held
                     ])
                 })
                 .map_err(map_err)?;
@@ -61,7 +66,7 @@ impl SqliteStore {
         let now = self.now_ms();
         self.write(|tx| {
             let n = tx
-                .prepare_cached("UPDATE workers SET status = 'stopped', current_task_id = NULL, heartbeat_at = ?2 WHERE id = ?1")
+                .prepare_cached("UPDATE workers SET status = 'stopped', current_task_id = NULL, held = '[]', heartbeat_at = ?2 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![id.as_str(), now]))
                 .map_err(map_err)?;
             if n == 0 {
@@ -80,7 +85,7 @@ impl SqliteStore {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id, hostname, pid, capabilities, strategy, started_at, heartbeat_at, current_task_id, tasks_done, tasks_failed, status
+                    "SELECT id, hostname, pid, capabilities, strategy, started_at, heartbeat_at, current_task_id, tasks_done, tasks_failed, status, held
                      FROM workers ORDER BY id",
                 )
                 .map_err(map_err)?;
@@ -92,6 +97,8 @@ impl SqliteStore {
                     let strategy: String = r.get(4)?;
                     let heartbeat_at: i64 = r.get(6)?;
                     let status: String = r.get(10)?;
+                    let held: String = r.get(11)?;
+                    let held: Vec<HeldType> = serde_json::from_str(&held).map_err(|e| bad(11, e.to_string()))?;
                     let capabilities: Vec<TaskType> = serde_json::from_str(&caps).map_err(|e| bad(3, e.to_string()))?;
                     let health = if status == "stopped" {
                         WorkerHealth::Stopped
@@ -114,6 +121,7 @@ impl SqliteStore {
                             current_task: r.get::<_, Option<i64>>(7)?.map(TaskId),
                             tasks_done: r.get::<_, i64>(8)?.max(0) as u64,
                             tasks_failed: r.get::<_, i64>(9)?.max(0) as u64,
+                            held,
                         },
                         health,
                     })
@@ -144,7 +152,8 @@ impl WorkerRegistry for SqliteStore {
 
     async fn heartbeat(&self, id: &WorkerId, beat: Heartbeat) -> Result<(), PortError> {
         let id = id.clone();
-        self.blocking(move |s| s.heartbeat_blocking(&id, beat))
+        let beat = beat.clone();
+        self.blocking(move |s| s.heartbeat_blocking(&id, &beat))
             .await
     }
 

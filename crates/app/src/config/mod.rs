@@ -310,7 +310,7 @@ impl Default for WorkerConfig {
 /// `[retry]`: the retry policy for retryable failures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RetryConfig {
-    /// The first retry's maximum delay (full jitter: uniform in `[0, base]`).
+    /// The first retry's maximum delay (equal jitter: uniform in `[base / 2, base]`).
     #[serde(serialize_with = "ser_duration")]
     pub base: Duration,
     /// No retry delay exceeds this.

@@ -15,6 +15,7 @@ use prismq_domain::{
     TaskContext, TaskError, TaskResult,
 };
 
+use super::gate::Verdict;
 use super::supervisor::Shared;
 use super::worker_loop::{update, BeatState};
 use super::Backoff;
@@ -67,20 +68,35 @@ where
     }
 }
 
-pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState) -> Outcome {
+/// Runs one claimed attempt to its outcome, and says what it showed of the task type's
+/// source (for the circuit breaker). `hand_back`: release the task unrun (its type was held
+/// back while the claim was in flight).
+pub(crate) async fn run(
+    shared: &Shared,
+    claimed: ClaimedTask,
+    state: &BeatState,
+    hand_back: bool,
+) -> (Outcome, Verdict) {
     let ClaimedTask { task, mut lease } = claimed;
     update(state, |b| b.current_task = Some(task.id));
     tracing::info!("claimed");
     if shared.stop.is_cancelled() {
         // Shutdown was asked while the claim was in flight: hand it straight back.
-        return release(shared, &lease).await;
+        return (release(shared, &lease).await, Verdict::Neutral);
+    }
+    if hand_back {
+        tracing::info!("its task type is held back now; releasing it without using an attempt");
+        return (release(shared, &lease).await, Verdict::Neutral);
     }
     let Some(handler) = shared.registry.handler(&task.task_type) else {
         let message = format!(
             "this worker has no handler for {}; another worker may",
             task.task_type
         );
-        return fail(shared, &lease, ErrorClass::Retryable, message).await;
+        return (
+            fail(shared, &lease, ErrorClass::Retryable, message).await,
+            Verdict::Neutral,
+        );
     };
     let cancel = CancelSignal::new();
     let ctx = TaskContext::new(task.id, cancel.clone(), shared.logs.clone());
@@ -89,7 +105,17 @@ pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState
         tokio::spawn(async move { handler.handle(&task, &ctx).await })
     };
     let ending = supervise(shared, &mut lease, &mut join, &cancel).await;
-    match ending {
+    let verdict = match &ending {
+        Ending::Finished(Ok(Ok(_))) => Verdict::Answered,
+        Ending::Finished(Ok(Err(e))) => match e.class {
+            ErrorClass::Retryable => Verdict::Transient,
+            ErrorClass::RetryableAfter(_) => Verdict::Deferred,
+            ErrorClass::Permanent => Verdict::Answered,
+        },
+        Ending::TimedOut(_) => Verdict::Transient,
+        Ending::Finished(Err(_)) | Ending::LeaseLost | Ending::GraceOver(_) => Verdict::Neutral,
+    };
+    let outcome = match ending {
         Ending::Finished(Ok(Ok(result))) => succeed(shared, &lease, &task, result).await,
         Ending::Finished(Ok(Err(e))) => {
             tracing::info!(class = ?e.class, error = %e.message, partial = e.partial.len(), "handler failed");
@@ -130,7 +156,8 @@ pub(crate) async fn run(shared: &Shared, claimed: ClaimedTask, state: &BeatState
             save_partial(shared, &task, &partial).await;
             release(shared, &lease).await
         }
-    }
+    };
+    (outcome, verdict)
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

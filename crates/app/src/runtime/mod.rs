@@ -21,11 +21,17 @@
 //! | its lease was lost | cancel signal raised, the handler stopped, its result discarded |
 //! | still running when the shutdown grace ends | cancel signal raised, 1 s to return its `partial` items (saved as above), lease released (no attempt used) |
 //!
+//! Before each claim a loop asks the process's [`gate`] which types it may claim: a type
+//! whose runs keep failing transiently (its circuit breaker is open) or whose quota bucket
+//! is spent is left out of the claim filter (and, with nothing left, the loop idles), and
+//! every heartbeat carries the types held back and why.
+//!
 //! Transient store errors ([`PortError::is_transient`]) are retried with backoff and never
 //! end a loop; other errors from `claim` or `register` end the run with [`RuntimeError`].
 
 mod attempt;
 pub mod backoff;
+pub mod gate;
 #[cfg(test)]
 mod partial_tests;
 mod settings;
@@ -33,6 +39,7 @@ pub mod supervisor;
 pub mod worker_loop;
 
 pub use backoff::Backoff;
+pub use gate::BreakerSettings;
 pub use settings::{hostname, RunOptions, WorkerSettings};
 pub use supervisor::Runtime;
 

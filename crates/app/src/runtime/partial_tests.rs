@@ -23,6 +23,7 @@ use prismq_domain::{
 };
 use prismq_testkit::{FakeClock, MemoryStore};
 
+use super::gate::BreakerSettings;
 use super::{RunOptions, Runtime, WorkerSettings};
 use crate::registry::PluginRegistry;
 
@@ -46,6 +47,7 @@ fn settings() -> WorkerSettings {
         shutdown_grace: Duration::from_secs(30),
         hostname: "testhost".into(),
         pid: 7,
+        breaker: BreakerSettings::default(),
     }
 }
 

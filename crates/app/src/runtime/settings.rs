@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use prismq_domain::{ClaimingStrategy, TaskId, TaskType, WorkerId};
 
+use super::gate::BreakerSettings;
 use crate::config::WorkerConfig;
 
 /// How the loops behave; see `[worker]` in `docs/configuration.md` for each field.
@@ -36,6 +37,9 @@ pub struct WorkerSettings {
     pub hostname: String,
     /// The process id in worker ids and the registry.
     pub pid: u32,
+    /// When a task type's circuit breaker opens and for how long (not configurable: the
+    /// defaults, 5 failures and 30 s doubling to 5 min; tests set their own).
+    pub breaker: BreakerSettings,
 }
 
 impl WorkerSettings {
@@ -55,6 +59,7 @@ impl WorkerSettings {
             shutdown_grace: c.shutdown_grace,
             hostname: hostname(),
             pid: std::process::id(),
+            breaker: BreakerSettings::default(),
         }
     }
 
@@ -84,7 +89,8 @@ pub struct RunOptions {
     /// Stop when no eligible task is left: a loop exits when its claim returns nothing while
     /// no loop is claiming or holding a task. A loop counts as busy from the moment it asks
     /// for a task until that task's outcome is written. Tasks that become eligible later
-    /// (retries with a backoff, deferrals, delayed tasks) are left queued.
+    /// (retries with a backoff, deferrals, delayed tasks) and tasks of types the gate holds
+    /// back (circuit breaker open, quota spent) are left queued.
     pub drain: bool,
     /// Claim at most this many tasks in this run (over all loops), then stop once they are
     /// finished.

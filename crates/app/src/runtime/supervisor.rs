@@ -1,6 +1,7 @@
 //! The supervisor: checks the set-up, starts one worker loop per unit of concurrency, stops
 //! them all when one hits an error it cannot retry, and adds up their reports.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    ClaimFilter, ResultStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
+    ClaimFilter, QuotaLedger, ResultStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
 };
 use prismq_domain::TaskType;
 
+use super::gate::Gate;
 use super::{worker_loop, RunOptions, RunReport, RuntimeError, WorkerSettings};
 use crate::registry::PluginRegistry;
 
@@ -26,6 +28,7 @@ pub struct Runtime {
     registry: Arc<PluginRegistry>,
     settings: WorkerSettings,
     notifier: Option<Arc<dyn WorkNotifier>>,
+    quota: Option<Arc<dyn QuotaLedger>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -56,6 +59,8 @@ pub(crate) struct Shared {
     pub remaining: Option<AtomicU64>,
     /// Wakes idle loops when tasks are enqueued (PostgreSQL); `None`: poll with backoff.
     pub notifier: Option<Arc<dyn WorkNotifier>>,
+    /// Which types may be claimed now (circuit breakers, quota holds).
+    pub gate: Gate,
 }
 
 impl Shared {
@@ -103,7 +108,16 @@ impl Runtime {
             registry,
             settings,
             notifier: None,
+            quota: None,
         }
+    }
+
+    /// The same runtime reading `quota` before it claims: while a bucket a handler declares
+    /// ([`prismq_domain::TaskHandler::quota_buckets`]) is marked exhausted, that handler's
+    /// type is not claimed at all (see [`super::gate`]).
+    pub fn with_quota(mut self, quota: Arc<dyn QuotaLedger>) -> Self {
+        self.quota = Some(quota);
+        self
     }
 
     /// The same runtime woken by `notifier` when tasks are enqueued, instead of only polling:
@@ -168,6 +182,20 @@ impl Runtime {
             .collect::<Result<Vec<_>, _>>()
             .map_err(RuntimeError::WorkerId)?;
         let stop = shutdown.child_token();
+        let buckets: BTreeMap<TaskType, Vec<String>> = capabilities
+            .iter()
+            .filter_map(|t| {
+                self.registry
+                    .handler(t)
+                    .map(|h| (t.clone(), h.quota_buckets()))
+            })
+            .collect();
+        let gate = Gate::new(
+            self.settings.breaker,
+            self.settings.only_task.is_none(),
+            self.quota.clone(),
+            buckets,
+        );
         let shared = Arc::new(Shared {
             queue: self.queue.clone(),
             workers: self.workers.clone(),
@@ -181,6 +209,7 @@ impl Runtime {
             busy: AtomicUsize::new(0),
             remaining: options.max_tasks.map(AtomicU64::new),
             notifier: self.notifier.clone(),
+            gate,
         });
         tracing::info!(
             concurrency,

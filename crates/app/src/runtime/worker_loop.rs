@@ -55,6 +55,14 @@ pub(crate) async fn run(shared: Arc<Shared>, id: WorkerId) -> LoopResult {
     let result = work(&shared, &id, &state, &mut backoff).await;
     beat_stop.cancel();
     let _ = beats.await;
+    // The final counters: without this beat the registry keeps those of the last periodic
+    // one (a run shorter than the interval showed none at all).
+    let last = beat_of(&shared, &state);
+    if let Err(e) =
+        attempt::with_retries(&shared, || shared.workers.heartbeat(&id, last.clone())).await
+    {
+        tracing::warn!(worker = %id, error = %e, "could not write the final counters");
+    }
     if let Err(e) = attempt::with_retries(&shared, || shared.workers.deregister(&id)).await {
         tracing::warn!(worker = %id, error = %e, "could not deregister; the worker will show as stale");
     }
@@ -118,7 +126,7 @@ async fn work(
     state: &BeatState,
     backoff: &mut Backoff,
 ) -> LoopResult {
-    let request = ClaimRequest {
+    let base = ClaimRequest {
         worker: id.clone(),
         filter: shared.filter(),
         strategy: shared.settings.strategy,
@@ -127,12 +135,38 @@ async fn work(
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
     while !shared.stop.is_cancelled() {
+        // The types not held back now (breaker open, quota spent); never an empty filter,
+        // which would mean every type.
+        let admission = shared.gate.admit(&shared.capabilities).await;
+        if admission.types.is_empty() {
+            // Held types are not eligible: a draining run ends as for tasks waiting out a
+            // backoff, leaving them queued.
+            if shared.options.drain && shared.busy.load(Ordering::SeqCst) == 0 {
+                tracing::debug!(worker = %id, "drained: every type is held back and no loop busy");
+                break;
+            }
+            if !idle(shared, backoff, &mut wake).await {
+                break;
+            }
+            continue;
+        }
         if !shared.reserve_claim() {
+            shared.gate.claimed(&admission, None);
             break; // max_tasks reached
         }
         shared.busy.fetch_add(1, Ordering::SeqCst);
+        let mut request = base.clone();
+        request.filter.task_types.clone_from(&admission.types);
         // Claimed and marked running in one step (one transaction on SQLite).
         let claimed = shared.queue.claim_and_start(&request).await;
+        let hand_back = shared.gate.claimed(
+            &admission,
+            claimed
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|c| (c.task.id, &c.task.task_type)),
+        );
         match claimed {
             Ok(Some(c)) => {
                 backoff.reset();
@@ -144,7 +178,11 @@ async fn work(
                     attempt = c.task.attempts,
                     worker = %id,
                 );
-                let outcome = attempt::run(shared, c, state).instrument(span).await;
+                let (task_id, task_type) = (c.task.id, c.task.task_type.clone());
+                let (outcome, verdict) = attempt::run(shared, c, state, hand_back)
+                    .instrument(span)
+                    .await;
+                shared.gate.record(&task_type, task_id, verdict);
                 record(&mut report, state, outcome);
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
             }
@@ -208,6 +246,13 @@ fn record(report: &mut RunReport, state: &BeatState, outcome: Outcome) {
     });
 }
 
+/// The loop's state as a heartbeat, with the types its process holds back now.
+fn beat_of(shared: &Shared, state: &BeatState) -> Heartbeat {
+    let mut beat = state.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    beat.held = shared.gate.held(&shared.capabilities);
+    beat
+}
+
 /// Sends a heartbeat every `heartbeat_interval` (the first one interval after registering,
 /// which counts as one) until `stop`. A worker the registry forgot (pruned) registers again.
 async fn heartbeats(
@@ -224,7 +269,7 @@ async fn heartbeats(
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let beat = *state.lock().unwrap_or_else(PoisonError::into_inner);
+        let beat = beat_of(&shared, &state);
         match shared.workers.heartbeat(&info.id, beat).await {
             Ok(()) => {}
             Err(PortError::NotFound(_)) => {

@@ -2,6 +2,7 @@
 //! `MemoryStore`, and timing (leases, heartbeats, backoff) on mockall mocks with tokio's
 //! paused clock.
 
+mod gating;
 mod handlers;
 mod mocked;
 mod mocks;

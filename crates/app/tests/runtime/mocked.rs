@@ -97,11 +97,14 @@ async fn lease_is_renewed_every_third_of_its_length() {
     // 3 lease lengths and a bit (95 s): renewals at 10, 20, …, 90 → 9.
     let (n, beats) = renewals_for(LEASE * 3 + LEASE / 6).await;
     assert_eq!(n, 9);
-    // Heartbeats every 10 s during the task carry it.
-    assert_eq!(beats.len(), 9);
-    assert!(beats
+    // Heartbeats every 10 s during the task carry it; one last beat at shutdown carries
+    // the final counters and no task.
+    assert_eq!(beats.len(), 10);
+    assert!(beats[..9]
         .iter()
         .all(|(_, b)| b.current_task == Some(prismq_domain::TaskId(1))));
+    assert_eq!(beats[9].1.current_task, None);
+    assert_eq!(beats[9].1.tasks_done, 1);
     // Just under 3 lease lengths: the 90 s renewal never comes → 8.
     let (n, _) = renewals_for(LEASE * 3 - Duration::from_millis(1)).await;
     assert_eq!(n, 8);
@@ -152,7 +155,7 @@ fn stop_after(d: Duration) -> CancellationToken {
 }
 
 #[tokio::test(start_paused = true)]
-async fn idle_heartbeats_on_their_own_interval_then_deregisters() {
+async fn idle_heartbeats_on_their_own_interval_then_a_last_one_then_deregisters() {
     let mut q = MockTaskQueue::new();
     never_anything(&mut q, Arc::default());
     let beats = Arc::new(Mutex::new(Vec::new()));
@@ -176,7 +179,8 @@ async fn idle_heartbeats_on_their_own_interval_then_deregisters() {
     );
     let beats = beats.lock().unwrap();
     let at: Vec<u64> = beats.iter().map(|(t, _)| (*t - start).as_secs()).collect();
-    assert_eq!(at, [10, 20, 30]);
+    // Every 10 s, then the final one at shutdown.
+    assert_eq!(at, [10, 20, 30, 35]);
     assert!(beats.iter().all(|(_, b)| *b == Heartbeat::default()));
 }
 

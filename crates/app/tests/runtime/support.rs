@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prismq_app::{PluginRegistry, Runtime, WorkerSettings};
+use prismq_app::{BreakerSettings, PluginRegistry, Runtime, WorkerSettings};
 use prismq_domain::ports::{ResultStore, TaskLog, TaskQueue, WorkerRegistry};
 use prismq_domain::{
     ClaimingStrategy, Compatibility, Lease, LeaseToken, Priority, Registrar, RetryPolicy, Task,
@@ -30,6 +30,7 @@ pub fn settings() -> WorkerSettings {
         shutdown_grace: Duration::from_secs(30),
         hostname: "testhost".into(),
         pid: 7,
+        breaker: BreakerSettings::default(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `prismq stats [--watch]`: tasks by type and status, the oldest eligible task, throughput
-//! and failure rate, the dead-letter count, workers by health and quota used per bucket.
+//! and failure rate, the dead-letter count, workers by health, quota used per bucket, and
+//! the task types running workers hold back (circuit breaker open, quota spent).
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use prismq_app::App;
 use prismq_domain::ports::{QueueStats, QuotaUsage, WorkerHealth, WorkerRecord};
 use prismq_domain::TaskStatus;
 
+use super::workers::{held_back, held_section};
 use crate::args::StatsArgs;
 use crate::context::Ctx;
 use crate::exit::{CliResult, Exit};
@@ -98,6 +100,7 @@ fn print(ctx: &Ctx, app: &App, snapshot: &Snapshot) -> CliResult {
             "dead_letters": stats.total(TaskStatus::Failed),
             "workers": snapshot.workers_by_health().iter().map(|(h, n)| (health_name(*h).to_owned(), json!(n))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "quota": snapshot.quota,
+            "held_back": held_back(&snapshot.workers),
             "results": results,
         });
         return render::print(&format!("{value}\n"));
@@ -162,13 +165,14 @@ fn print(ctx: &Ctx, app: &App, snapshot: &Snapshot) -> CliResult {
             .join("; ")
     };
     render::print(&format!(
-        "{}\noldest eligible task: {oldest}\nthroughput: {} completed in the last minute, {} in the last hour\nfailure rate (last hour): {:.1}% ({} dead-lettered)\ndead letters: {}\nworkers: {workers}\nquota: {quota}\nstored results: {}\n",
+        "{}\noldest eligible task: {oldest}\nthroughput: {} completed in the last minute, {} in the last hour\nfailure rate (last hour): {:.1}% ({} dead-lettered)\ndead letters: {}\nworkers: {workers}\nquota: {quota}\n{}stored results: {}\n",
         t.render(),
         r.completed_last_minute,
         r.completed_last_hour,
         r.failure_rate() * 100.0,
         r.failed_last_hour,
         stats.total(TaskStatus::Failed),
+        held_section(&snapshot.workers),
         render::count(i64::try_from(results).unwrap_or(i64::MAX))
     ))
 }

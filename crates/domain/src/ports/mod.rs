@@ -40,7 +40,9 @@ pub use task_queue::{
     FailOutcome, Failure, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
 pub use work_signal::{WorkNotifier, WorkSubscription};
-pub use worker_registry::{Heartbeat, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry};
+pub use worker_registry::{
+    Heartbeat, HeldType, HoldReason, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry,
+};
 
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;

@@ -25,7 +25,7 @@ pub struct WorkerInfo {
 }
 
 /// A periodic sign of life.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// The task it is working on, if any.
     pub current_task: Option<TaskId>,
@@ -33,6 +33,49 @@ pub struct Heartbeat {
     pub tasks_done: u64,
     /// Attempts it failed so far.
     pub tasks_failed: u64,
+    /// The task types its process holds back from claiming now, and why.
+    #[serde(default)]
+    pub held: Vec<HeldType>,
+}
+
+/// A task type a worker process does not claim for now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldType {
+    /// The type held back.
+    pub task_type: TaskType,
+    /// When the hold lifts, if known (a breaker waiting for its probe's outcome: `None`).
+    pub until: Option<Timestamp>,
+    /// Why.
+    #[serde(flatten)]
+    pub reason: HoldReason,
+}
+
+/// Why a task type is held back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum HoldReason {
+    /// The type's circuit breaker is open: its runs kept failing transiently.
+    Breaker {
+        /// Consecutive transient failures that opened it.
+        failures: u32,
+    },
+    /// A quota bucket its runs charge is spent.
+    Quota {
+        /// The bucket's name in the quota ledger.
+        bucket: String,
+    },
+}
+
+impl std::fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HoldReason::Breaker { failures } => write!(
+                f,
+                "circuit breaker open after {failures} consecutive transient failures"
+            ),
+            HoldReason::Quota { bucket } => write!(f, "quota bucket {bucket} spent"),
+        }
+    }
 }
 
 /// A worker's state as others see it.
@@ -70,10 +113,13 @@ pub trait WorkerRegistry: Send + Sync {
     /// zero counters). MUST record now as both `started_at` and `heartbeat_at`.
     async fn register(&self, info: &WorkerInfo) -> Result<(), PortError>;
 
-    /// Records a heartbeat at now. MUST fail with `NotFound` for an unknown worker.
+    /// Records a heartbeat at now, with its state (current task, counters, held types) as
+    /// given, which [`WorkerRegistry::list`] MUST read back unchanged. MUST fail with
+    /// `NotFound` for an unknown worker.
     async fn heartbeat(&self, id: &WorkerId, beat: Heartbeat) -> Result<(), PortError>;
 
-    /// Marks the worker stopped (kept for history). MUST fail with `NotFound` when unknown.
+    /// Marks the worker stopped (kept for history, counters as last heartbeated; its held
+    /// types cleared). MUST fail with `NotFound` when unknown.
     async fn deregister(&self, id: &WorkerId) -> Result<(), PortError>;
 
     /// Every worker, with health: `Stopped` if deregistered, `Stale` if its heartbeat is older

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::common::{self, API_SCRAPE};
 use super::params;
-use super::source::VideoSource;
+use super::source::{SourceCall, VideoSource};
 use super::video::Video;
 
 /// The source value of this handler's items.
@@ -32,6 +32,11 @@ impl ApiHandler {
 impl TaskHandler for ApiHandler {
     fn task_type(&self) -> TaskType {
         common::task_type(API_SCRAPE)
+    }
+
+    /// The Data API buckets its source charges (none with yt-dlp).
+    fn quota_buckets(&self) -> Vec<String> {
+        self.source.quota_buckets(SourceCall::Videos)
     }
 
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {

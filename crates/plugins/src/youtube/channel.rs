@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::common::{self, CHANNEL_SCRAPE};
 use super::params;
-use super::source::{ChannelQuery, VideoSource};
+use super::source::{ChannelQuery, SourceCall, VideoSource};
 use super::video::Video;
 
 /// The source value of this handler's items.
@@ -35,6 +35,11 @@ impl ChannelHandler {
 impl TaskHandler for ChannelHandler {
     fn task_type(&self) -> TaskType {
         common::task_type(CHANNEL_SCRAPE)
+    }
+
+    /// The Data API buckets its source charges (none with yt-dlp).
+    fn quota_buckets(&self) -> Vec<String> {
+        self.source.quota_buckets(SourceCall::ChannelVideos)
     }
 
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::common::{self, KEYWORD_SEARCH};
 use super::params;
-use super::source::{SearchQuery, VideoSource};
+use super::source::{SearchQuery, SourceCall, VideoSource};
 use super::video::Video;
 
 /// The source value of this handler's items.
@@ -35,6 +35,11 @@ impl KeywordHandler {
 impl TaskHandler for KeywordHandler {
     fn task_type(&self) -> TaskType {
         common::task_type(KEYWORD_SEARCH)
+    }
+
+    /// The Data API buckets its source charges (none with yt-dlp).
+    fn quota_buckets(&self) -> Vec<String> {
+        self.source.quota_buckets(SourceCall::Search)
     }
 
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {

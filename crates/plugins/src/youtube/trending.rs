@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::common::{self, TRENDING_SCRAPE};
 use super::params;
-use super::source::{CategoryList, ChartQuery, VideoSource};
+use super::source::{CategoryList, ChartQuery, SourceCall, VideoSource};
 use super::video::Video;
 
 /// The source value of this handler's items.
@@ -107,6 +107,20 @@ fn assignable(list: &CategoryList) -> String {
 impl TaskHandler for TrendingHandler {
     fn task_type(&self) -> TaskType {
         common::task_type(TRENDING_SCRAPE)
+    }
+
+    /// The Data API buckets its chart and category calls charge (none without a key).
+    fn quota_buckets(&self) -> Vec<String> {
+        let Some(source) = &self.source else {
+            return Vec::new();
+        };
+        let mut names = source.quota_buckets(SourceCall::Categories);
+        for b in source.quota_buckets(SourceCall::Chart) {
+            if !names.contains(&b) {
+                names.push(b);
+            }
+        }
+        names
     }
 
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {

@@ -198,6 +198,7 @@ macro_rules! contract_suite {
             workers::register_records_now_as_start_and_heartbeat,
             workers::reregister_resets_worker,
             workers::heartbeat_records_now_and_state,
+            workers::heartbeat_records_held_types,
             workers::heartbeat_unknown_is_not_found,
             workers::deregister_marks_stopped_and_keeps_it,
             workers::list_reports_health_ordered_by_id,

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use prismq_domain::ports::{Heartbeat, WorkerHealth};
-use prismq_domain::{ClaimingStrategy, TaskId};
+use prismq_domain::ports::{Heartbeat, HeldType, HoldReason, WorkerHealth};
+use prismq_domain::{ClaimingStrategy, TaskId, Timestamp};
 
 use super::support::{assert_not_found, setup};
 use super::{ContractEnv, Subject};
@@ -39,6 +39,7 @@ pub async fn reregister_resets_worker(factory: impl Fn(ContractEnv) -> Subject) 
                 current_task: Some(TaskId(3)),
                 tasks_done: 5,
                 tasks_failed: 1,
+                held: held_types(),
             },
         )
         .await
@@ -72,12 +73,71 @@ pub async fn heartbeat_records_now_and_state(factory: impl Fn(ContractEnv) -> Su
         current_task: Some(TaskId(17)),
         tasks_done: 4,
         tasks_failed: 2,
+        held: Vec::new(),
     };
-    s.workers.heartbeat(&info.id, beat).await.unwrap();
+    s.workers.heartbeat(&info.id, beat.clone()).await.unwrap();
     let w = s.workers.list(STALE).await.unwrap().remove(0);
     assert_eq!((w.started_at, w.heartbeat_at), (started, clock.now()));
     assert_eq!(w.heartbeat, beat);
     assert_eq!(w.health, WorkerHealth::Active);
+}
+
+/// Two held types: one behind an open breaker (with and without a known end), one behind a
+/// spent quota bucket.
+fn held_types() -> Vec<HeldType> {
+    vec![
+        HeldType {
+            task_type: task_type_of("channel_scrape"),
+            until: Some(Timestamp::from_millisecond(1_800_000_030_250).unwrap()),
+            reason: HoldReason::Breaker { failures: 5 },
+        },
+        HeldType {
+            task_type: task_type_of("keyword_search"),
+            until: Some(Timestamp::from_second(1_800_025_200).unwrap()),
+            reason: HoldReason::Quota {
+                bucket: "youtube_data_api.search".into(),
+            },
+        },
+        HeldType {
+            task_type: task_type_of("api_scrape"),
+            until: None,
+            reason: HoldReason::Breaker { failures: 7 },
+        },
+    ]
+}
+
+/// A heartbeat's held types read back as written, in order; the next heartbeat replaces
+/// them (an empty list clears them); deregister clears them and keeps the counters of the
+/// last heartbeat.
+pub async fn heartbeat_records_held_types(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    let info = worker_info("w-1");
+    s.workers.register(&info).await.unwrap();
+    let beat = Heartbeat {
+        current_task: None,
+        tasks_done: 13,
+        tasks_failed: 1,
+        held: held_types(),
+    };
+    s.workers.heartbeat(&info.id, beat.clone()).await.unwrap();
+    assert_eq!(s.workers.list(STALE).await.unwrap()[0].heartbeat, beat);
+    let fewer = Heartbeat {
+        held: held_types()[1..2].to_vec(),
+        ..beat.clone()
+    };
+    s.workers.heartbeat(&info.id, fewer.clone()).await.unwrap();
+    assert_eq!(s.workers.list(STALE).await.unwrap()[0].heartbeat, fewer);
+    s.workers.heartbeat(&info.id, beat.clone()).await.unwrap();
+    s.workers.deregister(&info.id).await.unwrap();
+    let w = s.workers.list(STALE).await.unwrap().remove(0);
+    assert_eq!(w.health, WorkerHealth::Stopped);
+    assert_eq!(
+        w.heartbeat,
+        Heartbeat {
+            held: Vec::new(),
+            ..beat
+        }
+    );
 }
 
 /// heartbeat of an unknown worker is `NotFound` and registers nothing.

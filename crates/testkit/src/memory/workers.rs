@@ -64,6 +64,8 @@ impl WorkerRegistry for MemoryStore {
         let mut st = self.state();
         let w = st.workers.get_mut(id).ok_or_else(|| unknown(id))?;
         w.stopped = true;
+        w.heartbeat.current_task = None;
+        w.heartbeat.held.clear();
         Ok(())
     }
 
@@ -77,7 +79,7 @@ impl WorkerRegistry for MemoryStore {
                 info: w.info.clone(),
                 started_at: w.started_at,
                 heartbeat_at: w.heartbeat_at,
-                heartbeat: w.heartbeat,
+                heartbeat: w.heartbeat.clone(),
                 health: w.health(now, stale_after),
             })
             .collect())

@@ -24,7 +24,7 @@ use super::quota::{Cost, QuotaGate};
 use super::redact::redact_key;
 use super::retry::RequestRetry;
 use super::{
-    CategoryList, ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, Stopped,
+    CategoryList, ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceCall, SourceError, Stopped,
     VideoCategory, VideoSource,
 };
 use crate::config::ApiKey;
@@ -518,6 +518,27 @@ fn rfc3339_seconds(t: Timestamp) -> String {
 impl VideoSource for DataApiSource {
     fn name(&self) -> &'static str {
         "data_api"
+    }
+
+    /// From the cost table (buckets are configurable per method): `channel_videos` calls
+    /// channels, playlistItems and videos; `chart` videos; `categories` videoCategories;
+    /// `search` search and videos; `videos` videos.
+    fn quota_buckets(&self, kind: SourceCall) -> Vec<String> {
+        let methods: &[Method] = match kind {
+            SourceCall::ChannelVideos => &[Method::Channels, Method::PlaylistItems, Method::Videos],
+            SourceCall::Chart => &[Method::Videos],
+            SourceCall::Categories => &[Method::VideoCategories],
+            SourceCall::Search => &[Method::Search, Method::Videos],
+            SourceCall::Videos => &[Method::Videos],
+        };
+        let mut names: Vec<String> = Vec::new();
+        for m in methods {
+            let name = self.cost(*m).bucket.ledger_name().to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     async fn channel_videos(

@@ -170,6 +170,28 @@ pub trait VideoSource: Send + Sync + fmt::Debug {
 
     /// Details of the given videos, in the given order; unknown ids are left out.
     async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, Stopped>;
+
+    /// The quota ledger buckets a call of `kind` may charge, by name, without repeats.
+    /// Default: none (a source without quota, such as yt-dlp).
+    fn quota_buckets(&self, kind: SourceCall) -> Vec<String> {
+        let _ = kind;
+        Vec::new()
+    }
+}
+
+/// The calls of [`VideoSource`], for [`VideoSource::quota_buckets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceCall {
+    /// [`VideoSource::channel_videos`].
+    ChannelVideos,
+    /// [`VideoSource::chart`].
+    Chart,
+    /// [`VideoSource::categories`].
+    Categories,
+    /// [`VideoSource::search`].
+    Search,
+    /// [`VideoSource::videos`].
+    Videos,
 }
 
 /// Why a source failed, classified at the point of failure.
@@ -319,10 +341,10 @@ impl SourceError {
             ),
             SourceError::RateLimited { retry_at: Some(t) } => TaskError::retry_after(
                 *t,
-                format!("YouTube is throttling requests; retrying after {t} as it asked"),
+                format!("YouTube is throttling requests and asked to wait until {t}"),
             ),
             SourceError::RateLimited { retry_at: None } => {
-                TaskError::retryable("YouTube is throttling requests; retrying with backoff")
+                TaskError::retryable(this.to_string())
             }
             SourceError::KeyInvalid => TaskError::permanent(
                 "the YouTube API key is not valid: set a valid key in the youtube.api_key setting (Google Cloud console → APIs & Services → Credentials)",
@@ -343,18 +365,16 @@ impl SourceError {
                 "{this}; check that youtube.api_base_url points at the Data API itself"
             )),
             SourceError::Transient { .. } | SourceError::Timeout | SourceError::Network(_) => {
-                TaskError::retryable(format!("{this}; retrying"))
+                TaskError::retryable(this.to_string())
             }
             SourceError::TooLarge { .. } => TaskError::permanent(format!(
                 "{this}; a real answer is far smaller, so check that youtube.api_base_url and youtube.ytdlp_path point at YouTube's API and a real yt-dlp"
             )),
-            SourceError::Decode(_) => TaskError::retryable(format!("{this}; retrying")),
-            SourceError::Ledger(e) if e.is_transient() => {
-                TaskError::retryable(format!("{this}; retrying"))
-            }
+            SourceError::Decode(_) => TaskError::retryable(this.to_string()),
+            SourceError::Ledger(e) if e.is_transient() => TaskError::retryable(this.to_string()),
             SourceError::Ledger(_) => TaskError::permanent(this.to_string()),
             SourceError::Cancelled => TaskError::retryable("cancelled before YouTube answered"),
-            SourceError::ToolRetryable(_) => TaskError::retryable(format!("{this}; retrying later")),
+            SourceError::ToolRetryable(_) => TaskError::retryable(this.to_string()),
             SourceError::ToolPermanent(_) | SourceError::Unsupported(_) => {
                 TaskError::permanent(this.to_string())
             }
@@ -391,7 +411,12 @@ mod tests {
             SourceError::Ledger(PortError::Busy("x".into())),
             SourceError::ToolRetryable("bot check".into()),
         ] {
-            assert_eq!(e.to_task_error().class, ErrorClass::Retryable, "{e:?}");
+            let te = e.to_task_error();
+            assert_eq!(te.class, ErrorClass::Retryable, "{e:?}");
+            // The stored message says what failed; whether it is retried is the runtime's
+            // decision, shown apart (a dead-lettered task must not read "retrying").
+            assert!(!te.message.contains("retrying"), "{}", te.message);
+            assert_eq!(te.message, e.to_string(), "{e:?}");
         }
         for e in [
             SourceError::KeyInvalid,

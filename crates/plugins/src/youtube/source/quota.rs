@@ -193,10 +193,33 @@ impl QuotaGate {
             .map_err(SourceError::Ledger)?
         {
             QuotaDecision::Granted { .. } => Ok(()),
-            QuotaDecision::Exhausted { until } => Err(SourceError::QuotaExhausted {
-                bucket: cost.bucket,
-                until,
-            }),
+            QuotaDecision::Exhausted { until } => {
+                self.mark_if_spent(cost.bucket, limit, until).await;
+                Err(SourceError::QuotaExhausted {
+                    bucket: cost.bucket,
+                    until,
+                })
+            }
+        }
+    }
+
+    /// Our own count refused a charge: when nothing at all is left in the bucket (used ≥
+    /// limit), marks it exhausted until the window's end too, so the worker runtime, which
+    /// reads only the marks, stops claiming the types that charge it. A charge refused only
+    /// because it is larger than what is left marks nothing (smaller calls still fit).
+    async fn mark_if_spent(&self, bucket: Bucket, limit: u64, until: Timestamp) {
+        let name = bucket.ledger_name();
+        let spent = match self.ledger.used(name).await {
+            Ok(used) => used >= limit,
+            Err(e) => {
+                tracing::warn!(error = %e, bucket = name, "could not read the quota bucket's usage");
+                return;
+            }
+        };
+        if spent {
+            if let Err(e) = self.ledger.mark_exhausted(name, until).await {
+                tracing::warn!(error = %e, bucket = name, "could not mark the quota bucket exhausted");
+            }
         }
     }
 
