@@ -1,6 +1,7 @@
 //! The runtime's defence in depth against outside text: whatever message a handler fails
 //! with (control characters, forged lines, megabytes), the stored `last_error` and the
-//! task log's failure entry are one line of at most `MESSAGE_MAX_CHARS` characters.
+//! task log's failure entry are one line of at most `MESSAGE_MAX_CHARS` characters, and so
+//! is what the runtime writes about it to the process's log.
 
 use std::sync::Arc;
 
@@ -40,8 +41,37 @@ impl TaskHandler for Careless {
     }
 }
 
+/// The process log, captured: a `MakeWriter` appending to a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 #[tokio::test]
 async fn a_hostile_failure_message_is_stored_as_one_bounded_line() {
+    // The runtime's own log lines (current-thread runtime: the subscriber sees every task).
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _log_guard = tracing::subscriber::set_default(subscriber);
     let clock = Arc::new(FakeClock::default());
     let store = MemoryStore::new(clock, RetryPolicy::default());
     let mut registry = PluginRegistry::new();
@@ -97,4 +127,15 @@ async fn a_hostile_failure_message_is_stored_as_one_bounded_line() {
     for e in TaskLog::list(&store, id).await.unwrap() {
         assert!(is_one_line(&e.message), "{:?}", e.message);
     }
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("handler failed"), "{text:.400}");
+    assert!(
+        !text.contains("error: forged line\r") && !text.contains('\u{1b}'),
+        "the process log carries the raw message"
+    );
+    assert!(
+        text.len() < 8 * MESSAGE_MAX_CHARS * 4,
+        "{} bytes logged",
+        text.len()
+    );
 }

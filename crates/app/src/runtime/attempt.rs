@@ -16,6 +16,8 @@ use prismq_domain::{
 };
 
 use super::gate::Verdict;
+use prismq_domain::text::{one_line, MESSAGE_MAX_CHARS};
+
 use super::supervisor::Shared;
 use super::worker_loop::{update, BeatState};
 use super::Backoff;
@@ -118,12 +120,14 @@ pub(crate) async fn run(
     let outcome = match ending {
         Ending::Finished(Ok(Ok(result))) => succeed(shared, &lease, &task, result).await,
         Ending::Finished(Ok(Err(e))) => {
-            tracing::info!(class = ?e.class, error = %e.message, partial = e.partial.len(), "handler failed");
             let TaskError {
                 class,
                 message,
                 partial,
             } = e;
+            // Outside text may be in it: one bounded line in the log as in the store.
+            let message = one_line(&message, MESSAGE_MAX_CHARS);
+            tracing::info!(class = ?class, error = %message, partial = partial.len(), "handler failed");
             save_partial(shared, &task, &partial).await;
             fail(shared, &lease, class, message).await
         }
@@ -132,6 +136,7 @@ pub(crate) async fn run(
                 Ok(payload) => format!("the handler panicked: {}", panic_message(&*payload)),
                 Err(e) => format!("the handler was stopped: {e}"),
             };
+            let message = one_line(&message, MESSAGE_MAX_CHARS);
             tracing::error!(error = %message, "handler panicked");
             fail(shared, &lease, ErrorClass::Retryable, message).await
         }
@@ -337,7 +342,7 @@ async fn save_partial(shared: &Shared, task: &Task, partial: &[ContentItem]) {
 
 async fn fail(shared: &Shared, lease: &Lease, class: ErrorClass, message: String) -> Outcome {
     // Defence in depth: whatever a handler put in its message, one bounded line is stored.
-    let message = prismq_domain::text::one_line(&message, prismq_domain::text::MESSAGE_MAX_CHARS);
+    let message = one_line(&message, MESSAGE_MAX_CHARS);
     let failure = Failure { class, message };
     match with_retries(shared, || shared.queue.fail(lease, &failure)).await {
         Ok(outcome) => {
