@@ -10,14 +10,13 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{interval_at, sleep, Instant, MissedTickBehavior};
 
 use prismq_domain::ports::{ClaimedTask, Failure, LogLevel, NewLogEntry, TaskEvent};
+use prismq_domain::text::{one_line, MESSAGE_MAX_CHARS};
 use prismq_domain::{
     CancelSignal, ContentItem, ErrorClass, Lease, PortError, RetryDecision, SaveReport, Task,
     TaskContext, TaskError, TaskResult,
 };
 
 use super::gate::Verdict;
-use prismq_domain::text::{one_line, MESSAGE_MAX_CHARS};
-
 use super::supervisor::Shared;
 use super::worker_loop::{update, BeatState};
 use super::Backoff;
