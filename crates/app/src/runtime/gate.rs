@@ -4,7 +4,7 @@
 //! attempts and no claims.
 //!
 //! **Circuit breaker, per task type, shared by every loop of the run.** Each finished
-//! attempt gives a [`Verdict`]: the source answered (success, a permanent error, a
+//! attempt gives a `Verdict`: the source answered (success, a permanent error, a
 //! deferral), failed transiently (a `Retryable` error or the handler's time limit), or
 //! neither (a panic, a lost lease, a release). After [`BreakerSettings::threshold`]
 //! consecutive transient failures the breaker opens for [`BreakerSettings::cool_down`]: the
