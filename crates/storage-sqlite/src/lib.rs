@@ -87,6 +87,8 @@ pub struct SqliteOptions {
     pub create: bool,
     /// Idle connections kept for reuse.
     pub max_idle_connections: usize,
+    /// How channel baselines and outlier scores are computed when results are saved.
+    pub outlier: prismq_domain::outlier::OutlierSettings,
 }
 
 impl SqliteOptions {
@@ -102,6 +104,7 @@ impl SqliteOptions {
             migrate: true,
             create: true,
             max_idle_connections: 8,
+            outlier: prismq_domain::outlier::OutlierSettings::default(),
         }
     }
 }
