@@ -41,6 +41,51 @@ pub fn find_sql() -> String {
     )
 }
 
+/// [`ResultStore::query`]'s statement and arguments for `q` (already validated). Public so
+/// a test can check its plan: `--order outlier` walks `ix_results_outlier` and never sorts.
+pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(source) = &q.source {
+        sql.push_str(" AND source = ?");
+        args.push(SqlValue::Text(source.clone()));
+    }
+    if let Some(since) = q.since {
+        sql.push_str(" AND last_seen_at >= ?");
+        args.push(SqlValue::Integer(since.as_millisecond()));
+    }
+    if let Some(format) = q.format {
+        sql.push_str(" AND video_format = ?");
+        args.push(SqlValue::Text(format.as_str().to_owned()));
+    }
+    if let Some(lo) = q.min_score {
+        sql.push_str(" AND outlier_score >= ?");
+        args.push(SqlValue::Real(lo));
+    }
+    if let Some(hi) = q.max_score {
+        sql.push_str(" AND outlier_score <= ?");
+        args.push(SqlValue::Real(hi));
+    }
+    sql.push_str(match q.order {
+        ResultOrder::Views => " ORDER BY views IS NULL, views DESC, source, source_id",
+        ResultOrder::Recent => {
+            " ORDER BY published_at IS NULL, published_at DESC, source, source_id"
+        }
+        ResultOrder::Growth => "",
+        // ix_results_outlier is in exactly this order (NULLs last when descending).
+        ResultOrder::Outlier => " ORDER BY outlier_score DESC, source, source_id",
+    });
+    if q.order == ResultOrder::Growth {
+        sql.push_str(&format!(" ORDER BY {GROWTH_SQL} DESC, source, source_id"));
+    }
+    sql.push_str(" LIMIT ? OFFSET ?");
+    args.push(SqlValue::Integer(i64::from(q.limit)));
+    args.push(SqlValue::Integer(
+        i64::try_from(q.offset).unwrap_or(i64::MAX),
+    ));
+    (sql, args)
+}
+
 /// Views gained per hour between the first and latest snapshots, as SQL.
 const GROWTH_SQL: &str =
     "(CASE WHEN metrics_at > first_metrics_at AND views IS NOT NULL AND first_views IS NOT NULL
@@ -490,45 +535,7 @@ impl SqliteStore {
     /// As the port.
     pub fn query_blocking(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         q.validate()?;
-        let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
-        let mut args: Vec<SqlValue> = Vec::new();
-        if let Some(source) = &q.source {
-            sql.push_str(" AND source = ?");
-            args.push(SqlValue::Text(source.clone()));
-        }
-        if let Some(since) = q.since {
-            sql.push_str(" AND last_seen_at >= ?");
-            args.push(SqlValue::Integer(since.as_millisecond()));
-        }
-        if let Some(format) = q.format {
-            sql.push_str(" AND video_format = ?");
-            args.push(SqlValue::Text(format.as_str().to_owned()));
-        }
-        if let Some(lo) = q.min_score {
-            sql.push_str(" AND outlier_score >= ?");
-            args.push(SqlValue::Real(lo));
-        }
-        if let Some(hi) = q.max_score {
-            sql.push_str(" AND outlier_score <= ?");
-            args.push(SqlValue::Real(hi));
-        }
-        sql.push_str(match q.order {
-            ResultOrder::Views => " ORDER BY views IS NULL, views DESC, source, source_id",
-            ResultOrder::Recent => {
-                " ORDER BY published_at IS NULL, published_at DESC, source, source_id"
-            }
-            ResultOrder::Growth => "",
-            // ix_results_outlier is in exactly this order (NULLs last when descending).
-            ResultOrder::Outlier => " ORDER BY outlier_score DESC, source, source_id",
-        });
-        if q.order == ResultOrder::Growth {
-            sql.push_str(&format!(" ORDER BY {GROWTH_SQL} DESC, source, source_id"));
-        }
-        sql.push_str(" LIMIT ? OFFSET ?");
-        args.push(SqlValue::Integer(i64::from(q.limit)));
-        args.push(SqlValue::Integer(
-            i64::try_from(q.offset).unwrap_or(i64::MAX),
-        ));
+        let (sql, args) = query_sql(q);
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
             let rows = stmt
