@@ -103,6 +103,28 @@ fn main() {
         total.div_ceil(CHANNEL_VIDEOS),
         t.elapsed().as_secs_f64()
     );
+    // A channel scrape saved again on the large file: 500 updated rows, 500 snapshots, the
+    // channel rescored (channels spread over the file).
+    let channels = total.div_ceil(CHANNEL_VIDEOS);
+    let mut times = Vec::new();
+    let mut unchanged = Vec::new();
+    for k in 0..20 {
+        let c = (k * 97) % channels;
+        let batch = channel(c, 1, now);
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        times.push(t.elapsed());
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        unchanged.push(t.elapsed());
+    }
+    println!(
+        "save 500-video channel scrape + rescore over {total}: changed views median {} p95 {}; unchanged median {} p95 {}",
+        ms(pct(times.clone(), 0.5)),
+        ms(pct(times, 0.95)),
+        ms(pct(unchanged.clone(), 0.5)),
+        ms(pct(unchanged, 0.95))
+    );
     let cases = [
         (
             "--order outlier --limit 50",

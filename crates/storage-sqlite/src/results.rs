@@ -248,6 +248,14 @@ fn save_one(
     Ok(())
 }
 
+/// The metric snapshots of one channel's rows (`?1`), read when the channel is rescored.
+/// `CROSS JOIN` fixes the loop order SQLite would otherwise pick by guess without `ANALYZE`
+/// statistics: the channel's rows through `ix_results_channel`, then each row's snapshots
+/// through `ix_result_metrics_result` — never a scan of every snapshot.
+pub const CHANNEL_SNAPSHOTS_SQL: &str = "SELECT m.result_id, m.captured_at, m.views FROM results r
+     CROSS JOIN result_metrics m ON m.result_id = r.id
+     WHERE r.channel_id = ?1 AND m.views IS NOT NULL";
+
 /// One stored row of a channel, as its rescoring reads it.
 struct ChannelRow {
     id: i64,
@@ -303,13 +311,7 @@ fn rescore_channel(
     let mut snapshots: std::collections::HashMap<i64, Vec<(Timestamp, i64)>> =
         std::collections::HashMap::new();
     {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT m.result_id, m.captured_at, m.views FROM result_metrics m
-                 JOIN results r ON r.id = m.result_id
-                 WHERE r.channel_id = ?1 AND m.views IS NOT NULL",
-            )
-            .map_err(map_err)?;
+        let mut stmt = tx.prepare_cached(CHANNEL_SNAPSHOTS_SQL).map_err(map_err)?;
         let found = stmt
             .query_map([channel_id], |r| {
                 Ok((r.get::<_, i64>(0)?, ts(1, r.get(1)?)?, r.get::<_, i64>(2)?))

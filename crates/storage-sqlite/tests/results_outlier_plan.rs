@@ -7,7 +7,7 @@ use std::sync::Arc;
 use prismq_domain::outlier::VideoFormat;
 use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore, SystemClock};
 use prismq_domain::{ContentItem, Timestamp};
-use prismq_storage_sqlite::{query_sql, SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::{query_sql, SqliteOptions, SqliteStore, CHANNEL_SNAPSHOTS_SQL};
 use rusqlite::StatementStatus;
 use serde_json::json;
 
@@ -86,4 +86,39 @@ async fn outlier_order_walks_the_score_index_and_never_sorts() {
             })
             .unwrap();
     }
+}
+
+/// Rescoring a channel reads its rows' snapshots through the channel index and then each
+/// row's snapshots by key: the plan never scans `result_metrics`.
+#[tokio::test]
+async fn rescoring_reads_one_channels_snapshots_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        SqliteOptions::new(dir.path().join("q.db")),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    for c in 0..5 {
+        store.save(None, &channel(c)).await.unwrap();
+    }
+    store
+        .with_connection(|c| {
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {CHANNEL_SNAPSHOTS_SQL}"))
+                .unwrap()
+                .query_map(["UC03"], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(plan.contains("ix_results_channel"), "{plan}");
+            assert!(plan.contains("ix_result_metrics_result"), "{plan}");
+            assert!(!plan.contains("SCAN m"), "{plan}");
+            let mut stmt = c.prepare(CHANNEL_SNAPSHOTS_SQL).unwrap();
+            let n = stmt.query_map(["UC03"], |_| Ok(())).unwrap().count();
+            assert_eq!(n, 100, "one snapshot per video of the channel");
+            assert_eq!(stmt.get_status(StatementStatus::FullscanStep), 0, "{plan}");
+            Ok(())
+        })
+        .unwrap();
 }
