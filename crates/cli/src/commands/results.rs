@@ -234,7 +234,7 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             continue;
         }
         let i = &r.item;
-        text.push_str(&render::fields(&[
+        let mut fields = vec![
             ("source", i.source.clone()),
             ("id", i.source_id.clone()),
             ("title", i.title.clone()),
@@ -250,8 +250,9 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             ("last seen", render::time(r.last_seen_at)),
             ("last task", render::opt(r.last_task_id)),
             ("views/hour", format!("{:.1}", r.views_per_hour)),
-        ]));
-        text.push_str(&render::fields(&explain(&r, &baselines)));
+        ];
+        fields.extend(explain(&r, &baselines));
+        text.push_str(&render::fields(&fields));
         let mut t = Table::new(&["CAPTURED", "VIEWS", "LIKES", "COMMENTS"]).right_align(&[1, 2, 3]);
         for h in &history {
             let m = h.metrics;
