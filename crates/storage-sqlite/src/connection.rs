@@ -360,7 +360,7 @@ pub(crate) fn open_connection(options: &SqliteOptions) -> Result<Connection, Sto
     let conn = Connection::open_with_flags(&options.path, flags)
         .map_err(|e| classify_open_error(e, &options.path))?;
     if conn
-        .is_readonly(rusqlite::DatabaseName::Main)
+        .is_readonly(rusqlite::MAIN_DB)
         .unwrap_or(false)
     {
         return Err(StoreError::ReadOnly {

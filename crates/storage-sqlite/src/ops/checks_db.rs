@@ -46,7 +46,7 @@ pub(crate) fn open(options: &SqliteOptions) -> Result<(Connection, CheckResult),
     conn.busy_timeout(options.busy_timeout)
         .map_err(|e| fail(e.to_string()))?;
     if conn
-        .is_readonly(rusqlite::DatabaseName::Main)
+        .is_readonly(rusqlite::MAIN_DB)
         .unwrap_or(false)
     {
         return Err(fail(
