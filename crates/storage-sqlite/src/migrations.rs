@@ -108,8 +108,12 @@ pub fn current_version(conn: &Connection) -> Result<i64, StoreError> {
 /// As [`check`]; `UnknownVersion` for a target beyond the latest; any SQL failure rolls the
 /// failing step back.
 pub fn up(conn: &mut Connection, target: Option<i64>, now_ms: i64) -> Result<Vec<i64>, StoreError> {
+    let steps = SCHEMA.up_to(target)?;
+    // Read first, without the write lock: a database already there (every `work` start on a
+    // live queue) takes no lock at all, so starting a worker never waits behind the writers.
+    let current = check(conn)?;
     let mut done = Vec::new();
-    for m in SCHEMA.up_to(target)? {
+    for m in steps.into_iter().filter(|m| m.version > current) {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;

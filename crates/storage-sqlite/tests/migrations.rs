@@ -473,3 +473,21 @@ fn the_bundled_sqlite_has_the_wal_reset_fix() {
         rusqlite::version()
     );
 }
+
+/// Opening a queue whose schema is current takes no write lock: a worker starting while
+/// another process holds the write lock (a long transaction, a busy queue) opens at once
+/// instead of failing with "database is locked" after `busy_timeout`.
+#[test]
+fn opening_a_current_queue_takes_no_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    drop(open(&path).unwrap());
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut o = SqliteOptions::new(&path);
+    o.busy_timeout = std::time::Duration::from_millis(200);
+    assert!(o.migrate, "stores migrate on open by default");
+    let store = SqliteStore::open(o, Arc::new(SystemClock));
+    holder.execute_batch("ROLLBACK").unwrap();
+    store.expect("a current schema opens while another connection holds the write lock");
+}
