@@ -460,20 +460,6 @@ fn schema_checks_reject_bad_rows_written_behind_our_back() {
     assert!(insert("{}", 5, "done").is_err(), "unknown status");
 }
 
-/// SQLite before 3.51.3 has the WAL-reset bug: two connections checkpointing and writing at
-/// the same moment can corrupt the file. Our workers are exactly that (several processes,
-/// a background checkpoint thread each), and the crash storm found "database disk image is
-/// malformed" with the 3.46 that rusqlite 0.32 bundled. The bundled SQLite must stay past
-/// the fix.
-#[test]
-fn the_bundled_sqlite_has_the_wal_reset_fix() {
-    assert!(
-        rusqlite::version_number() >= 3_051_003,
-        "SQLite {} has the WAL-reset corruption bug; bundle 3.51.3 or later",
-        rusqlite::version()
-    );
-}
-
 /// Opening a queue whose schema is current takes no write lock: a worker starting while
 /// another process holds the write lock (a long transaction, a busy queue) opens at once
 /// instead of failing with "database is locked" after `busy_timeout`.
