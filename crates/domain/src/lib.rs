@@ -11,7 +11,6 @@ pub mod claiming;
 pub mod content;
 pub mod error;
 pub mod lease;
-pub mod outlier;
 pub mod params;
 pub mod plugin;
 pub mod ports;
