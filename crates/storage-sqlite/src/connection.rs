@@ -359,10 +359,7 @@ pub(crate) fn open_connection(options: &SqliteOptions) -> Result<Connection, Sto
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&options.path, flags)
         .map_err(|e| classify_open_error(e, &options.path))?;
-    if conn
-        .is_readonly(rusqlite::DatabaseName::Main)
-        .unwrap_or(false)
-    {
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
         return Err(StoreError::ReadOnly {
             path: options.path.clone(),
         });

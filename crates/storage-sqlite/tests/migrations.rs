@@ -412,3 +412,17 @@ fn opening_a_current_queue_takes_no_write_lock() {
     holder.execute_batch("ROLLBACK").unwrap();
     store.expect("a current schema opens while another connection holds the write lock");
 }
+
+/// SQLite before 3.51.3 has the WAL-reset bug: two connections checkpointing and writing at
+/// the same moment can corrupt the file. Our workers are exactly that (several processes,
+/// a background checkpoint thread each), and the crash storm found "database disk image is
+/// malformed" with the 3.46 that rusqlite 0.32 bundled. The bundled SQLite must stay past
+/// the fix.
+#[test]
+fn the_bundled_sqlite_has_the_wal_reset_fix() {
+    assert!(
+        rusqlite::version_number() >= 3_051_003,
+        "SQLite {} has the WAL-reset corruption bug; bundle 3.51.3 or later",
+        rusqlite::version()
+    );
+}

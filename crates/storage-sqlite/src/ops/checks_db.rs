@@ -45,10 +45,7 @@ pub(crate) fn open(options: &SqliteOptions) -> Result<(Connection, CheckResult),
         .map_err(|e| fail(connection::classify_open_error(e, path).to_string()))?;
     conn.busy_timeout(options.busy_timeout)
         .map_err(|e| fail(e.to_string()))?;
-    if conn
-        .is_readonly(rusqlite::DatabaseName::Main)
-        .unwrap_or(false)
-    {
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
         return Err(fail(
             StoreError::ReadOnly {
                 path: path.to_path_buf(),
