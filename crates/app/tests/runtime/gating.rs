@@ -16,7 +16,7 @@ use prismq_domain::ports::{
     HoldReason, QuotaLedger, TaskEvent, TaskLog, TaskQueue, WorkerHealth, WorkerRegistry,
 };
 use prismq_domain::{
-    Task, TaskContext, TaskError, TaskHandler, TaskId, TaskResult, TaskStatus, TaskType,
+    Task, TaskContext, TaskError, TaskHandler, TaskId, TaskResult, TaskStatus, TaskType, Timestamp,
     ValidationError,
 };
 
@@ -79,6 +79,22 @@ fn breaker_settings() -> WorkerSettings {
         },
         ..support::settings()
     }
+}
+
+/// A run that ends when nothing is left to claim.
+const DRAIN: RunOptions = RunOptions {
+    drain: true,
+    max_tasks: None,
+};
+
+/// The store's ledger with the `api.general` bucket marked spent until 20 h after `t0`.
+async fn general_bucket_spent(mem: &Mem) -> (Arc<dyn QuotaLedger>, Timestamp) {
+    let ledger: Arc<dyn QuotaLedger> = Arc::new(mem.store.clone());
+    let reset = t0()
+        .checked_add(jiff::SignedDuration::from_hours(20))
+        .unwrap();
+    ledger.mark_exhausted("api.general", reset).await.unwrap();
+    (ledger, reset)
 }
 
 async fn enqueue_n(mem: &Mem, task_type: &str, n: usize, max_attempts: u32) -> Vec<TaskId> {
@@ -195,12 +211,8 @@ async fn one_success_resets_the_count_of_consecutive_failures() {
     );
     let rt = mem.runtime(support::registry(vec![h.clone()]), breaker_settings());
     let ids = enqueue_n(&mem, "wobbly", 3, 10).await;
-    let drain = RunOptions {
-        drain: true,
-        max_tasks: None,
-    };
     let started = tokio::time::Instant::now();
-    rt.run(drain, CancellationToken::new()).await.unwrap();
+    rt.run(DRAIN, CancellationToken::new()).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(60), "never held");
     assert!(statuses(&mem, &ids)
         .await
@@ -215,11 +227,7 @@ async fn a_spent_quota_bucket_means_no_claims_of_its_types() {
     let metered = Source::new("metered", true, &["api.general"]);
     let other = Source::new("other_metered", true, &["api.search"]);
     let local = Scripted::new("local", vec![Step::Ok(0)]);
-    let ledger: Arc<dyn QuotaLedger> = Arc::new(mem.store.clone());
-    let reset = t0()
-        .checked_add(jiff::SignedDuration::from_hours(20))
-        .unwrap();
-    ledger.mark_exhausted("api.general", reset).await.unwrap();
+    let (ledger, _) = general_bucket_spent(&mem).await;
     let rt = mem
         .runtime(
             support::registry(vec![metered.clone(), other.clone(), local.clone()]),
@@ -229,11 +237,7 @@ async fn a_spent_quota_bucket_means_no_claims_of_its_types() {
     let held = enqueue_n(&mem, "metered", 50, 3).await;
     let free = enqueue_n(&mem, "other_metered", 5, 3).await;
     let locals = enqueue_n(&mem, "local", 5, 3).await;
-    let drain = RunOptions {
-        drain: true,
-        max_tasks: None,
-    };
-    let report = rt.run(drain, CancellationToken::new()).await.unwrap();
+    let report = rt.run(DRAIN, CancellationToken::new()).await.unwrap();
     // Not one claim of the held type: the other types ran.
     assert_eq!((report.claimed, report.deferred), (10, 0));
     assert_eq!(metered.calls(), 0);
@@ -258,7 +262,7 @@ async fn a_spent_quota_bucket_means_no_claims_of_its_types() {
             support::settings(),
         )
         .with_quota(ledger);
-    let report = rt.run(drain, CancellationToken::new()).await.unwrap();
+    let report = rt.run(DRAIN, CancellationToken::new()).await.unwrap();
     assert_eq!(report.completed, 50);
 }
 
@@ -266,11 +270,7 @@ async fn a_spent_quota_bucket_means_no_claims_of_its_types() {
 async fn a_spent_bucket_shows_in_the_heartbeat_with_its_reset() {
     let mem = Mem::new();
     let metered = Source::new("metered", true, &["api.general"]);
-    let ledger: Arc<dyn QuotaLedger> = Arc::new(mem.store.clone());
-    let reset = t0()
-        .checked_add(jiff::SignedDuration::from_hours(20))
-        .unwrap();
-    ledger.mark_exhausted("api.general", reset).await.unwrap();
+    let (ledger, reset) = general_bucket_spent(&mem).await;
     let rt = mem
         .runtime(
             support::registry(vec![metered.clone()]),
@@ -308,11 +308,7 @@ async fn the_final_counters_are_written_at_shutdown() {
     };
     let rt = mem.runtime(support::registry(vec![h.clone()]), settings);
     enqueue_n(&mem, "quick", 13, 3).await;
-    let drain = RunOptions {
-        drain: true,
-        max_tasks: None,
-    };
-    rt.run(drain, CancellationToken::new()).await.unwrap();
+    rt.run(DRAIN, CancellationToken::new()).await.unwrap();
     let w = worker(&mem).await;
     assert_eq!(w.health, WorkerHealth::Stopped);
     assert_eq!((w.heartbeat.tasks_done, w.heartbeat.tasks_failed), (12, 1));
@@ -325,11 +321,7 @@ async fn the_final_counters_are_written_at_shutdown() {
 async fn a_run_limited_to_one_task_claims_it_despite_a_spent_bucket() {
     let mem = Mem::new();
     let metered = Source::new("metered", true, &["api.general"]);
-    let ledger: Arc<dyn QuotaLedger> = Arc::new(mem.store.clone());
-    let reset = t0()
-        .checked_add(jiff::SignedDuration::from_hours(20))
-        .unwrap();
-    ledger.mark_exhausted("api.general", reset).await.unwrap();
+    let (ledger, _) = general_bucket_spent(&mem).await;
     let id = enqueue_n(&mem, "metered", 1, 3).await[0];
     let settings = WorkerSettings {
         only_task: Some(id),
@@ -338,16 +330,7 @@ async fn a_run_limited_to_one_task_claims_it_despite_a_spent_bucket() {
     let rt = mem
         .runtime(support::registry(vec![metered.clone()]), settings)
         .with_quota(ledger);
-    let report = rt
-        .run(
-            RunOptions {
-                drain: true,
-                max_tasks: None,
-            },
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let report = rt.run(DRAIN, CancellationToken::new()).await.unwrap();
     assert_eq!(report.claimed, 1);
     assert_eq!(
         TaskQueue::get(&mem.store, id).await.unwrap().status,
