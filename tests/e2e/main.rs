@@ -7,6 +7,7 @@
 mod fake_ytdlp;
 #[path = "../harness/mod.rs"]
 mod harness;
+mod outliers;
 mod quota_midway;
 mod support;
 mod worker_processes;

@@ -298,6 +298,7 @@ pub fn postgres_options(url: &str, config: &Config) -> prismq_storage_postgres::
     o.retry = config.retry.policy();
     o.schema.clone_from(&config.database.schema);
     o.pool_size = config.database.pool_size;
+    o.outlier = config.ideas.settings();
     o
 }
 
@@ -318,6 +319,7 @@ pub fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
     };
     o.busy_timeout = config.database.busy_timeout;
     o.retry = config.retry.policy();
+    o.outlier = config.ideas.settings();
     Ok(o)
 }
 

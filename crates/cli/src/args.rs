@@ -406,6 +406,31 @@ pub enum OrderArg {
     Recent,
     /// Fastest growing (views per hour) first.
     Growth,
+    /// Highest outlier score (views against the channel's own median) first; unscored last.
+    Outlier,
+}
+
+/// Video formats, as `--format` of `results list` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VideoFormatArg {
+    /// Regular uploads.
+    Long,
+    /// YouTube Shorts.
+    Short,
+    /// Live streams (live, upcoming or past broadcasts).
+    Stream,
+}
+
+/// An outlier score bound: a finite number (2 means three times the channel's median).
+///
+/// # Errors
+/// Text that is not a finite number, saying what is accepted.
+pub fn score_bound(text: &str) -> Result<f64, String> {
+    const ACCEPTED: &str = "a number such as 0.5, 2 or -0.25 (a score of 2 is three times the channel's median, 0 is typical, -0.5 is half)";
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("not a finite number; accepted: {ACCEPTED}")),
+    }
 }
 
 /// Export formats.
@@ -429,6 +454,12 @@ pub struct ResultFilter {
     /// Sort order.
     #[arg(long, value_enum, default_value_t = OrderArg::Views)]
     pub order: OrderArg,
+    /// Only items whose outlier score is at least this (unscored items are left out).
+    #[arg(long, value_name = "SCORE", value_parser = score_bound, allow_negative_numbers = true)]
+    pub min_score: Option<f64>,
+    /// Only items whose outlier score is at most this (unscored items are left out).
+    #[arg(long, value_name = "SCORE", value_parser = score_bound, allow_negative_numbers = true)]
+    pub max_score: Option<f64>,
 }
 
 /// `prismq results …`.
@@ -439,6 +470,14 @@ pub enum ResultsCommand {
         /// Filters.
         #[command(flatten)]
         filter: ResultFilter,
+        /// Only videos of this format.
+        #[arg(
+            long,
+            value_enum,
+            value_name = "FORMAT",
+            visible_alias = "video-format"
+        )]
+        format: Option<VideoFormatArg>,
         /// At most this many (1-10000).
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u32,
@@ -463,6 +502,9 @@ pub enum ResultsCommand {
         /// Replace an existing regular file.
         #[arg(long)]
         force: bool,
+        /// Only videos of this format (`--format` names the file format here).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        video_format: Option<VideoFormatArg>,
         /// Filters.
         #[command(flatten)]
         filter: ResultFilter,

@@ -11,6 +11,7 @@ pub mod claiming;
 pub mod content;
 pub mod error;
 pub mod lease;
+pub mod outlier;
 pub mod params;
 pub mod plugin;
 pub mod ports;

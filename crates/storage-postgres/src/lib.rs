@@ -104,6 +104,8 @@ pub struct PostgresOptions {
     /// How often a transaction that lost a lock conflict (deadlock, serialization) is retried
     /// before `Busy` is returned.
     pub busy_retries: u32,
+    /// How channel baselines and outlier scores are computed when results are saved.
+    pub outlier: prismq_domain::outlier::OutlierSettings,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -130,6 +132,7 @@ impl PostgresOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(5),
             busy_retries: 20,
+            outlier: prismq_domain::outlier::OutlierSettings::default(),
         }
     }
 

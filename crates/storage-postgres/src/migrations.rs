@@ -25,6 +25,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0002_lapses_and_holds.up.sql"),
         down: include_str!("../migrations/0002_lapses_and_holds.down.sql"),
     },
+    Migration {
+        version: 3,
+        name: "outlier_scores",
+        up: include_str!("../migrations/0003_outlier_scores.up.sql"),
+        down: include_str!("../migrations/0003_outlier_scores.down.sql"),
+    },
 ];
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.

@@ -8,21 +8,53 @@ use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use prismq_domain::ports::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
+use prismq_domain::outlier::{
+    self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat,
+};
+use prismq_domain::ports::{
+    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+};
 use prismq_domain::task::TaskId;
-use prismq_domain::{ContentItem, Metrics, PortError, SaveReport};
+use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Timestamp};
 
 use crate::codec::{get, ts, ts_opt};
 use crate::error::{corrupt, map_err};
 use crate::{in_tx, PostgresStore};
 
 const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
-     views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at";
+     views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
+     video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views";
 
 /// Views gained per hour between the first and latest snapshots, as SQL.
 const GROWTH_SQL: &str =
     "(CASE WHEN metrics_at > first_metrics_at AND views IS NOT NULL AND first_views IS NOT NULL
     THEN (views - first_views) * 3600000.0 / (metrics_at - first_metrics_at) ELSE 0.0 END)";
+
+fn format_col(r: &Row, idx: usize) -> Result<Option<VideoFormat>, PortError> {
+    get::<Option<String>>(r, idx)?
+        .map(|s| {
+            s.parse::<VideoFormat>()
+                .map_err(|e| corrupt("video_format", e))
+        })
+        .transpose()
+}
+
+/// The score stored in columns `idx..idx + 5` (score, basis, baseline, sample, views).
+fn score_cols(r: &Row, idx: usize) -> Result<Option<OutlierScore>, PortError> {
+    let Some(score) = get::<Option<f64>>(r, idx)? else {
+        return Ok(None);
+    };
+    let basis: String = get(r, idx + 1)?;
+    Ok(Some(OutlierScore {
+        score,
+        basis: basis
+            .parse::<AgeBasis>()
+            .map_err(|e| corrupt("outlier_basis", e))?,
+        baseline: get(r, idx + 2)?,
+        sample: u32::try_from(get::<i64>(r, idx + 3)?).map_err(|e| corrupt("outlier_sample", e))?,
+        views: get(r, idx + 4)?,
+    }))
+}
 
 fn stored_from_row(r: &Row) -> Result<(i64, StoredResult), PortError> {
     let tags: Value = get(r, 6)?;
@@ -63,6 +95,8 @@ fn stored_from_row(r: &Row) -> Result<(i64, StoredResult), PortError> {
             last_seen_at: ts(get(r, 16)?)?,
             last_task_id: get::<Option<i64>>(r, 17)?.map(TaskId),
             views_per_hour,
+            format: format_col(r, 21)?,
+            outlier: score_cols(r, 22)?,
         },
     ))
 }
@@ -93,12 +127,13 @@ async fn save_one(
     let tags = serde_json::to_value(&item.tags).map_err(|e| corrupt("tags", e))?;
     let extra = Value::Object(item.extra.clone());
     let published = item.published_at.map(|t| t.as_millisecond());
+    let format = outlier::format_of(item).map(VideoFormat::as_str);
     let m = &item.metrics;
     let insert = c
         .prepare_cached(
             "INSERT INTO results (source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
-               views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $11, $15, $15)
+               views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $11, $15, $15, $17)
              ON CONFLICT (source, source_id) DO NOTHING RETURNING id",
         )
         .await
@@ -123,6 +158,7 @@ async fn save_one(
                 &extra,
                 &now,
                 &task,
+                &format,
             ],
         )
         .await
@@ -146,8 +182,8 @@ async fn save_one(
     let metrics_changed = stored.item.metrics != item.metrics;
     if stored.item == *item {
         c.execute(
-            "UPDATE results SET last_seen_at = $2, last_task_id = COALESCE($3, last_task_id) WHERE id = $1",
-            &[&id, &now, &task],
+            "UPDATE results SET last_seen_at = $2, last_task_id = COALESCE($3, last_task_id), video_format = $4 WHERE id = $1",
+            &[&id, &now, &task, &format],
         )
         .await
         .map_err(map_err)?;
@@ -161,7 +197,7 @@ async fn save_one(
                last_task_id = COALESCE($15, last_task_id),
                metrics_at = CASE WHEN $16 THEN $14 ELSE metrics_at END,
                first_metrics_at = CASE WHEN first_views IS NULL AND $10::bigint IS NOT NULL THEN $14 ELSE first_metrics_at END,
-               first_views = COALESCE(first_views, $10)
+               first_views = COALESCE(first_views, $10), video_format = $17
              WHERE id = $1",
         )
         .await
@@ -185,6 +221,7 @@ async fn save_one(
             &now,
             &task,
             &metrics_changed,
+            &format,
         ],
     )
     .await
@@ -193,6 +230,178 @@ async fn save_one(
         snapshot(c, id, now, m).await?;
     }
     report.updated += 1;
+    Ok(())
+}
+
+/// One stored row of a channel, as its rescoring reads it.
+struct ChannelRow {
+    id: i64,
+    source_id: String,
+    views: Option<i64>,
+    published_at: Option<Timestamp>,
+    last_seen_at: Timestamp,
+    /// The format its stored fields say ([`outlier::format_from`]).
+    format: Option<VideoFormat>,
+    /// The format column as stored (empty for rows saved before schema v3).
+    stored_format: Option<VideoFormat>,
+    stored: Option<OutlierScore>,
+}
+
+/// Recomputes `channel_id`'s baselines and its rows' scores ([`ResultStore::save`]'s rule)
+/// inside the save's transaction, under a transaction-scoped advisory lock on the channel so
+/// two saves of one channel rescore it one after the other: one read of the channel's rows
+/// and one of their snapshots (both through indexes), the arithmetic in
+/// [`outlier::score_channel`], and a write only for rows whose score changed.
+async fn rescore_channel(
+    c: &impl GenericClient,
+    channel_id: &str,
+    now: i64,
+    settings: &OutlierSettings,
+) -> Result<(), PortError> {
+    c.execute(
+        "SELECT pg_advisory_xact_lock(20561, hashtext($1))",
+        &[&channel_id],
+    )
+    .await
+    .map_err(map_err)?;
+    let select = c
+        .prepare_cached(
+            "SELECT id, source_id, views, published_at, last_seen_at, video_format,
+                    outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views,
+                    extra, duration
+             FROM results WHERE channel_id = $1
+             ORDER BY source_id COLLATE \"C\", source COLLATE \"C\"",
+        )
+        .await
+        .map_err(map_err)?;
+    let rows: Vec<ChannelRow> = c
+        .query(&select, &[&channel_id])
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            let extra = serde_json::from_value::<Map<String, Value>>(get(r, 11)?)
+                .map_err(|e| corrupt("extra", e))?;
+            Ok(ChannelRow {
+                id: get(r, 0)?,
+                source_id: get(r, 1)?,
+                views: get(r, 2)?,
+                published_at: ts_opt(get(r, 3)?)?,
+                last_seen_at: ts(get(r, 4)?)?,
+                format: outlier::format_from(&extra, get(r, 12)?),
+                stored_format: format_col(r, 5)?,
+                stored: score_cols(r, 6)?,
+            })
+        })
+        .collect::<Result<_, PortError>>()?;
+    let snaps = c
+        .prepare_cached(
+            "SELECT m.result_id, m.captured_at, m.views FROM result_metrics m
+             JOIN results r ON r.id = m.result_id
+             WHERE r.channel_id = $1 AND m.views IS NOT NULL",
+        )
+        .await
+        .map_err(map_err)?;
+    let mut snapshots: std::collections::HashMap<i64, Vec<(Timestamp, i64)>> =
+        std::collections::HashMap::new();
+    for r in c.query(&snaps, &[&channel_id]).await.map_err(map_err)? {
+        snapshots
+            .entry(get(&r, 0)?)
+            .or_default()
+            .push((ts(get(&r, 1)?)?, get(&r, 2)?));
+    }
+    // Rows come ordered by (source_id, source): each video's rows are adjacent.
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if rows[g.start].source_id == row.source_id => g.end = i + 1,
+            _ => groups.push(i..i + 1),
+        }
+    }
+    let videos: Vec<ChannelVideo> = groups
+        .iter()
+        .map(|g| {
+            let group = &rows[g.clone()];
+            let mut best = &group[0];
+            for r in &group[1..] {
+                if r.views > best.views {
+                    best = r;
+                }
+            }
+            let mut history = Vec::new();
+            for r in group {
+                if let Some(s) = snapshots.get(&r.id) {
+                    history.extend_from_slice(s);
+                }
+                if let Some(v) = r.views {
+                    history.push((r.last_seen_at, v));
+                }
+            }
+            ChannelVideo {
+                published_at: best.published_at,
+                views: best.views,
+                format: best.format.or_else(|| group.iter().find_map(|r| r.format)),
+                history,
+            }
+        })
+        .collect();
+    let out = outlier::score_channel(&videos, ts(now)?, settings);
+    let update = c
+        .prepare_cached(
+            "UPDATE results SET video_format = $2, outlier_score = $3, outlier_basis = $4,
+                    outlier_baseline = $5, outlier_sample = $6, outlier_views = $7 WHERE id = $1",
+        )
+        .await
+        .map_err(map_err)?;
+    for (g, score) in groups.iter().zip(&out.scores) {
+        for r in &rows[g.clone()] {
+            if r.stored == *score && r.stored_format == r.format {
+                continue;
+            }
+            c.execute(
+                &update,
+                &[
+                    &r.id,
+                    &r.format.map(VideoFormat::as_str),
+                    &score.map(|s| s.score),
+                    &score.map(|s| s.basis.as_str()),
+                    &score.map(|s| s.baseline),
+                    &score.map(|s| i64::from(s.sample)),
+                    &score.map(|s| s.views),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+    }
+    c.execute(
+        "DELETE FROM channel_baselines WHERE channel_id = $1",
+        &[&channel_id],
+    )
+    .await
+    .map_err(map_err)?;
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await
+        .map_err(map_err)?;
+    for b in &out.baselines {
+        c.execute(
+            &insert,
+            &[
+                &channel_id,
+                &b.format.as_str(),
+                &b.basis.as_str(),
+                &b.median,
+                &i64::from(b.sample),
+                &now,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+    }
     Ok(())
 }
 
@@ -222,8 +431,9 @@ impl PostgresStore {
     /// # Errors
     /// As the port.
     pub async fn query_results(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
-        prismq_domain::ports::check_page_limit(q.limit)?;
+        q.validate()?;
         let since = q.since.map(|t| t.as_millisecond());
+        let format = q.format.map(VideoFormat::as_str);
         let limit = i64::from(q.limit);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE true");
@@ -236,10 +446,24 @@ impl PostgresStore {
             args.push(s);
             sql.push_str(&format!(" AND last_seen_at >= ${}", args.len()));
         }
+        if let Some(f) = &format {
+            args.push(f);
+            sql.push_str(&format!(" AND video_format = ${}", args.len()));
+        }
+        if let Some(lo) = &q.min_score {
+            args.push(lo);
+            sql.push_str(&format!(" AND outlier_score >= ${}", args.len()));
+        }
+        if let Some(hi) = &q.max_score {
+            args.push(hi);
+            sql.push_str(&format!(" AND outlier_score <= ${}", args.len()));
+        }
         let order = match q.order {
             ResultOrder::Views => "views DESC NULLS LAST".to_owned(),
             ResultOrder::Recent => "published_at DESC NULLS LAST".to_owned(),
             ResultOrder::Growth => format!("{GROWTH_SQL} DESC"),
+            // ix_results_outlier is in exactly this order.
+            ResultOrder::Outlier => "outlier_score DESC NULLS LAST".to_owned(),
         };
         sql.push_str(&format!(
             " ORDER BY {order}, source COLLATE \"C\", source_id COLLATE \"C\""
@@ -270,10 +494,19 @@ impl ResultStore for PostgresStore {
         }
         let now = self.now_ms();
         let task = task.map(|t| t.0);
+        let settings = self.options().outlier;
+        // Sorted, so two saves lock shared channels in the same order.
+        let channels: std::collections::BTreeSet<&str> = items
+            .iter()
+            .filter_map(|i| i.channel_id.as_deref())
+            .collect();
         in_tx!(self, |tx| async {
             let mut report = SaveReport::default();
             for item in items {
                 save_one(&tx, task, item, now, &mut report).await?;
+            }
+            for channel in &channels {
+                rescore_channel(&tx, channel, now, &settings).await?;
             }
             Ok::<_, PortError>(report)
         }
@@ -336,6 +569,39 @@ impl ResultStore for PostgresStore {
 
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         self.query_results(query).await
+    }
+
+    async fn baselines(&self, channel_id: &str) -> Result<Vec<ChannelBaseline>, PortError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT format, basis, median_views, sample, computed_at FROM channel_baselines
+                 WHERE channel_id = $1",
+                &[&channel_id],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok(ChannelBaseline {
+                    channel_id: channel_id.to_owned(),
+                    baseline: Baseline {
+                        format: format_col(r, 0)?
+                            .ok_or_else(|| corrupt("baseline format", "none"))?,
+                        basis: get::<String>(r, 1)?
+                            .parse::<AgeBasis>()
+                            .map_err(|e| corrupt("baseline basis", e))?,
+                        median: get(r, 2)?,
+                        sample: u32::try_from(get::<i64>(r, 3)?)
+                            .map_err(|e| corrupt("baseline sample", e))?,
+                    },
+                    computed_at: ts(get(r, 4)?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        out.sort_by_key(|b| (b.baseline.format, b.baseline.basis));
+        Ok(out)
     }
 
     async fn count(&self, source: Option<String>) -> Result<u64, PortError> {

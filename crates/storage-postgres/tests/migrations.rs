@@ -42,7 +42,7 @@ async fn down_and_up_again_and_refusals() {
     let schema = common::fresh_schema("mig");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(0).await.unwrap(), vec![2, 1]);
+    assert_eq!(store.migrate_down(0).await.unwrap(), vec![3, 2, 1]);
     let client = store.connection().await.unwrap();
     let tables: i64 = client
         .query_one(
@@ -53,7 +53,7 @@ async fn down_and_up_again_and_refusals() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 0, "down removes every table");
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![1, 2, 3]);
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
         store.migrate_up(Some(99)).await,
@@ -92,4 +92,70 @@ async fn down_and_up_again_and_refusals() {
         Err(PortError::Unavailable(m)) => assert!(m.contains("newer than this binary"), "{m}"),
         other => panic!("expected a too-new refusal, got {other:?}"),
     }
+}
+
+/// Schema v3's outlier columns and baselines: down to v2 drops them and keeps every result;
+/// up again brings them back empty, and the next save of the channel scores its rows again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlier_scores_go_down_and_come_back_at_the_next_save() {
+    use prismq_domain::ports::ResultStore;
+    let schema = common::fresh_schema("mig");
+    let store = common::store_in(&schema);
+    let now = jiff::Timestamp::now();
+    let items: Vec<prismq_domain::ContentItem> = (0..12)
+        .map(|i| {
+            let mut item =
+                prismq_domain::ContentItem::new("youtube_channel", format!("v{i:02}"), "t");
+            item.channel_id = Some("UCx".into());
+            item.published_at = Some(now - jiff::SignedDuration::from_hours(24 * (40 + i)));
+            item.metrics.views = Some(if i == 0 { 3_000 } else { 1_000 });
+            item.extra
+                .insert("is_short".into(), serde_json::json!(false));
+            item
+        })
+        .collect();
+    store.save(None, &items).await.unwrap();
+    let client = store.connection().await.unwrap();
+    let score = |id: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(
+                    "SELECT outlier_score FROM results WHERE source_id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .get::<_, Option<f64>>(0)
+        }
+    };
+    assert_eq!(score("v00").await, Some(2.0));
+
+    assert_eq!(store.migrate_down(2).await.unwrap(), vec![3]);
+    let columns: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'results'
+               AND (column_name LIKE 'outlier%' OR column_name = 'video_format')",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(columns, 0);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM results", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 12);
+
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![3]);
+    assert_eq!(
+        score("v00").await,
+        None,
+        "no score until the channel is saved again"
+    );
+    store.save(None, &items[..1]).await.unwrap();
+    assert_eq!(score("v00").await, Some(2.0));
+    assert_eq!(score("v05").await, Some(0.0));
 }

@@ -36,7 +36,7 @@ pub use claims::CLAIM_QUERIES;
 pub use connection::{check_path, default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
-pub use results::find_sql;
+pub use results::{find_sql, query_sql, CHANNEL_SNAPSHOTS_SQL};
 
 /// How hard SQLite syncs to disk on commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +87,8 @@ pub struct SqliteOptions {
     pub create: bool,
     /// Idle connections kept for reuse.
     pub max_idle_connections: usize,
+    /// How channel baselines and outlier scores are computed when results are saved.
+    pub outlier: prismq_domain::outlier::OutlierSettings,
 }
 
 impl SqliteOptions {
@@ -102,6 +104,7 @@ impl SqliteOptions {
             migrate: true,
             create: true,
             max_idle_connections: 8,
+            outlier: prismq_domain::outlier::OutlierSettings::default(),
         }
     }
 }

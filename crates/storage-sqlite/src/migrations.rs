@@ -30,6 +30,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0003_lapses_and_holds.up.sql"),
         down: include_str!("../migrations/0003_lapses_and_holds.down.sql"),
     },
+    Migration {
+        version: 4,
+        name: "outlier_scores",
+        up: include_str!("../migrations/0004_outlier_scores.up.sql"),
+        down: include_str!("../migrations/0004_outlier_scores.down.sql"),
+    },
 ];
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.

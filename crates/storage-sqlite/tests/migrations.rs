@@ -158,7 +158,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
     };
     assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
 
-    assert_eq!(store.migrate_down(1).unwrap(), vec![3, 2]);
+    assert_eq!(store.migrate_down(1).unwrap(), vec![4, 3, 2]);
     assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
     // v1 reads task_logs directly: the same entries in the same order.
     let v1: Vec<String> = conn
@@ -170,7 +170,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         .unwrap();
     assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4]);
     assert_eq!(logs(&store, &ids), before, "up reads the same log");
     // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
     // doubling an entry, and new entries number after the stored ones.
@@ -197,6 +197,71 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         events(&logs(&store, &[queued])[0]),
         vec![Enqueued, Claimed, Failed]
     );
+}
+
+/// Schema v4's outlier columns and baselines: down to v3 drops them and keeps every result;
+/// up again brings them back empty (no score is made up), and the next save of the channel
+/// scores its rows again.
+#[test]
+fn outlier_scores_go_down_and_come_back_at_the_next_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).unwrap();
+    let now = jiff::Timestamp::now();
+    let items: Vec<prismq_domain::ContentItem> = (0..12)
+        .map(|i| {
+            let mut item =
+                prismq_domain::ContentItem::new("youtube_channel", format!("v{i:02}"), "t");
+            item.channel_id = Some("UCx".into());
+            item.published_at = Some(now - jiff::SignedDuration::from_hours(24 * (40 + i)));
+            item.metrics.views = Some(if i == 0 { 3_000 } else { 1_000 });
+            item.extra.insert("is_short".into(), json!(false));
+            item
+        })
+        .collect();
+    store.save_blocking(None, &items).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let score = |id: &str| -> Option<f64> {
+        conn.query_row(
+            "SELECT outlier_score FROM results WHERE source_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(score("v00"), Some(2.0));
+
+    assert_eq!(store.migrate_down(3).unwrap(), vec![4]);
+    let columns: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'outlier%' OR name = 'video_format'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(columns, 0);
+    let baselines: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'channel_baselines'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(baselines, 0);
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM results", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 12);
+
+    assert_eq!(store.migrate_up(None).unwrap(), vec![4]);
+    assert_eq!(
+        score("v00"),
+        None,
+        "no score until the channel is saved again"
+    );
+    store.save_blocking(None, &items[..1]).unwrap();
+    assert_eq!(score("v00"), Some(2.0));
+    assert_eq!(score("v05"), Some(0.0));
 }
 
 #[test]

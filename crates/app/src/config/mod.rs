@@ -402,6 +402,45 @@ impl Default for LoggingConfig {
     }
 }
 
+/// `[ideas]`: how channel baselines and outlier scores are computed when results are saved
+/// (see `docs/ideas.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IdeasConfig {
+    /// A baseline is the median of at most this many of the channel's most recent uploads
+    /// (per format and basis).
+    pub window: u32,
+    /// Uploads younger than this many days stay out of the total-views baseline.
+    pub baseline_min_age_days: u32,
+    /// Fewer uploads in a sample than this: no baseline, so no score.
+    pub min_sample: u32,
+    /// A video scored on its total views must be at least this many days old.
+    pub score_min_age_days: u32,
+}
+
+impl IdeasConfig {
+    /// The domain's settings.
+    pub fn settings(&self) -> prismq_domain::outlier::OutlierSettings {
+        prismq_domain::outlier::OutlierSettings {
+            window: self.window,
+            baseline_min_age_days: self.baseline_min_age_days,
+            min_sample: self.min_sample,
+            score_min_age_days: self.score_min_age_days,
+        }
+    }
+}
+
+impl Default for IdeasConfig {
+    fn default() -> Self {
+        let d = prismq_domain::outlier::OutlierSettings::default();
+        IdeasConfig {
+            window: d.window,
+            baseline_min_age_days: d.baseline_min_age_days,
+            min_sample: d.min_sample,
+            score_min_age_days: d.score_min_age_days,
+        }
+    }
+}
+
 /// The whole configuration, typed and validated. `Default` is the built-in defaults.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Config {
@@ -415,6 +454,8 @@ pub struct Config {
     pub youtube: YoutubeConfig,
     /// `[logging]`.
     pub logging: LoggingConfig,
+    /// `[ideas]`.
+    pub ideas: IdeasConfig,
     #[serde(skip)]
     origins: BTreeMap<String, Origin>,
 }

@@ -979,3 +979,50 @@ fn endless_and_odd_files_are_read_bounded() {
         e => panic!("{e:?}"),
     }
 }
+
+#[test]
+fn ideas_section_sets_the_outlier_settings_and_refuses_bad_values() {
+    let c = Config::load(&LoadOptions::default()).unwrap();
+    assert_eq!(
+        c.ideas.settings(),
+        prismq_domain::outlier::OutlierSettings::default()
+    );
+    let c = load_env(&[
+        ("PRISMQ_IDEAS__WINDOW", "50"),
+        ("PRISMQ_IDEAS__MIN_SAMPLE", "20"),
+        ("PRISMQ_IDEAS__BASELINE_MIN_AGE_DAYS", "3"),
+        ("PRISMQ_IDEAS__SCORE_MIN_AGE_DAYS", "14"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.ideas.settings(),
+        prismq_domain::outlier::OutlierSettings {
+            window: 50,
+            baseline_min_age_days: 3,
+            min_sample: 20,
+            score_min_age_days: 14,
+        }
+    );
+    assert_eq!(
+        c.origin("ideas.window"),
+        Origin::Env("PRISMQ_IDEAS__WINDOW".into())
+    );
+    assert_invalid(
+        load_flags(&[("ideas.window", "0")]),
+        "ideas.window",
+        "\"0\"",
+        "1 to 1000",
+    );
+    assert_invalid(
+        load_flags(&[("ideas.min_sample", "40")]),
+        "ideas.min_sample",
+        "40",
+        "ideas.window (30)",
+    );
+    assert_invalid(
+        load_flags(&[("ideas.score_min_age_days", "-1")]),
+        "ideas.score_min_age_days",
+        "\"-1\"",
+        "0 to 3650",
+    );
+}

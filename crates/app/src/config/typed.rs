@@ -13,8 +13,8 @@ use super::raw::{Raw, RawConfig, SECRET_KEYS};
 use super::secret::{redact_url_password, Secret, REDACTED};
 use super::values::{self, Bad};
 use super::{
-    Config, ConfigError, DatabaseConfig, LogFormat, LoggingConfig, Origin, RetryConfig,
-    Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
+    Config, ConfigError, DatabaseConfig, IdeasConfig, LogFormat, LoggingConfig, Origin,
+    RetryConfig, Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
 };
 
 struct Reader {
@@ -299,12 +299,45 @@ pub(super) fn build(
         })?,
     };
 
+    let ri = raw.ideas;
+    let di = IdeasConfig::default();
+    let days = |v: &Raw| values::integer(v, 0, 3_650).map(|n| u32::try_from(n).unwrap_or(0));
+    let ideas = IdeasConfig {
+        window: r.get("ideas.window", ri.window, di.window, |v| {
+            values::integer(v, 1, 1_000).map(|n| u32::try_from(n).unwrap_or(1))
+        })?,
+        baseline_min_age_days: r.get(
+            "ideas.baseline_min_age_days",
+            ri.baseline_min_age_days,
+            di.baseline_min_age_days,
+            days,
+        )?,
+        min_sample: r.get("ideas.min_sample", ri.min_sample, di.min_sample, |v| {
+            values::integer(v, 1, 1_000).map(|n| u32::try_from(n).unwrap_or(1))
+        })?,
+        score_min_age_days: r.get(
+            "ideas.score_min_age_days",
+            ri.score_min_age_days,
+            di.score_min_age_days,
+            days,
+        )?,
+    };
+    if ideas.min_sample > ideas.window {
+        return Err(r.conflict(
+            "ideas.min_sample",
+            ideas.min_sample.to_string(),
+            "larger than ideas.window, so no baseline could ever be made",
+            &format!("1 to ideas.window ({})", ideas.window),
+        ));
+    }
+
     Ok(Config {
         database,
         worker,
         retry,
         youtube,
         logging,
+        ideas,
         origins: r.origins,
     })
 }

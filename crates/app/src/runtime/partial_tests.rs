@@ -144,6 +144,13 @@ impl ResultStore for Watching {
         self.inner.query(query).await
     }
 
+    async fn baselines(
+        &self,
+        channel_id: &str,
+    ) -> Result<Vec<prismq_domain::ports::ChannelBaseline>, PortError> {
+        self.inner.baselines(channel_id).await
+    }
+
     async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
         self.inner.count(source).await
     }

@@ -134,11 +134,16 @@ fn sqlite_config(dir: &tempfile::TempDir) -> Config {
 #[tokio::test]
 async fn opens_sqlite_with_an_explicit_plugin_list() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sqlite_config(&dir);
+    let mut config = sqlite_config(&dir);
+    config.ideas.window = 77;
     let o = sqlite_options(&config).unwrap();
     assert_eq!(o.path, dir.path().join("q.db"));
     assert_eq!(o.synchronous, prismq_storage_sqlite::Synchronous::Full);
     assert_eq!(o.retry, config.retry.policy());
+    assert_eq!(o.outlier.window, 77, "[ideas] reaches the store");
+    config.ideas.min_sample = 12;
+    let pg = postgres_options("postgres://u@127.0.0.1/db", &config);
+    assert_eq!((pg.outlier.window, pg.outlier.min_sample), (77, 12));
 
     let plugins = [PluginEntry {
         name: "echo",

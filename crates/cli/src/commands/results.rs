@@ -6,10 +6,11 @@ use std::path::Path;
 use serde_json::json;
 
 use prismq_app::App;
-use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult};
+use prismq_domain::outlier::{AgeBasis, VideoFormat};
+use prismq_domain::ports::{ChannelBaseline, ResultOrder, ResultQuery, StoredResult};
 
 use super::parse;
-use crate::args::{ExportFormat, OrderArg, ResultFilter, ResultsCommand};
+use crate::args::{ExportFormat, OrderArg, ResultFilter, ResultsCommand, VideoFormatArg};
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::files::{self, Output, Target};
@@ -28,8 +29,12 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
     ctx.require_db()?;
     let app = ctx.store_app()?;
     match cmd {
-        ResultsCommand::List { filter, limit } => {
-            let mut q = query(&app, &filter)?;
+        ResultsCommand::List {
+            filter,
+            format,
+            limit,
+        } => {
+            let mut q = query(&app, &filter, format)?;
             q.limit = limit;
             let items = app.results.query(&q).await?;
             print_items(ctx, &items)
@@ -39,12 +44,28 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
             format,
             out,
             force,
+            video_format,
             filter,
-        } => export(ctx, &app, format, &out, force, &filter).await,
+        } => export(ctx, &app, format, &out, force, &filter, video_format).await,
     }
 }
 
-fn query(app: &App, f: &ResultFilter) -> CliResult<ResultQuery> {
+fn video_format(f: VideoFormatArg) -> VideoFormat {
+    match f {
+        VideoFormatArg::Long => VideoFormat::Long,
+        VideoFormatArg::Short => VideoFormat::Short,
+        VideoFormatArg::Stream => VideoFormat::Stream,
+    }
+}
+
+fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResult<ResultQuery> {
+    if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
+        if lo > hi {
+            return Err(CliError::usage(format!(
+                "--min-score {lo} is above --max-score {hi}; accepted: a minimum at most the maximum"
+            )));
+        }
+    }
     Ok(ResultQuery {
         source: f.source.clone(),
         since: f
@@ -56,7 +77,11 @@ fn query(app: &App, f: &ResultFilter) -> CliResult<ResultQuery> {
             OrderArg::Views => ResultOrder::Views,
             OrderArg::Recent => ResultOrder::Recent,
             OrderArg::Growth => ResultOrder::Growth,
+            OrderArg::Outlier => ResultOrder::Outlier,
         },
+        min_score: f.min_score,
+        max_score: f.max_score,
+        format: format.map(video_format),
         offset: 0,
         limit: PAGE,
     })
@@ -83,11 +108,13 @@ pub fn table(items: &[StoredResult]) -> Table {
         "VIEWS",
         "LIKES",
         "VIEWS/H",
+        "SCORE",
+        "BASIS",
         "PUBLISHED",
         "CHANNEL",
         "TITLE",
     ])
-    .right_align(&[1, 2, 3]);
+    .right_align(&[1, 2, 3, 4]);
     for r in items {
         let i = &r.item;
         t.row(vec![
@@ -95,6 +122,9 @@ pub fn table(items: &[StoredResult]) -> Table {
             i.metrics.views.map_or_else(|| "-".into(), render::count),
             i.metrics.likes.map_or_else(|| "-".into(), render::count),
             format!("{:.0}", r.views_per_hour),
+            r.outlier
+                .map_or_else(|| "-".into(), |o| format!("{:.2}", o.score)),
+            basis_cell(r),
             i.published_at
                 .map_or_else(|| "-".into(), |t| render::time(t)[..10].to_owned()),
             render::cut(i.channel.as_deref().unwrap_or("-"), 24),
@@ -102,6 +132,80 @@ pub fn table(items: &[StoredResult]) -> Table {
         ]);
     }
     t
+}
+
+/// The table's basis cell: `total/long n=12`, the format alone when unscored, `-` when the
+/// format is unknown too.
+fn basis_cell(r: &StoredResult) -> String {
+    match (r.outlier, r.format) {
+        (Some(o), f) => format!(
+            "{}/{} n={}",
+            o.basis,
+            f.map_or("?", VideoFormat::as_str),
+            o.sample
+        ),
+        (None, Some(f)) => f.as_str().to_owned(),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+fn basis_words(b: AgeBasis) -> &'static str {
+    match b {
+        AgeBasis::Age7d => "views at 7 days of age",
+        AgeBasis::Age30d => "views at 30 days of age",
+        AgeBasis::Total => "total views",
+    }
+}
+
+/// `results show`'s explanation of the score, and the channel's baselines for its format.
+fn explain(r: &StoredResult, baselines: &[ChannelBaseline]) -> Vec<(&'static str, String)> {
+    let format = r
+        .format
+        .map_or_else(|| "unknown".to_owned(), |f| f.as_str().to_owned());
+    let score = match (r.outlier, r.format) {
+        (Some(o), _) => format!(
+            "{:.2}: {} {} against the channel's median of {} over {} {} uploads ({:.1}x typical)",
+            o.score,
+            basis_words(o.basis),
+            render::count(o.views),
+            render::count(o.baseline.round() as i64),
+            o.sample,
+            format,
+            o.score + 1.0
+        ),
+        (None, None) => {
+            "none: the format is unknown (no live status, Shorts flag or duration)".to_owned()
+        }
+        (None, Some(_)) if r.item.channel_id.is_none() => {
+            "none: the item has no channel id".to_owned()
+        }
+        (None, Some(_)) => "none: no baseline of its format and age fits it (see the baselines;              a video younger than the total-views age needs its views at 7 or 30 days of age)"
+            .to_owned(),
+    };
+    let mut out = vec![("format", format), ("outlier score", score)];
+    let mine: Vec<String> = baselines
+        .iter()
+        .filter(|b| Some(b.baseline.format) == r.format)
+        .map(|b| {
+            format!(
+                "{} median {} (n={})",
+                b.baseline.basis,
+                b.baseline
+                    .median
+                    .map_or_else(|| "-".into(), |m| render::count(m.round() as i64)),
+                b.baseline.sample
+            )
+        })
+        .collect();
+    if !mine.is_empty() {
+        let at = baselines
+            .iter()
+            .map(|b| b.computed_at)
+            .max()
+            .map_or_else(String::new, |t| format!("; as of {}", render::time(t)));
+        out.push(("channel baselines", format!("{}{at}", mine.join(", "))));
+    }
+    out
 }
 
 async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> CliResult {
@@ -121,12 +225,16 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             .results
             .history(&r.item.source, &r.item.source_id)
             .await?;
+        let baselines = match r.item.channel_id.as_deref() {
+            Some(c) => app.results.baselines(c).await?,
+            None => Vec::new(),
+        };
         if ctx.json() {
-            shown.push(json!({ "result": r, "history": history }));
+            shown.push(json!({ "result": r, "history": history, "baselines": baselines }));
             continue;
         }
         let i = &r.item;
-        text.push_str(&render::fields(&[
+        let mut fields = vec![
             ("source", i.source.clone()),
             ("id", i.source_id.clone()),
             ("title", i.title.clone()),
@@ -142,7 +250,9 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             ("last seen", render::time(r.last_seen_at)),
             ("last task", render::opt(r.last_task_id)),
             ("views/hour", format!("{:.1}", r.views_per_hour)),
-        ]));
+        ];
+        fields.extend(explain(&r, &baselines));
+        text.push_str(&render::fields(&fields));
         let mut t = Table::new(&["CAPTURED", "VIEWS", "LIKES", "COMMENTS"]).right_align(&[1, 2, 3]);
         for h in &history {
             let m = h.metrics;
@@ -165,7 +275,7 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
     }
 }
 
-const CSV_HEADER: [&str; 16] = [
+const CSV_HEADER: [&str; 22] = [
     "source",
     "source_id",
     "title",
@@ -182,6 +292,12 @@ const CSV_HEADER: [&str; 16] = [
     "last_seen_at",
     "last_task_id",
     "tags",
+    "format",
+    "outlier_score",
+    "outlier_basis",
+    "outlier_baseline",
+    "outlier_sample",
+    "outlier_views",
 ];
 
 async fn export(
@@ -191,10 +307,11 @@ async fn export(
     out: &Path,
     force: bool,
     filter: &ResultFilter,
+    format_filter: Option<VideoFormatArg>,
 ) -> CliResult {
     let protected = files::database_files(ctx.config.database.sqlite_path());
     let target = Target::classify("--out", out, force, &protected)?;
-    let mut q = query(app, filter)?;
+    let mut q = query(app, filter, format_filter)?;
     let total = app.results.count(filter.source.clone()).await?;
     let shown = target.describe();
     let to_stdout = target == Target::Stdout;
@@ -290,5 +407,13 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
         r.last_seen_at.to_string(),
         r.last_task_id.map_or_else(String::new, |t| t.to_string()),
         i.tags.join("|"),
+        r.format.map_or_else(String::new, |f| f.as_str().to_owned()),
+        r.outlier.map_or_else(String::new, |o| o.score.to_string()),
+        r.outlier
+            .map_or_else(String::new, |o| o.basis.as_str().to_owned()),
+        r.outlier
+            .map_or_else(String::new, |o| o.baseline.to_string()),
+        r.outlier.map_or_else(String::new, |o| o.sample.to_string()),
+        r.outlier.map_or_else(String::new, |o| o.views.to_string()),
     ]
 }

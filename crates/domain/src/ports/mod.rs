@@ -33,7 +33,9 @@ pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
     }
 }
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
-pub use results::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
+pub use results::{
+    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+};
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{
     check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::content::{ContentItem, Metrics, SaveReport};
-use crate::error::PortError;
+use crate::error::{PortError, ValidationError};
+use crate::outlier::{Baseline, OutlierScore, VideoFormat};
 use crate::task::TaskId;
 use crate::Timestamp;
 
@@ -22,6 +23,25 @@ pub struct StoredResult {
     pub last_task_id: Option<TaskId>,
     /// Views gained per hour between the first and the latest metrics snapshot (0 with one).
     pub views_per_hour: f64,
+    /// The item's format ([`crate::outlier::format_of`]); absent when unknown.
+    #[serde(default)]
+    pub format: Option<VideoFormat>,
+    /// How far it beats its channel's baseline, as of the last save of the channel's
+    /// results; absent when it cannot be scored (never 0 for unknown).
+    #[serde(default)]
+    pub outlier: Option<OutlierScore>,
+}
+
+/// A channel's stored baseline for one format and basis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelBaseline {
+    /// The channel id.
+    pub channel_id: String,
+    /// The format, basis, median and sample.
+    #[serde(flatten)]
+    pub baseline: Baseline,
+    /// When it was computed (the save that last touched the channel).
+    pub computed_at: Timestamp,
 }
 
 /// One metrics history row.
@@ -44,15 +64,26 @@ pub enum ResultOrder {
     Recent,
     /// Fastest growing (views per hour) first.
     Growth,
+    /// Highest outlier score first (an index on the stored score serves it).
+    Outlier,
 }
 
 /// A query over stored results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultQuery {
     /// Only this source.
     pub source: Option<String>,
     /// Only items last seen at or after this instant.
     pub since: Option<Timestamp>,
+    /// Only items with an outlier score of at least this.
+    #[serde(default)]
+    pub min_score: Option<f64>,
+    /// Only items with an outlier score of at most this.
+    #[serde(default)]
+    pub max_score: Option<f64>,
+    /// Only items of this format.
+    #[serde(default)]
+    pub format: Option<VideoFormat>,
     /// Order.
     pub order: ResultOrder,
     /// Skip this many.
@@ -66,10 +97,43 @@ impl Default for ResultQuery {
         ResultQuery {
             source: None,
             since: None,
+            min_score: None,
+            max_score: None,
+            format: None,
             order: ResultOrder::Views,
             offset: 0,
             limit: 50,
         }
+    }
+}
+
+impl ResultQuery {
+    /// Checks the limit (1–10,000) and the score bounds (finite numbers, the minimum not
+    /// above the maximum).
+    ///
+    /// # Errors
+    /// The first problem, naming `limit`, `min_score` or `max_score`.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        super::check_page_limit(self.limit)?;
+        for (field, v) in [("min_score", self.min_score), ("max_score", self.max_score)] {
+            if v.is_some_and(|x| !x.is_finite()) {
+                return Err(ValidationError::new(
+                    field,
+                    "not a finite number",
+                    "a number such as 0.5 or 2 (a score of 2 is three times the channel's median)",
+                ));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_score, self.max_score) {
+            if lo > hi {
+                return Err(ValidationError::new(
+                    "max_score",
+                    format!("{hi} is below min_score {lo}"),
+                    "a maximum at least as large as the minimum",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +150,16 @@ pub trait ResultStore: Send + Sync {
     /// metrics snapshot only if a metric changed) or `unchanged` otherwise; keep one row per
     /// (source, source_id) even when two callers save the same item at once. An item repeated
     /// within one batch is saved once per occurrence, in order.
+    ///
+    /// In the same transaction it MUST recompute, for every channel id in the batch, the
+    /// channel's baselines and its stored items' formats and outlier scores with
+    /// [`crate::outlier::score_channel`] as of the save's "now": the channel's videos are
+    /// its stored items deduplicated on `source_id` (ordered by `source_id`; the row with the
+    /// most views, the first by source on a tie, stands for the video, its format being that
+    /// row's or else the first known one of the others; the metric snapshots of all its rows
+    /// and each row's current views at its `last_seen_at` are its history); every row of a
+    /// video gets that video's score, and the channel's baselines replace the stored ones.
+    /// Each saved row's format is [`crate::outlier::format_of`] its item.
     async fn save(
         &self,
         task: Option<TaskId>,
@@ -107,10 +181,15 @@ pub trait ResultStore: Send + Sync {
         source_id: &str,
     ) -> Result<Vec<MetricSnapshot>, PortError>;
 
-    /// Items matching `query` in its order, ties broken by (source, source_id). MUST refuse a
-    /// limit outside 1–10,000 with `Invalid`. Items without the ordering value (no views, no
-    /// publish date) come last.
+    /// Items matching `query` in its order, ties broken by (source, source_id). MUST refuse
+    /// what [`ResultQuery::validate`] refuses with `Invalid`. Items without the ordering
+    /// value (no views, no publish date, no score) come last. A score bound leaves out
+    /// items without a score; a format keeps only items of that format.
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError>;
+
+    /// The channel's stored baselines, by format then basis; empty for a channel without
+    /// any.
+    async fn baselines(&self, channel_id: &str) -> Result<Vec<ChannelBaseline>, PortError>;
 
     /// How many items are stored, for one source or all.
     async fn count(&self, source: Option<String>) -> Result<u64, PortError>;

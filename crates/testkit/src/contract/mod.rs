@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod logs;
 pub mod operator;
+pub mod outliers;
 pub mod queue;
 pub mod quota;
 pub mod rescue;
@@ -224,6 +225,13 @@ macro_rules! contract_suite {
             result_queries::query_pages_with_offset_and_limit,
             result_queries::query_refuses_limit_out_of_range,
             result_queries::count_all_and_by_source,
+            outliers::outlier_planted_video_scores_against_known_median,
+            outliers::outlier_channel_below_minimum_has_no_score,
+            outliers::outlier_formats_have_their_own_medians,
+            outliers::outlier_new_upload_without_history_has_no_score,
+            outliers::outlier_score_moves_with_the_median,
+            outliers::outlier_age_basis_comes_from_history,
+            outliers::query_orders_and_filters_by_outlier_score,
             quota::grant_charges_and_reports_remaining,
             quota::over_limit_is_exhausted_until_window_end,
             quota::window_rollover_starts_from_zero,
@@ -262,6 +270,7 @@ mod tests {
             ("listing", include_str!("listing.rs")),
             ("logs", include_str!("logs.rs")),
             ("operator", include_str!("operator.rs")),
+            ("outliers", include_str!("outliers.rs")),
             ("queue", include_str!("queue.rs")),
             ("quota", include_str!("quota.rs")),
             ("rescue", include_str!("rescue.rs")),

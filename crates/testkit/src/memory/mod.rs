@@ -48,6 +48,8 @@ struct State {
     logs: HashMap<TaskId, Vec<LogRecord>>,
     workers: BTreeMap<WorkerId, workers::WorkerEntry>,
     results: BTreeMap<(String, String), results::ResultEntry>,
+    /// Each channel's baselines, as the last save of its results computed them.
+    baselines: BTreeMap<String, Vec<prismq_domain::ports::ChannelBaseline>>,
     quota: HashMap<String, quota::Bucket>,
 }
 

@@ -2,12 +2,16 @@
 //! metrics history.
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use prismq_domain::ports::{MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult};
+use prismq_domain::outlier::{self, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat};
+use prismq_domain::ports::{
+    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+};
 use prismq_domain::{ContentItem, PortError, SaveReport, TaskId, Timestamp};
 
-use super::{passes, MemoryStore};
+use super::{passes, MemoryStore, State};
 
 /// One stored item and its history.
 #[derive(Debug, Clone)]
@@ -17,6 +21,8 @@ pub(super) struct ResultEntry {
     last_seen_at: Timestamp,
     last_task_id: Option<TaskId>,
     history: Vec<MetricSnapshot>,
+    format: Option<VideoFormat>,
+    outlier: Option<OutlierScore>,
 }
 
 impl ResultEntry {
@@ -27,6 +33,8 @@ impl ResultEntry {
             last_seen_at: self.last_seen_at,
             last_task_id: self.last_task_id,
             views_per_hour: views_per_hour(&self.history),
+            format: self.format,
+            outlier: self.outlier,
         }
     }
 }
@@ -45,6 +53,64 @@ fn views_per_hour(history: &[MetricSnapshot]) -> f64 {
         return 0.0;
     }
     (v1 - v0) as f64 / (ms as f64 / 3_600_000.0)
+}
+
+/// Recomputes `channel_id`'s baselines and its items' scores as the port describes.
+fn rescore_channel(st: &mut State, channel_id: &str, now: Timestamp, settings: &OutlierSettings) {
+    // source_id -> the keys of its rows, in source_id order.
+    let mut by_video: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (key, e) in &st.results {
+        if e.item.channel_id.as_deref() == Some(channel_id) {
+            by_video.entry(key.1.clone()).or_default().push(key.clone());
+        }
+    }
+    let mut videos = Vec::new();
+    for keys in by_video.values() {
+        let rows: Vec<&ResultEntry> = keys.iter().map(|k| &st.results[k]).collect();
+        // The row with the most views stands for the video (the first on a tie).
+        let mut best = rows[0];
+        for r in &rows[1..] {
+            if r.item.metrics.views > best.item.metrics.views {
+                best = r;
+            }
+        }
+        let mut history = Vec::new();
+        for r in &rows {
+            history.extend(
+                r.history
+                    .iter()
+                    .filter_map(|s| s.metrics.views.map(|v| (s.captured_at, v))),
+            );
+            if let Some(v) = r.item.metrics.views {
+                history.push((r.last_seen_at, v));
+            }
+        }
+        videos.push(ChannelVideo {
+            published_at: best.item.published_at,
+            views: best.item.metrics.views,
+            format: outlier::format_of(&best.item).or_else(|| rows.iter().find_map(|r| r.format)),
+            history,
+        });
+    }
+    let out = outlier::score_channel(&videos, now, settings);
+    for (keys, score) in by_video.values().zip(&out.scores) {
+        for k in keys {
+            if let Some(e) = st.results.get_mut(k) {
+                e.outlier = *score;
+            }
+        }
+    }
+    st.baselines.insert(
+        channel_id.to_owned(),
+        out.baselines
+            .into_iter()
+            .map(|baseline| ChannelBaseline {
+                channel_id: channel_id.to_owned(),
+                baseline,
+                computed_at: now,
+            })
+            .collect(),
+    );
 }
 
 fn not_found(source: &str, source_id: &str) -> PortError {
@@ -91,6 +157,8 @@ impl ResultStore for MemoryStore {
                             last_seen_at: now,
                             last_task_id: task,
                             history: vec![snapshot],
+                            format: outlier::format_of(item),
+                            outlier: None,
                         },
                     );
                     report.inserted += 1;
@@ -104,11 +172,20 @@ impl ResultStore for MemoryStore {
                     } else {
                         report.updated += 1;
                         e.item = item.clone();
+                        e.format = outlier::format_of(item);
                     }
                     e.last_seen_at = now;
                     e.last_task_id = task;
                 }
             }
+        }
+        let channels: BTreeSet<&str> = items
+            .iter()
+            .filter_map(|i| i.channel_id.as_deref())
+            .collect();
+        let settings = OutlierSettings::default();
+        for channel in channels {
+            rescore_channel(&mut st, channel, now, &settings);
         }
         Ok(report)
     }
@@ -145,7 +222,7 @@ impl ResultStore for MemoryStore {
     }
 
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
-        prismq_domain::ports::check_page_limit(query.limit)?;
+        query.validate()?;
         let st = self.state();
         // The map iterates in (source, source_id) order and the sort is stable, so ties
         // keep that order.
@@ -154,6 +231,17 @@ impl ResultStore for MemoryStore {
             .values()
             .filter(|e| passes(query.source.as_ref(), |s| &e.item.source == s))
             .filter(|e| passes(query.since, |s| e.last_seen_at >= s))
+            .filter(|e| passes(query.format, |f| e.format == Some(f)))
+            .filter(|e| {
+                passes(query.min_score, |lo| {
+                    e.outlier.is_some_and(|o| o.score >= lo)
+                })
+            })
+            .filter(|e| {
+                passes(query.max_score, |hi| {
+                    e.outlier.is_some_and(|o| o.score <= hi)
+                })
+            })
             .map(ResultEntry::stored)
             .collect();
         match query.order {
@@ -168,12 +256,26 @@ impl ResultStore for MemoryStore {
                     desc_some_first(Some(a.views_per_hour), Some(b.views_per_hour))
                 });
             }
+            ResultOrder::Outlier => {
+                rows.sort_by(|a, b| {
+                    desc_some_first(a.outlier.map(|o| o.score), b.outlier.map(|o| o.score))
+                });
+            }
         }
         Ok(rows
             .into_iter()
             .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
             .take(query.limit as usize)
             .collect())
+    }
+
+    async fn baselines(&self, channel_id: &str) -> Result<Vec<ChannelBaseline>, PortError> {
+        Ok(self
+            .state()
+            .baselines
+            .get(channel_id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn count(&self, source: Option<String>) -> Result<u64, PortError> {

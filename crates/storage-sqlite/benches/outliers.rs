@@ -1,0 +1,171 @@
+//! Outlier-score benchmarks (issue 21's figures, never timed tests): saving a channel scrape
+//! of 500 videos, which rescores the channel and rewrites its baselines in the same
+//! transaction, and `results list --order outlier --limit 50` over many stored videos.
+//!
+//! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`. `PRISMQ_BENCH_RESULTS` sets
+//! how many videos are stored for the listing figures (default 1,000,000, in channels of
+//! 500). Figures are medians and 95th percentiles over repeated rounds on a real file.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prismq_domain::outlier::VideoFormat;
+use prismq_domain::ports::{ResultOrder, ResultQuery, SystemClock};
+use prismq_domain::{ContentItem, Timestamp};
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use serde_json::json;
+
+const CHANNEL_VIDEOS: usize = 500;
+const SAVE_ROUNDS: usize = 30;
+const QUERIES: usize = 200;
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+}
+
+/// A deterministic spread of views: mostly around 10,000, a few ten times more.
+fn views(seed: u64) -> i64 {
+    let x = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    let base = 5_000 + (x >> 33) % 10_000;
+    if (x >> 20) % 50 == 0 {
+        (base * 10) as i64
+    } else {
+        base as i64
+    }
+}
+
+/// Channel `c`'s 500 uploads, one a day going back from 8 days ago, every tenth a Short,
+/// with views scaled by `round` (so every save changes the metrics and writes snapshots).
+fn channel(c: usize, round: u64, now: i64) -> Vec<ContentItem> {
+    (0..CHANNEL_VIDEOS)
+        .map(|i| {
+            let mut item =
+                ContentItem::new("youtube_channel", format!("c{c:05}v{i:03}"), "bench video");
+            item.channel_id = Some(format!("UCbench{c:05}"));
+            item.channel = Some(format!("Bench channel {c}"));
+            item.published_at = Timestamp::from_second(now - 86_400 * (8 + i as i64)).ok();
+            item.metrics.views = Some(views((c * CHANNEL_VIDEOS + i) as u64) + round as i64);
+            item.extra.insert("is_short".into(), json!(i % 10 == 0));
+            item
+        })
+        .collect()
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1_000.0)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = Timestamp::now().as_second();
+
+    // 1. A channel scrape of 500 videos saved again and again: each save updates 500 rows,
+    //    writes 500 snapshots, and rescores the channel over its growing history.
+    let store = open(&dir.path().join("save.db"));
+    let mut times = Vec::new();
+    for round in 0..SAVE_ROUNDS as u64 {
+        let batch = channel(0, round, now);
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        times.push(t.elapsed());
+    }
+    let first = times[0];
+    let rest = times[1..].to_vec();
+    println!(
+        "save 500-video channel scrape + rescore: first (inserts) {}, then median {} p95 {} (rounds 2-{SAVE_ROUNDS}, up to {SAVE_ROUNDS} snapshots a video)",
+        ms(first),
+        ms(pct(rest.clone(), 0.5)),
+        ms(pct(rest, 0.95))
+    );
+
+    // 2. The listing over many stored videos.
+    let total: usize = std::env::var("PRISMQ_BENCH_RESULTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let store = open(&dir.path().join("list.db"));
+    let t = Instant::now();
+    for c in 0..total.div_ceil(CHANNEL_VIDEOS) {
+        store
+            .save_blocking(None, &channel(c, 0, now))
+            .expect("seed");
+    }
+    println!(
+        "seeded {total} videos in {} channels in {:.1} s",
+        total.div_ceil(CHANNEL_VIDEOS),
+        t.elapsed().as_secs_f64()
+    );
+    // A channel scrape saved again on the large file: 500 updated rows, 500 snapshots, the
+    // channel rescored (channels spread over the file).
+    let channels = total.div_ceil(CHANNEL_VIDEOS);
+    let mut times = Vec::new();
+    let mut unchanged = Vec::new();
+    for k in 0..20 {
+        let c = (k * 97) % channels;
+        let batch = channel(c, 1, now);
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        times.push(t.elapsed());
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        unchanged.push(t.elapsed());
+    }
+    println!(
+        "save 500-video channel scrape + rescore over {total}: changed views median {} p95 {}; unchanged median {} p95 {}",
+        ms(pct(times.clone(), 0.5)),
+        ms(pct(times, 0.95)),
+        ms(pct(unchanged.clone(), 0.5)),
+        ms(pct(unchanged, 0.95))
+    );
+    let cases = [
+        (
+            "--order outlier --limit 50",
+            ResultQuery {
+                order: ResultOrder::Outlier,
+                limit: 50,
+                ..ResultQuery::default()
+            },
+        ),
+        (
+            "--order outlier --limit 50 --format short",
+            ResultQuery {
+                order: ResultOrder::Outlier,
+                format: Some(VideoFormat::Short),
+                limit: 50,
+                ..ResultQuery::default()
+            },
+        ),
+        (
+            "--order outlier --limit 50 --min-score 0.3 --max-score 2",
+            ResultQuery {
+                order: ResultOrder::Outlier,
+                min_score: Some(0.3),
+                max_score: Some(2.0),
+                limit: 50,
+                ..ResultQuery::default()
+            },
+        ),
+    ];
+    for (name, q) in cases {
+        let mut times = Vec::new();
+        for _ in 0..QUERIES {
+            let t = Instant::now();
+            let rows = store.query_blocking(&q).expect("query");
+            times.push(t.elapsed());
+            assert_eq!(rows.len(), 50);
+        }
+        println!(
+            "results list {name} over {total}: median {} p95 {}",
+            ms(pct(times.clone(), 0.5)),
+            ms(pct(times, 0.95))
+        );
+    }
+}

@@ -1,0 +1,11 @@
+-- Drops the outlier scores and the channel baselines (recomputed by a later upgrade at the
+-- next save of each channel).
+DROP TABLE channel_baselines;
+DROP INDEX ix_results_channel;
+DROP INDEX ix_results_outlier;
+ALTER TABLE results DROP COLUMN outlier_views;
+ALTER TABLE results DROP COLUMN outlier_sample;
+ALTER TABLE results DROP COLUMN outlier_baseline;
+ALTER TABLE results DROP COLUMN outlier_basis;
+ALTER TABLE results DROP COLUMN outlier_score;
+ALTER TABLE results DROP COLUMN video_format;
