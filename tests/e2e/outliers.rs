@@ -223,3 +223,31 @@ fn bad_score_and_format_values_are_refused_with_what_is_accepted() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// `results rescore` recomputes every channel (or one) and says how much it did, in text
+/// and JSON; scores stay what the saves made them (nothing changed in between).
+#[test]
+fn rescore_recomputes_every_channel_or_one() {
+    let s = seeded();
+    let before = json_of(
+        &s,
+        &["results", "list", "--order", "outlier", "--limit", "50"],
+    );
+    let all = json_of(&s, &["results", "rescore"]);
+    assert_eq!(all, json!({"channels": 2, "videos": 29}));
+    let one = s.ok(&["results", "rescore", "--channel", "UCb"]);
+    assert_eq!(one.trim(), "rescored 5 video(s) of 1 channel(s)");
+    let after = json_of(
+        &s,
+        &["results", "list", "--order", "outlier", "--limit", "50"],
+    );
+    let scores = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!([r["item"]["source_id"], r["outlier"]]))
+            .collect()
+    };
+    assert_eq!(scores(&before), scores(&after));
+    assert_eq!(after[0]["item"]["source_id"], "s_hit");
+}

@@ -509,6 +509,14 @@ pub enum ResultsCommand {
         #[command(flatten)]
         filter: ResultFilter,
     },
+    /// Recompute every video's outlier values and score and the channels' baselines from
+    /// scratch, one channel per transaction (after an upgrade, a change of `[ideas]`, or
+    /// for scores that time alone changes).
+    Rescore {
+        /// Only this channel id.
+        #[arg(long, value_name = "CHANNEL_ID")]
+        channel: Option<String>,
+    },
 }
 
 /// `prismq workers`.

@@ -327,43 +327,130 @@ pub fn views_at_age(
         .map(|(_, _, v)| v)
 }
 
-/// The value `video` contributes for `basis`, if any.
-fn value_for(
-    video: &ChannelVideo,
-    basis: AgeBasis,
-    now: Timestamp,
-    min_age_days: u32,
-) -> Option<i64> {
-    let published = video.published_at?;
-    if published > now {
-        return None;
+/// What one video brings to its channel's baselines and to its own score, computed once
+/// from its stored fields and view history. None of it depends on the clock, so a store can
+/// keep these values beside the video and recompute them only when the video is saved
+/// again; [`VideoValues::value`] applies the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoValues {
+    /// Its format; without one it is neither in a baseline nor scored.
+    pub format: Option<VideoFormat>,
+    /// When it was published; without it the video is neither in a baseline nor scored.
+    pub published_at: Option<Timestamp>,
+    /// Its current views.
+    pub views: Option<i64>,
+    /// Its views at 7 days of age ([`views_at_age`]).
+    pub at_7d: Option<i64>,
+    /// Its views at 30 days of age ([`views_at_age`]).
+    pub at_30d: Option<i64>,
+}
+
+impl VideoValues {
+    /// The values of `video`.
+    pub fn of(video: &ChannelVideo) -> Self {
+        let at = |days| {
+            video
+                .published_at
+                .and_then(|p| views_at_age(p, &video.history, days))
+        };
+        VideoValues {
+            format: video.format,
+            published_at: video.published_at,
+            views: video.views,
+            at_7d: at(7),
+            at_30d: at(30),
+        }
     }
-    match basis.age_days() {
-        Some(days) => views_at_age(published, &video.history, days),
-        None => {
-            let age_ms = now.as_millisecond() - published.as_millisecond();
-            if age_ms >= i64::from(min_age_days) * DAY_MS {
-                video.views
-            } else {
-                None
+
+    /// The views this video contributes for `basis` as of `now`: none when it was
+    /// published after `now`; for [`AgeBasis::Total`], none when it is younger than
+    /// `min_age_days`.
+    pub fn value(&self, basis: AgeBasis, now: Timestamp, min_age_days: u32) -> Option<i64> {
+        let published = self.published_at?;
+        if published > now {
+            return None;
+        }
+        match basis {
+            AgeBasis::Age7d => self.at_7d,
+            AgeBasis::Age30d => self.at_30d,
+            AgeBasis::Total => {
+                (published <= total_cutoff(now, min_age_days)).then_some(self.views)?
             }
         }
     }
 }
 
-/// The baselines of one channel and the scores of its videos, as of `now`.
-///
-/// For each format and basis the sample is the `window` most recently published videos of
-/// that format that have a value for the basis (views at 7 or 30 days of age, or total
-/// views of a video at least `baseline_min_age_days` old); the baseline is the sample's
-/// median when it has at least `min_sample` videos. A video is scored on the longest age
-/// it has a value and a baseline for (30 days, then 7); failing both, on its total views
-/// if it is at least `score_min_age_days` old; otherwise not at all.
-pub fn score_channel(
-    videos: &[ChannelVideo],
+/// The latest publication instant a video may have to count on its total views as of
+/// `now` when it must be `min_age_days` old.
+pub fn total_cutoff(now: Timestamp, min_age_days: u32) -> Timestamp {
+    Timestamp::from_millisecond(now.as_millisecond() - i64::from(min_age_days) * DAY_MS)
+        .unwrap_or(Timestamp::MIN)
+}
+
+impl Baseline {
+    /// The baseline of a sample: `values` are the views of the `window` most recently
+    /// published videos of `format` that have a value for `basis`, newest first (a store
+    /// reads them through an index). The median is absent below `min_sample` or when 0.
+    pub fn from_sample(
+        format: VideoFormat,
+        basis: AgeBasis,
+        mut values: Vec<i64>,
+        settings: &OutlierSettings,
+    ) -> Baseline {
+        values.truncate(settings.window as usize);
+        let sample = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        let median = if sample >= settings.min_sample {
+            median(&mut values).filter(|m| *m > 0.0)
+        } else {
+            None
+        };
+        Baseline {
+            format,
+            basis,
+            median,
+            sample,
+        }
+    }
+}
+
+/// The score of one video against its channel's `baselines`: on the longest age it has a
+/// value and a baseline for (30 days, then 7); failing both, on its total views if it is at
+/// least `score_min_age_days` old; otherwise none.
+pub fn score_of(
+    video: &VideoValues,
+    baselines: &[Baseline],
     now: Timestamp,
     settings: &OutlierSettings,
-) -> ChannelOutliers {
+) -> Option<OutlierScore> {
+    let format = video.format?;
+    [AgeBasis::Age30d, AgeBasis::Age7d, AgeBasis::Total]
+        .into_iter()
+        .find_map(|basis| {
+            let b = baselines
+                .iter()
+                .find(|b| b.format == format && b.basis == basis)?;
+            let median = b.median?;
+            let views = video.value(basis, now, settings.score_min_age_days)?;
+            Some(OutlierScore {
+                score: views as f64 / median - 1.0,
+                basis,
+                baseline: median,
+                sample: b.sample,
+                views,
+            })
+        })
+}
+
+/// The baselines of one channel, as of `now`, from all its videos' values: for each format
+/// present and each basis, [`Baseline::from_sample`] of the `window` most recently
+/// published videos of that format with a value for the basis (views at 7 or 30 days of
+/// age, or total views of a video at least `baseline_min_age_days` old). Equal publication
+/// instants keep input order, so the window is deterministic.
+pub fn baselines_of(
+    videos: &[VideoValues],
+    now: Timestamp,
+    settings: &OutlierSettings,
+) -> Vec<Baseline> {
     let mut baselines = Vec::new();
     for format in VideoFormat::ALL {
         if !videos.iter().any(|v| v.format == Some(format)) {
@@ -375,52 +462,32 @@ pub fn score_channel(
                 .enumerate()
                 .filter(|(_, v)| v.format == Some(format))
                 .filter_map(|(i, v)| {
-                    let value = value_for(v, basis, now, settings.baseline_min_age_days)?;
+                    let value = v.value(basis, now, settings.baseline_min_age_days)?;
                     Some((v.published_at?, i, value))
                 })
                 .collect();
-            // Newest first; equal dates keep input order, so the window is deterministic.
+            // Newest first; equal dates keep input order.
             eligible.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            eligible.truncate(settings.window as usize);
-            let mut values: Vec<i64> = eligible.iter().map(|e| e.2).collect();
-            let sample = u32::try_from(values.len()).unwrap_or(u32::MAX);
-            let median = if sample >= settings.min_sample {
-                median(&mut values).filter(|m| *m > 0.0)
-            } else {
-                None
-            };
-            baselines.push(Baseline {
-                format,
-                basis,
-                median,
-                sample,
-            });
+            let values = eligible.iter().map(|e| e.2).collect();
+            baselines.push(Baseline::from_sample(format, basis, values, settings));
         }
     }
-    let baseline = |format: VideoFormat, basis: AgeBasis| {
-        baselines
-            .iter()
-            .find(|b| b.format == format && b.basis == basis)
-            .and_then(|b| b.median.map(|m| (m, b.sample)))
-    };
-    let scores = videos
+    baselines
+}
+
+/// The baselines of one channel and the scores of its videos, as of `now`:
+/// [`baselines_of`] their [`VideoValues`], then [`score_of`] each. This is the reference
+/// the stores' incremental rescoring must agree with.
+pub fn score_channel(
+    videos: &[ChannelVideo],
+    now: Timestamp,
+    settings: &OutlierSettings,
+) -> ChannelOutliers {
+    let values: Vec<VideoValues> = videos.iter().map(VideoValues::of).collect();
+    let baselines = baselines_of(&values, now, settings);
+    let scores = values
         .iter()
-        .map(|v| {
-            let format = v.format?;
-            [AgeBasis::Age30d, AgeBasis::Age7d, AgeBasis::Total]
-                .into_iter()
-                .find_map(|basis| {
-                    let (median, sample) = baseline(format, basis)?;
-                    let views = value_for(v, basis, now, settings.score_min_age_days)?;
-                    Some(OutlierScore {
-                        score: views as f64 / median - 1.0,
-                        basis,
-                        baseline: median,
-                        sample,
-                        views,
-                    })
-                })
-        })
+        .map(|v| score_of(v, &baselines, now, settings))
         .collect();
     ChannelOutliers { baselines, scores }
 }

@@ -8,10 +8,25 @@ ALTER TABLE results ADD COLUMN outlier_basis TEXT
 ALTER TABLE results ADD COLUMN outlier_baseline DOUBLE PRECISION;
 ALTER TABLE results ADD COLUMN outlier_sample BIGINT;
 ALTER TABLE results ADD COLUMN outlier_views BIGINT;
+ALTER TABLE results ADD COLUMN views_7d BIGINT;
+ALTER TABLE results ADD COLUMN views_30d BIGINT;
 -- `results list --order outlier` walks this index (ties bytewise, as the listing sorts).
 CREATE INDEX ix_results_outlier
     ON results (outlier_score DESC NULLS LAST, source COLLATE "C", source_id COLLATE "C");
-CREATE INDEX ix_results_channel ON results (channel_id) WHERE channel_id IS NOT NULL;
+-- A channel's rows (all of them when its baselines move), and one video's rows in it.
+CREATE INDEX ix_results_channel ON results (channel_id, source_id COLLATE "C")
+    WHERE channel_id IS NOT NULL;
+-- A baseline's sample: the channel's most recent uploads of one format with a value for
+-- the basis, newest first, never read past the window.
+CREATE INDEX ix_results_recent
+    ON results (channel_id, video_format, published_at DESC, source_id COLLATE "C", views DESC)
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views IS NOT NULL;
+CREATE INDEX ix_results_recent_7d
+    ON results (channel_id, video_format, published_at DESC, source_id COLLATE "C", views_7d)
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views_7d IS NOT NULL;
+CREATE INDEX ix_results_recent_30d
+    ON results (channel_id, video_format, published_at DESC, source_id COLLATE "C", views_30d)
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views_30d IS NOT NULL;
 
 CREATE TABLE channel_baselines (
     channel_id   TEXT   NOT NULL,

@@ -9,10 +9,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use prismq_domain::outlier::{
-    self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat,
+    self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
+    StoredResult,
 };
 use prismq_domain::task::TaskId;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Timestamp};
@@ -233,136 +234,295 @@ async fn save_one(
     Ok(())
 }
 
-/// One stored row of a channel, as its rescoring reads it.
-struct ChannelRow {
-    id: i64,
-    source_id: String,
-    views: Option<i64>,
-    published_at: Option<Timestamp>,
-    last_seen_at: Timestamp,
-    /// The format its stored fields say ([`outlier::format_from`]).
-    format: Option<VideoFormat>,
-    /// The format column as stored (empty for rows saved before schema v3).
-    stored_format: Option<VideoFormat>,
-    stored: Option<OutlierScore>,
-}
-
-/// Recomputes `channel_id`'s baselines and its rows' scores ([`ResultStore::save`]'s rule)
-/// inside the save's transaction, under a transaction-scoped advisory lock on the channel so
-/// two saves of one channel rescore it one after the other: one read of the channel's rows
-/// and one of their snapshots (both through indexes), the arithmetic in
-/// [`outlier::score_channel`], and a write only for rows whose score changed.
-async fn rescore_channel(
+/// Recomputes the clock-free [`VideoValues`] of one video of a channel from all its rows
+/// and their snapshots and stores them on every row of the video (as on SQLite).
+async fn refresh_video(
     c: &impl GenericClient,
     channel_id: &str,
-    now: i64,
-    settings: &OutlierSettings,
+    source_id: &str,
 ) -> Result<(), PortError> {
-    c.execute(
-        "SELECT pg_advisory_xact_lock(20561, hashtext($1))",
-        &[&channel_id],
-    )
-    .await
-    .map_err(map_err)?;
+    struct VideoRow {
+        id: i64,
+        views: Option<i64>,
+        published_at: Option<Timestamp>,
+        last_seen_at: Timestamp,
+        format: Option<VideoFormat>,
+    }
     let select = c
         .prepare_cached(
-            "SELECT id, source_id, views, published_at, last_seen_at, video_format,
-                    outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views,
-                    extra, duration
-             FROM results WHERE channel_id = $1
-             ORDER BY source_id COLLATE \"C\", source COLLATE \"C\"",
+            "SELECT id, views, published_at, last_seen_at, extra, duration
+             FROM results WHERE channel_id = $1 AND source_id = $2 ORDER BY source COLLATE \"C\"",
         )
         .await
         .map_err(map_err)?;
-    let rows: Vec<ChannelRow> = c
-        .query(&select, &[&channel_id])
+    let rows: Vec<VideoRow> = c
+        .query(&select, &[&channel_id, &source_id])
         .await
         .map_err(map_err)?
         .iter()
         .map(|r| {
-            let extra = serde_json::from_value::<Map<String, Value>>(get(r, 11)?)
+            let extra = serde_json::from_value::<Map<String, Value>>(get(r, 4)?)
                 .map_err(|e| corrupt("extra", e))?;
-            Ok(ChannelRow {
+            Ok(VideoRow {
                 id: get(r, 0)?,
-                source_id: get(r, 1)?,
-                views: get(r, 2)?,
-                published_at: ts_opt(get(r, 3)?)?,
-                last_seen_at: ts(get(r, 4)?)?,
-                format: outlier::format_from(&extra, get(r, 12)?),
-                stored_format: format_col(r, 5)?,
-                stored: score_cols(r, 6)?,
+                views: get(r, 1)?,
+                published_at: ts_opt(get(r, 2)?)?,
+                last_seen_at: ts(get(r, 3)?)?,
+                format: outlier::format_from(&extra, get(r, 5)?),
             })
         })
         .collect::<Result<_, PortError>>()?;
-    let snaps = c
-        .prepare_cached(
-            "SELECT m.result_id, m.captured_at, m.views FROM result_metrics m
-             JOIN results r ON r.id = m.result_id
-             WHERE r.channel_id = $1 AND m.views IS NOT NULL",
-        )
-        .await
-        .map_err(map_err)?;
-    let mut snapshots: std::collections::HashMap<i64, Vec<(Timestamp, i64)>> =
-        std::collections::HashMap::new();
-    for r in c.query(&snaps, &[&channel_id]).await.map_err(map_err)? {
-        snapshots
-            .entry(get(&r, 0)?)
-            .or_default()
-            .push((ts(get(&r, 1)?)?, get(&r, 2)?));
-    }
-    // Rows come ordered by (source_id, source): each video's rows are adjacent.
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        match groups.last_mut() {
-            Some(g) if rows[g.start].source_id == row.source_id => g.end = i + 1,
-            _ => groups.push(i..i + 1),
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let mut best = first;
+    for r in &rows[1..] {
+        if r.views > best.views {
+            best = r;
         }
     }
-    let videos: Vec<ChannelVideo> = groups
-        .iter()
-        .map(|g| {
-            let group = &rows[g.clone()];
-            let mut best = &group[0];
-            for r in &group[1..] {
-                if r.views > best.views {
-                    best = r;
-                }
-            }
-            let mut history = Vec::new();
-            for r in group {
-                if let Some(s) = snapshots.get(&r.id) {
-                    history.extend_from_slice(s);
-                }
-                if let Some(v) = r.views {
-                    history.push((r.last_seen_at, v));
-                }
-            }
-            ChannelVideo {
-                published_at: best.published_at,
-                views: best.views,
-                format: best.format.or_else(|| group.iter().find_map(|r| r.format)),
-                history,
-            }
-        })
-        .collect();
-    let out = outlier::score_channel(&videos, ts(now)?, settings);
-    let update = c
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let snaps = c
         .prepare_cached(
-            "UPDATE results SET video_format = $2, outlier_score = $3, outlier_basis = $4,
-                    outlier_baseline = $5, outlier_sample = $6, outlier_views = $7 WHERE id = $1",
+            "SELECT captured_at, views FROM result_metrics
+             WHERE result_id = ANY($1) AND views IS NOT NULL",
         )
         .await
         .map_err(map_err)?;
-    for (g, score) in groups.iter().zip(&out.scores) {
-        for r in &rows[g.clone()] {
-            if r.stored == *score && r.stored_format == r.format {
+    let mut history = Vec::new();
+    for r in c.query(&snaps, &[&ids]).await.map_err(map_err)? {
+        history.push((ts(get(&r, 0)?)?, get::<i64>(&r, 1)?));
+    }
+    for r in &rows {
+        if let Some(v) = r.views {
+            history.push((r.last_seen_at, v));
+        }
+    }
+    let values = VideoValues::of(&ChannelVideo {
+        published_at: best.published_at,
+        views: best.views,
+        format: best.format.or_else(|| rows.iter().find_map(|r| r.format)),
+        history,
+    });
+    c.execute(
+        "UPDATE results SET video_format = $2, views_7d = $3, views_30d = $4 WHERE id = ANY($1)",
+        &[
+            &ids,
+            &values.format.map(VideoFormat::as_str),
+            &values.at_7d,
+            &values.at_30d,
+        ],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// The sample query of one basis (as SQLite's `sample_sql`), with a row limit `$4`.
+fn sample_sql(basis: AgeBasis) -> &'static str {
+    match basis {
+        AgeBasis::Age7d => {
+            "SELECT source_id, views_7d FROM results
+             WHERE channel_id = $1 AND video_format = $2 AND published_at <= $3
+               AND views_7d IS NOT NULL
+             ORDER BY published_at DESC, source_id COLLATE \"C\" LIMIT $4"
+        }
+        AgeBasis::Age30d => {
+            "SELECT source_id, views_30d FROM results
+             WHERE channel_id = $1 AND video_format = $2 AND published_at <= $3
+               AND views_30d IS NOT NULL
+             ORDER BY published_at DESC, source_id COLLATE \"C\" LIMIT $4"
+        }
+        AgeBasis::Total => {
+            "SELECT source_id, views FROM results
+             WHERE channel_id = $1 AND video_format = $2 AND published_at <= $3
+               AND views IS NOT NULL
+             ORDER BY published_at DESC, source_id COLLATE \"C\", views DESC LIMIT $4"
+        }
+    }
+}
+
+/// The channel's baselines as of `now`, each from a sample read through an index: the
+/// window's worth of rows, read again with twice the limit only when rows of one video
+/// filled it.
+async fn compute_baselines(
+    c: &impl GenericClient,
+    channel_id: &str,
+    now: Timestamp,
+    settings: &OutlierSettings,
+) -> Result<Vec<Baseline>, PortError> {
+    let present = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM results WHERE channel_id = $1 AND video_format = $2)",
+        )
+        .await
+        .map_err(map_err)?;
+    let mut out = Vec::new();
+    for format in VideoFormat::ALL {
+        let row = c
+            .query_one(&present, &[&channel_id, &format.as_str()])
+            .await
+            .map_err(map_err)?;
+        if !get::<bool>(&row, 0)? {
+            continue;
+        }
+        for basis in AgeBasis::ALL {
+            let cutoff = match basis {
+                AgeBasis::Total => outlier::total_cutoff(now, settings.baseline_min_age_days),
+                _ => now,
+            };
+            let stmt = c.prepare_cached(sample_sql(basis)).await.map_err(map_err)?;
+            let window = settings.window as usize;
+            let mut limit = i64::from(settings.window);
+            let values = loop {
+                let rows = c
+                    .query(
+                        &stmt,
+                        &[
+                            &channel_id,
+                            &format.as_str(),
+                            &cutoff.as_millisecond(),
+                            &limit,
+                        ],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                let mut seen = std::collections::HashSet::new();
+                let mut values = Vec::new();
+                for r in &rows {
+                    if values.len() == window {
+                        break;
+                    }
+                    if seen.insert(get::<String>(r, 0)?) {
+                        values.push(get::<i64>(r, 1)?);
+                    }
+                }
+                if values.len() == window || (rows.len() as i64) < limit {
+                    break values;
+                }
+                limit *= 2;
+            };
+            out.push(Baseline::from_sample(format, basis, values, settings));
+        }
+    }
+    Ok(out)
+}
+
+/// The baselines stored for a channel, by format then basis.
+async fn stored_baselines(
+    c: &impl GenericClient,
+    channel_id: &str,
+) -> Result<Vec<Baseline>, PortError> {
+    let rows = c
+        .query(
+            "SELECT format, basis, median_views, sample FROM channel_baselines WHERE channel_id = $1",
+            &[&channel_id],
+        )
+        .await
+        .map_err(map_err)?;
+    let mut out = rows
+        .iter()
+        .map(baseline_from_row)
+        .collect::<Result<Vec<_>, PortError>>()?;
+    out.sort_by_key(|b| (b.format, b.basis));
+    Ok(out)
+}
+
+/// A `channel_baselines` row's (format, basis, median_views, sample) in columns 0–3.
+fn baseline_from_row(r: &Row) -> Result<Baseline, PortError> {
+    Ok(Baseline {
+        format: format_col(r, 0)?.ok_or_else(|| corrupt("baseline format", "none"))?,
+        basis: get::<String>(r, 1)?
+            .parse::<AgeBasis>()
+            .map_err(|e| corrupt("baseline basis", e))?,
+        median: get(r, 2)?,
+        sample: u32::try_from(get::<i64>(r, 3)?).map_err(|e| corrupt("baseline sample", e))?,
+    })
+}
+
+/// Scores rows of a channel against `baselines` and writes the scores that changed: every
+/// row of the channel when `only` is `None`, else the rows of the videos it names.
+async fn score_rows(
+    c: &impl GenericClient,
+    channel_id: &str,
+    only: Option<&std::collections::BTreeSet<&str>>,
+    baselines: &[Baseline],
+    now: Timestamp,
+    settings: &OutlierSettings,
+) -> Result<(), PortError> {
+    const COLUMNS: &str = "id, source_id, video_format, published_at, views, views_7d, views_30d,
+        outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views";
+    let rows = match only {
+        None => {
+            let stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM results WHERE channel_id = $1
+                     ORDER BY source_id COLLATE \"C\", source COLLATE \"C\""
+                ))
+                .await
+                .map_err(map_err)?;
+            c.query(&stmt, &[&channel_id]).await.map_err(map_err)?
+        }
+        Some(videos) => {
+            let ids: Vec<&str> = videos.iter().copied().collect();
+            let stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM results WHERE channel_id = $1 AND source_id = ANY($2)
+                     ORDER BY source_id COLLATE \"C\", source COLLATE \"C\""
+                ))
+                .await
+                .map_err(map_err)?;
+            c.query(&stmt, &[&channel_id, &ids])
+                .await
+                .map_err(map_err)?
+        }
+    };
+    let rows: Vec<(i64, String, VideoValues, Option<OutlierScore>)> = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                get(r, 0)?,
+                get(r, 1)?,
+                VideoValues {
+                    format: format_col(r, 2)?,
+                    published_at: ts_opt(get(r, 3)?)?,
+                    views: get(r, 4)?,
+                    at_7d: get(r, 5)?,
+                    at_30d: get(r, 6)?,
+                },
+                score_cols(r, 7)?,
+            ))
+        })
+        .collect::<Result<_, PortError>>()?;
+    let update = c
+        .prepare_cached(
+            "UPDATE results SET outlier_score = $2, outlier_basis = $3,
+                    outlier_baseline = $4, outlier_sample = $5, outlier_views = $6 WHERE id = $1",
+        )
+        .await
+        .map_err(map_err)?;
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len() && rows[end].1 == rows[start].1 {
+            end += 1;
+        }
+        let group = &rows[start..end];
+        let mut best = &group[0];
+        for r in &group[1..] {
+            if r.2.views > best.2.views {
+                best = r;
+            }
+        }
+        let score = outlier::score_of(&best.2, baselines, now, settings);
+        for r in group {
+            if r.3 == score {
                 continue;
             }
             c.execute(
                 &update,
                 &[
-                    &r.id,
-                    &r.format.map(VideoFormat::as_str),
+                    &r.0,
                     &score.map(|s| s.score),
                     &score.map(|s| s.basis.as_str()),
                     &score.map(|s| s.baseline),
@@ -373,31 +533,78 @@ async fn rescore_channel(
             .await
             .map_err(map_err)?;
         }
+        start = end;
     }
+    Ok(())
+}
+
+/// Brings a channel's baselines and scores up to date after `saved` videos of it were
+/// written ([`ResultStore::save`]'s rule), under a transaction-scoped advisory lock on the
+/// channel so two saves of one channel rescore it one after the other. As on SQLite, the
+/// cost is bounded by the window and the saved videos unless a baseline moved; with
+/// `everything` every video is refreshed and rescored.
+async fn rescore_channel(
+    c: &impl GenericClient,
+    channel_id: &str,
+    saved: &std::collections::BTreeSet<&str>,
+    everything: bool,
+    now: i64,
+    settings: &OutlierSettings,
+) -> Result<(), PortError> {
     c.execute(
-        "DELETE FROM channel_baselines WHERE channel_id = $1",
+        "SELECT pg_advisory_xact_lock(20561, hashtext($1))",
         &[&channel_id],
     )
     .await
     .map_err(map_err)?;
-    let insert = c
-        .prepare_cached(
-            "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+    let now = ts(now)?;
+    for source_id in saved {
+        refresh_video(c, channel_id, source_id).await?;
+    }
+    let baselines = compute_baselines(c, channel_id, now, settings).await?;
+    let moved = everything || stored_baselines(c, channel_id).await? != baselines;
+    score_rows(
+        c,
+        channel_id,
+        (!moved).then_some(saved),
+        &baselines,
+        now,
+        settings,
+    )
+    .await?;
+    if moved {
+        c.execute(
+            "DELETE FROM channel_baselines WHERE channel_id = $1",
+            &[&channel_id],
         )
         .await
         .map_err(map_err)?;
-    for b in &out.baselines {
+        let insert = c
+            .prepare_cached(
+                "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await
+            .map_err(map_err)?;
+        for b in &baselines {
+            c.execute(
+                &insert,
+                &[
+                    &channel_id,
+                    &b.format.as_str(),
+                    &b.basis.as_str(),
+                    &b.median,
+                    &i64::from(b.sample),
+                    &now.as_millisecond(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+    } else {
         c.execute(
-            &insert,
-            &[
-                &channel_id,
-                &b.format.as_str(),
-                &b.basis.as_str(),
-                &b.median,
-                &i64::from(b.sample),
-                &now,
-            ],
+            "UPDATE channel_baselines SET computed_at = $2 WHERE channel_id = $1",
+            &[&channel_id, &now.as_millisecond()],
         )
         .await
         .map_err(map_err)?;
@@ -496,17 +703,23 @@ impl ResultStore for PostgresStore {
         let task = task.map(|t| t.0);
         let settings = self.options().outlier;
         // Sorted, so two saves lock shared channels in the same order.
-        let channels: std::collections::BTreeSet<&str> = items
-            .iter()
-            .filter_map(|i| i.channel_id.as_deref())
-            .collect();
+        let mut channels: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+            std::collections::BTreeMap::new();
+        for item in items {
+            if let Some(c) = item.channel_id.as_deref() {
+                channels
+                    .entry(c)
+                    .or_default()
+                    .insert(item.source_id.as_str());
+            }
+        }
         in_tx!(self, |tx| async {
             let mut report = SaveReport::default();
             for item in items {
                 save_one(&tx, task, item, now, &mut report).await?;
             }
-            for channel in &channels {
-                rescore_channel(&tx, channel, now, &settings).await?;
+            for (channel, saved) in &channels {
+                rescore_channel(&tx, channel, saved, false, now, &settings).await?;
             }
             Ok::<_, PortError>(report)
         }
@@ -602,6 +815,56 @@ impl ResultStore for PostgresStore {
             .collect::<Result<Vec<_>, PortError>>()?;
         out.sort_by_key(|b| (b.baseline.format, b.baseline.basis));
         Ok(out)
+    }
+
+    async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError> {
+        let settings = self.options().outlier;
+        let mut report = RescoreReport::default();
+        let channels: Vec<String> = match channel_id {
+            Some(c) => vec![c],
+            None => {
+                let client = self.client().await?;
+                client
+                    .query(
+                        "SELECT DISTINCT channel_id COLLATE \"C\" FROM results
+                         WHERE channel_id IS NOT NULL ORDER BY 1",
+                        &[],
+                    )
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| get(r, 0))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        for channel in channels {
+            let now = self.now_ms();
+            let videos: Vec<String> = {
+                let client = self.client().await?;
+                client
+                    .query(
+                        "SELECT DISTINCT source_id FROM results WHERE channel_id = $1",
+                        &[&channel],
+                    )
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| get(r, 0))
+                    .collect::<Result<_, _>>()?
+            };
+            if videos.is_empty() {
+                continue;
+            }
+            let saved: std::collections::BTreeSet<&str> =
+                videos.iter().map(String::as_str).collect();
+            in_tx!(self, |tx| async {
+                rescore_channel(&tx, &channel, &saved, true, now, &settings).await
+            }
+            .await)?;
+            report.channels += 1;
+            report.videos += videos.len() as u64;
+        }
+        Ok(report)
     }
 
     async fn count(&self, source: Option<String>) -> Result<u64, PortError> {

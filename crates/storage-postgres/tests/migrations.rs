@@ -95,9 +95,10 @@ async fn down_and_up_again_and_refusals() {
 }
 
 /// Schema v3's outlier columns and baselines: down to v2 drops them and keeps every result;
-/// up again brings them back empty, and the next save of the channel scores its rows again.
+/// up again brings them back empty; a save scores only the videos it saves, and `rescore`
+/// brings the whole channel back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outlier_scores_go_down_and_come_back_at_the_next_save() {
+async fn outlier_scores_go_down_and_come_back_with_rescore() {
     use prismq_domain::ports::ResultStore;
     let schema = common::fresh_schema("mig");
     let store = common::store_in(&schema);
@@ -156,6 +157,13 @@ async fn outlier_scores_go_down_and_come_back_at_the_next_save() {
         "no score until the channel is saved again"
     );
     store.save(None, &items[..1]).await.unwrap();
+    assert_eq!(
+        score("v00").await,
+        None,
+        "11 other videos have no values yet"
+    );
+    let report = store.rescore(None).await.unwrap();
+    assert_eq!((report.channels, report.videos), (1, 12));
     assert_eq!(score("v00").await, Some(2.0));
     assert_eq!(score("v05").await, Some(0.0));
 }

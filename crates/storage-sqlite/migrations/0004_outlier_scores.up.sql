@@ -8,11 +8,15 @@
 --   results.outlier_baseline  the channel median compared with.
 --   results.outlier_sample    how many uploads that median is of.
 --   results.outlier_views     the video's views that were compared.
+--   results.views_7d          the video's views at 7 days of age, from its metric history
+--                             (NULL when no observation is near enough; see docs/ideas.md).
+--   results.views_30d         the same at 30 days of age.
 --   channel_baselines         each channel's median per (format, basis), recomputed in the
 --                             transaction that saves results of that channel; median NULL
 --                             when the sample is below the configured minimum.
--- Rows saved before this version get their format and score at the next save of results
--- of their channel; a row without a channel id gets its format at its own next save.
+-- video_format, views_7d and views_30d are the video's, not the row's: when one video has
+-- rows from several sources they hold the same values. Rows saved before this version join
+-- their channel's baselines when they are saved again (`prismq results rescore` does all).
 ALTER TABLE results ADD COLUMN video_format TEXT
     CHECK (video_format IS NULL OR video_format IN ('long', 'short', 'stream'));
 ALTER TABLE results ADD COLUMN outlier_score REAL;
@@ -21,11 +25,21 @@ ALTER TABLE results ADD COLUMN outlier_basis TEXT
 ALTER TABLE results ADD COLUMN outlier_baseline REAL;
 ALTER TABLE results ADD COLUMN outlier_sample INTEGER;
 ALTER TABLE results ADD COLUMN outlier_views INTEGER;
+ALTER TABLE results ADD COLUMN views_7d INTEGER;
+ALTER TABLE results ADD COLUMN views_30d INTEGER;
 -- `results list --order outlier`: walked in this order, so a page never sorts the table
 -- (NULL scores sort last in a descending SQLite index).
 CREATE INDEX ix_results_outlier ON results (outlier_score DESC, source, source_id);
--- A channel's rows, read to recompute its baselines when its results are saved.
-CREATE INDEX ix_results_channel ON results (channel_id) WHERE channel_id IS NOT NULL;
+-- A channel's rows (all of them when its baselines move), and one video's rows in it.
+CREATE INDEX ix_results_channel ON results (channel_id, source_id) WHERE channel_id IS NOT NULL;
+-- A baseline's sample: the channel's most recent uploads of one format with a value for
+-- the basis, newest first, read from the index alone and never past the window.
+CREATE INDEX ix_results_recent ON results (channel_id, video_format, published_at DESC, source_id, views DESC)
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views IS NOT NULL;
+CREATE INDEX ix_results_recent_7d ON results (channel_id, video_format, published_at DESC, source_id, views_7d)
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views_7d IS NOT NULL;
+CREATE INDEX ix_results_recent_30d ON results (channel_id, video_format, published_at DESC, source_id, views_30d)
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views_30d IS NOT NULL;
 
 CREATE TABLE channel_baselines (
     channel_id   TEXT    NOT NULL,

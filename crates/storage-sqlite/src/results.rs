@@ -7,10 +7,11 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
 
 use prismq_domain::outlier::{
-    self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat,
+    self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
+    StoredResult,
 };
 use prismq_domain::task::TaskId;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Timestamp};
@@ -248,135 +249,278 @@ fn save_one(
     Ok(())
 }
 
-/// The metric snapshots of one channel's rows (`?1`), read when the channel is rescored.
-/// `CROSS JOIN` fixes the loop order SQLite would otherwise pick by guess without `ANALYZE`
-/// statistics: the channel's rows through `ix_results_channel`, then each row's snapshots
-/// through `ix_result_metrics_result` — never a scan of every snapshot.
-pub const CHANNEL_SNAPSHOTS_SQL: &str = "SELECT m.result_id, m.captured_at, m.views FROM results r
-     CROSS JOIN result_metrics m ON m.result_id = r.id
-     WHERE r.channel_id = ?1 AND m.views IS NOT NULL";
+/// One video's rows in its channel (`?1`, `?2`), as [`refresh_video`] reads them.
+pub const VIDEO_ROWS_SQL: &str = "SELECT id, views, published_at, last_seen_at, extra, duration
+     FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY source";
 
-/// One stored row of a channel, as its rescoring reads it.
-struct ChannelRow {
-    id: i64,
-    source_id: String,
-    views: Option<i64>,
-    published_at: Option<Timestamp>,
-    last_seen_at: Timestamp,
-    /// The format its stored fields say ([`outlier::format_from`]).
-    format: Option<VideoFormat>,
-    /// The format column as stored (empty for rows saved before schema v4).
-    stored_format: Option<VideoFormat>,
-    stored: Option<OutlierScore>,
-}
-
-/// Recomputes `channel_id`'s baselines and its rows' scores ([`ResultStore::save`]'s rule)
-/// inside the save's transaction: one read of the channel's rows and one of their
-/// snapshots (both through indexes), the arithmetic in [`outlier::score_channel`], and a
-/// write only for rows whose score changed.
-fn rescore_channel(
-    tx: &Transaction<'_>,
-    channel_id: &str,
-    now: i64,
-    settings: &OutlierSettings,
-) -> Result<(), PortError> {
-    let rows: Vec<ChannelRow> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT id, source_id, views, published_at, last_seen_at, video_format,
-                        outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views,
-                        extra, duration
-                 FROM results WHERE channel_id = ?1 ORDER BY source_id, source",
-            )
-            .map_err(map_err)?;
+/// Recomputes the clock-free [`VideoValues`] of one video of a channel (its format and its
+/// views at 7 and 30 days of age) from all its rows and their snapshots, and stores them on
+/// every row of the video. Reads one video's rows, never the channel's.
+fn refresh_video(tx: &Transaction<'_>, channel_id: &str, source_id: &str) -> Result<(), PortError> {
+    struct VideoRow {
+        id: i64,
+        views: Option<i64>,
+        published_at: Option<Timestamp>,
+        last_seen_at: Timestamp,
+        format: Option<VideoFormat>,
+    }
+    let rows: Vec<VideoRow> = {
+        let mut stmt = tx.prepare_cached(VIDEO_ROWS_SQL).map_err(map_err)?;
         let rows = stmt
-            .query_map([channel_id], |r| {
-                let extra: String = r.get(11)?;
+            .query_map([channel_id, source_id], |r| {
+                let extra: String = r.get(4)?;
                 let extra =
-                    serde_json::from_str::<Map<String, Value>>(&extra).map_err(|e| conv(11, e))?;
-                Ok(ChannelRow {
+                    serde_json::from_str::<Map<String, Value>>(&extra).map_err(|e| conv(4, e))?;
+                Ok(VideoRow {
                     id: r.get(0)?,
-                    source_id: r.get(1)?,
-                    views: r.get(2)?,
-                    published_at: ts_opt(r, 3)?,
-                    last_seen_at: ts(4, r.get(4)?)?,
-                    format: outlier::format_from(&extra, r.get(12)?),
-                    stored_format: format_col(r, 5)?,
-                    stored: score_cols(r, 6)?,
+                    views: r.get(1)?,
+                    published_at: ts_opt(r, 2)?,
+                    last_seen_at: ts(3, r.get(3)?)?,
+                    format: outlier::format_from(&extra, r.get(5)?),
                 })
             })
             .map_err(map_err)?;
         rows.collect::<Result<_, _>>().map_err(map_err)?
     };
-    let mut snapshots: std::collections::HashMap<i64, Vec<(Timestamp, i64)>> =
-        std::collections::HashMap::new();
-    {
-        let mut stmt = tx.prepare_cached(CHANNEL_SNAPSHOTS_SQL).map_err(map_err)?;
-        let found = stmt
-            .query_map([channel_id], |r| {
-                Ok((r.get::<_, i64>(0)?, ts(1, r.get(1)?)?, r.get::<_, i64>(2)?))
-            })
-            .map_err(map_err)?;
-        for row in found {
-            let (id, at, views) = row.map_err(map_err)?;
-            snapshots.entry(id).or_default().push((at, views));
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    // The row with the most views stands for the video (the first on a tie).
+    let mut best = first;
+    for r in &rows[1..] {
+        if r.views > best.views {
+            best = r;
         }
     }
-    // Rows come ordered by (source_id, source): each video's rows are adjacent.
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        match groups.last_mut() {
-            Some(g) if rows[g.start].source_id == row.source_id => g.end = i + 1,
-            _ => groups.push(i..i + 1),
-        }
-    }
-    let videos: Vec<ChannelVideo> = groups
-        .iter()
-        .map(|g| {
-            let group = &rows[g.clone()];
-            let mut best = &group[0];
-            for r in &group[1..] {
-                if r.views > best.views {
-                    best = r;
-                }
-            }
-            let mut history = Vec::new();
-            for r in group {
-                if let Some(s) = snapshots.get(&r.id) {
-                    history.extend_from_slice(s);
-                }
-                if let Some(v) = r.views {
-                    history.push((r.last_seen_at, v));
-                }
-            }
-            ChannelVideo {
-                published_at: best.published_at,
-                views: best.views,
-                format: best.format.or_else(|| group.iter().find_map(|r| r.format)),
-                history,
-            }
-        })
-        .collect();
-    let out = outlier::score_channel(
-        &videos,
-        Timestamp::from_millisecond(now).map_err(|e| PortError::Unavailable(e.to_string()))?,
-        settings,
-    );
-    let mut update = tx
+    let mut history = Vec::new();
+    let mut snapshots = tx
         .prepare_cached(
-            "UPDATE results SET video_format = ?2, outlier_score = ?3, outlier_basis = ?4,
-                    outlier_baseline = ?5, outlier_sample = ?6, outlier_views = ?7 WHERE id = ?1",
+            "SELECT captured_at, views FROM result_metrics WHERE result_id = ?1 AND views IS NOT NULL",
         )
         .map_err(map_err)?;
-    for (g, score) in groups.iter().zip(&out.scores) {
-        for r in &rows[g.clone()] {
-            if r.stored == *score && r.stored_format == r.format {
+    for r in &rows {
+        let found = snapshots
+            .query_map([r.id], |s| Ok((ts(0, s.get(0)?)?, s.get::<_, i64>(1)?)))
+            .map_err(map_err)?;
+        for s in found {
+            history.push(s.map_err(map_err)?);
+        }
+        if let Some(v) = r.views {
+            history.push((r.last_seen_at, v));
+        }
+    }
+    let values = VideoValues::of(&ChannelVideo {
+        published_at: best.published_at,
+        views: best.views,
+        format: best.format.or_else(|| rows.iter().find_map(|r| r.format)),
+        history,
+    });
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE results SET video_format = ?2, views_7d = ?3, views_30d = ?4 WHERE id = ?1",
+        )
+        .map_err(map_err)?;
+    for r in &rows {
+        update
+            .execute(params![
+                r.id,
+                values.format.map(VideoFormat::as_str),
+                values.at_7d,
+                values.at_30d
+            ])
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// The sample query of one basis: the channel's (`?1`) uploads of one format (`?2`)
+/// published at or before `?3` with a value for the basis, newest first, ties by id then
+/// most views first (so a video's first row is the one that stands for it). Each walks one
+/// of the `ix_results_recent*` indexes and stops at the window.
+pub fn sample_sql(basis: AgeBasis) -> &'static str {
+    match basis {
+        AgeBasis::Age7d => {
+            "SELECT source_id, views_7d FROM results INDEXED BY ix_results_recent_7d
+             WHERE channel_id = ?1 AND video_format = ?2 AND published_at <= ?3
+               AND views_7d IS NOT NULL
+             ORDER BY published_at DESC, source_id"
+        }
+        AgeBasis::Age30d => {
+            "SELECT source_id, views_30d FROM results INDEXED BY ix_results_recent_30d
+             WHERE channel_id = ?1 AND video_format = ?2 AND published_at <= ?3
+               AND views_30d IS NOT NULL
+             ORDER BY published_at DESC, source_id"
+        }
+        AgeBasis::Total => {
+            "SELECT source_id, views FROM results INDEXED BY ix_results_recent
+             WHERE channel_id = ?1 AND video_format = ?2 AND published_at <= ?3
+               AND views IS NOT NULL
+             ORDER BY published_at DESC, source_id, views DESC"
+        }
+    }
+}
+
+/// The channel's baselines as of `now`, each from a sample read through an index that
+/// stops at the window: the same baselines [`outlier::baselines_of`] gives over all the
+/// channel's videos.
+fn compute_baselines(
+    tx: &Transaction<'_>,
+    channel_id: &str,
+    now: Timestamp,
+    settings: &OutlierSettings,
+) -> Result<Vec<Baseline>, PortError> {
+    let mut out = Vec::new();
+    for format in VideoFormat::ALL {
+        let present = tx
+            .prepare_cached(
+                "SELECT 1 FROM results WHERE channel_id = ?1 AND video_format = ?2 LIMIT 1",
+            )
+            .and_then(|mut s| s.exists(params![channel_id, format.as_str()]))
+            .map_err(map_err)?;
+        if !present {
+            continue;
+        }
+        for basis in AgeBasis::ALL {
+            let cutoff = match basis {
+                AgeBasis::Total => outlier::total_cutoff(now, settings.baseline_min_age_days),
+                _ => now,
+            };
+            let mut stmt = tx.prepare_cached(sample_sql(basis)).map_err(map_err)?;
+            let mut rows = stmt
+                .query(params![
+                    channel_id,
+                    format.as_str(),
+                    cutoff.as_millisecond()
+                ])
+                .map_err(map_err)?;
+            let mut seen = std::collections::HashSet::new();
+            let mut values = Vec::new();
+            while values.len() < settings.window as usize {
+                let Some(r) = rows.next().map_err(map_err)? else {
+                    break;
+                };
+                let source_id: String = r.get(0).map_err(map_err)?;
+                if seen.insert(source_id) {
+                    values.push(r.get::<_, i64>(1).map_err(map_err)?);
+                }
+            }
+            out.push(Baseline::from_sample(format, basis, values, settings));
+        }
+    }
+    Ok(out)
+}
+
+/// The baselines stored for a channel, in [`compute_baselines`]'s order.
+fn stored_baselines(tx: &Transaction<'_>, channel_id: &str) -> Result<Vec<Baseline>, PortError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT format, basis, median_views, sample FROM channel_baselines WHERE channel_id = ?1",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([channel_id], |r| {
+            Ok(Baseline {
+                format: format_col(r, 0)?.ok_or_else(|| conv(0, "no format"))?,
+                basis: r
+                    .get::<_, String>(1)?
+                    .parse::<AgeBasis>()
+                    .map_err(|e| conv(1, e))?,
+                median: r.get(2)?,
+                sample: u32::try_from(r.get::<_, i64>(3)?).map_err(|e| conv(3, e))?,
+            })
+        })
+        .map_err(map_err)?;
+    let mut out = rows.collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+    out.sort_by_key(|b| (b.format, b.basis));
+    Ok(out)
+}
+
+/// Scores rows of a channel against `baselines` and writes the scores that changed: all
+/// the channel's rows when `only` is `None`, else the rows of the videos it names. Reads
+/// the stored values only (no snapshots, no JSON).
+fn score_rows(
+    tx: &Transaction<'_>,
+    channel_id: &str,
+    only: Option<&std::collections::BTreeSet<&str>>,
+    baselines: &[Baseline],
+    now: Timestamp,
+    settings: &OutlierSettings,
+) -> Result<(), PortError> {
+    const COLUMNS: &str = "id, source_id, video_format, published_at, views, views_7d, views_30d,
+        outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views";
+    struct ScoredRow {
+        id: i64,
+        source_id: String,
+        values: VideoValues,
+        stored: Option<OutlierScore>,
+    }
+    let read = |r: &Row<'_>| {
+        Ok(ScoredRow {
+            id: r.get(0)?,
+            source_id: r.get(1)?,
+            values: VideoValues {
+                format: format_col(r, 2)?,
+                published_at: ts_opt(r, 3)?,
+                views: r.get(4)?,
+                at_7d: r.get(5)?,
+                at_30d: r.get(6)?,
+            },
+            stored: score_cols(r, 7)?,
+        })
+    };
+    let mut rows: Vec<ScoredRow> = Vec::new();
+    match only {
+        None => {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 ORDER BY source_id, source"
+                ))
+                .map_err(map_err)?;
+            for r in stmt.query_map([channel_id], read).map_err(map_err)? {
+                rows.push(r.map_err(map_err)?);
+            }
+        }
+        Some(videos) => {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY source"
+                ))
+                .map_err(map_err)?;
+            for v in videos {
+                for r in stmt.query_map([channel_id, v], read).map_err(map_err)? {
+                    rows.push(r.map_err(map_err)?);
+                }
+            }
+        }
+    }
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE results SET outlier_score = ?2, outlier_basis = ?3,
+                    outlier_baseline = ?4, outlier_sample = ?5, outlier_views = ?6 WHERE id = ?1",
+        )
+        .map_err(map_err)?;
+    // A video's rows are adjacent; the row with the most views stands for it.
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len() && rows[end].source_id == rows[start].source_id {
+            end += 1;
+        }
+        let group = &rows[start..end];
+        let mut best = &group[0];
+        for r in &group[1..] {
+            if r.values.views > best.values.views {
+                best = r;
+            }
+        }
+        let score = outlier::score_of(&best.values, baselines, now, settings);
+        for r in group {
+            if r.stored == score {
                 continue;
             }
             update
                 .execute(params![
                     r.id,
-                    r.format.map(VideoFormat::as_str),
                     score.map(|s| s.score),
                     score.map(|s| s.basis.as_str()),
                     score.map(|s| s.baseline),
@@ -385,26 +529,67 @@ fn rescore_channel(
                 ])
                 .map_err(map_err)?;
         }
+        start = end;
     }
-    tx.prepare_cached("DELETE FROM channel_baselines WHERE channel_id = ?1")
-        .and_then(|mut s| s.execute([channel_id]))
-        .map_err(map_err)?;
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .map_err(map_err)?;
-    for b in &out.baselines {
-        insert
-            .execute(params![
-                channel_id,
-                b.format.as_str(),
-                b.basis.as_str(),
-                b.median,
-                i64::from(b.sample),
-                now
-            ])
+    Ok(())
+}
+
+/// Brings a channel's baselines and scores up to date after `saved` videos of it were
+/// written ([`ResultStore::save`]'s rule), at a cost bounded by the window and the saved
+/// videos, not by the channel's size: the saved videos' values are recomputed, the
+/// baselines are read through indexes that stop at the window, and only when a baseline
+/// moved are the channel's other rows rescored (from stored values, without snapshots).
+///
+/// With `everything`, every video of the channel is refreshed and rescored
+/// ([`ResultStore::rescore`]).
+fn rescore_channel(
+    tx: &Transaction<'_>,
+    channel_id: &str,
+    saved: &std::collections::BTreeSet<&str>,
+    everything: bool,
+    now: i64,
+    settings: &OutlierSettings,
+) -> Result<(), PortError> {
+    let now =
+        Timestamp::from_millisecond(now).map_err(|e| PortError::Unavailable(e.to_string()))?;
+    for source_id in saved {
+        refresh_video(tx, channel_id, source_id)?;
+    }
+    let baselines = compute_baselines(tx, channel_id, now, settings)?;
+    let moved = everything || stored_baselines(tx, channel_id)? != baselines;
+    score_rows(
+        tx,
+        channel_id,
+        (!moved).then_some(saved),
+        &baselines,
+        now,
+        settings,
+    )?;
+    if moved {
+        tx.prepare_cached("DELETE FROM channel_baselines WHERE channel_id = ?1")
+            .and_then(|mut s| s.execute([channel_id]))
+            .map_err(map_err)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(map_err)?;
+        for b in &baselines {
+            insert
+                .execute(params![
+                    channel_id,
+                    b.format.as_str(),
+                    b.basis.as_str(),
+                    b.median,
+                    i64::from(b.sample),
+                    now.as_millisecond()
+                ])
+                .map_err(map_err)?;
+        }
+    } else {
+        tx.prepare_cached("UPDATE channel_baselines SET computed_at = ?2 WHERE channel_id = ?1")
+            .and_then(|mut s| s.execute(params![channel_id, now.as_millisecond()]))
             .map_err(map_err)?;
     }
     Ok(())
@@ -462,17 +647,23 @@ impl SqliteStore {
         let now = self.now_ms();
         let task = task.map(|t| t.0);
         let settings = self.options().outlier;
-        let channels: std::collections::BTreeSet<&str> = items
-            .iter()
-            .filter_map(|i| i.channel_id.as_deref())
-            .collect();
+        let mut channels: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+            std::collections::BTreeMap::new();
+        for item in items {
+            if let Some(c) = item.channel_id.as_deref() {
+                channels
+                    .entry(c)
+                    .or_default()
+                    .insert(item.source_id.as_str());
+            }
+        }
         self.write(|tx| {
             let mut report = SaveReport::default();
             for item in items {
                 save_one(tx, task, item, now, &mut report)?;
             }
-            for channel in &channels {
-                rescore_channel(tx, channel, now, &settings)?;
+            for (channel, saved) in &channels {
+                rescore_channel(tx, channel, saved, false, now, &settings)?;
             }
             Ok(report)
         })
@@ -549,6 +740,54 @@ impl SqliteStore {
         })
     }
 
+    /// Blocking [`ResultStore::rescore`]: the channels are listed through
+    /// `ix_results_channel` one `min` probe at a time, and each is rescored in its own
+    /// write transaction, so writers wait for one channel at most.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn rescore_blocking(&self, channel_id: Option<&str>) -> Result<RescoreReport, PortError> {
+        let settings = self.options().outlier;
+        let mut report = RescoreReport::default();
+        let next = |after: &str| -> Result<Option<String>, PortError> {
+            self.read(|conn| {
+                conn.prepare_cached(
+                    "SELECT min(channel_id) FROM results WHERE channel_id IS NOT NULL AND channel_id > ?1",
+                )
+                .and_then(|mut s| s.query_row([after], |r| r.get(0)))
+                .map_err(map_err)
+            })
+        };
+        let mut channel = match channel_id {
+            Some(c) => Some(c.to_owned()),
+            None => next("")?,
+        };
+        while let Some(c) = channel {
+            let now = self.now_ms();
+            let videos: Vec<String> = self.read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT DISTINCT source_id FROM results WHERE channel_id = ?1 ORDER BY source_id",
+                    )
+                    .map_err(map_err)?;
+                let rows = stmt.query_map([&c], |r| r.get(0)).map_err(map_err)?;
+                rows.collect::<Result<_, _>>().map_err(map_err)
+            })?;
+            if !videos.is_empty() {
+                let saved: std::collections::BTreeSet<&str> =
+                    videos.iter().map(String::as_str).collect();
+                self.write(|tx| rescore_channel(tx, &c, &saved, true, now, &settings))?;
+                report.channels += 1;
+                report.videos += videos.len() as u64;
+            }
+            channel = match channel_id {
+                Some(_) => None,
+                None => next(&c)?,
+            };
+        }
+        Ok(report)
+    }
+
     fn count_blocking(&self, source: Option<&str>) -> Result<u64, PortError> {
         self.read(|conn| {
             let n: i64 = match source {
@@ -605,6 +844,11 @@ impl ResultStore for SqliteStore {
     async fn baselines(&self, channel_id: &str) -> Result<Vec<ChannelBaseline>, PortError> {
         let channel_id = channel_id.to_owned();
         self.blocking(move |s| s.baselines_blocking(&channel_id))
+            .await
+    }
+
+    async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError> {
+        self.blocking(move |s| s.rescore_blocking(channel_id.as_deref()))
             .await
     }
 

@@ -200,10 +200,11 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
 }
 
 /// Schema v4's outlier columns and baselines: down to v3 drops them and keeps every result;
-/// up again brings them back empty (no score is made up), and the next save of the channel
-/// scores its rows again.
+/// up again brings them back empty (no score is made up). A save scores only the videos it
+/// saves (their channel has no other video with values yet, so no baseline), and
+/// `rescore` brings the whole channel back.
 #[test]
-fn outlier_scores_go_down_and_come_back_at_the_next_save() {
+fn outlier_scores_go_down_and_come_back_with_rescore() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.db");
     let store = open(&path).unwrap();
@@ -260,6 +261,9 @@ fn outlier_scores_go_down_and_come_back_at_the_next_save() {
         "no score until the channel is saved again"
     );
     store.save_blocking(None, &items[..1]).unwrap();
+    assert_eq!(score("v00"), None, "11 other videos have no values yet");
+    let report = store.rescore_blocking(None).unwrap();
+    assert_eq!((report.channels, report.videos), (1, 12));
     assert_eq!(score("v00"), Some(2.0));
     assert_eq!(score("v05"), Some(0.0));
 }

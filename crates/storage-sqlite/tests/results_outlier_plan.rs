@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use prismq_domain::outlier::VideoFormat;
+use prismq_domain::outlier::{AgeBasis, VideoFormat};
 use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore, SystemClock};
 use prismq_domain::{ContentItem, Timestamp};
-use prismq_storage_sqlite::{query_sql, SqliteOptions, SqliteStore, CHANNEL_SNAPSHOTS_SQL};
+use prismq_storage_sqlite::{query_sql, sample_sql, SqliteOptions, SqliteStore, VIDEO_ROWS_SQL};
 use rusqlite::StatementStatus;
 use serde_json::json;
 
@@ -88,10 +88,11 @@ async fn outlier_order_walks_the_score_index_and_never_sorts() {
     }
 }
 
-/// Rescoring a channel reads its rows' snapshots through the channel index and then each
-/// row's snapshots by key: the plan never scans `result_metrics`.
+/// Saving videos of a channel reads only what is bounded by the window and the saved
+/// videos: each baseline's sample walks its `ix_results_recent*` index newest first (no
+/// sort, no scan) and one video's rows come through `ix_results_channel`.
 #[tokio::test]
-async fn rescoring_reads_one_channels_snapshots_by_index() {
+async fn rescoring_reads_samples_and_videos_through_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(
         SqliteOptions::new(dir.path().join("q.db")),
@@ -101,23 +102,43 @@ async fn rescoring_reads_one_channels_snapshots_by_index() {
     for c in 0..5 {
         store.save(None, &channel(c)).await.unwrap();
     }
+    let now = Timestamp::now().as_millisecond();
     store
         .with_connection(|c| {
+            for basis in AgeBasis::ALL {
+                let sql = sample_sql(basis);
+                let plan: Vec<String> = c
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .unwrap()
+                    .query_map(rusqlite::params!["UC03", "long", now], |r| r.get(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                let plan = plan.join("\n");
+                assert!(plan.contains("ix_results_recent"), "{basis}: {plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{basis}: {plan}");
+                let mut stmt = c.prepare(sql).unwrap();
+                let mut rows = stmt.query(rusqlite::params!["UC03", "long", now]).unwrap();
+                let mut n = 0;
+                while n < 30 && rows.next().unwrap().is_some() {
+                    n += 1;
+                }
+                drop(rows);
+                assert_eq!(stmt.get_status(StatementStatus::Sort), 0, "{plan}");
+                assert_eq!(stmt.get_status(StatementStatus::FullscanStep), 0, "{plan}");
+                if basis == AgeBasis::Total {
+                    assert_eq!(n, 30, "a window of the channel's 100 uploads");
+                }
+            }
             let plan: Vec<String> = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {CHANNEL_SNAPSHOTS_SQL}"))
+                .prepare(&format!("EXPLAIN QUERY PLAN {VIDEO_ROWS_SQL}"))
                 .unwrap()
-                .query_map(["UC03"], |r| r.get(3))
+                .query_map(["UC03", "c03v007"], |r| r.get(3))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
             let plan = plan.join("\n");
             assert!(plan.contains("ix_results_channel"), "{plan}");
-            assert!(plan.contains("ix_result_metrics_result"), "{plan}");
-            assert!(!plan.contains("SCAN m"), "{plan}");
-            let mut stmt = c.prepare(CHANNEL_SNAPSHOTS_SQL).unwrap();
-            let n = stmt.query_map(["UC03"], |_| Ok(())).unwrap().count();
-            assert_eq!(n, 100, "one snapshot per video of the channel");
-            assert_eq!(stmt.get_status(StatementStatus::FullscanStep), 0, "{plan}");
             Ok(())
         })
         .unwrap();

@@ -151,6 +151,13 @@ impl ResultStore for Watching {
         self.inner.baselines(channel_id).await
     }
 
+    async fn rescore(
+        &self,
+        channel_id: Option<String>,
+    ) -> Result<prismq_domain::ports::RescoreReport, PortError> {
+        self.inner.rescore(channel_id).await
+    }
+
     async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
         self.inner.count(source).await
     }

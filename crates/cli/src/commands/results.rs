@@ -47,6 +47,17 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
             video_format,
             filter,
         } => export(ctx, &app, format, &out, force, &filter, video_format).await,
+        ResultsCommand::Rescore { channel } => {
+            let report = app.results.rescore(channel).await?;
+            if ctx.json() {
+                return render::json(&report);
+            }
+            println!(
+                "rescored {} video(s) of {} channel(s)",
+                report.videos, report.channels
+            );
+            Ok(())
+        }
     }
 }
 

@@ -34,7 +34,8 @@ pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
 }
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{
-    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
+    StoredResult,
 };
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{

@@ -151,15 +151,19 @@ pub trait ResultStore: Send + Sync {
     /// (source, source_id) even when two callers save the same item at once. An item repeated
     /// within one batch is saved once per occurrence, in order.
     ///
-    /// In the same transaction it MUST recompute, for every channel id in the batch, the
-    /// channel's baselines and its stored items' formats and outlier scores with
-    /// [`crate::outlier::score_channel`] as of the save's "now": the channel's videos are
-    /// its stored items deduplicated on `source_id` (ordered by `source_id`; the row with the
-    /// most views, the first by source on a tie, stands for the video, its format being that
-    /// row's or else the first known one of the others; the metric snapshots of all its rows
-    /// and each row's current views at its `last_seen_at` are its history); every row of a
-    /// video gets that video's score, and the channel's baselines replace the stored ones.
-    /// Each saved row's format is [`crate::outlier::format_of`] its item.
+    /// In the same transaction it MUST bring outlier scores up to date for every channel id
+    /// in the batch, as of the save's "now". A channel's videos are its stored items
+    /// deduplicated on `source_id` (ordered by `source_id`; the row with the most views, the
+    /// first by source on a tie, stands for the video, its format being that row's
+    /// [`crate::outlier::format_from`] or else the first known one of the others; the metric
+    /// snapshots of all its rows and each row's current views at its `last_seen_at` are its
+    /// history). The saved videos' [`crate::outlier::VideoValues`] are recomputed; the
+    /// channel's baselines are [`crate::outlier::baselines_of`] every video's stored values;
+    /// the saved videos are scored with [`crate::outlier::score_of`]; and when a baseline
+    /// differs from the stored one, every video of the channel is rescored and the baselines
+    /// are replaced. Every row of a video gets that video's format and score. The work MUST be
+    /// bounded by the window and the saved videos unless a baseline moved: a video not saved
+    /// keeps the score it had until its channel's baseline moves or [`Self::rescore`] runs.
     async fn save(
         &self,
         task: Option<TaskId>,
@@ -193,4 +197,21 @@ pub trait ResultStore: Send + Sync {
 
     /// How many items are stored, for one source or all.
     async fn count(&self, source: Option<String>) -> Result<u64, PortError>;
+
+    /// Recomputes from scratch the values, baselines and scores of one channel, or of every
+    /// channel when `channel_id` is `None`, as of now: the state [`Self::save`] would reach
+    /// if every video of the channel were saved again unchanged. For a database upgraded
+    /// from a schema without scores, and for scores that time alone would change (a video
+    /// becoming old enough to be scored on its total views). One transaction per channel.
+    /// Returns how many channels and videos were rescored.
+    async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError>;
+}
+
+/// What [`ResultStore::rescore`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RescoreReport {
+    /// Channels whose baselines were recomputed.
+    pub channels: u64,
+    /// Videos (distinct ids within a channel) whose values and scores were recomputed.
+    pub videos: u64,
 }

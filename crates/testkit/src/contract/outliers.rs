@@ -1,5 +1,6 @@
 //! Obligations of the outlier scores `ResultStore::save` keeps (channel baselines per
-//! format, age-aware scores, recomputed on every save of a channel) and of `query`'s
+//! format, age-aware scores, brought up to date on every save of a channel, the other
+//! videos only when a baseline moves) and `ResultStore::rescore` recomputes and of `query`'s
 //! outlier order and filters, with answers known in advance.
 
 use std::sync::Arc;
@@ -177,6 +178,47 @@ pub async fn outlier_score_moves_with_the_median(factory: impl Fn(ContractEnv) -
         get(&s, "m00").await.outlier.unwrap().score,
         1_000.0 / 3_000.0 - 1.0
     );
+}
+
+/// A save rescores the videos it saves; a video not in the batch keeps its score while the
+/// channel's baselines stay where they were, even when time alone would now score it (old
+/// enough for its total views), until `rescore` recomputes the channel; `rescore` of every
+/// channel and of one counts channels and videos.
+pub async fn outlier_unsaved_videos_wait_for_a_moved_baseline_or_rescore(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let mut batch = uploads(&clock, "UCr", "r", 12, 1_000);
+    batch.push(video(&clock, "UCr", "young", 25, 2_000, false));
+    s.results.save(None, &batch).await.unwrap();
+    s.results
+        .save(None, &uploads(&clock, "UCo", "o", 12, 500))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&s, "young").await.outlier,
+        None,
+        "25 days old: too young"
+    );
+    clock.advance(Duration::from_secs(10 * DAY as u64));
+    // Saving one old video again: the window and its median do not move.
+    s.results.save(None, &batch[..1]).await.unwrap();
+    assert_eq!(get(&s, "r00").await.outlier.unwrap().score, 0.0);
+    assert_eq!(
+        get(&s, "young").await.outlier,
+        None,
+        "not saved and no baseline moved: the score stays as it was"
+    );
+    let report = s.results.rescore(Some("UCr".into())).await.unwrap();
+    assert_eq!((report.channels, report.videos), (1, 13));
+    let o = get(&s, "young").await.outlier.unwrap();
+    assert_eq!((o.score, o.basis, o.views), (1.0, AgeBasis::Total, 2_000));
+    let all = s.results.rescore(None).await.unwrap();
+    assert_eq!((all.channels, all.videos), (2, 25));
+    assert_eq!(get(&s, "young").await.outlier.unwrap().score, 1.0);
+    assert_eq!(get(&s, "o03").await.outlier.unwrap().score, 0.0);
+    let none = s.results.rescore(Some("UCnone".into())).await.unwrap();
+    assert_eq!((none.channels, none.videos), (0, 0));
 }
 
 /// Where the metric history holds a video's views at 7 days of age, the score compares

@@ -5,9 +5,12 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use prismq_domain::outlier::{self, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat};
+use prismq_domain::outlier::{
+    self, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
+};
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, ResultStore, StoredResult,
+    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
+    StoredResult,
 };
 use prismq_domain::{ContentItem, PortError, SaveReport, TaskId, Timestamp};
 
@@ -22,6 +25,9 @@ pub(super) struct ResultEntry {
     last_task_id: Option<TaskId>,
     history: Vec<MetricSnapshot>,
     format: Option<VideoFormat>,
+    /// The video's views at 7 and 30 days of age, as of its last save.
+    at_7d: Option<i64>,
+    at_30d: Option<i64>,
     outlier: Option<OutlierScore>,
 }
 
@@ -55,25 +61,41 @@ fn views_per_hour(history: &[MetricSnapshot]) -> f64 {
     (v1 - v0) as f64 / (ms as f64 / 3_600_000.0)
 }
 
-/// Recomputes `channel_id`'s baselines and its items' scores as the port describes.
-fn rescore_channel(st: &mut State, channel_id: &str, now: Timestamp, settings: &OutlierSettings) {
-    // source_id -> the keys of its rows, in source_id order.
+/// Brings `channel_id`'s values, baselines and scores up to date as the port describes:
+/// the `saved` videos' values are recomputed (every video's with `everything`), the
+/// baselines come from every video's stored values, and the other videos are rescored only
+/// when a baseline moved.
+fn rescore_channel(
+    st: &mut State,
+    channel_id: &str,
+    saved: &BTreeSet<String>,
+    everything: bool,
+    now: Timestamp,
+    settings: &OutlierSettings,
+) {
+    // source_id -> the keys of its rows, in source_id order (then by source).
     let mut by_video: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (key, e) in &st.results {
         if e.item.channel_id.as_deref() == Some(channel_id) {
             by_video.entry(key.1.clone()).or_default().push(key.clone());
         }
     }
-    let mut videos = Vec::new();
-    for keys in by_video.values() {
-        let rows: Vec<&ResultEntry> = keys.iter().map(|k| &st.results[k]).collect();
-        // The row with the most views stands for the video (the first on a tie).
-        let mut best = rows[0];
-        for r in &rows[1..] {
-            if r.item.metrics.views > best.item.metrics.views {
-                best = r;
+    // The row with the most views stands for the video (the first on a tie).
+    let best = |st: &State, keys: &[(String, String)]| -> (String, String) {
+        let mut best = &keys[0];
+        for k in &keys[1..] {
+            if st.results[k].item.metrics.views > st.results[best].item.metrics.views {
+                best = k;
             }
         }
+        best.clone()
+    };
+    for (source_id, keys) in &by_video {
+        if !everything && !saved.contains(source_id) {
+            continue;
+        }
+        let rows: Vec<&ResultEntry> = keys.iter().map(|k| &st.results[k]).collect();
+        let top = &st.results[&best(st, keys)];
         let mut history = Vec::new();
         for r in &rows {
             history.extend(
@@ -85,24 +107,59 @@ fn rescore_channel(st: &mut State, channel_id: &str, now: Timestamp, settings: &
                 history.push((r.last_seen_at, v));
             }
         }
-        videos.push(ChannelVideo {
-            published_at: best.item.published_at,
-            views: best.item.metrics.views,
-            format: outlier::format_of(&best.item).or_else(|| rows.iter().find_map(|r| r.format)),
+        let values = VideoValues::of(&ChannelVideo {
+            published_at: top.item.published_at,
+            views: top.item.metrics.views,
+            format: outlier::format_of(&top.item)
+                .or_else(|| rows.iter().find_map(|r| outlier::format_of(&r.item))),
             history,
         });
-    }
-    let out = outlier::score_channel(&videos, now, settings);
-    for (keys, score) in by_video.values().zip(&out.scores) {
         for k in keys {
             if let Some(e) = st.results.get_mut(k) {
-                e.outlier = *score;
+                e.format = values.format;
+                e.at_7d = values.at_7d;
+                e.at_30d = values.at_30d;
+            }
+        }
+    }
+    let values: Vec<(String, VideoValues)> = by_video
+        .iter()
+        .map(|(source_id, keys)| {
+            let top = &st.results[&best(st, keys)];
+            (
+                source_id.clone(),
+                VideoValues {
+                    format: top.format,
+                    published_at: top.item.published_at,
+                    views: top.item.metrics.views,
+                    at_7d: top.at_7d,
+                    at_30d: top.at_30d,
+                },
+            )
+        })
+        .collect();
+    let all: Vec<VideoValues> = values.iter().map(|(_, v)| *v).collect();
+    let baselines = outlier::baselines_of(&all, now, settings);
+    let stored: Vec<Baseline> = st
+        .baselines
+        .get(channel_id)
+        .map(|b| b.iter().map(|c| c.baseline).collect())
+        .unwrap_or_default();
+    let moved = everything || stored != baselines;
+    for (source_id, v) in &values {
+        if !moved && !saved.contains(source_id) {
+            continue;
+        }
+        let score = outlier::score_of(v, &baselines, now, settings);
+        for k in &by_video[source_id] {
+            if let Some(e) = st.results.get_mut(k) {
+                e.outlier = score;
             }
         }
     }
     st.baselines.insert(
         channel_id.to_owned(),
-        out.baselines
+        baselines
             .into_iter()
             .map(|baseline| ChannelBaseline {
                 channel_id: channel_id.to_owned(),
@@ -158,6 +215,8 @@ impl ResultStore for MemoryStore {
                             last_task_id: task,
                             history: vec![snapshot],
                             format: outlier::format_of(item),
+                            at_7d: None,
+                            at_30d: None,
                             outlier: None,
                         },
                     );
@@ -179,13 +238,18 @@ impl ResultStore for MemoryStore {
                 }
             }
         }
-        let channels: BTreeSet<&str> = items
-            .iter()
-            .filter_map(|i| i.channel_id.as_deref())
-            .collect();
+        let mut channels: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for item in items {
+            if let Some(c) = item.channel_id.as_deref() {
+                channels
+                    .entry(c)
+                    .or_default()
+                    .insert(item.source_id.clone());
+            }
+        }
         let settings = OutlierSettings::default();
-        for channel in channels {
-            rescore_channel(&mut st, channel, now, &settings);
+        for (channel, saved) in channels {
+            rescore_channel(&mut st, channel, &saved, false, now, &settings);
         }
         Ok(report)
     }
@@ -276,6 +340,42 @@ impl ResultStore for MemoryStore {
             .get(channel_id)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError> {
+        let now = self.now();
+        let mut st = self.state();
+        let channels: BTreeSet<String> = match channel_id {
+            Some(c) => BTreeSet::from([c]),
+            None => st
+                .results
+                .values()
+                .filter_map(|e| e.item.channel_id.clone())
+                .collect(),
+        };
+        let mut report = RescoreReport::default();
+        for channel in channels {
+            let videos: BTreeSet<String> = st
+                .results
+                .iter()
+                .filter(|(_, e)| e.item.channel_id.as_deref() == Some(channel.as_str()))
+                .map(|((_, id), _)| id.clone())
+                .collect();
+            if videos.is_empty() {
+                continue;
+            }
+            rescore_channel(
+                &mut st,
+                &channel,
+                &videos,
+                true,
+                now,
+                &OutlierSettings::default(),
+            );
+            report.channels += 1;
+            report.videos += videos.len() as u64;
+        }
+        Ok(report)
     }
 
     async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
