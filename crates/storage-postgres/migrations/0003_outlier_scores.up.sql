@@ -20,7 +20,7 @@ CREATE INDEX ix_results_channel ON results (channel_id, source_id COLLATE "C")
 -- the basis, newest first, never read past the window.
 CREATE INDEX ix_results_recent
     ON results (channel_id, video_format, published_at DESC, source_id COLLATE "C", views DESC)
-    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views IS NOT NULL;
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL;
 CREATE INDEX ix_results_recent_7d
     ON results (channel_id, video_format, published_at DESC, source_id COLLATE "C", views_7d)
     WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views_7d IS NOT NULL;

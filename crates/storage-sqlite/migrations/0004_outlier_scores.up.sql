@@ -33,9 +33,10 @@ CREATE INDEX ix_results_outlier ON results (outlier_score DESC, source, source_i
 -- A channel's rows (all of them when its baselines move), and one video's rows in it.
 CREATE INDEX ix_results_channel ON results (channel_id, source_id) WHERE channel_id IS NOT NULL;
 -- A baseline's sample: the channel's most recent uploads of one format with a value for
--- the basis, newest first, read from the index alone and never past the window.
+-- the basis, newest first, read from the index alone and never past the window. The first
+-- also answers whether the channel has any video of a format.
 CREATE INDEX ix_results_recent ON results (channel_id, video_format, published_at DESC, source_id, views DESC)
-    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views IS NOT NULL;
+    WHERE channel_id IS NOT NULL AND video_format IS NOT NULL;
 CREATE INDEX ix_results_recent_7d ON results (channel_id, video_format, published_at DESC, source_id, views_7d)
     WHERE channel_id IS NOT NULL AND video_format IS NOT NULL AND views_7d IS NOT NULL;
 CREATE INDEX ix_results_recent_30d ON results (channel_id, video_format, published_at DESC, source_id, views_30d)

@@ -333,6 +333,11 @@ fn refresh_video(tx: &Transaction<'_>, channel_id: &str, source_id: &str) -> Res
     Ok(())
 }
 
+/// Whether the channel (`?1`) has any video of a format (`?2`): one probe of
+/// `ix_results_recent`.
+pub const FORMAT_PRESENT_SQL: &str = "SELECT 1 FROM results INDEXED BY ix_results_recent
+     WHERE channel_id = ?1 AND video_format = ?2 LIMIT 1";
+
 /// The sample query of one basis: the channel's (`?1`) uploads of one format (`?2`)
 /// published at or before `?3` with a value for the basis, newest first, ties by id then
 /// most views first (so a video's first row is the one that stands for it). Each walks one
@@ -360,8 +365,8 @@ pub fn sample_sql(basis: AgeBasis) -> &'static str {
     }
 }
 
-/// The channel's baselines as of `now`, each from a sample read through an index that
-/// stops at the window: the same baselines [`outlier::baselines_of`] gives over all the
+/// The channel's baselines as of `now` (for each format the channel has, one probe of
+/// `ix_results_recent`), each from a sample read through an index that stops at the window: the same baselines [`outlier::baselines_of`] gives over all the
 /// channel's videos.
 fn compute_baselines(
     tx: &Transaction<'_>,
@@ -372,9 +377,7 @@ fn compute_baselines(
     let mut out = Vec::new();
     for format in VideoFormat::ALL {
         let present = tx
-            .prepare_cached(
-                "SELECT 1 FROM results WHERE channel_id = ?1 AND video_format = ?2 LIMIT 1",
-            )
+            .prepare_cached(FORMAT_PRESENT_SQL)
             .and_then(|mut s| s.exists(params![channel_id, format.as_str()]))
             .map_err(map_err)?;
         if !present {

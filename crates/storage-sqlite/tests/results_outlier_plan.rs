@@ -7,7 +7,9 @@ use std::sync::Arc;
 use prismq_domain::outlier::{AgeBasis, VideoFormat};
 use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore, SystemClock};
 use prismq_domain::{ContentItem, Timestamp};
-use prismq_storage_sqlite::{query_sql, sample_sql, SqliteOptions, SqliteStore, VIDEO_ROWS_SQL};
+use prismq_storage_sqlite::{
+    query_sql, sample_sql, SqliteOptions, SqliteStore, FORMAT_PRESENT_SQL, VIDEO_ROWS_SQL,
+};
 use rusqlite::StatementStatus;
 use serde_json::json;
 
@@ -129,6 +131,16 @@ async fn rescoring_reads_samples_and_videos_through_indexes() {
                 if basis == AgeBasis::Total {
                     assert_eq!(n, 30, "a window of the channel's 100 uploads");
                 }
+            }
+            for format in ["long", "short", "stream"] {
+                let mut stmt = c.prepare(FORMAT_PRESENT_SQL).unwrap();
+                let found = stmt.exists(["UC03", format]).unwrap();
+                assert_eq!(found, format == "long");
+                assert_eq!(stmt.get_status(StatementStatus::FullscanStep), 0);
+                assert!(
+                    stmt.get_status(StatementStatus::VmStep) < 100,
+                    "a probe, not a walk of the channel's 100 rows"
+                );
             }
             let plan: Vec<String> = c
                 .prepare(&format!("EXPLAIN QUERY PLAN {VIDEO_ROWS_SQL}"))
