@@ -108,9 +108,10 @@ impl Table {
         widths
     }
 
-    /// Which columns to show and how wide, to fit `max` if it can: cut the flexible
-    /// columns to their least width, one after the other; if that is not enough, leave out
-    /// the next optional column and start again from the natural widths.
+    /// Which columns to show and how wide, to fit `max` if it can: first leave out the
+    /// optional columns that say nothing (every cell `-`), then cut the flexible columns to
+    /// their least width, one after the other; if that is not enough, leave out the next
+    /// optional column and start again from the natural widths.
     fn layout(&self, max: Option<usize>) -> (Vec<bool>, Vec<usize>) {
         let n = self.headers.len();
         let natural = self.natural();
@@ -121,20 +122,33 @@ impl Table {
         let all_blank = |i: usize| {
             !self.rows.is_empty() && self.rows.iter().all(|r| r.get(i).is_none_or(|c| blank(c)))
         };
-        let mut order: Vec<usize> = self
+        let mut order: Vec<(usize, bool)> = self
             .optional
             .iter()
-            .copied()
-            .filter(|&i| all_blank(i))
+            .filter(|&&i| all_blank(i))
+            .map(|&i| (i, true))
             .collect();
-        order.extend(self.optional.iter().copied().filter(|&i| !all_blank(i)));
-        let mut next_out = order.into_iter();
+        order.extend(
+            self.optional
+                .iter()
+                .filter(|&&i| !all_blank(i))
+                .map(|&i| (i, false)),
+        );
+        let mut next_out = order.into_iter().peekable();
+        let total = |w: &[usize], shown: &[bool]| -> usize {
+            let cols: Vec<usize> = (0..n).filter(|&i| shown[i]).map(|i| w[i]).collect();
+            cols.iter().sum::<usize>() + 2 * cols.len().saturating_sub(1)
+        };
         loop {
+            if total(&natural, &shown) <= max {
+                return (shown, natural);
+            }
+            if let Some(&(i, true)) = next_out.peek() {
+                shown[i] = false;
+                next_out.next();
+                continue;
+            }
             let mut widths = natural.clone();
-            let total = |w: &[usize], shown: &[bool]| -> usize {
-                let cols: Vec<usize> = (0..n).filter(|&i| shown[i]).map(|i| w[i]).collect();
-                cols.iter().sum::<usize>() + 2 * cols.len().saturating_sub(1)
-            };
             for &(i, least) in &self.flex {
                 let over = total(&widths, &shown).saturating_sub(max);
                 if over == 0 || !shown[i] {
@@ -147,7 +161,7 @@ impl Table {
                 return (shown, widths);
             }
             match next_out.next() {
-                Some(i) => shown[i] = false,
+                Some((i, _)) => shown[i] = false,
                 None => return (shown, widths),
             }
         }
@@ -346,7 +360,7 @@ mod tests {
             wide.contains("Build an agent with the Gemini API in 12 minutes"),
             "{wide}"
         );
-        for max in [100, 80, 60, 50, 40, 30] {
+        for max in [100, 85, 80, 60, 50, 40, 30] {
             let out = t.render_width(Some(max));
             for line in out.lines() {
                 assert!(
@@ -356,17 +370,20 @@ mod tests {
                 );
             }
         }
-        // 60: the title is cut with an ellipsis, every column stays.
+        // 100: everything fits as it is.
+        assert_eq!(t.render_width(Some(100)), wide);
+        // 85: the all-blank SCORE column goes before any title is cut.
+        let out = t.render_width(Some(85));
+        assert!(!out.contains("SCORE") && !out.contains('…'), "{out}");
+        // 60: then the title is cut with an ellipsis.
         let out = t.render_width(Some(60));
         assert!(
-            out.contains("SCORE") && out.contains("Google for Developers"),
+            out.contains("Google for Developers") && out.contains('…'),
             "{out}"
         );
-        assert!(out.contains('…'), "{out}");
-        // 40: the all-blank SCORE column goes first, then the channel is cut.
+        // 40: then the channel too.
         let out = t.render_width(Some(40));
-        assert!(!out.contains("SCORE"), "{out}");
-        assert!(out.lines().all(|l| width(l) <= 40), "{out}");
+        assert!(!out.contains("Google for Developers"), "{out}");
         // Wide characters count double and are cut on a character boundary.
         let out = t.render_width(Some(30));
         assert!(out.lines().all(|l| width(l) <= 30), "{out}");

@@ -197,8 +197,8 @@ pub fn table(items: &[StoredResult], ranked: bool) -> Table {
         "SCORE",
         "VIEWS/H",
         "LIKES",
-        "PUBLISHED",
         "CHANNEL",
+        "PUBLISHED",
         "DUR",
     ]
     .iter()
