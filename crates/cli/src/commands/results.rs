@@ -517,3 +517,100 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
         r.outlier.map_or_else(String::new, |o| o.views.to_string()),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::ContentItem;
+
+    fn stored(extra: serde_json::Value, views: Option<i64>, saved_twice: bool) -> StoredResult {
+        let mut item = ContentItem::new("youtube_channel", "Kq9MZLmFMHQ", "t");
+        item.metrics.views = views;
+        item.extra = extra.as_object().cloned().unwrap_or_default();
+        let first: prismq_domain::Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let last = if saved_twice {
+            "2026-11-20T13:00:00Z".parse().unwrap()
+        } else {
+            first
+        };
+        StoredResult {
+            item,
+            first_seen_at: first,
+            last_seen_at: last,
+            last_task_id: None,
+            views_per_hour: if saved_twice { 1234.4 } else { 0.0 },
+            format: None,
+            outlier: None,
+        }
+    }
+
+    #[test]
+    fn the_type_cell_says_only_what_the_source_said() {
+        let cell = |extra| kind_cell(&stored(extra, None, false));
+        assert_eq!(cell(json!({"live_status": "is_live"})), "live");
+        assert_eq!(cell(json!({"live_status": "upcoming"})), "upcoming");
+        assert_eq!(
+            cell(json!({"live_status": "was_live", "is_short": false})),
+            "stream"
+        );
+        assert_eq!(
+            cell(json!({"live_status": "none", "tab": "streams"})),
+            "stream"
+        );
+        assert_eq!(cell(json!({"media_type": "livestream"})), "stream");
+        assert_eq!(
+            cell(json!({"live_status": "none", "is_short": true})),
+            "short"
+        );
+        assert_eq!(
+            cell(json!({"live_status": "not_live", "is_short": false})),
+            "long"
+        );
+        assert_eq!(cell(json!({"live_status": "none"})), "-");
+        // A duration never decides.
+        let mut r = stored(json!({}), None, false);
+        r.item.duration_secs = Some(30);
+        assert_eq!(kind_cell(&r), "-");
+    }
+
+    #[test]
+    fn views_per_hour_is_a_dash_until_the_history_has_a_span() {
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), false)),
+            "-"
+        );
+        assert_eq!(views_per_hour_cell(&stored(json!({}), None, true)), "-");
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), true)),
+            "1,234"
+        );
+    }
+
+    #[test]
+    fn ranks_come_from_the_sources_own_key() {
+        assert_eq!(
+            rank(&stored(json!({"trending_rank": 3}), None, false)),
+            Some(3)
+        );
+        assert_eq!(
+            rank(&stored(json!({"search_rank": 1}), None, false)),
+            Some(1)
+        );
+        assert_eq!(
+            rank(&stored(json!({"upload_rank": 7}), None, false)),
+            Some(7)
+        );
+        assert_eq!(
+            rank(&stored(json!({"request_rank": 2}), None, false)),
+            Some(2)
+        );
+        assert_eq!(rank(&stored(json!({}), None, false)), None);
+        let t = table(
+            &[stored(json!({"upload_rank": 7}), Some(1_234_567), false)],
+            true,
+        );
+        let text = t.render_width(None);
+        assert!(text.starts_with("RANK  VIDEO"), "{text}");
+        assert!(text.contains("1,234,567"), "{text}");
+    }
+}
