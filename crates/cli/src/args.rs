@@ -189,7 +189,8 @@ pub struct ChannelArgs {
     /// Only videos published within this many days.
     #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
     pub max_age_days: Option<i64>,
-    /// videos or shorts (default videos).
+    /// videos (long-form), shorts, streams (past live streams) or all uploads (default
+    /// videos, or the tab the channel URL ends in).
     #[arg(long, value_name = "TAB")]
     pub tab: Option<String>,
     /// Queue options.
@@ -297,6 +298,10 @@ pub struct CollectArgs {
     /// `prismq work` instead of waiting until then.
     #[arg(long, global = true)]
     pub no_wait: bool,
+    /// Order of the printed table (default: the source's own order, by its RANK column:
+    /// chart rank, search rank, newest upload first, or the order the videos were given).
+    #[arg(long, value_enum, global = true)]
+    pub order: Option<OrderArg>,
     /// What to collect.
     #[command(subcommand)]
     pub kind: CollectKind,

@@ -510,6 +510,75 @@ fn collect_runs_the_task_and_prints_its_results() {
     assert_eq!(csv.lines().count(), 1 + 5, "{csv}");
     let tasks = s.ok(&["tasks", "list"]);
     insta::assert_snapshot!("tasks_list_table", normalise_times(&tasks));
+    // A terminal 80 columns wide: every line fits, titles cut with an ellipsis.
+    s.env("COLUMNS", "80");
+    let tasks = s.ok(&["tasks", "list"]);
+    insta::assert_snapshot!("tasks_list_table_80", normalise_times(&tasks));
+    let out = s.ok(&[
+        "collect",
+        "channel",
+        "@TabsDemo",
+        "--tab",
+        "all",
+        "--top-n",
+        "6",
+    ]);
+    insta::assert_snapshot!("collect_all_uploads_80", normalise_times(&out));
+    for text in [&tasks, &out] {
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "{} wide: {line}",
+                line.chars().count()
+            );
+        }
+    }
+}
+
+/// A collect prints in its source's order (newest upload first, with RANK) unless --order
+/// says otherwise; a channel URL's tab chooses what it reads, another tab is refused.
+#[cfg(unix)]
+#[test]
+fn collect_orders_by_rank_unless_told_and_honours_the_urls_tab() {
+    let fake = fake_ytdlp::FakeYtdlp::new(0);
+    let mut s = initialised();
+    s.env("PRISMQ_YOUTUBE__YTDLP_PATH", fake.path())
+        .env("COLUMNS", "120");
+    let out = s.ok(&[
+        "collect",
+        "channel",
+        "https://www.youtube.com/@TabsDemo/shorts",
+    ]);
+    insta::assert_snapshot!("collect_shorts_tab_120", normalise_times(&out));
+    let v = s.json(&[
+        "collect",
+        "channel",
+        "@TabsDemo",
+        "--tab",
+        "all",
+        "--order",
+        "views",
+        "--limit",
+        "3",
+    ]);
+    let views: Vec<i64> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"]["metrics"]["views"].as_i64().unwrap())
+        .collect();
+    assert_eq!(views.len(), 3, "{v}");
+    assert!(views.windows(2).all(|w| w[0] >= w[1]), "{views:?}");
+    let err = s.fails(
+        &[
+            "collect",
+            "channel",
+            "https://www.youtube.com/@TabsDemo/community",
+        ],
+        2,
+    );
+    assert!(err.contains("/community"), "{err}");
+    assert!(err.contains("/videos, /shorts or /streams"), "{err}");
 }
 
 #[cfg(unix)]
@@ -546,12 +615,13 @@ fn collect_trending_reads_the_data_api() {
     assert!(out.contains("V41Iou1O0uQ"), "{out}");
     assert!(out.contains("NEELI CHHAT"), "{out}");
     let requests = api.requests();
-    // The region's category list (one unit per trending task), then one chart page.
-    assert_eq!(requests.len(), 2, "{requests:?}");
-    assert!(requests[0].contains("/videoCategories?"), "{requests:?}");
+    // The whole chart (category all): one chart page, one unit, no category list.
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].contains("chart=mostPopular"), "{requests:?}");
     assert!(requests[0].contains("regionCode=IN"), "{requests:?}");
-    assert!(requests[1].contains("chart=mostPopular"), "{requests:?}");
-    assert!(requests[1].contains("regionCode=IN"), "{requests:?}");
+    assert!(requests[0].contains("videoCategoryId=0"), "{requests:?}");
+    // In chart order, with the chart rank as the first column.
+    assert!(out.contains("RANK"), "{out}");
     let v = s.json(&["results", "list", "--source", "youtube_trending"]);
     assert_eq!(v[0]["item"]["source_id"], "V41Iou1O0uQ");
 }

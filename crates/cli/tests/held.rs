@@ -90,9 +90,8 @@ fn chart_body() -> String {
     .unwrap()
 }
 
-/// With 3 units a day, the first trending task spends 2 (categories + chart), the second
-/// gets its category list (the third unit) and is refused the chart by our own count, which
-/// marks the bucket spent: the running worker then holds back every type charging it, says
+/// With 1 unit a day, the first trending task (the whole chart: one page, one unit) spends
+/// it, the second is refused the chart by our own count, which marks the bucket spent: the running worker then holds back every type charging it, says
 /// so in its heartbeats, and never claims the third task.
 #[test]
 fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
@@ -100,7 +99,7 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
     let mut s = initialised();
     s.env("YOUTUBE_API_KEY", "AIzaSyLoopbackTestKey")
         .env("PRISMQ_YOUTUBE__API_BASE_URL", &api.base_url)
-        .env("PRISMQ_YOUTUBE__QUOTA_UNITS_PER_DAY", "3")
+        .env("PRISMQ_YOUTUBE__QUOTA_UNITS_PER_DAY", "1")
         .env("PRISMQ_WORKER__HEARTBEAT_INTERVAL", "200ms");
     for _ in 0..3 {
         s.ok(&["enqueue", "trending", "--country", "IN", "--top-n", "1"]);
@@ -189,7 +188,7 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
             .all(|e| e["event"] == "enqueued"),
         "never claimed: {third}"
     );
-    assert_eq!(api.requests().len(), 3, "{:?}", api.requests());
+    assert_eq!(api.requests().len(), 1, "{:?}", api.requests());
     let second: Value = s.json(&["tasks", "show", "2"]);
     assert_eq!(second["task"]["status"], "queued", "{second}");
     assert!(

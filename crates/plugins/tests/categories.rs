@@ -59,16 +59,23 @@ async fn a_known_category_runs_and_items_carry_its_title() {
 }
 
 #[tokio::test]
-async fn the_whole_chart_also_reads_the_list_and_names_each_items_category() {
+async fn the_whole_chart_costs_one_unit_and_still_names_each_items_category() {
     let (server, h) = harness("K").await;
-    let r = h.run("trending_scrape", json!({"top_n": 3})).await.unwrap();
-    assert_eq!(r.items[0].extra["trending_category"], json!("0"));
-    assert_eq!(
-        r.items[0].extra["trending_category_title"],
-        json!("All categories")
-    );
-    assert_eq!(r.items[2].extra["category"], json!("Science & Technology"));
-    assert_eq!(counts(&server).await["videoCategories"], 1);
+    for params in [json!({"top_n": 3}), json!({"top_n": 3, "category": "all"})] {
+        let r = h.run("trending_scrape", params).await.unwrap();
+        assert_eq!(r.items[0].extra["trending_category"], json!("0"));
+        assert_eq!(
+            r.items[0].extra["trending_category_title"],
+            json!("All categories")
+        );
+        // Titles from the built-in US list: no videoCategories.list call.
+        assert_eq!(r.items[0].extra["category"], json!("Music"));
+        assert_eq!(r.items[2].extra["category"], json!("Science & Technology"));
+        assert_eq!(r.counters[&format!("quota_units.{GENERAL}")], 1);
+        assert!(!r.counters.contains_key("requests.videoCategories"));
+    }
+    let c = counts(&server).await;
+    assert_eq!((c.get("videoCategories"), c["videos"]), (None, 2));
     assert_eq!(h.store.used(GENERAL).await.unwrap(), 2);
 }
 

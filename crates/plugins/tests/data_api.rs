@@ -56,7 +56,8 @@ async fn a_120_video_channel_costs_seven_units() {
     assert_eq!(pages[0].get("pageToken"), None);
     assert_eq!(pages[1]["pageToken"], "CDIQAA");
     assert_eq!(pages[2]["pageToken"], "CGQQAA");
-    assert_eq!(pages[0]["playlistId"], "UUbig120channelAAAAAAAAA");
+    // The default choice is long-form videos: the UULF… playlist, at the same cost.
+    assert_eq!(pages[0]["playlistId"], "UULFbig120channelAAAAAAAAA");
     let batches: Vec<usize> = queries(&server, "videos")
         .await
         .iter()
@@ -84,7 +85,7 @@ async fn deleted_entries_are_skipped_and_top_n_still_met() {
     let r = h
         .run(
             "channel_scrape",
-            json!({"channel_url": "UC_x5XG1OV2P6uZZ5FSM9Ttw", "top_n": 5}),
+            json!({"channel_url": "UC_x5XG1OV2P6uZZ5FSM9Ttw", "top_n": 5, "tab": "all"}),
         )
         .await
         .unwrap();
@@ -98,6 +99,17 @@ async fn deleted_entries_are_skipped_and_top_n_still_met() {
             "goog0000001",
             "goog0000002"
         ]
+    );
+    // All uploads: the UU… playlist tells nothing about Shorts, so nothing is said (the
+    // 58-second rTw3pGhYsLM is not guessed a Short from its duration).
+    assert!(r.items.iter().all(|i| !i.extra.contains_key("is_short")));
+    assert_eq!(
+        r.items[1].url.as_deref(),
+        Some("https://www.youtube.com/watch?v=rTw3pGhYsLM")
+    );
+    assert_eq!(
+        queries(&server, "playlistItems").await[0]["playlistId"],
+        "UU_x5XG1OV2P6uZZ5FSM9Ttw"
     );
     let q = queries(&server, "channels").await;
     assert_eq!(q[0]["id"], "UC_x5XG1OV2P6uZZ5FSM9Ttw");
@@ -114,7 +126,8 @@ async fn a_channel_with_fewer_videos_than_top_n_returns_them_all() {
         )
         .await
         .unwrap();
-    assert_eq!(r.items.len(), 10);
+    // Nine long-form videos (the Short and the deleted entry are not in UULF…).
+    assert_eq!(r.items.len(), 9);
 }
 
 #[tokio::test]
@@ -138,7 +151,10 @@ async fn unknown_channels_are_permanent_not_found() {
     let (server, h) = harness("K").await;
     for channel in ["@NoSuchChannelHere", "@NotFoundErr", "@GhostChannel"] {
         let e = h
-            .run("channel_scrape", json!({"channel_url": channel}))
+            .run(
+                "channel_scrape",
+                json!({"channel_url": channel, "tab": "all"}),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.class, ErrorClass::Permanent, "{channel}: {e}");
@@ -178,6 +194,20 @@ async fn shorts_tab_reads_the_uush_playlist() {
         .unwrap();
     assert!(r.items.is_empty());
     assert!(r.summary.contains("no Shorts playlist"), "{}", r.summary);
+    // Listed from UUSH…: known to be a Short, so its URL is the /shorts/ one.
+    let (_server, h) = harness("K").await;
+    let r = h
+        .run(
+            "channel_scrape",
+            json!({"channel_url": "@GoogleDevelopers", "top_n": 3}),
+        )
+        .await
+        .unwrap();
+    assert!(r.items.iter().all(|i| i.extra["is_short"] == json!(false)));
+    assert!(r
+        .items
+        .iter()
+        .all(|i| i.url.as_deref().unwrap().contains("watch?v=")));
 }
 
 #[tokio::test]

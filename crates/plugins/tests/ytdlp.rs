@@ -34,6 +34,8 @@ struct Scenario {
     stderr_flood_bytes: usize,
     /// A detail run asking for this id fails with the bot check (exit 1).
     blocked_id: &'static str,
+    /// More `-j` objects the detail runs know, besides the four built in.
+    extra_videos: Vec<Value>,
 }
 
 struct Fake {
@@ -67,6 +69,7 @@ impl Fake {
         surf["id"] = json!("b_q5GhinG10");
         surf["title"] = json!("BEST SURF TRIP OF MY LIFE!");
         videos.push(surf);
+        videos.extend(s.extra_videos.iter().cloned());
         for v in videos {
             let id = v["id"].as_str().unwrap().to_string();
             std::fs::write(d.join(format!("v_{id}.json")), v.to_string()).unwrap();
@@ -369,6 +372,79 @@ async fn search_ranks_and_option_like_queries_stay_arguments() {
         after_double_dash(&fake.runs()[2]),
         ["https://www.youtube.com/results?search_query=surf+trip&sp=CAMSAhAB"]
     );
+}
+
+/// A search's `/shorts/` URL marks a Short the details did not classify; the details'
+/// `media_type` decides otherwise; a duration never does.
+#[tokio::test]
+async fn search_shorts_come_from_the_listing_url_or_media_type_never_the_duration() {
+    let mut no_media_type = fixture("video_full");
+    no_media_type["id"] = json!("5FKybfInCw4");
+    no_media_type["duration"] = json!(41);
+    no_media_type.as_object_mut().unwrap().remove("media_type");
+    let mut short_long = fixture("video_full");
+    short_long["id"] = json!("dQw4w9WgXcQ");
+    short_long["duration"] = json!(95);
+    short_long.as_object_mut().unwrap().remove("media_type");
+    let mut listing = fixture("search_flat");
+    let watch = |id: &str| json!({"_type": "url", "id": id, "url": format!("https://www.youtube.com/watch?v={id}")});
+    listing["entries"]
+        .as_array_mut()
+        .unwrap()
+        .extend([watch("rTw3pGhYsLM"), watch("dQw4w9WgXcQ")]);
+    let fake = Fake::new(Scenario {
+        listing: Some(listing),
+        extra_videos: vec![no_media_type, short_long],
+        ..Scenario::default()
+    });
+    let r = fake
+        .harness(30)
+        .run("keyword_search", json!({"query": "surf trip", "top_n": 4}))
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<bool>, &str)> = r
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.source_id.as_str(),
+                i.extra.get("is_short").and_then(Value::as_bool),
+                i.url.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // media_type "video".
+            (
+                "b_q5GhinG10",
+                Some(false),
+                "https://www.youtube.com/watch?v=b_q5GhinG10"
+            ),
+            // No media_type, but listed with a /shorts/ URL.
+            (
+                "5FKybfInCw4",
+                Some(true),
+                "https://www.youtube.com/shorts/5FKybfInCw4"
+            ),
+            // media_type "short" though listed with a watch URL.
+            (
+                "rTw3pGhYsLM",
+                Some(true),
+                "https://www.youtube.com/shorts/rTw3pGhYsLM"
+            ),
+            // 95 s, no media_type, a watch URL: unknown.
+            (
+                "dQw4w9WgXcQ",
+                None,
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+            ),
+        ]
+    );
+    assert_eq!(r.items[1].extra["search_rank"], json!(2));
+    assert_eq!(r.items[0].extra["media_type"], json!("video"));
+    assert!(!r.items[1].extra.contains_key("media_type"));
 }
 
 #[tokio::test]

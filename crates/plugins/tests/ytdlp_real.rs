@@ -10,7 +10,9 @@
 
 use prismq_plugins::youtube::ids::ChannelRef;
 use prismq_plugins::youtube::params::{DurationFilter, PublishedWithin, SortBy};
-use prismq_plugins::youtube::source::ytdlp::{details_args, listing_args, search_target};
+use prismq_plugins::youtube::source::ytdlp::{
+    channel_id_args, details_args, listing_args, search_target,
+};
 use prismq_plugins::youtube::source::SearchQuery;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -137,8 +139,14 @@ fn our_arguments_parse_in_a_real_ytdlp_without_deprecated_options() {
         .iter()
         .map(|id| format!("https://www.youtube.com/watch?v={id}"))
         .collect();
+    let handle = ChannelRef::Handle("GoogleDevelopers".into());
+    let streams = handle.tab_url("streams");
+    let uploads = prismq_plugins::youtube::ids::playlist_url("UU_x5XG1OV2P6uZZ5FSM9Ttw");
     let cases = [
         (listing_args(&channel, 50), "youtube:tab"),
+        (listing_args(&streams, 50), "youtube:tab"),
+        (listing_args(&uploads, 50), "youtube:tab"),
+        (channel_id_args(&handle.page_url()), "youtube:tab"),
         (listing_args(&plain, 7), "youtube:search"),
         (listing_args(&filtered, 7), "youtube:search_url"),
         (details_args(&watch), "youtube"),

@@ -15,11 +15,11 @@ use serde_json::json;
 
 use prismq_app::config::YoutubeBackend;
 use prismq_app::{App, RunOptions, WorkerSettings};
-use prismq_domain::ports::{ResultQuery, StoredResult, TaskEvent};
+use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult, TaskEvent};
 use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, Timestamp};
 
 use super::{enqueue, results};
-use crate::args::{CollectArgs, CollectKind, TaskKind};
+use crate::args::{CollectArgs, CollectKind, OrderArg, TaskKind};
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress;
@@ -71,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     run?;
     let task = app.queue.get(id).await?;
     if let (Some(until), TaskStatus::Queued) = (deferred, task.status) {
-        return left_queued(ctx, &app, &task, until, start, args.limit).await;
+        return left_queued(ctx, &app, &task, until, start, args.order, args.limit).await;
     }
     if shutdown.signalled() && task.status != TaskStatus::Completed {
         return Err(CliError::new(
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     }
     match task.status {
         TaskStatus::Completed => {
-            let items = found(&app, id, start, args.limit).await?;
+            let items = found(&app, id, start, args.order, args.limit).await?;
             print(ctx, &task, &items)?;
             Ok(Exit::Ok)
         }
@@ -245,15 +245,16 @@ async fn left_queued(
     task: &Task,
     until: Timestamp,
     start: Timestamp,
+    order: Option<OrderArg>,
     limit: Option<u32>,
 ) -> CliResult<Exit> {
     let id = task.id;
-    let items = found(app, id, start, limit).await?;
+    let items = found(app, id, start, order, limit).await?;
     if ctx.json() {
         render::json(&json!({ "task": task, "results": items, "waiting_until": until }))?;
     } else if !items.is_empty() {
         let mut text = format!("task {id} saved before it was deferred:\n\n");
-        text.push_str(&results::table(&items).render());
+        text.push_str(&results::table(&items, true).render());
         render::print(&text)?;
     }
     let why = task
@@ -293,11 +294,14 @@ fn check_region(task: &NewTask, served: Option<&str>, kind: &TaskKind) -> CliRes
     )))
 }
 
-/// The items the task saved: results seen since it started whose last task is it.
+/// The items the task saved (results seen since it started whose last task is it), in
+/// `order`, or without one in the source's own order (the items' rank: chart rank, search
+/// rank, newest upload first, request order; unranked ones last), at most `limit`.
 async fn found(
     app: &App,
     id: TaskId,
     since: Timestamp,
+    order: Option<OrderArg>,
     limit: Option<u32>,
 ) -> CliResult<Vec<StoredResult>> {
     let mut q = ResultQuery {
@@ -306,6 +310,7 @@ async fn found(
                 .checked_sub(jiff::SignedDuration::from_secs(1))
                 .unwrap_or(since),
         ),
+        order: order.map_or(ResultOrder::Views, results::order),
         limit: 1000,
         ..ResultQuery::default()
     };
@@ -317,6 +322,10 @@ async fn found(
             break;
         }
         q.offset += u64::from(q.limit);
+    }
+    if order.is_none() {
+        // Stable: items without a rank keep the store's order, after the ranked ones.
+        out.sort_by_key(|r| results::rank(r).unwrap_or(u64::MAX));
     }
     if let Some(n) = limit {
         out.truncate(n as usize);
@@ -339,7 +348,7 @@ fn print(ctx: &Ctx, task: &Task, items: &[StoredResult]) -> CliResult {
         text.push_str("no videos found\n");
     } else {
         text.push('\n');
-        text.push_str(&results::table(items).render());
+        text.push_str(&results::table(items, true).render());
     }
     render::print(&text)
 }

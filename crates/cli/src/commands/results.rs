@@ -69,6 +69,16 @@ fn video_format(f: VideoFormatArg) -> VideoFormat {
     }
 }
 
+/// The store's order for `--order`.
+pub fn order(o: OrderArg) -> ResultOrder {
+    match o {
+        OrderArg::Views => ResultOrder::Views,
+        OrderArg::Recent => ResultOrder::Recent,
+        OrderArg::Growth => ResultOrder::Growth,
+        OrderArg::Outlier => ResultOrder::Outlier,
+    }
+}
+
 fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResult<ResultQuery> {
     if let (Some(lo), Some(hi)) = (f.min_score, f.max_score) {
         if lo > hi {
@@ -84,12 +94,7 @@ fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResu
             .as_deref()
             .map(|s| parse::since("since", s, app.clock.now()))
             .transpose()?,
-        order: match f.order {
-            OrderArg::Views => ResultOrder::Views,
-            OrderArg::Recent => ResultOrder::Recent,
-            OrderArg::Growth => ResultOrder::Growth,
-            OrderArg::Outlier => ResultOrder::Outlier,
-        },
+        order: order(f.order),
         min_score: f.min_score,
         max_score: f.max_score,
         format: format.map(video_format),
@@ -109,38 +114,133 @@ pub fn print_items(ctx: &Ctx, items: &[StoredResult]) -> CliResult {
     if items.is_empty() {
         return render::print("no results\n");
     }
-    render::print(&table(items).render())
+    render::print(&table(items, false).render())
 }
 
-/// The results table.
-pub fn table(items: &[StoredResult]) -> Table {
-    let mut t = Table::new(&[
+/// The extra fields that hold an item's place in its source's own order, one per source:
+/// chart rank, search rank, position among the channel's uploads, position in the request.
+pub const RANK_KEYS: [&str; 4] = [
+    "trending_rank",
+    "search_rank",
+    "upload_rank",
+    "request_rank",
+];
+
+/// An item's rank in its source's own order, if it has one.
+pub fn rank(r: &StoredResult) -> Option<u64> {
+    RANK_KEYS
+        .iter()
+        .find_map(|k| r.item.extra.get(*k).and_then(serde_json::Value::as_u64))
+}
+
+/// Views gained per hour, `-` when unknown: without views, or before a second save of the
+/// item gave the history a span (the store reports 0 then).
+fn views_per_hour_cell(r: &StoredResult) -> String {
+    if r.item.metrics.views.is_none() || r.last_seen_at <= r.first_seen_at {
+        return "-".to_owned();
+    }
+    render::count(r.views_per_hour.round() as i64)
+}
+
+/// What the video is: `live` or `upcoming` (a broadcast), `stream` (a past one), `short` or
+/// `long` (when the source knew), `-` when unknown. Never guessed from the duration.
+pub fn kind_cell(r: &StoredResult) -> &'static str {
+    let extra = &r.item.extra;
+    let text = |k: &str| {
+        extra
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_ascii_lowercase)
+    };
+    match text("live_status").as_deref() {
+        Some("live" | "is_live") => return "live",
+        Some("upcoming" | "is_upcoming") => return "upcoming",
+        Some("was_live" | "post_live" | "completed") => return "stream",
+        _ => {}
+    }
+    if text("tab").as_deref() == Some("streams")
+        || text("media_type").as_deref() == Some("livestream")
+    {
+        return "stream";
+    }
+    match extra.get("is_short").and_then(serde_json::Value::as_bool) {
+        Some(true) => "short",
+        Some(false) => "long",
+        None => "-",
+    }
+}
+
+/// The results table; `ranked` puts the RANK column first (a collect's own order).
+pub fn table(items: &[StoredResult], ranked: bool) -> Table {
+    const HEADERS: [&str; 11] = [
         "VIDEO",
         "VIEWS",
         "LIKES",
         "VIEWS/H",
         "SCORE",
         "BASIS",
+        "DUR",
+        "TYPE",
         "PUBLISHED",
         "CHANNEL",
         "TITLE",
-    ])
-    .right_align(&[1, 2, 3, 4]);
+    ];
+    let mut headers: Vec<&'static str> = Vec::new();
+    if ranked {
+        headers.push("RANK");
+    }
+    headers.extend(HEADERS);
+    let at = |name: &str| {
+        headers
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| unreachable!("{name} is a header"))
+    };
+    let mut right: Vec<usize> = ["VIEWS", "LIKES", "VIEWS/H", "SCORE", "DUR"]
+        .iter()
+        .map(|h| at(h))
+        .collect();
+    if ranked {
+        right.push(0);
+    }
+    let optional: Vec<usize> = [
+        "BASIS",
+        "SCORE",
+        "VIEWS/H",
+        "LIKES",
+        "CHANNEL",
+        "PUBLISHED",
+        "DUR",
+    ]
+    .iter()
+    .map(|h| at(h))
+    .collect();
+    let mut t = Table::new(&headers)
+        .right_align(&right)
+        .flexible(&[(at("TITLE"), 16), (at("CHANNEL"), 8)])
+        .optional(&optional);
     for r in items {
         let i = &r.item;
-        t.row(vec![
+        let mut row = Vec::with_capacity(headers.len());
+        if ranked {
+            row.push(render::opt(rank(r)));
+        }
+        row.extend([
             i.source_id.clone(),
-            i.metrics.views.map_or_else(|| "-".into(), render::count),
-            i.metrics.likes.map_or_else(|| "-".into(), render::count),
-            format!("{:.0}", r.views_per_hour),
+            render::opt_count(i.metrics.views),
+            render::opt_count(i.metrics.likes),
+            views_per_hour_cell(r),
             r.outlier
                 .map_or_else(|| "-".into(), |o| format!("{:.2}", o.score)),
             basis_cell(r),
+            i.duration_secs.map_or_else(|| "-".into(), render::duration),
+            kind_cell(r).to_owned(),
             i.published_at
                 .map_or_else(|| "-".into(), |t| render::time(t)[..10].to_owned()),
-            render::cut(i.channel.as_deref().unwrap_or("-"), 24),
-            render::cut(&i.title, 60),
+            render::cut(i.channel.as_deref().unwrap_or("-"), 30),
+            render::cut(&i.title, 100),
         ]);
+        t.row(row);
     }
     t
 }
@@ -427,4 +527,101 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
         r.outlier.map_or_else(String::new, |o| o.sample.to_string()),
         r.outlier.map_or_else(String::new, |o| o.views.to_string()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismq_domain::ContentItem;
+
+    fn stored(extra: serde_json::Value, views: Option<i64>, saved_twice: bool) -> StoredResult {
+        let mut item = ContentItem::new("youtube_channel", "Kq9MZLmFMHQ", "t");
+        item.metrics.views = views;
+        item.extra = extra.as_object().cloned().unwrap_or_default();
+        let first: prismq_domain::Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let last = if saved_twice {
+            "2026-11-20T13:00:00Z".parse().unwrap()
+        } else {
+            first
+        };
+        StoredResult {
+            item,
+            first_seen_at: first,
+            last_seen_at: last,
+            last_task_id: None,
+            views_per_hour: if saved_twice { 1234.4 } else { 0.0 },
+            format: None,
+            outlier: None,
+        }
+    }
+
+    #[test]
+    fn the_type_cell_says_only_what_the_source_said() {
+        let cell = |extra| kind_cell(&stored(extra, None, false));
+        assert_eq!(cell(json!({"live_status": "is_live"})), "live");
+        assert_eq!(cell(json!({"live_status": "upcoming"})), "upcoming");
+        assert_eq!(
+            cell(json!({"live_status": "was_live", "is_short": false})),
+            "stream"
+        );
+        assert_eq!(
+            cell(json!({"live_status": "none", "tab": "streams"})),
+            "stream"
+        );
+        assert_eq!(cell(json!({"media_type": "livestream"})), "stream");
+        assert_eq!(
+            cell(json!({"live_status": "none", "is_short": true})),
+            "short"
+        );
+        assert_eq!(
+            cell(json!({"live_status": "not_live", "is_short": false})),
+            "long"
+        );
+        assert_eq!(cell(json!({"live_status": "none"})), "-");
+        // A duration never decides.
+        let mut r = stored(json!({}), None, false);
+        r.item.duration_secs = Some(30);
+        assert_eq!(kind_cell(&r), "-");
+    }
+
+    #[test]
+    fn views_per_hour_is_a_dash_until_the_history_has_a_span() {
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), false)),
+            "-"
+        );
+        assert_eq!(views_per_hour_cell(&stored(json!({}), None, true)), "-");
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), true)),
+            "1,234"
+        );
+    }
+
+    #[test]
+    fn ranks_come_from_the_sources_own_key() {
+        assert_eq!(
+            rank(&stored(json!({"trending_rank": 3}), None, false)),
+            Some(3)
+        );
+        assert_eq!(
+            rank(&stored(json!({"search_rank": 1}), None, false)),
+            Some(1)
+        );
+        assert_eq!(
+            rank(&stored(json!({"upload_rank": 7}), None, false)),
+            Some(7)
+        );
+        assert_eq!(
+            rank(&stored(json!({"request_rank": 2}), None, false)),
+            Some(2)
+        );
+        assert_eq!(rank(&stored(json!({}), None, false)), None);
+        let t = table(
+            &[stored(json!({"upload_rank": 7}), Some(1_234_567), false)],
+            true,
+        );
+        let text = t.render_width(None);
+        assert!(text.starts_with("RANK  VIDEO"), "{text}");
+        assert!(text.contains("1,234,567"), "{text}");
+    }
 }

@@ -1,6 +1,6 @@
 //! `prismq tasks list|show|cancel|retry`.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use prismq_domain::lease::MAX_LAPSES;
 use prismq_domain::ports::TaskFilter;
@@ -89,9 +89,12 @@ pub fn print_list(ctx: &Ctx, tasks: &[Task]) -> CliResult {
         "ATTEMPTS",
         "RUN AFTER",
         "UPDATED",
+        "ABOUT",
         "LAST ERROR",
     ])
-    .right_align(&[0, 3]);
+    .right_align(&[0, 3])
+    .flexible(&[(8, 10), (7, 16)])
+    .optional(&[8, 6, 5, 3, 4]);
     for task in tasks {
         t.row(vec![
             task.id.to_string(),
@@ -101,12 +104,71 @@ pub fn print_list(ctx: &Ctx, tasks: &[Task]) -> CliResult {
             format!("{}/{}", task.attempts, task.max_attempts),
             render::time(task.run_after),
             render::time(task.updated_at),
+            render::cut(&about(&task.params), 80),
             task.last_error
                 .as_deref()
                 .map_or_else(String::new, |e| render::cut(e, 60)),
         ]);
     }
     render::print(&t.render())
+}
+
+/// What a task is about, from its parameters: the channel (and its tab), the search query,
+/// the chart's region and category, the videos; for other task types their text and
+/// number parameters. `-` when it has none.
+pub fn about(params: &Value) -> String {
+    let Some(p) = params.as_object() else {
+        return "-".to_owned();
+    };
+    let text = |k: &str| match p.get(k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(c) = text("channel_url") {
+        parts.push(c);
+        parts.extend(text("tab"));
+    } else if let Some(q) = text("query") {
+        parts.push(format!("{q:?}"));
+        parts.extend(text("region"));
+    } else if let Some(v) = p.get("videos") {
+        let ids: Vec<String> = match v {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        let first: Vec<&str> = ids.iter().take(3).map(String::as_str).collect();
+        let more = ids.len().saturating_sub(first.len());
+        parts.push(first.join(", "));
+        if more > 0 {
+            parts.push(format!("+{more} more"));
+        }
+    } else if p.contains_key("category") || p.contains_key("region") || p.contains_key("country") {
+        parts.push(
+            text("region")
+                .or_else(|| text("country"))
+                .unwrap_or_else(|| "US".to_owned())
+                .to_ascii_uppercase(),
+        );
+        parts.push(text("category").unwrap_or_else(|| "all".to_owned()));
+    } else {
+        parts.extend(p.iter().filter_map(|(k, v)| match v {
+            Value::String(s) => Some(format!("{k}={s}")),
+            Value::Number(n) => Some(format!("{k}={n}")),
+            _ => None,
+        }));
+    }
+    parts.retain(|s| !s.is_empty());
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn task_fields(t: &Task) -> Vec<(&'static str, String)> {
@@ -144,4 +206,42 @@ fn print_changed(ctx: &Ctx, task: &Task, what: &str) -> CliResult {
         "task {} {what} (status {})\n",
         task.id, task.status
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn about_says_what_each_task_is_about() {
+        assert_eq!(
+            about(&json!({"channel_url": "@GoogleDevelopers"})),
+            "@GoogleDevelopers"
+        );
+        assert_eq!(
+            about(&json!({"channel_url": "@GoogleDevelopers", "tab": "shorts", "top_n": 5})),
+            "@GoogleDevelopers shorts"
+        );
+        assert_eq!(
+            about(&json!({"query": "surf trip", "region": "GB"})),
+            "\"surf trip\" GB"
+        );
+        assert_eq!(
+            about(&json!({"region": "in", "category": "music"})),
+            "IN music"
+        );
+        assert_eq!(about(&json!({"top_n": 5, "country": "DE"})), "DE all");
+        assert_eq!(about(&json!({"category": "10"})), "US 10");
+        assert_eq!(
+            about(&json!({"videos": ["a", "b", "c", "d", "e"]})),
+            "a, b, c +2 more"
+        );
+        assert_eq!(about(&json!({"videos": "dQw4w9WgXcQ"})), "dQw4w9WgXcQ");
+        assert_eq!(
+            about(&json!({"feed": "x", "n": 2, "deep": {"a": 1}})),
+            "feed=x n=2"
+        );
+        assert_eq!(about(&json!({})), "-");
+        assert_eq!(about(&Value::Null), "-");
+    }
 }

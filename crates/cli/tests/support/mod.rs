@@ -60,7 +60,12 @@ impl Sandbox {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prismq"));
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
-            if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" {
+            // COLUMNS too: a table's width is the test's choice, not the shell's.
+            if k.starts_with("PRISMQ_")
+                || k == "YOUTUBE_API_KEY"
+                || k == "RUST_LOG"
+                || k == "COLUMNS"
+            {
                 c.env_remove(&k);
             }
         }

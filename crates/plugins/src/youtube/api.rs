@@ -46,7 +46,14 @@ impl TaskHandler for ApiHandler {
     async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
         let p = common::parse_task(task, params::api)?;
         let backend = self.source.name();
-        let extra = |_: usize, _: &Video| Map::new();
+        // The position in the request, counting the videos YouTube did not return.
+        let extra = |_: usize, v: &Video| {
+            let mut m = Map::new();
+            if let Some(i) = p.videos.iter().position(|id| id.as_str() == v.id) {
+                m.insert("request_rank".into(), serde_json::json!(i + 1));
+            }
+            m
+        };
         match self.source.videos(&p.videos, ctx.cancel_signal()).await {
             Ok(fetched) => Ok(common::result(
                 SOURCE,

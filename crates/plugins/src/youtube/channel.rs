@@ -1,5 +1,6 @@
-//! `channel_scrape`: a channel's newest videos (or Shorts), items with source
-//! `youtube_channel`.
+//! `channel_scrape`: a channel's newest long-form videos, Shorts, past streams or uploads
+//! of every kind (its `tab` choice), items with source `youtube_channel`, each with its
+//! position among them (`upload_rank`, 1 = the newest).
 
 use async_trait::async_trait;
 use prismq_domain::ports::Clock;
@@ -58,10 +59,12 @@ impl TaskHandler for ChannelHandler {
         };
         let channel = p.channel.to_string();
         let tab = p.tab.as_str();
-        let extra = |_: usize, _: &Video| {
+        let extra = |i: usize, _: &Video| {
             let mut m = Map::new();
             m.insert("channel_query".into(), json!(channel));
             m.insert("tab".into(), json!(tab));
+            // Position among the choice's uploads, newest first (1 = the latest).
+            m.insert("upload_rank".into(), json!(i + 1));
             m
         };
         let backend = self.source.name();

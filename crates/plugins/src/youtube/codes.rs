@@ -46,6 +46,51 @@ pub const CATEGORIES: &[(&str, &str)] = &[
     ("nonprofits", "29"),
 ];
 
+/// The US list of video categories (id, title), as `videoCategories.list?regionCode=US`
+/// answers it (reference §1.7): the titles items get when no region list was read.
+pub const US_CATEGORY_TITLES: &[(&str, &str)] = &[
+    ("1", "Film & Animation"),
+    ("2", "Autos & Vehicles"),
+    ("10", "Music"),
+    ("15", "Pets & Animals"),
+    ("17", "Sports"),
+    ("18", "Short Movies"),
+    ("19", "Travel & Events"),
+    ("20", "Gaming"),
+    ("21", "Videoblogging"),
+    ("22", "People & Blogs"),
+    ("23", "Comedy"),
+    ("24", "Entertainment"),
+    ("25", "News & Politics"),
+    ("26", "Howto & Style"),
+    ("27", "Education"),
+    ("28", "Science & Technology"),
+    ("29", "Nonprofits & Activism"),
+    ("30", "Movies"),
+    ("31", "Anime/Animation"),
+    ("32", "Action/Adventure"),
+    ("33", "Classics"),
+    ("34", "Comedy"),
+    ("35", "Documentary"),
+    ("36", "Drama"),
+    ("37", "Family"),
+    ("38", "Foreign"),
+    ("39", "Horror"),
+    ("40", "Sci-Fi/Fantasy"),
+    ("41", "Thriller"),
+    ("42", "Shorts"),
+    ("43", "Shows"),
+    ("44", "Trailers"),
+];
+
+/// The US title of a category id, if it has one.
+pub fn category_title(id: &str) -> Option<&'static str> {
+    US_CATEGORY_TITLES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, t)| *t)
+}
+
 /// What is accepted for a category, for error messages.
 pub fn category_accepted() -> String {
     let names: Vec<&str> = CATEGORIES.iter().map(|(n, _)| *n).collect();

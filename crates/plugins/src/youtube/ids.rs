@@ -52,15 +52,25 @@ pub enum ChannelRef {
 }
 
 impl ChannelRef {
-    /// The channel's page URL with the given tab (`videos` or `shorts`).
-    pub fn tab_url(&self, tab: &str) -> String {
+    /// The channel's page URL without a tab.
+    pub fn page_url(&self) -> String {
         match self {
-            ChannelRef::Id(id) => format!("https://www.youtube.com/channel/{id}/{tab}"),
-            ChannelRef::Handle(h) => format!("https://www.youtube.com/@{h}/{tab}"),
-            ChannelRef::Username(u) => format!("https://www.youtube.com/user/{u}/{tab}"),
-            ChannelRef::Custom(c) => format!("https://www.youtube.com/c/{c}/{tab}"),
+            ChannelRef::Id(id) => format!("https://www.youtube.com/channel/{id}"),
+            ChannelRef::Handle(h) => format!("https://www.youtube.com/@{h}"),
+            ChannelRef::Username(u) => format!("https://www.youtube.com/user/{u}"),
+            ChannelRef::Custom(c) => format!("https://www.youtube.com/c/{c}"),
         }
     }
+
+    /// The channel's page URL with the given tab (`videos`, `shorts` or `streams`).
+    pub fn tab_url(&self, tab: &str) -> String {
+        format!("{}/{tab}", self.page_url())
+    }
+}
+
+/// The playlist URL of a `UU…` (or `UULF…`, `UUSH…`, `UULV…`) uploads playlist.
+pub fn playlist_url(playlist_id: &str) -> String {
+    format!("https://www.youtube.com/playlist?list={playlist_id}")
 }
 
 impl fmt::Display for ChannelRef {
@@ -192,16 +202,26 @@ pub fn parse_video(text: &str) -> Result<VideoId, String> {
 /// A one-line problem description for anything else, including strings that start with
 /// `-` (which a command-line tool could read as an option).
 pub fn parse_channel(text: &str) -> Result<ChannelRef, String> {
+    parse_channel_and_tab(text).map(|(c, _)| c)
+}
+
+/// [`parse_channel`], with what a channel URL names after the channel (`videos` in
+/// `…/@handle/videos`, lower-cased; further segments joined with `/`), so that a caller can
+/// honour it or refuse it rather than drop it. `None` without a URL or without a tab.
+///
+/// # Errors
+/// As [`parse_channel`].
+pub fn parse_channel_and_tab(text: &str) -> Result<(ChannelRef, Option<String>), String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("the channel is empty".into());
     }
     if is_channel_id(text) {
-        return Ok(ChannelRef::Id(text.to_string()));
+        return Ok((ChannelRef::Id(text.to_string()), None));
     }
     if let Some(handle) = text.strip_prefix('@') {
         return if is_handle(handle) {
-            Ok(ChannelRef::Handle(handle.to_string()))
+            Ok((ChannelRef::Handle(handle.to_string()), None))
         } else {
             Err(format!(
                 "{:?} is not a valid handle (3 to 30 letters, digits, _, - or ., starting with a letter or digit)",
@@ -213,7 +233,7 @@ pub fn parse_channel(text: &str) -> Result<ChannelRef, String> {
         return channel_from_url(&url, text);
     }
     if is_handle(text) {
-        return Ok(ChannelRef::Handle(text.to_string()));
+        return Ok((ChannelRef::Handle(text.to_string()), None));
     }
     Err(format!(
         "{:?} is not a channel URL, @handle, handle or UC… channel id",
@@ -221,24 +241,32 @@ pub fn parse_channel(text: &str) -> Result<ChannelRef, String> {
     ))
 }
 
-fn channel_from_url(url: &Url, text: &str) -> Result<ChannelRef, String> {
+fn channel_from_url(url: &Url, text: &str) -> Result<(ChannelRef, Option<String>), String> {
     if url.host_str() == Some("youtu.be") {
         return Err(format!("{:?} is a video link, not a channel", short(text)));
     }
     let segments = path_segments(url);
     let first = segments.first().map(String::as_str).unwrap_or_default();
     let second = segments.get(1).map(String::as_str).unwrap_or_default();
-    let result = if let Some(handle) = first.strip_prefix('@') {
-        is_handle(handle).then(|| ChannelRef::Handle(handle.to_string()))
+    let (result, used) = if let Some(handle) = first.strip_prefix('@') {
+        (
+            is_handle(handle).then(|| ChannelRef::Handle(handle.to_string())),
+            1,
+        )
     } else {
-        match first {
+        let r = match first {
             "channel" => is_channel_id(second).then(|| ChannelRef::Id(second.to_string())),
             "user" => is_legacy_name(second).then(|| ChannelRef::Username(second.to_string())),
             "c" => is_legacy_name(second).then(|| ChannelRef::Custom(second.to_string())),
             _ => None,
-        }
+        };
+        (r, 2)
     };
-    result.ok_or_else(|| format!("{:?} is a YouTube URL but not a channel's", short(text)))
+    let channel =
+        result.ok_or_else(|| format!("{:?} is a YouTube URL but not a channel's", short(text)))?;
+    let rest = segments.get(used..).unwrap_or_default();
+    let tab = (!rest.is_empty()).then(|| rest.join("/").to_ascii_lowercase());
+    Ok((channel, tab))
 }
 
 /// The first 60 characters of `s`, for messages.
@@ -375,7 +403,48 @@ mod tests {
     }
 
     #[test]
+    fn channel_urls_keep_their_tab() {
+        let h = || ChannelRef::Handle("GoogleDevelopers".into());
+        for (text, tab) in [
+            ("@GoogleDevelopers", None),
+            ("https://www.youtube.com/@GoogleDevelopers", None),
+            ("https://www.youtube.com/@GoogleDevelopers/", None),
+            (
+                "https://www.youtube.com/@GoogleDevelopers/Shorts",
+                Some("shorts"),
+            ),
+            (
+                "https://www.youtube.com/@GoogleDevelopers/featured",
+                Some("featured"),
+            ),
+            (
+                "https://www.youtube.com/@GoogleDevelopers/videos/x",
+                Some("videos/x"),
+            ),
+        ] {
+            assert_eq!(
+                parse_channel_and_tab(text),
+                Ok((h(), tab.map(str::to_owned))),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_channel_and_tab(
+                "https://www.youtube.com/channel/UC_x5XG1OV2P6uZZ5FSM9Ttw/streams?x=1"
+            ),
+            Ok((
+                ChannelRef::Id("UC_x5XG1OV2P6uZZ5FSM9Ttw".into()),
+                Some("streams".into())
+            ))
+        );
+    }
+
+    #[test]
     fn tab_urls() {
+        assert_eq!(
+            playlist_url("UU_x5XG1OV2P6uZZ5FSM9Ttw"),
+            "https://www.youtube.com/playlist?list=UU_x5XG1OV2P6uZZ5FSM9Ttw"
+        );
         assert_eq!(
             ChannelRef::Handle("x_y".into()).tab_url("videos"),
             "https://www.youtube.com/@x_y/videos"

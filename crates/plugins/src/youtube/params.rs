@@ -13,21 +13,96 @@ use serde_json::{Map, Value};
 use super::codes;
 use super::ids::{self, ChannelRef, VideoId};
 
-/// Which channel tab `channel_scrape` reads.
+/// Which of a channel's uploads `channel_scrape` reads: its content choice. Each maps to
+/// one uploads playlist on the Data API and one channel tab (or playlist) on yt-dlp, so both
+/// backends return the same set for the same channel and choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelTab {
-    /// Long-form uploads (the `/videos` tab).
+    /// Long-form uploads: the `UULF…` playlist, the `/videos` tab.
     Videos,
-    /// Shorts (the `/shorts` tab).
+    /// Shorts: the `UUSH…` playlist, the `/shorts` tab.
     Shorts,
+    /// Past live streams: the `UULV…` playlist, the `/streams` tab.
+    Streams,
+    /// Every upload: the `UU…` playlist on both backends.
+    All,
 }
 
+/// What `tab` accepts, for error messages.
+pub const TAB_ACCEPTED: &str = "videos (long-form uploads), shorts, streams (past live streams) \
+or all (every upload); default videos";
+
+/// What a channel URL may end in, for error messages.
+pub const TAB_URL_ACCEPTED: &str = "a channel URL without a tab or ending in /videos, /shorts or \
+/streams (use the tab parameter, --tab, for all uploads)";
+
 impl ChannelTab {
-    /// The tab's path segment.
+    /// The choice's name (`videos`, `shorts`, `streams`, `all`).
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelTab::Videos => "videos",
             ChannelTab::Shorts => "shorts",
+            ChannelTab::Streams => "streams",
+            ChannelTab::All => "all",
+        }
+    }
+
+    /// The channel tab yt-dlp lists (`None` for all uploads, which is a playlist).
+    pub fn ytdlp_tab(self) -> Option<&'static str> {
+        match self {
+            ChannelTab::Videos => Some("videos"),
+            ChannelTab::Shorts => Some("shorts"),
+            ChannelTab::Streams => Some("streams"),
+            ChannelTab::All => None,
+        }
+    }
+
+    /// The uploads playlist's prefix, followed by the channel id without its `UC`.
+    pub fn playlist_prefix(self) -> &'static str {
+        match self {
+            ChannelTab::Videos => "UULF",
+            ChannelTab::Shorts => "UUSH",
+            ChannelTab::Streams => "UULV",
+            ChannelTab::All => "UU",
+        }
+    }
+
+    /// Whether every video of the choice is a Short, when the choice says (`None` for all).
+    pub fn is_short(self) -> Option<bool> {
+        match self {
+            ChannelTab::Videos | ChannelTab::Streams => Some(false),
+            ChannelTab::Shorts => Some(true),
+            ChannelTab::All => None,
+        }
+    }
+
+    /// Words for summaries and notes.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChannelTab::Videos => "long-form videos",
+            ChannelTab::Shorts => "Shorts",
+            ChannelTab::Streams => "past live streams",
+            ChannelTab::All => "uploads",
+        }
+    }
+
+    /// The choice a channel URL's tab segment names.
+    ///
+    /// # Errors
+    /// A segment other than `videos`, `shorts` or `streams`, saying what is accepted.
+    pub fn from_url_segment(segment: &str) -> Result<Self, ValidationError> {
+        match segment.to_ascii_lowercase().as_str() {
+            "videos" => Ok(ChannelTab::Videos),
+            "shorts" => Ok(ChannelTab::Shorts),
+            "streams" => Ok(ChannelTab::Streams),
+            _ => Err(ValidationError::new(
+                "channel_url",
+                format!(
+                    "the URL ends in /{}, a part of the channel that cannot be collected",
+                    ids::short(segment)
+                ),
+                TAB_URL_ACCEPTED,
+            )),
         }
     }
 }
@@ -202,21 +277,42 @@ pub const MAX_QUERY_CHARS: usize = 500;
 pub fn channel(params: &Map<String, Value>) -> Result<ChannelParams, ValidationError> {
     let raw: RawChannel = raw(params, &["channel_url", "top_n", "max_age_days", "tab"])?;
     let text = required_string(raw.channel_url, "channel_url", ids::CHANNEL_ACCEPTED)?;
-    let channel = ids::parse_channel(&text)
+    let (channel, segment) = ids::parse_channel_and_tab(&text)
         .map_err(|p| ValidationError::new("channel_url", p, ids::CHANNEL_ACCEPTED))?;
+    let from_url = segment
+        .as_deref()
+        .map(ChannelTab::from_url_segment)
+        .transpose()?;
+    let given = choice_accepting(
+        raw.tab,
+        "tab",
+        &[
+            ("videos", ChannelTab::Videos),
+            ("shorts", ChannelTab::Shorts),
+            ("streams", ChannelTab::Streams),
+            ("all", ChannelTab::All),
+        ],
+        TAB_ACCEPTED,
+    )?;
+    let tab = match (from_url, given) {
+        (Some(u), Some(t)) if u != t => {
+            return Err(ValidationError::new(
+                "tab",
+                format!(
+                    "tab is {} but the channel URL ends in /{}",
+                    t.as_str(),
+                    u.as_str()
+                ),
+                "the same choice in both, or only one of them",
+            ))
+        }
+        (u, t) => u.or(t).unwrap_or(ChannelTab::Videos),
+    };
     Ok(ChannelParams {
         channel,
         top_n: integer(raw.top_n, "top_n", 1, 500)?.unwrap_or(10),
         max_age_days: integer(raw.max_age_days, "max_age_days", 1, 36_500)?,
-        tab: choice(
-            raw.tab,
-            "tab",
-            &[
-                ("videos", ChannelTab::Videos),
-                ("shorts", ChannelTab::Shorts),
-            ],
-        )?
-        .unwrap_or(ChannelTab::Videos),
+        tab,
     })
 }
 
@@ -525,6 +621,17 @@ fn choice<T: Copy>(
 ) -> Result<Option<T>, ValidationError> {
     let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
     let accepted = format!("one of {}", names.join(", "));
+    choice_accepting(value, field, options, &accepted)
+}
+
+/// [`choice`] with its own words for what is accepted.
+fn choice_accepting<T: Copy>(
+    value: Option<Value>,
+    field: &str,
+    options: &[(&str, T)],
+    accepted: &str,
+) -> Result<Option<T>, ValidationError> {
+    let accepted = accepted.to_owned();
     let Some(text) = optional_string(value, field, &accepted)? else {
         return Ok(None);
     };

@@ -2,11 +2,13 @@
 //! source `youtube_trending`. YouTube retired its Trending page in July 2025, so there is no
 //! yt-dlp fallback.
 //!
-//! Each task first reads the region's category list (`videoCategories.list`, one quota
-//! unit): a category the region does not have, or one that is not assignable (no chart), is
-//! a permanent error listing what the region has; every item gets the chart category's
-//! title (`trending_category_title`) and its own category's title (`category`, next to
-//! `category_id`).
+//! A task for one category first reads the region's category list (`videoCategories.list`,
+//! one quota unit): a category the region does not have, or one that is not assignable (no
+//! chart), is a permanent error listing what the region has. The whole chart (category
+//! `all`, `0`) needs no check, so it costs one unit per page of 50 and nothing more. Every
+//! item gets the chart category's title (`trending_category_title`) and its own category's
+//! title (`category`, next to `category_id`: from the region's list when it was read, else
+//! from the US list).
 
 use async_trait::async_trait;
 use prismq_domain::{
@@ -15,6 +17,7 @@ use prismq_domain::{
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
+use super::codes;
 use super::common::{self, TRENDING_SCRAPE};
 use super::params;
 use super::source::{CategoryList, ChartQuery, SourceCall, VideoSource};
@@ -132,12 +135,16 @@ impl TaskHandler for TrendingHandler {
         let Some(source) = &self.source else {
             return Err(TaskError::permanent(NEEDS_API));
         };
-        // One videoCategories.list call per task: the region's list is the truth about
-        // which categories exist there, and it names every item's own category.
-        let list = source
-            .categories(&p.region, ctx.cancel_signal())
-            .await
-            .map_err(common::fail)?;
+        // One videoCategories.list call per task of one category: the region's list is the
+        // truth about which categories exist there. The whole chart needs no such check.
+        let list = if p.category_id == "0" {
+            CategoryList::default()
+        } else {
+            source
+                .categories(&p.region, ctx.cancel_signal())
+                .await
+                .map_err(common::fail)?
+        };
         let title = chart_category(&p.region, &p.category_id, &list)?;
         let query = ChartQuery {
             region: p.region.clone(),
@@ -150,8 +157,13 @@ impl TaskHandler for TrendingHandler {
             m.insert("trending_category".into(), json!(p.category_id));
             m.insert("trending_category_title".into(), json!(title));
             m.insert("trending_rank".into(), json!(i + 1));
-            if let Some(c) = v.category_id.as_deref().and_then(|id| list.get(id)) {
-                m.insert("category".into(), json!(c.title));
+            let own = v.category_id.as_deref().and_then(|id| {
+                list.get(id)
+                    .map(|c| c.title.clone())
+                    .or_else(|| codes::category_title(id).map(str::to_owned))
+            });
+            if let Some(c) = own {
+                m.insert("category".into(), json!(c));
             }
             m
         };

@@ -48,8 +48,13 @@ pub struct Video {
     pub category_id: Option<String>,
     /// `none`, `live`, `upcoming`, `was_live`, … as the source says it.
     pub live_status: Option<String>,
-    /// Whether it is a Short, when the source can tell.
+    /// Whether it is a Short, only when the source knows: the playlist or tab it was
+    /// listed from, yt-dlp's `media_type`, or a `/shorts/` URL in a yt-dlp listing. Never
+    /// guessed from the duration (Shorts may be up to three minutes long, and so may
+    /// ordinary videos).
     pub is_short: Option<bool>,
+    /// yt-dlp's `media_type` (`video`, `short`, `livestream`), when it said.
+    pub media_type: Option<String>,
     /// A thumbnail URL.
     pub thumbnail_url: Option<String>,
 }
@@ -103,6 +108,9 @@ impl Video {
         }
         if let Some(s) = self.is_short {
             item.extra.insert("is_short".into(), json!(s));
+        }
+        if let Some(m) = &self.media_type {
+            item.extra.insert("media_type".into(), json!(field(m)));
         }
         if let Some(t) = &self.thumbnail_url {
             item.extra.insert("thumbnail_url".into(), json!(field(t)));

@@ -2,7 +2,11 @@
 //!
 //! - Routes `GET /youtube/v3/{channels,playlistItems,videos,search,videoCategories}` and
 //!   picks answers by query parameters, paging with opaque tokens that encode an offset
-//!   (checked on return). `videoCategories` answers every region with the US list of the
+//!   (checked on return). Each channel has its uploads playlist `UU…` and the playlists of
+//!   one kind, `UULF…` (long-form), `UUSH…` (Shorts) and `UULV…` (past streams); a kind the
+//!   channel has none of answers 404 `playlistNotFound`. The channel of
+//!   `tests/fixtures/channel_tabs.json` (`@TabsDemo`) is served from that shared model, as
+//!   the fake yt-dlp serves it. `videoCategories` answers every region with the US list of the
 //!   reference (32 categories, 15 assignable; no `pageInfo`, as the real answer has none).
 //! - Rejects malformed requests as the API does: a missing `part`, `maxResults` over 50,
 //!   more than 50 ids, `maxResults` with `id`, more than one channel filter, and a
@@ -39,13 +43,44 @@ pub const GOOGLE_ID: &str = "UC_x5XG1OV2P6uZZ5FSM9Ttw";
 /// A generated channel with 120 uploads.
 pub const BIG_ID: &str = "UCbig120channelAAAAAAAAA";
 
+/// The channel of `tests/fixtures/channel_tabs.json` (the fake yt-dlp serves it too).
+pub const TABS_ID: &str = "UCtabsDemoChannelXXXXXXX";
+
 struct Channel {
-    id: &'static str,
-    handle: &'static str,
+    id: String,
+    handle: String,
     /// Playlist entries newest first; `None` is a deleted video's entry.
     uploads: Vec<Option<String>>,
-    shorts: Option<Vec<String>>,
+    /// What each upload is: `long`, `short` or `stream` (absent: long). The `UULF…`,
+    /// `UUSH…` and `UULV…` playlists hold the uploads of one kind; one without any
+    /// answers 404 `playlistNotFound`, as YouTube does.
+    kinds: HashMap<String, &'static str>,
     uploads_missing: bool,
+}
+
+/// The shared channel model (`tests/fixtures/channel_tabs.json` of the workspace).
+pub fn channel_tabs_model() -> Value {
+    let path = format!(
+        "{}/../../tests/fixtures/channel_tabs.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `PT#H#M#S` for `secs`.
+fn iso_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = "PT".to_string();
+    if h > 0 {
+        out.push_str(&format!("{h}H"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if s > 0 || out == "PT" {
+        out.push_str(&format!("{s}S"));
+    }
+    out
 }
 
 /// The fake API's data.
@@ -139,28 +174,62 @@ impl FakeApi {
             videos.insert(id.clone(), make(&id, n, &format!("Surf & turf {n}")));
             search.push(r);
         }
+        // Tabs Demo: long-form videos, Shorts and past streams mixed (the shared model).
+        let model = channel_tabs_model();
+        let mut tabs = Vec::new();
+        let mut tab_kinds = HashMap::new();
+        for u in model["uploads"].as_array().unwrap() {
+            let id = u["id"].as_str().unwrap().to_string();
+            let mut v = template.clone();
+            v["id"] = json!(id);
+            v["snippet"]["title"] = u["title"].clone();
+            v["snippet"]["localized"]["title"] = u["title"].clone();
+            v["snippet"]["publishedAt"] = u["published"].clone();
+            v["snippet"]["channelId"] = model["channel_id"].clone();
+            v["snippet"]["channelTitle"] = model["title"].clone();
+            // A past broadcast reads "none" like any other upload.
+            v["snippet"]["liveBroadcastContent"] = json!("none");
+            v["contentDetails"]["duration"] = json!(iso_duration(u["duration"].as_u64().unwrap()));
+            v["statistics"]["viewCount"] = json!(u["views"].to_string());
+            videos.insert(id.clone(), v);
+            let kind = match u["kind"].as_str().unwrap() {
+                "short" => "short",
+                "stream" => "stream",
+                _ => "long",
+            };
+            tab_kinds.insert(id.clone(), kind);
+            tabs.push(Some(id));
+        }
+        let google_kinds = HashMap::from([("rTw3pGhYsLM".to_string(), "short")]);
         FakeApi {
             channels: vec![
                 Channel {
-                    id: GOOGLE_ID,
-                    handle: "GoogleDevelopers",
+                    id: GOOGLE_ID.into(),
+                    handle: "GoogleDevelopers".into(),
                     uploads: google,
-                    shorts: Some(vec!["rTw3pGhYsLM".into()]),
+                    kinds: google_kinds,
                     uploads_missing: false,
                 },
                 Channel {
-                    id: BIG_ID,
-                    handle: "Big120",
+                    id: BIG_ID.into(),
+                    handle: "Big120".into(),
                     uploads: big,
-                    shorts: None,
+                    kinds: HashMap::new(),
                     uploads_missing: false,
                 },
                 Channel {
-                    id: "UCghostAAAAAAAAAAAAAAAAA",
-                    handle: "GhostChannel",
+                    id: "UCghostAAAAAAAAAAAAAAAAA".into(),
+                    handle: "GhostChannel".into(),
                     uploads: Vec::new(),
-                    shorts: None,
+                    kinds: HashMap::new(),
                     uploads_missing: true,
+                },
+                Channel {
+                    id: model["channel_id"].as_str().unwrap().into(),
+                    handle: model["handle"].as_str().unwrap().into(),
+                    uploads: tabs,
+                    kinds: tab_kinds,
+                    uploads_missing: false,
                 },
             ],
             videos,
@@ -283,9 +352,9 @@ impl FakeApi {
             return bad_request();
         }
         let found = self.channels.iter().find(|c| {
-            q.get("id").is_some_and(|id| id == c.id)
+            q.get("id").is_some_and(|id| *id == c.id)
                 || q.get("forHandle")
-                    .is_some_and(|h| h.trim_start_matches('@').eq_ignore_ascii_case(c.handle))
+                    .is_some_and(|h| h.trim_start_matches('@').eq_ignore_ascii_case(&c.handle))
         });
         if q.get("forHandle").map(String::as_str) == Some("@NotFoundErr") {
             return error("error_channel_not_found");
@@ -304,31 +373,41 @@ impl FakeApi {
         let Some(pid) = q.get("playlistId") else {
             return bad_request();
         };
-        let (channel, shorts) = match self
-            .channels
-            .iter()
-            .find(|c| *pid == format!("UU{}", &c.id[2..]))
-        {
-            Some(c) => (c, false),
-            None => match self
-                .channels
-                .iter()
-                .find(|c| *pid == format!("UUSH{}", &c.id[2..]))
-            {
-                Some(c) => (c, true),
-                None => return error("error_playlist_not_found"),
-            },
-        };
-        let entries: Vec<Option<String>> = if shorts {
-            match &channel.shorts {
-                Some(s) => s.iter().cloned().map(Some).collect(),
-                None => return error("error_playlist_not_found"),
-            }
-        } else if channel.uploads_missing {
+        // UU… every upload; UULF… / UUSH… / UULV… the long-form ones, Shorts, past streams.
+        let found = self.channels.iter().find_map(|c| {
+            let suffix = &c.id[2..];
+            [
+                ("UU", None),
+                ("UULF", Some("long")),
+                ("UUSH", Some("short")),
+                ("UULV", Some("stream")),
+            ]
+            .into_iter()
+            .find(|(prefix, _)| *pid == format!("{prefix}{suffix}"))
+            .map(|(_, kind)| (c, kind))
+        });
+        let Some((channel, kind)) = found else {
             return error("error_playlist_not_found");
-        } else {
-            channel.uploads.clone()
         };
+        if channel.uploads_missing {
+            return error("error_playlist_not_found");
+        }
+        let entries: Vec<Option<String>> = match kind {
+            None => channel.uploads.clone(),
+            Some(kind) => channel
+                .uploads
+                .iter()
+                .filter(|e| match e {
+                    Some(id) => channel.kinds.get(id).copied().unwrap_or("long") == kind,
+                    // A deleted entry stays in every playlist it was in: here, the long-form one.
+                    None => kind == "long",
+                })
+                .cloned()
+                .collect(),
+        };
+        if kind.is_some() && entries.iter().flatten().next().is_none() {
+            return error("error_playlist_not_found");
+        }
         let (page, next) = match self.page(&entries, q, 5) {
             Ok(p) => p,
             Err(e) => return e,

@@ -260,8 +260,10 @@ impl ApiVideo {
             comments: stats.comment_count,
             category_id: snippet.category_id,
             live_status: snippet.live_broadcast_content,
-            // The API has no Shorts flag; 3 minutes is YouTube's upper bound for a Short.
-            is_short: duration.map(|s| s <= 180),
+            // The API has no Shorts flag: only the playlist a video was listed from (UUSH…,
+            // UULF…, UULV…) tells, and the caller sets it then. A duration never does.
+            is_short: None,
+            media_type: None,
             thumbnail_url,
         }
     }

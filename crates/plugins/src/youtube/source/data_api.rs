@@ -554,9 +554,11 @@ impl VideoSource for DataApiSource {
             .strip_prefix("UC")
             .unwrap_or(&channel_id)
             .to_string();
+        // The content choice is a playlist: UULF… long-form, UUSH… Shorts, UULV… past
+        // streams, UU… (relatedPlaylists.uploads) everything; the same quota per page.
         let playlist = match query.tab {
-            ChannelTab::Videos => uploads.unwrap_or_else(|| format!("UU{suffix}")),
-            ChannelTab::Shorts => format!("UUSH{suffix}"),
+            ChannelTab::All => uploads.unwrap_or_else(|| format!("UU{suffix}")),
+            tab => format!("{}{suffix}", tab.playlist_prefix()),
         };
         let mut pager = IdPager {
             kind: PagerKind::Playlist {
@@ -580,13 +582,25 @@ impl VideoSource for DataApiSource {
                 cancel,
             )
             .await;
+        // Membership of the playlist is what tells a Short from a long-form video (partial
+        // results included).
+        if let Some(short) = query.tab.is_short() {
+            for v in &mut videos {
+                v.is_short = Some(short);
+            }
+        }
         let mut notes = Vec::new();
         match result {
             Ok(()) => {}
+            // A channel without Shorts (or long-form videos, or past streams) has no such
+            // playlist: 404 playlistNotFound, which is an empty answer, not a failure.
             Err(SourceError::NotFound { .. })
-                if query.tab == ChannelTab::Shorts && videos.is_empty() =>
+                if query.tab != ChannelTab::All && videos.is_empty() =>
             {
-                notes.push("the channel has no Shorts playlist".to_string());
+                notes.push(format!(
+                    "the channel has no {} playlist",
+                    query.tab.describe()
+                ));
             }
             Err(e) => return Err(stopped(e, videos, tally, notes)),
         }

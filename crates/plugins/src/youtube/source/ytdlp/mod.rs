@@ -12,11 +12,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use self::parse::{FlatPlaylist, FullVideo, ToolError};
+use self::parse::{FlatChannel, FlatPlaylist, FullVideo, ToolError};
 use super::{
     CategoryList, ChannelQuery, ChartQuery, Fetched, SearchQuery, SourceError, Stopped, VideoSource,
 };
-use crate::youtube::ids::{is_video_id, VideoId};
+use crate::youtube::ids::{self, is_channel_id, is_video_id, ChannelRef, VideoId};
 use crate::youtube::params::{ChannelTab, DurationFilter, PublishedWithin, SortBy};
 use crate::youtube::trending::NEEDS_API;
 use crate::youtube::video::Video;
@@ -40,6 +40,9 @@ enum ListingFailure {
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
+
+/// One listed entry: its id, and whether the listing marks it as a Short.
+type Listed = (String, bool);
 
 /// The arguments of a flat listing of at most `limit` entries of `target` (a channel tab
 /// URL or a `ytsearchN:` query): `-I :N` (`--playlist-items`), the current form of the
@@ -76,6 +79,20 @@ pub fn search_target(query: &SearchQuery) -> Result<String, SourceError> {
         .append_pair("search_query", &query.query)
         .append_pair("sp", &search_sp(query.sort_by, within, query.duration));
     Ok(url.to_string())
+}
+
+/// The arguments that read who a channel is without listing a video: a flat `-J` of its
+/// page with `-I 0` (no entries; the top level carries `channel_id`).
+pub fn channel_id_args(page_url: &str) -> Vec<OsString> {
+    os(&[
+        "--flat-playlist",
+        "-J",
+        "--no-progress",
+        "-I",
+        "0",
+        "--",
+        page_url,
+    ])
 }
 
 /// The arguments of one details run over `urls` (watch URLs).
@@ -201,8 +218,32 @@ impl YtDlpSource {
         limit: u32,
         counters: &mut BTreeMap<String, u64>,
         cancel: &CancelSignal,
-    ) -> Result<Vec<String>, ListingFailure> {
-        let args = listing_args(target, limit);
+    ) -> Result<Vec<Listed>, ListingFailure> {
+        let stdout = self
+            .flat_json(listing_args(target, limit), counters, cancel)
+            .await?;
+        let listing: FlatPlaylist = serde_json::from_slice(&stdout).map_err(|e| {
+            ListingFailure::Failed(SourceError::Decode(format!("yt-dlp listing: {e}")))
+        })?;
+        Ok(listing
+            .entries
+            .into_iter()
+            .filter_map(|e| {
+                let short = e.listed_as_short();
+                e.id.filter(|id| is_video_id(id)).map(|id| (id, short))
+            })
+            // `-I :N` already stops yt-dlp at N; this keeps to it whatever printed the JSON.
+            .take(limit as usize)
+            .collect())
+    }
+
+    /// One flat `-J` run's stdout, or why it failed (a missing tab told apart).
+    async fn flat_json(
+        &self,
+        args: Vec<OsString>,
+        counters: &mut BTreeMap<String, u64>,
+        cancel: &CancelSignal,
+    ) -> Result<Vec<u8>, ListingFailure> {
         *counters.entry("ytdlp_runs".into()).or_default() += 1;
         let out = process::run(&self.program, &args, self.timeout, cancel)
             .await
@@ -216,15 +257,41 @@ impl YtDlpSource {
             }
             return Err(ListingFailure::Failed(failure(out.code, &out.stderr)));
         }
-        let listing: FlatPlaylist = serde_json::from_slice(&out.stdout).map_err(|e| {
-            ListingFailure::Failed(SourceError::Decode(format!("yt-dlp listing: {e}")))
-        })?;
-        Ok(listing
-            .entries
-            .into_iter()
-            .filter_map(|e| e.id)
-            .filter(|id| is_video_id(id))
-            .collect())
+        Ok(out.stdout)
+    }
+
+    /// What a channel task lists: the choice's tab, or for all uploads the `UU…` playlist
+    /// (a channel page without a tab would list each tab as its own nested playlist), whose
+    /// id needs the channel id: given, or read from the channel page (one more run).
+    async fn channel_target(
+        &self,
+        query: &ChannelQuery,
+        counters: &mut BTreeMap<String, u64>,
+        cancel: &CancelSignal,
+    ) -> Result<String, ListingFailure> {
+        if let Some(tab) = query.tab.ytdlp_tab() {
+            return Ok(query.channel.tab_url(tab));
+        }
+        let id = match &query.channel {
+            ChannelRef::Id(id) => id.clone(),
+            other => {
+                let stdout = self
+                    .flat_json(channel_id_args(&other.page_url()), counters, cancel)
+                    .await?;
+                let page: FlatChannel = serde_json::from_slice(&stdout).map_err(|e| {
+                    ListingFailure::Failed(SourceError::Decode(format!("yt-dlp channel page: {e}")))
+                })?;
+                page.channel_id
+                    .or(page.id)
+                    .filter(|id| is_channel_id(id))
+                    .ok_or_else(|| {
+                        ListingFailure::Failed(SourceError::Decode(format!(
+                            "yt-dlp did not say the channel id of {other}"
+                        )))
+                    })?
+            }
+        };
+        Ok(ids::playlist_url(&format!("UU{}", &id[2..])))
     }
 
     /// Details of `ids` in their order, appended to `videos` one batch at a time (so a
@@ -313,26 +380,27 @@ impl VideoSource for YtDlpSource {
         cancel: &CancelSignal,
     ) -> Result<Fetched, Stopped> {
         let mut counters = BTreeMap::new();
-        let target = query.channel.tab_url(query.tab.as_str());
-        let ids = match self
-            .listing(&target, query.top_n, &mut counters, cancel)
-            .await
-        {
-            Ok(ids) => ids,
-            Err(ListingFailure::MissingTab) if query.tab == ChannelTab::Shorts => {
+        let listed = match self.channel_target(query, &mut counters, cancel).await {
+            Ok(target) => {
+                self.listing(&target, query.top_n, &mut counters, cancel)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let ids: Vec<String> = match listed {
+            Ok(listed) => listed.into_iter().map(|(id, _)| id).collect(),
+            // A channel without Shorts (or long-form videos, or streams) has no such tab:
+            // an empty answer, as the Data API's 404 for the matching playlist.
+            Err(ListingFailure::MissingTab) if query.tab != ChannelTab::All => {
                 return Ok(Fetched {
                     videos: Vec::new(),
                     counters,
-                    notes: vec!["the channel has no Shorts tab".into()],
+                    notes: vec![format!("the channel has no {} tab", query.tab.describe())],
                 })
             }
             Err(ListingFailure::MissingTab) => {
                 return Err(SourceError::NotFound {
-                    what: format!(
-                        "the {} tab of channel {}",
-                        query.tab.as_str(),
-                        query.channel
-                    ),
+                    what: format!("the uploads of channel {}", query.channel),
                 }
                 .into())
             }
@@ -355,9 +423,11 @@ impl VideoSource for YtDlpSource {
                 .videos
                 .retain(|v| !matches!(v.published_at, Some(p) if p < cut));
         }
-        if query.tab == ChannelTab::Shorts {
+        // The tab a video was listed from says what it is; for all uploads yt-dlp's
+        // media_type (kept from the details) does.
+        if let Some(short) = query.tab.is_short() {
             for v in &mut videos.videos {
-                v.is_short = Some(true);
+                v.is_short = Some(short);
             }
         }
         match result {
@@ -385,15 +455,33 @@ impl VideoSource for YtDlpSource {
         if query.region.is_some() || query.language.is_some() {
             notes.push("region and language are not applied by the yt-dlp backend".to_string());
         }
-        let ids = match self
+        let listed = match self
             .listing(&target, query.top_n, &mut counters, cancel)
             .await
         {
-            Ok(ids) => ids,
+            Ok(listed) => listed,
             Err(ListingFailure::MissingTab) => Vec::new(),
             Err(ListingFailure::Failed(e)) => return Err(e.into()),
         };
-        self.fetch_details(&ids, counters, notes, cancel).await
+        let ids: Vec<String> = listed.iter().map(|(id, _)| id.clone()).collect();
+        // Search listings give Shorts `/shorts/` URLs: a Short the details did not mark.
+        let mark = |fetched: &mut Fetched| {
+            for v in &mut fetched.videos {
+                if v.is_short.is_none() && listed.iter().any(|(id, s)| *s && *id == v.id) {
+                    v.is_short = Some(true);
+                }
+            }
+        };
+        match self.fetch_details(&ids, counters, notes, cancel).await {
+            Ok(mut f) => {
+                mark(&mut f);
+                Ok(f)
+            }
+            Err(mut s) => {
+                mark(&mut s.partial);
+                Err(s)
+            }
+        }
     }
 
     async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, Stopped> {

@@ -26,6 +26,25 @@ pub struct FlatEntry {
     pub url: Option<String>,
 }
 
+impl FlatEntry {
+    /// Whether the listing marks the entry as a Short: its URL is a `/shorts/` one
+    /// (search results and the Shorts tab list Shorts so).
+    pub fn listed_as_short(&self) -> bool {
+        self.url.as_deref().is_some_and(|u| u.contains("/shorts/"))
+    }
+}
+
+/// The top level of a `-J --flat-playlist` run on a channel page: who the channel is.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FlatChannel {
+    /// The channel id (`UC…`).
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    /// The playlist id; a channel page's is the channel id.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
 /// One `-j` object; every field optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct FullVideo {
@@ -80,9 +99,6 @@ pub struct FullVideo {
     /// The best thumbnail.
     #[serde(default)]
     pub thumbnail: Option<String>,
-    /// The URL it was asked for.
-    #[serde(default)]
-    pub original_url: Option<String>,
 }
 
 fn whole(v: Option<&Value>) -> Option<u64> {
@@ -135,10 +151,12 @@ impl FullVideo {
         let published_at = whole(self.timestamp.as_ref())
             .and_then(|s| Timestamp::from_second(i64::try_from(s).ok()?).ok())
             .or_else(|| self.upload_date.as_deref().and_then(upload_date));
+        // yt-dlp's media_type comes from the watch page's Shorts eligibility: the only
+        // per-video signal. Without it the video's kind stays unknown.
         let is_short = match self.media_type.as_deref() {
             Some("short") => Some(true),
-            Some(_) => Some(false),
-            None => self.original_url.as_deref().map(|u| u.contains("/shorts/")),
+            Some("video" | "livestream") => Some(false),
+            _ => None,
         };
         Some(Video {
             title: self.title.unwrap_or_default(),
@@ -159,6 +177,7 @@ impl FullVideo {
                 .map(str::to_string),
             live_status: self.live_status,
             is_short,
+            media_type: self.media_type,
             thumbnail_url: self.thumbnail,
             id,
         })
@@ -293,7 +312,7 @@ mod tests {
         assert_eq!(v.is_short, Some(false));
         let short: FullVideo = serde_json::from_value(serde_json::json!({
             "id": "rTw3pGhYsLM", "like_count": null, "upload_date": "20261117", "duration": 58.0,
-            "original_url": "https://www.youtube.com/shorts/rTw3pGhYsLM"
+            "media_type": "short"
         }))
         .unwrap();
         let s = short.into_video().unwrap();
@@ -301,7 +320,20 @@ mod tests {
             (s.likes, s.duration_secs, s.is_short),
             (None, Some(58), Some(true))
         );
+        assert_eq!(s.media_type.as_deref(), Some("short"));
         assert_eq!(s.published_at, "2026-11-17T00:00:00Z".parse().ok());
+        // No media_type: unknown, however short the video.
+        let unknown: FullVideo = serde_json::from_value(serde_json::json!({
+            "id": "rTw3pGhYsLM", "duration": 30,
+            "original_url": "https://www.youtube.com/shorts/rTw3pGhYsLM"
+        }))
+        .unwrap();
+        assert_eq!(unknown.into_video().unwrap().is_short, None);
+        let stream: FullVideo = serde_json::from_value(
+            serde_json::json!({"id": "pQ7vGf3x2Lk", "media_type": "livestream"}),
+        )
+        .unwrap();
+        assert_eq!(stream.into_video().unwrap().is_short, Some(false));
     }
 
     proptest! {
