@@ -194,9 +194,12 @@ impl OutlierSettings {
 
 /// The format a stored item is, from what its source said: a live status naming a
 /// broadcast (`live`, `is_live`, `was_live`, `post_live`, `upcoming`, `is_upcoming`,
-/// `completed`) makes a stream; otherwise `is_short` decides; without it a known duration
-/// does (180 s or less: a Short, YouTube's upper bound); with none of these the format is
-/// unknown and the item is neither in a baseline nor scored.
+/// `completed`), yt-dlp's `media_type` `livestream`, or the `streams` tab makes a stream;
+/// otherwise `is_short` decides (set only where the source knows), then `media_type`
+/// (`short`, `video`), then the tab it was listed from (`shorts`, `videos`). Without any of
+/// these, a duration over 180 s (YouTube's longest Short) makes a long-form video; a shorter
+/// one is not guessed to be a Short, so the format is unknown and the item is neither in a
+/// baseline nor scored.
 pub fn format_of(item: &ContentItem) -> Option<VideoFormat> {
     format_from(&item.extra, item.duration_secs)
 }
@@ -206,12 +209,15 @@ pub fn format_from(
     extra: &serde_json::Map<String, serde_json::Value>,
     duration_secs: Option<i64>,
 ) -> Option<VideoFormat> {
-    let live = extra
-        .get("live_status")
-        .and_then(|v| v.as_str())
-        .map(|s| s.trim().to_ascii_lowercase());
-    if let Some(s) = live.as_deref() {
-        if matches!(
+    let text = |key: &str| {
+        extra
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(|s| s.trim().to_ascii_lowercase())
+    };
+    let (live, media, tab) = (text("live_status"), text("media_type"), text("tab"));
+    let broadcast = live.as_deref().is_some_and(|s| {
+        matches!(
             s,
             "live"
                 | "is_live"
@@ -220,20 +226,24 @@ pub fn format_from(
                 | "upcoming"
                 | "is_upcoming"
                 | "completed"
-        ) {
-            return Some(VideoFormat::Stream);
-        }
+        )
+    });
+    if broadcast || media.as_deref() == Some("livestream") || tab.as_deref() == Some("streams") {
+        return Some(VideoFormat::Stream);
     }
-    match extra.get("is_short").and_then(|v| v.as_bool()) {
-        Some(true) => Some(VideoFormat::Short),
-        Some(false) => Some(VideoFormat::Long),
-        None => duration_secs.filter(|d| *d > 0).map(|d| {
-            if d <= 180 {
-                VideoFormat::Short
-            } else {
-                VideoFormat::Long
-            }
-        }),
+    if let Some(short) = extra.get("is_short").and_then(|v| v.as_bool()) {
+        return Some(if short {
+            VideoFormat::Short
+        } else {
+            VideoFormat::Long
+        });
+    }
+    match (media.as_deref(), tab.as_deref()) {
+        (Some("short"), _) | (None, Some("shorts")) => Some(VideoFormat::Short),
+        (Some("video"), _) | (None, Some("videos")) => Some(VideoFormat::Long),
+        _ => duration_secs
+            .filter(|d| *d > 180)
+            .map(|_| VideoFormat::Long),
     }
 }
 
@@ -519,18 +529,34 @@ mod tests {
     }
 
     #[test]
-    fn format_from_live_status_then_short_flag_then_duration() {
+    fn format_from_live_status_then_short_flag_then_media_type_tab_and_long_duration() {
         let mut item = ContentItem::new("youtube_channel", "a", "t");
         assert_eq!(format_of(&item), None);
         item.duration_secs = Some(181);
         assert_eq!(format_of(&item), Some(VideoFormat::Long));
         item.duration_secs = Some(180);
+        assert_eq!(
+            format_of(&item),
+            None,
+            "a short duration alone is not a Short"
+        );
+        item.extra.insert("tab".into(), json!("shorts"));
+        assert_eq!(format_of(&item), Some(VideoFormat::Short));
+        item.extra.insert("media_type".into(), json!("video"));
+        assert_eq!(format_of(&item), Some(VideoFormat::Long));
+        item.extra.insert("media_type".into(), json!("short"));
         assert_eq!(format_of(&item), Some(VideoFormat::Short));
         item.extra.insert("is_short".into(), json!(false));
         assert_eq!(format_of(&item), Some(VideoFormat::Long));
         item.extra.insert("live_status".into(), json!("none"));
         assert_eq!(format_of(&item), Some(VideoFormat::Long));
         item.extra.insert("live_status".into(), json!("was_live"));
+        assert_eq!(format_of(&item), Some(VideoFormat::Stream));
+        item.extra.remove("live_status");
+        item.extra.insert("tab".into(), json!("streams"));
+        assert_eq!(format_of(&item), Some(VideoFormat::Stream));
+        item.extra.remove("tab");
+        item.extra.insert("media_type".into(), json!("livestream"));
         assert_eq!(format_of(&item), Some(VideoFormat::Stream));
     }
 
