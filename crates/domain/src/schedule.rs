@@ -367,7 +367,8 @@ pub struct NewSchedule {
     /// The IANA zone its cron expression is read in (default UTC).
     pub time_zone: String,
     /// Each slot's task becomes runnable up to this much after the slot (the same offset in
-    /// every process, derived from the schedule and the slot).
+    /// every process, derived from the schedule and the slot). JSON: `jitter_secs`.
+    #[serde(rename = "jitter_secs", with = "whole_secs")]
     pub jitter: Duration,
 }
 
@@ -469,7 +470,9 @@ pub struct Schedule {
     pub cadence: Cadence,
     /// The zone its cron expression is read in.
     pub time_zone: String,
-    /// The largest offset after a slot at which its task becomes runnable.
+    /// The largest offset after a slot at which its task becomes runnable. JSON:
+    /// `jitter_secs`.
+    #[serde(rename = "jitter_secs", with = "whole_secs")]
     pub jitter: Duration,
     /// Paused schedules fire nothing; their slots are skipped, not caught up.
     pub paused: bool,
@@ -630,6 +633,20 @@ impl FromStr for Cadence {
                 "every DURATION or cron EXPRESSION",
             )),
         }
+    }
+}
+
+/// A `Duration` as whole seconds in JSON.
+mod whole_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
     }
 }
 
