@@ -43,6 +43,10 @@ impl fmt::Debug for Runtime {
     }
 }
 
+/// The shortest interval between two checks for due schedules in one process: slots are at
+/// least a minute apart, so a busy process need not read more often than this.
+const SCHEDULE_CHECK_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What every loop of one run shares.
 pub(crate) struct Shared {
     pub queue: Arc<dyn TaskQueue>,
@@ -126,9 +130,9 @@ impl Runtime {
         self
     }
 
-    /// The same runtime firing the due schedules of `schedules` (see [`super::scheduler`]):
-    /// every run checks at most once per idle poll interval, except a run of one task
-    /// (`only_task`).
+    /// The same runtime firing the due schedules of `schedules` (see `runtime::scheduler`):
+    /// every run checks at most once per poll and at most once a second (the larger of
+    /// `idle_backoff_min` and 1 s), except a run of one task (`only_task`).
     pub fn with_schedules(mut self, schedules: Arc<dyn ScheduleStore>) -> Self {
         self.schedules = Some(schedules);
         self
@@ -232,7 +236,7 @@ impl Runtime {
                     Scheduler::new(
                         store,
                         self.registry.task_types(),
-                        self.settings.idle_backoff_min,
+                        self.settings.idle_backoff_min.max(SCHEDULE_CHECK_MIN),
                     )
                 }),
         });
