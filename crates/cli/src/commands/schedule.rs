@@ -18,7 +18,7 @@ use crate::render;
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Add a schedule: `schedule add --name N --every 6h channel @handle` (or --cron).
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Every schedule: its cadence, next slot, last task, and why it cannot fire, if so.
     List,
     /// One schedule in full.
@@ -83,9 +83,9 @@ pub struct AddArgs {
 /// Invalid input (exit 2, nothing written), an unknown schedule (exit 3), store errors.
 pub async fn run(ctx: &Ctx, cmd: ScheduleCommand) -> CliResult {
     match cmd {
-        ScheduleCommand::Add(a) => add(ctx, a).await,
+        ScheduleCommand::Add(a) => add(ctx, *a).await,
         ScheduleCommand::List => {
-            let app = with_plugins(ctx)?;
+            let app = with_plugins(ctx, Access::Read)?;
             let list = app.schedule_views().await?;
             if ctx.json() {
                 return render::json(&list);
@@ -93,7 +93,7 @@ pub async fn run(ctx: &Ctx, cmd: ScheduleCommand) -> CliResult {
             render::print(&table(&list))
         }
         ScheduleCommand::Show { name } => {
-            let app = with_plugins(ctx)?;
+            let app = with_plugins(ctx, Access::Read)?;
             let v = app.schedule_view(&name).await?;
             if ctx.json() {
                 return render::json(&v);
@@ -118,7 +118,7 @@ pub async fn run(ctx: &Ctx, cmd: ScheduleCommand) -> CliResult {
             ))
         }
         ScheduleCommand::RunNow { name } => {
-            let app = with_plugins(ctx)?;
+            let app = with_plugins(ctx, Access::Existing)?;
             let e = app.run_schedule_now(&name).await?;
             if ctx.json() {
                 return render::json(&e);
@@ -129,14 +129,11 @@ pub async fn run(ctx: &Ctx, cmd: ScheduleCommand) -> CliResult {
 }
 
 /// The app with every plugin (to check tasks as enqueue does and to tell which schedules
-/// this build cannot fire), on an existing queue (migrated, nothing created).
-fn with_plugins(ctx: &Ctx) -> CliResult<App> {
+/// this build cannot fire), on an existing queue: `Read` for the commands that only read
+/// (nothing created or migrated), `Existing` for run-now.
+fn with_plugins(ctx: &Ctx, access: Access) -> CliResult<App> {
     ctx.require_db()?;
-    Ok(App::open_for(
-        ctx.config.clone(),
-        PLUGINS,
-        Access::Existing,
-    )?)
+    Ok(App::open_for(ctx.config.clone(), PLUGINS, access)?)
 }
 
 async fn set_paused(ctx: &Ctx, name: &str, paused: bool) -> CliResult {
