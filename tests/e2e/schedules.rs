@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use prismq_domain::ports::{ScheduleStore, TaskEvent};
+use prismq_domain::ports::TaskEvent;
 use prismq_domain::TaskStatus;
 
 use crate::fake_ytdlp::FakeYtdlp;
