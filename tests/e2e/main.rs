@@ -9,5 +9,6 @@ mod fake_ytdlp;
 mod harness;
 mod outliers;
 mod quota_midway;
+mod schedules;
 mod support;
 mod worker_processes;

@@ -8,6 +8,7 @@ pub mod logging;
 pub mod ops;
 pub mod registry;
 pub mod runtime;
+pub mod schedules;
 pub mod wiring;
 
 pub use config::{Config, ConfigError, LoadOptions};

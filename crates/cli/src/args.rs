@@ -83,6 +83,9 @@ pub enum Command {
     Workers(WorkersArgs),
     /// Queue depth by type and status.
     Stats(StatsArgs),
+    /// Tasks enqueued on a timetable: add, list, show, pause, resume, remove, run-now.
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::ScheduleCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -17,6 +17,7 @@ pub mod plugin;
 pub mod ports;
 pub mod priority;
 pub mod retry;
+pub mod schedule;
 pub mod schema;
 pub mod status;
 pub mod task;

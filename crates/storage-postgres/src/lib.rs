@@ -24,6 +24,7 @@ mod notify;
 mod queue;
 mod quota;
 mod results;
+mod schedules;
 mod tls;
 mod workers;
 

@@ -20,6 +20,7 @@ mod pragmas;
 mod queue;
 mod quota;
 mod results;
+mod schedules;
 mod workers;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -37,6 +38,7 @@ pub use connection::{check_path, default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
 pub use results::{find_sql, query_sql, sample_sql, FORMAT_PRESENT_SQL, VIDEO_ROWS_SQL};
+pub use schedules::DUE_SCHEDULES_SQL;
 
 /// How hard SQLite syncs to disk on commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

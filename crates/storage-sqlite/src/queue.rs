@@ -36,7 +36,7 @@ pub(crate) const STATS_FINISHED: &str =
     "SELECT count(*) FROM task_queue INDEXED BY ix_queue_finished
      WHERE status = ?1 AND finished_at >= ?2 AND finished_at IS NOT NULL";
 
-struct Prepared {
+pub(crate) struct Prepared {
     task_type: String,
     params: String,
     priority: u8,
@@ -47,7 +47,7 @@ struct Prepared {
 }
 
 impl SqliteStore {
-    fn prepare_new(&self, task: &NewTask) -> Result<Prepared, ValidationError> {
+    pub(crate) fn prepare_new(&self, task: &NewTask) -> Result<Prepared, ValidationError> {
         task.validate(self.inner.options.max_params_bytes)?;
         Ok(Prepared {
             task_type: task.task_type.as_str().to_owned(),
@@ -65,7 +65,7 @@ impl SqliteStore {
 
     /// Inserts one prepared task, or resolves its idempotency key: the existing task when it
     /// has the same type and params, `Invalid` (nothing written) when it has others.
-    fn insert_prepared(
+    pub(crate) fn insert_prepared(
         tx: &Transaction<'_>,
         p: &Prepared,
         task: &NewTask,

@@ -34,6 +34,7 @@ pub mod backoff;
 pub mod gate;
 #[cfg(test)]
 mod partial_tests;
+mod scheduler;
 mod settings;
 pub mod supervisor;
 pub mod worker_loop;

@@ -10,11 +10,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    ClaimFilter, QuotaLedger, ResultStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
+    ClaimFilter, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkNotifier,
+    WorkerRegistry,
 };
 use prismq_domain::TaskType;
 
 use super::gate::Gate;
+use super::scheduler::Scheduler;
 use super::{worker_loop, RunOptions, RunReport, RuntimeError, WorkerSettings};
 use crate::registry::PluginRegistry;
 
@@ -29,6 +31,7 @@ pub struct Runtime {
     settings: WorkerSettings,
     notifier: Option<Arc<dyn WorkNotifier>>,
     quota: Option<Arc<dyn QuotaLedger>>,
+    schedules: Option<Arc<dyn ScheduleStore>>,
 }
 
 impl fmt::Debug for Runtime {
@@ -39,6 +42,10 @@ impl fmt::Debug for Runtime {
             .finish_non_exhaustive()
     }
 }
+
+/// The shortest interval between two checks for due schedules in one process: slots are at
+/// least a minute apart, so a busy process need not read more often than this.
+const SCHEDULE_CHECK_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What every loop of one run shares.
 pub(crate) struct Shared {
@@ -61,6 +68,8 @@ pub(crate) struct Shared {
     pub notifier: Option<Arc<dyn WorkNotifier>>,
     /// Which types may be claimed now (circuit breakers, quota holds).
     pub gate: Gate,
+    /// Fires due schedules (a store with schedules, and not a one-task run).
+    pub scheduler: Option<Scheduler>,
 }
 
 impl Shared {
@@ -108,6 +117,7 @@ impl Runtime {
             registry,
             settings,
             notifier: None,
+            schedules: None,
             quota: None,
         }
     }
@@ -117,6 +127,14 @@ impl Runtime {
     /// type is not claimed at all (see [`super::gate`]).
     pub fn with_quota(mut self, quota: Arc<dyn QuotaLedger>) -> Self {
         self.quota = Some(quota);
+        self
+    }
+
+    /// The same runtime firing the due schedules of `schedules` (see `runtime::scheduler`):
+    /// every run checks at most once per poll and at most once a second (the larger of
+    /// `idle_backoff_min` and 1 s), except a run of one task (`only_task`).
+    pub fn with_schedules(mut self, schedules: Arc<dyn ScheduleStore>) -> Self {
+        self.schedules = Some(schedules);
         self
     }
 
@@ -210,6 +228,17 @@ impl Runtime {
             remaining: options.max_tasks.map(AtomicU64::new),
             notifier: self.notifier.clone(),
             gate,
+            scheduler: self
+                .schedules
+                .clone()
+                .filter(|_| self.settings.only_task.is_none())
+                .map(|store| {
+                    Scheduler::new(
+                        store,
+                        self.registry.task_types(),
+                        self.settings.idle_backoff_min.max(SCHEDULE_CHECK_MIN),
+                    )
+                }),
         });
         tracing::info!(
             concurrency,

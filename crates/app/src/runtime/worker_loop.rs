@@ -135,6 +135,11 @@ async fn work(
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
     while !shared.stop.is_cancelled() {
+        if let Some(scheduler) = &shared.scheduler {
+            if scheduler.tick().await > 0 {
+                backoff.reset();
+            }
+        }
         // The types not held back now (breaker open, quota spent); never an empty filter,
         // which would mean every type.
         let admission = shared.gate.admit(&shared.capabilities).await;

@@ -8,6 +8,7 @@ pub mod dlq;
 pub mod enqueue;
 pub mod migrate;
 pub mod results;
+pub mod schedule;
 pub mod stats;
 pub mod tasks;
 pub mod work;
@@ -46,6 +47,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
             None => workers::run(ctx, a).await?,
         },
         Command::Stats(a) => return stats::run(ctx, a).await,
+        Command::Schedule(s) => schedule::run(ctx, s).await?,
         Command::Config(c) => config::run(ctx, c)?,
         Command::Completions(a) => completions::run(a.shell)?,
         Command::Validate(a) => return validate::run(&ctx.global, &a),

@@ -53,6 +53,8 @@ struct Snapshot {
     results: u64,
     workers: Vec<WorkerRecord>,
     quota: Vec<QuotaUsage>,
+    /// Each schedule's next fire time and last result (JSON, text).
+    schedules: (serde_json::Value, String),
 }
 
 impl Snapshot {
@@ -64,6 +66,7 @@ impl Snapshot {
             results: app.results.count(None).await?,
             workers: app.workers.list(stale_after).await?,
             quota: app.quota.usage().await?,
+            schedules: super::schedule::stats_section(app).await?,
         })
     }
 
@@ -102,6 +105,7 @@ fn print(ctx: &Ctx, app: &App, snapshot: &Snapshot) -> CliResult {
             "quota": snapshot.quota,
             "held_back": held_back(&snapshot.workers),
             "results": results,
+            "schedules": snapshot.schedules.0,
         });
         return render::print(&format!("{value}\n"));
     }
@@ -165,7 +169,7 @@ fn print(ctx: &Ctx, app: &App, snapshot: &Snapshot) -> CliResult {
             .join("; ")
     };
     render::print(&format!(
-        "{}\noldest eligible task: {oldest}\nthroughput: {} completed in the last minute, {} in the last hour\nfailure rate (last hour): {:.1}% ({} dead-lettered)\ndead letters: {}\nworkers: {workers}\nquota: {quota}\n{}stored results: {}\n",
+        "{}\noldest eligible task: {oldest}\nthroughput: {} completed in the last minute, {} in the last hour\nfailure rate (last hour): {:.1}% ({} dead-lettered)\ndead letters: {}\nworkers: {workers}\nquota: {quota}\n{}{}stored results: {}\n",
         t.render(),
         r.completed_last_minute,
         r.completed_last_hour,
@@ -173,6 +177,7 @@ fn print(ctx: &Ctx, app: &App, snapshot: &Snapshot) -> CliResult {
         r.failed_last_hour,
         stats.total(TaskStatus::Failed),
         held_section(&snapshot.workers),
+        snapshot.schedules.1,
         render::count(i64::try_from(results).unwrap_or(i64::MAX))
     ))
 }

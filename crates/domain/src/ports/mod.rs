@@ -5,6 +5,7 @@
 mod clock;
 mod quota;
 mod results;
+mod schedules;
 mod task_log;
 mod task_queue;
 mod work_signal;
@@ -37,6 +38,9 @@ pub use results::{
     ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
     StoredResult,
 };
+pub use schedules::{
+    check_fire_limit, duplicate_name, unknown_schedule, ScheduleStore, MAX_FIRE_BATCH,
+};
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{
     check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,
@@ -53,6 +57,8 @@ pub use clock::MockClock;
 pub use quota::MockQuotaLedger;
 #[cfg(feature = "mocks")]
 pub use results::MockResultStore;
+#[cfg(feature = "mocks")]
+pub use schedules::MockScheduleStore;
 #[cfg(feature = "mocks")]
 pub use task_log::MockTaskLog;
 #[cfg(feature = "mocks")]

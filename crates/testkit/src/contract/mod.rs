@@ -18,6 +18,7 @@ pub mod quota;
 pub mod rescue;
 pub mod result_queries;
 pub mod results;
+pub mod schedules;
 pub mod strategies;
 pub mod workers;
 
@@ -27,7 +28,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use prismq_domain::ports::{QuotaLedger, ResultStore, TaskLog, TaskQueue, WorkerRegistry};
+use prismq_domain::ports::{
+    QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkerRegistry,
+};
 use prismq_domain::RetryPolicy;
 
 use crate::FakeClock;
@@ -54,15 +57,23 @@ pub struct Subject {
     pub results: Arc<dyn ResultStore>,
     /// The quota ledger.
     pub quota: Arc<dyn QuotaLedger>,
+    /// The schedule store (the same store the queue is).
+    pub schedules: Arc<dyn ScheduleStore>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
 }
 
 impl Subject {
-    /// A subject whose five ports are all `store` (one value implementing every port).
+    /// A subject whose six ports are all `store` (one value implementing every port).
     pub fn from_store<S>(store: S) -> Subject
     where
-        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + 'static,
+        S: TaskQueue
+            + WorkerRegistry
+            + TaskLog
+            + ResultStore
+            + QuotaLedger
+            + ScheduleStore
+            + 'static,
     {
         let store = Arc::new(store);
         Subject {
@@ -70,7 +81,8 @@ impl Subject {
             workers: store.clone(),
             logs: store.clone(),
             results: store.clone(),
-            quota: store,
+            quota: store.clone(),
+            schedules: store,
             guard: Box::new(()),
         }
     }
@@ -240,6 +252,18 @@ macro_rules! contract_suite {
             quota::usage_lists_buckets_by_name,
             quota::buckets_are_independent,
             quota::racing_consumers_never_exceed_the_limit,
+            schedules::add_starts_at_the_first_slot_after_now,
+            schedules::add_refuses_invalid_and_duplicate_names,
+            schedules::get_pause_resume_remove_unknown_are_not_found,
+            schedules::due_slot_fires_one_task_noted_in_its_log,
+            schedules::ten_slots_fire_ten_tasks,
+            schedules::downtime_fires_once_then_keeps_the_timetable,
+            schedules::paused_schedule_fires_nothing_and_resume_skips_missed_slots,
+            schedules::removed_schedule_fires_nothing_and_keeps_its_tasks,
+            schedules::run_now_beside_a_due_slot_keeps_the_slot,
+            schedules::unknown_task_type_is_not_fired_nor_advanced,
+            schedules::fire_due_respects_the_limit_earliest_first,
+            schedules::racing_fire_due_yields_one_task_per_slot,
         }
     };
 }
@@ -277,6 +301,7 @@ mod tests {
             ("rescue", include_str!("rescue.rs")),
             ("result_queries", include_str!("result_queries.rs")),
             ("results", include_str!("results.rs")),
+            ("schedules", include_str!("schedules.rs")),
             ("strategies", include_str!("strategies.rs")),
             ("workers", include_str!("workers.rs")),
         ];

@@ -7,6 +7,7 @@ mod logs;
 mod queue;
 mod quota;
 mod results;
+mod schedules;
 mod workers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +52,9 @@ struct State {
     /// Each channel's baselines, as the last save of its results computed them.
     baselines: BTreeMap<String, Vec<prismq_domain::ports::ChannelBaseline>>,
     quota: HashMap<String, quota::Bucket>,
+    /// Schedules by name, and the last schedule id handed out.
+    schedules: BTreeMap<String, prismq_domain::schedule::Schedule>,
+    last_schedule_id: i64,
 }
 
 impl State {

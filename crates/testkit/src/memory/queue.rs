@@ -20,13 +20,16 @@ use crate::clock::truncate_to_millis;
 
 impl MemoryStore {
     /// Validates `task` as enqueue does (shape, size limit, region).
-    fn validate_new(&self, task: &NewTask) -> Result<(), ValidationError> {
+    pub(super) fn validate_new(&self, task: &NewTask) -> Result<(), ValidationError> {
         task.validate(self.inner.max_params_bytes)
     }
 
     /// The existing task `task`'s idempotency key names, if any: `Ok` when it has the same
     /// type and params (a duplicate), the refusal when it has others.
-    fn resolve_key(st: &State, task: &NewTask) -> Result<Option<TaskId>, ValidationError> {
+    pub(super) fn resolve_key(
+        st: &State,
+        task: &NewTask,
+    ) -> Result<Option<TaskId>, ValidationError> {
         let Some(id) = task.idempotency_key.as_ref().and_then(|k| st.keys.get(k)) else {
             return Ok(None);
         };
@@ -40,7 +43,7 @@ impl MemoryStore {
     }
 
     /// Inserts a validated task whose key, if any, is new, under the lock.
-    fn insert(&self, st: &mut State, task: NewTask, now: Timestamp) -> Enqueued {
+    pub(super) fn insert(&self, st: &mut State, task: NewTask, now: Timestamp) -> Enqueued {
         st.last_id += 1;
         let id = TaskId(st.last_id);
         let region = task
