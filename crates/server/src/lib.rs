@@ -1,0 +1,1 @@
+//! PrismQ's HTTP adapter.
