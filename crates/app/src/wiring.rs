@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    Clock, Enqueued, QuotaLedger, ResultStore, SystemClock, TaskLog, TaskQueue, WorkNotifier,
-    WorkerRegistry,
+    ApiKeyStore, Clock, Enqueued, QuotaLedger, ResultStore, SystemClock, TaskLog, TaskQueue,
+    WorkNotifier, WorkerRegistry,
 };
 use prismq_domain::{NewTask, PortError, ValidationError};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
@@ -23,7 +23,7 @@ mod plugins;
 
 pub use plugins::{PluginContext, PluginEntry, RegisterFn, PLUGINS};
 
-/// The five storage ports, usually all backed by one store.
+/// The storage ports, usually all backed by one store.
 #[derive(Clone)]
 pub struct Ports {
     /// The task queue.
@@ -36,6 +36,8 @@ pub struct Ports {
     pub results: Arc<dyn ResultStore>,
     /// The quota ledger.
     pub quota: Arc<dyn QuotaLedger>,
+    /// The API keys of `prismq serve`.
+    pub keys: Arc<dyn ApiKeyStore>,
     /// Wakes idle workers when tasks are enqueued, for stores that push (PostgreSQL).
     pub notifier: Option<Arc<dyn WorkNotifier>>,
 }
@@ -51,7 +53,7 @@ impl Ports {
     /// `MemoryStore`).
     pub fn from_store<S>(store: S) -> Ports
     where
-        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + 'static,
+        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + ApiKeyStore + 'static,
     {
         let s = Arc::new(store);
         Ports {
@@ -59,7 +61,8 @@ impl Ports {
             workers: s.clone(),
             logs: s.clone(),
             results: s.clone(),
-            quota: s,
+            quota: s.clone(),
+            keys: s,
             notifier: None,
         }
     }
@@ -101,6 +104,8 @@ pub struct App {
     pub results: Arc<dyn ResultStore>,
     /// The quota ledger.
     pub quota: Arc<dyn QuotaLedger>,
+    /// The API keys of `prismq serve`.
+    pub keys: Arc<dyn ApiKeyStore>,
     /// Wakes idle workers on enqueue, when the store pushes notices.
     pub notifier: Option<Arc<dyn WorkNotifier>>,
     /// The clock every "now" comes from.
@@ -134,6 +139,7 @@ impl App {
             logs: ports.logs,
             results: ports.results,
             quota: ports.quota,
+            keys: ports.keys,
             notifier: ports.notifier,
             clock,
             registry,

@@ -56,12 +56,12 @@ fn migrate_status_up_and_down() {
     assert!(err.contains("no migration version 7"), "{err}");
     let up = s.ok(&["migrate", "up"]);
     assert!(
-        up.contains("applied migrations 1, 2, 3, 4; schema version 4"),
+        up.contains("applied migrations 1, 2, 3, 4, 5; schema version 5"),
         "{up}"
     );
     assert!(s
         .ok(&["migrate", "down", "--to", "1", "--yes"])
-        .contains("reverted migrations 4, 3, 2; schema version 1"));
+        .contains("reverted migrations 5, 4, 3, 2; schema version 1"));
     assert_eq!(s.json(&["migrate", "status"])["current"], 1);
 }
 

@@ -31,6 +31,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0003_outlier_scores.up.sql"),
         down: include_str!("../migrations/0003_outlier_scores.down.sql"),
     },
+    Migration {
+        version: 4,
+        name: "api_keys",
+        up: include_str!("../migrations/0004_api_keys.up.sql"),
+        down: include_str!("../migrations/0004_api_keys.down.sql"),
+    },
 ];
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.

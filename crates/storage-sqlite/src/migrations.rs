@@ -36,6 +36,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0004_outlier_scores.up.sql"),
         down: include_str!("../migrations/0004_outlier_scores.down.sql"),
     },
+    Migration {
+        version: 5,
+        name: "api_keys",
+        up: include_str!("../migrations/0005_api_keys.up.sql"),
+        down: include_str!("../migrations/0005_api_keys.down.sql"),
+    },
 ];
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.

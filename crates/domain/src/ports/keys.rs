@@ -86,10 +86,7 @@ impl FromStr for Scope {
             .ok_or_else(|| {
                 ValidationError::new(
                     "scope",
-                    format!(
-                        "{:?} is not a scope",
-                        crate::task::truncate_for_message(s)
-                    ),
+                    format!("{:?} is not a scope", crate::task::truncate_for_message(s)),
                     SCOPES_ACCEPTED,
                 )
             })
@@ -399,7 +396,11 @@ mod tests {
     #[test]
     fn scopes_parse_store_and_admin_grants_all() {
         assert_eq!("enqueue".parse::<Scope>().unwrap(), Scope::Enqueue);
-        assert!("root".parse::<Scope>().unwrap_err().accepted.contains("admin"));
+        assert!("root"
+            .parse::<Scope>()
+            .unwrap_err()
+            .accepted
+            .contains("admin"));
         let s = scopes_from_text("work,read,read").unwrap();
         assert_eq!(scopes_to_text(&s), "read,work");
         let key = ApiKey {

@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod failures;
+pub mod keys;
 pub mod lifecycle;
 pub mod listing;
 pub mod logs;
@@ -27,7 +28,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use prismq_domain::ports::{QuotaLedger, ResultStore, TaskLog, TaskQueue, WorkerRegistry};
+use prismq_domain::ports::{
+    ApiKeyStore, QuotaLedger, ResultStore, TaskLog, TaskQueue, WorkerRegistry,
+};
 use prismq_domain::RetryPolicy;
 
 use crate::FakeClock;
@@ -54,6 +57,8 @@ pub struct Subject {
     pub results: Arc<dyn ResultStore>,
     /// The quota ledger.
     pub quota: Arc<dyn QuotaLedger>,
+    /// The API keys.
+    pub keys: Arc<dyn ApiKeyStore>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
 }
@@ -62,7 +67,7 @@ impl Subject {
     /// A subject whose five ports are all `store` (one value implementing every port).
     pub fn from_store<S>(store: S) -> Subject
     where
-        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + 'static,
+        S: TaskQueue + WorkerRegistry + TaskLog + ResultStore + QuotaLedger + ApiKeyStore + 'static,
     {
         let store = Arc::new(store);
         Subject {
@@ -70,7 +75,8 @@ impl Subject {
             workers: store.clone(),
             logs: store.clone(),
             results: store.clone(),
-            quota: store,
+            quota: store.clone(),
+            keys: store,
             guard: Box::new(()),
         }
     }
@@ -239,6 +245,11 @@ macro_rules! contract_suite {
             quota::usage_lists_buckets_by_name,
             quota::buckets_are_independent,
             quota::racing_consumers_never_exceed_the_limit,
+            keys::create_stores_key_and_list_orders_by_id,
+            keys::create_refuses_invalid_and_duplicate,
+            keys::verify_finds_only_active_matching_keys,
+            keys::revoke_deactivates_and_unknown_is_not_found,
+            keys::touch_records_last_use_forward_only,
         }
     };
 }
@@ -266,6 +277,7 @@ mod tests {
         let modules = [
             ("claims", include_str!("claims.rs")),
             ("failures", include_str!("failures.rs")),
+            ("keys", include_str!("keys.rs")),
             ("lifecycle", include_str!("lifecycle.rs")),
             ("listing", include_str!("listing.rs")),
             ("logs", include_str!("logs.rs")),

@@ -2,6 +2,7 @@
 //! and as the reference implementation the contract suite is checked against.
 
 mod claims;
+mod keys;
 mod lifecycle;
 mod logs;
 mod queue;
@@ -21,7 +22,8 @@ use serde_json::Value;
 
 use crate::clock::truncate_to_millis;
 
-/// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`) in
+/// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`,
+/// `ApiKeyStore`) in
 /// memory behind one mutex: correct for one process, gone when the last clone is dropped.
 /// Clones share the same state.
 #[derive(Debug, Clone)]
@@ -51,6 +53,7 @@ struct State {
     /// Each channel's baselines, as the last save of its results computed them.
     baselines: BTreeMap<String, Vec<prismq_domain::ports::ChannelBaseline>>,
     quota: HashMap<String, quota::Bucket>,
+    api_keys: keys::Keys,
 }
 
 impl State {
