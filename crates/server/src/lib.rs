@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod secret;
+pub mod tls;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct ServerOptions {
     pub body_limit: usize,
     /// The longest a request may take, body included (408 after it).
     pub request_timeout: Duration,
+    /// Serve HTTPS with these files; plain HTTP without.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl ServerOptions {
@@ -52,6 +55,7 @@ impl ServerOptions {
             insecure_bind: false,
             body_limit: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -93,18 +97,22 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The server failed while running.
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Checks the bind address: a loopback address is always fine; any other needs
-/// `insecure_bind`, and then comes back as a warning to print at every start.
+/// Checks the bind address: a loopback address or TLS is always fine; plain HTTP on any
+/// other address needs `insecure_bind`, and then comes back as a warning to print at every
+/// start.
 ///
 /// # Errors
 /// [`ServerError::InsecureBind`].
 pub fn check_bind(options: &ServerOptions) -> Result<Option<String>, ServerError> {
-    if options.bind.ip().is_loopback() {
+    if options.bind.ip().is_loopback() || options.tls.is_some() {
         return Ok(None);
     }
     if !options.insecure_bind {
@@ -176,14 +184,26 @@ pub async fn serve(
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
     check_bind(&options)?;
+    let acceptor = options.tls.as_ref().map(tls::acceptor).transpose()?;
     let addr = options.bind;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     on_listen(listener.local_addr()?);
     let router = router(app, options);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    let stop = shutdown.clone();
+    match acceptor {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await?;
+        }
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor, shutdown.clone())?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await?;
+        }
+    }
     Ok(())
 }

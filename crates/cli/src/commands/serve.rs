@@ -1,5 +1,5 @@
-//! `prismq serve`: the queue over HTTP (the `prismq-server` crate) until SIGINT or SIGTERM,
-//! which stops accepting connections and lets the requests in flight finish.
+//! `prismq serve`: the queue over HTTP or HTTPS (the `prismq-server` crate) until SIGINT or
+//! SIGTERM, which stops accepting connections and lets the requests in flight finish.
 
 use std::net::SocketAddr;
 
@@ -21,6 +21,12 @@ pub struct ServeArgs {
     /// at every start with it). Prefer a loopback address behind a TLS-terminating proxy.
     #[arg(long)]
     pub insecure_bind: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// The largest request body in bytes (413 above it).
     #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
     pub body_limit: usize,
@@ -45,6 +51,17 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> CliResult {
     let mut options = ServerOptions::new(bind);
     options.insecure_bind = args.insecure_bind;
     options.body_limit = args.body_limit;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        let files = prismq_server::tls::TlsFiles { cert, key };
+        // Checked before the store is opened, so a bad file changes nothing.
+        prismq_server::tls::acceptor(&files).map_err(|e| CliError::usage(e.to_string()))?;
+        options.tls = Some(files);
+    }
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let warning =
         prismq_server::check_bind(&options).map_err(|e| CliError::usage(e.to_string()))?;
     if let Some(w) = warning {
@@ -54,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> CliResult {
     let app = ctx.app()?;
     let shutdown = signals::listen("no new connections; requests in flight finish");
     prismq_server::serve(app, options, shutdown.token.clone(), |addr| {
-        eprintln!("listening on http://{addr} (API v1 at /v1, OpenAPI at /v1/openapi.json)");
+        eprintln!("listening on {scheme}://{addr} (API v1 at /v1, OpenAPI at /v1/openapi.json)");
     })
     .await
     .map_err(|e| CliError::failure(e.to_string()))?;

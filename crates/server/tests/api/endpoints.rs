@@ -353,7 +353,12 @@ async fn results_stats_workers_metrics_and_openapi() {
         .text
         .contains("prismq_http_request_duration_seconds_bucket"));
 
-    // The document itself: OpenAPI 3.1, every route, no key needed.
+    // The document itself: OpenAPI 3.1, every route, served without a key.
+    let served = s
+        .send("/v1/openapi.json", s.client.get(s.url("/v1/openapi.json")))
+        .await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.json, s.spec);
     assert!(s.spec["openapi"].as_str().unwrap().starts_with("3.1"));
     for p in [
         "/v1/types",

@@ -6,3 +6,4 @@ mod bad_input;
 mod endpoints;
 mod keys;
 mod support;
+mod tls;

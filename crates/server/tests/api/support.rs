@@ -72,17 +72,7 @@ impl Server {
         ));
         let addr = rx.await.expect("the server listens");
         let client = reqwest::Client::new();
-        let spec: Value = serde_json::from_str(
-            &client
-                .get(format!("http://{addr}/v1/openapi.json"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let spec = openapi();
         Server {
             app,
             addr,
@@ -166,6 +156,11 @@ impl Server {
             h.await.unwrap().unwrap();
         }
     }
+}
+
+/// The OpenAPI document as the server serves it.
+fn openapi() -> Value {
+    serde_json::to_value(<prismq_server::api::ApiDoc as utoipa::OpenApi>::openapi()).unwrap()
 }
 
 /// Resolves a `$ref` into the document.
