@@ -109,14 +109,14 @@ async fn a_huge_body_is_413_and_a_stalled_one_times_out() {
     // 100 MB, declared up front: refused from the headers, before any byte of it is read.
     let declared = raw(
         &s,
-        &format!("POST /v1/tasks/batch HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {k}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", 100 * 1024 * 1024),
+        &format!("POST /v1/tasks/batch HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {k}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n", 100 * 1024 * 1024),
     )
     .await;
     assert!(declared.starts_with("HTTP/1.1 413"), "{declared:?}");
     assert!(declared.contains("\"too_large\""), "{declared:?}");
     // Streamed without a length (chunked): cut off at the limit. The answer is a 413, or
     // the connection closes before it is read (the server does not read the rest).
-    let mut chunked = format!("POST /v1/tasks HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {k}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n");
+    let mut chunked = format!("POST /v1/tasks HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {k}\r\ncontent-type: application/json\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n");
     chunked.push_str(&format!(
         "{:x}\r\n{}\r\n0\r\n\r\n",
         64 * 1024 + 1,
