@@ -186,6 +186,19 @@ fn bad_flags_are_refused_and_write_nothing() {
     assert!(e.contains("--insecure-bind"), "{e}");
     let e = s.fails(&["serve", "--bind", "localhost"], 2);
     assert!(e.contains("IP:PORT"), "{e}");
+    let e = s.fails(
+        &[
+            "serve",
+            "--tls-cert",
+            "missing.pem",
+            "--tls-key",
+            "missing.pem",
+        ],
+        2,
+    );
+    assert!(e.contains("missing.pem") && e.contains("PEM"), "{e}");
+    s.fails(&["serve", "--tls-cert", "missing.pem"], 2);
+    assert!(!s.db().exists(), "nothing created");
     s.ok(&["init"]);
     let e = s.fails(&["keys", "revoke", "7"], 3);
     assert!(e.contains("API key 7"), "{e}");
