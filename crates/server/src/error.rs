@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use prismq_domain::{PortError, ValidationError};
+use prismq_domain::{text, PortError, ValidationError};
 
 /// The error body every failed request gets.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -149,7 +149,13 @@ impl From<PortError> for ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        // Messages may quote the request (a field name, a value): one bounded line, no
+        // control or bidi characters.
+        let clean = |t: &str| text::one_line(t, text::MESSAGE_MAX_CHARS);
+        self.detail.message = clean(&self.detail.message);
+        self.detail.field = self.detail.field.as_deref().map(clean);
+        self.detail.accepted = self.detail.accepted.as_deref().map(clean);
         let retry = self.retry_after;
         let mut r = (self.status, axum::Json(ErrorBody { error: self.detail })).into_response();
         if let Some(secs) = retry {

@@ -68,6 +68,20 @@ async fn refused_bodies_write_nothing() {
         .as_str()
         .unwrap()
         .contains("unknown field `colour`"));
+    // A field name with an escape sequence and a bidi override comes back defused.
+    let forged = s
+        .post(
+            &k,
+            "/v1/tasks",
+            "/v1/tasks",
+            "{\"type\":\"x\",\"\\u001b[31m\\u202eevil\":1}",
+        )
+        .await;
+    let m = forged.json["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("evil") && !m.contains('\u{1b}') && !m.contains('\u{202e}'),
+        "{m:?}"
+    );
 
     // 100,000-deep nesting: serde's recursion limit refuses it, the server lives on.
     let deep = format!(
