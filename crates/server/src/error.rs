@@ -152,7 +152,6 @@ impl IntoResponse for ApiError {
     fn into_response(mut self) -> Response {
         // Messages may quote the request (a field name, a value): one bounded line, no
         // control or bidi characters.
-        let clean = |t: &str| text::one_line(t, text::MESSAGE_MAX_CHARS);
         self.detail.message = clean(&self.detail.message);
         self.detail.field = self.detail.field.as_deref().map(clean);
         self.detail.accepted = self.detail.accepted.as_deref().map(clean);
@@ -165,6 +164,11 @@ impl IntoResponse for ApiError {
         }
         r
     }
+}
+
+/// Text quoted back to a client: one line of at most [`text::MESSAGE_MAX_CHARS`].
+fn clean(t: &str) -> String {
+    text::one_line(t, text::MESSAGE_MAX_CHARS)
 }
 
 /// The result of a handler.
