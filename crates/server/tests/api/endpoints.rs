@@ -41,7 +41,16 @@ async fn dead_letter(s: &Server) -> TaskId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_enqueue_list_show_cancel_retry() {
-    let s = Server::start().await;
+    tasks_flow(Server::start().await).await;
+}
+
+/// The same on PostgreSQL: keys, enqueue, paging, show, cancel through the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_enqueue_list_show_cancel_retry_on_postgresql() {
+    tasks_flow(Server::start_postgres().await).await;
+}
+
+async fn tasks_flow(s: Server) {
     let admin = s.key(&[Scope::Admin], 1000).await;
 
     let types = s.get(&admin, "/v1/types", "/v1/types").await;

@@ -44,17 +44,51 @@ impl Server {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerOptions)) -> Server {
+        Server::start_on(Vec::new(), adjust).await
+    }
+
+    /// A server over a fresh schema on the PostgreSQL test server (`source
+    /// scripts/services/postgres.sh` first: without it the test fails, never passes).
+    pub async fn start_postgres() -> Server {
+        let url = match std::env::var("PRISMQ_TEST_POSTGRES_URL") {
+            Ok(u) if !u.trim().is_empty() => u,
+            _ => panic!("PRISMQ_TEST_POSTGRES_URL is not set: run `source scripts/services/postgres.sh` first (scripts/check.sh does)"),
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let schema = format!("t_serve_{}_{nanos}", std::process::id());
+        Server::start_on(
+            vec![
+                ("database.url".into(), url),
+                ("database.schema".into(), schema),
+            ],
+            |_| {},
+        )
+        .await
+    }
+
+    async fn start_on(
+        extra: Vec<(String, String)>,
+        adjust: impl FnOnce(&mut ServerOptions),
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        let overrides = if extra.is_empty() {
+            vec![(
+                "database.path".into(),
+                dir.path().join("queue.db").display().to_string(),
+            )]
+        } else {
+            extra
+        };
         let load = LoadOptions {
             platform_config_dir: None,
             working_dir: Some(dir.path().to_path_buf()),
             config_file: None,
             env: BTreeMap::new(),
             non_utf8_env: Vec::new(),
-            overrides: vec![(
-                "database.path".into(),
-                dir.path().join("queue.db").display().to_string(),
-            )],
+            overrides,
         };
         let config = Config::load(&load).unwrap();
         let app = App::open(config).unwrap();
