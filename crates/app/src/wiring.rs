@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    Clock, Enqueued, QuotaLedger, ResultStore, ScheduleStore, SystemClock, TaskLog, TaskQueue,
-    WorkNotifier, WorkerRegistry,
+    ApiKeyStore, Clock, Enqueued, QuotaLedger, ResultStore, ScheduleStore, SystemClock, TaskLog,
+    TaskQueue, WorkNotifier, WorkerRegistry,
 };
 use prismq_domain::{NewTask, PortError, ValidationError};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
@@ -23,7 +23,7 @@ mod plugins;
 
 pub use plugins::{PluginContext, PluginEntry, RegisterFn, PLUGINS};
 
-/// The six storage ports, usually all backed by one store.
+/// The storage ports, usually all backed by one store.
 #[derive(Clone)]
 pub struct Ports {
     /// The task queue.
@@ -38,6 +38,8 @@ pub struct Ports {
     pub quota: Arc<dyn QuotaLedger>,
     /// The schedules.
     pub schedules: Arc<dyn ScheduleStore>,
+    /// The API keys of `prismq serve`.
+    pub keys: Arc<dyn ApiKeyStore>,
     /// Wakes idle workers when tasks are enqueued, for stores that push (PostgreSQL).
     pub notifier: Option<Arc<dyn WorkNotifier>>,
 }
@@ -59,6 +61,7 @@ impl Ports {
             + ResultStore
             + QuotaLedger
             + ScheduleStore
+            + ApiKeyStore
             + 'static,
     {
         let s = Arc::new(store);
@@ -68,7 +71,8 @@ impl Ports {
             logs: s.clone(),
             results: s.clone(),
             quota: s.clone(),
-            schedules: s,
+            schedules: s.clone(),
+            keys: s,
             notifier: None,
         }
     }
@@ -112,6 +116,8 @@ pub struct App {
     pub quota: Arc<dyn QuotaLedger>,
     /// The schedules.
     pub schedules: Arc<dyn ScheduleStore>,
+    /// The API keys of `prismq serve`.
+    pub keys: Arc<dyn ApiKeyStore>,
     /// Wakes idle workers on enqueue, when the store pushes notices.
     pub notifier: Option<Arc<dyn WorkNotifier>>,
     /// The clock every "now" comes from.
@@ -146,6 +152,7 @@ impl App {
             results: ports.results,
             quota: ports.quota,
             schedules: ports.schedules,
+            keys: ports.keys,
             notifier: ports.notifier,
             clock,
             registry,

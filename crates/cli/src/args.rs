@@ -104,6 +104,11 @@ pub enum Command {
     /// Move a queue between SQLite and PostgreSQL: `db copy --from sqlite:PATH --to postgres://…`.
     #[command(subcommand)]
     Db(crate::commands::db::DbCommand),
+    /// Serve the queue over HTTP (API v1, OpenAPI, Prometheus metrics).
+    Serve(crate::commands::serve::ServeArgs),
+    /// API keys for `prismq serve`: create, list, revoke.
+    #[command(subcommand)]
+    Keys(crate::commands::keys::KeysCommand),
 }
 
 /// `prismq migrate …`.

@@ -63,7 +63,7 @@ fn install_logging(ctx: &Ctx, command: &Command) {
     let mut logging: LoggingConfig = ctx.config.logging.clone();
     let configured = ctx.config.origin("logging.level") != Origin::Default
         || std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
-    let chatty = matches!(command, Command::Work(_)) && !ctx.interactive();
+    let chatty = matches!(command, Command::Work(_) | Command::Serve(_)) && !ctx.interactive();
     if !configured && !chatty {
         logging.level = "warn".to_owned();
     }

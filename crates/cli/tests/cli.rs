@@ -61,7 +61,7 @@ fn migrate_status_up_and_down() {
     );
     assert!(s
         .ok(&["migrate", "down", "--to", "1", "--yes"])
-        .contains("reverted migrations 5, 4, 3, 2; schema version 1"));
+        .contains("reverted migrations 6, 5, 4, 3, 2; schema version 1"));
     assert_eq!(s.json(&["migrate", "status"])["current"], 1);
 }
 

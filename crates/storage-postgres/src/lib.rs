@@ -18,6 +18,7 @@ mod claims;
 mod codec;
 pub mod copy;
 mod error;
+mod keys;
 mod logs;
 pub mod migrations;
 mod notify;

@@ -37,6 +37,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0004_schedules.up.sql"),
         down: include_str!("../migrations/0004_schedules.down.sql"),
     },
+    Migration {
+        version: 5,
+        name: "api_keys",
+        up: include_str!("../migrations/0005_api_keys.up.sql"),
+        down: include_str!("../migrations/0005_api_keys.down.sql"),
+    },
 ];
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.

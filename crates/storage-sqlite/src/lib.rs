@@ -13,6 +13,7 @@ mod codec;
 mod combine;
 mod connection;
 mod error;
+mod keys;
 mod logs;
 pub mod migrations;
 pub mod ops;

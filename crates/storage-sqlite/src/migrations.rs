@@ -42,6 +42,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0005_schedules.up.sql"),
         down: include_str!("../migrations/0005_schedules.down.sql"),
     },
+    Migration {
+        version: 6,
+        name: "api_keys",
+        up: include_str!("../migrations/0006_api_keys.up.sql"),
+        down: include_str!("../migrations/0006_api_keys.down.sql"),
+    },
 ];
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.

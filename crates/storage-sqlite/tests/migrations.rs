@@ -158,7 +158,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
     };
     assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
 
-    assert_eq!(store.migrate_down(1).unwrap(), vec![5, 4, 3, 2]);
+    assert_eq!(store.migrate_down(1).unwrap(), vec![6, 5, 4, 3, 2]);
     assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
     // v1 reads task_logs directly: the same entries in the same order.
     let v1: Vec<String> = conn
@@ -170,7 +170,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         .unwrap();
     assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6]);
     assert_eq!(logs(&store, &ids), before, "up reads the same log");
     // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
     // doubling an entry, and new entries number after the stored ones.
@@ -232,7 +232,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00"), Some(2.0));
 
-    assert_eq!(store.migrate_down(3).unwrap(), vec![5, 4]);
+    assert_eq!(store.migrate_down(3).unwrap(), vec![6, 5, 4]);
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'outlier%' OR name = 'video_format'",
@@ -254,7 +254,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
         .unwrap();
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6]);
     assert_eq!(
         score("v00"),
         None,

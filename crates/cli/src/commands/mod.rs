@@ -17,7 +17,9 @@ pub mod workers;
 pub mod backup;
 pub mod db;
 pub mod import;
+pub mod keys;
 pub mod maintenance;
+pub mod serve;
 pub mod validate;
 pub mod workers_prune;
 
@@ -55,6 +57,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
         Command::Backup(a) => backup::run(ctx, a)?,
         Command::Db(d) => db::run(ctx, d).await?,
         Command::Import(i) => import::run(ctx, i)?,
+        Command::Serve(a) => serve::run(ctx, a).await?,
+        Command::Keys(k) => keys::run(ctx, k).await?,
     }
     Ok(Exit::Ok)
 }

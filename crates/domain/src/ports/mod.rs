@@ -3,6 +3,7 @@
 //! written in their docs.
 
 mod clock;
+pub mod keys;
 mod quota;
 mod results;
 mod schedules;
@@ -33,6 +34,7 @@ pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
         ))
     }
 }
+pub use keys::{ApiKey, ApiKeyId, ApiKeyStore, KeyHash, NewApiKey, PresentedKey, Scope};
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{
     ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
@@ -53,6 +55,8 @@ pub use worker_registry::{
 
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;
+#[cfg(feature = "mocks")]
+pub use keys::MockApiKeyStore;
 #[cfg(feature = "mocks")]
 pub use quota::MockQuotaLedger;
 #[cfg(feature = "mocks")]

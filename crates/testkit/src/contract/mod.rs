@@ -8,6 +8,7 @@
 
 pub mod claims;
 pub mod failures;
+pub mod keys;
 pub mod lifecycle;
 pub mod listing;
 pub mod logs;
@@ -29,7 +30,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use prismq_domain::ports::{
-    QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkerRegistry,
+    ApiKeyStore, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkerRegistry,
 };
 use prismq_domain::RetryPolicy;
 
@@ -59,6 +60,8 @@ pub struct Subject {
     pub quota: Arc<dyn QuotaLedger>,
     /// The schedule store (the same store the queue is).
     pub schedules: Arc<dyn ScheduleStore>,
+    /// The API keys.
+    pub keys: Arc<dyn ApiKeyStore>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
 }
@@ -73,6 +76,7 @@ impl Subject {
             + ResultStore
             + QuotaLedger
             + ScheduleStore
+            + ApiKeyStore
             + 'static,
     {
         let store = Arc::new(store);
@@ -82,7 +86,8 @@ impl Subject {
             logs: store.clone(),
             results: store.clone(),
             quota: store.clone(),
-            schedules: store,
+            schedules: store.clone(),
+            keys: store,
             guard: Box::new(()),
         }
     }
@@ -264,6 +269,11 @@ macro_rules! contract_suite {
             schedules::unknown_task_type_is_not_fired_nor_advanced,
             schedules::fire_due_respects_the_limit_earliest_first,
             schedules::racing_fire_due_yields_one_task_per_slot,
+            keys::create_stores_key_and_list_orders_by_id,
+            keys::create_refuses_invalid_and_duplicate,
+            keys::verify_finds_only_active_matching_keys,
+            keys::revoke_deactivates_and_unknown_is_not_found,
+            keys::touch_records_last_use_forward_only,
         }
     };
 }
@@ -291,6 +301,7 @@ mod tests {
         let modules = [
             ("claims", include_str!("claims.rs")),
             ("failures", include_str!("failures.rs")),
+            ("keys", include_str!("keys.rs")),
             ("lifecycle", include_str!("lifecycle.rs")),
             ("listing", include_str!("listing.rs")),
             ("logs", include_str!("logs.rs")),

@@ -2,6 +2,7 @@
 //! and as the reference implementation the contract suite is checked against.
 
 mod claims;
+mod keys;
 mod lifecycle;
 mod logs;
 mod queue;
@@ -22,7 +23,8 @@ use serde_json::Value;
 
 use crate::clock::truncate_to_millis;
 
-/// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`) in
+/// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`,
+/// `ApiKeyStore`) in
 /// memory behind one mutex: correct for one process, gone when the last clone is dropped.
 /// Clones share the same state.
 #[derive(Debug, Clone)]
@@ -55,6 +57,7 @@ struct State {
     /// Schedules by name, and the last schedule id handed out.
     schedules: BTreeMap<String, prismq_domain::schedule::Schedule>,
     last_schedule_id: i64,
+    api_keys: keys::Keys,
 }
 
 impl State {

@@ -1,0 +1,88 @@
+//! API v1: the routes, each a thin handler over the app's ports with the CLI's meanings,
+//! and the OpenAPI 3.1 document generated from their annotations.
+
+pub mod dlq;
+pub mod info;
+pub mod input;
+pub mod results;
+pub mod tasks;
+
+use axum::routing::{get, post};
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::ServerState;
+
+/// The routes that need a key (the auth middleware is layered over them).
+pub fn routes() -> Router<ServerState> {
+    Router::new()
+        .route("/v1/types", get(info::types))
+        .route("/v1/stats", get(info::stats))
+        .route("/v1/workers", get(info::workers))
+        .route("/v1/tasks", post(tasks::enqueue).get(tasks::list))
+        .route("/v1/tasks/batch", post(tasks::enqueue_batch))
+        .route("/v1/tasks/{id}", get(tasks::show))
+        .route("/v1/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/v1/tasks/{id}/retry", post(tasks::retry))
+        .route("/v1/dlq", get(dlq::list))
+        .route("/v1/dlq/retry", post(dlq::retry))
+        .route("/v1/dlq/purge", post(dlq::purge))
+        .route("/v1/results", get(results::list))
+        .route("/v1/results/{source_id}", get(results::show))
+        .route("/metrics", get(crate::metrics::scrape))
+}
+
+/// The bearer key scheme.
+#[derive(Debug)]
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("pqk_ followed by 64 hex digits, from `prismq keys create`")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of API v1.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "PrismQ API",
+        version = "1",
+        description = "The queue over HTTP: the same meanings as the `prismq` command. Every endpoint but this document needs `Authorization: Bearer KEY` with the scope it names; errors are {\"error\": {\"code\", \"message\", \"field\", \"accepted\"}}."
+    ),
+    paths(
+        info::types, info::stats, info::workers,
+        tasks::enqueue, tasks::enqueue_batch, tasks::list, tasks::show, tasks::cancel, tasks::retry,
+        dlq::list, dlq::retry, dlq::purge,
+        results::list, results::show,
+        crate::metrics::scrape,
+        openapi_json,
+    ),
+    components(schemas(
+        crate::error::ErrorBody, crate::error::ErrorDetail,
+        input::TaskLine, tasks::EnqueuedBody, tasks::BatchBody, tasks::TaskPage,
+        tasks::TaskWithLog, tasks::TaskBody,
+        dlq::RetryRequest, dlq::RetriedBody, dlq::PurgeRequest, dlq::PurgedBody,
+        results::ResultPage, results::ResultDetail, results::ResultShow,
+        info::TypesBody, info::TaskTypeBody, info::StatsBody, info::WorkersBody,
+    )),
+    modifiers(&BearerKey),
+)]
+pub struct ApiDoc;
+
+/// `GET /v1/openapi.json`: this document (no key needed).
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}

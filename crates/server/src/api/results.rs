@@ -1,0 +1,187 @@
+//! `/v1/results`: the collected videos, as `prismq results list|show`.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use prismq_domain::outlier::VideoFormat;
+use prismq_domain::ports::{
+    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, Scope, StoredResult,
+};
+
+use super::input;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::ServerState;
+
+/// Filters of `GET /v1/results`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsQuery {
+    /// Only this source (youtube_channel, youtube_trending, youtube_keyword, youtube_api).
+    pub source: Option<String>,
+    /// Only items seen within this long (7d) or since this instant (RFC 3339).
+    pub since: Option<String>,
+    /// views (default), recent, growth or outlier.
+    #[param(value_type = Option<String>)]
+    pub order: Option<ResultOrder>,
+    /// Only items whose outlier score is at least this.
+    pub min_score: Option<f64>,
+    /// Only items whose outlier score is at most this.
+    pub max_score: Option<f64>,
+    /// long, short or stream.
+    #[param(value_type = Option<String>)]
+    pub format: Option<VideoFormat>,
+    /// At most this many (1-10000; default 20).
+    pub limit: Option<u32>,
+    /// Skip this many (the next page: the previous offset plus its count).
+    pub offset: Option<u64>,
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultPage {
+    /// The items (the same objects as `prismq results list --json`).
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<StoredResult>,
+    /// Pass as `offset` for the next page; absent on the last page.
+    pub next_offset: Option<u64>,
+}
+
+/// One stored item with its metrics history and its channel's baselines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultDetail {
+    /// The item.
+    #[schema(value_type = Object)]
+    pub result: StoredResult,
+    /// Its metric snapshots, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<MetricSnapshot>,
+    /// Its channel's baselines.
+    #[schema(value_type = Vec<Object>)]
+    pub baselines: Vec<ChannelBaseline>,
+}
+
+/// Every source's item with one id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultShow {
+    /// One entry per source that has the id.
+    pub results: Vec<ResultDetail>,
+}
+
+/// Filters of `GET /v1/results/{source_id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// Only this source (default: every source that has the id).
+    pub source: Option<String>,
+}
+
+/// `GET /v1/results`: stored videos.
+#[utoipa::path(get, path = "/v1/results", tag = "results", params(ResultsQuery),
+    responses(
+        (status = 200, body = ResultPage),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])))]
+pub async fn list(
+    State(state): State<ServerState>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<ResultsQuery>, QueryRejection>,
+) -> ApiResult<Json<ResultPage>> {
+    caller.require(Scope::Read)?;
+    let q = input::query(q)?;
+    if let (Some(lo), Some(hi)) = (q.min_score, q.max_score) {
+        if lo > hi {
+            return Err(ApiError::invalid(
+                "min_score",
+                format!("min_score {lo} is above max_score {hi}"),
+                "a minimum at most the maximum",
+            ));
+        }
+    }
+    for (name, v) in [("min_score", q.min_score), ("max_score", q.max_score)] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            return Err(ApiError::invalid(
+                name,
+                "not a finite number",
+                "a number such as 0.5, 2 or -0.25",
+            ));
+        }
+    }
+    let query = ResultQuery {
+        source: q.source,
+        since: q
+            .since
+            .as_deref()
+            .map(|s| input::since("since", s, state.app.clock.now()))
+            .transpose()?,
+        min_score: q.min_score,
+        max_score: q.max_score,
+        format: q.format,
+        order: q.order.unwrap_or_default(),
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit.unwrap_or(20),
+    };
+    let results = state.app.results.query(&query).await?;
+    let n = results.len() as u64;
+    let next_offset = (n == u64::from(query.limit)).then(|| query.offset + n);
+    Ok(Json(ResultPage {
+        results,
+        next_offset,
+    }))
+}
+
+/// `GET /v1/results/{source_id}`: one video (under every source that has it) with its
+/// metrics history and its channel's baselines.
+#[utoipa::path(get, path = "/v1/results/{source_id}", tag = "results",
+    params(("source_id" = String, Path, description = "The source's id (a YouTube video id)"), ShowQuery),
+    responses(
+        (status = 200, body = ResultShow),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ),
+    security(("api_key" = ["read"])))]
+pub async fn show(
+    State(state): State<ServerState>,
+    Extension(caller): Extension<Caller>,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<ShowQuery>, QueryRejection>,
+) -> ApiResult<Json<ResultShow>> {
+    caller.require(Scope::Read)?;
+    let Path(source_id) =
+        id.map_err(|r| ApiError::invalid("source_id", r.body_text(), "a source's item id"))?;
+    let q = input::query(q)?;
+    let found = match q.source {
+        Some(s) => vec![state.app.results.get(&s, &source_id).await?],
+        None => state.app.results.find(&source_id).await?,
+    };
+    if found.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no stored result has the id {:?}",
+            prismq_domain::task::truncate_for_message(&source_id)
+        )));
+    }
+    let mut results = Vec::new();
+    for r in found {
+        let history = state
+            .app
+            .results
+            .history(&r.item.source, &r.item.source_id)
+            .await?;
+        let baselines = match r.item.channel_id.as_deref() {
+            Some(c) => state.app.results.baselines(c).await?,
+            None => Vec::new(),
+        };
+        results.push(ResultDetail {
+            result: r,
+            history,
+            baselines,
+        });
+    }
+    Ok(Json(ResultShow { results }))
+}
