@@ -1,6 +1,7 @@
 //! Outlier-score benchmarks (issue 21's figures, never timed tests): saving a channel scrape
-//! of 500 videos, which rescores the channel and rewrites its baselines in the same
-//! transaction, and `results list --order outlier --limit 50` over many stored videos.
+//! of 500 videos, which brings the channel's baselines and scores up to date in the same
+//! transaction; small saves to a channel far larger than the window, against the same saves
+//! without scoring; and `results list --order outlier --limit 50` over many stored videos.
 //!
 //! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`. `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored for the listing figures (default 1,000,000, in channels of
