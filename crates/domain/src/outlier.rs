@@ -313,6 +313,17 @@ pub fn median(values: &mut [i64]) -> Option<f64> {
     })
 }
 
+/// Whether an observation at `at` of a video published at `published` can be one that
+/// [`views_at_age`] picks for 7 or 30 days of age (it lies within either tolerance). A save
+/// that changes nothing but moves the video's latest observation between two instants for
+/// which this is false leaves its [`VideoValues`] as they were.
+pub fn observation_counts(published: Timestamp, at: Timestamp) -> bool {
+    [7, 30].into_iter().any(|days| {
+        let target = published.as_millisecond() + days * DAY_MS;
+        (at.as_millisecond() - target).abs() <= days * DAY_MS / 7
+    })
+}
+
 /// The views a video had at `age_days` of age: the observation nearest to that instant
 /// within a seventh of the age either side (a day either side of 7 days, about four days
 /// of 30), ties to the earlier one; `None` without such an observation.

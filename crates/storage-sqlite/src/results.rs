@@ -172,13 +172,16 @@ fn snapshot(tx: &Transaction<'_>, result_id: i64, now: i64, m: &Metrics) -> Resu
     Ok(())
 }
 
+/// Saves one item; returns whether its video's outlier values may have changed (false only
+/// for an item saved unchanged whose previous and new `last_seen_at` both lie outside the
+/// 7- and 30-day tolerances of [`outlier::observation_counts`], on a row that has a format).
 fn save_one(
     tx: &Transaction<'_>,
     task: Option<i64>,
     item: &ContentItem,
     now: i64,
     report: &mut SaveReport,
-) -> Result<(), PortError> {
+) -> Result<bool, PortError> {
     let existing = tx
         .prepare_cached(&format!(
             "SELECT {RESULT_COLUMNS} FROM results WHERE source = ?1 AND source_id = ?2"
@@ -218,11 +221,20 @@ fn save_one(
         Some((id, stored)) => {
             let metrics_changed = stored.item.metrics != item.metrics;
             if stored.item == *item {
-                tx.prepare_cached("UPDATE results SET last_seen_at = ?2, last_task_id = COALESCE(?3, last_task_id), video_format = ?4 WHERE id = ?1")
+                // A row of a channel keeps its video's format (written by `refresh_video`).
+                tx.prepare_cached("UPDATE results SET last_seen_at = ?2, last_task_id = COALESCE(?3, last_task_id),
+                       video_format = CASE WHEN channel_id IS NULL OR video_format IS NULL THEN ?4 ELSE video_format END
+                     WHERE id = ?1")
                     .and_then(|mut s| s.execute(params![id, now, task, format]))
                     .map_err(map_err)?;
                 report.unchanged += 1;
-                return Ok(());
+                let now = Timestamp::from_millisecond(now)
+                    .map_err(|e| PortError::Unavailable(e.to_string()))?;
+                let moved = item.published_at.is_some_and(|p| {
+                    outlier::observation_counts(p, stored.last_seen_at)
+                        || outlier::observation_counts(p, now)
+                });
+                return Ok(stored.format.is_none() || moved);
             }
             tx.prepare_cached(
                 "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6, channel_id = ?7, published_at = ?8,
@@ -246,7 +258,7 @@ fn save_one(
             report.updated += 1;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// One video's rows in its channel (`?1`, `?2`), as [`refresh_video`] reads them.
@@ -543,19 +555,21 @@ fn score_rows(
 /// baselines are read through indexes that stop at the window, and only when a baseline
 /// moved are the channel's other rows rescored (from stored values, without snapshots).
 ///
-/// With `everything`, every video of the channel is refreshed and rescored
-/// ([`ResultStore::rescore`]).
+/// Only the saved videos in `refresh` have their values recomputed (the others were saved
+/// unchanged in a way that cannot move them, see [`save_one`]). With `everything`, every
+/// video of the channel is refreshed and rescored ([`ResultStore::rescore`]).
 fn rescore_channel(
     tx: &Transaction<'_>,
     channel_id: &str,
     saved: &std::collections::BTreeSet<&str>,
+    refresh: &std::collections::BTreeSet<&str>,
     everything: bool,
     now: i64,
     settings: &OutlierSettings,
 ) -> Result<(), PortError> {
     let now =
         Timestamp::from_millisecond(now).map_err(|e| PortError::Unavailable(e.to_string()))?;
-    for source_id in saved {
+    for source_id in refresh {
         refresh_video(tx, channel_id, source_id)?;
     }
     let baselines = compute_baselines(tx, channel_id, now, settings)?;
@@ -662,11 +676,22 @@ impl SqliteStore {
         }
         self.write(|tx| {
             let mut report = SaveReport::default();
+            let mut refresh: std::collections::BTreeSet<(&str, &str)> =
+                std::collections::BTreeSet::new();
             for item in items {
-                save_one(tx, task, item, now, &mut report)?;
+                if save_one(tx, task, item, now, &mut report)? {
+                    if let Some(c) = item.channel_id.as_deref() {
+                        refresh.insert((c, item.source_id.as_str()));
+                    }
+                }
             }
             for (channel, saved) in &channels {
-                rescore_channel(tx, channel, saved, false, now, &settings)?;
+                let refresh: std::collections::BTreeSet<&str> = saved
+                    .iter()
+                    .copied()
+                    .filter(|id| refresh.contains(&(*channel, *id)))
+                    .collect();
+                rescore_channel(tx, channel, saved, &refresh, false, now, &settings)?;
             }
             Ok(report)
         })
@@ -779,7 +804,7 @@ impl SqliteStore {
             if !videos.is_empty() {
                 let saved: std::collections::BTreeSet<&str> =
                     videos.iter().map(String::as_str).collect();
-                self.write(|tx| rescore_channel(tx, &c, &saved, true, now, &settings))?;
+                self.write(|tx| rescore_channel(tx, &c, &saved, &saved, true, now, &settings))?;
                 report.channels += 1;
                 report.videos += videos.len() as u64;
             }

@@ -100,3 +100,46 @@ async fn bounded_rescoring_agrees_with_the_whole_channel_reference() {
         }
     }
 }
+
+/// A save that changes nothing but moves a video's latest observation out of the 7-day
+/// tolerance must recompute its views at 7 days (here they become unknown): views changed at
+/// 5 days of age, seen unchanged at 7 days (the 7-day value), then unchanged at 20 days
+/// (no observation within a day of 7 days any more).
+#[tokio::test]
+async fn an_unchanged_save_that_moves_the_latest_observation_recomputes_the_values() {
+    let start = Timestamp::from_second(1_800_000_000).unwrap();
+    let clock = Arc::new(FakeClock::new(start));
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite =
+        SqliteStore::open(SqliteOptions::new(dir.path().join("q.db")), clock.clone()).unwrap();
+    let memory = MemoryStore::new(clock.clone(), RetryPolicy::default());
+    let batch: Vec<ContentItem> = (0..12)
+        .map(|i| {
+            let mut it = ContentItem::new("youtube_channel", format!("v{i:02}"), "t");
+            it.channel_id = Some("UCu".into());
+            it.published_at = Timestamp::from_second(start.as_second() - 5 * DAY).ok();
+            it.metrics.views = Some(1_000 + i);
+            it.extra.insert("is_short".into(), json!(false));
+            it
+        })
+        .collect();
+    for days in [0, 2, 15] {
+        clock.advance(Duration::from_secs(days * DAY as u64));
+        sqlite.save(None, &batch).await.unwrap();
+        memory.save(None, &batch).await.unwrap();
+        let strip = |v: Vec<prismq_domain::ports::ChannelBaseline>| {
+            v.into_iter().map(|b| b.baseline).collect::<Vec<_>>()
+        };
+        let (a, b) = (
+            strip(sqlite.baselines("UCu").await.unwrap()),
+            strip(memory.baselines("UCu").await.unwrap()),
+        );
+        assert_eq!(a, b, "after {days} more days");
+        let seven = a
+            .iter()
+            .find(|b| b.basis == prismq_domain::outlier::AgeBasis::Age7d)
+            .unwrap();
+        let expected = if days == 2 { 12 } else { 0 };
+        assert_eq!(seven.sample, expected, "after {days} more days");
+    }
+}
