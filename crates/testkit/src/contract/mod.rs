@@ -248,6 +248,8 @@ macro_rules! contract_suite {
             outliers::outlier_new_upload_without_history_has_no_score,
             outliers::outlier_score_moves_with_the_median,
             outliers::outlier_unsaved_videos_wait_for_a_moved_baseline_or_rescore,
+            outliers::outlier_bounded_rescoring_agrees_with_the_reference,
+            outliers::outlier_unchanged_save_moving_the_last_observation_recomputes,
             outliers::outlier_age_basis_comes_from_history,
             outliers::query_orders_and_filters_by_outlier_score,
             quota::grant_charges_and_reports_remaining,

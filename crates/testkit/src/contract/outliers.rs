@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prismq_domain::outlier::{AgeBasis, VideoFormat};
-use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult};
+use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore, StoredResult};
 use prismq_domain::ContentItem;
 use serde_json::json;
 
@@ -335,4 +335,108 @@ pub async fn query_orders_and_filters_by_outlier_score(factory: impl Fn(Contract
         ..q
     };
     assert_eq!(invalid_field(s.results.query(&nan).await), "min_score");
+}
+
+/// Random histories over three channels, two sources per video, three formats and clock
+/// jumps of up to three days: after every save (and a `rescore` every 20 saves) the store
+/// holds the same formats, scores and baselines as the in-memory reference store fed the
+/// same saves, whose rescoring recomputes from every video. Proves the store's bounded
+/// rescoring (samples through indexes, the rest only when a baseline moves, unchanged
+/// videos skipped) picks the same windows, ties and duplicates.
+pub async fn outlier_bounded_rescoring_agrees_with_the_reference(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let (clock, s) = setup(factory);
+    let reference = crate::MemoryStore::new(clock.clone(), prismq_domain::RetryPolicy::default());
+    let start = clock.now();
+    let mut rng = StdRng::seed_from_u64(7);
+    for step in 0..80 {
+        let n = rng.gen_range(1..12);
+        let batch: Vec<ContentItem> = (0..n)
+            .map(|_| {
+                let channel = rng.gen_range(0..3);
+                let v = rng.gen_range(0..40i64);
+                let source = ["youtube_channel", "youtube_keyword"][rng.gen_range(0..2)];
+                let mut it = ContentItem::new(source, format!("c{channel}v{v:02}"), "t");
+                it.channel_id = Some(format!("UCq{channel}"));
+                it.published_at = Some(plus_secs(start, -((v * 7919) % 80) * DAY));
+                it.metrics.views = Some(rng.gen_range(0..5) * 1_000 + v * 10);
+                match v % 5 {
+                    0 => it.extra.insert("is_short".into(), json!(true)),
+                    1 => it.extra.insert("live_status".into(), json!("was_live")),
+                    _ => it.extra.insert("is_short".into(), json!(false)),
+                };
+                it
+            })
+            .collect();
+        s.results.save(None, &batch).await.unwrap();
+        reference.save(None, &batch).await.unwrap();
+        if step % 20 == 19 {
+            s.results.rescore(None).await.unwrap();
+            reference.rescore(None).await.unwrap();
+        }
+        assert_same_outliers(&s, &reference, &format!("step {step}")).await;
+        clock.advance(Duration::from_secs(rng.gen_range(0..3 * DAY as u64)));
+    }
+}
+
+/// A save that changes nothing but moves a video's latest observation out of the 7-day
+/// tolerance recomputes its views at 7 days: views set at 5 days of age, seen unchanged at
+/// 7 days (its 7-day value), then unchanged at 22 days (no observation within a day of 7
+/// days any more, so no 7-day baseline).
+pub async fn outlier_unchanged_save_moving_the_last_observation_recomputes(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let reference = crate::MemoryStore::new(clock.clone(), prismq_domain::RetryPolicy::default());
+    let batch: Vec<ContentItem> = (0..12)
+        .map(|i| video(&clock, "UCu", &format!("u{i:02}"), 5, 1_000 + i, false))
+        .collect();
+    for (days, seven) in [(0, 0), (2, 12), (15, 0)] {
+        clock.advance(Duration::from_secs(days * DAY as u64));
+        s.results.save(None, &batch).await.unwrap();
+        reference.save(None, &batch).await.unwrap();
+        assert_same_outliers(&s, &reference, &format!("after {days} more days")).await;
+        let b = s.results.baselines("UCu").await.unwrap();
+        let b7 = b
+            .iter()
+            .find(|b| b.baseline.basis == AgeBasis::Age7d)
+            .unwrap();
+        assert_eq!(b7.baseline.sample, seven, "after {days} more days");
+    }
+}
+
+/// Every stored item's format and score, and every channel's baselines, equal between the
+/// subject and the reference.
+async fn assert_same_outliers(s: &Subject, reference: &crate::MemoryStore, at: &str) {
+    let all = ResultQuery {
+        order: ResultOrder::Views,
+        limit: 10_000,
+        ..ResultQuery::default()
+    };
+    let (a, b) = (
+        s.results.query(&all).await.unwrap(),
+        reference.query(&all).await.unwrap(),
+    );
+    assert_eq!(a.len(), b.len(), "{at}");
+    let mut channels = std::collections::BTreeSet::new();
+    for (x, y) in a.iter().zip(&b) {
+        let key = (&x.item.source, &x.item.source_id);
+        assert_eq!(key, (&y.item.source, &y.item.source_id), "{at}");
+        assert_eq!(x.format, y.format, "{at} {key:?}");
+        assert_eq!(x.outlier, y.outlier, "{at} {key:?}");
+        channels.extend(x.item.channel_id.clone());
+    }
+    for c in channels {
+        let strip = |v: Vec<prismq_domain::ports::ChannelBaseline>| {
+            v.into_iter().map(|b| b.baseline).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            strip(s.results.baselines(&c).await.unwrap()),
+            strip(reference.baselines(&c).await.unwrap()),
+            "{at} {c}"
+        );
+    }
 }
