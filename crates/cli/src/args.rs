@@ -376,6 +376,9 @@ pub struct TaskListArgs {
     /// Only tasks with a smaller id (the next page: pass the last id shown).
     #[arg(long, value_name = "ID")]
     pub before: Option<i64>,
+    /// Only tasks the schedule with this name enqueued (its slots and run-nows).
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
 }
 
 /// `prismq dlq …`.

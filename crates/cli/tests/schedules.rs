@@ -91,6 +91,17 @@ fn add_list_show_pause_resume_run_now_remove() {
     assert_eq!(task["task"]["task_type"], "keyword_search", "{task}");
     let shown = s.json(&["schedule", "show", "rust-6h"]);
     assert_eq!(shown["last_task"], id);
+    s.ok(&["enqueue", "keyword", "not from a schedule"]);
+    let listed = s.json(&["tasks", "list", "--schedule", "rust-6h"]);
+    let ids: Vec<i64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id], "only the schedule's task: {listed}");
+    let err = s.fails(&["tasks", "list", "--schedule", "nope"], 3);
+    assert!(err.contains("schedule \"nope\""), "{err}");
     let stats = s.ok(&["stats"]);
     assert!(stats.contains("schedules: 2"), "{stats}");
     assert!(stats.contains("rust-6h: next "), "{stats}");

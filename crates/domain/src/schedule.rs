@@ -549,12 +549,18 @@ impl Schedule {
 
     /// The idempotency key of the task for `slot`: `schedule:<id>:<slot>`.
     pub fn slot_key(&self, slot: Timestamp) -> String {
-        format!("schedule:{}:{slot}", self.id)
+        format!("{}{slot}", self.key_prefix())
+    }
+
+    /// What the idempotency key of every task this schedule enqueued starts with
+    /// (`schedule:<id>:`), for [`crate::ports::TaskFilter::key_prefix`].
+    pub fn key_prefix(&self) -> String {
+        format!("schedule:{}:", self.id)
     }
 
     /// The idempotency key of a run-now at `now`: `schedule:<id>:run-now:<now>`.
     pub fn run_now_key(&self, now: Timestamp) -> String {
-        format!("schedule:{}:run-now:{now}", self.id)
+        format!("{}run-now:{now}", self.key_prefix())
     }
 
     /// The slot's offset within the jitter: the same in every process (a hash of the

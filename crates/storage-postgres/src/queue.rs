@@ -196,6 +196,13 @@ impl PostgresStore {
             args.push(f);
             sql.push_str(&format!(" AND finished_at < ${}", args.len()));
         }
+        if let Some(p) = &filter.key_prefix {
+            args.push(p);
+            sql.push_str(&format!(
+                " AND starts_with(idempotency_key, ${})",
+                args.len()
+            ));
+        }
         args.push(&limit);
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
         let client = self.client().await?;

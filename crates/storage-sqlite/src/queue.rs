@@ -194,6 +194,18 @@ impl SqliteStore {
             sql.push_str(" AND finished_at < ?");
             args.push(SqlValue::Integer(before.as_millisecond()));
         }
+        if let Some(prefix) = &filter.key_prefix {
+            // A range of the idempotency index (keys compare bytewise), then the prefix test
+            // itself, which also holds where the range has no upper bound.
+            sql.push_str(" AND idempotency_key >= ? AND substr(idempotency_key, 1, length(?)) = ?");
+            args.push(SqlValue::Text(prefix.clone()));
+            args.push(SqlValue::Text(prefix.clone()));
+            args.push(SqlValue::Text(prefix.clone()));
+            if let Some(upper) = prismq_domain::ports::prefix_upper_bound(prefix) {
+                sql.push_str(" AND idempotency_key < ?");
+                args.push(SqlValue::Text(upper));
+            }
+        }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(SqlValue::Integer(i64::from(filter.limit)));
         self.read(|conn| {

@@ -24,7 +24,11 @@ pub async fn run(ctx: &Ctx, cmd: TasksCommand) -> CliResult {
     };
     match cmd {
         TasksCommand::List(a) => {
-            let filter = filter(&a)?;
+            let mut filter = filter(&a)?;
+            if let Some(name) = &a.schedule {
+                // An unknown name is NotFound (exit 3), saying which name.
+                filter.key_prefix = Some(app.schedules.get_schedule(name).await?.key_prefix());
+            }
             let tasks = app.queue.list(&filter).await?;
             print_list(ctx, &tasks)
         }
@@ -66,6 +70,7 @@ fn filter(a: &TaskListArgs) -> CliResult<TaskFilter> {
         task_type: a.task_type.as_deref().map(parse::task_type).transpose()?,
         before_id: a.before.map(parse::task_id).transpose()?,
         finished_before: None,
+        key_prefix: None,
         limit: a.limit,
     })
 }

@@ -19,6 +19,33 @@ use crate::error::ValidationError;
 /// The largest page [`TaskQueue::list`], [`TaskQueue::purge`] and [`ResultStore::query`] take.
 pub const MAX_PAGE_LIMIT: u32 = 10_000;
 
+/// The least text greater than every text that starts with `prefix` (its last character
+/// that can be, raised by one, after dropping those that cannot), for an index range
+/// `key >= prefix AND key < bound` in bytewise order; `None` when no such text exists.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    #[test]
+    fn upper_bounds_raise_the_last_character_that_can_be() {
+        use super::prefix_upper_bound as up;
+        assert_eq!(up("schedule:5:").as_deref(), Some("schedule:5;"));
+        assert_eq!(up("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(up("b\u{10FFFF}").as_deref(), Some("c"));
+        assert_eq!(up("\u{10FFFF}"), None);
+        assert_eq!(up(""), None);
+    }
+}
+
 /// Checks a page limit against 1–[`MAX_PAGE_LIMIT`], the bound the port docs give.
 ///
 /// # Errors

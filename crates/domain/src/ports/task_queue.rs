@@ -167,6 +167,9 @@ pub struct TaskFilter {
     pub before_id: Option<TaskId>,
     /// Only tasks that finished before this instant.
     pub finished_before: Option<Timestamp>,
+    /// Only tasks whose idempotency key starts with this text (a schedule's tasks are
+    /// `schedule:<id>:`, see [`crate::schedule`]).
+    pub key_prefix: Option<String>,
     /// At most this many (1–10,000).
     pub limit: u32,
 }
@@ -178,6 +181,7 @@ impl Default for TaskFilter {
             task_type: None,
             before_id: None,
             finished_before: None,
+            key_prefix: None,
             limit: 100,
         }
     }

@@ -92,6 +92,7 @@ pub async fn list(
             .map(|b| input::task_id(Ok(axum::extract::Path(b))))
             .transpose()?,
         finished_before: None,
+        key_prefix: None,
         limit: q.limit.unwrap_or(50),
     };
     let tasks: Vec<Task> = state.app.queue.list(&filter).await?;

@@ -262,6 +262,7 @@ pub async fn list(
                 e
             })?,
         finished_before: None,
+        key_prefix: None,
         limit: q.limit.unwrap_or(50),
     };
     let tasks = state.app.queue.list(&filter).await?;

@@ -357,3 +357,39 @@ pub async fn stats_counts_recent_finishes(factory: impl Fn(ContractEnv) -> Subje
         0
     );
 }
+
+/// `key_prefix` keeps only tasks whose idempotency key starts with the text (a schedule's
+/// tasks), newest first; a key that merely contains it, or no key, is left out.
+pub async fn list_filters_by_idempotency_key_prefix(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_clock, s) = setup(factory);
+    let a = s
+        .add(new_task("a").idempotency_key("schedule:1:2026"))
+        .await;
+    let _other = s
+        .add(new_task("a").idempotency_key("schedule:12:2026"))
+        .await;
+    let _inside = s.add(new_task("a").idempotency_key("x-schedule:1:")).await;
+    let _none = s.add(new_task("a")).await;
+    let b = s
+        .add(new_task("b").idempotency_key("schedule:1:run-now:1"))
+        .await;
+    let list = |prefix: &str| {
+        let filter = TaskFilter {
+            key_prefix: Some(prefix.to_owned()),
+            ..TaskFilter::default()
+        };
+        let queue = s.queue.clone();
+        async move {
+            queue
+                .list(&filter)
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| t.id)
+                .collect::<Vec<TaskId>>()
+        }
+    };
+    assert_eq!(list("schedule:1:").await, vec![b, a]);
+    assert_eq!(list("schedule:1:run-now").await, vec![b]);
+    assert_eq!(list("schedule:9:").await, Vec::<TaskId>::new());
+}

@@ -157,6 +157,7 @@ macro_rules! contract_suite {
             listing::list_filters_by_status_and_type,
             listing::list_pages_with_before_id,
             listing::list_filters_finished_before,
+            listing::list_filters_by_idempotency_key_prefix,
             listing::list_refuses_limit_out_of_range,
             listing::purge_removes_final_tasks_and_their_logs,
             listing::purge_respects_limit,

@@ -237,6 +237,13 @@ impl TaskQueue for MemoryStore {
                     t.finished_at.is_some_and(|f| f < b)
                 })
             })
+            .filter(|t| {
+                passes(filter.key_prefix.as_ref(), |p| {
+                    t.idempotency_key
+                        .as_deref()
+                        .is_some_and(|k| k.starts_with(p.as_str()))
+                })
+            })
             .take(filter.limit as usize)
             .cloned()
             .collect())
