@@ -33,19 +33,6 @@ pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
-#[cfg(test)]
-mod prefix_tests {
-    #[test]
-    fn upper_bounds_raise_the_last_character_that_can_be() {
-        use super::prefix_upper_bound as up;
-        assert_eq!(up("schedule:5:").as_deref(), Some("schedule:5;"));
-        assert_eq!(up("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
-        assert_eq!(up("b\u{10FFFF}").as_deref(), Some("c"));
-        assert_eq!(up("\u{10FFFF}"), None);
-        assert_eq!(up(""), None);
-    }
-}
-
 /// Checks a page limit against 1–[`MAX_PAGE_LIMIT`], the bound the port docs give.
 ///
 /// # Errors
@@ -96,3 +83,16 @@ pub use task_log::MockTaskLog;
 pub use task_queue::MockTaskQueue;
 #[cfg(feature = "mocks")]
 pub use worker_registry::MockWorkerRegistry;
+
+#[cfg(test)]
+mod prefix_tests {
+    #[test]
+    fn upper_bounds_raise_the_last_character_that_can_be() {
+        use super::prefix_upper_bound as up;
+        assert_eq!(up("schedule:5:").as_deref(), Some("schedule:5;"));
+        assert_eq!(up("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(up("b\u{10FFFF}").as_deref(), Some("c"));
+        assert_eq!(up("\u{10FFFF}"), None);
+        assert_eq!(up(""), None);
+    }
+}
