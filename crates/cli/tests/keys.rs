@@ -113,7 +113,9 @@ fn the_key_is_printed_once_and_nowhere_else() {
         r#"{"type":"keyword_search","nope":1}"#,
     );
     assert!(bad.starts_with("HTTP/1.1 422"), "{bad}");
-    let wrong = format!("{}0", &key[..key.len() - 1]);
+    // The key with its last hex digit changed (never to itself).
+    let last = if key.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &key[..key.len() - 1]);
     let denied = http(&addr, "GET", "/v1/stats", &wrong, "");
     assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
     outputs.extend([stats, enq, bad, denied]);
