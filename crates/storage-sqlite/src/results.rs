@@ -261,7 +261,8 @@ fn save_one(
     Ok(true)
 }
 
-/// One video's rows in its channel (`?1`, `?2`), as [`refresh_video`] reads them.
+/// One video's rows in its channel (`?1`, `?2`), as the save reads them to recompute the
+/// video's outlier values.
 pub const VIDEO_ROWS_SQL: &str = "SELECT id, views, published_at, last_seen_at, extra, duration
      FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY source";
 
