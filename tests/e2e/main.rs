@@ -5,6 +5,7 @@
 #![cfg(unix)]
 
 mod fake_ytdlp;
+mod growth;
 #[path = "../harness/mod.rs"]
 mod harness;
 mod outliers;

@@ -2,6 +2,7 @@
 //! values are checked by the app (configuration, the plugin registry, the domain types) so
 //! that every refusal names the accepted values the same way everywhere.
 
+use prismq_domain::growth::GrowthWindow;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -449,6 +450,15 @@ pub fn score_bound(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A growth window, as `--window` takes it.
+///
+/// # Errors
+/// Anything but 1h, 24h (1d), 7d or 30d, saying what is accepted.
+pub fn growth_window(text: &str) -> Result<GrowthWindow, String> {
+    text.parse::<GrowthWindow>()
+        .map_err(|e| format!("{}; accepted: {}", e.problem, e.accepted))
+}
+
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
@@ -467,9 +477,22 @@ pub struct ResultFilter {
     /// Only items seen within this long (7d) or since this instant (RFC 3339).
     #[arg(long, value_name = "DURATION|TIMESTAMP")]
     pub since: Option<String>,
+    /// Only items first seen within this long (1d) or since this instant (RFC 3339).
+    #[arg(long, value_name = "DURATION|TIMESTAMP")]
+    pub new_since: Option<String>,
+    /// Only this channel's items.
+    #[arg(long, value_name = "CHANNEL_ID")]
+    pub channel: Option<String>,
+    /// Only items the task with this id saved last.
+    #[arg(long, value_name = "TASK_ID")]
+    pub task: Option<i64>,
     /// Sort order.
     #[arg(long, value_enum, default_value_t = OrderArg::Views)]
     pub order: OrderArg,
+    /// The growth window: what `--order growth` sorts by and the VIEWS/H column shows
+    /// (1h, 24h, 7d, 30d).
+    #[arg(long, value_name = "WINDOW", value_parser = growth_window, default_value = "24h")]
+    pub window: GrowthWindow,
     /// Only items whose outlier score is at least this (unscored items are left out).
     #[arg(long, value_name = "SCORE", value_parser = score_bound, allow_negative_numbers = true)]
     pub min_score: Option<f64>,

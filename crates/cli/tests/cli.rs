@@ -56,7 +56,7 @@ fn migrate_status_up_and_down() {
     assert!(err.contains("no migration version 7"), "{err}");
     let up = s.ok(&["migrate", "up"]);
     assert!(
-        up.contains("applied migrations 1, 2, 3, 4, 5, 6; schema version 6"),
+        up.contains("applied migrations 1, 2, 3, 4, 5, 6, 7; schema version 7"),
         "{up}"
     );
     assert!(s

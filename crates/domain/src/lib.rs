@@ -10,6 +10,7 @@ pub mod cancel;
 pub mod claiming;
 pub mod content;
 pub mod error;
+pub mod growth;
 pub mod lease;
 pub mod outlier;
 pub mod params;

@@ -142,6 +142,9 @@ pub struct OutlierSettings {
     pub min_sample: u32,
     /// A video scored on its total views must be at least this many days old.
     pub score_min_age_days: u32,
+    /// The shortest span of history a growth rate is reported over, in minutes
+    /// ([`crate::growth`]; `[ideas] growth_min_span_minutes`).
+    pub growth_min_span_minutes: u32,
 }
 
 impl Default for OutlierSettings {
@@ -151,13 +154,19 @@ impl Default for OutlierSettings {
             baseline_min_age_days: 7,
             min_sample: 10,
             score_min_age_days: 30,
+            growth_min_span_minutes: 30,
         }
     }
 }
 
 impl OutlierSettings {
+    /// [`Self::growth_min_span_minutes`] in seconds.
+    pub fn growth_min_span_secs(&self) -> i64 {
+        i64::from(self.growth_min_span_minutes) * 60
+    }
+
     /// Checks the ranges: a window of 1–1,000 uploads, a minimum sample of 1 up to the
-    /// window, ages of 0–3,650 days.
+    /// window, ages of 0–3,650 days, a minimum growth span of 1–1,440 minutes.
     ///
     /// # Errors
     /// The first value out of range.
@@ -174,6 +183,13 @@ impl OutlierSettings {
                 "min_sample",
                 format!("{} is out of range", self.min_sample),
                 format!("1 to the window ({})", self.window),
+            ));
+        }
+        if !(1..=1_440).contains(&self.growth_min_span_minutes) {
+            return Err(ValidationError::new(
+                "growth_min_span_minutes",
+                format!("{} is out of range", self.growth_min_span_minutes),
+                "1 to 1440 minutes",
             ));
         }
         for (field, v) in [

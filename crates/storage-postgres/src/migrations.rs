@@ -43,6 +43,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0005_api_keys.up.sql"),
         down: include_str!("../migrations/0005_api_keys.down.sql"),
     },
+    Migration {
+        version: 6,
+        name: "growth_windows",
+        up: include_str!("../migrations/0006_growth_windows.up.sql"),
+        down: include_str!("../migrations/0006_growth_windows.down.sql"),
+    },
 ];
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.

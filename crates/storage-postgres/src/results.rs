@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use prismq_domain::growth::{Growth, GrowthWindow, WindowRate};
 use prismq_domain::outlier::{
     self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
@@ -24,12 +25,88 @@ use crate::{in_tx, PostgresStore};
 
 const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
-     video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views";
+     video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views, \
+     growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span";
 
-/// Views gained per hour between the first and latest snapshots, as SQL.
-const GROWTH_SQL: &str =
-    "(CASE WHEN metrics_at > first_metrics_at AND views IS NOT NULL AND first_views IS NOT NULL
-    THEN (views - first_views) * 3600000.0 / (metrics_at - first_metrics_at) ELSE 0.0 END)";
+/// The growth columns of a window: its rate and its span (as on SQLite).
+fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
+    match w {
+        GrowthWindow::Hour => ("growth_1h", "growth_1h_span"),
+        GrowthWindow::Day => ("growth_24h", "growth_24h_span"),
+        GrowthWindow::Week => ("growth_7d", "growth_7d_span"),
+        GrowthWindow::Month => ("growth_30d", "growth_30d_span"),
+    }
+}
+
+/// Recomputes and stores a row's growth over every window, from its snapshots within the
+/// longest window (and the one before it) and its current metrics at `last_seen_at`.
+async fn refresh_growth(
+    c: &impl GenericClient,
+    id: i64,
+    min_span_secs: i64,
+) -> Result<(), PortError> {
+    let stmt = c
+        .prepare_cached("SELECT last_seen_at, views, likes, comments FROM results WHERE id = $1")
+        .await
+        .map_err(map_err)?;
+    let row = c.query_one(&stmt, &[&id]).await.map_err(map_err)?;
+    let last_seen: i64 = get(&row, 0)?;
+    let current = Metrics {
+        views: get(&row, 1)?,
+        likes: get(&row, 2)?,
+        comments: get(&row, 3)?,
+    };
+    let from = last_seen - GrowthWindow::Month.seconds() * 1_000;
+    let stmt = c
+        .prepare_cached(
+            "(SELECT captured_at, views, likes, comments FROM result_metrics
+              WHERE result_id = $1 AND captured_at < $2 ORDER BY captured_at DESC LIMIT 1)
+             UNION ALL
+             SELECT captured_at, views, likes, comments FROM result_metrics
+             WHERE result_id = $1 AND captured_at >= $2",
+        )
+        .await
+        .map_err(map_err)?;
+    let mut observations = Vec::new();
+    for r in c.query(&stmt, &[&id, &from]).await.map_err(map_err)? {
+        observations.push((
+            ts(get(&r, 0)?)?,
+            Metrics {
+                views: get(&r, 1)?,
+                likes: get(&r, 2)?,
+                comments: get(&r, 3)?,
+            },
+        ));
+    }
+    observations.push((ts(last_seen)?, current));
+    let g = Growth::of(&observations, min_span_secs);
+    let rate = |w: GrowthWindow| g.get(w).map(|r| r.views_per_hour);
+    let span = |w: GrowthWindow| g.get(w).map(|r| r.span_secs);
+    let stmt = c
+        .prepare_cached(
+            "UPDATE results SET growth_1h = $2, growth_1h_span = $3, growth_24h = $4, growth_24h_span = $5,
+               growth_7d = $6, growth_7d_span = $7, growth_30d = $8, growth_30d_span = $9 WHERE id = $1",
+        )
+        .await
+        .map_err(map_err)?;
+    c.execute(
+        &stmt,
+        &[
+            &id,
+            &rate(GrowthWindow::Hour),
+            &span(GrowthWindow::Hour),
+            &rate(GrowthWindow::Day),
+            &span(GrowthWindow::Day),
+            &rate(GrowthWindow::Week),
+            &span(GrowthWindow::Week),
+            &rate(GrowthWindow::Month),
+            &span(GrowthWindow::Month),
+        ],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
 
 fn format_col(r: &Row, idx: usize) -> Result<Option<VideoFormat>, PortError> {
     get::<Option<String>>(r, idx)?
@@ -79,15 +156,20 @@ fn stored_from_row(r: &Row) -> Result<(i64, StoredResult), PortError> {
         extra: serde_json::from_value::<Map<String, Value>>(extra)
             .map_err(|e| corrupt("extra", e))?,
     };
-    let first_views: Option<i64> = get(r, 18)?;
-    let first_at: i64 = get(r, 19)?;
-    let metrics_at: i64 = get(r, 20)?;
-    let views_per_hour = match (item.metrics.views, first_views) {
-        (Some(v), Some(f)) if metrics_at > first_at => {
-            (v - f) as f64 * 3_600_000.0 / (metrics_at - first_at) as f64
+    let mut growth = Growth::default();
+    for w in GrowthWindow::ALL {
+        let idx = 27 + 2 * w.index();
+        if let Some(views_per_hour) = get::<Option<f64>>(r, idx)? {
+            let span_secs = get::<Option<i64>>(r, idx + 1)?.unwrap_or(0);
+            growth.set(
+                w,
+                Some(WindowRate {
+                    views_per_hour,
+                    span_secs,
+                }),
+            );
         }
-        _ => 0.0,
-    };
+    }
     Ok((
         get(r, 0)?,
         StoredResult {
@@ -95,7 +177,7 @@ fn stored_from_row(r: &Row) -> Result<(i64, StoredResult), PortError> {
             first_seen_at: ts(get(r, 15)?)?,
             last_seen_at: ts(get(r, 16)?)?,
             last_task_id: get::<Option<i64>>(r, 17)?.map(TaskId),
-            views_per_hour,
+            growth,
             format: format_col(r, 21)?,
             outlier: score_cols(r, 22)?,
         },
@@ -123,6 +205,7 @@ async fn save_one(
     task: Option<i64>,
     item: &ContentItem,
     now: i64,
+    min_span_secs: i64,
     report: &mut SaveReport,
 ) -> Result<(), PortError> {
     let tags = serde_json::to_value(&item.tags).map_err(|e| corrupt("tags", e))?;
@@ -188,6 +271,7 @@ async fn save_one(
         )
         .await
         .map_err(map_err)?;
+        refresh_growth(c, id, min_span_secs).await?;
         report.unchanged += 1;
         return Ok(());
     }
@@ -230,6 +314,7 @@ async fn save_one(
     if metrics_changed {
         snapshot(c, id, now, m).await?;
     }
+    refresh_growth(c, id, min_span_secs).await?;
     report.updated += 1;
     Ok(())
 }
@@ -653,6 +738,20 @@ impl PostgresStore {
             args.push(s);
             sql.push_str(&format!(" AND last_seen_at >= ${}", args.len()));
         }
+        let new_since = q.new_since.map(|t| t.as_millisecond());
+        if let Some(s) = &new_since {
+            args.push(s);
+            sql.push_str(&format!(" AND first_seen_at >= ${}", args.len()));
+        }
+        if let Some(channel) = &q.channel_id {
+            args.push(channel);
+            sql.push_str(&format!(" AND channel_id = ${}", args.len()));
+        }
+        let task = q.task.map(|t| t.0);
+        if let Some(t) = &task {
+            args.push(t);
+            sql.push_str(&format!(" AND last_task_id = ${}", args.len()));
+        }
         if let Some(f) = &format {
             args.push(f);
             sql.push_str(&format!(" AND video_format = ${}", args.len()));
@@ -668,7 +767,8 @@ impl PostgresStore {
         let order = match q.order {
             ResultOrder::Views => "views DESC NULLS LAST".to_owned(),
             ResultOrder::Recent => "published_at DESC NULLS LAST".to_owned(),
-            ResultOrder::Growth => format!("{GROWTH_SQL} DESC"),
+            // So is the window's ix_results_growth_* index.
+            ResultOrder::Growth => format!("{} DESC NULLS LAST", growth_columns(q.window).0),
             // ix_results_outlier is in exactly this order.
             ResultOrder::Outlier => "outlier_score DESC NULLS LAST".to_owned(),
         };
@@ -702,6 +802,7 @@ impl ResultStore for PostgresStore {
         let now = self.now_ms();
         let task = task.map(|t| t.0);
         let settings = self.options().outlier;
+        let min_span = settings.growth_min_span_secs();
         // Sorted, so two saves lock shared channels in the same order.
         let mut channels: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
             std::collections::BTreeMap::new();
@@ -716,7 +817,7 @@ impl ResultStore for PostgresStore {
         in_tx!(self, |tx| async {
             let mut report = SaveReport::default();
             for item in items {
-                save_one(&tx, task, item, now, &mut report).await?;
+                save_one(&tx, task, item, now, min_span, &mut report).await?;
             }
             for (channel, saved) in &channels {
                 rescore_channel(&tx, channel, saved, false, now, &settings).await?;
@@ -820,6 +921,7 @@ impl ResultStore for PostgresStore {
     async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError> {
         let settings = self.options().outlier;
         let mut report = RescoreReport::default();
+        let rescoring_all = channel_id.is_none();
         let channels: Vec<String> = match channel_id {
             Some(c) => vec![c],
             None => {
@@ -863,6 +965,35 @@ impl ResultStore for PostgresStore {
             .await)?;
             report.channels += 1;
             report.videos += videos.len() as u64;
+        }
+        if rescoring_all {
+            let min_span = settings.growth_min_span_secs();
+            let mut after = 0_i64;
+            loop {
+                let ids: Vec<i64> = {
+                    let client = self.client().await?;
+                    client
+                        .query(
+                            "SELECT id FROM results WHERE id > $1 ORDER BY id LIMIT 1000",
+                            &[&after],
+                        )
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(|r| get(r, 0))
+                        .collect::<Result<_, _>>()?
+                };
+                let Some(&last) = ids.last() else { break };
+                in_tx!(self, |tx| async {
+                    for id in &ids {
+                        refresh_growth(&tx, *id, min_span).await?;
+                    }
+                    Ok::<_, PortError>(())
+                }
+                .await)?;
+                report.growth += ids.len() as u64;
+                after = last;
+            }
         }
         Ok(report)
     }

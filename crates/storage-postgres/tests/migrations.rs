@@ -42,7 +42,7 @@ async fn down_and_up_again_and_refusals() {
     let schema = common::fresh_schema("mig");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(0).await.unwrap(), vec![5, 4, 3, 2, 1]);
+    assert_eq!(store.migrate_down(0).await.unwrap(), vec![6, 5, 4, 3, 2, 1]);
     let client = store.connection().await.unwrap();
     let tables: i64 = client
         .query_one(
@@ -53,7 +53,10 @@ async fn down_and_up_again_and_refusals() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 0, "down removes every table");
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.migrate_up(None).await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
         store.migrate_up(Some(99)).await,
@@ -132,7 +135,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00").await, Some(2.0));
 
-    assert_eq!(store.migrate_down(2).await.unwrap(), vec![5, 4, 3]);
+    assert_eq!(store.migrate_down(2).await.unwrap(), vec![6, 5, 4, 3]);
     let columns: i64 = client
         .query_one(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'results'
@@ -150,7 +153,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
         .get(0);
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![3, 4, 5]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![3, 4, 5, 6]);
     assert_eq!(
         score("v00").await,
         None,

@@ -48,6 +48,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0006_api_keys.up.sql"),
         down: include_str!("../migrations/0006_api_keys.down.sql"),
     },
+    Migration {
+        version: 7,
+        name: "growth_windows",
+        up: include_str!("../migrations/0007_growth_windows.up.sql"),
+        down: include_str!("../migrations/0007_growth_windows.down.sql"),
+    },
 ];
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.

@@ -6,6 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
 
+use prismq_domain::growth::{Growth, GrowthWindow, WindowRate};
 use prismq_domain::outlier::{
     self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
@@ -22,7 +23,18 @@ use crate::SqliteStore;
 
 const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
-     video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views";
+     video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views, \
+     growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span";
+
+/// The growth columns of a window: its rate and its span.
+pub fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
+    match w {
+        GrowthWindow::Hour => ("growth_1h", "growth_1h_span"),
+        GrowthWindow::Day => ("growth_24h", "growth_24h_span"),
+        GrowthWindow::Week => ("growth_7d", "growth_7d_span"),
+        GrowthWindow::Month => ("growth_30d", "growth_30d_span"),
+    }
+}
 
 /// [`ResultStore::find`]'s query. The recursive part walks the distinct sources in key
 /// order (each step one `min` probe of the unique (source, source_id) index, the skip-scan
@@ -55,6 +67,18 @@ pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
         sql.push_str(" AND last_seen_at >= ?");
         args.push(SqlValue::Integer(since.as_millisecond()));
     }
+    if let Some(since) = q.new_since {
+        sql.push_str(" AND first_seen_at >= ?");
+        args.push(SqlValue::Integer(since.as_millisecond()));
+    }
+    if let Some(channel) = &q.channel_id {
+        sql.push_str(" AND channel_id = ?");
+        args.push(SqlValue::Text(channel.clone()));
+    }
+    if let Some(task) = q.task {
+        sql.push_str(" AND last_task_id = ?");
+        args.push(SqlValue::Integer(task.0));
+    }
     if let Some(format) = q.format {
         sql.push_str(" AND video_format = ?");
         args.push(SqlValue::Text(format.as_str().to_owned()));
@@ -77,7 +101,9 @@ pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
         ResultOrder::Outlier => " ORDER BY outlier_score DESC, source, source_id",
     });
     if q.order == ResultOrder::Growth {
-        sql.push_str(&format!(" ORDER BY {GROWTH_SQL} DESC, source, source_id"));
+        // So is the window's ix_results_growth_* index.
+        let (rate, _) = growth_columns(q.window);
+        sql.push_str(&format!(" ORDER BY {rate} DESC, source, source_id"));
     }
     sql.push_str(" LIMIT ? OFFSET ?");
     args.push(SqlValue::Integer(i64::from(q.limit)));
@@ -86,11 +112,6 @@ pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
     ));
     (sql, args)
 }
-
-/// Views gained per hour between the first and latest snapshots, as SQL.
-const GROWTH_SQL: &str =
-    "(CASE WHEN metrics_at > first_metrics_at AND views IS NOT NULL AND first_views IS NOT NULL
-    THEN (views - first_views) * 3600000.0 / (metrics_at - first_metrics_at) ELSE 0.0 END)";
 
 fn conv(idx: usize, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -142,15 +163,20 @@ fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, StoredResult)> {
         },
         extra: serde_json::from_str::<Map<String, Value>>(&extra).map_err(|e| conv(14, e))?,
     };
-    let first_views: Option<i64> = r.get(18)?;
-    let first_at: i64 = r.get(19)?;
-    let metrics_at: i64 = r.get(20)?;
-    let views_per_hour = match (item.metrics.views, first_views) {
-        (Some(v), Some(f)) if metrics_at > first_at => {
-            (v - f) as f64 * 3_600_000.0 / (metrics_at - first_at) as f64
+    let mut growth = Growth::default();
+    for w in GrowthWindow::ALL {
+        let idx = 27 + 2 * w.index();
+        if let Some(views_per_hour) = r.get::<_, Option<f64>>(idx)? {
+            let span_secs = r.get::<_, Option<i64>>(idx + 1)?.unwrap_or(0);
+            growth.set(
+                w,
+                Some(WindowRate {
+                    views_per_hour,
+                    span_secs,
+                }),
+            );
         }
-        _ => 0.0,
-    };
+    }
     Ok((
         r.get(0)?,
         StoredResult {
@@ -158,7 +184,7 @@ fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, StoredResult)> {
             first_seen_at: ts(15, r.get(15)?)?,
             last_seen_at: ts(16, r.get(16)?)?,
             last_task_id: r.get::<_, Option<i64>>(17)?.map(TaskId),
-            views_per_hour,
+            growth,
             format: format_col(r, 21)?,
             outlier: score_cols(r, 22)?,
         },
@@ -180,6 +206,7 @@ fn save_one(
     task: Option<i64>,
     item: &ContentItem,
     now: i64,
+    min_span_secs: i64,
     report: &mut SaveReport,
 ) -> Result<bool, PortError> {
     let existing = tx
@@ -228,6 +255,7 @@ fn save_one(
                     .and_then(|mut s| s.execute(params![id, now, task, format]))
                     .map_err(map_err)?;
                 report.unchanged += 1;
+                refresh_growth(tx, id, min_span_secs)?;
                 let now = Timestamp::from_millisecond(now)
                     .map_err(|e| PortError::Unavailable(e.to_string()))?;
                 let moved = item.published_at.is_some_and(|p| {
@@ -255,10 +283,84 @@ fn save_one(
             if metrics_changed {
                 snapshot(tx, id, now, m)?;
             }
+            refresh_growth(tx, id, min_span_secs)?;
             report.updated += 1;
         }
     }
     Ok(true)
+}
+
+/// The snapshots of a row (`?1`) captured at or after `?2`, oldest first, and the one just
+/// before `?2`: all [`refresh_growth`] needs of a history, read from
+/// `ix_result_metrics_result`.
+pub const GROWTH_HISTORY_SQL: &str = "SELECT captured_at, views, likes, comments FROM (
+        SELECT captured_at, views, likes, comments FROM result_metrics
+        WHERE result_id = ?1 AND captured_at < ?2 ORDER BY captured_at DESC LIMIT 1)
+     UNION ALL
+     SELECT captured_at, views, likes, comments FROM result_metrics
+     WHERE result_id = ?1 AND captured_at >= ?2";
+
+/// Recomputes and stores a row's growth over every window, from its snapshots within the
+/// longest window (and the one before it) and its current metrics at `last_seen_at`.
+fn refresh_growth(tx: &Transaction<'_>, id: i64, min_span_secs: i64) -> Result<(), PortError> {
+    let (last_seen, current): (i64, Metrics) = tx
+        .prepare_cached("SELECT last_seen_at, views, likes, comments FROM results WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    Metrics {
+                        views: r.get(1)?,
+                        likes: r.get(2)?,
+                        comments: r.get(3)?,
+                    },
+                ))
+            })
+        })
+        .map_err(map_err)?;
+    let from = last_seen - GrowthWindow::Month.seconds() * 1_000;
+    let mut observations = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(GROWTH_HISTORY_SQL).map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![id, from], |r| {
+                Ok((
+                    ts(0, r.get(0)?)?,
+                    Metrics {
+                        views: r.get(1)?,
+                        likes: r.get(2)?,
+                        comments: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(map_err)?;
+        for r in rows {
+            observations.push(r.map_err(map_err)?);
+        }
+    }
+    observations.push((ts(0, last_seen).map_err(map_err)?, current));
+    let g = Growth::of(&observations, min_span_secs);
+    let rate = |w: GrowthWindow| g.get(w).map(|r| r.views_per_hour);
+    let span = |w: GrowthWindow| g.get(w).map(|r| r.span_secs);
+    tx.prepare_cached(
+        "UPDATE results SET growth_1h = ?2, growth_1h_span = ?3, growth_24h = ?4, growth_24h_span = ?5,
+           growth_7d = ?6, growth_7d_span = ?7, growth_30d = ?8, growth_30d_span = ?9 WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            id,
+            rate(GrowthWindow::Hour),
+            span(GrowthWindow::Hour),
+            rate(GrowthWindow::Day),
+            span(GrowthWindow::Day),
+            rate(GrowthWindow::Week),
+            span(GrowthWindow::Week),
+            rate(GrowthWindow::Month),
+            span(GrowthWindow::Month)
+        ])
+    })
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// One video's rows in its channel (`?1`, `?2`), as the save reads them to recompute the
@@ -665,6 +767,7 @@ impl SqliteStore {
         let now = self.now_ms();
         let task = task.map(|t| t.0);
         let settings = self.options().outlier;
+        let min_span = settings.growth_min_span_secs();
         let mut channels: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
             std::collections::BTreeMap::new();
         for item in items {
@@ -680,7 +783,7 @@ impl SqliteStore {
             let mut refresh: std::collections::BTreeSet<(&str, &str)> =
                 std::collections::BTreeSet::new();
             for item in items {
-                if save_one(tx, task, item, now, &mut report)? {
+                if save_one(tx, task, item, now, min_span, &mut report)? {
                     if let Some(c) = item.channel_id.as_deref() {
                         refresh.insert((c, item.source_id.as_str()));
                     }
@@ -813,6 +916,30 @@ impl SqliteStore {
                 Some(_) => None,
                 None => next(&c)?,
             };
+        }
+        if channel_id.is_none() {
+            let min_span = settings.growth_min_span_secs();
+            let mut after = 0_i64;
+            loop {
+                let ids: Vec<i64> = self.read(|conn| {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT id FROM results WHERE id > ?1 ORDER BY id LIMIT 1000",
+                        )
+                        .map_err(map_err)?;
+                    let rows = stmt.query_map([after], |r| r.get(0)).map_err(map_err)?;
+                    rows.collect::<Result<_, _>>().map_err(map_err)
+                })?;
+                let Some(&last) = ids.last() else { break };
+                self.write(|tx| {
+                    for id in &ids {
+                        refresh_growth(tx, *id, min_span)?;
+                    }
+                    Ok(())
+                })?;
+                report.growth += ids.len() as u64;
+                after = last;
+            }
         }
         Ok(report)
     }

@@ -158,7 +158,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
     };
     assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
 
-    assert_eq!(store.migrate_down(1).unwrap(), vec![6, 5, 4, 3, 2]);
+    assert_eq!(store.migrate_down(1).unwrap(), vec![7, 6, 5, 4, 3, 2]);
     assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
     // v1 reads task_logs directly: the same entries in the same order.
     let v1: Vec<String> = conn
@@ -170,7 +170,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         .unwrap();
     assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6, 7]);
     assert_eq!(logs(&store, &ids), before, "up reads the same log");
     // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
     // doubling an entry, and new entries number after the stored ones.
@@ -232,7 +232,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00"), Some(2.0));
 
-    assert_eq!(store.migrate_down(3).unwrap(), vec![6, 5, 4]);
+    assert_eq!(store.migrate_down(3).unwrap(), vec![7, 6, 5, 4]);
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'outlier%' OR name = 'video_format'",
@@ -254,7 +254,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
         .unwrap();
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6, 7]);
     assert_eq!(
         score("v00"),
         None,
@@ -266,6 +266,55 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
     assert_eq!((report.channels, report.videos), (1, 12));
     assert_eq!(score("v00"), Some(2.0));
     assert_eq!(score("v05"), Some(0.0));
+}
+
+#[test]
+fn growth_windows_go_down_and_come_back_with_rescore() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).unwrap();
+    let mut item = prismq_domain::ContentItem::new("youtube_api", "g1", "t");
+    item.metrics.views = Some(1_000);
+    store
+        .save_blocking(None, std::slice::from_ref(&item))
+        .unwrap();
+    item.metrics.views = Some(3_000);
+    store
+        .save_blocking(None, std::slice::from_ref(&item))
+        .unwrap();
+    let conn = Connection::open(&path).unwrap();
+    // The first snapshot two hours back, as if collected then.
+    conn.execute(
+        "UPDATE result_metrics SET captured_at = captured_at - 7200000 WHERE views = 1000",
+        [],
+    )
+    .unwrap();
+    assert_eq!(store.migrate_down(6).unwrap(), vec![7]);
+    let columns: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'growth%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(columns, 0);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![7]);
+    let growth = || -> Option<f64> {
+        conn.query_row(
+            "SELECT growth_24h FROM results WHERE source_id = 'g1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(growth(), None, "no growth until saved again or rescored");
+    let report = store.rescore_blocking(None).unwrap();
+    assert_eq!(report.growth, 1);
+    let rate = growth().unwrap();
+    assert!(
+        (rate - 1_000.0).abs() < 5.0,
+        "2,000 views over about 2 h: {rate}"
+    );
 }
 
 #[test]

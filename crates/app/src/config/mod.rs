@@ -402,8 +402,8 @@ impl Default for LoggingConfig {
     }
 }
 
-/// `[ideas]`: how channel baselines and outlier scores are computed when results are saved
-/// (see `docs/ideas.md`).
+/// `[ideas]`: how channel baselines, outlier scores and growth rates are computed when
+/// results are saved (see `docs/ideas.md` and `docs/tracking.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IdeasConfig {
     /// A baseline is the median of at most this many of the channel's most recent uploads
@@ -415,6 +415,8 @@ pub struct IdeasConfig {
     pub min_sample: u32,
     /// A video scored on its total views must be at least this many days old.
     pub score_min_age_days: u32,
+    /// The shortest span of history a growth rate is reported over, in minutes.
+    pub growth_min_span_minutes: u32,
 }
 
 impl IdeasConfig {
@@ -425,6 +427,7 @@ impl IdeasConfig {
             baseline_min_age_days: self.baseline_min_age_days,
             min_sample: self.min_sample,
             score_min_age_days: self.score_min_age_days,
+            growth_min_span_minutes: self.growth_min_span_minutes,
         }
     }
 }
@@ -437,6 +440,7 @@ impl Default for IdeasConfig {
             baseline_min_age_days: d.baseline_min_age_days,
             min_sample: d.min_sample,
             score_min_age_days: d.score_min_age_days,
+            growth_min_span_minutes: d.growth_min_span_minutes,
         }
     }
 }

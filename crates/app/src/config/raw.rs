@@ -144,7 +144,9 @@ raw_sections! {
         quota_units_per_day, search_calls_per_day,
     }
     logging: RawLogging { level, format }
-    ideas: RawIdeas { window, baseline_min_age_days, min_sample, score_min_age_days }
+    ideas: RawIdeas {
+        window, baseline_min_age_days, min_sample, score_min_age_days, growth_min_span_minutes,
+    }
 }
 
 /// Keys whose values are secrets: never quoted back.

@@ -992,6 +992,7 @@ fn ideas_section_sets_the_outlier_settings_and_refuses_bad_values() {
         ("PRISMQ_IDEAS__MIN_SAMPLE", "20"),
         ("PRISMQ_IDEAS__BASELINE_MIN_AGE_DAYS", "3"),
         ("PRISMQ_IDEAS__SCORE_MIN_AGE_DAYS", "14"),
+        ("PRISMQ_IDEAS__GROWTH_MIN_SPAN_MINUTES", "90"),
     ])
     .unwrap();
     assert_eq!(
@@ -1001,6 +1002,7 @@ fn ideas_section_sets_the_outlier_settings_and_refuses_bad_values() {
             baseline_min_age_days: 3,
             min_sample: 20,
             score_min_age_days: 14,
+            growth_min_span_minutes: 90,
         }
     );
     assert_eq!(
@@ -1024,5 +1026,11 @@ fn ideas_section_sets_the_outlier_settings_and_refuses_bad_values() {
         "ideas.score_min_age_days",
         "\"-1\"",
         "0 to 3650",
+    );
+    assert_invalid(
+        load_flags(&[("ideas.growth_min_span_minutes", "0")]),
+        "ideas.growth_min_span_minutes",
+        "\"0\"",
+        "1 to 1440",
     );
 }

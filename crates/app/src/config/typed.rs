@@ -321,6 +321,12 @@ pub(super) fn build(
             di.score_min_age_days,
             days,
         )?,
+        growth_min_span_minutes: r.get(
+            "ideas.growth_min_span_minutes",
+            ri.growth_min_span_minutes,
+            di.growth_min_span_minutes,
+            |v| values::integer(v, 1, 1_440).map(|n| u32::try_from(n).unwrap_or(1)),
+        )?,
     };
     if ideas.min_sample > ideas.window {
         return Err(r.conflict(

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use prismq_app::config::YoutubeBackend;
 use prismq_app::{App, RunOptions, WorkerSettings};
+use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult, TaskEvent};
 use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, Timestamp};
 
@@ -254,7 +255,7 @@ async fn left_queued(
         render::json(&json!({ "task": task, "results": items, "waiting_until": until }))?;
     } else if !items.is_empty() {
         let mut text = format!("task {id} saved before it was deferred:\n\n");
-        text.push_str(&results::table(&items, true).render());
+        text.push_str(&results::table(&items, true, GrowthWindow::Day).render());
         render::print(&text)?;
     }
     let why = task
@@ -348,7 +349,7 @@ fn print(ctx: &Ctx, task: &Task, items: &[StoredResult]) -> CliResult {
         text.push_str("no videos found\n");
     } else {
         text.push('\n');
-        text.push_str(&results::table(items, true).render());
+        text.push_str(&results::table(items, true, GrowthWindow::Day).render());
     }
     render::print(&text)
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use prismq_app::App;
+use prismq_domain::growth::{self, GrowthWindow};
 use prismq_domain::outlier::{AgeBasis, VideoFormat};
 use prismq_domain::ports::{ChannelBaseline, ResultOrder, ResultQuery, StoredResult};
 
@@ -37,7 +38,7 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
             let mut q = query(&app, &filter, format)?;
             q.limit = limit;
             let items = app.results.query(&q).await?;
-            print_items(ctx, &items)
+            print_items(ctx, &items, q.window)
         }
         ResultsCommand::Show { source_id, source } => show(ctx, &app, &source_id, source).await,
         ResultsCommand::Export {
@@ -53,8 +54,8 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
                 return render::json(&report);
             }
             println!(
-                "rescored {} video(s) of {} channel(s)",
-                report.videos, report.channels
+                "rescored {} video(s) of {} channel(s); recomputed the growth of {} item(s)",
+                report.videos, report.channels, report.growth
             );
             Ok(())
         }
@@ -94,6 +95,14 @@ fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResu
             .as_deref()
             .map(|s| parse::since("since", s, app.clock.now()))
             .transpose()?,
+        new_since: f
+            .new_since
+            .as_deref()
+            .map(|s| parse::since("new-since", s, app.clock.now()))
+            .transpose()?,
+        channel_id: f.channel.clone(),
+        task: f.task.map(parse::task_id).transpose()?,
+        window: f.window,
         order: order(f.order),
         min_score: f.min_score,
         max_score: f.max_score,
@@ -107,14 +116,14 @@ fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResu
 ///
 /// # Errors
 /// stdout is closed.
-pub fn print_items(ctx: &Ctx, items: &[StoredResult]) -> CliResult {
+pub fn print_items(ctx: &Ctx, items: &[StoredResult], window: GrowthWindow) -> CliResult {
     if ctx.json() {
         return render::json(items);
     }
     if items.is_empty() {
         return render::print("no results\n");
     }
-    render::print(&table(items, false).render())
+    render::print(&table(items, false, window).render())
 }
 
 /// The extra fields that hold an item's place in its source's own order, one per source:
@@ -133,13 +142,32 @@ pub fn rank(r: &StoredResult) -> Option<u64> {
         .find_map(|k| r.item.extra.get(*k).and_then(serde_json::Value::as_u64))
 }
 
-/// Views gained per hour, `-` when unknown: without views, or before a second save of the
-/// item gave the history a span (the store reports 0 then).
-fn views_per_hour_cell(r: &StoredResult) -> String {
-    if r.item.metrics.views.is_none() || r.last_seen_at <= r.first_seen_at {
-        return "-".to_owned();
+/// Views gained per hour over `window`, with the span in brackets when the history covers
+/// less than the window (`1,234 (2h)`); `-` when unknown (no views, or a history shorter
+/// than the minimum span).
+fn views_per_hour_cell(r: &StoredResult, window: GrowthWindow) -> String {
+    match r.growth.get(window) {
+        None => "-".to_owned(),
+        Some(g) if g.span_secs >= window.seconds() => {
+            render::count(g.views_per_hour.round() as i64)
+        }
+        Some(g) => format!(
+            "{} ({})",
+            render::count(g.views_per_hour.round() as i64),
+            span_words(g.span_secs)
+        ),
     }
-    render::count(r.views_per_hour.round() as i64)
+}
+
+/// A span as its largest whole unit: `45m`, `2h`, `3d`.
+fn span_words(secs: i64) -> String {
+    if secs >= 86_400 {
+        format!("{}d", secs / 86_400)
+    } else if secs >= 3_600 {
+        format!("{}h", secs / 3_600)
+    } else {
+        format!("{}m", secs / 60)
+    }
 }
 
 /// What the video is: `live` or `upcoming` (a broadcast), `stream` (a past one), `short` or
@@ -170,8 +198,9 @@ pub fn kind_cell(r: &StoredResult) -> &'static str {
     }
 }
 
-/// The results table; `ranked` puts the RANK column first (a collect's own order).
-pub fn table(items: &[StoredResult], ranked: bool) -> Table {
+/// The results table; `ranked` puts the RANK column first (a collect's own order); the
+/// VIEWS/H column is the growth over `window`.
+pub fn table(items: &[StoredResult], ranked: bool, window: GrowthWindow) -> Table {
     const HEADERS: [&str; 11] = [
         "VIDEO",
         "VIEWS",
@@ -229,7 +258,7 @@ pub fn table(items: &[StoredResult], ranked: bool) -> Table {
             i.source_id.clone(),
             render::opt_count(i.metrics.views),
             render::opt_count(i.metrics.likes),
-            views_per_hour_cell(r),
+            views_per_hour_cell(r, window),
             r.outlier
                 .map_or_else(|| "-".into(), |o| format!("{:.2}", o.score)),
             basis_cell(r),
@@ -319,6 +348,109 @@ fn explain(r: &StoredResult, baselines: &[ChannelBaseline]) -> Vec<(&'static str
     out
 }
 
+/// A stored item's observations: its snapshots and its current metrics when last seen.
+fn observations(
+    r: &StoredResult,
+    history: &[prismq_domain::ports::MetricSnapshot],
+) -> Vec<(prismq_domain::Timestamp, prismq_domain::Metrics)> {
+    let mut out: Vec<_> = history.iter().map(|s| (s.captured_at, s.metrics)).collect();
+    out.push((r.last_seen_at, r.item.metrics));
+    out
+}
+
+/// `results show`'s growth fields, one per window: what was gained over the span the
+/// history covers, or why there is no figure.
+fn growth_lines(
+    observations: &[(prismq_domain::Timestamp, prismq_domain::Metrics)],
+    min_span_secs: i64,
+) -> Vec<(&'static str, String)> {
+    GrowthWindow::ALL
+        .iter()
+        .map(|w| {
+            let label = match w {
+                GrowthWindow::Hour => "growth 1h",
+                GrowthWindow::Day => "growth 24h",
+                GrowthWindow::Week => "growth 7d",
+                GrowthWindow::Month => "growth 30d",
+            };
+            let line = match growth::growth_over(observations, *w, min_span_secs) {
+                None => format!(
+                    "- (the history covers less than {} of it)",
+                    span_words(min_span_secs)
+                ),
+                Some(g) => {
+                    let c = |v: Option<i64>| v.map_or_else(|| "-".into(), signed_count);
+                    let over = if g.span_secs >= w.seconds() {
+                        "the whole window".to_owned()
+                    } else {
+                        format!(
+                            "the last {} (all the history there is)",
+                            span_words(g.span_secs)
+                        )
+                    };
+                    format!(
+                        "{} views, {} likes, {} comments over {over}; {} views/h",
+                        c(g.views),
+                        c(g.likes),
+                        c(g.comments),
+                        g.views_per_hour
+                            .map_or_else(|| "-".into(), |v| render::count(v.round() as i64)),
+                    )
+                }
+            };
+            (label, line)
+        })
+        .collect()
+}
+
+/// A gain with its sign: `+1,234`, `-5`, `0`.
+fn signed_count(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", render::count(n))
+    } else {
+        render::count(n)
+    }
+}
+
+/// The views history drawn in the terminal (braille dots, by textplots); `None` with fewer
+/// than two observations with views or no time between them.
+fn views_chart(
+    observations: &[(prismq_domain::Timestamp, prismq_domain::Metrics)],
+) -> Option<String> {
+    use textplots::{Chart, LabelBuilder, LabelFormat, Plot, Shape};
+    let mut points: Vec<(i64, i64)> = observations
+        .iter()
+        .filter_map(|(t, m)| m.views.map(|v| (t.as_millisecond(), v)))
+        .collect();
+    points.sort_unstable();
+    let (&(t0, _), &(t1, _)) = (points.first()?, points.last()?);
+    if t1 <= t0 {
+        return None;
+    }
+    let hours: Vec<(f32, f32)> = points
+        .iter()
+        .map(|(t, v)| (((t - t0) as f64 / 3_600_000.0) as f32, *v as f32))
+        .collect();
+    let xmax = ((t1 - t0) as f64 / 3_600_000.0) as f32;
+    let start = prismq_domain::Timestamp::from_millisecond(t0).ok()?;
+    let shape = Shape::Lines(&hours);
+    let mut chart = Chart::new(120, 40, 0.0, xmax);
+    let chart = chart
+        .lineplot(&shape)
+        .x_label_format(LabelFormat::Custom(Box::new(move |x| {
+            let at = start
+                .checked_add(jiff::SignedDuration::from_secs_f64(f64::from(x) * 3_600.0))
+                .unwrap_or(start);
+            render::time(at)[..16].to_owned()
+        })))
+        .y_label_format(LabelFormat::Custom(Box::new(|y| {
+            render::count(y.round() as i64)
+        })));
+    chart.axis();
+    chart.figures();
+    Some(chart.to_string())
+}
+
 async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> CliResult {
     let found: Vec<StoredResult> = match source {
         Some(s) => vec![app.results.get(&s, source_id).await?],
@@ -341,7 +473,21 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             None => Vec::new(),
         };
         if ctx.json() {
-            shown.push(json!({ "result": r, "history": history, "baselines": baselines }));
+            let min_span = app.config.ideas.settings().growth_min_span_secs();
+            let obs = observations(&r, &history);
+            let windows: serde_json::Map<String, serde_json::Value> = GrowthWindow::ALL
+                .iter()
+                .map(|w| {
+                    let g = growth::growth_over(&obs, *w, min_span);
+                    (w.as_str().to_owned(), json!(g))
+                })
+                .collect();
+            shown.push(json!({
+                "result": r,
+                "history": history,
+                "growth": windows,
+                "baselines": baselines,
+            }));
             continue;
         }
         let i = &r.item;
@@ -360,10 +506,18 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             ("first seen", render::time(r.first_seen_at)),
             ("last seen", render::time(r.last_seen_at)),
             ("last task", render::opt(r.last_task_id)),
-            ("views/hour", format!("{:.1}", r.views_per_hour)),
         ];
+        let observations = observations(&r, &history);
+        let min_span = app.config.ideas.settings().growth_min_span_secs();
+        for (w, line) in growth_lines(&observations, min_span) {
+            fields.push((w, line));
+        }
         fields.extend(explain(&r, &baselines));
         text.push_str(&render::fields(&fields));
+        if let Some(chart) = views_chart(&observations) {
+            text.push_str("\nviews over time:\n");
+            text.push_str(&chart);
+        }
         let mut t = Table::new(&["CAPTURED", "VIEWS", "LIKES", "COMMENTS"]).right_align(&[1, 2, 3]);
         for h in &history {
             let m = h.metrics;
@@ -386,7 +540,7 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
     }
 }
 
-const CSV_HEADER: [&str; 22] = [
+const CSV_HEADER: [&str; 29] = [
     "source",
     "source_id",
     "title",
@@ -398,7 +552,14 @@ const CSV_HEADER: [&str; 22] = [
     "views",
     "likes",
     "comments",
-    "views_per_hour",
+    "growth_1h_views_per_hour",
+    "growth_1h_span_secs",
+    "growth_24h_views_per_hour",
+    "growth_24h_span_secs",
+    "growth_7d_views_per_hour",
+    "growth_7d_span_secs",
+    "growth_30d_views_per_hour",
+    "growth_30d_span_secs",
     "first_seen_at",
     "last_seen_at",
     "last_task_id",
@@ -501,7 +662,13 @@ async fn write_pages(
 fn csv_row(r: &StoredResult) -> Vec<String> {
     let i = &r.item;
     let o = |v: Option<i64>| v.map_or_else(String::new, |n| n.to_string());
-    vec![
+    let mut growth = Vec::new();
+    for w in GrowthWindow::ALL {
+        let g = r.growth.get(w);
+        growth.push(g.map_or_else(String::new, |g| format!("{:.3}", g.views_per_hour)));
+        growth.push(o(g.map(|g| g.span_secs)));
+    }
+    let mut row = vec![
         i.source.clone(),
         i.source_id.clone(),
         i.title.clone(),
@@ -513,7 +680,9 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
         o(i.metrics.views),
         o(i.metrics.likes),
         o(i.metrics.comments),
-        format!("{:.3}", r.views_per_hour),
+    ];
+    row.extend(growth);
+    row.extend([
         r.first_seen_at.to_string(),
         r.last_seen_at.to_string(),
         r.last_task_id.map_or_else(String::new, |t| t.to_string()),
@@ -526,7 +695,8 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
             .map_or_else(String::new, |o| o.baseline.to_string()),
         r.outlier.map_or_else(String::new, |o| o.sample.to_string()),
         r.outlier.map_or_else(String::new, |o| o.views.to_string()),
-    ]
+    ]);
+    row
 }
 
 #[cfg(test)]
@@ -549,7 +719,21 @@ mod tests {
             first_seen_at: first,
             last_seen_at: last,
             last_task_id: None,
-            views_per_hour: if saved_twice { 1234.4 } else { 0.0 },
+            growth: if saved_twice && views.is_some() {
+                prismq_domain::growth::Growth {
+                    day: Some(prismq_domain::growth::WindowRate {
+                        views_per_hour: 1234.4,
+                        span_secs: 3_600,
+                    }),
+                    hour: Some(prismq_domain::growth::WindowRate {
+                        views_per_hour: 99.0,
+                        span_secs: 3_600,
+                    }),
+                    ..Default::default()
+                }
+            } else {
+                Default::default()
+            },
             format: None,
             outlier: None,
         }
@@ -585,15 +769,67 @@ mod tests {
     }
 
     #[test]
-    fn views_per_hour_is_a_dash_until_the_history_has_a_span() {
+    fn views_per_hour_is_a_dash_until_the_history_has_a_span_and_names_a_short_span() {
+        let day = GrowthWindow::Day;
         assert_eq!(
-            views_per_hour_cell(&stored(json!({}), Some(10), false)),
+            views_per_hour_cell(&stored(json!({}), Some(10), false), day),
             "-"
         );
-        assert_eq!(views_per_hour_cell(&stored(json!({}), None, true)), "-");
         assert_eq!(
-            views_per_hour_cell(&stored(json!({}), Some(10), true)),
-            "1,234"
+            views_per_hour_cell(&stored(json!({}), None, true), day),
+            "-"
+        );
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), true), day),
+            "1,234 (1h)",
+            "an hour of history in a 24 h window"
+        );
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), true), GrowthWindow::Hour),
+            "99"
+        );
+        assert_eq!(
+            views_per_hour_cell(&stored(json!({}), Some(10), true), GrowthWindow::Week),
+            "-"
+        );
+    }
+
+    #[test]
+    fn show_explains_each_window_and_draws_the_history() {
+        let t = |h: i64| -> prismq_domain::Timestamp {
+            prismq_domain::Timestamp::from_second(1_800_000_000 + h * 3_600).unwrap()
+        };
+        let m = |v: i64| prismq_domain::Metrics {
+            views: Some(v),
+            likes: Some(v / 100),
+            comments: None,
+        };
+        let obs = [(t(0), m(1_000)), (t(2), m(3_000)), (t(3), m(3_000))];
+        let lines = growth_lines(&obs, 1_800);
+        assert_eq!(lines[0].0, "growth 1h");
+        assert_eq!(
+            lines[0].1,
+            "0 views, 0 likes, - comments over the whole window; 0 views/h"
+        );
+        assert_eq!(
+            lines[1].1,
+            "+2,000 views, +20 likes, - comments over the last 3h (all the history there is); 667 views/h"
+        );
+        let short = growth_lines(&obs[..1], 1_800);
+        assert_eq!(short[3].1, "- (the history covers less than 30m of it)");
+        let chart = views_chart(&obs).unwrap();
+        assert!(chart.contains("3,000"), "{chart}");
+        assert!(chart.contains("1,000"), "{chart}");
+        assert!(
+            chart
+                .chars()
+                .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+            "{chart}"
+        );
+        assert_eq!(
+            views_chart(&obs[..1]),
+            None,
+            "one observation: nothing to draw"
         );
     }
 
@@ -619,6 +855,7 @@ mod tests {
         let t = table(
             &[stored(json!({"upload_rank": 7}), Some(1_234_567), false)],
             true,
+            GrowthWindow::Day,
         );
         let text = t.render_width(None);
         assert!(text.starts_with("RANK  VIDEO"), "{text}");

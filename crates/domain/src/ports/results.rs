@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::content::{ContentItem, Metrics, SaveReport};
 use crate::error::{PortError, ValidationError};
+use crate::growth::{Growth, GrowthWindow};
 use crate::outlier::{Baseline, OutlierScore, VideoFormat};
 use crate::task::TaskId;
 use crate::Timestamp;
@@ -21,8 +22,11 @@ pub struct StoredResult {
     pub last_seen_at: Timestamp,
     /// The task that last saved it.
     pub last_task_id: Option<TaskId>,
-    /// Views gained per hour between the first and the latest metrics snapshot (0 with one).
-    pub views_per_hour: f64,
+    /// Views gained per hour over each window ending at the latest observation
+    /// ([`crate::growth`]), with the span the history covers; a window is absent when the
+    /// history spans less than the configured minimum of it.
+    #[serde(default)]
+    pub growth: Growth,
     /// The item's format ([`crate::outlier::format_of`]); absent when unknown.
     #[serde(default)]
     pub format: Option<VideoFormat>,
@@ -62,7 +66,7 @@ pub enum ResultOrder {
     Views,
     /// Most recently published first.
     Recent,
-    /// Fastest growing (views per hour) first.
+    /// Fastest growing (views per hour over [`ResultQuery::window`]) first.
     Growth,
     /// Highest outlier score first (an index on the stored score serves it).
     Outlier,
@@ -75,6 +79,18 @@ pub struct ResultQuery {
     pub source: Option<String>,
     /// Only items last seen at or after this instant.
     pub since: Option<Timestamp>,
+    /// Only items first seen at or after this instant.
+    #[serde(default)]
+    pub new_since: Option<Timestamp>,
+    /// Only items of this channel.
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    /// Only items last saved by this task.
+    #[serde(default)]
+    pub task: Option<TaskId>,
+    /// The window `Growth` orders by.
+    #[serde(default = "default_window")]
+    pub window: GrowthWindow,
     /// Only items with an outlier score of at least this.
     #[serde(default)]
     pub min_score: Option<f64>,
@@ -92,11 +108,19 @@ pub struct ResultQuery {
     pub limit: u32,
 }
 
+fn default_window() -> GrowthWindow {
+    GrowthWindow::Day
+}
+
 impl Default for ResultQuery {
     fn default() -> Self {
         ResultQuery {
             source: None,
             since: None,
+            new_since: None,
+            channel_id: None,
+            task: None,
+            window: GrowthWindow::Day,
             min_score: None,
             max_score: None,
             format: None,
@@ -149,7 +173,9 @@ pub trait ResultStore: Send + Sync {
     /// `last_task_id`, and count it `updated` if any field or metric changed (writing a
     /// metrics snapshot only if a metric changed) or `unchanged` otherwise; keep one row per
     /// (source, source_id) even when two callers save the same item at once. An item repeated
-    /// within one batch is saved once per occurrence, in order.
+    /// within one batch is saved once per occurrence, in order. Every saved item's
+    /// [`StoredResult::growth`] is recomputed, as [`Growth::of`] its metric snapshots plus
+    /// its current metrics at `last_seen_at`, with the configured minimum span.
     ///
     /// In the same transaction it MUST bring outlier scores up to date for every channel id
     /// in the batch, as of the save's "now". A channel's videos are its stored items
@@ -187,7 +213,7 @@ pub trait ResultStore: Send + Sync {
 
     /// Items matching `query` in its order, ties broken by (source, source_id). MUST refuse
     /// what [`ResultQuery::validate`] refuses with `Invalid`. Items without the ordering
-    /// value (no views, no publish date, no score) come last. A score bound leaves out
+    /// value (no views, no publish date, no score, no growth in the window) come last. A score bound leaves out
     /// items without a score; a format keeps only items of that format.
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError>;
 
@@ -203,7 +229,9 @@ pub trait ResultStore: Send + Sync {
     /// if every video of the channel were saved again unchanged. For a database upgraded
     /// from a schema without scores, and for scores that time alone would change (a video
     /// becoming old enough to be scored on its total views). One transaction per channel.
-    /// Returns how many channels and videos were rescored.
+    /// With `channel_id` `None` it also recomputes every item's growth (for a database
+    /// upgraded from a schema without growth windows), in batches of at most 1,000 items a
+    /// transaction. Returns how many channels, videos and items were recomputed.
     async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError>;
 }
 
@@ -214,4 +242,6 @@ pub struct RescoreReport {
     pub channels: u64,
     /// Videos (distinct ids within a channel) whose values and scores were recomputed.
     pub videos: u64,
+    /// Items whose growth was recomputed (every item when rescoring all channels).
+    pub growth: u64,
 }

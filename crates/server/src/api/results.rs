@@ -6,6 +6,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use prismq_domain::growth::GrowthWindow;
 use prismq_domain::outlier::VideoFormat;
 use prismq_domain::ports::{
     ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, Scope, StoredResult,
@@ -24,9 +25,17 @@ pub struct ResultsQuery {
     pub source: Option<String>,
     /// Only items seen within this long (7d) or since this instant (RFC 3339).
     pub since: Option<String>,
+    /// Only items first seen within this long (1d) or since this instant (RFC 3339).
+    pub new_since: Option<String>,
+    /// Only this channel's items.
+    pub channel: Option<String>,
+    /// Only items the task with this id saved last.
+    pub task: Option<i64>,
     /// views (default), recent, growth or outlier.
     #[param(value_type = Option<String>)]
     pub order: Option<ResultOrder>,
+    /// The growth window `order=growth` sorts by: 1h, 24h (default), 7d or 30d.
+    pub window: Option<String>,
     /// Only items whose outlier score is at least this.
     pub min_score: Option<f64>,
     /// Only items whose outlier score is at most this.
@@ -119,6 +128,26 @@ pub async fn list(
             .as_deref()
             .map(|s| input::since("since", s, state.app.clock.now()))
             .transpose()?,
+        new_since: q
+            .new_since
+            .as_deref()
+            .map(|s| input::since("new_since", s, state.app.clock.now()))
+            .transpose()?,
+        channel_id: q.channel,
+        task: match q.task {
+            Some(id) if id <= 0 => {
+                return Err(ApiError::invalid(
+                    "task",
+                    format!("{id} is not a task id"),
+                    "a positive task id",
+                ))
+            }
+            t => t.map(prismq_domain::TaskId),
+        },
+        window: match q.window.as_deref() {
+            None => GrowthWindow::Day,
+            Some(w) => w.parse::<GrowthWindow>().map_err(ApiError::from)?,
+        },
         min_score: q.min_score,
         max_score: q.max_score,
         format: q.format,

@@ -1,10 +1,11 @@
 //! Obligations of `ResultStore::query` and `count`: the three orders with their tie-breaks,
-//! source and since filters, offset and limit, and counts.
+//! source, since, first-seen, channel and task filters, offset and limit, and counts.
 
 use std::time::Duration;
 
+use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{ResultOrder, ResultQuery};
-use prismq_domain::ContentItem;
+use prismq_domain::{ContentItem, TaskId};
 
 use super::support::{invalid_field, setup};
 use super::{ContractEnv, Subject};
@@ -84,7 +85,8 @@ pub async fn query_orders_by_recent(factory: impl Fn(ContractEnv) -> Subject) {
     assert_eq!(ids, vec!["new-a", "new-b", "mid", "old", "undated"]);
 }
 
-/// Growth order: highest views per hour first, ties by key.
+/// Growth order: highest views per hour over the query's window first, ties by key, items
+/// without growth in the window last.
 pub async fn query_orders_by_growth(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
     let start: Vec<ContentItem> = ["fast", "slow", "flat", "same-b", "same-a"]
@@ -104,21 +106,95 @@ pub async fn query_orders_by_growth(factory: impl Fn(ContractEnv) -> Subject) {
         order: ResultOrder::Growth,
         ..ResultQuery::default()
     };
-    let rows = s.results.query(&q).await.unwrap();
-    let got: Vec<(&str, f64)> = rows
-        .iter()
-        .map(|r| (r.item.source_id.as_str(), r.views_per_hour.round()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("fast", 8000.0),
-            ("same-a", 1000.0),
-            ("same-b", 1000.0),
-            ("slow", 100.0),
-            ("flat", 0.0)
-        ]
-    );
+    for window in [GrowthWindow::Day, GrowthWindow::Hour] {
+        let q = ResultQuery {
+            window,
+            ..q.clone()
+        };
+        let rows = s.results.query(&q).await.unwrap();
+        let got: Vec<(&str, Option<f64>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.item.source_id.as_str(),
+                    r.growth.get(window).map(|g| g.views_per_hour.round()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("fast", Some(8000.0)),
+                ("same-a", Some(1000.0)),
+                ("same-b", Some(1000.0)),
+                ("slow", Some(100.0)),
+                ("flat", None)
+            ],
+            "{window}"
+        );
+    }
+}
+
+/// `new_since` keeps items first seen at or after the instant (seeing an old one again does
+/// not bring it in); `channel_id` keeps one channel's items; `task` keeps the items a task
+/// saved last; together they all apply.
+pub async fn query_filters_first_seen_channel_and_task(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let in_channel = |id: &str, channel: &str| {
+        let mut i = content_item("youtube_api", id, 10);
+        i.channel_id = Some(channel.into());
+        i
+    };
+    s.results
+        .save(
+            Some(TaskId(1)),
+            &[in_channel("old-a", "UCa"), in_channel("old-b", "UCb")],
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(60));
+    let cut = clock.now();
+    s.results
+        .save(
+            Some(TaskId(2)),
+            &[in_channel("new-a", "UCa"), in_channel("old-b", "UCb")],
+        )
+        .await
+        .unwrap();
+    let q = |f: fn(&mut ResultQuery)| {
+        let mut q = ResultQuery {
+            order: ResultOrder::Recent,
+            ..ResultQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let ids = |rows: Vec<(String, String)>| rows.into_iter().map(|k| k.1).collect::<Vec<_>>();
+    let mut new_since = q(|_| {});
+    new_since.new_since = Some(cut);
+    assert_eq!(ids(keys(&s, new_since.clone()).await), vec!["new-a"]);
+    let mut channel = q(|q| q.channel_id = Some("UCa".into()));
+    assert_eq!(ids(keys(&s, channel.clone()).await), vec!["new-a", "old-a"]);
+    channel.channel_id = Some("UCnone".into());
+    assert!(keys(&s, channel).await.is_empty());
+    let task = q(|q| q.task = Some(TaskId(2)));
+    assert_eq!(ids(keys(&s, task.clone()).await), vec!["new-a", "old-b"]);
+    let task1 = q(|q| q.task = Some(TaskId(1)));
+    assert_eq!(ids(keys(&s, task1).await), vec!["old-a"]);
+    let all = ResultQuery {
+        channel_id: Some("UCb".into()),
+        ..task
+    };
+    assert_eq!(ids(keys(&s, all.clone()).await), vec!["old-b"]);
+    assert!(keys(
+        &s,
+        ResultQuery {
+            new_since: Some(cut),
+            ..all
+        }
+    )
+    .await
+    .is_empty());
 }
 
 /// `source` keeps one source; `since` keeps items last seen at or after the instant.

@@ -1,8 +1,10 @@
 //! Obligations of `ResultStore::save`, `get`, `find` and `history`: dedupe on (source, source_id),
-//! exact save counts, metric snapshots only on metric change, and views per hour.
+//! exact save counts, metric snapshots only on metric change, and growth over windows.
 
 use std::time::Duration;
 
+use prismq_domain::growth::{Growth, GrowthWindow};
+use prismq_domain::ports::StoredResult;
 use prismq_domain::{SaveReport, TaskId};
 
 use super::support::{assert_not_found, invalid_field, setup};
@@ -38,7 +40,7 @@ pub async fn save_inserts_unseen_items(factory: impl Fn(ContractEnv) -> Subject)
         (clock.now(), clock.now())
     );
     assert_eq!(got.last_task_id, Some(TaskId(7)));
-    assert_eq!(got.views_per_hour, 0.0);
+    assert_eq!(got.growth, Growth::default(), "one observation: no growth");
     let h = s.results.history("youtube_api", "a").await.unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!((h[0].captured_at, h[0].metrics), (clock.now(), a.metrics));
@@ -218,12 +220,17 @@ pub async fn find_returns_the_id_under_every_source(factory: impl Fn(ContractEnv
     assert!(s.results.find("A").await.unwrap().is_empty());
 }
 
-/// views_per_hour = (views at the latest snapshot − views at the first) / hours between
-/// them; an unchanged save adds no snapshot and so does not dilute it.
-pub async fn views_per_hour_spans_first_and_latest_snapshot(
-    factory: impl Fn(ContractEnv) -> Subject,
-) {
+/// Growth over a window ends at the latest observation (the current metrics at
+/// `last_seen_at`, so an unchanged save counts as one), interpolates at the window's start
+/// when the history reaches past it, reports the span it covers otherwise, and is absent
+/// below the default 30-minute minimum span.
+pub async fn growth_covers_real_windows(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
+    let rate = |r: &StoredResult, w: GrowthWindow| {
+        r.growth
+            .get(w)
+            .map(|g| (g.views_per_hour.round(), g.span_secs))
+    };
     let mut a = content_item("youtube_api", "a", 1000);
     s.results
         .save(None, std::slice::from_ref(&a))
@@ -235,38 +242,47 @@ pub async fn views_per_hour_spans_first_and_latest_snapshot(
         .save(None, std::slice::from_ref(&a))
         .await
         .unwrap();
-    let vph = s
-        .results
-        .get("youtube_api", "a")
-        .await
-        .unwrap()
-        .views_per_hour;
-    assert!((vph - 1000.0).abs() < 1e-6, "{vph}");
+    let got = s.results.get("youtube_api", "a").await.unwrap();
+    // 1 h window: views at its start interpolated halfway, 2,000 → 3,000.
+    assert_eq!(rate(&got, GrowthWindow::Hour), Some((1000.0, 3600)));
+    // 24 h window: the history covers 2 h of it.
+    assert_eq!(rate(&got, GrowthWindow::Day), Some((1000.0, 7200)));
     clock.advance(Duration::from_secs(3600));
     s.results
         .save(None, std::slice::from_ref(&a))
         .await
         .unwrap();
-    let vph = s
-        .results
-        .get("youtube_api", "a")
-        .await
-        .unwrap()
-        .views_per_hour;
-    assert!((vph - 1000.0).abs() < 1e-6, "unchanged save: {vph}");
-    clock.advance(Duration::from_secs(3600));
-    a.metrics.views = Some(6000);
+    let got = s.results.get("youtube_api", "a").await.unwrap();
+    assert_eq!(
+        rate(&got, GrowthWindow::Hour),
+        Some((0.0, 3600)),
+        "seen unchanged for the whole last hour"
+    );
+    assert_eq!(rate(&got, GrowthWindow::Day), Some((667.0, 3 * 3600)));
+    clock.advance(Duration::from_secs(22 * 3600));
+    a.metrics.views = Some(10_000);
     s.results
         .save(None, std::slice::from_ref(&a))
         .await
         .unwrap();
-    let vph = s
-        .results
-        .get("youtube_api", "a")
+    let got = s.results.get("youtube_api", "a").await.unwrap();
+    // 25 h of history: the 24 h window starts 1 h in (2,000 views) and is whole.
+    assert_eq!(rate(&got, GrowthWindow::Day), Some((333.0, 86_400)));
+    assert_eq!(rate(&got, GrowthWindow::Week), Some((360.0, 25 * 3600)));
+    // Two collects 47 s apart say nothing about a rate.
+    let mut b = content_item("youtube_api", "b", 0);
+    s.results
+        .save(None, std::slice::from_ref(&b))
         .await
-        .unwrap()
-        .views_per_hour;
-    assert!((vph - 1250.0).abs() < 1e-6, "(6000 - 1000) / 4 h: {vph}");
+        .unwrap();
+    clock.advance(Duration::from_secs(47));
+    b.metrics.views = Some(3_000_000);
+    s.results
+        .save(None, std::slice::from_ref(&b))
+        .await
+        .unwrap();
+    let got = s.results.get("youtube_api", "b").await.unwrap();
+    assert_eq!(got.growth, Growth::default());
 }
 
 /// Callers saving the same items at once keep one row per (source, source_id): across all

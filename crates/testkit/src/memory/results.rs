@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use prismq_domain::growth::Growth;
 use prismq_domain::outlier::{
     self, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
@@ -12,7 +13,7 @@ use prismq_domain::ports::{
     ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
     StoredResult,
 };
-use prismq_domain::{ContentItem, PortError, SaveReport, TaskId, Timestamp};
+use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, TaskId, Timestamp};
 
 use super::{passes, MemoryStore, State};
 
@@ -38,27 +39,27 @@ impl ResultEntry {
             first_seen_at: self.first_seen_at,
             last_seen_at: self.last_seen_at,
             last_task_id: self.last_task_id,
-            views_per_hour: views_per_hour(&self.history),
+            growth: growth(self),
             format: self.format,
             outlier: self.outlier,
         }
     }
 }
 
-/// Views gained per hour between the first and the latest snapshot; 0 with one snapshot,
-/// no elapsed time, or a snapshot without views.
-fn views_per_hour(history: &[MetricSnapshot]) -> f64 {
-    let (Some(first), Some(last)) = (history.first(), history.last()) else {
-        return 0.0;
-    };
-    let (Some(v0), Some(v1)) = (first.metrics.views, last.metrics.views) else {
-        return 0.0;
-    };
-    let ms = last.captured_at.as_millisecond() - first.captured_at.as_millisecond();
-    if ms <= 0 {
-        return 0.0;
-    }
-    (v1 - v0) as f64 / (ms as f64 / 3_600_000.0)
+/// The entry's growth as of its last save: its snapshots and its current metrics at
+/// `last_seen_at`, with the default minimum span (the memory store has no settings). It
+/// only changes when the entry is saved, so computing it on read is the same as storing it.
+fn growth(e: &ResultEntry) -> Growth {
+    let mut observations: Vec<(Timestamp, Metrics)> = e
+        .history
+        .iter()
+        .map(|s| (s.captured_at, s.metrics))
+        .collect();
+    observations.push((e.last_seen_at, e.item.metrics));
+    Growth::of(
+        &observations,
+        OutlierSettings::default().growth_min_span_secs(),
+    )
 }
 
 /// Brings `channel_id`'s values, baselines and scores up to date as the port describes:
@@ -295,6 +296,13 @@ impl ResultStore for MemoryStore {
             .values()
             .filter(|e| passes(query.source.as_ref(), |s| &e.item.source == s))
             .filter(|e| passes(query.since, |s| e.last_seen_at >= s))
+            .filter(|e| passes(query.new_since, |s| e.first_seen_at >= s))
+            .filter(|e| {
+                passes(query.channel_id.as_ref(), |c| {
+                    e.item.channel_id.as_ref() == Some(c)
+                })
+            })
+            .filter(|e| passes(query.task, |t| e.last_task_id == Some(t)))
             .filter(|e| passes(query.format, |f| e.format == Some(f)))
             .filter(|e| {
                 passes(query.min_score, |lo| {
@@ -316,8 +324,12 @@ impl ResultStore for MemoryStore {
                 rows.sort_by(|a, b| desc_some_first(a.item.published_at, b.item.published_at));
             }
             ResultOrder::Growth => {
+                let w = query.window;
                 rows.sort_by(|a, b| {
-                    desc_some_first(Some(a.views_per_hour), Some(b.views_per_hour))
+                    desc_some_first(
+                        a.growth.get(w).map(|r| r.views_per_hour),
+                        b.growth.get(w).map(|r| r.views_per_hour),
+                    )
                 });
             }
             ResultOrder::Outlier => {
@@ -345,6 +357,7 @@ impl ResultStore for MemoryStore {
     async fn rescore(&self, channel_id: Option<String>) -> Result<RescoreReport, PortError> {
         let now = self.now();
         let mut st = self.state();
+        let rescoring_all = channel_id.is_none();
         let channels: BTreeSet<String> = match channel_id {
             Some(c) => BTreeSet::from([c]),
             None => st
@@ -374,6 +387,10 @@ impl ResultStore for MemoryStore {
             );
             report.channels += 1;
             report.videos += videos.len() as u64;
+        }
+        if rescoring_all {
+            // Growth is computed on read from what the last save stored.
+            report.growth = st.results.len() as u64;
         }
         Ok(report)
     }
