@@ -312,6 +312,30 @@ async fn results_stats_workers_metrics_and_openapi() {
     assert_eq!(none.json["results"], json!([]));
     let bad = s.get(&read, "/v1/results", "/v1/results?order=best").await;
     assert_eq!((bad.status, bad.code()), (422, "invalid"));
+    let growth = s
+        .get(
+            &read,
+            "/v1/results",
+            "/v1/results?order=growth&window=7d&channel=UCnone&new_since=1d",
+        )
+        .await;
+    assert_eq!((growth.status, &growth.json["results"]), (200, &json!([])));
+    let by_task = s.get(&read, "/v1/results", "/v1/results?task=1").await;
+    assert_eq!(by_task.json["results"], json!([]), "saved by no task");
+    for (url, field) in [
+        ("/v1/results?window=2h", "window"),
+        ("/v1/results?task=0", "task"),
+        ("/v1/results?new_since=yesterday-ish", "new_since"),
+    ] {
+        let bad = s.get(&read, "/v1/results", url).await;
+        assert_eq!(
+            (bad.status, bad.json["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{url}: {}",
+            bad.text
+        );
+        assert!(bad.json["error"]["accepted"].is_string(), "{url}");
+    }
     let show = s
         .get(&read, "/v1/results/{source_id}", "/v1/results/dQw4w9WgXcQ")
         .await;
