@@ -1,0 +1,118 @@
+//! Growth-listing benchmark (issue 15's figure, never a timed test):
+//! `results list --order growth --window W --limit 50` over many stored videos with ten
+//! snapshots each, for every window, and with a first-seen filter.
+//!
+//! Run: `cargo bench -p prismq-storage-sqlite --bench growth`. `PRISMQ_BENCH_RESULTS` sets
+//! how many videos are stored (default 1,000,000). The rows and their ten daily snapshots
+//! are written with plain SQL (saving ten rounds of a million videos through the store
+//! would take an hour); the store's own `rescore` then computes every video's growth from
+//! that history, as a save would. Figures are medians and 95th percentiles of 200 queries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prismq_domain::growth::GrowthWindow;
+use prismq_domain::ports::{ResultOrder, ResultQuery, SystemClock};
+use prismq_domain::Timestamp;
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+
+const QUERIES: usize = 200;
+const SNAPSHOTS: i64 = 10;
+
+fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1_000.0)
+}
+
+fn main() {
+    let total: i64 = std::env::var("PRISMQ_BENCH_RESULTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(
+        SqliteOptions::new(dir.path().join("growth.db")),
+        Arc::new(SystemClock),
+    )
+    .expect("open");
+    let now = Timestamp::now().as_millisecond();
+    let day = 86_400_000_i64;
+    let t = Instant::now();
+    store
+        .with_connection(|c| {
+            let tx = c.unchecked_transaction().expect("tx");
+            // Video i gains (i * 7919 % 5000) + 1 views a day; seen first ten days ago, one
+            // snapshot a day since, the last one now.
+            tx.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO results (id, source, source_id, title, channel_id, views, likes, comments,
+                    first_seen_at, last_seen_at, first_metrics_at, metrics_at)
+                 SELECT i, 'youtube_channel', printf('v%07d', i), 'bench video', printf('UC%05d', i % 2000),
+                    1000 + ((i * 7919) % 5000 + 1) * (?2 - 1), NULL, NULL, ?3, ?4, ?3, ?4 FROM n",
+                rusqlite::params![total, SNAPSHOTS, now - (SNAPSHOTS - 1) * day, now],
+            )
+            .expect("results");
+            tx.execute(
+                "WITH RECURSIVE d(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM d WHERE k < ?1 - 1)
+                 INSERT INTO result_metrics (result_id, captured_at, views)
+                 SELECT r.id, ?2 + d.k * ?3, 1000 + ((r.id * 7919) % 5000 + 1) * d.k
+                 FROM results r, d ORDER BY r.id, d.k",
+                rusqlite::params![SNAPSHOTS, now - (SNAPSHOTS - 1) * day, day],
+            )
+            .expect("snapshots");
+            tx.commit().expect("commit");
+            Ok(())
+        })
+        .expect("seed");
+    let seeded = t.elapsed();
+    let t = Instant::now();
+    let report = store.rescore_blocking(None).expect("rescore");
+    println!(
+        "seeded {total} videos x {SNAPSHOTS} snapshots in {:.1} s; rescore computed the growth of {} in {:.1} s",
+        seeded.as_secs_f64(),
+        report.growth,
+        t.elapsed().as_secs_f64()
+    );
+    let mut cases: Vec<(String, ResultQuery)> = GrowthWindow::ALL
+        .iter()
+        .map(|w| {
+            (
+                format!("--order growth --window {w} --limit 50"),
+                ResultQuery {
+                    order: ResultOrder::Growth,
+                    window: *w,
+                    limit: 50,
+                    ..ResultQuery::default()
+                },
+            )
+        })
+        .collect();
+    cases.push((
+        "--order growth --window 24h --limit 50 --new-since 30d".into(),
+        ResultQuery {
+            order: ResultOrder::Growth,
+            new_since: Timestamp::from_millisecond(now - 30 * day).ok(),
+            limit: 50,
+            ..ResultQuery::default()
+        },
+    ));
+    for (name, q) in cases {
+        let mut times = Vec::new();
+        for _ in 0..QUERIES {
+            let t = Instant::now();
+            let rows = store.query_blocking(&q).expect("query");
+            times.push(t.elapsed());
+            assert_eq!(rows.len(), 50);
+            assert!(rows[0].growth.get(q.window).is_some());
+        }
+        println!(
+            "results list {name} over {total}: median {} p95 {}",
+            ms(pct(times.clone(), 0.5)),
+            ms(pct(times, 0.95))
+        );
+    }
+}
