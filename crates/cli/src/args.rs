@@ -219,6 +219,13 @@ pub struct TrendingArgs {
     /// How many videos (1-200; default 50).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub top_n: Option<i64>,
+    /// Enqueue a scrape of each found channel without a baseline, once per channel and day
+    /// (default: `[youtube] baselines_on_demand`).
+    #[arg(long, conflicts_with = "no_baselines")]
+    pub baselines: bool,
+    /// Do not, whatever `[youtube] baselines_on_demand` says.
+    #[arg(long)]
+    pub no_baselines: bool,
     /// Queue options.
     #[command(flatten)]
     pub task: TaskOptions,
@@ -247,6 +254,13 @@ pub struct KeywordArgs {
     /// Prefer this language (ISO 639-1).
     #[arg(long, value_name = "LANG")]
     pub language: Option<String>,
+    /// Enqueue a scrape of each found channel without a baseline, once per channel and day
+    /// (default: `[youtube] baselines_on_demand`).
+    #[arg(long, conflicts_with = "no_baselines")]
+    pub baselines: bool,
+    /// Do not, whatever `[youtube] baselines_on_demand` says.
+    #[arg(long)]
+    pub no_baselines: bool,
     /// Queue options.
     #[command(flatten)]
     pub task: TaskOptions,

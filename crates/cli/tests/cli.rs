@@ -152,6 +152,19 @@ fn enqueue_each_type_prints_the_id() {
     assert_eq!(t["log"][0]["event"], "enqueued");
     let trending = s.json(&["tasks", "show", "2"]);
     assert_eq!(trending["task"]["params"]["region"], "gb");
+    assert!(trending["task"]["params"].get("baselines").is_none());
+    s.ok(&["enqueue", "trending", "--baselines"]);
+    s.ok(&["enqueue", "keyword", "surf", "--no-baselines"]);
+    assert_eq!(
+        s.json(&["tasks", "show", "7"])["task"]["params"]["baselines"],
+        true
+    );
+    assert_eq!(
+        s.json(&["tasks", "show", "8"])["task"]["params"]["baselines"],
+        false
+    );
+    let err = s.fails(&["enqueue", "trending", "--baselines", "--no-baselines"], 2);
+    assert!(err.contains("--no-baselines"), "{err}");
 }
 
 #[test]

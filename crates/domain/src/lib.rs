@@ -29,7 +29,7 @@ pub use cancel::CancelSignal;
 pub use claiming::ClaimingStrategy;
 pub use content::{ContentItem, Metrics, SaveReport};
 pub use error::{PortError, ValidationError};
-pub use plugin::{Registrar, TaskContext, TaskError, TaskHandler, TaskResult};
+pub use plugin::{FollowUp, Registrar, TaskContext, TaskError, TaskHandler, TaskResult};
 pub use retry::{ErrorClass, RetryDecision, RetryPolicy};
 pub use status::TaskStatus;
 pub use task::{

@@ -25,6 +25,23 @@ pub struct TaskResult {
     pub summary: String,
     /// Named counters (pages fetched, quota units, …).
     pub counters: BTreeMap<String, u64>,
+    /// Tasks the run asks to have enqueued after its items are saved (best effort: a
+    /// follow-up that cannot be enqueued is noted in the task's log, the task still
+    /// completes). Give each an idempotency key so a retried run asks for the same task.
+    #[serde(default)]
+    pub follow_ups: Vec<FollowUp>,
+}
+
+/// A task a run asks for, and when it is not needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The task to enqueue (validated by its handler first, like any enqueue).
+    pub task: crate::task::NewTask,
+    /// Skip it when this channel already has a baseline with a median (a stored
+    /// [`crate::ports::ChannelBaseline`] of any format and basis): the follow-up that
+    /// collects a channel's uploads so its videos can be scored.
+    #[serde(default)]
+    pub unless_channel_has_baseline: Option<String>,
 }
 
 /// A failed run, classified where it arose.

@@ -96,10 +96,12 @@ impl TaskHandler for EchoHandler {
         let _ = ctx
             .progress(format!("echoed {} items", items.len()), Value::Null)
             .await;
+        // `..TaskResult::default()` keeps this compiling when the result gains fields.
         Ok(TaskResult {
             summary: format!("{} items", items.len()),
             counters: BTreeMap::from([("items".to_owned(), items.len() as u64)]),
             items,
+            ..TaskResult::default()
         })
     }
 }

@@ -128,6 +128,9 @@ pub struct YoutubeConfig {
     pub max_response_bytes: u64,
     /// Quota limits and prices.
     pub quota: QuotaConfig,
+    /// `trending_scrape` and `keyword_search` tasks without a `baselines` parameter enqueue
+    /// a scrape of each found channel that has no baseline yet (default false).
+    pub baselines_on_demand: bool,
 }
 
 impl fmt::Debug for YoutubeConfig {
@@ -141,6 +144,7 @@ impl fmt::Debug for YoutubeConfig {
             .field("ytdlp_timeout_secs", &self.ytdlp_timeout_secs)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("quota", &self.quota)
+            .field("baselines_on_demand", &self.baselines_on_demand)
             .finish()
     }
 }
@@ -156,6 +160,7 @@ impl Default for YoutubeConfig {
             ytdlp_timeout_secs: 300,
             max_response_bytes: 8 * 1024 * 1024,
             quota: QuotaConfig::default(),
+            baselines_on_demand: false,
         }
     }
 }

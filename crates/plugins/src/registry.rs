@@ -99,11 +99,13 @@ pub fn register(
         main.clone(),
         deps.clock.clone(),
     )))?;
-    registrar.add(Arc::new(TrendingHandler::new(api)))?;
-    registrar.add(Arc::new(KeywordHandler::new(
-        main.clone(),
-        deps.clock.clone(),
-    )))?;
+    registrar.add(Arc::new(
+        TrendingHandler::new(api).with_baselines_on_demand(config.baselines_on_demand),
+    ))?;
+    registrar.add(Arc::new(
+        KeywordHandler::new(main.clone(), deps.clock.clone())
+            .with_baselines_on_demand(config.baselines_on_demand),
+    ))?;
     registrar.add(Arc::new(ApiHandler::new(main)))?;
     Ok(())
 }

@@ -789,3 +789,75 @@ fn every_error_fixture_is_classified() {
         Classified::Error(SourceError::RateLimited { retry_at: None })
     );
 }
+
+/// Baselines on demand: a trending or search task asked for them returns one
+/// `channel_scrape` follow-up per distinct channel (at most 25), on the tab of the video's
+/// format, keyed per channel, tab and day, each one the channel handler accepts; none when
+/// not asked, and the task's `baselines` parameter wins over the configuration.
+#[tokio::test]
+async fn baselines_on_demand_ask_for_each_channels_uploads_once() {
+    let (_server, h) = harness("K").await;
+    let r = h
+        .run("trending_scrape", json!({"top_n": 20, "baselines": true}))
+        .await
+        .unwrap();
+    let channels: std::collections::BTreeSet<&str> = r
+        .items
+        .iter()
+        .filter_map(|i| i.channel_id.as_deref())
+        .collect();
+    assert!(!channels.is_empty());
+    assert_eq!(r.follow_ups.len(), channels.len().min(25));
+    let channel_handler = h.handler("channel_scrape");
+    for f in &r.follow_ups {
+        let c = f.unless_channel_has_baseline.as_deref().unwrap();
+        assert!(channels.contains(c), "{c}");
+        assert_eq!(f.task.task_type.as_str(), "channel_scrape");
+        assert_eq!(f.task.params["top_n"], 50);
+        assert_eq!(f.task.params["tab"], "videos");
+        assert_eq!(
+            f.task.idempotency_key.as_deref(),
+            Some(format!("baseline:{c}:videos:2026-11-20").as_str())
+        );
+        channel_handler
+            .validate(f.task.params.as_object().unwrap())
+            .expect("the follow-up's params are valid");
+    }
+    let none = h
+        .run("trending_scrape", json!({"top_n": 20}))
+        .await
+        .unwrap();
+    assert!(none.follow_ups.is_empty(), "off by default");
+    let searched = h
+        .run(
+            "keyword_search",
+            json!({"query": "surf trip", "top_n": 50, "baselines": "true"}),
+        )
+        .await
+        .unwrap();
+    assert!(!searched.follow_ups.is_empty());
+    assert!(searched.follow_ups.len() <= 25);
+
+    let (_server2, base) = FakeApi::start().await;
+    let mut on = config(&base, "K");
+    on.baselines_on_demand = true;
+    let h = Harness::new(on);
+    let r = h.run("trending_scrape", json!({"top_n": 5})).await.unwrap();
+    assert!(
+        !r.follow_ups.is_empty(),
+        "[youtube] baselines_on_demand = true"
+    );
+    let r = h
+        .run("trending_scrape", json!({"top_n": 5, "baselines": false}))
+        .await
+        .unwrap();
+    assert!(r.follow_ups.is_empty(), "the task's parameter wins");
+    let e = h
+        .handler("trending_scrape")
+        .validate(json!({"baselines": "yes"}).as_object().unwrap())
+        .unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.accepted.as_str()),
+        ("baselines", "true or false")
+    );
+}

@@ -363,6 +363,9 @@ pub struct YoutubeConfig {
     pub quota_units_per_day: u64,
     /// search.list calls per day (its own bucket, counted in calls).
     pub search_calls_per_day: u64,
+    /// Trending and keyword tasks without a `baselines` parameter enqueue a scrape of each
+    /// found channel without a baseline (see `docs/ideas.md`).
+    pub baselines_on_demand: bool,
 }
 
 /// The official Data API base URL.
@@ -379,6 +382,7 @@ impl Default for YoutubeConfig {
             ytdlp_timeout: Duration::from_secs(300),
             quota_units_per_day: 10_000,
             search_calls_per_day: 100,
+            baselines_on_demand: false,
         }
     }
 }

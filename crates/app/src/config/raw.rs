@@ -141,7 +141,7 @@ raw_sections! {
     retry: RawRetry { base, cap, max_attempts }
     youtube: RawYoutube {
         backend, api_key, api_base_url, ytdlp_path, request_timeout, ytdlp_timeout,
-        quota_units_per_day, search_calls_per_day,
+        quota_units_per_day, search_calls_per_day, baselines_on_demand,
     }
     logging: RawLogging { level, format }
     ideas: RawIdeas {

@@ -288,6 +288,12 @@ pub(super) fn build(
             dy.search_calls_per_day,
             |v| values::integer(v, 1, 1_000_000_000),
         )?,
+        baselines_on_demand: r.get(
+            "youtube.baselines_on_demand",
+            ry.baselines_on_demand,
+            dy.baselines_on_demand,
+            values::boolean,
+        )?,
     };
 
     let rl = raw.logging;

@@ -169,6 +169,24 @@ pub fn text(raw: &Raw, accepted: &str) -> Result<String, Bad> {
     }
 }
 
+/// `true` or `false`: a TOML boolean, or the text `true` / `false` (any case), as every
+/// environment value arrives.
+pub fn boolean(raw: &Raw) -> Result<bool, Bad> {
+    const ACCEPTED: &str = "true or false";
+    match raw {
+        Raw::Bool(b) => Ok(*b),
+        Raw::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Bad::new("not true or false", ACCEPTED)),
+        },
+        other => Err(Bad::new(
+            format!("{} is not true or false", other.kind()),
+            ACCEPTED,
+        )),
+    }
+}
+
 /// Parses text with `T::from_str`, which must refuse unknown names.
 pub fn parsed<T: FromStr>(raw: &Raw, accepted: &str) -> Result<T, Bad> {
     let s = text(raw, accepted)?;

@@ -244,6 +244,7 @@ async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult
         items,
         summary,
         counters,
+        follow_ups,
     } = result;
     let saved = if items.is_empty() {
         SaveReport::default()
@@ -260,7 +261,11 @@ async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult
             }
         }
     };
-    let body = json!({ "summary": summary, "counters": counters, "saved": saved });
+    let followed = enqueue_follow_ups(shared, task, follow_ups).await;
+    let mut body = json!({ "summary": summary, "counters": counters, "saved": saved });
+    if let Some(f) = followed {
+        body["follow_ups"] = f;
+    }
     match with_retries(shared, || shared.queue.complete(lease, Some(body.clone()))).await {
         Ok(()) => {
             tracing::info!(
@@ -275,6 +280,80 @@ async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult
             tracing::warn!(error = %e, "could not complete the task; its items are saved");
             Outcome::Lost
         }
+    }
+}
+
+/// Enqueues the follow-ups a successful run asked for, after its items are saved (so a
+/// baseline they made counts), and says what became of them for the completion summary:
+/// `{"enqueued": [ids], "duplicates": [ids], "skipped": n, "refused": n}`; `None` when
+/// there were none. Best effort: a follow-up its handler refuses, or that the queue cannot
+/// take, is noted in the task's log and the task still completes.
+async fn enqueue_follow_ups(
+    shared: &Shared,
+    task: &Task,
+    follow_ups: Vec<prismq_domain::FollowUp>,
+) -> Option<serde_json::Value> {
+    if follow_ups.is_empty() {
+        return None;
+    }
+    let (mut enqueued, mut duplicates, mut skipped, mut refused) = (Vec::new(), Vec::new(), 0, 0);
+    for f in follow_ups {
+        if let Some(channel) = &f.unless_channel_has_baseline {
+            match shared.results.baselines(channel).await {
+                Ok(b) if b.iter().any(|b| b.baseline.median.is_some()) => {
+                    skipped += 1;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    refused += 1;
+                    note(
+                        shared,
+                        task,
+                        format!("follow-up not enqueued: reading the baselines of {channel}: {e}"),
+                    )
+                    .await;
+                    continue;
+                }
+            }
+        }
+        let kind = f.task.task_type.clone();
+        if let Err(e) = shared.registry.validate(&f.task) {
+            refused += 1;
+            note(shared, task, format!("follow-up {kind} refused: {e}")).await;
+            continue;
+        }
+        match shared.queue.enqueue(f.task).await {
+            Ok(e) if e.duplicate => duplicates.push(e.id.0),
+            Ok(e) => enqueued.push(e.id.0),
+            Err(e) => {
+                refused += 1;
+                note(shared, task, format!("follow-up {kind} not enqueued: {e}")).await;
+            }
+        }
+    }
+    if !enqueued.is_empty() {
+        tracing::info!(count = enqueued.len(), "enqueued follow-up tasks");
+    }
+    Some(json!({
+        "enqueued": enqueued,
+        "duplicates": duplicates,
+        "skipped": skipped,
+        "refused": refused,
+    }))
+}
+
+/// A warning in the task's log (best effort).
+async fn note(shared: &Shared, task: &Task, message: String) {
+    tracing::warn!(task = task.id.0, "{message}");
+    let entry = NewLogEntry {
+        level: LogLevel::Warn,
+        event: TaskEvent::Progress,
+        message,
+        details: json!({ "follow_up": "refused" }),
+    };
+    if let Err(e) = shared.logs.append(task.id, entry).await {
+        tracing::warn!(error = %e, "could not write the follow-up note to the task's log");
     }
 }
 

@@ -90,6 +90,7 @@ fn register_youtube(
         ytdlp_path: y.ytdlp_path.clone(),
         request_timeout_secs: secs(y.request_timeout),
         ytdlp_timeout_secs: secs(y.ytdlp_timeout),
+        baselines_on_demand: y.baselines_on_demand,
         ..YoutubeConfig::default()
     };
     plugin.quota.general_daily_units = y.quota_units_per_day;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prismq_domain::{
-    CancelSignal, ContentItem, Task, TaskContext, TaskError, TaskHandler, TaskResult, TaskType,
-    Timestamp, ValidationError,
+    CancelSignal, ContentItem, FollowUp, Task, TaskContext, TaskError, TaskHandler, TaskResult,
+    TaskType, Timestamp, ValidationError,
 };
 
 /// What a scripted handler does on one call.
@@ -23,6 +23,8 @@ pub enum Step {
     Sleep(Duration),
     /// Sleeps until cancelled, then fails as retryable (the runtime usually stops it first).
     UntilCancelled,
+    /// Succeeds with no items, asking for these follow-ups.
+    FollowUps(Vec<FollowUp>),
 }
 
 /// Plays `steps` in order, one per call; the last step repeats.
@@ -86,6 +88,12 @@ impl TaskHandler for Scripted {
                 items: items(task, k),
                 summary: format!("{k} items"),
                 counters: [("pages".to_owned(), 1)].into_iter().collect(),
+                follow_ups: Vec::new(),
+            }),
+            Step::FollowUps(follow_ups) => Ok(TaskResult {
+                summary: "follow-ups".into(),
+                follow_ups,
+                ..TaskResult::default()
             }),
             Step::Retryable => Err(TaskError::retryable("flaky")),
             Step::Permanent => Err(TaskError::permanent("never")),

@@ -329,3 +329,84 @@ async fn set_up_errors() {
     }
     let _ = t0();
 }
+
+/// Follow-ups are enqueued after the run's items are saved: one whose channel has no
+/// baseline is enqueued (and run by the same drain), one whose channel has a baseline is
+/// skipped, one its handler refuses (an unknown type) is noted in the task's log, and a
+/// second run asking for the same idempotency key gets the existing task back.
+#[tokio::test(start_paused = true)]
+async fn follow_ups_are_enqueued_unless_their_channel_has_a_baseline() {
+    use prismq_domain::{FollowUp, NewTask};
+    let mem = Mem::new();
+    let old = t0()
+        .checked_sub(jiff::SignedDuration::from_hours(40 * 24))
+        .unwrap();
+    let baselined: Vec<prismq_domain::ContentItem> = (0..10)
+        .map(|i| {
+            let mut it = prismq_domain::ContentItem::new("test_source", format!("b{i}"), "t");
+            it.channel_id = Some("UCbase".into());
+            it.published_at = Some(old);
+            it.metrics.views = Some(1_000);
+            it.extra.insert("is_short".into(), serde_json::json!(false));
+            it
+        })
+        .collect();
+    mem.store.save(None, &baselined).await.unwrap();
+    assert!(mem
+        .store
+        .baselines("UCbase")
+        .await
+        .unwrap()
+        .iter()
+        .any(|b| b.baseline.median.is_some()));
+    let follow = |kind: &str, key: &str, channel: Option<&str>| {
+        let mut task = NewTask::new(tt(kind), serde_json::json!({}));
+        task.idempotency_key = Some(key.into());
+        FollowUp {
+            task,
+            unless_channel_has_baseline: channel.map(str::to_owned),
+        }
+    };
+    let asks = vec![
+        follow("target", "baseline:UCnone", Some("UCnone")),
+        follow("target", "baseline:UCbase", Some("UCbase")),
+        follow("nosuch", "other", None),
+    ];
+    let finder = Scripted::new("finder", vec![Step::FollowUps(asks)]);
+    let target = Scripted::new("target", vec![Step::Ok(0)]);
+    let rt = mem.runtime(
+        support::registry(vec![finder.clone(), target.clone()]),
+        support::settings(),
+    );
+    let first = mem.enqueue("finder").await;
+    let report = rt.run(DRAIN, CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        report.completed, 2,
+        "the finder and the one follow-up it got"
+    );
+    assert_eq!(target.calls(), 1);
+    let summary = mem.task(first).await.summary.unwrap();
+    let f = &summary["follow_ups"];
+    assert_eq!(
+        (f["skipped"].as_u64(), f["refused"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let enqueued = f["enqueued"][0].as_i64().unwrap();
+    let made = mem.task(prismq_domain::TaskId(enqueued)).await;
+    assert_eq!(made.task_type, tt("target"));
+    assert_eq!(made.idempotency_key.as_deref(), Some("baseline:UCnone"));
+    assert_eq!(made.status, TaskStatus::Completed);
+    let log = TaskLog::list(&mem.store, first).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|r| r.message.contains("follow-up nosuch refused")),
+        "{log:?}"
+    );
+    // A second run asking for the same key: the existing task, nothing new.
+    let second = mem.enqueue("finder").await;
+    rt.run(DRAIN, CancellationToken::new()).await.unwrap();
+    let f = mem.task(second).await.summary.unwrap()["follow_ups"].clone();
+    assert_eq!(f["duplicates"], serde_json::json!([enqueued]));
+    assert_eq!(f["enqueued"], serde_json::json!([]));
+    assert_eq!(target.calls(), 1);
+}

@@ -487,6 +487,8 @@ mod tests {
             country: None,
             category: None,
             top_n: None,
+            baselines: false,
+            no_baselines: false,
             task: TaskOptions {
                 region: region.map(str::to_owned),
                 ..TaskOptions::default()

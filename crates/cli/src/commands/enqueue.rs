@@ -42,6 +42,15 @@ pub async fn run(ctx: &Ctx, args: EnqueueArgs) -> CliResult {
     }
 }
 
+/// `--baselines` / `--no-baselines` as the `baselines` parameter; absent without either.
+fn baselines(on: bool, off: bool) -> Option<Value> {
+    match (on, off) {
+        (true, _) => Some(Value::Bool(true)),
+        (_, true) => Some(Value::Bool(false)),
+        _ => None,
+    }
+}
+
 /// The task `kind` describes, with its queue options applied.
 ///
 /// # Errors
@@ -60,6 +69,7 @@ pub fn build(kind: &TaskKind, now: Timestamp) -> CliResult<NewTask> {
             put(&mut p, "region", a.country.clone().map(Value::from));
             put(&mut p, "category", a.category.clone().map(Value::from));
             put(&mut p, "top_n", a.top_n.map(Value::from));
+            put(&mut p, "baselines", baselines(a.baselines, a.no_baselines));
             ("trending_scrape", &a.task)
         }
         TaskKind::Keyword(a) => {
@@ -74,6 +84,7 @@ pub fn build(kind: &TaskKind, now: Timestamp) -> CliResult<NewTask> {
             put(&mut p, "sort_by", a.sort_by.clone().map(Value::from));
             put(&mut p, "region", a.country.clone().map(Value::from));
             put(&mut p, "language", a.language.clone().map(Value::from));
+            put(&mut p, "baselines", baselines(a.baselines, a.no_baselines));
             ("keyword_search", &a.task)
         }
         TaskKind::Videos(a) => {

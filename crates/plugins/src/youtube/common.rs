@@ -2,8 +2,9 @@
 //! into a [`TaskResult`] (or, when it stopped midway, into a [`TaskError`] carrying the
 //! items fetched before it stopped), and the task type names and source values.
 
+use prismq_domain::plugin::FollowUp;
 use prismq_domain::{
-    ContentItem, Task, TaskError, TaskResult, TaskType, Timestamp, ValidationError,
+    ContentItem, NewTask, Task, TaskError, TaskResult, TaskType, Timestamp, ValidationError,
 };
 use serde_json::{Map, Value};
 
@@ -114,5 +115,59 @@ pub(crate) fn result(
         items,
         summary,
         counters,
+        follow_ups: Vec::new(),
     }
+}
+
+/// The most channel scrapes one task asks for to give channels a baseline (each costs
+/// about two units on the Data API: one page of uploads and their details).
+pub const MAX_BASELINE_FOLLOW_UPS: usize = 25;
+
+/// The uploads a baseline scrape collects: one page, enough for the default window of 30
+/// uploads older than a week.
+pub const BASELINE_SCRAPE_TOP_N: u32 = 50;
+
+/// Follow-ups that give the found videos' channels a baseline (issue: baselines on
+/// demand): for each distinct channel id among `items`, in their order and at most
+/// [`MAX_BASELINE_FOLLOW_UPS`], a `channel_scrape` of its newest
+/// [`BASELINE_SCRAPE_TOP_N`] uploads on the tab of the video's format (`shorts` for a
+/// Short, `videos` otherwise), skipped by the runtime when the channel already has a
+/// baseline. The idempotency key `baseline:<channel>:<tab>:<day>` (the day of the task's
+/// claim, UTC) makes it once per channel, tab and day however many tasks find the channel.
+pub(crate) fn baseline_follow_ups(task: &Task, items: &[ContentItem]) -> Vec<FollowUp> {
+    let day = task.updated_at.to_string();
+    let day = day.get(..10).unwrap_or("");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for item in items {
+        let Some(channel) = item.channel_id.as_deref() else {
+            continue;
+        };
+        if !super::ids::is_channel_id(channel) {
+            continue;
+        }
+        let short = item.extra.get("is_short").and_then(Value::as_bool) == Some(true);
+        let tab = if short { "shorts" } else { "videos" };
+        if !seen.insert((channel.to_owned(), tab)) {
+            continue;
+        }
+        if out.len() == MAX_BASELINE_FOLLOW_UPS {
+            break;
+        }
+        let mut new = NewTask::new(
+            task_type(CHANNEL_SCRAPE),
+            serde_json::json!({
+                "channel_url": format!("https://www.youtube.com/channel/{channel}"),
+                "top_n": BASELINE_SCRAPE_TOP_N,
+                "tab": tab,
+            }),
+        );
+        new.priority = task.priority;
+        new.idempotency_key = Some(format!("baseline:{channel}:{tab}:{day}"));
+        out.push(FollowUp {
+            task: new,
+            unless_channel_has_baseline: Some(channel.to_owned()),
+        });
+    }
+    out
 }

@@ -22,12 +22,24 @@ pub const SOURCE: &str = "youtube_keyword";
 pub struct KeywordHandler {
     source: Arc<dyn VideoSource>,
     clock: Arc<dyn Clock>,
+    baselines_on_demand: bool,
 }
 
 impl KeywordHandler {
     /// A handler searching `source`, with `clock` for `published_within`.
     pub fn new(source: Arc<dyn VideoSource>, clock: Arc<dyn Clock>) -> Self {
-        KeywordHandler { source, clock }
+        KeywordHandler {
+            source,
+            clock,
+            baselines_on_demand: false,
+        }
+    }
+
+    /// Whether a task without a `baselines` parameter asks for its channels' baselines
+    /// (`[youtube] baselines_on_demand`).
+    pub fn with_baselines_on_demand(mut self, on: bool) -> Self {
+        self.baselines_on_demand = on;
+        self
     }
 }
 
@@ -69,13 +81,19 @@ impl TaskHandler for KeywordHandler {
         };
         let backend = self.source.name();
         match self.source.search(&query, ctx.cancel_signal()).await {
-            Ok(fetched) => Ok(common::result(
-                SOURCE,
-                backend,
-                fetched,
-                &format!("a search for {:?}", p.query),
-                extra,
-            )),
+            Ok(fetched) => {
+                let mut result = common::result(
+                    SOURCE,
+                    backend,
+                    fetched,
+                    &format!("a search for {:?}", p.query),
+                    extra,
+                );
+                if p.baselines.unwrap_or(self.baselines_on_demand) {
+                    result.follow_ups = common::baseline_follow_ups(task, &result.items);
+                }
+                Ok(result)
+            }
             // Ranks stay right: the partial items are the first results, in order.
             Err(stopped) => Err(common::stopped(SOURCE, backend, stopped, extra)),
         }

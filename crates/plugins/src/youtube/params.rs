@@ -129,6 +129,9 @@ pub struct TrendingParams {
     pub category_id: String,
     /// 1–200 (default 50).
     pub top_n: u32,
+    /// Enqueue a scrape of each found video's channel that has no baseline yet; `None`
+    /// follows `[youtube] baselines_on_demand`.
+    pub baselines: Option<bool>,
 }
 
 /// How far back `keyword_search` looks.
@@ -226,6 +229,8 @@ pub struct KeywordParams {
     pub region: Option<String>,
     /// ISO 639-1.
     pub language: Option<String>,
+    /// As [`TrendingParams::baselines`].
+    pub baselines: Option<bool>,
 }
 
 /// `api_scrape` parameters.
@@ -249,6 +254,7 @@ struct RawTrending {
     country: Option<Value>,
     category: Option<Value>,
     top_n: Option<Value>,
+    baselines: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +266,7 @@ struct RawKeyword {
     sort_by: Option<Value>,
     region: Option<Value>,
     language: Option<Value>,
+    baselines: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -321,7 +328,10 @@ pub fn channel(params: &Map<String, Value>) -> Result<ChannelParams, ValidationE
 /// # Errors
 /// The first invalid or unknown parameter.
 pub fn trending(params: &Map<String, Value>) -> Result<TrendingParams, ValidationError> {
-    let raw: RawTrending = raw(params, &["region", "country", "category", "top_n"])?;
+    let raw: RawTrending = raw(
+        params,
+        &["region", "country", "category", "top_n", "baselines"],
+    )?;
     let (region_value, region_field) = match (raw.region, raw.country) {
         (Some(_), Some(_)) => {
             return Err(ValidationError::new(
@@ -373,6 +383,7 @@ pub fn trending(params: &Map<String, Value>) -> Result<TrendingParams, Validatio
         region,
         category_id,
         top_n: integer(raw.top_n, "top_n", 1, 200)?.unwrap_or(50),
+        baselines: boolean(raw.baselines, "baselines")?,
     })
 }
 
@@ -391,6 +402,7 @@ pub fn keyword(params: &Map<String, Value>) -> Result<KeywordParams, ValidationE
             "sort_by",
             "region",
             "language",
+            "baselines",
         ],
     )?;
     const QUERY_ACCEPTED: &str =
@@ -479,6 +491,7 @@ pub fn keyword(params: &Map<String, Value>) -> Result<KeywordParams, ValidationE
         .unwrap_or(SortBy::Relevance),
         region,
         language,
+        baselines: boolean(raw.baselines, "baselines")?,
     })
 }
 
@@ -611,6 +624,29 @@ fn integer(
         ));
     }
     Ok(Some(n as u32))
+}
+
+/// `true` or `false`, as JSON or as text; absent or null is `None`.
+fn boolean(value: Option<Value>, field: &str) -> Result<Option<bool>, ValidationError> {
+    const ACCEPTED: &str = "true or false";
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(ValidationError::new(
+                field,
+                format!("{:?} is not true or false", ids::short(&s)),
+                ACCEPTED,
+            )),
+        },
+        Some(other) => Err(ValidationError::new(
+            field,
+            format!("expected true or false, got {}", json_kind(&other)),
+            ACCEPTED,
+        )),
+    }
 }
 
 /// One of `options` by name, case-insensitively.

@@ -35,13 +35,24 @@ Trending page in July 2025, so yt-dlp has nothing to read; set youtube.api_key (
 #[derive(Debug, Clone)]
 pub struct TrendingHandler {
     source: Option<Arc<dyn VideoSource>>,
+    baselines_on_demand: bool,
 }
 
 impl TrendingHandler {
     /// A handler reading the chart from `source`, the Data API; `None` when no key is
     /// configured, in which case every task fails permanently saying what to configure.
     pub fn new(source: Option<Arc<dyn VideoSource>>) -> Self {
-        TrendingHandler { source }
+        TrendingHandler {
+            source,
+            baselines_on_demand: false,
+        }
+    }
+
+    /// Whether a task without a `baselines` parameter asks for its channels' baselines
+    /// (`[youtube] baselines_on_demand`).
+    pub fn with_baselines_on_demand(mut self, on: bool) -> Self {
+        self.baselines_on_demand = on;
+        self
     }
 }
 
@@ -173,7 +184,7 @@ impl TaskHandler for TrendingHandler {
                 for (k, v) in &list.counters {
                     *fetched.counters.entry(k.clone()).or_default() += v;
                 }
-                Ok(common::result(
+                let mut result = common::result(
                     SOURCE,
                     backend,
                     fetched,
@@ -182,7 +193,11 @@ impl TaskHandler for TrendingHandler {
                         p.region, p.category_id
                     ),
                     extra,
-                ))
+                );
+                if p.baselines.unwrap_or(self.baselines_on_demand) {
+                    result.follow_ups = common::baseline_follow_ups(task, &result.items);
+                }
+                Ok(result)
             }
             Err(stopped) => Err(common::stopped(SOURCE, backend, stopped, extra)),
         }
