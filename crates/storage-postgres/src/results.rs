@@ -43,18 +43,26 @@ fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
 async fn refresh_growth(
     c: &impl GenericClient,
     id: i64,
+    seen: Option<(i64, Metrics)>,
     min_span_secs: i64,
 ) -> Result<(), PortError> {
-    let stmt = c
-        .prepare_cached("SELECT last_seen_at, views, likes, comments FROM results WHERE id = $1")
-        .await
-        .map_err(map_err)?;
-    let row = c.query_one(&stmt, &[&id]).await.map_err(map_err)?;
-    let last_seen: i64 = get(&row, 0)?;
-    let current = Metrics {
-        views: get(&row, 1)?,
-        likes: get(&row, 2)?,
-        comments: get(&row, 3)?,
+    let (last_seen, current) = match seen {
+        Some(s) => s,
+        None => {
+            let stmt = c
+                .prepare_cached(
+                    "SELECT last_seen_at, views, likes, comments FROM results WHERE id = $1",
+                )
+                .await
+                .map_err(map_err)?;
+            let row = c.query_one(&stmt, &[&id]).await.map_err(map_err)?;
+            let current = Metrics {
+                views: get(&row, 1)?,
+                likes: get(&row, 2)?,
+                comments: get(&row, 3)?,
+            };
+            (get::<i64>(&row, 0)?, current)
+        }
     };
     let from = last_seen - GrowthWindow::Month.seconds() * 1_000;
     let stmt = c
@@ -271,7 +279,7 @@ async fn save_one(
         )
         .await
         .map_err(map_err)?;
-        refresh_growth(c, id, min_span_secs).await?;
+        refresh_growth(c, id, Some((now, item.metrics)), min_span_secs).await?;
         report.unchanged += 1;
         return Ok(());
     }
@@ -314,7 +322,7 @@ async fn save_one(
     if metrics_changed {
         snapshot(c, id, now, m).await?;
     }
-    refresh_growth(c, id, min_span_secs).await?;
+    refresh_growth(c, id, Some((now, item.metrics)), min_span_secs).await?;
     report.updated += 1;
     Ok(())
 }
@@ -986,7 +994,7 @@ impl ResultStore for PostgresStore {
                 let Some(&last) = ids.last() else { break };
                 in_tx!(self, |tx| async {
                     for id in &ids {
-                        refresh_growth(&tx, *id, min_span).await?;
+                        refresh_growth(&tx, *id, None, min_span).await?;
                     }
                     Ok::<_, PortError>(())
                 }

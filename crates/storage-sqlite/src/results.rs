@@ -255,7 +255,7 @@ fn save_one(
                     .and_then(|mut s| s.execute(params![id, now, task, format]))
                     .map_err(map_err)?;
                 report.unchanged += 1;
-                refresh_growth(tx, id, min_span_secs)?;
+                refresh_growth(tx, id, Some((now, item.metrics)), min_span_secs)?;
                 let now = Timestamp::from_millisecond(now)
                     .map_err(|e| PortError::Unavailable(e.to_string()))?;
                 let moved = item.published_at.is_some_and(|p| {
@@ -283,7 +283,7 @@ fn save_one(
             if metrics_changed {
                 snapshot(tx, id, now, m)?;
             }
-            refresh_growth(tx, id, min_span_secs)?;
+            refresh_growth(tx, id, Some((now, item.metrics)), min_span_secs)?;
             report.updated += 1;
         }
     }
@@ -301,23 +301,34 @@ pub const GROWTH_HISTORY_SQL: &str = "SELECT captured_at, views, likes, comments
      WHERE result_id = ?1 AND captured_at >= ?2";
 
 /// Recomputes and stores a row's growth over every window, from its snapshots within the
-/// longest window (and the one before it) and its current metrics at `last_seen_at`.
-fn refresh_growth(tx: &Transaction<'_>, id: i64, min_span_secs: i64) -> Result<(), PortError> {
-    let (last_seen, current): (i64, Metrics) = tx
-        .prepare_cached("SELECT last_seen_at, views, likes, comments FROM results WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    Metrics {
-                        views: r.get(1)?,
-                        likes: r.get(2)?,
-                        comments: r.get(3)?,
-                    },
-                ))
+/// longest window (and the one before it) and its current metrics at `last_seen_at`:
+/// `seen` when the caller has just written them, else read from the row.
+fn refresh_growth(
+    tx: &Transaction<'_>,
+    id: i64,
+    seen: Option<(i64, Metrics)>,
+    min_span_secs: i64,
+) -> Result<(), PortError> {
+    let (last_seen, current): (i64, Metrics) = match seen {
+        Some(s) => s,
+        None => tx
+            .prepare_cached(
+                "SELECT last_seen_at, views, likes, comments FROM results WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        Metrics {
+                            views: r.get(1)?,
+                            likes: r.get(2)?,
+                            comments: r.get(3)?,
+                        },
+                    ))
+                })
             })
-        })
-        .map_err(map_err)?;
+            .map_err(map_err)?,
+    };
     let from = last_seen - GrowthWindow::Month.seconds() * 1_000;
     let mut observations = Vec::new();
     {
@@ -933,7 +944,7 @@ impl SqliteStore {
                 let Some(&last) = ids.last() else { break };
                 self.write(|tx| {
                     for id in &ids {
-                        refresh_growth(tx, *id, min_span)?;
+                        refresh_growth(tx, *id, None, min_span)?;
                     }
                     Ok(())
                 })?;
