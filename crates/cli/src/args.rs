@@ -110,6 +110,9 @@ pub enum Command {
     /// API keys for `prismq serve`: create, list, revoke.
     #[command(subcommand)]
     Keys(crate::commands::keys::KeysCommand),
+    /// The task types this build's plugins handle, with their parameters (`--json`: each
+    /// with its parameters' JSON Schema).
+    Types,
 }
 
 /// `prismq migrate …`.

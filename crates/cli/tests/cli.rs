@@ -731,3 +731,39 @@ fn stats_watch_json_stops_when_its_reader_goes_away() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn types_lists_each_task_type_with_its_declared_parameters() {
+    let s = initialised();
+    let out = s.ok(&["types"]);
+    assert!(out.starts_with("TYPE"), "{out}");
+    for name in [
+        "api_scrape",
+        "channel_scrape",
+        "keyword_search",
+        "trending_scrape",
+    ] {
+        assert!(out.contains(name), "{name} in {out}");
+    }
+    assert!(out.contains("query (required)"), "{out}");
+    let json = s.json(&["types"]);
+    let types = json["types"].as_array().unwrap();
+    assert_eq!(types.len(), 4);
+    for t in types {
+        let schema = &t["params_schema"];
+        assert_eq!(schema["type"], "object", "{t}");
+        assert_eq!(schema["additionalProperties"], false, "{t}");
+    }
+    let channel = types
+        .iter()
+        .find(|t| t["type"] == "channel_scrape")
+        .unwrap();
+    assert_eq!(
+        channel["params_schema"]["required"],
+        serde_json::json!(["channel_url"])
+    );
+    assert_eq!(
+        channel["params_schema"]["properties"]["tab"]["enum"],
+        serde_json::json!(["videos", "shorts", "streams", "all"])
+    );
+}

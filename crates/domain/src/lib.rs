@@ -13,6 +13,7 @@ pub mod error;
 pub mod growth;
 pub mod lease;
 pub mod outlier;
+pub mod param_spec;
 pub mod params;
 pub mod plugin;
 pub mod ports;

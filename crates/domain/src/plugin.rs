@@ -193,6 +193,13 @@ pub trait TaskHandler: Send + Sync {
     /// A classified [`TaskError`]; the runtime retries, defers or dead-letters by its class.
     async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError>;
 
+    /// The task type's parameters, declared ([`crate::param_spec`]): the source of the
+    /// JSON Schema `prismq types` and `GET /v1/types` show. `None` (the default) when the
+    /// plugin declares none; `validate` is the check either way.
+    fn params(&self) -> Option<Vec<crate::param_spec::ParamSpec>> {
+        None
+    }
+
     /// The quota buckets (names in the [`QuotaLedger`](crate::ports::QuotaLedger)) this
     /// handler's runs charge. While any of them is marked exhausted (its `exhausted_until`
     /// ahead), the worker runtime does not claim this type at all: its tasks stay queued

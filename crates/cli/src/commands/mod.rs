@@ -11,6 +11,7 @@ pub mod results;
 pub mod schedule;
 pub mod stats;
 pub mod tasks;
+pub mod types;
 pub mod work;
 pub mod workers;
 
@@ -59,6 +60,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
         Command::Import(i) => import::run(ctx, i)?,
         Command::Serve(a) => serve::run(ctx, a).await?,
         Command::Keys(k) => keys::run(ctx, k).await?,
+        Command::Types => types::run(ctx)?,
     }
     Ok(Exit::Ok)
 }

@@ -39,6 +39,10 @@ impl TaskHandler for ApiHandler {
         self.source.quota_buckets(SourceCall::Videos)
     }
 
+    fn params(&self) -> Option<Vec<prismq_domain::param_spec::ParamSpec>> {
+        Some(super::declare::API.to_vec())
+    }
+
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
         params::api(params).map(|_| ())
     }

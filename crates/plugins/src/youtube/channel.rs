@@ -43,6 +43,10 @@ impl TaskHandler for ChannelHandler {
         self.source.quota_buckets(SourceCall::ChannelVideos)
     }
 
+    fn params(&self) -> Option<Vec<prismq_domain::param_spec::ParamSpec>> {
+        Some(super::declare::CHANNEL.to_vec())
+    }
+
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
         params::channel(params).map(|_| ())
     }

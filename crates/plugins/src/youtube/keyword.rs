@@ -54,6 +54,10 @@ impl TaskHandler for KeywordHandler {
         self.source.quota_buckets(SourceCall::Search)
     }
 
+    fn params(&self) -> Option<Vec<prismq_domain::param_spec::ParamSpec>> {
+        Some(super::declare::KEYWORD.to_vec())
+    }
+
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
         params::keyword(params).map(|_| ())
     }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod channel;
 pub mod codes;
 pub mod common;
+pub mod declare;
 pub mod duration;
 pub mod ids;
 pub mod keyword;

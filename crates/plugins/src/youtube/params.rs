@@ -525,6 +525,14 @@ pub fn api(params: &Map<String, Value>) -> Result<ApiParams, ValidationError> {
             ACCEPTED,
         ));
     }
+    let most = super::declare::MAX_API_VIDEOS;
+    if entries.len() > most {
+        return Err(ValidationError::new(
+            "videos",
+            format!("{} entries is too many", entries.len()),
+            format!("at most {most} videos a task (split a longer list into several tasks)"),
+        ));
+    }
     let mut videos: Vec<VideoId> = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let field = format!("videos[{i}]");

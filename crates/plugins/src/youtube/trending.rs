@@ -137,6 +137,10 @@ impl TaskHandler for TrendingHandler {
         names
     }
 
+    fn params(&self) -> Option<Vec<prismq_domain::param_spec::ParamSpec>> {
+        Some(super::declare::TRENDING.to_vec())
+    }
+
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
         params::trending(params).map(|_| ())
     }

@@ -21,9 +21,9 @@ pub struct TaskTypeBody {
     /// Its name, as `type` takes it.
     #[serde(rename = "type")]
     pub task_type: String,
-    /// The JSON Schema of its params: always null for now, as plugins do not declare one
-    /// (their check at enqueue time is code; a refusal names the parameter and what it
-    /// accepts).
+    /// The JSON Schema of its params, made from the plugin's declaration
+    /// (`prismq_domain::param_spec`); null when the plugin declares none. The handler's own
+    /// check at enqueue time stays the judge (it may accept more, such as a number as text).
     #[schema(value_type = Option<Object>)]
     pub params_schema: Option<serde_json::Value>,
 }
@@ -48,20 +48,19 @@ pub async fn types(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<TypesBody>> {
     caller.require(Scope::Read)?;
-    let mut names: Vec<String> = state
-        .app
-        .registry
-        .task_types()
-        .into_iter()
-        .map(|t| t.as_str().to_owned())
-        .collect();
-    names.sort();
+    let mut types = state.app.registry.task_types();
+    types.sort();
     Ok(Json(TypesBody {
-        types: names
+        types: types
             .into_iter()
-            .map(|task_type| TaskTypeBody {
-                task_type,
-                params_schema: None,
+            .map(|t| TaskTypeBody {
+                params_schema: state
+                    .app
+                    .registry
+                    .handler(&t)
+                    .and_then(|h| h.params())
+                    .map(|specs| prismq_domain::param_spec::json_schema(&specs)),
+                task_type: t.as_str().to_owned(),
             })
             .collect(),
     }))

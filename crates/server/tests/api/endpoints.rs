@@ -62,6 +62,17 @@ async fn tasks_flow(s: Server) {
         .map(|t| t["type"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"keyword_search"), "{names:?}");
+    let keyword = types.json["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "keyword_search")
+        .unwrap();
+    let schema = &keyword["params_schema"];
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["required"], json!(["query"]));
+    assert_eq!(schema["additionalProperties"], false);
+    assert_eq!(schema["properties"]["top_n"]["maximum"], 500);
 
     let one = r#"{"type":"keyword_search","params":{"query":"rust"},"priority":7}"#;
     let a = s
