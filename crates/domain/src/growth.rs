@@ -162,6 +162,17 @@ impl Growth {
         }
     }
 
+    /// Whether every window is whole and gained nothing: the growth of a video whose counters
+    /// have not moved for 30 days. Seeing it again with the same counters cannot change
+    /// that (each window still ends at an observation with those counters and starts where
+    /// they already held), so a store may skip recomputing it.
+    pub fn is_settled(&self) -> bool {
+        GrowthWindow::ALL.iter().all(|w| {
+            self.get(*w)
+                .is_some_and(|r| r.views_per_hour == 0.0 && r.span_secs >= w.seconds())
+        })
+    }
+
     /// Every window's rate from a history ([`growth_over`] for each).
     pub fn of(observations: &[(Timestamp, Metrics)], min_span_secs: i64) -> Growth {
         let mut g = Growth::default();
@@ -322,6 +333,18 @@ mod tests {
         let h = [at(0, 500), at(100_000, 500)];
         let g = growth_over(&h, GrowthWindow::Hour, 60).unwrap();
         assert_eq!((g.views, g.span_secs), (Some(0), 3_600));
+    }
+
+    #[test]
+    fn a_flat_month_is_settled_and_stays_so_when_seen_again() {
+        let flat = [at(0, 500), at(31 * 86_400, 500)];
+        let g = Growth::of(&flat, 1_800);
+        assert!(g.is_settled(), "{g:?}");
+        let again = [flat[0], flat[1], at(40 * 86_400, 500)];
+        assert_eq!(Growth::of(&again, 1_800), g);
+        let moved = [at(0, 500), at(20 * 86_400, 600), at(31 * 86_400, 600)];
+        assert!(!Growth::of(&moved, 1_800).is_settled());
+        assert!(!Growth::default().is_settled());
     }
 
     #[test]

@@ -44,6 +44,7 @@ async fn refresh_growth(
     c: &impl GenericClient,
     id: i64,
     seen: Option<(i64, Metrics)>,
+    stored: Option<Growth>,
     min_span_secs: i64,
 ) -> Result<(), PortError> {
     let (last_seen, current) = match seen {
@@ -88,6 +89,9 @@ async fn refresh_growth(
     }
     observations.push((ts(last_seen)?, current));
     let g = Growth::of(&observations, min_span_secs);
+    if stored == Some(g) {
+        return Ok(());
+    }
     let rate = |w: GrowthWindow| g.get(w).map(|r| r.views_per_hour);
     let span = |w: GrowthWindow| g.get(w).map(|r| r.span_secs);
     let stmt = c
@@ -279,7 +283,16 @@ async fn save_one(
         )
         .await
         .map_err(map_err)?;
-        refresh_growth(c, id, Some((now, item.metrics)), min_span_secs).await?;
+        if !stored.growth.is_settled() {
+            refresh_growth(
+                c,
+                id,
+                Some((now, item.metrics)),
+                Some(stored.growth),
+                min_span_secs,
+            )
+            .await?;
+        }
         report.unchanged += 1;
         return Ok(());
     }
@@ -322,7 +335,14 @@ async fn save_one(
     if metrics_changed {
         snapshot(c, id, now, m).await?;
     }
-    refresh_growth(c, id, Some((now, item.metrics)), min_span_secs).await?;
+    refresh_growth(
+        c,
+        id,
+        Some((now, item.metrics)),
+        Some(stored.growth),
+        min_span_secs,
+    )
+    .await?;
     report.updated += 1;
     Ok(())
 }
@@ -994,7 +1014,7 @@ impl ResultStore for PostgresStore {
                 let Some(&last) = ids.last() else { break };
                 in_tx!(self, |tx| async {
                     for id in &ids {
-                        refresh_growth(&tx, *id, None, min_span).await?;
+                        refresh_growth(&tx, *id, None, None, min_span).await?;
                     }
                     Ok::<_, PortError>(())
                 }

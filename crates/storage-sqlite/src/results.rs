@@ -255,7 +255,15 @@ fn save_one(
                     .and_then(|mut s| s.execute(params![id, now, task, format]))
                     .map_err(map_err)?;
                 report.unchanged += 1;
-                refresh_growth(tx, id, Some((now, item.metrics)), min_span_secs)?;
+                if !stored.growth.is_settled() {
+                    refresh_growth(
+                        tx,
+                        id,
+                        Some((now, item.metrics)),
+                        Some(stored.growth),
+                        min_span_secs,
+                    )?;
+                }
                 let now = Timestamp::from_millisecond(now)
                     .map_err(|e| PortError::Unavailable(e.to_string()))?;
                 let moved = item.published_at.is_some_and(|p| {
@@ -283,7 +291,13 @@ fn save_one(
             if metrics_changed {
                 snapshot(tx, id, now, m)?;
             }
-            refresh_growth(tx, id, Some((now, item.metrics)), min_span_secs)?;
+            refresh_growth(
+                tx,
+                id,
+                Some((now, item.metrics)),
+                Some(stored.growth),
+                min_span_secs,
+            )?;
             report.updated += 1;
         }
     }
@@ -302,11 +316,13 @@ pub const GROWTH_HISTORY_SQL: &str = "SELECT captured_at, views, likes, comments
 
 /// Recomputes and stores a row's growth over every window, from its snapshots within the
 /// longest window (and the one before it) and its current metrics at `last_seen_at`:
-/// `seen` when the caller has just written them, else read from the row.
+/// `seen` when the caller has just written them, else read from the row. Writes nothing
+/// when the result equals `stored`, the growth the row had.
 fn refresh_growth(
     tx: &Transaction<'_>,
     id: i64,
     seen: Option<(i64, Metrics)>,
+    stored: Option<Growth>,
     min_span_secs: i64,
 ) -> Result<(), PortError> {
     let (last_seen, current): (i64, Metrics) = match seen {
@@ -351,6 +367,9 @@ fn refresh_growth(
     }
     observations.push((ts(0, last_seen).map_err(map_err)?, current));
     let g = Growth::of(&observations, min_span_secs);
+    if stored == Some(g) {
+        return Ok(());
+    }
     let rate = |w: GrowthWindow| g.get(w).map(|r| r.views_per_hour);
     let span = |w: GrowthWindow| g.get(w).map(|r| r.span_secs);
     tx.prepare_cached(
@@ -944,7 +963,7 @@ impl SqliteStore {
                 let Some(&last) = ids.last() else { break };
                 self.write(|tx| {
                     for id in &ids {
-                        refresh_growth(tx, *id, None, min_span)?;
+                        refresh_growth(tx, *id, None, None, min_span)?;
                     }
                     Ok(())
                 })?;

@@ -285,6 +285,51 @@ pub async fn growth_covers_real_windows(factory: impl Fn(ContractEnv) -> Subject
     assert_eq!(got.growth, Growth::default());
 }
 
+/// A video whose views have not moved for a month has every window whole and flat, and
+/// keeps exactly that when seen again unchanged (a store may skip recomputing it); the next
+/// change is measured from the stored history.
+pub async fn growth_of_a_flat_video_stays_flat_until_it_moves(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let mut a = content_item("youtube_api", "flat", 500);
+    s.results
+        .save(None, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(31 * 86_400));
+    s.results
+        .save(None, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    let flat = s.results.get("youtube_api", "flat").await.unwrap().growth;
+    for w in GrowthWindow::ALL {
+        let r = flat.get(w).unwrap();
+        assert_eq!((r.views_per_hour, r.span_secs), (0.0, w.seconds()), "{w}");
+    }
+    clock.advance(Duration::from_secs(9 * 86_400));
+    s.results
+        .save(None, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    let again = s.results.get("youtube_api", "flat").await.unwrap();
+    assert_eq!(again.growth, flat, "seen again unchanged");
+    assert_eq!(again.last_seen_at, clock.now());
+    clock.advance(Duration::from_secs(86_400));
+    a.metrics.views = Some(500 + 41 * 24);
+    s.results
+        .save(None, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    let moved = s.results.get("youtube_api", "flat").await.unwrap().growth;
+    // From the one snapshot 41 days back: 24 views a day there, one an hour.
+    let month = moved.get(GrowthWindow::Month).unwrap();
+    assert_eq!(
+        (month.views_per_hour.round(), month.span_secs),
+        (1.0, 30 * 86_400)
+    );
+}
+
 /// Callers saving the same items at once keep one row per (source, source_id): across all
 /// their reports each item is inserted exactly once.
 pub async fn concurrent_saves_keep_one_row_per_item(factory: impl Fn(ContractEnv) -> Subject) {
