@@ -71,6 +71,8 @@ pub struct ServerState {
     pub meter: Arc<auth::Meter>,
     /// The Prometheus metrics.
     pub metrics: metrics::Metrics,
+    /// Cancelled when the server stops: long polls (`/v1/work/claim`) answer at once.
+    pub stopping: CancellationToken,
 }
 
 impl fmt::Debug for ServerState {
@@ -126,11 +128,17 @@ pub fn check_bind(options: &ServerOptions) -> Result<Option<String>, ServerError
 
 /// The whole router with its layers.
 pub fn router(app: App, options: ServerOptions) -> Router {
+    router_until(app, options, CancellationToken::new())
+}
+
+/// [`router`] whose long polls end when `stopping` is cancelled.
+pub fn router_until(app: App, options: ServerOptions, stopping: CancellationToken) -> Router {
     let state = ServerState {
         app,
         options: Arc::new(options),
         meter: Arc::new(auth::Meter::default()),
         metrics: metrics::Metrics::new(),
+        stopping,
     };
     let limit = state.options.body_limit;
     let timeout = state.options.request_timeout;
@@ -190,7 +198,7 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     on_listen(listener.local_addr()?);
-    let router = router(app, options);
+    let router = router_until(app, options, shutdown.clone());
     let stop = shutdown.clone();
     match acceptor {
         None => {
