@@ -12,6 +12,7 @@ pub mod error;
 pub mod metrics;
 pub mod secret;
 pub mod tls;
+pub mod worker_metrics;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -90,6 +91,10 @@ pub enum ServerError {
     /// explicit consent.
     #[error("refusing to serve plain HTTP on {0}, which other machines can reach: API keys would cross the network in clear. Bind a loopback address (127.0.0.1:8787) behind a TLS-terminating proxy, or pass --insecure-bind to accept the risk")]
     InsecureBind(SocketAddr),
+    /// `prismq work --metrics-bind` on an address other machines can reach, without the
+    /// operator's explicit consent.
+    #[error("refusing to serve worker metrics without a key on {0}, which other machines can reach. Bind a loopback address (127.0.0.1:9187) and scrape it locally or through a proxy, or pass --metrics-insecure-bind to accept that")]
+    InsecureMetricsBind(SocketAddr),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
