@@ -154,7 +154,8 @@ pub struct FailBody {
     /// The current lease.
     #[schema(value_type = Object)]
     pub lease: Lease,
-    /// `{"class": "retryable"|"permanent"|{"retryable_after": RFC 3339}, "message"}`.
+    /// `{"class": {"class": "retryable"|"permanent"|"retryable_after", "until": RFC 3339
+    /// (with retryable_after)}, "message"}`.
     #[schema(value_type = Object)]
     pub failure: Failure,
 }
