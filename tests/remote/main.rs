@@ -363,3 +363,70 @@ fn a_wrong_or_revoked_key_is_refused_with_a_clear_message() {
     signal(server.id(), "TERM");
     wait_exit(&mut server, Duration::from_secs(30), "server");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /metrics` on `port`, the body.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics listener");
+    c.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    text
+}
+
+/// The value of the sample `name{labels}` in a text exposition, 0 when absent.
+fn sample(text: &str, series: &str) -> i64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as i64)
+}
+
+/// Item 6: `prismq work --metrics-bind ADDR` serves a worker's metrics, remote or local; a
+/// non-loopback address is refused unless asked for.
+#[test]
+fn workers_serve_their_metrics_on_a_loopback_address() {
+    let _one = serial();
+    let r = Remote::new("0");
+    let server = r.serve("server");
+    enqueue_batch(&r.s, 60);
+    let (rp, lp) = (free_port(), free_port());
+    let remote = r.remote_worker(
+        "remote",
+        &["--concurrency", "2", "--metrics-bind", &format!("127.0.0.1:{rp}")],
+    );
+    let local = r.s.spawn(
+        "local",
+        &["work", "--concurrency", "1", "--metrics-bind", &format!("127.0.0.1:{lp}")],
+    );
+    let (remote_pid, local_pid) = (remote.id(), local.id());
+    wait_drained(&r, Duration::from_secs(120));
+    let (rm, lm) = (scrape(rp), scrape(lp));
+    let completed = r#"prismq_worker_attempts_total{outcome="completed"}"#;
+    assert_eq!(sample(&rm, completed), r.done_by(remote_pid), "{rm}");
+    assert_eq!(sample(&lm, completed), r.done_by(local_pid), "{lm}");
+    assert!(sample(&rm, completed) > 0, "{rm}");
+    for m in [&rm, &lm] {
+        assert!(m.contains("prismq_worker_claim_duration_seconds_bucket"), "{m}");
+        assert!(m.contains("prismq_worker_task_duration_seconds_bucket"), "{m}");
+    }
+    // The local worker reads the queue's depth; the remote one's key reads nothing.
+    assert!(lm.contains("prismq_queue_tasks{"), "{lm}");
+    assert!(!rm.contains("prismq_queue_tasks{"), "{rm}");
+    let mut all = [("remote", remote), ("local", local), ("server", server)];
+    stop(&r.s, &mut all);
+
+    let refused = r.s.run(&["work", "--drain", "--metrics-bind", "0.0.0.0:9"]);
+    let err = expect_code(&refused, 2, "a non-loopback metrics address");
+    assert!(err.contains("--metrics-insecure-bind"), "{err}");
+}
