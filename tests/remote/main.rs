@@ -403,11 +403,22 @@ fn workers_serve_their_metrics_on_a_loopback_address() {
     let (rp, lp) = (free_port(), free_port());
     let remote = r.remote_worker(
         "remote",
-        &["--concurrency", "2", "--metrics-bind", &format!("127.0.0.1:{rp}")],
+        &[
+            "--concurrency",
+            "2",
+            "--metrics-bind",
+            &format!("127.0.0.1:{rp}"),
+        ],
     );
     let local = r.s.spawn(
         "local",
-        &["work", "--concurrency", "1", "--metrics-bind", &format!("127.0.0.1:{lp}")],
+        &[
+            "work",
+            "--concurrency",
+            "1",
+            "--metrics-bind",
+            &format!("127.0.0.1:{lp}"),
+        ],
     );
     let (remote_pid, local_pid) = (remote.id(), local.id());
     wait_drained(&r, Duration::from_secs(120));
@@ -417,8 +428,14 @@ fn workers_serve_their_metrics_on_a_loopback_address() {
     assert_eq!(sample(&lm, completed), r.done_by(local_pid), "{lm}");
     assert!(sample(&rm, completed) > 0, "{rm}");
     for m in [&rm, &lm] {
-        assert!(m.contains("prismq_worker_claim_duration_seconds_bucket"), "{m}");
-        assert!(m.contains("prismq_worker_task_duration_seconds_bucket"), "{m}");
+        assert!(
+            m.contains("prismq_worker_claim_duration_seconds_bucket"),
+            "{m}"
+        );
+        assert!(
+            m.contains("prismq_worker_task_duration_seconds_bucket"),
+            "{m}"
+        );
     }
     // The local worker reads the queue's depth; the remote one's key reads nothing.
     assert!(lm.contains("prismq_queue_tasks{"), "{lm}");
