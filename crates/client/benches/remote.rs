@@ -133,7 +133,7 @@ fn remote(
         .map(|i| {
             let secret = prismq_server::secret::generate();
             let key =
-                NewApiKey::for_secret(&secret, &format!("bench{i}"), vec![Scope::Work], 100_000)
+                NewApiKey::for_secret(&secret, format!("bench{i}"), vec![Scope::Work], 100_000)
                     .expect("key");
             server_rt.block_on(store.create(key)).expect("create key");
             secret
