@@ -447,3 +447,71 @@ fn workers_serve_their_metrics_on_a_loopback_address() {
     let err = expect_code(&refused, 2, "a non-loopback metrics address");
     assert!(err.contains("--metrics-insecure-bind"), "{err}");
 }
+
+/// A key revoked while a remote worker runs ends its run at the next claim, saying why;
+/// bad `--server` and key flags are refused before anything starts.
+#[test]
+fn a_key_revoked_mid_run_ends_the_run_and_bad_flags_are_refused() {
+    let _one = serial();
+    let r = Remote::new("0");
+    let server = r.serve("server");
+    let mut worker = r.remote_worker("worker", &["--concurrency", "1"]);
+    wait_until(Duration::from_secs(20), "the worker to register", || {
+        r.s.count("SELECT count(*) FROM workers") == 1
+    });
+    r.s.ok(&["keys", "revoke", "1"]);
+    // The server caches nothing about keys: the next claim (within the 25 s long poll's
+    // end, or at once) is refused.
+    let status = wait_exit(&mut worker, Duration::from_secs(60), "the worker");
+    let err = r.s.stderr_of("worker");
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("refused it"), "{err}");
+    assert!(!err.contains(&r.key), "the key was echoed");
+
+    let key = r.s.path("key.txt");
+    let bare = |args: &[&str]| r.s.bare().args(args).stdin(Stdio::null()).output().unwrap();
+    let k = key.to_str().unwrap();
+    let err = expect_code(
+        &bare(&["work", "--server", "ftp://127.0.0.1", "--api-key-file", k]),
+        2,
+        "an ftp URL",
+    );
+    assert!(
+        err.contains("invalid server") && err.contains("http://"),
+        "{err}"
+    );
+    let err = expect_code(
+        &bare(&[
+            "work",
+            "--server",
+            "http://u:p@127.0.0.1:1",
+            "--api-key-file",
+            k,
+        ]),
+        2,
+        "credentials in the URL",
+    );
+    assert!(err.contains("credentials"), "{err}");
+    let err = expect_code(&bare(&["work", "--server", &r.url()]), 2, "no key");
+    assert!(err.contains("PRISMQ_API_KEY"), "{err}");
+    let err = expect_code(
+        &bare(&[
+            "work",
+            "--server",
+            &r.url(),
+            "--api-key-file",
+            "/nonexistent/key",
+        ]),
+        3,
+        "a missing key file",
+    );
+    assert!(err.contains("--api-key-file"), "{err}");
+    let err = expect_code(
+        &bare(&["work", "--api-key-file", k]),
+        2,
+        "a key file without --server",
+    );
+    assert!(err.contains("--server"), "{err}");
+    let mut rest = [("server", server)];
+    stop(&r.s, &mut rest);
+}
