@@ -312,6 +312,21 @@ pub struct WorkArgs {
     /// Claim at most this many tasks, then stop once they are finished.
     #[arg(long, value_name = "N")]
     pub max_tasks: Option<u64>,
+    /// Work for the queue of the `prismq serve` at this URL, over its API: no database file
+    /// and no database password here. The key (scope work) comes from --api-key-file or
+    /// PRISMQ_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The file holding the API key for --server (instead of PRISMQ_API_KEY).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub api_key_file: Option<std::path::PathBuf>,
+    /// Serve this worker's Prometheus metrics at http://ADDR/metrics (a loopback address
+    /// unless --metrics-insecure-bind).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind: Option<String>,
+    /// Serve the metrics on an address other machines can reach (no key protects them).
+    #[arg(long, requires = "metrics_bind")]
+    pub metrics_insecure_bind: bool,
 }
 
 /// `prismq collect …`.

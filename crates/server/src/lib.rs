@@ -12,6 +12,7 @@ pub mod error;
 pub mod metrics;
 pub mod secret;
 pub mod tls;
+pub mod worker_metrics;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -71,6 +72,8 @@ pub struct ServerState {
     pub meter: Arc<auth::Meter>,
     /// The Prometheus metrics.
     pub metrics: metrics::Metrics,
+    /// Cancelled when the server stops: long polls (`/v1/work/claim`) answer at once.
+    pub stopping: CancellationToken,
 }
 
 impl fmt::Debug for ServerState {
@@ -88,6 +91,10 @@ pub enum ServerError {
     /// explicit consent.
     #[error("refusing to serve plain HTTP on {0}, which other machines can reach: API keys would cross the network in clear. Bind a loopback address (127.0.0.1:8787) behind a TLS-terminating proxy, or pass --insecure-bind to accept the risk")]
     InsecureBind(SocketAddr),
+    /// `prismq work --metrics-bind` on an address other machines can reach, without the
+    /// operator's explicit consent.
+    #[error("refusing to serve worker metrics without a key on {0}, which other machines can reach. Bind a loopback address (127.0.0.1:9187) and scrape it locally or through a proxy, or pass --metrics-insecure-bind to accept that")]
+    InsecureMetricsBind(SocketAddr),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -126,11 +133,17 @@ pub fn check_bind(options: &ServerOptions) -> Result<Option<String>, ServerError
 
 /// The whole router with its layers.
 pub fn router(app: App, options: ServerOptions) -> Router {
+    router_until(app, options, CancellationToken::new())
+}
+
+/// [`router`] whose long polls end when `stopping` is cancelled.
+pub fn router_until(app: App, options: ServerOptions, stopping: CancellationToken) -> Router {
     let state = ServerState {
         app,
         options: Arc::new(options),
         meter: Arc::new(auth::Meter::default()),
         metrics: metrics::Metrics::new(),
+        stopping,
     };
     let limit = state.options.body_limit;
     let timeout = state.options.request_timeout;
@@ -190,7 +203,7 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     on_listen(listener.local_addr()?);
-    let router = router(app, options);
+    let router = router_until(app, options, shutdown.clone());
     let stop = shutdown.clone();
     match acceptor {
         None => {

@@ -18,6 +18,9 @@ pub const FILE_NAME: &str = "prismq.toml";
 pub const ENV_PREFIX: &str = "PRISMQ_";
 /// Names the configuration file when `--config` is not given.
 pub const ENV_CONFIG_FILE: &str = "PRISMQ_CONFIG";
+/// The API key `prismq work --server` reads: not a configuration key, so it is never
+/// loaded, shown or redacted with the configuration.
+pub const ENV_API_KEY: &str = "PRISMQ_API_KEY";
 /// Environment variables that set a key under another name. The `PRISMQ_SECTION__KEY` form
 /// wins when both are set.
 pub const ENV_ALIASES: &[(&str, &str)] = &[
@@ -293,7 +296,11 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if var == ENV_CONFIG_FILE || ENV_ALIASES.iter().any(|(a, _)| a == var) || value.is_empty() {
+        if var == ENV_CONFIG_FILE
+            || var == ENV_API_KEY
+            || ENV_ALIASES.iter().any(|(a, _)| a == var)
+            || value.is_empty()
+        {
             continue;
         }
         let origin = Origin::Env(var.clone());

@@ -6,6 +6,7 @@ pub mod info;
 pub mod input;
 pub mod results;
 pub mod tasks;
+pub mod work;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -31,6 +32,27 @@ pub fn routes() -> Router<ServerState> {
         .route("/v1/results", get(results::list))
         .route("/v1/results/{source_id}", get(results::show))
         .route("/metrics", get(crate::metrics::scrape))
+        .merge(work_routes())
+}
+
+/// The remote workers' routes (scope `work`), see [`work`].
+fn work_routes() -> Router<ServerState> {
+    Router::new()
+        .route("/v1/work/claim", post(work::claim))
+        .route("/v1/work/start", post(work::start))
+        .route("/v1/work/renew", post(work::renew))
+        .route("/v1/work/complete", post(work::complete))
+        .route("/v1/work/fail", post(work::fail))
+        .route("/v1/work/release", post(work::release))
+        .route("/v1/work/items", post(work::items))
+        .route("/v1/work/log", post(work::log))
+        .route("/v1/work/workers/register", post(work::register))
+        .route("/v1/work/workers/heartbeat", post(work::heartbeat))
+        .route("/v1/work/workers/deregister", post(work::deregister))
+        .route("/v1/work/quota", get(work::quota))
+        .route("/v1/work/quota/consume", post(work::consume))
+        .route("/v1/work/quota/exhausted", post(work::exhausted))
+        .route("/v1/work/schedules/fire", post(work::fire))
 }
 
 /// The bearer key scheme.
@@ -66,6 +88,9 @@ impl Modify for BearerKey {
         dlq::list, dlq::retry, dlq::purge,
         results::list, results::show,
         crate::metrics::scrape,
+        work::claim, work::start, work::renew, work::complete, work::fail, work::release,
+        work::items, work::log, work::register, work::heartbeat, work::deregister,
+        work::quota, work::consume, work::exhausted, work::fire,
         openapi_json,
     ),
     components(schemas(
@@ -75,6 +100,11 @@ impl Modify for BearerKey {
         dlq::RetryRequest, dlq::RetriedBody, dlq::PurgeRequest, dlq::PurgedBody,
         results::ResultPage, results::ResultDetail, results::ResultShow,
         info::TypesBody, info::TaskTypeBody, info::StatsBody, info::WorkersBody,
+        work::ClaimBody, work::ClaimAnswer, work::ClaimedBody, work::LeaseBody, work::RenewBody,
+        work::LeaseAnswer, work::CompleteBody, work::SavedAnswer, work::FailBody,
+        work::FailAnswer, work::ItemsBody, work::LogBody, work::HeartbeatBody, work::WorkerBody,
+        work::ConsumeBody, work::ConsumeAnswer, work::ExhaustedBody, work::QuotaAnswer,
+        work::FireBody, work::FiredAnswer,
     )),
     modifiers(&BearerKey),
 )]

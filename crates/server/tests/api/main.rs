@@ -7,3 +7,4 @@ mod endpoints;
 mod keys;
 mod support;
 mod tls;
+mod work;

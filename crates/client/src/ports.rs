@@ -1,0 +1,531 @@
+//! The domain's ports on [`RemoteStore`]: each worker call is one request to `/v1/work/…`;
+//! the leases this process holds are kept so items and log entries can be fenced by them;
+//! the operator's calls answer `Invalid` naming what to use instead.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use prismq_domain::ports::ChannelBaseline;
+use prismq_domain::ports::{
+    ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, Heartbeat, LogRecord,
+    MetricSnapshot, NewLogEntry, QueueStats, QuotaDecision, QuotaLedger, QuotaUsage, RescoreReport,
+    ResultQuery, ResultStore, ScheduleStore, StoredResult, TaskFilter, TaskLog, TaskQueue,
+    WorkerInfo, WorkerRecord, WorkerRegistry,
+};
+use prismq_domain::schedule::{Fired, NewSchedule, Schedule};
+use prismq_domain::{
+    ContentItem, Lease, NewTask, PortError, SaveReport, Task, TaskId, TaskStatus, TaskType,
+    Timestamp, ValidationError, WorkerId,
+};
+
+use crate::RemoteStore;
+
+/// The refusal of an operator's call: a remote worker only works.
+fn not_for_workers(operation: &str, instead: &str) -> PortError {
+    PortError::Invalid(ValidationError::new(
+        "operation",
+        format!("{operation} is not available to a remote worker"),
+        instead,
+    ))
+}
+
+const TASKS_INSTEAD: &str =
+    "the API's /v1/tasks and /v1/dlq endpoints, or `prismq` on the server's machine";
+const RESULTS_INSTEAD: &str =
+    "the API's /v1/results endpoints, or `prismq results` on the server's machine";
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[derive(Serialize)]
+struct ClaimBody<'a> {
+    worker: &'a str,
+    filter: &'a ClaimFilter,
+    strategy: String,
+    lease_ms: u64,
+    wait_ms: u64,
+    start: bool,
+}
+
+#[derive(Deserialize)]
+struct ClaimAnswer {
+    claimed: Option<ClaimedBody>,
+}
+
+#[derive(Deserialize)]
+struct ClaimedBody {
+    task: Task,
+    lease: Lease,
+}
+
+#[derive(Serialize)]
+struct LeaseBody<'a> {
+    lease: &'a Lease,
+}
+
+#[derive(Serialize)]
+struct RenewBody<'a> {
+    lease: &'a Lease,
+    lease_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct LeaseAnswer {
+    lease: Lease,
+}
+
+#[derive(Serialize)]
+struct CompleteBody<'a> {
+    lease: &'a Lease,
+    summary: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct SavedAnswer {
+    saved: SaveReport,
+}
+
+#[derive(Serialize)]
+struct FailBody<'a> {
+    lease: &'a Lease,
+    failure: &'a Failure,
+}
+
+#[derive(Deserialize)]
+struct FailAnswer {
+    outcome: FailOutcome,
+}
+
+#[derive(Serialize)]
+struct ItemsBody<'a> {
+    lease: &'a Lease,
+    items: &'a [ContentItem],
+}
+
+#[derive(Serialize)]
+struct LogBody<'a> {
+    lease: &'a Lease,
+    entry: &'a NewLogEntry,
+}
+
+#[derive(Serialize)]
+struct HeartbeatBody<'a> {
+    worker: &'a str,
+    beat: &'a Heartbeat,
+}
+
+#[derive(Serialize)]
+struct WorkerBody<'a> {
+    worker: &'a str,
+}
+
+#[derive(Serialize)]
+struct ConsumeBody<'a> {
+    bucket: &'a str,
+    units: u64,
+    limit: u64,
+    window_end: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct ConsumeAnswer {
+    decision: QuotaDecision,
+}
+
+#[derive(Serialize)]
+struct ExhaustedBody<'a> {
+    bucket: &'a str,
+    until: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct QuotaAnswer {
+    quota: Vec<QuotaUsage>,
+}
+
+#[derive(Serialize)]
+struct FireBody<'a> {
+    task_types: &'a [TaskType],
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+struct FiredAnswer {
+    fired: Vec<Fired>,
+}
+
+impl RemoteStore {
+    /// The lease this process holds on `task`, for the writes fenced by it.
+    fn held(&self, task: TaskId, what: &str) -> Result<Lease, PortError> {
+        self.leases.lock().get(&task).cloned().ok_or_else(|| {
+            PortError::Invalid(ValidationError::new(
+                "task",
+                format!("this worker holds no lease on task {task}, so it cannot {what}"),
+                "a task this worker claimed and has not finished",
+            ))
+        })
+    }
+
+    /// Forgets `lease` once its attempt ended, or was found lost.
+    fn settle<T>(&self, lease: &Lease, r: &Result<T, PortError>) {
+        if matches!(r, Ok(_) | Err(PortError::LeaseLost { .. })) {
+            let mut leases = self.leases.lock();
+            if leases
+                .get(&lease.task_id)
+                .is_some_and(|l| l.token == lease.token)
+            {
+                leases.remove(&lease.task_id);
+            }
+        }
+    }
+
+    async fn claim_with(
+        &self,
+        request: &ClaimRequest,
+        start: bool,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let body = ClaimBody {
+            worker: request.worker.as_str(),
+            filter: &request.filter,
+            strategy: request.strategy.to_string(),
+            lease_ms: ms(request.lease_for),
+            wait_ms: u64::try_from(self.claim_wait.as_millis()).unwrap_or(u64::MAX),
+            start,
+        };
+        let call =
+            self.http
+                .post_waiting::<_, ClaimAnswer>("v1/work/claim", &body, self.claim_wait);
+        let answer = tokio::select! {
+            a = call => a?,
+            // The run is stopping: nothing claimed. A claim the server made as the request
+            // was dropped is left to its lease, which lapses and gives the attempt back.
+            () = self.stop.cancelled() => return Ok(None),
+        };
+        Ok(answer.claimed.map(|c| {
+            self.leases.lock().insert(c.task.id, c.lease.clone());
+            ClaimedTask {
+                task: c.task,
+                lease: c.lease,
+            }
+        }))
+    }
+}
+
+#[async_trait]
+impl TaskQueue for RemoteStore {
+    async fn enqueue(&self, _: NewTask) -> Result<Enqueued, PortError> {
+        Err(not_for_workers("enqueue", TASKS_INSTEAD))
+    }
+
+    async fn enqueue_batch(&self, _: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError> {
+        Err(not_for_workers("enqueue", TASKS_INSTEAD))
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
+        self.claim_with(request, false).await
+    }
+
+    async fn claim_and_start(
+        &self,
+        request: &ClaimRequest,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        self.claim_with(request, true).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
+        let body = RenewBody {
+            lease,
+            lease_ms: ms(lease_for),
+        };
+        let r = self
+            .http
+            .post::<_, LeaseAnswer>("v1/work/renew", &body, Some(lease.task_id))
+            .await
+            .map(|a| a.lease);
+        match &r {
+            Ok(renewed) => {
+                self.leases.lock().insert(renewed.task_id, renewed.clone());
+            }
+            Err(_) => self.settle(lease, &r),
+        }
+        r
+    }
+
+    async fn start(&self, lease: &Lease) -> Result<(), PortError> {
+        let r = self
+            .http
+            .post_empty("v1/work/start", &LeaseBody { lease }, Some(lease.task_id))
+            .await;
+        if r.is_err() {
+            self.settle(lease, &r);
+        }
+        r
+    }
+
+    async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError> {
+        let body = CompleteBody { lease, summary };
+        let r = self
+            .http
+            .post::<_, SavedAnswer>("v1/work/complete", &body, Some(lease.task_id))
+            .await
+            .map(drop);
+        self.settle(lease, &r);
+        r
+    }
+
+    async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {
+        let r = self
+            .http
+            .post::<_, FailAnswer>(
+                "v1/work/fail",
+                &FailBody { lease, failure },
+                Some(lease.task_id),
+            )
+            .await
+            .map(|a| a.outcome);
+        self.settle(lease, &r);
+        r
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), PortError> {
+        let r = self
+            .http
+            .post_empty("v1/work/release", &LeaseBody { lease }, Some(lease.task_id))
+            .await;
+        self.settle(lease, &r);
+        r
+    }
+
+    async fn cancel(&self, _: TaskId) -> Result<Task, PortError> {
+        Err(not_for_workers("cancel", TASKS_INSTEAD))
+    }
+
+    async fn retry(&self, _: TaskId) -> Result<Task, PortError> {
+        Err(not_for_workers("retry", TASKS_INSTEAD))
+    }
+
+    async fn get(&self, _: TaskId) -> Result<Task, PortError> {
+        Err(not_for_workers("reading a task", TASKS_INSTEAD))
+    }
+
+    async fn list(&self, _: &TaskFilter) -> Result<Vec<Task>, PortError> {
+        Err(not_for_workers("listing tasks", TASKS_INSTEAD))
+    }
+
+    async fn purge(&self, _: TaskStatus, _: Timestamp, _: u32) -> Result<u64, PortError> {
+        Err(not_for_workers("purge", TASKS_INSTEAD))
+    }
+
+    async fn stats(&self) -> Result<QueueStats, PortError> {
+        Err(not_for_workers(
+            "stats",
+            "the API's /v1/stats endpoint (scope read)",
+        ))
+    }
+}
+
+#[async_trait]
+impl WorkerRegistry for RemoteStore {
+    async fn register(&self, info: &WorkerInfo) -> Result<(), PortError> {
+        self.http
+            .post_empty("v1/work/workers/register", info, None)
+            .await
+    }
+
+    async fn heartbeat(&self, id: &WorkerId, beat: Heartbeat) -> Result<(), PortError> {
+        let body = HeartbeatBody {
+            worker: id.as_str(),
+            beat: &beat,
+        };
+        self.http
+            .post_empty("v1/work/workers/heartbeat", &body, None)
+            .await
+    }
+
+    async fn deregister(&self, id: &WorkerId) -> Result<(), PortError> {
+        let body = WorkerBody {
+            worker: id.as_str(),
+        };
+        self.http
+            .post_empty("v1/work/workers/deregister", &body, None)
+            .await
+    }
+
+    async fn list(&self, _: Duration) -> Result<Vec<WorkerRecord>, PortError> {
+        Err(not_for_workers(
+            "listing workers",
+            "the API's /v1/workers endpoint (scope read)",
+        ))
+    }
+
+    async fn prune(&self, _: Duration) -> Result<u64, PortError> {
+        Err(not_for_workers(
+            "pruning workers",
+            "`prismq workers prune` on the server's machine",
+        ))
+    }
+}
+
+#[async_trait]
+impl TaskLog for RemoteStore {
+    async fn append(&self, task: TaskId, entry: NewLogEntry) -> Result<(), PortError> {
+        let lease = self.held(task, "write to its log")?;
+        let body = LogBody {
+            lease: &lease,
+            entry: &entry,
+        };
+        self.http.post_empty("v1/work/log", &body, Some(task)).await
+    }
+
+    async fn list(&self, _: TaskId) -> Result<Vec<LogRecord>, PortError> {
+        Err(not_for_workers("reading a task's log", TASKS_INSTEAD))
+    }
+}
+
+#[async_trait]
+impl ResultStore for RemoteStore {
+    async fn save(
+        &self,
+        task: Option<TaskId>,
+        items: &[ContentItem],
+    ) -> Result<SaveReport, PortError> {
+        let Some(task) = task else {
+            return Err(not_for_workers(
+                "saving items without a task",
+                "items saved by the task that found them",
+            ));
+        };
+        let lease = self.held(task, "save its items")?;
+        let body = ItemsBody {
+            lease: &lease,
+            items,
+        };
+        self.http
+            .post::<_, SavedAnswer>("v1/work/items", &body, Some(task))
+            .await
+            .map(|a| a.saved)
+    }
+
+    async fn get(&self, _: &str, _: &str) -> Result<StoredResult, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
+    async fn find(&self, _: &str) -> Result<Vec<StoredResult>, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
+    async fn history(&self, _: &str, _: &str) -> Result<Vec<MetricSnapshot>, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
+    async fn query(&self, _: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
+    async fn baselines(&self, _: &str) -> Result<Vec<ChannelBaseline>, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
+    async fn count(&self, _: Option<String>) -> Result<u64, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
+    async fn rescore(&self, _: Option<String>) -> Result<RescoreReport, PortError> {
+        Err(not_for_workers(
+            "rescoring",
+            "`prismq results rescore` on the server's machine",
+        ))
+    }
+}
+
+#[async_trait]
+impl QuotaLedger for RemoteStore {
+    async fn try_consume(
+        &self,
+        bucket: &str,
+        units: u64,
+        limit: u64,
+        window_end: Timestamp,
+    ) -> Result<QuotaDecision, PortError> {
+        let body = ConsumeBody {
+            bucket,
+            units,
+            limit,
+            window_end,
+        };
+        self.http
+            .post::<_, ConsumeAnswer>("v1/work/quota/consume", &body, None)
+            .await
+            .map(|a| a.decision)
+    }
+
+    async fn mark_exhausted(&self, bucket: &str, until: Timestamp) -> Result<(), PortError> {
+        self.http
+            .post_empty(
+                "v1/work/quota/exhausted",
+                &ExhaustedBody { bucket, until },
+                None,
+            )
+            .await
+    }
+
+    async fn used(&self, bucket: &str) -> Result<u64, PortError> {
+        Ok(self
+            .usage()
+            .await?
+            .into_iter()
+            .find(|u| u.bucket == bucket)
+            .map_or(0, |u| u.used))
+    }
+
+    async fn usage(&self) -> Result<Vec<QuotaUsage>, PortError> {
+        self.http
+            .get::<QuotaAnswer>("v1/work/quota")
+            .await
+            .map(|a| a.quota)
+    }
+}
+
+const SCHEDULES_INSTEAD: &str = "`prismq schedule` on the server's machine";
+
+#[async_trait]
+impl ScheduleStore for RemoteStore {
+    async fn add_schedule(&self, _: NewSchedule) -> Result<Schedule, PortError> {
+        Err(not_for_workers("adding a schedule", SCHEDULES_INSTEAD))
+    }
+
+    async fn list_schedules(&self) -> Result<Vec<Schedule>, PortError> {
+        Err(not_for_workers("listing schedules", SCHEDULES_INSTEAD))
+    }
+
+    async fn get_schedule(&self, _: &str) -> Result<Schedule, PortError> {
+        Err(not_for_workers("reading a schedule", SCHEDULES_INSTEAD))
+    }
+
+    async fn set_schedule_paused(&self, _: &str, _: bool) -> Result<Schedule, PortError> {
+        Err(not_for_workers("pausing a schedule", SCHEDULES_INSTEAD))
+    }
+
+    async fn remove_schedule(&self, _: &str) -> Result<Schedule, PortError> {
+        Err(not_for_workers("removing a schedule", SCHEDULES_INSTEAD))
+    }
+
+    async fn run_schedule_now(&self, _: &str) -> Result<Enqueued, PortError> {
+        Err(not_for_workers("running a schedule now", SCHEDULES_INSTEAD))
+    }
+
+    async fn fire_due(&self, task_types: &[TaskType], limit: u32) -> Result<Vec<Fired>, PortError> {
+        self.http
+            .post::<_, FiredAnswer>(
+                "v1/work/schedules/fire",
+                &FireBody { task_types, limit },
+                None,
+            )
+            .await
+            .map(|a| a.fired)
+    }
+}
