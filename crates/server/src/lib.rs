@@ -12,6 +12,7 @@ pub mod error;
 pub mod metrics;
 pub mod secret;
 pub mod tls;
+pub mod web;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Serve HTTPS with these files; plain HTTP without.
     pub tls: Option<tls::TlsFiles>,
+    /// A dashboard session ends after this long without a request.
+    pub session_idle: Duration,
 }
 
 impl ServerOptions {
@@ -56,6 +59,7 @@ impl ServerOptions {
             body_limit: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             tls: None,
+            session_idle: web::DEFAULT_SESSION_IDLE,
         }
     }
 }
@@ -141,6 +145,7 @@ pub fn router(app: App, options: ServerOptions) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(api::openapi_json))
         .merge(keyed)
+        .merge(web::routes(&state))
         .fallback(|| async { error::ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
