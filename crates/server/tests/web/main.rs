@@ -3,6 +3,7 @@
 //! ideas and charts, hostile text, screenshots at 375 and 1440 px), and over plain HTTP
 //! (security headers, CSRF refusals, sessions).
 
+mod actions;
 mod browser;
 mod fixtures;
 mod http;
