@@ -1,7 +1,8 @@
 //! PrismQ's HTTP adapter: `prismq serve` puts the queue behind API v1 (JSON, the same
 //! meanings as the CLI), authenticated by API keys with scopes and per-key rate limits,
 //! with an OpenAPI 3.1 document and Prometheus metrics. Like the CLI, it is one more
-//! adapter over the app's ports: no SQL and no business rule lives here.
+//! adapter over the app's ports: no SQL and no business rule lives here. The web dashboard
+//! ([`web`]) is served at `/` by the same router.
 //!
 //! Layers, outermost first: tracing, metrics, a request timeout, compression, the body
 //! limit (413), then per route the key check (401, 429) and the handler's scope (403).

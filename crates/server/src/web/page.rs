@@ -74,10 +74,13 @@ pub struct Viewer {
     pub web: Arc<Web>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+impl FromRequestParts<ServerState> for Viewer {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Viewer, Response> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Viewer, Response> {
         let web = parts
             .extensions
             .get::<Arc<Web>>()
@@ -90,6 +93,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
                 .get(sid, Instant::now(), touch)
                 .map(|s| (sid.to_owned(), s))
         });
+        let found = match found {
+            // The key is read again on every request, so a revoked key's sessions end at
+            // once (the keys table is small: one read of every key).
+            Some((sid, mut session)) => match state.app.keys.list().await {
+                Ok(keys) => match keys
+                    .into_iter()
+                    .find(|k| k.id == session.key.id && k.active)
+                {
+                    Some(key) => {
+                        session.key = key;
+                        Some((sid, session))
+                    }
+                    None => {
+                        web.sessions.close(&sid);
+                        None
+                    }
+                },
+                Err(e) => return Err(WebError::from(e).into_response()),
+            },
+            None => None,
+        };
         match found {
             Some((sid, session)) => Ok(Viewer { sid, session, web }),
             None if parts.method == axum::http::Method::GET => {

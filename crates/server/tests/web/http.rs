@@ -185,3 +185,17 @@ async fn a_session_ends_after_the_idle_time() {
     assert_eq!(get(&s, "/", &me.cookie).await.status(), 303);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn revoking_the_key_ends_its_sessions_at_once() {
+    let s = Server::start().await;
+    let key = s.key(&[Scope::Read], 600).await;
+    let me = sign_in(&s, &key).await;
+    assert_eq!(get(&s, "/tasks", &me.cookie).await.status(), 200);
+    let id = s.app.keys.list().await.unwrap()[0].id;
+    s.app.keys.revoke(id).await.unwrap();
+    let r = get(&s, "/tasks", &me.cookie).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/signin");
+    s.stop().await;
+}

@@ -94,6 +94,14 @@ async fn the_overview_counts_change_while_tasks_are_drained() {
     for i in 0..4 {
         s.app.enqueue(keyword(&format!("q{i}"))).await.unwrap();
     }
+    // A dead letter and some quota, so the screenshot shows every section.
+    dead_letter(&s).await;
+    let reset = s.app.clock.now() + jiff::SignedDuration::from_hours(7);
+    s.app
+        .quota
+        .try_consume("youtube_data_api.general", 312, 10_000, reset)
+        .await
+        .unwrap();
     let b = Browser::start(1440).await;
     b.sign_in(&s, &key).await;
     let queued = "[data-live='count.keyword_search.queued']";
@@ -101,6 +109,7 @@ async fn the_overview_counts_change_while_tasks_are_drained() {
     assert_eq!(b.text(queued).await, "4");
     assert_eq!(b.text(completed).await, "0");
     b.wait_for_text("#live-status", "live").await;
+    b.screenshot("overview-busy-1440").await;
     // Drain through the ports while the page stays open: the numbers change without a reload.
     let mut ran = 0;
     while run_one(&s).await.is_some() {
@@ -108,6 +117,7 @@ async fn the_overview_counts_change_while_tasks_are_drained() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(ran, 4);
+    assert_eq!(b.text("[data-live='dead_letters']").await, "1");
     b.wait_for_text(completed, "4").await;
     b.wait_for_text(queued, "0").await;
     b.wait_for_text("[data-live='recent.minute']", "4").await;
