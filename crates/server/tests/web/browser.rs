@@ -117,6 +117,48 @@ impl Browser {
         self.wait_for_text("h1", "Overview").await;
     }
 
+    /// Signs in with the keyboard alone: Tab to the key field, type, Enter.
+    pub async fn sign_in_by_keyboard(&self, server: &Server, key: &str) {
+        const TAB: &str = "\u{E004}";
+        const ENTER: &str = "\u{E007}";
+        self.open(server, "/signin").await;
+        let mut on_key = false;
+        for _ in 0..10 {
+            self.client
+                .active_element()
+                .await
+                .unwrap()
+                .send_keys(TAB)
+                .await
+                .unwrap();
+            let active = self.client.active_element().await.unwrap();
+            if active.attr("id").await.unwrap().as_deref() == Some("key") {
+                on_key = true;
+                break;
+            }
+        }
+        assert!(on_key, "Tab reaches the key field");
+        let field = self.client.active_element().await.unwrap();
+        field.send_keys(key).await.unwrap();
+        field.send_keys(ENTER).await.unwrap();
+        self.wait_for_text("h1", "Overview").await;
+    }
+
+    /// The form controls of the page that have neither a label nor an aria-label.
+    pub async fn unlabelled(&self) -> Vec<String> {
+        let v = self
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))\
+                 .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))\
+                 .map(e => e.name || e.id || e.outerHTML);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
     /// The text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         self.client

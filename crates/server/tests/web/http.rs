@@ -199,3 +199,31 @@ async fn revoking_the_key_ends_its_sessions_at_once() {
     assert_eq!(r.headers()[LOCATION], "/signin");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_server_speaks_tls() {
+    // The router as `serve` builds it for TLS files (the handshake itself is tested in the
+    // API tests); served over plain TCP here to read its cookies.
+    let s = Server::start().await;
+    let mut options = prismq_server::ServerOptions::new("127.0.0.1:0".parse().unwrap());
+    options.tls = Some(prismq_server::tls::TlsFiles {
+        cert: "unused.pem".into(),
+        key: "unused.key".into(),
+    });
+    let router = prismq_server::router(s.app.clone(), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = tokio::spawn(async move { axum::serve(listener, router).await });
+    let r = client()
+        .get(format!("http://{addr}/signin"))
+        .send()
+        .await
+        .unwrap();
+    let (_, attrs) = set_cookie(&r, "prismq_signin").unwrap();
+    assert!(
+        attrs.contains("Secure") && attrs.contains("HttpOnly"),
+        "{attrs}"
+    );
+    served.abort();
+    s.stop().await;
+}

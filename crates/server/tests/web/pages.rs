@@ -72,16 +72,32 @@ async fn pwned(b: &Browser) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_shows_the_overview_with_live_updates_at_both_widths() {
     let s = Server::start().await;
-    let key = s.key(&[Scope::Read], 600).await;
+    let key = s.key(&[Scope::Admin], 600).await;
+    s.app.enqueue(keyword("labels")).await.unwrap();
     for width in [375, 1440] {
         let b = Browser::start(width).await;
-        b.sign_in(&s, &key).await;
+        b.sign_in_by_keyboard(&s, &key).await;
         // live.js ran under the CSP and the stream answered.
         b.wait_for_text("#live-status", "live").await;
         assert!(!b.overflows().await, "the overview fits {width} px");
         b.screenshot(&format!("overview-{width}")).await;
         // A key's secret is never in the page.
         assert!(!b.client.source().await.unwrap().contains(&key));
+        // Every control of every page has a label, and no page scrolls sideways.
+        for path in [
+            "/",
+            "/tasks",
+            "/tasks/1",
+            "/dead-letters",
+            "/workers",
+            "/schedules",
+            "/enqueue",
+            "/ideas",
+        ] {
+            b.open(&s, path).await;
+            assert_eq!(b.unlabelled().await, Vec::<String>::new(), "{path}");
+            assert!(!b.overflows().await, "{path} fits {width} px");
+        }
         b.close().await;
     }
     s.stop().await;
