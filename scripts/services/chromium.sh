@@ -26,13 +26,23 @@ _prismq_chromium_setup() {
     if [ ! -x "$browser" ] || [ ! -x "$driver" ]; then
         command -v apt-get >/dev/null 2>&1 ||
             { _prismq_chromium_fail "apt-get is needed to install chromium and chromium-driver"; return 1; }
-        local sudo=""
+        local sudo="" log
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >/dev/null ||
-            { _prismq_chromium_fail "apt-get update failed"; return 1; }
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-            chromium chromium-driver >/dev/null ||
-            { _prismq_chromium_fail "apt-get install chromium chromium-driver failed"; return 1; }
+        log=$(mktemp)
+        if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            rm -f "$log"
+            _prismq_chromium_fail "apt-get update failed"
+            return 1
+        fi
+        if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            chromium chromium-driver >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            rm -f "$log"
+            _prismq_chromium_fail "apt-get install chromium chromium-driver failed"
+            return 1
+        fi
+        rm -f "$log"
     fi
     local version
     version=$("$driver" --version 2>&1) ||
