@@ -227,3 +227,32 @@ async fn cookies_are_secure_when_the_server_speaks_tls() {
     served.abort();
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_live_stream_sends_the_numbers_and_ends_with_the_session() {
+    let s = Server::start().await;
+    let key = s.key(&[Scope::Read], 600).await;
+    let me = sign_in(&s, &key).await;
+    let mut r = get(&s, "/events/overview", &me.cookie).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let first = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(
+        first.starts_with("data: {") && first.contains("\"count.all.queued\":\"0\""),
+        "{first}"
+    );
+    let ok = post(&s, "/signout", &me.cookie, &format!("csrf={}", me.csrf)).await;
+    assert_eq!(ok.status(), 303);
+    // The stream notices at its next tick and ends.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(_chunk) = r.chunk().await.unwrap() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended after sign-out");
+    // Without a session there is no stream.
+    assert_eq!(get(&s, "/events/overview", &me.cookie).await.status(), 303);
+    s.stop().await;
+}
