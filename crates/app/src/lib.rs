@@ -6,6 +6,7 @@ pub mod config;
 pub mod copy;
 pub mod logging;
 pub mod ops;
+pub mod overview;
 pub mod registry;
 pub mod runtime;
 pub mod schedules;

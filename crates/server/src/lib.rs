@@ -1,7 +1,8 @@
 //! PrismQ's HTTP adapter: `prismq serve` puts the queue behind API v1 (JSON, the same
 //! meanings as the CLI), authenticated by API keys with scopes and per-key rate limits,
 //! with an OpenAPI 3.1 document and Prometheus metrics. Like the CLI, it is one more
-//! adapter over the app's ports: no SQL and no business rule lives here.
+//! adapter over the app's ports: no SQL and no business rule lives here. The web dashboard
+//! ([`web`]) is served at `/` by the same router.
 //!
 //! Layers, outermost first: tracing, metrics, a request timeout, compression, the body
 //! limit (413), then per route the key check (401, 429) and the handler's scope (403).
@@ -12,6 +13,7 @@ pub mod error;
 pub mod metrics;
 pub mod secret;
 pub mod tls;
+pub mod web;
 pub mod worker_metrics;
 
 use std::fmt;
@@ -46,6 +48,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Serve HTTPS with these files; plain HTTP without.
     pub tls: Option<tls::TlsFiles>,
+    /// A dashboard session ends after this long without a request.
+    pub session_idle: Duration,
 }
 
 impl ServerOptions {
@@ -57,6 +61,7 @@ impl ServerOptions {
             body_limit: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             tls: None,
+            session_idle: web::DEFAULT_SESSION_IDLE,
         }
     }
 }
@@ -154,6 +159,7 @@ pub fn router_until(app: App, options: ServerOptions, stopping: CancellationToke
     Router::new()
         .route("/v1/openapi.json", get(api::openapi_json))
         .merge(keyed)
+        .merge(web::routes(&state))
         .fallback(|| async { error::ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// The largest request body in bytes (413 above it).
     #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
     pub body_limit: usize,
+    /// A dashboard session ends after this long without a request (30m, 8h).
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub session_idle: String,
 }
 
 /// Runs `serve`.
@@ -48,9 +51,19 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> CliResult {
             "invalid --body-limit: 0 bytes would refuse every request; accepted: 1 or more",
         ));
     }
+    let session_idle = prismq_app::config::parse_duration(args.session_idle.trim())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "invalid --session-idle: {:?} is not a duration above zero; accepted: {}",
+                prismq_domain::task::truncate_for_message(&args.session_idle),
+                prismq_app::config::DURATION_ACCEPTED
+            ))
+        })?;
     let mut options = ServerOptions::new(bind);
     options.insecure_bind = args.insecure_bind;
     options.body_limit = args.body_limit;
+    options.session_idle = session_idle;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         let files = prismq_server::tls::TlsFiles { cert, key };
         // Checked before the store is opened, so a bad file changes nothing.
@@ -71,7 +84,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> CliResult {
     let app = ctx.app()?;
     let shutdown = signals::listen("no new connections; requests in flight finish");
     prismq_server::serve(app, options, shutdown.token.clone(), |addr| {
-        eprintln!("listening on {scheme}://{addr} (API v1 at /v1, OpenAPI at /v1/openapi.json)");
+        eprintln!("listening on {scheme}://{addr} (dashboard at /, API v1 at /v1, OpenAPI at /v1/openapi.json)");
     })
     .await
     .map_err(|e| CliError::failure(e.to_string()))?;

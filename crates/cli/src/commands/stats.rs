@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use prismq_app::overview::health_name;
 use prismq_app::App;
 use prismq_domain::ports::{QueueStats, QuotaUsage, WorkerHealth, WorkerRecord};
 use prismq_domain::TaskStatus;
@@ -53,38 +54,28 @@ struct Snapshot {
     results: u64,
     workers: Vec<WorkerRecord>,
     quota: Vec<QuotaUsage>,
+    by_health: [(WorkerHealth, usize); 3],
     /// Each schedule's next fire time and last result (JSON, text).
     schedules: (serde_json::Value, String),
 }
 
 impl Snapshot {
     async fn take(app: &App) -> CliResult<Snapshot> {
-        // Stale: silent for three heartbeat intervals.
-        let stale_after = app.config.worker.heartbeat_interval * 3;
+        // The shared computation (prismq_app::overview), as the dashboard reads it.
+        let o = app.overview().await?;
+        let by_health = o.workers_by_health();
         Ok(Snapshot {
-            stats: app.queue.stats().await?,
-            results: app.results.count(None).await?,
-            workers: app.workers.list(stale_after).await?,
-            quota: app.quota.usage().await?,
+            stats: o.stats,
+            results: o.results,
+            workers: o.workers,
+            quota: o.quota,
+            by_health,
             schedules: super::schedule::stats_section(app).await?,
         })
     }
 
     fn workers_by_health(&self) -> [(WorkerHealth, usize); 3] {
-        [
-            WorkerHealth::Active,
-            WorkerHealth::Stale,
-            WorkerHealth::Stopped,
-        ]
-        .map(|h| (h, self.workers.iter().filter(|w| w.health == h).count()))
-    }
-}
-
-fn health_name(h: WorkerHealth) -> &'static str {
-    match h {
-        WorkerHealth::Active => "active",
-        WorkerHealth::Stale => "stale",
-        WorkerHealth::Stopped => "stopped",
+        self.by_health
     }
 }
 
