@@ -12,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
+use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{MetricSnapshot, ResultOrder, ResultQuery, StoredResult};
 
 use super::chart;
@@ -77,6 +78,20 @@ fn href(r: &StoredResult) -> String {
     )
 }
 
+/// Views per hour over `w`, with the span when the history covers less of the window;
+/// `-` when it is too short to say.
+fn growth_cell(r: &StoredResult, w: GrowthWindow) -> String {
+    match r.growth.get(w) {
+        None => "-".to_owned(),
+        Some(g) if g.span_secs >= w.seconds() => format!("{:.1}", g.views_per_hour),
+        Some(g) => format!(
+            "{:.1} (over {:.1} h)",
+            g.views_per_hour,
+            g.span_secs as f64 / 3_600.0
+        ),
+    }
+}
+
 fn opt_count(v: Option<i64>) -> String {
     v.map_or_else(|| "-".to_owned(), count)
 }
@@ -88,7 +103,7 @@ fn row(r: &StoredResult) -> IdeaRow {
         channel: line(r.item.channel.as_deref().unwrap_or("-"), TITLE_MAX),
         source: line(&r.item.source, TITLE_MAX),
         views: opt_count(r.item.metrics.views),
-        growth: format!("{:.1}", r.views_per_hour),
+        growth: growth_cell(r, GrowthWindow::Day),
         outlier: r
             .outlier
             .as_ref()
@@ -258,7 +273,22 @@ pub async fn show(
         ("Views", opt_count(item.metrics.views)),
         ("Likes", opt_count(item.metrics.likes)),
         ("Comments", opt_count(item.metrics.comments)),
-        ("Views per hour", format!("{:.1}", r.views_per_hour)),
+        (
+            "Views per hour, last hour",
+            growth_cell(&r, GrowthWindow::Hour),
+        ),
+        (
+            "Views per hour, last 24 h",
+            growth_cell(&r, GrowthWindow::Day),
+        ),
+        (
+            "Views per hour, last 7 days",
+            growth_cell(&r, GrowthWindow::Week),
+        ),
+        (
+            "Views per hour, last 30 days",
+            growth_cell(&r, GrowthWindow::Month),
+        ),
         (
             "Outlier score",
             r.outlier.as_ref().map_or_else(
