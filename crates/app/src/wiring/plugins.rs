@@ -81,9 +81,11 @@ pub struct BucketLimit {
 
 /// Every quota bucket the plugins charge, with its limit under `config`, as of `now`.
 pub fn quota_limits(config: &Config, now: prismq_domain::Timestamp) -> Vec<BucketLimit> {
-    let mut quota = prismq_plugins::youtube::source::quota::QuotaConfig::default();
-    quota.general_daily_units = config.youtube.quota_units_per_day;
-    quota.search_daily_units = config.youtube.search_calls_per_day;
+    let quota = prismq_plugins::youtube::source::quota::QuotaConfig {
+        general_daily_units: config.youtube.quota_units_per_day,
+        search_daily_units: config.youtube.search_calls_per_day,
+        ..Default::default()
+    };
     prismq_plugins::quota_limits(&quota, now)
         .into_iter()
         .map(|(bucket, limit, resets_at)| BucketLimit {
