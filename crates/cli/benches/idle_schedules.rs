@@ -76,9 +76,8 @@ fn tasks_in(db: &Path) -> u64 {
 
 /// CPU seconds (user + system) of `prismq work` on `db` over `secs` seconds.
 fn idle_cpu(db: &Path, secs: u64) -> f64 {
-    let script = format!(
-        "timeout -s TERM {secs} \"$PRISMQ\" --db \"$DB\" work >/dev/null 2>&1; times"
-    );
+    let script =
+        format!("timeout -s TERM {secs} \"$PRISMQ\" --db \"$DB\" work >/dev/null 2>&1; times");
     let out = Command::new("bash")
         .arg("-c")
         .arg(script)
