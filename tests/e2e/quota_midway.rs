@@ -234,6 +234,7 @@ fn app(dir: &Path, api: &StandIn, clock: Arc<FakeClock>) -> App {
     let ctx = PluginContext {
         quota: ports.quota.clone(),
         clock: clock.clone(),
+        tracked: ports.tracked.clone(),
     };
     let mut registry = PluginRegistry::new();
     for p in PLUGINS {

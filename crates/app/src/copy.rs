@@ -95,7 +95,8 @@ async fn postgres(url: &str, schema: Option<&str>) -> Result<PostgresStore, Copy
     Ok(PostgresStore::open(options, Arc::new(SystemClock)).await?)
 }
 
-/// Copies tasks, logs, workers, results, metric history and quota from `from` to `to`, in one
+/// Copies tasks, logs, workers, results, metric history, quota and schedules from `from` to
+/// `to`, in one
 /// transaction on the target, verifying every table's count; refuses a non-empty target
 /// unless `force` (which replaces its contents). The PostgreSQL end's tables are in `schema`
 /// (created if missing) when given, else in the connection's default schema.

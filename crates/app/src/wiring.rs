@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
     ApiKeyStore, Clock, Enqueued, QuotaLedger, ResultStore, ScheduleStore, SystemClock, TaskLog,
-    TaskQueue, WorkNotifier, WorkerRegistry,
+    TaskQueue, TrackedVideos, WorkNotifier, WorkerRegistry,
 };
 use prismq_domain::{NewTask, PortError, ValidationError};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
@@ -21,7 +21,10 @@ use crate::runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSetting
 
 mod plugins;
 
-pub use plugins::{PluginContext, PluginEntry, RegisterFn, PLUGINS};
+pub use plugins::{
+    quota_buckets_by_type, quota_limits, BucketLimit, PluginContext, PluginEntry, RegisterFn,
+    PLUGINS,
+};
 
 /// The storage ports, usually all backed by one store.
 #[derive(Clone)]
@@ -40,6 +43,8 @@ pub struct Ports {
     pub schedules: Arc<dyn ScheduleStore>,
     /// The API keys of `prismq serve`.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// Which videos are tracked (read by `refresh_stats`).
+    pub tracked: Arc<dyn TrackedVideos>,
     /// Wakes idle workers when tasks are enqueued, for stores that push (PostgreSQL).
     pub notifier: Option<Arc<dyn WorkNotifier>>,
 }
@@ -62,6 +67,7 @@ impl Ports {
             + QuotaLedger
             + ScheduleStore
             + ApiKeyStore
+            + TrackedVideos
             + 'static,
     {
         let s = Arc::new(store);
@@ -72,7 +78,8 @@ impl Ports {
             results: s.clone(),
             quota: s.clone(),
             schedules: s.clone(),
-            keys: s,
+            keys: s.clone(),
+            tracked: s,
             notifier: None,
         }
     }
@@ -118,6 +125,8 @@ pub struct App {
     pub schedules: Arc<dyn ScheduleStore>,
     /// The API keys of `prismq serve`.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// Which videos are tracked.
+    pub tracked: Arc<dyn TrackedVideos>,
     /// Wakes idle workers on enqueue, when the store pushes notices.
     pub notifier: Option<Arc<dyn WorkNotifier>>,
     /// The clock every "now" comes from.
@@ -153,6 +162,7 @@ impl App {
             quota: ports.quota,
             schedules: ports.schedules,
             keys: ports.keys,
+            tracked: ports.tracked,
             notifier: ports.notifier,
             clock,
             registry,
@@ -203,6 +213,7 @@ impl App {
         let ctx = PluginContext {
             quota: ports.quota.clone(),
             clock: clock.clone(),
+            tracked: ports.tracked.clone(),
         };
         let registry = plugins::build_registry(plugins, &config, &ctx)?;
         Ok(App::from_parts(ports, clock, Arc::new(registry), config))
@@ -229,6 +240,17 @@ impl App {
                 .map_err(|e| e.within(&format!("tasks[{i}]")))?;
         }
         self.queue.enqueue_batch(tasks).await
+    }
+
+    /// The quota buckets each task type of the configured plugins charges, whatever plugins
+    /// this app registered (`stats` opens none); `None` when a plugin refuses its settings.
+    pub fn quota_buckets_by_type(&self) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+        let ctx = PluginContext {
+            quota: self.quota.clone(),
+            clock: self.clock.clone(),
+            tracked: self.tracked.clone(),
+        };
+        plugins::quota_buckets_by_type(&self.config, &ctx)
     }
 
     /// The worker runtime with the `[worker]` settings.

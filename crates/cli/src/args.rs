@@ -186,8 +186,34 @@ pub enum TaskKind {
     Keyword(KeywordArgs),
     /// api_scrape: specific videos by id or URL.
     Videos(VideosArgs),
+    /// refresh_stats: new metrics for tracked videos (seen within, of a channel, a schedule's).
+    RefreshStats(RefreshStatsArgs),
     /// Any registered task type with JSON parameters.
     Raw(RawArgs),
+}
+
+/// `refresh_stats` parameters: at least one filter, or --all.
+#[derive(Debug, Clone, Args)]
+pub struct RefreshStatsArgs {
+    /// Only videos seen (saved by a task) within this window: 7d, 12h (1h to 3650d).
+    #[arg(long, value_name = "WINDOW")]
+    pub seen_within: Option<String>,
+    /// Only videos of this channel id (UC…).
+    #[arg(long, value_name = "UC_ID")]
+    pub channel_id: Option<String>,
+    /// Only videos whose last saving task this schedule enqueued.
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
+    /// Every tracked video (instead of a filter).
+    #[arg(long)]
+    pub all: bool,
+    /// list (videos.list, the general bucket; default) or batch_get_stats
+    /// (videos:batchGetStats, its own bucket; counters only).
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Queue options.
+    #[command(flatten)]
+    pub task: TaskOptions,
 }
 
 /// `channel_scrape` parameters.

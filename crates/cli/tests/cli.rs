@@ -225,7 +225,7 @@ fn invalid_input_is_refused_and_writes_nothing() {
         (
             vec!["enqueue", "raw", "--type", "nope"],
             2,
-            "accepted: api_scrape, channel_scrape, keyword_search, trending_scrape",
+            "accepted: api_scrape, channel_scrape, keyword_search, refresh_stats, trending_scrape",
         ),
         (
             vec![

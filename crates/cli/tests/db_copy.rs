@@ -343,3 +343,117 @@ fn validate_checks_the_postgres_server_and_its_migrations() {
         "{database:?}"
     );
 }
+
+/// `db copy` carries schedules both ways with their ids, timetables, pause state and last
+/// task, and the target's next schedule id follows the copied ones.
+#[test]
+fn copies_schedules_to_postgres_and_back() {
+    let url = postgres_url();
+    let schema = format!(
+        "copy_sched_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let sb = Sandbox::new();
+    assert!(sb.run(&["init"]).status.success());
+    let adds: [&[&str]; 3] = [
+        &[
+            "--name", "rust-6h", "--every", "6h", "--jitter", "5m", "keyword", "rust",
+        ],
+        &[
+            "--name",
+            "prague-morning",
+            "--cron",
+            "30 2 * * *",
+            "--tz",
+            "Europe/Prague",
+            "trending",
+            "--country",
+            "CZ",
+            "--priority",
+            "8",
+        ],
+        &[
+            "--name",
+            "refresh-week",
+            "--every",
+            "1d",
+            "refresh-stats",
+            "--seen-within",
+            "7d",
+        ],
+    ];
+    for a in adds {
+        let mut args = vec!["schedule", "add"];
+        args.extend_from_slice(a);
+        let o = sb.run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for a in [
+        &["schedule", "run-now", "rust-6h"][..],
+        &["schedule", "pause", "prague-morning"],
+    ] {
+        let o = sb.run(a);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let original = stdout(&sb.run(&["--json", "schedule", "list"]));
+    let list: serde_json::Value = serde_json::from_str(&original).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3, "{original}");
+
+    let from = format!("sqlite:{}", sb.db().display());
+    let o = sb.run(&[
+        "db", "copy", "--from", &from, "--to", &url, "--schema", &schema,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(", 3 schedules"), "{}", stdout(&o));
+    let on_pg = on_postgres(&sb, &url, &schema, &["--json", "schedule", "list"]);
+    assert!(on_pg.status.success(), "{}", stderr(&on_pg));
+    assert_eq!(stdout(&on_pg), original, "the same schedules on PostgreSQL");
+
+    let back = sb.path("back.db");
+    let o = sb.run(&[
+        "db",
+        "copy",
+        "--from",
+        &url,
+        "--schema",
+        &schema,
+        "--to",
+        &format!("sqlite:{}", back.display()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let in_back = |args: &[&str]| {
+        sb.bare()
+            .arg("--db")
+            .arg(&back)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        stdout(&in_back(&["--json", "schedule", "list"])),
+        original,
+        "the same schedules back on SQLite"
+    );
+    // New schedules on either target get ids after the copied ones.
+    let added = on_postgres(
+        &sb,
+        &url,
+        &schema,
+        &[
+            "--json", "schedule", "add", "--name", "new", "--every", "1h", "keyword", "q",
+        ],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let v: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert_eq!(v["id"], 4, "{v}");
+    let added = in_back(&[
+        "--json", "schedule", "add", "--name", "new", "--every", "1h", "keyword", "q",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let v: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    assert_eq!(v["id"], 4, "{v}");
+}

@@ -138,11 +138,12 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
             "api_scrape",
             "channel_scrape",
             "keyword_search",
+            "refresh_stats",
             "trending_scrape"
         ],
         "{stats}"
     );
-    let held = &stats["held_back"][3];
+    let held = &stats["held_back"][4];
     assert_eq!(held["reason"], "quota", "{stats}");
     assert_eq!(held["bucket"], "youtube_data_api.general", "{stats}");
     assert!(held["until"].is_string(), "{stats}");
@@ -168,7 +169,7 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
             .nth(1)
             .unwrap()
             .trim_end()
-            .ends_with("api_scrape,channel_scrape,keyword_search,trending_scrape"),
+            .ends_with("api_scrape,channel_scrape,keyword_search,refresh_stats,trending_scrape"),
         "{workers}"
     );
     assert!(

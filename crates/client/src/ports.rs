@@ -442,6 +442,24 @@ impl ResultStore for RemoteStore {
     }
 }
 
+/// `refresh_stats` reads the tracked videos from the database, which a remote worker has
+/// not: it is refused with where to run it instead (its tasks fail permanently on a remote
+/// worker; run them on a worker with the database, `prismq work --types refresh_stats`).
+#[async_trait]
+impl prismq_domain::ports::TrackedVideos for RemoteStore {
+    async fn tracked_ids(
+        &self,
+        _: &prismq_domain::ports::TrackedFilter,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<String>, PortError> {
+        Err(not_for_workers(
+            "reading the tracked videos",
+            "refresh_stats tasks on a worker with the database (`prismq work --types refresh_stats`)",
+        ))
+    }
+}
+
 #[async_trait]
 impl QuotaLedger for RemoteStore {
     async fn try_consume(

@@ -220,6 +220,7 @@ fn remote(env: ContractEnv) -> Subject {
         results: store.clone(),
         quota: Arc::new(split.remote.clone()),
         schedules: split,
+        tracked: store.clone(),
         keys: store,
         guard: Box::new(()),
     }

@@ -1,5 +1,5 @@
-//! PrismQ's YouTube plugins: the four task handlers (`channel_scrape`, `trending_scrape`,
-//! `keyword_search`, `api_scrape`) and the sources they read, a quota-aware YouTube Data
+//! PrismQ's YouTube plugins: the five task handlers (`channel_scrape`, `trending_scrape`,
+//! `keyword_search`, `api_scrape`, `refresh_stats`) and the sources they read, a quota-aware YouTube Data
 //! API client and a yt-dlp adapter.
 //!
 //! The crate depends on `prismq-domain` alone of PrismQ's crates. The app registers it with
@@ -11,4 +11,4 @@ pub mod registry;
 pub mod youtube;
 
 pub use config::{ApiKey, Backend, YoutubeConfig};
-pub use registry::{register, task_types, PluginDeps};
+pub use registry::{quota_limits, register, task_types, PluginDeps};

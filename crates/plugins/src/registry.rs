@@ -1,7 +1,7 @@
-//! The plugin's entry point: [`register`] builds the configured source and adds the four
+//! The plugin's entry point: [`register`] builds the configured source and adds the five
 //! handlers to the app's registrar.
 
-use prismq_domain::ports::{Clock, QuotaLedger};
+use prismq_domain::ports::{Clock, QuotaLedger, TrackedVideos};
 use prismq_domain::{Registrar, TaskType, ValidationError};
 use std::fmt;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use crate::youtube::api::ApiHandler;
 use crate::youtube::channel::ChannelHandler;
 use crate::youtube::common::{self, TASK_TYPES};
 use crate::youtube::keyword::KeywordHandler;
+use crate::youtube::refresh::RefreshHandler;
 use crate::youtube::source::data_api::{DataApiSettings, DataApiSource};
 use crate::youtube::source::quota::QuotaGate;
 use crate::youtube::source::retry::RequestRetry;
@@ -25,6 +26,8 @@ pub struct PluginDeps {
     pub quota: Arc<dyn QuotaLedger>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Which videos are tracked, for `refresh_stats`.
+    pub tracked: Arc<dyn TrackedVideos>,
 }
 
 impl fmt::Debug for PluginDeps {
@@ -38,6 +41,20 @@ impl fmt::Debug for PluginDeps {
 /// The task types [`register`] adds.
 pub fn task_types() -> Vec<TaskType> {
     TASK_TYPES.iter().map(|t| common::task_type(t)).collect()
+}
+
+/// Each Data API quota bucket: its ledger name, its daily limit under `quota`, and the next
+/// reset after `now` (midnight Pacific time), for operators' views of the ledger.
+pub fn quota_limits(
+    quota: &crate::youtube::source::quota::QuotaConfig,
+    now: prismq_domain::Timestamp,
+) -> Vec<(String, u64, prismq_domain::Timestamp)> {
+    use crate::youtube::source::quota::{next_reset, Bucket};
+    let reset = next_reset(now);
+    [Bucket::General, Bucket::Search, Bucket::Stats]
+        .into_iter()
+        .map(|b| (b.ledger_name().to_owned(), quota.limit(b), reset))
+        .collect()
 }
 
 /// Builds the Data API source from `config`, or `None` without a key.
@@ -67,11 +84,13 @@ pub fn data_api_source(
     Ok(Some(Arc::new(source)))
 }
 
-/// Registers `channel_scrape`, `trending_scrape`, `keyword_search` and `api_scrape`.
+/// Registers `channel_scrape`, `trending_scrape`, `keyword_search`, `api_scrape` and
+/// `refresh_stats`.
 ///
 /// The backend is chosen once here: `api` (needs `api_key`), `ytdlp`, or `auto` (the API
 /// when a key is configured, else yt-dlp). `trending_scrape` always uses the API; without a
-/// key its tasks fail permanently with a message saying what to configure.
+/// key its tasks fail permanently with a message saying what to configure; so does
+/// `refresh_stats`, which reads statistics from the API alone.
 ///
 /// # Errors
 /// A bad setting (`youtube.<field>`), or a task type already registered (`type`).
@@ -100,8 +119,13 @@ pub fn register(
         deps.clock.clone(),
     )))?;
     registrar.add(Arc::new(
-        TrendingHandler::new(api).with_baselines_on_demand(config.baselines_on_demand),
+        TrendingHandler::new(api.clone()).with_baselines_on_demand(config.baselines_on_demand),
     ))?;
+    registrar.add(Arc::new(RefreshHandler::new(
+        api,
+        deps.tracked.clone(),
+        deps.clock.clone(),
+    )))?;
     registrar.add(Arc::new(
         KeywordHandler::new(main.clone(), deps.clock.clone())
             .with_baselines_on_demand(config.baselines_on_demand),

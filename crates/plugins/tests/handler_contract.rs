@@ -25,8 +25,9 @@ fn handlers() -> Vec<Arc<dyn TaskHandler>> {
         &mut collect,
         YoutubeConfig::default(),
         PluginDeps {
-            quota: Arc::new(store),
+            quota: Arc::new(store.clone()),
             clock,
+            tracked: Arc::new(store),
         },
     )
     .unwrap();
@@ -75,6 +76,18 @@ fn cases(task_type: &str) -> HandlerCases {
                 (json!({"videos": ["not a video"]}), "videos"),
             ],
         },
+        "refresh_stats" => HandlerCases {
+            valid: vec![
+                json!({"seen_within": "7d"}),
+                json!({"channel_id": "UCHnyfMqiRRG1u-2MsSQLbXA", "method": "batch_get_stats"}),
+                json!({"all": true}),
+            ],
+            invalid: vec![
+                (json!({}), "all"),
+                (json!({"seen_within": "0d"}), "seen_within"),
+                (json!({"all": true, "method": "fast"}), "method"),
+            ],
+        },
         other => panic!("no cases for {other}"),
     }
 }
@@ -82,7 +95,7 @@ fn cases(task_type: &str) -> HandlerCases {
 #[test]
 fn every_youtube_handler_passes_the_handler_contract() {
     let handlers = handlers();
-    assert_eq!(handlers.len(), 4);
+    assert_eq!(handlers.len(), 5);
     for h in handlers {
         check_handler_contract(h.as_ref(), &cases(h.task_type().as_str()));
     }

@@ -1,8 +1,9 @@
 //! Copying a whole queue between SQLite and PostgreSQL (`prismq db copy`): tasks with their
-//! ids (and attempt and lapse counts), logs, workers, results with their metric history, and quota, in one transaction on
+//! ids (and attempt and lapse counts), logs, workers, results with their metric history,
+//! quota, and schedules with their ids, timetables and last slots, in one transaction on
 //! the target, then verified by counting every table on both sides.
 //!
-//! The target must be empty (no task, log, worker, result or quota row) unless `force` is
+//! The target must be empty (no task, log, worker, result, quota or schedule row) unless `force` is
 //! given, in which case its PrismQ rows are deleted first, in the same transaction. The
 //! queue counts are rebuilt by the target's own triggers. Rows pass through memory, which
 //! suits queues of a few million small tasks.
@@ -38,6 +39,8 @@ pub struct CopyReport {
     pub metrics: u64,
     /// Quota buckets.
     pub quota: u64,
+    /// Schedules.
+    pub schedules: u64,
 }
 
 /// Why a copy was refused or failed. Nothing is written to the target on error.
@@ -74,6 +77,8 @@ enum Kind {
     Int,
     Text,
     Json,
+    /// SQLite's 0/1 integer, PostgreSQL's boolean.
+    Bool,
 }
 
 struct Table {
@@ -86,7 +91,7 @@ struct Table {
     identity: bool,
 }
 
-use Kind::{Int as I, Json as J, Text as T};
+use Kind::{Bool as B, Int as I, Json as J, Text as T};
 
 const TABLES: &[Table] = &[
     Table {
@@ -205,6 +210,28 @@ const TABLES: &[Table] = &[
         order: "bucket",
         identity: false,
     },
+    Table {
+        name: "schedules",
+        report: |r| &mut r.schedules,
+        columns: &[
+            ("id", I),
+            ("name", T),
+            ("type", T),
+            ("params", J),
+            ("priority", I),
+            ("every_secs", I),
+            ("cron", T),
+            ("time_zone", T),
+            ("jitter_secs", I),
+            ("paused", B),
+            ("next_slot", I),
+            ("last_slot", I),
+            ("last_task", I),
+            ("created_at", I),
+        ],
+        order: "id",
+        identity: true,
+    },
 ];
 
 /// One value in transit.
@@ -213,6 +240,7 @@ enum Val {
     Int(Option<i64>),
     Text(Option<String>),
     Json(Option<Value>),
+    Bool(Option<bool>),
 }
 
 type Rows = Vec<Vec<Val>>;
@@ -285,6 +313,11 @@ fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
     };
     let mut all = Vec::new();
     for t in TABLES {
+        if t.name == "schedules" && !sqlite_has(conn, "schedules")? {
+            // A schema before v5 has no schedules: none to copy.
+            all.push(Vec::new());
+            continue;
+        }
         let source = if t.name == "task_logs" {
             log_source
         } else {
@@ -304,6 +337,11 @@ fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
                 row.push(match kind {
                     Kind::Int => Val::Int(r.get(i).map_err(sqlite_err)?),
                     Kind::Text => Val::Text(r.get(i).map_err(sqlite_err)?),
+                    Kind::Bool => Val::Bool(
+                        r.get::<_, Option<i64>>(i)
+                            .map_err(sqlite_err)?
+                            .map(|b| b != 0),
+                    ),
                     Kind::Json => {
                         let text: Option<String> = r.get(i).map_err(sqlite_err)?;
                         Val::Json(text.map(|s| serde_json::from_str(&s)).transpose().map_err(
@@ -364,6 +402,7 @@ fn write_sqlite(
                     Val::Int(Some(i)) => SqlValue::Integer(*i),
                     Val::Text(Some(s)) => SqlValue::Text(s.clone()),
                     Val::Json(Some(j)) => SqlValue::Text(j.to_string()),
+                    Val::Bool(Some(b)) => SqlValue::Integer(i64::from(*b)),
                     _ => SqlValue::Null,
                 })
                 .collect();
@@ -477,6 +516,7 @@ async fn read_pg(store: &PostgresStore) -> Result<Vec<Rows>, PortError> {
                     Kind::Int => Val::Int(crate::codec::get(r, i)?),
                     Kind::Text => Val::Text(crate::codec::get(r, i)?),
                     Kind::Json => Val::Json(crate::codec::get(r, i)?),
+                    Kind::Bool => Val::Bool(crate::codec::get(r, i)?),
                 });
             }
             out.push(row);
@@ -514,6 +554,7 @@ async fn write_pg(
                 Kind::Int => Type::INT8,
                 Kind::Text => Type::TEXT,
                 Kind::Json => Type::JSONB,
+                Kind::Bool => Type::BOOL,
             })
             .collect();
         let sink = tx
@@ -533,6 +574,7 @@ async fn write_pg(
                     Val::Int(x) => x as &(dyn ToSql + Sync),
                     Val::Text(x) => x as &(dyn ToSql + Sync),
                     Val::Json(x) => x as &(dyn ToSql + Sync),
+                    Val::Bool(x) => x as &(dyn ToSql + Sync),
                 })
                 .collect();
             writer.as_mut().write(&values).await.map_err(map_err)?;

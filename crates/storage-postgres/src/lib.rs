@@ -27,6 +27,7 @@ mod quota;
 mod results;
 mod schedules;
 mod tls;
+mod tracked;
 mod workers;
 
 use std::str::FromStr;

@@ -22,6 +22,7 @@ mod queue;
 mod quota;
 mod results;
 mod schedules;
+mod tracked;
 mod workers;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};

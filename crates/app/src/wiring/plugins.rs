@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prismq_domain::ports::{Clock, QuotaLedger};
+use prismq_domain::ports::{Clock, QuotaLedger, TrackedVideos};
 use prismq_domain::ValidationError;
 
 use super::AppError;
@@ -18,6 +18,8 @@ pub struct PluginContext {
     pub quota: Arc<dyn QuotaLedger>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Which videos are tracked (read by statistics refreshes).
+    pub tracked: Arc<dyn TrackedVideos>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -66,6 +68,53 @@ pub(super) fn build_registry(
     Ok(registry)
 }
 
+/// A quota bucket's daily limit as configured, and when its day next resets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BucketLimit {
+    /// The bucket's name in the quota ledger.
+    pub bucket: String,
+    /// Units a day.
+    pub limit: u64,
+    /// The next reset after now.
+    pub resets_at: prismq_domain::Timestamp,
+}
+
+/// Every quota bucket the plugins charge, with its limit under `config`, as of `now`.
+pub fn quota_limits(config: &Config, now: prismq_domain::Timestamp) -> Vec<BucketLimit> {
+    let quota = prismq_plugins::youtube::source::quota::QuotaConfig {
+        general_daily_units: config.youtube.quota_units_per_day,
+        search_daily_units: config.youtube.search_calls_per_day,
+        ..Default::default()
+    };
+    prismq_plugins::quota_limits(&quota, now)
+        .into_iter()
+        .map(|(bucket, limit, resets_at)| BucketLimit {
+            bucket,
+            limit,
+            resets_at,
+        })
+        .collect()
+}
+
+/// The quota buckets each registered task type charges, with the plugins built from
+/// `config` over `ctx`; `None` when a plugin refuses its configuration.
+pub fn quota_buckets_by_type(
+    config: &Config,
+    ctx: &PluginContext,
+) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+    let registry = build_registry(PLUGINS, config, ctx).ok()?;
+    Some(
+        registry
+            .task_types()
+            .into_iter()
+            .filter_map(|t| {
+                let buckets = registry.handler(&t)?.quota_buckets();
+                Some((t.to_string(), buckets))
+            })
+            .collect(),
+    )
+}
+
 /// The YouTube plugin (`prismq-plugins`) with the `[youtube]` section.
 fn register_youtube(
     registry: &mut PluginRegistry,
@@ -98,6 +147,7 @@ fn register_youtube(
     let deps = PluginDeps {
         quota: ctx.quota.clone(),
         clock: ctx.clock.clone(),
+        tracked: ctx.tracked.clone(),
     };
     prismq_plugins::register(registry, plugin, deps)
 }

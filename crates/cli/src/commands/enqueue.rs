@@ -37,7 +37,7 @@ pub async fn run(ctx: &Ctx, args: EnqueueArgs) -> CliResult {
             print_enqueued(ctx, &e, key.as_deref())
         }
         (None, None) => Err(CliError::usage(
-            "say what to enqueue: channel, trending, keyword, videos, raw, or --file FILE (see prismq enqueue --help)",
+            "say what to enqueue: channel, trending, keyword, videos, refresh-stats, raw, or --file FILE (see prismq enqueue --help)",
         )),
     }
 }
@@ -90,6 +90,18 @@ pub fn build(kind: &TaskKind, now: Timestamp) -> CliResult<NewTask> {
         TaskKind::Videos(a) => {
             put(&mut p, "videos", Some(json!(a.videos)));
             ("api_scrape", &a.task)
+        }
+        TaskKind::RefreshStats(a) => {
+            put(
+                &mut p,
+                "seen_within",
+                a.seen_within.clone().map(Value::from),
+            );
+            put(&mut p, "channel_id", a.channel_id.clone().map(Value::from));
+            put(&mut p, "schedule", a.schedule.clone().map(Value::from));
+            put(&mut p, "all", a.all.then_some(Value::Bool(true)));
+            put(&mut p, "method", a.method.clone().map(Value::from));
+            ("refresh_stats", &a.task)
         }
         TaskKind::Raw(a) => {
             let params = match &a.params {

@@ -55,23 +55,21 @@ pub struct AddArgs {
     #[arg(long, value_name = "NAME")]
     pub name: String,
     /// Fire every DURATION, counted from 1970-01-01T00:00Z (1m to 366d: 30m, 6h, 1d).
-    #[arg(
-        long,
-        value_name = "DURATION",
-        required_unless_present = "cron",
-        conflicts_with = "cron"
-    )]
+    /// Also accepted after the task (`refresh-stats --seen-within 7d --every 1d`), as are
+    /// --cron, --tz and --jitter.
+    #[arg(long, value_name = "DURATION", conflicts_with = "cron", global = true)]
     pub every: Option<String>,
     /// Fire at the times a 5-field cron expression names, in --tz ("0 */6 * * *").
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", global = true)]
     pub cron: Option<String>,
     /// The IANA time zone the cron expression is read in (default UTC).
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    #[arg(long, value_name = "ZONE", default_value = "UTC", global = true)]
     pub tz: String,
     /// Each slot's task becomes runnable up to this much after the slot (0s to 1h).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", global = true)]
     pub jitter: Option<String>,
-    /// The task, in the forms `enqueue` takes (channel, trending, keyword, videos, raw);
+    /// The task, in the forms `enqueue` takes (channel, trending, keyword, videos,
+    /// refresh-stats, raw);
     /// its --priority is the schedule's.
     #[command(subcommand)]
     pub kind: TaskKind,
@@ -195,6 +193,7 @@ fn options_of(kind: &TaskKind) -> &TaskOptions {
         TaskKind::Trending(a) => &a.task,
         TaskKind::Keyword(a) => &a.task,
         TaskKind::Videos(a) => &a.task,
+        TaskKind::RefreshStats(a) => &a.task,
         TaskKind::Raw(a) => &a.task,
     }
 }

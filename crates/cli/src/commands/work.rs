@@ -112,7 +112,7 @@ async fn run_remote(
     check_server(&store).await?;
     let shared = Arc::new(store.clone());
     let quota: Arc<dyn QuotaLedger> = shared.clone();
-    let registry = registry(&ctx.config, quota.clone())?;
+    let registry = registry(&ctx.config, quota.clone(), shared.clone())?;
     let mut queue: Arc<dyn TaskQueue> = shared.clone();
     let metrics = match metrics_bind {
         Some(bind) => {
@@ -212,10 +212,16 @@ fn read_key_file(path: &Path) -> CliResult<String> {
     Ok(text)
 }
 
-/// Every plugin in [`PLUGINS`], charging `quota` (the server's ledger, over the API).
-fn registry(config: &Config, quota: Arc<dyn QuotaLedger>) -> CliResult<PluginRegistry> {
+/// Every plugin in [`PLUGINS`], charging `quota` (the server's ledger, over the API);
+/// `tracked` refuses, as a remote worker has no database to read tracked videos from.
+fn registry(
+    config: &Config,
+    quota: Arc<dyn QuotaLedger>,
+    tracked: Arc<dyn prismq_domain::ports::TrackedVideos>,
+) -> CliResult<PluginRegistry> {
     let ctx = PluginContext {
         quota,
+        tracked,
         clock: Arc::new(SystemClock),
     };
     let mut registry = PluginRegistry::new();

@@ -9,6 +9,7 @@ mod results;
 mod schedules;
 mod task_log;
 mod task_queue;
+mod tracked;
 mod work_signal;
 mod worker_registry;
 
@@ -62,6 +63,7 @@ pub use task_queue::{
     check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,
     FailOutcome, Failure, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
+pub use tracked::{TrackedFilter, TrackedVideos, REFRESH_SOURCE, TRACKED_SOURCE_PREFIX};
 pub use work_signal::{WorkNotifier, WorkSubscription};
 pub use worker_registry::{
     Heartbeat, HeldType, HoldReason, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry,
@@ -81,6 +83,8 @@ pub use schedules::MockScheduleStore;
 pub use task_log::MockTaskLog;
 #[cfg(feature = "mocks")]
 pub use task_queue::MockTaskQueue;
+#[cfg(feature = "mocks")]
+pub use tracked::MockTrackedVideos;
 #[cfg(feature = "mocks")]
 pub use worker_registry::MockWorkerRegistry;
 

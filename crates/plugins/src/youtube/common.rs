@@ -20,8 +20,17 @@ pub const KEYWORD_SEARCH: &str = "keyword_search";
 /// `api_scrape`.
 pub const API_SCRAPE: &str = "api_scrape";
 
-/// The four task types this plugin handles.
-pub const TASK_TYPES: [&str; 4] = [CHANNEL_SCRAPE, TRENDING_SCRAPE, KEYWORD_SEARCH, API_SCRAPE];
+/// `refresh_stats`.
+pub const REFRESH_STATS: &str = "refresh_stats";
+
+/// The five task types this plugin handles.
+pub const TASK_TYPES: [&str; 5] = [
+    CHANNEL_SCRAPE,
+    TRENDING_SCRAPE,
+    KEYWORD_SEARCH,
+    API_SCRAPE,
+    REFRESH_STATS,
+];
 
 /// A task type constant as a [`TaskType`]; the names above are valid by construction.
 pub(crate) fn task_type(name: &'static str) -> TaskType {

@@ -1,4 +1,4 @@
-//! The YouTube plugin: parameters, sources and the four handlers.
+//! The YouTube plugin: parameters, sources and the five handlers.
 
 pub mod api;
 pub mod channel;
@@ -9,6 +9,7 @@ pub mod duration;
 pub mod ids;
 pub mod keyword;
 pub mod params;
+pub mod refresh;
 pub mod source;
 pub mod trending;
 pub mod video;

@@ -1,4 +1,4 @@
-//! Typed parameters of the four task types, checked at enqueue time.
+//! Typed parameters of the five task types, checked at enqueue time.
 //!
 //! Each task type has a raw serde struct read by `prismq_domain::params::parse` (so a typo
 //! such as `topn` is refused by name, not silently defaulted) whose fields are kept as JSON
@@ -550,6 +550,163 @@ pub fn api(params: &Map<String, Value>) -> Result<ApiParams, ValidationError> {
         }
     }
     Ok(ApiParams { videos })
+}
+
+/// Which videos `refresh_stats` reads them through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshMethod {
+    /// `videos.list` (details and statistics, 1 unit of the general bucket per 50 ids).
+    List,
+    /// `videos:batchGetStats` (statistics, publish time and duration only; 1 unit of its
+    /// own bucket per 50 ids).
+    BatchGetStats,
+}
+
+impl RefreshMethod {
+    /// The method's parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshMethod::List => "list",
+            RefreshMethod::BatchGetStats => "batch_get_stats",
+        }
+    }
+}
+
+/// `refresh_stats` parameters: which tracked videos, and how. At least one filter, or
+/// `all: true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshParams {
+    /// Only videos seen (saved by a task) within this many hours.
+    pub seen_within_hours: Option<u32>,
+    /// Only videos of this channel (`UC…`).
+    pub channel_id: Option<String>,
+    /// Only videos whose last saving task this schedule enqueued.
+    pub schedule: Option<String>,
+    /// `videos.list` (default) or `videos:batchGetStats`.
+    pub method: RefreshMethod,
+}
+
+/// What `refresh_stats` needs to know which videos to refresh, for error messages.
+pub const REFRESH_FILTER_ACCEPTED: &str = "at least one filter: seen_within (e.g. 7d or 12h), channel_id (a UC… channel id), schedule (a schedule's name); or all: true for every tracked video";
+
+/// What `seen_within` accepts, for error messages.
+pub const SEEN_WITHIN_ACCEPTED: &str =
+    "a number of days or hours such as 7d or 12h (1h to 3650d; a bare number is days)";
+
+#[derive(Deserialize)]
+struct RawRefresh {
+    seen_within: Option<Value>,
+    channel_id: Option<Value>,
+    schedule: Option<Value>,
+    all: Option<Value>,
+    method: Option<Value>,
+}
+
+/// `7d`, `12h` or `7` (days) as hours, 1 hour to 3,650 days.
+fn seen_within(value: Option<Value>) -> Result<Option<u32>, ValidationError> {
+    let field = "seen_within";
+    let text = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
+        Some(Value::Number(n)) => format!("{n}d"),
+        Some(other) => {
+            return Err(ValidationError::new(
+                field,
+                format!("expected text, got {}", json_kind(&other)),
+                SEEN_WITHIN_ACCEPTED,
+            ))
+        }
+    };
+    let (digits, per) = match text.strip_suffix('d') {
+        Some(d) => (d, 24),
+        None => match text.strip_suffix('h') {
+            Some(h) => (h, 1),
+            None => (text.as_str(), 24),
+        },
+    };
+    let hours = digits
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .filter(|h| (1..=3_650 * 24).contains(h))
+        .ok_or_else(|| {
+            ValidationError::new(
+                field,
+                format!("{:?} is not a usable window", ids::short(&text)),
+                SEEN_WITHIN_ACCEPTED,
+            )
+        })?;
+    Ok(Some(hours))
+}
+
+/// Parses `refresh_stats` parameters.
+///
+/// # Errors
+/// The first invalid or unknown parameter; no filter without `all: true`, or a filter with
+/// it, on `all` with [`REFRESH_FILTER_ACCEPTED`].
+pub fn refresh(params: &Map<String, Value>) -> Result<RefreshParams, ValidationError> {
+    let raw: RawRefresh = raw(
+        params,
+        &["seen_within", "channel_id", "schedule", "all", "method"],
+    )?;
+    let seen_within_hours = seen_within(raw.seen_within)?;
+    let channel_id = optional_string(raw.channel_id, "channel_id", "a channel id (UC…)")?
+        .map(|c| c.trim().to_owned());
+    if let Some(c) = &channel_id {
+        if !ids::is_channel_id(c) {
+            return Err(ValidationError::new(
+                "channel_id",
+                format!("{:?} is not a channel id", ids::short(c)),
+                "a channel id: UC followed by 22 letters, digits, - or _ (the filter matches the stored channel id)",
+            ));
+        }
+    }
+    let schedule = optional_string(raw.schedule, "schedule", "a schedule's name")?;
+    if let Some(name) = &schedule {
+        prismq_domain::schedule::check_name(name).map_err(|e| ValidationError {
+            field: "schedule".into(),
+            ..e
+        })?;
+    }
+    let all = match raw.all {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(other) => {
+            return Err(ValidationError::new(
+                "all",
+                format!("expected true or false, got {}", json_kind(&other)),
+                "true (every tracked video) or false",
+            ))
+        }
+    };
+    let filtered = seen_within_hours.is_some() || channel_id.is_some() || schedule.is_some();
+    if filtered == all {
+        let problem = if all {
+            "all: true is given together with a filter"
+        } else {
+            "no filter is given and all is not true"
+        };
+        return Err(ValidationError::new(
+            "all",
+            problem,
+            REFRESH_FILTER_ACCEPTED,
+        ));
+    }
+    let method = choice(
+        raw.method,
+        "method",
+        &[
+            ("list", RefreshMethod::List),
+            ("batch_get_stats", RefreshMethod::BatchGetStats),
+        ],
+    )?
+    .unwrap_or(RefreshMethod::List);
+    Ok(RefreshParams {
+        seen_within_hours,
+        channel_id,
+        schedule,
+        method,
+    })
 }
 
 /// Reads the raw struct with the domain's parameter reader, which refuses unknown keys by

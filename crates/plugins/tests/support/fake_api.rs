@@ -1,6 +1,7 @@
 //! A stand-in for the YouTube Data API v3 on 127.0.0.1, built from the reference fixtures.
 //!
-//! - Routes `GET /youtube/v3/{channels,playlistItems,videos,search,videoCategories}` and
+//! - Routes `GET /youtube/v3/{channels,playlistItems,videos,search,videoCategories}` (and
+//!   `videos:batchGetStats`, answered from the same videos in the reference's shape) and
 //!   picks answers by query parameters, paging with opaque tokens that encode an offset
 //!   (checked on return). Each channel has its uploads playlist `UU…` and the playlists of
 //!   one kind, `UULF…` (long-form), `UUSH…` (Shorts) and `UULV…` (past streams); a kind the
@@ -503,6 +504,34 @@ impl FakeApi {
         json_response(200, body)
     }
 
+    /// `videos:batchGetStats` (the reference's shape, `videos_batch_get_stats.json`): the
+    /// same videos as `videos.list`, as statistics, publish time and duration only.
+    fn batch_get_stats(&self, q: &HashMap<String, String>) -> ResponseTemplate {
+        let Some(ids) = q.get("id") else {
+            return bad_request();
+        };
+        let ids: Vec<&str> = ids.split(',').collect();
+        if ids.len() > 50 || q.contains_key("maxResults") {
+            return bad_request();
+        }
+        let mut body = fixture("videos_batch_get_stats");
+        let template = body["items"][0].clone();
+        let items: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| self.videos.get(*id))
+            .map(|v| {
+                let mut s = template.clone();
+                s["id"] = v["id"].clone();
+                s["snippet"]["publishTime"] = v["snippet"]["publishedAt"].clone();
+                s["statistics"] = v["statistics"].clone();
+                s["contentDetails"]["duration"] = v["contentDetails"]["duration"].clone();
+                s
+            })
+            .collect();
+        body["items"] = json!(items);
+        json_response(200, body)
+    }
+
     fn search_list(&self, q: &HashMap<String, String>) -> ResponseTemplate {
         let video_filters = [
             "videoDuration",
@@ -682,6 +711,7 @@ impl Respond for FakeApi {
             "channels" => self.channels(&q),
             "playlistItems" => self.playlist_items(&q),
             "videos" => self.videos_list(&q),
+            "videos:batchGetStats" => self.batch_get_stats(&q),
             "search" => self.search_list(&q),
             "videoCategories" => self.video_categories(&q),
             _ => ResponseTemplate::new(404).set_body_string("Not Found"),

@@ -75,6 +75,7 @@ impl Harness {
             PluginDeps {
                 quota: Arc::new(store.clone()),
                 clock: dyn_clock,
+                tracked: Arc::new(store.clone()),
             },
         )
         .expect("register");

@@ -21,6 +21,7 @@ pub mod result_queries;
 pub mod results;
 pub mod schedules;
 pub mod strategies;
+pub mod tracked;
 pub mod workers;
 
 mod support;
@@ -30,7 +31,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use prismq_domain::ports::{
-    ApiKeyStore, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkerRegistry,
+    ApiKeyStore, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, TrackedVideos,
+    WorkerRegistry,
 };
 use prismq_domain::RetryPolicy;
 
@@ -62,12 +64,14 @@ pub struct Subject {
     pub schedules: Arc<dyn ScheduleStore>,
     /// The API keys.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// The tracked-videos read (over the same store's results and tasks).
+    pub tracked: Arc<dyn TrackedVideos>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
 }
 
 impl Subject {
-    /// A subject whose six ports are all `store` (one value implementing every port).
+    /// A subject whose ports are all `store` (one value implementing every port).
     pub fn from_store<S>(store: S) -> Subject
     where
         S: TaskQueue
@@ -77,6 +81,7 @@ impl Subject {
             + QuotaLedger
             + ScheduleStore
             + ApiKeyStore
+            + TrackedVideos
             + 'static,
     {
         let store = Arc::new(store);
@@ -87,7 +92,8 @@ impl Subject {
             results: store.clone(),
             quota: store.clone(),
             schedules: store.clone(),
-            keys: store,
+            keys: store.clone(),
+            tracked: store,
             guard: Box::new(()),
         }
     }
@@ -279,6 +285,11 @@ macro_rules! contract_suite {
             keys::verify_finds_only_active_matching_keys,
             keys::revoke_deactivates_and_unknown_is_not_found,
             keys::touch_records_last_use_forward_only,
+            tracked::tracked_lists_each_youtube_id_once_in_order,
+            tracked::tracked_pages_with_keyset_after,
+            tracked::tracked_filters_by_seen_since_and_channel,
+            tracked::tracked_filters_by_schedule,
+            tracked::tracked_refuses_limit_out_of_range,
         }
     };
 }
@@ -319,6 +330,7 @@ mod tests {
             ("results", include_str!("results.rs")),
             ("schedules", include_str!("schedules.rs")),
             ("strategies", include_str!("strategies.rs")),
+            ("tracked", include_str!("tracked.rs")),
             ("workers", include_str!("workers.rs")),
         ];
         let mut missing = Vec::new();

@@ -9,6 +9,7 @@ mod queue;
 mod quota;
 mod results;
 mod schedules;
+mod tracked;
 mod workers;
 
 use std::collections::{BTreeMap, HashMap};

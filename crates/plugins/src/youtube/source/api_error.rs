@@ -89,7 +89,13 @@ pub fn classify(
     let location = e.errors.first().and_then(|i| i.location.clone());
 
     if has("quotaExceeded") {
-        return Classified::QuotaExhausted(Bucket::General);
+        // batchGetStats has its own bucket: its refusal says that one is spent.
+        let spent = if bucket == Bucket::Stats {
+            Bucket::Stats
+        } else {
+            Bucket::General
+        };
+        return Classified::QuotaExhausted(spent);
     }
     let throttled = status == 429
         || has("rateLimitExceeded")

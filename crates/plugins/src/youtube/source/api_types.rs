@@ -269,6 +269,55 @@ impl ApiVideo {
     }
 }
 
+/// A `youtube#videoStats`, an item of `videos:batchGetStats`: no title, description,
+/// tags or channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiVideoStats {
+    /// The video id.
+    pub id: String,
+    /// `snippet`: only `publishTime`.
+    #[serde(default)]
+    pub snippet: Option<StatsSnippet>,
+    /// `contentDetails` (`duration`; `durationMillis` is not read).
+    #[serde(default)]
+    pub content_details: Option<VideoContentDetails>,
+    /// `statistics`.
+    #[serde(default)]
+    pub statistics: Option<VideoStatistics>,
+}
+
+/// `videoStats.snippet`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSnippet {
+    /// RFC 3339.
+    #[serde(default)]
+    pub publish_time: Option<String>,
+}
+
+impl ApiVideoStats {
+    /// The video with what the answer carries: counters, publish time and duration; the
+    /// title is empty and everything else unknown.
+    pub fn into_video(self) -> Video {
+        let stats = self.statistics.unwrap_or_default();
+        let duration = self
+            .content_details
+            .and_then(|c| c.duration)
+            .and_then(|d| parse_iso8601_duration(&d))
+            .filter(|&secs| secs > 0);
+        Video {
+            id: self.id,
+            published_at: parse_time(self.snippet.and_then(|s| s.publish_time).as_deref()),
+            duration_secs: duration,
+            views: stats.view_count,
+            likes: stats.like_count,
+            comments: stats.comment_count,
+            ..Video::default()
+        }
+    }
+}
+
 impl ApiSearchResult {
     /// The video id, for video results.
     pub fn video_id(&self) -> Option<&str> {

@@ -171,6 +171,22 @@ pub trait VideoSource: Send + Sync + fmt::Debug {
     /// Details of the given videos, in the given order; unknown ids are left out.
     async fn videos(&self, ids: &[VideoId], cancel: &CancelSignal) -> Result<Fetched, Stopped>;
 
+    /// Statistics, publish time and duration of the given videos (no title or channel), in
+    /// the given order; unknown ids are left out. Default: `Unsupported` (only the Data API
+    /// has `videos:batchGetStats`).
+    async fn video_stats(
+        &self,
+        ids: &[VideoId],
+        cancel: &CancelSignal,
+    ) -> Result<Fetched, Stopped> {
+        let _ = (ids, cancel);
+        Err(SourceError::Unsupported(format!(
+            "{} cannot read statistics in batches; use method list",
+            self.name()
+        ))
+        .into())
+    }
+
     /// The quota ledger buckets a call of `kind` may charge, by name, without repeats.
     /// Default: none (a source without quota, such as yt-dlp).
     fn quota_buckets(&self, kind: SourceCall) -> Vec<String> {
@@ -192,6 +208,8 @@ pub enum SourceCall {
     Search,
     /// [`VideoSource::videos`].
     Videos,
+    /// [`VideoSource::video_stats`].
+    VideoStats,
 }
 
 /// Why a source failed, classified at the point of failure.

@@ -17,6 +17,10 @@ pub enum Bucket {
     General,
     /// `search.list`'s own bucket (100 calls a day since June 2026).
     Search,
+    /// `videos:batchGetStats`'s bucket: 1 unit a call, from its own 10,000-unit daily
+    /// bucket as the revision history's digest has it (the method page gives the price only;
+    /// see `docs/tracking.md`).
+    Stats,
 }
 
 impl Bucket {
@@ -25,6 +29,7 @@ impl Bucket {
         match self {
             Bucket::General => "youtube_data_api.general",
             Bucket::Search => "youtube_data_api.search",
+            Bucket::Stats => "youtube_data_api.stats",
         }
     }
 }
@@ -34,6 +39,7 @@ impl fmt::Display for Bucket {
         f.write_str(match self {
             Bucket::General => "daily unit",
             Bucket::Search => "daily search",
+            Bucket::Stats => "daily batchGetStats",
         })
     }
 }
@@ -62,6 +68,8 @@ pub struct CostTable {
     pub search: Cost,
     /// `videoCategories.list` (one call per `trending_scrape` task).
     pub video_categories: Cost,
+    /// `videos:batchGetStats` (`refresh_stats` with `method: batch_get_stats`).
+    pub batch_get_stats: Cost,
 }
 
 impl Default for CostTable {
@@ -79,6 +87,10 @@ impl Default for CostTable {
                 bucket: Bucket::Search,
                 units: 1,
             },
+            batch_get_stats: Cost {
+                bucket: Bucket::Stats,
+                units: 1,
+            },
         }
     }
 }
@@ -91,6 +103,8 @@ pub struct QuotaConfig {
     pub general_daily_units: u64,
     /// Units a day in the search bucket (100 calls).
     pub search_daily_units: u64,
+    /// Units a day in the batchGetStats bucket (10,000).
+    pub stats_daily_units: u64,
     /// Prices.
     pub costs: CostTable,
 }
@@ -100,6 +114,7 @@ impl Default for QuotaConfig {
         QuotaConfig {
             general_daily_units: 10_000,
             search_daily_units: 100,
+            stats_daily_units: 10_000,
             costs: CostTable::default(),
         }
     }
@@ -111,6 +126,7 @@ impl QuotaConfig {
         match bucket {
             Bucket::General => self.general_daily_units,
             Bucket::Search => self.search_daily_units,
+            Bucket::Stats => self.stats_daily_units,
         }
     }
 }
