@@ -741,6 +741,7 @@ fn types_lists_each_task_type_with_its_declared_parameters() {
         "api_scrape",
         "channel_scrape",
         "keyword_search",
+        "refresh_stats",
         "trending_scrape",
     ] {
         assert!(out.contains(name), "{name} in {out}");
@@ -748,7 +749,7 @@ fn types_lists_each_task_type_with_its_declared_parameters() {
     assert!(out.contains("query (required)"), "{out}");
     let json = s.json(&["types"]);
     let types = json["types"].as_array().unwrap();
-    assert_eq!(types.len(), 4);
+    assert_eq!(types.len(), 5);
     for t in types {
         let schema = &t["params_schema"];
         assert_eq!(schema["type"], "object", "{t}");

@@ -162,6 +162,51 @@ pub const API: &[ParamSpec] = &[ParamSpec::required(
     },
 )];
 
+/// `refresh_stats`: at least one filter (`seen_within`, `channel_id`, `schedule`, which
+/// combine), or `all: true` alone. That rule joins parameters, which a list of
+/// parameters cannot say; the check says it when it refuses.
+pub const REFRESH: &[ParamSpec] = &[
+    ParamSpec::optional(
+        "seen_within",
+        "only videos seen within this long: 7d, 12h (1h to 3650d; a bare number is days)",
+        ParamKind::Text {
+            max_chars: 16,
+            examples: &["7d", "12h"],
+        },
+    ),
+    ParamSpec::optional(
+        "channel_id",
+        "only this channel's videos (UC…)",
+        ParamKind::Text {
+            max_chars: 24,
+            examples: &["UC_x5XG1OV2P6uZZ5FSM9Ttw"],
+        },
+    ),
+    ParamSpec::optional(
+        "schedule",
+        "only videos found by this schedule's tasks",
+        ParamKind::Text {
+            max_chars: 100,
+            examples: &["veritasium-6h"],
+        },
+    ),
+    ParamSpec::optional(
+        "all",
+        "every tracked video (only without a filter)",
+        ParamKind::Boolean {
+            default: Some(false),
+        },
+    ),
+    ParamSpec::optional(
+        "method",
+        "videos.list (the general bucket) or videos:batchGetStats (its own bucket)",
+        ParamKind::Choice {
+            options: &["list", "batch_get_stats"],
+            default: Some("list"),
+        },
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +244,43 @@ mod tests {
                 json!({"videos": ["dQw4w9WgXcQ"]}),
             ),
         ]
+    }
+
+    /// `refresh_stats` joins parameters (a filter, or `all` alone), so its edges are
+    /// checked on a base with one filter, leaving out `all`, whose edges follow.
+    #[test]
+    fn refresh_stats_edges_hold_around_its_one_filter_rule() {
+        let check = |p: &Value| params::refresh(p.as_object().unwrap()).map(|_| ());
+        let base = json!({"seen_within": "7d"});
+        for spec in REFRESH
+            .iter()
+            .filter(|s| s.name != "all" && s.name != "seen_within")
+        {
+            let (ok, bad) = edge_values(spec);
+            for v in ok {
+                let mut p = base.clone();
+                p[spec.name] = v.clone();
+                check(&p).unwrap_or_else(|e| panic!("{} = {v}: {e}", spec.name));
+            }
+            for v in bad {
+                let mut p = base.clone();
+                p[spec.name] = v.clone();
+                let e = check(&p).expect_err(&format!("{} = {v} passed", spec.name));
+                assert!(e.field.starts_with(spec.name), "{}: {e}", spec.name);
+            }
+        }
+        for v in ["7d", "12h"] {
+            check(&json!({"seen_within": v})).unwrap();
+        }
+        check(&json!({"seen_within": ""})).unwrap_err();
+        check(&json!({"all": true})).unwrap();
+        assert_eq!(check(&json!({"all": false})).unwrap_err().field, "all");
+        assert_eq!(
+            check(&json!({"all": true, "seen_within": "7d"}))
+                .unwrap_err()
+                .field,
+            "all"
+        );
     }
 
     #[test]

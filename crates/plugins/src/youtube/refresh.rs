@@ -115,6 +115,10 @@ impl TaskHandler for RefreshHandler {
         names
     }
 
+    fn params(&self) -> Option<Vec<prismq_domain::param_spec::ParamSpec>> {
+        Some(super::declare::REFRESH.to_vec())
+    }
+
     fn validate(&self, params: &Map<String, Value>) -> Result<(), ValidationError> {
         params::refresh(params).map(|_| ())
     }
