@@ -120,3 +120,46 @@ fn four_workers_fire_each_due_schedule_once() {
         "{list}"
     );
 }
+
+/// `prismq serve` fires due schedules too, with no worker running: a schedule whose slot
+/// came while nothing ran gets its one catch-up task from the server alone, and the server
+/// stops cleanly.
+#[test]
+fn serve_fires_due_schedules_without_a_worker() {
+    let s = Sandbox::new(&[]);
+    s.ok(&["init"]);
+    s.ok(&[
+        "schedule",
+        "add",
+        "--name",
+        "srv",
+        "--every",
+        "1h",
+        "videos",
+        "vid00000000",
+    ]);
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute("UPDATE schedules SET next_slot = next_slot - 36000000", [])
+        .unwrap();
+    drop(conn);
+    let mut server = s.spawn("serve", &["serve", "--bind", "127.0.0.1:0"]);
+    wait_until(
+        Duration::from_secs(60),
+        "the server to fire the schedule",
+        || !s.tasks().is_empty(),
+    );
+    // A few more checks pass: still one task for the one missed slot.
+    std::thread::sleep(Duration::from_secs(3));
+    terminate(&server);
+    let status = wait_exit(&mut server, Duration::from_secs(30), "the server");
+    assert!(status.success(), "{}", s.stderr_of("serve"));
+    let tasks = s.tasks();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let sched = s.inspect(async |app| app.schedules.list_schedules().await.unwrap());
+    assert_eq!(sched[0].last_task, Some(tasks[0].id));
+    assert_eq!(
+        tasks[0].idempotency_key.as_deref(),
+        Some(sched[0].slot_key(sched[0].last_slot.unwrap()).as_str())
+    );
+    assert_eq!(tasks[0].status, TaskStatus::Queued, "no worker ran it");
+}

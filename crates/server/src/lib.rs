@@ -196,6 +196,49 @@ async fn json_413(r: axum::response::Response, limit: usize) -> axum::response::
 ///
 /// # Errors
 /// [`ServerError`].
+/// How often `prismq serve` checks for due schedules.
+pub const SCHEDULE_CHECK: Duration = Duration::from_secs(1);
+
+/// Fires the due schedules of the task types this server's plugins register, once a
+/// [`SCHEDULE_CHECK`], until `stop`: `prismq serve` keeps timetables going with no worker
+/// running, as every `prismq work` does. Each slot still yields one task however many
+/// servers and workers check (the store's `fire_due` claims the slot). Store errors are
+/// logged and tried again at the next check; a slot that did not fire stays due.
+fn fire_schedules(app: App, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let types = app.registry.task_types();
+        if types.is_empty() {
+            return;
+        }
+        let mut every = tokio::time::interval(SCHEDULE_CHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            match app
+                .schedules
+                .fire_due(&types, prismq_app::runtime::FIRE_BATCH)
+                .await
+            {
+                Ok(fired) => {
+                    for f in &fired {
+                        tracing::info!(
+                            schedule = %f.name,
+                            slot = %f.slot,
+                            task_id = f.task.0,
+                            caught_up = f.caught_up,
+                            "schedule fired"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not fire due schedules; trying again"),
+            }
+        }
+    })
+}
+
 pub async fn serve(
     app: App,
     options: ServerOptions,
@@ -209,20 +252,24 @@ pub async fn serve(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     on_listen(listener.local_addr()?);
+    let firing = fire_schedules(app.clone(), shutdown.clone());
     let router = router_until(app, options, shutdown.clone());
     let stop = shutdown.clone();
-    match acceptor {
+    let served = match acceptor {
         None => {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await?;
+                .await
         }
         Some(acceptor) => {
             let listener = tls::TlsListener::new(listener, acceptor, shutdown.clone())?;
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await?;
+                .await
         }
-    }
+    };
+    shutdown.cancel();
+    let _ = firing.await;
+    served?;
     Ok(())
 }

@@ -35,6 +35,7 @@ pub mod gate;
 #[cfg(test)]
 mod partial_tests;
 mod scheduler;
+pub use scheduler::FIRE_BATCH;
 mod settings;
 pub mod supervisor;
 pub mod worker_loop;
