@@ -234,7 +234,7 @@ fn rescore_recomputes_every_channel_or_one() {
         &["results", "list", "--order", "outlier", "--limit", "50"],
     );
     let all = json_of(&s, &["results", "rescore"]);
-    assert_eq!(all, json!({"channels": 2, "videos": 29}));
+    assert_eq!(all, json!({"channels": 2, "videos": 29, "growth": 29}));
     let one = s.ok(&["results", "rescore", "--channel", "UCb"]);
     assert_eq!(one.trim(), "rescored 5 video(s) of 1 channel(s)");
     let after = json_of(

@@ -581,7 +581,8 @@ pub enum ResultsCommand {
     },
     /// One video with its metrics history.
     Show {
-        /// The source's id (a YouTube video id).
+        /// The source's id, or a YouTube video URL (watch?v=, youtu.be/, /shorts/).
+        #[arg(value_name = "ID_OR_URL")]
         source_id: String,
         /// Its source (default: every source that has it).
         #[arg(long, value_name = "SOURCE")]

@@ -1,7 +1,8 @@
 //! Copying a whole queue between SQLite and PostgreSQL (`prismq db copy`): tasks with their
 //! ids (and attempt and lapse counts), logs, workers, results with their metric history,
-//! quota, and schedules with their ids, timetables and last slots, in one transaction on
-//! the target, then verified by counting every table on both sides.
+//! outlier scores and growth, the channel baselines, quota, and schedules with their ids,
+//! timetables and last slots, in one transaction on the target, then verified by counting
+//! every table on both sides.
 //!
 //! The target must be empty (no task, log, worker, result, quota or schedule row) unless `force` is
 //! given, in which case its PrismQ rows are deleted first, in the same transaction. The
@@ -41,6 +42,8 @@ pub struct CopyReport {
     pub quota: u64,
     /// Schedules.
     pub schedules: u64,
+    /// Channel baselines (per channel, format and basis).
+    pub baselines: u64,
 }
 
 /// Why a copy was refused or failed. Nothing is written to the target on error.
@@ -79,6 +82,8 @@ enum Kind {
     Json,
     /// SQLite's 0/1 integer, PostgreSQL's boolean.
     Bool,
+    /// A floating-point number (scores, medians, growth rates).
+    Real,
 }
 
 struct Table {
@@ -91,7 +96,7 @@ struct Table {
     identity: bool,
 }
 
-use Kind::{Bool as B, Int as I, Json as J, Text as T};
+use Kind::{Bool as B, Int as I, Json as J, Real as R, Text as T};
 
 const TABLES: &[Table] = &[
     Table {
@@ -180,6 +185,22 @@ const TABLES: &[Table] = &[
             ("first_views", I),
             ("first_metrics_at", I),
             ("metrics_at", I),
+            ("video_format", T),
+            ("outlier_score", R),
+            ("outlier_basis", T),
+            ("outlier_baseline", R),
+            ("outlier_sample", I),
+            ("outlier_views", I),
+            ("views_7d", I),
+            ("views_30d", I),
+            ("growth_1h", R),
+            ("growth_1h_span", I),
+            ("growth_24h", R),
+            ("growth_24h_span", I),
+            ("growth_7d", R),
+            ("growth_7d_span", I),
+            ("growth_30d", R),
+            ("growth_30d_span", I),
         ],
         order: "id",
         identity: true,
@@ -232,6 +253,20 @@ const TABLES: &[Table] = &[
         order: "id",
         identity: true,
     },
+    Table {
+        name: "channel_baselines",
+        report: |r| &mut r.baselines,
+        columns: &[
+            ("channel_id", T),
+            ("format", T),
+            ("basis", T),
+            ("median_views", R),
+            ("sample", I),
+            ("computed_at", I),
+        ],
+        order: "channel_id, format, basis",
+        identity: false,
+    },
 ];
 
 /// One value in transit.
@@ -241,6 +276,7 @@ enum Val {
     Text(Option<String>),
     Json(Option<Value>),
     Bool(Option<bool>),
+    Real(Option<f64>),
 }
 
 type Rows = Vec<Vec<Val>>;
@@ -282,23 +318,22 @@ fn sqlite_has(conn: &rusqlite::Connection, name: &str) -> Result<bool, PortError
 /// The columns to read from SQLite table `t`: a column a schema older than this binary's
 /// lacks reads as its default (`task_queue.lapses`, schema v3, as 0).
 fn sqlite_select_list(conn: &rusqlite::Connection, t: &Table) -> Result<String, PortError> {
+    // A source at an older schema lacks the columns later migrations added: the lapse count
+    // reads as 0, the scores and growth as absent (NULL).
     let mut cols = Vec::with_capacity(t.columns.len());
     for (c, _) in t.columns {
-        let added_later = t.name == "task_queue" && *c == "lapses";
-        if added_later {
-            let present: bool = conn
-                .query_row(
-                    "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
-                    [t.name, c],
-                    |r| r.get(0),
-                )
-                .map_err(sqlite_err)?;
-            if !present {
-                cols.push(format!("0 AS {c}"));
-                continue;
-            }
+        let present: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                [t.name, c],
+                |r| r.get(0),
+            )
+            .map_err(sqlite_err)?;
+        match (present, *c) {
+            (true, _) => cols.push((*c).to_owned()),
+            (false, "lapses") => cols.push(format!("0 AS {c}")),
+            (false, _) => cols.push(format!("NULL AS {c}")),
         }
-        cols.push((*c).to_owned());
     }
     Ok(cols.join(", "))
 }
@@ -313,8 +348,8 @@ fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
     };
     let mut all = Vec::new();
     for t in TABLES {
-        if t.name == "schedules" && !sqlite_has(conn, "schedules")? {
-            // A schema before v5 has no schedules: none to copy.
+        if matches!(t.name, "schedules" | "channel_baselines") && !sqlite_has(conn, t.name)? {
+            // A schema before v5 has no schedules, one before v4 no baselines: none to copy.
             all.push(Vec::new());
             continue;
         }
@@ -336,6 +371,7 @@ fn read_sqlite(conn: &rusqlite::Connection) -> Result<Vec<Rows>, PortError> {
             for (i, (name, kind)) in t.columns.iter().enumerate() {
                 row.push(match kind {
                     Kind::Int => Val::Int(r.get(i).map_err(sqlite_err)?),
+                    Kind::Real => Val::Real(r.get(i).map_err(sqlite_err)?),
                     Kind::Text => Val::Text(r.get(i).map_err(sqlite_err)?),
                     Kind::Bool => Val::Bool(
                         r.get::<_, Option<i64>>(i)
@@ -403,6 +439,7 @@ fn write_sqlite(
                     Val::Text(Some(s)) => SqlValue::Text(s.clone()),
                     Val::Json(Some(j)) => SqlValue::Text(j.to_string()),
                     Val::Bool(Some(b)) => SqlValue::Integer(i64::from(*b)),
+                    Val::Real(Some(x)) => SqlValue::Real(*x),
                     _ => SqlValue::Null,
                 })
                 .collect();
@@ -517,6 +554,7 @@ async fn read_pg(store: &PostgresStore) -> Result<Vec<Rows>, PortError> {
                     Kind::Text => Val::Text(crate::codec::get(r, i)?),
                     Kind::Json => Val::Json(crate::codec::get(r, i)?),
                     Kind::Bool => Val::Bool(crate::codec::get(r, i)?),
+                    Kind::Real => Val::Real(crate::codec::get(r, i)?),
                 });
             }
             out.push(row);
@@ -555,6 +593,7 @@ async fn write_pg(
                 Kind::Text => Type::TEXT,
                 Kind::Json => Type::JSONB,
                 Kind::Bool => Type::BOOL,
+                Kind::Real => Type::FLOAT8,
             })
             .collect();
         let sink = tx
@@ -575,6 +614,7 @@ async fn write_pg(
                     Val::Text(x) => x as &(dyn ToSql + Sync),
                     Val::Json(x) => x as &(dyn ToSql + Sync),
                     Val::Bool(x) => x as &(dyn ToSql + Sync),
+                    Val::Real(x) => x as &(dyn ToSql + Sync),
                 })
                 .collect();
             writer.as_mut().write(&values).await.map_err(map_err)?;

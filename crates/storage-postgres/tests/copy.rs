@@ -87,6 +87,29 @@ async fn populate(s: &SqliteStore) {
     .unwrap();
     item.metrics.views = Some(25);
     s.save(None, &[item]).await.unwrap();
+    // A channel with enough old uploads to have baselines and scores.
+    let old = Timestamp::now().as_second() - 60 * 86_400;
+    let channel: Vec<ContentItem> = (0..12)
+        .map(|i| {
+            let mut v = ContentItem::new("youtube_channel", format!("ch{i:02}"), "c");
+            v.channel_id = Some("UCcopy".into());
+            v.published_at = Timestamp::from_second(old - i * 86_400).ok();
+            v.metrics.views = Some(if i == 0 { 3_000 } else { 1_000 });
+            v.extra.insert("is_short".into(), json!(false));
+            v
+        })
+        .collect();
+    s.save(None, &channel).await.unwrap();
+    // Growth as a later save would have stored it (the clock here cannot move).
+    s.with_connection(|c| {
+        c.execute(
+            "UPDATE results SET growth_24h = 12.5, growth_24h_span = 7200 WHERE source_id = 'vid1'",
+            [],
+        )
+        .unwrap();
+        Ok(())
+    })
+    .unwrap();
     let end = Timestamp::from_second(4_000_000_000).unwrap();
     s.try_consume("yt", 7, 100, end).await.unwrap();
 }
@@ -130,6 +153,7 @@ where
         "history": history,
         "workers": workers,
         "quota": s.used("yt").await.unwrap(),
+        "baselines": s.baselines("UCcopy").await.unwrap(),
         "stats": s.stats().await.unwrap(),
     })
 }
@@ -149,6 +173,19 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
         .filter(|t| t["lapses"] == 1)
         .count();
     assert_eq!(lapsed, 1, "the source holds one task with a lapse");
+    let scored = before["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["outlier"].is_null())
+        .count();
+    assert!(scored >= 12, "the source holds scores: {scored}");
+    assert!(!before["baselines"].as_array().unwrap().is_empty());
+    assert!(before["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["growth"]["24h"]["views_per_hour"] == 12.5));
 
     let pg = common::store_in(&common::fresh_schema("copy"));
     let report = copy_sqlite_to_postgres(&src_path, &pg, false)
@@ -157,8 +194,9 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
     assert_eq!(report.tasks, 51);
     assert_eq!(
         (report.workers, report.results, report.metrics, report.quota),
-        (1, 2, 3, 1)
+        (1, 14, 15, 1)
     );
+    assert!(report.baselines > 0);
     assert!(report.logs > 0);
     assert_eq!(
         snapshot(&pg).await,

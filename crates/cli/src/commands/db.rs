@@ -60,7 +60,7 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> CliResult {
         return render::json(&report);
     }
     render::print(&format!(
-        "copied {} tasks, {} log entries, {} workers, {} results, {} metric snapshots, {} quota buckets, {} schedules (counts verified)\n",
-        report.tasks, report.logs, report.workers, report.results, report.metrics, report.quota, report.schedules
+        "copied {} tasks, {} log entries, {} workers, {} results, {} metric snapshots, {} quota buckets, {} schedules, {} channel baselines (counts verified)\n",
+        report.tasks, report.logs, report.workers, report.results, report.metrics, report.quota, report.schedules, report.baselines
     ))
 }

@@ -49,14 +49,22 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
             filter,
         } => export(ctx, &app, format, &out, force, &filter, video_format).await,
         ResultsCommand::Rescore { channel } => {
+            let all = channel.is_none();
             let report = app.results.rescore(channel).await?;
             if ctx.json() {
                 return render::json(&report);
             }
-            println!(
-                "rescored {} video(s) of {} channel(s); recomputed the growth of {} item(s)",
-                report.videos, report.channels, report.growth
+            let mut line = format!(
+                "rescored {} video(s) of {} channel(s)",
+                report.videos, report.channels
             );
+            if all {
+                line.push_str(&format!(
+                    "; recomputed the growth of {} item(s)",
+                    report.growth
+                ));
+            }
+            println!("{line}");
             Ok(())
         }
     }
@@ -451,7 +459,20 @@ fn views_chart(
     Some(chart.to_string())
 }
 
+/// The id `results show` looks up: a YouTube video URL (`watch?v=`, `youtu.be/`, `/shorts/`,
+/// `/live/`) gives its video id; anything else is taken as the id itself.
+fn video_id(given: &str) -> String {
+    let given = given.trim();
+    if given.contains('/') {
+        if let Ok(id) = prismq_plugins::youtube::ids::parse_video(given) {
+            return id.as_str().to_owned();
+        }
+    }
+    given.to_owned()
+}
+
 async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> CliResult {
+    let source_id = &video_id(source_id);
     let found: Vec<StoredResult> = match source {
         Some(s) => vec![app.results.get(&s, source_id).await?],
         None => app.results.find(source_id).await?,
@@ -831,6 +852,21 @@ mod tests {
             None,
             "one observation: nothing to draw"
         );
+    }
+
+    #[test]
+    fn show_takes_a_video_url_or_an_id() {
+        for url in [
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42",
+            "https://youtu.be/dQw4w9WgXcQ",
+            "https://www.youtube.com/shorts/dQw4w9WgXcQ",
+            " dQw4w9WgXcQ ",
+        ] {
+            assert_eq!(video_id(url), "dQw4w9WgXcQ", "{url}");
+        }
+        // Not a video URL: looked up as given (and not found, exit 3).
+        assert_eq!(video_id("https://example.org/x"), "https://example.org/x");
+        assert_eq!(video_id("post-17"), "post-17");
     }
 
     #[test]
