@@ -305,7 +305,7 @@ fn save_one(
 }
 
 /// The snapshots of a row (`?1`) captured at or after `?2`, oldest first, and the one just
-/// before `?2`: all [`refresh_growth`] needs of a history, read from
+/// before `?2`: all a save needs of a history to recompute its growth, read from
 /// `ix_result_metrics_result`.
 pub const GROWTH_HISTORY_SQL: &str = "SELECT captured_at, views, likes, comments FROM (
         SELECT captured_at, views, likes, comments FROM result_metrics
