@@ -246,28 +246,41 @@ mod tests {
         ]
     }
 
+    /// Every value `spec` allows at its edges, set on `base`, passes `check`; every value
+    /// just outside is refused naming the parameter.
+    fn assert_edges(kind: &str, spec: &ParamSpec, base: &Map<String, Value>, check: Check) {
+        let (ok, bad) = edge_values(spec);
+        for v in ok {
+            let mut p = base.clone();
+            p.insert(spec.name.into(), v.clone());
+            check(&p).unwrap_or_else(|e| panic!("{kind}.{} = {v}: {e}", spec.name));
+        }
+        for v in bad {
+            let mut p = base.clone();
+            p.insert(spec.name.into(), v.clone());
+            let e = check(&p).expect_err(&format!("{kind}.{} = {v} passed", spec.name));
+            assert!(
+                e.field.starts_with(spec.name),
+                "{kind}.{} = {v}: {e}",
+                spec.name
+            );
+        }
+    }
+
     /// `refresh_stats` joins parameters (a filter, or `all` alone), so its edges are
     /// checked on a base with one filter, leaving out `all`, whose edges follow.
     #[test]
     fn refresh_stats_edges_hold_around_its_one_filter_rule() {
         let check = |p: &Value| params::refresh(p.as_object().unwrap()).map(|_| ());
         let base = json!({"seen_within": "7d"});
-        for spec in REFRESH
+        let base = base.as_object().unwrap().clone();
+        let specs = REFRESH
             .iter()
-            .filter(|s| s.name != "all" && s.name != "seen_within")
-        {
-            let (ok, bad) = edge_values(spec);
-            for v in ok {
-                let mut p = base.clone();
-                p[spec.name] = v.clone();
-                check(&p).unwrap_or_else(|e| panic!("{} = {v}: {e}", spec.name));
-            }
-            for v in bad {
-                let mut p = base.clone();
-                p[spec.name] = v.clone();
-                let e = check(&p).expect_err(&format!("{} = {v} passed", spec.name));
-                assert!(e.field.starts_with(spec.name), "{}: {e}", spec.name);
-            }
+            .filter(|s| s.name != "all" && s.name != "seen_within");
+        for spec in specs {
+            assert_edges("refresh_stats", spec, &base, |p| {
+                params::refresh(p).map(|_| ())
+            });
         }
         for v in ["7d", "12h"] {
             check(&json!({"seen_within": v})).unwrap();
@@ -289,22 +302,7 @@ mod tests {
             let base = base.as_object().unwrap().clone();
             check(&base).unwrap_or_else(|e| panic!("{kind}: the base params: {e}"));
             for spec in specs {
-                let (ok, bad) = edge_values(spec);
-                for v in ok {
-                    let mut p = base.clone();
-                    p.insert(spec.name.into(), v.clone());
-                    check(&p).unwrap_or_else(|e| panic!("{kind}.{} = {v}: {e}", spec.name));
-                }
-                for v in bad {
-                    let mut p = base.clone();
-                    p.insert(spec.name.into(), v.clone());
-                    let e = check(&p).expect_err(&format!("{kind}.{} = {v} passed", spec.name));
-                    assert!(
-                        e.field.starts_with(spec.name),
-                        "{kind}.{} = {v}: {e}",
-                        spec.name
-                    );
-                }
+                assert_edges(kind, spec, &base, check);
                 if spec.required {
                     let mut p = base.clone();
                     p.remove(spec.name);
