@@ -289,18 +289,11 @@ fn quota_spent_midway_defers_with_partial_results_then_completes_without_duplica
         );
         assert_eq!(app.results.count(None).await.unwrap(), 100);
         for n in [0, 99] {
-            let r = app
-                .results
-                .get("youtube_channel", &video_id(n))
-                .await
-                .unwrap();
+            let r = app.results.get("youtube", &video_id(n)).await.unwrap();
             assert_eq!(r.last_task_id, Some(id), "video {n}");
         }
         assert!(
-            app.results
-                .get("youtube_channel", &video_id(100))
-                .await
-                .is_err(),
+            app.results.get("youtube", &video_id(100)).await.is_err(),
             "the third batch was never fetched"
         );
         let log = app.logs.list(id).await.unwrap();

@@ -529,7 +529,8 @@ pub enum ExportFormat {
 /// Filters shared by `results list` and `results export`.
 #[derive(Debug, Clone, Args)]
 pub struct ResultFilter {
-    /// Only this source (youtube_channel, youtube_trending, youtube_keyword, youtube_api).
+    /// Only videos this kind of source found (youtube_channel, youtube_trending,
+    /// youtube_keyword, youtube_api).
     #[arg(long, value_name = "SOURCE")]
     pub source: Option<String>,
     /// Only items seen within this long (7d) or since this instant (RFC 3339).
@@ -579,14 +580,14 @@ pub enum ResultsCommand {
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u32,
     },
-    /// One video with its metrics history.
+    /// One video with its metrics history and where it was seen.
     Show {
-        /// The source's id, or a YouTube video URL (watch?v=, youtu.be/, /shorts/).
+        /// The video's id, or a YouTube video URL (watch?v=, youtu.be/, /shorts/).
         #[arg(value_name = "ID_OR_URL")]
         source_id: String,
-        /// Its source (default: every source that has it).
-        #[arg(long, value_name = "SOURCE")]
-        source: Option<String>,
+        /// Its platform (default: every platform that has the id).
+        #[arg(long, value_name = "PLATFORM")]
+        platform: Option<String>,
     },
     /// Write stored videos to a file, page by page.
     Export {

@@ -422,6 +422,15 @@ impl ResultStore for RemoteStore {
         Err(not_for_workers("reading results", RESULTS_INSTEAD))
     }
 
+    async fn sightings(
+        &self,
+        _: &str,
+        _: &str,
+        _: u32,
+    ) -> Result<Vec<prismq_domain::Sighting>, PortError> {
+        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    }
+
     async fn query(&self, _: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         Err(not_for_workers("reading results", RESULTS_INSTEAD))
     }

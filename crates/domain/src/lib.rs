@@ -28,7 +28,7 @@ pub mod time_range;
 
 pub use cancel::CancelSignal;
 pub use claiming::ClaimingStrategy;
-pub use content::{ContentItem, Metrics, SaveReport};
+pub use content::{platform_of, ContentItem, Metrics, SaveReport, Sighting};
 pub use error::{PortError, ValidationError};
 pub use plugin::{FollowUp, Registrar, TaskContext, TaskError, TaskHandler, TaskResult};
 pub use retry::{ErrorClass, RetryDecision, RetryPolicy};

@@ -136,9 +136,9 @@ async fn a_channels_videos_are_refreshed_with_videos_list_50_ids_a_call() {
 
     // Saved, the refresh is a new row of history beside the collecting task's row.
     s.store.save(Some(TaskId(1)), &r.items).await.unwrap();
-    let fresh = s.store.get("youtube_refresh", "bigc0000001").await.unwrap();
+    let fresh = s.store.get("youtube", "bigc0000001").await.unwrap();
     assert_eq!(fresh.item.metrics.views, Some(1007));
-    let stored = s.store.get("youtube_channel", "bigc0000001").await.unwrap();
+    let stored = s.store.get("youtube", "bigc0000001").await.unwrap();
     assert_eq!(
         stored.item.metrics.views,
         Some(1),

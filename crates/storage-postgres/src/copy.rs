@@ -38,6 +38,8 @@ pub struct CopyReport {
     pub results: u64,
     /// Metric history rows.
     pub metrics: u64,
+    /// Sightings of results.
+    pub sightings: u64,
     /// Quota buckets.
     pub quota: u64,
     /// Schedules.
@@ -165,7 +167,7 @@ const TABLES: &[Table] = &[
         report: |r| &mut r.results,
         columns: &[
             ("id", I),
-            ("source", T),
+            ("platform", T),
             ("source_id", T),
             ("title", T),
             ("description", T),
@@ -201,6 +203,22 @@ const TABLES: &[Table] = &[
             ("growth_7d_span", I),
             ("growth_30d", R),
             ("growth_30d_span", I),
+            ("last_source", T),
+            ("last_rank", I),
+        ],
+        order: "id",
+        identity: true,
+    },
+    Table {
+        name: "result_sightings",
+        report: |r| &mut r.sightings,
+        columns: &[
+            ("id", I),
+            ("result_id", I),
+            ("source", T),
+            ("task_id", I),
+            ("rank", I),
+            ("seen_at", I),
         ],
         order: "id",
         identity: true,
@@ -303,6 +321,20 @@ fn sqlite_log_order(conn: &rusqlite::Connection) -> Result<&'static str, PortErr
         )
         .map_err(sqlite_err)?;
     Ok(if has_seq > 0 { "seq" } else { "id" })
+}
+
+/// Whether SQLite table `table` has column `column`.
+fn sqlite_has_column(
+    conn: &rusqlite::Connection,
+    table: &str,
+    column: &str,
+) -> Result<bool, PortError> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get(0),
+    )
+    .map_err(sqlite_err)
 }
 
 /// Whether the SQLite schema has `name` (a table or a view).
@@ -658,9 +690,28 @@ pub async fn copy_sqlite_to_postgres(
     force: bool,
 ) -> Result<CopyReport, CopyError> {
     let store = open_sqlite(source, false, target.inner.clock.clone())?;
-    let data = tokio::task::spawn_blocking(move || store.with_connection(|c| read_sqlite(c)))
-        .await
-        .map_err(|e| PortError::Unavailable(format!("the SQLite reader stopped: {e}")))??;
+    let clock = target.inner.clock.clone();
+    let data = tokio::task::spawn_blocking(move || -> Result<Vec<Rows>, CopyError> {
+        if store.with_connection(|c| sqlite_has_column(c, "results", "platform"))? {
+            return Ok(store.with_connection(|c| read_sqlite(c))?);
+        }
+        // A source before one record per video (SQLite schema v8): its rows of one video
+        // are merged by that migration, run on a backup so the source stays as it is.
+        let dir = tempfile::tempdir().map_err(|e| {
+            PortError::Unavailable(format!(
+                "no temporary directory to upgrade a copy of the source in: {e}"
+            ))
+        })?;
+        let upgraded = dir.path().join("upgraded.db");
+        prismq_storage_sqlite::ops::backup(&store, &upgraded).map_err(|e| {
+            PortError::Unavailable(format!("backing up the source to upgrade it failed: {e}"))
+        })?;
+        drop(store);
+        let copy = open_sqlite(&upgraded, true, clock)?;
+        Ok(copy.with_connection(|c| read_sqlite(c))?)
+    })
+    .await
+    .map_err(|e| PortError::Unavailable(format!("the SQLite reader stopped: {e}")))??;
     write_pg(target, &data, force).await
 }
 

@@ -49,6 +49,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0006_growth_windows.up.sql"),
         down: include_str!("../migrations/0006_growth_windows.down.sql"),
     },
+    Migration {
+        version: 7,
+        name: "one_record_per_video",
+        up: include_str!("../migrations/0007_one_record_per_video.up.sql"),
+        down: include_str!("../migrations/0007_one_record_per_video.down.sql"),
+    },
 ];
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.

@@ -17,16 +17,16 @@ use prismq_domain::ports::{
     StoredResult,
 };
 use prismq_domain::task::TaskId;
-use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Timestamp};
+use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Timestamp};
 
 use crate::codec::{get, ts, ts_opt};
 use crate::error::{corrupt, map_err};
 use crate::{in_tx, PostgresStore};
 
-const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
+const RESULT_COLUMNS: &str = "id, platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
      video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views, \
-     growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span";
+     growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span, last_source, last_rank";
 
 /// The growth columns of a window: its rate and its span (as on SQLite).
 fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
@@ -150,8 +150,13 @@ fn stored_from_row(r: &Row) -> Result<(i64, StoredResult), PortError> {
     let tags: Value = get(r, 6)?;
     let extra: Value = get(r, 14)?;
     let item = ContentItem {
-        source: get(r, 1)?,
+        platform: get(r, 1)?,
+        source: get(r, 35)?,
         source_id: get(r, 2)?,
+        rank: get::<Option<i64>>(r, 36)?
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|e| corrupt("last_rank", e))?,
         title: get(r, 3)?,
         description: get(r, 4)?,
         url: get(r, 5)?,
@@ -212,6 +217,38 @@ async fn snapshot(
     Ok(())
 }
 
+/// Records that `task` (or a save outside a task) found the record `result_id` now: a
+/// task's earlier sighting of it is moved, any other is added.
+async fn sight(
+    c: &impl GenericClient,
+    result_id: i64,
+    item: &ContentItem,
+    task: Option<i64>,
+    now: i64,
+) -> Result<(), PortError> {
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO result_sightings (result_id, source, task_id, rank, seen_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (task_id, result_id) WHERE task_id IS NOT NULL
+             DO UPDATE SET source = excluded.source, rank = excluded.rank, seen_at = excluded.seen_at",
+        )
+        .await
+        .map_err(map_err)?;
+    c.execute(
+        &stmt,
+        &[
+            &result_id,
+            &item.source,
+            &task,
+            &item.rank.map(i64::from),
+            &now,
+        ],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 async fn save_one(
     c: &impl GenericClient,
     task: Option<i64>,
@@ -227,10 +264,11 @@ async fn save_one(
     let m = &item.metrics;
     let insert = c
         .prepare_cached(
-            "INSERT INTO results (source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
-               views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $11, $15, $15, $17)
-             ON CONFLICT (source, source_id) DO NOTHING RETURNING id",
+            "INSERT INTO results (platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+               views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format,
+               last_source, last_rank)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $11, $15, $15, $17, $18, $19)
+             ON CONFLICT (platform, source_id) DO NOTHING RETURNING id",
         )
         .await
         .map_err(map_err)?;
@@ -238,7 +276,7 @@ async fn save_one(
         .query_opt(
             &insert,
             &[
-                &item.source,
+                &item.platform,
                 &item.source_id,
                 &item.title,
                 &item.description,
@@ -255,26 +293,38 @@ async fn save_one(
                 &now,
                 &task,
                 &format,
+                &item.source,
+                &item.rank.map(i64::from),
             ],
         )
         .await
         .map_err(map_err)?;
     if let Some(row) = inserted {
-        snapshot(c, get(&row, 0)?, now, m).await?;
+        let id = get(&row, 0)?;
+        snapshot(c, id, now, m).await?;
+        sight(c, id, item, task, now).await?;
         report.inserted += 1;
         return Ok(());
     }
     let select = c
         .prepare_cached(&format!(
-            "SELECT {RESULT_COLUMNS} FROM results WHERE source = $1 AND source_id = $2 FOR UPDATE"
+            "SELECT {RESULT_COLUMNS} FROM results WHERE platform = $1 AND source_id = $2 FOR UPDATE"
         ))
         .await
         .map_err(map_err)?;
     let row = c
-        .query_one(&select, &[&item.source, &item.source_id])
+        .query_one(&select, &[&item.platform, &item.source_id])
         .await
         .map_err(map_err)?;
     let (id, stored) = stored_from_row(&row)?;
+    sight(c, id, item, task, now).await?;
+    let merged = item.merged_over(&stored.item);
+    let item = &merged;
+    let tags = serde_json::to_value(&item.tags).map_err(|e| corrupt("tags", e))?;
+    let extra = Value::Object(item.extra.clone());
+    let published = item.published_at.map(|t| t.as_millisecond());
+    let format = outlier::format_of(item).map(VideoFormat::as_str);
+    let m = &item.metrics;
     let metrics_changed = stored.item.metrics != item.metrics;
     if stored.item == *item {
         c.execute(
@@ -303,7 +353,7 @@ async fn save_one(
                last_task_id = COALESCE($15, last_task_id),
                metrics_at = CASE WHEN $16 THEN $14 ELSE metrics_at END,
                first_metrics_at = CASE WHEN first_views IS NULL AND $10::bigint IS NOT NULL THEN $14 ELSE first_metrics_at END,
-               first_views = COALESCE(first_views, $10), video_format = $17
+               first_views = COALESCE(first_views, $10), video_format = $17, last_source = $18, last_rank = $19
              WHERE id = $1",
         )
         .await
@@ -328,6 +378,8 @@ async fn save_one(
             &task,
             &metrics_changed,
             &format,
+            &item.source,
+            &item.rank.map(i64::from),
         ],
     )
     .await
@@ -364,7 +416,7 @@ async fn refresh_video(
     let select = c
         .prepare_cached(
             "SELECT id, views, published_at, last_seen_at, extra, duration
-             FROM results WHERE channel_id = $1 AND source_id = $2 ORDER BY source COLLATE \"C\"",
+             FROM results WHERE channel_id = $1 AND source_id = $2 ORDER BY platform COLLATE \"C\"",
         )
         .await
         .map_err(map_err)?;
@@ -570,7 +622,7 @@ async fn score_rows(
             let stmt = c
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM results WHERE channel_id = $1
-                     ORDER BY source_id COLLATE \"C\", source COLLATE \"C\""
+                     ORDER BY source_id COLLATE \"C\", platform COLLATE \"C\""
                 ))
                 .await
                 .map_err(map_err)?;
@@ -581,7 +633,7 @@ async fn score_rows(
             let stmt = c
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM results WHERE channel_id = $1 AND source_id = ANY($2)
-                     ORDER BY source_id COLLATE \"C\", source COLLATE \"C\""
+                     ORDER BY source_id COLLATE \"C\", platform COLLATE \"C\""
                 ))
                 .await
                 .map_err(map_err)?;
@@ -728,21 +780,21 @@ async fn rescore_channel(
 impl PostgresStore {
     async fn result_row(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<(i64, StoredResult), PortError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
-                "SELECT {RESULT_COLUMNS} FROM results WHERE source = $1 AND source_id = $2"
+                "SELECT {RESULT_COLUMNS} FROM results WHERE platform = $1 AND source_id = $2"
             ))
             .await
             .map_err(map_err)?;
         let row = client
-            .query_opt(&stmt, &[&source, &source_id])
+            .query_opt(&stmt, &[&platform, &source_id])
             .await
             .map_err(map_err)?
-            .ok_or_else(|| PortError::NotFound(format!("result {source}/{source_id}")))?;
+            .ok_or_else(|| PortError::NotFound(format!("result {platform}/{source_id}")))?;
         stored_from_row(&row)
     }
 
@@ -760,7 +812,10 @@ impl PostgresStore {
         let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
         if let Some(source) = &q.source {
             args.push(source);
-            sql.push_str(&format!(" AND source = ${}", args.len()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = ${} AND s.result_id = results.id)",
+                args.len()
+            ));
         }
         if let Some(s) = &since {
             args.push(s);
@@ -778,7 +833,10 @@ impl PostgresStore {
         let task = q.task.map(|t| t.0);
         if let Some(t) = &task {
             args.push(t);
-            sql.push_str(&format!(" AND last_task_id = ${}", args.len()));
+            sql.push_str(&format!(
+                " AND id IN (SELECT s.result_id FROM result_sightings s WHERE s.task_id = ${})",
+                args.len()
+            ));
         }
         if let Some(f) = &format {
             args.push(f);
@@ -801,7 +859,7 @@ impl PostgresStore {
             ResultOrder::Outlier => "outlier_score DESC NULLS LAST".to_owned(),
         };
         sql.push_str(&format!(
-            " ORDER BY {order}, source COLLATE \"C\", source_id COLLATE \"C\""
+            " ORDER BY {order}, platform COLLATE \"C\", source_id COLLATE \"C\""
         ));
         args.push(&limit);
         sql.push_str(&format!(" LIMIT ${}", args.len()));
@@ -855,23 +913,55 @@ impl ResultStore for PostgresStore {
         .await)
     }
 
-    async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError> {
-        self.result_row(source, source_id).await.map(|(_, r)| r)
+    async fn get(&self, platform: &str, source_id: &str) -> Result<StoredResult, PortError> {
+        self.result_row(platform, source_id).await.map(|(_, r)| r)
+    }
+
+    async fn sightings(
+        &self,
+        platform: &str,
+        source_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Sighting>, PortError> {
+        prismq_domain::ports::check_page_limit(limit)?;
+        let (id, _) = self.result_row(platform, source_id).await?;
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT source, task_id, rank, seen_at FROM result_sightings
+                 WHERE result_id = $1 ORDER BY seen_at DESC, id DESC LIMIT $2",
+                &[&id, &i64::from(limit)],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sighting {
+                    source: get(r, 0)?,
+                    task_id: get::<Option<i64>>(r, 1)?.map(prismq_domain::TaskId),
+                    rank: get::<Option<i64>>(r, 2)?
+                        .map(u32::try_from)
+                        .transpose()
+                        .map_err(|e| corrupt("rank", e))?,
+                    seen_at: ts(get(r, 3)?)?,
+                })
+            })
+            .collect()
     }
 
     async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
-        // A loose index scan: the distinct sources one `min` probe of the unique
-        // (source, source_id) index at a time, then one probe per source for the id.
+        // A loose index scan: the distinct platforms one `min` probe of the unique
+        // (platform, source_id) index at a time, then one probe per platform for the id.
         let sql = format!(
-            "WITH RECURSIVE sources(source) AS (
-                SELECT min(source) FROM results
+            "WITH RECURSIVE platforms(platform) AS (
+                SELECT min(platform) FROM results
                 UNION ALL
-                SELECT (SELECT min(r.source) FROM results r WHERE r.source > s.source)
-                FROM sources s WHERE s.source IS NOT NULL
+                SELECT (SELECT min(r.platform) FROM results r WHERE r.platform > p.platform)
+                FROM platforms p WHERE p.platform IS NOT NULL
             )
             SELECT {RESULT_COLUMNS} FROM results
-            WHERE source_id = $1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
-            ORDER BY source COLLATE \"C\""
+            WHERE source_id = $1 AND platform IN (SELECT platform FROM platforms WHERE platform IS NOT NULL)
+            ORDER BY platform COLLATE \"C\""
         );
         let client = self.client().await?;
         let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
@@ -883,10 +973,10 @@ impl ResultStore for PostgresStore {
 
     async fn history(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<Vec<MetricSnapshot>, PortError> {
-        let (id, _) = self.result_row(source, source_id).await?;
+        let (id, _) = self.result_row(platform, source_id).await?;
         let client = self.client().await?;
         let rows = client
             .query(
@@ -1026,12 +1116,12 @@ impl ResultStore for PostgresStore {
         Ok(report)
     }
 
-    async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
+    async fn count(&self, platform: Option<String>) -> Result<u64, PortError> {
         let client = self.client().await?;
-        let row = match &source {
+        let row = match &platform {
             Some(s) => {
                 client
-                    .query_one("SELECT count(*) FROM results WHERE source = $1", &[s])
+                    .query_one("SELECT count(*) FROM results WHERE platform = $1", &[s])
                     .await
             }
             None => client.query_one("SELECT count(*) FROM results", &[]).await,

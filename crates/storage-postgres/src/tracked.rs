@@ -1,8 +1,7 @@
-//! `TrackedVideos` on PostgreSQL: the distinct video ids of table `results` under the
-//! tracked sources, filtered by when they were seen, their channel and the schedule whose
-//! task last saved them, in bytewise id order (`COLLATE "C"`, as SQLite and the in-memory
-//! store compare) with keyset paging. All of its SQL is here, so the results table's
-//! redesign (one record per video) changes only this file.
+//! `TrackedVideos` on PostgreSQL: the YouTube records some sighting other than a
+//! statistics refresh found, filtered by when that sighting was, the record's channel and
+//! the schedule whose task it was, in bytewise id order (`COLLATE "C"`, as SQLite and the
+//! in-memory store compare) with keyset paging. All of its SQL is here.
 
 use async_trait::async_trait;
 
@@ -16,17 +15,18 @@ use crate::codec::get;
 use crate::error::map_err;
 use crate::PostgresStore;
 
-/// One page of tracked ids; a NULL parameter turns its condition off. A schedule's tasks
-/// are found through the row's `last_task_id` (the queue's primary key), their keys
-/// compared with the range `[$4, $5)`.
-const TRACKED_IDS: &str = "SELECT DISTINCT r.source_id COLLATE \"C\" AS id FROM results r \
-    WHERE r.source LIKE 'youtube\\_%' AND r.source <> $6 \
+/// One page of tracked ids; a NULL parameter turns its condition off. The sighting
+/// conditions hold for one sighting, its task found through the queue's primary key and
+/// its key compared with the range `[$4, $5)`.
+const TRACKED_IDS: &str = "SELECT r.source_id COLLATE \"C\" AS id FROM results r \
+    WHERE r.platform = 'youtube' \
     AND ($1::text IS NULL OR r.source_id COLLATE \"C\" > $1::text) \
-    AND ($2::bigint IS NULL OR r.last_seen_at >= $2::bigint) \
     AND ($3::text IS NULL OR r.channel_id = $3::text) \
-    AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM task_queue t WHERE t.id = r.last_task_id \
-        AND t.idempotency_key COLLATE \"C\" >= $4::text \
-        AND ($5::text IS NULL OR t.idempotency_key COLLATE \"C\" < $5::text))) \
+    AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.result_id = r.id AND s.source <> $6 \
+        AND ($2::bigint IS NULL OR s.seen_at >= $2::bigint) \
+        AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM task_queue t WHERE t.id = s.task_id \
+            AND t.idempotency_key COLLATE \"C\" >= $4::text \
+            AND ($5::text IS NULL OR t.idempotency_key COLLATE \"C\" < $5::text)))) \
     ORDER BY id LIMIT $7";
 
 #[async_trait]

@@ -139,7 +139,7 @@ where
         })
         .await
         .unwrap();
-    let history = s.history("youtube_api", "vid1").await.unwrap();
+    let history = s.history("youtube", "vid1").await.unwrap();
     let mut workers = WorkerRegistry::list(s, Duration::from_secs(1_000_000))
         .await
         .unwrap();

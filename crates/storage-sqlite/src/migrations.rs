@@ -54,6 +54,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0007_growth_windows.up.sql"),
         down: include_str!("../migrations/0007_growth_windows.down.sql"),
     },
+    Migration {
+        version: 8,
+        name: "one_record_per_video",
+        up: include_str!("../migrations/0008_one_record_per_video.up.sql"),
+        down: include_str!("../migrations/0008_one_record_per_video.down.sql"),
+    },
 ];
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.

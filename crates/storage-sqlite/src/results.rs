@@ -1,5 +1,5 @@
-//! The result store: batch upserts deduplicated on (source, source_id), metric history
-//! written only on change, and ranked queries.
+//! The result store: one record per (platform, source_id) whichever source finds it,
+//! sightings, metric history written only on change, and ranked queries.
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -15,16 +15,16 @@ use prismq_domain::ports::{
     StoredResult,
 };
 use prismq_domain::task::TaskId;
-use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Timestamp};
+use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Timestamp};
 
 use crate::codec::{ts, ts_opt};
 use crate::error::map_err;
 use crate::SqliteStore;
 
-const RESULT_COLUMNS: &str = "id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
+const RESULT_COLUMNS: &str = "id, platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration, \
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
      video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views, \
-     growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span";
+     growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span, last_source, last_rank";
 
 /// The growth columns of a window: its rate and its span.
 pub fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
@@ -36,21 +36,21 @@ pub fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
     }
 }
 
-/// [`ResultStore::find`]'s query. The recursive part walks the distinct sources in key
-/// order (each step one `min` probe of the unique (source, source_id) index, the skip-scan
-/// SQLite does not do by itself without `ANALYZE` statistics); the outer query probes each
-/// source for the id.
+/// [`ResultStore::find`]'s query. The recursive part walks the distinct platforms in key
+/// order (each step one `min` probe of the unique (platform, source_id) index, the
+/// skip-scan SQLite does not do by itself without `ANALYZE` statistics); the outer query
+/// probes each platform for the id.
 pub fn find_sql() -> String {
     format!(
-        "WITH RECURSIVE sources(source) AS (
-            SELECT min(source) FROM results
+        "WITH RECURSIVE platforms(platform) AS (
+            SELECT min(platform) FROM results
             UNION ALL
-            SELECT (SELECT min(r.source) FROM results r WHERE r.source > sources.source)
-            FROM sources WHERE sources.source IS NOT NULL
+            SELECT (SELECT min(r.platform) FROM results r WHERE r.platform > platforms.platform)
+            FROM platforms WHERE platforms.platform IS NOT NULL
         )
         SELECT {RESULT_COLUMNS} FROM results
-        WHERE source_id = ?1 AND source IN (SELECT source FROM sources WHERE source IS NOT NULL)
-        ORDER BY source"
+        WHERE source_id = ?1 AND platform IN (SELECT platform FROM platforms WHERE platform IS NOT NULL)
+        ORDER BY platform"
     )
 }
 
@@ -60,7 +60,9 @@ pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
     let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
     let mut args: Vec<SqlValue> = Vec::new();
     if let Some(source) = &q.source {
-        sql.push_str(" AND source = ?");
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = ? AND s.result_id = results.id)",
+        );
         args.push(SqlValue::Text(source.clone()));
     }
     if let Some(since) = q.since {
@@ -76,7 +78,7 @@ pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
         args.push(SqlValue::Text(channel.clone()));
     }
     if let Some(task) = q.task {
-        sql.push_str(" AND last_task_id = ?");
+        sql.push_str(" AND id IN (SELECT s.result_id FROM result_sightings s WHERE s.task_id = ?)");
         args.push(SqlValue::Integer(task.0));
     }
     if let Some(format) = q.format {
@@ -92,18 +94,18 @@ pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
         args.push(SqlValue::Real(hi));
     }
     sql.push_str(match q.order {
-        ResultOrder::Views => " ORDER BY views IS NULL, views DESC, source, source_id",
+        ResultOrder::Views => " ORDER BY views IS NULL, views DESC, platform, source_id",
         ResultOrder::Recent => {
-            " ORDER BY published_at IS NULL, published_at DESC, source, source_id"
+            " ORDER BY published_at IS NULL, published_at DESC, platform, source_id"
         }
         ResultOrder::Growth => "",
         // ix_results_outlier is in exactly this order (NULLs last when descending).
-        ResultOrder::Outlier => " ORDER BY outlier_score DESC, source, source_id",
+        ResultOrder::Outlier => " ORDER BY outlier_score DESC, platform, source_id",
     });
     if q.order == ResultOrder::Growth {
         // So is the window's ix_results_growth_* index.
         let (rate, _) = growth_columns(q.window);
-        sql.push_str(&format!(" ORDER BY {rate} DESC, source, source_id"));
+        sql.push_str(&format!(" ORDER BY {rate} DESC, platform, source_id"));
     }
     sql.push_str(" LIMIT ? OFFSET ?");
     args.push(SqlValue::Integer(i64::from(q.limit)));
@@ -146,8 +148,10 @@ fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, StoredResult)> {
     let tags: String = r.get(6)?;
     let extra: String = r.get(14)?;
     let item = ContentItem {
-        source: r.get(1)?,
+        platform: r.get(1)?,
+        source: r.get(35)?,
         source_id: r.get(2)?,
+        rank: r.get(36)?,
         title: r.get(3)?,
         description: r.get(4)?,
         url: r.get(5)?,
@@ -198,6 +202,25 @@ fn snapshot(tx: &Transaction<'_>, result_id: i64, now: i64, m: &Metrics) -> Resu
     Ok(())
 }
 
+/// Records that `task` (or a save outside a task) found the record `result_id` now: a
+/// task's earlier sighting of it is moved, any other is added.
+fn sight(
+    tx: &Transaction<'_>,
+    result_id: i64,
+    item: &ContentItem,
+    task: Option<i64>,
+    now: i64,
+) -> Result<(), PortError> {
+    tx.prepare_cached(
+        "INSERT INTO result_sightings (result_id, source, task_id, rank, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (task_id, result_id) WHERE task_id IS NOT NULL
+         DO UPDATE SET source = excluded.source, rank = excluded.rank, seen_at = excluded.seen_at",
+    )
+    .and_then(|mut s| s.execute(params![result_id, item.source, task, item.rank, now]))
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// Saves one item; returns whether its video's outlier values may have changed (false only
 /// for an item saved unchanged whose previous and new `last_seen_at` both lie outside the
 /// 7- and 30-day tolerances of [`outlier::observation_counts`], on a row that has a format).
@@ -211,13 +234,21 @@ fn save_one(
 ) -> Result<bool, PortError> {
     let existing = tx
         .prepare_cached(&format!(
-            "SELECT {RESULT_COLUMNS} FROM results WHERE source = ?1 AND source_id = ?2"
+            "SELECT {RESULT_COLUMNS} FROM results WHERE platform = ?1 AND source_id = ?2"
         ))
         .and_then(|mut s| {
-            s.query_row(params![item.source, item.source_id], stored_from_row)
+            s.query_row(params![item.platform, item.source_id], stored_from_row)
                 .optional()
         })
         .map_err(map_err)?;
+    let merged;
+    let item = match &existing {
+        Some((_, stored)) => {
+            merged = item.merged_over(&stored.item);
+            &merged
+        }
+        None => item,
+    };
     let tags =
         serde_json::to_string(&item.tags).map_err(|e| PortError::Unavailable(e.to_string()))?;
     let extra = Value::Object(item.extra.clone()).to_string();
@@ -228,24 +259,27 @@ fn save_one(
         None => {
             let id: i64 = tx
                 .prepare_cached(
-                    "INSERT INTO results (source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
-                       views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?11, ?15, ?15, ?17) RETURNING id",
+                    "INSERT INTO results (platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+                       views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format,
+                       last_source, last_rank)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?11, ?15, ?15, ?17, ?18, ?19) RETURNING id",
                 )
                 .and_then(|mut s| {
                     s.query_row(
                         params![
-                            item.source, item.source_id, item.title, item.description, item.url, tags, item.channel, item.channel_id,
-                            published, item.duration_secs, m.views, m.likes, m.comments, extra, now, task, format
+                            item.platform, item.source_id, item.title, item.description, item.url, tags, item.channel, item.channel_id,
+                            published, item.duration_secs, m.views, m.likes, m.comments, extra, now, task, format, item.source, item.rank
                         ],
                         |r| r.get(0),
                     )
                 })
                 .map_err(map_err)?;
             snapshot(tx, id, now, m)?;
+            sight(tx, id, item, task, now)?;
             report.inserted += 1;
         }
         Some((id, stored)) => {
+            sight(tx, id, item, task, now)?;
             let metrics_changed = stored.item.metrics != item.metrics;
             if stored.item == *item {
                 // A row of a channel keeps its video's format (written by `refresh_video`).
@@ -278,13 +312,13 @@ fn save_one(
                    last_task_id = COALESCE(?15, last_task_id),
                    metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
                    first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
-                   first_views = COALESCE(first_views, ?10), video_format = ?17
+                   first_views = COALESCE(first_views, ?10), video_format = ?17, last_source = ?18, last_rank = ?19
                  WHERE id = ?1",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     id, item.title, item.description, item.url, tags, item.channel, item.channel_id, published, item.duration_secs,
-                    m.views, m.likes, m.comments, extra, now, task, metrics_changed, format
+                    m.views, m.likes, m.comments, extra, now, task, metrics_changed, format, item.source, item.rank
                 ])
             })
             .map_err(map_err)?;
@@ -396,7 +430,7 @@ fn refresh_growth(
 /// One video's rows in its channel (`?1`, `?2`), as the save reads them to recompute the
 /// video's outlier values.
 pub const VIDEO_ROWS_SQL: &str = "SELECT id, views, published_at, last_seen_at, extra, duration
-     FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY source";
+     FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY platform";
 
 /// Recomputes the clock-free [`VideoValues`] of one video of a channel (its format and its
 /// views at 7 and 30 days of age) from all its rows and their snapshots, and stores them on
@@ -621,7 +655,7 @@ fn score_rows(
         None => {
             let mut stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 ORDER BY source_id, source"
+                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 ORDER BY source_id, platform"
                 ))
                 .map_err(map_err)?;
             for r in stmt.query_map([channel_id], read).map_err(map_err)? {
@@ -631,7 +665,7 @@ fn score_rows(
         Some(videos) => {
             let mut stmt = tx
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY source"
+                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY platform"
                 ))
                 .map_err(map_err)?;
             for v in videos {
@@ -833,25 +867,59 @@ impl SqliteStore {
 
     fn get_result_blocking(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<(i64, StoredResult), PortError> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
-                "SELECT {RESULT_COLUMNS} FROM results WHERE source = ?1 AND source_id = ?2"
+                "SELECT {RESULT_COLUMNS} FROM results WHERE platform = ?1 AND source_id = ?2"
             ))
             .and_then(|mut s| {
-                s.query_row(params![source, source_id], stored_from_row)
+                s.query_row(params![platform, source_id], stored_from_row)
                     .optional()
             })
             .map_err(map_err)?
-            .ok_or_else(|| PortError::NotFound(format!("result {source}/{source_id}")))
+            .ok_or_else(|| PortError::NotFound(format!("result {platform}/{source_id}")))
         })
     }
 
-    /// [`ResultStore::find`]: a loose index scan, walking the distinct sources through the
-    /// (source, source_id) key one `min` at a time and probing each for the id, so the cost
-    /// is a few probes per source, never a scan of the results.
+    /// Blocking [`ResultStore::sightings`]: newest first through
+    /// `ix_result_sightings_result`.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn sightings_blocking(
+        &self,
+        platform: &str,
+        source_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Sighting>, PortError> {
+        prismq_domain::ports::check_page_limit(limit)?;
+        let (id, _) = self.get_result_blocking(platform, source_id)?;
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT source, task_id, rank, seen_at FROM result_sightings
+                     WHERE result_id = ?1 ORDER BY seen_at DESC, id DESC LIMIT ?2",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![id, i64::from(limit)], |r| {
+                    Ok(Sighting {
+                        source: r.get(0)?,
+                        task_id: r.get::<_, Option<i64>>(1)?.map(TaskId),
+                        rank: r.get(2)?,
+                        seen_at: ts(3, r.get(3)?)?,
+                    })
+                })
+                .map_err(map_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        })
+    }
+
+    /// [`ResultStore::find`]: a loose index scan, walking the distinct platforms through the
+    /// (platform, source_id) key one `min` at a time and probing each for the id, so the
+    /// cost is a few probes per platform, never a scan of the results.
     ///
     /// # Errors
     /// As the port.
@@ -867,10 +935,10 @@ impl SqliteStore {
 
     fn history_blocking(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<Vec<MetricSnapshot>, PortError> {
-        let (id, _) = self.get_result_blocking(source, source_id)?;
+        let (id, _) = self.get_result_blocking(platform, source_id)?;
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT captured_at, views, likes, comments FROM result_metrics WHERE result_id = ?1 ORDER BY captured_at, id")
@@ -974,11 +1042,11 @@ impl SqliteStore {
         Ok(report)
     }
 
-    fn count_blocking(&self, source: Option<&str>) -> Result<u64, PortError> {
+    fn count_blocking(&self, platform: Option<&str>) -> Result<u64, PortError> {
         self.read(|conn| {
-            let n: i64 = match source {
+            let n: i64 = match platform {
                 Some(s) => conn
-                    .prepare_cached("SELECT count(*) FROM results WHERE source = ?1")
+                    .prepare_cached("SELECT count(*) FROM results WHERE platform = ?1")
                     .and_then(|mut st| st.query_row([s], |r| r.get(0))),
                 None => conn
                     .prepare_cached("SELECT count(*) FROM results")
@@ -1001,9 +1069,20 @@ impl ResultStore for SqliteStore {
         self.blocking(move |s| s.save_blocking(task, &items)).await
     }
 
-    async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError> {
-        let (source, source_id) = (source.to_owned(), source_id.to_owned());
-        self.blocking(move |s| s.get_result_blocking(&source, &source_id).map(|(_, r)| r))
+    async fn get(&self, platform: &str, source_id: &str) -> Result<StoredResult, PortError> {
+        let (platform, source_id) = (platform.to_owned(), source_id.to_owned());
+        self.blocking(move |s| s.get_result_blocking(&platform, &source_id).map(|(_, r)| r))
+            .await
+    }
+
+    async fn sightings(
+        &self,
+        platform: &str,
+        source_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Sighting>, PortError> {
+        let (platform, source_id) = (platform.to_owned(), source_id.to_owned());
+        self.blocking(move |s| s.sightings_blocking(&platform, &source_id, limit))
             .await
     }
 
@@ -1014,11 +1093,11 @@ impl ResultStore for SqliteStore {
 
     async fn history(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<Vec<MetricSnapshot>, PortError> {
-        let (source, source_id) = (source.to_owned(), source_id.to_owned());
-        self.blocking(move |s| s.history_blocking(&source, &source_id))
+        let (platform, source_id) = (platform.to_owned(), source_id.to_owned());
+        self.blocking(move |s| s.history_blocking(&platform, &source_id))
             .await
     }
 
@@ -1038,8 +1117,8 @@ impl ResultStore for SqliteStore {
             .await
     }
 
-    async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
-        self.blocking(move |s| s.count_blocking(source.as_deref()))
+    async fn count(&self, platform: Option<String>) -> Result<u64, PortError> {
+        self.blocking(move |s| s.count_blocking(platform.as_deref()))
             .await
     }
 }

@@ -1,7 +1,6 @@
-//! `TrackedVideos` on SQLite: the distinct video ids of table `results` under the tracked
-//! sources, filtered by when they were seen, their channel and the schedule whose task last
-//! saved them, in id order with keyset paging. All of its SQL is here, so the results
-//! table's redesign (one record per video) changes only this file.
+//! `TrackedVideos` on SQLite: the YouTube records some sighting other than a statistics
+//! refresh found, filtered by when that sighting was, the record's channel and the schedule
+//! whose task it was, in id order with keyset paging. All of its SQL is here.
 
 use async_trait::async_trait;
 use rusqlite::params;
@@ -17,15 +16,17 @@ use crate::SqliteStore;
 
 /// One page of tracked ids. `?1` after, `?2` seen since (ms), `?3` channel id, `?4`/`?5` the
 /// schedule's key range, `?6` the refresh's source, `?7` limit; a NULL turns its condition
-/// off. A schedule's tasks are found through the row's `last_task_id` (the queue's primary
-/// key), their keys compared with the range `[prefix, bound)`.
-const TRACKED_IDS_SQL: &str = "SELECT DISTINCT r.source_id FROM results r \
-    WHERE r.source LIKE 'youtube\\_%' ESCAPE '\\' AND r.source <> ?6 \
+/// off. The records are walked in id order through the unique (platform, source_id) key;
+/// the sighting conditions hold for one sighting, its task found through the queue's
+/// primary key and its key compared with the range `[prefix, bound)`.
+const TRACKED_IDS_SQL: &str = "SELECT r.source_id FROM results r \
+    WHERE r.platform = 'youtube' \
     AND (?1 IS NULL OR r.source_id > ?1) \
-    AND (?2 IS NULL OR r.last_seen_at >= ?2) \
     AND (?3 IS NULL OR r.channel_id = ?3) \
-    AND (?4 IS NULL OR EXISTS (SELECT 1 FROM task_queue t WHERE t.id = r.last_task_id \
-        AND t.idempotency_key >= ?4 AND (?5 IS NULL OR t.idempotency_key < ?5))) \
+    AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.result_id = r.id AND s.source <> ?6 \
+        AND (?2 IS NULL OR s.seen_at >= ?2) \
+        AND (?4 IS NULL OR EXISTS (SELECT 1 FROM task_queue t WHERE t.id = s.task_id \
+            AND t.idempotency_key >= ?4 AND (?5 IS NULL OR t.idempotency_key < ?5)))) \
     ORDER BY r.source_id LIMIT ?7";
 
 #[async_trait]

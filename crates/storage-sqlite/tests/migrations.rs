@@ -158,7 +158,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
     };
     assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
 
-    assert_eq!(store.migrate_down(1).unwrap(), vec![7, 6, 5, 4, 3, 2]);
+    assert_eq!(store.migrate_down(1).unwrap(), vec![8, 7, 6, 5, 4, 3, 2]);
     assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
     // v1 reads task_logs directly: the same entries in the same order.
     let v1: Vec<String> = conn
@@ -170,7 +170,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         .unwrap();
     assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6, 7]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(logs(&store, &ids), before, "up reads the same log");
     // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
     // doubling an entry, and new entries number after the stored ones.
@@ -232,7 +232,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00"), Some(2.0));
 
-    assert_eq!(store.migrate_down(3).unwrap(), vec![7, 6, 5, 4]);
+    assert_eq!(store.migrate_down(3).unwrap(), vec![8, 7, 6, 5, 4]);
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'outlier%' OR name = 'video_format'",
@@ -254,7 +254,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
         .unwrap();
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6, 7]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6, 7, 8]);
     assert_eq!(
         score("v00"),
         None,
@@ -289,7 +289,7 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         [],
     )
     .unwrap();
-    assert_eq!(store.migrate_down(6).unwrap(), vec![7]);
+    assert_eq!(store.migrate_down(6).unwrap(), vec![8, 7]);
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'growth%'",
@@ -298,7 +298,7 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         )
         .unwrap();
     assert_eq!(columns, 0);
-    assert_eq!(store.migrate_up(None).unwrap(), vec![7]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![7, 8]);
     let growth = || -> Option<f64> {
         conn.query_row(
             "SELECT growth_24h FROM results WHERE source_id = 'g1'",
@@ -543,4 +543,176 @@ fn the_bundled_sqlite_has_the_wal_reset_fix() {
         "SQLite {} has the WAL-reset corruption bug; bundle 3.51.3 or later",
         rusqlite::version()
     );
+}
+
+/// Schema v8 merges a video's rows under several sources into one record (one history, the
+/// earliest first sighting, fields the latest row lacks taken from the others, sightings
+/// from what each row knew), and down splits it back into one row per source.
+#[test]
+fn one_record_per_video_merges_rows_and_splits_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).unwrap();
+    assert_eq!(store.migrate_down(7).unwrap(), vec![8]);
+    let conn = Connection::open(&path).unwrap();
+    let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
+    let row = |source: &str,
+               id: &str,
+               views: i64,
+               likes: Option<i64>,
+               at: i64,
+               task: i64,
+               extra: &str| {
+        conn.execute(
+            "INSERT INTO results (source, source_id, title, channel_id, views, likes, extra, first_seen_at,
+                 last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at)
+             VALUES (?1, ?2, 'title of ' || ?1, CASE WHEN ?1 = 'youtube_channel' THEN 'UC1' END, ?3, ?4, ?5,
+                 ?6, ?6, ?7, ?3, ?6, ?6)",
+            rusqlite::params![source, id, views, likes, extra, at, task],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO result_metrics (result_id, captured_at, views, likes) VALUES (last_insert_rowid(), ?1, ?2, ?3)",
+            rusqlite::params![at, views, likes],
+        )
+        .unwrap();
+    };
+    row(
+        "youtube_channel",
+        "v",
+        100,
+        Some(7),
+        t0,
+        1,
+        r#"{"upload_rank": 3, "is_short": false}"#,
+    );
+    row(
+        "youtube_keyword",
+        "v",
+        160,
+        None,
+        t1,
+        2,
+        r#"{"search_rank": 1}"#,
+    );
+    row("youtube_api", "w", 5, None, t0, 3, "{}");
+
+    assert_eq!(store.migrate_up(None).unwrap(), vec![8]);
+    let v = store.find_blocking("v").unwrap();
+    assert_eq!(v.len(), 1, "one record for the video");
+    let v = &v[0];
+    assert_eq!(
+        (
+            v.item.platform.as_str(),
+            v.item.source.as_str(),
+            v.item.rank
+        ),
+        ("youtube", "youtube_keyword", Some(1))
+    );
+    assert_eq!(v.item.title, "title of youtube_keyword", "the latest row's");
+    assert_eq!(v.item.metrics.views, Some(160));
+    assert_eq!(v.item.metrics.likes, Some(7), "kept from the other row");
+    assert_eq!(v.item.channel_id.as_deref(), Some("UC1"));
+    assert_eq!(v.item.extra["is_short"], json!(false));
+    assert_eq!(v.item.extra["search_rank"], json!(1));
+    assert_eq!(v.first_seen_at.as_millisecond(), t0);
+    assert_eq!(v.last_seen_at.as_millisecond(), t1);
+    let history = |id: &str| -> Vec<(i64, Option<i64>)> {
+        conn.prepare(
+            "SELECT m.captured_at, m.views FROM result_metrics m JOIN results r ON r.id = m.result_id
+             WHERE r.source_id = ?1 ORDER BY m.captured_at, m.id",
+        )
+        .unwrap()
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    assert_eq!(history("v"), vec![(t0, Some(100)), (t1, Some(160))]);
+    let seen = |id: &str| -> Vec<(String, Option<i64>, Option<i64>, i64)> {
+        conn.prepare(
+            "SELECT s.source, s.task_id, s.rank, s.seen_at FROM result_sightings s
+             JOIN results r ON r.id = s.result_id WHERE r.source_id = ?1 ORDER BY s.seen_at, s.source",
+        )
+        .unwrap()
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    assert_eq!(
+        seen("v"),
+        vec![
+            ("youtube_channel".to_owned(), Some(1), Some(3), t0),
+            ("youtube_keyword".to_owned(), Some(2), Some(1), t1),
+        ]
+    );
+    // The record goes on like any other: a save merges into it.
+    let mut again = prismq_domain::ContentItem::new("youtube_trending", "v", "t");
+    again.metrics.views = Some(200);
+    again.rank = Some(9);
+    let r = store.save_blocking(Some(TaskId(4)), &[again]).unwrap();
+    assert_eq!((r.inserted, r.updated), (0, 1));
+    assert_eq!(history("v").len(), 3);
+    let table = |sql: &str| -> Vec<(String, String)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        table("SELECT source, source_id FROM youtube_results ORDER BY source_id, source"),
+        [
+            ("youtube_channel", "v"),
+            ("youtube_keyword", "v"),
+            ("youtube_trending", "v"),
+            ("youtube_api", "w"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "the seed-era view still answers per (source, source_id)"
+    );
+
+    assert_eq!(store.migrate_down(7).unwrap(), vec![8]);
+    assert_eq!(
+        table("SELECT source, source_id FROM results ORDER BY source_id, source"),
+        [
+            ("youtube_channel", "v"),
+            ("youtube_keyword", "v"),
+            ("youtube_trending", "v"),
+            ("youtube_api", "w"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "down: a row per source that found it"
+    );
+    let task_of = |source: &str| -> Option<i64> {
+        conn.query_row(
+            "SELECT last_task_id FROM results WHERE source = ?1 AND source_id = 'v'",
+            [source],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        (
+            task_of("youtube_channel"),
+            task_of("youtube_keyword"),
+            task_of("youtube_trending")
+        ),
+        (Some(1), Some(2), Some(4))
+    );
+    let per_row: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM result_metrics m JOIN results r ON r.id = m.result_id
+             WHERE r.source = 'youtube_channel' AND r.source_id = 'v'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(per_row, 3, "each row has the whole history");
+    // And up again: one record, its history not doubled.
+    assert_eq!(store.migrate_up(None).unwrap(), vec![8]);
+    assert_eq!(store.find_blocking("v").unwrap().len(), 1);
+    assert_eq!(history("v").len(), 3);
 }

@@ -140,6 +140,15 @@ impl ResultStore for Watching {
         self.inner.history(source, source_id).await
     }
 
+    async fn sightings(
+        &self,
+        platform: &str,
+        source_id: &str,
+        limit: u32,
+    ) -> Result<Vec<prismq_domain::Sighting>, PortError> {
+        self.inner.sightings(platform, source_id, limit).await
+    }
+
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         self.inner.query(query).await
     }

@@ -40,7 +40,10 @@ pub async fn run(ctx: &Ctx, cmd: ResultsCommand) -> CliResult {
             let items = app.results.query(&q).await?;
             print_items(ctx, &items, q.window)
         }
-        ResultsCommand::Show { source_id, source } => show(ctx, &app, &source_id, source).await,
+        ResultsCommand::Show {
+            source_id,
+            platform,
+        } => show(ctx, &app, &source_id, platform).await,
         ResultsCommand::Export {
             format,
             out,
@@ -134,20 +137,10 @@ pub fn print_items(ctx: &Ctx, items: &[StoredResult], window: GrowthWindow) -> C
     render::print(&table(items, false, window).render())
 }
 
-/// The extra fields that hold an item's place in its source's own order, one per source:
-/// chart rank, search rank, position among the channel's uploads, position in the request.
-pub const RANK_KEYS: [&str; 4] = [
-    "trending_rank",
-    "search_rank",
-    "upload_rank",
-    "request_rank",
-];
-
-/// An item's rank in its source's own order, if it has one.
+/// An item's rank in its latest sighting's own order (chart rank, search rank, position
+/// among the channel's uploads, position in the request), if it has one.
 pub fn rank(r: &StoredResult) -> Option<u64> {
-    RANK_KEYS
-        .iter()
-        .find_map(|k| r.item.extra.get(*k).and_then(serde_json::Value::as_u64))
+    r.item.rank.map(u64::from)
 }
 
 /// Views gained per hour over `window`, with the span in brackets when the history covers
@@ -471,10 +464,13 @@ fn video_id(given: &str) -> String {
     given.to_owned()
 }
 
-async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> CliResult {
+/// How many sightings `results show` lists.
+const SIGHTINGS_SHOWN: u32 = 50;
+
+async fn show(ctx: &Ctx, app: &App, source_id: &str, platform: Option<String>) -> CliResult {
     let source_id = &video_id(source_id);
-    let found: Vec<StoredResult> = match source {
-        Some(s) => vec![app.results.get(&s, source_id).await?],
+    let found: Vec<StoredResult> = match platform {
+        Some(p) => vec![app.results.get(&p, source_id).await?],
         None => app.results.find(source_id).await?,
     };
     if found.is_empty() {
@@ -487,7 +483,11 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
     for r in found {
         let history = app
             .results
-            .history(&r.item.source, &r.item.source_id)
+            .history(&r.item.platform, &r.item.source_id)
+            .await?;
+        let sightings = app
+            .results
+            .sightings(&r.item.platform, &r.item.source_id, SIGHTINGS_SHOWN)
             .await?;
         let baselines = match r.item.channel_id.as_deref() {
             Some(c) => app.results.baselines(c).await?,
@@ -506,6 +506,7 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
             shown.push(json!({
                 "result": r,
                 "history": history,
+                "sightings": sightings,
                 "growth": windows,
                 "baselines": baselines,
             }));
@@ -513,7 +514,7 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
         }
         let i = &r.item;
         let mut fields = vec![
-            ("source", i.source.clone()),
+            ("platform", i.platform.clone()),
             ("id", i.source_id.clone()),
             ("title", i.title.clone()),
             ("channel", render::opt(i.channel.as_deref())),
@@ -553,6 +554,7 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
         text.push_str("\nmetrics history:\n");
         text.push_str(&t.render());
         text.push('\n');
+        text.push_str(&sightings_table(&sightings));
     }
     if ctx.json() {
         render::json(&shown)
@@ -561,8 +563,29 @@ async fn show(ctx: &Ctx, app: &App, source_id: &str, source: Option<String>) -> 
     }
 }
 
-const CSV_HEADER: [&str; 29] = [
-    "source",
+/// Where the video was seen, newest first, under a heading; says when the list was cut.
+fn sightings_table(sightings: &[prismq_domain::Sighting]) -> String {
+    let mut t = Table::new(&["SEEN", "SOURCE", "RANK", "TASK"]).right_align(&[2, 3]);
+    for s in sightings {
+        t.row(vec![
+            render::time(s.seen_at),
+            s.source.clone(),
+            render::opt(s.rank),
+            render::opt(s.task_id),
+        ]);
+    }
+    let mut out = String::from("\nseen by:\n");
+    out.push_str(&t.render());
+    if sightings.len() >= SIGHTINGS_SHOWN as usize {
+        out.push_str(&format!(
+            "(the latest {SIGHTINGS_SHOWN}; --json has the same, the API's /v1/results/{{id}} pages them)\n"
+        ));
+    }
+    out
+}
+
+const CSV_HEADER: [&str; 31] = [
+    "platform",
     "source_id",
     "title",
     "channel",
@@ -591,6 +614,8 @@ const CSV_HEADER: [&str; 29] = [
     "outlier_baseline",
     "outlier_sample",
     "outlier_views",
+    "last_source",
+    "last_rank",
 ];
 
 async fn export(
@@ -605,7 +630,8 @@ async fn export(
     let protected = files::database_files(ctx.config.database.sqlite_path());
     let target = Target::classify("--out", out, force, &protected)?;
     let mut q = query(app, filter, format_filter)?;
-    let total = app.results.count(filter.source.clone()).await?;
+    // The progress bar's total: every record (a filtered export stops short of it).
+    let total = app.results.count(None).await?;
     let shown = target.describe();
     let to_stdout = target == Target::Stdout;
     let mut output = target.open()?;
@@ -690,7 +716,7 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
         growth.push(o(g.map(|g| g.span_secs)));
     }
     let mut row = vec![
-        i.source.clone(),
+        i.platform.clone(),
         i.source_id.clone(),
         i.title.clone(),
         i.channel.clone().unwrap_or_default(),
@@ -716,6 +742,8 @@ fn csv_row(r: &StoredResult) -> Vec<String> {
             .map_or_else(String::new, |o| o.baseline.to_string()),
         r.outlier.map_or_else(String::new, |o| o.sample.to_string()),
         r.outlier.map_or_else(String::new, |o| o.views.to_string()),
+        i.source.clone(),
+        i.rank.map_or_else(String::new, |n| n.to_string()),
     ]);
     row
 }
@@ -870,31 +898,16 @@ mod tests {
     }
 
     #[test]
-    fn ranks_come_from_the_sources_own_key() {
-        assert_eq!(
-            rank(&stored(json!({"trending_rank": 3}), None, false)),
-            Some(3)
-        );
-        assert_eq!(
-            rank(&stored(json!({"search_rank": 1}), None, false)),
-            Some(1)
-        );
-        assert_eq!(
-            rank(&stored(json!({"upload_rank": 7}), None, false)),
-            Some(7)
-        );
-        assert_eq!(
-            rank(&stored(json!({"request_rank": 2}), None, false)),
-            Some(2)
-        );
-        assert_eq!(rank(&stored(json!({}), None, false)), None);
-        let t = table(
-            &[stored(json!({"upload_rank": 7}), Some(1_234_567), false)],
-            true,
-            GrowthWindow::Day,
-        );
-        let text = t.render_width(None);
+    fn the_rank_is_the_latest_sightings() {
+        let mut r = stored(json!({"trending_rank": 3}), Some(1_234_567), false);
+        // A rank key another source left in the extra fields is not this sighting's rank.
+        assert_eq!(rank(&r), None);
+        r.item.rank = Some(7);
+        assert_eq!(rank(&r), Some(7));
+        let text = table(&[r], true, GrowthWindow::Day).render_width(None);
         assert!(text.starts_with("RANK  VIDEO"), "{text}");
         assert!(text.contains("1,234,567"), "{text}");
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.trim_start().starts_with('7'), "{text}");
     }
 }

@@ -63,7 +63,9 @@ pub use task_queue::{
     check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,
     FailOutcome, Failure, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
-pub use tracked::{TrackedFilter, TrackedVideos, REFRESH_SOURCE, TRACKED_SOURCE_PREFIX};
+pub use tracked::{
+    TrackedFilter, TrackedVideos, REFRESH_SOURCE, TRACKED_PLATFORM, TRACKED_SOURCE_PREFIX,
+};
 pub use work_signal::{WorkNotifier, WorkSubscription};
 pub use worker_registry::{
     Heartbeat, HeldType, HoldReason, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry,

@@ -1,10 +1,10 @@
-//! The result store port: content items deduplicated on (source, source_id), with metric
-//! history for ranking by growth.
+//! The result store port: one record per item (platform, source_id) however many sources
+//! find it, with its metric history for ranking by growth and its sightings.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::content::{ContentItem, Metrics, SaveReport};
+use crate::content::{ContentItem, Metrics, SaveReport, Sighting};
 use crate::error::{PortError, ValidationError};
 use crate::growth::{Growth, GrowthWindow};
 use crate::outlier::{Baseline, OutlierScore, VideoFormat};
@@ -14,9 +14,10 @@ use crate::Timestamp;
 /// A stored item with its bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredResult {
-    /// The item as last saved.
+    /// The record: every sighting merged in order ([`ContentItem::merged_over`]); its
+    /// `source` and `rank` are the latest sighting's.
     pub item: ContentItem,
-    /// When (source, source_id) was first saved.
+    /// When (platform, source_id) was first saved.
     pub first_seen_at: Timestamp,
     /// When it was last saved (changed or not).
     pub last_seen_at: Timestamp,
@@ -75,7 +76,7 @@ pub enum ResultOrder {
 /// A query over stored results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultQuery {
-    /// Only this source.
+    /// Only items a sighting of this source kind found.
     pub source: Option<String>,
     /// Only items last seen at or after this instant.
     pub since: Option<Timestamp>,
@@ -85,7 +86,7 @@ pub struct ResultQuery {
     /// Only items of this channel.
     #[serde(default)]
     pub channel_id: Option<String>,
-    /// Only items last saved by this task.
+    /// Only items this task found (one of their sightings is the task's).
     #[serde(default)]
     pub task: Option<TaskId>,
     /// The window `Growth` orders by.
@@ -168,21 +169,22 @@ pub trait ResultStore: Send + Sync {
     /// Saves a batch atomically and counts what happened.
     ///
     /// An implementation MUST: validate every item first (`Invalid` naming `items[i].field`,
-    /// nothing written); insert an unseen (source, source_id) and record its first metrics
-    /// snapshot (`inserted`); for a seen one, update its fields, `last_seen_at` and
-    /// `last_task_id`, and count it `updated` if any field or metric changed (writing a
-    /// metrics snapshot only if a metric changed) or `unchanged` otherwise; keep one row per
-    /// (source, source_id) even when two callers save the same item at once. An item repeated
-    /// within one batch is saved once per occurrence, in order. Every saved item's
+    /// nothing written); insert an unseen (platform, source_id) and record its first metrics
+    /// snapshot (`inserted`); for a seen one, store the item [`ContentItem::merged_over`] the
+    /// stored record, move `last_seen_at` and `last_task_id`, and count it `updated` if the
+    /// merged record differs from the stored one (writing a metrics snapshot only if a metric
+    /// changed) or `unchanged` otherwise; keep one record per (platform, source_id) whichever
+    /// source finds it, even when two callers save the same item at once. An item repeated
+    /// within one batch is saved once per occurrence, in order. Each saved item records a
+    /// sighting (its source, the task, its rank, now); a task that saves the same record
+    /// again updates its one sighting of it instead of adding another. Every saved item's
     /// [`StoredResult::growth`] is recomputed, as [`Growth::of`] its metric snapshots plus
     /// its current metrics at `last_seen_at`, with the configured minimum span.
     ///
     /// In the same transaction it MUST bring outlier scores up to date for every channel id
     /// in the batch, as of the save's "now". A channel's videos are its stored items
-    /// deduplicated on `source_id` (ordered by `source_id`; the row with the most views, the
-    /// first by source on a tie, stands for the video, its format being that row's
-    /// [`crate::outlier::format_from`] or else the first known one of the others; the metric
-    /// snapshots of all its rows and each row's current views at its `last_seen_at` are its
+    /// (ordered by `source_id`; a video's format is [`crate::outlier::format_from`] its
+    /// record; its metric snapshots and its current views at its `last_seen_at` are its
     /// history). The saved videos' [`crate::outlier::VideoValues`] are recomputed; the
     /// channel's baselines are [`crate::outlier::baselines_of`] every video's stored values;
     /// the saved videos are scored with [`crate::outlier::score_of`]; and when a baseline
@@ -196,22 +198,33 @@ pub trait ResultStore: Send + Sync {
         items: &[ContentItem],
     ) -> Result<SaveReport, PortError>;
 
-    /// The stored item. MUST fail with `NotFound` when there is none.
-    async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError>;
+    /// The stored record. MUST fail with `NotFound` when there is none.
+    async fn get(&self, platform: &str, source_id: &str) -> Result<StoredResult, PortError>;
 
-    /// The item with this id under every source that has it, ordered by source; empty when
-    /// none has it. MUST NOT read every stored item: one probe of the (source, source_id)
-    /// key per distinct source is enough, and there are a handful of sources.
+    /// The record with this id on every platform that has it, ordered by platform; empty
+    /// when none has it. MUST NOT read every stored item: one probe of the (platform,
+    /// source_id) key per distinct platform is enough, and there are a handful of them.
     async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError>;
 
-    /// The item's metrics history, oldest first. MUST fail with `NotFound` for an unknown item.
+    /// The record's metrics history, oldest first. MUST fail with `NotFound` for an unknown
+    /// record.
     async fn history(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<Vec<MetricSnapshot>, PortError>;
 
-    /// Items matching `query` in its order, ties broken by (source, source_id). MUST refuse
+    /// The record's sightings, newest first (ties by the order they were recorded, newest
+    /// first), at most `limit` (1–10,000, else `Invalid`). MUST fail with `NotFound` for an
+    /// unknown record.
+    async fn sightings(
+        &self,
+        platform: &str,
+        source_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Sighting>, PortError>;
+
+    /// Items matching `query` in its order, ties broken by (platform, source_id). MUST refuse
     /// what [`ResultQuery::validate`] refuses with `Invalid`. Items without the ordering
     /// value (no views, no publish date, no score, no growth in the window) come last. A score bound leaves out
     /// items without a score; a format keeps only items of that format.
@@ -221,8 +234,8 @@ pub trait ResultStore: Send + Sync {
     /// any.
     async fn baselines(&self, channel_id: &str) -> Result<Vec<ChannelBaseline>, PortError>;
 
-    /// How many items are stored, for one source or all.
-    async fn count(&self, source: Option<String>) -> Result<u64, PortError>;
+    /// How many records are stored, on one platform or all.
+    async fn count(&self, platform: Option<String>) -> Result<u64, PortError>;
 
     /// Recomputes from scratch the values, baselines and scores of one channel, or of every
     /// channel when `channel_id` is `None`, as of now: the state [`Self::save`] would reach

@@ -75,6 +75,16 @@ fn clamp_i64(n: Option<u64>) -> Option<i64> {
     n.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
+/// The extra fields that hold a video's place in its source's own order, one per task type:
+/// chart rank, search rank, position among the channel's uploads, position in the request.
+/// [`Video::into_item`] copies the one present into [`ContentItem::rank`].
+pub const RANK_KEYS: [&str; 4] = [
+    "trending_rank",
+    "search_rank",
+    "upload_rank",
+    "request_rank",
+];
+
 impl Video {
     /// The canonical URL (`/shorts/ID` for a known Short).
     pub fn url(&self) -> String {
@@ -116,6 +126,12 @@ impl Video {
             item.extra.insert("thumbnail_url".into(), json!(field(t)));
         }
         item.extra.extend(extra);
+        // The sighting's rank: the one rank field the task put in the extra fields.
+        item.rank = RANK_KEYS
+            .iter()
+            .find_map(|k| item.extra.get(*k).and_then(Value::as_u64))
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n >= 1);
         item.description = self
             .description
             .map(|d| multi_line(&d, MAX_DESCRIPTION_CHARS));
@@ -169,6 +185,11 @@ mod tests {
         assert_eq!(item.metrics.views, Some(i64::MAX));
         assert_eq!(item.duration_secs, Some(58));
         assert_eq!(item.extra["search_rank"], json!(1));
+        assert_eq!(
+            item.rank,
+            Some(1),
+            "the rank field becomes the sighting's rank"
+        );
         assert_eq!(item.extra["is_short"], json!(true));
         assert!(item.validate().is_ok());
     }

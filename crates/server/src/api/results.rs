@@ -71,12 +71,15 @@ pub struct ResultDetail {
     /// Its channel's baselines.
     #[schema(value_type = Vec<Object>)]
     pub baselines: Vec<ChannelBaseline>,
+    /// Where it was seen, newest first (at most `sightings` of the query, default 50).
+    #[schema(value_type = Vec<Object>)]
+    pub sightings: Vec<prismq_domain::Sighting>,
 }
 
-/// Every source's item with one id.
+/// Every platform's record with one id.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResultShow {
-    /// One entry per source that has the id.
+    /// One entry per platform that has the id.
     pub results: Vec<ResultDetail>,
 }
 
@@ -84,8 +87,10 @@ pub struct ResultShow {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ShowQuery {
-    /// Only this source (default: every source that has the id).
-    pub source: Option<String>,
+    /// Only this platform (default: every platform that has the id).
+    pub platform: Option<String>,
+    /// How many sightings to list, newest first (1-10000, default 50).
+    pub sightings: Option<u32>,
 }
 
 /// `GET /v1/results`: stored videos.
@@ -164,10 +169,10 @@ pub async fn list(
     }))
 }
 
-/// `GET /v1/results/{source_id}`: one video (under every source that has it) with its
-/// metrics history and its channel's baselines.
+/// `GET /v1/results/{source_id}`: one video (on every platform that has the id) with its
+/// metrics history, its sightings and its channel's baselines.
 #[utoipa::path(get, path = "/v1/results/{source_id}", tag = "results",
-    params(("source_id" = String, Path, description = "The source's id (a YouTube video id)"), ShowQuery),
+    params(("source_id" = String, Path, description = "The video's id on its platform (a YouTube video id)"), ShowQuery),
     responses(
         (status = 200, body = ResultShow),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -185,8 +190,16 @@ pub async fn show(
     let Path(source_id) =
         id.map_err(|r| ApiError::invalid("source_id", r.body_text(), "a source's item id"))?;
     let q = input::query(q)?;
-    let found = match q.source {
-        Some(s) => vec![state.app.results.get(&s, &source_id).await?],
+    let sightings = q.sightings.unwrap_or(50);
+    prismq_domain::ports::check_page_limit(sightings).map_err(|e| {
+        ApiError::invalid(
+            "sightings",
+            e.problem,
+            "a number of sightings from 1 to 10000",
+        )
+    })?;
+    let found = match q.platform {
+        Some(p) => vec![state.app.results.get(&p, &source_id).await?],
         None => state.app.results.find(&source_id).await?,
     };
     if found.is_empty() {
@@ -200,7 +213,12 @@ pub async fn show(
         let history = state
             .app
             .results
-            .history(&r.item.source, &r.item.source_id)
+            .history(&r.item.platform, &r.item.source_id)
+            .await?;
+        let seen = state
+            .app
+            .results
+            .sightings(&r.item.platform, &r.item.source_id, sightings)
             .await?;
         let baselines = match r.item.channel_id.as_deref() {
             Some(c) => state.app.results.baselines(c).await?,
@@ -210,6 +228,7 @@ pub async fn show(
             result: r,
             history,
             baselines,
+            sightings: seen,
         });
     }
     Ok(Json(ResultShow { results }))

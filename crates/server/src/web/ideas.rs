@@ -50,7 +50,7 @@ pub struct IdeasQuery {
 /// One video in the list.
 #[derive(Debug)]
 pub struct IdeaRow {
-    /// `/ideas/{source}/{id}`.
+    /// `/ideas/{platform}/{id}`.
     pub href: String,
     /// Title.
     pub title: String,
@@ -73,7 +73,7 @@ pub struct IdeaRow {
 fn href(r: &StoredResult) -> String {
     format!(
         "/ideas/{}/{}",
-        encode(&r.item.source),
+        encode(&r.item.platform),
         encode(&r.item.source_id)
     )
 }
@@ -205,20 +205,21 @@ pub struct HistoryRow {
     pub comments: String,
 }
 
-/// Where it was seen.
+/// One time a source found it.
 #[derive(Debug)]
 pub struct Sighting {
-    /// Source.
+    /// The kind of source.
     pub source: String,
-    /// Link to that record.
-    pub href: String,
-    /// First seen.
-    pub first: String,
-    /// Last seen.
-    pub last: String,
-    /// The task that last found it.
+    /// When.
+    pub at: String,
+    /// Its rank there.
+    pub rank: Option<u32>,
+    /// The task that found it.
     pub task: Option<i64>,
 }
+
+/// How many sightings a video's page lists, newest first.
+const SIGHTINGS_SHOWN: u32 = 50;
 
 #[derive(Debug, Template)]
 #[template(path = "video.html")]
@@ -244,21 +245,26 @@ async fn load(
     Ok((r, h))
 }
 
-/// `GET /ideas/{source}/{id}`.
+/// `GET /ideas/{platform}/{id}`.
 pub async fn show(
     State(state): State<ServerState>,
     viewer: Viewer,
     Path((source, id)): Path<(String, String)>,
 ) -> WebResult {
     let (r, history) = load(&state, &source, &id).await?;
-    let seen = state.app.results.find(&id).await?;
+    let seen = state
+        .app
+        .results
+        .sightings(&source, &id, SIGHTINGS_SHOWN)
+        .await?;
     let item = &r.item;
     let facts = vec![
         (
             "Channel",
             line(item.channel.as_deref().unwrap_or("-"), TITLE_MAX),
         ),
-        ("Source", line(&item.source, TITLE_MAX)),
+        ("Platform", line(&item.platform, TITLE_MAX)),
+        ("Last found by", line(&item.source, TITLE_MAX)),
         ("Video id", line(&item.source_id, TITLE_MAX)),
         ("Published", opt_time(item.published_at)),
         (
@@ -333,17 +339,16 @@ pub async fn show(
         seen: seen
             .iter()
             .map(|s| Sighting {
-                source: line(&s.item.source, TITLE_MAX),
-                href: href(s),
-                first: time(s.first_seen_at),
-                last: time(s.last_seen_at),
-                task: s.last_task_id.map(|t| t.0),
+                source: line(&s.source, TITLE_MAX),
+                at: time(s.seen_at),
+                rank: s.rank,
+                task: s.task_id.map(|t| t.0),
             })
             .collect(),
     }))
 }
 
-/// `GET /ideas/{source}/{id}/chart.svg`: the views chart (no script can run in it: it is
+/// `GET /ideas/{platform}/{id}/chart.svg`: the views chart (no script can run in it: it is
 /// shown as an image, and served with a policy that allows nothing).
 pub async fn chart(
     State(state): State<ServerState>,

@@ -83,6 +83,7 @@ fn probe_item(now: Timestamp) -> ContentItem {
         comments: None,
     };
     item.extra.insert("category_id".into(), json!("10"));
+    item.rank = Some(3);
     item
 }
 
@@ -175,7 +176,7 @@ fn round_trip_inner(conn: &mut Connection) -> Result<Vec<String>, String> {
     )
     .map_err(|e| sql_err("writing the probe result", e))?
     .ok_or("the probe result already exists")?;
-    let back = read_result(&tx, &item.source, &item.source_id)
+    let back = read_result(&tx, &item.platform, &item.source_id)
         .map_err(|e| sql_err("reading the probe result back", e))?
         .ok_or("the probe result vanished")?;
     if back != item {

@@ -1,6 +1,6 @@
 //! Raw row writers and readers the operations share: a task row with every column given
 //! (the round-trip check and the legacy import set times the queue's own enqueue would
-//! set to now), and a result row with its first metric snapshot.
+//! set to now), and a result record with its first metric snapshot and its sightings.
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
@@ -71,14 +71,20 @@ pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result
 }
 
 const INSERT_RESULT_ROW: &str = "INSERT INTO results
-    (source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
-     views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?11, ?15, ?16)
-    ON CONFLICT (source, source_id) DO NOTHING
+    (platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+     views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at,
+     last_source, last_rank)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?11, ?15, ?16, ?18, ?19)
+    ON CONFLICT (platform, source_id) DO NOTHING
     RETURNING id";
 
-/// Inserts a result first seen at `first_seen` and last at `last_seen`, with one metric
-/// snapshot at `last_seen`; `None` (nothing written) when (source, source_id) exists.
+const INSERT_SIGHTING: &str = "INSERT INTO result_sightings (result_id, source, task_id, rank, seen_at)
+    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (task_id, result_id) WHERE task_id IS NOT NULL DO NOTHING";
+
+/// Inserts a record first seen at `first_seen` and last at `last_seen`, with one metric
+/// snapshot at `last_seen` and its sightings (one at `last_seen` by `task`, and one at
+/// `first_seen` when earlier); `None` when (platform, source_id) exists, which then only
+/// gains the sighting at `last_seen` (its fields and history are left as they are).
 pub(crate) fn insert_result(
     tx: &Transaction<'_>,
     item: &ContentItem,
@@ -93,7 +99,7 @@ pub(crate) fn insert_result(
         .prepare_cached(INSERT_RESULT_ROW)?
         .query_row(
             params![
-                item.source,
+                item.platform,
                 item.source_id,
                 item.title,
                 item.description,
@@ -109,17 +115,41 @@ pub(crate) fn insert_result(
                 extra,
                 first_seen,
                 last_seen,
-                task
+                task,
+                item.source,
+                item.rank
             ],
             |r| r.get(0),
         )
         .optional()?;
-    if let Some(id) = id {
-        tx.prepare_cached(
-            "INSERT INTO result_metrics (result_id, captured_at, views, likes, comments) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![id, last_seen, m.views, m.likes, m.comments])?;
-    }
+    let record = match id {
+        Some(id) => {
+            tx.prepare_cached(
+                "INSERT INTO result_metrics (result_id, captured_at, views, likes, comments) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, last_seen, m.views, m.likes, m.comments])?;
+            if first_seen < last_seen {
+                tx.prepare_cached(INSERT_SIGHTING)?.execute(params![
+                    id,
+                    item.source,
+                    None::<i64>,
+                    None::<i64>,
+                    first_seen
+                ])?;
+            }
+            id
+        }
+        None => tx
+            .prepare_cached("SELECT id FROM results WHERE platform = ?1 AND source_id = ?2")?
+            .query_row(params![item.platform, item.source_id], |r| r.get(0))?,
+    };
+    tx.prepare_cached(INSERT_SIGHTING)?.execute(params![
+        record,
+        item.source,
+        task,
+        item.rank,
+        last_seen
+    ])?;
     Ok(id)
 }
 
@@ -135,8 +165,10 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ContentItem> {
     let tags: String = r.get(5)?;
     let extra: String = r.get(13)?;
     Ok(ContentItem {
-        source: r.get(0)?,
+        platform: r.get(0)?,
+        source: r.get(14)?,
         source_id: r.get(1)?,
+        rank: r.get(15)?,
         title: r.get(2)?,
         description: r.get(3)?,
         url: r.get(4)?,
@@ -157,13 +189,13 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ContentItem> {
 /// Reads a result back as a content item.
 pub(crate) fn read_result(
     conn: &Connection,
-    source: &str,
+    platform: &str,
     source_id: &str,
 ) -> rusqlite::Result<Option<ContentItem>> {
     conn.prepare_cached(
-        "SELECT source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
-                views, likes, comments, extra FROM results WHERE source = ?1 AND source_id = ?2",
+        "SELECT platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+                views, likes, comments, extra, last_source, last_rank FROM results WHERE platform = ?1 AND source_id = ?2",
     )?
-    .query_row([source, source_id], item_from_row)
+    .query_row([platform, source_id], item_from_row)
     .optional()
 }

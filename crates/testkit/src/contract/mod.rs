@@ -241,6 +241,7 @@ macro_rules! contract_suite {
             results::concurrent_saves_keep_one_row_per_item,
             results::get_and_history_of_unknown_item_are_not_found,
             results::find_returns_the_id_under_every_source,
+            results::one_record_per_video_across_sources,
             results::growth_covers_real_windows,
             results::growth_of_a_flat_video_stays_flat_until_it_moves,
             result_queries::query_orders_by_views,

@@ -57,7 +57,7 @@ fn uploads(
 }
 
 async fn get(s: &Subject, id: &str) -> StoredResult {
-    s.results.get("youtube_channel", id).await.unwrap()
+    s.results.get("youtube", id).await.unwrap()
 }
 
 /// A channel of eleven 1,000-view uploads and one of 3,000: the planted video scores 2.0 on

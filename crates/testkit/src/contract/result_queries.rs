@@ -26,7 +26,7 @@ fn key(source: &str, id: &str) -> (String, String) {
     (source.to_owned(), id.to_owned())
 }
 
-/// Views order: most views first, items without views last, ties by (source, source_id).
+/// Views order: most views first, items without views last, ties by (platform, source_id).
 pub async fn query_orders_by_views(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
     let mut no_views = content_item("youtube_api", "n", 0);
@@ -37,8 +37,8 @@ pub async fn query_orders_by_views(factory: impl Fn(ContractEnv) -> Subject) {
             &[
                 no_views,
                 content_item("youtube_api", "low", 5),
-                content_item("youtube_keyword", "tie", 50),
                 content_item("youtube_api", "tie", 50),
+                content_item("blog_feed", "tie", 50),
                 content_item("youtube_api", "top", 500),
             ],
         )
@@ -52,8 +52,8 @@ pub async fn query_orders_by_views(factory: impl Fn(ContractEnv) -> Subject) {
         keys(&s, q).await,
         vec![
             key("youtube_api", "top"),
+            key("blog_feed", "tie"),
             key("youtube_api", "tie"),
-            key("youtube_keyword", "tie"),
             key("youtube_api", "low"),
             key("youtube_api", "n"),
         ]
@@ -179,8 +179,9 @@ pub async fn query_filters_first_seen_channel_and_task(factory: impl Fn(Contract
     assert!(keys(&s, channel).await.is_empty());
     let task = q(|q| q.task = Some(TaskId(2)));
     assert_eq!(ids(keys(&s, task.clone()).await), vec!["new-a", "old-b"]);
+    // A video two tasks found is found by each.
     let task1 = q(|q| q.task = Some(TaskId(1)));
-    assert_eq!(ids(keys(&s, task1).await), vec!["old-a"]);
+    assert_eq!(ids(keys(&s, task1).await), vec!["old-a", "old-b"]);
     let all = ResultQuery {
         channel_id: Some("UCb".into()),
         ..task
@@ -300,7 +301,8 @@ pub async fn query_refuses_limit_out_of_range(factory: impl Fn(ContractEnv) -> S
     assert_eq!(s.results.query(&q).await.unwrap().len(), 1);
 }
 
-/// count counts one row per (source, source_id), for all sources or one.
+/// count counts one record per (platform, source_id), for all platforms or one, however
+/// many sources found it.
 pub async fn count_all_and_by_source(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);
     assert_eq!(s.results.count(None).await.unwrap(), 0);
@@ -312,21 +314,17 @@ pub async fn count_all_and_by_source(factory: impl Fn(ContractEnv) -> Subject) {
                 content_item("youtube_api", "b", 1),
                 content_item("youtube_keyword", "a", 1),
                 content_item("youtube_api", "a", 2),
+                content_item("blog_feed", "a", 2),
             ],
         )
         .await
         .unwrap();
     assert_eq!(s.results.count(None).await.unwrap(), 3);
+    assert_eq!(s.results.count(Some("youtube".into())).await.unwrap(), 2);
+    assert_eq!(s.results.count(Some("blog".into())).await.unwrap(), 1);
     assert_eq!(
         s.results.count(Some("youtube_api".into())).await.unwrap(),
-        2
+        0,
+        "a source kind is not a platform"
     );
-    assert_eq!(
-        s.results
-            .count(Some("youtube_keyword".into()))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(s.results.count(Some("nope".into())).await.unwrap(), 0);
 }

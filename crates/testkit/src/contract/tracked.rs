@@ -68,7 +68,8 @@ pub async fn tracked_pages_with_keyset_after(factory: impl Fn(ContractEnv) -> Su
     assert_eq!(ids(&s, &f, Some("video000003x"), 10).await, all[4..]);
 }
 
-/// `seen_since` and `channel_id` hold on one and the same row.
+/// `seen_since` holds for a sighting and `channel_id` for the record (the latest channel a
+/// sighting gave).
 pub async fn tracked_filters_by_seen_since_and_channel(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
     save(&s, None, "youtube_channel", "old-of-a000", Some("UCa")).await;
@@ -76,7 +77,7 @@ pub async fn tracked_filters_by_seen_since_and_channel(factory: impl Fn(Contract
     clock.advance(std::time::Duration::from_secs(86_400));
     let since = clock.now();
     save(&s, None, "youtube_keyword", "new-of-a000", Some("UCa")).await;
-    // Seen again now, but under a row of another channel: the seen row must also match it.
+    // Seen again now, giving another channel: the record is of that channel now.
     save(&s, None, "youtube_api", "old-of-b000", Some("UCc")).await;
     let recent = TrackedFilter {
         seen_since: Some(since),
@@ -101,7 +102,7 @@ pub async fn tracked_filters_by_seen_since_and_channel(factory: impl Fn(Contract
     };
     assert!(
         ids(&s, &recent_of_b, None, 10).await.is_empty(),
-        "no one row is both recent and of UCb"
+        "the video is of UCc now"
     );
     let later = TrackedFilter {
         seen_since: Some(plus_secs(since, 1)),
@@ -110,8 +111,8 @@ pub async fn tracked_filters_by_seen_since_and_channel(factory: impl Fn(Contract
     assert!(ids(&s, &later, None, 10).await.is_empty());
 }
 
-/// `schedule` keeps the videos whose last saving task the schedule enqueued; an unknown
-/// schedule is `NotFound`.
+/// `schedule` keeps the videos a task the schedule enqueued found; an unknown schedule is
+/// `NotFound`.
 pub async fn tracked_filters_by_schedule(factory: impl Fn(ContractEnv) -> Subject) {
     let (_clock, s) = setup(factory);
     let every = Cadence::every("1h").expect("1h");
@@ -150,9 +151,10 @@ pub async fn tracked_filters_by_schedule(factory: impl Fn(ContractEnv) -> Subjec
         schedule: Some(name.into()),
         ..TrackedFilter::default()
     };
+    // Every video a task of the schedule found, even one a later task found again.
     assert_eq!(
         ids(&s, &of("track-a"), None, 10).await,
-        ["from-a00000", "manual00000"]
+        ["from-a00000", "manual00000", "moved-to-b0"]
     );
     assert_eq!(
         ids(&s, &of("track-b"), None, 10).await,

@@ -1,5 +1,5 @@
-//! `ResultStore` for `MemoryStore`: items deduplicated on (source, source_id) with their
-//! metrics history.
+//! `ResultStore` for `MemoryStore`: one record per (platform, source_id) with its metrics
+//! history and its sightings.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +13,7 @@ use prismq_domain::ports::{
     ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
     StoredResult,
 };
-use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, TaskId, Timestamp};
+use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, TaskId, Timestamp};
 
 use super::{passes, MemoryStore, State};
 
@@ -25,6 +25,8 @@ pub(super) struct ResultEntry {
     last_seen_at: Timestamp,
     last_task_id: Option<TaskId>,
     history: Vec<MetricSnapshot>,
+    /// Oldest first.
+    sightings: Vec<Sighting>,
     format: Option<VideoFormat>,
     /// The video's views at 7 and 30 days of age, as of its last save.
     at_7d: Option<i64>,
@@ -171,8 +173,25 @@ fn rescore_channel(
     );
 }
 
-fn not_found(source: &str, source_id: &str) -> PortError {
-    PortError::NotFound(format!("result {source}/{source_id}"))
+fn not_found(platform: &str, source_id: &str) -> PortError {
+    PortError::NotFound(format!("result {platform}/{source_id}"))
+}
+
+/// Records a sighting of an entry: a task's earlier sighting of it is updated, any other
+/// sighting is added.
+fn sight(e: &mut ResultEntry, item: &ContentItem, task: Option<TaskId>, now: Timestamp) {
+    let sighting = Sighting {
+        source: item.source.clone(),
+        task_id: task,
+        rank: item.rank,
+        seen_at: now,
+    };
+    if task.is_some() {
+        if let Some(i) = e.sightings.iter().position(|s| s.task_id == task) {
+            e.sightings.remove(i);
+        }
+    }
+    e.sightings.push(sighting);
 }
 
 /// Descending by an optional key, absent values last.
@@ -200,42 +219,47 @@ impl ResultStore for MemoryStore {
         let mut st = self.state();
         let mut report = SaveReport::default();
         for item in items {
-            let key = (item.source.clone(), item.source_id.clone());
+            let key = (item.platform.clone(), item.source_id.clone());
             let snapshot = MetricSnapshot {
                 captured_at: now,
                 metrics: item.metrics,
             };
             match st.results.get_mut(&key) {
                 None => {
-                    st.results.insert(
-                        key,
-                        ResultEntry {
-                            item: item.clone(),
-                            first_seen_at: now,
-                            last_seen_at: now,
-                            last_task_id: task,
-                            history: vec![snapshot],
-                            format: outlier::format_of(item),
-                            at_7d: None,
-                            at_30d: None,
-                            outlier: None,
-                        },
-                    );
+                    let mut e = ResultEntry {
+                        item: item.clone(),
+                        first_seen_at: now,
+                        last_seen_at: now,
+                        last_task_id: task,
+                        history: vec![snapshot],
+                        sightings: Vec::new(),
+                        format: outlier::format_of(item),
+                        at_7d: None,
+                        at_30d: None,
+                        outlier: None,
+                    };
+                    sight(&mut e, item, task, now);
+                    st.results.insert(key, e);
                     report.inserted += 1;
                 }
                 Some(e) => {
-                    if e.item.metrics != item.metrics {
-                        e.history.push(snapshot);
+                    let merged = item.merged_over(&e.item);
+                    if e.item.metrics != merged.metrics {
+                        e.history.push(MetricSnapshot {
+                            captured_at: now,
+                            metrics: merged.metrics,
+                        });
                     }
-                    if e.item == *item {
+                    if e.item == merged {
                         report.unchanged += 1;
                     } else {
                         report.updated += 1;
-                        e.item = item.clone();
-                        e.format = outlier::format_of(item);
+                        e.format = outlier::format_of(&merged);
+                        e.item = merged;
                     }
                     e.last_seen_at = now;
-                    e.last_task_id = task;
+                    e.last_task_id = task.or(e.last_task_id);
+                    sight(e, item, task, now);
                 }
             }
         }
@@ -255,16 +279,16 @@ impl ResultStore for MemoryStore {
         Ok(report)
     }
 
-    async fn get(&self, source: &str, source_id: &str) -> Result<StoredResult, PortError> {
+    async fn get(&self, platform: &str, source_id: &str) -> Result<StoredResult, PortError> {
         self.state()
             .results
-            .get(&(source.to_owned(), source_id.to_owned()))
+            .get(&(platform.to_owned(), source_id.to_owned()))
             .map(ResultEntry::stored)
-            .ok_or_else(|| not_found(source, source_id))
+            .ok_or_else(|| not_found(platform, source_id))
     }
 
     async fn find(&self, source_id: &str) -> Result<Vec<StoredResult>, PortError> {
-        // The map is ordered by (source, source_id), so the matches come out by source.
+        // The map is ordered by (platform, source_id), so the matches come out by platform.
         Ok(self
             .state()
             .results
@@ -276,14 +300,35 @@ impl ResultStore for MemoryStore {
 
     async fn history(
         &self,
-        source: &str,
+        platform: &str,
         source_id: &str,
     ) -> Result<Vec<MetricSnapshot>, PortError> {
         self.state()
             .results
-            .get(&(source.to_owned(), source_id.to_owned()))
+            .get(&(platform.to_owned(), source_id.to_owned()))
             .map(|e| e.history.clone())
-            .ok_or_else(|| not_found(source, source_id))
+            .ok_or_else(|| not_found(platform, source_id))
+    }
+
+    async fn sightings(
+        &self,
+        platform: &str,
+        source_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Sighting>, PortError> {
+        prismq_domain::ports::check_page_limit(limit)?;
+        self.state()
+            .results
+            .get(&(platform.to_owned(), source_id.to_owned()))
+            .map(|e| {
+                e.sightings
+                    .iter()
+                    .rev()
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .ok_or_else(|| not_found(platform, source_id))
     }
 
     async fn query(&self, query: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
@@ -294,7 +339,11 @@ impl ResultStore for MemoryStore {
         let mut rows: Vec<StoredResult> = st
             .results
             .values()
-            .filter(|e| passes(query.source.as_ref(), |s| &e.item.source == s))
+            .filter(|e| {
+                passes(query.source.as_ref(), |s| {
+                    e.sightings.iter().any(|x| &x.source == s)
+                })
+            })
             .filter(|e| passes(query.since, |s| e.last_seen_at >= s))
             .filter(|e| passes(query.new_since, |s| e.first_seen_at >= s))
             .filter(|e| {
@@ -302,7 +351,11 @@ impl ResultStore for MemoryStore {
                     e.item.channel_id.as_ref() == Some(c)
                 })
             })
-            .filter(|e| passes(query.task, |t| e.last_task_id == Some(t)))
+            .filter(|e| {
+                passes(query.task, |t| {
+                    e.sightings.iter().any(|x| x.task_id == Some(t))
+                })
+            })
             .filter(|e| passes(query.format, |f| e.format == Some(f)))
             .filter(|e| {
                 passes(query.min_score, |lo| {
@@ -395,12 +448,12 @@ impl ResultStore for MemoryStore {
         Ok(report)
     }
 
-    async fn count(&self, source: Option<String>) -> Result<u64, PortError> {
+    async fn count(&self, platform: Option<String>) -> Result<u64, PortError> {
         let st = self.state();
         Ok(st
             .results
             .values()
-            .filter(|e| passes(source.as_ref(), |s| &e.item.source == s))
+            .filter(|e| passes(platform.as_ref(), |p| &e.item.platform == p))
             .count() as u64)
     }
 }

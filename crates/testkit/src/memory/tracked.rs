@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use prismq_domain::ports::{
     check_page_limit, ResultStore, ScheduleStore, TrackedFilter, TrackedVideos, REFRESH_SOURCE,
-    TRACKED_SOURCE_PREFIX,
+    TRACKED_PLATFORM,
 };
 use prismq_domain::PortError;
 
@@ -25,42 +25,46 @@ impl TrackedVideos for MemoryStore {
             Some(name) => Some(self.get_schedule(name).await?.key_prefix()),
             None => None,
         };
-        let keys: Vec<(String, String)> = self
+        let ids: Vec<String> = self
             .state()
             .results
             .keys()
-            .filter(|(source, _)| {
-                source.starts_with(TRACKED_SOURCE_PREFIX) && source != REFRESH_SOURCE
+            .filter(|(platform, id)| {
+                platform == TRACKED_PLATFORM && after.as_ref().is_none_or(|a| id > a)
             })
-            .cloned()
+            .map(|(_, id)| id.clone())
             .collect();
-        let mut ids = BTreeSet::new();
-        for (source, id) in keys {
-            if after.as_ref().is_some_and(|a| id <= *a) || ids.contains(&id) {
-                continue;
-            }
-            let stored = self.get(&source, &id).await?;
-            let seen = filter
-                .seen_since
-                .is_none_or(|since| stored.last_seen_at >= since);
-            let channel = filter
+        let mut out = BTreeSet::new();
+        for id in ids {
+            let stored = self.get(TRACKED_PLATFORM, &id).await?;
+            if filter
                 .channel_id
                 .as_ref()
-                .is_none_or(|c| stored.item.channel_id.as_ref() == Some(c));
-            let scheduled = match &prefix {
-                None => true,
-                Some(p) => stored.last_task_id.is_some_and(|t| {
-                    self.state()
-                        .tasks
-                        .get(&t)
-                        .and_then(|task| task.idempotency_key.as_deref())
-                        .is_some_and(|k| k.starts_with(p.as_str()))
-                }),
-            };
-            if seen && channel && scheduled {
-                ids.insert(id);
+                .is_some_and(|c| stored.item.channel_id.as_ref() != Some(c))
+            {
+                continue;
+            }
+            let sightings = self
+                .sightings(TRACKED_PLATFORM, &id, prismq_domain::ports::MAX_PAGE_LIMIT)
+                .await?;
+            let found = sightings.iter().any(|s| {
+                let seen = filter.seen_since.is_none_or(|since| s.seen_at >= since);
+                let scheduled = match &prefix {
+                    None => true,
+                    Some(p) => s.task_id.is_some_and(|t| {
+                        self.state()
+                            .tasks
+                            .get(&t)
+                            .and_then(|task| task.idempotency_key.as_deref())
+                            .is_some_and(|k| k.starts_with(p.as_str()))
+                    }),
+                };
+                s.source != REFRESH_SOURCE && seen && scheduled
+            });
+            if found {
+                out.insert(id);
             }
         }
-        Ok(ids.into_iter().take(limit as usize).collect())
+        Ok(out.into_iter().take(limit as usize).collect())
     }
 }
