@@ -2,7 +2,11 @@
 -- under the source that saved it last and gets a copy, with its whole metric history,
 -- under every other kind of source that found it.
 DROP VIEW youtube_results;
+DROP INDEX ix_results_views;
+DROP INDEX ix_results_published;
 ALTER TABLE results RENAME COLUMN platform TO source;
+CREATE INDEX ix_results_views ON results (views);
+CREATE INDEX ix_results_published ON results (published_at);
 
 CREATE TEMP TABLE split ON COMMIT DROP AS
 SELECT result_id, source, min(seen_at) AS first_seen_at, max(seen_at) AS last_seen_at,
@@ -35,6 +39,10 @@ DROP TABLE result_sightings;
 ALTER TABLE results DROP COLUMN last_rank;
 ALTER TABLE results DROP COLUMN last_source;
 
--- The background plan's name for YouTube results.
+-- The background plan's name for YouTube results, with the columns it had at schema v1
+-- (PostgreSQL fixes a view's `*` when it is made, which would pin later columns).
 CREATE VIEW youtube_results AS
-SELECT * FROM results WHERE source LIKE 'youtube\_%';
+SELECT id, source, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
+       views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views,
+       first_metrics_at, metrics_at
+FROM results WHERE source LIKE 'youtube\_%';

@@ -91,6 +91,15 @@ UPDATE results r SET
     source = split_part(r.source, '_', 1);
 ALTER TABLE results RENAME COLUMN source TO platform;
 
+-- `results list --order views|recent` walk these in order, ties bytewise (they replace the
+-- single-column ones).
+DROP INDEX ix_results_views;
+DROP INDEX ix_results_published;
+CREATE INDEX ix_results_views
+    ON results (views DESC NULLS LAST, platform COLLATE "C", source_id COLLATE "C");
+CREATE INDEX ix_results_published
+    ON results (published_at DESC NULLS LAST, platform COLLATE "C", source_id COLLATE "C");
+
 -- The background plan's name for YouTube results, one row per (source, source_id) as
 -- before: a record under each kind of source that found it, first and last seen there.
 CREATE VIEW youtube_results AS

@@ -13,8 +13,8 @@ use prismq_domain::outlier::{
     self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
-    StoredResult,
+    ChannelBaseline, MetricSnapshot, OrderValue, RescoreReport, ResultOrder, ResultQuery,
+    ResultStore, StoredResult,
 };
 use prismq_domain::task::TaskId;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Timestamp};
@@ -806,8 +806,6 @@ impl PostgresStore {
         q.validate()?;
         let since = q.since.map(|t| t.as_millisecond());
         let format = q.format.map(VideoFormat::as_str);
-        let limit = i64::from(q.limit);
-        let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE true");
         let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
         if let Some(source) = &q.source {
@@ -850,27 +848,85 @@ impl PostgresStore {
             args.push(hi);
             sql.push_str(&format!(" AND outlier_score <= ${}", args.len()));
         }
-        let order = match q.order {
-            ResultOrder::Views => "views DESC NULLS LAST".to_owned(),
-            ResultOrder::Recent => "published_at DESC NULLS LAST".to_owned(),
-            // So is the window's ix_results_growth_* index.
-            ResultOrder::Growth => format!("{} DESC NULLS LAST", growth_columns(q.window).0),
-            // ix_results_outlier is in exactly this order.
-            ResultOrder::Outlier => "outlier_score DESC NULLS LAST".to_owned(),
+        // Each order has an index in exactly this order: a page walks it from where it
+        // starts (see SQLite's `query_statements`, which this mirrors).
+        let col = match q.order {
+            ResultOrder::Views => "views",
+            ResultOrder::Recent => "published_at",
+            ResultOrder::Growth => growth_columns(q.window).0,
+            ResultOrder::Outlier => "outlier_score",
         };
-        sql.push_str(&format!(
-            " ORDER BY {order}, platform COLLATE \"C\", source_id COLLATE \"C\""
-        ));
-        args.push(&limit);
-        sql.push_str(&format!(" LIMIT ${}", args.len()));
-        args.push(&offset);
-        sql.push_str(&format!(" OFFSET ${}", args.len()));
+        let real = matches!(q.order, ResultOrder::Growth | ResultOrder::Outlier);
+        let ordered = format!(
+            " ORDER BY {col} DESC NULLS LAST, platform COLLATE \"C\", source_id COLLATE \"C\""
+        );
+        let tail = " ORDER BY platform COLLATE \"C\", source_id COLLATE \"C\"";
+        let (int_value, real_value) = match q.after.as_ref().and_then(|c| c.value) {
+            Some(OrderValue::Int(n)) if real => (None, Some(n as f64)),
+            Some(OrderValue::Int(n)) => (Some(n), None),
+            Some(OrderValue::Real(x)) => (None, Some(x)),
+            None => (None, None),
+        };
+        let (platform, source_id) = q
+            .after
+            .as_ref()
+            .map(|c| (c.platform.clone(), c.source_id.clone()))
+            .unwrap_or_default();
+        let mut statements: Vec<(String, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
+        match &q.after {
+            None => statements.push((format!("{sql}{ordered}"), args.clone())),
+            Some(c) => {
+                if c.value.is_some() {
+                    let mut a = args.clone();
+                    let v: &(dyn ToSql + Sync) = match &int_value {
+                        Some(n) => n,
+                        None => &real_value,
+                    };
+                    a.push(v);
+                    let n = a.len();
+                    a.push(&platform);
+                    a.push(&source_id);
+                    statements.push((
+                        format!(
+                            "{sql} AND {col} <= ${n} AND NOT ({col} = ${n} AND (platform COLLATE \"C\" < ${p}
+                               OR (platform = ${p} AND source_id COLLATE \"C\" <= ${i}))){ordered}",
+                            p = n + 1,
+                            i = n + 2
+                        ),
+                        a,
+                    ));
+                    statements.push((format!("{sql} AND {col} IS NULL{tail}"), args.clone()));
+                } else {
+                    let mut a = args.clone();
+                    a.push(&platform);
+                    let n = a.len();
+                    a.push(&source_id);
+                    statements.push((
+                        format!(
+                            "{sql} AND {col} IS NULL AND (platform COLLATE \"C\" > ${n}
+                               OR (platform = ${n} AND source_id COLLATE \"C\" > ${i})){tail}",
+                            i = n + 1
+                        ),
+                        a,
+                    ));
+                }
+            }
+        }
         let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
-        let rows = client.query(&stmt, &args).await.map_err(map_err)?;
-        rows.iter()
-            .map(|r| stored_from_row(r).map(|(_, s)| s))
-            .collect()
+        let mut out = Vec::new();
+        for (statement, mut a) in statements {
+            let left = i64::from(q.limit) - out.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            a.push(&left);
+            let statement = format!("{statement} LIMIT ${}", a.len());
+            let stmt = client.prepare_cached(&statement).await.map_err(map_err)?;
+            for r in client.query(&stmt, &a).await.map_err(map_err)? {
+                out.push(stored_from_row(&r)?.1);
+            }
+        }
+        Ok(out)
     }
 }
 

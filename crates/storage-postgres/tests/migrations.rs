@@ -42,7 +42,10 @@ async fn down_and_up_again_and_refusals() {
     let schema = common::fresh_schema("mig");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(0).await.unwrap(), vec![6, 5, 4, 3, 2, 1]);
+    assert_eq!(
+        store.migrate_down(0).await.unwrap(),
+        vec![7, 6, 5, 4, 3, 2, 1]
+    );
     let client = store.connection().await.unwrap();
     let tables: i64 = client
         .query_one(
@@ -55,7 +58,7 @@ async fn down_and_up_again_and_refusals() {
     assert_eq!(tables, 0, "down removes every table");
     assert_eq!(
         store.migrate_up(None).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6]
+        vec![1, 2, 3, 4, 5, 6, 7]
     );
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
@@ -135,7 +138,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00").await, Some(2.0));
 
-    assert_eq!(store.migrate_down(2).await.unwrap(), vec![6, 5, 4, 3]);
+    assert_eq!(store.migrate_down(2).await.unwrap(), vec![7, 6, 5, 4, 3]);
     let columns: i64 = client
         .query_one(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'results'
@@ -153,7 +156,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
         .get(0);
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![3, 4, 5, 6]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![3, 4, 5, 6, 7]);
     assert_eq!(
         score("v00").await,
         None,
@@ -169,4 +172,125 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
     assert_eq!((report.channels, report.videos), (1, 12));
     assert_eq!(score("v00").await, Some(2.0));
     assert_eq!(score("v05").await, Some(0.0));
+}
+
+/// Schema v7 merges a video's rows under several sources into one record (as SQLite's v8:
+/// one history, the earliest first sighting, fields the latest row lacks taken from the
+/// others, sightings from what each row knew), and down splits it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_record_per_video_merges_rows_and_splits_them_back() {
+    use prismq_domain::ports::ResultStore;
+    let schema = common::fresh_schema("mig_merge");
+    let store = common::store_in(&schema);
+    store.stats().await.unwrap();
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![7]);
+    let client = store.connection().await.unwrap();
+    let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
+    for (source, id, views, likes, at, task, extra) in [
+        (
+            "youtube_channel",
+            "v",
+            100_i64,
+            Some(7_i64),
+            t0,
+            1_i64,
+            r#"{"upload_rank": 3, "is_short": false}"#,
+        ),
+        (
+            "youtube_keyword",
+            "v",
+            160,
+            None,
+            t1,
+            2,
+            r#"{"search_rank": 1}"#,
+        ),
+        ("youtube_api", "w", 5, None, t0, 3, "{}"),
+    ] {
+        let extra: serde_json::Value = serde_json::from_str(extra).unwrap();
+        let channel = (source == "youtube_channel").then_some("UC1");
+        client
+            .execute(
+                "WITH r AS (INSERT INTO results (source, source_id, title, channel_id, views, likes, extra,
+                     first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at)
+                 VALUES ($1, $2, 'title of ' || $1, $3, $4, $5, $6, $7, $7, $8, $4, $7, $7) RETURNING id)
+                 INSERT INTO result_metrics (result_id, captured_at, views, likes) SELECT id, $7, $4, $5 FROM r",
+                &[&source, &id, &channel, &views, &likes, &extra, &at, &task],
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7]);
+    let v = store.find("v").await.unwrap();
+    assert_eq!(v.len(), 1, "one record for the video");
+    let v = &v[0];
+    assert_eq!(
+        (
+            v.item.platform.as_str(),
+            v.item.source.as_str(),
+            v.item.rank
+        ),
+        ("youtube", "youtube_keyword", Some(1))
+    );
+    assert_eq!(v.item.metrics.likes, Some(7), "kept from the other row");
+    assert_eq!(v.item.channel_id.as_deref(), Some("UC1"));
+    assert_eq!(v.item.extra["is_short"], serde_json::json!(false));
+    assert_eq!(v.first_seen_at.as_millisecond(), t0);
+    let views: Vec<_> = store
+        .history("youtube", "v")
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.metrics.views)
+        .collect();
+    assert_eq!(views, vec![Some(100), Some(160)]);
+    let seen: Vec<_> = store
+        .sightings("youtube", "v", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.source, s.task_id.map(|t| t.0), s.rank))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("youtube_keyword".to_owned(), Some(2), Some(1)),
+            ("youtube_channel".to_owned(), Some(1), Some(3)),
+        ]
+    );
+    let rows = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let per_source = [
+        ("youtube_channel", "v"),
+        ("youtube_keyword", "v"),
+        ("youtube_api", "w"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(
+        rows("SELECT source, source_id FROM youtube_results ORDER BY source_id, source").await,
+        per_source,
+        "the seed-era view still answers per (source, source_id)"
+    );
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![7]);
+    assert_eq!(
+        rows("SELECT source, source_id FROM results ORDER BY source_id, source").await,
+        per_source,
+        "down: a row per source that found it"
+    );
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7]);
+    assert_eq!(
+        store.history("youtube", "v").await.unwrap().len(),
+        2,
+        "not doubled"
+    );
 }

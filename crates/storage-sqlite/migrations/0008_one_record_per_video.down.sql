@@ -2,7 +2,11 @@
 -- it last, and gets a copy under every other kind of source that found it (first and last
 -- seen there, its last task there), each copy with the record's whole metric history.
 DROP VIEW youtube_results;
+DROP INDEX ix_results_views;
+DROP INDEX ix_results_published;
 ALTER TABLE results RENAME COLUMN platform TO source;
+CREATE INDEX ix_results_views ON results (views);
+CREATE INDEX ix_results_published ON results (published_at);
 
 CREATE TEMP TABLE split AS
 SELECT result_id, source, min(seen_at) AS first_seen_at, max(seen_at) AS last_seen_at,

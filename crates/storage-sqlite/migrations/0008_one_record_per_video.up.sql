@@ -93,6 +93,13 @@ UPDATE results SET
     source = CASE WHEN instr(source, '_') > 0 THEN substr(source, 1, instr(source, '_') - 1) ELSE source END;
 ALTER TABLE results RENAME COLUMN source TO platform;
 
+-- `results list --order views|recent` walk these in order (a page after a cursor starts
+-- where the cursor is); they replace the single-column ones.
+DROP INDEX ix_results_views;
+DROP INDEX ix_results_published;
+CREATE INDEX ix_results_views ON results (views DESC, platform, source_id);
+CREATE INDEX ix_results_published ON results (published_at DESC, platform, source_id);
+
 -- The background plan's name for YouTube results, one row per (source, source_id) as
 -- before: a record under each kind of source that found it, first and last seen there.
 CREATE VIEW youtube_results AS

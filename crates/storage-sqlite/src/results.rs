@@ -11,8 +11,8 @@ use prismq_domain::outlier::{
     self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
-    StoredResult,
+    ChannelBaseline, MetricSnapshot, OrderValue, RescoreReport, ResultOrder, ResultQuery,
+    ResultStore, StoredResult,
 };
 use prismq_domain::task::TaskId;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Timestamp};
@@ -54,65 +54,122 @@ pub fn find_sql() -> String {
     )
 }
 
-/// [`ResultStore::query`]'s statement and arguments for `q` (already validated). Public so
-/// a test can check its plan: `--order outlier` walks `ix_results_outlier` and never sorts.
-pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
-    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
+/// The column a result order sorts on (descending, absent values last, ties by
+/// (platform, source_id)); each has an index in exactly that order.
+pub fn order_column(q: &ResultQuery) -> &'static str {
+    match q.order {
+        ResultOrder::Views => "views",
+        ResultOrder::Recent => "published_at",
+        ResultOrder::Growth => growth_columns(q.window).0,
+        ResultOrder::Outlier => "outlier_score",
+    }
+}
+
+fn order_value(q: &ResultQuery, v: OrderValue) -> SqlValue {
+    match (q.order, v) {
+        (ResultOrder::Growth | ResultOrder::Outlier, OrderValue::Int(n)) => {
+            SqlValue::Real(n as f64)
+        }
+        (_, OrderValue::Int(n)) => SqlValue::Integer(n),
+        (_, OrderValue::Real(x)) => SqlValue::Real(x),
+    }
+}
+
+/// [`ResultStore::query`]'s statements and arguments for `q` (already validated), run in
+/// turn until the page is full. Each walks an index in its order from where the page
+/// starts: without a cursor, the order's index from its start; after an item with a
+/// value, the index from that value (`col <= v`, the ties up to the cursor skipped) and
+/// then, if the page is not full, the items without a value; after an item without one,
+/// the items without a value past its (platform, source_id). Public so a test can check
+/// their plans.
+pub fn query_statements(q: &ResultQuery) -> Vec<(String, Vec<SqlValue>)> {
+    let mut base = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
     let mut args: Vec<SqlValue> = Vec::new();
     if let Some(source) = &q.source {
-        sql.push_str(
+        base.push_str(
             " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = ? AND s.result_id = results.id)",
         );
         args.push(SqlValue::Text(source.clone()));
     }
     if let Some(since) = q.since {
-        sql.push_str(" AND last_seen_at >= ?");
+        base.push_str(" AND last_seen_at >= ?");
         args.push(SqlValue::Integer(since.as_millisecond()));
     }
     if let Some(since) = q.new_since {
-        sql.push_str(" AND first_seen_at >= ?");
+        base.push_str(" AND first_seen_at >= ?");
         args.push(SqlValue::Integer(since.as_millisecond()));
     }
     if let Some(channel) = &q.channel_id {
-        sql.push_str(" AND channel_id = ?");
+        base.push_str(" AND channel_id = ?");
         args.push(SqlValue::Text(channel.clone()));
     }
     if let Some(task) = q.task {
-        sql.push_str(" AND id IN (SELECT s.result_id FROM result_sightings s WHERE s.task_id = ?)");
+        base.push_str(
+            " AND id IN (SELECT s.result_id FROM result_sightings s WHERE s.task_id = ?)",
+        );
         args.push(SqlValue::Integer(task.0));
     }
     if let Some(format) = q.format {
-        sql.push_str(" AND video_format = ?");
+        base.push_str(" AND video_format = ?");
         args.push(SqlValue::Text(format.as_str().to_owned()));
     }
     if let Some(lo) = q.min_score {
-        sql.push_str(" AND outlier_score >= ?");
+        base.push_str(" AND outlier_score >= ?");
         args.push(SqlValue::Real(lo));
     }
     if let Some(hi) = q.max_score {
-        sql.push_str(" AND outlier_score <= ?");
+        base.push_str(" AND outlier_score <= ?");
         args.push(SqlValue::Real(hi));
     }
-    sql.push_str(match q.order {
-        ResultOrder::Views => " ORDER BY views IS NULL, views DESC, platform, source_id",
-        ResultOrder::Recent => {
-            " ORDER BY published_at IS NULL, published_at DESC, platform, source_id"
+    let col = order_column(q);
+    let limit = SqlValue::Integer(i64::from(q.limit));
+    // An SQLite index sorts NULL below every value, so descending puts them last.
+    let ordered = format!(" ORDER BY {col} DESC, platform, source_id LIMIT ?");
+    let tail = " ORDER BY platform, source_id LIMIT ?";
+    let with = |extra: &str, more: Vec<SqlValue>, order: &str| {
+        let mut a = args.clone();
+        a.extend(more);
+        a.push(limit.clone());
+        (format!("{base}{extra}{order}"), a)
+    };
+    match &q.after {
+        None => vec![with("", Vec::new(), &ordered)],
+        Some(c) => {
+            let key = || {
+                vec![
+                    SqlValue::Text(c.platform.clone()),
+                    SqlValue::Text(c.source_id.clone()),
+                ]
+            };
+            match c.value {
+                Some(v) => {
+                    let v = order_value(q, v);
+                    let mut more = vec![v.clone(), v];
+                    more.extend(key());
+                    vec![
+                        with(
+                            &format!(
+                                " AND {col} <= ? AND NOT ({col} = ? AND (platform, source_id) <= (?, ?))"
+                            ),
+                            more,
+                            &ordered,
+                        ),
+                        with(&format!(" AND {col} IS NULL"), Vec::new(), tail),
+                    ]
+                }
+                None => vec![with(
+                    &format!(" AND {col} IS NULL AND (platform, source_id) > (?, ?)"),
+                    key(),
+                    tail,
+                )],
+            }
         }
-        ResultOrder::Growth => "",
-        // ix_results_outlier is in exactly this order (NULLs last when descending).
-        ResultOrder::Outlier => " ORDER BY outlier_score DESC, platform, source_id",
-    });
-    if q.order == ResultOrder::Growth {
-        // So is the window's ix_results_growth_* index.
-        let (rate, _) = growth_columns(q.window);
-        sql.push_str(&format!(" ORDER BY {rate} DESC, platform, source_id"));
     }
-    sql.push_str(" LIMIT ? OFFSET ?");
-    args.push(SqlValue::Integer(i64::from(q.limit)));
-    args.push(SqlValue::Integer(
-        i64::try_from(q.offset).unwrap_or(i64::MAX),
-    ));
-    (sql, args)
+}
+
+/// The first of [`query_statements`]: the whole page when there is no cursor.
+pub fn query_sql(q: &ResultQuery) -> (String, Vec<SqlValue>) {
+    query_statements(q).swap_remove(0)
 }
 
 fn conv(idx: usize, e: impl std::fmt::Display) -> rusqlite::Error {
@@ -958,15 +1015,27 @@ impl SqliteStore {
     /// As the port.
     pub fn query_blocking(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         q.validate()?;
-        let (sql, args) = query_sql(q);
+        let statements = query_statements(q);
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), stored_from_row)
-                .map_err(map_err)?;
-            rows.map(|r| r.map(|(_, s)| s))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(map_err)
+            let mut out = Vec::new();
+            for (sql, args) in &statements {
+                let mut args = args.clone();
+                let left = q.limit as usize - out.len();
+                if left == 0 {
+                    break;
+                }
+                if let Some(limit) = args.last_mut() {
+                    *limit = SqlValue::Integer(left as i64);
+                }
+                let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args.iter()), stored_from_row)
+                    .map_err(map_err)?;
+                for r in rows {
+                    out.push(r.map_err(map_err)?.1);
+                }
+            }
+            Ok(out)
         })
     }
 

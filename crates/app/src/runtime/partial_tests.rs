@@ -266,7 +266,7 @@ async fn partial_items_are_saved_before_the_deferral_is_recorded() {
         [TaskStatus::Running]
     );
     for i in 0..3 {
-        let stored = ResultStore::get(&s.store, "test_source", &format!("p{i}"))
+        let stored = ResultStore::get(&s.store, "test", &format!("p{i}"))
             .await
             .unwrap();
         assert_eq!(stored.last_task_id, Some(id), "item p{i}");
@@ -391,7 +391,7 @@ async fn a_handler_stopped_at_the_time_limit_keeps_what_it_returns() {
         "saved before the failure was recorded"
     );
     for i in 0..2 {
-        let stored = ResultStore::get(&s.store, "test_source", &format!("p{i}"))
+        let stored = ResultStore::get(&s.store, "test", &format!("p{i}"))
             .await
             .unwrap();
         assert_eq!(stored.last_task_id, Some(id), "item p{i}");

@@ -51,11 +51,7 @@ async fn fails_twice_then_succeeds_after_three_attempts() {
     assert_eq!(summary["summary"], "2 items");
     assert_eq!(summary["counters"]["pages"], 1);
     assert_eq!(summary["saved"]["inserted"], 2);
-    let stored = mem
-        .store
-        .get("test_source", &format!("t{id}-0"))
-        .await
-        .unwrap();
+    let stored = mem.store.get("test", &format!("t{id}-0")).await.unwrap();
     assert_eq!(stored.last_task_id, Some(id));
     let ev = events(&mem, id).await;
     assert_eq!(ev.iter().filter(|e| **e == TaskEvent::Retried).count(), 2);

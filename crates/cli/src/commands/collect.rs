@@ -319,10 +319,10 @@ async fn found(
     loop {
         let page = app.results.query(&q).await?;
         out.extend(page.iter().filter(|r| r.last_task_id == Some(id)).cloned());
-        if page.len() < q.limit as usize {
-            break;
+        match page.last() {
+            Some(last) if page.len() == q.limit as usize => q.after = Some(q.cursor_after(last)),
+            _ => break,
         }
-        q.offset += u64::from(q.limit);
     }
     if order.is_none() {
         // Stable: items without a rank keep the store's order, after the ranked ones.

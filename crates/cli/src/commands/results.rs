@@ -118,7 +118,7 @@ fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResu
         min_score: f.min_score,
         max_score: f.max_score,
         format: format.map(video_format),
-        offset: 0,
+        after: None,
         limit: PAGE,
     })
 }
@@ -693,10 +693,10 @@ async fn write_pages(
         }
         written += page.len() as u64;
         bar.set_position(written);
-        if page.len() < q.limit as usize {
-            break;
+        match page.last() {
+            Some(last) if page.len() == q.limit as usize => q.after = Some(q.cursor_after(last)),
+            _ => break,
         }
-        q.offset += u64::from(q.limit);
     }
     let mut buffered = match sink {
         Sink::Csv(c) => c.into_inner().map_err(|e| err(e.error()))?,

@@ -52,8 +52,8 @@ pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
 pub use keys::{ApiKey, ApiKeyId, ApiKeyStore, KeyHash, NewApiKey, PresentedKey, Scope};
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{
-    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
-    StoredResult,
+    ChannelBaseline, MetricSnapshot, OrderValue, RescoreReport, ResultCursor, ResultOrder,
+    ResultQuery, ResultStore, StoredResult,
 };
 pub use schedules::{
     check_fire_limit, duplicate_name, unknown_schedule, ScheduleStore, MAX_FIRE_BATCH,

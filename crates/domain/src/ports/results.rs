@@ -103,10 +103,35 @@ pub struct ResultQuery {
     pub format: Option<VideoFormat>,
     /// Order.
     pub order: ResultOrder,
-    /// Skip this many.
-    pub offset: u64,
+    /// Only items after this one in the order: the previous page's
+    /// [`ResultQuery::cursor_after`] (keyset paging; a page never skips rows by counting).
+    #[serde(default)]
+    pub after: Option<ResultCursor>,
     /// At most this many (1–10,000).
     pub limit: u32,
+}
+
+/// An item's value in a [`ResultOrder`]: views and publish times are integers, growth and
+/// scores real numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OrderValue {
+    /// Views, or a publish time in milliseconds since the epoch.
+    Int(i64),
+    /// Views per hour, or an outlier score.
+    Real(f64),
+}
+
+/// Where a page of a [`ResultQuery`] ended: the last item's value in the order (absent for
+/// an item without one, which sort last) and its identity, the order's tie-break.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultCursor {
+    /// The ordering value.
+    pub value: Option<OrderValue>,
+    /// The platform.
+    pub platform: String,
+    /// The id on it.
+    pub source_id: String,
 }
 
 fn default_window() -> GrowthWindow {
@@ -126,20 +151,64 @@ impl Default for ResultQuery {
             max_score: None,
             format: None,
             order: ResultOrder::Views,
-            offset: 0,
+            after: None,
             limit: 50,
         }
     }
 }
 
 impl ResultQuery {
-    /// Checks the limit (1–10,000) and the score bounds (finite numbers, the minimum not
-    /// above the maximum).
+    /// An item's value in this query's order, as [`ResultCursor::value`] holds it.
+    pub fn value_of(&self, r: &StoredResult) -> Option<OrderValue> {
+        match self.order {
+            ResultOrder::Views => r.item.metrics.views.map(OrderValue::Int),
+            ResultOrder::Recent => r
+                .item
+                .published_at
+                .map(|t| OrderValue::Int(t.as_millisecond())),
+            ResultOrder::Growth => r
+                .growth
+                .get(self.window)
+                .map(|g| OrderValue::Real(g.views_per_hour)),
+            ResultOrder::Outlier => r.outlier.map(|o| OrderValue::Real(o.score)),
+        }
+    }
+
+    /// The cursor of the page that ends at `last`: pass it as the next query's `after`.
+    pub fn cursor_after(&self, last: &StoredResult) -> ResultCursor {
+        ResultCursor {
+            value: self.value_of(last),
+            platform: last.item.platform.clone(),
+            source_id: last.item.source_id.clone(),
+        }
+    }
+
+    /// Checks the limit (1–10,000), the score bounds (finite numbers, the minimum not
+    /// above the maximum) and the cursor (a value of the order's kind: an integer for views
+    /// and recent, a finite number for growth and outlier).
     ///
     /// # Errors
-    /// The first problem, naming `limit`, `min_score` or `max_score`.
+    /// The first problem, naming `limit`, `min_score`, `max_score` or `after`.
     pub fn validate(&self) -> Result<(), ValidationError> {
         super::check_page_limit(self.limit)?;
+        if let Some(c) = &self.after {
+            let fits = match (self.order, c.value) {
+                (_, None) => true,
+                (ResultOrder::Views | ResultOrder::Recent, Some(OrderValue::Int(_))) => true,
+                (ResultOrder::Growth | ResultOrder::Outlier, Some(OrderValue::Real(x))) => {
+                    x.is_finite()
+                }
+                (ResultOrder::Growth | ResultOrder::Outlier, Some(OrderValue::Int(_))) => true,
+                _ => false,
+            };
+            if !fits {
+                return Err(ValidationError::new(
+                    "after",
+                    "the cursor's value does not fit the order",
+                    "the cursor the previous page of the same order gave",
+                ));
+            }
+        }
         for (field, v) in [("min_score", self.min_score), ("max_score", self.max_score)] {
             if v.is_some_and(|x| !x.is_finite()) {
                 return Err(ValidationError::new(
@@ -224,7 +293,9 @@ pub trait ResultStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Sighting>, PortError>;
 
-    /// Items matching `query` in its order, ties broken by (platform, source_id). MUST refuse
+    /// Items matching `query` in its order, ties broken by (platform, source_id), starting
+    /// after `query.after` when given. MUST NOT read the items before the cursor: a page
+    /// costs the same at the millionth item as at the first. MUST refuse
     /// what [`ResultQuery::validate`] refuses with `Invalid`. Items without the ordering
     /// value (no views, no publish date, no score, no growth in the window) come last. A score bound leaves out
     /// items without a score; a format keeps only items of that format.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use prismq_domain::growth::GrowthWindow;
 use prismq_domain::outlier::VideoFormat;
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, ResultOrder, ResultQuery, Scope, StoredResult,
+    ChannelBaseline, MetricSnapshot, ResultCursor, ResultOrder, ResultQuery, Scope, StoredResult,
 };
 
 use super::input;
@@ -45,8 +45,8 @@ pub struct ResultsQuery {
     pub format: Option<VideoFormat>,
     /// At most this many (1-10000; default 20).
     pub limit: Option<u32>,
-    /// Skip this many (the next page: the previous offset plus its count).
-    pub offset: Option<u64>,
+    /// Start after this item: the previous page's `next_after` (an opaque cursor).
+    pub after: Option<String>,
 }
 
 /// A page of results.
@@ -55,8 +55,31 @@ pub struct ResultPage {
     /// The items (the same objects as `prismq results list --json`).
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<StoredResult>,
-    /// Pass as `offset` for the next page; absent on the last page.
-    pub next_offset: Option<u64>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+/// The longest cursor accepted (a cursor this server gives is well under it).
+const MAX_CURSOR_CHARS: usize = 1_024;
+
+/// A page cursor as the API and the dashboard pass it: URL-safe base64 of its JSON.
+pub fn encode_cursor(c: &ResultCursor) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+/// A cursor [`encode_cursor`] made; `None` for anything else (too long, not base64, not a
+/// cursor).
+pub fn decode_cursor(text: &str) -> Option<ResultCursor> {
+    use base64::Engine as _;
+    if text.len() > MAX_CURSOR_CHARS {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// One stored item with its metrics history and its channel's baselines.
@@ -157,15 +180,28 @@ pub async fn list(
         max_score: q.max_score,
         format: q.format,
         order: q.order.unwrap_or_default(),
-        offset: q.offset.unwrap_or(0),
+        after: match q.after.as_deref() {
+            None => None,
+            Some(text) => Some(decode_cursor(text).ok_or_else(|| {
+                ApiError::invalid(
+                    "after",
+                    "not a cursor this server gave",
+                    "the next_after of the previous page, as it was given",
+                )
+            })?),
+        },
         limit: q.limit.unwrap_or(20),
     };
     let results = state.app.results.query(&query).await?;
-    let n = results.len() as u64;
-    let next_offset = (n == u64::from(query.limit)).then(|| query.offset + n);
+    let next_after = match results.last() {
+        Some(last) if results.len() == query.limit as usize => {
+            Some(encode_cursor(&query.cursor_after(last)))
+        }
+        _ => None,
+    };
     Ok(Json(ResultPage {
         results,
-        next_offset,
+        next_after,
     }))
 }
 

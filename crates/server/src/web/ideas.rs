@@ -43,8 +43,8 @@ pub struct IdeasQuery {
     /// Seen since: a duration (`7d`) or an RFC 3339 instant.
     #[serde(default)]
     pub since: String,
-    /// Page number, from 1.
-    pub page: Option<u32>,
+    /// Start after this video: the cursor the previous page's "Next" link carries.
+    pub after: Option<String>,
 }
 
 /// One video in the list.
@@ -122,7 +122,7 @@ struct IdeasPage {
     source: String,
     since: String,
     rows: Vec<IdeaRow>,
-    prev: Option<String>,
+    first: Option<String>,
     next: Option<String>,
 }
 
@@ -156,24 +156,35 @@ pub async fn list(
         "" => None,
         s => Some(input::since("since", s, state.app.clock.now()).map_err(invalid)?),
     };
-    let page = q.page.unwrap_or(1).max(1);
+    let after = match q.after.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(crate::api::results::decode_cursor(text).ok_or_else(|| {
+            WebError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "this page link is not one the dashboard made; start again from the first page"
+                    .to_owned(),
+            )
+        })?),
+    };
     let query = ResultQuery {
         source: Some(q.source.trim().to_owned()).filter(|s| !s.is_empty()),
         since,
         order,
-        offset: u64::from(page - 1) * u64::from(PAGE),
+        after,
         limit: PAGE,
         ..ResultQuery::default()
     };
     query.validate().map_err(invalid)?;
     let found = state.app.results.query(&query).await?;
-    let link = |p: u32| {
+    let link = |after: Option<String>| {
         let mut s = url_pairs(&[
             ("order", &q.order),
             ("source", &q.source),
             ("since", &q.since),
         ]);
-        s.push_str(&format!("page={p}"));
+        if let Some(a) = after {
+            s.push_str(&format!("after={a}"));
+        }
         s
     };
     Ok(render(&IdeasPage {
@@ -186,8 +197,13 @@ pub async fn list(
         },
         source: line(&q.source, TITLE_MAX),
         since: line(&q.since, TITLE_MAX),
-        prev: (page > 1).then(|| link(page - 1)),
-        next: (found.len() == PAGE as usize).then(|| link(page + 1)),
+        first: query.after.is_some().then(|| link(None)),
+        next: match found.last() {
+            Some(last) if found.len() == PAGE as usize => Some(link(Some(
+                crate::api::results::encode_cursor(&query.cursor_after(last)),
+            ))),
+            _ => None,
+        },
         rows: found.iter().map(row).collect(),
     }))
 }

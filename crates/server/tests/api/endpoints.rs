@@ -316,7 +316,30 @@ async fn results_stats_workers_metrics_and_openapi() {
     let list = s.get(&read, "/v1/results", "/v1/results?limit=1").await;
     assert_eq!(list.status, 200, "{}", list.text);
     assert_eq!(list.json["results"][0]["item"]["source_id"], "dQw4w9WgXcQ");
-    assert_eq!(list.json["next_offset"], 1);
+    let after = list.json["next_after"]
+        .as_str()
+        .expect("a full page has a cursor");
+    let next = s
+        .get(
+            &read,
+            "/v1/results",
+            &format!("/v1/results?limit=1&after={after}"),
+        )
+        .await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert_eq!(next.json["results"], json!([]));
+    assert!(
+        next.json["next_after"].is_null(),
+        "the last page: {}",
+        next.text
+    );
+    for forged in ["not-a-cursor", "eyJ2YWx1ZSI6MX0", &"A".repeat(2_000)] {
+        let bad = s
+            .get(&read, "/v1/results", &format!("/v1/results?after={forged}"))
+            .await;
+        assert_eq!((bad.status, bad.code()), (422, "invalid"), "{}", bad.text);
+        assert_eq!(bad.json["error"]["field"], "after");
+    }
     let none = s
         .get(&read, "/v1/results", "/v1/results?source=youtube_channel")
         .await;

@@ -249,7 +249,7 @@ macro_rules! contract_suite {
             result_queries::query_orders_by_growth,
             result_queries::query_filters_source_and_since,
             result_queries::query_filters_first_seen_channel_and_task,
-            result_queries::query_pages_with_offset_and_limit,
+            result_queries::query_pages_after_a_cursor,
             result_queries::query_refuses_limit_out_of_range,
             result_queries::count_all_and_by_source,
             outliers::outlier_planted_video_scores_against_known_median,

@@ -1,10 +1,10 @@
 //! Obligations of `ResultStore::query` and `count`: the three orders with their tie-breaks,
-//! source, since, first-seen, channel and task filters, offset and limit, and counts.
+//! source, since, first-seen, channel and task filters, keyset paging and limit, and counts.
 
 use std::time::Duration;
 
 use prismq_domain::growth::GrowthWindow;
-use prismq_domain::ports::{ResultOrder, ResultQuery};
+use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult};
 use prismq_domain::{ContentItem, TaskId};
 
 use super::support::{invalid_field, setup};
@@ -261,23 +261,87 @@ pub async fn query_filters_source_and_since(factory: impl Fn(ContractEnv) -> Sub
     );
 }
 
-/// offset skips and limit caps, over the ordered results.
-pub async fn query_pages_with_offset_and_limit(factory: impl Fn(ContractEnv) -> Subject) {
-    let (_, s) = setup(factory);
-    let items: Vec<ContentItem> = (1..=7)
-        .map(|v| content_item("youtube_api", &format!("v{v}"), v * 10))
-        .collect();
+/// Keyset paging: for every order, pages of any size taken with `cursor_after` of each
+/// page's last item list exactly the unpaged listing (ties, items without a value, and
+/// several platforms included), and the page after the last is empty. A cursor whose value
+/// does not fit the order is `Invalid` on `after`.
+pub async fn query_pages_after_a_cursor(factory: impl Fn(ContractEnv) -> Subject) {
+    let (clock, s) = setup(factory);
+    let mut items: Vec<ContentItem> = Vec::new();
+    for (i, (source, views)) in [
+        ("youtube_api", Some(50)),
+        ("blog_feed", Some(50)),
+        ("youtube_api", Some(70)),
+        ("youtube_keyword", None),
+        ("blog_feed", None),
+        ("youtube_api", Some(50)),
+        ("youtube_api", Some(10)),
+        ("youtube_api", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut it = content_item(source, &format!("v{}", i % 4), views.unwrap_or(0));
+        it.metrics.views = views;
+        it.published_at = (i % 3 != 0).then(|| plus_secs(clock.now(), -(i as i64 % 2) * 3_600));
+        it.channel_id = Some("UCpage".into());
+        items.push(it);
+    }
     s.results.save(None, &items).await.unwrap();
-    let page = |offset, limit| ResultQuery {
-        offset,
-        limit,
+    clock.advance(Duration::from_secs(7_200));
+    for it in &mut items {
+        it.metrics.views = it.metrics.views.map(|v| v * 2);
+    }
+    s.results.save(None, &items[..5]).await.unwrap();
+    for order in [
+        ResultOrder::Views,
+        ResultOrder::Recent,
+        ResultOrder::Growth,
+        ResultOrder::Outlier,
+    ] {
+        let all = s
+            .results
+            .query(&ResultQuery {
+                order,
+                limit: 10_000,
+                ..ResultQuery::default()
+            })
+            .await
+            .unwrap();
+        assert!(all.len() >= 6, "{order:?}: {}", all.len());
+        for limit in [1, 2, 3] {
+            let mut q = ResultQuery {
+                order,
+                limit,
+                ..ResultQuery::default()
+            };
+            let mut paged = Vec::new();
+            loop {
+                let page = s.results.query(&q).await.unwrap();
+                assert!(page.len() <= limit as usize);
+                let Some(last) = page.last() else { break };
+                q.after = Some(q.cursor_after(last));
+                paged.extend(page);
+                assert!(paged.len() <= all.len(), "{order:?} by {limit}: a repeat");
+            }
+            let key = |r: &StoredResult| (r.item.platform.clone(), r.item.source_id.clone());
+            assert_eq!(
+                paged.iter().map(key).collect::<Vec<_>>(),
+                all.iter().map(key).collect::<Vec<_>>(),
+                "{order:?} in pages of {limit}"
+            );
+        }
+    }
+    let bad = ResultQuery {
+        order: ResultOrder::Views,
+        after: Some(prismq_domain::ports::ResultCursor {
+            value: Some(prismq_domain::ports::OrderValue::Real(1.5)),
+            platform: "youtube".into(),
+            source_id: "v1".into(),
+        }),
         ..ResultQuery::default()
     };
-    let ids = |k: Vec<(String, String)>| k.into_iter().map(|k| k.1).collect::<Vec<_>>();
-    assert_eq!(ids(keys(&s, page(0, 3)).await), vec!["v7", "v6", "v5"]);
-    assert_eq!(ids(keys(&s, page(3, 3)).await), vec!["v4", "v3", "v2"]);
-    assert_eq!(ids(keys(&s, page(6, 3)).await), vec!["v1"]);
-    assert!(keys(&s, page(7, 3)).await.is_empty());
+    assert_eq!(invalid_field(s.results.query(&bad).await), "after");
 }
 
 /// query refuses a limit of 0 or over 10,000 with `Invalid`.

@@ -10,8 +10,8 @@ use prismq_domain::outlier::{
     self, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
 };
 use prismq_domain::ports::{
-    ChannelBaseline, MetricSnapshot, RescoreReport, ResultOrder, ResultQuery, ResultStore,
-    StoredResult,
+    ChannelBaseline, MetricSnapshot, OrderValue, RescoreReport, ResultCursor, ResultOrder,
+    ResultQuery, ResultStore, StoredResult,
 };
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, TaskId, Timestamp};
 
@@ -204,6 +204,23 @@ fn desc_some_first<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Ordering {
     }
 }
 
+/// Whether `r` comes after the cursor in the query's order (its value descending, absent
+/// values last, then (platform, source_id)).
+fn after(q: &ResultQuery, r: &StoredResult, c: &ResultCursor) -> bool {
+    let f = |v: OrderValue| match v {
+        OrderValue::Int(n) => n as f64,
+        OrderValue::Real(x) => x,
+    };
+    let key = (r.item.platform.as_str(), r.item.source_id.as_str());
+    let ckey = (c.platform.as_str(), c.source_id.as_str());
+    match (q.value_of(r).map(f), c.value.map(f)) {
+        (Some(v), Some(cv)) if v != cv => v < cv,
+        (Some(_), None) => false,
+        (None, Some(_)) => true,
+        _ => key > ckey,
+    }
+}
+
 #[async_trait]
 impl ResultStore for MemoryStore {
     async fn save(
@@ -393,7 +410,7 @@ impl ResultStore for MemoryStore {
         }
         Ok(rows
             .into_iter()
-            .skip(usize::try_from(query.offset).unwrap_or(usize::MAX))
+            .filter(|r| query.after.as_ref().is_none_or(|c| after(query, r, c)))
             .take(query.limit as usize)
             .collect())
     }
