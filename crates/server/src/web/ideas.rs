@@ -32,7 +32,7 @@ pub const PAGE: u32 = 50;
 /// The longest description shown.
 pub const DESCRIPTION_MAX: usize = 5_000;
 /// The sort orders offered, as the CLI's `--order` names them.
-pub const ORDERS: [&str; 4] = ["views", "recent", "growth", "outlier"];
+pub const ORDERS: [&str; 4] = ["growth", "views", "recent", "outlier"];
 
 /// The list's filters, as `prismq results list` names them.
 #[derive(Debug, Default, Deserialize)]
@@ -187,9 +187,10 @@ fn filter<T>(
 
 fn order_of(text: &str) -> Result<ResultOrder, ValidationError> {
     match text {
-        "" | "views" => Ok(ResultOrder::Views),
+        "views" => Ok(ResultOrder::Views),
         "recent" => Ok(ResultOrder::Recent),
-        "growth" => Ok(ResultOrder::Growth),
+        // How fast they grow is what editors come for (and an index walk serves it).
+        "" | "growth" => Ok(ResultOrder::Growth),
         "outlier" => Ok(ResultOrder::Outlier),
         other => Err(ValidationError::new(
             "order",
@@ -290,7 +291,7 @@ pub async fn list(
         s
     };
     if out.order.value.is_empty() {
-        out.order.value = "views".into();
+        out.order.value = "growth".into();
     }
     if out.window.value.is_empty() {
         out.window.value = "24h".into();

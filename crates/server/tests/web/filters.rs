@@ -89,7 +89,7 @@ async fn filters_by_channel_source_new_since_and_window() {
     assert_eq!(ids(&all), ["old0000000a", "old0000000b", "new0000000c"]);
     // Each row's channel links to that channel's filter.
     assert!(all.contains("href=\"/ideas?channel=UCbbbbbbbbbbbbbbbbbbbbbb\""));
-    let (_, ch) = page("channel=UCaaaaaaaaaaaaaaaaaaaaaa".into()).await;
+    let (_, ch) = page("order=views&channel=UCaaaaaaaaaaaaaaaaaaaaaa".into()).await;
     assert_eq!(ids(&ch), ["old0000000a", "new0000000c"]);
     let (_, src) = page("source=youtube_channel".into()).await;
     assert_eq!(ids(&src), ["old0000000b"]);
@@ -103,6 +103,11 @@ async fn filters_by_channel_source_new_since_and_window() {
     );
     let (_, both) = page(format!("new_since={enc}&channel=UCbbbbbbbbbbbbbbbbbbbbbb")).await;
     assert!(ids(&both).is_empty() && both.contains("No videos match"));
+    // Without an order the list is by growth (24h), what editors come for.
+    let (st, d) = page(String::new()).await;
+    assert_eq!(st, 200);
+    assert!(d.contains("<option value=\"growth\" selected>") && d.contains("Views/hour (24h)"));
+    assert_eq!(ids(&d).len(), 3);
     // The window names the growth column and is kept.
     let (st, w) = page("order=growth&window=7d".into()).await;
     assert_eq!(st, 200);
