@@ -1,6 +1,6 @@
 //! The dashboard's pages against a large store: a real server on loopback over a SQLite
 //! file seeded with `PRISMQ_BENCH_TASKS` tasks (default 1,000,000, 100 of them dead
-//! letters) and `PRISMQ_BENCH_VIDEOS` videos (default 100,000) with
+//! letters, the oldest 50 cancelled) and `PRISMQ_BENCH_VIDEOS` videos (default 100,000) with
 //! `PRISMQ_BENCH_SNAPSHOTS` captures each (default 10). Each page is fetched
 //! `PRISMQ_BENCH_ROUNDS` times (default 50) by a signed-in client; the time is measured at
 //! the client over loopback (the server's time plus the HTTP round trip: an upper bound of
@@ -83,6 +83,10 @@ async fn seed(s: &support::Server, tasks: u64, videos: u64, snapshots: u64) {
         };
         s.app.queue.fail(&c.lease, &f).await.unwrap();
     }
+    // 50 cancelled tasks among the oldest: a status few tasks have, far from the newest ids.
+    for id in 1..=50.min(tasks as i64) {
+        s.app.queue.cancel(prismq_domain::TaskId(id)).await.unwrap();
+    }
     eprintln!("seeded {tasks} tasks in {:.1?}", t0.elapsed());
     let t0 = Instant::now();
     for round in 0..snapshots as i64 {
@@ -116,16 +120,107 @@ async fn seed(s: &support::Server, tasks: u64, videos: u64, snapshots: u64) {
     );
 }
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+fn runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(name)
+        // Blocking threads stay, so their CPU time stays readable by thread.
+        .thread_keep_alive(Duration::from_secs(24 * 3_600))
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(run());
+        .unwrap()
 }
 
-async fn run() {
+fn main() {
+    let server_rt = runtime("prismq-srv");
+    let client_rt = runtime("bench-client");
+    let s = server_rt.block_on(support::Server::start());
+    client_rt.block_on(run(&s));
+    server_rt.block_on(s.stop());
+}
+
+/// Clock ticks per second of `/proc`'s times.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds (user + system) of this process's threads except the client's and the main
+/// thread (which drives the client).
+fn server_cpu_secs(ticks: f64) -> f64 {
+    let me = std::process::id().to_string();
+    let mut total = 0u64;
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let tid = t.file_name().to_string_lossy().into_owned();
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if tid == me || comm.starts_with("bench-client") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command's closing parenthesis: state is the first, utime the
+        // 12th, stime the 13th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        total += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    }
+    total as f64 / ticks
+}
+
+/// The server's CPU use, in % of one core, over `secs` with `streams` live overviews open
+/// while a task is enqueued every second; and the data events the streams received.
+async fn live_cpu(s: &support::Server, cookie: &str, streams: u64, secs: u64) -> (f64, u64) {
+    let ticks = clock_ticks();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut readers = Vec::new();
+    for _ in 0..streams {
+        let mut r = reqwest::Client::new()
+            .get(s.url("/events/overview"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        readers.push(tokio::spawn(async move {
+            let mut events = 0u64;
+            while let Ok(Ok(Some(chunk))) =
+                tokio::time::timeout_at(deadline.into(), r.chunk()).await
+            {
+                events += chunk.windows(5).filter(|w| w == b"data:").count() as u64;
+            }
+            events
+        }));
+    }
+    let (cpu0, t0) = (server_cpu_secs(ticks), Instant::now());
+    let ty = TaskType::new("keyword_search").unwrap();
+    let mut i = 0;
+    while Instant::now() < deadline {
+        s.app
+            .queue
+            .enqueue_batch(vec![NewTask::new(
+                ty.clone(),
+                json!({ "query": format!("live {i}") }),
+            )])
+            .await
+            .unwrap();
+        i += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (cpu1, t1) = (server_cpu_secs(ticks), Instant::now());
+    let mut events = 0;
+    for r in readers {
+        events += r.await.unwrap();
+    }
+    ((cpu1 - cpu0) / (t1 - t0).as_secs_f64() * 100.0, events)
+}
+
+async fn run(s: &support::Server) {
     let (tasks, videos) = (
         env("PRISMQ_BENCH_TASKS", 1_000_000),
         env("PRISMQ_BENCH_VIDEOS", 100_000),
@@ -134,8 +229,11 @@ async fn run() {
         env("PRISMQ_BENCH_SNAPSHOTS", 10),
         env("PRISMQ_BENCH_ROUNDS", 50),
     );
-    let s = support::Server::start().await;
-    seed(&s, tasks, videos, snapshots).await;
+    let (streams, stream_secs) = (
+        env("PRISMQ_BENCH_STREAMS", 20),
+        env("PRISMQ_BENCH_STREAM_SECS", 30),
+    );
+    seed(s, tasks, videos, snapshots).await;
     let key = s.key(&[Scope::Admin], 100_000).await;
     let c = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -154,7 +252,21 @@ async fn run() {
         .unwrap();
     let cookie = format!("prismq_session={}", cookie_value(&r, "prismq_session"));
     let mid = tasks / 2;
-    let video = format!("/ideas/youtube_keyword/v{:010}", videos / 2);
+    let video = format!("/ideas/youtube/v{:010}", videos / 2);
+    // The 100th page by views: the cursor after its first 4,950 videos.
+    let deep = {
+        let q = prismq_domain::ports::ResultQuery {
+            order: prismq_domain::ports::ResultOrder::Views,
+            limit: 4_950,
+            ..prismq_domain::ports::ResultQuery::default()
+        };
+        let first = s.app.results.query(&q).await.unwrap();
+        let cursor = first.last().map(|l| q.cursor_after(l)).unwrap();
+        format!(
+            "/ideas?order=views&after={}",
+            prismq_server::api::results::encode_cursor(&cursor)
+        )
+    };
     let pages = [
         "/".to_owned(),
         "/tasks".into(),
@@ -162,16 +274,25 @@ async fn run() {
         format!("/tasks?before={mid}"),
         "/tasks?status=failed&type=keyword_search".into(),
         "/tasks?q=topic%2042".into(),
+        // 50 tasks among the oldest ids: read through the finished-time index.
+        "/tasks?status=cancelled".into(),
+        // No task matches: not read at all (the counts say so).
+        "/tasks?status=running".into(),
         format!("/tasks/{mid}"),
         "/dead-letters".into(),
         "/workers".into(),
         "/schedules".into(),
-        "/enqueue".into(),
+        "/enqueue?type=keyword_search".into(),
+        "/schedules/add?type=channel_scrape".into(),
+        "/ideas".into(),
         "/ideas?order=views".into(),
         "/ideas?order=recent".into(),
         "/ideas?order=growth".into(),
         "/ideas?order=outlier".into(),
-        "/ideas?order=views&page=100".into(),
+        "/ideas?order=growth&window=7d".into(),
+        format!("/ideas?channel=UC{:022}", 7),
+        "/ideas?order=views&new_since=1h".into(),
+        deep,
         video.clone(),
         format!("{video}/chart.svg"),
     ];
@@ -180,7 +301,7 @@ async fn run() {
         "{:<48} {:>10} {:>10} {:>10}",
         "page", "p50 ms", "p95 ms", "max ms"
     );
-    for p in &pages {
+    for p in pages.iter().filter(|_| rounds > 0) {
         let mut times = Vec::new();
         for _ in 0..rounds {
             let t = Instant::now();
@@ -204,5 +325,12 @@ async fn run() {
             at(1.0)
         );
     }
-    s.stop().await;
+    if streams > 0 && stream_secs > 0 {
+        let (idle, _) = live_cpu(s, &cookie, 0, stream_secs).await;
+        let (busy, events) = live_cpu(s, &cookie, streams, stream_secs).await;
+        println!(
+            "live overview: {streams} streams for {stream_secs} s, {events} data events; server CPU {busy:.2} % of a core ({idle:.2} % with none open): {:.3} % per open page",
+            (busy - idle).max(0.0) / streams as f64
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! Ideas: the collected videos and a video's page. Every use of the result store port
 //! (`query`, `get`, `find`, `history`) is in this file, so the coming one-record-per-video
-//! rework changes one place. The list sorts by views, recent, growth (views per hour) or
-//! outlier score and filters by source and "seen since"; a video's page shows its metadata
+//! rework changes one place. The list sorts by views, recent, growth (views per hour over a
+//! chosen window) or outlier score and filters by source, channel, "seen since" and "new
+//! since" (first seen), as `prismq results list` does; a refused filter is shown next to its
+//! field. A video's page shows its metadata
 //! as text, its metric history as a server-drawn SVG chart and a table, and every source
 //! that found it.
 
@@ -14,6 +16,7 @@ use serde::Deserialize;
 
 use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{MetricSnapshot, ResultOrder, ResultQuery, StoredResult};
+use prismq_domain::ValidationError;
 
 use super::chart;
 use super::page::{
@@ -29,23 +32,35 @@ pub const PAGE: u32 = 50;
 /// The longest description shown.
 pub const DESCRIPTION_MAX: usize = 5_000;
 /// The sort orders offered, as the CLI's `--order` names them.
-pub const ORDERS: [&str; 4] = ["views", "recent", "growth", "outlier"];
+pub const ORDERS: [&str; 4] = ["growth", "views", "recent", "outlier"];
 
-/// The list's filters.
+/// The list's filters, as `prismq results list` names them.
 #[derive(Debug, Default, Deserialize)]
 pub struct IdeasQuery {
     /// views, recent, growth or outlier.
     #[serde(default)]
     pub order: String,
+    /// The growth window: 1h, 24h, 7d or 30d (what `growth` sorts by and the column shows).
+    #[serde(default)]
+    pub window: String,
     /// Only this source (`youtube_channel`, …).
     #[serde(default)]
     pub source: String,
+    /// Only this channel id (`UC…`).
+    #[serde(default)]
+    pub channel: String,
     /// Seen since: a duration (`7d`) or an RFC 3339 instant.
     #[serde(default)]
     pub since: String,
+    /// First seen since ("new since"): a duration or an RFC 3339 instant.
+    #[serde(default)]
+    pub new_since: String,
     /// Start after this video: the cursor the previous page's "Next" link carries.
     pub after: Option<String>,
 }
+
+/// The most characters of a source or channel filter.
+pub const FILTER_MAX: usize = 100;
 
 /// One video in the list.
 #[derive(Debug)]
@@ -56,11 +71,13 @@ pub struct IdeaRow {
     pub title: String,
     /// Channel.
     pub channel: String,
+    /// `channel=…` of this video's channel, when it has an id.
+    pub channel_filter: Option<String>,
     /// Source.
     pub source: String,
     /// Views.
     pub views: String,
-    /// Views per hour.
+    /// Views per hour over the chosen window.
     pub growth: String,
     /// Outlier score.
     pub outlier: String,
@@ -96,14 +113,20 @@ fn opt_count(v: Option<i64>) -> String {
     v.map_or_else(|| "-".to_owned(), count)
 }
 
-fn row(r: &StoredResult) -> IdeaRow {
+fn row(r: &StoredResult, w: GrowthWindow) -> IdeaRow {
     IdeaRow {
         href: href(r),
         title: line(&r.item.title, TITLE_MAX),
         channel: line(r.item.channel.as_deref().unwrap_or("-"), TITLE_MAX),
+        channel_filter: r
+            .item
+            .channel_id
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.chars().count() <= FILTER_MAX)
+            .map(|c| format!("channel={}", encode(c))),
         source: line(&r.item.source, TITLE_MAX),
         views: opt_count(r.item.metrics.views),
-        growth: growth_cell(r, GrowthWindow::Day),
+        growth: growth_cell(r, w),
         outlier: r
             .outlier
             .as_ref()
@@ -113,49 +136,109 @@ fn row(r: &StoredResult) -> IdeaRow {
     }
 }
 
+/// A filter's value as typed (cleaned) and its refusal.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// As typed.
+    pub value: String,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Template)]
 #[template(path = "ideas.html")]
 struct IdeasPage {
     chrome: Chrome,
     orders: Vec<&'static str>,
-    order: String,
-    source: String,
-    since: String,
+    windows: Vec<&'static str>,
+    order: Filter,
+    window: Filter,
+    source: Filter,
+    channel: Filter,
+    since: Filter,
+    new_since: Filter,
+    /// A filter was refused: nothing was looked up.
+    refused: bool,
+    window_label: &'static str,
     rows: Vec<IdeaRow>,
     first: Option<String>,
     next: Option<String>,
 }
 
-fn invalid(e: prismq_domain::ValidationError) -> WebError {
-    WebError::from(crate::error::ApiError::from(e))
+/// The growth windows offered, as the CLI's `--window` names them.
+pub const WINDOWS: [&str; 4] = ["1h", "24h", "7d", "30d"];
+
+fn filter<T>(
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, ValidationError>,
+) -> (Filter, Option<T>) {
+    let mut f = Filter {
+        value: line(value, TITLE_MAX),
+        error: None,
+    };
+    match parse(value.trim()) {
+        Ok(v) => (f, Some(v)),
+        Err(e) => {
+            f.error = Some(line(&e.to_string(), LINE_MAX));
+            (f, None)
+        }
+    }
 }
 
-/// `GET /ideas`.
+fn order_of(text: &str) -> Result<ResultOrder, ValidationError> {
+    match text {
+        "views" => Ok(ResultOrder::Views),
+        "recent" => Ok(ResultOrder::Recent),
+        // How fast they grow is what editors come for (and an index walk serves it).
+        "" | "growth" => Ok(ResultOrder::Growth),
+        "outlier" => Ok(ResultOrder::Outlier),
+        other => Err(ValidationError::new(
+            "order",
+            format!("{:?} is not a sort order", line(other, 40)),
+            "views, recent, growth, outlier",
+        )),
+    }
+}
+
+/// A source or channel filter: empty (any), or up to [`FILTER_MAX`] characters.
+fn name_filter(field: &'static str, text: &str) -> Result<Option<String>, ValidationError> {
+    let n = text.chars().count();
+    if n > FILTER_MAX || text.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            format!("the text is {n} characters long or holds control characters"),
+            format!("up to {FILTER_MAX} printable characters, or empty for any"),
+        ));
+    }
+    Ok(Some(text.to_owned()).filter(|s| !s.is_empty()))
+}
+
+/// `GET /ideas`: a refused filter is shown next to its field (422) and nothing is looked up.
 pub async fn list(
     State(state): State<ServerState>,
     viewer: Viewer,
     q: Result<Query<IdeasQuery>, QueryRejection>,
 ) -> WebResult {
     let Query(q) = q.map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))?;
-    let order = match q.order.as_str() {
-        "" | "views" => ResultOrder::Views,
-        "recent" => ResultOrder::Recent,
-        "growth" => ResultOrder::Growth,
-        "outlier" => ResultOrder::Outlier,
-        other => {
-            return Err(WebError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "order {:?} is not known; accepted: views, recent, growth, outlier",
-                    line(other, 40)
-                ),
-            ))
+    let now = state.app.clock.now();
+    let (order, order_v) = filter(&q.order, order_of);
+    let (window, window_v) = filter(&q.window, |w| {
+        if w.is_empty() {
+            Ok(GrowthWindow::Day)
+        } else {
+            w.parse::<GrowthWindow>()
+        }
+    });
+    let (source, source_v) = filter(&q.source, |s| name_filter("source", s));
+    let (channel, channel_v) = filter(&q.channel, |s| name_filter("channel", s));
+    let when = |field: &'static str| {
+        move |s: &str| match s {
+            "" => Ok(None),
+            s => input::since(field, s, now).map(Some),
         }
     };
-    let since = match q.since.trim() {
-        "" => None,
-        s => Some(input::since("since", s, state.app.clock.now()).map_err(invalid)?),
-    };
+    let (since, since_v) = filter(&q.since, when("since"));
+    let (new_since, new_since_v) = filter(&q.new_since, when("new_since"));
     let after = match q.after.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(crate::api::results::decode_cursor(text).ok_or_else(|| {
@@ -166,9 +249,37 @@ pub async fn list(
             )
         })?),
     };
-    let query = ResultQuery {
-        source: Some(q.source.trim().to_owned()).filter(|s| !s.is_empty()),
+    let w = window_v.unwrap_or(GrowthWindow::Day);
+    let mut out = IdeasPage {
+        chrome: viewer.chrome("Ideas", "ideas"),
+        orders: ORDERS.to_vec(),
+        windows: WINDOWS.to_vec(),
+        refused: false,
+        window_label: w.as_str(),
+        rows: Vec::new(),
+        first: None,
+        next: None,
+        order,
+        window,
+        source,
+        channel,
         since,
+        new_since,
+    };
+    let (Some(order), Some(window), Some(source), Some(channel_id), Some(since), Some(new_since)) =
+        (order_v, window_v, source_v, channel_v, since_v, new_since_v)
+    else {
+        out.refused = true;
+        let mut r = render(&out);
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(r);
+    };
+    let query = ResultQuery {
+        source,
+        channel_id,
+        since,
+        new_since,
+        window,
         order,
         after,
         limit: PAGE,
@@ -179,33 +290,36 @@ pub async fn list(
     let link = |after: Option<String>| {
         let mut s = url_pairs(&[
             ("order", &q.order),
+            ("window", &q.window),
             ("source", &q.source),
+            ("channel", &q.channel),
             ("since", &q.since),
+            ("new_since", &q.new_since),
         ]);
         if let Some(a) = after {
             s.push_str(&format!("after={a}"));
         }
         s
     };
-    Ok(render(&IdeasPage {
-        chrome: viewer.chrome("Ideas", "ideas"),
-        orders: ORDERS.to_vec(),
-        order: if q.order.is_empty() {
-            "views".into()
-        } else {
-            q.order.clone()
-        },
-        source: line(&q.source, TITLE_MAX),
-        since: line(&q.since, TITLE_MAX),
-        first: query.after.is_some().then(|| link(None)),
-        next: match found.last() {
-            Some(last) if found.len() == PAGE as usize => Some(link(Some(
-                crate::api::results::encode_cursor(&query.cursor_after(last)),
-            ))),
-            _ => None,
-        },
-        rows: found.iter().map(row).collect(),
-    }))
+    if out.order.value.is_empty() {
+        out.order.value = "growth".into();
+    }
+    if out.window.value.is_empty() {
+        out.window.value = "24h".into();
+    }
+    out.first = query.after.is_some().then(|| link(None));
+    out.next = match found.last() {
+        Some(last) if found.len() == PAGE as usize => Some(link(Some(
+            crate::api::results::encode_cursor(&query.cursor_after(last)),
+        ))),
+        _ => None,
+    };
+    out.rows = found.iter().map(|r| row(r, window)).collect();
+    Ok(render(&out))
+}
+
+fn invalid(e: ValidationError) -> WebError {
+    WebError::from(crate::error::ApiError::from(e))
 }
 
 /// One history row.

@@ -17,6 +17,7 @@ pub mod enqueue;
 pub mod ideas;
 pub mod overview;
 pub mod page;
+pub mod params_form;
 pub mod schedules;
 pub mod session;
 pub mod signin;
@@ -70,6 +71,10 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/dead-letters/purge", post(dlq::purge))
         .route("/workers", get(workers::list))
         .route("/schedules", get(schedules::list))
+        .route(
+            "/schedules/add",
+            get(schedules::add_form).post(schedules::add),
+        )
         .route("/schedules/{name}/{action}", post(schedules::act))
         .route("/enqueue", get(enqueue::form).post(enqueue::submit))
         .route("/ideas", get(ideas::list))

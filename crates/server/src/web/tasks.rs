@@ -103,6 +103,37 @@ fn matches(t: &Task, needle: &str) -> bool {
         || hay(t.task_type.as_str())
 }
 
+/// A finished status with at most this many tasks is read through the store's
+/// finished-time index (those few sorted by id) instead of walking ids down from the newest.
+pub const INDEXED_FINISHED_MAX: u64 = 5_000;
+
+/// Picks how a status-filtered page is read, from the per-(type, status) counts the store
+/// keeps (`stats`, one small read): not at all when no task matches (a walk of ids would
+/// read the whole table to find nothing); for a finished status with few tasks, through the
+/// finished-time index, by a `finished_before` bound every finished task meets, so the store
+/// sorts those few instead of walking every id from the newest to reach them. False when no
+/// task can match.
+pub async fn narrow(state: &ServerState, filter: &mut TaskFilter) -> Result<bool, WebError> {
+    let Some(status) = filter.status else {
+        return Ok(true);
+    };
+    let stats = state.app.queue.stats().await?;
+    let n: u64 = stats
+        .counts
+        .iter()
+        .filter(|c| c.status == status)
+        .filter(|c| filter.task_type.as_ref().is_none_or(|t| *t == c.task_type))
+        .map(|c| c.count)
+        .sum();
+    if n == 0 {
+        return Ok(false);
+    }
+    if status.is_final() && n <= INDEXED_FINISHED_MAX && filter.finished_before.is_none() {
+        filter.finished_before = Some(jiff::Timestamp::MAX);
+    }
+    Ok(true)
+}
+
 /// Reads one page: `PAGE` tasks after `before`, or with a text filter the matches among the
 /// next [`TEXT_SCAN`] tasks. The id to continue before, if there may be more.
 pub async fn page_of(
@@ -110,6 +141,9 @@ pub async fn page_of(
     mut filter: TaskFilter,
     text: &str,
 ) -> Result<(Vec<Task>, Option<i64>), WebError> {
+    if !narrow(state, &mut filter).await? {
+        return Ok((Vec::new(), None));
+    }
     let needle = text.trim().to_lowercase();
     if needle.is_empty() {
         filter.limit = PAGE;

@@ -344,3 +344,63 @@ async fn workers_tasks_filters_paging_and_quota_show() {
     );
     s.stop().await;
 }
+
+/// The ids a task list shows, in order, and its "Older" link.
+fn listed(html: &str) -> (Vec<i64>, Option<String>) {
+    let ids = html
+        .split("<a href=\"/tasks/")
+        .skip(1)
+        .filter_map(|p| p.split('"').next()?.parse().ok())
+        .collect();
+    let next = html
+        .split("href=\"/tasks?")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .filter(|p| p.contains("before="))
+        .map(|p| format!("/tasks?{}", p.replace("&#38;", "&")));
+    (ids, next)
+}
+
+#[tokio::test]
+async fn a_rare_status_pages_through_the_finished_index_and_an_empty_one_reads_nothing() {
+    let s = Server::start().await;
+    for i in 0..130 {
+        s.app.enqueue(keyword(&format!("t{i}"))).await.unwrap();
+    }
+    // The oldest 60 are cancelled: few (read through the finished-time index) and far from
+    // the newest ids (a walk down from the newest would pass every other task first).
+    for id in 1..=60 {
+        s.app.queue.cancel(prismq_domain::TaskId(id)).await.unwrap();
+    }
+    let reader = s.key(&[Scope::Read], 600).await;
+    let me = sign_in(&s, &reader).await;
+    let mut seen = Vec::new();
+    let mut path = Some("/tasks?status=cancelled&type=keyword_search".to_owned());
+    while let Some(p) = path {
+        let html = get(&s, &p, &me.cookie).await.text().await.unwrap();
+        let (ids, next) = listed(&html);
+        assert!(ids.len() <= 50);
+        seen.extend(ids);
+        path = next;
+    }
+    assert_eq!(
+        seen,
+        (1..=60).rev().collect::<Vec<i64>>(),
+        "newest first, each once"
+    );
+    // No running task: nothing to list, and the page says so.
+    let html = get(&s, "/tasks?status=running", &me.cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed(&html), (Vec::new(), None));
+    // The queued ones are unaffected: the newest 50 of the 70 left.
+    let html = get(&s, "/tasks?status=queued", &me.cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed(&html).0, (81..=130).rev().collect::<Vec<i64>>());
+    s.stop().await;
+}

@@ -5,7 +5,9 @@
 
 mod actions;
 mod browser;
+mod filters;
 mod fixtures;
+mod forms;
 mod http;
 mod pages;
 #[allow(dead_code)]

@@ -185,50 +185,80 @@ async fn enqueue_from_the_form_with_a_refused_field_and_its_message() {
         ))
         .unwrap_err()
         .to_string();
-    let b = Browser::start(1440).await;
-    b.sign_in(&s, &key).await;
-    b.open(&s, "/enqueue").await;
-    b.client
-        .find(Locator::Css("#type option[value='keyword_search']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let fill = |id: &'static str, v: &'static str| {
-        let c = b.client.clone();
-        async move {
-            let el = c.find(Locator::Id(id)).await.unwrap();
-            el.clear().await.unwrap();
-            el.send_keys(v).await.unwrap();
-        }
-    };
-    fill("name0", "query").await;
-    fill("value0", "rust tutorials").await;
-    fill("name1", "top_n").await;
-    fill("value1", "9999").await;
-    b.click("#enqueue").await;
-    let shown = b.wait_for_text("#error1", "top_n").await;
-    assert_eq!(shown, expected, "the CLI's message, next to the field");
-    assert_eq!(
+    for width in [375, 1440] {
+        let before = s.task_count().await;
+        let b = Browser::start(width).await;
+        b.sign_in(&s, &key).await;
+        b.open(&s, "/enqueue").await;
+        // Choose the type with the plain GET form (no script needed).
         b.client
-            .find(Locator::Id("value1"))
+            .find(Locator::Css("#type-choice option[value='keyword_search']"))
             .await
             .unwrap()
-            .attr("aria-invalid")
+            .click()
+            .await
+            .unwrap();
+        b.click("#choose").await;
+        b.wait_for_text("#params-legend", "keyword_search").await;
+        assert_eq!(b.unlabelled().await, Vec::<String>::new());
+        assert_eq!(
+            b.text("label[for='p-query']").await,
+            "query (required)",
+            "required is marked"
+        );
+        assert_eq!(b.text("#p-query-help").await, "what to search for");
+        let fill = |id: &'static str, v: &'static str| {
+            let c = b.client.clone();
+            async move {
+                let el = c.find(Locator::Id(id)).await.unwrap();
+                el.clear().await.unwrap();
+                el.send_keys(v).await.unwrap();
+            }
+        };
+        fill("p-query", "rust tutorials").await;
+        fill("p-top_n", "9999").await;
+        b.client
+            .find(Locator::Css("#p-sort_by option[value='date']"))
             .await
             .unwrap()
-            .as_deref(),
-        Some("true")
-    );
-    assert_eq!(s.task_count().await, 0, "nothing was written");
-    b.screenshot("enqueue-refused-1440").await;
-    fill("value1", "20").await;
-    b.click("#enqueue").await;
-    b.wait_for_text("h1", "Task ").await;
-    assert_eq!(s.task_count().await, 1);
-    b.wait_for_text("#params", "rust tutorials").await;
-    b.close().await;
+            .click()
+            .await
+            .unwrap();
+        b.click("#enqueue").await;
+        let shown = b.wait_for_text("#p-top_n-error", "top_n").await;
+        assert_eq!(shown, expected, "the CLI's message, next to the field");
+        let attr = |id: &'static str, name: &'static str| {
+            let c = b.client.clone();
+            async move {
+                c.find(Locator::Id(id))
+                    .await
+                    .unwrap()
+                    .prop(name)
+                    .await
+                    .unwrap()
+                    .unwrap_or_default()
+            }
+        };
+        assert_eq!(attr("p-top_n", "ariaInvalid").await, "true");
+        assert_eq!(attr("p-query", "value").await, "rust tutorials", "kept");
+        assert_eq!(attr("p-top_n", "value").await, "9999", "kept");
+        assert_eq!(attr("p-sort_by", "value").await, "date", "kept");
+        assert_eq!(s.task_count().await, before, "nothing was written");
+        assert!(!b.overflows().await, "the form fits {width} px");
+        b.screenshot(&format!("enqueue-refused-{width}")).await;
+        fill("p-top_n", "20").await;
+        b.click("#enqueue").await;
+        b.wait_for_text("h1", "Task ").await;
+        b.wait_for_text("#params", "rust tutorials").await;
+        let params = b.text("#params").await;
+        assert!(
+            params.contains("\"top_n\": 20") && params.contains("\"sort_by\": \"date\""),
+            "{params}"
+        );
+        assert_eq!(s.task_count().await, before + 1);
+        b.close().await;
+    }
+    assert_eq!(s.task_count().await, 2);
     s.stop().await;
 }
 
@@ -335,5 +365,59 @@ async fn a_video_shows_its_chart_and_hostile_titles_show_as_text() {
         assert_eq!(pwned(&b).await, serde_json::Value::Null, "nothing ran");
         b.close().await;
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_a_schedule_from_the_form_with_a_refused_field() {
+    let s = Server::start().await;
+    let admin = s.key(&[Scope::Admin], 600).await;
+    let expected = prismq_domain::schedule::Cadence::every("10s")
+        .unwrap_err()
+        .to_string();
+    for width in [375, 1440] {
+        let b = Browser::start(width).await;
+        b.sign_in(&s, &admin).await;
+        b.open(&s, "/schedules").await;
+        b.click("#add-schedule").await;
+        b.wait_for_text("h1", "Add a schedule").await;
+        b.client
+            .find(Locator::Css("#type-choice option[value='channel_scrape']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.click("#choose").await;
+        b.wait_for_text("#params-legend", "channel_scrape").await;
+        assert_eq!(b.unlabelled().await, Vec::<String>::new());
+        let name = format!("veritasium-{width}");
+        let fill = |id: &'static str, v: String| {
+            let c = b.client.clone();
+            async move {
+                let el = c.find(Locator::Id(id)).await.unwrap();
+                el.clear().await.unwrap();
+                el.send_keys(&v).await.unwrap();
+            }
+        };
+        fill("name", name.clone()).await;
+        fill("every", "10s".into()).await;
+        fill("p-channel_url", "@veritasium".into()).await;
+        b.click("#add").await;
+        let shown = b.wait_for_text("#every-error", "every").await;
+        assert_eq!(shown, expected, "the CLI's message, next to the field");
+        assert!(
+            s.app.schedule_views().await.unwrap().len() < 2,
+            "nothing written"
+        );
+        assert!(!b.overflows().await, "the form fits {width} px");
+        b.screenshot(&format!("schedule-add-refused-{width}")).await;
+        fill("every", "6h".into()).await;
+        b.click("#add").await;
+        b.wait_for_text("h1", "Schedules").await;
+        b.wait_for_text("main table", &name).await;
+        b.close().await;
+    }
+    assert_eq!(s.app.schedule_views().await.unwrap().len(), 2);
     s.stop().await;
 }
