@@ -14,7 +14,8 @@
 //!   lease in play) and `keys::*`: enqueueing, listing, purging, stats, cancel, retry and
 //!   API keys are the operator's and admin's, not a worker's; a remote worker's
 //!   `RemoteStore` refuses them (the API's `/v1/tasks` endpoints and `prismq keys` serve
-//!   them), and they pass on the server's store in its own suite.
+//!   them) but for one enqueue, a follow-up's, which goes to `POST /v1/tasks` (tested in
+//!   `tests/remote.rs`), and they pass on the server's store in its own suite.
 //! - `results::*`, `result_queries::*`, `outliers::*`: a remote worker saves items only for a
 //!   task it holds the lease of (the server checks the lease), and reads no results; those
 //!   obligations save without a task and query the store, which the server's store passes
