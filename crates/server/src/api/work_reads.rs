@@ -35,15 +35,38 @@ fn bounded(field: &str, text: Option<&str>) -> Result<(), ValidationError> {
     }
 }
 
+/// Which tracked videos: the domain's [`TrackedFilter`], read strictly (a misspelt
+/// condition is refused, never dropped into a wider listing).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackedFilterBody {
+    #[serde(default)]
+    seen_since: Option<prismq_domain::Timestamp>,
+    #[serde(default)]
+    channel_id: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+}
+
+impl From<TrackedFilterBody> for TrackedFilter {
+    fn from(b: TrackedFilterBody) -> TrackedFilter {
+        TrackedFilter {
+            seen_since: b.seen_since,
+            channel_id: b.channel_id,
+            schedule: b.schedule,
+        }
+    }
+}
+
 /// `POST /v1/work/tracked`'s body: the `TrackedVideos` port's arguments.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackedBody {
     /// `{"seen_since": RFC 3339|null, "channel_id": str|null, "schedule": str|null}`; every
-    /// condition given must hold.
+    /// condition given must hold; another key is refused.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub filter: TrackedFilter,
+    pub filter: TrackedFilterBody,
     /// Only ids strictly after this one (keyset paging: the last id of the previous page).
     #[serde(default)]
     pub after: Option<String>,
@@ -83,10 +106,11 @@ pub async fn tracked(
     bounded("after", b.after.as_deref())?;
     bounded("filter.channel_id", b.filter.channel_id.as_deref())?;
     bounded("filter.schedule", b.filter.schedule.as_deref())?;
+    let filter = TrackedFilter::from(b.filter);
     let ids = state
         .app
         .tracked
-        .tracked_ids(&b.filter, b.after, b.limit)
+        .tracked_ids(&filter, b.after, b.limit)
         .await?;
     Ok(Json(TrackedAnswer { ids }))
 }

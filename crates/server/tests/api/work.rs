@@ -565,6 +565,15 @@ async fn tracked_videos_and_baselines_for_remote_handlers() {
         404,
         "not_found",
     );
+    let misspelt = post(
+        &s,
+        &work,
+        "/v1/work/tracked",
+        json!({"filter": {"chanel_id": "UC"}, "limit": 10}),
+    )
+    .await;
+    assert_error(&misspelt, 422, "invalid");
+    assert!(misspelt.text.contains("chanel_id"), "{}", misspelt.text);
     assert_error(
         &post(&s, &read, "/v1/work/tracked", json!({"limit": 10})).await,
         403,
