@@ -1,6 +1,7 @@
-//! `RemoteStore` against a real `prismq serve` router on 127.0.0.1 over a real SQLite file:
-//! HTTPS with a self-signed certificate (made here with the system's `openssl`) trusted
-//! through a CA file, and refused without it.
+//! `RemoteStore` against a real `prismq serve` on 127.0.0.1 over a real SQLite file: HTTPS
+//! with a self-signed certificate (made here with the system's `openssl`) trusted through a
+//! CA file, and refused without it; follow-up tasks enqueued over the API with a key that
+//! may, refused clearly otherwise, through the ports and through the unchanged runtime.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -233,5 +234,178 @@ async fn follow_ups_are_enqueued_with_a_key_that_may_and_refused_clearly_otherwi
             .await
             .unwrap()
     );
+    s.stop().await;
+}
+
+/// A handler of `parent` tasks asking for one `child` follow-up, and of `child` tasks.
+struct Parent;
+
+#[async_trait::async_trait]
+impl prismq_domain::TaskHandler for Parent {
+    fn task_type(&self) -> prismq_domain::TaskType {
+        prismq_domain::TaskType::new("parent").unwrap()
+    }
+    fn validate(
+        &self,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), prismq_domain::ValidationError> {
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        task: &prismq_domain::Task,
+        _: &prismq_domain::TaskContext,
+    ) -> Result<prismq_domain::TaskResult, prismq_domain::TaskError> {
+        let mut child = prismq_domain::NewTask::new(
+            prismq_domain::TaskType::new("child").unwrap(),
+            serde_json::json!({ "of": task.id.0 }),
+        );
+        child.idempotency_key = Some(format!("child-of-{}", task.id.0));
+        Ok(prismq_domain::TaskResult {
+            follow_ups: vec![prismq_domain::FollowUp {
+                task: child,
+                unless_channel_has_baseline: Some("UCX6OQ3DkcsbYNE6H8uQQuVA".into()),
+            }],
+            ..prismq_domain::TaskResult::default()
+        })
+    }
+}
+
+struct Child;
+
+#[async_trait::async_trait]
+impl prismq_domain::TaskHandler for Child {
+    fn task_type(&self) -> prismq_domain::TaskType {
+        prismq_domain::TaskType::new("child").unwrap()
+    }
+    fn validate(
+        &self,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), prismq_domain::ValidationError> {
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        _: &prismq_domain::Task,
+        _: &prismq_domain::TaskContext,
+    ) -> Result<prismq_domain::TaskResult, prismq_domain::TaskError> {
+        Ok(prismq_domain::TaskResult::default())
+    }
+}
+
+/// The unchanged runtime on `RemoteStore` ports: a task's follow-up is checked against the
+/// channel's baselines and enqueued over the API when the key may enqueue; with a
+/// `work`-only key it is refused, noted in the task's log, and the task still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_runtime_enqueues_follow_ups_when_its_key_may() {
+    use std::sync::Arc;
+
+    use prismq_app::{PluginRegistry, Ports, RunOptions, Runtime, WorkerSettings};
+    use prismq_domain::Registrar;
+    use prismq_domain::{NewTask, TaskStatus, TaskType};
+    use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+
+    let registry = || {
+        let mut r = PluginRegistry::new();
+        r.add(Arc::new(Parent)).unwrap();
+        r.add(Arc::new(Child)).unwrap();
+        Arc::new(r)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        SqliteOptions::new(dir.path().join("queue.db")),
+        Arc::new(prismq_domain::ports::SystemClock),
+    )
+    .unwrap();
+    let config = Config::load(&LoadOptions {
+        working_dir: Some(dir.path().to_path_buf()),
+        env: BTreeMap::new(),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let app = App::from_parts(
+        Ports::from_store(store),
+        Arc::new(prismq_domain::ports::SystemClock),
+        registry(),
+        config,
+    );
+    let stop = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::spawn(prismq_server::serve(
+        app.clone(),
+        ServerOptions::new("127.0.0.1:0".parse().unwrap()),
+        stop.clone(),
+        move |a| {
+            let _ = tx.send(a);
+        },
+    ));
+    let s = Served {
+        app,
+        addr: rx.await.unwrap(),
+        stop,
+        handle,
+    };
+    let url = format!("http://{}", s.addr);
+    let run = |key: ApiKeySecret| {
+        let mut o = RemoteOptions::new(&url, key).unwrap();
+        o.claim_wait = std::time::Duration::ZERO;
+        let remote = Arc::new(RemoteStore::new(o).unwrap());
+        let runtime = Runtime::new(
+            remote.clone(),
+            remote.clone(),
+            remote.clone(),
+            remote,
+            registry(),
+            WorkerSettings {
+                concurrency: 1,
+                ..WorkerSettings::default()
+            },
+        );
+        async move {
+            runtime
+                .run(
+                    RunOptions {
+                        drain: true,
+                        max_tasks: None,
+                    },
+                    CancellationToken::new(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let parent = || NewTask::new(TaskType::new("parent").unwrap(), serde_json::json!({}));
+
+    // A work-only key: the follow-up is refused, the parent completes.
+    let first = s.app.queue.enqueue(parent()).await.unwrap().id;
+    let report = run(s.key(&[Scope::Work]).await).await;
+    assert_eq!(report.completed, 1);
+    let done = s.app.queue.get(first).await.unwrap();
+    assert_eq!(done.status, TaskStatus::Completed);
+    let summary = done.summary.unwrap();
+    assert_eq!(summary["follow_ups"]["refused"], 1, "{summary}");
+    let log = s.app.logs.list(first).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.message.contains("follow-up child not enqueued")
+                && e.message.contains("--scope work,enqueue")),
+        "{log:?}"
+    );
+    assert_eq!(
+        s.app.queue.stats().await.unwrap().counts.len(),
+        1,
+        "no child"
+    );
+
+    // A key that may enqueue: the child is enqueued over the API and run by the same worker.
+    let second = s.app.queue.enqueue(parent()).await.unwrap().id;
+    let report = run(s.key(&[Scope::Work, Scope::Enqueue]).await).await;
+    assert_eq!(report.completed, 2, "the parent and its child");
+    let summary = s.app.queue.get(second).await.unwrap().summary.unwrap();
+    let child = summary["follow_ups"]["enqueued"][0].as_i64().unwrap();
+    let child = s.app.queue.get(prismq_domain::TaskId(child)).await.unwrap();
+    assert_eq!(child.task_type.as_str(), "child");
+    assert_eq!(child.params["of"], second.0);
+    assert_eq!(child.status, TaskStatus::Completed);
     s.stop().await;
 }
