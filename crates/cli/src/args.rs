@@ -346,6 +346,11 @@ pub struct WorkArgs {
     /// The file holding the API key for --server (instead of PRISMQ_API_KEY).
     #[arg(long, value_name = "FILE", requires = "server")]
     pub api_key_file: Option<std::path::PathBuf>,
+    /// Trust the certificates in this PEM file for an https:// --server, besides the
+    /// bundled web roots: a private CA, or the server's self-signed certificate
+    /// [worker.server_ca_cert].
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Serve this worker's Prometheus metrics at http://ADDR/metrics (a loopback address
     /// unless --metrics-insecure-bind).
     #[arg(long, value_name = "ADDR")]

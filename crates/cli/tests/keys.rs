@@ -200,6 +200,41 @@ fn bad_flags_are_refused_and_write_nothing() {
     );
     assert!(e.contains("missing.pem") && e.contains("PEM"), "{e}");
     s.fails(&["serve", "--tls-cert", "missing.pem"], 2);
+    let e = s.fails(&["serve", "--body-limit", "10"], 2);
+    assert!(e.contains("--body-limit") && e.contains("1024"), "{e}");
+    let e = s.fails(&["serve", "--request-timeout", "1s"], 2);
+    assert!(e.contains("--request-timeout") && e.contains("3s"), "{e}");
+    // The [server] keys: checked as the configuration loads (exit 5), and used by serve.
+    let mut c = Sandbox::new();
+    c.env("PRISMQ_SERVER__TLS_CERT", "cert.pem");
+    let e = c.fails(&["serve"], 5);
+    assert!(e.contains("server.tls_key"), "{e}");
+    let mut c = Sandbox::new();
+    c.env("PRISMQ_SERVER__BIND", "0.0.0.0:0");
+    let e = c.fails(&["serve"], 2);
+    assert!(e.contains("--insecure-bind"), "{e}");
+    let mut c = Sandbox::new();
+    c.env("PRISMQ_SERVER__TLS_CERT", "missing.pem")
+        .env("PRISMQ_SERVER__TLS_KEY", "missing.pem");
+    let e = c.fails(&["serve"], 2);
+    assert!(e.contains("missing.pem") && e.contains("PEM"), "{e}");
+    // A remote worker's CA file that cannot be used: refused naming it, before any request.
+    let mut c = Sandbox::new();
+    c.env("PRISMQ_API_KEY", format!("pqk_{}", "0".repeat(64)));
+    let e = c.fails(
+        &[
+            "work",
+            "--server",
+            "https://127.0.0.1:9",
+            "--ca-cert",
+            "missing-ca.pem",
+        ],
+        2,
+    );
+    assert!(
+        e.contains("missing-ca.pem") && e.contains("CERTIFICATE"),
+        "{e}"
+    );
     assert!(!s.db().exists(), "nothing created");
     s.ok(&["init"]);
     let e = s.fails(&["keys", "revoke", "7"], 3);

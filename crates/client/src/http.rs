@@ -95,10 +95,16 @@ impl Http {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", o.api_key.expose()))
             .map_err(|_| ClientError::Build("the API key is not a header value".into()))?;
         auth.set_sensitive(true);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("prismq-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("prismq-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &o.ca {
+            for cert in &ca.certs {
+                builder = builder.add_root_certificate(cert.clone());
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
         Ok(Http {

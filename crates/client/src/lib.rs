@@ -6,9 +6,13 @@
 //! poll —, start, renew, complete, fail, release), [`WorkerRegistry`](prismq_domain::ports::WorkerRegistry)
 //! (register, heartbeat, deregister), [`TaskLog::append`](prismq_domain::ports::TaskLog::append)
 //! and [`ResultStore::save`](prismq_domain::ports::ResultStore::save) for a task it holds
-//! the lease of, the whole [`QuotaLedger`](prismq_domain::ports::QuotaLedger), and
-//! [`ScheduleStore::fire_due`](prismq_domain::ports::ScheduleStore::fire_due). The operator's
-//! methods (enqueue, list, cancel, results queries, …) are not a worker's: they answer
+//! the lease of, the whole [`QuotaLedger`](prismq_domain::ports::QuotaLedger),
+//! [`ScheduleStore::fire_due`](prismq_domain::ports::ScheduleStore::fire_due), and what
+//! handlers read or ask for besides: [`TrackedVideos`](prismq_domain::ports::TrackedVideos)
+//! (`refresh_stats`), [`ResultStore::baselines`](prismq_domain::ports::ResultStore::baselines)
+//! and [`TaskQueue::enqueue`](prismq_domain::ports::TaskQueue::enqueue) for follow-up tasks
+//! (`POST /v1/tasks`, so the key needs the `enqueue` scope too). The operator's other
+//! methods (batches, list, cancel, results queries, …) are not a worker's: they answer
 //! `Invalid` naming the API endpoint or command to use instead.
 //!
 //! Transport errors, 429 and 503 are retried with backoff inside each call for
@@ -69,11 +73,80 @@ impl fmt::Debug for ApiKeySecret {
     }
 }
 
+/// The most bytes of a CA certificate file read.
+pub const CA_FILE_MAX: u64 = 1024 * 1024;
+
+/// What a CA certificate file must hold.
+pub const CA_ACCEPTED: &str =
+    "a PEM file (at most 1 MiB) with one or more CERTIFICATE blocks: the CA that signed the server's certificate, or the server's self-signed certificate itself";
+
+/// Certificates an `https://` server's certificate may chain to besides the bundled web PKI
+/// roots: a private CA, or a server's self-signed certificate.
+#[derive(Clone)]
+pub struct TrustedCa {
+    path: std::path::PathBuf,
+    certs: Vec<reqwest::Certificate>,
+}
+
+impl fmt::Debug for TrustedCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustedCa")
+            .field("path", &self.path)
+            .field("certificates", &self.certs.len())
+            .finish()
+    }
+}
+
+impl TrustedCa {
+    /// Reads the PEM certificates in `path`.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] on `ca cert` naming the file: it cannot be read, is larger than
+    /// [`CA_FILE_MAX`], or holds no certificate.
+    pub fn read(path: &std::path::Path) -> Result<TrustedCa, ValidationError> {
+        use std::io::Read;
+        let bad = |problem: String| {
+            ValidationError::new(
+                "ca cert",
+                format!(
+                    "cannot use the CA certificate file {}: {problem}",
+                    path.display()
+                ),
+                CA_ACCEPTED,
+            )
+        };
+        let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let mut pem = Vec::new();
+        file.take(CA_FILE_MAX + 1)
+            .read_to_end(&mut pem)
+            .map_err(|e| bad(e.to_string()))?;
+        if u64::try_from(pem.len()).unwrap_or(u64::MAX) > CA_FILE_MAX {
+            return Err(bad("it is larger than 1 MiB".into()));
+        }
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| bad("it is not PEM text".into()))?;
+        if certs.is_empty() || !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(bad("it holds no CERTIFICATE block".into()));
+        }
+        Ok(TrustedCa {
+            path: path.to_path_buf(),
+            certs,
+        })
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
 /// How to reach the server and how patient to be.
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
     /// The server's base URL (`http://127.0.0.1:8787`, `https://queue.example`).
     pub server: url::Url,
+    /// Trusted besides the bundled web PKI roots for an `https://` server.
+    pub ca: Option<TrustedCa>,
     /// The key (scope `work`).
     pub api_key: ApiKeySecret,
     /// How long a claim waits on the server for a task (0: answer at once, as a draining
@@ -95,6 +168,7 @@ impl RemoteOptions {
     pub fn new(server: &str, api_key: ApiKeySecret) -> Result<RemoteOptions, ValidationError> {
         Ok(RemoteOptions {
             server: parse_server(server)?,
+            ca: None,
             api_key,
             claim_wait: Duration::from_secs(25),
             retry_for: Duration::from_secs(10),

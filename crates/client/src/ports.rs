@@ -1,6 +1,7 @@
-//! The domain's ports on [`RemoteStore`]: each worker call is one request to `/v1/work/…`;
-//! the leases this process holds are kept so items and log entries can be fenced by them;
-//! the operator's calls answer `Invalid` naming what to use instead.
+//! The domain's ports on [`RemoteStore`]: each worker call is one request to `/v1/work/…`
+//! (a follow-up's enqueue, to `/v1/tasks`); the leases this process holds are kept so items
+//! and log entries can be fenced by them; the operator's calls answer `Invalid` naming what
+//! to use instead.
 
 use std::time::Duration;
 
@@ -39,6 +40,51 @@ const RESULTS_INSTEAD: &str =
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A line of `POST /v1/tasks` (a follow-up task).
+#[derive(Serialize)]
+struct TaskLine<'a> {
+    #[serde(rename = "type")]
+    task_type: &'a str,
+    params: &'a Value,
+    priority: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct EnqueuedAnswer {
+    id: i64,
+    duplicate: bool,
+}
+
+#[derive(Serialize)]
+struct BaselinesBody<'a> {
+    channel: &'a str,
+}
+
+#[derive(Deserialize)]
+struct BaselinesAnswer {
+    baselines: Vec<ChannelBaseline>,
+}
+
+#[derive(Serialize)]
+struct TrackedBody<'a> {
+    filter: &'a prismq_domain::ports::TrackedFilter,
+    after: Option<String>,
+    limit: u32,
+}
+
+#[derive(Deserialize)]
+struct TrackedAnswer {
+    ids: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -217,8 +263,36 @@ impl RemoteStore {
 
 #[async_trait]
 impl TaskQueue for RemoteStore {
-    async fn enqueue(&self, _: NewTask) -> Result<Enqueued, PortError> {
-        Err(not_for_workers("enqueue", TASKS_INSTEAD))
+    /// The runtime enqueues a handler's follow-up tasks through this: `POST /v1/tasks` with
+    /// the worker's key, which needs the `enqueue` scope besides `work`.
+    async fn enqueue(&self, task: NewTask) -> Result<Enqueued, PortError> {
+        let line = TaskLine {
+            task_type: task.task_type.as_str(),
+            params: &task.params,
+            priority: task.priority.get(),
+            run_after: task.run_after.map(|t| t.to_string()),
+            idempotency_key: task.idempotency_key.as_deref(),
+            max_attempts: task.max_attempts,
+            region: task.compatibility.region.as_deref(),
+        };
+        match self
+            .http
+            .post::<_, EnqueuedAnswer>("v1/tasks", &line, None)
+            .await
+        {
+            Ok(a) => Ok(Enqueued {
+                id: TaskId(a.id),
+                duplicate: a.duplicate,
+            }),
+            Err(PortError::Invalid(v)) if v.field == "api key" => {
+                Err(PortError::Invalid(ValidationError::new(
+                    "api key",
+                    format!("a remote worker enqueues follow-up tasks with its own key, and the server refused it: {}", v.problem),
+                    "a key with the work and enqueue scopes (`prismq keys create --scope work,enqueue`) for workers whose tasks enqueue follow-ups",
+                )))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn enqueue_batch(&self, _: Vec<NewTask>) -> Result<Vec<Enqueued>, PortError> {
@@ -435,8 +509,13 @@ impl ResultStore for RemoteStore {
         Err(not_for_workers("reading results", RESULTS_INSTEAD))
     }
 
-    async fn baselines(&self, _: &str) -> Result<Vec<ChannelBaseline>, PortError> {
-        Err(not_for_workers("reading results", RESULTS_INSTEAD))
+    /// A channel's baselines (`POST /v1/work/baselines`): what the runtime reads before a
+    /// follow-up scrape "unless the channel has a baseline".
+    async fn baselines(&self, channel: &str) -> Result<Vec<ChannelBaseline>, PortError> {
+        self.http
+            .post::<_, BaselinesAnswer>("v1/work/baselines", &BaselinesBody { channel }, None)
+            .await
+            .map(|a| a.baselines)
     }
 
     async fn count(&self, _: Option<String>) -> Result<u64, PortError> {
@@ -451,21 +530,25 @@ impl ResultStore for RemoteStore {
     }
 }
 
-/// `refresh_stats` reads the tracked videos from the database, which a remote worker has
-/// not: it is refused with where to run it instead (its tasks fail permanently on a remote
-/// worker; run them on a worker with the database, `prismq work --types refresh_stats`).
+/// `refresh_stats` on a remote worker reads the tracked videos over the API
+/// (`POST /v1/work/tracked`), a page at a time.
 #[async_trait]
 impl prismq_domain::ports::TrackedVideos for RemoteStore {
     async fn tracked_ids(
         &self,
-        _: &prismq_domain::ports::TrackedFilter,
-        _: Option<String>,
-        _: u32,
+        filter: &prismq_domain::ports::TrackedFilter,
+        after: Option<String>,
+        limit: u32,
     ) -> Result<Vec<String>, PortError> {
-        Err(not_for_workers(
-            "reading the tracked videos",
-            "refresh_stats tasks on a worker with the database (`prismq work --types refresh_stats`)",
-        ))
+        let body = TrackedBody {
+            filter,
+            after,
+            limit,
+        };
+        self.http
+            .post::<_, TrackedAnswer>("v1/work/tracked", &body, None)
+            .await
+            .map(|a| a.ids)
     }
 }
 

@@ -4,16 +4,18 @@
 //!
 //! Each obligation's subject splits its ports: every call a worker makes (claim, start,
 //! renew, complete, fail, release, register, heartbeat, deregister, the whole quota ledger,
-//! firing schedules) goes over HTTP; the operator's side of the obligation (enqueueing its
-//! tasks, reading them back, cancelling, listing workers and logs, adding schedules) is done
-//! on the server's store directly, as `prismq` on the server's machine would.
+//! firing schedules, reading tracked videos) goes over HTTP; the operator's side of the
+//! obligation (enqueueing its tasks, reading them back, cancelling, listing workers and logs,
+//! adding schedules, saving the tracked videos) is done on the server's store directly, as
+//! `prismq` on the server's machine would.
 //!
 //! Left out, and why:
 //! - `queue::*`, `listing::*`, the operator's own `operator::*` (cancel or retry without a
 //!   lease in play) and `keys::*`: enqueueing, listing, purging, stats, cancel, retry and
 //!   API keys are the operator's and admin's, not a worker's; a remote worker's
 //!   `RemoteStore` refuses them (the API's `/v1/tasks` endpoints and `prismq keys` serve
-//!   them), and they pass on the server's store in its own suite.
+//!   them) but for one enqueue, a follow-up's, which goes to `POST /v1/tasks` (tested in
+//!   `tests/remote.rs`), and they pass on the server's store in its own suite.
 //! - `results::*`, `result_queries::*`, `outliers::*`: a remote worker saves items only for a
 //!   task it holds the lease of (the server checks the lease), and reads no results; those
 //!   obligations save without a task and query the store, which the server's store passes
@@ -219,8 +221,8 @@ fn remote(env: ContractEnv) -> Subject {
         logs: split.clone(),
         results: store.clone(),
         quota: Arc::new(split.remote.clone()),
+        tracked: Arc::new(split.remote.clone()),
         schedules: split,
-        tracked: store.clone(),
         keys: store,
         guard: Box::new(()),
     }
@@ -300,4 +302,9 @@ prismq_testkit::__contract_tests! { (remote)
     schedules::unknown_task_type_is_not_fired_nor_advanced,
     schedules::fire_due_respects_the_limit_earliest_first,
     schedules::racing_fire_due_yields_one_task_per_slot,
+    tracked::tracked_lists_each_youtube_id_once_in_order,
+    tracked::tracked_pages_with_keyset_after,
+    tracked::tracked_filters_by_seen_since_and_channel,
+    tracked::tracked_filters_by_schedule,
+    tracked::tracked_refuses_limit_out_of_range,
 }

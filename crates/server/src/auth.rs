@@ -1,6 +1,9 @@
 //! Who is calling: the `Authorization: Bearer pqk_…` key is verified against the store
-//! (hashes compared in constant time), metered by a token bucket per key held in memory, and
-//! its last use recorded at most once a minute. Handlers then check the scope they need.
+//! (hashes compared in constant time) on every request — nothing is cached, so a revoked key
+//! is refused from the next request on, by every server on the database — metered by a
+//! token bucket per key held in memory, and its last use recorded at most once a minute.
+//! Handlers then check the scope they need; a long-running one looks the key up again
+//! ([`Caller::still_active`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -94,11 +97,26 @@ impl Meter {
     }
 }
 
-/// The key a request was authenticated with (a request extension).
+/// The key a request was authenticated with (a request extension), and how it was
+/// presented (its prefix and hash, never the secret), to look it up again.
 #[derive(Debug, Clone)]
-pub struct Caller(pub ApiKey);
+pub struct Caller(pub ApiKey, PresentedKey);
 
 impl Caller {
+    /// Looks the key up again: a request that runs long (a claim's long poll) calls this
+    /// before each step, so a key revoked meanwhile stops it at once.
+    ///
+    /// # Errors
+    /// 401 when the key is no longer active; the store's errors.
+    pub async fn still_active(&self, state: &ServerState) -> Result<(), ApiError> {
+        match state.app.keys.verify(&self.1).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::unauthorized(
+                "the API key is malformed, unknown or revoked",
+            )),
+        }
+    }
+
     /// Refuses with 403 unless the key has `scope`.
     ///
     /// # Errors
@@ -128,8 +146,8 @@ pub async fn authenticate(
 ) -> Response {
     let presented = req.headers().get(header::AUTHORIZATION).cloned();
     match check(&state, presented).await {
-        Ok(key) => {
-            req.extensions_mut().insert(Caller(key));
+        Ok((key, presented)) => {
+            req.extensions_mut().insert(Caller(key, presented));
             next.run(req).await
         }
         Err(e) => e.into_response(),
@@ -139,7 +157,7 @@ pub async fn authenticate(
 async fn check(
     state: &ServerState,
     authorization: Option<axum::http::HeaderValue>,
-) -> Result<ApiKey, ApiError> {
+) -> Result<(ApiKey, PresentedKey), ApiError> {
     let value = authorization.ok_or_else(|| {
         ApiError::unauthorized(
             "no API key; send `Authorization: Bearer KEY` with a key from `prismq keys create`",
@@ -164,7 +182,7 @@ async fn check(
             tracing::warn!(key = %key.prefix, error = %e, "could not record the key's last use");
         }
     }
-    Ok(key)
+    Ok((key, presented))
 }
 
 #[cfg(test)]

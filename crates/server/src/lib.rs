@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod queue_metrics;
 pub mod secret;
 pub mod tls;
 pub mod web;
@@ -33,7 +34,7 @@ use tower_http::trace::TraceLayer;
 use prismq_app::App;
 
 /// The address `prismq serve` binds without `--bind`.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
+pub const DEFAULT_BIND: &str = prismq_app::config::DEFAULT_SERVER_BIND;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -62,6 +63,21 @@ impl ServerOptions {
             request_timeout: Duration::from_secs(30),
             tls: None,
             session_idle: web::DEFAULT_SESSION_IDLE,
+        }
+    }
+
+    /// The options the configuration's `[server]` section gives (`prismq serve`'s flags then
+    /// override them).
+    pub fn from_config(c: &prismq_app::config::ServerConfig) -> ServerOptions {
+        ServerOptions {
+            body_limit: usize::try_from(c.body_limit).unwrap_or(usize::MAX),
+            request_timeout: c.request_timeout,
+            tls: c
+                .tls_cert
+                .clone()
+                .zip(c.tls_key.clone())
+                .map(|(cert, key)| tls::TlsFiles { cert, key }),
+            ..ServerOptions::new(c.bind)
         }
     }
 }
@@ -142,12 +158,18 @@ pub fn router(app: App, options: ServerOptions) -> Router {
 }
 
 /// [`router`] whose long polls end when `stopping` is cancelled.
-pub fn router_until(app: App, options: ServerOptions, stopping: CancellationToken) -> Router {
+pub fn router_until(mut app: App, options: ServerOptions, stopping: CancellationToken) -> Router {
+    let metrics = metrics::Metrics::new();
+    // Claims and outcomes through this server's handlers are counted for `/metrics`.
+    app.queue = Arc::new(queue_metrics::Instrumented::new(
+        app.queue,
+        metrics.queue.clone(),
+    ));
     let state = ServerState {
         app,
         options: Arc::new(options),
         meter: Arc::new(auth::Meter::default()),
-        metrics: metrics::Metrics::new(),
+        metrics,
         stopping,
     };
     let limit = state.options.body_limit;

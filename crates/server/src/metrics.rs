@@ -1,6 +1,9 @@
 //! Prometheus metrics at `/metrics`: HTTP requests by route, method and status with their
-//! latency (recorded by a middleware), and the queue's depth by type and status (read from
-//! the store at each scrape).
+//! latency (recorded by a middleware), and the [`QueueMetrics`]: claims and attempts'
+//! outcomes made through this server (its handlers' task queue is
+//! [`Instrumented`](crate::queue_metrics::Instrumented)) with
+//! their latency and duration, and the quota used and the queue's depth (read from the
+//! store at each scrape).
 
 use std::time::Instant;
 
@@ -8,12 +11,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::queue_metrics::{self, QueueMetrics};
 use crate::ServerState;
 use prismq_domain::ports::Scope;
 
@@ -23,7 +25,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    depth: IntGaugeVec,
+    /// The queue's metrics, named `prismq_…`.
+    pub queue: QueueMetrics,
 }
 
 impl Metrics {
@@ -52,26 +55,18 @@ impl Metrics {
             &["route", "method"],
         )
         .expect("valid metric");
-        let depth = IntGaugeVec::new(
-            Opts::new(
-                "prismq_queue_tasks",
-                "Tasks in the queue by type and status",
-            ),
-            &["type", "status"],
-        )
-        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
-            Box::new(depth.clone()),
         ] {
             registry.register(c).expect("registered once");
         }
+        let queue = QueueMetrics::register(&registry, "prismq");
         Metrics {
             registry,
             requests,
             latency,
-            depth,
+            queue,
         }
     }
 }
@@ -121,30 +116,16 @@ pub async fn scrape(
     axum::Extension(caller): axum::Extension<Caller>,
 ) -> ApiResult<Response> {
     caller.require(Scope::Read)?;
-    let stats = state.app.queue.stats().await?;
     let m = &state.metrics;
-    m.depth.reset();
-    for c in &stats.counts {
-        m.depth
-            .with_label_values(&[c.task_type.as_str(), c.status.as_str()])
-            .set(i64::try_from(c.count).unwrap_or(i64::MAX));
-    }
-    let mut out = Vec::new();
-    TextEncoder::new()
-        .encode(&m.registry.gather(), &mut out)
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("cannot encode the metrics: {e}"),
-            )
-        })?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            TextEncoder::new().format_type().to_owned(),
-        )],
-        out,
-    )
-        .into_response())
+    m.queue
+        .refresh(&*state.app.quota, Some(&*state.app.queue))
+        .await?;
+    let out = queue_metrics::encode(&m.registry).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the metrics: {e}"),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, queue_metrics::content_type())], out).into_response())
 }

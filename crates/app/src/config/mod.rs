@@ -283,6 +283,9 @@ pub struct WorkerConfig {
     /// released.
     #[serde(serialize_with = "ser_duration")]
     pub shutdown_grace: Duration,
+    /// A remote worker (`prismq work --server https://…`) also trusts the certificates in
+    /// this PEM file: a private CA, or the server's self-signed certificate.
+    pub server_ca_cert: Option<PathBuf>,
 }
 
 /// The number of CPUs, or 1 when it cannot be known.
@@ -303,6 +306,7 @@ impl Default for WorkerConfig {
             idle_backoff_max: Duration::from_secs(5),
             handler_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
+            server_ca_cert: None,
         }
     }
 }
@@ -449,6 +453,40 @@ impl Default for IdeasConfig {
     }
 }
 
+/// The address `prismq serve` binds when neither `server.bind` nor `--bind` says otherwise.
+pub const DEFAULT_SERVER_BIND: &str = "127.0.0.1:8787";
+
+/// The largest `server.body_limit` (and `prismq serve --body-limit`): 1 GiB.
+pub const MAX_BODY_LIMIT: u64 = 1024 * 1024 * 1024;
+
+/// `[server]`: how `prismq serve` listens (each has a `prismq serve` flag that wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub bind: std::net::SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); set with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); set with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// The largest request body, in bytes (413 above it).
+    pub body_limit: u64,
+    /// The longest a request may take, its body included (408 after it).
+    #[serde(serialize_with = "ser_duration")]
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: std::net::SocketAddr::from(([127, 0, 0, 1], 8787)),
+            tls_cert: None,
+            tls_key: None,
+            body_limit: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The whole configuration, typed and validated. `Default` is the built-in defaults.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Config {
@@ -464,6 +502,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// `[ideas]`.
     pub ideas: IdeasConfig,
+    /// `[server]`.
+    pub server: ServerConfig,
     #[serde(skip)]
     origins: BTreeMap<String, Origin>,
 }

@@ -136,7 +136,7 @@ raw_sections! {
     database: RawDatabase { path, url, synchronous, busy_timeout, schema, pool_size }
     worker: RawWorker {
         concurrency, strategy, task_types, region, lease, heartbeat_interval,
-        idle_backoff_min, idle_backoff_max, handler_timeout, shutdown_grace,
+        idle_backoff_min, idle_backoff_max, handler_timeout, shutdown_grace, server_ca_cert,
     }
     retry: RawRetry { base, cap, max_attempts }
     youtube: RawYoutube {
@@ -147,6 +147,7 @@ raw_sections! {
     ideas: RawIdeas {
         window, baseline_min_age_days, min_sample, score_min_age_days, growth_min_span_minutes,
     }
+    server: RawServer { bind, tls_cert, tls_key, body_limit, request_timeout }
 }
 
 /// Keys whose values are secrets: never quoted back.

@@ -1034,3 +1034,74 @@ fn ideas_section_sets_the_outlier_settings_and_refuses_bad_values() {
         "1 to 1440",
     );
 }
+
+#[test]
+fn server_section_sets_serve_options_and_refuses_bad_values() {
+    let c = Config::load(&LoadOptions::default()).unwrap();
+    assert_eq!(c.server, ServerConfig::default());
+    assert_eq!(
+        c.server.bind,
+        DEFAULT_SERVER_BIND.parse::<std::net::SocketAddr>().unwrap()
+    );
+    let d = dirs();
+    write(
+        &d.work,
+        FILE_NAME,
+        "[server]\nbind = \"[::1]:9000\"\ntls_cert = \"/etc/prismq/fullchain.pem\"\ntls_key = \"/etc/prismq/privkey.pem\"\nbody_limit = 65536\nrequest_timeout = \"10s\"\n",
+    );
+    let c = Config::load(&opts(&d)).unwrap();
+    assert_eq!(c.server.bind, "[::1]:9000".parse().unwrap());
+    assert_eq!(
+        c.server.tls_cert,
+        Some(PathBuf::from("/etc/prismq/fullchain.pem"))
+    );
+    assert_eq!(
+        c.server.tls_key,
+        Some(PathBuf::from("/etc/prismq/privkey.pem"))
+    );
+    assert_eq!(c.server.body_limit, 65_536);
+    assert_eq!(c.server.request_timeout, Duration::from_secs(10));
+    let c = load_env(&[("PRISMQ_SERVER__BODY_LIMIT", "8388608")]).unwrap();
+    assert_eq!(c.server.body_limit, 8 * 1024 * 1024);
+    assert_eq!(
+        c.origin("server.body_limit"),
+        Origin::Env("PRISMQ_SERVER__BODY_LIMIT".into())
+    );
+
+    assert_invalid(
+        load_flags(&[("server.bind", "0.0.0.0")]),
+        "server.bind",
+        "\"0.0.0.0\"",
+        "IP:PORT",
+    );
+    assert_invalid(
+        load_flags(&[("server.body_limit", "0")]),
+        "server.body_limit",
+        "\"0\"",
+        "1024 to 1073741824",
+    );
+    assert_invalid(
+        load_flags(&[("server.request_timeout", "1s")]),
+        "server.request_timeout",
+        "\"1s\"",
+        "3s",
+    );
+    assert_invalid(
+        load_flags(&[("server.tls_cert", "cert.pem")]),
+        "server.tls_cert",
+        "\"cert.pem\"",
+        "server.tls_cert and server.tls_key together",
+    );
+    assert_invalid(
+        load_flags(&[("server.tls_key", "key.pem")]),
+        "server.tls_key",
+        "\"key.pem\"",
+        "or neither",
+    );
+    assert_invalid(
+        load_flags(&[("server.tls_key", "")]),
+        "server.tls_key",
+        "\"\"",
+        "a path to a PEM file",
+    );
+}

@@ -14,7 +14,7 @@ use super::secret::{redact_url_password, Secret, REDACTED};
 use super::values::{self, Bad};
 use super::{
     Config, ConfigError, DatabaseConfig, IdeasConfig, LogFormat, LoggingConfig, Origin,
-    RetryConfig, Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
+    RetryConfig, ServerConfig, Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
 };
 
 struct Reader {
@@ -201,6 +201,9 @@ pub(super) fn build(
         idle_backoff_max: r.get("worker.idle_backoff_max", rw.idle_backoff_max, w.idle_backoff_max, dur(1, HOUR))?,
         handler_timeout: r.get("worker.handler_timeout", rw.handler_timeout, w.handler_timeout, dur(SEC, 7 * DAY))?,
         shutdown_grace: r.get("worker.shutdown_grace", rw.shutdown_grace, w.shutdown_grace, dur(0, HOUR))?,
+        server_ca_cert: r.get("worker.server_ca_cert", rw.server_ca_cert, w.server_ca_cert, |v| {
+            non_empty_text("a path to a PEM file of CA certificates")(v).map(|s| Some(PathBuf::from(s)))
+        })?,
     };
     if worker.idle_backoff_max < worker.idle_backoff_min {
         return Err(r.conflict(
@@ -343,6 +346,8 @@ pub(super) fn build(
         ));
     }
 
+    let server = server(&r, raw.server)?;
+
     Ok(Config {
         database,
         worker,
@@ -350,8 +355,49 @@ pub(super) fn build(
         youtube,
         logging,
         ideas,
+        server,
         origins: r.origins,
     })
+}
+
+fn server(r: &Reader, rs: super::raw::RawServer) -> Result<ServerConfig, ConfigError> {
+    let ds = ServerConfig::default();
+    let file = |v: &Raw| non_empty_text("a path to a PEM file")(v).map(|s| Some(PathBuf::from(s)));
+    let server = ServerConfig {
+        bind: r.get("server.bind", rs.bind, ds.bind, |v| {
+            const ACC: &str = "IP:PORT such as 127.0.0.1:8787 or [::1]:8787";
+            let s = values::text(v, ACC)?;
+            s.trim()
+                .parse()
+                .map_err(|_| Bad::new("not an IP address and port", ACC))
+        })?,
+        tls_cert: r.get("server.tls_cert", rs.tls_cert, ds.tls_cert, file)?,
+        tls_key: r.get("server.tls_key", rs.tls_key, ds.tls_key, file)?,
+        body_limit: r.get("server.body_limit", rs.body_limit, ds.body_limit, |v| {
+            values::integer(v, 1024, super::MAX_BODY_LIMIT)
+        })?,
+        request_timeout: r.get(
+            "server.request_timeout",
+            rs.request_timeout,
+            ds.request_timeout,
+            dur(3 * SEC, HOUR),
+        )?,
+    };
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), None) => Err(r.conflict(
+            "server.tls_cert",
+            format!("{:?}", cert.display().to_string()),
+            "server.tls_key is not set",
+            "server.tls_cert and server.tls_key together (HTTPS), or neither (plain HTTP)",
+        )),
+        (None, Some(key)) => Err(r.conflict(
+            "server.tls_key",
+            format!("{:?}", key.display().to_string()),
+            "server.tls_cert is not set",
+            "server.tls_cert and server.tls_key together (HTTPS), or neither (plain HTTP)",
+        )),
+        _ => Ok(server),
+    }
 }
 
 /// `youtube.api_base_url`, by the plugin's own rule

@@ -17,7 +17,9 @@ use prismq_app::{
     App, AppError, Config, PluginContext, PluginRegistry, RunOptions, RunReport, Runtime,
     WorkerSettings, PLUGINS,
 };
-use prismq_client::{ApiKeySecret, ClientError, RemoteOptions, RemoteStore, ENV_API_KEY};
+use prismq_client::{
+    ApiKeySecret, ClientError, RemoteOptions, RemoteStore, TrustedCa, ENV_API_KEY,
+};
 use prismq_domain::ports::{QueueStats, QuotaLedger, SystemClock, TaskQueue};
 use prismq_domain::{ClaimingStrategy, TaskStatus};
 use prismq_server::worker_metrics::{self, Instrumented, WorkerMetrics};
@@ -93,6 +95,13 @@ async fn run_remote(
     let key = api_key(args.api_key_file.as_deref())?;
     let settings = settings_for(&ctx.config, &args)?;
     let mut options = RemoteOptions::new(server, key)?;
+    if let Some(path) = args
+        .ca_cert
+        .as_ref()
+        .or(ctx.config.worker.server_ca_cert.as_ref())
+    {
+        options.ca = Some(TrustedCa::read(path)?);
+    }
     options.claim_wait = if args.drain {
         Duration::ZERO
     } else {
@@ -212,8 +221,8 @@ fn read_key_file(path: &Path) -> CliResult<String> {
     Ok(text)
 }
 
-/// Every plugin in [`PLUGINS`], charging `quota` (the server's ledger, over the API);
-/// `tracked` refuses, as a remote worker has no database to read tracked videos from.
+/// Every plugin in [`PLUGINS`], charging `quota` (the server's ledger, over the API) and
+/// reading tracked videos from `tracked` (the server's, over the API).
 fn registry(
     config: &Config,
     quota: Arc<dyn QuotaLedger>,

@@ -7,6 +7,7 @@ pub mod input;
 pub mod results;
 pub mod tasks;
 pub mod work;
+pub mod work_reads;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -53,6 +54,8 @@ fn work_routes() -> Router<ServerState> {
         .route("/v1/work/quota/consume", post(work::consume))
         .route("/v1/work/quota/exhausted", post(work::exhausted))
         .route("/v1/work/schedules/fire", post(work::fire))
+        .route("/v1/work/tracked", post(work_reads::tracked))
+        .route("/v1/work/baselines", post(work_reads::baselines))
 }
 
 /// The bearer key scheme.
@@ -91,6 +94,7 @@ impl Modify for BearerKey {
         work::claim, work::start, work::renew, work::complete, work::fail, work::release,
         work::items, work::log, work::register, work::heartbeat, work::deregister,
         work::quota, work::consume, work::exhausted, work::fire,
+        work_reads::tracked, work_reads::baselines,
         openapi_json,
     ),
     components(schemas(
@@ -105,6 +109,8 @@ impl Modify for BearerKey {
         work::FailAnswer, work::ItemsBody, work::LogBody, work::HeartbeatBody, work::WorkerBody,
         work::ConsumeBody, work::ConsumeAnswer, work::ExhaustedBody, work::QuotaAnswer,
         work::FireBody, work::FiredAnswer,
+        work_reads::TrackedBody, work_reads::TrackedAnswer, work_reads::BaselinesBody,
+        work_reads::BaselinesAnswer,
     )),
     modifiers(&BearerKey),
 )]

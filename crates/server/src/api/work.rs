@@ -273,7 +273,7 @@ pub struct FiredAnswer {
 }
 
 /// The body as `T` (422 naming the field otherwise).
-fn read<T: DeserializeOwned>(
+pub(super) fn read<T: DeserializeOwned>(
     state: &ServerState,
     body: Result<Bytes, BytesRejection>,
     accepted: &str,
@@ -368,7 +368,15 @@ pub async fn claim(
     // Subscribed before the first look, so a notice between the look and the wait counts.
     let mut notices = state.app.notifier.as_ref().map(|n| n.subscribe());
     let mut pause = POLL_MIN;
+    let mut first = true;
     loop {
+        // The key is looked up again before every look but the first (which the
+        // authentication just did): a key revoked while the claim waits gets 401 within one
+        // pause (at most POLL_MAX), never a task.
+        if !first {
+            caller.still_active(&state).await?;
+        }
+        first = false;
         let claimed: Option<ClaimedTask> = if b.start {
             state.app.queue.claim_and_start(&request).await?
         } else {

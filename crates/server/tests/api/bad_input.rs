@@ -166,6 +166,59 @@ async fn a_huge_body_is_413_and_a_stalled_one_times_out() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_body_limit_and_request_timeout_apply() {
+    // The `[server]` keys, as `prismq serve` turns them into options.
+    let s = Server::start_configured(&[
+        ("server.body_limit", "65536"),
+        ("server.request_timeout", "3s"),
+    ])
+    .await;
+    let k = s.key(&[Scope::Admin], 10_000).await;
+    // A 100 MB body: 413 with the API's error body naming the configured limit.
+    let declared = raw(
+        &s,
+        &format!("POST /v1/tasks/batch HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {k}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n", 100 * 1024 * 1024),
+    )
+    .await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared:?}");
+    let body: serde_json::Value =
+        serde_json::from_str(declared.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("65536"),
+        "{body}"
+    );
+    // Just under the limit is read (and judged on its content: 422, not 413).
+    let under = format!("[{}]", " ".repeat(60 * 1024));
+    let a = s
+        .post(&k, "/v1/tasks/batch", "/v1/tasks/batch", &under)
+        .await;
+    assert_eq!(a.status, 422, "{}", a.text);
+
+    // A client that never finishes its body is cut off after the configured 3 s, while
+    // another is served meanwhile.
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/tasks HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {k}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"type\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(s.get(&k, "/v1/stats", "/v1/stats").await.status, 200);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(20), slow.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert_eq!(s.task_count().await, 0, "nothing was written");
+    assert_eq!(s.get(&k, "/v1/stats", "/v1/stats").await.status, 200);
+    s.stop().await;
+}
+
 /// Writes `request` on a fresh connection and reads until the server closes it (an empty
 /// answer when it resets the connection).
 async fn raw(s: &Server, request: &str) -> String {

@@ -5,6 +5,7 @@
 mod bad_input;
 mod endpoints;
 mod keys;
+mod metrics;
 mod support;
 mod tls;
 mod work;

@@ -47,6 +47,22 @@ impl Server {
         Server::start_on(Vec::new(), adjust).await
     }
 
+    /// A server over a temporary SQLite file whose options come from the configuration
+    /// `settings` (`server.body_limit`, …), as `prismq serve` makes them; on 127.0.0.1:0.
+    pub async fn start_configured(settings: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut overrides = vec![(
+            "database.path".to_owned(),
+            dir.path().join("queue.db").display().to_string(),
+        )];
+        overrides.extend(
+            settings
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Server::start_in(dir, overrides, |_| {}).await
+    }
+
     /// A server over a fresh schema on the PostgreSQL test server (`source
     /// scripts/services/postgres.sh` first: without it the test fails, never passes).
     pub async fn start_postgres() -> Server {
@@ -82,6 +98,14 @@ impl Server {
         } else {
             extra
         };
+        Server::start_in(dir, overrides, adjust).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        overrides: Vec<(String, String)>,
+        adjust: impl FnOnce(&mut ServerOptions),
+    ) -> Server {
         let load = LoadOptions {
             platform_config_dir: None,
             working_dir: Some(dir.path().to_path_buf()),
@@ -92,7 +116,8 @@ impl Server {
         };
         let config = Config::load(&load).unwrap();
         let app = App::open(config).unwrap();
-        let mut options = ServerOptions::new("127.0.0.1:0".parse().unwrap());
+        let mut options = ServerOptions::from_config(&app.config.server);
+        options.bind = "127.0.0.1:0".parse().unwrap();
         adjust(&mut options);
         let shutdown = CancellationToken::new();
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -411,3 +411,205 @@ async fn long_poll(s: Server) {
     );
     stopping.await.unwrap();
 }
+
+/// A key revoked while its claim waits — on another server sharing the database, as
+/// `prismq keys revoke` does it — ends the claim with 401 at its next look, and the task
+/// enqueued after the revocation is not handed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_its_claim_waits_gets_401_and_no_task() {
+    let s = Server::start().await;
+    let work = s.key(&[Scope::Work], 1000).await;
+    let id = s
+        .app
+        .keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| work.starts_with(&k.prefix))
+        .unwrap()
+        .id;
+    // A second server on the same SQLite file, with a store of its own.
+    let other = prismq_app::App::open(s.app.config.clone()).unwrap();
+    let mut options = prismq_server::ServerOptions::new("127.0.0.1:0".parse().unwrap());
+    options.request_timeout = Duration::from_secs(30);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let serving = tokio::spawn(prismq_server::serve(
+        other,
+        options,
+        stop.clone(),
+        move |a| {
+            let _ = tx.send(a);
+        },
+    ));
+    let addr = rx.await.unwrap();
+    let claim_at = format!("http://{addr}/v1/work/claim");
+    let waiting = {
+        let req = s
+            .client
+            .post(&claim_at)
+            .bearer_auth(&work)
+            .body(claim_body(20_000).to_string());
+        tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    // Revoked once the claim is waiting: it has looked at least once and found nothing
+    // (the other server's metrics say so).
+    let read = s.key(&[Scope::Read], 1000).await;
+    let mut waited = false;
+    for _ in 0..200 {
+        let m = s
+            .client
+            .get(format!("http://{addr}/metrics"))
+            .bearer_auth(&read)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.contains(r#"prismq_claims_total{result="empty"}"#) {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(waited, "the claim never started waiting");
+    s.app.keys.revoke(id).await.unwrap();
+    let task = add(&s).await;
+    let (status, text) = waiting.await.unwrap();
+    assert_eq!(status, 401, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized", "{text}");
+    let t = s.app.queue.get(task).await.unwrap();
+    assert_eq!(t.status, TaskStatus::Queued);
+    assert_eq!(t.attempts, 0);
+    // Both servers refuse the key from then on.
+    let again = s
+        .client
+        .post(&claim_at)
+        .bearer_auth(&work)
+        .body(claim_body(0).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 401);
+    assert_error(
+        &post(&s, &work, "/v1/work/claim", claim_body(0)).await,
+        401,
+        "unauthorized",
+    );
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+    s.stop().await;
+}
+
+/// What a remote worker's handlers read: the tracked videos (`refresh_stats`) and a
+/// channel's baselines (before a follow-up), scope `work`, bounded input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_videos_and_baselines_for_remote_handlers() {
+    let s = Server::start().await;
+    let work = s.key(&[Scope::Work], 1000).await;
+    let read = s.key(&[Scope::Read], 1000).await;
+    s.app
+        .results
+        .save(
+            None,
+            &[
+                ContentItem::new("youtube_api", "dQw4w9WgXcQ", "A video"),
+                ContentItem::new("youtube_keyword", "aaaaaaaaaaa", "Another"),
+            ],
+        )
+        .await
+        .unwrap();
+    let page = post(
+        &s,
+        &work,
+        "/v1/work/tracked",
+        json!({"filter": {}, "limit": 1}),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(page.json["ids"], json!(["aaaaaaaaaaa"]));
+    let next = post(
+        &s,
+        &work,
+        "/v1/work/tracked",
+        json!({"filter": {}, "after": "aaaaaaaaaaa", "limit": 10}),
+    )
+    .await;
+    assert_eq!(next.json["ids"], json!(["dQw4w9WgXcQ"]), "{}", next.text);
+    let bad = post(&s, &work, "/v1/work/tracked", json!({"limit": 0})).await;
+    assert_error(&bad, 422, "invalid");
+    assert_eq!(bad.json["error"]["field"], "limit", "{}", bad.text);
+    let long = post(
+        &s,
+        &work,
+        "/v1/work/tracked",
+        json!({"after": "x".repeat(300), "limit": 10}),
+    )
+    .await;
+    assert_error(&long, 422, "invalid");
+    assert_eq!(long.json["error"]["field"], "after", "{}", long.text);
+    assert_error(
+        &post(
+            &s,
+            &work,
+            "/v1/work/tracked",
+            json!({"filter": {"schedule": "nope"}, "limit": 10}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    let misspelt = post(
+        &s,
+        &work,
+        "/v1/work/tracked",
+        json!({"filter": {"chanel_id": "UC"}, "limit": 10}),
+    )
+    .await;
+    assert_error(&misspelt, 422, "invalid");
+    assert!(misspelt.text.contains("chanel_id"), "{}", misspelt.text);
+    assert_error(
+        &post(&s, &read, "/v1/work/tracked", json!({"limit": 10})).await,
+        403,
+        "forbidden",
+    );
+
+    let b = post(
+        &s,
+        &work,
+        "/v1/work/baselines",
+        json!({"channel": "UCX6OQ3DkcsbYNE6H8uQQuVA"}),
+    )
+    .await;
+    assert_eq!(b.status, 200, "{}", b.text);
+    assert_eq!(b.json, json!({"baselines": []}));
+    assert_error(
+        &post(
+            &s,
+            &work,
+            "/v1/work/baselines",
+            json!({"channel": "UC\u{7}x"}),
+        )
+        .await,
+        422,
+        "invalid",
+    );
+    assert_error(
+        &post(
+            &s,
+            &work,
+            "/v1/work/baselines",
+            json!({"channel": "UC", "x": 1}),
+        )
+        .await,
+        422,
+        "invalid",
+    );
+    s.stop().await;
+}

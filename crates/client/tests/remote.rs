@@ -1,0 +1,411 @@
+//! `RemoteStore` against a real `prismq serve` on 127.0.0.1 over a real SQLite file: HTTPS
+//! with a self-signed certificate (made here with the system's `openssl`) trusted through a
+//! CA file, and refused without it; follow-up tasks enqueued over the API with a key that
+//! may, refused clearly otherwise, through the ports and through the unchanged runtime.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+use tokio_util::sync::CancellationToken;
+
+use prismq_app::{App, Config, LoadOptions};
+use prismq_client::{ApiKeySecret, ClientError, RemoteOptions, RemoteStore, TrustedCa};
+use prismq_domain::ports::{NewApiKey, Scope};
+use prismq_server::tls::TlsFiles;
+use prismq_server::ServerOptions;
+
+/// A server on 127.0.0.1:0 over a fresh SQLite file in `dir`.
+struct Served {
+    app: App,
+    addr: SocketAddr,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), prismq_server::ServerError>>,
+}
+
+impl Served {
+    async fn start(dir: &Path, tls: Option<TlsFiles>) -> Served {
+        let load = LoadOptions {
+            platform_config_dir: None,
+            working_dir: Some(dir.to_path_buf()),
+            config_file: None,
+            env: BTreeMap::new(),
+            non_utf8_env: Vec::new(),
+            overrides: vec![(
+                "database.path".into(),
+                dir.join("queue.db").display().to_string(),
+            )],
+        };
+        let app = App::open(Config::load(&load).unwrap()).unwrap();
+        let mut options = ServerOptions::new("127.0.0.1:0".parse().unwrap());
+        options.tls = tls;
+        let stop = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let handle = tokio::spawn(prismq_server::serve(
+            app.clone(),
+            options,
+            stop.clone(),
+            move |a| {
+                let _ = tx.send(a);
+            },
+        ));
+        let addr = rx.await.unwrap();
+        Served {
+            app,
+            addr,
+            stop,
+            handle,
+        }
+    }
+
+    /// A key with `scopes`, made in the store.
+    async fn key(&self, scopes: &[Scope]) -> ApiKeySecret {
+        let secret = prismq_server::secret::generate();
+        self.app
+            .keys
+            .create(NewApiKey::for_secret(&secret, "test", scopes.to_vec(), 100_000).unwrap())
+            .await
+            .unwrap();
+        ApiKeySecret::new(&secret).unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 (not a CA: the server's own, trusted as is).
+fn self_signed(dir: &Path) -> TlsFiles {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .output()
+        .expect("openssl (installed by scripts/services/postgres.sh) makes the test certificate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_self_signed_certificate_trusted_through_a_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = self_signed(dir.path());
+    let s = Served::start(dir.path(), Some(files.clone())).await;
+    let key = s.key(&[Scope::Work]).await;
+    let url = format!("https://127.0.0.1:{}", s.addr.port());
+
+    // Without the CA file: the bundled web roots do not know the certificate.
+    let mut plain = RemoteOptions::new(&url, key.clone()).unwrap();
+    plain.retry_for = std::time::Duration::ZERO;
+    let refused = RemoteStore::new(plain).unwrap().check().await.unwrap_err();
+    match &refused {
+        ClientError::Unreachable { message, .. } => {
+            assert!(message.contains("certificate"), "{message}")
+        }
+        e => panic!("{e:?}"),
+    }
+
+    // With it: served, and a worker's calls go through.
+    let mut trusted = RemoteOptions::new(&url, key).unwrap();
+    trusted.ca = Some(TrustedCa::read(&files.cert).unwrap());
+    let store = RemoteStore::new(trusted).unwrap();
+    store.check().await.unwrap();
+    use prismq_domain::ports::QuotaLedger;
+    assert!(store.usage().await.unwrap().is_empty());
+    s.stop().await;
+}
+
+#[test]
+fn a_ca_file_that_cannot_be_used_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let e = TrustedCa::read(&missing).unwrap_err();
+    assert_eq!(e.field, "ca cert");
+    assert!(e.problem.contains("missing.pem"), "{e}");
+    assert!(e.accepted.contains("CERTIFICATE"), "{e}");
+
+    let key_only = dir.path().join("key.pem");
+    std::fs::write(
+        &key_only,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let e = TrustedCa::read(&key_only).unwrap_err();
+    assert!(e.problem.contains("no CERTIFICATE block"), "{e}");
+
+    let huge = dir.path().join("huge.pem");
+    std::fs::write(&huge, vec![b'a'; 2 * 1024 * 1024]).unwrap();
+    let e = TrustedCa::read(&huge).unwrap_err();
+    assert!(e.problem.contains("larger than 1 MiB"), "{e}");
+}
+
+/// Follow-up tasks go to `POST /v1/tasks` with the worker's key: refused with a clear
+/// message for a `work`-only key, enqueued (and deduplicated by their idempotency key) for a
+/// key that may enqueue; the channel baselines the runtime checks first are read over the
+/// API too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_ups_are_enqueued_with_a_key_that_may_and_refused_clearly_otherwise() {
+    use prismq_domain::ports::{ResultStore, TaskQueue};
+    use prismq_domain::{NewTask, PortError, TaskType};
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), None).await;
+    let url = format!("http://{}", s.addr);
+    let work_only =
+        RemoteStore::new(RemoteOptions::new(&url, s.key(&[Scope::Work]).await).unwrap()).unwrap();
+    let both = RemoteStore::new(
+        RemoteOptions::new(&url, s.key(&[Scope::Work, Scope::Enqueue]).await).unwrap(),
+    )
+    .unwrap();
+    let mut follow_up = NewTask::new(
+        TaskType::new("channel_scrape").unwrap(),
+        serde_json::json!({"channel_url": "@veritasium", "top_n": 30}),
+    );
+    follow_up.idempotency_key = Some("baseline:UCHnyfMqiRRG1u-2MsSQLbXA:videos:2026-12-03".into());
+    follow_up.max_attempts = Some(4);
+
+    match work_only.enqueue(follow_up.clone()).await.unwrap_err() {
+        PortError::Invalid(v) => {
+            assert_eq!(v.field, "api key");
+            assert!(v.problem.contains("follow-up"), "{v}");
+            assert!(v.problem.contains("enqueue"), "{v}");
+            assert!(v.accepted.contains("--scope work,enqueue"), "{v}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(s
+        .app
+        .queue
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let first = both.enqueue(follow_up.clone()).await.unwrap();
+    assert!(!first.duplicate);
+    let again = both.enqueue(follow_up).await.unwrap();
+    assert_eq!(again.id, first.id);
+    assert!(again.duplicate);
+    let task = s.app.queue.get(first.id).await.unwrap();
+    assert_eq!(task.task_type.as_str(), "channel_scrape");
+    assert_eq!(task.params["top_n"], 30);
+    assert_eq!(task.max_attempts, 4);
+
+    assert!(both
+        .baselines("UCHnyfMqiRRG1u-2MsSQLbXA")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        both.baselines("UCHnyfMqiRRG1u-2MsSQLbXA").await.unwrap(),
+        s.app
+            .results
+            .baselines("UCHnyfMqiRRG1u-2MsSQLbXA")
+            .await
+            .unwrap()
+    );
+    s.stop().await;
+}
+
+/// A handler of `parent` tasks asking for one `child` follow-up, and of `child` tasks.
+struct Parent;
+
+#[async_trait::async_trait]
+impl prismq_domain::TaskHandler for Parent {
+    fn task_type(&self) -> prismq_domain::TaskType {
+        prismq_domain::TaskType::new("parent").unwrap()
+    }
+    fn validate(
+        &self,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), prismq_domain::ValidationError> {
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        task: &prismq_domain::Task,
+        _: &prismq_domain::TaskContext,
+    ) -> Result<prismq_domain::TaskResult, prismq_domain::TaskError> {
+        let mut child = prismq_domain::NewTask::new(
+            prismq_domain::TaskType::new("child").unwrap(),
+            serde_json::json!({ "of": task.id.0 }),
+        );
+        child.idempotency_key = Some(format!("child-of-{}", task.id.0));
+        Ok(prismq_domain::TaskResult {
+            follow_ups: vec![prismq_domain::FollowUp {
+                task: child,
+                unless_channel_has_baseline: Some("UCX6OQ3DkcsbYNE6H8uQQuVA".into()),
+            }],
+            ..prismq_domain::TaskResult::default()
+        })
+    }
+}
+
+struct Child;
+
+#[async_trait::async_trait]
+impl prismq_domain::TaskHandler for Child {
+    fn task_type(&self) -> prismq_domain::TaskType {
+        prismq_domain::TaskType::new("child").unwrap()
+    }
+    fn validate(
+        &self,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), prismq_domain::ValidationError> {
+        Ok(())
+    }
+    async fn handle(
+        &self,
+        _: &prismq_domain::Task,
+        _: &prismq_domain::TaskContext,
+    ) -> Result<prismq_domain::TaskResult, prismq_domain::TaskError> {
+        Ok(prismq_domain::TaskResult::default())
+    }
+}
+
+/// The unchanged runtime on `RemoteStore` ports: a task's follow-up is checked against the
+/// channel's baselines and enqueued over the API when the key may enqueue; with a
+/// `work`-only key it is refused, noted in the task's log, and the task still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_runtime_enqueues_follow_ups_when_its_key_may() {
+    use std::sync::Arc;
+
+    use prismq_app::{PluginRegistry, Ports, RunOptions, Runtime, WorkerSettings};
+    use prismq_domain::Registrar;
+    use prismq_domain::{NewTask, TaskStatus, TaskType};
+    use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+
+    let registry = || {
+        let mut r = PluginRegistry::new();
+        r.add(Arc::new(Parent)).unwrap();
+        r.add(Arc::new(Child)).unwrap();
+        Arc::new(r)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        SqliteOptions::new(dir.path().join("queue.db")),
+        Arc::new(prismq_domain::ports::SystemClock),
+    )
+    .unwrap();
+    let config = Config::load(&LoadOptions {
+        working_dir: Some(dir.path().to_path_buf()),
+        env: BTreeMap::new(),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let app = App::from_parts(
+        Ports::from_store(store),
+        Arc::new(prismq_domain::ports::SystemClock),
+        registry(),
+        config,
+    );
+    let stop = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::spawn(prismq_server::serve(
+        app.clone(),
+        ServerOptions::new("127.0.0.1:0".parse().unwrap()),
+        stop.clone(),
+        move |a| {
+            let _ = tx.send(a);
+        },
+    ));
+    let s = Served {
+        app,
+        addr: rx.await.unwrap(),
+        stop,
+        handle,
+    };
+    let url = format!("http://{}", s.addr);
+    let run = |key: ApiKeySecret| {
+        let mut o = RemoteOptions::new(&url, key).unwrap();
+        o.claim_wait = std::time::Duration::ZERO;
+        let remote = Arc::new(RemoteStore::new(o).unwrap());
+        let runtime = Runtime::new(
+            remote.clone(),
+            remote.clone(),
+            remote.clone(),
+            remote,
+            registry(),
+            WorkerSettings {
+                concurrency: 1,
+                ..WorkerSettings::default()
+            },
+        );
+        async move {
+            runtime
+                .run(
+                    RunOptions {
+                        drain: true,
+                        max_tasks: None,
+                    },
+                    CancellationToken::new(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let parent = || NewTask::new(TaskType::new("parent").unwrap(), serde_json::json!({}));
+
+    // A work-only key: the follow-up is refused, the parent completes.
+    let first = s.app.queue.enqueue(parent()).await.unwrap().id;
+    let report = run(s.key(&[Scope::Work]).await).await;
+    assert_eq!(report.completed, 1);
+    let done = s.app.queue.get(first).await.unwrap();
+    assert_eq!(done.status, TaskStatus::Completed);
+    let summary = done.summary.unwrap();
+    assert_eq!(summary["follow_ups"]["refused"], 1, "{summary}");
+    let log = s.app.logs.list(first).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.message.contains("follow-up child not enqueued")
+                && e.message.contains("--scope work,enqueue")),
+        "{log:?}"
+    );
+    assert_eq!(
+        s.app.queue.stats().await.unwrap().counts.len(),
+        1,
+        "no child"
+    );
+
+    // A key that may enqueue: the child is enqueued over the API and run by the same worker.
+    let second = s.app.queue.enqueue(parent()).await.unwrap().id;
+    let report = run(s.key(&[Scope::Work, Scope::Enqueue]).await).await;
+    assert_eq!(report.completed, 2, "the parent and its child");
+    let summary = s.app.queue.get(second).await.unwrap().summary.unwrap();
+    let child = summary["follow_ups"]["enqueued"][0].as_i64().unwrap();
+    let child = s.app.queue.get(prismq_domain::TaskId(child)).await.unwrap();
+    assert_eq!(child.task_type.as_str(), "child");
+    assert_eq!(child.params["of"], second.0);
+    assert_eq!(child.status, TaskStatus::Completed);
+    s.stop().await;
+}
