@@ -63,7 +63,7 @@ fn a_fifo_is_written_through_never_replaced() {
     let out = s.ok(&["results", "export", "--format", "csv", "--out", "out.fifo"]);
     assert!(out.contains("wrote 0 results to out.fifo"), "{out}");
     let got = String::from_utf8(reader.join().unwrap()).unwrap();
-    assert!(got.starts_with("source,source_id,title,"), "{got}");
+    assert!(got.starts_with("platform,source_id,title,"), "{got}");
     // The whole backup goes through the FIFO, and is a valid database.
     let reader = read_fifo(&fifo);
     s.ok(&["backup", "--out", "out.fifo"]);
@@ -177,7 +177,7 @@ fn a_regular_file_is_replaced_only_with_force() {
         "results", "export", "--format", "csv", "--out", "old.csv", "--force",
     ]);
     let now = std::fs::read_to_string(s.path("old.csv")).unwrap();
-    assert!(now.starts_with("source,source_id,"), "{now}");
+    assert!(now.starts_with("platform,source_id,"), "{now}");
     s.ok(&["backup", "--out", "b.db"]);
     s.fails(&["backup", "--out", "b.db"], 2);
     s.ok(&["backup", "--out", "b.db", "--force"]);
@@ -191,7 +191,7 @@ fn a_dash_is_stdout_with_the_summary_on_stderr() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.starts_with("source,source_id,title,"), "{stdout}");
+    assert!(stdout.starts_with("platform,source_id,title,"), "{stdout}");
     assert!(!stdout.contains("wrote"), "{stdout}");
     assert!(stderr.contains("wrote 0 results to stdout"), "{stderr}");
     assert!(!s.path("-").exists(), "no file named -");

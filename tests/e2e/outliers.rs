@@ -178,11 +178,11 @@ fn show_explains_the_score_and_export_carries_it() {
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(
         lines[0].ends_with(
-            "format,outlier_score,outlier_basis,outlier_baseline,outlier_sample,outlier_views"
+            "format,outlier_score,outlier_basis,outlier_baseline,outlier_sample,outlier_views,last_source,last_rank"
         ),
         "{csv}"
     );
-    assert!(lines[1].starts_with("youtube_channel,x3,"), "{csv}");
+    assert!(lines[1].starts_with("youtube,x3,"), "{csv}");
     assert!(lines[1].ends_with("long,2,total,1000,12,3000"), "{csv}");
 }
 

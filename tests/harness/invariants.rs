@@ -242,14 +242,14 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
     // than what some ordinary task asked for, and never twice.
     let dupes: i64 = c
         .query_row(
-            "SELECT count(*) FROM (SELECT 1 FROM results GROUP BY source, source_id HAVING count(*) > 1)",
+            "SELECT count(*) FROM (SELECT 1 FROM results GROUP BY platform, source_id HAVING count(*) > 1)",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(dupes, 0, "duplicate results rows");
     let stored: BTreeSet<String> = c
-        .prepare("SELECT source_id FROM results WHERE source = 'youtube_api'")
+        .prepare("SELECT source_id FROM results WHERE last_source = 'youtube_api'")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()

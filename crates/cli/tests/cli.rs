@@ -419,7 +419,7 @@ fn results_export_refuses_to_overwrite() {
         "results", "export", "--format", "csv", "--out", "out.csv", "--force",
     ]);
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.starts_with("source,source_id,title,"), "{text}");
+    assert!(text.starts_with("platform,source_id,title,"), "{text}");
     let v = s.json(&[
         "results",
         "export",

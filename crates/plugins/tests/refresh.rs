@@ -134,17 +134,30 @@ async fn a_channels_videos_are_refreshed_with_videos_list_50_ids_a_call() {
     assert_eq!(r.counters["videos"], 120);
     assert!(r.summary.contains("120 tracked"), "{}", r.summary);
 
-    // Saved, the refresh is a new row of history beside the collecting task's row.
-    s.store.save(Some(TaskId(1)), &r.items).await.unwrap();
+    // Saved, the refresh is the video's next observation: one record, one history, and a
+    // sighting of the refresh beside the collecting task's.
+    let before = s.store.get("youtube", "bigc0000001").await.unwrap();
+    assert_eq!(before.item.metrics.views, Some(1));
+    s.store.save(Some(TaskId(99)), &r.items).await.unwrap();
     let fresh = s.store.get("youtube", "bigc0000001").await.unwrap();
     assert_eq!(fresh.item.metrics.views, Some(1007));
-    let stored = s.store.get("youtube", "bigc0000001").await.unwrap();
-    assert_eq!(
-        stored.item.metrics.views,
-        Some(1),
-        "the collected row is left alone"
-    );
-    assert_eq!(stored.item.title, "stored bigc0000001");
+    assert_eq!(fresh.item.source, "youtube_refresh");
+    let views: Vec<_> = s
+        .store
+        .history("youtube", "bigc0000001")
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.metrics.views)
+        .collect();
+    assert_eq!(views, vec![Some(1), Some(1007)]);
+    let seen = s
+        .store
+        .sightings("youtube", "bigc0000001", 10)
+        .await
+        .unwrap();
+    assert_eq!(seen[0].source, "youtube_refresh");
+    assert!(seen.len() >= 2, "{seen:?}");
     // A refresh's own rows never make a video tracked: the same refresh finds the same set.
     let again = s.run(json!({"channel_id": BIG_ID})).await.unwrap();
     assert_eq!(again.items.len(), 120);

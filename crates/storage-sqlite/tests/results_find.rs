@@ -1,5 +1,5 @@
-//! `find` by id alone on a real file: it probes the (source, source_id) key once per
-//! distinct source and never scans the results, checked by the plan and by SQLite's own
+//! `find` by id alone on a real file: it probes the (platform, source_id) key once per
+//! distinct platform and never scans the results, checked by the plan and by SQLite's own
 //! count of full-scan steps.
 
 use std::sync::Arc;
@@ -20,14 +20,15 @@ fn items(source: &str, n: usize) -> Vec<ContentItem> {
 }
 
 #[tokio::test]
-async fn find_by_id_alone_probes_each_source_and_never_scans() {
+async fn find_by_id_alone_probes_each_platform_and_never_scans() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(
         SqliteOptions::new(dir.path().join("q.db")),
         Arc::new(SystemClock),
     )
     .unwrap();
-    for source in ["youtube_api", "youtube_keyword", "youtube_ytdlp"] {
+    // Three platforms (a second source of one of them adds no record).
+    for source in ["youtube_api", "blog_feed", "vimeo_api", "youtube_keyword"] {
         for chunk in items(source, 5_000).chunks(1_000) {
             store.save(None, chunk).await.unwrap();
         }
@@ -39,15 +40,11 @@ async fn find_by_id_alone_probes_each_source_and_never_scans() {
         .unwrap();
 
     let found = store.find("vid000007").await.unwrap();
-    let sources: Vec<&str> = found.iter().map(|r| r.item.source.as_str()).collect();
+    let platforms: Vec<&str> = found.iter().map(|r| r.item.platform.as_str()).collect();
+    assert_eq!(platforms, ["blog", "vimeo", "youtube", "zz"]);
     assert_eq!(
-        sources,
-        [
-            "youtube_api",
-            "youtube_keyword",
-            "youtube_ytdlp",
-            "zz_other"
-        ]
+        found[2].item.source, "youtube_keyword",
+        "the latest sighting's"
     );
     assert!(found.iter().all(|r| r.item.source_id == "vid000007"));
     let found = store.find("vid004999").await.unwrap();
@@ -71,7 +68,7 @@ async fn find_by_id_alone_probes_each_source_and_never_scans() {
                 "find scans the results: {text}"
             );
             // SQLite counts the rows a statement stepped through in full scans: only the
-            // handful of rows of the walk over the sources here (one per source), where a
+            // handful of rows of the walk over the platforms here (one per platform), where a
             // scan of the results would step through all 15,001.
             let mut stmt = c.prepare(&find_sql()).unwrap();
             let n = stmt.query_map(["vid000007"], |_| Ok(())).unwrap().count();

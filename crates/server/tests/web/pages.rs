@@ -315,8 +315,7 @@ async fn a_video_shows_its_chart_and_hostile_titles_show_as_text() {
         assert!(!b.overflows().await, "the ideas list fits {width} px");
         b.screenshot(&format!("ideas-{width}")).await;
         for (i, title) in titles.iter().enumerate() {
-            b.open(&s, &format!("/ideas/youtube_keyword/vid{i:08}"))
-                .await;
+            b.open(&s, &format!("/ideas/youtube/vid{i:08}")).await;
             let h1 = b.text("h1").await;
             if title.len() < 200 && !title.contains('\u{202e}') {
                 assert_eq!(&h1, title, "the title is the heading, as text");
