@@ -5,9 +5,11 @@
 //!
 //! Run: `cargo bench -p prismq-storage-sqlite --bench ports`. `PRISMQ_BENCH_TASKS` sets the
 //! tasks per drain (default 20,000), `PRISMQ_BENCH_WORKERS` the worker counts (default
-//! 1,2,4), `PRISMQ_BENCH_QUEUED` the queue size for the latency part (default 1,000,000),
-//! `PRISMQ_BENCH_ONLY=drain|latency` one part. Every figure is the median of three
-//! interleaved runs with the min–max spread.
+//! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
+//! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_ONLY=drain|latency`
+//! one part. Every figure is the median of the interleaved runs with the min–max spread;
+//! the drain also reports the process's CPU time per task, which moves less than wall-clock
+//! rates when other work shares the machine.
 
 #[path = "common/minimal.rs"]
 mod minimal;
@@ -20,6 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Runs per figure (`PRISMQ_BENCH_RUNS` overrides it for the drain).
 const RUNS: usize = 3;
 const CLAIMS: usize = 2_000;
 const TYPE: &str = "bench";
@@ -128,6 +131,29 @@ fn async_drain(rt: &tokio::runtime::Runtime, path: &Path, workers: usize, n: usi
     rate
 }
 
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux;
+/// zero elsewhere). Wall-clock rates on a machine shared with other work move with the
+/// others' load; CPU per task moves much less.
+fn cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            // Fields 14 and 15 (utime, stime), counted after the command's ')'.
+            Some(after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs a drain and returns (tasks/s, CPU µs per task).
+fn measured(n: usize, drain: impl FnOnce() -> f64) -> (f64, f64) {
+    let before = cpu();
+    let rate = drain();
+    (rate, (cpu() - before).as_secs_f64() * 1e6 / n as f64)
+}
+
 fn median_spread(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -146,29 +172,41 @@ fn drain_figures(rt: &tokio::runtime::Runtime) {
         .ok()
         .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4]);
-    println!("\n## Drain: {n} tasks of 200-byte params, FIFO, median of {RUNS} interleaved runs (min–max)");
-    println!("| workers | minimal bare loop tasks/s | store, blocking methods tasks/s | ratio | store, async ports tasks/s | ratio |");
-    println!("|---|---|---|---|---|---|");
+    let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
+    println!("\n## Drain: {n} tasks of 200-byte params, FIFO, median of {runs} interleaved runs (min–max)");
+    println!("| workers | minimal bare loop tasks/s | store, blocking methods tasks/s | ratio | store, async ports tasks/s | ratio | CPU µs/task: bare, blocking, async |");
+    println!("|---|---|---|---|---|---|---|");
     for threads in workers {
         let (mut bare, mut blocking, mut ports) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..RUNS {
+        let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..runs {
             let dir = tempfile::tempdir().expect("dir");
             let floor = dir.path().join("minimal.db");
             minimal::fill(&floor, n, TYPE, payload);
-            bare.push(minimal::drain(&floor, threads, TYPE, n));
-            let path = dir.path().join("b.db");
-            fill(&open(&path), n);
-            blocking.push(blocking_drain(&path, threads, n));
-            let path = dir.path().join("a.db");
-            fill(&open(&path), n);
-            ports.push(async_drain(rt, &path, threads, n));
+            let b = dir.path().join("b.db");
+            fill(&open(&b), n);
+            let a = dir.path().join("a.db");
+            fill(&open(&a), n);
+            for (k, (rate, per)) in [
+                measured(n, || minimal::drain(&floor, threads, TYPE, n)),
+                measured(n, || blocking_drain(&b, threads, n)),
+                measured(n, || async_drain(rt, &a, threads, n)),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                [&mut bare, &mut blocking, &mut ports][k].push(rate);
+                cpus[k].push(per);
+            }
         }
+        let [cb, ck, ca] = cpus.map(|v| median_spread(v).0);
         let ratio = |a: &[f64]| median_spread(a.iter().zip(&bare).map(|(a, b)| a / b).collect());
         let (b, bmin, bmax) = median_spread(bare.clone());
-        let ((k, kmin, kmax), (rk, rkmin, rkmax)) = (median_spread(blocking.clone()), ratio(&blocking));
+        let ((k, kmin, kmax), (rk, rkmin, rkmax)) =
+            (median_spread(blocking.clone()), ratio(&blocking));
         let ((p, pmin, pmax), (rp, rpmin, rpmax)) = (median_spread(ports.clone()), ratio(&ports));
         println!(
-            "| {threads} | {b:.0} ({bmin:.0}–{bmax:.0}) | {k:.0} ({kmin:.0}–{kmax:.0}) | {rk:.2} ({rkmin:.2}–{rkmax:.2}) | {p:.0} ({pmin:.0}–{pmax:.0}) | {rp:.2} ({rpmin:.2}–{rpmax:.2}) |"
+            "| {threads} | {b:.0} ({bmin:.0}–{bmax:.0}) | {k:.0} ({kmin:.0}–{kmax:.0}) | {rk:.2} ({rkmin:.2}–{rkmax:.2}) | {p:.0} ({pmin:.0}–{pmax:.0}) | {rp:.2} ({rpmin:.2}–{rpmax:.2}) | {cb:.0}, {ck:.0}, {ca:.0} |"
         );
     }
 }
@@ -197,7 +235,9 @@ fn latency_figures(rt: &tokio::runtime::Runtime) {
         bare_fill.as_secs_f64() / store_fill.as_secs_f64()
     );
     for p in [&floor, &path] {
-        std::fs::File::open(p).and_then(|f| f.sync_all()).expect("sync");
+        std::fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .expect("sync");
     }
     let queue: Arc<dyn TaskQueue> = Arc::new(store.clone());
     let bare = minimal::connect(&floor);
@@ -250,7 +290,9 @@ fn latency_figures(rt: &tokio::runtime::Runtime) {
         p95[k + 1].push(percentile(&mut samples, 0.95));
     }
     let bare_p95 = median_spread(p95[labels.len() - 1].clone()).0;
-    println!("\n{CLAIMS} claims of each per round, {RUNS} rounds; median of the rounds (p95 min–max)\n");
+    println!(
+        "\n{CLAIMS} claims of each per round, {RUNS} rounds; median of the rounds (p95 min–max)\n"
+    );
     println!("| claim | p50 | p95 | p95 / bare p95 |\n|---|---|---|---|");
     for (i, label) in labels.iter().enumerate() {
         let (m50, _, _) = median_spread(p50[i].clone());

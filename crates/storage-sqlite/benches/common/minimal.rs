@@ -32,7 +32,8 @@ fn now_ms() -> i64 {
 /// A connection to the minimal table at `path` (created if missing), as the bare loop opens it.
 pub fn connect(path: &Path) -> Connection {
     let c = Connection::open(path).expect("open the minimal table");
-    c.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+    c.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
     c.execute_batch(SCHEMA).expect("minimal schema");
     c
 }
@@ -107,7 +108,11 @@ pub fn drain(path: &Path, threads: usize, task_type: &str, expected: usize) -> f
     assert_eq!(done, expected, "the bare loop took every task once");
     let c = connect(path);
     let left: i64 = c
-        .query_row("SELECT count(*) FROM q WHERE status <> 'completed'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM q WHERE status <> 'completed'",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(left, 0);
     rate
