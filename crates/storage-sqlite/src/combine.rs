@@ -30,6 +30,14 @@ pub(crate) struct Waiting {
     jobs: parking_lot::Mutex<Vec<Box<dyn Job>>>,
 }
 
+impl Waiting {
+    /// How many writes wait (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.lock().len()
+    }
+}
+
 impl std::fmt::Debug for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Waiting")
