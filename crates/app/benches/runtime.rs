@@ -50,7 +50,7 @@ fn open(path: &Path) -> SqliteStore {
 
 /// 200 bytes of JSON params.
 fn payload(i: usize) -> String {
-    let head = format!("{{\"i\":{i:08},\"pad\":\"");
+    let head = format!("{{\"i\":\"{i:08}\",\"pad\":\"");
     format!("{head}{}\"}}", "x".repeat(200 - head.len() - 2))
 }
 
