@@ -1,12 +1,14 @@
 //! PrismQ's SQLite adapter: every domain port on one SQLite file, with atomic claims under
 //! four strategies, fenced leases, deduplicated results and shared quota.
 //!
-//! Blocking SQLite calls never run on the async runtime's threads: the async ports' claims,
-//! starts and completions run on the store's writer thread (`writer.rs`, with group commit),
-//! the other calls on tokio's blocking pool (`spawn_blocking`). Every write that reads first runs in a `BEGIN IMMEDIATE` transaction;
-//! SQLITE_BUSY is retried inside the adapter and surfaces as `PortError::Busy` only after
-//! the configured busy timeout. The synchronous `*_blocking` methods are public for
-//! benchmarks and tools that have no runtime.
+//! The async ports' claims, starts and completions run at once on the caller's thread when
+//! the process's writer connection is free and no write waits (one attempt that never waits
+//! for a lock: a zero busy timeout), else on the store's writer thread (`writer.rs`, with group
+//! commit); every other async call runs on tokio's blocking pool (`spawn_blocking`). Nothing
+//! waits for a lock on a runtime thread. Every write that reads first runs in a
+//! `BEGIN IMMEDIATE` transaction; SQLITE_BUSY is retried inside the adapter and surfaces as
+//! `PortError::Busy` only after the configured busy timeout. The synchronous `*_blocking`
+//! methods are public for benchmarks and tools that have no runtime.
 
 mod checkpoint;
 mod claims;

@@ -1,7 +1,8 @@
 //! The store's writer thread: one long-lived thread per store that runs the writes the async
-//! ports queue (claims, starts, completions), in order and in one transaction per turn (group
-//! commit), so an async call costs a wake-up of the same warm thread instead of a trip to
-//! tokio's blocking pool, which hands each call to whichever of its threads wakes first.
+//! ports queue (claims, starts, completions that found the writer taken or the database
+//! locked), in order and in one transaction per turn (group commit), so such a call costs a
+//! wake-up of the same warm thread instead of a trip to tokio's blocking pool, which hands
+//! each call to whichever of its threads wakes first.
 //!
 //! The thread holds the store only weakly: it ends when the store is dropped. It takes the
 //! same writer lock as the blocking methods, so writes from both keep one order per process.
