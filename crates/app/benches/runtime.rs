@@ -1,10 +1,16 @@
 //! Runtime overhead: drains tasks through the whole worker runtime (claim, start, lease
 //! renewal, heartbeat, handler, complete) with a no-op handler, against the storage-only
-//! drain (claim_and_start, complete on the same adapter) measured in the same run.
+//! drain (claim_and_start, complete on the same adapter) and the minimal bare rusqlite loop
+//! (the storage crate's benches/common/minimal.rs, issue 20's floor), all in the same run,
+//! on tasks with 200-byte params.
 //!
 //! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000). Each figure is the median of three runs with
-//! the min–max spread; the ratio is the figure that matters on a noisy machine.
+//! the min–max spread; the ratios are the figures that matter on a noisy machine, and the
+//! process's CPU time per task moves least with other work on the machine.
+
+#[path = "../../storage-sqlite/benches/common/minimal.rs"]
+mod minimal;
 
 use async_trait::async_trait;
 use prismq_app::{PluginRegistry, RunOptions, Runtime, WorkerSettings};
@@ -14,7 +20,7 @@ use prismq_domain::{
     ClaimingStrategy, Registrar, TaskContext, TaskError, TaskHandler, TaskResult, ValidationError,
 };
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,10 +48,19 @@ fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
 }
 
+/// 200 bytes of JSON params.
+fn payload(i: usize) -> String {
+    let head = format!("{{\"i\":\"{i:08}\",\"pad\":\"");
+    format!("{head}{}\"}}", "x".repeat(200 - head.len() - 2))
+}
+
 fn fill(store: &SqliteStore, n: usize) {
     let tt = TaskType::new("noop").expect("type");
     let tasks: Vec<NewTask> = (0..n)
-        .map(|i| NewTask::new(tt.clone(), json!({ "i": i })))
+        .map(|i| {
+            let params: Value = serde_json::from_str(&payload(i)).expect("json");
+            NewTask::new(tt.clone(), params)
+        })
         .collect();
     for chunk in tasks.chunks(1000) {
         store.enqueue_batch_blocking(chunk).expect("enqueue");
@@ -115,6 +130,26 @@ fn runtime_drain(rt: &tokio::runtime::Runtime, path: &Path, concurrency: usize, 
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux; zero
+/// elsewhere), in USER_HZ ticks of 10 ms.
+fn cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// (tasks/s, CPU µs per task) of a drain of `n` tasks.
+fn measured(n: usize, drain: impl FnOnce() -> f64) -> (f64, f64) {
+    let before = cpu();
+    let rate = drain();
+    (rate, (cpu() - before).as_secs_f64() * 1e6 / n as f64)
+}
+
 fn median_spread(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -132,26 +167,39 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    println!("# prismq-app runtime benchmark: {n} tasks, no-op handler, LIFO (median of {RUNS} runs, min–max)");
-    println!("| concurrency | storage-only tasks/s | runtime tasks/s | ratio |\n|---|---|---|---|");
+    println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {RUNS} runs, min–max");
+    println!("| concurrency | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|");
     for concurrency in [1, 2, 4] {
-        let (mut storage, mut runtime) = (Vec::new(), Vec::new());
+        let (mut bare, mut storage, mut runtime) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..RUNS {
-            for which in 0..2 {
-                let dir = tempfile::tempdir().expect("dir");
-                let path = dir.path().join("q.db");
-                fill(&open(&path), n);
-                if which == 0 {
-                    storage.push(storage_drain(&path, concurrency, n));
-                } else {
-                    runtime.push(runtime_drain(&rt, &path, concurrency, n));
-                }
+            let dir = tempfile::tempdir().expect("dir");
+            let floor = dir.path().join("minimal.db");
+            minimal::fill(&floor, n, "noop", payload);
+            let s = dir.path().join("s.db");
+            fill(&open(&s), n);
+            let r = dir.path().join("r.db");
+            fill(&open(&r), n);
+            for (k, (rate, per)) in [
+                measured(n, || minimal::drain(&floor, concurrency, "noop", n)),
+                measured(n, || storage_drain(&s, concurrency, n)),
+                measured(n, || runtime_drain(&rt, &r, concurrency, n)),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                [&mut bare, &mut storage, &mut runtime][k].push(rate);
+                cpus[k].push(per);
             }
         }
-        let ratios: Vec<f64> = runtime.iter().zip(&storage).map(|(r, s)| r / s).collect();
+        let ratio =
+            |a: &[f64], b: &[f64]| median_spread(a.iter().zip(b).map(|(a, b)| a / b).collect());
+        let (q, qmin, qmax) = ratio(&runtime, &storage);
+        let (w, wmin, wmax) = ratio(&runtime, &bare);
+        let (b, bmin, bmax) = median_spread(bare);
         let (s, smin, smax) = median_spread(storage);
         let (r, rmin, rmax) = median_spread(runtime);
-        let (q, qmin, qmax) = median_spread(ratios);
-        println!("| {concurrency} | {s:.0} ({smin:.0}–{smax:.0}) | {r:.0} ({rmin:.0}–{rmax:.0}) | {q:.2} ({qmin:.2}–{qmax:.2}) |");
+        let [cb, cs, cr] = cpus.map(|v| median_spread(v).0);
+        println!("| {concurrency} | {b:.0} ({bmin:.0}–{bmax:.0}) | {s:.0} ({smin:.0}–{smax:.0}) | {r:.0} ({rmin:.0}–{rmax:.0}) | {q:.2} ({qmin:.2}–{qmax:.2}) | {w:.2} ({wmin:.2}–{wmax:.2}) | {cb:.0}, {cs:.0}, {cr:.0} |");
     }
 }

@@ -113,7 +113,7 @@ impl SqliteStore {
     /// # Errors
     /// As the port.
     pub fn claim_blocking(&self, req: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
-        self.claim_inner(req, false)
+        self.write_shared(self.claim_write(req, false))
     }
 
     /// Blocking [`prismq_domain::ports::TaskQueue::claim_and_start`]: the claim and the start
@@ -125,14 +125,25 @@ impl SqliteStore {
         &self,
         req: &ClaimRequest,
     ) -> Result<Option<ClaimedTask>, PortError> {
-        self.claim_inner(req, true)
+        self.write_shared(self.claim_write(req, true))
     }
 
-    fn claim_inner(
+    /// The async ports' claim (`start`: and start), run on the store's writer thread.
+    pub(crate) async fn claim_async(
         &self,
         req: &ClaimRequest,
         start: bool,
     ) -> Result<Option<ClaimedTask>, PortError> {
+        self.write_shared_async(self.claim_write(req, start)).await
+    }
+
+    /// The claim's transaction, for [`SqliteStore::write_shared`] or its async twin.
+    fn claim_write(
+        &self,
+        req: &ClaimRequest,
+        start: bool,
+    ) -> impl FnMut(&Transaction<'_>) -> Result<Option<ClaimedTask>, PortError> + Send + 'static
+    {
         let now = self.now_ms();
         let lease_ms = i64::try_from(req.lease_for.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lease_ms);
@@ -150,7 +161,7 @@ impl SqliteStore {
             .map(|r| r.trim().to_ascii_uppercase());
         let only = req.filter.only.map(|id| id.0);
         let req = req.clone();
-        self.write_shared(move |tx| {
+        move |tx| {
             let region = region_upper.as_deref();
             if let Some(id) = rescue_lapsed(tx, &wanted, region, now, only)? {
                 return take(tx, id, &req, now, expires, start).map(Some);
@@ -170,7 +181,7 @@ impl SqliteStore {
                 Some((_, id)) => take(tx, TaskId(id), &req, now, expires, start).map(Some),
                 None => Ok(None),
             }
-        })
+        }
     }
 }
 
@@ -317,9 +328,21 @@ impl SqliteStore {
     /// # Errors
     /// As the port.
     pub fn start_blocking(&self, lease: &Lease) -> Result<(), PortError> {
+        self.write_shared(self.start_write(lease))
+    }
+
+    /// The async port's start, run on the store's writer thread.
+    pub(crate) async fn start_async(&self, lease: &Lease) -> Result<(), PortError> {
+        self.write_shared_async(self.start_write(lease)).await
+    }
+
+    fn start_write(
+        &self,
+        lease: &Lease,
+    ) -> impl FnMut(&Transaction<'_>) -> Result<(), PortError> + Send + 'static {
         let now = self.now_ms();
         let lease = lease.clone();
-        self.write_shared(move |tx| {
+        move |tx| {
             // `Some(stored)`: started now; `stored` when the claim's entries are already rows
             // (a task claimed before schema v2), so this one must be a row too.
             let started: Option<bool> = tx
@@ -349,7 +372,7 @@ impl SqliteStore {
                     task_id: lease.task_id.0,
                 }),
             }
-        })
+        }
     }
 
     /// Blocking [`prismq_domain::ports::TaskQueue::complete`].
@@ -361,10 +384,28 @@ impl SqliteStore {
         lease: &Lease,
         summary: Option<&Value>,
     ) -> Result<(), PortError> {
+        self.write_shared(self.complete_write(lease, summary))
+    }
+
+    /// The async port's completion, run on the store's writer thread.
+    pub(crate) async fn complete_async(
+        &self,
+        lease: &Lease,
+        summary: Option<&Value>,
+    ) -> Result<(), PortError> {
+        self.write_shared_async(self.complete_write(lease, summary))
+            .await
+    }
+
+    fn complete_write(
+        &self,
+        lease: &Lease,
+        summary: Option<&Value>,
+    ) -> impl FnMut(&Transaction<'_>) -> Result<(), PortError> + Send + 'static {
         let now = self.now_ms();
         let summary_text = summary.map(Value::to_string);
         let lease = lease.clone();
-        self.write_shared(move |tx| {
+        move |tx| {
             // The `completed` entry is read from the row (status and finished_at) unless the
             // claim's entries are already rows (a task claimed before schema v2).
             let stored: Option<bool> = tx
@@ -375,12 +416,22 @@ impl SqliteStore {
                 .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now, summary_text], |r| r.get(0)).optional())
                 .map_err(map_err)?;
             match stored {
-                None => Err(PortError::LeaseLost { task_id: lease.task_id.0 }),
+                None => Err(PortError::LeaseLost {
+                    task_id: lease.task_id.0,
+                }),
                 Some(false) => Ok(()),
                 // The summary lives on the task row; the log entry stays small.
-                Some(true) => insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Completed, "completed", &Value::Null),
+                Some(true) => insert_log(
+                    tx,
+                    lease.task_id,
+                    now,
+                    LogLevel::Info,
+                    TaskEvent::Completed,
+                    "completed",
+                    &Value::Null,
+                ),
             }
-        })
+        }
     }
 
     /// Blocking [`prismq_domain::ports::TaskQueue::fail`].

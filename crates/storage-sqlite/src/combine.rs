@@ -8,10 +8,12 @@
 //! A write's outcome reaches its caller only after the batch commits, so nothing is
 //! acknowledged that was not made durable; a write whose own statement fails is rolled back to
 //! its savepoint and fails alone.
+//!
+//! The async ports queue their writes here too, with a channel for the outcome, and wake the
+//! store's writer thread (`writer.rs`) to run them: no hand-off to tokio's blocking pool.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +28,14 @@ use crate::{connection, SqliteStore};
 #[derive(Default)]
 pub(crate) struct Waiting {
     jobs: parking_lot::Mutex<Vec<Box<dyn Job>>>,
-    next_id: AtomicU64,
+}
+
+impl Waiting {
+    /// How many writes wait (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.lock().len()
+    }
 }
 
 impl std::fmt::Debug for Waiting {
@@ -39,7 +48,8 @@ impl std::fmt::Debug for Waiting {
 
 /// One waiting write, its result type erased.
 trait Job: Send {
-    fn id(&self) -> u64;
+    /// When its caller's busy budget runs out.
+    fn deadline(&self) -> Instant;
     /// Runs the write in the batch's transaction and keeps its outcome until the batch
     /// ends.
     fn run(&mut self, tx: &Transaction<'_>) -> Step;
@@ -66,11 +76,32 @@ enum Done<T> {
 
 type Outcome<T> = Arc<parking_lot::Mutex<Option<Done<T>>>>;
 
+/// Where a write's outcome goes: a slot its blocking caller reads once it holds the writer,
+/// or a channel an async caller awaits.
+enum Sink<T> {
+    Slot(Outcome<T>),
+    Channel(Option<tokio::sync::oneshot::Sender<Done<T>>>),
+}
+
+impl<T> Sink<T> {
+    fn put(&mut self, done: Done<T>) {
+        match self {
+            Sink::Slot(slot) => *slot.lock() = Some(done),
+            // A caller that stopped waiting (its future dropped) no longer wants it.
+            Sink::Channel(tx) => {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(done);
+                }
+            }
+        }
+    }
+}
+
 struct Write<T, F> {
-    id: u64,
+    deadline: Instant,
     f: F,
     kept: Option<Done<T>>,
-    outcome: Outcome<T>,
+    outcome: Sink<T>,
     published: bool,
 }
 
@@ -79,8 +110,8 @@ where
     T: Send,
     F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send,
 {
-    fn id(&self) -> u64 {
-        self.id
+    fn deadline(&self) -> Instant {
+        self.deadline
     }
 
     fn run(&mut self, tx: &Transaction<'_>) -> Step {
@@ -112,7 +143,7 @@ where
                 "internal: a write was handed back without having run".into(),
             ))),
         };
-        *self.outcome.lock() = Some(out);
+        self.outcome.put(out);
         self.published = true;
     }
 }
@@ -122,7 +153,7 @@ impl<T, F> Drop for Write<T, F> {
     /// write): its caller learns that nothing of it was committed.
     fn drop(&mut self) {
         if !self.published {
-            *self.outcome.lock() = Some(Done::Returned(Err(PortError::Unavailable(
+            self.outcome.put(Done::Returned(Err(PortError::Unavailable(
                 "the write was abandoned: the thread running its batch stopped; nothing of it was committed".into(),
             ))));
         }
@@ -168,6 +199,17 @@ fn exec(tx: &Transaction<'_>, sql: &str) -> Result<(), PortError> {
         .map_err(map_err)
 }
 
+/// What one turn at the waiting writes came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// Nothing was waiting.
+    Nothing,
+    /// A batch committed, or failed and every write of it has its outcome.
+    Batch,
+    /// The database was busy: the writes whose budget is not spent wait again.
+    Busy,
+}
+
 impl SqliteStore {
     /// Like [`SqliteStore::write`], but `f` may run on another thread, in one transaction
     /// with other waiting writes: whichever thread takes the writer next runs them all
@@ -178,12 +220,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
     {
-        let waiting = &self.inner.waiting;
         let deadline = Instant::now() + self.inner.options.busy_timeout;
         // Uncontended (the writer free, nobody waiting): run here, as `write` does, with
         // nothing queued or allocated. A busy database sends it down the queued path.
         if let Some(mut slot) = self.inner.writer.try_lock() {
-            if waiting.jobs.lock().is_empty() {
+            if self.inner.waiting.jobs.lock().is_empty() {
                 match self.transact(&mut slot, deadline, &mut f) {
                     Err(PortError::Busy(_)) => {}
                     other => return other,
@@ -191,14 +232,7 @@ impl SqliteStore {
             }
         }
         let outcome: Outcome<T> = Arc::default();
-        let id = waiting.next_id.fetch_add(1, Ordering::Relaxed);
-        waiting.jobs.lock().push(Box::new(Write {
-            id,
-            f,
-            kept: None,
-            outcome: outcome.clone(),
-            published: false,
-        }));
+        self.queue_write(f, deadline, Sink::Slot(outcome.clone()));
         let mut attempt = 0;
         loop {
             let mut slot = self.inner.writer.lock();
@@ -208,44 +242,121 @@ impl SqliteStore {
                 return finish(done);
             }
             // Ours is among them: only a holder of the writer takes waiting writes, and it
-            // hands every outcome over before letting go.
-            let mut batch = std::mem::take(&mut *waiting.jobs.lock());
-            let result = self.transact(&mut slot, deadline, &mut |tx| run_batch(tx, &mut batch));
-            match result {
-                Err(PortError::Busy(msg)) => {
-                    // The batch goes back to the front of the queue for the next holder;
-                    // ours leaves it if our budget is spent.
-                    let expired = Instant::now() >= deadline;
-                    if expired {
-                        if let Some(i) = batch.iter().position(|j| j.id() == id) {
-                            batch.remove(i).publish(Some(&self.busy(&msg)));
-                        }
-                    }
-                    let mut jobs = waiting.jobs.lock();
-                    batch.append(&mut jobs);
-                    *jobs = batch;
-                    drop(jobs);
-                    if !expired {
-                        drop(slot);
-                        std::thread::sleep(connection::busy_backoff(attempt));
-                        attempt += 1;
-                        continue;
-                    }
-                }
-                // A lone write's own error, or what ended the batch: nothing was committed.
-                Err(e) => batch.into_iter().for_each(|j| j.publish(Some(&e))),
-                Ok(()) => batch.into_iter().for_each(|j| j.publish(None)),
-            }
+            // hands every outcome over (or queues the write again) before letting go.
+            let ran = self.run_waiting(&mut slot);
             drop(slot);
-            let done = outcome.lock().take();
-            return done.map_or_else(
-                || {
-                    Err(PortError::Unavailable(
-                        "internal: a write was lost from the writer's queue".into(),
-                    ))
-                },
-                finish,
-            );
+            if let Some(done) = outcome.lock().take() {
+                return finish(done);
+            }
+            if ran == Ran::Busy {
+                std::thread::sleep(connection::busy_backoff(attempt));
+                attempt += 1;
+            }
+        }
+    }
+
+    /// [`SqliteStore::write_shared`] for the async ports: the write is queued with a channel
+    /// for its outcome and the store's writer thread is woken to run it (with whatever else
+    /// is waiting, in one transaction). A write that panics answers `Unavailable`, as a
+    /// panicked blocking task did.
+    pub(crate) async fn write_shared_async<T, F>(&self, mut f: F) -> Result<T, PortError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    {
+        // Uncontended (the writer free, nobody waiting, no WAL truncation due): one attempt
+        // here on the caller's thread, that never waits for a lock (a zero busy timeout), so
+        // it costs the transaction's own time and no hand-off. Anything else is queued for
+        // the writer thread.
+        if let Some(mut slot) = self.inner.writer.try_lock() {
+            if self.inner.waiting.jobs.lock().is_empty()
+                && !self
+                    .inner
+                    .checkpointer
+                    .writer_must_truncate(&self.inner.wal)
+            {
+                let now = Instant::now();
+                let tried = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.transact(&mut slot, now, &mut f)
+                }));
+                match tried {
+                    Err(_) => {
+                        return Err(PortError::Unavailable(
+                            "a storage task stopped unexpectedly: it panicked; nothing of it was committed"
+                                .into(),
+                        ))
+                    }
+                    Ok(Err(PortError::Busy(_))) => {}
+                    Ok(other) => return other,
+                }
+            }
+        }
+        let deadline = Instant::now() + self.inner.options.busy_timeout;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue_write(f, deadline, Sink::Channel(Some(tx)));
+        self.wake_writer();
+        match rx.await {
+            Ok(Done::Returned(out)) => out,
+            Ok(Done::Panicked(_)) => Err(PortError::Unavailable(
+                "a storage task stopped unexpectedly: it panicked; nothing of it was committed"
+                    .into(),
+            )),
+            Err(_) => Err(PortError::Unavailable(
+                "a storage task stopped unexpectedly: the writer thread dropped it".into(),
+            )),
+        }
+    }
+
+    fn queue_write<T, F>(&self, f: F, deadline: Instant, outcome: Sink<T>)
+    where
+        T: Send + 'static,
+        F: FnMut(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    {
+        self.inner.waiting.jobs.lock().push(Box::new(Write {
+            deadline,
+            f,
+            kept: None,
+            outcome,
+            published: false,
+        }));
+    }
+
+    /// Takes every waiting write and runs them in one transaction on the writer in `slot`
+    /// (the caller holds the writer lock). On a busy database, the writes whose budget is
+    /// spent answer `Busy` and the others go back to the front of the queue, and the writer
+    /// thread is woken so that a queued async write is not left behind.
+    pub(crate) fn run_waiting(&self, slot: &mut Option<rusqlite::Connection>) -> Ran {
+        let waiting = &self.inner.waiting;
+        let mut batch = std::mem::take(&mut *waiting.jobs.lock());
+        let Some(deadline) = batch.iter().map(|j| j.deadline()).min() else {
+            return Ran::Nothing;
+        };
+        match self.transact(slot, deadline, &mut |tx| run_batch(tx, &mut batch)) {
+            Err(PortError::Busy(msg)) => {
+                let now = Instant::now();
+                let (expired, mut left): (Vec<_>, Vec<_>) =
+                    batch.into_iter().partition(|j| now >= j.deadline());
+                let busy = self.busy(&msg);
+                expired.into_iter().for_each(|j| j.publish(Some(&busy)));
+                let mut jobs = waiting.jobs.lock();
+                left.append(&mut jobs);
+                *jobs = left;
+                let requeued = !jobs.is_empty();
+                drop(jobs);
+                if requeued {
+                    self.wake_writer_if_running();
+                }
+                Ran::Busy
+            }
+            // A lone write's own error, or what ended the batch: nothing was committed.
+            Err(e) => {
+                batch.into_iter().for_each(|j| j.publish(Some(&e)));
+                Ran::Batch
+            }
+            Ok(()) => {
+                batch.into_iter().for_each(|j| j.publish(None));
+                Ran::Batch
+            }
         }
     }
 }

@@ -1,11 +1,14 @@
 //! PrismQ's SQLite adapter: every domain port on one SQLite file, with atomic claims under
 //! four strategies, fenced leases, deduplicated results and shared quota.
 //!
-//! Blocking SQLite calls run on tokio's blocking pool (`spawn_blocking`), never on the async
-//! runtime's threads. Every write that reads first runs in a `BEGIN IMMEDIATE` transaction;
-//! SQLITE_BUSY is retried inside the adapter and surfaces as `PortError::Busy` only after
-//! the configured busy timeout. The synchronous `*_blocking` methods are public for
-//! benchmarks and tools that have no runtime.
+//! The async ports' claims, starts and completions run at once on the caller's thread when
+//! the process's writer connection is free and no write waits (one attempt that never waits
+//! for a lock: a zero busy timeout), else on the store's writer thread (`writer.rs`, with group
+//! commit); every other async call runs on tokio's blocking pool (`spawn_blocking`). Nothing
+//! waits for a lock on a runtime thread. Every write that reads first runs in a
+//! `BEGIN IMMEDIATE` transaction; SQLITE_BUSY is retried inside the adapter and surfaces as
+//! `PortError::Busy` only after the configured busy timeout. The synchronous `*_blocking`
+//! methods are public for benchmarks and tools that have no runtime.
 
 mod checkpoint;
 mod claims;
@@ -24,6 +27,7 @@ mod results;
 mod schedules;
 mod tracked;
 mod workers;
+mod writer;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::PathBuf;
@@ -139,6 +143,8 @@ struct Inner {
     /// Claims, starts and completions waiting for the writer, run together by its next
     /// holder (group commit).
     waiting: combine::Waiting,
+    /// Runs the async ports' writes (`writer.rs`).
+    thread: writer::WriterThread,
     /// The database file's identity (device, inode) when it was opened, to notice it being
     /// deleted or replaced under the process; `None` where files have no such identity.
     identity: Option<(u64, u64)>,
@@ -326,6 +332,7 @@ impl SqliteStore {
                 checkpointer,
                 wal: wal.into(),
                 waiting: combine::Waiting::default(),
+                thread: writer::WriterThread::default(),
                 identity: None,
                 identity_checked_ms: AtomicU64::new(0),
                 opened: Instant::now(),

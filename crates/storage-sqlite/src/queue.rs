@@ -371,17 +371,14 @@ impl TaskQueue for SqliteStore {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
-        let request = request.clone();
-        self.blocking(move |s| s.claim_blocking(&request)).await
+        self.claim_async(request, false).await
     }
 
     async fn claim_and_start(
         &self,
         request: &ClaimRequest,
     ) -> Result<Option<ClaimedTask>, PortError> {
-        let request = request.clone();
-        self.blocking(move |s| s.claim_and_start_blocking(&request))
-            .await
+        self.claim_async(request, true).await
     }
 
     async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
@@ -391,14 +388,11 @@ impl TaskQueue for SqliteStore {
     }
 
     async fn start(&self, lease: &Lease) -> Result<(), PortError> {
-        let lease = lease.clone();
-        self.blocking(move |s| s.start_blocking(&lease)).await
+        self.start_async(lease).await
     }
 
     async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError> {
-        let lease = lease.clone();
-        self.blocking(move |s| s.complete_blocking(&lease, summary.as_ref()))
-            .await
+        self.complete_async(lease, summary.as_ref()).await
     }
 
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {

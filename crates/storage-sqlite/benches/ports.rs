@@ -1,0 +1,320 @@
+//! The store against the minimal bare loop (benches/common/minimal.rs) in the same run:
+//! drain throughput through the blocking methods and through the async ports, and claim
+//! latency through the async ports at scale, each as a ratio to the bare loop (issue 20's
+//! targets 2 and 3, and the async half of target 1).
+//!
+//! Run: `cargo bench -p prismq-storage-sqlite --bench ports`. `PRISMQ_BENCH_TASKS` sets the
+//! tasks per drain (default 20,000), `PRISMQ_BENCH_WORKERS` the worker counts (default
+//! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
+//! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_ONLY=drain|latency`
+//! one part. Every figure is the median of the interleaved runs with the min–max spread;
+//! the drain also reports the process's CPU time per task, which moves less than wall-clock
+//! rates when other work shares the machine.
+
+#[path = "common/minimal.rs"]
+mod minimal;
+
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock, TaskQueue};
+use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
+use prismq_domain::ClaimingStrategy;
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs per figure (`PRISMQ_BENCH_RUNS` overrides it for the drain).
+const RUNS: usize = 3;
+const CLAIMS: usize = 2_000;
+const TYPE: &str = "bench";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+}
+
+/// 200 bytes of JSON params.
+fn payload(i: usize) -> String {
+    let head = format!("{{\"channel_url\":\"@creator-channel-{i:08}\",\"top_n\":10,\"pad\":\"");
+    let mut s = head.clone();
+    s.push_str(&"x".repeat(200 - head.len() - 2));
+    s.push_str("\"}");
+    debug_assert_eq!(s.len(), 200);
+    s
+}
+
+fn task(i: usize) -> NewTask {
+    let params: serde_json::Value = serde_json::from_str(&payload(i)).expect("json");
+    NewTask::new(TaskType::new(TYPE).expect("type"), params)
+        .priority(Priority::new((i % 10) as i64 + 1).expect("priority"))
+}
+
+fn fill(store: &SqliteStore, n: usize) -> Duration {
+    let start = Instant::now();
+    for first in (0..n).step_by(1000) {
+        let batch: Vec<NewTask> = (first..(first + 1000).min(n)).map(task).collect();
+        store.enqueue_batch_blocking(&batch).expect("enqueue");
+    }
+    start.elapsed()
+}
+
+fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
+    ClaimRequest {
+        worker: WorkerId::new(worker).expect("worker"),
+        filter: ClaimFilter {
+            task_types: vec![TaskType::new(TYPE).expect("type")],
+            region: None,
+            only: None,
+        },
+        strategy,
+        lease_for: Duration::from_secs(300),
+    }
+}
+
+/// claim_and_start + complete per task from plain threads, the blocking methods.
+fn blocking_drain(path: &Path, threads: usize, n: usize) -> f64 {
+    let store = open(path);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let req = request(&format!("b{t}"), ClaimingStrategy::Fifo);
+                let mut done = 0usize;
+                while let Some(c) = store.claim_and_start_blocking(&req).expect("claim") {
+                    store.complete_blocking(&c.lease, None).expect("complete");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(done, n, "every task taken once");
+    rate
+}
+
+/// claim_and_start + complete per task through the async port (`dyn TaskQueue`), one tokio
+/// task per worker on a multi-thread runtime, as `prismq work` runs them.
+fn async_drain(rt: &tokio::runtime::Runtime, path: &Path, workers: usize, n: usize) -> f64 {
+    let queue: Arc<dyn TaskQueue> = Arc::new(open(path));
+    let start = Instant::now();
+    let done: usize = rt.block_on(async {
+        let handles: Vec<_> = (0..workers)
+            .map(|t| {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    let req = request(&format!("a{t}"), ClaimingStrategy::Fifo);
+                    let mut done = 0usize;
+                    while let Some(c) = queue.claim_and_start(&req).await.expect("claim") {
+                        queue.complete(&c.lease, None).await.expect("complete");
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await.expect("join");
+        }
+        sum
+    });
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(done, n, "every task taken once");
+    rate
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux;
+/// zero elsewhere). Wall-clock rates on a machine shared with other work move with the
+/// others' load; CPU per task moves much less.
+fn cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            // Fields 14 and 15 (utime, stime), counted after the command's ')'.
+            Some(after.get(11)?.parse::<u64>().ok()? + after.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs a drain and returns (tasks/s, CPU µs per task).
+fn measured(n: usize, drain: impl FnOnce() -> f64) -> (f64, f64) {
+    let before = cpu();
+    let rate = drain();
+    (rate, (cpu() - before).as_secs_f64() * 1e6 / n as f64)
+}
+
+fn median_spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn drain_figures(rt: &tokio::runtime::Runtime) {
+    let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
+    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4]);
+    let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
+    println!("\n## Drain: {n} tasks of 200-byte params, FIFO, median of {runs} interleaved runs (min–max)");
+    println!("| workers | minimal bare loop tasks/s | store, blocking methods tasks/s | ratio | store, async ports tasks/s | ratio | CPU µs/task: bare, blocking, async |");
+    println!("|---|---|---|---|---|---|---|");
+    for threads in workers {
+        let (mut bare, mut blocking, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..runs {
+            let dir = tempfile::tempdir().expect("dir");
+            let floor = dir.path().join("minimal.db");
+            minimal::fill(&floor, n, TYPE, payload);
+            let b = dir.path().join("b.db");
+            fill(&open(&b), n);
+            let a = dir.path().join("a.db");
+            fill(&open(&a), n);
+            for (k, (rate, per)) in [
+                measured(n, || minimal::drain(&floor, threads, TYPE, n)),
+                measured(n, || blocking_drain(&b, threads, n)),
+                measured(n, || async_drain(rt, &a, threads, n)),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                [&mut bare, &mut blocking, &mut ports][k].push(rate);
+                cpus[k].push(per);
+            }
+        }
+        let [cb, ck, ca] = cpus.map(|v| median_spread(v).0);
+        let ratio = |a: &[f64]| median_spread(a.iter().zip(&bare).map(|(a, b)| a / b).collect());
+        let (b, bmin, bmax) = median_spread(bare.clone());
+        let ((k, kmin, kmax), (rk, rkmin, rkmax)) =
+            (median_spread(blocking.clone()), ratio(&blocking));
+        let ((p, pmin, pmax), (rp, rpmin, rpmax)) = (median_spread(ports.clone()), ratio(&ports));
+        println!(
+            "| {threads} | {b:.0} ({bmin:.0}–{bmax:.0}) | {k:.0} ({kmin:.0}–{kmax:.0}) | {rk:.2} ({rkmin:.2}–{rkmax:.2}) | {p:.0} ({pmin:.0}–{pmax:.0}) | {rp:.2} ({rpmin:.2}–{rpmax:.2}) | {cb:.0}, {ck:.0}, {ca:.0} |"
+        );
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort_unstable();
+    let idx = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[idx].as_secs_f64() * 1e6
+}
+
+fn latency_figures(rt: &tokio::runtime::Runtime) {
+    let n = env_usize("PRISMQ_BENCH_QUEUED", 1_000_000);
+    let dir = tempfile::tempdir().expect("dir");
+    let floor = dir.path().join("minimal.db");
+    let path = dir.path().join("q.db");
+    let bare_fill = minimal::fill(&floor, n, TYPE, payload);
+    let store = open(&path);
+    let store_fill = fill(&store, n);
+    println!("\n## Claim latency with {n} queued (200-byte params)");
+    println!(
+        "- load in batches of 1,000: bare {:.1} s ({:.0} tasks/s), store {:.1} s ({:.0} tasks/s), ratio {:.2}",
+        bare_fill.as_secs_f64(),
+        n as f64 / bare_fill.as_secs_f64(),
+        store_fill.as_secs_f64(),
+        n as f64 / store_fill.as_secs_f64(),
+        bare_fill.as_secs_f64() / store_fill.as_secs_f64()
+    );
+    for p in [&floor, &path] {
+        std::fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .expect("sync");
+    }
+    let queue: Arc<dyn TaskQueue> = Arc::new(store.clone());
+    let bare = minimal::connect(&floor);
+    // Rows: each strategy through the async port, FIFO through the blocking method, the bare
+    // claim; each round times CLAIMS claims of each in turn.
+    let mut labels: Vec<String> = ClaimingStrategy::ALL
+        .iter()
+        .map(|s| format!("{s}, async port"))
+        .collect();
+    labels.push("FIFO, blocking method".into());
+    labels.push("minimal bare claim".into());
+    let mut p95: Vec<Vec<f64>> = vec![Vec::new(); labels.len()];
+    let mut p50: Vec<Vec<f64>> = vec![Vec::new(); labels.len()];
+    for _ in 0..RUNS {
+        for (k, strategy) in ClaimingStrategy::ALL.into_iter().enumerate() {
+            let req = request("lat", strategy);
+            let mut samples = Vec::with_capacity(CLAIMS);
+            rt.block_on(async {
+                for _ in 0..CLAIMS {
+                    let t = Instant::now();
+                    let c = queue.claim(&req).await.expect("claim").expect("a task");
+                    samples.push(t.elapsed());
+                    queue.start(&c.lease).await.expect("start");
+                    queue.complete(&c.lease, None).await.expect("complete");
+                }
+            });
+            p50[k].push(percentile(&mut samples, 0.5));
+            p95[k].push(percentile(&mut samples, 0.95));
+        }
+        let k = ClaimingStrategy::ALL.len();
+        let req = request("lat", ClaimingStrategy::Fifo);
+        let mut samples = Vec::with_capacity(CLAIMS);
+        for _ in 0..CLAIMS {
+            let t = Instant::now();
+            let c = store.claim_blocking(&req).expect("claim").expect("a task");
+            samples.push(t.elapsed());
+            store.start_blocking(&c.lease).expect("start");
+            store.complete_blocking(&c.lease, None).expect("complete");
+        }
+        p50[k].push(percentile(&mut samples, 0.5));
+        p95[k].push(percentile(&mut samples, 0.95));
+        let mut samples = Vec::with_capacity(CLAIMS);
+        for _ in 0..CLAIMS {
+            let t = Instant::now();
+            let id = minimal::claim(&bare, TYPE).expect("a task");
+            samples.push(t.elapsed());
+            minimal::complete(&bare, id);
+        }
+        p50[k + 1].push(percentile(&mut samples, 0.5));
+        p95[k + 1].push(percentile(&mut samples, 0.95));
+    }
+    let bare_p95 = median_spread(p95[labels.len() - 1].clone()).0;
+    println!(
+        "\n{CLAIMS} claims of each per round, {RUNS} rounds; median of the rounds (p95 min–max)\n"
+    );
+    println!("| claim | p50 | p95 | p95 / bare p95 |\n|---|---|---|---|");
+    for (i, label) in labels.iter().enumerate() {
+        let (m50, _, _) = median_spread(p50[i].clone());
+        let (m95, lo, hi) = median_spread(p95[i].clone());
+        println!(
+            "| {label} | {m50:.0} µs | {m95:.0} µs ({lo:.0}–{hi:.0}) | {:.2} |",
+            m95 / bare_p95
+        );
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let only = std::env::var("PRISMQ_BENCH_ONLY").unwrap_or_default();
+    let rt = runtime();
+    println!("# prismq-storage-sqlite: the store against the minimal bare loop");
+    if only.is_empty() || only == "drain" {
+        drain_figures(&rt);
+    }
+    if only.is_empty() || only == "latency" {
+        latency_figures(&rt);
+    }
+}
