@@ -183,7 +183,10 @@ fn show_explains_the_score_and_export_carries_it() {
         "{csv}"
     );
     assert!(lines[1].starts_with("youtube,x3,"), "{csv}");
-    assert!(lines[1].ends_with("long,2,total,1000,12,3000"), "{csv}");
+    assert!(
+        lines[1].ends_with("long,2,total,1000,12,3000,youtube_channel,"),
+        "{csv}"
+    );
 }
 
 #[test]
