@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod copy;
+pub mod export;
 pub mod logging;
 pub mod ops;
 pub mod overview;

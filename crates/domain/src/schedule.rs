@@ -126,6 +126,9 @@ pub enum Cadence {
     Cron(String),
 }
 
+/// What [`Cadence::one_of`] accepts.
+const ONE_OF_ACCEPTED: &str = "exactly one of every DURATION or cron EXPR";
+
 impl Cadence {
     /// `--every TEXT`: 1 minute to 366 days, whole seconds.
     ///
@@ -159,6 +162,32 @@ impl Cadence {
             ));
         }
         Ok(Cadence::EverySecs(d.as_secs()))
+    }
+
+    /// Exactly one of an `every` duration and a `cron` expression (an empty text counts as
+    /// not given), as a form or an API body names them.
+    ///
+    /// # Errors
+    /// `every` when neither is given, `cron` when both are, and the errors of
+    /// [`Cadence::every`] and [`Cadence::cron`].
+    pub fn one_of(every: Option<&str>, cron: Option<&str>) -> Result<Cadence, ValidationError> {
+        fn given(t: Option<&str>) -> Option<&str> {
+            t.filter(|t| !t.trim().is_empty())
+        }
+        match (given(every), given(cron)) {
+            (Some(e), None) => Cadence::every(e),
+            (None, Some(c)) => Cadence::cron(c),
+            (None, None) => Err(ValidationError::new(
+                "every",
+                "neither every nor cron is given",
+                ONE_OF_ACCEPTED,
+            )),
+            (Some(_), Some(_)) => Err(ValidationError::new(
+                "cron",
+                "both every and cron are given",
+                ONE_OF_ACCEPTED,
+            )),
+        }
     }
 
     /// `--cron EXPR`: exactly 5 fields, parsed by croner (no seconds, no year field).

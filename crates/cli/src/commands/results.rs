@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use prismq_app::App;
+use prismq_app::{export, App};
 use prismq_domain::growth::{self, GrowthWindow};
 use prismq_domain::outlier::{AgeBasis, VideoFormat};
 use prismq_domain::ports::{ChannelBaseline, ResultOrder, ResultQuery, StoredResult};
@@ -17,9 +17,6 @@ use crate::exit::{CliError, CliResult};
 use crate::files::{self, Output, Target};
 use crate::progress;
 use crate::render::{self, Table};
-
-/// Items per page when streaming.
-const PAGE: u32 = 1000;
 
 /// Runs a `results` subcommand.
 ///
@@ -119,7 +116,7 @@ fn query(app: &App, f: &ResultFilter, format: Option<VideoFormatArg>) -> CliResu
         max_score: f.max_score,
         format: format.map(video_format),
         after: None,
-        limit: PAGE,
+        limit: export::EXPORT_PAGE,
     })
 }
 
@@ -584,40 +581,6 @@ fn sightings_table(sightings: &[prismq_domain::Sighting]) -> String {
     out
 }
 
-const CSV_HEADER: [&str; 31] = [
-    "platform",
-    "source_id",
-    "title",
-    "channel",
-    "channel_id",
-    "url",
-    "published_at",
-    "duration_secs",
-    "views",
-    "likes",
-    "comments",
-    "growth_1h_views_per_hour",
-    "growth_1h_span_secs",
-    "growth_24h_views_per_hour",
-    "growth_24h_span_secs",
-    "growth_7d_views_per_hour",
-    "growth_7d_span_secs",
-    "growth_30d_views_per_hour",
-    "growth_30d_span_secs",
-    "first_seen_at",
-    "last_seen_at",
-    "last_task_id",
-    "tags",
-    "format",
-    "outlier_score",
-    "outlier_basis",
-    "outlier_baseline",
-    "outlier_sample",
-    "outlier_views",
-    "last_source",
-    "last_rank",
-];
-
 async fn export(
     ctx: &Ctx,
     app: &App,
@@ -655,11 +618,6 @@ async fn export(
     render::print(&format!("wrote {written} results to {shown}\n"))
 }
 
-enum Sink<'a> {
-    Csv(Box<csv::Writer<BufWriter<&'a mut Output>>>),
-    Jsonl(BufWriter<&'a mut Output>),
-}
-
 async fn write_pages(
     app: &App,
     q: &mut ResultQuery,
@@ -670,82 +628,21 @@ async fn write_pages(
     fn err(e: impl std::fmt::Display) -> CliError {
         CliError::failure(format!("writing the export: {e}"))
     }
-    let w = BufWriter::new(out);
-    let mut sink = match format {
-        ExportFormat::Csv => {
-            let mut c = csv::Writer::from_writer(w);
-            c.write_record(CSV_HEADER).map_err(err)?;
-            Sink::Csv(Box::new(c))
-        }
-        ExportFormat::Jsonl => Sink::Jsonl(w),
-    };
+    let encoder = export::Encoder::new(match format {
+        ExportFormat::Csv => export::ExportFormat::Csv,
+        ExportFormat::Jsonl => export::ExportFormat::Jsonl,
+    });
+    let mut w = BufWriter::new(out);
+    w.write_all(&encoder.start()).map_err(err)?;
+    let mut pages = export::Pages::new(app.results.clone(), q.clone());
     let mut written = 0u64;
-    loop {
-        let page = app.results.query(q).await?;
-        for r in &page {
-            match &mut sink {
-                Sink::Csv(c) => c.write_record(csv_row(r)).map_err(err)?,
-                Sink::Jsonl(w) => {
-                    serde_json::to_writer(&mut *w, r).map_err(err)?;
-                    w.write_all(b"\n").map_err(err)?;
-                }
-            }
-        }
+    while let Some(page) = pages.next().await? {
+        w.write_all(&encoder.page(&page)).map_err(err)?;
         written += page.len() as u64;
         bar.set_position(written);
-        match page.last() {
-            Some(last) if page.len() == q.limit as usize => q.after = Some(q.cursor_after(last)),
-            _ => break,
-        }
     }
-    let mut buffered = match sink {
-        Sink::Csv(c) => c.into_inner().map_err(|e| err(e.error()))?,
-        Sink::Jsonl(w) => w,
-    };
-    buffered.flush().map_err(err)?;
+    w.flush().map_err(err)?;
     Ok(written)
-}
-
-fn csv_row(r: &StoredResult) -> Vec<String> {
-    let i = &r.item;
-    let o = |v: Option<i64>| v.map_or_else(String::new, |n| n.to_string());
-    let mut growth = Vec::new();
-    for w in GrowthWindow::ALL {
-        let g = r.growth.get(w);
-        growth.push(g.map_or_else(String::new, |g| format!("{:.3}", g.views_per_hour)));
-        growth.push(o(g.map(|g| g.span_secs)));
-    }
-    let mut row = vec![
-        i.platform.clone(),
-        i.source_id.clone(),
-        i.title.clone(),
-        i.channel.clone().unwrap_or_default(),
-        i.channel_id.clone().unwrap_or_default(),
-        i.url.clone().unwrap_or_default(),
-        i.published_at.map_or_else(String::new, |t| t.to_string()),
-        o(i.duration_secs),
-        o(i.metrics.views),
-        o(i.metrics.likes),
-        o(i.metrics.comments),
-    ];
-    row.extend(growth);
-    row.extend([
-        r.first_seen_at.to_string(),
-        r.last_seen_at.to_string(),
-        r.last_task_id.map_or_else(String::new, |t| t.to_string()),
-        i.tags.join("|"),
-        r.format.map_or_else(String::new, |f| f.as_str().to_owned()),
-        r.outlier.map_or_else(String::new, |o| o.score.to_string()),
-        r.outlier
-            .map_or_else(String::new, |o| o.basis.as_str().to_owned()),
-        r.outlier
-            .map_or_else(String::new, |o| o.baseline.to_string()),
-        r.outlier.map_or_else(String::new, |o| o.sample.to_string()),
-        r.outlier.map_or_else(String::new, |o| o.views.to_string()),
-        i.source.clone(),
-        i.rank.map_or_else(String::new, |n| n.to_string()),
-    ]);
-    row
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod dlq;
 pub mod info;
 pub mod input;
 pub mod results;
+pub mod schedules;
 pub mod tasks;
 pub mod work;
 pub mod work_reads;
@@ -32,6 +33,15 @@ pub fn routes() -> Router<ServerState> {
         .route("/v1/dlq/purge", post(dlq::purge))
         .route("/v1/results", get(results::list))
         .route("/v1/results/{source_id}", get(results::show))
+        .route("/v1/export/results", get(results::export))
+        .route("/v1/schedules", get(schedules::list).post(schedules::add))
+        .route(
+            "/v1/schedules/{name}",
+            get(schedules::show).delete(schedules::remove),
+        )
+        .route("/v1/schedules/{name}/pause", post(schedules::pause))
+        .route("/v1/schedules/{name}/resume", post(schedules::resume))
+        .route("/v1/schedules/{name}/run", post(schedules::run_now))
         .route("/metrics", get(crate::metrics::scrape))
         .merge(work_routes())
 }
@@ -89,7 +99,9 @@ impl Modify for BearerKey {
         info::types, info::stats, info::workers,
         tasks::enqueue, tasks::enqueue_batch, tasks::list, tasks::show, tasks::cancel, tasks::retry,
         dlq::list, dlq::retry, dlq::purge,
-        results::list, results::show,
+        results::list, results::show, results::export,
+        schedules::list, schedules::show, schedules::add, schedules::pause, schedules::resume,
+        schedules::run_now, schedules::remove,
         crate::metrics::scrape,
         work::claim, work::start, work::renew, work::complete, work::fail, work::release,
         work::items, work::log, work::register, work::heartbeat, work::deregister,
@@ -103,6 +115,7 @@ impl Modify for BearerKey {
         tasks::TaskWithLog, tasks::TaskBody,
         dlq::RetryRequest, dlq::RetriedBody, dlq::PurgeRequest, dlq::PurgedBody,
         results::ResultPage, results::ResultDetail, results::ResultShow,
+        schedules::ScheduleBody, schedules::SchedulesBody, schedules::ScheduleAnswer,
         info::TypesBody, info::TaskTypeBody, info::StatsBody, info::WorkersBody,
         work::ClaimBody, work::ClaimAnswer, work::ClaimedBody, work::LeaseBody, work::RenewBody,
         work::LeaseAnswer, work::CompleteBody, work::SavedAnswer, work::FailBody,

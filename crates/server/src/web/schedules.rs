@@ -188,21 +188,7 @@ impl AddPage {
     /// The schedule the form describes, checked as far as the form can be (the task and the
     /// rest are checked by `App::add_schedule`).
     fn schedule(&self) -> Result<NewSchedule, ValidationError> {
-        let cadence = match (self.get("every"), self.get("cron")) {
-            (e, "") if !e.is_empty() => Cadence::every(e)?,
-            ("", c) if !c.is_empty() => Cadence::cron(c)?,
-            (e, _) => {
-                return Err(ValidationError::new(
-                    if e.is_empty() { "every" } else { "cron" },
-                    if e.is_empty() {
-                        "neither every nor cron is given"
-                    } else {
-                        "both every and cron are given"
-                    },
-                    "exactly one of every DURATION or cron EXPR",
-                ))
-            }
-        };
+        let cadence = Cadence::one_of(Some(self.get("every")), Some(self.get("cron")))?;
         let task = self.task.task()?;
         let mut new = NewSchedule::new(self.get("name"), task.task_type, task.params, cadence);
         new.priority = task.priority;

@@ -441,6 +441,10 @@ async fn results_stats_workers_metrics_and_openapi() {
         "/v1/dlq/purge",
         "/v1/results",
         "/v1/results/{source_id}",
+        "/v1/export/results",
+        "/v1/schedules",
+        "/v1/schedules/{name}",
+        "/v1/schedules/{name}/run",
         "/metrics",
         "/v1/openapi.json",
     ] {

@@ -4,8 +4,10 @@
 
 mod bad_input;
 mod endpoints;
+mod export;
 mod keys;
 mod metrics;
+mod schedules;
 mod support;
 mod tls;
 mod work;
