@@ -515,3 +515,67 @@ fn a_key_revoked_mid_run_ends_the_run_and_bad_flags_are_refused() {
     let mut rest = [("server", server)];
     stop(&r.s, &mut rest);
 }
+
+/// A remote worker reaches an HTTPS server whose certificate a private CA signed only when
+/// it is told to trust that CA (`--ca-cert`); without it the run is refused before any
+/// work, saying why.
+#[test]
+fn a_remote_worker_trusts_a_private_ca_only_when_told() {
+    let _one = serial();
+    let r = Remote::new("0");
+    let certs = prismq_testkit::tls::loopback_certificate(&r.s.path(""));
+    let bind = format!("127.0.0.1:{}", r.port);
+    let (cert, key) = (
+        certs.cert.display().to_string(),
+        certs.key.display().to_string(),
+    );
+    let mut server = r.s.spawn(
+        "server",
+        &[
+            "serve",
+            "--bind",
+            &bind,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    );
+    wait_until(Duration::from_secs(20), "the server to listen", || {
+        std::net::TcpStream::connect(&bind).is_ok()
+    });
+    enqueue_batch(&r.s, 6);
+    let url = format!("https://{bind}");
+    let key_file = r.s.path("key.txt");
+
+    let untrusted =
+        r.s.bare()
+            .args(["work", "--server", &url, "--drain", "--api-key-file"])
+            .arg(&key_file)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+    assert!(!untrusted.status.success(), "an unknown CA must be refused");
+    let err = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    assert_eq!(r.completed(), 0, "nothing ran");
+
+    let trusted =
+        r.s.bare()
+            .args(["work", "--server", &url, "--drain", "--api-key-file"])
+            .arg(&key_file)
+            .arg("--ca-cert")
+            .arg(&certs.ca)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert_eq!(r.completed(), 6, "every task ran over HTTPS");
+    signal(server.id(), "TERM");
+    wait_exit(&mut server, Duration::from_secs(30), "server");
+    r.check_key_and_no_db(&["server"]);
+}

@@ -47,6 +47,15 @@ pub enum ClientError {
         /// What failed.
         message: String,
     },
+    /// TLS refused the connection (the server's certificate is not trusted here, or the
+    /// handshake failed): trying again cannot help.
+    #[error("cannot reach the PrismQ server at {server}: {message}; the server's TLS certificate is not trusted here: pass the certificate of the CA that signed it with --ca-cert FILE (or worker.server_ca_cert)")]
+    Untrusted {
+        /// The server's URL.
+        server: String,
+        /// What TLS said.
+        message: String,
+    },
     /// Any other failed answer.
     #[error("the server at {server} answered {status}: {message}")]
     Server {
@@ -180,9 +189,19 @@ impl Http {
             .timeout(CALL_TIMEOUT)
             .send()
             .await
-            .map_err(|e| ClientError::Unreachable {
-                server: server.clone(),
-                message: transport_message(&e),
+            .map_err(|e| {
+                let message = transport_message(&e);
+                if is_tls_refusal(&e) {
+                    ClientError::Untrusted {
+                        server: server.clone(),
+                        message,
+                    }
+                } else {
+                    ClientError::Unreachable {
+                        server: server.clone(),
+                        message,
+                    }
+                }
             })?;
         let status = r.status();
         if status.is_success() {
@@ -266,6 +285,12 @@ impl Http {
                     self.base,
                     transport_message(&e)
                 );
+                if is_tls_refusal(&e) {
+                    // Trying again cannot help: say what would.
+                    return Err(Try::Final(PortError::Unavailable(format!(
+                        "{message}; the server's TLS certificate is not trusted here: pass the certificate of the CA that signed it with --ca-cert FILE (or worker.server_ca_cert)"
+                    ))));
+                }
                 return Err(Try::Again(PortError::Unavailable(message), None));
             }
         };
@@ -316,6 +341,29 @@ fn decode<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, PortError>
             "the server's answer to {path} is not what this client reads ({e}); is it a `prismq serve` of the same version?"
         ))
     })
+}
+
+/// Whether TLS refused the connection (an untrusted or mismatched certificate, a failed
+/// handshake): a refusal that trying again cannot change.
+fn is_tls_refusal(e: &reqwest::Error) -> bool {
+    /// `e` is rustls' error, or I/O errors wrapped around one (they nest: hyper's connect
+    /// error holds an I/O error that holds tokio-rustls' I/O error that holds rustls').
+    fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        e.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| is_rustls(inner))
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if is_rustls(s) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// What failed, without the URL (the caller names the server) and without any header.

@@ -255,7 +255,8 @@ impl RemoteStore {
     /// without retrying: what `prismq work --server` asks before it starts.
     ///
     /// # Errors
-    /// [`ClientError::Refused`] for a refused key (401, 403), [`ClientError::Unreachable`]
+    /// [`ClientError::Refused`] for a refused key (401, 403), [`ClientError::Untrusted`] when
+    /// TLS refuses the server's certificate, [`ClientError::Unreachable`]
     /// when the server does not answer, [`ClientError::Server`] for any other failure.
     pub async fn check(&self) -> Result<(), ClientError> {
         self.http.probe("v1/work/quota").await

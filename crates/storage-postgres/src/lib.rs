@@ -43,6 +43,7 @@ use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
 pub use copy::{copy_postgres_to_sqlite, copy_sqlite_to_postgres, CopyError, CopyReport};
+pub use results::{query_statements, QueryStatement};
 
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};

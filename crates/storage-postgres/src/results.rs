@@ -798,136 +798,149 @@ impl PostgresStore {
         stored_from_row(&row)
     }
 
-    /// [`ResultStore::query`].
+    /// [`ResultStore::query`]: the statements of [`query_statements`] in turn until the page
+    /// is full.
     ///
     /// # Errors
     /// As the port.
     pub async fn query_results(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         q.validate()?;
-        let since = q.since.map(|t| t.as_millisecond());
-        let format = q.format.map(VideoFormat::as_str);
-        let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE true");
-        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        if let Some(source) = &q.source {
-            args.push(source);
-            sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = ${} AND s.result_id = results.id)",
-                args.len()
-            ));
-        }
-        if let Some(s) = &since {
-            args.push(s);
-            sql.push_str(&format!(" AND last_seen_at >= ${}", args.len()));
-        }
-        let new_since = q.new_since.map(|t| t.as_millisecond());
-        if let Some(s) = &new_since {
-            args.push(s);
-            sql.push_str(&format!(" AND first_seen_at >= ${}", args.len()));
-        }
-        if let Some(channel) = &q.channel_id {
-            args.push(channel);
-            sql.push_str(&format!(" AND channel_id = ${}", args.len()));
-        }
-        let task = q.task.map(|t| t.0);
-        if let Some(t) = &task {
-            args.push(t);
-            sql.push_str(&format!(
-                " AND id IN (SELECT s.result_id FROM result_sightings s WHERE s.task_id = ${})",
-                args.len()
-            ));
-        }
-        if let Some(f) = &format {
-            args.push(f);
-            sql.push_str(&format!(" AND video_format = ${}", args.len()));
-        }
-        if let Some(lo) = &q.min_score {
-            args.push(lo);
-            sql.push_str(&format!(" AND outlier_score >= ${}", args.len()));
-        }
-        if let Some(hi) = &q.max_score {
-            args.push(hi);
-            sql.push_str(&format!(" AND outlier_score <= ${}", args.len()));
-        }
-        // Each order has an index in exactly this order: a page walks it from where it
-        // starts (see SQLite's `query_statements`, which this mirrors).
-        let col = match q.order {
-            ResultOrder::Views => "views",
-            ResultOrder::Recent => "published_at",
-            ResultOrder::Growth => growth_columns(q.window).0,
-            ResultOrder::Outlier => "outlier_score",
-        };
-        let real = matches!(q.order, ResultOrder::Growth | ResultOrder::Outlier);
-        let ordered = format!(
-            " ORDER BY {col} DESC NULLS LAST, platform COLLATE \"C\", source_id COLLATE \"C\""
-        );
-        let tail = " ORDER BY platform COLLATE \"C\", source_id COLLATE \"C\"";
-        let (int_value, real_value) = match q.after.as_ref().and_then(|c| c.value) {
-            Some(OrderValue::Int(n)) if real => (None, Some(n as f64)),
-            Some(OrderValue::Int(n)) => (Some(n), None),
-            Some(OrderValue::Real(x)) => (None, Some(x)),
-            None => (None, None),
-        };
-        let (platform, source_id) = q
-            .after
-            .as_ref()
-            .map(|c| (c.platform.clone(), c.source_id.clone()))
-            .unwrap_or_default();
-        let mut statements: Vec<(String, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
-        match &q.after {
-            None => statements.push((format!("{sql}{ordered}"), args.clone())),
-            Some(c) => {
-                if c.value.is_some() {
-                    let mut a = args.clone();
-                    let v: &(dyn ToSql + Sync) = match &int_value {
-                        Some(n) => n,
-                        None => &real_value,
-                    };
-                    a.push(v);
-                    let n = a.len();
-                    a.push(&platform);
-                    a.push(&source_id);
-                    statements.push((
-                        format!(
-                            "{sql} AND {col} <= ${n} AND NOT ({col} = ${n} AND (platform COLLATE \"C\" < ${p}
-                               OR (platform = ${p} AND source_id COLLATE \"C\" <= ${i}))){ordered}",
-                            p = n + 1,
-                            i = n + 2
-                        ),
-                        a,
-                    ));
-                    statements.push((format!("{sql} AND {col} IS NULL{tail}"), args.clone()));
-                } else {
-                    let mut a = args.clone();
-                    a.push(&platform);
-                    let n = a.len();
-                    a.push(&source_id);
-                    statements.push((
-                        format!(
-                            "{sql} AND {col} IS NULL AND (platform COLLATE \"C\" > ${n}
-                               OR (platform = ${n} AND source_id COLLATE \"C\" > ${i})){tail}",
-                            i = n + 1
-                        ),
-                        a,
-                    ));
-                }
-            }
-        }
         let client = self.client().await?;
         let mut out = Vec::new();
-        for (statement, mut a) in statements {
+        for (statement, mut args) in query_statements(q) {
             let left = i64::from(q.limit) - out.len() as i64;
             if left <= 0 {
                 break;
             }
-            a.push(&left);
-            let statement = format!("{statement} LIMIT ${}", a.len());
+            // The last argument is the statement's LIMIT: what the page still lacks.
+            args.pop();
+            args.push(Box::new(left));
+            let refs: Vec<&(dyn ToSql + Sync)> = args
+                .iter()
+                .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                .collect();
             let stmt = client.prepare_cached(&statement).await.map_err(map_err)?;
-            for r in client.query(&stmt, &a).await.map_err(map_err)? {
+            for r in client.query(&stmt, &refs).await.map_err(map_err)? {
                 out.push(stored_from_row(&r)?.1);
             }
         }
         Ok(out)
     }
+}
+
+/// One statement of a results query and its arguments (the last one is its `LIMIT`).
+pub type QueryStatement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
+
+/// The statements `query` runs for `q`, in turn, each ending `LIMIT $n` with `q.limit` as
+/// its last argument (the store lowers it to what the page still lacks).
+///
+/// Each order has an index in exactly its order (`ix_results_views`,
+/// `ix_results_published`, `ix_results_growth_*`, `ix_results_outlier`): the first statement
+/// walks it from the cursor's value and id (or from the top), the second reads the items
+/// without a value by id. This mirrors SQLite's `query_statements`, and
+/// `tests/results_plans.rs` checks each plan reads the index and never sorts.
+pub fn query_statements(q: &ResultQuery) -> Vec<QueryStatement> {
+    let col = match q.order {
+        ResultOrder::Views => "views",
+        ResultOrder::Recent => "published_at",
+        ResultOrder::Growth => growth_columns(q.window).0,
+        ResultOrder::Outlier => "outlier_score",
+    };
+    let real = matches!(q.order, ResultOrder::Growth | ResultOrder::Outlier);
+    let ordered =
+        format!(" ORDER BY {col} DESC NULLS LAST, platform COLLATE \"C\", source_id COLLATE \"C\"");
+    // The items without a value, by id: the same ORDER BY (the value is NULL in all of
+    // them), because PostgreSQL does not treat `IS NULL` as fixing the column and would
+    // otherwise sort them all rather than read the index in order.
+    let tail = &ordered;
+    let limit = |(mut sql, mut a): QueryStatement| -> QueryStatement {
+        a.push(Box::new(i64::from(q.limit)));
+        sql.push_str(&format!(" LIMIT ${}", a.len()));
+        (sql, a)
+    };
+    let (sql, mut a) = filtered(q);
+    let Some(c) = &q.after else {
+        return vec![limit((format!("{sql}{ordered}"), a))];
+    };
+    match c.value {
+        Some(v) => {
+            a.push(match v {
+                OrderValue::Int(n) if real => Box::new(n as f64),
+                OrderValue::Int(n) => Box::new(n),
+                OrderValue::Real(x) => Box::new(x),
+            });
+            let n = a.len();
+            a.push(Box::new(c.platform.clone()));
+            a.push(Box::new(c.source_id.clone()));
+            let (again, b) = filtered(q);
+            vec![
+                limit((
+                    format!(
+                        "{sql} AND {col} <= ${n} AND NOT ({col} = ${n} AND (platform COLLATE \"C\" < ${p}
+                           OR (platform = ${p} AND source_id COLLATE \"C\" <= ${i}))){ordered}",
+                        p = n + 1,
+                        i = n + 2
+                    ),
+                    a,
+                )),
+                limit((format!("{again} AND {col} IS NULL{tail}"), b)),
+            ]
+        }
+        None => {
+            a.push(Box::new(c.platform.clone()));
+            let n = a.len();
+            a.push(Box::new(c.source_id.clone()));
+            vec![limit((
+                format!(
+                    "{sql} AND {col} IS NULL AND (platform COLLATE \"C\" > ${n}
+                       OR (platform = ${n} AND source_id COLLATE \"C\" > ${i})){tail}",
+                    i = n + 1
+                ),
+                a,
+            ))]
+        }
+    }
+}
+
+/// `SELECT … FROM results WHERE` the query's filters, with their arguments.
+fn filtered(q: &ResultQuery) -> QueryStatement {
+    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE true");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut and = |condition: &str, arg: Box<dyn ToSql + Sync + Send>| {
+        args.push(arg);
+        sql.push_str(&condition.replace("$?", &format!("${}", args.len())));
+    };
+    if let Some(source) = &q.source {
+        and(
+            " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = $? AND s.result_id = results.id)",
+            Box::new(source.clone()),
+        );
+    }
+    if let Some(t) = q.since {
+        and(" AND last_seen_at >= $?", Box::new(t.as_millisecond()));
+    }
+    if let Some(t) = q.new_since {
+        and(" AND first_seen_at >= $?", Box::new(t.as_millisecond()));
+    }
+    if let Some(channel) = &q.channel_id {
+        and(" AND channel_id = $?", Box::new(channel.clone()));
+    }
+    if let Some(t) = q.task {
+        and(
+            " AND id IN (SELECT s.result_id FROM result_sightings s WHERE s.task_id = $?)",
+            Box::new(t.0),
+        );
+    }
+    if let Some(f) = q.format {
+        and(" AND video_format = $?", Box::new(f.as_str().to_owned()));
+    }
+    if let Some(lo) = q.min_score {
+        and(" AND outlier_score >= $?", Box::new(lo));
+    }
+    if let Some(hi) = q.max_score {
+        and(" AND outlier_score <= $?", Box::new(hi));
+    }
+    (sql, args)
 }
 
 #[async_trait]

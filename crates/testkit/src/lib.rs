@@ -7,6 +7,7 @@ pub mod contract;
 pub mod fixtures;
 pub mod handler;
 pub mod memory;
+pub mod tls;
 
 pub use clock::FakeClock;
 pub use memory::MemoryStore;

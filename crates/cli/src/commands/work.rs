@@ -171,6 +171,7 @@ async fn check_server(store: &RemoteStore) -> CliResult {
             Exit::Config,
             format!("{e}; create one with `prismq keys create --name NAME --scope work` on the server's machine and pass it with --api-key-file FILE or {ENV_API_KEY}"),
         )),
+        Err(e @ ClientError::Untrusted { .. }) => Err(CliError::new(Exit::Config, e.to_string())),
         Err(e @ ClientError::Server { status: 404, .. }) => Err(CliError::new(
             Exit::Config,
             format!("{e}; the URL must name a `prismq serve` of this version (with /v1/work)"),

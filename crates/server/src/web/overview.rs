@@ -222,10 +222,20 @@ pub async fn events(
                 tokio::time::sleep(LIVE_EVERY).await;
             }
             // The stream ends with the session (it does not keep it alive).
-            viewer
+            let session = viewer
                 .web
                 .sessions
                 .get(&viewer.sid, Instant::now(), false)?;
+            // And with its key: a key revoked while the page is open ends the stream (and
+            // the session) within one beat, as the next request would.
+            match super::page::active_key(&state, &session.key).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    viewer.web.sessions.close(&viewer.sid);
+                    return None;
+                }
+                Err(e) => tracing::warn!(error = %e, "the live overview could not check its key"),
+            }
             let json = match state.app.overview().await {
                 Ok(o) => figures(&state.app, &o).to_json(),
                 Err(e) => {

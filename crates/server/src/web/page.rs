@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use prismq_domain::ports::Scope;
+use prismq_domain::ports::{ApiKey, Scope};
 use prismq_domain::{text, PortError, Timestamp};
 
 use super::session::{self, Session};
@@ -74,6 +74,21 @@ pub struct Viewer {
     pub web: Arc<Web>,
 }
 
+/// `key` as the store holds it now, if it is still active (`None` once revoked or
+/// removed). The keys table is small: this is one read of every key.
+///
+/// # Errors
+/// The store's error.
+pub async fn active_key(state: &ServerState, key: &ApiKey) -> Result<Option<ApiKey>, PortError> {
+    Ok(state
+        .app
+        .keys
+        .list()
+        .await?
+        .into_iter()
+        .find(|k| k.id == key.id && k.active))
+}
+
 impl FromRequestParts<ServerState> for Viewer {
     type Rejection = Response;
 
@@ -96,11 +111,8 @@ impl FromRequestParts<ServerState> for Viewer {
         let found = match found {
             // The key is read again on every request, so a revoked key's sessions end at
             // once (the keys table is small: one read of every key).
-            Some((sid, mut session)) => match state.app.keys.list().await {
-                Ok(keys) => match keys
-                    .into_iter()
-                    .find(|k| k.id == session.key.id && k.active)
-                {
+            Some((sid, mut session)) => match active_key(state, &session.key).await {
+                Ok(found) => match found {
                     Some(key) => {
                         session.key = key;
                         Some((sid, session))

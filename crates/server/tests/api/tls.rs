@@ -2,8 +2,6 @@
 //! that trusts the certificate is served; plain HTTP to the port is not; TLS lifts the
 //! refusal of addresses beyond loopback.
 
-use std::process::Command;
-
 use prismq_domain::ports::Scope;
 use prismq_server::tls::TlsFiles;
 
@@ -12,83 +10,8 @@ use crate::support::Server;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_certificate_files() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = (
-        dir.path().join("ca.pem"),
-        dir.path().join("cert.pem"),
-        dir.path().join("key.pem"),
-    );
-    // A throwaway CA, and a certificate for 127.0.0.1 signed by it.
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir.path())
-            .args(args)
-            .output()
-            .expect(
-                "openssl (installed by scripts/services/postgres.sh) makes the test certificates",
-            );
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec[..],
-            &[
-                "-days",
-                "1",
-                "-subj",
-                "/CN=prismq test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ][..],
-        ]
-        .concat(),
-    );
-    openssl(
-        &[
-            &["req"][..],
-            &ec[..],
-            &[
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "key.pem",
-                "-out",
-                "leaf.csr",
-            ][..],
-        ]
-        .concat(),
-    );
-    std::fs::write(dir.path().join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
+    let prismq_testkit::tls::TestCerts { ca, cert, key } =
+        prismq_testkit::tls::loopback_certificate(dir.path());
     let files = TlsFiles {
         cert: cert.clone(),
         key: key.clone(),

@@ -256,3 +256,28 @@ async fn the_live_stream_sends_the_numbers_and_ends_with_the_session() {
     assert_eq!(get(&s, "/events/overview", &me.cookie).await.status(), 303);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn revoking_the_key_ends_an_open_live_stream() {
+    let s = Server::start().await;
+    let key = s.key(&[Scope::Read], 600).await;
+    let me = sign_in(&s, &key).await;
+    let mut r = get(&s, "/events/overview", &me.cookie).await;
+    assert_eq!(r.status(), 200);
+    let first = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(first.starts_with("data: {"), "{first}");
+    let id = s.app.keys.list().await.unwrap()[0].id;
+    s.app.keys.revoke(id).await.unwrap();
+    // No request is made: the stream itself notices at its next beat and ends.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(_chunk) = r.chunk().await.unwrap() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended after the key was revoked");
+    assert_eq!(
+        get(&s, "/", &me.cookie).await.status(),
+        303,
+        "the session ended too"
+    );
+    s.stop().await;
+}
