@@ -12,7 +12,10 @@ use crate::support::Server;
 const VIDEOS: usize = 2_345;
 
 async fn seeded() -> Server {
-    let s = Server::start().await;
+    seed(Server::start().await).await
+}
+
+async fn seed(s: Server) -> Server {
     let items: Vec<ContentItem> = (0..VIDEOS)
         .map(|n| {
             let title = match n % 3 {
@@ -33,7 +36,15 @@ async fn seeded() -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ndjson_export_streams_every_video_in_the_listings_order() {
-    let s = seeded().await;
+    ndjson_flow(seeded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndjson_export_streams_every_video_in_the_listings_order_on_postgresql() {
+    ndjson_flow(seed(Server::start_postgres().await).await).await;
+}
+
+async fn ndjson_flow(s: Server) {
     let read = s.key(&[Scope::Read], 1000).await;
     let r = s
         .client

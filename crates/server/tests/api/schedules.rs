@@ -11,7 +11,15 @@ const ADD: &str = "/v1/schedules";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_is_added_listed_paused_resumed_run_and_removed() {
-    let s = Server::start().await;
+    schedules_flow(Server::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_is_added_listed_paused_resumed_run_and_removed_on_postgresql() {
+    schedules_flow(Server::start_postgres().await).await;
+}
+
+async fn schedules_flow(s: Server) {
     let admin = s.key(&[Scope::Admin], 1000).await;
     let read = s.key(&[Scope::Read], 1000).await;
     let added = s
