@@ -8,30 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prismq_domain::ports::{Clock, ResultOrder, ResultQuery, ResultStore};
-use prismq_domain::{ContentItem, Timestamp};
+use prismq_domain::Timestamp;
 use prismq_storage_postgres::{query_statements, PostgresOptions, PostgresStore};
+use prismq_testkit::fixtures::ranked_videos;
 use prismq_testkit::FakeClock;
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
 const N: i64 = 6_000;
-
-fn items(now: Timestamp, views: impl Fn(i64) -> Option<i64>) -> Vec<ContentItem> {
-    (0..N)
-        .map(|i| {
-            let mut it = ContentItem::new("youtube_channel", format!("v{i:05}"), "t");
-            it.channel_id = Some(format!("UC{:02}", i % 40));
-            it.metrics.views = views(i);
-            // Old enough to be scored on total views; every tenth has no publish date.
-            it.published_at = (i % 10 != 0).then(|| {
-                now.checked_sub(jiff::SignedDuration::from_hours(24 * 40 + i))
-                    .unwrap()
-            });
-            it.extra.insert("is_short".into(), serde_json::json!(false));
-            it
-        })
-        .collect()
-}
 
 /// Every node that reads `results` in `plan` (its type and index), and whether a Sort sits
 /// above it.
@@ -59,11 +43,11 @@ async fn a_page_after_a_deep_cursor_reads_the_orders_index_without_sorting() {
     let mut o = PostgresOptions::new(common::url()).with_schema(&schema);
     o.pool_size = 4;
     let store = PostgresStore::connect_lazy(o, clock.clone() as Arc<dyn Clock>).unwrap();
-    for chunk in items(clock.now(), |i| (i % 7 != 0).then_some(1_000)).chunks(2_000) {
+    for chunk in ranked_videos(N, clock.now(), |i| (i % 7 != 0).then_some(1_000)).chunks(2_000) {
         store.save(None, chunk).await.unwrap();
     }
     clock.advance(Duration::from_secs(2 * 3600));
-    let second = items(clock.now(), |i| {
+    let second = ranked_videos(N, clock.now(), |i| {
         (i % 7 != 0).then_some(1_000 + (i * 7_919) % 4_001)
     });
     for chunk in second.chunks(2_000) {

@@ -7,29 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore};
-use prismq_domain::{ContentItem, Timestamp};
+use prismq_domain::Timestamp;
 use prismq_storage_sqlite::{query_statements, SqliteOptions, SqliteStore};
+use prismq_testkit::fixtures::ranked_videos;
 use prismq_testkit::FakeClock;
 use rusqlite::StatementStatus;
 
 const N: i64 = 4_000;
-
-fn items(now: Timestamp, views: impl Fn(i64) -> Option<i64>) -> Vec<ContentItem> {
-    (0..N)
-        .map(|i| {
-            let mut it = ContentItem::new("youtube_channel", format!("v{i:04}"), "t");
-            it.channel_id = Some(format!("UC{:02}", i % 40));
-            it.metrics.views = views(i);
-            // Old enough to be scored on total views; every tenth has no publish date.
-            it.published_at = (i % 10 != 0).then(|| {
-                now.checked_sub(jiff::SignedDuration::from_hours(24 * 40 + i))
-                    .unwrap()
-            });
-            it.extra.insert("is_short".into(), serde_json::json!(false));
-            it
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_page_after_a_deep_cursor_walks_the_index_from_the_cursor() {
@@ -40,14 +24,17 @@ async fn a_page_after_a_deep_cursor_walks_the_index_from_the_cursor() {
     let store =
         SqliteStore::open(SqliteOptions::new(dir.path().join("q.db")), clock.clone()).unwrap();
     store
-        .save(None, &items(clock.now(), |i| (i % 7 != 0).then_some(1_000)))
+        .save(
+            None,
+            &ranked_videos(N, clock.now(), |i| (i % 7 != 0).then_some(1_000)),
+        )
         .await
         .unwrap();
     clock.advance(Duration::from_secs(2 * 3600));
     store
         .save(
             None,
-            &items(clock.now(), |i| {
+            &ranked_videos(N, clock.now(), |i| {
                 (i % 7 != 0).then_some(1_000 + (i * 7_919) % 4_001)
             }),
         )

@@ -78,3 +78,27 @@ pub fn plus_millis(t: Timestamp, ms: i64) -> Timestamp {
     t.checked_add(SignedDuration::from_millis(ms))
         .expect("fixture instant in range")
 }
+
+/// `n` long-form videos `v00000`… of 40 channels (`UC00`…`UC39`), each with `views(i)`,
+/// published 40 days and `i` hours before `now` (every tenth without a publish date):
+/// old enough to be scored against their channel on total views. The listing fixture of
+/// the keyset plan tests, saved twice (views changed) so growth exists too.
+pub fn ranked_videos(
+    n: i64,
+    now: Timestamp,
+    views: impl Fn(i64) -> Option<i64>,
+) -> Vec<ContentItem> {
+    (0..n)
+        .map(|i| {
+            let mut it = ContentItem::new("youtube_channel", format!("v{i:05}"), "t");
+            it.channel_id = Some(format!("UC{:02}", i % 40));
+            it.metrics.views = views(i);
+            it.published_at = (i % 10 != 0).then(|| {
+                now.checked_sub(SignedDuration::from_hours(24 * 40 + i))
+                    .expect("a publish time within range")
+            });
+            it.extra.insert("is_short".into(), json!(false));
+            it
+        })
+        .collect()
+}
