@@ -4,7 +4,7 @@
 use prismq_domain::Plugin;
 
 /// Every plugin the app loads configuration for and registers, in order.
-pub static PLUGINS: &[&dyn Plugin] = &[&prismq_plugins::PLUGIN];
+pub static PLUGINS: &[&dyn Plugin] = &[&prismq_plugins::PLUGIN, &prismq_example_plugin::PLUGIN];
 
 /// Asks every plugin to stop what would outlive an immediate exit (external tools in their
 /// own process groups): called before `std::process::exit` on a second Ctrl-C.

@@ -2,13 +2,16 @@
 //!
 //! Layers, later wins: built-in defaults < `prismq.toml` in the platform's configuration
 //! directory < `prismq.toml` in the working directory, or the file named by `--config` (or
-//! `PRISMQ_CONFIG`) instead < environment variables `PRISMQ_SECTION__KEY` (and the aliases
-//! `YOUTUBE_API_KEY`, `PRISMQ_QUEUE_DB_PATH`) < command-line overrides. The loader takes the
-//! environment as an input ([`LoadOptions::env`]) so tests never touch the process's.
+//! `PRISMQ_CONFIG`) instead < environment variables `PRISMQ_SECTION__KEY` (and aliases:
+//! `PRISMQ_QUEUE_DB_PATH`, and those the plugins declare) < command-line overrides. The
+//! loader takes the environment as an input ([`LoadOptions::env`]) so tests never touch the
+//! process's.
 //!
-//! An unknown key is an error naming it and where it came from; a bad value names the key,
-//! the value, the origin and what is accepted. The API key is a [`Secret`] and is redacted in
-//! every output, including [`Config::effective`]. `docs/configuration.md` lists every setting.
+//! The app types its own sections; each plugin declares, types and checks its own section
+//! (`plugin_sections`, [`prismq_domain::Plugin`]). An unknown key is an error naming it and
+//! where it came from; a bad value names the key, the value, the origin and what is accepted.
+//! A plugin's secrets are redacted in every output, including [`Config::effective`].
+//! `docs/configuration.md` lists every setting.
 
 // Loading runs once at start-up and its errors carry the key, value, origin and accepted
 // values by design; their size does not matter.

@@ -28,7 +28,7 @@ use crate::signals;
 /// Runs `collect`.
 ///
 /// # Errors
-/// A plugin not ready to run the task (exit 5: no API key, no yt-dlp, …), invalid input (exit 2, also a `--region` its worker
+/// A plugin not ready to run the task (exit 5: a key or tool missing), invalid input (exit 2, also a `--region` its worker
 /// does not serve), the task failing, or left queued by `--no-wait` (exit 1).
 pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     let app = ctx.app()?;
