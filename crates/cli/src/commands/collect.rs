@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use jiff::tz::TimeZone;
 use serde_json::json;
 
@@ -17,13 +18,57 @@ use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult, TaskEvent};
 use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, TaskType, Timestamp};
 
+use super::enqueue::{ChannelArgs, KeywordArgs, TaskKind, TrendingArgs, VideosArgs};
 use super::{enqueue, results};
-use crate::args::{CollectArgs, CollectKind, OrderArg, TaskKind};
+use crate::args::OrderArg;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress;
 use crate::render;
 use crate::signals;
+
+/// `prismq collect …`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Show at most this many results (default: all the task found).
+    #[arg(long, value_name = "N", global = true)]
+    pub limit: Option<u32>,
+    /// When the task is deferred (the quota is spent), exit 1 leaving it queued for
+    /// `prismq work` instead of waiting until then.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    /// Order of the printed table (default: the source's own order, by its RANK column:
+    /// chart rank, search rank, newest upload first, or the order the videos were given).
+    #[arg(long, value_enum, global = true)]
+    pub order: Option<OrderArg>,
+    /// What to collect.
+    #[command(subcommand)]
+    pub kind: CollectKind,
+}
+
+/// The tasks `collect` can run.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CollectKind {
+    /// A channel's newest videos.
+    Channel(ChannelArgs),
+    /// A region's most popular videos (needs YOUTUBE_API_KEY).
+    Trending(TrendingArgs),
+    /// Videos matching a search query.
+    Keyword(KeywordArgs),
+    /// Specific videos by id or URL.
+    Videos(VideosArgs),
+}
+
+impl From<CollectKind> for TaskKind {
+    fn from(k: CollectKind) -> TaskKind {
+        match k {
+            CollectKind::Channel(a) => TaskKind::Channel(a),
+            CollectKind::Trending(a) => TaskKind::Trending(a),
+            CollectKind::Keyword(a) => TaskKind::Keyword(a),
+            CollectKind::Videos(a) => TaskKind::Videos(a),
+        }
+    }
+}
 
 /// Runs `collect`.
 ///
@@ -369,7 +414,7 @@ fn preflight(app: &App, kind: &CollectKind) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{TaskOptions, TrendingArgs, VideosArgs};
+    use crate::commands::enqueue::{TaskOptions, TrendingArgs, VideosArgs};
     use prismq_domain::{Compatibility, TaskType};
 
     fn ts(s: &str) -> Timestamp {
