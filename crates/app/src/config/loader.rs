@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use prismq_domain::settings::SettingValue;
 use prismq_domain::Plugin;
 
-use super::plugin_sections::{Known, PluginSections};
-use super::raw::{Raw, RawConfig};
+use super::plugin_sections::PluginSections;
+use super::raw::{Raw, RawConfig, KEYS, SECTIONS};
 use super::typed::build;
 use super::{Config, ConfigError, Origin};
 
@@ -33,6 +33,54 @@ pub const ENV_ALIASES: &[(&str, &str)] = &[("PRISMQ_QUEUE_DB_PATH", "database.pa
 /// The most a configuration file may hold (1 MiB): ours are a few kilobytes, and a file that
 /// never ends (`--config /dev/zero`) must not be read into memory whole.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The keys, sections and environment aliases the loader accepts: the app's own plus every
+/// plugin's.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Known {
+    /// Every key, `section.field`, in the order `config show` lists them.
+    pub keys: Vec<String>,
+    /// Every section.
+    pub sections: Vec<String>,
+    /// (environment variable, key) for the aliases.
+    pub aliases: Vec<(String, String)>,
+}
+
+impl Known {
+    /// The app's keys with the plugins' sections after `[retry]`, where `[youtube]` was
+    /// always listed.
+    pub(super) fn new(plugins: &[&dyn Plugin]) -> Known {
+        let mut known = Known::default();
+        let mut plugin_keys = Vec::new();
+        for p in plugins {
+            known.sections.push(p.name().to_owned());
+            for s in p.settings() {
+                let key = format!("{}.{}", p.name(), s.key);
+                for alias in s.env_aliases {
+                    known.aliases.push(((*alias).to_owned(), key.clone()));
+                }
+                plugin_keys.push(key);
+            }
+        }
+        for (var, key) in ENV_ALIASES {
+            known.aliases.push(((*var).to_owned(), (*key).to_owned()));
+        }
+        let split = KEYS
+            .iter()
+            .position(|k| k.starts_with("logging."))
+            .unwrap_or(KEYS.len());
+        known
+            .keys
+            .extend(KEYS[..split].iter().map(|k| (*k).to_owned()));
+        known.keys.extend(plugin_keys);
+        known
+            .keys
+            .extend(KEYS[split..].iter().map(|k| (*k).to_owned()));
+        let app_sections = SECTIONS.iter().map(|s| (*s).to_owned());
+        known.sections = app_sections.chain(known.sections).collect();
+        known
+    }
+}
 
 /// Everything the loader reads, given explicitly so tests need neither the process's
 /// environment nor its working directory.

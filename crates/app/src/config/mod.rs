@@ -496,7 +496,7 @@ impl Config {
             ideas: IdeasConfig::default(),
             server: ServerConfig::default(),
             origins: BTreeMap::new(),
-            keys: plugin_sections::Known::new(plugins).keys,
+            keys: loader::Known::new(plugins).keys,
         }
     }
 

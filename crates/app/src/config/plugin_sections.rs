@@ -1,6 +1,6 @@
 //! The plugins' sections of the configuration. Each plugin declares its keys
-//! ([`Plugin::settings`]); the loader checks keys and maps environment variables with them,
-//! hands each plugin its own section (every layer merged) to type and check
+//! ([`Plugin::settings`]); the loader checks keys and maps environment variables with them
+//! (`loader::Known`), and hands each plugin its own section (every layer merged) to type and check
 //! ([`Plugin::check_settings`]), and keeps the section for the plugin's registration and the
 //! effective values for `prismq config show`. A refusal becomes a [`ConfigError`] with the
 //! value's origin.
@@ -13,54 +13,6 @@ use prismq_domain::settings::{Section, SettingError, SettingValue};
 use prismq_domain::Plugin;
 
 use super::{ConfigError, Origin};
-
-/// The keys, sections and environment aliases the loader accepts: the app's own plus every
-/// plugin's.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Known {
-    /// Every key, `section.field`, in the order `config show` lists them.
-    pub keys: Vec<String>,
-    /// Every section.
-    pub sections: Vec<String>,
-    /// (environment variable, key) for the aliases.
-    pub aliases: Vec<(String, String)>,
-}
-
-impl Known {
-    /// The app's keys with the plugins' sections after `[retry]`, where `[youtube]` was
-    /// always listed.
-    pub(super) fn new(plugins: &[&dyn Plugin]) -> Known {
-        let mut known = Known::default();
-        let mut plugin_keys = Vec::new();
-        for p in plugins {
-            known.sections.push(p.name().to_owned());
-            for s in p.settings() {
-                let key = format!("{}.{}", p.name(), s.key);
-                for alias in s.env_aliases {
-                    known.aliases.push(((*alias).to_owned(), key.clone()));
-                }
-                plugin_keys.push(key);
-            }
-        }
-        for (var, key) in super::ENV_ALIASES {
-            known.aliases.push(((*var).to_owned(), (*key).to_owned()));
-        }
-        let split = super::KEYS
-            .iter()
-            .position(|k| k.starts_with("logging."))
-            .unwrap_or(super::KEYS.len());
-        known
-            .keys
-            .extend(super::KEYS[..split].iter().map(|k| (*k).to_owned()));
-        known.keys.extend(plugin_keys);
-        known
-            .keys
-            .extend(super::KEYS[split..].iter().map(|k| (*k).to_owned()));
-        let app_sections = super::SECTIONS.iter().map(|s| (*s).to_owned());
-        known.sections = app_sections.chain(known.sections).collect();
-        known
-    }
-}
 
 /// One plugin's section: as given, and as the plugin typed it.
 #[derive(Debug, Clone, PartialEq)]
