@@ -4,6 +4,7 @@
 //! stand-in whose quota runs out midway (`quota_midway`).
 #![cfg(unix)]
 
+mod example_plugin;
 mod fake_ytdlp;
 mod growth;
 #[path = "../harness/mod.rs"]

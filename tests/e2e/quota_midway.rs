@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use prismq_app::config::Secret;
 use prismq_app::{App, Config, Ports, RunOptions, PLUGINS};
 use prismq_app::{PluginContext, PluginRegistry};
 use prismq_domain::ports::{Clock, ResultQuery, TaskEvent};
@@ -222,8 +221,10 @@ fn ts(s: &str) -> Timestamp {
 fn app(dir: &Path, api: &StandIn, clock: Arc<FakeClock>) -> App {
     let mut config = Config::default();
     config.database.path = Some(dir.join("queue.db"));
-    config.youtube.api_key = Some(Secret::new(KEY));
-    config.youtube.api_base_url = api.base_url.clone();
+    config.set_plugin_setting("youtube.api_key", KEY).unwrap();
+    config
+        .set_plugin_setting("youtube.api_base_url", &api.base_url)
+        .unwrap();
     let clock: Arc<dyn Clock> = clock;
     let store = SqliteStore::open(
         prismq_app::wiring::sqlite_options(&config).unwrap(),
@@ -238,7 +239,8 @@ fn app(dir: &Path, api: &StandIn, clock: Arc<FakeClock>) -> App {
     };
     let mut registry = PluginRegistry::new();
     for p in PLUGINS {
-        (p.register)(&mut registry, &config, &ctx).expect("register the plugins");
+        p.register(&mut registry, &config.plugin_section(p.name()), &ctx)
+            .expect("register the plugins");
     }
     App::from_parts(ports, clock, Arc::new(registry), config)
 }

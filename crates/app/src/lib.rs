@@ -8,15 +8,14 @@ pub mod export;
 pub mod logging;
 pub mod ops;
 pub mod overview;
+pub mod plugins;
 pub mod registry;
 pub mod runtime;
 pub mod schedules;
 pub mod wiring;
 
 pub use config::{Config, ConfigError, LoadOptions};
-/// Kills the process groups of the external tools (yt-dlp) running for this process's
-/// tasks, for an exit that skips destructors.
-pub use prismq_plugins::youtube::source::ytdlp::process::kill_running_groups;
+pub use plugins::abort_all;
 pub use registry::PluginRegistry;
 pub use runtime::{BreakerSettings, RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
 pub use wiring::{Access, App, AppError, PluginContext, PluginEntry, Ports, PLUGINS};

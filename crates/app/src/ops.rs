@@ -10,7 +10,7 @@ use prismq_domain::ports::SystemClock;
 use prismq_storage_sqlite::ops::{CheckResult, Outcome, ValidateOptions, ValidationReport};
 use prismq_storage_sqlite::{SqliteStore, StoreError};
 
-use crate::config::{Config, LoadOptions, YoutubeBackend};
+use crate::config::{Config, LoadOptions};
 
 /// Loads the configuration (check 1) and, if it loads, validates the database it names
 /// (checks 2–8, see [`prismq_storage_sqlite::ops::validate()`]); with a PostgreSQL
@@ -70,7 +70,8 @@ pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationRepo
 }
 
 /// Check 1 on a configuration that loaded: where the database is and where that came
-/// from, and warnings for a YouTube source that cannot work as configured.
+/// from, and the plugins' details and warnings ([`crate::wiring::diagnose`]), such as a
+/// source that cannot work as configured.
 pub fn config_check(config: &Config, db: &Path) -> CheckResult {
     let mut details = vec![
         format!(
@@ -86,45 +87,15 @@ pub fn config_check(config: &Config, db: &Path) -> CheckResult {
             "worker: concurrency {}, strategy {}, lease {:?}",
             config.worker.concurrency, config.worker.strategy, config.worker.lease
         ),
-        format!("youtube backend: {}", config.youtube.backend),
     ];
-    let has_key = config.youtube.api_key.is_some();
-    let ytdlp = find_executable(&config.youtube.ytdlp_path);
-    let mut warnings = Vec::new();
-    match config.youtube.backend {
-        YoutubeBackend::Api if !has_key => warnings.push(
-            "youtube.backend is api but no API key is set; set YOUTUBE_API_KEY (or youtube.api_key), or choose ytdlp".to_owned(),
-        ),
-        YoutubeBackend::Ytdlp | YoutubeBackend::Auto if !has_key && ytdlp.is_none() => warnings.push(format!(
-            "no API key and yt-dlp ({}) was not found; install yt-dlp, set youtube.ytdlp_path, or set YOUTUBE_API_KEY",
-            config.youtube.ytdlp_path.display()
-        )),
-        _ => {}
-    }
-    if let Some(p) = ytdlp {
-        details.push(format!("yt-dlp: {}", p.display()));
-    }
+    let plugins = crate::wiring::diagnose(config);
+    details.extend(plugins.details);
+    let warnings = plugins.warnings;
     match warnings.first() {
         None => CheckResult::new(1, Outcome::Pass, "the configuration loads and is valid"),
         Some(w) => CheckResult::new(1, Outcome::Warn, w.clone()),
     }
     .with_details(details)
-}
-
-/// `path` if it names an existing file, else the first match on `PATH` for a bare name.
-fn find_executable(path: &Path) -> Option<PathBuf> {
-    if path.components().count() > 1 || path.is_absolute() {
-        return path.is_file().then(|| path.to_path_buf());
-    }
-    let dirs = std::env::var_os("PATH")?;
-    std::env::split_paths(&dirs).find_map(|d| {
-        let plain = d.join(path);
-        if plain.is_file() {
-            return Some(plain);
-        }
-        let exe = d.join(path).with_extension("exe");
-        exe.is_file().then_some(exe)
-    })
 }
 
 /// Opens the database the configuration names, without plugins. With `migrate` (import) a

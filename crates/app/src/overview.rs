@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use prismq_domain::ports::{QueueStats, QuotaUsage, WorkerHealth, WorkerRecord};
 use prismq_domain::{PortError, TaskStatus, Timestamp};
-use prismq_plugins::youtube::source::quota::Bucket;
 
 use crate::wiring::App;
 
@@ -74,16 +73,13 @@ impl App {
         })
     }
 
-    /// The configured daily limit of a quota bucket, by its ledger name.
+    /// The configured daily limit of a quota bucket, by its ledger name (as the plugins
+    /// declare it, [`crate::wiring::quota_limits`]).
     pub fn quota_limit(&self, bucket: &str) -> Option<u64> {
-        let y = &self.config.youtube;
-        [
-            (Bucket::General, y.quota_units_per_day),
-            (Bucket::Search, y.search_calls_per_day),
-        ]
-        .into_iter()
-        .find(|(b, _)| b.ledger_name() == bucket)
-        .map(|(_, limit)| limit)
+        crate::wiring::quota_limits(&self.config, self.clock.now())
+            .into_iter()
+            .find(|l| l.bucket == bucket)
+            .map(|l| l.limit)
     }
 
     /// The overview's quota buckets with their limits.

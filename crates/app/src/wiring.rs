@@ -22,8 +22,8 @@ use crate::runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSetting
 mod plugins;
 
 pub use plugins::{
-    quota_buckets_by_type, quota_limits, BucketLimit, PluginContext, PluginEntry, RegisterFn,
-    PLUGINS,
+    check_ready, diagnose, quota_buckets_by_type, quota_limits, BucketLimit, PluginContext,
+    PluginEntry, PLUGINS,
 };
 
 /// The storage ports, usually all backed by one store.

@@ -47,9 +47,9 @@ pub fn listen(what: &'static str) -> Shutdown {
             eprintln!(
                 "exiting at once; unfinished tasks are claimed again when their leases lapse"
             );
-            // yt-dlp leads its own process group, out of reach of the terminal's signal,
-            // and exit() runs no destructor that would kill it.
-            prismq_app::kill_running_groups();
+            // exit() runs no destructor: the plugins stop what would outlive the process
+            // (external tools in their own process groups, out of the signal's reach).
+            prismq_app::abort_all();
             std::process::exit(i32::from(Exit::Interrupted.code()));
         }
     });

@@ -225,7 +225,7 @@ fn invalid_input_is_refused_and_writes_nothing() {
         (
             vec!["enqueue", "raw", "--type", "nope"],
             2,
-            "accepted: api_scrape, channel_scrape, keyword_search, refresh_stats, trending_scrape",
+            "accepted: api_scrape, channel_scrape, example_echo, keyword_search, refresh_stats, trending_scrape",
         ),
         (
             vec![
@@ -749,7 +749,8 @@ fn types_lists_each_task_type_with_its_declared_parameters() {
     assert!(out.contains("query (required)"), "{out}");
     let json = s.json(&["types"]);
     let types = json["types"].as_array().unwrap();
-    assert_eq!(types.len(), 5);
+    // The YouTube plugin's five and the example plugin's `example_echo`.
+    assert_eq!(types.len(), 6);
     for t in types {
         let schema = &t["params_schema"];
         assert_eq!(schema["type"], "object", "{t}");

@@ -141,7 +141,7 @@ fn bad_schedules_are_refused_with_what_is_accepted_and_nothing_written() {
         (add(&["--every", "1h", "--jitter", "2h", "keyword", "x"]), 2, "invalid jitter"),
         (add(&["--every", "1h", "keyword", "x", "--delay", "5m"]), 2, "--delay is not a schedule option"),
         (add(&["--every", "1h", "keyword", "x", "--top-n", "0"]), 2, "invalid params.top_n"),
-        (add(&["--every", "1h", "raw", "--type", "nope"]), 2, "accepted: api_scrape, channel_scrape, keyword_search, refresh_stats, trending_scrape"),
+        (add(&["--every", "1h", "raw", "--type", "nope"]), 2, "accepted: api_scrape, channel_scrape, example_echo, keyword_search, refresh_stats, trending_scrape"),
         (vec!["schedule", "add", "--name", "has space", "--every", "1h", "keyword", "x"], 2, "invalid name"),
         (vec!["schedule", "add", "--name", "taken", "--every", "2h", "keyword", "y"], 1, "a schedule named \"taken\" already exists"),
         (vec!["schedule", "pause", "nope"], 3, "schedule \"nope\""),

@@ -3,12 +3,15 @@
 //! It handles one task type, `example_echo`, whose parameters name a text and how many items
 //! to produce; each item is a `ContentItem` with source `example_echo`. It depends on
 //! `prismq-domain` alone, reads typed parameters with `prismq_domain::params::parse`, stops early
-//! when cancelled, and exports one `register` function.
+//! when cancelled, and exports one [`PLUGIN`] value: the one line the app's plugin list adds.
 
 use async_trait::async_trait;
+use prismq_domain::param_spec::{ParamKind, ParamSpec};
+use prismq_domain::settings::Section;
 use prismq_domain::task::{Task, TaskType};
 use prismq_domain::{
-    ContentItem, Registrar, TaskContext, TaskError, TaskHandler, TaskResult, ValidationError,
+    ContentItem, Plugin, PluginContext, Registrar, TaskContext, TaskError, TaskHandler, TaskResult,
+    ValidationError,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -76,6 +79,28 @@ impl TaskHandler for EchoHandler {
         EchoParams::parse(params).map(|_| ())
     }
 
+    fn params(&self) -> Option<Vec<ParamSpec>> {
+        Some(vec![
+            ParamSpec::required(
+                "text",
+                "What to echo",
+                ParamKind::Text {
+                    max_chars: 200,
+                    examples: &["an idea"],
+                },
+            ),
+            ParamSpec::optional(
+                "times",
+                "How many items to produce",
+                ParamKind::Integer {
+                    min: 1,
+                    max: 100,
+                    default: Some(1),
+                },
+            ),
+        ])
+    }
+
     async fn handle(&self, task: &Task, ctx: &TaskContext) -> Result<TaskResult, TaskError> {
         let empty = Map::new();
         let p = EchoParams::parse(task.params.as_object().unwrap_or(&empty))?;
@@ -106,10 +131,30 @@ impl TaskHandler for EchoHandler {
     }
 }
 
-/// Registers this plugin's handlers: the one line the app adds per plugin calls this.
-///
-/// # Errors
-/// When a handler for `example_echo` is already registered.
-pub fn register(registrar: &mut dyn Registrar) -> Result<(), ValidationError> {
-    registrar.add(Arc::new(EchoHandler))
+/// The plugin: no configuration section, no external tool, one handler.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EchoPlugin;
+
+/// The value the app's plugin list holds (`&prismq_example_plugin::PLUGIN`).
+pub static PLUGIN: EchoPlugin = EchoPlugin;
+
+impl Plugin for EchoPlugin {
+    fn name(&self) -> &'static str {
+        "example"
+    }
+
+    fn register(
+        &self,
+        registrar: &mut dyn Registrar,
+        _section: &Section,
+        _ctx: &PluginContext,
+    ) -> Result<(), ValidationError> {
+        registrar.add(Arc::new(EchoHandler))
+    }
 }
+
+/// `docs/plugin-guide.md`, whose Rust blocks are compiled and run as this crate's doc tests,
+/// so the guide's signatures cannot drift from the app's.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/plugin-guide.md")]
+pub struct PluginGuide;

@@ -33,3 +33,26 @@ async fn produces_one_item_per_time_and_stops_when_cancelled() {
     let err = EchoHandler.handle(&task, &ctx).await.unwrap_err();
     assert_eq!(err.class, prismq_domain::ErrorClass::Retryable);
 }
+
+#[test]
+fn the_declaration_and_validate_agree_at_every_edge() {
+    let specs = EchoHandler.params().expect("declared");
+    for spec in &specs {
+        let (ok, bad) = prismq_domain::param_spec::edge_values(spec);
+        for v in ok {
+            let mut p = json!({"text": "hi"});
+            p[spec.name] = v.clone();
+            assert!(
+                EchoHandler.validate(p.as_object().unwrap()).is_ok(),
+                "{} = {v}",
+                spec.name
+            );
+        }
+        for v in bad {
+            let mut p = json!({"text": "hi"});
+            p[spec.name] = v.clone();
+            let e = EchoHandler.validate(p.as_object().unwrap()).unwrap_err();
+            assert_eq!(e.field, spec.name, "{} = {v}", spec.name);
+        }
+    }
+}

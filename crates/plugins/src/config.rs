@@ -1,7 +1,6 @@
 //! The plugin's configuration: which backend, the API key (a secret that never prints),
 //! the API base URL, the yt-dlp path, timeouts, the response cap and the quota table.
 
-use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +8,10 @@ use url::Url;
 
 use prismq_domain::ValidationError;
 
-use crate::youtube::source::data_api::DEFAULT_BASE_URL;
 use crate::youtube::source::quota::QuotaConfig;
+
+/// The official Data API base URL: `youtube.api_base_url`'s default.
+pub const DEFAULT_API_BASE_URL: &str = "https://www.googleapis.com/youtube/v3";
 
 /// What `youtube.api_base_url` accepts.
 pub const API_BASE_URL_ACCEPTED: &str = "an https:// URL such as https://www.googleapis.com/youtube/v3, or an http:// URL whose host is loopback (localhost, 127.0.0.0/8 or [::1]); the API key goes with every request, so plain http:// is refused for any other host";
@@ -87,16 +88,8 @@ impl fmt::Display for ApiKey {
     }
 }
 
-impl<'de> Deserialize<'de> for ApiKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ApiKey::new(s).map_err(serde::de::Error::custom)
-    }
-}
-
 /// Which source the handlers read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
     /// The Data API when a key is configured, else yt-dlp.
     #[default]
@@ -107,10 +100,9 @@ pub enum Backend {
     Ytdlp,
 }
 
-/// The YouTube plugin's settings. Deserializes from the app's configuration with every
-/// field optional; unknown fields are refused.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The YouTube plugin's settings, read from the `[youtube]` section of the configuration by
+/// [`YoutubeConfig::from_section`] (`crate::section`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct YoutubeConfig {
     /// Which backend (default auto).
     pub backend: Backend,
@@ -154,7 +146,7 @@ impl Default for YoutubeConfig {
         YoutubeConfig {
             backend: Backend::Auto,
             api_key: None,
-            api_base_url: DEFAULT_BASE_URL.to_string(),
+            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
             ytdlp_path: PathBuf::from("yt-dlp"),
             request_timeout_secs: 30,
             ytdlp_timeout_secs: 300,
@@ -324,19 +316,6 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err().field,
             "youtube.request_timeout_secs"
-        );
-    }
-
-    #[test]
-    fn deserializes_with_defaults_and_refuses_unknown_fields() {
-        let cfg: YoutubeConfig = serde_json::from_value(serde_json::json!({
-            "api_key": "AIzaX", "quota": {"search_daily_units": 50}
-        }))
-        .unwrap();
-        assert_eq!(cfg.quota.search_daily_units, 50);
-        assert_eq!(cfg.quota.general_daily_units, 10_000);
-        assert!(
-            serde_json::from_value::<YoutubeConfig>(serde_json::json!({"apikey": "x"})).is_err()
         );
     }
 }

@@ -1,9 +1,8 @@
 //! The plugin's entry point: [`register`] builds the configured source and adds the five
 //! handlers to the app's registrar.
 
-use prismq_domain::ports::{Clock, QuotaLedger, TrackedVideos};
-use prismq_domain::{Registrar, TaskType, ValidationError};
-use std::fmt;
+use prismq_domain::plugin_host::BucketLimit;
+use prismq_domain::{PluginContext, Registrar, TaskType, ValidationError};
 use std::sync::Arc;
 
 use crate::config::{ResolvedBackend, YoutubeConfig};
@@ -19,25 +18,6 @@ use crate::youtube::source::ytdlp::YtDlpSource;
 use crate::youtube::source::VideoSource;
 use crate::youtube::trending::TrendingHandler;
 
-/// The ports the plugin needs from the app.
-#[derive(Clone)]
-pub struct PluginDeps {
-    /// The shared quota ledger (every worker and process on one store shares it).
-    pub quota: Arc<dyn QuotaLedger>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Which videos are tracked, for `refresh_stats`.
-    pub tracked: Arc<dyn TrackedVideos>,
-}
-
-impl fmt::Debug for PluginDeps {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginDeps")
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The task types [`register`] adds.
 pub fn task_types() -> Vec<TaskType> {
     TASK_TYPES.iter().map(|t| common::task_type(t)).collect()
@@ -48,12 +28,16 @@ pub fn task_types() -> Vec<TaskType> {
 pub fn quota_limits(
     quota: &crate::youtube::source::quota::QuotaConfig,
     now: prismq_domain::Timestamp,
-) -> Vec<(String, u64, prismq_domain::Timestamp)> {
+) -> Vec<BucketLimit> {
     use crate::youtube::source::quota::{next_reset, Bucket};
-    let reset = next_reset(now);
+    let resets_at = next_reset(now);
     [Bucket::General, Bucket::Search, Bucket::Stats]
         .into_iter()
-        .map(|b| (b.ledger_name().to_owned(), quota.limit(b), reset))
+        .map(|b| BucketLimit {
+            bucket: b.ledger_name().to_owned(),
+            limit: quota.limit(b),
+            resets_at,
+        })
         .collect()
 }
 
@@ -63,7 +47,7 @@ pub fn quota_limits(
 /// A bad setting, named `youtube.<field>`.
 pub fn data_api_source(
     config: &YoutubeConfig,
-    deps: &PluginDeps,
+    deps: &PluginContext,
 ) -> Result<Option<Arc<dyn VideoSource>>, ValidationError> {
     let base_url = config.validate()?;
     let Some(key) = config.api_key.clone() else {
@@ -97,7 +81,7 @@ pub fn data_api_source(
 pub fn register(
     registrar: &mut dyn Registrar,
     config: YoutubeConfig,
-    deps: PluginDeps,
+    deps: PluginContext,
 ) -> Result<(), ValidationError> {
     let api = data_api_source(&config, &deps)?;
     let main: Arc<dyn VideoSource> = match (config.resolved_backend(), &api) {

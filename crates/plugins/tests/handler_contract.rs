@@ -1,7 +1,8 @@
 //! Each YouTube handler passes the testkit's handler contract.
 
+use prismq_domain::PluginContext;
 use prismq_domain::{Registrar, TaskHandler, ValidationError};
-use prismq_plugins::{register, PluginDeps, YoutubeConfig};
+use prismq_plugins::{register, YoutubeConfig};
 use prismq_testkit::handler::{check_handler_contract, HandlerCases};
 use prismq_testkit::{FakeClock, MemoryStore};
 use serde_json::json;
@@ -24,7 +25,7 @@ fn handlers() -> Vec<Arc<dyn TaskHandler>> {
     register(
         &mut collect,
         YoutubeConfig::default(),
-        PluginDeps {
+        PluginContext {
             quota: Arc::new(store.clone()),
             clock,
             tracked: Arc::new(store),

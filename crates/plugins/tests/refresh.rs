@@ -7,11 +7,12 @@ mod support;
 
 use prismq_domain::ports::{Clock, ResultStore, ScheduleStore, TrackedVideos};
 use prismq_domain::schedule::{Cadence, NewSchedule};
+use prismq_domain::PluginContext;
 use prismq_domain::{
     CancelSignal, ContentItem, ErrorClass, TaskContext, TaskError, TaskHandler, TaskId, TaskResult,
     TaskType,
 };
-use prismq_plugins::{register, PluginDeps};
+use prismq_plugins::register;
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use prismq_testkit::FakeClock;
 use serde_json::{json, Value};
@@ -39,7 +40,7 @@ fn setup(base: &str, key: &str) -> Setup {
     register(
         &mut handlers,
         config(base, key),
-        PluginDeps {
+        PluginContext {
             quota: Arc::new(store.clone()),
             clock: dyn_clock,
             tracked: Arc::new(store.clone()),
@@ -275,7 +276,7 @@ async fn without_a_key_the_task_says_what_to_set() {
             backend: prismq_plugins::Backend::Ytdlp,
             ..Default::default()
         },
-        PluginDeps {
+        PluginContext {
             quota: Arc::new(store.clone()),
             clock: clock.clone(),
             tracked: Arc::new(store.clone()),

@@ -5,7 +5,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
 
-use super::raw::KEYS;
 use super::{Config, Origin};
 
 /// One setting in the dump.
@@ -31,7 +30,8 @@ pub(super) fn effective(config: &Config) -> EffectiveConfig {
     // Serializing a Config cannot fail: every field is plain data and Secret serializes
     // as `<redacted>`.
     let tree = serde_json::to_value(config).unwrap_or(Value::Null);
-    let entries = KEYS
+    let entries = config
+        .keys()
         .iter()
         .map(|key| {
             let value = key
@@ -40,7 +40,7 @@ pub(super) fn effective(config: &Config) -> EffectiveConfig {
                 .cloned()
                 .unwrap_or(Value::Null);
             EffectiveEntry {
-                key: (*key).to_owned(),
+                key: key.clone(),
                 value,
                 origin: config.origin(key),
             }

@@ -8,6 +8,10 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use prismq_domain::settings::SettingValue;
+use prismq_domain::Plugin;
+
+use super::plugin_sections::PluginSections;
 use super::raw::{Raw, RawConfig, KEYS, SECTIONS};
 use super::typed::build;
 use super::{Config, ConfigError, Origin};
@@ -21,16 +25,62 @@ pub const ENV_CONFIG_FILE: &str = "PRISMQ_CONFIG";
 /// The API key `prismq work --server` reads: not a configuration key, so it is never
 /// loaded, shown or redacted with the configuration.
 pub const ENV_API_KEY: &str = "PRISMQ_API_KEY";
-/// Environment variables that set a key under another name. The `PRISMQ_SECTION__KEY` form
-/// wins when both are set.
-pub const ENV_ALIASES: &[(&str, &str)] = &[
-    ("YOUTUBE_API_KEY", "youtube.api_key"),
-    ("PRISMQ_QUEUE_DB_PATH", "database.path"),
-];
+/// Environment variables that set a key of the app's under another name (plugins declare
+/// their own, such as `YOUTUBE_API_KEY`). The `PRISMQ_SECTION__KEY` form wins when both are
+/// set.
+pub const ENV_ALIASES: &[(&str, &str)] = &[("PRISMQ_QUEUE_DB_PATH", "database.path")];
 
 /// The most a configuration file may hold (1 MiB): ours are a few kilobytes, and a file that
 /// never ends (`--config /dev/zero`) must not be read into memory whole.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The keys, sections and environment aliases the loader accepts: the app's own plus every
+/// plugin's.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Known {
+    /// Every key, `section.field`, in the order `config show` lists them.
+    pub keys: Vec<String>,
+    /// Every section.
+    pub sections: Vec<String>,
+    /// (environment variable, key) for the aliases.
+    pub aliases: Vec<(String, String)>,
+}
+
+impl Known {
+    /// The app's keys with the plugins' sections after `[retry]`, where `[youtube]` was
+    /// always listed.
+    pub(super) fn new(plugins: &[&dyn Plugin]) -> Known {
+        let mut known = Known::default();
+        let mut plugin_keys = Vec::new();
+        for p in plugins {
+            known.sections.push(p.name().to_owned());
+            for s in p.settings() {
+                let key = format!("{}.{}", p.name(), s.key);
+                for alias in s.env_aliases {
+                    known.aliases.push(((*alias).to_owned(), key.clone()));
+                }
+                plugin_keys.push(key);
+            }
+        }
+        for (var, key) in ENV_ALIASES {
+            known.aliases.push(((*var).to_owned(), (*key).to_owned()));
+        }
+        let split = KEYS
+            .iter()
+            .position(|k| k.starts_with("logging."))
+            .unwrap_or(KEYS.len());
+        known
+            .keys
+            .extend(KEYS[..split].iter().map(|k| (*k).to_owned()));
+        known.keys.extend(plugin_keys);
+        known
+            .keys
+            .extend(KEYS[split..].iter().map(|k| (*k).to_owned()));
+        let app_sections = SECTIONS.iter().map(|s| (*s).to_owned());
+        known.sections = app_sections.chain(known.sections).collect();
+        known
+    }
+}
 
 /// Everything the loader reads, given explicitly so tests need neither the process's
 /// environment nor its working directory.
@@ -46,8 +96,8 @@ pub struct LoadOptions {
     /// The environment. Empty values count as unset.
     pub env: BTreeMap<String, String>,
     /// Environment variables left out of `env` because their name or value is not UTF-8
-    /// (names with invalid bytes replaced by U+FFFD). A `PRISMQ_*` one, or an alias such as
-    /// `YOUTUBE_API_KEY`, is refused rather than ignored.
+    /// (names with invalid bytes replaced by U+FFFD). A `PRISMQ_*` one, or an alias of a
+    /// key, is refused rather than ignored.
     pub non_utf8_env: Vec<String>,
     /// Command-line overrides as (key, value), applied in order, last wins.
     pub overrides: Vec<(String, String)>,
@@ -88,14 +138,14 @@ pub(super) fn split_env(
 }
 
 /// Whether the loader reads `var`: a `PRISMQ_*` variable or an alias.
-fn is_ours(var: &str) -> bool {
-    var.starts_with(ENV_PREFIX) || ENV_ALIASES.iter().any(|(a, _)| *a == var)
+fn is_ours(var: &str, known: &Known) -> bool {
+    var.starts_with(ENV_PREFIX) || known.aliases.iter().any(|(a, _)| a == var)
 }
 
 /// Refuses a variable of ours that is not UTF-8, before anything else is read: ignoring it
 /// would silently fall back to another file or a default.
-fn check_utf8_env(opts: &LoadOptions) -> Result<(), ConfigError> {
-    match opts.non_utf8_env.iter().find(|v| is_ours(v)) {
+fn check_utf8_env(opts: &LoadOptions, known: &Known) -> Result<(), ConfigError> {
+    match opts.non_utf8_env.iter().find(|v| is_ours(v, known)) {
         Some(var) => Err(ConfigError::NotUtf8 { var: var.clone() }),
         None => Ok(()),
     }
@@ -112,13 +162,14 @@ struct Layer {
     origins: BTreeMap<String, Origin>,
 }
 
-pub(super) fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
-    check_utf8_env(opts)?;
+pub(super) fn load(opts: &LoadOptions, plugins: &[&dyn Plugin]) -> Result<Config, ConfigError> {
+    let known = Known::new(plugins);
+    check_utf8_env(opts, &known)?;
     let mut layers = Vec::new();
     if let Some(dir) = &opts.platform_config_dir {
         let p = dir.join(FILE_NAME);
         if p.is_file() {
-            layers.push(file_layer(&p)?);
+            layers.push(file_layer(&p, &known)?);
         }
     }
     let explicit = opts.config_file.clone().or_else(|| {
@@ -136,19 +187,19 @@ pub(super) fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
             if !p.exists() {
                 return Err(ConfigError::MissingFile { path: p });
             }
-            layers.push(file_layer(&p)?);
+            layers.push(file_layer(&p, &known)?);
         }
         None => {
             if let Some(wd) = &opts.working_dir {
                 let p = wd.join(FILE_NAME);
                 if p.is_file() {
-                    layers.push(file_layer(&p)?);
+                    layers.push(file_layer(&p, &known)?);
                 }
             }
         }
     }
-    layers.push(env_layer(&opts.env)?);
-    layers.push(override_layer(&opts.overrides)?);
+    layers.push(env_layer(&opts.env, &known)?);
+    layers.push(override_layer(&opts.overrides, &known)?);
 
     let mut builder = config::Config::builder();
     let mut origins = BTreeMap::new();
@@ -157,8 +208,20 @@ pub(super) fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         builder = builder.add_source(layer.config);
     }
     let merged = builder.build().map_err(malformed)?;
-    let raw: RawConfig = merged.try_deserialize().map_err(malformed)?;
-    build(raw, origins)
+    let mut tree = merged.collect_table().map_err(malformed)?;
+    let mut plugin_raw = BTreeMap::new();
+    for p in plugins {
+        if let Some(section) = tree.remove(p.name()) {
+            let values: BTreeMap<String, SettingValue> =
+                section.try_deserialize().map_err(malformed)?;
+            plugin_raw.insert(p.name().to_owned(), values);
+        }
+    }
+    let raw: RawConfig = Value::new(None, ValueKind::Table(tree))
+        .try_deserialize()
+        .map_err(malformed)?;
+    let sections = PluginSections::build(plugins, plugin_raw, &origins)?;
+    build(raw, sections, known.keys, origins)
 }
 
 fn malformed(e: config::ConfigError) -> ConfigError {
@@ -195,7 +258,7 @@ fn read_file(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
-fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
+fn file_layer(path: &Path, known: &Known) -> Result<Layer, ConfigError> {
     let text = read_file(path)?;
     let file_err = |e: config::ConfigError| ConfigError::File {
         path: path.to_path_buf(),
@@ -209,7 +272,7 @@ fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
     let origin = Origin::File(path.to_path_buf());
     let mut origins = BTreeMap::new();
     for (section, value) in &tree {
-        check_section(section, &origin)?;
+        check_section(section, &origin, known)?;
         let ValueKind::Table(fields) = &value.kind else {
             return Err(ConfigError::InvalidValue {
                 key: section.clone(),
@@ -221,7 +284,7 @@ fn file_layer(path: &Path) -> Result<Layer, ConfigError> {
         };
         for field in fields.keys() {
             let key = format!("{section}.{field}");
-            check_key(&key, &origin)?;
+            check_key(&key, &origin, known)?;
             origins.insert(key, origin.clone());
         }
     }
@@ -244,35 +307,37 @@ fn render_value(v: &Value) -> String {
         .map_or_else(|_| "?".to_owned(), |r| r.render())
 }
 
-fn section_keys(section: &str) -> Vec<String> {
-    KEYS.iter()
+fn section_keys(section: &str, known: &Known) -> Vec<String> {
+    known
+        .keys
+        .iter()
         .filter(|k| k.split_once('.').is_some_and(|(s, _)| s == section))
-        .map(|k| (*k).to_owned())
+        .cloned()
         .collect()
 }
 
-fn check_section(section: &str, origin: &Origin) -> Result<(), ConfigError> {
-    if SECTIONS.contains(&section) {
+fn check_section(section: &str, origin: &Origin, known: &Known) -> Result<(), ConfigError> {
+    if known.sections.iter().any(|s| s == section) {
         Ok(())
     } else {
         Err(ConfigError::UnknownKey {
             key: section.to_owned(),
             origin: origin.clone(),
-            known: SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+            known: known.sections.clone(),
         })
     }
 }
 
-fn check_key(key: &str, origin: &Origin) -> Result<(), ConfigError> {
-    if KEYS.contains(&key) {
+fn check_key(key: &str, origin: &Origin, known: &Known) -> Result<(), ConfigError> {
+    if known.keys.iter().any(|k| k == key) {
         return Ok(());
     }
     let section = key.split_once('.').map_or(key, |(s, _)| s);
-    check_section(section, origin)?;
+    check_section(section, origin, known)?;
     Err(ConfigError::UnknownKey {
         key: key.to_owned(),
         origin: origin.clone(),
-        known: section_keys(section),
+        known: section_keys(section, known),
     })
 }
 
@@ -284,12 +349,12 @@ pub fn env_var_for(key: &str) -> String {
     )
 }
 
-fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
+fn env_layer(env: &BTreeMap<String, String>, known: &Known) -> Result<Layer, ConfigError> {
     // key -> (value, variable)
     let mut set: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for (var, key) in ENV_ALIASES {
-        if let Some(v) = env.get(*var).filter(|v| !v.is_empty()) {
-            set.insert((*key).to_owned(), (v.clone(), (*var).to_owned()));
+    for (var, key) in &known.aliases {
+        if let Some(v) = env.get(var).filter(|v| !v.is_empty()) {
+            set.insert(key.clone(), (v.clone(), var.clone()));
         }
     }
     for (var, value) in env {
@@ -298,7 +363,7 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
         };
         if var == ENV_CONFIG_FILE
             || var == ENV_API_KEY
-            || ENV_ALIASES.iter().any(|(a, _)| a == var)
+            || known.aliases.iter().any(|(a, _)| a == var)
             || value.is_empty()
         {
             continue;
@@ -308,7 +373,7 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
             return Err(ConfigError::UnknownKey {
                 key: var.clone(),
                 origin,
-                known: KEYS.iter().map(|k| env_var_for(k)).collect(),
+                known: known.keys.iter().map(|k| env_var_for(k)).collect(),
             });
         };
         let key = format!(
@@ -316,7 +381,7 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
             section.to_ascii_lowercase(),
             field.to_ascii_lowercase()
         );
-        check_key(&key, &origin)?;
+        check_key(&key, &origin, known)?;
         set.insert(key, (value.clone(), var.clone()));
     }
     string_layer(
@@ -325,11 +390,11 @@ fn env_layer(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
     )
 }
 
-fn override_layer(overrides: &[(String, String)]) -> Result<Layer, ConfigError> {
+fn override_layer(overrides: &[(String, String)], known: &Known) -> Result<Layer, ConfigError> {
     let mut set: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in overrides {
         let key = key.trim().to_owned();
-        check_key(&key, &Origin::Flag(key.clone()))?;
+        check_key(&key, &Origin::Flag(key.clone()), known)?;
         set.insert(key, value.clone());
     }
     string_layer(set.into_iter().map(|(k, v)| {
@@ -353,19 +418,4 @@ fn string_layer(
         config: builder.build().map_err(malformed)?,
         origins,
     })
-}
-
-/// The path in a `sqlite:` URL: `sqlite:///abs/x.db` → `/abs/x.db`, `sqlite://x.db` and
-/// `sqlite:x.db` → `x.db`, `sqlite:///C:/x.db` → `C:/x.db`.
-pub(super) fn sqlite_url_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let b = rest.as_bytes();
-    let rest = if b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
-        &rest[1..]
-    } else {
-        rest
-    };
-    (!rest.is_empty()).then(|| PathBuf::from(rest))
 }

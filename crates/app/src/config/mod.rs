@@ -2,13 +2,16 @@
 //!
 //! Layers, later wins: built-in defaults < `prismq.toml` in the platform's configuration
 //! directory < `prismq.toml` in the working directory, or the file named by `--config` (or
-//! `PRISMQ_CONFIG`) instead < environment variables `PRISMQ_SECTION__KEY` (and the aliases
-//! `YOUTUBE_API_KEY`, `PRISMQ_QUEUE_DB_PATH`) < command-line overrides. The loader takes the
-//! environment as an input ([`LoadOptions::env`]) so tests never touch the process's.
+//! `PRISMQ_CONFIG`) instead < environment variables `PRISMQ_SECTION__KEY` (and aliases:
+//! `PRISMQ_QUEUE_DB_PATH`, and those the plugins declare) < command-line overrides. The
+//! loader takes the environment as an input ([`LoadOptions::env`]) so tests never touch the
+//! process's.
 //!
-//! An unknown key is an error naming it and where it came from; a bad value names the key,
-//! the value, the origin and what is accepted. The API key is a [`Secret`] and is redacted in
-//! every output, including [`Config::effective`]. `docs/configuration.md` lists every setting.
+//! The app types its own sections; each plugin declares, types and checks its own section
+//! (`plugin_sections`, [`prismq_domain::Plugin`]). An unknown key is an error naming it and
+//! where it came from; a bad value names the key, the value, the origin and what is accepted.
+//! A plugin's secrets are redacted in every output, including [`Config::effective`].
+//! `docs/configuration.md` lists every setting.
 
 // Loading runs once at start-up and its errors carry the key, value, origin and accepted
 // values by design; their size does not matter.
@@ -16,19 +19,22 @@
 
 mod effective;
 mod loader;
+mod plugin_sections;
 mod raw;
 mod secret;
 mod typed;
-mod values;
 
 pub use effective::{EffectiveConfig, EffectiveEntry};
 pub use loader::{
     env_var_for, platform_config_dir, LoadOptions, ENV_ALIASES, ENV_CONFIG_FILE, ENV_PREFIX,
     FILE_NAME, MAX_FILE_BYTES,
 };
-pub use raw::{KEYS, SECRET_KEYS, SECTIONS};
+pub use plugin_sections::PluginSections;
+pub use prismq_domain::setting_values::{
+    format_duration, parse_duration, DURATION_ACCEPTED, WHOLE_SECONDS_ACCEPTED,
+};
+pub use raw::{KEYS, SECTIONS};
 pub use secret::{redact_url_password, Secret, REDACTED};
-pub use values::{format_duration, parse_duration, DURATION_ACCEPTED, WHOLE_SECONDS_ACCEPTED};
 
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -37,7 +43,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use prismq_domain::{ClaimingStrategy, RetryPolicy, TaskType};
+use prismq_domain::settings::{Section, SettingValue};
+use prismq_domain::{ClaimingStrategy, Plugin, RetryPolicy, TaskType};
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,8 +112,8 @@ pub enum ConfigError {
         /// The reader's or parser's explanation.
         reason: String,
     },
-    /// A `PRISMQ_*` environment variable (or an alias such as `YOUTUBE_API_KEY`) whose value,
-    /// or name, is not UTF-8. Its value is never shown.
+    /// A `PRISMQ_*` environment variable (or an alias of a key) whose value, or name, is not
+    /// UTF-8. Its value is never shown.
     #[error("environment variable {var} is not valid UTF-8 (its value is not shown); accepted: UTF-8 text; set it again as UTF-8 or unset it")]
     NotUtf8 {
         /// The variable's name (invalid bytes replaced by U+FFFD).
@@ -126,19 +133,6 @@ pub enum Synchronous {
     Normal,
     /// Every commit is durable across power loss; slower.
     Full,
-}
-
-/// Which YouTube source the plugins use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum YoutubeBackend {
-    /// The Data API (needs an API key).
-    Api,
-    /// The `yt-dlp` executable.
-    Ytdlp,
-    /// The API when a key is configured, else yt-dlp.
-    #[default]
-    Auto,
 }
 
 /// Log line format.
@@ -182,7 +176,6 @@ macro_rules! named_enum {
 }
 
 named_enum!(Synchronous, "normal, full", "normal" => Normal, "full" => Full);
-named_enum!(YoutubeBackend, "api, ytdlp, auto", "api" => Api, "ytdlp" => Ytdlp, "auto" => Auto);
 named_enum!(LogFormat, "text, json", "text" => Text, "json" => Json);
 
 fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -225,7 +218,7 @@ impl DatabaseConfig {
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.path
             .clone()
-            .or_else(|| self.url.as_deref().and_then(loader::sqlite_url_path))
+            .or_else(|| self.url.as_deref().and_then(typed::sqlite_url_path))
     }
 }
 
@@ -346,51 +339,6 @@ impl Default for RetryConfig {
     }
 }
 
-/// `[youtube]`: the YouTube plugins' sources.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct YoutubeConfig {
-    /// Which source to use.
-    pub backend: YoutubeBackend,
-    /// The Data API key (also from `YOUTUBE_API_KEY`). Redacted everywhere.
-    pub api_key: Option<Secret>,
-    /// The Data API's base URL (tests point it at a local stand-in).
-    pub api_base_url: String,
-    /// The `yt-dlp` executable (a name looked up on `PATH`, or a path).
-    pub ytdlp_path: PathBuf,
-    /// Timeout of one Data API request, a whole number of seconds.
-    #[serde(serialize_with = "ser_duration")]
-    pub request_timeout: Duration,
-    /// Time limit of one yt-dlp run, a whole number of seconds.
-    #[serde(serialize_with = "ser_duration")]
-    pub ytdlp_timeout: Duration,
-    /// Data API units per day (every endpoint but search.list).
-    pub quota_units_per_day: u64,
-    /// search.list calls per day (its own bucket, counted in calls).
-    pub search_calls_per_day: u64,
-    /// Trending and keyword tasks without a `baselines` parameter enqueue a scrape of each
-    /// found channel without a baseline (see `docs/ideas.md`).
-    pub baselines_on_demand: bool,
-}
-
-/// The official Data API base URL.
-pub const DEFAULT_API_BASE_URL: &str = "https://www.googleapis.com/youtube/v3";
-
-impl Default for YoutubeConfig {
-    fn default() -> Self {
-        YoutubeConfig {
-            backend: YoutubeBackend::Auto,
-            api_key: None,
-            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
-            ytdlp_path: PathBuf::from("yt-dlp"),
-            request_timeout: Duration::from_secs(30),
-            ytdlp_timeout: Duration::from_secs(300),
-            quota_units_per_day: 10_000,
-            search_calls_per_day: 100,
-            baselines_on_demand: false,
-        }
-    }
-}
-
 /// `[logging]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggingConfig {
@@ -488,7 +436,7 @@ impl Default for ServerConfig {
 }
 
 /// The whole configuration, typed and validated. `Default` is the built-in defaults.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// `[database]`.
     pub database: DatabaseConfig,
@@ -496,8 +444,9 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// `[retry]`.
     pub retry: RetryConfig,
-    /// `[youtube]`.
-    pub youtube: YoutubeConfig,
+    /// Every plugin's section (`[youtube]`, …), typed and checked by its plugin.
+    #[serde(flatten)]
+    pub plugins: PluginSections,
     /// `[logging]`.
     pub logging: LoggingConfig,
     /// `[ideas]`.
@@ -506,6 +455,14 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(skip)]
     origins: BTreeMap<String, Origin>,
+    #[serde(skip)]
+    keys: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::defaults_with(crate::plugins::PLUGINS)
+    }
 }
 
 impl Config {
@@ -514,7 +471,63 @@ impl Config {
     /// # Errors
     /// The first problem found, as a [`ConfigError`] naming the key or file.
     pub fn load(options: &LoadOptions) -> Result<Config, ConfigError> {
-        loader::load(options)
+        Config::load_with(options, crate::plugins::PLUGINS)
+    }
+
+    /// [`Config::load`] with another plugin list: their sections and only theirs are known.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_with(
+        options: &LoadOptions,
+        plugins: &[&dyn Plugin],
+    ) -> Result<Config, ConfigError> {
+        loader::load(options, plugins)
+    }
+
+    /// The built-in defaults, with `plugins`' sections.
+    pub fn defaults_with(plugins: &[&dyn Plugin]) -> Config {
+        Config {
+            database: DatabaseConfig::default(),
+            worker: WorkerConfig::default(),
+            retry: RetryConfig::default(),
+            plugins: PluginSections::defaults(plugins),
+            logging: LoggingConfig::default(),
+            ideas: IdeasConfig::default(),
+            server: ServerConfig::default(),
+            origins: BTreeMap::new(),
+            keys: loader::Known::new(plugins).keys,
+        }
+    }
+
+    /// The section a plugin named `name` reads (empty when the configuration has none).
+    pub fn plugin_section(&self, name: &str) -> Section {
+        self.plugins.section(name)
+    }
+
+    /// Sets the plugin setting `key` (`youtube.api_key`) as if a layer had, for set-ups built
+    /// in code (tests); the plugin checks the value again.
+    ///
+    /// # Errors
+    /// An unknown key, or a value the plugin refuses.
+    pub fn set_plugin_setting(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let unknown = || ConfigError::UnknownKey {
+            key: key.to_owned(),
+            origin: Origin::Default,
+            known: self.keys.clone(),
+        };
+        let (section, field) = key.split_once('.').ok_or_else(unknown)?;
+        let plugin = crate::plugins::PLUGINS
+            .iter()
+            .find(|p| p.name() == section && p.settings().iter().any(|s| s.key == field))
+            .ok_or_else(unknown)?;
+        self.plugins
+            .set(*plugin, field, SettingValue::Str(value.to_owned()))
+    }
+
+    /// Every key, `section.field`, in the order [`Config::effective`] lists them.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
     }
 
     /// Where `key` (`worker.lease`) got its value; [`Origin::Default`] when no layer set it.

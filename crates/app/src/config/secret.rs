@@ -1,4 +1,4 @@
-//! A secret configuration value (the YouTube API key): it never prints. `Debug`, `Display`
+//! A secret configuration value: it never prints. `Debug`, `Display`
 //! and `Serialize` all give `<redacted>`; only [`Secret::expose`] returns the text.
 
 use serde::{Serialize, Serializer};

@@ -6,8 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use prismq_domain::ClaimingStrategy;
+use prismq_plugins::{ApiKey, Backend, YoutubeConfig};
 
 use super::*;
+
+/// The `[youtube]` section as the YouTube plugin types it.
+fn yt(c: &Config) -> YoutubeConfig {
+    YoutubeConfig::from_section(&c.plugin_section("youtube")).unwrap()
+}
 
 struct Dirs {
     _tmp: tempfile::TempDir,
@@ -84,7 +90,7 @@ fn defaults_only() {
     assert_eq!(c.worker.shutdown_grace, Duration::from_secs(30));
     assert_eq!(c.database, DatabaseConfig::default());
     assert_eq!(c.retry.policy(), prismq_domain::RetryPolicy::default());
-    assert_eq!(c.youtube, YoutubeConfig::default());
+    assert_eq!(yt(&c), YoutubeConfig::default());
     assert_eq!(c.logging, LoggingConfig::default());
     for e in c.effective().entries {
         assert_eq!(e.origin, Origin::Default, "{}", e.key);
@@ -464,7 +470,7 @@ fn api_base_url_takes_https_anywhere_and_http_on_loopback_only() {
     ] {
         let c = load_flags(&[("youtube.api_base_url", given)])
             .unwrap_or_else(|e| panic!("{given}: {e}"));
-        assert_eq!(c.youtube.api_base_url, stored, "{given}");
+        assert_eq!(yt(&c).api_base_url, stored, "{given}");
     }
     for (bad, problem_has) in [
         // Plain http to anything but loopback, however the host is spelled.
@@ -562,13 +568,14 @@ request_timeout = "10s"
     assert_eq!(c.worker.idle_backoff_max, Duration::from_secs(60));
     assert_eq!(c.retry.policy().cap, Duration::from_secs(3600));
     assert_eq!(c.retry.max_attempts, 5);
-    assert_eq!(c.youtube.backend, YoutubeBackend::Ytdlp);
-    assert_eq!(c.youtube.ytdlp_path, PathBuf::from("/opt/yt-dlp"));
-    assert_eq!(c.youtube.api_base_url, "http://127.0.0.1:9000/youtube/v3");
-    assert_eq!(c.youtube.quota_units_per_day, 500);
-    assert_eq!(c.youtube.search_calls_per_day, 1);
-    assert_eq!(c.youtube.ytdlp_timeout, Duration::from_secs(120));
-    assert_eq!(c.youtube.request_timeout, Duration::from_secs(10));
+    let y = yt(&c);
+    assert_eq!(y.backend, Backend::Ytdlp);
+    assert_eq!(y.ytdlp_path, PathBuf::from("/opt/yt-dlp"));
+    assert_eq!(y.api_base_url, "http://127.0.0.1:9000/youtube/v3");
+    assert_eq!(y.quota.general_daily_units, 500);
+    assert_eq!(y.quota.search_daily_units, 1);
+    assert_eq!(y.ytdlp_timeout(), Duration::from_secs(120));
+    assert_eq!(y.request_timeout(), Duration::from_secs(10));
 }
 
 #[test]
@@ -579,7 +586,7 @@ fn aliases_and_their_precedence() {
     ])
     .unwrap();
     assert_eq!(
-        c.youtube.api_key.as_ref().map(Secret::expose),
+        yt(&c).api_key.as_ref().map(ApiKey::expose),
         Some("AIza-alias")
     );
     assert_eq!(
@@ -594,7 +601,7 @@ fn aliases_and_their_precedence() {
     ])
     .unwrap();
     assert_eq!(
-        c.youtube.api_key.as_ref().map(Secret::expose),
+        yt(&c).api_key.as_ref().map(ApiKey::expose),
         Some("AIza-specific")
     );
 
@@ -603,18 +610,14 @@ fn aliases_and_their_precedence() {
     write(&d.work, FILE_NAME, "[youtube]\napi_key = \"AIza-file\"\n");
     let mut o = opts(&d);
     assert_eq!(
-        Config::load(&o)
-            .unwrap()
-            .youtube
+        yt(&Config::load(&o).unwrap())
             .api_key
             .map(|s| s.expose().to_owned()),
         Some("AIza-file".to_owned())
     );
     o.env = env(&[("YOUTUBE_API_KEY", "AIza-env")]);
     assert_eq!(
-        Config::load(&o)
-            .unwrap()
-            .youtube
+        yt(&Config::load(&o).unwrap())
             .api_key
             .map(|s| s.expose().to_owned()),
         Some("AIza-env".to_owned())
@@ -658,7 +661,16 @@ fn effective_lists_every_key_with_origin() {
     let c = load_flags(&[("worker.lease", "90s")]).unwrap();
     let dump = c.effective();
     let keys: Vec<&str> = dump.entries.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(keys, KEYS);
+    assert_eq!(keys, c.keys());
+    // The app's keys in their order, with the plugin's section where [youtube] always was.
+    let app: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !k.starts_with("youtube."))
+        .collect();
+    assert_eq!(app, KEYS);
+    let first = keys.iter().position(|k| k.starts_with("youtube.")).unwrap();
+    assert!(keys[first - 1].starts_with("retry.") && keys[first + 9].starts_with("logging."));
     let lease = dump
         .entries
         .iter()
@@ -686,7 +698,7 @@ fn typed_config_and_key_list_agree() {
         }
     }
     serialized.sort();
-    let mut known: Vec<String> = KEYS.iter().map(|k| (*k).to_owned()).collect();
+    let mut known: Vec<String> = Config::default().keys().to_vec();
     known.sort();
     assert_eq!(serialized, known);
 }
@@ -846,11 +858,11 @@ fn timeouts_used_in_whole_seconds_refuse_fractions_naming_key_value_origin() {
             }
             e => panic!("{e:?}"),
         }
-        let ok = load_env(&[(var.as_str(), "2000")]).unwrap().youtube;
+        let ok = yt(&load_env(&[(var.as_str(), "2000")]).unwrap());
         let set = if key == "REQUEST_TIMEOUT" {
-            ok.request_timeout
+            ok.request_timeout()
         } else {
-            ok.ytdlp_timeout
+            ok.ytdlp_timeout()
         };
         assert_eq!(set, Duration::from_secs(2), "{var}=2000 is 2000 ms");
     }
@@ -864,7 +876,7 @@ fn timeouts_used_in_whole_seconds_refuse_fractions_naming_key_value_origin() {
         e => panic!("{e:?}"),
     }
     let c = load_env(&[("PRISMQ_YOUTUBE__REQUEST_TIMEOUT", "1m30s")]).unwrap();
-    assert_eq!(c.youtube.request_timeout, Duration::from_secs(90));
+    assert_eq!(yt(&c).request_timeout(), Duration::from_secs(90));
 }
 
 #[test]

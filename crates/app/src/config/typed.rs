@@ -8,13 +8,14 @@ use std::time::Duration;
 use prismq_domain::task::MAX_ATTEMPTS_LIMIT;
 use prismq_domain::{ClaimingStrategy, Compatibility, TaskType};
 
-use super::loader::sqlite_url_path;
-use super::raw::{Raw, RawConfig, SECRET_KEYS};
-use super::secret::{redact_url_password, Secret, REDACTED};
-use super::values::{self, Bad};
+use prismq_domain::setting_values::{self as values, non_empty_text, Bad};
+
+use super::plugin_sections::PluginSections;
+use super::raw::{Raw, RawConfig};
+use super::secret::redact_url_password;
 use super::{
     Config, ConfigError, DatabaseConfig, IdeasConfig, LogFormat, LoggingConfig, Origin,
-    RetryConfig, ServerConfig, Synchronous, WorkerConfig, YoutubeBackend, YoutubeConfig,
+    RetryConfig, ServerConfig, Synchronous, WorkerConfig,
 };
 
 struct Reader {
@@ -29,9 +30,7 @@ impl Reader {
     fn invalid(&self, key: &str, raw: &Raw, bad: Bad) -> ConfigError {
         ConfigError::InvalidValue {
             key: key.to_owned(),
-            value: if SECRET_KEYS.contains(&key) {
-                REDACTED.to_owned()
-            } else if key == "database.url" {
+            value: if key == "database.url" {
                 redact_url_password(&raw.render()).into_owned()
             } else {
                 raw.render()
@@ -67,17 +66,6 @@ impl Reader {
     }
 }
 
-/// A duration handed on in whole seconds (the YouTube sources' timeouts).
-fn whole_secs(min_ms: u64, max_ms: u64) -> impl Fn(&Raw) -> Result<Duration, Bad> {
-    move |r| {
-        values::whole_seconds(
-            r,
-            Duration::from_millis(min_ms),
-            Duration::from_millis(max_ms),
-        )
-    }
-}
-
 fn dur(min_ms: u64, max_ms: u64) -> impl Fn(&Raw) -> Result<Duration, Bad> {
     move |r| {
         values::duration(
@@ -93,19 +81,10 @@ const MIN: u64 = 60 * SEC;
 const HOUR: u64 = 60 * MIN;
 const DAY: u64 = 24 * HOUR;
 
-fn non_empty_text(accepted: &'static str) -> impl Fn(&Raw) -> Result<String, Bad> {
-    move |r| {
-        let s = values::text(r, accepted)?;
-        let t = s.trim();
-        if t.is_empty() || t.chars().any(char::is_control) {
-            return Err(Bad::new("empty or contains control characters", accepted));
-        }
-        Ok(t.to_owned())
-    }
-}
-
 pub(super) fn build(
     raw: RawConfig,
+    plugins: PluginSections,
+    keys: Vec<String>,
     origins: BTreeMap<String, Origin>,
 ) -> Result<Config, ConfigError> {
     let r = Reader { origins };
@@ -244,61 +223,6 @@ pub(super) fn build(
         ));
     }
 
-    let ry = raw.youtube;
-    let dy = YoutubeConfig::default();
-    let youtube = YoutubeConfig {
-        backend: r.get("youtube.backend", ry.backend, dy.backend, |v| {
-            values::parsed::<YoutubeBackend>(v, YoutubeBackend::ACCEPTED)
-        })?,
-        api_key: r.get("youtube.api_key", ry.api_key, dy.api_key, |v| {
-            const ACC: &str = "a YouTube Data API key: text without spaces";
-            let s = non_empty_text(ACC)(v)?;
-            if s.chars().any(char::is_whitespace) {
-                return Err(Bad::new("contains whitespace", ACC));
-            }
-            Ok(Some(Secret::new(s)))
-        })?,
-        api_base_url: r.get(
-            "youtube.api_base_url",
-            ry.api_base_url,
-            dy.api_base_url,
-            api_base_url,
-        )?,
-        ytdlp_path: r.get("youtube.ytdlp_path", ry.ytdlp_path, dy.ytdlp_path, |v| {
-            non_empty_text("an executable's name on PATH or a path to it")(v).map(PathBuf::from)
-        })?,
-        request_timeout: r.get(
-            "youtube.request_timeout",
-            ry.request_timeout,
-            dy.request_timeout,
-            whole_secs(SEC, HOUR),
-        )?,
-        ytdlp_timeout: r.get(
-            "youtube.ytdlp_timeout",
-            ry.ytdlp_timeout,
-            dy.ytdlp_timeout,
-            whole_secs(SEC, DAY),
-        )?,
-        quota_units_per_day: r.get(
-            "youtube.quota_units_per_day",
-            ry.quota_units_per_day,
-            dy.quota_units_per_day,
-            |v| values::integer(v, 1, 1_000_000_000),
-        )?,
-        search_calls_per_day: r.get(
-            "youtube.search_calls_per_day",
-            ry.search_calls_per_day,
-            dy.search_calls_per_day,
-            |v| values::integer(v, 1, 1_000_000_000),
-        )?,
-        baselines_on_demand: r.get(
-            "youtube.baselines_on_demand",
-            ry.baselines_on_demand,
-            dy.baselines_on_demand,
-            values::boolean,
-        )?,
-    };
-
     let rl = raw.logging;
     let dl = LoggingConfig::default();
     let logging = LoggingConfig {
@@ -352,11 +276,12 @@ pub(super) fn build(
         database,
         worker,
         retry,
-        youtube,
+        plugins,
         logging,
         ideas,
         server,
         origins: r.origins,
+        keys,
     })
 }
 
@@ -400,15 +325,6 @@ fn server(r: &Reader, rs: super::raw::RawServer) -> Result<ServerConfig, ConfigE
     }
 }
 
-/// `youtube.api_base_url`, by the plugin's own rule
-/// ([`prismq_plugins::config::check_api_base_url`]). A trailing `/` is dropped.
-fn api_base_url(v: &Raw) -> Result<String, Bad> {
-    const ACC: &str = prismq_plugins::config::API_BASE_URL_ACCEPTED;
-    let s = non_empty_text(ACC)(v)?;
-    prismq_plugins::config::check_api_base_url(&s).map_err(|problem| Bad::new(problem, ACC))?;
-    Ok(s.trim_end_matches('/').to_owned())
-}
-
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 fn log_level(v: &Raw) -> Result<String, Bad> {
@@ -424,4 +340,19 @@ fn log_level(v: &Raw) -> Result<String, Bad> {
     } else {
         Err(Bad::new("not a level", ACC))
     }
+}
+
+/// The path in a `sqlite:` URL: `sqlite:///abs/x.db` → `/abs/x.db`, `sqlite://x.db` and
+/// `sqlite:x.db` → `x.db`, `sqlite:///C:/x.db` → `C:/x.db`.
+pub(super) fn sqlite_url_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let b = rest.as_bytes();
+    let rest = if b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
+        &rest[1..]
+    } else {
+        rest
+    };
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
 }

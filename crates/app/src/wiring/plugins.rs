@@ -1,57 +1,22 @@
-//! The explicit plugin list. Adding a source is one line in [`PLUGINS`] (and a dependency):
-//! see `docs/plugin-guide.md`.
+//! The plugins as the composition root uses them: building the registry from a plugin list
+//! over a [`PluginContext`], and asking the plugins what they need ([`check_ready`],
+//! [`diagnose`], [`quota_limits`]). The list itself is [`crate::plugins::PLUGINS`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use prismq_domain::ports::{Clock, QuotaLedger, TrackedVideos};
-use prismq_domain::ValidationError;
+use prismq_domain::plugin_host::Diagnosis;
+use prismq_domain::{Plugin, TaskType};
 
 use super::AppError;
-use crate::config::{Config, YoutubeBackend};
+use crate::config::Config;
 use crate::registry::PluginRegistry;
 
-/// What the app offers plugins besides their configuration.
-#[derive(Clone)]
-pub struct PluginContext {
-    /// The shared quota ledger.
-    pub quota: Arc<dyn QuotaLedger>,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// Which videos are tracked (read by statistics refreshes).
-    pub tracked: Arc<dyn TrackedVideos>,
-}
-
-impl std::fmt::Debug for PluginContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginContext")
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A plugin's registration, adapted to the app: it reads its own section of the
-/// configuration and adds its handlers.
-pub type RegisterFn =
-    fn(&mut PluginRegistry, &Config, &PluginContext) -> Result<(), ValidationError>;
+pub use crate::plugins::PLUGINS;
+pub use prismq_domain::plugin_host::BucketLimit;
+pub use prismq_domain::PluginContext;
 
 /// One entry of the plugin list.
-#[derive(Debug, Clone, Copy)]
-pub struct PluginEntry {
-    /// A short name for error messages.
-    pub name: &'static str,
-    /// Its registration.
-    pub register: RegisterFn,
-}
-
-/// Every plugin [`super::App::open`] registers, in order.
-pub const PLUGINS: &[PluginEntry] = &[
-    PluginEntry {
-        name: "youtube",
-        register: register_youtube,
-    },
-    // Another source: PluginEntry { name: "my_source", register: register_my_source },
-];
+pub type PluginEntry = &'static dyn Plugin;
 
 pub(super) fn build_registry(
     plugins: &[PluginEntry],
@@ -60,40 +25,43 @@ pub(super) fn build_registry(
 ) -> Result<PluginRegistry, AppError> {
     let mut registry = PluginRegistry::new();
     for p in plugins {
-        (p.register)(&mut registry, config, ctx).map_err(|source| AppError::Plugin {
-            plugin: p.name,
-            source,
-        })?;
+        p.register(&mut registry, &config.plugin_section(p.name()), ctx)
+            .map_err(|source| AppError::Plugin {
+                plugin: p.name(),
+                source,
+            })?;
     }
     Ok(registry)
 }
 
-/// A quota bucket's daily limit as configured, and when its day next resets.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BucketLimit {
-    /// The bucket's name in the quota ledger.
-    pub bucket: String,
-    /// Units a day.
-    pub limit: u64,
-    /// The next reset after now.
-    pub resets_at: prismq_domain::Timestamp,
-}
-
 /// Every quota bucket the plugins charge, with its limit under `config`, as of `now`.
 pub fn quota_limits(config: &Config, now: prismq_domain::Timestamp) -> Vec<BucketLimit> {
-    let quota = prismq_plugins::youtube::source::quota::QuotaConfig {
-        general_daily_units: config.youtube.quota_units_per_day,
-        search_daily_units: config.youtube.search_calls_per_day,
-        ..Default::default()
-    };
-    prismq_plugins::quota_limits(&quota, now)
-        .into_iter()
-        .map(|(bucket, limit, resets_at)| BucketLimit {
-            bucket,
-            limit,
-            resets_at,
-        })
+    PLUGINS
+        .iter()
+        .flat_map(|p| p.quota_limits(&config.plugin_section(p.name()), now))
         .collect()
+}
+
+/// Whether a task of `task_type` can run here as configured: the first plugin's refusal,
+/// one line saying what to set or install.
+///
+/// # Errors
+/// That refusal.
+pub fn check_ready(config: &Config, task_type: &TaskType) -> Result<(), String> {
+    PLUGINS
+        .iter()
+        .try_for_each(|p| p.check_ready(&config.plugin_section(p.name()), task_type))
+}
+
+/// Every plugin's report on its set-up, merged.
+pub fn diagnose(config: &Config) -> Diagnosis {
+    let mut all = Diagnosis::default();
+    for p in PLUGINS {
+        let d = p.diagnose(&config.plugin_section(p.name()));
+        all.details.extend(d.details);
+        all.warnings.extend(d.warnings);
+    }
+    all
 }
 
 /// The quota buckets each registered task type charges, with the plugins built from
@@ -101,7 +69,7 @@ pub fn quota_limits(config: &Config, now: prismq_domain::Timestamp) -> Vec<Bucke
 pub fn quota_buckets_by_type(
     config: &Config,
     ctx: &PluginContext,
-) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+) -> Option<BTreeMap<String, Vec<String>>> {
     let registry = build_registry(PLUGINS, config, ctx).ok()?;
     Some(
         registry
@@ -113,41 +81,4 @@ pub fn quota_buckets_by_type(
             })
             .collect(),
     )
-}
-
-/// The YouTube plugin (`prismq-plugins`) with the `[youtube]` section.
-fn register_youtube(
-    registry: &mut PluginRegistry,
-    config: &Config,
-    ctx: &PluginContext,
-) -> Result<(), ValidationError> {
-    use prismq_plugins::{ApiKey, Backend, PluginDeps, YoutubeConfig};
-    let y = &config.youtube;
-    let secs = |d: Duration| d.as_secs().max(1);
-    let mut plugin = YoutubeConfig {
-        backend: match y.backend {
-            YoutubeBackend::Api => Backend::Api,
-            YoutubeBackend::Ytdlp => Backend::Ytdlp,
-            YoutubeBackend::Auto => Backend::Auto,
-        },
-        api_key: y
-            .api_key
-            .as_ref()
-            .map(|k| ApiKey::new(k.expose()))
-            .transpose()?,
-        api_base_url: y.api_base_url.clone(),
-        ytdlp_path: y.ytdlp_path.clone(),
-        request_timeout_secs: secs(y.request_timeout),
-        ytdlp_timeout_secs: secs(y.ytdlp_timeout),
-        baselines_on_demand: y.baselines_on_demand,
-        ..YoutubeConfig::default()
-    };
-    plugin.quota.general_daily_units = y.quota_units_per_day;
-    plugin.quota.search_daily_units = y.search_calls_per_day;
-    let deps = PluginDeps {
-        quota: ctx.quota.clone(),
-        clock: ctx.clock.clone(),
-        tracked: ctx.tracked.clone(),
-    };
-    prismq_plugins::register(registry, plugin, deps)
 }

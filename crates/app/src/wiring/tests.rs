@@ -13,7 +13,9 @@ use prismq_domain::{
 use prismq_testkit::{FakeClock, MemoryStore};
 
 use super::*;
-use crate::config::{LoadOptions, Secret};
+use crate::config::LoadOptions;
+use prismq_domain::settings::Section;
+use prismq_domain::Plugin;
 
 struct Echo;
 
@@ -36,13 +38,25 @@ impl TaskHandler for Echo {
     }
 }
 
-fn register_echo(
-    r: &mut PluginRegistry,
-    _: &Config,
-    _: &PluginContext,
-) -> Result<(), ValidationError> {
-    r.add(Arc::new(Echo))
+/// A plugin that registers [`Echo`], under a name of its own.
+struct EchoPlugin(&'static str);
+
+impl Plugin for EchoPlugin {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn register(
+        &self,
+        r: &mut dyn Registrar,
+        _: &Section,
+        _: &PluginContext,
+    ) -> Result<(), ValidationError> {
+        r.add(Arc::new(Echo))
+    }
 }
+
+static ECHO: EchoPlugin = EchoPlugin("echo");
+static ECHO_AGAIN: EchoPlugin = EchoPlugin("echo_again");
 
 fn memory_app() -> App {
     let clock = Arc::new(FakeClock::default());
@@ -145,22 +159,13 @@ async fn opens_sqlite_with_an_explicit_plugin_list() {
     let pg = postgres_options("postgres://u@127.0.0.1/db", &config);
     assert_eq!((pg.outlier.window, pg.outlier.min_sample), (77, 12));
 
-    let plugins = [PluginEntry {
-        name: "echo",
-        register: register_echo,
-    }];
+    let plugins: [PluginEntry; 1] = [&ECHO];
     let app = App::open_with(config.clone(), &plugins).unwrap();
     let id = app.enqueue(echo(json!({"text": "x"}))).await.unwrap().id;
     assert_eq!(app.queue.get(id).await.unwrap().task_type.as_str(), "echo");
 
     // Registering the same type twice names the plugin.
-    let twice = [
-        plugins[0],
-        PluginEntry {
-            name: "echo_again",
-            register: register_echo,
-        },
-    ];
+    let twice: [PluginEntry; 2] = [&ECHO, &ECHO_AGAIN];
     match App::open_with(config, &twice).unwrap_err() {
         AppError::Plugin { plugin, source } => {
             assert_eq!(plugin, "echo_again");
@@ -174,7 +179,9 @@ async fn opens_sqlite_with_an_explicit_plugin_list() {
 fn opens_with_the_youtube_plugin_when_a_key_is_set() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = sqlite_config(&dir);
-    config.youtube.api_key = Some(Secret::new("AIzaTestKey"));
+    config
+        .set_plugin_setting("youtube.api_key", "AIzaTestKey")
+        .unwrap();
     let app = App::open(config).unwrap();
     let types: Vec<String> = app
         .registry

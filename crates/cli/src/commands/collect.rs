@@ -7,30 +7,73 @@
 //! here), and says until when it waits (local time and UTC); with `--no-wait` it leaves a
 //! task that is deferred (or scheduled for later) queued and exits 1 instead of waiting.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use jiff::tz::TimeZone;
 use serde_json::json;
 
-use prismq_app::config::YoutubeBackend;
 use prismq_app::{App, RunOptions, WorkerSettings};
 use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult, TaskEvent};
-use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, Timestamp};
+use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, TaskType, Timestamp};
 
+use super::enqueue::{ChannelArgs, KeywordArgs, TaskKind, TrendingArgs, VideosArgs};
 use super::{enqueue, results};
-use crate::args::{CollectArgs, CollectKind, OrderArg, TaskKind};
+use crate::args::OrderArg;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress;
 use crate::render;
 use crate::signals;
 
+/// `prismq collect …`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Show at most this many results (default: all the task found).
+    #[arg(long, value_name = "N", global = true)]
+    pub limit: Option<u32>,
+    /// When the task is deferred (the quota is spent), exit 1 leaving it queued for
+    /// `prismq work` instead of waiting until then.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    /// Order of the printed table (default: the source's own order, by its RANK column:
+    /// chart rank, search rank, newest upload first, or the order the videos were given).
+    #[arg(long, value_enum, global = true)]
+    pub order: Option<OrderArg>,
+    /// What to collect.
+    #[command(subcommand)]
+    pub kind: CollectKind,
+}
+
+/// The tasks `collect` can run.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CollectKind {
+    /// A channel's newest videos.
+    Channel(ChannelArgs),
+    /// A region's most popular videos (needs YOUTUBE_API_KEY).
+    Trending(TrendingArgs),
+    /// Videos matching a search query.
+    Keyword(KeywordArgs),
+    /// Specific videos by id or URL.
+    Videos(VideosArgs),
+}
+
+impl From<CollectKind> for TaskKind {
+    fn from(k: CollectKind) -> TaskKind {
+        match k {
+            CollectKind::Channel(a) => TaskKind::Channel(a),
+            CollectKind::Trending(a) => TaskKind::Trending(a),
+            CollectKind::Keyword(a) => TaskKind::Keyword(a),
+            CollectKind::Videos(a) => TaskKind::Videos(a),
+        }
+    }
+}
+
 /// Runs `collect`.
 ///
 /// # Errors
-/// No usable YouTube source (exit 5), invalid input (exit 2, also a `--region` its worker
+/// A plugin not ready to run the task (exit 5: a key or tool missing), invalid input (exit 2, also a `--region` its worker
 /// does not serve), the task failing, or left queued by `--no-wait` (exit 1).
 pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     let app = ctx.app()?;
@@ -354,61 +397,24 @@ fn print(ctx: &Ctx, task: &Task, items: &[StoredResult]) -> CliResult {
     render::print(&text)
 }
 
-/// Refuses to start when no YouTube source can run the task, saying what to set or install.
+/// Refuses to start when the plugins say the task cannot run here as configured
+/// ([`prismq_app::wiring::check_ready`]), with their one line on what to set or install.
 fn preflight(app: &App, kind: &CollectKind) -> CliResult {
-    let y = &app.config.youtube;
-    if y.api_key.is_some() {
-        return Ok(());
-    }
-    const KEY: &str = "set YOUTUBE_API_KEY to a YouTube Data API v3 key (Google Cloud console → APIs & Services → Credentials)";
-    if matches!(kind, CollectKind::Trending(_)) {
-        return Err(CliError::new(
-            Exit::Config,
-            format!("trending needs the YouTube Data API and no API key is configured: {KEY}"),
-        ));
-    }
-    if y.backend != YoutubeBackend::Api && find_program(&y.ytdlp_path).is_none() {
-        return Err(CliError::new(
-            Exit::Config,
-            format!(
-                "no YouTube source is available: {KEY}, or install yt-dlp (`pipx install yt-dlp`, or see https://github.com/yt-dlp/yt-dlp#installation) so that `{}` is on PATH, or set youtube.ytdlp_path to its location",
-                y.ytdlp_path.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// `program` as a path, or looked up on PATH (with Windows' executable extensions).
-fn find_program(program: &Path) -> Option<PathBuf> {
-    if program.components().count() > 1 {
-        return program.is_file().then(|| program.to_path_buf());
-    }
-    let exts: Vec<String> = if cfg!(windows) {
-        std::env::var("PATHEXT")
-            .unwrap_or_else(|_| ".EXE;.CMD;.BAT".into())
-            .split(';')
-            .map(str::to_owned)
-            .chain(std::iter::once(String::new()))
-            .collect()
-    } else {
-        vec![String::new()]
+    let name = match kind {
+        CollectKind::Channel(_) => "channel_scrape",
+        CollectKind::Trending(_) => "trending_scrape",
+        CollectKind::Keyword(_) => "keyword_search",
+        CollectKind::Videos(_) => "api_scrape",
     };
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find_map(|dir| {
-        exts.iter().find_map(|ext| {
-            let mut name = program.as_os_str().to_owned();
-            name.push(ext);
-            let candidate = dir.join(name);
-            candidate.is_file().then_some(candidate)
-        })
-    })
+    let task_type = TaskType::new(name).map_err(|e| CliError::usage(e.to_string()))?;
+    prismq_app::wiring::check_ready(&app.config, &task_type)
+        .map_err(|reason| CliError::new(Exit::Config, reason))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{TaskOptions, TrendingArgs, VideosArgs};
+    use crate::commands::enqueue::{TaskOptions, TrendingArgs, VideosArgs};
     use prismq_domain::{Compatibility, TaskType};
 
     fn ts(s: &str) -> Timestamp {

@@ -9,7 +9,7 @@ use prismq_app::{Access, App, PLUGINS};
 use prismq_domain::schedule::{parse_jitter, Cadence, NewSchedule, Schedule};
 
 use super::enqueue;
-use crate::args::{TaskKind, TaskOptions};
+use super::enqueue::{TaskKind, TaskOptions};
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::render;

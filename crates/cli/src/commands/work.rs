@@ -236,10 +236,11 @@ fn registry(
     };
     let mut registry = PluginRegistry::new();
     for p in PLUGINS {
-        (p.register)(&mut registry, config, &ctx).map_err(|source| AppError::Plugin {
-            plugin: p.name,
-            source,
-        })?;
+        p.register(&mut registry, &config.plugin_section(p.name()), &ctx)
+            .map_err(|source| AppError::Plugin {
+                plugin: p.name(),
+                source,
+            })?;
     }
     Ok(registry)
 }

@@ -5,6 +5,8 @@ pub mod channel;
 pub mod codes;
 pub mod common;
 pub mod declare;
+#[cfg(test)]
+mod declare_tests;
 pub mod duration;
 pub mod ids;
 pub mod keyword;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::codes;
+use super::declare;
 use super::ids::{self, ChannelRef, VideoId};
 
 /// Which of a channel's uploads `channel_scrape` reads: its content choice. Each maps to
@@ -274,15 +275,14 @@ struct RawApi {
     videos: Option<Value>,
 }
 
-/// The most characters a search query may have.
-pub const MAX_QUERY_CHARS: usize = 500;
+pub use super::declare::MAX_QUERY_CHARS;
 
 /// Parses `channel_scrape` parameters.
 ///
 /// # Errors
 /// The first invalid or unknown parameter.
 pub fn channel(params: &Map<String, Value>) -> Result<ChannelParams, ValidationError> {
-    let raw: RawChannel = raw(params, &["channel_url", "top_n", "max_age_days", "tab"])?;
+    let raw: RawChannel = raw(params, &declare::names(declare::CHANNEL, &[]))?;
     let text = required_string(raw.channel_url, "channel_url", ids::CHANNEL_ACCEPTED)?;
     let (channel, segment) = ids::parse_channel_and_tab(&text)
         .map_err(|p| ValidationError::new("channel_url", p, ids::CHANNEL_ACCEPTED))?;
@@ -330,7 +330,7 @@ pub fn channel(params: &Map<String, Value>) -> Result<ChannelParams, ValidationE
 pub fn trending(params: &Map<String, Value>) -> Result<TrendingParams, ValidationError> {
     let raw: RawTrending = raw(
         params,
-        &["region", "country", "category", "top_n", "baselines"],
+        &declare::names(declare::TRENDING, &[("region", "country")]),
     )?;
     let (region_value, region_field) = match (raw.region, raw.country) {
         (Some(_), Some(_)) => {
@@ -392,19 +392,7 @@ pub fn trending(params: &Map<String, Value>) -> Result<TrendingParams, Validatio
 /// # Errors
 /// The first invalid or unknown parameter.
 pub fn keyword(params: &Map<String, Value>) -> Result<KeywordParams, ValidationError> {
-    let raw: RawKeyword = raw(
-        params,
-        &[
-            "query",
-            "top_n",
-            "published_within",
-            "duration",
-            "sort_by",
-            "region",
-            "language",
-            "baselines",
-        ],
-    )?;
+    let raw: RawKeyword = raw(params, &declare::names(declare::KEYWORD, &[]))?;
     const QUERY_ACCEPTED: &str =
         "non-empty text of at most 500 characters without control characters";
     let query = required_string(raw.query, "query", QUERY_ACCEPTED)?;
@@ -501,7 +489,7 @@ pub fn keyword(params: &Map<String, Value>) -> Result<KeywordParams, ValidationE
 /// # Errors
 /// The first invalid or unknown parameter; an invalid entry is named `videos[i]`.
 pub fn api(params: &Map<String, Value>) -> Result<ApiParams, ValidationError> {
-    let raw: RawApi = raw(params, &["videos"])?;
+    let raw: RawApi = raw(params, &declare::names(declare::API, &[]))?;
     const ACCEPTED: &str =
         "a non-empty list of video ids or URLs (watch?v=, youtu.be/, /shorts/, bare 11-character id)";
     let entries = match raw.videos {
@@ -645,10 +633,7 @@ fn seen_within(value: Option<Value>) -> Result<Option<u32>, ValidationError> {
 /// The first invalid or unknown parameter; no filter without `all: true`, or a filter with
 /// it, on `all` with [`REFRESH_FILTER_ACCEPTED`].
 pub fn refresh(params: &Map<String, Value>) -> Result<RefreshParams, ValidationError> {
-    let raw: RawRefresh = raw(
-        params,
-        &["seen_within", "channel_id", "schedule", "all", "method"],
-    )?;
+    let raw: RawRefresh = raw(params, &declare::names(declare::REFRESH, &[]))?;
     let seen_within_hours = seen_within(raw.seen_within)?;
     let channel_id = optional_string(raw.channel_id, "channel_id", "a channel id (UC…)")?
         .map(|c| c.trim().to_owned());

@@ -7,11 +7,12 @@
 pub mod fake_api;
 
 use prismq_domain::ports::Clock;
+use prismq_domain::PluginContext;
 use prismq_domain::{
     CancelSignal, Compatibility, Priority, Registrar, RetryPolicy, Task, TaskContext, TaskError,
     TaskHandler, TaskId, TaskResult, TaskStatus, TaskType, Timestamp, ValidationError,
 };
-use prismq_plugins::{register, ApiKey, Backend, PluginDeps, YoutubeConfig};
+use prismq_plugins::{register, ApiKey, Backend, YoutubeConfig};
 use prismq_testkit::{FakeClock, MemoryStore};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -72,7 +73,7 @@ impl Harness {
         register(
             &mut handlers,
             config,
-            PluginDeps {
+            PluginContext {
                 quota: Arc::new(store.clone()),
                 clock: dyn_clock,
                 tracked: Arc::new(store.clone()),

@@ -32,9 +32,6 @@ use crate::youtube::ids::{is_video_id, ChannelRef, VideoId};
 use crate::youtube::params::{ChannelTab, DurationFilter};
 use crate::youtube::video::{Video, MAX_FIELD_CHARS};
 
-/// The official base URL.
-pub const DEFAULT_BASE_URL: &str = "https://www.googleapis.com/youtube/v3/";
-
 /// The most ids `videos.list` takes, and the largest page any list method returns.
 pub const MAX_PAGE: usize = 50;
 

@@ -2,6 +2,7 @@
 //! `-j --skip-download` details in batches. Arguments are fixed per operation, user input
 //! only ever follows `--` and is validated first, so no input can become an option.
 
+pub mod locate;
 pub mod parse;
 pub mod process;
 

@@ -1,5 +1,6 @@
-//! Parsers from a [`Raw`] leaf to a typed setting. Each returns [`Bad`] (what is wrong, what
-//! is accepted); the loader adds the key, the quoted value and its origin.
+//! Parsers from a [`SettingValue`] leaf to a typed setting, shared by the app's own sections
+//! and the plugins' ([`crate::settings::Section::get`]). Each returns [`Bad`] (what is wrong,
+//! what is accepted); the section adds the key and the quoted value, the app the origin.
 //!
 //! Durations are written as a string of `<integer><unit>` parts with units `ms`, `s`, `m`,
 //! `h`, `d` (`250ms`, `30s`, `5m`, `1h30m`), or as an integer number of milliseconds (a TOML
@@ -9,7 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::raw::Raw;
+use crate::settings::SettingValue;
 
 /// Why a value was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +22,8 @@ pub struct Bad {
 }
 
 impl Bad {
-    pub(crate) fn new(problem: impl Into<String>, accepted: impl Into<String>) -> Self {
+    /// A refusal: what is wrong, what is accepted.
+    pub fn new(problem: impl Into<String>, accepted: impl Into<String>) -> Self {
         Bad {
             problem: problem.into(),
             accepted: accepted.into(),
@@ -34,7 +36,7 @@ pub const DURATION_ACCEPTED: &str =
     "a duration such as 250ms, 30s, 5m, 1h30m or 1d, or an integer number of milliseconds";
 
 /// Parses a duration and checks it lies within `[min, max]`.
-pub fn duration(raw: &Raw, min: Duration, max: Duration) -> Result<Duration, Bad> {
+pub fn duration(raw: &SettingValue, min: Duration, max: Duration) -> Result<Duration, Bad> {
     let accepted = || {
         format!(
             "{DURATION_ACCEPTED}, from {} to {}",
@@ -43,11 +45,13 @@ pub fn duration(raw: &Raw, min: Duration, max: Duration) -> Result<Duration, Bad
         )
     };
     let d = match raw {
-        Raw::Int(ms) if *ms >= 0 => u64::try_from(*ms)
+        SettingValue::Int(ms) if *ms >= 0 => u64::try_from(*ms)
             .map(Duration::from_millis)
             .map_err(|_| Bad::new("the number is too large", accepted()))?,
-        Raw::Int(_) => return Err(Bad::new("the duration is negative", accepted())),
-        Raw::Str(s) => parse_duration(s).ok_or_else(|| Bad::new("not a duration", accepted()))?,
+        SettingValue::Int(_) => return Err(Bad::new("the duration is negative", accepted())),
+        SettingValue::Str(s) => {
+            parse_duration(s).ok_or_else(|| Bad::new("not a duration", accepted()))?
+        }
         other => {
             return Err(Bad::new(
                 format!("{} is not a duration", other.kind()),
@@ -68,7 +72,7 @@ pub const WHOLE_SECONDS_ACCEPTED: &str =
 /// Parses a duration that is used in whole seconds (a timeout handed to a source as seconds)
 /// and checks it lies within `[min, max]`: `1500ms` is refused rather than silently cut to
 /// `1s`.
-pub fn whole_seconds(raw: &Raw, min: Duration, max: Duration) -> Result<Duration, Bad> {
+pub fn whole_seconds(raw: &SettingValue, min: Duration, max: Duration) -> Result<Duration, Bad> {
     let accepted = || {
         format!(
             "{WHOLE_SECONDS_ACCEPTED}, from {} to {}",
@@ -140,11 +144,11 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// Parses an integer within `[min, max]`.
-pub fn integer(raw: &Raw, min: u64, max: u64) -> Result<u64, Bad> {
+pub fn integer(raw: &SettingValue, min: u64, max: u64) -> Result<u64, Bad> {
     let accepted = || format!("an integer from {min} to {max}");
     let n: i128 = match raw {
-        Raw::Int(i) => *i,
-        Raw::Str(s) => s
+        SettingValue::Int(i) => *i,
+        SettingValue::Str(s) => s
             .trim()
             .parse()
             .map_err(|_| Bad::new("not an integer", accepted()))?,
@@ -162,20 +166,20 @@ pub fn integer(raw: &Raw, min: u64, max: u64) -> Result<u64, Bad> {
 }
 
 /// Accepts text only (a TOML string, or any environment value).
-pub fn text(raw: &Raw, accepted: &str) -> Result<String, Bad> {
+pub fn text(raw: &SettingValue, accepted: &str) -> Result<String, Bad> {
     match raw {
-        Raw::Str(s) => Ok(s.clone()),
+        SettingValue::Str(s) => Ok(s.clone()),
         other => Err(Bad::new(format!("{} is not text", other.kind()), accepted)),
     }
 }
 
 /// `true` or `false`: a TOML boolean, or the text `true` / `false` (any case), as every
 /// environment value arrives.
-pub fn boolean(raw: &Raw) -> Result<bool, Bad> {
+pub fn boolean(raw: &SettingValue) -> Result<bool, Bad> {
     const ACCEPTED: &str = "true or false";
     match raw {
-        Raw::Bool(b) => Ok(*b),
-        Raw::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+        SettingValue::Bool(b) => Ok(*b),
+        SettingValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
             _ => Err(Bad::new("not true or false", ACCEPTED)),
@@ -188,20 +192,20 @@ pub fn boolean(raw: &Raw) -> Result<bool, Bad> {
 }
 
 /// Parses text with `T::from_str`, which must refuse unknown names.
-pub fn parsed<T: FromStr>(raw: &Raw, accepted: &str) -> Result<T, Bad> {
+pub fn parsed<T: FromStr>(raw: &SettingValue, accepted: &str) -> Result<T, Bad> {
     let s = text(raw, accepted)?;
     s.parse::<T>()
         .map_err(|_| Bad::new("not one of the accepted values", accepted))
 }
 
 /// A list: a TOML array of strings, or comma-separated text (`a,b`). Empty text is `[]`.
-pub fn string_list(raw: &Raw, accepted: &str) -> Result<Vec<String>, Bad> {
+pub fn string_list(raw: &SettingValue, accepted: &str) -> Result<Vec<String>, Bad> {
     match raw {
-        Raw::List(items) => items
+        SettingValue::List(items) => items
             .iter()
             .map(|i| text(i, accepted))
             .collect::<Result<Vec<_>, _>>(),
-        Raw::Str(s) => Ok(s
+        SettingValue::Str(s) => Ok(s
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
@@ -211,6 +215,18 @@ pub fn string_list(raw: &Raw, accepted: &str) -> Result<Vec<String>, Bad> {
             format!("{} is not a list", other.kind()),
             accepted,
         )),
+    }
+}
+
+/// Text that is neither empty nor holds control characters, trimmed.
+pub fn non_empty_text(accepted: &'static str) -> impl Fn(&SettingValue) -> Result<String, Bad> {
+    move |r| {
+        let s = text(r, accepted)?;
+        let t = s.trim();
+        if t.is_empty() || t.chars().any(char::is_control) {
+            return Err(Bad::new("empty or contains control characters", accepted));
+        }
+        Ok(t.to_owned())
     }
 }
 
@@ -245,19 +261,21 @@ mod tests {
     fn duration_bounds_and_kinds() {
         let (lo, hi) = (Duration::from_secs(1), Duration::from_secs(60));
         assert_eq!(
-            duration(&Raw::Int(2000), lo, hi).unwrap(),
+            duration(&SettingValue::Int(2000), lo, hi).unwrap(),
             Duration::from_secs(2)
         );
         assert_eq!(
-            duration(&Raw::Str("2s".into()), lo, hi).unwrap(),
+            duration(&SettingValue::Str("2s".into()), lo, hi).unwrap(),
             Duration::from_secs(2)
         );
         assert_eq!(
-            duration(&Raw::Int(10), lo, hi).unwrap_err().problem,
+            duration(&SettingValue::Int(10), lo, hi)
+                .unwrap_err()
+                .problem,
             "out of range"
         );
-        assert!(duration(&Raw::Int(-1), lo, hi).is_err());
-        let e = duration(&Raw::Bool(true), lo, hi).unwrap_err();
+        assert!(duration(&SettingValue::Int(-1), lo, hi).is_err());
+        let e = duration(&SettingValue::Bool(true), lo, hi).unwrap_err();
         assert!(e.accepted.contains("from 1s to 1m"), "{e:?}");
     }
 
@@ -265,11 +283,11 @@ mod tests {
     fn whole_seconds_refuse_fractions_of_a_second() {
         let (lo, hi) = (Duration::from_secs(1), Duration::from_secs(3600));
         for (raw, secs) in [
-            (Raw::Str("30s".into()), 30),
-            (Raw::Str("1m30s".into()), 90),
-            (Raw::Str("1500ms1500ms".into()), 3),
-            (Raw::Int(2000), 2),
-            (Raw::Str("2000".into()), 2),
+            (SettingValue::Str("30s".into()), 30),
+            (SettingValue::Str("1m30s".into()), 90),
+            (SettingValue::Str("1500ms1500ms".into()), 3),
+            (SettingValue::Int(2000), 2),
+            (SettingValue::Str("2000".into()), 2),
         ] {
             assert_eq!(
                 whole_seconds(&raw, lo, hi).unwrap(),
@@ -278,32 +296,32 @@ mod tests {
             );
         }
         for raw in [
-            Raw::Str("1500ms".into()),
-            Raw::Int(1500),
-            Raw::Str("1s1ms".into()),
+            SettingValue::Str("1500ms".into()),
+            SettingValue::Int(1500),
+            SettingValue::Str("1s1ms".into()),
         ] {
             let e = whole_seconds(&raw, lo, hi).unwrap_err();
             assert_eq!(e.problem, "not a whole number of seconds", "{raw:?}");
             assert!(e.accepted.contains("whole number of seconds"), "{e:?}");
             assert!(e.accepted.contains("from 1s to 1h"), "{e:?}");
         }
-        let e = whole_seconds(&Raw::Str("2h".into()), lo, hi).unwrap_err();
+        let e = whole_seconds(&SettingValue::Str("2h".into()), lo, hi).unwrap_err();
         assert_eq!(e.problem, "out of range");
         assert!(e.accepted.starts_with(WHOLE_SECONDS_ACCEPTED), "{e:?}");
     }
 
     #[test]
     fn integers_and_lists() {
-        assert_eq!(integer(&Raw::Str(" 7 ".into()), 1, 10).unwrap(), 7);
-        assert!(integer(&Raw::Int(0), 1, 10).is_err());
-        assert!(integer(&Raw::Float(1.5), 1, 10).is_err());
+        assert_eq!(integer(&SettingValue::Str(" 7 ".into()), 1, 10).unwrap(), 7);
+        assert!(integer(&SettingValue::Int(0), 1, 10).is_err());
+        assert!(integer(&SettingValue::Float(1.5), 1, 10).is_err());
         assert_eq!(
-            string_list(&Raw::Str("a, b,,".into()), "x").unwrap(),
+            string_list(&SettingValue::Str("a, b,,".into()), "x").unwrap(),
             vec!["a".to_owned(), "b".to_owned()]
         );
-        assert!(string_list(&Raw::Str(String::new()), "x")
+        assert!(string_list(&SettingValue::Str(String::new()), "x")
             .unwrap()
             .is_empty());
-        assert!(string_list(&Raw::List(vec![Raw::Int(1)]), "x").is_err());
+        assert!(string_list(&SettingValue::List(vec![SettingValue::Int(1)]), "x").is_err());
     }
 }
