@@ -19,6 +19,7 @@ mod codec;
 pub mod copy;
 mod error;
 mod keys;
+mod lease;
 mod logs;
 pub mod migrations;
 mod notify;

@@ -17,6 +17,7 @@ mod combine;
 mod connection;
 mod error;
 mod keys;
+mod lease;
 mod logs;
 pub mod migrations;
 pub mod ops;
