@@ -6,6 +6,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use prismq_app::{AppError, ConfigError, RuntimeError};
+use prismq_domain::ports::{StorageError, StorageProblem};
 use prismq_domain::{PortError, ValidationError};
 use prismq_storage_sqlite::StoreError;
 
@@ -176,6 +177,22 @@ impl From<StoreError> for CliError {
                 Exit::NotFound
             }
             _ => Exit::Unavailable,
+        };
+        CliError::new(exit, e.to_string()).with_sources(&e)
+    }
+}
+
+impl From<StorageError> for CliError {
+    fn from(e: StorageError) -> Self {
+        if let StorageError::Port(p) = e {
+            return CliError::from(p);
+        }
+        let exit = match e.problem() {
+            StorageProblem::Config => Exit::Config,
+            StorageProblem::Invalid => Exit::Usage,
+            StorageProblem::NotFound => Exit::NotFound,
+            StorageProblem::Failed => Exit::Failure,
+            StorageProblem::Unavailable | StorageProblem::Unsupported => Exit::Unavailable,
         };
         CliError::new(exit, e.to_string()).with_sources(&e)
     }
