@@ -4,7 +4,7 @@
 //! the store's ports for the app, [`SchemaAdmin`] for `init`, `migrate` and `validate`,
 //! [`Upkeep`] for `maintenance` and `backup`, and [`Dump`] / [`Load`] for `db copy`.
 //! Adding an engine means an adapter crate implementing those ports and one more arm in
-//! [`Engine`] here (docs/architecture.md, "Adding a storage engine").
+//! `Engine` here (docs/architecture.md, "Adding a storage engine").
 
 use std::path::PathBuf;
 use std::sync::Arc;
