@@ -165,20 +165,10 @@ impl From<PortError> for CliError {
 }
 
 impl From<StoreError> for CliError {
+    /// The SQLite adapter's own error (the SQLite-only `import legacy`), read as the neutral
+    /// [`StorageError`] every other command gets.
     fn from(e: StoreError) -> Self {
-        let exit = match &e {
-            StoreError::Port(p) => return CliError::from(p.clone()),
-            StoreError::NoDataDir => Exit::Config,
-            StoreError::Migration(prismq_domain::schema::MigrationError::UnknownVersion(..))
-            | StoreError::InvalidPath { .. }
-            | StoreError::NotAFile { .. } => Exit::Usage,
-            StoreError::Missing { .. } | StoreError::Uninitialised { .. } => Exit::NotFound,
-            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Exit::NotFound
-            }
-            _ => Exit::Unavailable,
-        };
-        CliError::new(exit, e.to_string()).with_sources(&e)
+        CliError::from(StorageError::from(e))
     }
 }
 

@@ -492,3 +492,28 @@ fn copies_a_queue_between_two_sqlite_files() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("same store"), "{}", stderr(&o));
 }
+
+/// `maintenance` and `backup` on PostgreSQL: the engine answers "not supported" through the
+/// upkeep port (exit 4, naming PostgreSQL's own tools) before anything is written.
+#[test]
+fn maintenance_and_backup_are_not_supported_on_postgres() {
+    let url = postgres_url();
+    let sb = Sandbox::new();
+    let schema = format!("t_upkeep_{}", std::process::id());
+    let out = sb.path("backup.db");
+    let out_arg = out.display().to_string();
+    for args in [
+        &["maintenance", "checkpoint"][..],
+        &["maintenance", "prune", "--logs-older-than", "30d"][..],
+        &["backup", "--out", &out_arg][..],
+    ] {
+        let o = on_postgres(&sb, &url, &schema, args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("use PostgreSQL's own tools (VACUUM, pg_dump)"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(!out.exists(), "nothing written for the backup");
+}

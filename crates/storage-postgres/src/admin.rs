@@ -147,6 +147,10 @@ impl Upkeep for PostgresStore {
         None
     }
 
+    async fn check(&self) -> Result<(), StorageError> {
+        Err(StorageError::unsupported(UPKEEP_UNSUPPORTED))
+    }
+
     async fn prune(&self, _options: &PruneOptions) -> Result<PruneReport, StorageError> {
         Err(StorageError::unsupported(UPKEEP_UNSUPPORTED))
     }

@@ -194,6 +194,10 @@ impl Upkeep for SqliteAdmin {
         Some(&self.options.path)
     }
 
+    async fn check(&self) -> Result<(), StorageError> {
+        self.blocking(|a| a.existing().map(drop)).await
+    }
+
     async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, StorageError> {
         let options = options.clone();
         self.blocking(move |a| Ok(ops::prune(&a.existing()?, &options)?))

@@ -45,6 +45,7 @@ pub async fn run(ctx: &Ctx, args: BackupArgs) -> CliResult {
         ));
     }
     let store = prismq_app::storage::upkeep(&ctx.config)?;
+    store.check().await?;
     let shown = target.describe();
     let to_stdout = target == Target::Stdout;
     let report = if target.is_stream() {

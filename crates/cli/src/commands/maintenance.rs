@@ -71,6 +71,7 @@ pub struct VacuumArgs {
 pub async fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
     ctx.require_db()?;
     let store = prismq_app::storage::upkeep(&ctx.config)?;
+    store.check().await?;
     match command {
         MaintenanceCommand::Prune(a) => prune(ctx, &*store, a).await,
         MaintenanceCommand::Checkpoint => {

@@ -18,6 +18,15 @@ pub trait Upkeep: Send + Sync {
     /// stream is staged beside it); `None` for a server.
     fn database_file(&self) -> Option<&Path>;
 
+    /// Whether upkeep can run on this database: it opens as upkeep needs it, as it is (nothing
+    /// created or migrated). Callers ask before they write anything of their own (an output
+    /// file, a directory).
+    ///
+    /// # Errors
+    /// The database's own error (not there, not a queue, schema too new); `unsupported`
+    /// where the engine leaves upkeep to its own tools.
+    async fn check(&self) -> Result<(), StorageError>;
+
     /// Deletes finished tasks and log entries older than the cutoffs, in batches of
     /// `options.batch_size` (each its own short transaction), appending every deleted row to
     /// the archive first when one is named; returns exact counts.
