@@ -1,6 +1,7 @@
 //! PrismQ's application layer: typed configuration ([`config`]), the plugin registry
-//! ([`registry`]), the worker runtime ([`runtime`]), the composition root ([`wiring`]) and
-//! the log subscriber ([`logging`]).
+//! ([`registry`]), the worker runtime ([`runtime`]), the composition root ([`wiring`]), the
+//! storage boundary ([`storage`], the one module that knows the engines) and the log
+//! subscriber ([`logging`]).
 
 pub mod config;
 pub mod copy;
@@ -12,6 +13,7 @@ pub mod plugins;
 pub mod registry;
 pub mod runtime;
 pub mod schedules;
+pub mod storage;
 pub mod wiring;
 
 pub use config::{Config, ConfigError, LoadOptions};

@@ -1,21 +1,21 @@
 //! Operations that need the configuration: `validate` runs check 1 (the configuration
-//! loads and is usable) and then the storage adapter's checks 2 to 8 on the database the
-//! configuration names; [`open_store`] opens that database for maintenance, backup and
-//! import without the plugins.
+//! loads and is usable) and then the configured engine's checks 2 to 8 through its
+//! [`prismq_domain::ports::SchemaAdmin`]; [`open_store`] opens a SQLite queue for the tools
+//! that work on SQLite files only.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use prismq_domain::ports::SystemClock;
-use prismq_storage_sqlite::ops::{CheckResult, Outcome, ValidateOptions, ValidationReport};
-use prismq_storage_sqlite::{SqliteStore, StoreError};
+use prismq_domain::ports::validation::{CheckResult, Outcome, ValidateOptions, ValidationReport};
+use prismq_domain::ports::StorageError;
+use prismq_storage_sqlite::SqliteStore;
 
 use crate::config::{Config, LoadOptions};
+use crate::storage;
 
 /// Loads the configuration (check 1) and, if it loads, validates the database it names
-/// (checks 2–8, see [`prismq_storage_sqlite::ops::validate()`]); with a PostgreSQL
-/// `database.url`, checks 2 and 3 connect to the server (its version and TLS, the schema's
-/// migrations) and 4–8 are skipped. Never fails: every problem is a check result.
+/// (checks 2–8 as its engine answers them: all of them on a SQLite file; on a PostgreSQL
+/// server 2 and 3 connect to it, its version and TLS, the schema's migrations, and 4–8 are
+/// skipped). Never fails: every problem is a check result.
 pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationReport {
     let config = match Config::load(load) {
         Ok(c) => c,
@@ -33,26 +33,16 @@ pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationRepo
             return report;
         }
     };
-    if let Some(url) = config.database.postgres_url() {
-        let mut report = ValidationReport::not_run(
-            PathBuf::from(crate::config::redact_url_password(url).into_owned()),
-            options.quick,
-            "not run: database.url names a PostgreSQL server; checks 4–8 are for SQLite files",
-        );
-        report.insert_config_check(CheckResult::new(
+    let check1 = match storage::database_file(&config) {
+        Ok(Some(file)) => config_check(&config, &file),
+        Ok(None) => CheckResult::new(
             1,
             Outcome::Pass,
-            "the configuration loads and is valid (PostgreSQL)",
-        ));
-        for check in postgres_checks(url, &config) {
-            report.checks.retain(|c| c.number != check.number);
-            report.checks.push(check);
-        }
-        report.checks.sort_by_key(|c| c.number);
-        return report;
-    }
-    let sqlite = match crate::wiring::sqlite_options(&config) {
-        Ok(o) => o,
+            format!(
+                "the configuration loads and is valid ({})",
+                storage::engine_name(&config)
+            ),
+        ),
         Err(e) => {
             let mut report = ValidationReport::not_run(
                 PathBuf::new(),
@@ -63,8 +53,30 @@ pub fn validate(load: &LoadOptions, options: &ValidateOptions) -> ValidationRepo
             return report;
         }
     };
-    let check1 = config_check(&config, &sqlite.path);
-    let mut report = prismq_storage_sqlite::ops::validate(&sqlite, options);
+    // `validate` runs before the CLI starts a runtime: it runs on one of its own.
+    let mut report = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(storage::validate(&config, options)),
+        Err(e) => {
+            let mut report = ValidationReport::not_run(
+                PathBuf::new(),
+                options.quick,
+                "not run: no async runtime",
+            );
+            report.checks.retain(|c| c.number != 2);
+            report.checks.insert(
+                0,
+                CheckResult::new(
+                    2,
+                    Outcome::Fail,
+                    format!("cannot start an async runtime: {e}"),
+                ),
+            );
+            report
+        }
+    };
     report.insert_config_check(check1);
     report
 }
@@ -98,114 +110,15 @@ pub fn config_check(config: &Config, db: &Path) -> CheckResult {
     .with_details(details)
 }
 
-/// Opens the database the configuration names, without plugins. With `migrate` (import) a
-/// missing or empty file becomes a new queue and pending migrations are applied; without it
-/// (maintenance, backup) only an existing PrismQ database opens, as it is: nothing is
-/// created or migrated.
+/// Opens the SQLite queue the configuration names, without plugins (see
+/// [`storage::open_sqlite_store`]).
 ///
 /// # Errors
-/// The store's error (no data directory, network path, not a database, another
-/// application's database, no queue there, schema too new, …).
-pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StoreError> {
-    if config.database.postgres_url().is_some() {
-        return Err(StoreError::Port(prismq_domain::PortError::Unavailable(
-            "database.url names a PostgreSQL server, but maintenance, backup and import work on SQLite files; use PostgreSQL's own tools (VACUUM, pg_dump), or pass --db PATH for a SQLite file".into(),
-        )));
-    }
-    let mut options = crate::wiring::sqlite_options(config)?;
-    options.migrate = migrate;
-    options.create = migrate;
-    SqliteStore::open(options, Arc::new(SystemClock))
-}
-
-/// Checks 2 and 3 on the PostgreSQL server `url` names: the server answers (its version, the
-/// schema, whether the connection is encrypted: a warning when it is not and the server is
-/// another machine), and the schema's migrations (a warning when some are pending, a failure
-/// when they cannot be read). Runs on a runtime of its own: `validate` runs before the CLI
-/// starts one.
-fn postgres_checks(url: &str, config: &Config) -> Vec<CheckResult> {
-    let fail = |n, e: &dyn std::fmt::Display| {
-        vec![CheckResult::new(
-            n,
-            Outcome::Fail,
-            format!("{e}; check that the server runs and database.url's host, credentials and TLS settings (docs/postgres.md)"),
-        )]
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(2, &format!("cannot start an async runtime: {e}")),
-    };
-    runtime.block_on(async {
-        let mut o = crate::wiring::postgres_options(url, config);
-        o.migrate = false;
-        let store = match prismq_storage_postgres::PostgresStore::connect_lazy(
-            o,
-            Arc::new(SystemClock),
-        ) {
-            Ok(s) => s,
-            Err(e) => return fail(2, &e),
-        };
-        let info = match store.server_info().await {
-            Ok(i) => i,
-            Err(e) => return fail(2, &e),
-        };
-        let schema = info.schema.as_deref().unwrap_or("(none)");
-        let mut database = match (&info.tls, prismq_storage_postgres::is_local_url(url)) {
-            (Some(tls), _) => CheckResult::new(
-                2,
-                Outcome::Pass,
-                format!("PostgreSQL {} answers, encrypted ({tls}, certificate verified)", info.version),
-            ),
-            (None, true) => CheckResult::new(
-                2,
-                Outcome::Pass,
-                format!("PostgreSQL {} answers on this machine, without TLS", info.version),
-            ),
-            (None, false) => CheckResult::new(
-                2,
-                Outcome::Warn,
-                format!(
-                    "PostgreSQL {} answers, but the connection is not encrypted; add sslmode=verify-full and sslrootcert=FILE to database.url (docs/postgres.md#tls)",
-                    info.version
-                ),
-            ),
-        };
-        database.details.push(format!("schema: {schema}"));
-        let rows = match store.migration_status().await {
-            Ok(r) => r,
-            Err(e) => {
-                let mut checks = vec![database];
-                checks.extend(fail(3, &e));
-                return checks;
-            }
-        };
-        let pending: Vec<i64> = rows
-            .iter()
-            .filter(|m| m.applied_at.is_none())
-            .map(|m| m.version)
-            .collect();
-        let known = rows.len();
-        let migrations = if pending.is_empty() {
-            CheckResult::new(
-                3,
-                Outcome::Pass,
-                format!("all {known} migrations applied in schema {schema}"),
-            )
-        } else {
-            CheckResult::new(
-                3,
-                Outcome::Warn,
-                format!(
-                    "{} of {known} migrations pending in schema {schema} (versions {pending:?}); run `prismq migrate up`, or start a worker, which applies them",
-                    pending.len()
-                ),
-            )
-        };
-        vec![database, migrations]
-    })
+/// A PostgreSQL `database.url` (not supported), or the store's error (no data directory,
+/// network path, not a database, another application's database, no queue there, schema too
+/// new, …).
+pub fn open_store(config: &Config, migrate: bool) -> Result<SqliteStore, StorageError> {
+    storage::open_sqlite_store(config, migrate)
 }
 
 #[cfg(test)]

@@ -8,19 +8,20 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use prismq_domain::ports::StorageError;
 use prismq_domain::ports::{
     ApiKeyStore, Clock, Enqueued, QuotaLedger, ResultStore, ScheduleStore, SystemClock, TaskLog,
     TaskQueue, TrackedVideos, WorkNotifier, WorkerRegistry,
 };
 use prismq_domain::{NewTask, PortError, ValidationError};
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore, StoreError};
 
-use crate::config::{Config, Synchronous};
+use crate::config::Config;
 use crate::registry::PluginRegistry;
 use crate::runtime::{RunOptions, RunReport, Runtime, RuntimeError, WorkerSettings};
 
 mod plugins;
 
+pub use crate::storage::{postgres_options, sqlite_options};
 pub use plugins::{
     check_ready, diagnose, quota_buckets_by_type, quota_limits, BucketLimit, PluginContext,
     PluginEntry, PLUGINS,
@@ -94,9 +95,10 @@ impl Ports {
 /// Why the application could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The database could not be opened (the message says why and what to do).
+    /// The database could not be opened (the message says why and what to do), whatever
+    /// its engine.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// A plugin refused its configuration, or registered a task type twice.
     #[error("plugin {plugin}: {source}")]
     Plugin {
@@ -195,21 +197,14 @@ impl App {
     ///
     /// # Errors
     /// As [`App::open`]; with [`Access::Existing`] or [`Access::Read`], no queue at the path
-    /// ([`StoreError::Missing`], [`StoreError::Uninitialised`]); with [`Access::Read`], a
-    /// schema behind this binary ([`StoreError::SchemaTooOld`]).
+    /// (a `NotFound` [`StorageError`]); with [`Access::Read`], a schema behind this binary.
     pub fn open_for(
         config: Config,
         plugins: &[PluginEntry],
         access: Access,
     ) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ports = match config.database.postgres_url() {
-            Some(url) => {
-                let store = postgres_store(url, &config, clock.clone())?;
-                Ports::from_store(store.clone()).with_notifier(Arc::new(store))
-            }
-            None => Ports::from_store(open_sqlite(&config, access, clock.clone())?),
-        };
+        let ports = crate::storage::open_ports(&config, access, clock.clone())?;
         let ctx = PluginContext {
             quota: ports.quota.clone(),
             clock: clock.clone(),
@@ -303,66 +298,6 @@ pub enum Access {
     /// Commands that only read: nothing is created or migrated, and a schema behind this
     /// binary is refused with what to run.
     Read,
-}
-
-/// The SQLite store `config` names, opened as `access` allows.
-fn open_sqlite(
-    config: &Config,
-    access: Access,
-    clock: Arc<dyn Clock>,
-) -> Result<SqliteStore, StoreError> {
-    let mut o = sqlite_options(config)?;
-    o.create = access == Access::Create;
-    o.migrate = access != Access::Read;
-    let store = SqliteStore::open(o, clock)?;
-    if access == Access::Read {
-        store.require_current()?;
-    }
-    Ok(store)
-}
-
-/// The PostgreSQL store for `url`. It connects on first use, so its connection and schema
-/// errors surface as the first operation's `PortError::Unavailable`; a malformed URL is
-/// refused here (as `StoreError::Port(Unavailable)`).
-fn postgres_store(
-    url: &str,
-    config: &Config,
-    clock: Arc<dyn Clock>,
-) -> Result<prismq_storage_postgres::PostgresStore, StoreError> {
-    prismq_storage_postgres::PostgresStore::connect_lazy(postgres_options(url, config), clock)
-        .map_err(|e| StoreError::Port(PortError::from(e)))
-}
-
-/// The PostgreSQL options `config` asks for with `url` (retry policy, schema, pool size),
-/// migrating on first use. `prismq migrate` turns `migrate` off.
-pub fn postgres_options(url: &str, config: &Config) -> prismq_storage_postgres::PostgresOptions {
-    let mut o = prismq_storage_postgres::PostgresOptions::new(url);
-    o.retry = config.retry.policy();
-    o.schema.clone_from(&config.database.schema);
-    o.pool_size = config.database.pool_size;
-    o.outlier = config.ideas.settings();
-    o
-}
-
-/// The SQLite options `config` asks for (path, synchronous mode, busy timeout, retry policy),
-/// migrating on open. Commands that manage migrations themselves turn `migrate` off.
-///
-/// # Errors
-/// No default database location exists on this platform.
-pub fn sqlite_options(config: &Config) -> Result<SqliteOptions, StoreError> {
-    let path = match config.database.sqlite_path() {
-        Some(p) => p,
-        None => prismq_storage_sqlite::default_db_path()?,
-    };
-    let mut o = SqliteOptions::new(path);
-    o.synchronous = match config.database.synchronous {
-        Synchronous::Normal => prismq_storage_sqlite::Synchronous::Normal,
-        Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
-    };
-    o.busy_timeout = config.database.busy_timeout;
-    o.retry = config.retry.policy();
-    o.outlier = config.ideas.settings();
-    Ok(o)
 }
 
 #[cfg(test)]

@@ -1,16 +1,13 @@
 //! What every command gets: the global flags, the loaded configuration, how to print, and
-//! ways to open the app or the bare store (for the commands that manage the schema).
+//! ways to open the app (the commands that manage the schema or the files reach the engine
+//! through `prismq_app::storage`).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use prismq_app::{Access, App, Config, LoadOptions, PLUGINS};
-use prismq_domain::ports::SystemClock;
-use prismq_storage_sqlite::SqliteStore;
 
 use crate::args::GlobalArgs;
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::CliResult;
 
 /// The command's environment.
 #[derive(Debug)]
@@ -74,40 +71,6 @@ impl Ctx {
         Ok(App::open_for(self.config.clone(), &[], Access::Existing)?)
     }
 
-    /// The database file the configuration names.
-    ///
-    /// # Errors
-    /// No default location exists (exit 5).
-    pub fn db_path(&self) -> CliResult<PathBuf> {
-        if self.config.database.postgres_url().is_some() {
-            return Err(CliError::new(
-                Exit::Config,
-                "database.url names a PostgreSQL server, but this command works on a SQLite file only; unset database.url (or pass --db PATH) to use it",
-            ));
-        }
-        match self.config.database.sqlite_path() {
-            Some(p) => Ok(p),
-            None => Ok(prismq_storage_sqlite::default_db_path()?),
-        }
-    }
-
-    /// The bare SQLite store, for `init` and `migrate`, opened without applying migrations
-    /// (the commands check the file, then apply them). With `create` a missing or empty file
-    /// becomes a new (unmigrated) queue; without it only an existing PrismQ database opens.
-    ///
-    /// This mirrors the app's private `sqlite_options`: the app has no way to open a store
-    /// without applying migrations, which `migrate status/down` need.
-    ///
-    /// # Errors
-    /// The store's error.
-    pub fn sqlite(&self, create: bool) -> CliResult<SqliteStore> {
-        let mut o = prismq_app::wiring::sqlite_options(&self.config)?;
-        o.path = self.db_path()?;
-        o.migrate = false;
-        o.create = create;
-        Ok(SqliteStore::open(o, Arc::new(SystemClock))?)
-    }
-
     /// Fails with exit 2 for a path that cannot be a database (a URI, `:memory:`) and with
     /// exit 3 when the SQLite database file does not exist yet (a PostgreSQL database is
     /// checked when it is opened). Nothing is created either way.
@@ -115,18 +78,7 @@ impl Ctx {
     /// # Errors
     /// As said.
     pub fn require_db(&self) -> CliResult {
-        if self.config.database.postgres_url().is_some() {
-            return Ok(());
-        }
-        let p = self.db_path()?;
-        prismq_storage_sqlite::check_path(&p)?;
-        if p.exists() {
-            Ok(())
-        } else {
-            Err(CliError::from(prismq_storage_sqlite::StoreError::Missing {
-                path: p,
-            }))
-        }
+        Ok(prismq_app::storage::require_existing(&self.config)?)
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use prismq_app::{AppError, ConfigError, RuntimeError};
+use prismq_domain::ports::{StorageError, StorageProblem};
 use prismq_domain::{PortError, ValidationError};
 use prismq_storage_sqlite::StoreError;
 
@@ -164,18 +165,24 @@ impl From<PortError> for CliError {
 }
 
 impl From<StoreError> for CliError {
+    /// The SQLite adapter's own error (the SQLite-only `import legacy`), read as the neutral
+    /// [`StorageError`] every other command gets.
     fn from(e: StoreError) -> Self {
-        let exit = match &e {
-            StoreError::Port(p) => return CliError::from(p.clone()),
-            StoreError::NoDataDir => Exit::Config,
-            StoreError::Migration(prismq_domain::schema::MigrationError::UnknownVersion(..))
-            | StoreError::InvalidPath { .. }
-            | StoreError::NotAFile { .. } => Exit::Usage,
-            StoreError::Missing { .. } | StoreError::Uninitialised { .. } => Exit::NotFound,
-            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Exit::NotFound
-            }
-            _ => Exit::Unavailable,
+        CliError::from(StorageError::from(e))
+    }
+}
+
+impl From<StorageError> for CliError {
+    fn from(e: StorageError) -> Self {
+        if let StorageError::Port(p) = e {
+            return CliError::from(p);
+        }
+        let exit = match e.problem() {
+            StorageProblem::Config => Exit::Config,
+            StorageProblem::Invalid => Exit::Usage,
+            StorageProblem::NotFound => Exit::NotFound,
+            StorageProblem::Failed => Exit::Failure,
+            StorageProblem::Unavailable | StorageProblem::Unsupported => Exit::Unavailable,
         };
         CliError::new(exit, e.to_string()).with_sources(&e)
     }

@@ -1,5 +1,6 @@
 //! PostgreSQL through the binary, against the real server that `scripts/services/postgres.sh`
-//! starts (the tests fail, never skip, without it): `db copy` SQLite → PostgreSQL → SQLite,
+//! starts (the tests fail, never skip, without it): `db copy` SQLite → PostgreSQL → SQLite
+//! (and SQLite → SQLite, which needs no server),
 //! `database.schema`, TLS settings in the URL, and `init` / `migrate`.
 
 mod support;
@@ -456,4 +457,63 @@ fn copies_schedules_to_postgres_and_back() {
     assert!(added.status.success(), "{}", stderr(&added));
     let v: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
     assert_eq!(v["id"], 4, "{v}");
+}
+
+/// `db copy` between two SQLite files (any pair of engines copies): the copy lists the same
+/// tasks, a non-empty target is refused (exit 2) and the source itself as the target too.
+#[test]
+fn copies_a_queue_between_two_sqlite_files() {
+    let sb = Sandbox::new();
+    assert!(sb.run(&["init"]).status.success());
+    for q in ["rust", "sqlite"] {
+        let o = sb.run(&["enqueue", "keyword", q, "--top-n", "5"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let from = format!("sqlite:{}", sb.db().display());
+    let copy = sb.path("copy.db");
+    let to = format!("sqlite:{}", copy.display());
+    let o = sb.run(&["db", "copy", "--from", &from, "--to", &to]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("copied 2 tasks"), "{}", stdout(&o));
+    let original = stdout(&sb.run(&["--json", "tasks", "list"]));
+    let copied = stdout(
+        &sb.bare()
+            .arg("--db")
+            .arg(&copy)
+            .args(["--json", "tasks", "list"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(original, copied);
+    let o = sb.run(&["db", "copy", "--from", &from, "--to", &to]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    let o = sb.run(&["db", "copy", "--from", &from, "--to", &from]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("same store"), "{}", stderr(&o));
+}
+
+/// `maintenance` and `backup` on PostgreSQL: the engine answers "not supported" through the
+/// upkeep port (exit 4, naming PostgreSQL's own tools) before anything is written.
+#[test]
+fn maintenance_and_backup_are_not_supported_on_postgres() {
+    let url = postgres_url();
+    let sb = Sandbox::new();
+    let schema = format!("t_upkeep_{}", std::process::id());
+    let out = sb.path("backup.db");
+    let out_arg = out.display().to_string();
+    for args in [
+        &["maintenance", "checkpoint"][..],
+        &["maintenance", "prune", "--logs-older-than", "30d"][..],
+        &["backup", "--out", &out_arg][..],
+    ] {
+        let o = on_postgres(&sb, &url, &schema, args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("use PostgreSQL's own tools (VACUUM, pg_dump)"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(!out.exists(), "nothing written for the backup");
 }

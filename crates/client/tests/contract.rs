@@ -224,6 +224,8 @@ fn remote(env: ContractEnv) -> Subject {
         tracked: Arc::new(split.remote.clone()),
         schedules: split,
         keys: store,
+        admin: None,
+        dump: None,
         guard: Box::new(()),
     }
     .with_guard((dir, stop.drop_guard()))

@@ -14,11 +14,13 @@
 //!
 //! Timestamps are BIGINT milliseconds from the injected [`Clock`], exactly as on SQLite.
 
+pub mod admin;
 mod claims;
 mod codec;
-pub mod copy;
+mod dump;
 mod error;
 mod keys;
+mod lease;
 mod logs;
 pub mod migrations;
 mod notify;
@@ -42,7 +44,6 @@ use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
-pub use copy::{copy_postgres_to_sqlite, copy_sqlite_to_postgres, CopyError, CopyReport};
 pub use results::{query_statements, QueryStatement};
 
 pub use error::StoreError;

@@ -1,7 +1,10 @@
 //! The testkit's contract suite against a real PostgreSQL server (the URL comes from
-//! `source scripts/services/postgres.sh`); each test runs in its own fresh schema.
+//! `source scripts/services/postgres.sh`); each test runs in its own fresh schema (schema
+//! administration, dump and load included).
 
 mod common;
+
+use std::sync::Arc;
 
 use prismq_storage_postgres::PostgresStore;
 use prismq_testkit::contract::{ContractEnv, Subject};
@@ -10,7 +13,9 @@ fn postgres(env: ContractEnv) -> Subject {
     let mut options = common::options("c");
     options.retry = env.retry;
     let store = PostgresStore::connect_lazy(options, env.clock).expect("build store");
-    Subject::from_store(store)
+    Subject::from_store(store.clone())
+        .with_admin(Arc::new(store.clone()))
+        .with_dump(Arc::new(store.clone()), Arc::new(store))
 }
 
 prismq_testkit::contract_suite!(postgres);

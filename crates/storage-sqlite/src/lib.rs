@@ -10,13 +10,16 @@
 //! `PortError::Busy` only after the configured busy timeout. The synchronous `*_blocking`
 //! methods are public for benchmarks and tools that have no runtime.
 
+pub mod admin;
 mod checkpoint;
 mod claims;
 mod codec;
 mod combine;
 mod connection;
+mod dump;
 mod error;
 mod keys;
+mod lease;
 mod logs;
 pub mod migrations;
 pub mod ops;

@@ -138,7 +138,7 @@ pub(super) fn build(
     // A schema for a SQLite queue would be silently ignored: a mistake worth naming. (The
     // pool size has a default, which `config show` prints and a file may carry over to a
     // SQLite queue, so it is merely unused there.)
-    if let (None, Some(schema)) = (database.postgres_url(), &database.schema) {
+    if let (false, Some(schema)) = (crate::storage::has_schemas(&database), &database.schema) {
         return Err(r.conflict(
             "database.schema",
             format!("{schema:?}"),

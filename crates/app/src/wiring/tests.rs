@@ -14,8 +14,18 @@ use prismq_testkit::{FakeClock, MemoryStore};
 
 use super::*;
 use crate::config::LoadOptions;
+use prismq_domain::ports::StorageError;
 use prismq_domain::settings::Section;
 use prismq_domain::Plugin;
+use prismq_storage_sqlite::StoreError;
+
+/// Whether `e` is the SQLite adapter's error that `is` accepts.
+fn sqlite_error(e: &StorageError, is: impl Fn(&StoreError) -> bool) -> bool {
+    match e {
+        StorageError::Engine { error, .. } => error.downcast_ref::<StoreError>().is_some_and(is),
+        _ => false,
+    }
+}
 
 struct Echo;
 
@@ -239,7 +249,9 @@ async fn a_postgres_url_selects_the_postgres_adapter() {
     bad.database.url = Some("postgres://x:notaport/db".into());
     assert!(matches!(
         App::open_with(bad, &[]),
-        Err(AppError::Store(StoreError::Port(PortError::Unavailable(_))))
+        Err(AppError::Store(StorageError::Port(PortError::Unavailable(
+            _
+        ))))
     ));
 }
 
@@ -250,7 +262,8 @@ fn access_decides_what_opening_may_create_or_migrate() {
     let db = dir.path().join("q.db");
     for access in [Access::Read, Access::Existing] {
         match App::open_for(config.clone(), &[], access) {
-            Err(AppError::Store(StoreError::Missing { .. })) => {}
+            Err(AppError::Store(e))
+                if sqlite_error(&e, |s| matches!(s, StoreError::Missing { .. })) => {}
             other => panic!("{access:?}: {other:?}"),
         }
         assert!(!db.exists(), "{access:?} created the file");
@@ -264,7 +277,10 @@ fn access_decides_what_opening_may_create_or_migrate() {
     store.migrate_down(1).unwrap();
     drop(store);
     match App::open_for(config.clone(), &[], Access::Read) {
-        Err(AppError::Store(StoreError::SchemaTooOld { found: 1, .. })) => {}
+        Err(AppError::Store(e))
+            if sqlite_error(&e, |s| {
+                matches!(s, StoreError::SchemaTooOld { found: 1, .. })
+            }) => {}
         other => panic!("{other:?}"),
     }
     App::open_for(config.clone(), &[], Access::Existing).unwrap();

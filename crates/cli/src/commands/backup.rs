@@ -1,5 +1,6 @@
-//! `prismq backup --out FILE|- [--force]`: SQLite's online backup of the live database,
-//! consistent while workers run, checked with `integrity_check`, owner-only. Where it goes
+//! `prismq backup --out FILE|- [--force]`: the configured engine's online backup of the live
+//! database through its upkeep port (on SQLite: consistent while workers run, checked with
+//! `integrity_check`, owner-only; an engine with its own dump tool says so). Where it goes
 //! follows the CLI's output rules (`crate::files`): a new file, a regular file replaced only
 //! with `--force`, a FIFO or character device written through, or `-` for stdout (never a
 //! terminal); anything else is refused.
@@ -9,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::ops_error::ops_error;
+use prismq_domain::ports::upkeep::BackupReport;
+use prismq_domain::ports::Upkeep;
+
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::files::{self, Target};
@@ -32,7 +35,7 @@ pub struct BackupArgs {
 /// # Errors
 /// No database (exit 3), an output that may not be written (exit 2, see
 /// [`Target::classify`]), store or file errors.
-pub fn run(ctx: &Ctx, args: BackupArgs) -> CliResult {
+pub async fn run(ctx: &Ctx, args: BackupArgs) -> CliResult {
     ctx.require_db()?;
     let protected = files::database_files(ctx.config.database.sqlite_path());
     let target = Target::classify("--out", &args.out, args.force, &protected)?;
@@ -41,11 +44,12 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> CliResult {
             "invalid --out: - would write a binary SQLite file to the terminal; redirect stdout (prismq backup --out - > FILE) or give a file",
         ));
     }
-    let store = prismq_app::ops::open_store(&ctx.config, false)?;
+    let store = prismq_app::storage::upkeep(&ctx.config)?;
+    store.check().await?;
     let shown = target.describe();
     let to_stdout = target == Target::Stdout;
     let report = if target.is_stream() {
-        stream(&store, target)?
+        stream(&*store, target).await?
     } else {
         if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dirs(dir)?;
@@ -55,14 +59,17 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> CliResult {
             .temp_path()
             .map(Path::to_path_buf)
             .ok_or_else(|| CliError::failure("no temporary file for the backup"))?;
-        let mut report = prismq_storage_sqlite::ops::backup(&store, &tmp).map_err(ops_error)?;
+        let mut report = store.backup(&tmp).await?;
         output.finish()?;
         report.path.clone_from(&args.out);
         report
     };
     let text = format!(
         "backed up {} to {shown} ({} bytes, {} pages, integrity ok, {:.0} ms)\n",
-        store.options().path.display(),
+        store
+            .database_file()
+            .unwrap_or(Path::new("the database"))
+            .display(),
         report.bytes,
         report.pages,
         report.millis
@@ -81,13 +88,10 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> CliResult {
 /// Makes the copy in an owner-only scratch file beside the database (SQLite needs a file to
 /// write to), then writes it through to stdout, a FIFO or a device; the scratch file is
 /// removed whatever happens.
-fn stream(
-    store: &prismq_storage_sqlite::SqliteStore,
-    target: Target,
-) -> CliResult<prismq_storage_sqlite::ops::BackupReport> {
-    let db = &store.options().path;
-    let dir = db
-        .parent()
+async fn stream(store: &dyn Upkeep, target: Target) -> CliResult<BackupReport> {
+    let dir = store
+        .database_file()
+        .and_then(Path::parent)
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let scratch = tempfile::Builder::new()
@@ -100,8 +104,7 @@ fn stream(
                 dir.display()
             ))
         })?;
-    let mut report =
-        prismq_storage_sqlite::ops::backup(store, scratch.path()).map_err(ops_error)?;
+    let mut report = store.backup(scratch.path()).await?;
     let path = target.describe();
     let mut output = target.open()?;
     let mut copy = std::fs::File::open(scratch.path()).map_err(CliError::from)?;

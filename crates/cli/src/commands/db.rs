@@ -1,18 +1,19 @@
-//! `prismq db copy --from STORE --to STORE [--force] [--schema NAME]`: moves a queue between a SQLite file and
-//! a PostgreSQL server (either way), verifying every table's count before committing.
+//! `prismq db copy --from STORE --to STORE [--force] [--schema NAME]`: moves a queue between
+//! stores of any engines (SQLite files, PostgreSQL servers), verifying every table's count
+//! before committing.
 
 use clap::{Args, Subcommand};
 
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::render;
-use prismq_app::copy::{copy_database, CopyError, Endpoint};
+use prismq_app::copy::{copy_database, parse_endpoint, CopyError};
 
 /// `prismq db …`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum DbCommand {
-    /// Copy tasks, logs, workers, results, metric history and quota between SQLite and
-    /// PostgreSQL; refuses a non-empty target without --force.
+    /// Copy tasks, logs, workers, results, metric history and quota from one store to
+    /// another (SQLite or PostgreSQL, either way); refuses a non-empty target without --force.
     Copy(CopyArgs),
 }
 
@@ -22,7 +23,7 @@ pub struct CopyArgs {
     /// The source: `sqlite:PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     #[arg(long, value_name = "STORE")]
     pub from: String,
-    /// The target, the other kind of store.
+    /// The target: `sqlite:PATH` or a `postgres://` URL, another store than the source.
     #[arg(long, value_name = "STORE")]
     pub to: String,
     /// Replace the target's contents if it is not empty.
@@ -50,8 +51,8 @@ fn cli_error(e: CopyError) -> CliError {
 /// unusable store (exit 4).
 pub async fn run(ctx: &Ctx, command: DbCommand) -> CliResult {
     let DbCommand::Copy(args) = command;
-    let from = Endpoint::parse("--from", &args.from).map_err(cli_error)?;
-    let to = Endpoint::parse("--to", &args.to).map_err(cli_error)?;
+    let from = parse_endpoint("--from", &args.from).map_err(cli_error)?;
+    let to = parse_endpoint("--to", &args.to).map_err(cli_error)?;
     let schema = args.schema.or_else(|| ctx.config.database.schema.clone());
     let report = copy_database(&from, &to, args.force, schema.as_deref())
         .await

@@ -1,15 +1,16 @@
 //! `prismq maintenance prune|checkpoint|optimize|vacuum`: batched pruning of finished tasks
 //! and old log entries (with an optional JSONL archive written first), WAL checkpoint,
-//! ANALYZE / PRAGMA optimize, and vacuum (incremental, or `--full`).
+//! ANALYZE / PRAGMA optimize, and vacuum (incremental, or `--full`), through the configured
+//! engine's upkeep port (an engine that leaves these to its own tools says so).
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use prismq_domain::ports::upkeep::{PruneOptions, VacuumMode};
+use prismq_domain::ports::Upkeep;
 use prismq_domain::Timestamp;
-use prismq_storage_sqlite::ops::{self, PruneOptions, VacuumMode};
 
-use super::ops_error::ops_error;
 use super::parse;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
@@ -67,13 +68,14 @@ pub struct VacuumArgs {
 ///
 /// # Errors
 /// No database (exit 3), bad ages (exit 2), store errors.
-pub fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
+pub async fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
     ctx.require_db()?;
-    let store = prismq_app::ops::open_store(&ctx.config, false)?;
+    let store = prismq_app::storage::upkeep(&ctx.config)?;
+    store.check().await?;
     match command {
-        MaintenanceCommand::Prune(a) => prune(ctx, &store, a),
+        MaintenanceCommand::Prune(a) => prune(ctx, &*store, a).await,
         MaintenanceCommand::Checkpoint => {
-            let r = ops::checkpoint(&store).map_err(ops_error)?;
+            let r = store.checkpoint().await?;
             if ctx.json() {
                 return render::json(&r);
             }
@@ -88,7 +90,7 @@ pub fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
             ))
         }
         MaintenanceCommand::Optimize => {
-            let r = ops::optimize(&store).map_err(ops_error)?;
+            let r = store.optimize().await?;
             if ctx.json() {
                 return render::json(&r);
             }
@@ -103,7 +105,7 @@ pub fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
             } else {
                 VacuumMode::Incremental { pages: a.pages }
             };
-            let r = ops::vacuum(&store, mode).map_err(ops_error)?;
+            let r = store.vacuum(mode).await?;
             if ctx.json() {
                 return render::json(&r);
             }
@@ -122,7 +124,7 @@ pub fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
     }
 }
 
-fn prune(ctx: &Ctx, store: &prismq_storage_sqlite::SqliteStore, a: PruneArgs) -> CliResult {
+async fn prune(ctx: &Ctx, store: &dyn Upkeep, a: PruneArgs) -> CliResult {
     let now = Timestamp::now();
     let age = |flag: &str, v: &Option<String>| -> CliResult<Option<Timestamp>> {
         v.as_deref().map(|t| parse::since(flag, t, now)).transpose()
@@ -145,7 +147,7 @@ fn prune(ctx: &Ctx, store: &prismq_storage_sqlite::SqliteStore, a: PruneArgs) ->
             "nothing to prune: give --completed-older-than, --failed-older-than, --cancelled-older-than or --logs-older-than (e.g. 30d)",
         ));
     }
-    let r = ops::prune(store, &opts).map_err(ops_error)?;
+    let r = store.prune(&opts).await?;
     if ctx.json() {
         return render::json(&r);
     }

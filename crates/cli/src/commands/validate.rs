@@ -6,7 +6,7 @@
 
 use clap::Args;
 
-use prismq_storage_sqlite::ops::{Outcome, ValidateOptions, ValidationReport};
+use prismq_domain::ports::validation::{Outcome, ValidateOptions, ValidationReport};
 
 use crate::args::GlobalArgs;
 use crate::context::load_options;

@@ -2,7 +2,9 @@
 //! Storage adapters implement them; the testkit's contract suite checks every obligation
 //! written in their docs.
 
+pub mod admin;
 mod clock;
+pub mod dump;
 pub mod keys;
 mod quota;
 mod results;
@@ -10,6 +12,8 @@ mod schedules;
 mod task_log;
 mod task_queue;
 mod tracked;
+pub mod upkeep;
+pub mod validation;
 mod work_signal;
 mod worker_registry;
 
@@ -49,6 +53,8 @@ pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
         ))
     }
 }
+pub use admin::{SchemaAdmin, ServerInfo, StorageError, StorageProblem};
+pub use dump::{Dump, DumpSink, Load, LoadSession};
 pub use keys::{ApiKey, ApiKeyId, ApiKeyStore, KeyHash, NewApiKey, PresentedKey, Scope};
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};
 pub use results::{
@@ -66,11 +72,14 @@ pub use task_queue::{
 pub use tracked::{
     TrackedFilter, TrackedVideos, REFRESH_SOURCE, TRACKED_PLATFORM, TRACKED_SOURCE_PREFIX,
 };
+pub use upkeep::Upkeep;
 pub use work_signal::{WorkNotifier, WorkSubscription};
 pub use worker_registry::{
     Heartbeat, HeldType, HoldReason, WorkerHealth, WorkerInfo, WorkerRecord, WorkerRegistry,
 };
 
+#[cfg(feature = "mocks")]
+pub use admin::MockSchemaAdmin;
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;
 #[cfg(feature = "mocks")]

@@ -5,30 +5,15 @@
 //! over a target, streamed to stdout or a FIFO) is the caller's decision: the CLI's output
 //! rules live in one place there, not here.
 
+pub use prismq_domain::ports::upkeep::BackupReport;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{create_owner_only, sql, OpsError};
 use crate::error::map_err;
 use crate::SqliteStore;
-
-/// What [`backup`] wrote.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BackupReport {
-    /// The backup file.
-    pub path: PathBuf,
-    /// Its size in bytes.
-    pub bytes: u64,
-    /// Database pages copied.
-    pub pages: i64,
-    /// `integrity_check` of the copy (always `ok`; anything else is an error).
-    pub integrity: String,
-    /// Time taken, in milliseconds.
-    pub millis: f64,
-}
 
 /// Removes a partial copy (and any journal beside it) unless disarmed.
 struct Partial(Option<PathBuf>);

@@ -5,9 +5,9 @@
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
 
-use super::validate::{CheckResult, Outcome};
 use crate::error::StoreError;
 use crate::{connection, migrations, pragmas, SqliteOptions};
+use prismq_domain::ports::validation::{CheckResult, Outcome};
 
 /// How many problem lines a check lists before summarising.
 const MAX_LISTED: usize = 10;

@@ -10,9 +10,9 @@ use prismq_domain::task::{Compatibility, LeaseToken, Priority, Task, TaskId, Tas
 use prismq_domain::{ContentItem, Metrics, TaskStatus, Timestamp};
 
 use super::rows::{insert_result, insert_task, read_result, TaskRow};
-use super::validate::{CheckResult, Outcome};
 use crate::codec::{task_from_row, TASK_COLUMNS};
 use crate::error::map_err;
+use prismq_domain::ports::validation::{CheckResult, Outcome};
 
 fn probe_task(now: Timestamp) -> Result<Task, String> {
     let ms =

@@ -11,9 +11,9 @@ use prismq_domain::ports::SystemClock;
 use prismq_domain::task::{Compatibility, NewTask, TaskId, TaskType};
 use prismq_domain::PortError;
 
-use super::validate::{CheckResult, Outcome};
 use crate::error::map_err;
 use crate::{connection, SqliteOptions, SqliteStore, CLAIM_QUERIES};
+use prismq_domain::ports::validation::{CheckResult, Outcome};
 
 /// The queries `stats` runs, by name, for the index-usage check (defined beside
 /// `SqliteStore::stats_blocking`, which runs exactly these).

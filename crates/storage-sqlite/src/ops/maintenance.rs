@@ -1,8 +1,10 @@
 //! Maintenance: WAL checkpoint; ANALYZE and `PRAGMA optimize`; and vacuum, incremental
 //! when the file allows it, full on request.
 
+pub use prismq_domain::ports::upkeep::{
+    CheckpointReport, OptimizeReport, VacuumMode, VacuumReport,
+};
 use rusqlite::Connection;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,19 +13,6 @@ use prismq_domain::PortError;
 use super::OpsError;
 use crate::error::map_err;
 use crate::SqliteStore;
-
-/// What a WAL checkpoint did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckpointReport {
-    /// True when readers kept part of the WAL from being copied back (run it again later).
-    pub busy: bool,
-    /// Frames in the WAL before the checkpoint.
-    pub wal_frames: i64,
-    /// Frames copied into the database.
-    pub checkpointed_frames: i64,
-    /// Size of the -wal file afterwards, in bytes (0 when truncated).
-    pub wal_bytes_after: u64,
-}
 
 fn wal_path(store: &SqliteStore) -> PathBuf {
     let mut p = store.options().path.clone().into_os_string();
@@ -66,17 +55,6 @@ pub fn checkpoint(store: &SqliteStore) -> Result<CheckpointReport, OpsError> {
     })
 }
 
-/// What [`optimize`] did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OptimizeReport {
-    /// Time spent in ANALYZE, in milliseconds.
-    pub analyze_millis: f64,
-    /// Time spent in `PRAGMA optimize`, in milliseconds.
-    pub optimize_millis: f64,
-    /// Indexes with statistics afterwards.
-    pub indexes_with_stats: i64,
-}
-
 /// `ANALYZE` then `PRAGMA optimize`: fresh planner statistics.
 ///
 /// # Errors
@@ -104,42 +82,6 @@ pub fn optimize(store: &SqliteStore) -> Result<OptimizeReport, OpsError> {
             })
         })
         .map_err(OpsError::from)
-}
-
-/// Which vacuum to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VacuumMode {
-    /// `PRAGMA incremental_vacuum`: frees up to `pages` free pages (all when `None`) in
-    /// short steps. Does nothing unless the file's auto_vacuum is INCREMENTAL.
-    Incremental {
-        /// Pages to free at most.
-        pages: Option<u32>,
-    },
-    /// `VACUUM`, after switching auto_vacuum to INCREMENTAL so later incremental vacuums
-    /// work: rewrites the whole file, needs free disk as large as the database, and holds
-    /// the write lock throughout (workers wait).
-    Full,
-}
-
-/// What a vacuum did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VacuumReport {
-    /// `incremental` or `full`.
-    pub mode: &'static str,
-    /// False when nothing could be done (incremental on a file without auto_vacuum).
-    pub ran: bool,
-    /// auto_vacuum before: none, full or incremental.
-    pub auto_vacuum_before: &'static str,
-    /// auto_vacuum after.
-    pub auto_vacuum_after: &'static str,
-    /// Free pages before.
-    pub free_pages_before: i64,
-    /// Free pages after.
-    pub free_pages_after: i64,
-    /// Bytes returned to the filesystem.
-    pub bytes_reclaimed: i64,
-    /// What the operator should know (why nothing ran, what to run instead).
-    pub note: String,
 }
 
 fn auto_vacuum_name(v: i64) -> &'static str {

@@ -2,13 +2,13 @@
 //! short transaction, so workers are never blocked for long), with an optional JSONL
 //! archive written and synced before anything is deleted.
 
+pub use prismq_domain::ports::upkeep::{PruneOptions, PruneReport};
 use rusqlite::{params, Connection, Transaction};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use prismq_domain::{PortError, TaskStatus, Timestamp};
 
@@ -33,60 +33,6 @@ pub const PRUNE_QUERIES: &[(&str, &str)] = &[
     ("prune finished tasks", PRUNE_TASKS),
     ("prune log slice", LOG_SLICE),
 ];
-
-/// What [`prune`] deletes. Cutoffs are exclusive: rows strictly older go.
-#[derive(Debug, Clone)]
-pub struct PruneOptions {
-    /// Completed tasks that finished before this instant (with their logs).
-    pub completed_before: Option<Timestamp>,
-    /// Failed (dead-lettered) tasks that finished before this instant (with their logs).
-    pub failed_before: Option<Timestamp>,
-    /// Cancelled tasks that finished before this instant (with their logs).
-    pub cancelled_before: Option<Timestamp>,
-    /// Log entries written before this instant, whatever their task's state.
-    pub logs_before: Option<Timestamp>,
-    /// Append every deleted row to this JSONL file first (created owner-only if missing).
-    pub archive: Option<PathBuf>,
-    /// Rows per transaction (1–10,000; default 500).
-    pub batch_size: u32,
-    /// Pause between batches so waiting workers get the lock (default 2 ms).
-    pub pause: Duration,
-}
-
-impl Default for PruneOptions {
-    fn default() -> Self {
-        PruneOptions {
-            completed_before: None,
-            failed_before: None,
-            cancelled_before: None,
-            logs_before: None,
-            archive: None,
-            batch_size: 500,
-            pause: Duration::from_millis(2),
-        }
-    }
-}
-
-/// What [`prune`] deleted, counted exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PruneReport {
-    /// Completed tasks deleted.
-    pub completed: u64,
-    /// Failed tasks deleted.
-    pub failed: u64,
-    /// Cancelled tasks deleted.
-    pub cancelled: u64,
-    /// Log entries deleted with those tasks.
-    pub task_logs: u64,
-    /// Log entries deleted for their age alone.
-    pub logs: u64,
-    /// Lines appended to the archive.
-    pub archived_lines: u64,
-    /// Transactions used.
-    pub batches: u64,
-    /// The archive, if one was written.
-    pub archive: Option<PathBuf>,
-}
 
 #[derive(Serialize)]
 struct LogLine {

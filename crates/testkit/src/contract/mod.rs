@@ -6,7 +6,9 @@
 //! Each obligation takes a factory, builds a fresh [`Subject`] around a [`FakeClock`] it
 //! controls, and asserts exact ids, orders, counts, statuses and log events.
 
+pub mod admin;
 pub mod claims;
+pub mod dump;
 pub mod failures;
 pub mod keys;
 pub mod lifecycle;
@@ -31,8 +33,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use prismq_domain::ports::{
-    ApiKeyStore, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, TrackedVideos,
-    WorkerRegistry,
+    ApiKeyStore, Dump, Load, QuotaLedger, ResultStore, ScheduleStore, SchemaAdmin, TaskLog,
+    TaskQueue, TrackedVideos, WorkerRegistry,
 };
 use prismq_domain::RetryPolicy;
 
@@ -66,6 +68,12 @@ pub struct Subject {
     pub keys: Arc<dyn ApiKeyStore>,
     /// The tracked-videos read (over the same store's results and tasks).
     pub tracked: Arc<dyn TrackedVideos>,
+    /// Schema administration of the same database, for engines that have a schema (the
+    /// in-memory fake has none: the `admin` obligations pass over it).
+    pub admin: Option<Arc<dyn SchemaAdmin>>,
+    /// Dump and load of the same store, for engines that offer them (not the fake: the
+    /// `dump` obligations pass over it).
+    pub dump: Option<(Arc<dyn Dump>, Arc<dyn Load>)>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
 }
@@ -94,8 +102,22 @@ impl Subject {
             schedules: store.clone(),
             keys: store.clone(),
             tracked: store,
+            admin: None,
+            dump: None,
             guard: Box::new(()),
         }
+    }
+
+    /// The same subject with schema administration of its database.
+    pub fn with_admin(mut self, admin: Arc<dyn SchemaAdmin>) -> Subject {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// The same subject with dump and load of its store.
+    pub fn with_dump(mut self, dump: Arc<dyn Dump>, load: Arc<dyn Load>) -> Subject {
+        self.dump = Some((dump, load));
+        self
     }
 
     /// The same subject keeping `guard` alive until it is dropped.
@@ -291,6 +313,15 @@ macro_rules! contract_suite {
             tracked::tracked_filters_by_seen_since_and_channel,
             tracked::tracked_filters_by_schedule,
             tracked::tracked_refuses_limit_out_of_range,
+            admin::status_lists_every_migration_applied,
+            admin::down_then_up_returns_to_the_latest_schema,
+            admin::unknown_targets_are_refused_and_change_nothing,
+            admin::server_info_names_the_engine,
+            admin::validate_passes_and_leaves_nothing_written,
+            dump::dump_then_load_copies_every_row,
+            dump::dump_streams_in_batches_of_the_given_size,
+            dump::a_load_dropped_before_commit_leaves_the_target_as_it_was,
+            dump::a_load_sees_existing_rows_and_may_clear_them,
         }
     };
 }
@@ -316,7 +347,9 @@ mod tests {
     fn every_obligation_is_listed_in_the_macro() {
         let macro_src = include_str!("mod.rs");
         let modules = [
+            ("admin", include_str!("admin.rs")),
             ("claims", include_str!("claims.rs")),
+            ("dump", include_str!("dump.rs")),
             ("failures", include_str!("failures.rs")),
             ("keys", include_str!("keys.rs")),
             ("lifecycle", include_str!("lifecycle.rs")),

@@ -4,7 +4,8 @@
 //!   (default 1,000,000) in 4 types and 10 priority levels;
 //! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling.
 //!
-//! Run: `source scripts/services/postgres.sh && cargo bench -p prismq-storage-postgres`.
+//! Run: `source scripts/services/postgres.sh && cargo bench -p prismq-app --bench postgres_queue`
+//! (in the app, which knows both adapters: the PostgreSQL crate does not depend on SQLite).
 //! `PRISMQ_BENCH_DRAIN` sets the drain size (default 5,000). Each run uses fresh schemas.
 
 use std::path::Path;

@@ -1,20 +1,81 @@
-//! `db copy`: a populated SQLite queue copied to PostgreSQL and back reads the same through
-//! every port; a non-empty target is refused without force.
+//! `db copy` on the dump and load ports, against real SQLite files and the real PostgreSQL
+//! server (`source scripts/services/postgres.sh`): a populated queue copied SQLite →
+//! PostgreSQL → SQLite, SQLite → SQLite and PostgreSQL → PostgreSQL reads the same through
+//! every port; a non-empty target is refused without force and replaced with it.
 
-mod common;
-
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prismq_app::copy::{copy_between, copy_database, CopyError, CopyReport};
+use prismq_app::storage::Endpoint;
+use prismq_domain::ports::Load;
 use prismq_domain::ports::{
     ClaimFilter, ClaimRequest, Clock, QuotaLedger, ResultQuery, ResultStore, SystemClock,
     TaskFilter, TaskLog, TaskQueue, WorkerInfo, WorkerRegistry,
 };
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::{ClaimingStrategy, ContentItem, ErrorClass, Timestamp};
-use prismq_storage_postgres::{copy_postgres_to_sqlite, copy_sqlite_to_postgres, CopyError};
+use prismq_storage_postgres::{PostgresOptions, PostgresStore};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::json;
+
+/// The test server's URL; the test fails, never skips, without it.
+fn url() -> String {
+    match std::env::var("PRISMQ_TEST_POSTGRES_URL") {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => panic!(
+            "PRISMQ_TEST_POSTGRES_URL is not set: run `source scripts/services/postgres.sh` first"
+        ),
+    }
+}
+
+/// A schema name no other test uses.
+fn fresh_schema(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("t_{tag}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A store on `schema` of the test server.
+fn store_in(schema: &str) -> PostgresStore {
+    let o = PostgresOptions::new(url()).with_schema(schema);
+    PostgresStore::connect_lazy(o, Arc::new(SystemClock) as Arc<dyn Clock>).expect("store")
+}
+
+/// `db copy` from the SQLite file `from` to PostgreSQL in `schema`.
+async fn sqlite_to_pg(
+    from: &std::path::Path,
+    schema: &str,
+    force: bool,
+) -> Result<CopyReport, CopyError> {
+    copy_database(
+        &Endpoint::Sqlite(from.to_path_buf()),
+        &Endpoint::Postgres(url()),
+        force,
+        Some(schema),
+    )
+    .await
+}
+
+/// `db copy` from PostgreSQL in `schema` to the SQLite file `to`.
+async fn pg_to_sqlite(
+    schema: &str,
+    to: &std::path::Path,
+    force: bool,
+) -> Result<CopyReport, CopyError> {
+    copy_database(
+        &Endpoint::Postgres(url()),
+        &Endpoint::Sqlite(to.to_path_buf()),
+        force,
+        Some(schema),
+    )
+    .await
+}
 
 fn tt(s: &str) -> TaskType {
     TaskType::new(s).unwrap()
@@ -187,10 +248,9 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
         .iter()
         .any(|r| r["growth"]["24h"]["views_per_hour"] == 12.5));
 
-    let pg = common::store_in(&common::fresh_schema("copy"));
-    let report = copy_sqlite_to_postgres(&src_path, &pg, false)
-        .await
-        .unwrap();
+    let schema = fresh_schema("copy");
+    let pg = store_in(&schema);
+    let report = sqlite_to_pg(&src_path, &schema, false).await.unwrap();
     assert_eq!(report.tasks, 51);
     assert_eq!(
         (report.workers, report.results, report.metrics, report.quota),
@@ -205,12 +265,12 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
     );
 
     // A non-empty target is refused, and left unchanged; with force it is replaced.
-    match copy_sqlite_to_postgres(&src_path, &pg, false).await {
+    match sqlite_to_pg(&src_path, &schema, false).await {
         Err(CopyError::TargetNotEmpty { rows, .. }) => assert!(rows > 0),
         other => panic!("expected TargetNotEmpty, got {other:?}"),
     }
     assert_eq!(
-        copy_sqlite_to_postgres(&src_path, &pg, true).await.unwrap(),
+        sqlite_to_pg(&src_path, &schema, true).await.unwrap(),
         report
     );
     assert_eq!(snapshot(&pg).await, before);
@@ -232,9 +292,7 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
 
     // And back to a fresh SQLite file.
     let back_path = dir.path().join("back.db");
-    let back_report = copy_postgres_to_sqlite(&pg, &back_path, false)
-        .await
-        .unwrap();
+    let back_report = pg_to_sqlite(&schema, &back_path, false).await.unwrap();
     assert_eq!(back_report, report);
     let back = SqliteStore::open(SqliteOptions::new(&back_path), clock).unwrap();
     assert_eq!(
@@ -243,7 +301,7 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
         "SQLite reads back what it held"
     );
     assert!(matches!(
-        copy_postgres_to_sqlite(&pg, &back_path, false).await,
+        pg_to_sqlite(&schema, &back_path, false).await,
         Err(CopyError::TargetNotEmpty { .. })
     ));
 
@@ -288,12 +346,94 @@ async fn a_source_before_the_lapse_count_copies_with_no_lapses() {
     sqlite.migrate_down(2).unwrap();
     drop(sqlite);
 
-    let pg = common::store_in(&common::fresh_schema("copy_v2"));
-    let report = copy_sqlite_to_postgres(&src_path, &pg, false)
-        .await
-        .unwrap();
+    let schema = fresh_schema("copy_v2");
+    let pg = store_in(&schema);
+    let report = sqlite_to_pg(&src_path, &schema, false).await.unwrap();
     assert_eq!(report.tasks, 1);
     let t = TaskQueue::get(&pg, id).await.unwrap();
     assert_eq!((t.lapses, t.attempts), (0, 0));
     assert_eq!(t.params, json!({ "old": true }));
+}
+
+/// SQLite → SQLite (a new direction with the ports): the copy reads the same as the source,
+/// a non-empty target is refused and left unchanged, and `force` replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_to_sqlite_preserves_everything() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("src.db");
+    let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
+    populate(&sqlite).await;
+    let before = snapshot(&sqlite).await;
+    let to = dir.path().join("copy.db");
+    let (from, target) = (
+        Endpoint::Sqlite(src_path.clone()),
+        Endpoint::Sqlite(to.clone()),
+    );
+    let report = copy_database(&from, &target, false, None).await.unwrap();
+    assert_eq!(report.tasks, 51);
+    assert_eq!(
+        (report.workers, report.results, report.metrics, report.quota),
+        (1, 14, 15, 1)
+    );
+    let copy = SqliteStore::open(SqliteOptions::new(&to), clock).unwrap();
+    assert_eq!(
+        snapshot(&copy).await,
+        before,
+        "the copy reads what the source held"
+    );
+    copy.enqueue(NewTask::new(tt("a"), json!({"after": true})))
+        .await
+        .unwrap();
+    match copy_database(&from, &target, false, None).await {
+        Err(e @ CopyError::TargetNotEmpty { .. }) => {
+            assert!(e.is_refusal());
+            assert!(e.to_string().contains("SQLite database"), "{e}");
+        }
+        other => panic!("expected TargetNotEmpty, got {other:?}"),
+    }
+    let all = TaskFilter {
+        limit: 10_000,
+        ..TaskFilter::default()
+    };
+    assert_eq!(TaskQueue::list(&copy, &all).await.unwrap().len(), 52);
+    assert_eq!(
+        copy_database(&from, &target, true, None).await.unwrap(),
+        report
+    );
+    assert_eq!(snapshot(&copy).await, before, "force replaced the target");
+}
+
+/// PostgreSQL → PostgreSQL (a new direction with the ports), between two schemas of the
+/// real server: the copy reads the same as the source, ids continue after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_to_postgres_preserves_everything() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("src.db");
+    let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock).unwrap();
+    populate(&sqlite).await;
+    let before = snapshot(&sqlite).await;
+    let (a, b) = (fresh_schema("pg_a"), fresh_schema("pg_b"));
+    let report = sqlite_to_pg(&src_path, &a, false).await.unwrap();
+    let (source, target) = (store_in(&a), store_in(&b));
+    let copied = copy_between(&source, target.begin_load().await.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(copied, report);
+    assert_eq!(
+        snapshot(&target).await,
+        before,
+        "the copy reads what the source held"
+    );
+    let refused = copy_between(&source, target.begin_load().await.unwrap(), false).await;
+    assert!(
+        matches!(&refused, Err(CopyError::TargetNotEmpty { target, .. }) if target == "PostgreSQL database"),
+        "{refused:?}"
+    );
+    let next = target
+        .enqueue(NewTask::new(tt("a"), json!({})))
+        .await
+        .unwrap();
+    assert!(next.id.0 > 51, "{:?}", next.id);
 }
