@@ -26,8 +26,10 @@
 //! is spent is left out of the claim filter (and, with nothing left, the loop idles), and
 //! every heartbeat carries the types held back and why.
 //!
-//! Transient store errors ([`PortError::is_transient`]) are retried with backoff and never
-//! end a loop; other errors from `claim` or `register` end the run with [`RuntimeError`].
+//! Transient store errors
+//! ([`PortError::is_transient`](prismq_domain::PortError::is_transient)) are retried with
+//! backoff and never end a loop; other errors from `claim` or `register` end the run with
+//! [`RuntimeError`].
 
 mod attempt;
 pub mod backoff;
