@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use clap::Subcommand;
 use serde_json::json;
 
 use prismq_domain::ports::SystemClock;
@@ -11,10 +12,31 @@ use prismq_domain::schema::{MigrationError, MigrationStatus};
 use prismq_domain::Timestamp;
 use prismq_storage_postgres::PostgresStore;
 
-use crate::args::MigrateCommand;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::render::{self, Table};
+
+/// `prismq migrate …`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Every known migration and whether it is applied.
+    Status,
+    /// Apply pending migrations (up to --to).
+    Up {
+        /// Stop at this version (default: the latest).
+        #[arg(long, value_name = "N")]
+        to: Option<i64>,
+    },
+    /// Revert migrations down to --to (0 empties the database). Deletes data: needs --yes.
+    Down {
+        /// The version to go down to.
+        #[arg(long, value_name = "N")]
+        to: i64,
+        /// Confirm that the reverted migrations' data is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+}
 
 /// The bare PostgreSQL store when `database.url` names one (`migrate` as in
 /// [`prismq_storage_postgres::PostgresOptions::migrate`]); `None` for a SQLite queue.
