@@ -6,8 +6,6 @@
 
 mod fake_ytdlp;
 mod growth;
-#[path = "../harness/mod.rs"]
-mod harness;
 mod outliers;
 mod quota_midway;
 mod schedules;
