@@ -11,9 +11,7 @@ use clap::{Args, Parser, Subcommand};
 /// The result order `collect --order` takes, which `results` declares.
 pub use crate::commands::results::OrderArg;
 use crate::exit::EXIT_CODES_HELP;
-/// The flags every command takes (declared in `global_args`, which commands read without
-/// importing this file).
-pub use crate::global_args::GlobalArgs;
+use crate::global_args::GlobalArgs;
 
 /// PrismQ: a durable task queue that collects YouTube videos as content ideas.
 #[derive(Debug, Parser)]

@@ -9,8 +9,8 @@ use prismq_app::{Access, App, Config, LoadOptions, PLUGINS};
 use prismq_domain::ports::SystemClock;
 use prismq_storage_sqlite::SqliteStore;
 
-use crate::args::GlobalArgs;
 use crate::exit::{CliError, CliResult, Exit};
+use crate::global_args::GlobalArgs;
 
 /// The command's environment.
 #[derive(Debug)]
