@@ -5,8 +5,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::Sandbox;
 use crate::{INJECTIONS, OPTION_LIKE};
+use prismq_tests::harness::Sandbox;
 
 const SHELL: [&str; 4] = [
     "$(touch pwned)",

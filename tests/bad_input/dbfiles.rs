@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{self, Sandbox};
+use prismq_tests::harness::{self, Sandbox};
 
 /// Every command that opens the database, with its arguments (a task id 1 where one is
 /// needed): those that only read, and those that write.

@@ -8,8 +8,7 @@
 //! Extends `crates/cli/tests/cli.rs`, which covers the ordinary refusals.
 #![cfg(unix)]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use prismq_tests::harness;
 
 mod accepted;
 mod dbfiles;
@@ -17,7 +16,7 @@ mod outputs;
 mod proptest_jsonl;
 mod times;
 
-use harness::{checksum, Sandbox};
+use prismq_tests::harness::{checksum, Sandbox};
 
 pub const INJECTIONS: [&str; 5] = [
     "'; DROP TABLE task_queue; --",

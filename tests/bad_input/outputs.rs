@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{expect_code, Sandbox};
 use crate::seeded;
+use prismq_tests::harness::{expect_code, Sandbox};
 
 const ACCEPTED: &str = "accepted: a new file, an existing regular file with --force, a FIFO or character device (written through), or - for stdout";
 

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use crate::harness::Sandbox;
+use prismq_tests::harness::Sandbox;
 
 fn line() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![

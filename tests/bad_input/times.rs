@@ -4,7 +4,7 @@
 //! accepted and every command reads them back; and a row an older release wrote at the last
 //! millisecond a timestamp holds no longer poisons `tasks list`, `show` or `cancel`.
 
-use crate::harness::{checksum, Sandbox};
+use prismq_tests::harness::{checksum, Sandbox};
 
 const RANGE: &str = "outside the accepted range 2000-01-01T00:00:00Z to 9999-01-01T00:00:00Z";
 
@@ -199,7 +199,7 @@ fn configuration_refusals_name_what_is_wrong_and_write_nothing() {
             .env(var, OsStr::from_bytes(value))
             .output()
             .unwrap();
-        let err = crate::harness::expect_code(&out, 5, var);
+        let err = prismq_tests::harness::expect_code(&out, 5, var);
         assert_eq!(
             err,
             format!("error: environment variable {var} is not valid UTF-8 (its value is not shown); accepted: UTF-8 text; set it again as UTF-8 or unset it\n")
@@ -233,7 +233,7 @@ fn configuration_refusals_name_what_is_wrong_and_write_nothing() {
         }
         let started = Instant::now();
         let out = c.output().unwrap();
-        let err = crate::harness::expect_code(&out, 5, &format!("{args:?} {env:?}"));
+        let err = prismq_tests::harness::expect_code(&out, 5, &format!("{args:?} {env:?}"));
         assert!(err.starts_with("error: ") && err.contains(says), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(

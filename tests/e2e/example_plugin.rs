@@ -11,7 +11,7 @@ use crate::support::{wait_exit, Sandbox};
 
 #[test]
 fn an_example_echo_task_runs_through_enqueue_raw_and_work() {
-    let s = Sandbox::new(&[("PRISMQ_WORKER__IDLE_BACKOFF_MAX", "200ms")]);
+    let s = Sandbox::with_env(&[("PRISMQ_WORKER__IDLE_BACKOFF_MAX", "200ms")]);
     s.ok(&["init"]);
     s.ok(&[
         "enqueue",

@@ -22,7 +22,7 @@ fn video(channel: &str, id: &str, views: i64) -> ContentItem {
 /// the last stretch. `fast` gains 30,000 views, `slow` 3,000, `other` (channel UCb) 300.
 /// Then `rescore` recomputes their growth from the moved history.
 fn seeded() -> Sandbox {
-    let s = Sandbox::new(&[]);
+    let s = Sandbox::new();
     let first = [
         video("UCa", "fast", 1_000),
         video("UCa", "slow", 1_000),

@@ -7,8 +7,6 @@
 mod example_plugin;
 mod fake_ytdlp;
 mod growth;
-#[path = "../harness/mod.rs"]
-mod harness;
 mod outliers;
 mod quota_midway;
 mod schedules;

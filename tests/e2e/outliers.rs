@@ -27,7 +27,7 @@ fn video(channel: &str, id: &str, age_days: i64, views: i64, short: bool) -> Con
 /// median of 1,000, a two-day-old upload, eleven Shorts of 500 and one of 2,500 (median
 /// 500); channel UCb has five uploads (below the minimum of ten: no scores).
 fn seeded() -> Sandbox {
-    let s = Sandbox::new(&[]);
+    let s = Sandbox::new();
     let mut items: Vec<ContentItem> = (0..10)
         .map(|i| video("UCa", &format!("long{i:02}"), 40 + i, 1_000, false))
         .collect();

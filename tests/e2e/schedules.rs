@@ -21,7 +21,7 @@ const SCHEDULES: usize = 5;
 fn four_workers_fire_each_due_schedule_once() {
     let fake = FakeYtdlp::new(0);
     let path = fake.path().display().to_string();
-    let s = Sandbox::new(&[
+    let s = Sandbox::with_env(&[
         ("PRISMQ_YOUTUBE__BACKEND", "ytdlp"),
         ("PRISMQ_YOUTUBE__YTDLP_PATH", &path),
         ("PRISMQ_WORKER__IDLE_BACKOFF_MAX", "100ms"),
@@ -126,7 +126,7 @@ fn four_workers_fire_each_due_schedule_once() {
 /// stops cleanly.
 #[test]
 fn serve_fires_due_schedules_without_a_worker() {
-    let s = Sandbox::new(&[]);
+    let s = Sandbox::new();
     s.ok(&["init"]);
     s.ok(&[
         "schedule",

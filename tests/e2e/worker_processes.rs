@@ -13,7 +13,7 @@ use crate::support::{terminate, wait_exit, wait_until, Sandbox};
 
 fn sandbox(fake: &FakeYtdlp, lease: &str) -> Sandbox {
     let path = fake.path().display().to_string();
-    Sandbox::new(&[
+    Sandbox::with_env(&[
         ("PRISMQ_YOUTUBE__BACKEND", "ytdlp"),
         ("PRISMQ_YOUTUBE__YTDLP_PATH", &path),
         ("PRISMQ_WORKER__LEASE", lease),
@@ -164,7 +164,7 @@ fn two_workers_and_an_enqueuer_complete_every_task_exactly_once() {
 #[test]
 fn one_signal_stops_gracefully_and_a_second_exits_at_once() {
     let fake = FakeYtdlp::new(120);
-    let s = Sandbox::new(&[
+    let s = Sandbox::with_env(&[
         ("PRISMQ_YOUTUBE__BACKEND", "ytdlp"),
         (
             "PRISMQ_YOUTUBE__YTDLP_PATH",
@@ -192,7 +192,7 @@ fn one_signal_stops_gracefully_and_a_second_exits_at_once() {
 
     // The same again, but with a longer grace and a second signal inside it.
     let fake2 = FakeYtdlp::new(120);
-    let s2 = Sandbox::new(&[
+    let s2 = Sandbox::with_env(&[
         ("PRISMQ_YOUTUBE__BACKEND", "ytdlp"),
         (
             "PRISMQ_YOUTUBE__YTDLP_PATH",

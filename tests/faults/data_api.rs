@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::stand_in::{Mode, StandIn};
-use crate::harness::{serial, signal, wait_exit, wait_until, Sandbox};
+use prismq_tests::harness::stand_in::{Mode, StandIn};
+use prismq_tests::harness::{serial, signal, wait_exit, wait_until, Sandbox};
 
 const KEY: &str = "AIzaCanaryKeyFaults0123456789abcdefghi";
 const VIDEO: &str = "V41Iou1O0uQ";

@@ -6,7 +6,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, Sandbox};
+use prismq_tests::harness::{self, Sandbox};
 
 /// A queue of 2,000 tasks whose pages in the second half of the file are overwritten with
 /// garbage, past the header and the schema pages, so the file still opens.

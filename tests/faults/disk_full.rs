@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::fake::FastFake;
-use crate::harness::invariants::{verify, OrdinaryFailures};
-use crate::harness::{enqueue_batch, serial, signal, wait_exit, wait_until, Sandbox};
+use prismq_tests::harness::fake::FastFake;
+use prismq_tests::harness::invariants::{verify, OrdinaryFailures};
+use prismq_tests::harness::{enqueue_batch, serial, signal, wait_exit, wait_until, Sandbox};
 
 /// A tmpfs mounted on a directory until dropped.
 struct Tmpfs(PathBuf);

@@ -5,9 +5,6 @@
 //! worker processes.
 #![cfg(unix)]
 
-#[path = "../harness/mod.rs"]
-mod harness;
-
 mod data_api;
 mod dbfiles;
 mod disk_full;

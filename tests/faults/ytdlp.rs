@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::harness::{serial, signal, wait_exit, wait_until, Sandbox};
+use prismq_tests::harness::{serial, signal, wait_exit, wait_until, Sandbox};
 
 /// Children of `pid` that are zombies (exited, never reaped).
 fn zombie_children(pid: u32) -> Vec<String> {

@@ -1,8 +1,9 @@
-//! Shared by the reliability test binaries (`storm`, `faults`, `bad_input`, `secrets`): a
-//! sandbox that runs the real `prismq` binary with a clean environment, a fast fake `yt-dlp`
-//! with poisoned and flaky video ids, direct read-only SQL over the queue file, the final
-//! invariants every scenario checks, and a small seeded random generator.
-#![allow(dead_code)]
+//! Shared by every test binary of this package (`e2e`, `storm`, `faults`, `bad_input`,
+//! `secrets`, `remote`), which import it as `prismq_tests::harness`: a sandbox that runs the
+//! real `prismq` binary with a clean environment and reads the queue it wrote (direct
+//! read-only SQL, or the app's ports), a fast fake `yt-dlp` with poisoned and flaky video
+//! ids, a Data API stand-in, the final invariants every scenario checks, and a small seeded
+//! random generator.
 
 pub mod fake;
 pub mod invariants;
@@ -12,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use prismq_app::{App, Config};
+use prismq_domain::ports::{LogRecord, TaskFilter};
+use prismq_domain::{Task, TaskId};
 
 /// The `prismq` binary built next to this test (`target/<profile>/prismq`). Build it first
 /// with `cargo build -p prismq-cli` (`cargo test --workspace` does).
@@ -79,6 +84,15 @@ impl Sandbox {
             dir,
             env: Vec::new(),
         }
+    }
+
+    /// A sandbox whose commands all get these environment variables.
+    pub fn with_env(env: &[(&str, &str)]) -> Self {
+        let mut s = Self::new();
+        for (k, v) in env {
+            s.env(k, v);
+        }
+        s
     }
 
     pub fn db(&self) -> PathBuf {
@@ -195,6 +209,41 @@ impl Sandbox {
             .query_row(sql, [], |r| r.get(0))
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
+
+    /// Reads (or writes) the queue through the app's ports, on a runtime of its own.
+    pub fn inspect<T>(&self, f: impl AsyncFnOnce(&App) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut config = Config::default();
+        config.database.path = Some(self.db());
+        let app = App::open_with(config, &[]).expect("open the queue");
+        rt.block_on(f(&app))
+    }
+
+    /// Task `id`, through the app's ports.
+    pub fn task(&self, id: i64) -> Task {
+        self.inspect(async |app| app.queue.get(TaskId(id)).await.expect("task"))
+    }
+
+    /// Every task (up to 10,000), through the app's ports.
+    pub fn tasks(&self) -> Vec<Task> {
+        self.inspect(async |app| {
+            app.queue
+                .list(&TaskFilter {
+                    limit: 10_000,
+                    ..TaskFilter::default()
+                })
+                .await
+                .expect("list")
+        })
+    }
+
+    /// Task `id`'s log, through the app's ports.
+    pub fn log(&self, id: i64) -> Vec<LogRecord> {
+        self.inspect(async |app| app.logs.list(TaskId(id)).await.expect("log"))
+    }
 }
 
 pub fn wal_of(db: &Path) -> PathBuf {
@@ -286,7 +335,8 @@ impl Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    /// The next number of the sequence.
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -297,7 +347,7 @@ impl Rng {
 
     /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 }
 

@@ -7,16 +7,13 @@
 //! (default 600).
 #![cfg(unix)]
 
-#[path = "../harness/mod.rs"]
-mod harness;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::invariants::{verify, OrdinaryFailures};
-use harness::{
+use prismq_tests::harness::invariants::{verify, OrdinaryFailures};
+use prismq_tests::harness::{
     enqueue_batch, env_usize, expect_code, serial, signal, wait_exit, wait_until, Sandbox,
 };
 

@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::harness::Sandbox;
+use prismq_tests::harness::Sandbox;
 
 const CANARY: &str = "AIzaSyHostileCanary2222SecretKey3333";
 

@@ -7,16 +7,15 @@
 //! off: no source uses the reqwest switches that would, and no setting exists for it.
 #![cfg(unix)]
 
-#[path = "../harness/mod.rs"]
-mod harness;
+use prismq_tests::harness;
 mod hostile_server;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use harness::stand_in::{Mode, StandIn};
-use harness::{signal, wait_exit, wait_until, Sandbox};
+use prismq_tests::harness::stand_in::{Mode, StandIn};
+use prismq_tests::harness::{signal, wait_exit, wait_until, Sandbox};
 
 const CANARY: &str = "AIzaSyCanary0000SecretKey1111XyZ98765";
 

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use prismq_domain::lease::MAX_LAPSES;
 
-use crate::harness::invariants::{verify, OrdinaryFailures};
-use crate::harness::{env_usize, serial, Rng};
 use crate::{enqueue_batch, pending, start_worker, stop_all, storm_sandbox};
+use prismq_tests::harness::invariants::{verify, OrdinaryFailures};
+use prismq_tests::harness::{env_usize, serial, Rng};
 
 /// Also issue 19 item 9: a killed worker's lapsed leases give their attempts back, so not one
 /// healthy task (not even those allowed a single attempt) is dead-lettered by the kills.

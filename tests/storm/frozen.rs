@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::invariants::{verify, OrdinaryFailures};
-use crate::harness::{env_usize, serial, wait_exit, wait_until};
 use crate::{all_stderr, completed, enqueue_batch, pending, start_worker, stop_all, storm_sandbox};
+use prismq_tests::harness::invariants::{verify, OrdinaryFailures};
+use prismq_tests::harness::{env_usize, serial, wait_exit, wait_until};
 
 /// Sets or clears the immutable attribute on `paths`.
 fn chattr(flag: &str, paths: &[PathBuf]) -> bool {

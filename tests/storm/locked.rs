@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::invariants::{verify, OrdinaryFailures};
-use crate::harness::{env_usize, serial, wait_until};
 use crate::{all_stderr, completed, enqueue_batch, pending, start_worker, stop_all, storm_sandbox};
+use prismq_tests::harness::invariants::{verify, OrdinaryFailures};
+use prismq_tests::harness::{env_usize, serial, wait_until};
 
 #[test]
 fn an_exclusive_lock_for_ten_seconds_stalls_workers_who_then_recover() {

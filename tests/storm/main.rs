@@ -10,9 +10,6 @@
 //! `PRISMQ_STORM_SEED` to repeat a run's random choices.
 #![cfg(unix)]
 
-#[path = "../harness/mod.rs"]
-mod harness;
-
 mod crash;
 mod frozen;
 mod locked;
@@ -20,9 +17,9 @@ mod locked;
 use std::process::Child;
 use std::time::Duration;
 
-pub use harness::enqueue_batch;
-use harness::fake::FastFake;
-use harness::{signal, wait_exit, Sandbox};
+pub use prismq_tests::harness::enqueue_batch;
+use prismq_tests::harness::fake::FastFake;
+use prismq_tests::harness::{signal, wait_exit, Sandbox};
 
 /// Lease used by every worker: short, so a killed worker's task is rescued quickly.
 pub const LEASE: &str = "2s";

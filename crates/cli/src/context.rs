@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 
 use prismq_app::{Access, App, Config, LoadOptions, PLUGINS};
 
-use crate::args::GlobalArgs;
 use crate::exit::CliResult;
+use crate::global_args::GlobalArgs;
 
 /// The command's environment.
 #[derive(Debug)]

@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod exit;
 mod files;
+mod global_args;
 mod progress;
 mod render;
 mod signals;
@@ -14,7 +15,7 @@ mod signals;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use prismq_app::config::{LoggingConfig, Origin};
 
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<Exit, CliError> {
     // Completions need neither configuration nor a database.
     if let Command::Completions(a) = &cli.command {
-        commands::completions::run(a.shell)?;
+        commands::completions::run(a.shell, &mut Cli::command())?;
         return Ok(Exit::Ok);
     }
     // Validate reports a configuration that does not load as its check 1.

@@ -233,24 +233,35 @@ impl SqliteStore {
         }
         let outcome: Outcome<T> = Arc::default();
         self.queue_write(f, deadline, Sink::Slot(outcome.clone()));
+        // Before a turn: run by the thread that held the writer before us. Otherwise ours is
+        // among the waiting ones: only a holder of the writer takes waiting writes, and it
+        // hands every outcome over (or queues the write again) before letting go.
+        finish(self.take_turns(|_| outcome.lock().take()))
+    }
+
+    /// Takes turns at the waiting writes ([`SqliteStore::run_waiting`]) until `done` answers:
+    /// it is asked before each turn, with the writer held (`None`), and after it, with what
+    /// the turn ran. A busy database is waited out with a growing backoff that a batch run
+    /// starts over.
+    pub(crate) fn take_turns<R>(&self, mut done: impl FnMut(Option<Ran>) -> Option<R>) -> R {
         let mut attempt = 0;
         loop {
             let mut slot = self.inner.writer.lock();
-            // Run by the thread that held the writer before us.
-            if let Some(done) = outcome.lock().take() {
-                drop(slot);
-                return finish(done);
+            if let Some(r) = done(None) {
+                return r;
             }
-            // Ours is among them: only a holder of the writer takes waiting writes, and it
-            // hands every outcome over (or queues the write again) before letting go.
             let ran = self.run_waiting(&mut slot);
             drop(slot);
-            if let Some(done) = outcome.lock().take() {
-                return finish(done);
+            if let Some(r) = done(Some(ran)) {
+                return r;
             }
-            if ran == Ran::Busy {
-                std::thread::sleep(connection::busy_backoff(attempt));
-                attempt += 1;
+            match ran {
+                Ran::Busy => {
+                    std::thread::sleep(connection::busy_backoff(attempt));
+                    attempt += 1;
+                }
+                Ran::Batch => attempt = 0,
+                Ran::Nothing => {}
             }
         }
     }
@@ -370,14 +381,16 @@ fn finish<T>(done: Done<T>) -> Result<T, PortError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::SqliteOptions;
     use prismq_domain::ports::SystemClock;
     use std::thread::ThreadId;
     use std::time::Duration;
 
-    fn store(dir: &tempfile::TempDir, busy: Duration) -> SqliteStore {
+    /// A store in `dir` with this busy budget and an empty `scratch (v TEXT)` table (also
+    /// for `writer.rs`'s tests).
+    pub(crate) fn store(dir: &tempfile::TempDir, busy: Duration) -> SqliteStore {
         let mut o = SqliteOptions::new(dir.path().join("q.db"));
         o.busy_timeout = busy;
         let s = SqliteStore::open(o, Arc::new(SystemClock)).unwrap();
@@ -389,7 +402,8 @@ mod tests {
         s
     }
 
-    fn values(s: &SqliteStore) -> Vec<String> {
+    /// The scratch table's values, sorted.
+    pub(crate) fn values(s: &SqliteStore) -> Vec<String> {
         s.read(|c| {
             let mut st = c
                 .prepare("SELECT v FROM scratch ORDER BY v")

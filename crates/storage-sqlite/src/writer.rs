@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, Weak};
 
 use crate::combine::Ran;
-use crate::{connection, Inner, SqliteStore};
+use crate::{Inner, SqliteStore};
 
 /// Wakes the thread; started on first use, so a store that only serves blocking calls (the
 /// CLI's commands) never starts one.
@@ -96,21 +96,7 @@ impl SqliteStore {
 
     /// Runs waiting writes until none is left, backing off while the database is busy.
     fn drain_waiting(&self) {
-        let mut attempt = 0;
-        loop {
-            let ran = {
-                let mut slot = self.inner.writer.lock();
-                self.run_waiting(&mut slot)
-            };
-            match ran {
-                Ran::Nothing => return,
-                Ran::Batch => attempt = 0,
-                Ran::Busy => {
-                    std::thread::sleep(connection::busy_backoff(attempt));
-                    attempt += 1;
-                }
-            }
-        }
+        self.take_turns(|ran| (ran == Some(Ran::Nothing)).then_some(()));
     }
 }
 
@@ -130,40 +116,13 @@ fn run(store: &Weak<Inner>, signal: &Signal) {
 
 #[cfg(test)]
 mod tests {
+    use crate::combine::tests::{store, values};
     use crate::error::map_err;
-    use crate::{SqliteOptions, SqliteStore};
-    use prismq_domain::ports::SystemClock;
+    use crate::SqliteStore;
     use prismq_domain::PortError;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
-
-    fn store(dir: &tempfile::TempDir, busy: Duration) -> SqliteStore {
-        let mut o = SqliteOptions::new(dir.path().join("q.db"));
-        o.busy_timeout = busy;
-        let s = SqliteStore::open(o, Arc::new(SystemClock)).unwrap();
-        s.write(|tx| {
-            tx.execute_batch("CREATE TABLE scratch (v TEXT NOT NULL)")
-                .map_err(map_err)
-        })
-        .unwrap();
-        s
-    }
-
-    fn values(s: &SqliteStore) -> Vec<String> {
-        s.read(|c| {
-            let mut st = c
-                .prepare("SELECT v FROM scratch ORDER BY v")
-                .map_err(map_err)?;
-            let rows = st
-                .query_map([], |r| r.get(0))
-                .map_err(map_err)?
-                .collect::<Result<Vec<String>, _>>()
-                .map_err(map_err);
-            rows
-        })
-        .unwrap()
-    }
 
     /// An async write of `v` to the scratch table; `"bad"` fails after writing, `"boom"`
     /// panics after writing. Returns the writer's thread name.

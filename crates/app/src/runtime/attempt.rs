@@ -16,10 +16,9 @@ use prismq_domain::{
     TaskContext, TaskError, TaskResult,
 };
 
+use super::backoff::Backoff;
 use super::gate::Verdict;
-use super::supervisor::Shared;
-use super::worker_loop::{update, BeatState};
-use super::Backoff;
+use super::shared::{update, BeatState, Shared};
 use crate::config::format_duration;
 
 /// What became of an attempt.

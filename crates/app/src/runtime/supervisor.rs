@@ -3,21 +3,23 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    ClaimFilter, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkNotifier,
-    WorkerRegistry,
+    QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
 };
 use prismq_domain::TaskType;
 
 use super::gate::Gate;
+use super::report::{RunReport, RuntimeError};
 use super::scheduler::Scheduler;
-use super::{worker_loop, RunOptions, RunReport, RuntimeError, WorkerSettings};
+use super::settings::{RunOptions, WorkerSettings};
+use super::shared::Shared;
+use super::worker_loop;
 use crate::registry::PluginRegistry;
 
 /// The worker runtime: the ports it works through, the handlers, and the settings.
@@ -46,58 +48,6 @@ impl fmt::Debug for Runtime {
 /// The shortest interval between two checks for due schedules in one process: slots are at
 /// least a minute apart, so a busy process need not read more often than this.
 const SCHEDULE_CHECK_MIN: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// What every loop of one run shares.
-pub(crate) struct Shared {
-    pub queue: Arc<dyn TaskQueue>,
-    pub workers: Arc<dyn WorkerRegistry>,
-    pub logs: Arc<dyn TaskLog>,
-    pub results: Arc<dyn ResultStore>,
-    pub registry: Arc<PluginRegistry>,
-    pub settings: WorkerSettings,
-    pub options: RunOptions,
-    /// The types this run claims (and registers as its capabilities).
-    pub capabilities: Vec<TaskType>,
-    /// Raised by the caller's shutdown signal, or by the supervisor after a fatal error.
-    pub stop: CancellationToken,
-    /// Loops that are claiming or holding a task (drain mode's "no other loop is busy").
-    pub busy: AtomicUsize,
-    /// Claims left under `max_tasks`.
-    pub remaining: Option<AtomicU64>,
-    /// Wakes idle loops when tasks are enqueued (PostgreSQL); `None`: poll with backoff.
-    pub notifier: Option<Arc<dyn WorkNotifier>>,
-    /// Which types may be claimed now (circuit breakers, quota holds).
-    pub gate: Gate,
-    /// Fires due schedules (a store with schedules, and not a one-task run).
-    pub scheduler: Option<Scheduler>,
-}
-
-impl Shared {
-    pub fn filter(&self) -> ClaimFilter {
-        ClaimFilter {
-            task_types: self.capabilities.clone(),
-            region: self.settings.region.clone(),
-            only: self.settings.only_task,
-        }
-    }
-
-    /// Takes one claim from the `max_tasks` budget; false when it is spent.
-    pub fn reserve_claim(&self) -> bool {
-        match &self.remaining {
-            None => true,
-            Some(r) => r
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok(),
-        }
-    }
-
-    /// Gives back a claim that found nothing.
-    pub fn return_claim(&self) {
-        if let Some(r) = &self.remaining {
-            r.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
 
 impl Runtime {
     /// A runtime over these ports and handlers.

@@ -2,7 +2,7 @@
 //! run ends, deregister.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -12,15 +12,9 @@ use prismq_domain::ports::{ClaimRequest, Heartbeat, WorkSubscription, WorkerInfo
 use prismq_domain::{PortError, RetryDecision, WorkerId};
 
 use super::attempt::{self, Outcome};
-use super::supervisor::Shared;
-use super::{Backoff, RunReport, RuntimeError};
-
-/// The heartbeat state a loop shares with its heartbeat task.
-pub(crate) type BeatState = Arc<Mutex<Heartbeat>>;
-
-pub(crate) fn update(state: &BeatState, f: impl FnOnce(&mut Heartbeat)) {
-    f(&mut state.lock().unwrap_or_else(PoisonError::into_inner));
-}
+use super::backoff::Backoff;
+use super::report::{RunReport, RuntimeError};
+use super::shared::{update, BeatState, Shared};
 
 type LoopResult = Result<RunReport, (RunReport, RuntimeError)>;
 

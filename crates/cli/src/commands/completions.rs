@@ -1,16 +1,37 @@
 //! `prismq completions SHELL`: the completion script on stdout.
 
-use clap::CommandFactory;
+use clap::{Args, ValueEnum};
 use clap_complete::Shell;
 
-use crate::args::{Cli, ShellArg};
 use crate::exit::CliResult;
 
-/// Prints the script for `shell`.
+/// `prismq completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+/// Shells with completion scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
+/// Prints the script for `shell` that completes `cli` (the whole command line, which
+/// `args` declares).
 ///
 /// # Errors
 /// stdout is closed.
-pub fn run(shell: ShellArg) -> CliResult {
+pub fn run(shell: ShellArg, cli: &mut clap::Command) -> CliResult {
     let shell = match shell {
         ShellArg::Bash => Shell::Bash,
         ShellArg::Zsh => Shell::Zsh,
@@ -18,6 +39,6 @@ pub fn run(shell: ShellArg) -> CliResult {
         ShellArg::Powershell => Shell::PowerShell,
     };
     let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "prismq", &mut buf);
+    clap_complete::generate(shell, cli, "prismq", &mut buf);
     crate::render::print(&String::from_utf8_lossy(&buf))
 }

@@ -1,10 +1,18 @@
 //! `prismq config show`: the effective configuration with each value's origin, secrets
 //! redacted (the app builds it; this only prints it).
 
-use crate::args::ConfigCommand;
+use clap::Subcommand;
+
 use crate::context::Ctx;
 use crate::exit::CliResult;
 use crate::render;
+
+/// `prismq config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every setting's effective value and where it came from (secrets redacted).
+    Show,
+}
 
 /// Runs a `config` subcommand.
 ///

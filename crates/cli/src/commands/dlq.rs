@@ -1,15 +1,47 @@
 //! `prismq dlq list|retry|purge`: the failed (dead-lettered) tasks.
 
+use clap::Subcommand;
 use serde_json::json;
 
 use prismq_domain::ports::TaskFilter;
 use prismq_domain::{TaskId, TaskStatus};
 
 use super::{parse, tasks};
-use crate::args::DlqCommand;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::render;
+
+/// `prismq dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Failed tasks, newest first.
+    List {
+        /// Only this task type.
+        #[arg(long = "type", value_name = "TYPE")]
+        task_type: Option<String>,
+        /// At most this many (1-10000).
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: u32,
+    },
+    /// Send failed tasks back to the queue (attempts reset).
+    Retry {
+        /// The task ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Every failed task (of --type, if given).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this task type.
+        #[arg(long = "type", value_name = "TYPE", requires = "all")]
+        task_type: Option<String>,
+    },
+    /// Delete failed tasks (and their logs) that failed longer ago than --older-than.
+    Purge {
+        /// An age such as 7d or 12h.
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+    },
+}
 
 /// Runs a `dlq` subcommand.
 ///

@@ -3,16 +3,38 @@
 //! which never migrates on its own (the app always migrates on open, which `status` and
 //! `down` must not do).
 
+use clap::Subcommand;
 use serde_json::json;
 
 use prismq_domain::ports::StorageProblem;
 use prismq_domain::schema::MigrationStatus;
 use prismq_domain::Timestamp;
 
-use crate::args::MigrateCommand;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::render::{self, Table};
+
+/// `prismq migrate …`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Every known migration and whether it is applied.
+    Status,
+    /// Apply pending migrations (up to --to).
+    Up {
+        /// Stop at this version (default: the latest).
+        #[arg(long, value_name = "N")]
+        to: Option<i64>,
+    },
+    /// Revert migrations down to --to (0 empties the database). Deletes data: needs --yes.
+    Down {
+        /// The version to go down to.
+        #[arg(long, value_name = "N")]
+        to: i64,
+        /// Confirm that the reverted migrations' data is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+}
 
 /// `prismq init`: creates the database (a SQLite file, or the schema's tables on PostgreSQL)
 /// if needed, applies every migration, prints where it is.

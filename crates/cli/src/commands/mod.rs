@@ -27,7 +27,9 @@ pub mod workers_prune;
 mod ops_error;
 mod parse;
 
-use crate::args::Command;
+use clap::CommandFactory;
+
+use crate::args::{Cli, Command};
 use crate::context::Ctx;
 use crate::exit::{CliResult, Exit};
 
@@ -52,7 +54,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> CliResult<Exit> {
         Command::Stats(a) => return stats::run(ctx, a).await,
         Command::Schedule(s) => schedule::run(ctx, s).await?,
         Command::Config(c) => config::run(ctx, c)?,
-        Command::Completions(a) => completions::run(a.shell)?,
+        Command::Completions(a) => completions::run(a.shell, &mut Cli::command())?,
         Command::Validate(a) => return validate::run(&ctx.global, &a),
         Command::Maintenance(m) => maintenance::run(ctx, m).await?,
         Command::Backup(a) => backup::run(ctx, a).await?,

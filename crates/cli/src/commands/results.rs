@@ -1,8 +1,9 @@
 //! `prismq results list|show|export`: the collected videos, deduplicated by the store.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
 use prismq_app::{export, App};
@@ -11,12 +12,157 @@ use prismq_domain::outlier::{AgeBasis, VideoFormat};
 use prismq_domain::ports::{ChannelBaseline, ResultOrder, ResultQuery, StoredResult};
 
 use super::parse;
-use crate::args::{ExportFormat, OrderArg, ResultFilter, ResultsCommand, VideoFormatArg};
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::files::{self, Output, Target};
 use crate::progress;
 use crate::render::{self, Table};
+
+/// `prismq results …`.
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    /// Stored videos.
+    List {
+        /// Filters.
+        #[command(flatten)]
+        filter: ResultFilter,
+        /// Only videos of this format.
+        #[arg(
+            long,
+            value_enum,
+            value_name = "FORMAT",
+            visible_alias = "video-format"
+        )]
+        format: Option<VideoFormatArg>,
+        /// At most this many (1-10000).
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: u32,
+    },
+    /// One video with its metrics history and where it was seen.
+    Show {
+        /// The video's id, or a YouTube video URL (watch?v=, youtu.be/, /shorts/).
+        #[arg(value_name = "ID_OR_URL")]
+        source_id: String,
+        /// Its platform (default: every platform that has the id).
+        #[arg(long, value_name = "PLATFORM")]
+        platform: Option<String>,
+    },
+    /// Write stored videos to a file, page by page.
+    Export {
+        /// csv or jsonl.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The file to write, or - for stdout; an existing regular file is replaced only with
+        /// --force, a FIFO or character device is written through, anything else is refused.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace an existing regular file.
+        #[arg(long)]
+        force: bool,
+        /// Only videos of this format (`--format` names the file format here).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        video_format: Option<VideoFormatArg>,
+        /// Filters.
+        #[command(flatten)]
+        filter: ResultFilter,
+    },
+    /// Recompute every video's outlier values and score and the channels' baselines from
+    /// scratch, one channel per transaction (after an upgrade, a change of `[ideas]`, or
+    /// for scores that time alone changes).
+    Rescore {
+        /// Only this channel id.
+        #[arg(long, value_name = "CHANNEL_ID")]
+        channel: Option<String>,
+    },
+}
+
+/// Filters shared by `results list` and `results export`.
+#[derive(Debug, Clone, Args)]
+pub struct ResultFilter {
+    /// Only videos this kind of source found (youtube_channel, youtube_trending,
+    /// youtube_keyword, youtube_api).
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// Only items seen within this long (7d) or since this instant (RFC 3339).
+    #[arg(long, value_name = "DURATION|TIMESTAMP")]
+    pub since: Option<String>,
+    /// Only items first seen within this long (1d) or since this instant (RFC 3339).
+    #[arg(long, value_name = "DURATION|TIMESTAMP")]
+    pub new_since: Option<String>,
+    /// Only this channel's items.
+    #[arg(long, value_name = "CHANNEL_ID")]
+    pub channel: Option<String>,
+    /// Only items the task with this id saved last.
+    #[arg(long, value_name = "TASK_ID")]
+    pub task: Option<i64>,
+    /// Sort order.
+    #[arg(long, value_enum, default_value_t = OrderArg::Views)]
+    pub order: OrderArg,
+    /// The growth window: what `--order growth` sorts by and the VIEWS/H column shows
+    /// (1h, 24h, 7d, 30d).
+    #[arg(long, value_name = "WINDOW", value_parser = growth_window, default_value = "24h")]
+    pub window: GrowthWindow,
+    /// Only items whose outlier score is at least this (unscored items are left out).
+    #[arg(long, value_name = "SCORE", value_parser = score_bound, allow_negative_numbers = true)]
+    pub min_score: Option<f64>,
+    /// Only items whose outlier score is at most this (unscored items are left out).
+    #[arg(long, value_name = "SCORE", value_parser = score_bound, allow_negative_numbers = true)]
+    pub max_score: Option<f64>,
+}
+
+/// Result orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    /// Most views first.
+    Views,
+    /// Most recently published first.
+    Recent,
+    /// Fastest growing (views per hour) first.
+    Growth,
+    /// Highest outlier score (views against the channel's own median) first; unscored last.
+    Outlier,
+}
+
+/// Video formats, as `--format` of `results list` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VideoFormatArg {
+    /// Regular uploads.
+    Long,
+    /// YouTube Shorts.
+    Short,
+    /// Live streams (live, upcoming or past broadcasts).
+    Stream,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// An outlier score bound: a finite number (2 means three times the channel's median).
+///
+/// # Errors
+/// Text that is not a finite number, saying what is accepted.
+pub fn score_bound(text: &str) -> Result<f64, String> {
+    const ACCEPTED: &str = "a number such as 0.5, 2 or -0.25 (a score of 2 is three times the channel's median, 0 is typical, -0.5 is half)";
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("not a finite number; accepted: {ACCEPTED}")),
+    }
+}
+
+/// A growth window, as `--window` takes it.
+///
+/// # Errors
+/// Anything but 1h, 24h (1d), 7d or 30d, saying what is accepted.
+pub fn growth_window(text: &str) -> Result<GrowthWindow, String> {
+    text.parse::<GrowthWindow>()
+        .map_err(|e| format!("{}; accepted: {}", e.problem, e.accepted))
+}
 
 /// Runs a `results` subcommand.
 ///

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use clap::Args;
 use serde_json::json;
 
 use prismq_app::overview::health_name;
@@ -13,11 +14,18 @@ use prismq_domain::ports::{QueueStats, QuotaUsage, WorkerHealth, WorkerRecord};
 use prismq_domain::{TaskStatus, Timestamp};
 
 use super::workers::{held_back, held_section};
-use crate::args::StatsArgs;
 use crate::context::Ctx;
 use crate::exit::{CliResult, Exit};
 use crate::render::{self, Table};
 use crate::signals;
+
+/// `prismq stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Refresh every 2 seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
 
 /// Runs `stats`.
 ///

@@ -1,5 +1,6 @@
 //! `prismq tasks list|show|cancel|retry`.
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use prismq_domain::lease::MAX_LAPSES;
@@ -7,10 +8,51 @@ use prismq_domain::ports::TaskFilter;
 use prismq_domain::Task;
 
 use super::parse;
-use crate::args::{TaskListArgs, TasksCommand};
 use crate::context::Ctx;
 use crate::exit::CliResult;
 use crate::render::{self, Table};
+
+/// `prismq tasks …`.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Tasks, newest first.
+    List(TaskListArgs),
+    /// One task with its log.
+    Show {
+        /// The task id.
+        id: i64,
+    },
+    /// Cancel a queued, claimed or running task.
+    Cancel {
+        /// The task id.
+        id: i64,
+    },
+    /// Send a failed (dead-lettered) task back to the queue.
+    Retry {
+        /// The task id.
+        id: i64,
+    },
+}
+
+/// Filters of `tasks list`.
+#[derive(Debug, Args)]
+pub struct TaskListArgs {
+    /// queued, claimed, running, completed, failed or cancelled.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only this task type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub task_type: Option<String>,
+    /// At most this many (1-10000).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: u32,
+    /// Only tasks with a smaller id (the next page: pass the last id shown).
+    #[arg(long, value_name = "ID")]
+    pub before: Option<i64>,
+    /// Only tasks the schedule with this name enqueued (its slots and run-nows).
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
+}
 
 /// Runs a `tasks` subcommand.
 ///

@@ -8,9 +8,9 @@ use clap::Args;
 
 use prismq_domain::ports::validation::{Outcome, ValidateOptions, ValidationReport};
 
-use crate::args::GlobalArgs;
 use crate::context::load_options;
 use crate::exit::{CliResult, Exit};
+use crate::global_args::GlobalArgs;
 use crate::render;
 
 /// `prismq validate`.

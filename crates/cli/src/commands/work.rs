@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,12 +26,51 @@ use prismq_domain::{ClaimingStrategy, TaskStatus};
 use prismq_server::worker_metrics::{self, Instrumented, WorkerMetrics};
 
 use super::parse;
-use crate::args::WorkArgs;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress;
 use crate::render::{self, Table};
 use crate::signals;
+
+/// `prismq work`.
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// Concurrent worker loops (default worker.concurrency: the number of CPUs).
+    #[arg(long, short = 'c', value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// fifo, lifo, priority or weighted_random (default worker.strategy).
+    #[arg(long, value_name = "STRATEGY")]
+    pub strategy: Option<String>,
+    /// Only these task types (comma-separated or repeated; default all registered).
+    #[arg(long, value_name = "TYPE", value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Stop when no eligible task is left.
+    #[arg(long)]
+    pub drain: bool,
+    /// Claim at most this many tasks, then stop once they are finished.
+    #[arg(long, value_name = "N")]
+    pub max_tasks: Option<u64>,
+    /// Work for the queue of the `prismq serve` at this URL, over its API: no database file
+    /// and no database password here. The key (scope work) comes from --api-key-file or
+    /// PRISMQ_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The file holding the API key for --server (instead of PRISMQ_API_KEY).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub api_key_file: Option<std::path::PathBuf>,
+    /// Trust the certificates in this PEM file for an https:// --server, besides the
+    /// bundled web roots: a private CA, or the server's self-signed certificate
+    /// [worker.server_ca_cert].
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Serve this worker's Prometheus metrics at http://ADDR/metrics (a loopback address
+    /// unless --metrics-insecure-bind).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind: Option<String>,
+    /// Serve the metrics on an address other machines can reach (no key protects them).
+    #[arg(long, requires = "metrics_bind")]
+    pub metrics_insecure_bind: bool,
+}
 
 /// How long a remote worker's claim waits on the server for a task (not when draining,
 /// which must learn at once that nothing is left).

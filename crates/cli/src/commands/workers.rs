@@ -3,16 +3,27 @@
 
 use std::time::Duration;
 
+use clap::Args;
 use serde::Serialize;
 
 use prismq_domain::ports::{HoldReason, WorkerHealth, WorkerRecord};
 use prismq_domain::{TaskType, Timestamp};
 
 use super::parse;
-use crate::args::WorkersArgs;
 use crate::context::Ctx;
 use crate::exit::CliResult;
 use crate::render::{self, Table};
+
+/// `prismq workers`.
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    /// `prune`: remove stopped and stale workers.
+    #[command(subcommand)]
+    pub action: Option<crate::commands::workers_prune::WorkersCommand>,
+    /// A worker silent for longer than this is shown as stale (default: 3 heartbeats).
+    #[arg(long, value_name = "DURATION")]
+    pub stale_after: Option<String>,
+}
 
 /// Runs `workers`.
 ///
