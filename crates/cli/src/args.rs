@@ -6,8 +6,6 @@
 
 use clap::{Parser, Subcommand};
 
-/// The result order `collect --order` takes, which `results` declares.
-pub use crate::commands::results::OrderArg;
 use crate::exit::EXIT_CODES_HELP;
 use crate::global_args::GlobalArgs;
 

@@ -128,12 +128,14 @@ async fn https_with_a_self_signed_certificate_trusted_through_a_ca_file() {
     let mut plain = RemoteOptions::new(&url, key.clone()).unwrap();
     plain.retry_for = std::time::Duration::ZERO;
     let refused = RemoteStore::new(plain).unwrap().check().await.unwrap_err();
+    // A TLS refusal, not a server that is not up yet: trying again cannot help.
     match &refused {
-        ClientError::Unreachable { message, .. } => {
+        ClientError::Untrusted { message, .. } => {
             assert!(message.contains("certificate"), "{message}")
         }
         e => panic!("{e:?}"),
     }
+    assert!(refused.to_string().contains("--ca-cert"), "{refused}");
 
     // With it: served, and a worker's calls go through.
     let mut trusted = RemoteOptions::new(&url, key).unwrap();

@@ -20,7 +20,7 @@ use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, TaskTyp
 
 use super::enqueue::{ChannelArgs, KeywordArgs, TaskKind, TrendingArgs, VideosArgs};
 use super::{enqueue, results};
-use crate::args::OrderArg;
+use crate::commands::results::OrderArg;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::progress;
