@@ -9,10 +9,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::StorageError;
-use prismq_domain::ports::{
-    ApiKeyStore, Clock, Enqueued, QuotaLedger, ResultStore, ScheduleStore, SystemClock, TaskLog,
-    TaskQueue, TrackedVideos, WorkNotifier, WorkerRegistry,
-};
+use prismq_domain::ports::{Clock, Enqueued, SystemClock};
 use prismq_domain::{NewTask, PortError, ValidationError};
 
 use crate::config::Config;
@@ -26,71 +23,8 @@ pub use plugins::{
     check_ready, diagnose, quota_buckets_by_type, quota_limits, BucketLimit, PluginContext,
     PluginEntry, PLUGINS,
 };
-
-/// The storage ports, usually all backed by one store.
-#[derive(Clone)]
-pub struct Ports {
-    /// The task queue.
-    pub queue: Arc<dyn TaskQueue>,
-    /// The worker registry.
-    pub workers: Arc<dyn WorkerRegistry>,
-    /// The task log.
-    pub logs: Arc<dyn TaskLog>,
-    /// The result store.
-    pub results: Arc<dyn ResultStore>,
-    /// The quota ledger.
-    pub quota: Arc<dyn QuotaLedger>,
-    /// The schedules.
-    pub schedules: Arc<dyn ScheduleStore>,
-    /// The API keys of `prismq serve`.
-    pub keys: Arc<dyn ApiKeyStore>,
-    /// Which videos are tracked (read by `refresh_stats`).
-    pub tracked: Arc<dyn TrackedVideos>,
-    /// Wakes idle workers when tasks are enqueued, for stores that push (PostgreSQL).
-    pub notifier: Option<Arc<dyn WorkNotifier>>,
-}
-
-impl fmt::Debug for Ports {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ports").finish_non_exhaustive()
-    }
-}
-
-impl Ports {
-    /// Every port from one store that implements them all (the SQLite store, the testkit's
-    /// `MemoryStore`).
-    pub fn from_store<S>(store: S) -> Ports
-    where
-        S: TaskQueue
-            + WorkerRegistry
-            + TaskLog
-            + ResultStore
-            + QuotaLedger
-            + ScheduleStore
-            + ApiKeyStore
-            + TrackedVideos
-            + 'static,
-    {
-        let s = Arc::new(store);
-        Ports {
-            queue: s.clone(),
-            workers: s.clone(),
-            logs: s.clone(),
-            results: s.clone(),
-            quota: s.clone(),
-            schedules: s.clone(),
-            keys: s.clone(),
-            tracked: s,
-            notifier: None,
-        }
-    }
-
-    /// The same ports with a work notifier (see [`Runtime::with_notifier`]).
-    pub fn with_notifier(mut self, notifier: Arc<dyn WorkNotifier>) -> Ports {
-        self.notifier = Some(notifier);
-        self
-    }
-}
+/// The storage ports an [`App`] holds (defined in the domain, shared with the contract suite).
+pub use prismq_domain::ports::Ports;
 
 /// Why the application could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -111,32 +45,27 @@ pub enum AppError {
 }
 
 /// The assembled application: every port, the clock, the handlers and the configuration.
+///
+/// The ports are read through it as fields (`app.queue`, `app.results`: it dereferences to
+/// its [`Ports`]).
 #[derive(Clone)]
 pub struct App {
-    /// The task queue.
-    pub queue: Arc<dyn TaskQueue>,
-    /// The worker registry.
-    pub workers: Arc<dyn WorkerRegistry>,
-    /// The task log.
-    pub logs: Arc<dyn TaskLog>,
-    /// The result store.
-    pub results: Arc<dyn ResultStore>,
-    /// The quota ledger.
-    pub quota: Arc<dyn QuotaLedger>,
-    /// The schedules.
-    pub schedules: Arc<dyn ScheduleStore>,
-    /// The API keys of `prismq serve`.
-    pub keys: Arc<dyn ApiKeyStore>,
-    /// Which videos are tracked.
-    pub tracked: Arc<dyn TrackedVideos>,
-    /// Wakes idle workers on enqueue, when the store pushes notices.
-    pub notifier: Option<Arc<dyn WorkNotifier>>,
+    /// The storage ports.
+    pub ports: Ports,
     /// The clock every "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// The registered handlers.
     pub registry: Arc<PluginRegistry>,
     /// The configuration it was built from.
     pub config: Config,
+}
+
+impl std::ops::Deref for App {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
 }
 
 impl fmt::Debug for App {
@@ -157,15 +86,7 @@ impl App {
         config: Config,
     ) -> App {
         App {
-            queue: ports.queue,
-            workers: ports.workers,
-            logs: ports.logs,
-            results: ports.results,
-            quota: ports.quota,
-            schedules: ports.schedules,
-            keys: ports.keys,
-            tracked: ports.tracked,
-            notifier: ports.notifier,
+            ports,
             clock,
             registry,
             config,

@@ -161,8 +161,8 @@ pub fn router(app: App, options: ServerOptions) -> Router {
 pub fn router_until(mut app: App, options: ServerOptions, stopping: CancellationToken) -> Router {
     let metrics = metrics::Metrics::new();
     // Claims and outcomes through this server's handlers are counted for `/metrics`.
-    app.queue = Arc::new(queue_metrics::Instrumented::new(
-        app.queue,
+    app.ports.queue = Arc::new(queue_metrics::Instrumented::new(
+        app.ports.queue,
         metrics.queue.clone(),
     ));
     let state = ServerState {

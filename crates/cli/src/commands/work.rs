@@ -106,7 +106,7 @@ pub async fn run(ctx: &Ctx, args: WorkArgs) -> CliResult<Exit> {
                 Some(app.queue.clone()),
             )
             .await?;
-            app.queue = Arc::new(Instrumented::new(app.queue.clone(), m));
+            app.ports.queue = Arc::new(Instrumented::new(app.ports.queue.clone(), m));
             Some(served)
         }
         None => None,

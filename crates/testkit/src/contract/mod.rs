@@ -33,7 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use prismq_domain::ports::{
-    ApiKeyStore, Dump, Load, QuotaLedger, ResultStore, ScheduleStore, SchemaAdmin, TaskLog,
+    ApiKeyStore, Dump, Load, Ports, QuotaLedger, ResultStore, ScheduleStore, SchemaAdmin, TaskLog,
     TaskQueue, TrackedVideos, WorkerRegistry,
 };
 use prismq_domain::RetryPolicy;
@@ -50,24 +50,11 @@ pub struct ContractEnv {
     pub retry: RetryPolicy,
 }
 
-/// The ports under test, all backed by one fresh, empty store.
+/// The ports under test, all backed by one fresh, empty store (read through it as fields:
+/// `s.queue`, `s.results`; it dereferences to its [`Ports`]).
 pub struct Subject {
-    /// The task queue.
-    pub queue: Arc<dyn TaskQueue>,
-    /// The worker registry.
-    pub workers: Arc<dyn WorkerRegistry>,
-    /// The task log (the same store the queue writes lifecycle events to).
-    pub logs: Arc<dyn TaskLog>,
-    /// The result store.
-    pub results: Arc<dyn ResultStore>,
-    /// The quota ledger.
-    pub quota: Arc<dyn QuotaLedger>,
-    /// The schedule store (the same store the queue is).
-    pub schedules: Arc<dyn ScheduleStore>,
-    /// The API keys.
-    pub keys: Arc<dyn ApiKeyStore>,
-    /// The tracked-videos read (over the same store's results and tasks).
-    pub tracked: Arc<dyn TrackedVideos>,
+    /// The storage ports (the notifier, when an engine has one, is not under test here).
+    pub ports: Ports,
     /// Schema administration of the same database, for engines that have a schema (the
     /// in-memory fake has none: the `admin` obligations pass over it).
     pub admin: Option<Arc<dyn SchemaAdmin>>,
@@ -76,6 +63,14 @@ pub struct Subject {
     pub dump: Option<(Arc<dyn Dump>, Arc<dyn Load>)>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
+}
+
+impl std::ops::Deref for Subject {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
 }
 
 impl Subject {
@@ -92,16 +87,8 @@ impl Subject {
             + TrackedVideos
             + 'static,
     {
-        let store = Arc::new(store);
         Subject {
-            queue: store.clone(),
-            workers: store.clone(),
-            logs: store.clone(),
-            results: store.clone(),
-            quota: store.clone(),
-            schedules: store.clone(),
-            keys: store.clone(),
-            tracked: store,
+            ports: Ports::from_store(store),
             admin: None,
             dump: None,
             guard: Box::new(()),
