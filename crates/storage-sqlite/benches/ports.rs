@@ -6,7 +6,8 @@
 //! Run: `cargo bench -p prismq-storage-sqlite --bench ports`. `PRISMQ_BENCH_TASKS` sets the
 //! tasks per drain (default 20,000), `PRISMQ_BENCH_WORKERS` the worker counts (default
 //! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
-//! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_ONLY=drain|latency`
+//! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_AHEAD` the tasks of
+//! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_ONLY=drain|latency|region`
 //! one part. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine.
@@ -304,6 +305,69 @@ fn latency_figures(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// Issue 20's target 5: a worker with no region behind `PRISMQ_BENCH_AHEAD` tasks that
+/// require region GB, against the same claims on a queue of the same size with no regions,
+/// each strategy through the async port, rounds interleaved.
+fn region_figures(rt: &tokio::runtime::Runtime) {
+    let ahead = env_usize("PRISMQ_BENCH_AHEAD", 200_000);
+    let behind = CLAIMS * RUNS * ClaimingStrategy::ALL.len();
+    let dir = tempfile::tempdir().expect("dir");
+    let restricted = open(&dir.path().join("restricted.db"));
+    let open_queue = open(&dir.path().join("unrestricted.db"));
+    let gb = prismq_domain::task::Compatibility::with_region("GB").expect("region");
+    for first in (0..ahead).step_by(1000) {
+        let batch: Vec<NewTask> = (first..(first + 1000).min(ahead))
+            .map(|i| NewTask {
+                compatibility: gb.clone(),
+                ..task(i)
+            })
+            .collect();
+        restricted.enqueue_batch_blocking(&batch).expect("enqueue");
+    }
+    for first in (ahead..ahead + behind).step_by(1000) {
+        let batch: Vec<NewTask> = (first..(first + 1000).min(ahead + behind))
+            .map(task)
+            .collect();
+        restricted.enqueue_batch_blocking(&batch).expect("enqueue");
+    }
+    fill(&open_queue, ahead + behind);
+    let queues: [(&str, Arc<dyn TaskQueue>); 2] = [
+        ("no region, behind GB's tasks", Arc::new(restricted)),
+        ("no region, unrestricted queue", Arc::new(open_queue)),
+    ];
+    let mut p95: Vec<Vec<f64>> = vec![Vec::new(); 2 * ClaimingStrategy::ALL.len()];
+    for _ in 0..RUNS {
+        for (k, strategy) in ClaimingStrategy::ALL.into_iter().enumerate() {
+            for (q, (_, queue)) in queues.iter().enumerate() {
+                let req = request("region", strategy);
+                let mut samples = Vec::with_capacity(CLAIMS);
+                rt.block_on(async {
+                    for _ in 0..CLAIMS {
+                        let t = Instant::now();
+                        let c = queue.claim(&req).await.expect("claim").expect("a task");
+                        samples.push(t.elapsed());
+                        assert!(c.task.compatibility.region.is_none());
+                        queue.start(&c.lease).await.expect("start");
+                        queue.complete(&c.lease, None).await.expect("complete");
+                    }
+                });
+                p95[2 * k + q].push(percentile(&mut samples, 0.95));
+            }
+        }
+    }
+    println!("\n## A worker with no region behind {ahead} tasks that require GB");
+    println!("\n{CLAIMS} claims per round, {RUNS} rounds; median p95 of the rounds (min–max)\n");
+    println!("| strategy | behind GB's tasks | unrestricted | ratio |\n|---|---|---|---|");
+    for (k, strategy) in ClaimingStrategy::ALL.into_iter().enumerate() {
+        let (a, alo, ahi) = median_spread(p95[2 * k].clone());
+        let (b, blo, bhi) = median_spread(p95[2 * k + 1].clone());
+        println!(
+            "| {strategy} | {a:.0} µs ({alo:.0}–{ahi:.0}) | {b:.0} µs ({blo:.0}–{bhi:.0}) | {:.2} |",
+            a / b
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -316,5 +380,8 @@ fn main() {
     }
     if only.is_empty() || only == "latency" {
         latency_figures(&rt);
+    }
+    if only.is_empty() || only == "region" {
+        region_figures(&rt);
     }
 }

@@ -16,19 +16,22 @@ use crate::error::map_err;
 use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
-/// Oldest eligible queued task of one type (FIFO order).
+/// Oldest eligible queued task of one type and one region (FIFO order). `?3` is the region,
+/// NULL for tasks that require none: `IS` makes either an equality on the index's key, so a
+/// probe reads the entries of its own region only.
 pub(crate) const PROBE_FIFO: &str =
     "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_time
-    WHERE status = 'queued' AND type = ?1 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
+    WHERE status = 'queued' AND type = ?1 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after, id LIMIT 1";
-/// Newest eligible queued task of one type (LIFO order).
+/// Newest eligible queued task of one type and one region (LIFO order).
 pub(crate) const PROBE_LIFO: &str =
     "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_time
-    WHERE status = 'queued' AND type = ?1 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
+    WHERE status = 'queued' AND type = ?1 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after DESC, id DESC LIMIT 1";
-/// Oldest eligible queued task of one type at one priority level.
-pub(crate) const PROBE_LEVEL: &str = "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_priority
-    WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND run_after <= ?2 AND (region IS NULL OR region = ?3)
+/// Oldest eligible queued task of one type and one region at one priority level.
+pub(crate) const PROBE_LEVEL: &str =
+    "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_priority
+    WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after, id LIMIT 1";
 /// In-flight tasks whose lease lapsed, oldest lapse first; only task ?2 when it is not NULL.
 pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, claimed_by
@@ -75,7 +78,15 @@ const TAKE_AND_START: &str = take_sql!("running", "?5");
 /// A candidate's position in claim order: (run_after, id).
 type Key = (i64, i64);
 
-fn probe(
+/// The regions whose tasks a worker may take, as the probes' `?3`: tasks that require none
+/// (NULL) and, for a worker serving a region, that region's.
+pub fn claim_regions(region: Option<&str>) -> impl Iterator<Item = Option<&str>> {
+    std::iter::once(None).chain(region.map(Some))
+}
+
+/// The candidate a probe statement (`PROBE_FIFO`, `PROBE_LIFO` or `PROBE_LEVEL` with its
+/// `level`) finds for one type and one region of [`claim_regions`].
+fn probe_region(
     tx: &Transaction<'_>,
     sql: &str,
     task_type: &str,
@@ -93,6 +104,26 @@ fn probe(
         }),
     };
     row.optional().map_err(map_err)
+}
+
+/// The best candidate of one type for a worker serving `region`: one probe per region it
+/// may take ([`claim_regions`]), the earliest (latest with `newest`) of their answers.
+fn probe(
+    tx: &Transaction<'_>,
+    sql: &str,
+    task_type: &str,
+    now: i64,
+    region: Option<&str>,
+    level: Option<u8>,
+    newest: bool,
+) -> Result<Option<Key>, PortError> {
+    let mut found = Vec::with_capacity(2);
+    for r in claim_regions(region) {
+        if let Some(k) = probe_region(tx, sql, task_type, now, r, level)? {
+            found.push(k);
+        }
+    }
+    Ok(best(found.into_iter(), newest))
 }
 
 fn best(keys: impl Iterator<Item = Key>, newest: bool) -> Option<Key> {
@@ -346,8 +377,9 @@ fn pick(
 ) -> Result<Option<Key>, PortError> {
     let per_type = |sql: &str, level: Option<u8>| -> Result<Vec<Key>, PortError> {
         let mut found = Vec::new();
+        let newest = sql == PROBE_LIFO;
         for t in types {
-            if let Some(k) = probe(tx, sql, t, now, region, level)? {
+            if let Some(k) = probe(tx, sql, t, now, region, level, newest)? {
                 found.push(k);
             }
         }

@@ -42,10 +42,11 @@ use prismq_domain::ports::Clock;
 use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
-pub use claims::CLAIM_QUERIES;
+pub use claims::{claim_regions, CLAIM_QUERIES};
 pub use connection::{check_path, default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
+pub use queue::list_statement;
 pub use results::{
     find_sql, query_sql, query_statements, sample_sql, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL,
     VIDEO_ROWS_SQL,

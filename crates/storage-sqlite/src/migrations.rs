@@ -60,6 +60,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0008_one_record_per_video.up.sql"),
         down: include_str!("../migrations/0008_one_record_per_video.down.sql"),
     },
+    Migration {
+        version: 9,
+        name: "region_claim_indexes",
+        up: include_str!("../migrations/0009_region_claim_indexes.up.sql"),
+        down: include_str!("../migrations/0009_region_claim_indexes.down.sql"),
+    },
 ];
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.

@@ -26,10 +26,16 @@ const INSERT_TASK: &str = "INSERT INTO task_queue
 
 /// Counts per (type, status), from the trigger-kept table (a handful of rows).
 pub(crate) const STATS_COUNTS: &str = "SELECT type, status, n FROM queue_counts WHERE n > 0";
-/// The oldest eligible queued task of one type: one index probe.
+/// The oldest eligible queued task of one type and one region (`?3`, NULL for none): one
+/// index probe.
 pub(crate) const STATS_OLDEST: &str =
     "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
-     WHERE status = 'queued' AND type = ?1 AND run_after <= ?2";
+     WHERE status = 'queued' AND type = ?1 AND region IS ?3 AND run_after <= ?2";
+/// The next region after `?2` that queued tasks of one type require: one index probe, so the
+/// regions of a type are walked one key at a time (a loose index scan), never entry by entry.
+pub(crate) const STATS_NEXT_REGION: &str =
+    "SELECT region FROM task_queue INDEXED BY ix_queue_claim_time
+     WHERE status = 'queued' AND type = ?1 AND region > ?2 ORDER BY region LIMIT 1";
 
 /// Tasks in one final status that finished at or after an instant (`ix_queue_finished` range).
 pub(crate) const STATS_FINISHED: &str =
@@ -176,38 +182,7 @@ impl SqliteStore {
 
     fn list_blocking(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
         prismq_domain::ports::check_page_limit(filter.limit)?;
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM task_queue WHERE 1 = 1");
-        let mut args: Vec<SqlValue> = Vec::new();
-        if let Some(st) = filter.status {
-            sql.push_str(" AND status = ?");
-            args.push(SqlValue::Text(st.as_str().into()));
-        }
-        if let Some(t) = &filter.task_type {
-            sql.push_str(" AND type = ?");
-            args.push(SqlValue::Text(t.as_str().into()));
-        }
-        if let Some(id) = filter.before_id {
-            sql.push_str(" AND id < ?");
-            args.push(SqlValue::Integer(id.0));
-        }
-        if let Some(before) = filter.finished_before {
-            sql.push_str(" AND finished_at < ?");
-            args.push(SqlValue::Integer(before.as_millisecond()));
-        }
-        if let Some(prefix) = &filter.key_prefix {
-            // A range of the idempotency index (keys compare bytewise), then the prefix test
-            // itself, which also holds where the range has no upper bound.
-            sql.push_str(" AND idempotency_key >= ? AND substr(idempotency_key, 1, length(?)) = ?");
-            args.push(SqlValue::Text(prefix.clone()));
-            args.push(SqlValue::Text(prefix.clone()));
-            args.push(SqlValue::Text(prefix.clone()));
-            if let Some(upper) = prismq_domain::ports::prefix_upper_bound(prefix) {
-                sql.push_str(" AND idempotency_key < ?");
-                args.push(SqlValue::Text(upper));
-            }
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?");
-        args.push(SqlValue::Integer(i64::from(filter.limit)));
+        let (sql, args) = list_statement(filter, TASK_COLUMNS);
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
             let rows = stmt
@@ -325,14 +300,28 @@ impl SqliteStore {
             counts.sort_by(|a, b| (&a.task_type, a.status).cmp(&(&b.task_type, b.status)));
             let mut oldest: Option<i64> = None;
             let mut probe = conn.prepare_cached(STATS_OLDEST).map_err(map_err)?;
+            let mut next_region = conn.prepare_cached(STATS_NEXT_REGION).map_err(map_err)?;
             for c in counts.iter().filter(|c| c.status == TaskStatus::Queued) {
-                let m: Option<i64> = probe
-                    .query_row(params![c.task_type.as_str(), now], |r| r.get(0))
-                    .map_err(map_err)?;
-                oldest = match (oldest, m) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                let t = c.task_type.as_str();
+                // Tasks without a region first, then each region the type's tasks require.
+                let mut region: Option<String> = None;
+                loop {
+                    let m: Option<i64> = probe
+                        .query_row(params![t, now, region], |r| r.get(0))
+                        .map_err(map_err)?;
+                    oldest = match (oldest, m) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    let after = region.take().unwrap_or_default();
+                    region = next_region
+                        .query_row(params![t, after], |r| r.get(0))
+                        .optional()
+                        .map_err(map_err)?;
+                    if region.is_none() {
+                        break;
+                    }
+                }
             }
             let oldest_eligible = oldest
                 .map(|ms| crate::codec::ts(0, ms))
@@ -441,4 +430,57 @@ impl TaskQueue for SqliteStore {
 /// Details attached to a failure log entry.
 pub(crate) fn failure_details(failure: &Failure, attempts: u32) -> Value {
     json!({ "class": failure.class, "attempt": attempts })
+}
+
+/// The statement [`TaskQueue::list`](prismq_domain::ports::TaskQueue::list) runs for
+/// `filter`, selecting `columns`, with its arguments: `… ORDER BY id DESC LIMIT n`, a walk of
+/// ids down from the newest (or from the keyset bound) that stops after `n` matches. An
+/// in-flight status (`claimed`, `running`) is read from `ix_queue_lease`, which holds only
+/// in-flight tasks (as many as the workers run), and sorts those: walking ids for a status so
+/// few tasks have would read most of the table.
+pub fn list_statement(filter: &TaskFilter, columns: &str) -> (String, Vec<SqlValue>) {
+    let in_flight = matches!(
+        filter.status,
+        Some(TaskStatus::Claimed | TaskStatus::Running)
+    );
+    let mut sql = if in_flight {
+        format!(
+            "SELECT {columns} FROM task_queue INDEXED BY ix_queue_lease \
+             WHERE status IN ('claimed', 'running')"
+        )
+    } else {
+        format!("SELECT {columns} FROM task_queue WHERE 1 = 1")
+    };
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(st) = filter.status {
+        sql.push_str(" AND status = ?");
+        args.push(SqlValue::Text(st.as_str().into()));
+    }
+    if let Some(t) = &filter.task_type {
+        sql.push_str(" AND type = ?");
+        args.push(SqlValue::Text(t.as_str().into()));
+    }
+    if let Some(id) = filter.before_id {
+        sql.push_str(" AND id < ?");
+        args.push(SqlValue::Integer(id.0));
+    }
+    if let Some(before) = filter.finished_before {
+        sql.push_str(" AND finished_at < ?");
+        args.push(SqlValue::Integer(before.as_millisecond()));
+    }
+    if let Some(prefix) = &filter.key_prefix {
+        // A range of the idempotency index (keys compare bytewise), then the prefix test
+        // itself, which also holds where the range has no upper bound.
+        sql.push_str(" AND idempotency_key >= ? AND substr(idempotency_key, 1, length(?)) = ?");
+        args.push(SqlValue::Text(prefix.clone()));
+        args.push(SqlValue::Text(prefix.clone()));
+        args.push(SqlValue::Text(prefix.clone()));
+        if let Some(upper) = prismq_domain::ports::prefix_upper_bound(prefix) {
+            sql.push_str(" AND idempotency_key < ?");
+            args.push(SqlValue::Text(upper));
+        }
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(SqlValue::Integer(i64::from(filter.limit)));
+    (sql, args)
 }

@@ -18,6 +18,16 @@ fn open(path: &Path) -> Result<SqliteStore, StoreError> {
     SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock))
 }
 
+/// The versions `migrate_down(to)` reverts from the newest: newest first.
+fn down_to(to: i64) -> Vec<i64> {
+    (to + 1..=migrations::latest_version()).rev().collect()
+}
+
+/// The versions `migrate_up(None)` applies after `migrate_down(from)`: oldest first.
+fn up_from(from: i64) -> Vec<i64> {
+    (from + 1..=migrations::latest_version()).collect()
+}
+
 fn sha(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
@@ -158,7 +168,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
     };
     assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
 
-    assert_eq!(store.migrate_down(1).unwrap(), vec![8, 7, 6, 5, 4, 3, 2]);
+    assert_eq!(store.migrate_down(1).unwrap(), down_to(1));
     assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
     // v1 reads task_logs directly: the same entries in the same order.
     let v1: Vec<String> = conn
@@ -170,7 +180,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         .unwrap();
     assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(store.migrate_up(None).unwrap(), up_from(1));
     assert_eq!(logs(&store, &ids), before, "up reads the same log");
     // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
     // doubling an entry, and new entries number after the stored ones.
@@ -232,7 +242,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00"), Some(2.0));
 
-    assert_eq!(store.migrate_down(3).unwrap(), vec![8, 7, 6, 5, 4]);
+    assert_eq!(store.migrate_down(3).unwrap(), down_to(3));
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'outlier%' OR name = 'video_format'",
@@ -254,7 +264,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
         .unwrap();
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6, 7, 8]);
+    assert_eq!(store.migrate_up(None).unwrap(), up_from(3));
     assert_eq!(
         score("v00"),
         None,
@@ -289,7 +299,7 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         [],
     )
     .unwrap();
-    assert_eq!(store.migrate_down(6).unwrap(), vec![8, 7]);
+    assert_eq!(store.migrate_down(6).unwrap(), down_to(6));
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'growth%'",
@@ -298,7 +308,7 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         )
         .unwrap();
     assert_eq!(columns, 0);
-    assert_eq!(store.migrate_up(None).unwrap(), vec![7, 8]);
+    assert_eq!(store.migrate_up(None).unwrap(), up_from(6));
     let growth = || -> Option<f64> {
         conn.query_row(
             "SELECT growth_24h FROM results WHERE source_id = 'g1'",
@@ -553,7 +563,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.db");
     let store = open(&path).unwrap();
-    assert_eq!(store.migrate_down(7).unwrap(), vec![8]);
+    assert_eq!(store.migrate_down(7).unwrap(), down_to(7));
     let conn = Connection::open(&path).unwrap();
     let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
     let row = |source: &str,
@@ -597,7 +607,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     );
     row("youtube_api", "w", 5, None, t0, 3, "{}");
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![8]);
+    assert_eq!(store.migrate_up(None).unwrap(), up_from(7));
     let v = store.find_blocking("v").unwrap();
     assert_eq!(v.len(), 1, "one record for the video");
     let v = &v[0];
@@ -674,7 +684,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
         "the seed-era view still answers per (source, source_id)"
     );
 
-    assert_eq!(store.migrate_down(7).unwrap(), vec![8]);
+    assert_eq!(store.migrate_down(7).unwrap(), down_to(7));
     assert_eq!(
         table("SELECT source, source_id FROM results ORDER BY source_id, source"),
         [
@@ -712,7 +722,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
         .unwrap();
     assert_eq!(per_row, 3, "each row has the whole history");
     // And up again: one record, its history not doubled.
-    assert_eq!(store.migrate_up(None).unwrap(), vec![8]);
+    assert_eq!(store.migrate_up(None).unwrap(), up_from(7));
     assert_eq!(store.find_blocking("v").unwrap().len(), 1);
     assert_eq!(history("v").len(), 3);
 }

@@ -20,6 +20,7 @@ use prismq_domain::ports::validation::{CheckResult, Outcome};
 pub const STATS_QUERIES: &[(&str, &str)] = &[
     ("stats counts", crate::queue::STATS_COUNTS),
     ("stats oldest eligible", crate::queue::STATS_OLDEST),
+    ("stats next region", crate::queue::STATS_NEXT_REGION),
     ("stats recent finishes", crate::queue::STATS_FINISHED),
 ];
 
