@@ -7,7 +7,8 @@
 //! tasks per drain (default 20,000), `PRISMQ_BENCH_WORKERS` the worker counts (default
 //! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
 //! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_AHEAD` the tasks of
-//! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_ONLY=drain|latency|region`
+//! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
+//! `PRISMQ_BENCH_ONLY=drain|latency|load|region`
 //! one part. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine.
@@ -368,6 +369,32 @@ fn region_figures(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// Issue 20's target 4: loading `PRISMQ_BENCH_LOAD` tasks (default 200,000) in batches of
+/// 1,000 through `enqueue_batch`, against the bare loop's batch insert, runs interleaved.
+fn load_figures() {
+    let n = env_usize("PRISMQ_BENCH_LOAD", 200_000);
+    let mut bare = Vec::new();
+    let mut ours = Vec::new();
+    for _ in 0..RUNS {
+        let dir = tempfile::tempdir().expect("dir");
+        bare.push(
+            n as f64
+                / minimal::fill(&dir.path().join("minimal.db"), n, TYPE, payload).as_secs_f64(),
+        );
+        let store = open(&dir.path().join("q.db"));
+        ours.push(n as f64 / fill(&store, n).as_secs_f64());
+    }
+    let (b, blo, bhi) = median_spread(bare.clone());
+    let (o, olo, ohi) = median_spread(ours.clone());
+    let ratios: Vec<f64> = ours.iter().zip(&bare).map(|(o, b)| o / b).collect();
+    let (r, rlo, rhi) = median_spread(ratios);
+    println!("\n## Loading {n} tasks (200-byte params) in batches of 1,000, {RUNS} runs\n");
+    println!("| | tasks/s (min–max) |\n|---|---|");
+    println!("| minimal bare loop | {b:.0} ({blo:.0}–{bhi:.0}) |");
+    println!("| `enqueue_batch` | {o:.0} ({olo:.0}–{ohi:.0}) |");
+    println!("| ratio | {r:.2} ({rlo:.2}–{rhi:.2}) |");
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -380,6 +407,9 @@ fn main() {
     }
     if only.is_empty() || only == "latency" {
         latency_figures(&rt);
+    }
+    if only.is_empty() || only == "load" {
+        load_figures();
     }
     if only.is_empty() || only == "region" {
         region_figures(&rt);

@@ -21,8 +21,7 @@ use crate::SqliteStore;
 const INSERT_TASK: &str = "INSERT INTO task_queue
     (type, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, created_at, updated_at)
     VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?6, ?7, ?8, ?8)
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id";
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 
 /// Counts per (type, status), from the trigger-kept table (a handful of rows).
 pub(crate) const STATS_COUNTS: &str = "SELECT type, status, n FROM queue_counts WHERE n > 0";
@@ -77,29 +76,29 @@ impl SqliteStore {
         task: &NewTask,
         now: i64,
     ) -> Result<Enqueued, PortError> {
+        // No `RETURNING`: SQLite builds a temporary table for each statement that returns
+        // rows; the new row's id is the connection's last insert rowid (the count trigger's
+        // insert does not change it once the trigger ends), and nothing inserted means the key
+        // was taken.
         let mut stmt = tx.prepare_cached(INSERT_TASK).map_err(map_err)?;
-        let id: Option<i64> = stmt
-            .query_row(
-                params![
-                    p.task_type,
-                    p.params,
-                    p.priority,
-                    p.max_attempts,
-                    p.run_after.unwrap_or(now),
-                    p.key,
-                    p.compatibility,
-                    now
-                ],
-                |r| r.get(0),
-            )
-            .optional()
+        let inserted = stmt
+            .execute(params![
+                p.task_type,
+                p.params,
+                p.priority,
+                p.max_attempts,
+                p.run_after.unwrap_or(now),
+                p.key,
+                p.compatibility,
+                now
+            ])
             .map_err(map_err)?;
-        match id {
-            Some(id) => Ok(Enqueued {
-                id: TaskId(id),
+        match inserted {
+            1 => Ok(Enqueued {
+                id: TaskId(tx.last_insert_rowid()),
                 duplicate: false,
             }),
-            None => {
+            _ => {
                 let (id, existing_type, existing_params): (i64, String, String) = tx
                     .prepare_cached(
                         "SELECT id, type, params FROM task_queue WHERE idempotency_key = ?1",
