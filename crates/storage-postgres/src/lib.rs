@@ -44,6 +44,7 @@ use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
+pub use queue::{list_statement, ListArg};
 pub use results::{query_statements, QueryStatement};
 
 pub use error::StoreError;

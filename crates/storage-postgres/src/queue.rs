@@ -173,38 +173,8 @@ impl PostgresStore {
 
     async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>, PortError> {
         prismq_domain::ports::check_page_limit(filter.limit)?;
-        let status_s = filter.status.map(|s| s.as_str().to_owned());
-        let type_s = filter.task_type.as_ref().map(|t| t.as_str().to_owned());
-        let before = filter.before_id.map(|i| i.0);
-        let finished = filter.finished_before.map(|t| t.as_millisecond());
-        let limit = i64::from(filter.limit);
-        let mut sql = format!("SELECT {TASK_COLUMNS} FROM task_queue WHERE true");
-        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        if let Some(s) = &status_s {
-            args.push(s);
-            sql.push_str(&format!(" AND status = ${}", args.len()));
-        }
-        if let Some(t) = &type_s {
-            args.push(t);
-            sql.push_str(&format!(" AND type = ${}", args.len()));
-        }
-        if let Some(b) = &before {
-            args.push(b);
-            sql.push_str(&format!(" AND id < ${}", args.len()));
-        }
-        if let Some(f) = &finished {
-            args.push(f);
-            sql.push_str(&format!(" AND finished_at < ${}", args.len()));
-        }
-        if let Some(p) = &filter.key_prefix {
-            args.push(p);
-            sql.push_str(&format!(
-                " AND starts_with(idempotency_key, ${})",
-                args.len()
-            ));
-        }
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+        let (sql, args) = list_statement(filter, TASK_COLUMNS);
+        let args: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as _).collect();
         let client = self.client().await?;
         let stmt = client.prepare_cached(&sql).await.map_err(map_err)?;
         let rows = client.query(&stmt, &args).await.map_err(map_err)?;
@@ -434,4 +404,47 @@ impl TaskQueue for PostgresStore {
 /// Details attached to a failure log entry.
 pub(crate) fn failure_details(failure: &Failure, attempts: u32) -> Value {
     json!({ "class": failure.class, "attempt": attempts })
+}
+
+/// A bound parameter of [`list_statement`].
+pub type ListArg = Box<dyn ToSql + Sync + Send>;
+
+/// The statement [`TaskQueue::list`](prismq_domain::ports::TaskQueue::list) runs for
+/// `filter`, selecting `columns`, with its arguments: `… ORDER BY id DESC LIMIT n`. An
+/// in-flight status (`claimed`, `running`) also states the literal `status IN ('claimed',
+/// 'running')`, which lets the planner read `ix_queue_lease` (only in-flight tasks, as many as
+/// the workers run) and sort those, instead of walking ids down from the newest past every
+/// other task.
+pub fn list_statement(filter: &TaskFilter, columns: &str) -> (String, Vec<ListArg>) {
+    let mut sql = format!("SELECT {columns} FROM task_queue WHERE true");
+    let mut args: Vec<ListArg> = Vec::new();
+    if let Some(s) = filter.status {
+        if matches!(s, TaskStatus::Claimed | TaskStatus::Running) {
+            sql.push_str(" AND status IN ('claimed', 'running')");
+        }
+        args.push(Box::new(s.as_str().to_owned()));
+        sql.push_str(&format!(" AND status = ${}", args.len()));
+    }
+    if let Some(t) = &filter.task_type {
+        args.push(Box::new(t.as_str().to_owned()));
+        sql.push_str(&format!(" AND type = ${}", args.len()));
+    }
+    if let Some(b) = filter.before_id {
+        args.push(Box::new(b.0));
+        sql.push_str(&format!(" AND id < ${}", args.len()));
+    }
+    if let Some(f) = filter.finished_before {
+        args.push(Box::new(f.as_millisecond()));
+        sql.push_str(&format!(" AND finished_at < ${}", args.len()));
+    }
+    if let Some(p) = &filter.key_prefix {
+        args.push(Box::new(p.clone()));
+        sql.push_str(&format!(
+            " AND starts_with(idempotency_key, ${})",
+            args.len()
+        ));
+    }
+    args.push(Box::new(i64::from(filter.limit)));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+    (sql, args)
 }

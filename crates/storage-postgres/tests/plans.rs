@@ -162,3 +162,83 @@ async fn an_enqueue_wakes_a_waiting_worker_within_milliseconds() {
         .unwrap();
     assert!(!signal.wait(Duration::from_millis(300)).await);
 }
+
+/// The task list filtered by an in-flight status reads only in-flight tasks from
+/// `ix_queue_lease` (their ids are the oldest under FIFO claiming, so a walk of ids down
+/// from the newest would pass every other task), and returns them newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_flight_status_is_listed_from_the_lease_index() {
+    use prismq_domain::ports::TaskFilter;
+    use prismq_domain::TaskStatus;
+    use prismq_storage_postgres::list_statement;
+    let schema = common::fresh_schema("inflight");
+    let store = common::store_in(&schema);
+    let tasks: Vec<NewTask> = (0..20_000)
+        .map(|i| NewTask::new(tt("a"), json!({ "i": i })))
+        .collect();
+    for chunk in tasks.chunks(5_000) {
+        store.enqueue_batch(chunk.to_vec()).await.unwrap();
+    }
+    let req = ClaimRequest {
+        worker: WorkerId::new("w").unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    };
+    let mut running = Vec::new();
+    for _ in 0..5 {
+        running.push(store.claim_and_start(&req).await.unwrap().unwrap().task.id);
+    }
+    let claimed = store.claim(&req).await.unwrap().unwrap().task.id;
+    running.reverse();
+    let client = store.connection().await.unwrap();
+    // A prepared statement run often gets a generic plan, which cannot see the status bound:
+    // the statement must reach the in-flight index without it.
+    client
+        .batch_execute("ANALYZE; SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    for (status, want) in [
+        (TaskStatus::Running, running.clone()),
+        (TaskStatus::Claimed, vec![claimed]),
+    ] {
+        let filter = TaskFilter {
+            status: Some(status),
+            limit: 50,
+            ..TaskFilter::default()
+        };
+        // The generic plan, as a prepared statement gets once it is reused: PREPARE, then
+        // EXPLAIN EXECUTE under force_generic_plan.
+        let (sql, _) = list_statement(&filter, "id");
+        let name = format!("inflight_{status}");
+        client
+            .batch_execute(&format!("PREPARE {name} AS {sql}"))
+            .await
+            .unwrap();
+        let row = client
+            .query_one(
+                &format!("EXPLAIN (FORMAT JSON) EXECUTE {name}('{status}', 50)"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let plan: Value = row.get(0);
+        let text = serde_json::to_string(&plan).unwrap();
+        // An index scan of ix_queue_lease, or a bitmap scan built from it; never a walk of
+        // the table or of its primary key.
+        assert!(
+            text.contains("\"Index Name\":\"ix_queue_lease\""),
+            "{status}: {text}"
+        );
+        assert!(!text.contains("Seq Scan"), "{status}: {text}");
+        assert!(!text.contains("task_queue_pkey"), "{status}: {text}");
+        let listed: Vec<_> = store
+            .list(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(listed, want, "{status}: newest first");
+    }
+}
