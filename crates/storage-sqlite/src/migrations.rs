@@ -61,10 +61,10 @@ pub const MIGRATIONS: &[Migration] = &[
         down: include_str!("../migrations/0008_one_record_per_video.down.sql"),
     },
     Migration {
-        version: 9,
+        version: 10,
         name: "region_claim_indexes",
-        up: include_str!("../migrations/0009_region_claim_indexes.up.sql"),
-        down: include_str!("../migrations/0009_region_claim_indexes.down.sql"),
+        up: include_str!("../migrations/0010_region_claim_indexes.up.sql"),
+        down: include_str!("../migrations/0010_region_claim_indexes.down.sql"),
     },
 ];
 

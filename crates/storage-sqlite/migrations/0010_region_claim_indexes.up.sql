@@ -1,4 +1,4 @@
--- PrismQ schema v9: the claim indexes key on the task's region.
+-- PrismQ schema v10: the claim indexes key on the task's region.
 --
 -- A claim takes a task that requires no region, or the worker's own. With the region tested
 -- row by row after the index probe, a worker with no region behind 200,000 tasks that
