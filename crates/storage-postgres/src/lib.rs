@@ -285,6 +285,8 @@ impl PostgresStore {
         migrations::check(&client).await?;
         if self.inner.options.migrate {
             migrations::up(&mut client, None, self.now_ms()).await?;
+            let min_span = self.inner.options.outlier.growth_min_span_secs();
+            results::catch_up_growth(&mut client, min_span).await?;
         }
         Ok(())
     }
@@ -389,13 +391,19 @@ impl PostgresStore {
         migrations::status(&client).await
     }
 
-    /// Applies migrations up to `target` (default latest).
+    /// Applies migrations up to `target` (default latest), then, from schema v8 on,
+    /// computes the growth of the records still waiting for it (`growth_pending`).
     ///
     /// # Errors
     /// As [`migrations::up`].
     pub async fn migrate_up(&self, target: Option<i64>) -> Result<Vec<i64>, StoreError> {
         let mut client = self.raw_client().await?;
-        migrations::up(&mut client, target, self.now_ms()).await
+        let done = migrations::up(&mut client, target, self.now_ms()).await?;
+        if migrations::check(&client).await? >= migrations::GROWTH_CATCH_UP_VERSION {
+            let min_span = self.inner.options.outlier.growth_min_span_secs();
+            results::catch_up_growth(&mut client, min_span).await?;
+        }
+        Ok(done)
     }
 
     /// Reverts migrations down to `target`.

@@ -828,6 +828,58 @@ impl PostgresStore {
     }
 }
 
+/// Computes the growth of the records listed in `growth_pending` (schema v8: records merged
+/// by v7 or saved before v6, with history but no growth yet) as a save would, a thousand
+/// per transaction, removing each batch from the table in the same transaction; so an
+/// interrupted run resumes where it stopped and a finished one costs one empty read. The
+/// batch is locked `SKIP LOCKED`, so processes starting at once share the work. Run on
+/// `client` right after migrating (the store is not ready yet). Returns how many records
+/// it computed.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn catch_up_growth(
+    client: &mut deadpool_postgres::Object,
+    min_span_secs: i64,
+) -> Result<u64, PortError> {
+    let mut done = 0_u64;
+    loop {
+        let tx = client.transaction().await.map_err(map_err)?;
+        let ids: Vec<i64> = tx
+            .query(
+                "SELECT result_id FROM growth_pending ORDER BY result_id LIMIT 1000
+                 FOR UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            break;
+        }
+        for id in &ids {
+            refresh_growth(&tx, *id, None, None, min_span_secs).await?;
+        }
+        tx.execute(
+            "DELETE FROM growth_pending WHERE result_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        done += ids.len() as u64;
+    }
+    if done > 0 {
+        tracing::info!(
+            records = done,
+            "growth computed for records migrated without it"
+        );
+    }
+    Ok(done)
+}
+
 /// One statement of a results query and its arguments (the last one is its `LIMIT`).
 pub type QueryStatement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
 

@@ -60,7 +60,16 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0008_one_record_per_video.up.sql"),
         down: include_str!("../migrations/0008_one_record_per_video.down.sql"),
     },
+    Migration {
+        version: 9,
+        name: "growth_catch_up",
+        up: include_str!("../migrations/0009_growth_catch_up.up.sql"),
+        down: include_str!("../migrations/0009_growth_catch_up.down.sql"),
+    },
 ];
+
+/// The version that adds `growth_pending`, which the store empties after migrating.
+pub const GROWTH_CATCH_UP_VERSION: i64 = 9;
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.
 pub const SCHEMA: Migrations = Migrations::new(MIGRATIONS);

@@ -1127,6 +1127,52 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Computes the growth of the records listed in `growth_pending` (schema v9: records
+    /// merged by v8 or saved before v7, with history but no growth yet) as a save would, a
+    /// thousand per write transaction, removing each batch from the table in the same
+    /// transaction; so an interrupted run resumes where it stopped and a finished one costs
+    /// one empty read. Run after migrating. Returns how many records it computed.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn catch_up_growth_blocking(&self) -> Result<u64, PortError> {
+        let min_span = self.options().outlier.growth_min_span_secs();
+        let mut done = 0_u64;
+        loop {
+            let ids: Vec<i64> = self.read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT result_id FROM growth_pending ORDER BY result_id LIMIT 1000",
+                    )
+                    .map_err(map_err)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(map_err)?;
+                rows.collect::<Result<_, _>>().map_err(map_err)
+            })?;
+            let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+                break;
+            };
+            self.write(|tx| {
+                for id in &ids {
+                    refresh_growth(tx, *id, None, None, min_span)?;
+                }
+                tx.prepare_cached("DELETE FROM growth_pending WHERE result_id BETWEEN ?1 AND ?2")
+                    .and_then(|mut s| s.execute([first, last]))
+                    .map_err(map_err)?;
+                Ok(())
+            })?;
+            done += ids.len() as u64;
+        }
+        if done > 0 {
+            tracing::info!(
+                records = done,
+                "growth computed for records migrated without it"
+            );
+        }
+        Ok(done)
+    }
+}
+
 #[async_trait]
 impl ResultStore for SqliteStore {
     async fn save(

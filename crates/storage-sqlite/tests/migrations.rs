@@ -1,8 +1,10 @@
 //! Migrations and opening: schema snapshot, up/down round trips, refusal of newer or altered
 //! schemas, bad files, and PRAGMAs — all on real files in temporary directories.
 
+use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{
-    ClaimFilter, ClaimRequest, Failure, LogLevel, NewLogEntry, SystemClock, TaskEvent,
+    ClaimFilter, ClaimRequest, Failure, LogLevel, NewLogEntry, ResultOrder, ResultQuery,
+    SystemClock, TaskEvent,
 };
 use prismq_domain::schema::MigrationError;
 use prismq_domain::task::{NewTask, TaskId, TaskType, WorkerId};
@@ -158,7 +160,7 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
     };
     assert_eq!(stored(), 1, "under v2 only the handler's note is a row");
 
-    assert_eq!(store.migrate_down(1).unwrap(), vec![8, 7, 6, 5, 4, 3, 2]);
+    assert_eq!(store.migrate_down(1).unwrap(), vec![9, 8, 7, 6, 5, 4, 3, 2]);
     assert_eq!(stored(), 4 + 2 + 1, "down stores the row-held entries");
     // v1 reads task_logs directly: the same entries in the same order.
     let v1: Vec<String> = conn
@@ -170,7 +172,10 @@ fn the_attempt_log_survives_down_and_up_and_v1_claims_finish_under_v2() {
         .unwrap();
     assert_eq!(v1, ["claimed", "started", "progress", "completed"]);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        store.migrate_up(None).unwrap(),
+        vec![2, 3, 4, 5, 6, 7, 8, 9]
+    );
     assert_eq!(logs(&store, &ids), before, "up reads the same log");
     // Attempts claimed under v1 (entries already rows) finish under v2 without losing or
     // doubling an entry, and new entries number after the stored ones.
@@ -232,7 +237,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00"), Some(2.0));
 
-    assert_eq!(store.migrate_down(3).unwrap(), vec![8, 7, 6, 5, 4]);
+    assert_eq!(store.migrate_down(3).unwrap(), vec![9, 8, 7, 6, 5, 4]);
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'outlier%' OR name = 'video_format'",
@@ -254,7 +259,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
         .unwrap();
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6, 7, 8]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![4, 5, 6, 7, 8, 9]);
     assert_eq!(
         score("v00"),
         None,
@@ -269,7 +274,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
 }
 
 #[test]
-fn growth_windows_go_down_and_come_back_with_rescore() {
+fn growth_windows_go_down_and_come_back_computed_by_migrate_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.db");
     let store = open(&path).unwrap();
@@ -289,7 +294,7 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         [],
     )
     .unwrap();
-    assert_eq!(store.migrate_down(6).unwrap(), vec![8, 7]);
+    assert_eq!(store.migrate_down(6).unwrap(), vec![9, 8, 7]);
     let columns: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('results') WHERE name LIKE 'growth%'",
@@ -298,7 +303,7 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         )
         .unwrap();
     assert_eq!(columns, 0);
-    assert_eq!(store.migrate_up(None).unwrap(), vec![7, 8]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![7, 8, 9]);
     let growth = || -> Option<f64> {
         conn.query_row(
             "SELECT growth_24h FROM results WHERE source_id = 'g1'",
@@ -307,14 +312,19 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         )
         .unwrap()
     };
-    assert_eq!(growth(), None, "no growth until saved again or rescored");
-    let report = store.rescore_blocking(None).unwrap();
-    assert_eq!(report.growth, 1);
+    // Computed by `migrate up` itself (v9's catch-up), no rescore needed.
     let rate = growth().unwrap();
     assert!(
         (rate - 1_000.0).abs() < 5.0,
         "2,000 views over about 2 h: {rate}"
     );
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM growth_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0, "the catch-up is recorded as done");
+    let report = store.rescore_blocking(None).unwrap();
+    assert_eq!(report.growth, 1);
+    assert_eq!(growth(), Some(rate), "a rescore finds the same");
 }
 
 #[test]
@@ -553,7 +563,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.db");
     let store = open(&path).unwrap();
-    assert_eq!(store.migrate_down(7).unwrap(), vec![8]);
+    assert_eq!(store.migrate_down(7).unwrap(), vec![9, 8]);
     let conn = Connection::open(&path).unwrap();
     let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
     let row = |source: &str,
@@ -597,7 +607,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     );
     row("youtube_api", "w", 5, None, t0, 3, "{}");
 
-    assert_eq!(store.migrate_up(None).unwrap(), vec![8]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![8, 9]);
     let v = store.find_blocking("v").unwrap();
     assert_eq!(v.len(), 1, "one record for the video");
     let v = &v[0];
@@ -617,6 +627,29 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     assert_eq!(v.item.extra["search_rank"], json!(1));
     assert_eq!(v.first_seen_at.as_millisecond(), t0);
     assert_eq!(v.last_seen_at.as_millisecond(), t1);
+    // The merged history (100 views at t0, 160 an hour later) gives the record its growth
+    // at once: 60 views an hour over the hour it covers.
+    let day = v.growth.get(GrowthWindow::Day).expect("growth over 24 h");
+    assert!((day.views_per_hour - 60.0).abs() < 1e-9, "{day:?}");
+    assert_eq!(day.span_secs, 3_600);
+    let listed = store
+        .query_blocking(&ResultQuery {
+            order: ResultOrder::Growth,
+            window: GrowthWindow::Day,
+            ..ResultQuery::default()
+        })
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|r| (
+                r.item.source_id.as_str(),
+                r.growth.get(GrowthWindow::Day).map(|g| g.views_per_hour)
+            ))
+            .collect::<Vec<_>>(),
+        vec![("v", Some(60.0)), ("w", None)],
+        "listed by growth over 24 h, the merged record first"
+    );
     let history = |id: &str| -> Vec<(i64, Option<i64>)> {
         conn.prepare(
             "SELECT m.captured_at, m.views FROM result_metrics m JOIN results r ON r.id = m.result_id
@@ -674,7 +707,7 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
         "the seed-era view still answers per (source, source_id)"
     );
 
-    assert_eq!(store.migrate_down(7).unwrap(), vec![8]);
+    assert_eq!(store.migrate_down(7).unwrap(), vec![9, 8]);
     assert_eq!(
         table("SELECT source, source_id FROM results ORDER BY source_id, source"),
         [
@@ -712,7 +745,92 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
         .unwrap();
     assert_eq!(per_row, 3, "each row has the whole history");
     // And up again: one record, its history not doubled.
-    assert_eq!(store.migrate_up(None).unwrap(), vec![8]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![8, 9]);
     assert_eq!(store.find_blocking("v").unwrap().len(), 1);
     assert_eq!(history("v").len(), 3);
+}
+
+/// An old-shape database (v7: a row per source) with history, upgraded by simply opening it
+/// (as any command that migrates does): the merged records have their growth, listed by it.
+#[test]
+fn opening_an_old_database_gives_merged_records_their_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).unwrap();
+    assert_eq!(store.migrate_down(7).unwrap(), vec![9, 8]);
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let h = 3_600_000_i64;
+    let t0 = 1_800_000_000_000_i64;
+    // Video "a": seen by a channel task at t0 and t0 + 12 h, by a keyword search at
+    // t0 + 24 h; video "b": one source, two snapshots 24 h apart; "c": one snapshot.
+    for (source, id, first, snaps) in [
+        (
+            "youtube_channel",
+            "a",
+            t0,
+            vec![(t0, 1_000), (t0 + 12 * h, 2_200)],
+        ),
+        (
+            "youtube_keyword",
+            "a",
+            t0 + 24 * h,
+            vec![(t0 + 24 * h, 3_400)],
+        ),
+        ("youtube_api", "b", t0, vec![(t0, 10), (t0 + 24 * h, 250)]),
+        ("youtube_api", "c", t0, vec![(t0, 7)]),
+    ] {
+        let (last, views) = *snaps.last().unwrap();
+        conn.execute(
+            "INSERT INTO results (source, source_id, title, views, first_seen_at, last_seen_at,
+                 first_views, first_metrics_at, metrics_at)
+             VALUES (?1, ?2, 't', ?3, ?4, ?5, ?3, ?4, ?5)",
+            rusqlite::params![source, id, views, first, last],
+        )
+        .unwrap();
+        let row = conn.last_insert_rowid();
+        for (at, v) in snaps {
+            conn.execute(
+                "INSERT INTO result_metrics (result_id, captured_at, views) VALUES (?1, ?2, ?3)",
+                rusqlite::params![row, at, v],
+            )
+            .unwrap();
+        }
+    }
+    drop(conn);
+    let store = open(&path).unwrap();
+    let listed = store
+        .query_blocking(&ResultQuery {
+            order: ResultOrder::Growth,
+            window: GrowthWindow::Day,
+            ..ResultQuery::default()
+        })
+        .unwrap();
+    let got: Vec<(&str, Option<(f64, i64)>)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r.item.source_id.as_str(),
+                r.growth
+                    .get(GrowthWindow::Day)
+                    .map(|g| (g.views_per_hour, g.span_secs)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a", Some((100.0, 86_400))),
+            ("b", Some((10.0, 86_400))),
+            ("c", None)
+        ],
+        "a: 2,400 views over the day its merged history covers; b: 240; c: no history"
+    );
+    let conn = Connection::open(&path).unwrap();
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM growth_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0);
+    // Opening again computes nothing more (the record of the catch-up is the empty table).
+    assert_eq!(open(&path).unwrap().catch_up_growth_blocking().unwrap(), 0);
 }
