@@ -880,6 +880,64 @@ pub(crate) async fn catch_up_growth(
     Ok(done)
 }
 
+impl PostgresStore {
+    /// Deletes the result sightings made before `before` except each record's first and
+    /// latest by each kind of source (ties by id), `batch` records per transaction (their
+    /// ids read first, a keyset walk of the primary key), pausing `pause` between batches.
+    /// Returns the sightings deleted and the transactions that deleted some.
+    ///
+    /// # Errors
+    /// Database errors (batches already committed stay deleted).
+    pub async fn prune_sightings(
+        &self,
+        before: Timestamp,
+        batch: u32,
+        pause: std::time::Duration,
+    ) -> Result<prismq_domain::ports::upkeep::PruneReport, PortError> {
+        let before = before.as_millisecond();
+        let mut report = prismq_domain::ports::upkeep::PruneReport::default();
+        let mut after = i64::MIN;
+        loop {
+            let last: Option<i64> = {
+                let client = self.client().await?;
+                let row = client
+                    .query_one(
+                        "SELECT max(id) FROM (SELECT id FROM results WHERE id > $1 ORDER BY id LIMIT $2) k",
+                        &[&after, &i64::from(batch)],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                get(&row, 0)?
+            };
+            let Some(last) = last else {
+                return Ok(report);
+            };
+            let n = in_tx!(self, |tx| async {
+                tx.execute(PRUNE_SIGHTINGS_SQL, &[&after, &last, &before])
+                    .await
+                    .map_err(map_err)
+            }
+            .await)?;
+            after = last;
+            if n > 0 {
+                report.sightings += n;
+                report.batches += 1;
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Deletes the sightings of the records `$1 < result_id <= $2` made before `$3`, except each
+/// record's first and latest by each kind of source (ties by id), as SQLite's prune does.
+pub const PRUNE_SIGHTINGS_SQL: &str = "DELETE FROM result_sightings WHERE id IN (
+    SELECT id FROM (
+        SELECT id, seen_at,
+               row_number() OVER (PARTITION BY result_id, source ORDER BY seen_at, id) AS from_first,
+               row_number() OVER (PARTITION BY result_id, source ORDER BY seen_at DESC, id DESC) AS from_last
+        FROM result_sightings WHERE result_id > $1 AND result_id <= $2) s
+    WHERE seen_at < $3 AND from_first > 1 AND from_last > 1)";
+
 /// One statement of a results query and its arguments (the last one is its `LIMIT`).
 pub type QueryStatement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
 
