@@ -47,8 +47,9 @@ pub use connection::{check_path, default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
 pub use results::{
-    find_sql, query_sql, query_statements, sample_sql, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL,
-    VIDEO_ROWS_SQL,
+    find_sql, query_sql, query_statements, query_statements_with, sample_sql, source_plan,
+    SourcePlan, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL, RARE_SOURCE_SIGHTINGS,
+    SOURCE_SIGHTINGS_SQL, VIDEO_ROWS_SQL,
 };
 pub use schedules::DUE_SCHEDULES_SQL;
 
