@@ -44,7 +44,10 @@ use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
-pub use results::{query_statements, QueryStatement};
+pub use results::{
+    query_statements, query_statements_with, source_plan, QueryStatement, SourcePlan,
+    PRUNE_SIGHTINGS_SQL, RARE_SOURCE_SIGHTINGS,
+};
 
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
