@@ -516,4 +516,17 @@ fn maintenance_and_backup_are_not_supported_on_postgres() {
         );
     }
     assert!(!out.exists(), "nothing written for the backup");
+    // Except the pruning of result sightings, which the server does.
+    let o = on_postgres(
+        &sb,
+        &url,
+        &schema,
+        &["maintenance", "prune", "--sightings-older-than", "30d"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 older sightings"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -1,6 +1,7 @@
 //! The administration ports on a PostgreSQL server: [`SchemaAdmin`] (migration status, up and
 //! down, the server's version and TLS, `validate`'s checks 2 and 3), [`Upkeep`] answered
-//! "not supported" (the server has its own tools), and how this adapter's errors read as the
+//! "not supported" (the server has its own tools) except the pruning of result sightings,
+//! and how this adapter's errors read as the
 //! engine-neutral [`StorageError`].
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ impl From<StoreError> for StorageError {
         }
     }
 }
+
+/// What prune on PostgreSQL answers when asked for more than sightings.
+const PRUNE_UNSUPPORTED: &str = "store unavailable: database.url names a PostgreSQL server, where `maintenance prune` prunes only result sightings (--sightings-older-than) and writes no archive; for the rest use PostgreSQL's own tools (VACUUM, pg_dump) and `dlq purge`, or pass --db PATH for a SQLite file";
 
 /// What upkeep on PostgreSQL answers: the server keeps its own tools.
 const UPKEEP_UNSUPPORTED: &str = "store unavailable: database.url names a PostgreSQL server, but maintenance, backup and import work on SQLite files; use PostgreSQL's own tools (VACUUM, pg_dump), or pass --db PATH for a SQLite file";
@@ -151,8 +155,32 @@ impl Upkeep for PostgresStore {
         Err(StorageError::unsupported(UPKEEP_UNSUPPORTED))
     }
 
-    async fn prune(&self, _options: &PruneOptions) -> Result<PruneReport, StorageError> {
-        Err(StorageError::unsupported(UPKEEP_UNSUPPORTED))
+    /// Prunes result sightings only ([`PostgresStore::prune_sightings`]); finished tasks,
+    /// log entries and an archive are left to the server's own tools.
+    async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, StorageError> {
+        if options.completed_before.is_some()
+            || options.failed_before.is_some()
+            || options.cancelled_before.is_some()
+            || options.logs_before.is_some()
+            || options.archive.is_some()
+        {
+            return Err(StorageError::unsupported(PRUNE_UNSUPPORTED));
+        }
+        if !(1..=10_000).contains(&options.batch_size) {
+            return Err(StorageError::engine(
+                StorageProblem::Invalid,
+                format!(
+                    "batch size {} is out of range; accepted: 1 to 10000",
+                    options.batch_size
+                ),
+            ));
+        }
+        let Some(before) = options.sightings_before else {
+            return Ok(PruneReport::default());
+        };
+        Ok(self
+            .prune_sightings(before, options.batch_size, options.pause)
+            .await?)
     }
 
     async fn checkpoint(&self) -> Result<CheckpointReport, StorageError> {

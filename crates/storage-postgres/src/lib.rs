@@ -45,7 +45,10 @@ use prismq_domain::{PortError, RetryPolicy, Timestamp};
 
 pub use claims::CLAIM_QUERIES;
 pub use queue::{list_statement, ListArg};
-pub use results::{query_statements, QueryStatement};
+pub use results::{
+    query_statements, query_statements_with, source_plan, QueryStatement, SourcePlan,
+    PRUNE_SIGHTINGS_SQL, RARE_SOURCE_SIGHTINGS,
+};
 
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
@@ -286,6 +289,8 @@ impl PostgresStore {
         migrations::check(&client).await?;
         if self.inner.options.migrate {
             migrations::up(&mut client, None, self.now_ms()).await?;
+            let min_span = self.inner.options.outlier.growth_min_span_secs();
+            results::catch_up_growth(&mut client, min_span).await?;
         }
         Ok(())
     }
@@ -390,13 +395,19 @@ impl PostgresStore {
         migrations::status(&client).await
     }
 
-    /// Applies migrations up to `target` (default latest).
+    /// Applies migrations up to `target` (default latest), then, from schema v8 on,
+    /// computes the growth of the records still waiting for it (`growth_pending`).
     ///
     /// # Errors
     /// As [`migrations::up`].
     pub async fn migrate_up(&self, target: Option<i64>) -> Result<Vec<i64>, StoreError> {
         let mut client = self.raw_client().await?;
-        migrations::up(&mut client, target, self.now_ms()).await
+        let done = migrations::up(&mut client, target, self.now_ms()).await?;
+        if migrations::check(&client).await? >= migrations::GROWTH_CATCH_UP_VERSION {
+            let min_span = self.inner.options.outlier.growth_min_span_secs();
+            results::catch_up_growth(&mut client, min_span).await?;
+        }
+        Ok(done)
     }
 
     /// Reverts migrations down to `target`.

@@ -55,7 +55,16 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0007_one_record_per_video.up.sql"),
         down: include_str!("../migrations/0007_one_record_per_video.down.sql"),
     },
+    Migration {
+        version: 8,
+        name: "growth_catch_up",
+        up: include_str!("../migrations/0008_growth_catch_up.up.sql"),
+        down: include_str!("../migrations/0008_growth_catch_up.down.sql"),
+    },
 ];
+
+/// The version that adds `growth_pending`, which the store empties after migrating.
+pub const GROWTH_CATCH_UP_VERSION: i64 = 8;
 
 /// The advisory lock key every migration (and schema creation) takes: "PrismQ" in ASCII.
 pub const LOCK_KEY: i64 = 0x5072_6973_6d51;

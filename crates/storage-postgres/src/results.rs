@@ -806,8 +806,23 @@ impl PostgresStore {
     pub async fn query_results(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         q.validate()?;
         let client = self.client().await?;
+        let plan = match &q.source {
+            Some(source) => {
+                let row = client
+                    .query_one(
+                        "SELECT (SELECT count(*) FROM (SELECT 1 FROM result_sightings WHERE source = $1 LIMIT $2) k),
+                                (SELECT max(id) FROM results)",
+                        &[source, &RARE_SOURCE_SIGHTINGS],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                let records: Option<i64> = get(&row, 1)?;
+                source_plan(get(&row, 0)?, records.unwrap_or(0), q.limit)
+            }
+            None => SourcePlan::WalkOrder,
+        };
         let mut out = Vec::new();
-        for (statement, mut args) in query_statements(q) {
+        for (statement, mut args) in query_statements_with(q, plan) {
             let left = i64::from(q.limit) - out.len() as i64;
             if left <= 0 {
                 break;
@@ -828,6 +843,116 @@ impl PostgresStore {
     }
 }
 
+/// Computes the growth of the records listed in `growth_pending` (schema v8: records merged
+/// by v7 or saved before v6, with history but no growth yet) as a save would, a thousand
+/// per transaction, removing each batch from the table in the same transaction; so an
+/// interrupted run resumes where it stopped and a finished one costs one empty read. The
+/// batch is locked `SKIP LOCKED`, so processes starting at once share the work. Run on
+/// `client` right after migrating (the store is not ready yet). Returns how many records
+/// it computed.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn catch_up_growth(
+    client: &mut deadpool_postgres::Object,
+    min_span_secs: i64,
+) -> Result<u64, PortError> {
+    let mut done = 0_u64;
+    loop {
+        let tx = client.transaction().await.map_err(map_err)?;
+        let ids: Vec<i64> = tx
+            .query(
+                "SELECT result_id FROM growth_pending ORDER BY result_id LIMIT 1000
+                 FOR UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            break;
+        }
+        for id in &ids {
+            refresh_growth(&tx, *id, None, None, min_span_secs).await?;
+        }
+        tx.execute(
+            "DELETE FROM growth_pending WHERE result_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        done += ids.len() as u64;
+    }
+    if done > 0 {
+        tracing::info!(
+            records = done,
+            "growth computed for records migrated without it"
+        );
+    }
+    Ok(done)
+}
+
+impl PostgresStore {
+    /// Deletes the result sightings made before `before` except each record's first and
+    /// latest by each kind of source (ties by id), `batch` records per transaction (their
+    /// ids read first, a keyset walk of the primary key), pausing `pause` between batches.
+    /// Returns the sightings deleted and the transactions that deleted some.
+    ///
+    /// # Errors
+    /// Database errors (batches already committed stay deleted).
+    pub async fn prune_sightings(
+        &self,
+        before: Timestamp,
+        batch: u32,
+        pause: std::time::Duration,
+    ) -> Result<prismq_domain::ports::upkeep::PruneReport, PortError> {
+        let before = before.as_millisecond();
+        let mut report = prismq_domain::ports::upkeep::PruneReport::default();
+        let mut after = i64::MIN;
+        loop {
+            let last: Option<i64> = {
+                let client = self.client().await?;
+                let row = client
+                    .query_one(
+                        "SELECT max(id) FROM (SELECT id FROM results WHERE id > $1 ORDER BY id LIMIT $2) k",
+                        &[&after, &i64::from(batch)],
+                    )
+                    .await
+                    .map_err(map_err)?;
+                get(&row, 0)?
+            };
+            let Some(last) = last else {
+                return Ok(report);
+            };
+            let n = in_tx!(self, |tx| async {
+                tx.execute(PRUNE_SIGHTINGS_SQL, &[&after, &last, &before])
+                    .await
+                    .map_err(map_err)
+            }
+            .await)?;
+            after = last;
+            if n > 0 {
+                report.sightings += n;
+                report.batches += 1;
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Deletes the sightings of the records `$1 < result_id <= $2` made before `$3`, except each
+/// record's first and latest by each kind of source (ties by id), as SQLite's prune does.
+pub const PRUNE_SIGHTINGS_SQL: &str = "DELETE FROM result_sightings WHERE id IN (
+    SELECT id FROM (
+        SELECT id, seen_at,
+               row_number() OVER (PARTITION BY result_id, source ORDER BY seen_at, id) AS from_first,
+               row_number() OVER (PARTITION BY result_id, source ORDER BY seen_at DESC, id DESC) AS from_last
+        FROM result_sightings WHERE result_id > $1 AND result_id <= $2) s
+    WHERE seen_at < $3 AND from_first > 1 AND from_last > 1)";
+
 /// One statement of a results query and its arguments (the last one is its `LIMIT`).
 pub type QueryStatement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
 
@@ -840,6 +965,39 @@ pub type QueryStatement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
 /// without a value by id. This mirrors SQLite's `query_statements`, and
 /// `tests/results_plans.rs` checks each plan reads the index and never sorts.
 pub fn query_statements(q: &ResultQuery) -> Vec<QueryStatement> {
+    query_statements_with(q, SourcePlan::WalkOrder)
+}
+
+/// How a results query with a `--source` filter finds its rows (as on SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePlan {
+    /// Walk the order's index and test each record for a sighting of the kind.
+    WalkOrder,
+    /// Read the kind's sightings from `ix_result_sightings_source`, then each record once
+    /// by its key (a `LATERAL` subquery kept whole by `OFFSET 0`, so the planner can neither
+    /// reorder the join nor push the order's conditions into it and read an order index
+    /// instead), and sort those.
+    FromSightings,
+}
+
+/// The most sightings a `--source` kind may have for its page to be read from them.
+pub const RARE_SOURCE_SIGHTINGS: i64 = 10_000;
+
+/// SQLite's `source_plan`: the kind's sightings are read when fewer than both
+/// [`RARE_SOURCE_SIGHTINGS`] and `2 × √(limit × records)`, where a walk of the order's index
+/// would read about `limit × records ÷ sightings` rows.
+pub fn source_plan(sightings: i64, records: i64, limit: u32) -> SourcePlan {
+    let meet = 2.0 * (f64::from(limit) * records.max(1) as f64).sqrt();
+    if sightings < RARE_SOURCE_SIGHTINGS && (sightings as f64) < meet {
+        SourcePlan::FromSightings
+    } else {
+        SourcePlan::WalkOrder
+    }
+}
+
+/// [`query_statements`] with the `--source` filter read as `plan` says (no difference
+/// without one).
+pub fn query_statements_with(q: &ResultQuery, plan: SourcePlan) -> Vec<QueryStatement> {
     let col = match q.order {
         ResultOrder::Views => "views",
         ResultOrder::Recent => "published_at",
@@ -858,7 +1016,7 @@ pub fn query_statements(q: &ResultQuery) -> Vec<QueryStatement> {
         sql.push_str(&format!(" LIMIT ${}", a.len()));
         (sql, a)
     };
-    let (sql, mut a) = filtered(q);
+    let (sql, mut a) = filtered(q, plan);
     let Some(c) = &q.after else {
         return vec![limit((format!("{sql}{ordered}"), a))];
     };
@@ -872,7 +1030,7 @@ pub fn query_statements(q: &ResultQuery) -> Vec<QueryStatement> {
             let n = a.len();
             a.push(Box::new(c.platform.clone()));
             a.push(Box::new(c.source_id.clone()));
-            let (again, b) = filtered(q);
+            let (again, b) = filtered(q, plan);
             vec![
                 limit((
                     format!(
@@ -902,19 +1060,32 @@ pub fn query_statements(q: &ResultQuery) -> Vec<QueryStatement> {
     }
 }
 
-/// `SELECT … FROM results WHERE` the query's filters, with their arguments.
-fn filtered(q: &ResultQuery) -> QueryStatement {
-    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE true");
+/// `SELECT … FROM results WHERE` the query's filters, with their arguments; with a source
+/// and [`SourcePlan::FromSightings`], the results joined to the kind's sightings instead.
+fn filtered(q: &ResultQuery, plan: SourcePlan) -> QueryStatement {
+    let from_sightings = q.source.is_some() && plan == SourcePlan::FromSightings;
+    let mut sql = if from_sightings {
+        format!(
+            "SELECT {RESULT_COLUMNS} FROM (SELECT DISTINCT result_id FROM result_sightings WHERE source = $1 OFFSET 0) k
+             CROSS JOIN LATERAL (SELECT * FROM results r WHERE r.id = k.result_id OFFSET 0) results WHERE true"
+        )
+    } else {
+        format!("SELECT {RESULT_COLUMNS} FROM results WHERE true")
+    };
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     let mut and = |condition: &str, arg: Box<dyn ToSql + Sync + Send>| {
         args.push(arg);
         sql.push_str(&condition.replace("$?", &format!("${}", args.len())));
     };
     if let Some(source) = &q.source {
-        and(
-            " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = $? AND s.result_id = results.id)",
-            Box::new(source.clone()),
-        );
+        if from_sightings {
+            and("", Box::new(source.clone()));
+        } else {
+            and(
+                " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = $? AND s.result_id = results.id)",
+                Box::new(source.clone()),
+            );
+        }
     }
     if let Some(t) = q.since {
         and(" AND last_seen_at >= $?", Box::new(t.as_millisecond()));

@@ -3,7 +3,8 @@
 
 mod common;
 
-use prismq_domain::ports::TaskQueue;
+use prismq_domain::growth::GrowthWindow;
+use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore, TaskQueue};
 use prismq_domain::schema::MigrationError;
 use prismq_domain::PortError;
 use prismq_storage_postgres::{migrations, StoreError, MIGRATIONS};
@@ -44,7 +45,7 @@ async fn down_and_up_again_and_refusals() {
     store.stats().await.unwrap();
     assert_eq!(
         store.migrate_down(0).await.unwrap(),
-        vec![7, 6, 5, 4, 3, 2, 1]
+        vec![8, 7, 6, 5, 4, 3, 2, 1]
     );
     let client = store.connection().await.unwrap();
     let tables: i64 = client
@@ -58,7 +59,7 @@ async fn down_and_up_again_and_refusals() {
     assert_eq!(tables, 0, "down removes every table");
     assert_eq!(
         store.migrate_up(None).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7]
+        vec![1, 2, 3, 4, 5, 6, 7, 8]
     );
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
@@ -105,7 +106,6 @@ async fn down_and_up_again_and_refusals() {
 /// brings the whole channel back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_scores_go_down_and_come_back_with_rescore() {
-    use prismq_domain::ports::ResultStore;
     let schema = common::fresh_schema("mig");
     let store = common::store_in(&schema);
     let now = jiff::Timestamp::now();
@@ -138,7 +138,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00").await, Some(2.0));
 
-    assert_eq!(store.migrate_down(2).await.unwrap(), vec![7, 6, 5, 4, 3]);
+    assert_eq!(store.migrate_down(2).await.unwrap(), vec![8, 7, 6, 5, 4, 3]);
     let columns: i64 = client
         .query_one(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'results'
@@ -156,7 +156,10 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
         .get(0);
     assert_eq!(rows, 12);
 
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![3, 4, 5, 6, 7]);
+    assert_eq!(
+        store.migrate_up(None).await.unwrap(),
+        vec![3, 4, 5, 6, 7, 8]
+    );
     assert_eq!(
         score("v00").await,
         None,
@@ -179,11 +182,10 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
 /// others, sightings from what each row knew), and down splits it back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_record_per_video_merges_rows_and_splits_them_back() {
-    use prismq_domain::ports::ResultStore;
     let schema = common::fresh_schema("mig_merge");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![8, 7]);
     let client = store.connection().await.unwrap();
     let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
     for (source, id, views, likes, at, task, extra) in [
@@ -220,7 +222,7 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
             .await
             .unwrap();
     }
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8]);
     let v = store.find("v").await.unwrap();
     assert_eq!(v.len(), 1, "one record for the video");
     let v = &v[0];
@@ -236,6 +238,11 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
     assert_eq!(v.item.channel_id.as_deref(), Some("UC1"));
     assert_eq!(v.item.extra["is_short"], serde_json::json!(false));
     assert_eq!(v.first_seen_at.as_millisecond(), t0);
+    // `migrate up` gave the merged record its growth: 60 views an hour over the hour its
+    // history covers.
+    let day = v.growth.get(GrowthWindow::Day).expect("growth over 24 h");
+    assert!((day.views_per_hour - 60.0).abs() < 1e-9, "{day:?}");
+    assert_eq!(day.span_secs, 3_600);
     let views: Vec<_> = store
         .history("youtube", "v")
         .await
@@ -281,16 +288,106 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
         per_source,
         "the seed-era view still answers per (source, source_id)"
     );
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![8, 7]);
     assert_eq!(
         rows("SELECT source, source_id FROM results ORDER BY source_id, source").await,
         per_source,
         "down: a row per source that found it"
     );
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8]);
     assert_eq!(
         store.history("youtube", "v").await.unwrap().len(),
         2,
         "not doubled"
     );
+}
+
+/// An old-shape schema (v6: a row per source) with history, upgraded by a store's first use
+/// (which migrates): the merged records have their growth and list by it, and the catch-up
+/// is recorded as done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_use_of_an_old_schema_gives_merged_records_their_growth() {
+    let schema = common::fresh_schema("mig_growth");
+    let store = common::store_in(&schema);
+    store.stats().await.unwrap();
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![8, 7]);
+    let client = store.connection().await.unwrap();
+    let h = 3_600_000_i64;
+    let t0 = 1_800_000_000_000_i64;
+    for (source, id, first, snaps) in [
+        (
+            "youtube_channel",
+            "a",
+            t0,
+            vec![(t0, 1_000_i64), (t0 + 12 * h, 2_200)],
+        ),
+        (
+            "youtube_keyword",
+            "a",
+            t0 + 24 * h,
+            vec![(t0 + 24 * h, 3_400)],
+        ),
+        ("youtube_api", "b", t0, vec![(t0, 10), (t0 + 24 * h, 250)]),
+        ("youtube_api", "c", t0, vec![(t0, 7)]),
+    ] {
+        let (last, views) = *snaps.last().unwrap();
+        let row: i64 = client
+            .query_one(
+                "INSERT INTO results (source, source_id, title, views, first_seen_at, last_seen_at,
+                     first_views, first_metrics_at, metrics_at)
+                 VALUES ($1, $2, 't', $3, $4, $5, $3, $4, $5) RETURNING id",
+                &[&source, &id, &views, &first, &last],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        for (at, v) in snaps {
+            client
+                .execute(
+                    "INSERT INTO result_metrics (result_id, captured_at, views) VALUES ($1, $2, $3)",
+                    &[&row, &at, &v],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let fresh = common::store_in(&schema);
+    let listed = fresh
+        .query(&ResultQuery {
+            order: ResultOrder::Growth,
+            window: GrowthWindow::Day,
+            ..ResultQuery::default()
+        })
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<(f64, i64)>)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r.item.source_id.as_str(),
+                r.growth
+                    .get(GrowthWindow::Day)
+                    .map(|g| (g.views_per_hour, g.span_secs)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a", Some((100.0, 86_400))),
+            ("b", Some((10.0, 86_400))),
+            ("c", None)
+        ],
+        "a: 2,400 views over the day its merged history covers; b: 240; c: no history"
+    );
+    let pending: i64 = client
+        .query_one("SELECT count(*) FROM growth_pending", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 0, "the catch-up is recorded as done");
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
 }

@@ -48,8 +48,9 @@ pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
 pub use queue::list_statement;
 pub use results::{
-    find_sql, query_sql, query_statements, sample_sql, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL,
-    VIDEO_ROWS_SQL,
+    find_sql, query_sql, query_statements, query_statements_with, sample_sql, source_plan,
+    SourcePlan, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL, RARE_SOURCE_SIGHTINGS,
+    SOURCE_SIGHTINGS_SQL, VIDEO_ROWS_SQL,
 };
 pub use schedules::DUE_SCHEDULES_SQL;
 
@@ -191,7 +192,8 @@ impl SqliteStore {
     /// queue when `options.create` is set (missing directories and the file are created
     /// owner-only) and is refused otherwise; the PRAGMAs are applied and checked; a schema
     /// newer than this binary or with altered migrations is refused; pending migrations are
-    /// applied when `options.migrate` is set.
+    /// applied when `options.migrate` is set, and then the growth of records migrated
+    /// without it is computed ([`SqliteStore::catch_up_growth_blocking`]).
     ///
     /// # Errors
     /// A [`StoreError`] saying what is wrong and what to do; nothing is written on error.
@@ -232,6 +234,9 @@ impl SqliteStore {
             SqliteStore::with_pool(connection::Pool::new(conn, max_idle), options, clock);
         if let Some(inner) = Arc::get_mut(&mut store.inner) {
             inner.identity = identity;
+        }
+        if store.inner.options.migrate {
+            store.catch_up_growth_blocking()?;
         }
         Ok(store)
     }
@@ -535,15 +540,22 @@ impl SqliteStore {
         out
     }
 
-    /// Applies migrations up to `target` (default latest).
+    /// Applies migrations up to `target` (default latest), then, from schema v9 on,
+    /// computes the growth of the records still waiting for it
+    /// ([`SqliteStore::catch_up_growth_blocking`]).
     ///
     /// # Errors
     /// As [`migrations::up`].
     pub fn migrate_up(&self, target: Option<i64>) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.inner.pool.take(&self.inner.options)?;
-        let out = migrations::up(&mut conn, target, self.now_ms());
+        let out = migrations::up(&mut conn, target, self.now_ms())
+            .and_then(|done| Ok((done, migrations::current_version(&conn)?)));
         self.inner.pool.put(conn);
-        out
+        let (done, at) = out?;
+        if at >= migrations::GROWTH_CATCH_UP_VERSION {
+            self.catch_up_growth_blocking()?;
+        }
+        Ok(done)
     }
 
     /// Reverts migrations down to `target`.

@@ -61,12 +61,21 @@ pub const MIGRATIONS: &[Migration] = &[
         down: include_str!("../migrations/0008_one_record_per_video.down.sql"),
     },
     Migration {
+        version: 9,
+        name: "growth_catch_up",
+        up: include_str!("../migrations/0009_growth_catch_up.up.sql"),
+        down: include_str!("../migrations/0009_growth_catch_up.down.sql"),
+    },
+    Migration {
         version: 10,
         name: "region_claim_indexes",
         up: include_str!("../migrations/0010_region_claim_indexes.up.sql"),
         down: include_str!("../migrations/0010_region_claim_indexes.down.sql"),
     },
 ];
+
+/// The version that adds `growth_pending`, which the store empties after migrating.
+pub const GROWTH_CATCH_UP_VERSION: i64 = 9;
 
 /// [`MIGRATIONS`] with the plans and checks the engines share.
 pub const SCHEMA: Migrations = Migrations::new(MIGRATIONS);

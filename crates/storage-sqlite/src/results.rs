@@ -75,22 +75,77 @@ fn order_value(q: &ResultQuery, v: OrderValue) -> SqlValue {
     }
 }
 
+/// The most sightings a `--source` kind may have for its page to be read from them
+/// ([`source_plan`]).
+pub const RARE_SOURCE_SIGHTINGS: i64 = 10_000;
+
+/// How to read a page of `limit` for a kind of source with `sightings` sightings (counted up
+/// to [`RARE_SOURCE_SIGHTINGS`]) among about `records` records. Walking the order's index
+/// reads about `limit × records ÷ sightings` rows before the page is full (more when the
+/// kind's records sit low in the order); reading the kind's sightings reads each once and
+/// sorts them. The two cost the same near `sightings = √(limit × records)`; the sightings
+/// are read below twice that, and never above [`RARE_SOURCE_SIGHTINGS`] (a page then costs
+/// at most that many rows either way: at a million records and a page of 50, walking reads
+/// about 5,000).
+pub fn source_plan(sightings: i64, records: i64, limit: u32) -> SourcePlan {
+    let s = sightings as f64;
+    let meet = 2.0 * (f64::from(limit) * records.max(1) as f64).sqrt();
+    if sightings < RARE_SOURCE_SIGHTINGS && s < meet {
+        SourcePlan::FromSightings
+    } else {
+        SourcePlan::WalkOrder
+    }
+}
+
+/// Counts the sightings of a kind of source (`?1`), stopping at `?2`
+/// ([`RARE_SOURCE_SIGHTINGS`]): a range of `ix_result_sightings_source`, at most `?2` steps.
+pub const SOURCE_SIGHTINGS_SQL: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM result_sightings WHERE source = ?1 LIMIT ?2)";
+
+/// How a results query with a `--source` filter finds its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePlan {
+    /// Walk the order's index and test each record for a sighting of the kind (a kind many
+    /// records have fills the page within a few index steps).
+    WalkOrder,
+    /// Read the kind's sightings from `ix_result_sightings_source`, each record once by its
+    /// id, and sort those (a rare kind: only its records are read).
+    FromSightings,
+}
+
+/// [`query_statements_with`] walking the order's index ([`SourcePlan::WalkOrder`]).
+pub fn query_statements(q: &ResultQuery) -> Vec<(String, Vec<SqlValue>)> {
+    query_statements_with(q, SourcePlan::WalkOrder)
+}
+
 /// [`ResultStore::query`]'s statements and arguments for `q` (already validated), run in
 /// turn until the page is full. Each walks an index in its order from where the page
 /// starts: without a cursor, the order's index from its start; after an item with a
 /// value, the index from that value (`col <= v`, the ties up to the cursor skipped) and
 /// then, if the page is not full, the items without a value; after an item without one,
-/// the items without a value past its (platform, source_id). Public so a test can check
-/// their plans.
-pub fn query_statements(q: &ResultQuery) -> Vec<(String, Vec<SqlValue>)> {
-    let mut base = format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1");
+/// the items without a value past its (platform, source_id). With a `--source` filter and
+/// [`SourcePlan::FromSightings`], the same statements read only the kind's records instead,
+/// driven from its sightings (`CROSS JOIN` keeps them the outer loop), and sort them.
+/// Public so a test can check their plans.
+pub fn query_statements_with(q: &ResultQuery, plan: SourcePlan) -> Vec<(String, Vec<SqlValue>)> {
     let mut args: Vec<SqlValue> = Vec::new();
-    if let Some(source) = &q.source {
-        base.push_str(
-            " AND EXISTS (SELECT 1 FROM result_sightings s WHERE s.source = ? AND s.result_id = results.id)",
-        );
-        args.push(SqlValue::Text(source.clone()));
-    }
+    let mut base = match (&q.source, plan) {
+        (Some(source), SourcePlan::FromSightings) => {
+            args.push(SqlValue::Text(source.clone()));
+            format!(
+                "SELECT {RESULT_COLUMNS} FROM (SELECT DISTINCT result_id FROM result_sightings WHERE source = ?) k
+                 CROSS JOIN results ON results.id = k.result_id WHERE 1 = 1"
+            )
+        }
+        (Some(source), SourcePlan::WalkOrder) => {
+            args.push(SqlValue::Text(source.clone()));
+            format!(
+                "SELECT {RESULT_COLUMNS} FROM results WHERE EXISTS
+                 (SELECT 1 FROM result_sightings s WHERE s.source = ? AND s.result_id = results.id)"
+            )
+        }
+        (None, _) => format!("SELECT {RESULT_COLUMNS} FROM results WHERE 1 = 1"),
+    };
     if let Some(since) = q.since {
         base.push_str(" AND last_seen_at >= ?");
         args.push(SqlValue::Integer(since.as_millisecond()));
@@ -1015,8 +1070,26 @@ impl SqliteStore {
     /// As the port.
     pub fn query_blocking(&self, q: &ResultQuery) -> Result<Vec<StoredResult>, PortError> {
         q.validate()?;
-        let statements = query_statements(q);
         self.read(|conn| {
+            let plan = match &q.source {
+                Some(source) => {
+                    let n: i64 = conn
+                        .prepare_cached(SOURCE_SIGHTINGS_SQL)
+                        .and_then(|mut s| {
+                            s.query_row(params![source, RARE_SOURCE_SIGHTINGS], |r| r.get(0))
+                        })
+                        .map_err(map_err)?;
+                    // The largest id (one probe of the key): the records, give or take
+                    // those deleted.
+                    let records: Option<i64> = conn
+                        .prepare_cached("SELECT max(id) FROM results")
+                        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                        .map_err(map_err)?;
+                    source_plan(n, records.unwrap_or(0), q.limit)
+                }
+                None => SourcePlan::WalkOrder,
+            };
+            let statements = query_statements_with(q, plan);
             let mut out = Vec::new();
             for (sql, args) in &statements {
                 let mut args = args.clone();
@@ -1124,6 +1197,52 @@ impl SqliteStore {
             .map_err(map_err)?;
             Ok(n.max(0) as u64)
         })
+    }
+}
+
+impl SqliteStore {
+    /// Computes the growth of the records listed in `growth_pending` (schema v9: records
+    /// merged by v8 or saved before v7, with history but no growth yet) as a save would, a
+    /// thousand per write transaction, removing each batch from the table in the same
+    /// transaction; so an interrupted run resumes where it stopped and a finished one costs
+    /// one empty read. Run after migrating. Returns how many records it computed.
+    ///
+    /// # Errors
+    /// As the port.
+    pub fn catch_up_growth_blocking(&self) -> Result<u64, PortError> {
+        let min_span = self.options().outlier.growth_min_span_secs();
+        let mut done = 0_u64;
+        loop {
+            let ids: Vec<i64> = self.read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT result_id FROM growth_pending ORDER BY result_id LIMIT 1000",
+                    )
+                    .map_err(map_err)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(map_err)?;
+                rows.collect::<Result<_, _>>().map_err(map_err)
+            })?;
+            let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
+                break;
+            };
+            self.write(|tx| {
+                for id in &ids {
+                    refresh_growth(tx, *id, None, None, min_span)?;
+                }
+                tx.prepare_cached("DELETE FROM growth_pending WHERE result_id BETWEEN ?1 AND ?2")
+                    .and_then(|mut s| s.execute([first, last]))
+                    .map_err(map_err)?;
+                Ok(())
+            })?;
+            done += ids.len() as u64;
+        }
+        if done > 0 {
+            tracing::info!(
+                records = done,
+                "growth computed for records migrated without it"
+            );
+        }
+        Ok(done)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Migrations and opening: schema snapshot, up/down round trips, refusal of newer or altered
 //! schemas, bad files, and PRAGMAs — all on real files in temporary directories.
 
+use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{
-    ClaimFilter, ClaimRequest, Failure, LogLevel, NewLogEntry, SystemClock, TaskEvent,
+    ClaimFilter, ClaimRequest, Failure, LogLevel, NewLogEntry, ResultOrder, ResultQuery,
+    SystemClock, TaskEvent,
 };
 use prismq_domain::schema::MigrationError;
 use prismq_domain::task::{NewTask, TaskId, TaskType, WorkerId};
@@ -279,7 +281,7 @@ fn outlier_scores_go_down_and_come_back_with_rescore() {
 }
 
 #[test]
-fn growth_windows_go_down_and_come_back_with_rescore() {
+fn growth_windows_go_down_and_come_back_computed_by_migrate_up() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.db");
     let store = open(&path).unwrap();
@@ -317,14 +319,19 @@ fn growth_windows_go_down_and_come_back_with_rescore() {
         )
         .unwrap()
     };
-    assert_eq!(growth(), None, "no growth until saved again or rescored");
-    let report = store.rescore_blocking(None).unwrap();
-    assert_eq!(report.growth, 1);
+    // Computed by `migrate up` itself (v9's catch-up), no rescore needed.
     let rate = growth().unwrap();
     assert!(
         (rate - 1_000.0).abs() < 5.0,
         "2,000 views over about 2 h: {rate}"
     );
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM growth_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0, "the catch-up is recorded as done");
+    let report = store.rescore_blocking(None).unwrap();
+    assert_eq!(report.growth, 1);
+    assert_eq!(growth(), Some(rate), "a rescore finds the same");
 }
 
 #[test]
@@ -627,6 +634,29 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     assert_eq!(v.item.extra["search_rank"], json!(1));
     assert_eq!(v.first_seen_at.as_millisecond(), t0);
     assert_eq!(v.last_seen_at.as_millisecond(), t1);
+    // The merged history (100 views at t0, 160 an hour later) gives the record its growth
+    // at once: 60 views an hour over the hour it covers.
+    let day = v.growth.get(GrowthWindow::Day).expect("growth over 24 h");
+    assert!((day.views_per_hour - 60.0).abs() < 1e-9, "{day:?}");
+    assert_eq!(day.span_secs, 3_600);
+    let listed = store
+        .query_blocking(&ResultQuery {
+            order: ResultOrder::Growth,
+            window: GrowthWindow::Day,
+            ..ResultQuery::default()
+        })
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|r| (
+                r.item.source_id.as_str(),
+                r.growth.get(GrowthWindow::Day).map(|g| g.views_per_hour)
+            ))
+            .collect::<Vec<_>>(),
+        vec![("v", Some(60.0)), ("w", None)],
+        "listed by growth over 24 h, the merged record first"
+    );
     let history = |id: &str| -> Vec<(i64, Option<i64>)> {
         conn.prepare(
             "SELECT m.captured_at, m.views FROM result_metrics m JOIN results r ON r.id = m.result_id
@@ -725,4 +755,89 @@ fn one_record_per_video_merges_rows_and_splits_them_back() {
     assert_eq!(store.migrate_up(None).unwrap(), up_from(7));
     assert_eq!(store.find_blocking("v").unwrap().len(), 1);
     assert_eq!(history("v").len(), 3);
+}
+
+/// An old-shape database (v7: a row per source) with history, upgraded by simply opening it
+/// (as any command that migrates does): the merged records have their growth, listed by it.
+#[test]
+fn opening_an_old_database_gives_merged_records_their_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path).unwrap();
+    assert_eq!(store.migrate_down(7).unwrap(), down_to(7));
+    drop(store);
+    let conn = Connection::open(&path).unwrap();
+    let h = 3_600_000_i64;
+    let t0 = 1_800_000_000_000_i64;
+    // Video "a": seen by a channel task at t0 and t0 + 12 h, by a keyword search at
+    // t0 + 24 h; video "b": one source, two snapshots 24 h apart; "c": one snapshot.
+    for (source, id, first, snaps) in [
+        (
+            "youtube_channel",
+            "a",
+            t0,
+            vec![(t0, 1_000), (t0 + 12 * h, 2_200)],
+        ),
+        (
+            "youtube_keyword",
+            "a",
+            t0 + 24 * h,
+            vec![(t0 + 24 * h, 3_400)],
+        ),
+        ("youtube_api", "b", t0, vec![(t0, 10), (t0 + 24 * h, 250)]),
+        ("youtube_api", "c", t0, vec![(t0, 7)]),
+    ] {
+        let (last, views) = *snaps.last().unwrap();
+        conn.execute(
+            "INSERT INTO results (source, source_id, title, views, first_seen_at, last_seen_at,
+                 first_views, first_metrics_at, metrics_at)
+             VALUES (?1, ?2, 't', ?3, ?4, ?5, ?3, ?4, ?5)",
+            rusqlite::params![source, id, views, first, last],
+        )
+        .unwrap();
+        let row = conn.last_insert_rowid();
+        for (at, v) in snaps {
+            conn.execute(
+                "INSERT INTO result_metrics (result_id, captured_at, views) VALUES (?1, ?2, ?3)",
+                rusqlite::params![row, at, v],
+            )
+            .unwrap();
+        }
+    }
+    drop(conn);
+    let store = open(&path).unwrap();
+    let listed = store
+        .query_blocking(&ResultQuery {
+            order: ResultOrder::Growth,
+            window: GrowthWindow::Day,
+            ..ResultQuery::default()
+        })
+        .unwrap();
+    let got: Vec<(&str, Option<(f64, i64)>)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r.item.source_id.as_str(),
+                r.growth
+                    .get(GrowthWindow::Day)
+                    .map(|g| (g.views_per_hour, g.span_secs)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a", Some((100.0, 86_400))),
+            ("b", Some((10.0, 86_400))),
+            ("c", None)
+        ],
+        "a: 2,400 views over the day its merged history covers; b: 240; c: no history"
+    );
+    let conn = Connection::open(&path).unwrap();
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM growth_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0);
+    // Opening again computes nothing more (the record of the catch-up is the empty table).
+    assert_eq!(open(&path).unwrap().catch_up_growth_blocking().unwrap(), 0);
 }

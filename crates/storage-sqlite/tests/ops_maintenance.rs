@@ -324,3 +324,129 @@ fn backup_while_a_thread_enqueues_is_a_valid_database() {
         .collect();
     assert!(partials.is_empty());
 }
+
+/// Saves the sightings of the sightings-prune tests, a day apart: video `v` found by a
+/// channel task (tasks 1, 2, 3, a save outside a task, then task 6 ten days in) and a
+/// keyword search (tasks 4, 5); `w` once. Returns the cutoff (day 5).
+fn sightings_history(store: &SqliteStore, clock: &FakeClock) -> Timestamp {
+    use prismq_domain::task::TaskId;
+    use prismq_domain::ContentItem;
+    let start = clock.now();
+    let at = |day: u64| start + jiff::SignedDuration::from_secs(86_400 * day as i64);
+    let item = |source: &str, id: &str| ContentItem::new(source, id, "t");
+    let save = |day: u64, task: Option<i64>, items: Vec<ContentItem>| {
+        clock.set(at(day));
+        store.save_blocking(task.map(TaskId), &items).unwrap();
+    };
+    save(
+        0,
+        Some(1),
+        vec![item("youtube_channel", "v"), item("youtube_api", "w")],
+    );
+    save(1, Some(2), vec![item("youtube_channel", "v")]);
+    save(2, Some(3), vec![item("youtube_channel", "v")]);
+    save(2, Some(4), vec![item("youtube_keyword", "v")]);
+    save(3, Some(5), vec![item("youtube_keyword", "v")]);
+    save(3, None, vec![item("youtube_channel", "v")]);
+    save(10, Some(6), vec![item("youtube_channel", "v")]);
+    at(5)
+}
+
+#[test]
+fn prune_keeps_each_records_first_and_latest_sighting_per_source_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::default());
+    let store = open(&dir.path().join("q.db"), clock.clone());
+    let cutoff = sightings_history(&store, &clock);
+    let left = |store: &SqliteStore| -> Vec<(String, String, Option<i64>)> {
+        store
+            .with_connection(|c| {
+                Ok(c.prepare(
+                    "SELECT r.source_id, s.source, s.task_id FROM result_sightings s
+                     JOIN results r ON r.id = s.result_id ORDER BY r.source_id, s.source, s.seen_at",
+                )
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect())
+            })
+            .unwrap()
+    };
+    let view =
+        "SELECT group_concat(source || source_id || first_seen_at || ':' || last_seen_at, ',')
+                FROM (SELECT * FROM youtube_results ORDER BY source_id, source)";
+    let (view_before, metrics_before) = (
+        store
+            .with_connection(|c| Ok(c.query_row(view, [], |r| r.get::<_, String>(0)).unwrap()))
+            .unwrap(),
+        count(&store, "SELECT count(*) FROM result_metrics"),
+    );
+    assert_eq!(left(&store).len(), 8);
+    let archive = dir.path().join("archive.jsonl");
+    let opts = PruneOptions {
+        sightings_before: Some(cutoff),
+        archive: Some(archive.clone()),
+        batch_size: 1,
+        pause: Duration::ZERO,
+        ..PruneOptions::default()
+    };
+    let r = ops::prune(&store, &opts).unwrap();
+    assert_eq!((r.sightings, r.batches, r.archived_lines), (3, 1, 3));
+    assert_eq!((r.completed, r.logs), (0, 0));
+    let s = |id: &str, source: &str, task: Option<i64>| (id.to_owned(), source.to_owned(), task);
+    assert_eq!(
+        left(&store),
+        vec![
+            s("v", "youtube_channel", Some(1)),
+            s("v", "youtube_channel", Some(6)),
+            s("v", "youtube_keyword", Some(4)),
+            s("v", "youtube_keyword", Some(5)),
+            s("w", "youtube_api", Some(1)),
+        ],
+        "each record's first and latest by each kind of source stay"
+    );
+    // Nothing else is lost: the records, their history, and where and when each was first
+    // and last seen by each kind of source (the seed-era view) are as before.
+    assert_eq!(count(&store, "SELECT count(*) FROM results"), 2);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM result_metrics"),
+        metrics_before
+    );
+    assert_eq!(
+        store
+            .with_connection(|c| Ok(c.query_row(view, [], |r| r.get::<_, String>(0)).unwrap()))
+            .unwrap(),
+        view_before
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&archive)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (
+                l["kind"].clone(),
+                l["sighting"]["source_id"].clone(),
+                l["sighting"]["task_id"].clone()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (json!("sighting"), json!("v"), json!(2)),
+            (json!("sighting"), json!("v"), json!(3)),
+            (json!("sighting"), json!("v"), Value::Null),
+        ]
+    );
+    // Pruning again deletes nothing.
+    let again = ops::prune(
+        &store,
+        &PruneOptions {
+            archive: None,
+            ..opts
+        },
+    )
+    .unwrap();
+    assert_eq!((again.sightings, again.batches), (0, 0));
+}

@@ -1,5 +1,5 @@
-//! `prismq maintenance prune|checkpoint|optimize|vacuum`: batched pruning of finished tasks
-//! and old log entries (with an optional JSONL archive written first), WAL checkpoint,
+//! `prismq maintenance prune|checkpoint|optimize|vacuum`: batched pruning of finished tasks,
+//! old log entries and old result sightings (with an optional JSONL archive written first), WAL checkpoint,
 //! ANALYZE / PRAGMA optimize, and vacuum (incremental, or `--full`), through the configured
 //! engine's upkeep port (an engine that leaves these to its own tools says so).
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use prismq_domain::ports::upkeep::{PruneOptions, VacuumMode};
-use prismq_domain::ports::Upkeep;
+use prismq_domain::ports::{StorageProblem, Upkeep};
 use prismq_domain::Timestamp;
 
 use super::parse;
@@ -19,7 +19,7 @@ use crate::render;
 /// `prismq maintenance …`.
 #[derive(Debug, Subcommand)]
 pub enum MaintenanceCommand {
-    /// Delete finished tasks and old log entries in small batches.
+    /// Delete finished tasks, old log entries and old result sightings in small batches.
     Prune(PruneArgs),
     /// Copy the WAL into the database file and truncate it.
     Checkpoint,
@@ -44,6 +44,10 @@ pub struct PruneArgs {
     /// Delete log entries written longer ago than this, whatever their task's state.
     #[arg(long, value_name = "AGE")]
     pub logs_older_than: Option<String>,
+    /// Delete result sightings made longer ago than this, except each video's first and
+    /// latest by each kind of source.
+    #[arg(long, value_name = "AGE")]
+    pub sightings_older_than: Option<String>,
     /// Append every deleted row to this JSON Lines file first.
     #[arg(long, value_name = "FILE.jsonl")]
     pub archive: Option<PathBuf>,
@@ -71,7 +75,14 @@ pub struct VacuumArgs {
 pub async fn run(ctx: &Ctx, command: MaintenanceCommand) -> CliResult {
     ctx.require_db()?;
     let store = prismq_app::storage::upkeep(&ctx.config)?;
-    store.check().await?;
+    match store.check().await {
+        // PostgreSQL leaves upkeep to its own tools but prunes result sightings; its prune
+        // says what else it refuses.
+        Err(e)
+            if e.problem() == StorageProblem::Unsupported
+                && matches!(command, MaintenanceCommand::Prune(_)) => {}
+        other => other?,
+    }
     match command {
         MaintenanceCommand::Prune(a) => prune(ctx, &*store, a).await,
         MaintenanceCommand::Checkpoint => {
@@ -134,6 +145,7 @@ async fn prune(ctx: &Ctx, store: &dyn Upkeep, a: PruneArgs) -> CliResult {
         failed_before: age("failed_older_than", &a.failed_older_than)?,
         cancelled_before: age("cancelled_older_than", &a.cancelled_older_than)?,
         logs_before: age("logs_older_than", &a.logs_older_than)?,
+        sightings_before: age("sightings_older_than", &a.sightings_older_than)?,
         archive: a.archive,
         batch_size: a.batch_size,
         ..PruneOptions::default()
@@ -142,9 +154,10 @@ async fn prune(ctx: &Ctx, store: &dyn Upkeep, a: PruneArgs) -> CliResult {
         && opts.failed_before.is_none()
         && opts.cancelled_before.is_none()
         && opts.logs_before.is_none()
+        && opts.sightings_before.is_none()
     {
         return Err(CliError::usage(
-            "nothing to prune: give --completed-older-than, --failed-older-than, --cancelled-older-than or --logs-older-than (e.g. 30d)",
+            "nothing to prune: give --completed-older-than, --failed-older-than, --cancelled-older-than, --logs-older-than or --sightings-older-than (e.g. 30d)",
         ));
     }
     let r = store.prune(&opts).await?;
@@ -152,8 +165,8 @@ async fn prune(ctx: &Ctx, store: &dyn Upkeep, a: PruneArgs) -> CliResult {
         return render::json(&r);
     }
     let mut out = format!(
-        "deleted {} completed, {} failed and {} cancelled tasks (with {} log entries) and {} older log entries in {} batches\n",
-        r.completed, r.failed, r.cancelled, r.task_logs, r.logs, r.batches
+        "deleted {} completed, {} failed and {} cancelled tasks (with {} log entries), {} older log entries and {} older sightings in {} batches\n",
+        r.completed, r.failed, r.cancelled, r.task_logs, r.logs, r.sightings, r.batches
     );
     if let Some(p) = &r.archive {
         out.push_str(&format!(

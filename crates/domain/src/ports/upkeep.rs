@@ -27,14 +27,14 @@ pub trait Upkeep: Send + Sync {
     /// where the engine leaves upkeep to its own tools.
     async fn check(&self) -> Result<(), StorageError>;
 
-    /// Deletes finished tasks and log entries older than the cutoffs, in batches of
-    /// `options.batch_size` (each its own short transaction), appending every deleted row to
-    /// the archive first when one is named; returns exact counts.
+    /// Deletes finished tasks, log entries and result sightings older than the cutoffs, in
+    /// batches of `options.batch_size` (each its own short transaction), appending every
+    /// deleted row to the archive first when one is named; returns exact counts.
     ///
     /// # Errors
     /// `Invalid` for a batch size outside 1–10,000, nothing deleted; the archive cannot be
-    /// written (`Failed`), nothing deleted; `unsupported` where the engine leaves it to its
-    /// own tools.
+    /// written (`Failed`), nothing deleted; `unsupported` where the engine leaves it (or a
+    /// part of it: PostgreSQL prunes only sightings, without an archive) to its own tools.
     async fn prune(&self, options: &PruneOptions) -> Result<PruneReport, StorageError>;
 
     /// Copies the write-ahead log into the database and truncates it.
@@ -152,6 +152,10 @@ pub struct PruneOptions {
     pub cancelled_before: Option<Timestamp>,
     /// Log entries written before this instant, whatever their task's state.
     pub logs_before: Option<Timestamp>,
+    /// Result sightings made before this instant, except each record's first and latest
+    /// sighting by each kind of source (so where and when it was first and last seen there
+    /// stay known).
+    pub sightings_before: Option<Timestamp>,
     /// Append every deleted row to this JSONL file first (created owner-only if missing).
     pub archive: Option<PathBuf>,
     /// Rows per transaction (1–10,000; default 500).
@@ -167,6 +171,7 @@ impl Default for PruneOptions {
             failed_before: None,
             cancelled_before: None,
             logs_before: None,
+            sightings_before: None,
             archive: None,
             batch_size: 500,
             pause: Duration::from_millis(2),
@@ -187,6 +192,8 @@ pub struct PruneReport {
     pub task_logs: u64,
     /// Log entries deleted for their age alone.
     pub logs: u64,
+    /// Result sightings deleted.
+    pub sightings: u64,
     /// Lines appended to the archive.
     pub archived_lines: u64,
     /// Transactions used.

@@ -1,6 +1,6 @@
-//! Pruning: finished tasks and old log entries deleted in small batches (each its own
-//! short transaction, so workers are never blocked for long), with an optional JSONL
-//! archive written and synced before anything is deleted.
+//! Pruning: finished tasks, old log entries and old result sightings deleted in small
+//! batches (each its own short transaction, so workers are never blocked for long), with an
+//! optional JSONL archive written and synced before anything is deleted.
 
 pub use prismq_domain::ports::upkeep::{PruneOptions, PruneReport};
 use rusqlite::{params, Connection, Transaction};
@@ -28,10 +28,27 @@ const LOG_SLICE: &str = "SELECT task_id, seq, at FROM task_logs
 const LOG_KEYS: &str =
     "(task_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1))";
 
+/// The next records in id order (a keyset walk on the primary key): the span of records a
+/// batch of the sightings prune covers.
+const RECORD_SLICE: &str = "SELECT id FROM results WHERE id > ?1 ORDER BY id LIMIT ?2";
+/// The sightings of the records `?1 < result_id <= ?2` made before `?3`, except each
+/// record's first and latest by each kind of source (ties by id), with the record's key:
+/// what one batch of the sightings prune deletes. Reads those records' sightings through
+/// `ix_result_sightings_result`.
+pub const PRUNABLE_SIGHTINGS: &str = "SELECT s.id, r.platform, r.source_id, s.source, s.task_id, s.rank, s.seen_at
+    FROM (SELECT id, result_id, source, task_id, rank, seen_at,
+                 row_number() OVER (PARTITION BY result_id, source ORDER BY seen_at, id) AS from_first,
+                 row_number() OVER (PARTITION BY result_id, source ORDER BY seen_at DESC, id DESC) AS from_last
+          FROM result_sightings WHERE result_id > ?1 AND result_id <= ?2) s
+    JOIN results r ON r.id = s.result_id
+    WHERE s.seen_at < ?3 AND s.from_first > 1 AND s.from_last > 1
+    ORDER BY s.id";
+
 /// The queries prune runs, for the index-usage check.
 pub const PRUNE_QUERIES: &[(&str, &str)] = &[
     ("prune finished tasks", PRUNE_TASKS),
     ("prune log slice", LOG_SLICE),
+    ("prune record slice", RECORD_SLICE),
 ];
 
 #[derive(Serialize)]
@@ -204,8 +221,10 @@ fn prune_log_batch(
     Ok((deleted as u64, lines))
 }
 
-/// Deletes finished tasks (with their logs) and old log entries in batches of
-/// `batch_size`, each batch its own IMMEDIATE transaction. With an archive, each batch's rows
+/// Deletes finished tasks (with their logs), old log entries and old result sightings
+/// (keeping each record's first and latest by each kind of source) in batches of
+/// `batch_size` (tasks, log entries, or records whose sightings are pruned), each batch
+/// its own IMMEDIATE transaction. With an archive, each batch's rows
 /// are appended to it as JSON lines and synced before the batch's delete commits, so a
 /// crash never loses a row; a batch interrupted between the two may appear twice in the
 /// archive (each line carries its id).
@@ -255,7 +274,95 @@ pub fn prune(store: &SqliteStore, opts: &PruneOptions) -> Result<PruneReport, Op
     if let Some(before) = opts.logs_before.map(|t| t.as_millisecond()) {
         prune_logs(store, before, opts, archive.as_mut(), &mut report)?;
     }
+    if let Some(before) = opts.sightings_before.map(|t| t.as_millisecond()) {
+        prune_sightings(store, before, opts, archive.as_mut(), &mut report)?;
+    }
     Ok(report)
+}
+
+/// One sighting as the archive keeps it.
+#[derive(Serialize)]
+struct SightingLine {
+    platform: String,
+    source_id: String,
+    source: String,
+    task_id: Option<i64>,
+    rank: Option<i64>,
+    seen_at: String,
+}
+
+/// Deletes the sightings made before `before` except each record's first and latest by each
+/// kind of source, `batch_size` records per transaction (their ids read first, outside it).
+fn prune_sightings(
+    store: &SqliteStore,
+    before: i64,
+    opts: &PruneOptions,
+    mut archive: Option<&mut Archive>,
+    report: &mut PruneReport,
+) -> Result<(), OpsError> {
+    let mut after = i64::MIN;
+    loop {
+        let ids: Vec<i64> = store.read(|c: &Connection| {
+            c.prepare_cached(RECORD_SLICE)
+                .and_then(|mut s| {
+                    s.query_map(params![after, opts.batch_size], |r| r.get(0))?
+                        .collect()
+                })
+                .map_err(map_err)
+        })?;
+        let Some(&last) = ids.last() else {
+            return Ok(());
+        };
+        let (n, lines) = store.write(|tx| {
+            let rows: Vec<(i64, SightingLine)> = tx
+                .prepare_cached(PRUNABLE_SIGHTINGS)
+                .and_then(|mut s| {
+                    s.query_map(params![after, last, before], |r| {
+                        Ok((
+                            r.get(0)?,
+                            SightingLine {
+                                platform: r.get(1)?,
+                                source_id: r.get(2)?,
+                                source: r.get(3)?,
+                                task_id: r.get(4)?,
+                                rank: r.get(5)?,
+                                seen_at: iso(r.get(6)?),
+                            },
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            if rows.is_empty() {
+                return Ok((0, 0));
+            }
+            let mut lines = 0;
+            if let Some(archive) = archive.as_deref_mut() {
+                let mut text = String::new();
+                for (_, line) in &rows {
+                    text.push_str(&to_line(&json!({"kind": "sighting", "sighting": line}))?);
+                    lines += 1;
+                }
+                archive.append(&text)?;
+            }
+            let id_list =
+                Value::from(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>()).to_string();
+            let deleted = tx
+                .prepare_cached(
+                    "DELETE FROM result_sightings WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .and_then(|mut s| s.execute([&id_list]))
+                .map_err(map_err)?;
+            Ok((deleted as u64, lines))
+        })?;
+        after = last;
+        if n > 0 {
+            report.sightings += n;
+            report.archived_lines += lines;
+            report.batches += 1;
+            std::thread::sleep(opts.pause);
+        }
+    }
 }
 
 fn prune_logs(
