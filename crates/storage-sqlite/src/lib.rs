@@ -47,8 +47,8 @@ pub use connection::{check_path, default_db_path, DB_PATH_ENV};
 pub use error::StoreError;
 pub use migrations::{MigrationStatus, MIGRATIONS};
 pub use results::{
-    find_sql, query_sql, query_statements, sample_sql, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL,
-    VIDEO_ROWS_SQL,
+    find_sql, query_sql, query_statements, sample_sql, AGE_SNAPSHOTS_SQL, FORMAT_PRESENT_SQL,
+    GROWTH_HISTORY_SQL, VIDEO_ROWS_SQL,
 };
 pub use schedules::DUE_SCHEDULES_SQL;
 
