@@ -310,6 +310,19 @@ fn sight(
     Ok(())
 }
 
+/// The assignments of [`save_one`]'s update of a changed row (`?1` its id), before the
+/// growth columns that it sets too when they changed.
+macro_rules! update_row_sql {
+    () => {
+        "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6, channel_id = ?7, published_at = ?8,
+           duration = ?9, views = ?10, likes = ?11, comments = ?12, extra = ?13, last_seen_at = ?14,
+           last_task_id = COALESCE(?15, last_task_id),
+           metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
+           first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
+           first_views = COALESCE(first_views, ?10), video_format = ?17, last_source = ?18, last_rank = ?19"
+    };
+}
+
 /// Saves one item; returns whether its video's outlier values may have changed (false only
 /// for an item saved unchanged whose previous and new `last_seen_at` both lie outside the
 /// 7- and 30-day tolerances of [`outlier::observation_counts`], on a row that has a format).
@@ -390,30 +403,56 @@ fn save_one(
                 });
                 return Ok(stored.format.is_none() || moved);
             }
-            st.get(
-                "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6, channel_id = ?7, published_at = ?8,
-                   duration = ?9, views = ?10, likes = ?11, comments = ?12, extra = ?13, last_seen_at = ?14,
-                   last_task_id = COALESCE(?15, last_task_id),
-                   metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
-                   first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
-                   first_views = COALESCE(first_views, ?10), video_format = ?17, last_source = ?18, last_rank = ?19
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id, item.title, item.description, item.url, tags, item.channel, item.channel_id, published, item.duration_secs,
-                m.views, m.likes, m.comments, extra, now, task, metrics_changed, format, item.source, item.rank
-            ])
-            .map_err(map_err)?;
+            // The growth as it is once this save's snapshot is stored, written by the same
+            // statement as the rest of the row when it changed.
+            let pending = [(now, *m); 2];
+            let pending = if metrics_changed {
+                &pending[..]
+            } else {
+                &pending[..1]
+            };
+            let g = growth_with(st, id, now, pending, min_span_secs)?;
+            let (rate, span) = (growth_rates(&g), growth_spans(&g));
+            let row = params![
+                id,
+                item.title,
+                item.description,
+                item.url,
+                tags,
+                item.channel,
+                item.channel_id,
+                published,
+                item.duration_secs,
+                m.views,
+                m.likes,
+                m.comments,
+                extra,
+                now,
+                task,
+                metrics_changed,
+                format,
+                item.source,
+                item.rank
+            ];
+            let growth =
+                params![rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]];
+            if stored.growth == g {
+                st.get(concat!(update_row_sql!(), " WHERE id = ?1"))?
+                    .execute(row)
+                    .map_err(map_err)?;
+            } else {
+                st.get(concat!(
+                    update_row_sql!(),
+                    ", growth_1h = ?20, growth_1h_span = ?21, growth_24h = ?22, growth_24h_span = ?23,
+                       growth_7d = ?24, growth_7d_span = ?25, growth_30d = ?26, growth_30d_span = ?27
+                     WHERE id = ?1"
+                ))?
+                .execute(rusqlite::params_from_iter(row.iter().chain(growth.iter())))
+                .map_err(map_err)?;
+            }
             if metrics_changed {
                 snapshot(st, id, now, m)?;
             }
-            refresh_growth(
-                st,
-                id,
-                Some((now, item.metrics)),
-                Some(stored.growth),
-                min_span_secs,
-            )?;
             report.updated += 1;
         }
     }
@@ -457,6 +496,42 @@ fn refresh_growth(
             })
             .map_err(map_err)?,
     };
+    let g = growth_with(st, id, last_seen, &[(last_seen, current)], min_span_secs)?;
+    if stored == Some(g) {
+        return Ok(());
+    }
+    let (rate, span) = (growth_rates(&g), growth_spans(&g));
+    st.get(
+        "UPDATE results SET growth_1h = ?2, growth_1h_span = ?3, growth_24h = ?4, growth_24h_span = ?5,
+           growth_7d = ?6, growth_7d_span = ?7, growth_30d = ?8, growth_30d_span = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        id, rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]
+    ])
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Each window's rate of `g`, in [`GrowthWindow::ALL`]'s order.
+fn growth_rates(g: &Growth) -> [Option<f64>; 4] {
+    GrowthWindow::ALL.map(|w| g.get(w).map(|r| r.views_per_hour))
+}
+
+/// Each window's span of `g`, in [`GrowthWindow::ALL`]'s order.
+fn growth_spans(g: &Growth) -> [Option<i64>; 4] {
+    GrowthWindow::ALL.map(|w| g.get(w).map(|r| r.span_secs))
+}
+
+/// A row's growth over every window as of `last_seen`: from its stored snapshots within
+/// the longest window before it (and the one before that) followed by `pending`,
+/// observations not stored (yet), oldest first.
+fn growth_with(
+    st: &mut Held<'_>,
+    id: i64,
+    last_seen: i64,
+    pending: &[(i64, Metrics)],
+    min_span_secs: i64,
+) -> Result<Growth, PortError> {
     let from = last_seen - GrowthWindow::Month.seconds() * 1_000;
     let mut observations = Vec::new();
     {
@@ -477,30 +552,10 @@ fn refresh_growth(
             observations.push(r.map_err(map_err)?);
         }
     }
-    observations.push((ts(0, last_seen).map_err(map_err)?, current));
-    let g = Growth::of(&observations, min_span_secs);
-    if stored == Some(g) {
-        return Ok(());
+    for (at, m) in pending {
+        observations.push((ts(0, *at).map_err(map_err)?, *m));
     }
-    let rate = |w: GrowthWindow| g.get(w).map(|r| r.views_per_hour);
-    let span = |w: GrowthWindow| g.get(w).map(|r| r.span_secs);
-    st.get(
-        "UPDATE results SET growth_1h = ?2, growth_1h_span = ?3, growth_24h = ?4, growth_24h_span = ?5,
-           growth_7d = ?6, growth_7d_span = ?7, growth_30d = ?8, growth_30d_span = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        rate(GrowthWindow::Hour),
-        span(GrowthWindow::Hour),
-        rate(GrowthWindow::Day),
-        span(GrowthWindow::Day),
-        rate(GrowthWindow::Week),
-        span(GrowthWindow::Week),
-        rate(GrowthWindow::Month),
-        span(GrowthWindow::Month)
-    ])
-    .map_err(map_err)?;
-    Ok(())
+    Ok(Growth::of(&observations, min_span_secs))
 }
 
 /// One video's rows in its channel (`?1`, `?2`), as the save reads them to recompute the
