@@ -1282,3 +1282,53 @@ impl ResultStore for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    const SQL: &str = "SELECT c FROM t WHERE a = ?1 AND b = ?2 ORDER BY id";
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c INTEGER);
+             CREATE INDEX ix_t ON t (a, b);
+             INSERT INTO t (a, b, c) VALUES ('x', 'y', 1), ('x', 'z', 2);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_held_statement_is_rebound_without_being_prepared_again() {
+        // Taken from the cache for each use, the statement is compiled again each time
+        // (its bindings are cleared on the way back): the reason `Held` exists.
+        let conn = table();
+        for (b, c) in [("y", 1), ("z", 2), ("y", 1)] {
+            let mut s = conn.prepare_cached(SQL).unwrap();
+            assert_eq!(s.query_row(["x", b], |r| r.get::<_, i64>(0)).unwrap(), c);
+        }
+        let again = conn
+            .prepare_cached(SQL)
+            .unwrap()
+            .get_status(StatementStatus::RePrepare);
+        assert!(again >= 2, "re-prepared {again} times through the cache");
+
+        // Held for the batch: prepared once, rebound, never compiled again.
+        let conn = table();
+        let mut held = Held::new(&conn);
+        for (b, c) in [("y", 1), ("z", 2), ("y", 1)] {
+            let s = held.get(SQL).unwrap();
+            assert_eq!(s.query_row(["x", b], |r| r.get::<_, i64>(0)).unwrap(), c);
+        }
+        assert_eq!(held.stmts.len(), 1);
+        assert_eq!(
+            held.get(SQL)
+                .unwrap()
+                .get_status(StatementStatus::RePrepare),
+            0
+        );
+    }
+}
