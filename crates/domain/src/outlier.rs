@@ -340,6 +340,15 @@ pub fn observation_counts(published: Timestamp, at: Timestamp) -> bool {
     })
 }
 
+/// The instants (milliseconds, both included) within which [`views_at_age`] looks for an
+/// observation of a video published at `published_at`: `age_days` of age, a seventh of it
+/// either side. A store need read no observation outside them.
+pub fn age_window_ms(published_at: Timestamp, age_days: i64) -> (i64, i64) {
+    let target = published_at.as_millisecond() + age_days * DAY_MS;
+    let tolerance = age_days * DAY_MS / 7;
+    (target - tolerance, target + tolerance)
+}
+
 /// The views a video had at `age_days` of age: the observation nearest to that instant
 /// within a seventh of the age either side (a day either side of 7 days, about four days
 /// of 30), ties to the earlier one; `None` without such an observation.
@@ -349,7 +358,7 @@ pub fn views_at_age(
     age_days: i64,
 ) -> Option<i64> {
     let target = published_at.as_millisecond() + age_days * DAY_MS;
-    let tolerance = age_days * DAY_MS / 7;
+    let (from, to) = age_window_ms(published_at, age_days);
     history
         .iter()
         .map(|(at, v)| {
@@ -359,7 +368,7 @@ pub fn views_at_age(
                 *v,
             )
         })
-        .filter(|(dist, _, _)| *dist <= tolerance)
+        .filter(|(_, at, _)| (from..=to).contains(at))
         .min_by_key(|(dist, at, _)| (*dist, *at))
         .map(|(_, _, v)| v)
 }

@@ -249,6 +249,10 @@ async fn sight(
     Ok(())
 }
 
+/// Saves one item; returns whether its video's outlier values may have changed (false only
+/// for an item saved unchanged whose previous and new `last_seen_at` both lie outside the
+/// 7- and 30-day tolerances of [`outlier::observation_counts`], on a row that has a format),
+/// as on SQLite.
 async fn save_one(
     c: &impl GenericClient,
     task: Option<i64>,
@@ -256,7 +260,7 @@ async fn save_one(
     now: i64,
     min_span_secs: i64,
     report: &mut SaveReport,
-) -> Result<(), PortError> {
+) -> Result<bool, PortError> {
     let tags = serde_json::to_value(&item.tags).map_err(|e| corrupt("tags", e))?;
     let extra = Value::Object(item.extra.clone());
     let published = item.published_at.map(|t| t.as_millisecond());
@@ -304,7 +308,7 @@ async fn save_one(
         snapshot(c, id, now, m).await?;
         sight(c, id, item, task, now).await?;
         report.inserted += 1;
-        return Ok(());
+        return Ok(true);
     }
     let select = c
         .prepare_cached(&format!(
@@ -327,12 +331,18 @@ async fn save_one(
     let m = &item.metrics;
     let metrics_changed = stored.item.metrics != item.metrics;
     if stored.item == *item {
-        c.execute(
-            "UPDATE results SET last_seen_at = $2, last_task_id = COALESCE($3, last_task_id), video_format = $4 WHERE id = $1",
-            &[&id, &now, &task, &format],
-        )
-        .await
-        .map_err(map_err)?;
+        // A row of a channel keeps its video's format (written by `refresh_video`).
+        let unchanged = c
+            .prepare_cached(
+                "UPDATE results SET last_seen_at = $2, last_task_id = COALESCE($3, last_task_id),
+                   video_format = CASE WHEN channel_id IS NULL OR video_format IS NULL THEN $4 ELSE video_format END
+                 WHERE id = $1",
+            )
+            .await
+            .map_err(map_err)?;
+        c.execute(&unchanged, &[&id, &now, &task, &format])
+            .await
+            .map_err(map_err)?;
         if !stored.growth.is_settled() {
             refresh_growth(
                 c,
@@ -344,7 +354,12 @@ async fn save_one(
             .await?;
         }
         report.unchanged += 1;
-        return Ok(());
+        let now = ts(now)?;
+        let moved = item.published_at.is_some_and(|p| {
+            outlier::observation_counts(p, stored.last_seen_at)
+                || outlier::observation_counts(p, now)
+        });
+        return Ok(stored.format.is_none() || moved);
     }
     let update = c
         .prepare_cached(
@@ -396,11 +411,12 @@ async fn save_one(
     )
     .await?;
     report.updated += 1;
-    Ok(())
+    Ok(true)
 }
 
 /// Recomputes the clock-free [`VideoValues`] of one video of a channel from all its rows
-/// and their snapshots and stores them on every row of the video (as on SQLite).
+/// and those of their snapshots that can count for 7 or 30 days of age, and stores them on
+/// every row of the video.
 async fn refresh_video(
     c: &impl GenericClient,
     channel_id: &str,
@@ -447,16 +463,27 @@ async fn refresh_video(
         }
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let snaps = c
-        .prepare_cached(
-            "SELECT captured_at, views FROM result_metrics
-             WHERE result_id = ANY($1) AND views IS NOT NULL",
-        )
-        .await
-        .map_err(map_err)?;
     let mut history = Vec::new();
-    for r in c.query(&snaps, &[&ids]).await.map_err(map_err)? {
-        history.push((ts(get(&r, 0)?)?, get::<i64>(&r, 1)?));
+    // Only the snapshots that can count for 7 or 30 days of age (none without a
+    // publication date, when no age counts).
+    if let Some(published) = best.published_at {
+        let (a7, b7) = outlier::age_window_ms(published, 7);
+        let (a30, b30) = outlier::age_window_ms(published, 30);
+        let snaps = c
+            .prepare_cached(
+                "SELECT captured_at, views FROM result_metrics
+                 WHERE result_id = ANY($1) AND views IS NOT NULL
+                   AND (captured_at BETWEEN $2 AND $3 OR captured_at BETWEEN $4 AND $5)",
+            )
+            .await
+            .map_err(map_err)?;
+        for r in c
+            .query(&snaps, &[&ids, &a7, &b7, &a30, &b30])
+            .await
+            .map_err(map_err)?
+        {
+            history.push((ts(get(&r, 0)?)?, get::<i64>(&r, 1)?));
+        }
     }
     for r in &rows {
         if let Some(v) = r.views {
@@ -706,12 +733,15 @@ async fn score_rows(
 /// Brings a channel's baselines and scores up to date after `saved` videos of it were
 /// written ([`ResultStore::save`]'s rule), under a transaction-scoped advisory lock on the
 /// channel so two saves of one channel rescore it one after the other. As on SQLite, the
-/// cost is bounded by the window and the saved videos unless a baseline moved; with
-/// `everything` every video is refreshed and rescored.
+/// cost is bounded by the window and the saved videos unless a baseline moved. Only the
+/// saved videos in `refresh` have their values recomputed (the others were saved unchanged
+/// in a way that cannot move them, see [`save_one`]); with `everything` every video is
+/// refreshed and rescored.
 async fn rescore_channel(
     c: &impl GenericClient,
     channel_id: &str,
     saved: &std::collections::BTreeSet<&str>,
+    refresh: &std::collections::BTreeSet<&str>,
     everything: bool,
     now: i64,
     settings: &OutlierSettings,
@@ -723,7 +753,7 @@ async fn rescore_channel(
     .await
     .map_err(map_err)?;
     let now = ts(now)?;
-    for source_id in saved {
+    for source_id in refresh {
         refresh_video(c, channel_id, source_id).await?;
     }
     let baselines = compute_baselines(c, channel_id, now, settings).await?;
@@ -1142,11 +1172,22 @@ impl ResultStore for PostgresStore {
         }
         in_tx!(self, |tx| async {
             let mut report = SaveReport::default();
+            let mut refresh: std::collections::BTreeSet<(&str, &str)> =
+                std::collections::BTreeSet::new();
             for item in items {
-                save_one(&tx, task, item, now, min_span, &mut report).await?;
+                if save_one(&tx, task, item, now, min_span, &mut report).await? {
+                    if let Some(c) = item.channel_id.as_deref() {
+                        refresh.insert((c, item.source_id.as_str()));
+                    }
+                }
             }
             for (channel, saved) in &channels {
-                rescore_channel(&tx, channel, saved, false, now, &settings).await?;
+                let refresh: std::collections::BTreeSet<&str> = saved
+                    .iter()
+                    .copied()
+                    .filter(|id| refresh.contains(&(*channel, *id)))
+                    .collect();
+                rescore_channel(&tx, channel, saved, &refresh, false, now, &settings).await?;
             }
             Ok::<_, PortError>(report)
         }
@@ -1318,7 +1359,7 @@ impl ResultStore for PostgresStore {
             let saved: std::collections::BTreeSet<&str> =
                 videos.iter().map(String::as_str).collect();
             in_tx!(self, |tx| async {
-                rescore_channel(&tx, &channel, &saved, true, now, &settings).await
+                rescore_channel(&tx, &channel, &saved, &saved, true, now, &settings).await
             }
             .await)?;
             report.channels += 1;

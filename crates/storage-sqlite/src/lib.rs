@@ -49,7 +49,7 @@ pub use migrations::{MigrationStatus, MIGRATIONS};
 pub use queue::list_statement;
 pub use results::{
     find_sql, query_sql, query_statements, query_statements_with, sample_sql, source_plan,
-    SourcePlan, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL, RARE_SOURCE_SIGHTINGS,
+    SourcePlan, AGE_SNAPSHOTS_SQL, FORMAT_PRESENT_SQL, GROWTH_HISTORY_SQL, RARE_SOURCE_SIGHTINGS,
     SOURCE_SIGHTINGS_SQL, VIDEO_ROWS_SQL,
 };
 pub use schedules::DUE_SCHEDULES_SQL;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use prismq_domain::growth::{Growth, GrowthWindow, WindowRate};
@@ -307,9 +307,41 @@ fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, StoredResult)> {
     ))
 }
 
-fn snapshot(tx: &Transaction<'_>, result_id: i64, now: i64, m: &Metrics) -> Result<(), PortError> {
-    tx.prepare_cached("INSERT INTO result_metrics (result_id, captured_at, views, likes, comments) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .and_then(|mut s| s.execute(params![result_id, now, m.views, m.likes, m.comments]))
+/// Statements held for the length of one batch (a save, a rescore), each prepared at most
+/// once. Taking a statement from rusqlite's cache for every video re-prepares it each time:
+/// the cache clears a statement's bindings when it takes it back, and SQLite expires a
+/// statement whose plan looked at a bound value (its planner does for a `column = ?` term)
+/// when its bindings are cleared. Held here, a statement is only rebound and keeps its plan.
+struct Held<'c> {
+    conn: &'c Connection,
+    stmts: Vec<(String, CachedStatement<'c>)>,
+}
+
+impl<'c> Held<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Held {
+            conn,
+            stmts: Vec::new(),
+        }
+    }
+
+    /// The statement for `sql`, prepared on first use.
+    fn get(&mut self, sql: &str) -> Result<&mut CachedStatement<'c>, PortError> {
+        let i = match self.stmts.iter().position(|(s, _)| s == sql) {
+            Some(i) => i,
+            None => {
+                let stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+                self.stmts.push((sql.to_owned(), stmt));
+                self.stmts.len() - 1
+            }
+        };
+        Ok(&mut self.stmts[i].1)
+    }
+}
+
+fn snapshot(st: &mut Held<'_>, result_id: i64, now: i64, m: &Metrics) -> Result<(), PortError> {
+    st.get("INSERT INTO result_metrics (result_id, captured_at, views, likes, comments) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![result_id, now, m.views, m.likes, m.comments])
         .map_err(map_err)?;
     Ok(())
 }
@@ -317,41 +349,51 @@ fn snapshot(tx: &Transaction<'_>, result_id: i64, now: i64, m: &Metrics) -> Resu
 /// Records that `task` (or a save outside a task) found the record `result_id` now: a
 /// task's earlier sighting of it is moved, any other is added.
 fn sight(
-    tx: &Transaction<'_>,
+    st: &mut Held<'_>,
     result_id: i64,
     item: &ContentItem,
     task: Option<i64>,
     now: i64,
 ) -> Result<(), PortError> {
-    tx.prepare_cached(
+    st.get(
         "INSERT INTO result_sightings (result_id, source, task_id, rank, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (task_id, result_id) WHERE task_id IS NOT NULL
          DO UPDATE SET source = excluded.source, rank = excluded.rank, seen_at = excluded.seen_at",
-    )
-    .and_then(|mut s| s.execute(params![result_id, item.source, task, item.rank, now]))
+    )?
+    .execute(params![result_id, item.source, task, item.rank, now])
     .map_err(map_err)?;
     Ok(())
+}
+
+/// The assignments of [`save_one`]'s update of a changed row (`?1` its id), before the
+/// growth columns that it sets too when they changed.
+macro_rules! update_row_sql {
+    () => {
+        "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6, channel_id = ?7, published_at = ?8,
+           duration = ?9, views = ?10, likes = ?11, comments = ?12, extra = ?13, last_seen_at = ?14,
+           last_task_id = COALESCE(?15, last_task_id),
+           metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
+           first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
+           first_views = COALESCE(first_views, ?10), video_format = ?17, last_source = ?18, last_rank = ?19"
+    };
 }
 
 /// Saves one item; returns whether its video's outlier values may have changed (false only
 /// for an item saved unchanged whose previous and new `last_seen_at` both lie outside the
 /// 7- and 30-day tolerances of [`outlier::observation_counts`], on a row that has a format).
 fn save_one(
-    tx: &Transaction<'_>,
+    st: &mut Held<'_>,
+    existing_sql: &str,
     task: Option<i64>,
     item: &ContentItem,
     now: i64,
     min_span_secs: i64,
     report: &mut SaveReport,
 ) -> Result<bool, PortError> {
-    let existing = tx
-        .prepare_cached(&format!(
-            "SELECT {RESULT_COLUMNS} FROM results WHERE platform = ?1 AND source_id = ?2"
-        ))
-        .and_then(|mut s| {
-            s.query_row(params![item.platform, item.source_id], stored_from_row)
-                .optional()
-        })
+    let existing = st
+        .get(existing_sql)?
+        .query_row(params![item.platform, item.source_id], stored_from_row)
+        .optional()
         .map_err(map_err)?;
     let merged;
     let item = match &existing {
@@ -369,41 +411,39 @@ fn save_one(
     let m = &item.metrics;
     match existing {
         None => {
-            let id: i64 = tx
-                .prepare_cached(
+            let id: i64 = st
+                .get(
                     "INSERT INTO results (platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
                        views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format,
                        last_source, last_rank)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?11, ?15, ?15, ?17, ?18, ?19) RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        item.platform, item.source_id, item.title, item.description, item.url, tags, item.channel, item.channel_id,
+                        published, item.duration_secs, m.views, m.likes, m.comments, extra, now, task, format, item.source, item.rank
+                    ],
+                    |r| r.get(0),
                 )
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            item.platform, item.source_id, item.title, item.description, item.url, tags, item.channel, item.channel_id,
-                            published, item.duration_secs, m.views, m.likes, m.comments, extra, now, task, format, item.source, item.rank
-                        ],
-                        |r| r.get(0),
-                    )
-                })
                 .map_err(map_err)?;
-            snapshot(tx, id, now, m)?;
-            sight(tx, id, item, task, now)?;
+            snapshot(st, id, now, m)?;
+            sight(st, id, item, task, now)?;
             report.inserted += 1;
         }
         Some((id, stored)) => {
-            sight(tx, id, item, task, now)?;
+            sight(st, id, item, task, now)?;
             let metrics_changed = stored.item.metrics != item.metrics;
             if stored.item == *item {
                 // A row of a channel keeps its video's format (written by `refresh_video`).
-                tx.prepare_cached("UPDATE results SET last_seen_at = ?2, last_task_id = COALESCE(?3, last_task_id),
+                st.get("UPDATE results SET last_seen_at = ?2, last_task_id = COALESCE(?3, last_task_id),
                        video_format = CASE WHEN channel_id IS NULL OR video_format IS NULL THEN ?4 ELSE video_format END
-                     WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![id, now, task, format]))
+                     WHERE id = ?1")?
+                    .execute(params![id, now, task, format])
                     .map_err(map_err)?;
                 report.unchanged += 1;
                 if !stored.growth.is_settled() {
                     refresh_growth(
-                        tx,
+                        st,
                         id,
                         Some((now, item.metrics)),
                         Some(stored.growth),
@@ -418,32 +458,56 @@ fn save_one(
                 });
                 return Ok(stored.format.is_none() || moved);
             }
-            tx.prepare_cached(
-                "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6, channel_id = ?7, published_at = ?8,
-                   duration = ?9, views = ?10, likes = ?11, comments = ?12, extra = ?13, last_seen_at = ?14,
-                   last_task_id = COALESCE(?15, last_task_id),
-                   metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
-                   first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
-                   first_views = COALESCE(first_views, ?10), video_format = ?17, last_source = ?18, last_rank = ?19
-                 WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id, item.title, item.description, item.url, tags, item.channel, item.channel_id, published, item.duration_secs,
-                    m.views, m.likes, m.comments, extra, now, task, metrics_changed, format, item.source, item.rank
-                ])
-            })
-            .map_err(map_err)?;
-            if metrics_changed {
-                snapshot(tx, id, now, m)?;
-            }
-            refresh_growth(
-                tx,
+            // The growth as it is once this save's snapshot is stored, written by the same
+            // statement as the rest of the row when it changed.
+            let pending = [(now, *m); 2];
+            let pending = if metrics_changed {
+                &pending[..]
+            } else {
+                &pending[..1]
+            };
+            let g = growth_with(st, id, now, pending, min_span_secs)?;
+            let (rate, span) = (growth_rates(&g), growth_spans(&g));
+            let row = params![
                 id,
-                Some((now, item.metrics)),
-                Some(stored.growth),
-                min_span_secs,
-            )?;
+                item.title,
+                item.description,
+                item.url,
+                tags,
+                item.channel,
+                item.channel_id,
+                published,
+                item.duration_secs,
+                m.views,
+                m.likes,
+                m.comments,
+                extra,
+                now,
+                task,
+                metrics_changed,
+                format,
+                item.source,
+                item.rank
+            ];
+            let growth =
+                params![rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]];
+            if stored.growth == g {
+                st.get(concat!(update_row_sql!(), " WHERE id = ?1"))?
+                    .execute(row)
+                    .map_err(map_err)?;
+            } else {
+                st.get(concat!(
+                    update_row_sql!(),
+                    ", growth_1h = ?20, growth_1h_span = ?21, growth_24h = ?22, growth_24h_span = ?23,
+                       growth_7d = ?24, growth_7d_span = ?25, growth_30d = ?26, growth_30d_span = ?27
+                     WHERE id = ?1"
+                ))?
+                .execute(rusqlite::params_from_iter(row.iter().chain(growth.iter())))
+                .map_err(map_err)?;
+            }
+            if metrics_changed {
+                snapshot(st, id, now, m)?;
+            }
             report.updated += 1;
         }
     }
@@ -465,7 +529,7 @@ pub const GROWTH_HISTORY_SQL: &str = "SELECT captured_at, views, likes, comments
 /// `seen` when the caller has just written them, else read from the row. Writes nothing
 /// when the result equals `stored`, the growth the row had.
 fn refresh_growth(
-    tx: &Transaction<'_>,
+    st: &mut Held<'_>,
     id: i64,
     seen: Option<(i64, Metrics)>,
     stored: Option<Growth>,
@@ -473,28 +537,60 @@ fn refresh_growth(
 ) -> Result<(), PortError> {
     let (last_seen, current): (i64, Metrics) = match seen {
         Some(s) => s,
-        None => tx
-            .prepare_cached(
-                "SELECT last_seen_at, views, likes, comments FROM results WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        Metrics {
-                            views: r.get(1)?,
-                            likes: r.get(2)?,
-                            comments: r.get(3)?,
-                        },
-                    ))
-                })
+        None => st
+            .get("SELECT last_seen_at, views, likes, comments FROM results WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    Metrics {
+                        views: r.get(1)?,
+                        likes: r.get(2)?,
+                        comments: r.get(3)?,
+                    },
+                ))
             })
             .map_err(map_err)?,
     };
+    let g = growth_with(st, id, last_seen, &[(last_seen, current)], min_span_secs)?;
+    if stored == Some(g) {
+        return Ok(());
+    }
+    let (rate, span) = (growth_rates(&g), growth_spans(&g));
+    st.get(
+        "UPDATE results SET growth_1h = ?2, growth_1h_span = ?3, growth_24h = ?4, growth_24h_span = ?5,
+           growth_7d = ?6, growth_7d_span = ?7, growth_30d = ?8, growth_30d_span = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        id, rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]
+    ])
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Each window's rate of `g`, in [`GrowthWindow::ALL`]'s order.
+fn growth_rates(g: &Growth) -> [Option<f64>; 4] {
+    GrowthWindow::ALL.map(|w| g.get(w).map(|r| r.views_per_hour))
+}
+
+/// Each window's span of `g`, in [`GrowthWindow::ALL`]'s order.
+fn growth_spans(g: &Growth) -> [Option<i64>; 4] {
+    GrowthWindow::ALL.map(|w| g.get(w).map(|r| r.span_secs))
+}
+
+/// A row's growth over every window as of `last_seen`: from its stored snapshots within
+/// the longest window before it (and the one before that) followed by `pending`,
+/// observations not stored (yet), oldest first.
+fn growth_with(
+    st: &mut Held<'_>,
+    id: i64,
+    last_seen: i64,
+    pending: &[(i64, Metrics)],
+    min_span_secs: i64,
+) -> Result<Growth, PortError> {
     let from = last_seen - GrowthWindow::Month.seconds() * 1_000;
     let mut observations = Vec::new();
     {
-        let mut stmt = tx.prepare_cached(GROWTH_HISTORY_SQL).map_err(map_err)?;
+        let stmt = st.get(GROWTH_HISTORY_SQL)?;
         let rows = stmt
             .query_map(params![id, from], |r| {
                 Ok((
@@ -511,52 +607,42 @@ fn refresh_growth(
             observations.push(r.map_err(map_err)?);
         }
     }
-    observations.push((ts(0, last_seen).map_err(map_err)?, current));
-    let g = Growth::of(&observations, min_span_secs);
-    if stored == Some(g) {
-        return Ok(());
+    for (at, m) in pending {
+        observations.push((ts(0, *at).map_err(map_err)?, *m));
     }
-    let rate = |w: GrowthWindow| g.get(w).map(|r| r.views_per_hour);
-    let span = |w: GrowthWindow| g.get(w).map(|r| r.span_secs);
-    tx.prepare_cached(
-        "UPDATE results SET growth_1h = ?2, growth_1h_span = ?3, growth_24h = ?4, growth_24h_span = ?5,
-           growth_7d = ?6, growth_7d_span = ?7, growth_30d = ?8, growth_30d_span = ?9 WHERE id = ?1",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            id,
-            rate(GrowthWindow::Hour),
-            span(GrowthWindow::Hour),
-            rate(GrowthWindow::Day),
-            span(GrowthWindow::Day),
-            rate(GrowthWindow::Week),
-            span(GrowthWindow::Week),
-            rate(GrowthWindow::Month),
-            span(GrowthWindow::Month)
-        ])
-    })
-    .map_err(map_err)?;
-    Ok(())
+    Ok(Growth::of(&observations, min_span_secs))
 }
 
 /// One video's rows in its channel (`?1`, `?2`), as the save reads them to recompute the
-/// video's outlier values.
-pub const VIDEO_ROWS_SQL: &str = "SELECT id, views, published_at, last_seen_at, extra, duration
+/// video's outlier values (and the values they hold, to write only what changed).
+pub const VIDEO_ROWS_SQL: &str = "SELECT id, views, published_at, last_seen_at, extra, duration,
+       video_format, views_7d, views_30d
      FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY platform";
 
+/// A row's snapshots with views captured within either of two ranges of instants (`?2` to
+/// `?3`, `?4` to `?5`, both ends included): the only ones [`outlier::views_at_age`] can pick
+/// for 7 and 30 days of age. Two range probes of `ix_result_metrics_result`.
+pub const AGE_SNAPSHOTS_SQL: &str = "SELECT captured_at, views FROM result_metrics
+     WHERE result_id = ?1 AND captured_at BETWEEN ?2 AND ?3 AND views IS NOT NULL
+     UNION ALL
+     SELECT captured_at, views FROM result_metrics
+     WHERE result_id = ?1 AND captured_at BETWEEN ?4 AND ?5 AND views IS NOT NULL";
+
 /// Recomputes the clock-free [`VideoValues`] of one video of a channel (its format and its
-/// views at 7 and 30 days of age) from all its rows and their snapshots, and stores them on
-/// every row of the video. Reads one video's rows, never the channel's.
-fn refresh_video(tx: &Transaction<'_>, channel_id: &str, source_id: &str) -> Result<(), PortError> {
+/// views at 7 and 30 days of age) from all its rows and the snapshots of theirs that can
+/// count for those ages, and stores them on the rows whose stored values differ. Reads one
+/// video's rows, never the channel's.
+fn refresh_video(st: &mut Held<'_>, channel_id: &str, source_id: &str) -> Result<(), PortError> {
     struct VideoRow {
         id: i64,
         views: Option<i64>,
         published_at: Option<Timestamp>,
         last_seen_at: Timestamp,
         format: Option<VideoFormat>,
+        stored: (Option<String>, Option<i64>, Option<i64>),
     }
     let rows: Vec<VideoRow> = {
-        let mut stmt = tx.prepare_cached(VIDEO_ROWS_SQL).map_err(map_err)?;
+        let stmt = st.get(VIDEO_ROWS_SQL)?;
         let rows = stmt
             .query_map([channel_id, source_id], |r| {
                 let extra: String = r.get(4)?;
@@ -568,6 +654,7 @@ fn refresh_video(tx: &Transaction<'_>, channel_id: &str, source_id: &str) -> Res
                     published_at: ts_opt(r, 2)?,
                     last_seen_at: ts(3, r.get(3)?)?,
                     format: outlier::format_from(&extra, r.get(5)?),
+                    stored: (r.get(6)?, r.get(7)?, r.get(8)?),
                 })
             })
             .map_err(map_err)?;
@@ -583,21 +670,24 @@ fn refresh_video(tx: &Transaction<'_>, channel_id: &str, source_id: &str) -> Res
             best = r;
         }
     }
+    // Without a publication date no age counts, so no snapshot is needed.
     let mut history = Vec::new();
-    let mut snapshots = tx
-        .prepare_cached(
-            "SELECT captured_at, views FROM result_metrics WHERE result_id = ?1 AND views IS NOT NULL",
-        )
-        .map_err(map_err)?;
-    for r in &rows {
-        let found = snapshots
-            .query_map([r.id], |s| Ok((ts(0, s.get(0)?)?, s.get::<_, i64>(1)?)))
-            .map_err(map_err)?;
-        for s in found {
-            history.push(s.map_err(map_err)?);
-        }
-        if let Some(v) = r.views {
-            history.push((r.last_seen_at, v));
+    if let Some(published) = best.published_at {
+        let (a7, b7) = outlier::age_window_ms(published, 7);
+        let (a30, b30) = outlier::age_window_ms(published, 30);
+        let snapshots = st.get(AGE_SNAPSHOTS_SQL)?;
+        for r in &rows {
+            let found = snapshots
+                .query_map(params![r.id, a7, b7, a30, b30], |s| {
+                    Ok((ts(0, s.get(0)?)?, s.get::<_, i64>(1)?))
+                })
+                .map_err(map_err)?;
+            for s in found {
+                history.push(s.map_err(map_err)?);
+            }
+            if let Some(v) = r.views {
+                history.push((r.last_seen_at, v));
+            }
         }
     }
     let values = VideoValues::of(&ChannelVideo {
@@ -606,19 +696,16 @@ fn refresh_video(tx: &Transaction<'_>, channel_id: &str, source_id: &str) -> Res
         format: best.format.or_else(|| rows.iter().find_map(|r| r.format)),
         history,
     });
-    let mut update = tx
-        .prepare_cached(
-            "UPDATE results SET video_format = ?2, views_7d = ?3, views_30d = ?4 WHERE id = ?1",
-        )
-        .map_err(map_err)?;
+    let format = values.format.map(VideoFormat::as_str);
+    let update = st
+        .get("UPDATE results SET video_format = ?2, views_7d = ?3, views_30d = ?4 WHERE id = ?1")?;
     for r in &rows {
+        if (r.stored.0.as_deref(), r.stored.1, r.stored.2) == (format, values.at_7d, values.at_30d)
+        {
+            continue;
+        }
         update
-            .execute(params![
-                r.id,
-                values.format.map(VideoFormat::as_str),
-                values.at_7d,
-                values.at_30d
-            ])
+            .execute(params![r.id, format, values.at_7d, values.at_30d])
             .map_err(map_err)?;
     }
     Ok(())
@@ -660,16 +747,16 @@ pub fn sample_sql(basis: AgeBasis) -> &'static str {
 /// `ix_results_recent`), each from a sample read through an index that stops at the window: the same baselines [`outlier::baselines_of`] gives over all the
 /// channel's videos.
 fn compute_baselines(
-    tx: &Transaction<'_>,
+    st: &mut Held<'_>,
     channel_id: &str,
     now: Timestamp,
     settings: &OutlierSettings,
 ) -> Result<Vec<Baseline>, PortError> {
     let mut out = Vec::new();
     for format in VideoFormat::ALL {
-        let present = tx
-            .prepare_cached(FORMAT_PRESENT_SQL)
-            .and_then(|mut s| s.exists(params![channel_id, format.as_str()]))
+        let present = st
+            .get(FORMAT_PRESENT_SQL)?
+            .exists(params![channel_id, format.as_str()])
             .map_err(map_err)?;
         if !present {
             continue;
@@ -679,7 +766,7 @@ fn compute_baselines(
                 AgeBasis::Total => outlier::total_cutoff(now, settings.baseline_min_age_days),
                 _ => now,
             };
-            let mut stmt = tx.prepare_cached(sample_sql(basis)).map_err(map_err)?;
+            let stmt = st.get(sample_sql(basis))?;
             let mut rows = stmt
                 .query(params![
                     channel_id,
@@ -705,12 +792,10 @@ fn compute_baselines(
 }
 
 /// The baselines stored for a channel, in [`compute_baselines`]'s order.
-fn stored_baselines(tx: &Transaction<'_>, channel_id: &str) -> Result<Vec<Baseline>, PortError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT format, basis, median_views, sample FROM channel_baselines WHERE channel_id = ?1",
-        )
-        .map_err(map_err)?;
+fn stored_baselines(st: &mut Held<'_>, channel_id: &str) -> Result<Vec<Baseline>, PortError> {
+    let stmt = st.get(
+        "SELECT format, basis, median_views, sample FROM channel_baselines WHERE channel_id = ?1",
+    )?;
     let rows = stmt
         .query_map([channel_id], |r| {
             Ok(Baseline {
@@ -733,7 +818,7 @@ fn stored_baselines(tx: &Transaction<'_>, channel_id: &str) -> Result<Vec<Baseli
 /// the channel's rows when `only` is `None`, else the rows of the videos it names. Reads
 /// the stored values only (no snapshots, no JSON).
 fn score_rows(
-    tx: &Transaction<'_>,
+    st: &mut Held<'_>,
     channel_id: &str,
     only: Option<&std::collections::BTreeSet<&str>>,
     baselines: &[Baseline],
@@ -765,21 +850,17 @@ fn score_rows(
     let mut rows: Vec<ScoredRow> = Vec::new();
     match only {
         None => {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 ORDER BY source_id, platform"
-                ))
-                .map_err(map_err)?;
+            let stmt = st.get(&format!(
+                "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 ORDER BY source_id, platform"
+            ))?;
             for r in stmt.query_map([channel_id], read).map_err(map_err)? {
                 rows.push(r.map_err(map_err)?);
             }
         }
         Some(videos) => {
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY platform"
-                ))
-                .map_err(map_err)?;
+            let stmt = st.get(&format!(
+                "SELECT {COLUMNS} FROM results WHERE channel_id = ?1 AND source_id = ?2 ORDER BY platform"
+            ))?;
             for v in videos {
                 for r in stmt.query_map([channel_id, v], read).map_err(map_err)? {
                     rows.push(r.map_err(map_err)?);
@@ -787,12 +868,10 @@ fn score_rows(
             }
         }
     }
-    let mut update = tx
-        .prepare_cached(
-            "UPDATE results SET outlier_score = ?2, outlier_basis = ?3,
+    let update = st.get(
+        "UPDATE results SET outlier_score = ?2, outlier_basis = ?3,
                     outlier_baseline = ?4, outlier_sample = ?5, outlier_views = ?6 WHERE id = ?1",
-        )
-        .map_err(map_err)?;
+    )?;
     // A video's rows are adjacent; the row with the most views stands for it.
     let mut start = 0;
     while start < rows.len() {
@@ -838,7 +917,7 @@ fn score_rows(
 /// unchanged in a way that cannot move them, see [`save_one`]). With `everything`, every
 /// video of the channel is refreshed and rescored ([`ResultStore::rescore`]).
 fn rescore_channel(
-    tx: &Transaction<'_>,
+    st: &mut Held<'_>,
     channel_id: &str,
     saved: &std::collections::BTreeSet<&str>,
     refresh: &std::collections::BTreeSet<&str>,
@@ -849,12 +928,12 @@ fn rescore_channel(
     let now =
         Timestamp::from_millisecond(now).map_err(|e| PortError::Unavailable(e.to_string()))?;
     for source_id in refresh {
-        refresh_video(tx, channel_id, source_id)?;
+        refresh_video(st, channel_id, source_id)?;
     }
-    let baselines = compute_baselines(tx, channel_id, now, settings)?;
-    let moved = everything || stored_baselines(tx, channel_id)? != baselines;
+    let baselines = compute_baselines(st, channel_id, now, settings)?;
+    let moved = everything || stored_baselines(st, channel_id)? != baselines;
     score_rows(
-        tx,
+        st,
         channel_id,
         (!moved).then_some(saved),
         &baselines,
@@ -862,15 +941,13 @@ fn rescore_channel(
         settings,
     )?;
     if moved {
-        tx.prepare_cached("DELETE FROM channel_baselines WHERE channel_id = ?1")
-            .and_then(|mut s| s.execute([channel_id]))
+        st.get("DELETE FROM channel_baselines WHERE channel_id = ?1")?
+            .execute([channel_id])
             .map_err(map_err)?;
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
+        let insert = st.get(
+            "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(map_err)?;
+        )?;
         for b in &baselines {
             insert
                 .execute(params![
@@ -884,8 +961,8 @@ fn rescore_channel(
                 .map_err(map_err)?;
         }
     } else {
-        tx.prepare_cached("UPDATE channel_baselines SET computed_at = ?2 WHERE channel_id = ?1")
-            .and_then(|mut s| s.execute(params![channel_id, now.as_millisecond()]))
+        st.get("UPDATE channel_baselines SET computed_at = ?2 WHERE channel_id = ?1")?
+            .execute(params![channel_id, now.as_millisecond()])
             .map_err(map_err)?;
     }
     Ok(())
@@ -954,12 +1031,23 @@ impl SqliteStore {
                     .insert(item.source_id.as_str());
             }
         }
+        let existing_sql =
+            format!("SELECT {RESULT_COLUMNS} FROM results WHERE platform = ?1 AND source_id = ?2");
         self.write(|tx| {
+            let mut st = Held::new(tx);
             let mut report = SaveReport::default();
             let mut refresh: std::collections::BTreeSet<(&str, &str)> =
                 std::collections::BTreeSet::new();
             for item in items {
-                if save_one(tx, task, item, now, min_span, &mut report)? {
+                if save_one(
+                    &mut st,
+                    &existing_sql,
+                    task,
+                    item,
+                    now,
+                    min_span,
+                    &mut report,
+                )? {
                     if let Some(c) = item.channel_id.as_deref() {
                         refresh.insert((c, item.source_id.as_str()));
                     }
@@ -971,7 +1059,7 @@ impl SqliteStore {
                     .copied()
                     .filter(|id| refresh.contains(&(*channel, *id)))
                     .collect();
-                rescore_channel(tx, channel, saved, &refresh, false, now, &settings)?;
+                rescore_channel(&mut st, channel, saved, &refresh, false, now, &settings)?;
             }
             Ok(report)
         })
@@ -1148,7 +1236,9 @@ impl SqliteStore {
             if !videos.is_empty() {
                 let saved: std::collections::BTreeSet<&str> =
                     videos.iter().map(String::as_str).collect();
-                self.write(|tx| rescore_channel(tx, &c, &saved, &saved, true, now, &settings))?;
+                self.write(|tx| {
+                    rescore_channel(&mut Held::new(tx), &c, &saved, &saved, true, now, &settings)
+                })?;
                 report.channels += 1;
                 report.videos += videos.len() as u64;
             }
@@ -1172,8 +1262,9 @@ impl SqliteStore {
                 })?;
                 let Some(&last) = ids.last() else { break };
                 self.write(|tx| {
+                    let mut st = Held::new(tx);
                     for id in &ids {
-                        refresh_growth(tx, *id, None, None, min_span)?;
+                        refresh_growth(&mut st, *id, None, None, min_span)?;
                     }
                     Ok(())
                 })?;
@@ -1226,9 +1317,11 @@ impl SqliteStore {
                 break;
             };
             self.write(|tx| {
+                let mut st = Held::new(tx);
                 for id in &ids {
-                    refresh_growth(tx, *id, None, None, min_span)?;
+                    refresh_growth(&mut st, *id, None, None, min_span)?;
                 }
+                drop(st);
                 tx.prepare_cached("DELETE FROM growth_pending WHERE result_id BETWEEN ?1 AND ?2")
                     .and_then(|mut s| s.execute([first, last]))
                     .map_err(map_err)?;
@@ -1308,5 +1401,55 @@ impl ResultStore for SqliteStore {
     async fn count(&self, platform: Option<String>) -> Result<u64, PortError> {
         self.blocking(move |s| s.count_blocking(platform.as_deref()))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    const SQL: &str = "SELECT c FROM t WHERE a = ?1 AND b = ?2 ORDER BY id";
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c INTEGER);
+             CREATE INDEX ix_t ON t (a, b);
+             INSERT INTO t (a, b, c) VALUES ('x', 'y', 1), ('x', 'z', 2);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_held_statement_is_rebound_without_being_prepared_again() {
+        // Taken from the cache for each use, the statement is compiled again each time
+        // (its bindings are cleared on the way back): the reason `Held` exists.
+        let conn = table();
+        for (b, c) in [("y", 1), ("z", 2), ("y", 1)] {
+            let mut s = conn.prepare_cached(SQL).unwrap();
+            assert_eq!(s.query_row(["x", b], |r| r.get::<_, i64>(0)).unwrap(), c);
+        }
+        let again = conn
+            .prepare_cached(SQL)
+            .unwrap()
+            .get_status(StatementStatus::RePrepare);
+        assert!(again >= 2, "re-prepared {again} times through the cache");
+
+        // Held for the batch: prepared once, rebound, never compiled again.
+        let conn = table();
+        let mut held = Held::new(&conn);
+        for (b, c) in [("y", 1), ("z", 2), ("y", 1)] {
+            let s = held.get(SQL).unwrap();
+            assert_eq!(s.query_row(["x", b], |r| r.get::<_, i64>(0)).unwrap(), c);
+        }
+        assert_eq!(held.stmts.len(), 1);
+        assert_eq!(
+            held.get(SQL)
+                .unwrap()
+                .get_status(StatementStatus::RePrepare),
+            0
+        );
     }
 }

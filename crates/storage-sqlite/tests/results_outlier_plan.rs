@@ -8,7 +8,8 @@ use prismq_domain::outlier::{AgeBasis, VideoFormat};
 use prismq_domain::ports::{ResultOrder, ResultQuery, ResultStore, SystemClock};
 use prismq_domain::{ContentItem, Timestamp};
 use prismq_storage_sqlite::{
-    query_sql, sample_sql, SqliteOptions, SqliteStore, FORMAT_PRESENT_SQL, VIDEO_ROWS_SQL,
+    query_sql, sample_sql, SqliteOptions, SqliteStore, AGE_SNAPSHOTS_SQL, FORMAT_PRESENT_SQL,
+    VIDEO_ROWS_SQL,
 };
 use rusqlite::StatementStatus;
 use serde_json::json;
@@ -151,6 +152,25 @@ async fn rescoring_reads_samples_and_videos_through_indexes() {
                 .unwrap();
             let plan = plan.join("\n");
             assert!(plan.contains("ix_results_channel"), "{plan}");
+            // A video's snapshots near 7 and 30 days of age: two range probes of the
+            // snapshots' index, never a scan.
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {AGE_SNAPSHOTS_SQL}"))
+                .unwrap()
+                .query_map(rusqlite::params![1, 0, 1, 2, 3], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("\n");
+            assert_eq!(
+                plan.matches(
+                    "ix_result_metrics_result (result_id=? AND captured_at>? AND captured_at<?)"
+                )
+                .count(),
+                2,
+                "{plan}"
+            );
+            assert!(!plan.contains("SCAN"), "{plan}");
             Ok(())
         })
         .unwrap();

@@ -1,0 +1,94 @@
+//! What a save recomputes on a real PostgreSQL server (needs
+//! `source scripts/services/postgres.sh`): a video saved unchanged, far from the ages its
+//! values are read at (7 and 30 days), does not have its outlier values recomputed, while a
+//! changed one, or an unchanged one at such an age, does. A trigger counts the statements
+//! that write a video's values (they name `views_7d`; no other statement of a save does).
+
+mod common;
+
+use prismq_domain::ports::ResultStore;
+use prismq_domain::{ContentItem, Timestamp};
+use serde_json::json;
+
+const VIDEOS: i64 = 20;
+
+/// Channel `UCskip`'s uploads, 40 days old and more (one a day), views offset by `bump`.
+/// With `week_old`, the first one is 7 days old instead.
+fn channel(bump: i64, week_old: bool) -> Vec<ContentItem> {
+    let now = Timestamp::now().as_second();
+    (0..VIDEOS)
+        .map(|i| {
+            let mut item = ContentItem::new("youtube_channel", format!("skip{i:02}"), "video");
+            item.channel_id = Some("UCskip".into());
+            let age_days = if week_old && i == 0 { 7 } else { 40 + i };
+            item.published_at = Timestamp::from_second(now - 86_400 * age_days).ok();
+            item.metrics.views = Some(10_000 + 100 * i + bump);
+            item.extra.insert("is_short".into(), json!(false));
+            item
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_save_recomputes_only_the_values_it_can_move() {
+    let schema = common::fresh_schema("save_skip");
+    let store = common::store_in(&schema);
+    store.save(None, &channel(0, false)).await.unwrap();
+    let client = store.connection().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE \"{schema}\".value_writes (n bigint NOT NULL);
+             INSERT INTO \"{schema}\".value_writes VALUES (0);
+             CREATE FUNCTION \"{schema}\".count_value_write() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN UPDATE \"{schema}\".value_writes SET n = n + 1; RETURN NULL; END $$;
+             CREATE TRIGGER count_value_write AFTER UPDATE OF views_7d ON \"{schema}\".results
+             FOR EACH ROW EXECUTE FUNCTION \"{schema}\".count_value_write();"
+        ))
+        .await
+        .unwrap();
+    let writes = || async {
+        let row = client
+            .query_one(&format!("SELECT n FROM \"{schema}\".value_writes"), &[])
+            .await
+            .unwrap();
+        let n: i64 = row.get(0);
+        client
+            .execute(&format!("UPDATE \"{schema}\".value_writes SET n = 0"), &[])
+            .await
+            .unwrap();
+        n
+    };
+    let scores = || async {
+        let mut out = Vec::new();
+        for item in channel(0, false) {
+            let r = store.get(&item.platform, &item.source_id).await.unwrap();
+            out.push(r.outlier);
+        }
+        out
+    };
+    let before = scores().await;
+    assert!(
+        before.iter().all(Option::is_some),
+        "every video of the channel is scored: {before:?}"
+    );
+
+    // Saved again unchanged: no video's values can move, none is recomputed, and the
+    // scores stay as they were.
+    let report = store.save(None, &channel(0, false)).await.unwrap();
+    assert_eq!(report.unchanged, VIDEOS as u64);
+    assert_eq!(writes().await, 0, "an unchanged save recomputed values");
+    assert_eq!(scores().await, before);
+
+    // Changed views: every saved video is recomputed.
+    store.save(None, &channel(1, false)).await.unwrap();
+    assert_eq!(writes().await, VIDEOS);
+
+    // One video republished 7 days ago: that one changed and alone is recomputed. Saved
+    // unchanged again, it still is, as its latest observation can be its views at 7 days
+    // of age; the others are not.
+    store.save(None, &channel(1, true)).await.unwrap();
+    assert_eq!(writes().await, 1);
+    let report = store.save(None, &channel(1, true)).await.unwrap();
+    assert_eq!(report.unchanged, VIDEOS as u64);
+    assert_eq!(writes().await, 1);
+}
