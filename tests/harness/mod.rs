@@ -1,5 +1,6 @@
 //! Shared by every test binary of this package (`e2e`, `storm`, `faults`, `bad_input`,
-//! `secrets`, `remote`), which import it as `prismq_tests::harness`: a sandbox that runs the
+//! `secrets`, `remote`) and by `crates/cli/tests`, which import it as
+//! `prismq_tests::harness`: a sandbox that runs the
 //! real `prismq` binary with a clean environment and reads the queue it wrote (direct
 //! read-only SQL, or the app's ports), a fast fake `yt-dlp` with poisoned and flaky video
 //! ids, a Data API stand-in, the final invariants every scenario checks, and a small seeded
@@ -36,13 +37,13 @@ pub fn prismq() -> PathBuf {
 }
 
 /// The `prismq` binary run in `dir`, with nothing of the caller's configuration: no
-/// `PRISMQ_*`, `YOUTUBE_API_KEY` or `RUST_LOG` from outside, HOME and XDG_CONFIG_HOME inside
-/// `dir`, no colour.
+/// `PRISMQ_*`, `YOUTUBE_API_KEY`, `RUST_LOG` or `COLUMNS` from outside (a table's width is
+/// the test's choice, not the shell's), HOME and XDG_CONFIG_HOME inside `dir`, no colour.
 pub fn isolated(dir: &Path) -> Command {
     let mut c = Command::new(prismq());
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
-        if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" {
+        if k.starts_with("PRISMQ_") || k == "YOUTUBE_API_KEY" || k == "RUST_LOG" || k == "COLUMNS" {
             c.env_remove(&k);
         }
     }
@@ -117,6 +118,8 @@ impl Sandbox {
         let d = self.dir.path();
         let mut c = isolated(d);
         c.env("XDG_DATA_HOME", d.join("data"))
+            .env("APPDATA", d.join("config"))
+            .env("LOCALAPPDATA", d.join("data"))
             .env("PATH", format!("{}:/usr/bin:/bin", d.join("bin").display()));
         for (k, v) in &self.env {
             c.env(k, v);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use prismq_domain::ports::validation::{ValidateOptions, ValidationReport};
 use prismq_domain::ports::{Clock, Dump, Load, SchemaAdmin, StorageError, SystemClock, Upkeep};
+use prismq_domain::setting_values::Bad;
 use prismq_domain::PortError;
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
 use prismq_storage_sqlite::admin::SqliteAdmin;
@@ -34,6 +35,29 @@ impl<'a> Engine<'a> {
             None => Engine::Sqlite,
         }
     }
+}
+
+/// A `database.url` naming a database server, checked as the configuration loads: `None`
+/// when it names none (a `sqlite:` URL is the configuration's own check), else its syntax.
+///
+/// # Errors
+/// (In the `Some`) what is wrong with the URL and what the engine accepts.
+pub(crate) fn check_server_url(url: &str) -> Option<Result<(), Bad>> {
+    if !is_postgres_url(url) {
+        return None;
+    }
+    const PG: &str = "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, with optional ?sslmode= (disable, prefer, require, verify-ca, verify-full), sslrootcert=, sslcert= and sslkey=";
+    Some(prismq_storage_postgres::check_url(url).map_err(|problem| Bad::new(problem, PG)))
+}
+
+/// Whether `url` names a PostgreSQL server (`postgres://` or `postgresql://`).
+pub(crate) fn is_postgres_url(url: &str) -> bool {
+    prismq_storage_postgres::is_postgres_url(url)
+}
+
+/// Whether `schema` is a name `database.schema` may give (a PostgreSQL schema).
+pub(crate) fn is_schema_name(schema: &str) -> bool {
+    prismq_storage_postgres::is_valid_schema_name(schema)
 }
 
 /// Whether the configured engine keeps its tables in named schemas (`database.schema` is

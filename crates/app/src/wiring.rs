@@ -176,20 +176,7 @@ impl App {
 
     /// The worker runtime with explicit settings (the CLI's `--concurrency`, tests).
     pub fn runtime_with(&self, settings: WorkerSettings) -> Runtime {
-        let runtime = Runtime::new(
-            self.queue.clone(),
-            self.workers.clone(),
-            self.logs.clone(),
-            self.results.clone(),
-            self.registry.clone(),
-            settings,
-        )
-        .with_quota(self.quota.clone())
-        .with_schedules(self.schedules.clone());
-        match &self.notifier {
-            Some(n) => runtime.with_notifier(n.clone()),
-            None => runtime,
-        }
+        Runtime::from_ports(&self.ports, self.registry.clone(), settings)
     }
 
     /// Runs workers with the `[worker]` settings until `shutdown` or the mode ends them.

@@ -22,6 +22,58 @@ pub struct ParamSpec {
     pub required: bool,
     /// Its type and bounds.
     pub kind: ParamKind,
+    /// How the command line's typed forms show it (not part of the schema).
+    #[serde(skip)]
+    pub cli: CliHint,
+}
+
+/// How `prismq enqueue <form>` shows a parameter. Every part has a default, so a parameter
+/// added to a declaration is a flag with no hint at all: `--<name>` (`_` written `-`), its
+/// placeholder the name in capitals, its help the description with the bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CliHint {
+    /// The flag's name (a positional argument's name in completions) when it is not the
+    /// parameter's (`country` for `region`).
+    pub flag: Option<&'static str>,
+    /// Given as a positional argument (its placeholder names it) rather than a flag.
+    pub positional: bool,
+    /// The placeholder in help (`N`, `CC`).
+    pub value_name: Option<&'static str>,
+    /// The help line, when the description and bounds do not say it for a command line.
+    pub help: Option<&'static str>,
+    /// A boolean without a default is a pair of flags, `--<flag>` and `--no-<flag>`: the
+    /// latter's help line.
+    pub negated_help: Option<&'static str>,
+}
+
+impl CliHint {
+    /// No hint: every part its default.
+    pub const NONE: CliHint = CliHint {
+        flag: None,
+        positional: false,
+        value_name: None,
+        help: None,
+        negated_help: None,
+    };
+}
+
+/// A task type's typed form on the command line (`prismq enqueue channel …`), declared
+/// by its plugin ([`crate::plugin_host::Plugin::forms`]): a subcommand whose arguments are
+/// built from [`TaskForm::params`], so a parameter added there is a flag with no edit of
+/// the command line's code.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskForm {
+    /// The subcommand's name (`channel`).
+    pub name: &'static str,
+    /// The task type it enqueues (`channel_scrape`).
+    pub task_type: &'static str,
+    /// One line for people, lower-case: what the task does (`enqueue` shows it after the
+    /// task type).
+    pub about: &'static str,
+    /// `prismq collect`'s line for it; `None`: `collect` does not offer it.
+    pub collect: Option<&'static str>,
+    /// Its parameters: the same declaration as the handler's [`crate::TaskHandler::params`].
+    pub params: &'static [ParamSpec],
 }
 
 /// A parameter's type and bounds.
@@ -73,6 +125,7 @@ impl ParamSpec {
             description,
             required: false,
             kind,
+            cli: CliHint::NONE,
         }
     }
 
@@ -83,7 +136,39 @@ impl ParamSpec {
             description,
             required: true,
             kind,
+            cli: CliHint::NONE,
         }
+    }
+
+    /// Its flag is `--<flag>` instead of `--<name>`.
+    #[must_use]
+    pub const fn flag(mut self, flag: &'static str) -> Self {
+        self.cli.flag = Some(flag);
+        self
+    }
+
+    /// Given as a positional argument shown as `<value_name>`.
+    #[must_use]
+    pub const fn positional(mut self, value_name: &'static str) -> Self {
+        self.cli.positional = true;
+        self.cli.value_name = Some(value_name);
+        self
+    }
+
+    /// Its placeholder in help is `value_name`.
+    #[must_use]
+    pub const fn value_name(mut self, value_name: &'static str) -> Self {
+        self.cli.value_name = Some(value_name);
+        self
+    }
+
+    /// Its help line on the command line is `help` (and, for a boolean without default,
+    /// its `--no-` flag's is `negated`).
+    #[must_use]
+    pub const fn cli_help(mut self, help: &'static str, negated: Option<&'static str>) -> Self {
+        self.cli.help = Some(help);
+        self.cli.negated_help = negated;
+        self
     }
 
     /// This parameter's JSON Schema.

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::ValidationError;
+use crate::param_spec::TaskForm;
 use crate::plugin::Registrar;
 use crate::ports::{Clock, QuotaLedger, TrackedVideos};
 use crate::settings::{Section, SettingError, SettingSpec};
@@ -111,6 +112,13 @@ pub trait Plugin: Send + Sync {
     fn quota_limits(&self, section: &Section, now: Timestamp) -> Vec<BucketLimit> {
         let _ = (section, now);
         Vec::new()
+    }
+
+    /// Its task types' typed forms on the command line (`prismq enqueue channel …`), each
+    /// built from its declared parameters. Needs no configuration: the command line is
+    /// parsed before any loads. Default: none (`prismq enqueue raw` reaches every type).
+    fn forms(&self) -> &'static [TaskForm] {
+        &[]
     }
 
     /// The process is about to exit at once (a second Ctrl-C) without running destructors:

@@ -112,6 +112,10 @@ impl Plugin for YoutubePlugin {
         crate::registry::quota_limits(&quota, now)
     }
 
+    fn forms(&self) -> &'static [prismq_domain::param_spec::TaskForm] {
+        crate::youtube::declare::FORMS
+    }
+
     fn abort(&self) {
         // yt-dlp leads its own process group, out of reach of the terminal's signal, and an
         // immediate exit runs no destructor that would kill it.

@@ -211,7 +211,7 @@ impl DatabaseConfig {
     pub fn postgres_url(&self) -> Option<&str> {
         self.url
             .as_deref()
-            .filter(|u| prismq_storage_postgres::is_postgres_url(u))
+            .filter(|u| crate::storage::is_postgres_url(u))
     }
 
     /// The configured file: `path`, or the path inside `url`; `None` for the default.

@@ -324,6 +324,13 @@ fn bad_values_name_key_value_and_accepted() {
         "\"mysql://x/db\"",
         "postgres://",
     );
+    // A server URL is checked by the storage boundary, with what its engine accepts.
+    assert_invalid(
+        load_flags(&[("database.url", "postgres://h/db?sslmode=sometimes")]),
+        "database.url",
+        "\"postgres://h/db?sslmode=sometimes\"",
+        "?sslmode= (disable, prefer, require, verify-ca, verify-full)",
+    );
     assert_invalid(
         load_flags(&[("youtube.backend", "scrape")]),
         "youtube.backend",

@@ -101,9 +101,8 @@ pub(super) fn build(
             const ACC: &str = "a sqlite: URL such as sqlite:///var/lib/prismq/queue.db, or postgres://USER@HOST/DATABASE (postgresql:// too)";
             let s = values::text(v, ACC)?;
             let s = s.trim();
-            if prismq_storage_postgres::is_postgres_url(s) {
-                const PG: &str = "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, with optional ?sslmode= (disable, prefer, require, verify-ca, verify-full), sslrootcert=, sslcert= and sslkey=";
-                prismq_storage_postgres::check_url(s).map_err(|problem| Bad::new(problem, PG))?;
+            if let Some(checked) = crate::storage::check_server_url(s) {
+                checked?;
                 return Ok(Some(s.to_owned()));
             }
             sqlite_url_path(s)
@@ -117,7 +116,7 @@ pub(super) fn build(
         schema: r.get("database.schema", rd.schema, d.schema, |v| {
             const ACC: &str = "a PostgreSQL schema name: 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _";
             let s = values::text(v, ACC)?;
-            if prismq_storage_postgres::is_valid_schema_name(&s) {
+            if crate::storage::is_schema_name(&s) {
                 Ok(Some(s))
             } else {
                 Err(Bad::new("not a plain lower-case identifier", ACC))

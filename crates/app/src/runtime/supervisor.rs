@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
+    Ports, QuotaLedger, ResultStore, ScheduleStore, TaskLog, TaskQueue, WorkNotifier,
+    WorkerRegistry,
 };
 use prismq_domain::TaskType;
 
@@ -69,6 +70,32 @@ impl Runtime {
             notifier: None,
             schedules: None,
             quota: None,
+        }
+    }
+
+    /// A runtime over the ports of one store (`App::runtime_with`): its queue, registry,
+    /// log and results, reading its quota ledger before claiming ([`Runtime::with_quota`]),
+    /// firing its schedules ([`Runtime::with_schedules`]) and woken by its notifier when it
+    /// has one. A worker of a remote server, which has only the first four over HTTP, uses
+    /// [`Runtime::new`].
+    pub fn from_ports(
+        ports: &Ports,
+        registry: Arc<PluginRegistry>,
+        settings: WorkerSettings,
+    ) -> Self {
+        let runtime = Runtime::new(
+            ports.queue.clone(),
+            ports.workers.clone(),
+            ports.logs.clone(),
+            ports.results.clone(),
+            registry,
+            settings,
+        )
+        .with_quota(ports.quota.clone())
+        .with_schedules(ports.schedules.clone());
+        match &ports.notifier {
+            Some(n) => runtime.with_notifier(n.clone()),
+            None => runtime,
         }
     }
 

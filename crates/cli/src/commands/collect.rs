@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
@@ -18,7 +18,7 @@ use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{ResultOrder, ResultQuery, StoredResult, TaskEvent};
 use prismq_domain::{ClaimingStrategy, NewTask, Task, TaskId, TaskStatus, TaskType, Timestamp};
 
-use super::enqueue::{ChannelArgs, KeywordArgs, TaskKind, TrendingArgs, VideosArgs};
+use super::forms::{CollectKind, TaskKind};
 use super::{enqueue, results};
 use crate::commands::results::OrderArg;
 use crate::context::Ctx;
@@ -46,30 +46,6 @@ pub struct CollectArgs {
     pub kind: CollectKind,
 }
 
-/// The tasks `collect` can run.
-#[derive(Debug, Clone, Subcommand)]
-pub enum CollectKind {
-    /// A channel's newest videos.
-    Channel(ChannelArgs),
-    /// A region's most popular videos (needs YOUTUBE_API_KEY).
-    Trending(TrendingArgs),
-    /// Videos matching a search query.
-    Keyword(KeywordArgs),
-    /// Specific videos by id or URL.
-    Videos(VideosArgs),
-}
-
-impl From<CollectKind> for TaskKind {
-    fn from(k: CollectKind) -> TaskKind {
-        match k {
-            CollectKind::Channel(a) => TaskKind::Channel(a),
-            CollectKind::Trending(a) => TaskKind::Trending(a),
-            CollectKind::Keyword(a) => TaskKind::Keyword(a),
-            CollectKind::Videos(a) => TaskKind::Videos(a),
-        }
-    }
-}
-
 /// Runs `collect`.
 ///
 /// # Errors
@@ -78,7 +54,7 @@ impl From<CollectKind> for TaskKind {
 pub async fn run(ctx: &Ctx, args: CollectArgs) -> CliResult<Exit> {
     let app = ctx.app()?;
     preflight(&app, &args.kind)?;
-    let kind = TaskKind::from(args.kind);
+    let kind = TaskKind::Form(args.kind.0);
     let start = app.clock.now();
     let task = enqueue::build(&kind, start)?;
     check_region(&task, app.config.worker.region.as_deref(), &kind)?;
@@ -327,11 +303,14 @@ fn check_region(task: &NewTask, served: Option<&str>, kind: &TaskKind) -> CliRes
         return Ok(());
     }
     let served = served.map_or_else(|| "no region".to_owned(), |r| format!("region {r}"));
-    let country = match kind {
-        TaskKind::Trending(_) | TaskKind::Keyword(_) => {
-            format!("for YouTube's chart or search region use --country {wanted}; ")
-        }
-        _ => String::new(),
+    let has_country = match kind {
+        TaskKind::Form(f) => f.form.params.iter().any(|p| p.cli.flag == Some("country")),
+        TaskKind::Raw(_) => false,
+    };
+    let country = if has_country {
+        format!("for YouTube's chart or search region use --country {wanted}; ")
+    } else {
+        String::new()
     };
     Err(CliError::usage(format!(
         "invalid region: --region {wanted} routes the task to workers serving {wanted} only, and collect's own worker serves {served} (worker.region), so it would wait forever; {country}accepted: no --region, or the region worker.region names (PRISMQ_WORKER__REGION={wanted} runs it here), or `prismq enqueue … --region {wanted}` for the workers of that region"
@@ -400,12 +379,7 @@ fn print(ctx: &Ctx, task: &Task, items: &[StoredResult]) -> CliResult {
 /// Refuses to start when the plugins say the task cannot run here as configured
 /// ([`prismq_app::wiring::check_ready`]), with their one line on what to set or install.
 fn preflight(app: &App, kind: &CollectKind) -> CliResult {
-    let name = match kind {
-        CollectKind::Channel(_) => "channel_scrape",
-        CollectKind::Trending(_) => "trending_scrape",
-        CollectKind::Keyword(_) => "keyword_search",
-        CollectKind::Videos(_) => "api_scrape",
-    };
+    let name = kind.0.form.task_type;
     let task_type = TaskType::new(name).map_err(|e| CliError::usage(e.to_string()))?;
     prismq_app::wiring::check_ready(&app.config, &task_type)
         .map_err(|reason| CliError::new(Exit::Config, reason))
@@ -414,7 +388,7 @@ fn preflight(app: &App, kind: &CollectKind) -> CliResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::enqueue::{TaskOptions, TrendingArgs, VideosArgs};
+    use clap::Parser;
     use prismq_domain::{Compatibility, TaskType};
 
     fn ts(s: &str) -> Timestamp {
@@ -488,20 +462,25 @@ mod tests {
         );
     }
 
-    fn trending(region: Option<&str>) -> (TaskKind, NewTask) {
-        let kind = TaskKind::Trending(TrendingArgs {
-            country: None,
-            category: None,
-            top_n: None,
-            baselines: false,
-            no_baselines: false,
-            task: TaskOptions {
-                region: region.map(str::to_owned),
-                ..TaskOptions::default()
-            },
-        });
+    #[derive(Debug, Parser)]
+    struct Wrap {
+        #[command(subcommand)]
+        kind: TaskKind,
+    }
+
+    fn parsed(argv: &[&str]) -> (TaskKind, NewTask) {
+        let kind = Wrap::try_parse_from(std::iter::once("collect").chain(argv.iter().copied()))
+            .unwrap()
+            .kind;
         let task = enqueue::build(&kind, ts("2026-12-02T20:00:00Z")).unwrap();
         (kind, task)
+    }
+
+    fn trending(region: Option<&str>) -> (TaskKind, NewTask) {
+        match region {
+            Some(r) => parsed(&["trending", "--region", r]),
+            None => parsed(&["trending"]),
+        }
     }
 
     #[test]
@@ -523,14 +502,7 @@ mod tests {
         assert!(check_region(&task, None, &kind).is_ok());
         assert!(check_region(&task, Some("GB"), &kind).is_ok());
         // Videos have no country: the hint is left out.
-        let kind = TaskKind::Videos(VideosArgs {
-            videos: vec!["dQw4w9WgXcQ".into()],
-            task: TaskOptions {
-                region: Some("DE".into()),
-                ..TaskOptions::default()
-            },
-        });
-        let task = enqueue::build(&kind, ts("2026-12-02T20:00:00Z")).unwrap();
+        let (kind, task) = parsed(&["videos", "dQw4w9WgXcQ", "--region", "DE"]);
         let e = check_region(&task, None, &kind).unwrap_err();
         assert!(!e.message.contains("--country"), "{}", e.message);
     }

@@ -1,12 +1,13 @@
 //! `prismq enqueue …`: builds a task from flags (or every line of a JSONL file), and hands
-//! it to `App::enqueue`, which validates it against the registered handler. The flags map
-//! one to one onto the handler's parameters; their values are checked by the plugin, so a
-//! refusal names the parameter and its accepted values.
+//! it to `App::enqueue`, which validates it against the registered handler. The typed forms
+//! (`forms.rs`) are built from the plugins' declarations, their flags one to one the
+//! handler's parameters; their values are checked by the plugin, so a refusal names the
+//! parameter and its accepted values.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::Args;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -15,6 +16,7 @@ use prismq_app::App;
 use prismq_domain::ports::Enqueued;
 use prismq_domain::{Compatibility, NewTask, PortError, Priority, Timestamp};
 
+use super::forms::TaskKind;
 use super::parse;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
@@ -60,137 +62,6 @@ pub struct EnqueueArgs {
     pub kind: Option<TaskKind>,
 }
 
-/// A task described by flags, for `enqueue` and `collect`.
-#[derive(Debug, Clone, Subcommand)]
-pub enum TaskKind {
-    /// channel_scrape: a channel's newest videos.
-    Channel(ChannelArgs),
-    /// trending_scrape: a region's most popular videos.
-    Trending(TrendingArgs),
-    /// keyword_search: videos matching a search query.
-    Keyword(KeywordArgs),
-    /// api_scrape: specific videos by id or URL.
-    Videos(VideosArgs),
-    /// refresh_stats: new metrics for tracked videos (seen within, of a channel, a schedule's).
-    RefreshStats(RefreshStatsArgs),
-    /// Any registered task type with JSON parameters.
-    Raw(RawArgs),
-}
-
-/// `refresh_stats` parameters: at least one filter, or --all.
-#[derive(Debug, Clone, Args)]
-pub struct RefreshStatsArgs {
-    /// Only videos seen (saved by a task) within this window: 7d, 12h (1h to 3650d).
-    #[arg(long, value_name = "WINDOW")]
-    pub seen_within: Option<String>,
-    /// Only videos of this channel id (UC…).
-    #[arg(long, value_name = "UC_ID")]
-    pub channel_id: Option<String>,
-    /// Only videos whose last saving task this schedule enqueued.
-    #[arg(long, value_name = "NAME")]
-    pub schedule: Option<String>,
-    /// Every tracked video (instead of a filter).
-    #[arg(long)]
-    pub all: bool,
-    /// list (videos.list, the general bucket; default) or batch_get_stats
-    /// (videos:batchGetStats, its own bucket; counters only).
-    #[arg(long, value_name = "METHOD")]
-    pub method: Option<String>,
-    /// Queue options.
-    #[command(flatten)]
-    pub task: TaskOptions,
-}
-
-/// `channel_scrape` parameters.
-#[derive(Debug, Clone, Args)]
-pub struct ChannelArgs {
-    /// A channel URL, @handle, handle or UC… id.
-    pub channel: String,
-    /// How many of its newest videos (1-500; default 10).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub top_n: Option<i64>,
-    /// Only videos published within this many days.
-    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
-    pub max_age_days: Option<i64>,
-    /// videos (long-form), shorts, streams (past live streams) or all uploads (default
-    /// videos, or the tab the channel URL ends in).
-    #[arg(long, value_name = "TAB")]
-    pub tab: Option<String>,
-    /// Queue options.
-    #[command(flatten)]
-    pub task: TaskOptions,
-}
-
-/// `trending_scrape` parameters.
-#[derive(Debug, Clone, Args)]
-pub struct TrendingArgs {
-    /// The chart's country, ISO 3166-1 alpha-2 (default US).
-    #[arg(long, value_name = "CC")]
-    pub country: Option<String>,
-    /// all, music, gaming, movies, … or a category id (default all).
-    #[arg(long, value_name = "CATEGORY")]
-    pub category: Option<String>,
-    /// How many videos (1-200; default 50).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub top_n: Option<i64>,
-    /// Enqueue a scrape of each found channel without a baseline, once per channel and day
-    /// (default: `[youtube] baselines_on_demand`).
-    #[arg(long, conflicts_with = "no_baselines")]
-    pub baselines: bool,
-    /// Do not, whatever `[youtube] baselines_on_demand` says.
-    #[arg(long)]
-    pub no_baselines: bool,
-    /// Queue options.
-    #[command(flatten)]
-    pub task: TaskOptions,
-}
-
-/// `keyword_search` parameters.
-#[derive(Debug, Clone, Args)]
-pub struct KeywordArgs {
-    /// The search query.
-    pub query: String,
-    /// How many videos (1-500; default 50).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub top_n: Option<i64>,
-    /// day, week, month, year or all (default all).
-    #[arg(long, value_name = "WINDOW")]
-    pub published_within: Option<String>,
-    /// short, medium, long or any (default any).
-    #[arg(long, value_name = "LENGTH")]
-    pub duration: Option<String>,
-    /// relevance, date, views or rating (default relevance).
-    #[arg(long, value_name = "ORDER")]
-    pub sort_by: Option<String>,
-    /// Search results for this country (ISO 3166-1 alpha-2).
-    #[arg(long, value_name = "CC")]
-    pub country: Option<String>,
-    /// Prefer this language (ISO 639-1).
-    #[arg(long, value_name = "LANG")]
-    pub language: Option<String>,
-    /// Enqueue a scrape of each found channel without a baseline, once per channel and day
-    /// (default: `[youtube] baselines_on_demand`).
-    #[arg(long, conflicts_with = "no_baselines")]
-    pub baselines: bool,
-    /// Do not, whatever `[youtube] baselines_on_demand` says.
-    #[arg(long)]
-    pub no_baselines: bool,
-    /// Queue options.
-    #[command(flatten)]
-    pub task: TaskOptions,
-}
-
-/// `api_scrape` parameters.
-#[derive(Debug, Clone, Args)]
-pub struct VideosArgs {
-    /// Video ids or URLs (watch?v=, youtu.be/, /shorts/).
-    #[arg(required = true, value_name = "ID_OR_URL")]
-    pub videos: Vec<String>,
-    /// Queue options.
-    #[command(flatten)]
-    pub task: TaskOptions,
-}
-
 /// Any task type with JSON parameters.
 #[derive(Debug, Clone, Args)]
 pub struct RawArgs {
@@ -220,18 +91,13 @@ pub async fn run(ctx: &Ctx, args: EnqueueArgs) -> CliResult {
             let e = app.enqueue(task).await?;
             print_enqueued(ctx, &e, key.as_deref())
         }
-        (None, None) => Err(CliError::usage(
-            "say what to enqueue: channel, trending, keyword, videos, refresh-stats, raw, or --file FILE (see prismq enqueue --help)",
-        )),
-    }
-}
-
-/// `--baselines` / `--no-baselines` as the `baselines` parameter; absent without either.
-fn baselines(on: bool, off: bool) -> Option<Value> {
-    match (on, off) {
-        (true, _) => Some(Value::Bool(true)),
-        (_, true) => Some(Value::Bool(false)),
-        _ => None,
+        (None, None) => {
+            let forms: Vec<&str> = super::forms::all().map(|f| f.name).collect();
+            Err(CliError::usage(format!(
+                "say what to enqueue: {}, raw, or --file FILE (see prismq enqueue --help)",
+                forms.join(", ")
+            )))
+        }
     }
 }
 
@@ -240,52 +106,13 @@ fn baselines(on: bool, off: bool) -> Option<Value> {
 /// # Errors
 /// A malformed option (priority, delay, run-at, region, JSON params).
 pub fn build(kind: &TaskKind, now: Timestamp) -> CliResult<NewTask> {
-    let mut p = Map::new();
-    let (task_type, opts) = match kind {
-        TaskKind::Channel(a) => {
-            put(&mut p, "channel_url", Some(json!(a.channel)));
-            put(&mut p, "top_n", a.top_n.map(Value::from));
-            put(&mut p, "max_age_days", a.max_age_days.map(Value::from));
-            put(&mut p, "tab", a.tab.clone().map(Value::from));
-            ("channel_scrape", &a.task)
-        }
-        TaskKind::Trending(a) => {
-            put(&mut p, "region", a.country.clone().map(Value::from));
-            put(&mut p, "category", a.category.clone().map(Value::from));
-            put(&mut p, "top_n", a.top_n.map(Value::from));
-            put(&mut p, "baselines", baselines(a.baselines, a.no_baselines));
-            ("trending_scrape", &a.task)
-        }
-        TaskKind::Keyword(a) => {
-            put(&mut p, "query", Some(json!(a.query)));
-            put(&mut p, "top_n", a.top_n.map(Value::from));
-            put(
-                &mut p,
-                "published_within",
-                a.published_within.clone().map(Value::from),
+    match kind {
+        TaskKind::Form(f) => {
+            let task = NewTask::new(
+                parse::task_type(f.form.task_type)?,
+                Value::Object(f.params.clone()),
             );
-            put(&mut p, "duration", a.duration.clone().map(Value::from));
-            put(&mut p, "sort_by", a.sort_by.clone().map(Value::from));
-            put(&mut p, "region", a.country.clone().map(Value::from));
-            put(&mut p, "language", a.language.clone().map(Value::from));
-            put(&mut p, "baselines", baselines(a.baselines, a.no_baselines));
-            ("keyword_search", &a.task)
-        }
-        TaskKind::Videos(a) => {
-            put(&mut p, "videos", Some(json!(a.videos)));
-            ("api_scrape", &a.task)
-        }
-        TaskKind::RefreshStats(a) => {
-            put(
-                &mut p,
-                "seen_within",
-                a.seen_within.clone().map(Value::from),
-            );
-            put(&mut p, "channel_id", a.channel_id.clone().map(Value::from));
-            put(&mut p, "schedule", a.schedule.clone().map(Value::from));
-            put(&mut p, "all", a.all.then_some(Value::Bool(true)));
-            put(&mut p, "method", a.method.clone().map(Value::from));
-            ("refresh_stats", &a.task)
+            apply(task, &f.task, now)
         }
         TaskKind::Raw(a) => {
             let params = match &a.params {
@@ -297,16 +124,8 @@ pub fn build(kind: &TaskKind, now: Timestamp) -> CliResult<NewTask> {
                 })?,
             };
             let task = NewTask::new(parse::task_type(&a.task_type)?, params);
-            return apply(task, &a.task, now);
+            apply(task, &a.task, now)
         }
-    };
-    let task = NewTask::new(parse::task_type(task_type)?, Value::Object(p));
-    apply(task, opts, now)
-}
-
-fn put(p: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    if let Some(v) = value {
-        p.insert(key.to_owned(), v);
     }
 }
 
@@ -622,175 +441,6 @@ fn check_line(app: &App, line: &str) -> CliResult<NewTask> {
     let task = parsed.into_task()?;
     app.registry.validate(&task)?;
     Ok(task)
-}
-
-#[cfg(test)]
-mod declaration_tests {
-    //! The typed forms against the plugin's declaration (`TaskHandler::params`): the
-    //! parameters each form builds are exactly the declared ones, and each integer's bounds
-    //! and default, each choice's options, are the ones its help states. A parameter added,
-    //! renamed or re-bounded in the plugin fails here until the form follows.
-
-    use super::*;
-    use clap::{CommandFactory, Parser};
-    use prismq_domain::param_spec::{ParamKind, ParamSpec};
-    use prismq_plugins::youtube::declare;
-
-    #[derive(Debug, Parser)]
-    struct Wrap {
-        #[command(subcommand)]
-        kind: TaskKind,
-    }
-
-    /// A form's subcommand, every flag given, the declaration it must match, and its flags
-    /// that carry a parameter under another name.
-    type Form = (
-        &'static str,
-        &'static [&'static str],
-        &'static [ParamSpec],
-        &'static [(&'static str, &'static str)],
-    );
-
-    const FORMS: &[Form] = &[
-        (
-            "channel",
-            &[
-                "@h",
-                "--top-n",
-                "5",
-                "--max-age-days",
-                "3",
-                "--tab",
-                "videos",
-            ],
-            declare::CHANNEL,
-            &[("channel", "channel_url")],
-        ),
-        (
-            "trending",
-            &[
-                "--country",
-                "DE",
-                "--category",
-                "music",
-                "--top-n",
-                "5",
-                "--baselines",
-            ],
-            declare::TRENDING,
-            &[("country", "region"), ("no_baselines", "baselines")],
-        ),
-        (
-            "keyword",
-            &[
-                "q",
-                "--top-n",
-                "5",
-                "--published-within",
-                "week",
-                "--duration",
-                "short",
-                "--sort-by",
-                "date",
-                "--country",
-                "DE",
-                "--language",
-                "de",
-                "--baselines",
-            ],
-            declare::KEYWORD,
-            &[("country", "region"), ("no_baselines", "baselines")],
-        ),
-        ("videos", &["dQw4w9WgXcQ"], declare::API, &[]),
-        (
-            "refresh-stats",
-            &[
-                "--seen-within",
-                "7d",
-                "--channel-id",
-                "UCx",
-                "--schedule",
-                "s",
-                "--all",
-                "--method",
-                "list",
-            ],
-            declare::REFRESH,
-            &[],
-        ),
-    ];
-
-    #[test]
-    fn every_form_builds_exactly_the_declared_parameters() {
-        let now = Timestamp::from_second(0).unwrap();
-        for (form, flags, specs, _) in FORMS {
-            let argv = std::iter::once("enqueue")
-                .chain(std::iter::once(*form))
-                .chain(flags.iter().copied());
-            let wrap = Wrap::try_parse_from(argv).unwrap_or_else(|e| panic!("{form}: {e}"));
-            let task = build(&wrap.kind, now).unwrap();
-            let mut built: Vec<&str> = task
-                .params_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            let mut declared: Vec<&str> = specs.iter().map(|s| s.name).collect();
-            built.sort_unstable();
-            declared.sort_unstable();
-            assert_eq!(built, declared, "{form}");
-        }
-    }
-
-    #[test]
-    fn help_states_the_declared_bounds_defaults_and_choices() {
-        let cmd = Wrap::command();
-        for (form, _, specs, renamed) in FORMS {
-            let sub = cmd.find_subcommand(form).unwrap();
-            for spec in *specs {
-                let ids: Vec<&str> = std::iter::once(spec.name)
-                    .chain(
-                        renamed
-                            .iter()
-                            .filter(|(_, p)| *p == spec.name)
-                            .map(|(f, _)| *f),
-                    )
-                    .collect();
-                let arg = sub
-                    .get_arguments()
-                    .find(|a| ids.contains(&a.get_id().as_str()))
-                    .unwrap_or_else(|| panic!("{form}: no flag for {}", spec.name));
-                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-                match &spec.kind {
-                    ParamKind::Integer {
-                        min,
-                        max,
-                        default: Some(d),
-                    } => {
-                        assert!(
-                            help.contains(&format!("{min}-{max}")),
-                            "{form} {}: {help}",
-                            spec.name
-                        );
-                        assert!(
-                            help.contains(&format!("default {d}")),
-                            "{form} {}: {help}",
-                            spec.name
-                        );
-                    }
-                    ParamKind::Choice { options, default } => {
-                        for o in *options {
-                            assert!(help.contains(o), "{form} {}: {o} in {help}", spec.name);
-                        }
-                        if default.is_some() {
-                            assert!(help.contains("default"), "{form} {}: {help}", spec.name);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod config;
 pub mod dlq;
 pub mod enqueue;
+pub mod forms;
 pub mod migrate;
 pub mod results;
 pub mod schedule;

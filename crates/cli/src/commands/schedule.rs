@@ -9,7 +9,8 @@ use prismq_app::{Access, App, PLUGINS};
 use prismq_domain::schedule::{parse_jitter, Cadence, NewSchedule, Schedule};
 
 use super::enqueue;
-use super::enqueue::{TaskKind, TaskOptions};
+use super::enqueue::TaskOptions;
+use super::forms::TaskKind;
 use crate::context::Ctx;
 use crate::exit::{CliError, CliResult};
 use crate::render;
@@ -165,7 +166,7 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
             ))
         }
     };
-    refuse_enqueue_only_options(options_of(&a.kind))?;
+    refuse_enqueue_only_options(TaskKind::task(&a.kind))?;
     let app = ctx.app()?;
     let task = enqueue::build(&a.kind, app.clock.now())?;
     let mut new = NewSchedule::new(a.name, task.task_type, task.params, cadence);
@@ -185,17 +186,6 @@ async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
         s.cadence,
         render::time(s.next_slot)
     ))
-}
-
-fn options_of(kind: &TaskKind) -> &TaskOptions {
-    match kind {
-        TaskKind::Channel(a) => &a.task,
-        TaskKind::Trending(a) => &a.task,
-        TaskKind::Keyword(a) => &a.task,
-        TaskKind::Videos(a) => &a.task,
-        TaskKind::RefreshStats(a) => &a.task,
-        TaskKind::Raw(a) => &a.task,
-    }
 }
 
 /// Refuses the enqueue options a schedule cannot keep: each slot's task runs at its slot,

@@ -9,6 +9,33 @@ use super::{
     WorkNotifier, WorkerRegistry,
 };
 
+/// A store that implements every storage port of [`Ports`] (the SQLite and PostgreSQL
+/// stores, the testkit's `MemoryStore`): one bound instead of eight. Implemented for every
+/// such type; nothing implements it by hand.
+pub trait WholeStore:
+    TaskQueue
+    + WorkerRegistry
+    + TaskLog
+    + ResultStore
+    + QuotaLedger
+    + ScheduleStore
+    + ApiKeyStore
+    + TrackedVideos
+{
+}
+
+impl<S> WholeStore for S where
+    S: TaskQueue
+        + WorkerRegistry
+        + TaskLog
+        + ResultStore
+        + QuotaLedger
+        + ScheduleStore
+        + ApiKeyStore
+        + TrackedVideos
+{
+}
+
 /// The storage ports, usually all backed by one store.
 #[derive(Clone)]
 pub struct Ports {
@@ -43,15 +70,7 @@ impl Ports {
     /// `MemoryStore`).
     pub fn from_store<S>(store: S) -> Ports
     where
-        S: TaskQueue
-            + WorkerRegistry
-            + TaskLog
-            + ResultStore
-            + QuotaLedger
-            + ScheduleStore
-            + ApiKeyStore
-            + TrackedVideos
-            + 'static,
+        S: WholeStore + 'static,
     {
         let s = Arc::new(store);
         Ports {

@@ -55,7 +55,7 @@ pub fn check_page_limit(limit: u32) -> Result<(), ValidationError> {
     }
 }
 pub use admin::{SchemaAdmin, ServerInfo, StorageError, StorageProblem};
-pub use bundle::Ports;
+pub use bundle::{Ports, WholeStore};
 pub use dump::{Dump, DumpSink, Load, LoadSession};
 pub use keys::{ApiKey, ApiKeyId, ApiKeyStore, KeyHash, NewApiKey, PresentedKey, Scope};
 pub use quota::{QuotaDecision, QuotaLedger, QuotaUsage};

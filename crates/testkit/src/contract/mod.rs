@@ -32,10 +32,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use prismq_domain::ports::{
-    ApiKeyStore, Dump, Load, Ports, QuotaLedger, ResultStore, ScheduleStore, SchemaAdmin, TaskLog,
-    TaskQueue, TrackedVideos, WorkerRegistry,
-};
+use prismq_domain::ports::{Dump, Load, Ports, SchemaAdmin, WholeStore};
 use prismq_domain::RetryPolicy;
 
 use crate::FakeClock;
@@ -77,15 +74,7 @@ impl Subject {
     /// A subject whose ports are all `store` (one value implementing every port).
     pub fn from_store<S>(store: S) -> Subject
     where
-        S: TaskQueue
-            + WorkerRegistry
-            + TaskLog
-            + ResultStore
-            + QuotaLedger
-            + ScheduleStore
-            + ApiKeyStore
-            + TrackedVideos
-            + 'static,
+        S: WholeStore + 'static,
     {
         Subject {
             ports: Ports::from_store(store),
