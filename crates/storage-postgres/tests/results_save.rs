@@ -12,10 +12,10 @@ use serde_json::json;
 
 const VIDEOS: i64 = 20;
 
-/// Channel `UCskip`'s uploads, 40 days old and more (one a day), views offset by `bump`.
-/// With `week_old`, the first one is 7 days old instead.
-fn channel(bump: i64, week_old: bool) -> Vec<ContentItem> {
-    let now = Timestamp::now().as_second();
+/// Channel `UCskip`'s uploads, 40 days old and more (one a day) at `now` (seconds), views
+/// offset by `bump`. With `week_old`, the first one is 7 days old instead. `now` is fixed
+/// for the whole test, so a save repeated a second later is still unchanged.
+fn channel(now: i64, bump: i64, week_old: bool) -> Vec<ContentItem> {
     (0..VIDEOS)
         .map(|i| {
             let mut item = ContentItem::new("youtube_channel", format!("skip{i:02}"), "video");
@@ -33,6 +33,8 @@ fn channel(bump: i64, week_old: bool) -> Vec<ContentItem> {
 async fn an_unchanged_save_recomputes_only_the_values_it_can_move() {
     let schema = common::fresh_schema("save_skip");
     let store = common::store_in(&schema);
+    let now = Timestamp::now().as_second();
+    let channel = |bump, week_old| channel(now, bump, week_old);
     store.save(None, &channel(0, false)).await.unwrap();
     let client = store.connection().await.unwrap();
     client

@@ -12,7 +12,7 @@ use prismq_domain::task::{Lease, Priority, TaskId};
 use prismq_domain::{ClaimingStrategy, PortError};
 
 use crate::codec::{new_token, task_columns, task_from_row, ts};
-use crate::error::map_err;
+use crate::error::{map_err, CORRUPT_ADVICE};
 use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
@@ -312,7 +312,15 @@ fn take(
                 task_from_row,
             )
         })
-        .map_err(map_err)?;
+        .map_err(|e| match e {
+            // The id came from an index in this same transaction: a row the index lists and
+            // the table does not have is a damaged file (the probes read only the index, so
+            // this is where damage to the table's pages shows), not a passing failure.
+            rusqlite::Error::QueryReturnedNoRows => PortError::Corrupt(format!(
+                "the claim index lists task {id} but the table has no such row; {CORRUPT_ADVICE}"
+            )),
+            other => map_err(other),
+        })?;
     let expires_at = ts(0, expires).map_err(map_err)?;
     let lease = Lease {
         task_id: id,
