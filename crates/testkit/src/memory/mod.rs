@@ -1,6 +1,7 @@
 //! `MemoryStore`: every storage port held in one process's memory, for app and plugin tests
 //! and as the reference implementation the contract suite is checked against.
 
+mod admin;
 mod claims;
 mod keys;
 mod lifecycle;
@@ -21,6 +22,8 @@ use prismq_domain::ports::{Clock, LogLevel, LogRecord, TaskEvent};
 use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{RetryPolicy, Task, TaskId, Timestamp, WorkerId};
 use serde_json::Value;
+
+pub use admin::MEMORY_ENGINE;
 
 use crate::clock::truncate_to_millis;
 
