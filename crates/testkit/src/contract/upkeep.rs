@@ -83,7 +83,7 @@ pub async fn check_answers_as_declared(factory: impl Fn(ContractEnv) -> Subject)
 }
 
 /// A prune of completed tasks deletes exactly the tasks finished before the cutoff, with
-/// their log entries, where the engine prunes everything; elsewhere it is "not supported"
+/// their log entries (its log is then not found), where the engine prunes everything; elsewhere it is "not supported"
 /// and every task stays.
 pub async fn prune_of_finished_tasks_answers_as_declared(factory: impl Fn(ContractEnv) -> Subject) {
     let (clock, s) = setup(factory);
@@ -104,7 +104,9 @@ pub async fn prune_of_finished_tasks_answers_as_declared(factory: impl Fn(Contra
             (1, 0, 0),
             "{report:?}"
         );
-        assert_eq!(report.task_logs, logged, "{report:?}");
+        // An engine may keep a task's first entry in the task's own row (SQLite keeps
+        // `enqueued` there), so the separate entries deleted are between 1 and all of them.
+        assert!((1..=logged).contains(&report.task_logs), "{report:?}");
         assert_eq!(
             (report.sightings, &report.archive),
             (0, &None),
@@ -113,6 +115,10 @@ pub async fn prune_of_finished_tasks_answers_as_declared(factory: impl Fn(Contra
         assert!(
             matches!(s.queue.get(done).await, Err(PortError::NotFound(_))),
             "the completed task is still there"
+        );
+        assert!(
+            matches!(s.logs.list(done).await, Err(PortError::NotFound(_))),
+            "the completed task's log is still there"
         );
     } else {
         assert_unsupported("prune of completed tasks", result);
