@@ -30,7 +30,9 @@ use crate::clock::truncate_to_millis;
 /// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`,
 /// `ApiKeyStore`) in
 /// memory behind one mutex: correct for one process, gone when the last clone is dropped.
-/// Clones share the same state.
+/// Clones share the same state. It also answers `SchemaAdmin` as a store without a schema
+/// (no migrations, always current) and `Upkeep` with "not supported" throughout (see
+/// `memory/admin.rs`); it has no `Dump` or `Load`.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
