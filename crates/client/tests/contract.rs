@@ -45,7 +45,7 @@ use prismq_domain::{
     Lease, NewTask, PortError, Task, TaskId, TaskStatus, TaskType, Timestamp, WorkerId,
 };
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
-use prismq_testkit::contract::{ContractEnv, Subject};
+use prismq_testkit::contract::{ContractEnv, SchemaKind, Subject};
 
 /// Worker calls to `remote`, the operator's to `local` (the server's own store).
 struct Split {
@@ -228,7 +228,9 @@ fn remote(env: ContractEnv) -> Subject {
             notifier: None,
         },
         admin: None,
+        schema: SchemaKind::Migrated,
         dump: None,
+        upkeep: None,
         guard: Box::new(()),
     }
     .with_guard((dir, stop.drop_guard()))

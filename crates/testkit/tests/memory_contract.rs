@@ -1,8 +1,21 @@
-//! Runs the whole contract suite against the in-memory `MemoryStore`.
+//! Runs the whole contract suite against the in-memory `MemoryStore`: its schema
+//! administration (no schema, always current) and its upkeep (none: "not supported")
+//! included.
 
-use prismq_testkit::contract::{ContractEnv, Subject};
+use std::sync::Arc;
+
+use prismq_testkit::contract::{ContractEnv, PruneScope, Subject, UpkeepAnswers};
 use prismq_testkit::MemoryStore;
 
 prismq_testkit::contract_suite!(|env: ContractEnv| {
-    Subject::from_store(MemoryStore::new(env.clock, env.retry))
+    let store = MemoryStore::new(env.clock, env.retry);
+    Subject::from_store(store.clone())
+        .with_schemaless_admin(Arc::new(store.clone()))
+        .with_upkeep(
+            Arc::new(store),
+            UpkeepAnswers {
+                prune: PruneScope::Nothing,
+                files: false,
+            },
+        )
 });

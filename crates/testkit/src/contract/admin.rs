@@ -1,14 +1,16 @@
 //! Obligations of `SchemaAdmin`: status lists every known migration, down and up move
 //! between versions and are idempotent, an unknown target is refused with nothing changed,
 //! the engine names itself, and `validate` passes on a healthy store without writing to it.
-//! A subject without schema administration (the in-memory fake) passes over them.
+//! A store without a schema (the in-memory fake, [`SchemaKind::None`]) lists no migration,
+//! knows only version 0 and changes nothing on up or down. A subject without schema
+//! administration (a remote client) passes over them.
 
 use prismq_domain::ports::validation::{Outcome, ValidateOptions};
 use prismq_domain::ports::{SchemaAdmin, StorageError, StorageProblem};
 use prismq_domain::schema::MigrationError;
 
 use super::support::setup;
-use super::{ContractEnv, Subject};
+use super::{ContractEnv, SchemaKind, Subject};
 use crate::fixtures::new_task;
 
 /// The subject's schema administration after its store was used once (a store that
@@ -20,18 +22,16 @@ async fn admin(s: &Subject) -> Option<std::sync::Arc<dyn SchemaAdmin>> {
 }
 
 fn latest(rows: &[prismq_domain::schema::MigrationStatus]) -> i64 {
-    rows.iter()
-        .map(|m| m.version)
-        .max()
-        .expect("some migration")
+    rows.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// Every known migration, oldest first, numbered 1, 2, 3, …, each applied on a store in use.
+/// Every known migration, oldest first, numbered 1, 2, 3, …, each applied on a store in use;
+/// none for a store without a schema.
 pub async fn status_lists_every_migration_applied(factory: impl Fn(ContractEnv) -> Subject) {
     let (_clock, s) = setup(factory);
     let Some(admin) = admin(&s).await else { return };
     let rows = admin.migration_status().await.expect("status");
-    assert!(!rows.is_empty());
+    assert_eq!(rows.is_empty(), s.schema == SchemaKind::None, "{rows:?}");
     for (i, m) in rows.iter().enumerate() {
         assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "{rows:?}");
         assert!(m.applied_at.is_some(), "{m:?} not applied");
@@ -40,10 +40,19 @@ pub async fn status_lists_every_migration_applied(factory: impl Fn(ContractEnv) 
 }
 
 /// Down to the version before the latest reverts exactly the latest; up applies it again;
-/// a second up applies nothing.
+/// a second up applies nothing. Without a schema, down to 0 and up (to the latest, or to 0)
+/// change nothing.
 pub async fn down_then_up_returns_to_the_latest_schema(factory: impl Fn(ContractEnv) -> Subject) {
     let (_clock, s) = setup(factory);
     let Some(admin) = admin(&s).await else { return };
+    if s.schema == SchemaKind::None {
+        let none = Vec::<i64>::new();
+        assert_eq!(admin.migrate_down(0).await.expect("down"), none);
+        assert_eq!(admin.migrate_up(None).await.expect("up"), none);
+        assert_eq!(admin.migrate_up(Some(0)).await.expect("up to 0"), none);
+        assert_eq!(admin.migration_status().await.expect("status"), []);
+        return;
+    }
     let top = latest(&admin.migration_status().await.expect("status"));
     assert_eq!(admin.migrate_down(top - 1).await.expect("down"), [top]);
     let rows = admin.migration_status().await.expect("status");
@@ -75,8 +84,8 @@ fn assert_unknown(e: StorageError, target: i64) {
     }
 }
 
-/// A target beyond the latest or below 0 is `UnknownVersion` (an `Invalid` problem), and
-/// nothing is applied or reverted.
+/// A target beyond the latest (0 without a schema) or below 0 is `UnknownVersion` (an
+/// `Invalid` problem), and nothing is applied or reverted.
 pub async fn unknown_targets_are_refused_and_change_nothing(
     factory: impl Fn(ContractEnv) -> Subject,
 ) {
@@ -84,6 +93,7 @@ pub async fn unknown_targets_are_refused_and_change_nothing(
     let Some(admin) = admin(&s).await else { return };
     let before = admin.migration_status().await.expect("status");
     let top = latest(&before);
+    assert_eq!(top == 0, s.schema == SchemaKind::None, "{before:?}");
     assert_unknown(admin.migrate_up(Some(top + 1)).await.unwrap_err(), top + 1);
     assert_unknown(admin.migrate_down(-1).await.unwrap_err(), -1);
     assert_unknown(admin.migrate_down(top + 5).await.unwrap_err(), top + 5);

@@ -24,6 +24,7 @@ pub mod results;
 pub mod schedules;
 pub mod strategies;
 pub mod tracked;
+pub mod upkeep;
 pub mod workers;
 
 mod support;
@@ -32,7 +33,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use prismq_domain::ports::{Dump, Load, Ports, SchemaAdmin, WholeStore};
+use prismq_domain::ports::{Dump, Load, Ports, SchemaAdmin, Upkeep, WholeStore};
 use prismq_domain::RetryPolicy;
 
 use crate::FakeClock;
@@ -52,12 +53,17 @@ pub struct ContractEnv {
 pub struct Subject {
     /// The storage ports (the notifier, when an engine has one, is not under test here).
     pub ports: Ports,
-    /// Schema administration of the same database, for engines that have a schema (the
-    /// in-memory fake has none: the `admin` obligations pass over it).
+    /// Schema administration of the same database (the `admin` obligations pass over a
+    /// subject without it, such as a remote client).
     pub admin: Option<Arc<dyn SchemaAdmin>>,
+    /// What `admin`'s schema is: migrated, or none at all (the in-memory fake).
+    pub schema: SchemaKind,
     /// Dump and load of the same store, for engines that offer them (not the fake: the
     /// `dump` obligations pass over it).
     pub dump: Option<(Arc<dyn Dump>, Arc<dyn Load>)>,
+    /// Upkeep of the same store and what the engine declares it does (the `upkeep`
+    /// obligations hold it to that declaration, and pass over a subject without upkeep).
+    pub upkeep: Option<(Arc<dyn Upkeep>, UpkeepAnswers)>,
     /// Whatever must live as long as the subject (a temporary directory, a server handle).
     pub guard: Box<dyn Any + Send + Sync>,
 }
@@ -79,7 +85,9 @@ impl Subject {
         Subject {
             ports: Ports::from_store(store),
             admin: None,
+            schema: SchemaKind::Migrated,
             dump: None,
+            upkeep: None,
             guard: Box::new(()),
         }
     }
@@ -87,6 +95,21 @@ impl Subject {
     /// The same subject with schema administration of its database.
     pub fn with_admin(mut self, admin: Arc<dyn SchemaAdmin>) -> Subject {
         self.admin = Some(admin);
+        self
+    }
+
+    /// The same subject with administration of a store that has no schema: no migrations,
+    /// always current (the in-memory fake).
+    pub fn with_schemaless_admin(mut self, admin: Arc<dyn SchemaAdmin>) -> Subject {
+        self.admin = Some(admin);
+        self.schema = SchemaKind::None;
+        self
+    }
+
+    /// The same subject with upkeep of its store, which performs what `answers` says and
+    /// answers the typed "not supported" for the rest.
+    pub fn with_upkeep(mut self, upkeep: Arc<dyn Upkeep>, answers: UpkeepAnswers) -> Subject {
+        self.upkeep = Some((upkeep, answers));
         self
     }
 
@@ -107,6 +130,38 @@ impl fmt::Debug for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subject").finish_non_exhaustive()
     }
+}
+
+/// What a subject's schema administration manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaKind {
+    /// Numbered migrations, 1 to the latest, all applied once the store is in use.
+    Migrated,
+    /// No migrations: status lists none, only version 0 exists, up and down change nothing.
+    None,
+}
+
+/// What an engine's [`Upkeep`] performs; everything else it MUST answer with the typed
+/// "not supported" ([`prismq_domain::ports::StorageProblem::Unsupported`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpkeepAnswers {
+    /// Which parts of `prune` it performs.
+    pub prune: PruneScope,
+    /// Whether `check`, `checkpoint`, `optimize`, `vacuum` and `backup` run (a store kept
+    /// in a file) rather than answer "not supported".
+    pub files: bool,
+}
+
+/// Which parts of [`Upkeep::prune`] an engine performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneScope {
+    /// Finished tasks, old log entries and result sightings, with an archive (SQLite).
+    Everything,
+    /// Result sightings only, without an archive; asking for more is "not supported"
+    /// (PostgreSQL).
+    SightingsOnly,
+    /// Nothing: every prune is "not supported" (the in-memory fake).
+    Nothing,
 }
 
 /// The retry policy every obligation runs with: base 1 s, cap 10 s, 3 attempts.
@@ -298,6 +353,12 @@ macro_rules! contract_suite {
             dump::dump_streams_in_batches_of_the_given_size,
             dump::a_load_dropped_before_commit_leaves_the_target_as_it_was,
             dump::a_load_sees_existing_rows_and_may_clear_them,
+            upkeep::check_answers_as_declared,
+            upkeep::prune_of_finished_tasks_answers_as_declared,
+            upkeep::prune_of_sightings_keeps_first_and_latest_or_is_unsupported,
+            upkeep::prune_refuses_a_batch_size_out_of_range,
+            upkeep::checkpoint_optimize_and_vacuum_answer_as_declared,
+            upkeep::backup_writes_a_checked_copy_or_is_unsupported,
         }
     };
 }
@@ -341,6 +402,7 @@ mod tests {
             ("schedules", include_str!("schedules.rs")),
             ("strategies", include_str!("strategies.rs")),
             ("tracked", include_str!("tracked.rs")),
+            ("upkeep", include_str!("upkeep.rs")),
             ("workers", include_str!("workers.rs")),
         ];
         let mut missing = Vec::new();

@@ -1,6 +1,7 @@
 //! `MemoryStore`: every storage port held in one process's memory, for app and plugin tests
 //! and as the reference implementation the contract suite is checked against.
 
+mod admin;
 mod claims;
 mod keys;
 mod lifecycle;
@@ -22,12 +23,16 @@ use prismq_domain::task::DEFAULT_MAX_PARAMS_BYTES;
 use prismq_domain::{RetryPolicy, Task, TaskId, Timestamp, WorkerId};
 use serde_json::Value;
 
+pub use admin::MEMORY_ENGINE;
+
 use crate::clock::truncate_to_millis;
 
 /// Every port (`TaskQueue`, `WorkerRegistry`, `TaskLog`, `ResultStore`, `QuotaLedger`,
 /// `ApiKeyStore`) in
 /// memory behind one mutex: correct for one process, gone when the last clone is dropped.
-/// Clones share the same state.
+/// Clones share the same state. It also answers `SchemaAdmin` as a store without a schema
+/// (no migrations, always current) and `Upkeep` with "not supported" throughout (see
+/// `memory/admin.rs`); it has no `Dump` or `Load`.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
