@@ -117,13 +117,12 @@ fn probe(
     level: Option<u8>,
     newest: bool,
 ) -> Result<Option<Key>, PortError> {
-    let mut found = Vec::with_capacity(2);
+    let mut found = None;
     for r in claim_regions(region) {
-        if let Some(k) = probe_region(tx, sql, task_type, now, r, level)? {
-            found.push(k);
-        }
+        let k = probe_region(tx, sql, task_type, now, r, level)?;
+        found = best(found.into_iter().chain(k), newest);
     }
-    Ok(best(found.into_iter(), newest))
+    Ok(found)
 }
 
 fn best(keys: impl Iterator<Item = Key>, newest: bool) -> Option<Key> {
@@ -383,9 +382,8 @@ fn pick(
     region: Option<&str>,
     sample: u64,
 ) -> Result<Option<Key>, PortError> {
-    let per_type = |sql: &str, level: Option<u8>| -> Result<Vec<Key>, PortError> {
+    let per_type = |sql: &str, level: Option<u8>, newest: bool| -> Result<Vec<Key>, PortError> {
         let mut found = Vec::new();
-        let newest = sql == PROBE_LIFO;
         for t in types {
             if let Some(k) = probe(tx, sql, t, now, region, level, newest)? {
                 found.push(k);
@@ -394,11 +392,14 @@ fn pick(
         Ok(found)
     };
     match strategy {
-        ClaimingStrategy::Fifo => Ok(best(per_type(PROBE_FIFO, None)?.into_iter(), false)),
-        ClaimingStrategy::Lifo => Ok(best(per_type(PROBE_LIFO, None)?.into_iter(), true)),
+        ClaimingStrategy::Fifo => Ok(best(per_type(PROBE_FIFO, None, false)?.into_iter(), false)),
+        ClaimingStrategy::Lifo => Ok(best(per_type(PROBE_LIFO, None, true)?.into_iter(), true)),
         ClaimingStrategy::Priority => {
             for p in Priority::descending() {
-                if let Some(k) = best(per_type(PROBE_LEVEL, Some(p.get()))?.into_iter(), false) {
+                if let Some(k) = best(
+                    per_type(PROBE_LEVEL, Some(p.get()), false)?.into_iter(),
+                    false,
+                ) {
                     return Ok(Some(k));
                 }
             }
@@ -413,8 +414,10 @@ fn pick(
             let mut left: Vec<Priority> = Priority::descending().collect();
             let mut sample = sample;
             while let Some(level) = pick_weighted_level(&left, sample) {
-                if let Some(k) = best(per_type(PROBE_LEVEL, Some(level.get()))?.into_iter(), false)
-                {
+                if let Some(k) = best(
+                    per_type(PROBE_LEVEL, Some(level.get()), false)?.into_iter(),
+                    false,
+                ) {
                     return Ok(Some(k));
                 }
                 left.retain(|p| *p != level);
