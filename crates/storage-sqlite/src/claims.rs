@@ -427,3 +427,71 @@ fn pick(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rusqlite::StatementStatus;
+
+    use prismq_domain::ports::{ClaimFilter, SystemClock};
+    use prismq_domain::task::{NewTask, TaskType, WorkerId};
+
+    use super::*;
+    use crate::SqliteOptions;
+
+    #[test]
+    fn claim_statements_are_compiled_once_not_on_every_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(
+            SqliteOptions::new(dir.path().join("queue.db")),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let tasks: Vec<NewTask> = (0..80)
+            .map(|i| {
+                NewTask::new(TaskType::new("noop").unwrap(), json!({ "i": i }))
+                    .priority(Priority::new(i % 10 + 1).unwrap())
+            })
+            .collect();
+        store.enqueue_batch_blocking(&tasks).unwrap();
+        for strategy in ClaimingStrategy::ALL {
+            let req = ClaimRequest {
+                worker: WorkerId::new("w").unwrap(),
+                filter: ClaimFilter {
+                    task_types: vec![TaskType::new("noop").unwrap()],
+                    region: None,
+                    only: None,
+                },
+                strategy,
+                lease_for: Duration::from_secs(300),
+            };
+            for _ in 0..20 {
+                let c = store.claim_and_start_blocking(&req).unwrap().unwrap();
+                store.complete_blocking(&c.lease, None).unwrap();
+            }
+        }
+        let slot = store.inner.writer.lock();
+        let conn = slot.as_ref().expect("the writer connection is open");
+        for (name, sql) in [
+            ("fifo", PROBE_FIFO),
+            ("lifo", PROBE_LIFO),
+            ("priority level", PROBE_LEVEL),
+            ("lapsed leases", PROBE_LAPSED),
+            ("take and start", TAKE_AND_START),
+        ] {
+            let stmt = conn.prepare_cached(sql).unwrap();
+            let runs = stmt.get_status(StatementStatus::Run);
+            assert!(
+                runs >= 20,
+                "{name}: run {runs} times, so not the cached statement"
+            );
+            assert_eq!(
+                stmt.get_status(StatementStatus::RePrepare),
+                0,
+                "{name}: compiled again after its first use"
+            );
+        }
+    }
+}
