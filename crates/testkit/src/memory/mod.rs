@@ -6,6 +6,7 @@ mod claims;
 mod dump;
 mod keys;
 mod lifecycle;
+mod load;
 mod logs;
 mod queue;
 mod quota;
@@ -34,7 +35,7 @@ use crate::clock::truncate_to_millis;
 /// Clones share the same state. It also answers `SchemaAdmin` as a store without a schema
 /// (no migrations, always current) and `Upkeep` with "not supported" throughout (see
 /// `memory/admin.rs`), and dumps and loads its state as the neutral rows of `db copy`
-/// (`Dump` and `Load`, see `memory/dump.rs`).
+/// (`Dump` and `Load`, see `memory/dump.rs` and `memory/load.rs`).
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
