@@ -365,12 +365,13 @@ impl Loader {
         let cadence = match (c.int("every_secs")?, c.text("cron")?) {
             (Some(secs), None) => Cadence::EverySecs(c.fit("every_secs", secs, "60 or more")?),
             (None, Some(expr)) => Cadence::Cron(expr),
-            (every, cron) => {
-                return Err(c.bad(
-                    "every_secs",
-                    format!("holds {every:?} with cron {cron:?}",),
-                    "exactly one of every_secs and cron",
-                ))
+            (every, _) => {
+                let problem = if every.is_some() {
+                    "sets both every_secs and cron"
+                } else {
+                    "sets neither every_secs nor cron"
+                };
+                return Err(c.bad("every_secs", problem, "exactly one of every_secs and cron"));
             }
         };
         let schedule = Schedule {
