@@ -1,6 +1,6 @@
 //! Runs the whole contract suite against the in-memory `MemoryStore`: its schema
-//! administration (no schema, always current) and its upkeep (none: "not supported")
-//! included.
+//! administration (no schema, always current), its upkeep (none: "not supported") and its
+//! dump and load included.
 
 use std::sync::Arc;
 
@@ -12,10 +12,11 @@ prismq_testkit::contract_suite!(|env: ContractEnv| {
     Subject::from_store(store.clone())
         .with_schemaless_admin(Arc::new(store.clone()))
         .with_upkeep(
-            Arc::new(store),
+            Arc::new(store.clone()),
             UpkeepAnswers {
                 prune: PruneScope::Nothing,
                 files: false,
             },
         )
+        .with_dump(Arc::new(store.clone()), Arc::new(store))
 });

@@ -2,7 +2,7 @@
 //! reproduces every row (tasks with their ids, states and logs in order, workers, results
 //! with their history, quota), batches are never larger than asked, a load dropped before
 //! its commit leaves the target as it was, and a load sees and may clear what the target
-//! holds. A subject without dump and load (the in-memory fake) passes over them.
+//! holds. A subject without dump and load passes over them.
 
 use std::sync::Arc;
 

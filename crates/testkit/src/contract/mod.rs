@@ -58,8 +58,8 @@ pub struct Subject {
     pub admin: Option<Arc<dyn SchemaAdmin>>,
     /// What `admin`'s schema is: migrated, or none at all (the in-memory fake).
     pub schema: SchemaKind,
-    /// Dump and load of the same store, for engines that offer them (not the fake: the
-    /// `dump` obligations pass over it).
+    /// Dump and load of the same store, for engines that offer them (the fake and both SQL
+    /// adapters do; the `dump` obligations pass over a subject without them).
     pub dump: Option<(Arc<dyn Dump>, Arc<dyn Load>)>,
     /// Upkeep of the same store and what the engine declares it does (the `upkeep`
     /// obligations hold it to that declaration, and pass over a subject without upkeep).

@@ -121,6 +121,7 @@ fn pick_queued(st: &State, request: &ClaimRequest, now: Timestamp) -> Option<Tas
 fn take(st: &mut State, id: TaskId, request: &ClaimRequest, now: Timestamp) -> Option<ClaimedTask> {
     let token = fresh_token();
     let expires_at = add(now, request.lease_for);
+    st.started.remove(&id);
     let task = st.tasks.get_mut(&id)?;
     task.status = TaskStatus::Claimed;
     task.attempts += 1;

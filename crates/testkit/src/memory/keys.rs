@@ -10,7 +10,7 @@ use prismq_domain::{PortError, Timestamp};
 use super::MemoryStore;
 
 /// Every key and its hash, by id.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Keys {
     last_id: i64,
     by_id: BTreeMap<ApiKeyId, (ApiKey, KeyHash)>,

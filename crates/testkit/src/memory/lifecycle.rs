@@ -51,6 +51,7 @@ impl MemoryStore {
         task.status = TaskStatus::Running;
         task.updated_at = now;
         let attempt = task.attempts;
+        st.started.insert(lease.task_id, now);
         st.log(
             lease.task_id,
             now,
@@ -133,6 +134,10 @@ impl MemoryStore {
             }
         };
         let attempts = task.attempts;
+        if task.status == TaskStatus::Queued {
+            // Handed back for another attempt: this one's start no longer stands.
+            st.started.remove(&lease.task_id);
+        }
         st.log(
             lease.task_id,
             now,
@@ -152,6 +157,7 @@ impl MemoryStore {
         task.attempts = task.attempts.saturating_sub(1);
         task.updated_at = now;
         clear_lease(task);
+        st.started.remove(&lease.task_id);
         st.log(
             lease.task_id,
             now,

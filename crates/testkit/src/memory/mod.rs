@@ -3,8 +3,10 @@
 
 mod admin;
 mod claims;
+mod dump;
 mod keys;
 mod lifecycle;
+mod load;
 mod logs;
 mod queue;
 mod quota;
@@ -32,7 +34,8 @@ use crate::clock::truncate_to_millis;
 /// memory behind one mutex: correct for one process, gone when the last clone is dropped.
 /// Clones share the same state. It also answers `SchemaAdmin` as a store without a schema
 /// (no migrations, always current) and `Upkeep` with "not supported" throughout (see
-/// `memory/admin.rs`); it has no `Dump` or `Load`.
+/// `memory/admin.rs`), and dumps and loads its state as the neutral rows of `db copy`
+/// (`Dump` and `Load`, see `memory/dump.rs` and `memory/load.rs`).
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -47,16 +50,24 @@ struct Inner {
 }
 
 /// Everything the store holds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     /// The last task id handed out (ids are never reused, even after a purge).
     last_id: i64,
     tasks: BTreeMap<TaskId, Task>,
+    /// When the current attempt of a task started (`start`); a new claim and an attempt
+    /// handed back (retried, deferred, released) clear it, as the SQL adapters' `started_at`.
+    started: HashMap<TaskId, Timestamp>,
     /// Idempotency key → task.
     keys: HashMap<String, TaskId>,
     logs: HashMap<TaskId, Vec<LogRecord>>,
     workers: BTreeMap<WorkerId, workers::WorkerEntry>,
     results: BTreeMap<(String, String), results::ResultEntry>,
+    /// The last result, metric snapshot and sighting ids handed out (what a dump calls
+    /// them; never reused).
+    last_result_id: i64,
+    last_metric_id: i64,
+    last_sighting_id: i64,
     /// Each channel's baselines, as the last save of its results computed them.
     baselines: BTreeMap<String, Vec<prismq_domain::ports::ChannelBaseline>>,
     quota: HashMap<String, quota::Bucket>,

@@ -277,6 +277,7 @@ impl TaskQueue for MemoryStore {
                 }
             }
             st.logs.remove(id);
+            st.started.remove(id);
         }
         Ok(doomed.len() as u64)
     }

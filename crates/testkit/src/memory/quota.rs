@@ -11,9 +11,9 @@ use crate::clock::truncate_to_millis;
 #[derive(Debug, Clone, Default)]
 pub(super) struct Bucket {
     /// The current window's end; `None` before the first charge.
-    window_end: Option<Timestamp>,
-    used: u64,
-    exhausted_until: Option<Timestamp>,
+    pub(super) window_end: Option<Timestamp>,
+    pub(super) used: u64,
+    pub(super) exhausted_until: Option<Timestamp>,
 }
 
 impl Bucket {

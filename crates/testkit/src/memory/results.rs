@@ -17,21 +17,32 @@ use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, TaskI
 
 use super::{passes, MemoryStore, State};
 
-/// One stored item and its history.
+/// One stored item and its history. The ids (of the record, of each snapshot and of each
+/// sighting) are those a dump gives them, handed out as the SQL adapters do: in save order,
+/// a sighting a task moves keeping its own.
 #[derive(Debug, Clone)]
 pub(super) struct ResultEntry {
-    item: ContentItem,
-    first_seen_at: Timestamp,
-    last_seen_at: Timestamp,
-    last_task_id: Option<TaskId>,
-    history: Vec<MetricSnapshot>,
-    /// Oldest first.
-    sightings: Vec<Sighting>,
-    format: Option<VideoFormat>,
+    pub(super) id: i64,
+    pub(super) item: ContentItem,
+    pub(super) first_seen_at: Timestamp,
+    pub(super) last_seen_at: Timestamp,
+    pub(super) last_task_id: Option<TaskId>,
+    /// Oldest first, each with its id.
+    pub(super) history: Vec<(i64, MetricSnapshot)>,
+    /// The first views known and when they were (the first save with views), and when the
+    /// metrics last changed: kept for a dump, which the SQL adapters store them for.
+    pub(super) first_views: Option<i64>,
+    pub(super) first_metrics_at: Timestamp,
+    pub(super) metrics_at: Timestamp,
+    /// Oldest first, each with its id.
+    pub(super) sightings: Vec<(i64, Sighting)>,
+    pub(super) format: Option<VideoFormat>,
     /// The video's views at 7 and 30 days of age, as of its last save.
-    at_7d: Option<i64>,
-    at_30d: Option<i64>,
-    outlier: Option<OutlierScore>,
+    pub(super) at_7d: Option<i64>,
+    pub(super) at_30d: Option<i64>,
+    pub(super) outlier: Option<OutlierScore>,
+    /// Its growth as of its last save (or rescore, or as loaded).
+    pub(super) growth: Growth,
 }
 
 impl ResultEntry {
@@ -41,21 +52,20 @@ impl ResultEntry {
             first_seen_at: self.first_seen_at,
             last_seen_at: self.last_seen_at,
             last_task_id: self.last_task_id,
-            growth: growth(self),
+            growth: self.growth,
             format: self.format,
             outlier: self.outlier,
         }
     }
 }
 
-/// The entry's growth as of its last save: its snapshots and its current metrics at
-/// `last_seen_at`, with the default minimum span (the memory store has no settings). It
-/// only changes when the entry is saved, so computing it on read is the same as storing it.
+/// The entry's growth as a save computes it: from its snapshots and its current metrics at
+/// `last_seen_at`, with the default minimum span (the memory store has no settings).
 fn growth(e: &ResultEntry) -> Growth {
     let mut observations: Vec<(Timestamp, Metrics)> = e
         .history
         .iter()
-        .map(|s| (s.captured_at, s.metrics))
+        .map(|(_, s)| (s.captured_at, s.metrics))
         .collect();
     observations.push((e.last_seen_at, e.item.metrics));
     Growth::of(
@@ -104,7 +114,7 @@ fn rescore_channel(
             history.extend(
                 r.history
                     .iter()
-                    .filter_map(|s| s.metrics.views.map(|v| (s.captured_at, v))),
+                    .filter_map(|(_, s)| s.metrics.views.map(|v| (s.captured_at, v))),
             );
             if let Some(v) = r.item.metrics.views {
                 history.push((r.last_seen_at, v));
@@ -177,21 +187,29 @@ fn not_found(platform: &str, source_id: &str) -> PortError {
     PortError::NotFound(format!("result {platform}/{source_id}"))
 }
 
-/// Records a sighting of an entry: a task's earlier sighting of it is updated, any other
-/// sighting is added.
-fn sight(e: &mut ResultEntry, item: &ContentItem, task: Option<TaskId>, now: Timestamp) {
+/// Records a sighting of an entry: a task's earlier sighting of it is updated (moved to the
+/// end, keeping its id), any other sighting is added with the next id after `last_id`.
+fn sight(
+    e: &mut ResultEntry,
+    item: &ContentItem,
+    task: Option<TaskId>,
+    now: Timestamp,
+    last_id: &mut i64,
+) {
     let sighting = Sighting {
         source: item.source.clone(),
         task_id: task,
         rank: item.rank,
         seen_at: now,
     };
-    if task.is_some() {
-        if let Some(i) = e.sightings.iter().position(|s| s.task_id == task) {
-            e.sightings.remove(i);
-        }
-    }
-    e.sightings.push(sighting);
+    let earlier = task
+        .and_then(|_| e.sightings.iter().position(|(_, s)| s.task_id == task))
+        .map(|i| e.sightings.remove(i).0);
+    let id = earlier.unwrap_or_else(|| {
+        *last_id += 1;
+        *last_id
+    });
+    e.sightings.push((id, sighting));
 }
 
 /// Descending by an optional key, absent values last.
@@ -233,7 +251,8 @@ impl ResultStore for MemoryStore {
                 .map_err(|e| e.within(&format!("items[{i}]")))?;
         }
         let now = self.now();
-        let mut st = self.state();
+        let mut guard = self.state();
+        let st = &mut *guard;
         let mut report = SaveReport::default();
         for item in items {
             let key = (item.platform.clone(), item.source_id.clone());
@@ -243,29 +262,46 @@ impl ResultStore for MemoryStore {
             };
             match st.results.get_mut(&key) {
                 None => {
+                    st.last_result_id += 1;
+                    st.last_metric_id += 1;
                     let mut e = ResultEntry {
+                        id: st.last_result_id,
                         item: item.clone(),
                         first_seen_at: now,
                         last_seen_at: now,
                         last_task_id: task,
-                        history: vec![snapshot],
+                        history: vec![(st.last_metric_id, snapshot)],
+                        first_views: item.metrics.views,
+                        first_metrics_at: now,
+                        metrics_at: now,
                         sightings: Vec::new(),
                         format: outlier::format_of(item),
                         at_7d: None,
                         at_30d: None,
                         outlier: None,
+                        growth: Growth::default(),
                     };
-                    sight(&mut e, item, task, now);
+                    sight(&mut e, item, task, now, &mut st.last_sighting_id);
+                    e.growth = growth(&e);
                     st.results.insert(key, e);
                     report.inserted += 1;
                 }
                 Some(e) => {
                     let merged = item.merged_over(&e.item);
                     if e.item.metrics != merged.metrics {
-                        e.history.push(MetricSnapshot {
-                            captured_at: now,
-                            metrics: merged.metrics,
-                        });
+                        st.last_metric_id += 1;
+                        e.history.push((
+                            st.last_metric_id,
+                            MetricSnapshot {
+                                captured_at: now,
+                                metrics: merged.metrics,
+                            },
+                        ));
+                        e.metrics_at = now;
+                        if e.first_views.is_none() && merged.metrics.views.is_some() {
+                            e.first_metrics_at = now;
+                        }
+                        e.first_views = e.first_views.or(merged.metrics.views);
                     }
                     if e.item == merged {
                         report.unchanged += 1;
@@ -276,7 +312,8 @@ impl ResultStore for MemoryStore {
                     }
                     e.last_seen_at = now;
                     e.last_task_id = task.or(e.last_task_id);
-                    sight(e, item, task, now);
+                    sight(e, item, task, now, &mut st.last_sighting_id);
+                    e.growth = growth(e);
                 }
             }
         }
@@ -291,7 +328,7 @@ impl ResultStore for MemoryStore {
         }
         let settings = OutlierSettings::default();
         for (channel, saved) in channels {
-            rescore_channel(&mut st, channel, &saved, false, now, &settings);
+            rescore_channel(st, channel, &saved, false, now, &settings);
         }
         Ok(report)
     }
@@ -323,7 +360,7 @@ impl ResultStore for MemoryStore {
         self.state()
             .results
             .get(&(platform.to_owned(), source_id.to_owned()))
-            .map(|e| e.history.clone())
+            .map(|e| e.history.iter().map(|(_, s)| *s).collect())
             .ok_or_else(|| not_found(platform, source_id))
     }
 
@@ -342,7 +379,7 @@ impl ResultStore for MemoryStore {
                     .iter()
                     .rev()
                     .take(limit as usize)
-                    .cloned()
+                    .map(|(_, s)| s.clone())
                     .collect()
             })
             .ok_or_else(|| not_found(platform, source_id))
@@ -358,7 +395,7 @@ impl ResultStore for MemoryStore {
             .values()
             .filter(|e| {
                 passes(query.source.as_ref(), |s| {
-                    e.sightings.iter().any(|x| &x.source == s)
+                    e.sightings.iter().any(|(_, x)| &x.source == s)
                 })
             })
             .filter(|e| passes(query.since, |s| e.last_seen_at >= s))
@@ -370,7 +407,7 @@ impl ResultStore for MemoryStore {
             })
             .filter(|e| {
                 passes(query.task, |t| {
-                    e.sightings.iter().any(|x| x.task_id == Some(t))
+                    e.sightings.iter().any(|(_, x)| x.task_id == Some(t))
                 })
             })
             .filter(|e| passes(query.format, |f| e.format == Some(f)))
@@ -459,7 +496,11 @@ impl ResultStore for MemoryStore {
             report.videos += videos.len() as u64;
         }
         if rescoring_all {
-            // Growth is computed on read from what the last save stored.
+            // Growth from each record's history, as its last save computed it (a loaded
+            // record's stored growth included).
+            for e in st.results.values_mut() {
+                e.growth = growth(e);
+            }
             report.growth = st.results.len() as u64;
         }
         Ok(report)

@@ -11,11 +11,11 @@ use super::{add, MemoryStore};
 /// A registered worker as stored.
 #[derive(Debug, Clone)]
 pub(super) struct WorkerEntry {
-    info: WorkerInfo,
-    started_at: Timestamp,
-    heartbeat_at: Timestamp,
-    heartbeat: Heartbeat,
-    stopped: bool,
+    pub(super) info: WorkerInfo,
+    pub(super) started_at: Timestamp,
+    pub(super) heartbeat_at: Timestamp,
+    pub(super) heartbeat: Heartbeat,
+    pub(super) stopped: bool,
 }
 
 impl WorkerEntry {
