@@ -1,5 +1,6 @@
 //! The store against the minimal bare loop (benches/common/minimal.rs) in the same run:
-//! drain throughput through the blocking methods and through the async ports, and claim
+//! drain throughput through the blocking methods, through the async ports, and with each completion
+//! and the next claim in one transaction (`complete_and_claim`, what the runtime does), and claim
 //! latency through the async ports at scale, each as a ratio to the bare loop (issue 20's
 //! targets 2 and 3, and the async half of target 1).
 //!
@@ -76,6 +77,35 @@ fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
         strategy,
         lease_for: Duration::from_secs(300),
     }
+}
+
+/// One claim_and_start per thread, then complete_and_claim per task (each completion and
+/// the next claim in one transaction), the blocking methods: what the worker runtime does.
+fn fused_drain(path: &Path, threads: usize, n: usize) -> f64 {
+    let store = open(path);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let req = request(&format!("f{t}"), ClaimingStrategy::Fifo);
+                let mut done = 0usize;
+                let mut next = store.claim_and_start_blocking(&req).expect("claim");
+                while let Some(c) = next {
+                    next = store
+                        .complete_and_claim_blocking(&c.lease, None, &req)
+                        .expect("complete")
+                        .expect("claim");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(done, n, "every task taken once");
+    rate
 }
 
 /// claim_and_start + complete per task from plain threads, the blocking methods.
@@ -176,11 +206,12 @@ fn drain_figures(rt: &tokio::runtime::Runtime) {
         .unwrap_or_else(|| vec![1, 2, 4]);
     let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
     println!("\n## Drain: {n} tasks of 200-byte params, FIFO, median of {runs} interleaved runs (min–max)");
-    println!("| workers | minimal bare loop tasks/s | store, blocking methods tasks/s | ratio | store, async ports tasks/s | ratio | CPU µs/task: bare, blocking, async |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| workers | minimal bare loop tasks/s | store, blocking methods tasks/s | ratio | store, async ports tasks/s | ratio | store, complete_and_claim tasks/s | ratio | CPU µs/task: bare, blocking, async, complete_and_claim |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for threads in workers {
-        let (mut bare, mut blocking, mut ports) = (Vec::new(), Vec::new(), Vec::new());
-        let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
+        let (mut bare, mut blocking, mut ports, mut fused) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut cpus = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..runs {
             let dir = tempfile::tempdir().expect("dir");
             let floor = dir.path().join("minimal.db");
@@ -189,26 +220,30 @@ fn drain_figures(rt: &tokio::runtime::Runtime) {
             fill(&open(&b), n);
             let a = dir.path().join("a.db");
             fill(&open(&a), n);
+            let f = dir.path().join("f.db");
+            fill(&open(&f), n);
             for (k, (rate, per)) in [
                 measured(n, || minimal::drain(&floor, threads, TYPE, n)),
                 measured(n, || blocking_drain(&b, threads, n)),
                 measured(n, || async_drain(rt, &a, threads, n)),
+                measured(n, || fused_drain(&f, threads, n)),
             ]
             .into_iter()
             .enumerate()
             {
-                [&mut bare, &mut blocking, &mut ports][k].push(rate);
+                [&mut bare, &mut blocking, &mut ports, &mut fused][k].push(rate);
                 cpus[k].push(per);
             }
         }
-        let [cb, ck, ca] = cpus.map(|v| median_spread(v).0);
+        let [cb, ck, ca, cf] = cpus.map(|v| median_spread(v).0);
         let ratio = |a: &[f64]| median_spread(a.iter().zip(&bare).map(|(a, b)| a / b).collect());
         let (b, bmin, bmax) = median_spread(bare.clone());
         let ((k, kmin, kmax), (rk, rkmin, rkmax)) =
             (median_spread(blocking.clone()), ratio(&blocking));
         let ((p, pmin, pmax), (rp, rpmin, rpmax)) = (median_spread(ports.clone()), ratio(&ports));
+        let ((f, fmin, fmax), (rf, rfmin, rfmax)) = (median_spread(fused.clone()), ratio(&fused));
         println!(
-            "| {threads} | {b:.0} ({bmin:.0}–{bmax:.0}) | {k:.0} ({kmin:.0}–{kmax:.0}) | {rk:.2} ({rkmin:.2}–{rkmax:.2}) | {p:.0} ({pmin:.0}–{pmax:.0}) | {rp:.2} ({rpmin:.2}–{rpmax:.2}) | {cb:.0}, {ck:.0}, {ca:.0} |"
+            "| {threads} | {b:.0} ({bmin:.0}–{bmax:.0}) | {k:.0} ({kmin:.0}–{kmax:.0}) | {rk:.2} ({rkmin:.2}–{rkmax:.2}) | {p:.0} ({pmin:.0}–{pmax:.0}) | {rp:.2} ({rpmin:.2}–{rpmax:.2}) | {f:.0} ({fmin:.0}–{fmax:.0}) | {rf:.2} ({rfmin:.2}–{rfmax:.2}) | {cb:.0}, {ck:.0}, {ca:.0}, {cf:.0} |"
         );
     }
 }

@@ -164,7 +164,7 @@ impl SqliteStore {
     }
 
     /// The claim's transaction, for [`SqliteStore::write_shared`] or its async twin.
-    fn claim_write(
+    pub(crate) fn claim_write(
         &self,
         req: &ClaimRequest,
         start: bool,

@@ -162,7 +162,7 @@ impl<T, F> Drop for Write<T, F> {
 
 /// Errors that end the whole batch rather than one write of it: the database is busy (the
 /// batch is retried) or unusable (every write fails with it).
-fn ends_the_batch(e: &PortError) -> bool {
+pub(crate) fn ends_the_batch(e: &PortError) -> bool {
     matches!(
         e,
         PortError::Busy(_) | PortError::Unavailable(_) | PortError::Corrupt(_) | PortError::Gone(_)
@@ -192,7 +192,7 @@ fn run_batch(tx: &Transaction<'_>, batch: &mut [Box<dyn Job>]) -> Result<(), Por
     Ok(())
 }
 
-fn exec(tx: &Transaction<'_>, sql: &str) -> Result<(), PortError> {
+pub(crate) fn exec(tx: &Transaction<'_>, sql: &str) -> Result<(), PortError> {
     tx.prepare_cached(sql)
         .and_then(|mut s| s.execute([]))
         .map(|_| ())

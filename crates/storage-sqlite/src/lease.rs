@@ -118,7 +118,7 @@ impl SqliteStore {
             .await
     }
 
-    fn complete_write(
+    pub(crate) fn complete_write(
         &self,
         lease: &Lease,
         summary: Option<&Value>,

@@ -22,6 +22,7 @@ mod keys;
 mod lease;
 mod logs;
 pub mod migrations;
+mod next;
 pub mod ops;
 mod pragmas;
 mod queue;

@@ -383,6 +383,16 @@ impl TaskQueue for SqliteStore {
         self.complete_async(lease, summary.as_ref()).await
     }
 
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        summary: Option<Value>,
+        next: &ClaimRequest,
+    ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
+        self.complete_and_claim_async(lease, summary.as_ref(), next)
+            .await
+    }
+
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {
         let (lease, failure) = (lease.clone(), failure.clone());
         self.blocking(move |s| s.fail_blocking(&lease, &failure))

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{interval_at, sleep, Instant, MissedTickBehavior};
 
-use prismq_domain::ports::{ClaimedTask, Failure, LogLevel, NewLogEntry, TaskEvent};
+use prismq_domain::ports::{ClaimRequest, ClaimedTask, Failure, LogLevel, NewLogEntry, TaskEvent};
 use prismq_domain::text::{one_line, MESSAGE_MAX_CHARS};
 use prismq_domain::{
     CancelSignal, ContentItem, ErrorClass, Lease, PortError, RetryDecision, SaveReport, Task,
@@ -28,6 +28,71 @@ pub(crate) enum Outcome {
     Failed(RetryDecision),
     Released,
     Lost,
+}
+
+/// How an attempt ended: settled in the store, or succeeded with its completion still to
+/// write (see [`Finish`]).
+pub(crate) enum Ended {
+    Settled(Outcome),
+    Succeeded(Finish),
+}
+
+/// A successful attempt whose completion is not written yet: its items are saved and its
+/// follow-ups enqueued. The worker loop writes it alone ([`Finish::complete`]) or together
+/// with its next claim ([`Finish::complete_and_claim`]), one transaction on SQLite.
+pub(crate) struct Finish {
+    lease: Lease,
+    body: serde_json::Value,
+    items: usize,
+    saved: SaveReport,
+}
+
+impl Finish {
+    /// Writes the completion.
+    pub(crate) async fn complete(self, shared: &Shared) -> Outcome {
+        let r = with_retries(shared, || {
+            shared.queue.complete(&self.lease, Some(self.body.clone()))
+        })
+        .await;
+        self.settle(r)
+    }
+
+    /// Writes the completion and claims the loop's next task in the same step: the outcome,
+    /// and the claim's answer when the completion was written.
+    pub(crate) async fn complete_and_claim(
+        self,
+        shared: &Shared,
+        next: &ClaimRequest,
+    ) -> (Outcome, Option<Result<Option<ClaimedTask>, PortError>>) {
+        let r = with_retries(shared, || {
+            shared
+                .queue
+                .complete_and_claim(&self.lease, Some(self.body.clone()), next)
+        })
+        .await;
+        match r {
+            Ok(claimed) => (self.settle(Ok(())), Some(claimed)),
+            Err(e) => (self.settle(Err(e)), None),
+        }
+    }
+
+    fn settle(&self, r: Result<(), PortError>) -> Outcome {
+        match r {
+            Ok(()) => {
+                tracing::info!(
+                    items = self.items,
+                    inserted = self.saved.inserted,
+                    updated = self.saved.updated,
+                    "completed"
+                );
+                Outcome::Completed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not complete the task; its items are saved");
+                Outcome::Lost
+            }
+        }
+    }
 }
 
 /// How the handler's run ended. A handler stopped by the time limit or by the end of the
@@ -76,17 +141,23 @@ pub(crate) async fn run(
     claimed: ClaimedTask,
     state: &BeatState,
     hand_back: bool,
-) -> (Outcome, Verdict) {
+) -> (Ended, Verdict) {
     let ClaimedTask { task, mut lease } = claimed;
     update(state, |b| b.current_task = Some(task.id));
     tracing::info!("claimed");
     if shared.stop.is_cancelled() {
         // Shutdown was asked while the claim was in flight: hand it straight back.
-        return (release(shared, &lease).await, Verdict::Neutral);
+        return (
+            Ended::Settled(release(shared, &lease).await),
+            Verdict::Neutral,
+        );
     }
     if hand_back {
         tracing::info!("its task type is held back now; releasing it without using an attempt");
-        return (release(shared, &lease).await, Verdict::Neutral);
+        return (
+            Ended::Settled(release(shared, &lease).await),
+            Verdict::Neutral,
+        );
     }
     let Some(handler) = shared.registry.handler(&task.task_type) else {
         let message = format!(
@@ -94,7 +165,7 @@ pub(crate) async fn run(
             task.task_type
         );
         return (
-            fail(shared, &lease, ErrorClass::Retryable, message).await,
+            Ended::Settled(fail(shared, &lease, ErrorClass::Retryable, message).await),
             Verdict::Neutral,
         );
     };
@@ -116,7 +187,12 @@ pub(crate) async fn run(
         Ending::Finished(Err(_)) | Ending::LeaseLost | Ending::GraceOver(_) => Verdict::Neutral,
     };
     let outcome = match ending {
-        Ending::Finished(Ok(Ok(result))) => succeed(shared, &lease, &task, result).await,
+        Ending::Finished(Ok(Ok(result))) => {
+            return match succeed(shared, &lease, &task, result).await {
+                Ok(finish) => (Ended::Succeeded(finish), verdict),
+                Err(outcome) => (Ended::Settled(outcome), verdict),
+            };
+        }
         Ending::Finished(Ok(Err(e))) => {
             let TaskError {
                 class,
@@ -160,7 +236,7 @@ pub(crate) async fn run(
             release(shared, &lease).await
         }
     };
-    (outcome, verdict)
+    (Ended::Settled(outcome), verdict)
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -238,7 +314,14 @@ async fn wind_down(
     }
 }
 
-async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult) -> Outcome {
+/// Saves a successful run's items and enqueues its follow-ups: the completion to write, or
+/// the failure written when the items could not be saved.
+async fn succeed(
+    shared: &Shared,
+    lease: &Lease,
+    task: &Task,
+    result: TaskResult,
+) -> Result<Finish, Outcome> {
     let TaskResult {
         items,
         summary,
@@ -252,11 +335,11 @@ async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult
             Ok(r) => r,
             Err(PortError::Invalid(v)) => {
                 let message = format!("the result store refused an item the handler produced: {v}");
-                return fail(shared, lease, ErrorClass::Permanent, message).await;
+                return Err(fail(shared, lease, ErrorClass::Permanent, message).await);
             }
             Err(e) => {
                 let message = format!("could not save the handler's items: {e}");
-                return fail(shared, lease, ErrorClass::Retryable, message).await;
+                return Err(fail(shared, lease, ErrorClass::Retryable, message).await);
             }
         }
     };
@@ -265,21 +348,12 @@ async fn succeed(shared: &Shared, lease: &Lease, task: &Task, result: TaskResult
     if let Some(f) = followed {
         body["follow_ups"] = f;
     }
-    match with_retries(shared, || shared.queue.complete(lease, Some(body.clone()))).await {
-        Ok(()) => {
-            tracing::info!(
-                items = items.len(),
-                inserted = saved.inserted,
-                updated = saved.updated,
-                "completed"
-            );
-            Outcome::Completed
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not complete the task; its items are saved");
-            Outcome::Lost
-        }
-    }
+    Ok(Finish {
+        lease: lease.clone(),
+        body,
+        items: items.len(),
+        saved,
+    })
 }
 
 /// Enqueues the follow-ups a successful run asked for, after its items are saved (so a

@@ -8,11 +8,12 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use prismq_domain::ports::{ClaimRequest, Heartbeat, WorkSubscription, WorkerInfo};
+use prismq_domain::ports::{ClaimRequest, ClaimedTask, Heartbeat, WorkSubscription, WorkerInfo};
 use prismq_domain::{PortError, RetryDecision, WorkerId};
 
-use super::attempt::{self, Outcome};
+use super::attempt::{self, Ended, Outcome};
 use super::backoff::Backoff;
+use super::gate::Admission;
 use super::report::{RunReport, RuntimeError};
 use super::shared::{update, BeatState, Shared};
 
@@ -128,36 +129,40 @@ async fn work(
     };
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
-    while !shared.stop.is_cancelled() {
-        if let Some(scheduler) = &shared.scheduler {
-            if scheduler.tick().await > 0 {
-                backoff.reset();
+    // A claim made with the last completion (one step on SQLite), with the admission and
+    // the reservations it was made under: the loop is still counted busy for it.
+    let mut chained: Option<(Admission, ClaimAnswer)> = None;
+    while !shared.stop.is_cancelled() || chained.is_some() {
+        let (admission, claimed) = match chained.take() {
+            Some(next) => next,
+            None => {
+                if let Some(scheduler) = &shared.scheduler {
+                    if scheduler.tick().await > 0 {
+                        backoff.reset();
+                    }
+                }
+                match reserve(shared, &base).await {
+                    Reserved::Claim(admission, request) => {
+                        // Claimed and marked running in one step (one transaction on SQLite).
+                        let claimed = shared.queue.claim_and_start(&request).await;
+                        (admission, claimed)
+                    }
+                    Reserved::Held => {
+                        // Held types are not eligible: a draining run ends as for tasks
+                        // waiting out a backoff, leaving them queued.
+                        if shared.options.drain && shared.busy.load(Ordering::SeqCst) == 0 {
+                            tracing::debug!(worker = %id, "drained: every type is held back and no loop busy");
+                            break;
+                        }
+                        if !idle(shared, backoff, &mut wake).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    Reserved::Spent => break, // max_tasks reached
+                }
             }
-        }
-        // The types not held back now (breaker open, quota spent); never an empty filter,
-        // which would mean every type.
-        let admission = shared.gate.admit(&shared.capabilities).await;
-        if admission.types.is_empty() {
-            // Held types are not eligible: a draining run ends as for tasks waiting out a
-            // backoff, leaving them queued.
-            if shared.options.drain && shared.busy.load(Ordering::SeqCst) == 0 {
-                tracing::debug!(worker = %id, "drained: every type is held back and no loop busy");
-                break;
-            }
-            if !idle(shared, backoff, &mut wake).await {
-                break;
-            }
-            continue;
-        }
-        if !shared.reserve_claim() {
-            shared.gate.claimed(&admission, None);
-            break; // max_tasks reached
-        }
-        shared.busy.fetch_add(1, Ordering::SeqCst);
-        let mut request = base.clone();
-        request.filter.task_types.clone_from(&admission.types);
-        // Claimed and marked running in one step (one transaction on SQLite).
-        let claimed = shared.queue.claim_and_start(&request).await;
+        };
         let hand_back = shared.gate.claimed(
             &admission,
             claimed
@@ -178,11 +183,49 @@ async fn work(
                     worker = %id,
                 );
                 let (task_id, task_type) = (c.task.id, c.task.task_type.clone());
-                let (outcome, verdict) = attempt::run(shared, c, state, hand_back)
-                    .instrument(span)
+                let (ended, verdict) = attempt::run(shared, c, state, hand_back)
+                    .instrument(span.clone())
                     .await;
                 shared.gate.record(&task_type, task_id, verdict);
+                let outcome = match ended {
+                    Ended::Settled(outcome) => outcome,
+                    Ended::Succeeded(finish) => {
+                        let next = if shared.stop.is_cancelled() {
+                            None
+                        } else {
+                            // Schedules fire between tasks here too, or a loop that always
+                            // finds work would never let them.
+                            if let Some(scheduler) = &shared.scheduler {
+                                scheduler.tick().await;
+                            }
+                            match reserve(shared, &base).await {
+                                Reserved::Claim(admission, request) => Some((admission, request)),
+                                Reserved::Held | Reserved::Spent => None,
+                            }
+                        };
+                        match next {
+                            None => finish.complete(shared).instrument(span).await,
+                            Some((admission, request)) => {
+                                let (outcome, claimed) = finish
+                                    .complete_and_claim(shared, &request)
+                                    .instrument(span)
+                                    .await;
+                                match claimed {
+                                    Some(claimed) => chained = Some((admission, claimed)),
+                                    None => {
+                                        // Not completed, so nothing was claimed either.
+                                        shared.gate.claimed(&admission, None);
+                                        shared.return_claim();
+                                        shared.busy.fetch_sub(1, Ordering::SeqCst);
+                                    }
+                                }
+                                outcome
+                            }
+                        }
+                    }
+                };
                 record(&mut report, state, outcome);
+                // This task's share; a chained claim holds its own.
                 shared.busy.fetch_sub(1, Ordering::SeqCst);
             }
             Ok(None) => {
@@ -217,6 +260,37 @@ async fn work(
         }
     }
     Ok(report)
+}
+
+/// A claim's answer.
+type ClaimAnswer = Result<Option<ClaimedTask>, PortError>;
+
+/// What a loop may do next (see [`reserve`]).
+enum Reserved {
+    /// Claim with this request; the admission's reservations and one of `max_tasks` are
+    /// held, and the loop is counted busy.
+    Claim(Admission, ClaimRequest),
+    /// Every type the loop serves is held back now (breaker open, quota spent).
+    Held,
+    /// `max_tasks` is reached.
+    Spent,
+}
+
+/// Asks the gate which types may be claimed now (never an empty filter, which would mean
+/// every type) and reserves one of `max_tasks` for the claim.
+async fn reserve(shared: &Shared, base: &ClaimRequest) -> Reserved {
+    let admission = shared.gate.admit(&shared.capabilities).await;
+    if admission.types.is_empty() {
+        return Reserved::Held;
+    }
+    if !shared.reserve_claim() {
+        shared.gate.claimed(&admission, None);
+        return Reserved::Spent;
+    }
+    shared.busy.fetch_add(1, Ordering::SeqCst);
+    let mut request = base.clone();
+    request.filter.task_types.clone_from(&admission.types);
+    Reserved::Claim(admission, request)
 }
 
 fn record(report: &mut RunReport, state: &BeatState, outcome: Outcome) {

@@ -322,6 +322,24 @@ pub trait TaskQueue: Send + Sync {
     /// cleared. MUST fail with `LeaseLost` (changing nothing) on a stale token.
     async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError>;
 
+    /// Completes the attempt as [`TaskQueue::complete`] does, then claims the worker's next
+    /// task as [`TaskQueue::claim_and_start`] does for `next`: what a worker does between two
+    /// tasks. The outer `Err` is the completion's, and then nothing MUST have been written and
+    /// nothing claimed (`LeaseLost` on a stale token). `Ok` means the attempt is completed;
+    /// it holds the claim's outcome, which MUST be what `claim_and_start` would have answered
+    /// just after the completion (a claim that fails leaves the completion in place). The
+    /// default runs the two calls; an adapter SHOULD do both in one transaction (one commit
+    /// per task instead of two).
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        summary: Option<Value>,
+        next: &ClaimRequest,
+    ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
+        self.complete(lease, summary).await?;
+        Ok(self.claim_and_start(next).await)
+    }
+
     /// Fails the attempt and applies the queue's retry policy in the same atomic step: back to
     /// `queued` with a later `run_after` (logged `retried`), a free deferral that gives the
     /// attempt back (logged `deferred`), or `failed` (logged `failed`). The message becomes

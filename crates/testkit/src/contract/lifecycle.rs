@@ -238,3 +238,108 @@ pub async fn claim_and_start_marks_running_and_logs_both(factory: impl Fn(Contra
         .unwrap()
         .is_none());
 }
+
+fn next_request(worker: &str) -> prismq_domain::ports::ClaimRequest {
+    crate::fixtures::claim_request(worker, ClaimingStrategy::Fifo)
+}
+
+/// complete_and_claim completes the attempt (summary, finished_at, lease cleared, logged)
+/// and answers the next task as claim_and_start would: running, under a new lease.
+pub async fn complete_and_claim_completes_then_claims_the_next(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let first = s.add(crate::fixtures::new_task("a")).await;
+    clock.advance(Duration::from_secs(1));
+    let second = s.add(crate::fixtures::new_task("a")).await;
+    let c = s
+        .queue
+        .claim_and_start(&next_request("w1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.task.id, first);
+    clock.advance(Duration::from_secs(2));
+    let summary = json!({"items": 3});
+    let next = s
+        .queue
+        .complete_and_claim(&c.lease, Some(summary.clone()), &next_request("w1"))
+        .await
+        .expect("the completion")
+        .expect("the next claim")
+        .expect("a next task");
+    let t = s.task(first).await;
+    assert_eq!(t.status, TaskStatus::Completed);
+    assert_eq!(t.finished_at, Some(clock.now()));
+    assert_eq!(t.summary, Some(summary));
+    assert_eq!((t.lease_token, t.lease_expires_at), (None, None));
+    assert_eq!(
+        s.events(first).await,
+        vec![
+            TaskEvent::Enqueued,
+            TaskEvent::Claimed,
+            TaskEvent::Started,
+            TaskEvent::Completed
+        ]
+    );
+    assert_eq!(next.task.id, second);
+    assert_eq!(
+        (next.task.status, next.task.attempts),
+        (TaskStatus::Running, 1)
+    );
+    assert_eq!(next.lease.expires_at, plus_secs(clock.now(), 30));
+    let n = s.task(second).await;
+    assert_eq!(n.status, TaskStatus::Running);
+    assert_eq!(n.lease_token, Some(next.lease.token));
+    assert_eq!(
+        s.events(second).await,
+        vec![TaskEvent::Enqueued, TaskEvent::Claimed, TaskEvent::Started]
+    );
+    s.queue.complete(&next.lease, None).await.unwrap();
+}
+
+/// complete_and_claim with a stale token is `LeaseLost`, and neither the task nor the one
+/// waiting behind it changes: nothing is claimed.
+pub async fn complete_and_claim_with_a_stale_token_writes_nothing(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let c = s.one_claimed(None).await;
+    s.queue.start(&c.lease).await.unwrap();
+    s.queue.complete(&c.lease, None).await.unwrap();
+    clock.advance(Duration::from_secs(1));
+    let waiting = s.add(crate::fixtures::new_task("a")).await;
+    let (done, queued) = (s.task(c.task.id).await, s.task(waiting).await);
+    assert_lease_lost(
+        s.queue
+            .complete_and_claim(&c.lease, Some(json!(2)), &next_request("w1"))
+            .await,
+        c.task.id,
+    );
+    assert_eq!(s.task(c.task.id).await, done);
+    assert_eq!(s.task(waiting).await, queued);
+    assert_eq!(queued.status, TaskStatus::Queued);
+}
+
+/// complete_and_claim with nothing left to claim completes the attempt and answers no task.
+pub async fn complete_and_claim_on_an_empty_queue_completes(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (_, s) = setup(factory);
+    let c = s.one_claimed(None).await;
+    s.queue.start(&c.lease).await.unwrap();
+    let next = s
+        .queue
+        .complete_and_claim(&c.lease, None, &next_request("w1"))
+        .await
+        .expect("the completion")
+        .expect("the next claim");
+    assert!(next.is_none());
+    assert_eq!(s.task(c.task.id).await.status, TaskStatus::Completed);
+    assert!(s
+        .queue
+        .claim_and_start(&next_request("w1"))
+        .await
+        .unwrap()
+        .is_none());
+}
