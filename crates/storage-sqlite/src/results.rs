@@ -256,6 +256,26 @@ fn score_cols(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<OutlierScore>>
     }))
 }
 
+/// The growth stored in columns `idx..idx + 8` (each window's rate and span, in
+/// [`GrowthWindow::ALL`]'s order).
+fn growth_cols(r: &Row<'_>, idx: usize) -> rusqlite::Result<Growth> {
+    let mut growth = Growth::default();
+    for w in GrowthWindow::ALL {
+        let idx = idx + 2 * w.index();
+        if let Some(views_per_hour) = r.get::<_, Option<f64>>(idx)? {
+            let span_secs = r.get::<_, Option<i64>>(idx + 1)?.unwrap_or(0);
+            growth.set(
+                w,
+                Some(WindowRate {
+                    views_per_hour,
+                    span_secs,
+                }),
+            );
+        }
+    }
+    Ok(growth)
+}
+
 fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, StoredResult)> {
     let tags: String = r.get(6)?;
     let extra: String = r.get(14)?;
@@ -279,20 +299,7 @@ fn stored_from_row(r: &Row<'_>) -> rusqlite::Result<(i64, StoredResult)> {
         },
         extra: serde_json::from_str::<Map<String, Value>>(&extra).map_err(|e| conv(14, e))?,
     };
-    let mut growth = Growth::default();
-    for w in GrowthWindow::ALL {
-        let idx = 27 + 2 * w.index();
-        if let Some(views_per_hour) = r.get::<_, Option<f64>>(idx)? {
-            let span_secs = r.get::<_, Option<i64>>(idx + 1)?.unwrap_or(0);
-            growth.set(
-                w,
-                Some(WindowRate {
-                    views_per_hour,
-                    span_secs,
-                }),
-            );
-        }
-    }
+    let growth = growth_cols(r, 27)?;
     Ok((
         r.get(0)?,
         StoredResult {
@@ -365,17 +372,92 @@ fn sight(
     Ok(())
 }
 
-/// The assignments of [`save_one`]'s update of a changed row (`?1` its id), before the
-/// growth columns that it sets too when they changed.
-macro_rules! update_row_sql {
-    () => {
-        "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6, channel_id = ?7, published_at = ?8,
-           duration = ?9, views = ?10, likes = ?11, comments = ?12, extra = ?13, last_seen_at = ?14,
-           last_task_id = COALESCE(?15, last_task_id),
-           metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
-           first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
-           first_views = COALESCE(first_views, ?10), video_format = ?17, last_source = ?18, last_rank = ?19"
-    };
+/// The assignments of [`save_one`]'s update of a changed row (`?1` its id) to columns no
+/// index reads: always written.
+const UPDATE_ROW_SQL: &str = "UPDATE results SET title = ?2, description = ?3, url = ?4, tags = ?5, channel = ?6,
+       duration = ?9, likes = ?11, comments = ?12, extra = ?13,
+       metrics_at = CASE WHEN ?16 THEN ?14 ELSE metrics_at END,
+       first_metrics_at = CASE WHEN first_views IS NULL AND ?10 IS NOT NULL THEN ?14 ELSE first_metrics_at END,
+       first_views = COALESCE(first_views, ?10), last_source = ?18, last_rank = ?19";
+
+/// The indexed columns of [`save_one`]'s update of a changed row, each with its
+/// assignment. SQLite deletes and re-inserts a row's entry in every index on a column its
+/// UPDATE assigns, even to the value the column already holds; in a large file each such
+/// entry lies on a page of its own, so each is one more page written at commit (a 500-video
+/// save with views changed wrote 1,556 WAL frames in a file of 200,000 videos when every
+/// column was assigned, 1,036 since; 231 and 180 in a file of 5,000). So each is assigned
+/// only when its value changes.
+const INDEXED_ASSIGNMENTS: [&str; 6] = [
+    "channel_id = ?7",
+    "published_at = ?8",
+    "views = ?10",
+    "last_seen_at = ?14",
+    "last_task_id = ?15",
+    "video_format = ?17",
+];
+
+/// The assignments of a row's growth, from parameter `?first` on (each window's rate then
+/// its span, in [`GrowthWindow::ALL`]'s order, so the last window's span is
+/// `?{first + 7}`): every span (no index reads them) and the rates flagged in `rates`
+/// (each has an index; see [`INDEXED_ASSIGNMENTS`]).
+fn growth_assignments(first: usize, rates: [bool; 4]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (w, on) in GrowthWindow::ALL.into_iter().zip(rates) {
+        let (rate, span) = growth_columns(w);
+        let p = first + 2 * w.index();
+        if on {
+            out.push(format!("{rate} = ?{p}"));
+        }
+        out.push(format!("{span} = ?{}", p + 1));
+    }
+    out
+}
+
+/// Which rates of `new` differ from `old`'s (all of them when `old` is unknown).
+fn changed_rates(old: Option<&Growth>, new: &Growth) -> [bool; 4] {
+    let new = growth_rates(new);
+    match old.map(growth_rates) {
+        Some(old) => [0, 1, 2, 3].map(|i| old[i] != new[i]),
+        None => [true; 4],
+    }
+}
+
+/// [`save_one`]'s update of a changed row: [`UPDATE_ROW_SQL`], the indexed columns whose
+/// value changes (`indexed`, in [`INDEXED_ASSIGNMENTS`]' order) and, when the growth
+/// changes (`growth` is `Some`), its assignments from `?20` ([`growth_assignments`]). The
+/// highest parameter is always used (`?19`, or `?27` with the growth), so the same
+/// arguments bind every variant.
+fn changed_row_sql(indexed: [bool; 6], growth: Option<[bool; 4]>) -> String {
+    let mut sql = String::from(UPDATE_ROW_SQL);
+    for (assign, on) in INDEXED_ASSIGNMENTS.iter().zip(indexed) {
+        if on {
+            sql.push_str(", ");
+            sql.push_str(assign);
+        }
+    }
+    if let Some(rates) = growth {
+        for assign in growth_assignments(20, rates) {
+            sql.push_str(", ");
+            sql.push_str(&assign);
+        }
+    }
+    sql.push_str(" WHERE id = ?1");
+    sql
+}
+
+/// [`save_one`]'s update of a row saved unchanged: its `last_seen_at` (`?4`), and its
+/// `last_task_id` (`?2`) and `video_format` (`?3`) only when they change (each is indexed;
+/// see [`INDEXED_ASSIGNMENTS`]). `?4` is always used, so the same arguments bind every
+/// variant.
+fn unchanged_row_sql(task: bool, format: bool) -> &'static str {
+    match (task, format) {
+        (false, false) => "UPDATE results SET last_seen_at = ?4 WHERE id = ?1",
+        (true, false) => "UPDATE results SET last_seen_at = ?4, last_task_id = ?2 WHERE id = ?1",
+        (false, true) => "UPDATE results SET last_seen_at = ?4, video_format = ?3 WHERE id = ?1",
+        (true, true) => {
+            "UPDATE results SET last_seen_at = ?4, last_task_id = ?2, video_format = ?3 WHERE id = ?1"
+        }
+    }
 }
 
 /// Saves one item; returns whether its video's outlier values may have changed (false only
@@ -433,12 +515,14 @@ fn save_one(
         Some((id, stored)) => {
             sight(st, id, item, task, now)?;
             let metrics_changed = stored.item.metrics != item.metrics;
+            let stored_format = stored.format.map(VideoFormat::as_str);
+            let new_task = task.is_some() && task != stored.last_task_id.map(|t| t.0);
             if stored.item == *item {
                 // A row of a channel keeps its video's format (written by `refresh_video`).
-                st.get("UPDATE results SET last_seen_at = ?2, last_task_id = COALESCE(?3, last_task_id),
-                       video_format = CASE WHEN channel_id IS NULL OR video_format IS NULL THEN ?4 ELSE video_format END
-                     WHERE id = ?1")?
-                    .execute(params![id, now, task, format])
+                let new_format = (stored.item.channel_id.is_none() || stored_format.is_none())
+                    && stored_format != format;
+                st.get(unchanged_row_sql(new_task, new_format))?
+                    .execute(params![id, task, format, now])
                     .map_err(map_err)?;
                 report.unchanged += 1;
                 if !stored.growth.is_settled() {
@@ -489,21 +573,25 @@ fn save_one(
                 item.source,
                 item.rank
             ];
-            let growth =
-                params![rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]];
+            let indexed = [
+                item.channel_id != stored.item.channel_id,
+                item.published_at != stored.item.published_at,
+                m.views != stored.item.metrics.views,
+                now != stored.last_seen_at.as_millisecond(),
+                new_task,
+                format != stored_format,
+            ];
             if stored.growth == g {
-                st.get(concat!(update_row_sql!(), " WHERE id = ?1"))?
+                st.get(&changed_row_sql(indexed, None))?
                     .execute(row)
                     .map_err(map_err)?;
             } else {
-                st.get(concat!(
-                    update_row_sql!(),
-                    ", growth_1h = ?20, growth_1h_span = ?21, growth_24h = ?22, growth_24h_span = ?23,
-                       growth_7d = ?24, growth_7d_span = ?25, growth_30d = ?26, growth_30d_span = ?27
-                     WHERE id = ?1"
-                ))?
-                .execute(rusqlite::params_from_iter(row.iter().chain(growth.iter())))
-                .map_err(map_err)?;
+                let rates = changed_rates(Some(&stored.growth), &g);
+                let growth =
+                    params![rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]];
+                st.get(&changed_row_sql(indexed, Some(rates)))?
+                    .execute(rusqlite::params_from_iter(row.iter().chain(growth.iter())))
+                    .map_err(map_err)?;
             }
             if metrics_changed {
                 snapshot(st, id, now, m)?;
@@ -526,8 +614,9 @@ pub const GROWTH_HISTORY_SQL: &str = "SELECT captured_at, views, likes, comments
 
 /// Recomputes and stores a row's growth over every window, from its snapshots within the
 /// longest window (and the one before it) and its current metrics at `last_seen_at`:
-/// `seen` when the caller has just written them, else read from the row. Writes nothing
-/// when the result equals `stored`, the growth the row had.
+/// `seen` when the caller has just written them (with `stored`, the growth the row had),
+/// else read from the row with its growth. Writes nothing when the result equals the
+/// growth the row had, and of the rates only those that changed.
 fn refresh_growth(
     st: &mut Held<'_>,
     id: i64,
@@ -535,10 +624,14 @@ fn refresh_growth(
     stored: Option<Growth>,
     min_span_secs: i64,
 ) -> Result<(), PortError> {
-    let (last_seen, current): (i64, Metrics) = match seen {
-        Some(s) => s,
+    let (last_seen, current, stored): (i64, Metrics, Option<Growth>) = match seen {
+        Some((at, m)) => (at, m, stored),
         None => st
-            .get("SELECT last_seen_at, views, likes, comments FROM results WHERE id = ?1")?
+            .get(
+                "SELECT last_seen_at, views, likes, comments, growth_1h, growth_1h_span,
+                   growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span
+                 FROM results WHERE id = ?1",
+            )?
             .query_row([id], |r| {
                 Ok((
                     r.get(0)?,
@@ -547,6 +640,7 @@ fn refresh_growth(
                         likes: r.get(2)?,
                         comments: r.get(3)?,
                     },
+                    Some(growth_cols(r, 4)?),
                 ))
             })
             .map_err(map_err)?,
@@ -556,14 +650,16 @@ fn refresh_growth(
         return Ok(());
     }
     let (rate, span) = (growth_rates(&g), growth_spans(&g));
-    st.get(
-        "UPDATE results SET growth_1h = ?2, growth_1h_span = ?3, growth_24h = ?4, growth_24h_span = ?5,
-           growth_7d = ?6, growth_7d_span = ?7, growth_30d = ?8, growth_30d_span = ?9 WHERE id = ?1",
-    )?
-    .execute(params![
-        id, rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]
-    ])
-    .map_err(map_err)?;
+    // `?9`, the last span, is always assigned, so the same arguments bind every variant.
+    let sql = format!(
+        "UPDATE results SET {} WHERE id = ?1",
+        growth_assignments(2, changed_rates(stored.as_ref(), &g)).join(", ")
+    );
+    st.get(&sql)?
+        .execute(params![
+            id, rate[0], span[0], rate[1], span[1], rate[2], span[2], rate[3], span[3]
+        ])
+        .map_err(map_err)?;
     Ok(())
 }
 
@@ -697,16 +793,42 @@ fn refresh_video(st: &mut Held<'_>, channel_id: &str, source_id: &str) -> Result
         history,
     });
     let format = values.format.map(VideoFormat::as_str);
-    let update = st
-        .get("UPDATE results SET video_format = ?2, views_7d = ?3, views_30d = ?4 WHERE id = ?1")?;
+    // Each of the three is in the `ix_results_recent*` indexes, so only those that change
+    // are assigned (see [`INDEXED_ASSIGNMENTS`]).
     for r in &rows {
-        if (r.stored.0.as_deref(), r.stored.1, r.stored.2) == (format, values.at_7d, values.at_30d)
-        {
+        let mut sets = Vec::new();
+        let mut args: Vec<SqlValue> = vec![SqlValue::Integer(r.id)];
+        let mut set = |column: &str, value: SqlValue| {
+            args.push(value);
+            sets.push(format!("{column} = ?{}", args.len()));
+        };
+        if r.stored.0.as_deref() != format {
+            set(
+                "video_format",
+                format.map_or(SqlValue::Null, |f| SqlValue::Text(f.to_owned())),
+            );
+        }
+        if r.stored.1 != values.at_7d {
+            set(
+                "views_7d",
+                values.at_7d.map_or(SqlValue::Null, SqlValue::Integer),
+            );
+        }
+        if r.stored.2 != values.at_30d {
+            set(
+                "views_30d",
+                values.at_30d.map_or(SqlValue::Null, SqlValue::Integer),
+            );
+        }
+        if sets.is_empty() {
             continue;
         }
-        update
-            .execute(params![r.id, format, values.at_7d, values.at_30d])
-            .map_err(map_err)?;
+        st.get(&format!(
+            "UPDATE results SET {} WHERE id = ?1",
+            sets.join(", ")
+        ))?
+        .execute(rusqlite::params_from_iter(args.iter()))
+        .map_err(map_err)?;
     }
     Ok(())
 }
@@ -868,10 +990,13 @@ fn score_rows(
             }
         }
     }
-    let update = st.get(
-        "UPDATE results SET outlier_score = ?2, outlier_basis = ?3,
-                    outlier_baseline = ?4, outlier_sample = ?5, outlier_views = ?6 WHERE id = ?1",
-    )?;
+    // `outlier_score` is indexed (`ix_results_outlier`), so it is assigned only when it
+    // changes (see [`INDEXED_ASSIGNMENTS`]); `?6` is always used, so the same arguments bind
+    // both statements.
+    const SCORE_SQL: &str = "UPDATE results SET outlier_score = ?2, outlier_basis = ?3,
+        outlier_baseline = ?4, outlier_sample = ?5, outlier_views = ?6 WHERE id = ?1";
+    const DETAILS_SQL: &str = "UPDATE results SET outlier_basis = ?3,
+        outlier_baseline = ?4, outlier_sample = ?5, outlier_views = ?6 WHERE id = ?1";
     // A video's rows are adjacent; the row with the most views stands for it.
     let mut start = 0;
     while start < rows.len() {
@@ -891,7 +1016,8 @@ fn score_rows(
             if r.stored == score {
                 continue;
             }
-            update
+            let same_score = r.stored.map(|s| s.score) == score.map(|s| s.score);
+            st.get(if same_score { DETAILS_SQL } else { SCORE_SQL })?
                 .execute(params![
                     r.id,
                     score.map(|s| s.score),
