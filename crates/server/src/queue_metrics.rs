@@ -287,6 +287,9 @@ impl TaskQueue for Instrumented {
         self.metrics.settled(lease, &r, "completed");
         r
     }
+    fn completes_and_claims_at_once(&self) -> bool {
+        self.inner.completes_and_claims_at_once()
+    }
     async fn complete_and_claim(
         &self,
         lease: &Lease,

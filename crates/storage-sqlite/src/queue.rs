@@ -383,6 +383,10 @@ impl TaskQueue for SqliteStore {
         self.complete_async(lease, summary.as_ref()).await
     }
 
+    fn completes_and_claims_at_once(&self) -> bool {
+        true
+    }
+
     async fn complete_and_claim(
         &self,
         lease: &Lease,

@@ -190,7 +190,9 @@ async fn work(
                 let outcome = match ended {
                     Ended::Settled(outcome) => outcome,
                     Ended::Succeeded(finish) => {
-                        let next = if shared.stop.is_cancelled() {
+                        let next = if shared.stop.is_cancelled()
+                            || !shared.queue.completes_and_claims_at_once()
+                        {
                             None
                         } else {
                             // Schedules fire between tasks here too, or a loop that always

@@ -322,6 +322,15 @@ pub trait TaskQueue: Send + Sync {
     /// cleared. MUST fail with `LeaseLost` (changing nothing) on a stale token.
     async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError>;
 
+    /// Whether [`TaskQueue::complete_and_claim`] does both in one step here. A worker uses it
+    /// only then: with the default (two calls) its completion would be reported only once the
+    /// next claim answers, which for a remote worker may wait for work. Default `false`; an
+    /// adapter that overrides `complete_and_claim` with one step says `true`, and a wrapper
+    /// says what it wraps.
+    fn completes_and_claims_at_once(&self) -> bool {
+        false
+    }
+
     /// Completes the attempt as [`TaskQueue::complete`] does, then claims the worker's next
     /// task as [`TaskQueue::claim_and_start`] does for `next`: what a worker does between two
     /// tasks. The outer `Err` is the completion's, and then nothing MUST have been written and
