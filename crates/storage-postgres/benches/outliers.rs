@@ -19,41 +19,15 @@ use prismq_domain::outlier::VideoFormat;
 use prismq_domain::ports::{Clock, ResultOrder, ResultQuery, ResultStore, SystemClock};
 use prismq_domain::{ContentItem, Timestamp};
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
-use serde_json::json;
+use prismq_testkit::fixtures::channel_scrape;
 
 const CHANNEL_VIDEOS: usize = 500;
 const SAVE_ROUNDS: usize = 30;
 const QUERIES: usize = 200;
 
-/// A deterministic spread of views: mostly around 10,000, a few ten times more (the
-/// SQLite bench's).
-fn views(seed: u64) -> i64 {
-    let x = seed
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
-    let base = 5_000 + (x >> 33) % 10_000;
-    if (x >> 20) % 50 == 0 {
-        (base * 10) as i64
-    } else {
-        base as i64
-    }
-}
-
-/// Channel `c`'s 500 uploads, one a day going back from 8 days ago, every tenth a Short,
-/// with views scaled by `round` (the SQLite bench's).
+/// Channel `c`'s 500 uploads (see [`channel_scrape`]).
 fn channel(c: usize, round: u64, now: i64) -> Vec<ContentItem> {
-    (0..CHANNEL_VIDEOS)
-        .map(|i| {
-            let mut item =
-                ContentItem::new("youtube_channel", format!("c{c:05}v{i:03}"), "bench video");
-            item.channel_id = Some(format!("UCbench{c:05}"));
-            item.channel = Some(format!("Bench channel {c}"));
-            item.published_at = Timestamp::from_second(now - 86_400 * (8 + i as i64)).ok();
-            item.metrics.views = Some(views((c * CHANNEL_VIDEOS + i) as u64) + round as i64);
-            item.extra.insert("is_short".into(), json!(i % 10 == 0));
-            item
-        })
-        .collect()
+    channel_scrape(c, CHANNEL_VIDEOS, round, now)
 }
 
 fn pct(mut v: Vec<Duration>, p: f64) -> Duration {

@@ -102,3 +102,35 @@ pub fn ranked_videos(
         })
         .collect()
 }
+
+/// A deterministic spread of views for benchmarks: mostly 5,000–15,000, one in fifty ten
+/// times that.
+pub fn spread_views(seed: u64) -> i64 {
+    let x = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    let base = 5_000 + (x >> 33) % 10_000;
+    let views = if (x >> 20) % 50 == 0 { base * 10 } else { base };
+    i64::try_from(views).unwrap_or(i64::MAX)
+}
+
+/// Channel `c`'s `videos` uploads as a channel scrape saves them, for benchmarks: one a day
+/// going back from 8 days before `now` (seconds), every tenth a Short, views from
+/// [`spread_views`] plus `round` (so each round changes every video's metrics).
+pub fn channel_scrape(c: usize, videos: usize, round: u64, now: i64) -> Vec<ContentItem> {
+    (0..videos)
+        .map(|i| {
+            let mut item =
+                ContentItem::new("youtube_channel", format!("c{c:05}v{i:03}"), "bench video");
+            item.channel_id = Some(format!("UCbench{c:05}"));
+            item.channel = Some(format!("Bench channel {c}"));
+            let age_days = 8 + i64::try_from(i).unwrap_or(i64::MAX);
+            item.published_at = Timestamp::from_second(now - 86_400 * age_days).ok();
+            let seed = u64::try_from(c * videos + i).unwrap_or(u64::MAX);
+            item.metrics.views =
+                Some(spread_views(seed) + i64::try_from(round).unwrap_or(i64::MAX));
+            item.extra.insert("is_short".into(), json!(i % 10 == 0));
+            item
+        })
+        .collect()
+}
