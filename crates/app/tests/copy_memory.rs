@@ -15,7 +15,9 @@ use prismq_domain::schedule::{Cadence, NewSchedule};
 use prismq_domain::{ClaimingStrategy, ContentItem, ErrorClass, NewTask};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use prismq_testkit::contract::contract_retry_policy;
-use prismq_testkit::fixtures::{claim_request, new_task, plus_secs, task_type_of, worker_info};
+use prismq_testkit::fixtures::{
+    claim_request, new_task, plus_secs, scored_channel, task_type_of, worker_info,
+};
 use prismq_testkit::{FakeClock, MemoryStore};
 use serde_json::json;
 
@@ -101,34 +103,13 @@ where
     s.deregister(&worker_info("w0").id).await.unwrap();
 
     let now = clock.now();
-    let videos = |bump: i64| -> Vec<ContentItem> {
-        (0..14)
-            .map(|i| {
-                let mut v = ContentItem::new("youtube_channel", format!("v{i:02}"), "t");
-                v.channel_id = Some("UCx".into());
-                v.channel = Some("Channel X".into());
-                v.description = Some(format!("about {i}"));
-                v.url = Some(format!("https://example.invalid/v{i:02}"));
-                v.duration_secs = Some(600 + i);
-                let age_days = match i {
-                    12 => 7,
-                    13 => 30,
-                    _ => 40,
-                };
-                v.published_at = Some(plus_secs(now, -age_days * 86_400 - i * 60));
-                v.metrics.views = Some(1_000 * (i + 1) + bump * i);
-                v.metrics.likes = Some(10 * i);
-                v.metrics.comments = Some(i);
-                v.rank = u32::try_from(i + 1).ok();
-                v.tags = vec!["x".into()];
-                v.extra.insert("is_short".into(), json!(false));
-                v
-            })
-            .collect()
-    };
-    s.save(Some(running), &videos(0)).await.unwrap();
+    s.save(Some(running), &scored_channel(now, 0))
+        .await
+        .unwrap();
     clock.advance(Duration::from_secs(2 * 3_600));
-    s.save(Some(running), &videos(50)).await.unwrap();
+    s.save(Some(running), &scored_channel(now, 50))
+        .await
+        .unwrap();
     let mut trending = ContentItem::new("youtube_trending", "v03", "t");
     trending.rank = Some(3);
     s.save(None, &[trending]).await.unwrap();

@@ -134,3 +134,32 @@ pub fn channel_scrape(c: usize, videos: usize, round: u64, now: i64) -> Vec<Cont
         })
         .collect()
 }
+
+/// Fourteen uploads of one channel (`UCx`) with every field a save keeps filled: twelve 40
+/// days old before `now` (a sample to score against) and two at 7 and 30 days of age, views
+/// `1,000 × (i + 1) + bump × i`. Two saves with different `bump`s give each video a history.
+pub fn scored_channel(now: Timestamp, bump: i64) -> Vec<ContentItem> {
+    (0..14)
+        .map(|i| {
+            let mut v = ContentItem::new("youtube_channel", format!("v{i:02}"), "t");
+            v.channel_id = Some("UCx".into());
+            v.channel = Some("Channel X".into());
+            v.description = Some(format!("about {i}"));
+            v.url = Some(format!("https://example.invalid/v{i:02}"));
+            v.duration_secs = Some(600 + i);
+            let age_days = match i {
+                12 => 7,
+                13 => 30,
+                _ => 40,
+            };
+            v.published_at = Some(plus_secs(now, -age_days * 86_400 - i * 60));
+            v.metrics.views = Some(1_000 * (i + 1) + bump * i);
+            v.metrics.likes = Some(10 * i);
+            v.metrics.comments = Some(i);
+            v.rank = u32::try_from(i + 1).ok();
+            v.tags = vec!["x".into()];
+            v.extra.insert("is_short".into(), json!(false));
+            v
+        })
+        .collect()
+}
