@@ -1,5 +1,6 @@
 //! PostgreSQL benchmarks, beside SQLite in the same run:
-//! - drain throughput (claim + start + complete) with 1, 4 and 16 concurrent workers;
+//! - drain throughput (claim + start + complete, and claim_and_start then complete_and_claim
+//!   per task as the worker runtime does) with 1, 4 and 16 concurrent workers;
 //! - claim latency (p50/p95) per strategy with `PRISMQ_BENCH_QUEUED` tasks queued
 //!   (default 1,000,000) in 4 types and 10 priority levels;
 //! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling.
@@ -104,6 +105,32 @@ async fn drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
     start.elapsed()
 }
 
+/// What the worker runtime does on an engine that completes and claims in one step: one
+/// claim_and_start, then complete_and_claim per task.
+async fn handover_drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let q = q.clone();
+            tokio::spawn(async move {
+                let req = request(&format!("h{w}"), ClaimingStrategy::Fifo);
+                let mut next = q.claim_and_start(&req).await.expect("claim");
+                while let Some(c) = next {
+                    next = q
+                        .complete_and_claim(&c.lease, None, &req)
+                        .await
+                        .expect("complete")
+                        .expect("claim");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("worker");
+    }
+    start.elapsed()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -115,13 +142,17 @@ fn ms(d: Duration) -> f64 {
 
 async fn drains(url: &str, dir: &Path) {
     let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
-    println!("\n## Drain {n} tasks (claim + start + complete), tasks/s");
-    println!("| workers | PostgreSQL | SQLite |");
-    println!("| --- | --- | --- |");
+    println!("\n## Drain {n} tasks, tasks/s");
+    println!("claim + start + complete per task, and (handover) claim_and_start then complete_and_claim per task, what the worker runtime does on PostgreSQL\n");
+    println!("| workers | PostgreSQL | PostgreSQL, handover | SQLite |");
+    println!("| --- | --- | --- | --- |");
     for workers in [1, 4, 16] {
         let p = pg(url, "drain").await;
         fill(&p, n).await;
         let tp = drain(Arc::new(p), workers).await;
+        let p = pg(url, "handover").await;
+        fill(&p, n).await;
+        let th = handover_drain(Arc::new(p), workers).await;
         let s = SqliteStore::open(
             SqliteOptions::new(dir.join(format!("drain{workers}.db"))),
             Arc::new(SystemClock),
@@ -130,8 +161,9 @@ async fn drains(url: &str, dir: &Path) {
         fill(&s, n).await;
         let ts = drain(Arc::new(s), workers).await;
         println!(
-            "| {workers} | {:.0} | {:.0} |",
+            "| {workers} | {:.0} | {:.0} | {:.0} |",
             n as f64 / tp.as_secs_f64(),
+            n as f64 / th.as_secs_f64(),
             n as f64 / ts.as_secs_f64()
         );
     }

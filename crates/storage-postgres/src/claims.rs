@@ -22,44 +22,78 @@ use prismq_domain::claiming::pick_weighted_level;
 use prismq_domain::lease::{lapse_log_message, lapsed_dead_letter_message, MAX_LAPSES};
 use prismq_domain::ports::{ClaimRequest, ClaimedTask, LogLevel, TaskEvent};
 use prismq_domain::task::{Lease, LeaseToken, Priority, TaskId};
-use prismq_domain::{ClaimingStrategy, PortError};
+use prismq_domain::{ClaimingStrategy, PortError, TaskStatus};
 
 use crate::codec::{get, ms, new_token, task_columns, task_from_row, ts};
 use crate::error::map_err;
 use crate::logs::insert_log;
 use crate::{in_tx, PostgresStore};
 
-/// The part of every claim statement after `picked` (the chosen row, locked): take it and
-/// log the claim. ($2 now, $4 worker, $5 expiry, $6 token, $7 strategy.)
+/// The log of a claim. ($2 now, $4 worker, $7 strategy.)
+macro_rules! claim_log {
+    () => {
+        "INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', 'claimed', 'claimed by ' || $4::text,
+           jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text)
+    FROM claimed"
+    };
+}
+
+/// The logs of a claim and its start in one step, in that order (one `INSERT`, so the
+/// identity values follow the `ORDER BY`; two data-modifying CTEs would run in no set order).
+macro_rules! claim_and_start_logs {
+    () => {
+        "INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', e.event,
+           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
+           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
+    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
+    ORDER BY e.n"
+    };
+}
+
+/// The part of every claim statement after `picked` (the chosen row, locked): take it as
+/// `$status` (`'claimed'`, or `'running'` with `started_at` now for a claim and start in one
+/// step) and log it. ($2 now, $4 worker, $5 expiry, $6 token, $7 strategy.)
 macro_rules! claim_tail {
     () => {
+        claim_tail!("'claimed'", "NULL", claim_log!())
+    };
+    (started) => {
+        claim_tail!("'running'", "$2", claim_and_start_logs!())
+    };
+    ($status:expr, $started:expr, $logs:expr) => {
         concat!(
             "claimed AS (
-    UPDATE task_queue SET status = 'claimed', claimed_by = $4::text, lease_expires_at = $5, lease_token = $6,
-        attempts = attempts + 1, updated_at = $2, started_at = NULL
+    UPDATE task_queue SET status = ",
+            $status,
+            ", claimed_by = $4::text, lease_expires_at = $5, lease_token = $6,
+        attempts = attempts + 1, updated_at = $2, started_at = ",
+            $started,
+            "
     FROM picked WHERE id = pid
     RETURNING ",
             task_columns!(),
             "
 ), logged AS (
-    INSERT INTO task_logs (task_id, at, level, event, message, details)
-    SELECT id, $2, 'info', 'claimed', 'claimed by ' || $4::text,
-           jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text)
-    FROM claimed
-)
-SELECT ",
-            task_columns!(),
-            " FROM claimed"
+    ",
+            $logs,
+            "
+)"
         )
     };
 }
 
-macro_rules! claim_stmt {
-    ($extra:literal, $order:literal) => {
+/// The `picked` CTE: the next eligible queued task of type $1 in `$order`, locked, taken only
+/// while no lease the worker could take over has lapsed, and only when `$guard` holds.
+macro_rules! picked {
+    ($extra:expr, $order:expr, $guard:expr) => {
         concat!(
-            "WITH picked AS MATERIALIZED (
+            "picked AS MATERIALIZED (
     SELECT id AS pid FROM task_queue
-    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
+    WHERE ",
+            $guard,
+            "status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
       AND NOT EXISTS (SELECT 1 FROM task_queue l
           WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
             AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
@@ -70,8 +104,51 @@ macro_rules! claim_stmt {
             $order,
             " LIMIT 1
     FOR UPDATE SKIP LOCKED
+)"
+        )
+    };
+}
+
+macro_rules! claim_stmt {
+    ($extra:literal, $order:literal $(, $started:ident)?) => {
+        concat!(
+            "WITH ",
+            picked!($extra, $order, ""),
+            ", ",
+            claim_tail!($($started)?),
+            "
+SELECT ",
+            task_columns!(),
+            " FROM claimed"
+        )
+    };
+}
+
+/// A completion and the next claim (and its start) in one statement, for
+/// [`TaskQueue::complete_and_claim`](prismq_domain::ports::TaskQueue::complete_and_claim):
+/// `done` completes the attempt ($9 task, $10 token, $11 summary, $12 the log's details) and
+/// the claim takes a task only when it did. The claim's parameters as [`CLAIM_FIFO`]'s (the
+/// completion's time is $2, the claim's). The row: the claimed task's columns (all NULL when
+/// nothing was claimed), then how many attempts were completed (0: a stale token, nothing
+/// written).
+macro_rules! handover_stmt {
+    ($extra:literal, $order:literal) => {
+        concat!(
+            "WITH done AS (
+    UPDATE task_queue SET status = 'completed', finished_at = $2, updated_at = $2, summary = $11,
+        lease_expires_at = NULL, lease_token = NULL
+    WHERE id = $9 AND lease_token = $10 AND status IN ('claimed', 'running') RETURNING id
+), done_logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', 'completed', 'completed', $12 FROM done
 ), ",
-            claim_tail!()
+            picked!($extra, $order, "EXISTS (SELECT 1 FROM done) AND "),
+            ", ",
+            claim_tail!(started),
+            "
+SELECT ",
+            task_columns!(),
+            ", (SELECT count(*) FROM done) FROM (VALUES (1)) AS one (x) LEFT JOIN claimed ON true"
         )
     };
 }
@@ -84,6 +161,22 @@ pub(crate) const CLAIM_LIFO: &str = claim_stmt!("", "run_after DESC, id DESC");
 pub(crate) const CLAIM_PRIORITY: &str = claim_stmt!("", "priority DESC, run_after, id");
 /// Claims the oldest eligible task of one type at one priority level ($9).
 pub(crate) const CLAIM_LEVEL: &str = claim_stmt!(" AND priority = $9", "run_after, id");
+/// [`CLAIM_FIFO`], taking the task as `running` (a claim and its start in one step).
+pub(crate) const START_FIFO: &str = claim_stmt!("", "run_after, id", started);
+/// [`CLAIM_LIFO`], taking the task as `running`.
+pub(crate) const START_LIFO: &str = claim_stmt!("", "run_after DESC, id DESC", started);
+/// [`CLAIM_PRIORITY`], taking the task as `running`.
+pub(crate) const START_PRIORITY: &str = claim_stmt!("", "priority DESC, run_after, id", started);
+/// [`CLAIM_LEVEL`], taking the task as `running`.
+pub(crate) const START_LEVEL: &str = claim_stmt!(" AND priority = $9", "run_after, id", started);
+/// A completion, then a FIFO claim and start (see `handover_stmt!`).
+pub(crate) const HANDOVER_FIFO: &str = handover_stmt!("", "run_after, id");
+/// A completion, then a LIFO claim and start.
+pub(crate) const HANDOVER_LIFO: &str = handover_stmt!("", "run_after DESC, id DESC");
+/// A completion, then a Priority claim and start.
+pub(crate) const HANDOVER_PRIORITY: &str = handover_stmt!("", "priority DESC, run_after, id");
+/// A completion, then a claim and start at one priority level ($13).
+pub(crate) const HANDOVER_LEVEL: &str = handover_stmt!(" AND priority = $13", "run_after, id");
 /// Claims task $1 if it is queued and eligible now and of a type in $8 (`ClaimFilter::only`);
 /// the other parameters as the claim statements'.
 pub(crate) const CLAIM_ONE: &str = concat!(
@@ -93,7 +186,11 @@ pub(crate) const CLAIM_ONE: &str = concat!(
       AND (cardinality($8::text[]) = 0 OR type = ANY($8::text[]))
     FOR UPDATE SKIP LOCKED
 ), ",
-    claim_tail!()
+    claim_tail!(),
+    "
+SELECT ",
+    task_columns!(),
+    " FROM claimed"
 );
 
 /// Takes over a task already locked in this transaction (a lapsed lease).
@@ -158,7 +255,9 @@ pub(crate) const QUEUED_TYPES: &str =
 /// Parameters: the `claim …` statements take ($1 type, $2 now, $3 region, $4 worker,
 /// $5 expiry, $6 token, $7 strategy, $8 the worker's types (empty: all)[, $9 level]); the
 /// `heads …` ones ($1 types, $2 now, $3 region); `claim one` as the claims but $1 the task
-/// id; `lapsed leases` ($1 now, $2 types, $3 region, $4 task id or NULL).
+/// id; `lapsed leases` ($1 now, $2 types, $3 region, $4 task id or NULL); the `handover …`
+/// ones as the claims, then $9 the completed task, $10 its token, $11 its summary, $12 the
+/// log's details[, $13 level].
 ///
 /// The `claim …` statements take a queued task only while no lease the worker could take
 /// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
@@ -169,6 +268,14 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("claim priority", CLAIM_PRIORITY),
     ("claim level", CLAIM_LEVEL),
     ("claim one", CLAIM_ONE),
+    ("claim fifo, started", START_FIFO),
+    ("claim lifo, started", START_LIFO),
+    ("claim priority, started", START_PRIORITY),
+    ("claim level, started", START_LEVEL),
+    ("handover fifo", HANDOVER_FIFO),
+    ("handover lifo", HANDOVER_LIFO),
+    ("handover priority", HANDOVER_PRIORITY),
+    ("handover level", HANDOVER_LEVEL),
     ("heads fifo", HEADS_FIFO),
     ("heads lifo", HEADS_LIFO),
     ("heads priority", HEADS_PRIORITY),
@@ -178,14 +285,39 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
 ];
 
 /// Where the next queued task comes from: a type, and for WeightedRandom a level.
-type Target = (String, Option<i64>);
+pub(crate) type Target = (String, Option<i64>);
+
+/// The claim statement for `strategy` (a level's when `level`), taking the task as `running`
+/// when `start`.
+fn claim_statement(strategy: ClaimingStrategy, level: bool, start: bool) -> &'static str {
+    match (strategy, level, start) {
+        (_, true, false) => CLAIM_LEVEL,
+        (_, true, true) => START_LEVEL,
+        (ClaimingStrategy::Fifo, false, false) => CLAIM_FIFO,
+        (ClaimingStrategy::Fifo, false, true) => START_FIFO,
+        (ClaimingStrategy::Lifo, false, false) => CLAIM_LIFO,
+        (ClaimingStrategy::Lifo, false, true) => START_LIFO,
+        (_, false, false) => CLAIM_PRIORITY,
+        (_, false, true) => START_PRIORITY,
+    }
+}
+
+/// The completion-and-claim statement for `strategy` (a level's when `level`).
+pub(crate) fn handover_statement(strategy: ClaimingStrategy, level: bool) -> &'static str {
+    match (strategy, level) {
+        (_, true) => HANDOVER_LEVEL,
+        (ClaimingStrategy::Fifo, false) => HANDOVER_FIFO,
+        (ClaimingStrategy::Lifo, false) => HANDOVER_LIFO,
+        (_, false) => HANDOVER_PRIORITY,
+    }
+}
 
 fn key(r: &Row, at: usize) -> Result<(i64, i64), PortError> {
     Ok((get(r, at)?, get(r, at + 1)?))
 }
 
 /// The claimed task in `row` (selected with the task columns) and its new lease.
-fn claimed(
+pub(crate) fn claimed(
     row: &Row,
     req: &ClaimRequest,
     token: LeaseToken,
@@ -204,9 +336,28 @@ fn claimed(
 }
 
 impl PostgresStore {
+    /// A claim, and with `start` the attempt started in the same step (the task `running`).
     pub(crate) async fn claim_task(
         &self,
         req: &ClaimRequest,
+        start: bool,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        let claimed = self.claim_inner(req, start).await?;
+        match claimed {
+            Some(mut c) if start && c.task.status != TaskStatus::Running => {
+                // Taken by a path with no starting variant (a lapsed lease, `only`).
+                self.start_attempt(&c.lease).await?;
+                c.task.status = TaskStatus::Running;
+                Ok(Some(c))
+            }
+            other => Ok(other),
+        }
+    }
+
+    async fn claim_inner(
+        &self,
+        req: &ClaimRequest,
+        start: bool,
     ) -> Result<Option<ClaimedTask>, PortError> {
         let now = self.now_ms();
         let expires = now.saturating_add(ms(req.lease_for));
@@ -245,12 +396,7 @@ impl PostgresStore {
                     .await?
             };
             if let Some((task_type, level)) = &target {
-                let sql = match (req.strategy, level) {
-                    (_, Some(_)) => CLAIM_LEVEL,
-                    (ClaimingStrategy::Fifo, None) => CLAIM_FIFO,
-                    (ClaimingStrategy::Lifo, None) => CLAIM_LIFO,
-                    (_, None) => CLAIM_PRIORITY,
-                };
+                let sql = claim_statement(req.strategy, level.is_some(), start);
                 let token = new_token();
                 let worker = req.worker.as_str();
                 let strategy = req.strategy.as_str();
@@ -321,7 +467,7 @@ impl PostgresStore {
     }
 
     /// Picks the type (and level) to claim from, by reading each candidate's head.
-    async fn target(
+    pub(crate) async fn target(
         &self,
         client: &deadpool_postgres::Object,
         strategy: ClaimingStrategy,

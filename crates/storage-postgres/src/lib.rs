@@ -23,6 +23,7 @@ mod keys;
 mod lease;
 mod logs;
 pub mod migrations;
+mod next;
 mod notify;
 mod queue;
 mod quota;

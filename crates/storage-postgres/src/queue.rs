@@ -337,7 +337,14 @@ impl TaskQueue for PostgresStore {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
-        self.claim_task(request).await
+        self.claim_task(request, false).await
+    }
+
+    async fn claim_and_start(
+        &self,
+        request: &ClaimRequest,
+    ) -> Result<Option<ClaimedTask>, PortError> {
+        self.claim_task(request, true).await
     }
 
     async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
@@ -350,6 +357,19 @@ impl TaskQueue for PostgresStore {
 
     async fn complete(&self, lease: &Lease, summary: Option<Value>) -> Result<(), PortError> {
         self.complete_attempt(lease, summary).await
+    }
+
+    fn completes_and_claims_at_once(&self) -> bool {
+        true
+    }
+
+    async fn complete_and_claim(
+        &self,
+        lease: &Lease,
+        summary: Option<Value>,
+        next: &ClaimRequest,
+    ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
+        self.complete_and_claim_task(lease, summary, next).await
     }
 
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {

@@ -65,17 +65,26 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
     let region: Option<String> = None;
     let type_list: Vec<String> = types.iter().map(|s| s.to_string()).collect();
     let (worker, expires, token, strategy, level) = ("w", now + 1, 7i64, "fifo", 5i64);
+    let (done_id, done_token, summary) = (1i64, 8i64, None::<Value>);
     for (name, sql) in CLAIM_QUERIES {
         let one = 1i64;
         let args: Vec<&(dyn ToSql + Sync)> = if *name == "claim one" {
             vec![
                 &one, &now, &region, &worker, &expires, &token, &strategy, &type_list,
             ]
-        } else if name.starts_with("claim") {
+        } else if name.starts_with("claim") || name.starts_with("handover") {
             let mut a: Vec<&(dyn ToSql + Sync)> = vec![
                 &"a", &now, &region, &worker, &expires, &token, &strategy, &type_list,
             ];
-            if *name == "claim level" {
+            if name.starts_with("handover") {
+                a.extend([
+                    &done_id as &(dyn ToSql + Sync),
+                    &done_token,
+                    &summary,
+                    &summary,
+                ]);
+            }
+            if name.contains(" level") {
                 a.push(&level);
             }
             a
@@ -113,7 +122,7 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
             assert!(!sorted, "{name} sorts the queue: {text}");
         }
         // The claim statements lock exactly the one row they update.
-        if name.starts_with("claim") {
+        if name.starts_with("claim") || name.starts_with("handover") {
             assert!(text.contains("\"LockRows\""), "{name}: no LockRows: {text}");
             assert!(
                 text.contains("\"Subplan Name\":\"CTE picked\""),

@@ -39,7 +39,8 @@ pub(crate) enum Ended {
 
 /// A successful attempt whose completion is not written yet: its items are saved and its
 /// follow-ups enqueued. The worker loop writes it alone ([`Finish::complete`]) or together
-/// with its next claim ([`Finish::complete_and_claim`]), one transaction on SQLite.
+/// with its next claim ([`Finish::complete_and_claim`]), one transaction on SQLite, one
+/// statement on PostgreSQL.
 pub(crate) struct Finish {
     lease: Lease,
     body: serde_json::Value,

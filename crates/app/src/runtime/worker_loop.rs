@@ -129,8 +129,8 @@ async fn work(
     };
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
-    // A claim made with the last completion (one step on SQLite), with the admission and
-    // the reservations it was made under: the loop is still counted busy for it.
+    // A claim made with the last completion (one step on SQLite and PostgreSQL), with the
+    // admission and the reservations it was made under: the loop is still counted busy for it.
     let mut chained: Option<(Admission, ClaimAnswer)> = None;
     while !shared.stop.is_cancelled() || chained.is_some() {
         let (admission, claimed) = match chained.take() {
@@ -143,7 +143,8 @@ async fn work(
                 }
                 match reserve(shared, &base).await {
                     Reserved::Claim(admission, request) => {
-                        // Claimed and marked running in one step (one transaction on SQLite).
+                        // Claimed and marked running in one step (one transaction on
+                        // SQLite, one statement on PostgreSQL).
                         let claimed = shared.queue.claim_and_start(&request).await;
                         (admission, claimed)
                     }

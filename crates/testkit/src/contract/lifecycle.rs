@@ -343,3 +343,123 @@ pub async fn complete_and_claim_on_an_empty_queue_completes(
         .unwrap()
         .is_none());
 }
+
+/// complete_and_claim takes over a lapsed lease before any queued task, as claim_and_start
+/// does, whatever the strategy: the worker's own attempt completed, the lapsed task claimed
+/// and started under a fresh lease with its lapse counted.
+pub async fn complete_and_claim_rescues_a_lapsed_lease_first(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    for strategy in ClaimingStrategy::ALL {
+        let (clock, s) = setup(&factory);
+        let t0 = clock.now();
+        let lapsing = s.add(crate::fixtures::new_task("a")).await;
+        let lost = s.claim_as("w1", ClaimingStrategy::Fifo).await.unwrap();
+        assert_eq!(lost.task.id, lapsing);
+        let own = s.add(crate::fixtures::new_task("a")).await;
+        let c = s
+            .queue
+            .claim_and_start(&next_request("w2"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.task.id, own);
+        let lease = s
+            .queue
+            .renew_lease(&c.lease, Duration::from_secs(120))
+            .await
+            .unwrap();
+        // A queued task every strategy would otherwise prefer: older and higher.
+        let _queued = s
+            .add(
+                crate::fixtures::new_task("a")
+                    .run_after(plus_secs(t0, -3600))
+                    .priority(prismq_domain::Priority::MAX),
+            )
+            .await;
+        clock.advance(Duration::from_secs(31));
+        let next = s
+            .queue
+            .complete_and_claim(
+                &lease,
+                None,
+                &crate::fixtures::claim_request("w2", strategy),
+            )
+            .await
+            .expect("the completion")
+            .expect("the next claim")
+            .expect("the lapsed task");
+        assert_eq!(
+            s.task(own).await.status,
+            TaskStatus::Completed,
+            "{strategy}"
+        );
+        assert_eq!(next.task.id, lapsing, "{strategy}");
+        assert_eq!(
+            (next.task.status, next.task.attempts, next.task.lapses),
+            (TaskStatus::Running, 1, 1),
+            "{strategy}"
+        );
+        assert_ne!(
+            next.lease.token, lost.lease.token,
+            "{strategy}: a fresh token"
+        );
+        assert_eq!(
+            s.events(lapsing).await,
+            vec![
+                TaskEvent::Enqueued,
+                TaskEvent::Claimed,
+                TaskEvent::LeaseExpired,
+                TaskEvent::Claimed,
+                TaskEvent::Started
+            ],
+            "{strategy}"
+        );
+    }
+}
+
+/// complete_and_claim picks the next task across the worker's types as claim_and_start
+/// does: FIFO the oldest, LIFO the newest, Priority the highest level, whichever type holds
+/// it.
+pub async fn complete_and_claim_picks_across_types_by_strategy(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let cases = [
+        (ClaimingStrategy::Fifo, "oldest"),
+        (ClaimingStrategy::Lifo, "newest"),
+        (ClaimingStrategy::Priority, "highest"),
+    ];
+    for (strategy, wanted) in cases {
+        let (clock, s) = setup(&factory);
+        let t0 = clock.now();
+        let c = s.one_claimed(None).await;
+        s.queue.start(&c.lease).await.unwrap();
+        let queued = |task_type: &str, secs: i64, level: i64| {
+            crate::fixtures::new_task(task_type)
+                .run_after(plus_secs(t0, secs))
+                .priority(prismq_domain::Priority::new(level).unwrap())
+        };
+        let oldest = s.add(queued("b", -100, 5)).await;
+        let highest = s.add(queued("c", -50, 9)).await;
+        let newest = s.add(queued("b", -10, 1)).await;
+        let expected = match wanted {
+            "oldest" => oldest,
+            "newest" => newest,
+            _ => highest,
+        };
+        let next = s
+            .queue
+            .complete_and_claim(
+                &c.lease,
+                None,
+                &crate::fixtures::claim_request("w1", strategy),
+            )
+            .await
+            .expect("the completion")
+            .expect("the next claim")
+            .expect("a next task");
+        assert_eq!(next.task.id, expected, "{strategy}: the {wanted}");
+        assert_eq!(next.task.status, TaskStatus::Running, "{strategy}");
+        assert_eq!(s.task(c.task.id).await.status, TaskStatus::Completed);
+    }
+}

@@ -260,6 +260,8 @@ macro_rules! contract_suite {
             lifecycle::complete_and_claim_completes_then_claims_the_next,
             lifecycle::complete_and_claim_with_a_stale_token_writes_nothing,
             lifecycle::complete_and_claim_on_an_empty_queue_completes,
+            lifecycle::complete_and_claim_rescues_a_lapsed_lease_first,
+            lifecycle::complete_and_claim_picks_across_types_by_strategy,
             lifecycle::renew_after_lapse_without_reclaim_succeeds,
             lifecycle::renew_with_stale_token_is_lease_lost,
             lifecycle::start_marks_running,
