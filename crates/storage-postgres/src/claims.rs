@@ -287,6 +287,37 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
 /// Where the next queued task comes from: a type, and for WeightedRandom a level.
 pub(crate) type Target = (String, Option<i64>);
 
+/// The worker's task types (empty: every type) and region (upper case), as the claim
+/// statements bind them.
+pub(crate) fn scope(req: &ClaimRequest) -> (Vec<String>, Option<String>) {
+    let wanted = req
+        .filter
+        .task_types
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    let region = req
+        .filter
+        .region
+        .as_ref()
+        .map(|r| r.trim().to_ascii_uppercase());
+    (wanted, region)
+}
+
+/// The types a claim looks at: the worker's, or when it takes every type, those with queued
+/// tasks (from the trigger-kept counts).
+pub(crate) async fn candidate_types(
+    client: &deadpool_postgres::Object,
+    wanted: &[String],
+) -> Result<Vec<String>, PortError> {
+    if !wanted.is_empty() {
+        return Ok(wanted.to_vec());
+    }
+    let stmt = client.prepare_cached(QUEUED_TYPES).await.map_err(map_err)?;
+    let rows = client.query(&stmt, &[]).await.map_err(map_err)?;
+    rows.iter().map(|r| get(r, 0)).collect()
+}
+
 /// The claim statement for `strategy` (a level's when `level`), taking the task as `running`
 /// when `start`.
 fn claim_statement(strategy: ClaimingStrategy, level: bool, start: bool) -> &'static str {
@@ -361,32 +392,14 @@ impl PostgresStore {
     ) -> Result<Option<ClaimedTask>, PortError> {
         let now = self.now_ms();
         let expires = now.saturating_add(ms(req.lease_for));
-        let wanted: Vec<String> = req
-            .filter
-            .task_types
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .collect();
-        let region: Option<String> = req
-            .filter
-            .region
-            .as_ref()
-            .map(|r| r.trim().to_ascii_uppercase());
+        let (wanted, region) = scope(req);
         if let Some(only) = req.filter.only {
             return self
                 .claim_only(req, only.0, &wanted, &region, now, expires)
                 .await;
         }
         let mut client = self.client().await?;
-        let types = if wanted.is_empty() {
-            let stmt = client.prepare_cached(QUEUED_TYPES).await.map_err(map_err)?;
-            let rows = client.query(&stmt, &[]).await.map_err(map_err)?;
-            rows.iter()
-                .map(|r| get(r, 0))
-                .collect::<Result<Vec<String>, _>>()?
-        } else {
-            wanted.clone()
-        };
+        let types = candidate_types(&client, &wanted).await?;
         // A target whose eligible tasks were all taken meanwhile is looked up again.
         for _ in 0..3 {
             let target = if types.is_empty() {

@@ -8,9 +8,8 @@ use prismq_domain::ports::{ClaimRequest, ClaimedTask};
 use prismq_domain::task::Lease;
 use prismq_domain::{PortError, TaskStatus};
 
-use crate::claims::{claimed, handover_statement, QUEUED_TYPES};
+use crate::claims::{candidate_types, claimed, handover_statement, scope};
 use crate::codec::{get, ms, new_token};
-use crate::error::map_err;
 use crate::PostgresStore;
 
 /// The completion's outcome (`Err`: nothing written) and, after a completion, the next
@@ -37,27 +36,9 @@ impl PostgresStore {
         }
         let now = self.now_ms();
         let expires = now.saturating_add(ms(next.lease_for));
-        let wanted: Vec<String> = next
-            .filter
-            .task_types
-            .iter()
-            .map(|t| t.as_str().to_owned())
-            .collect();
-        let region: Option<String> = next
-            .filter
-            .region
-            .as_ref()
-            .map(|r| r.trim().to_ascii_uppercase());
+        let (wanted, region) = scope(next);
         let client = self.client().await?;
-        let types = if wanted.is_empty() {
-            let stmt = client.prepare_cached(QUEUED_TYPES).await.map_err(map_err)?;
-            let rows = client.query(&stmt, &[]).await.map_err(map_err)?;
-            rows.iter()
-                .map(|r| get(r, 0))
-                .collect::<Result<Vec<String>, _>>()?
-        } else {
-            wanted.clone()
-        };
+        let types = candidate_types(&client, &wanted).await?;
         let target = if types.is_empty() {
             None
         } else {
