@@ -1,0 +1,168 @@
+//! The runtime end to end on a real PostgreSQL server, in real time: on PostgreSQL a loop
+//! claims and starts in one statement and completes a task and claims its next in one
+//! statement, so these check what the chained path leaves in the tables.
+//!
+//! Needs the test server (`source scripts/services/postgres.sh`): the tests fail, never
+//! skip, without it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio_util::sync::CancellationToken;
+
+use prismq_app::{App, Config, LoadOptions, RunOptions};
+use prismq_domain::ports::{TaskEvent, TaskFilter};
+use prismq_domain::{NewTask, TaskHandler, TaskStatus};
+
+use crate::handlers::{Scripted, Step};
+use crate::support::{self, tt};
+
+/// The test server's URL.
+fn url() -> String {
+    match std::env::var("PRISMQ_TEST_POSTGRES_URL") {
+        Ok(u) if !u.trim().is_empty() => u,
+        _ => panic!(
+            "PRISMQ_TEST_POSTGRES_URL is not set: run `source scripts/services/postgres.sh` first"
+        ),
+    }
+}
+
+/// An app on a schema of its own on the test server.
+fn app(tag: &str, handlers: Vec<std::sync::Arc<dyn TaskHandler>>, concurrency: &str) -> App {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "t_rt_{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let url = url();
+    let overrides = [
+        ("database.url", url.as_str()),
+        ("database.schema", schema.as_str()),
+        ("retry.base", "0s"),
+        ("retry.cap", "0s"),
+        ("worker.idle_backoff_min", "5ms"),
+        ("worker.idle_backoff_max", "50ms"),
+        ("worker.concurrency", concurrency),
+    ];
+    let config = Config::load(&LoadOptions {
+        overrides: overrides
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let mut app = App::open_with(config, &[]).unwrap();
+    app.registry = support::registry(handlers);
+    app
+}
+
+async fn count(app: &App, status: TaskStatus) -> usize {
+    app.queue
+        .list(&TaskFilter {
+            status: Some(status),
+            limit: 1_000,
+            ..TaskFilter::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Four loops drain 40 quick tasks and one that fails twice: every task runs to completion
+/// once, and each completed task's log reads enqueued, claimed, started, completed in that
+/// order (the claim and start come from one statement, most completions with the next claim).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drains_every_task_once_with_chained_claims_on_postgresql() {
+    let flaky = Scripted::new("flaky", vec![Step::Retryable, Step::Retryable, Step::Ok(3)]);
+    let quick = Scripted::new("quick", vec![Step::Ok(1)]);
+    let app = app("drain", vec![flaky.clone(), quick.clone()], "4");
+    assert!(app.queue.completes_and_claims_at_once());
+    let flaky_id = app
+        .enqueue(NewTask::new(tt("flaky"), serde_json::json!({})))
+        .await
+        .unwrap()
+        .id;
+    let tasks = (0..40)
+        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
+        .collect();
+    let quick_ids: Vec<_> = app
+        .enqueue_batch(tasks)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let report = app
+        .work(
+            RunOptions {
+                drain: true,
+                max_tasks: None,
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.completed, report.retried, report.claimed),
+        (41, 2, 43)
+    );
+    assert_eq!(quick.calls(), 40);
+    let flaky_task = app.queue.get(flaky_id).await.unwrap();
+    assert_eq!(
+        (flaky_task.status, flaky_task.attempts),
+        (TaskStatus::Completed, 3)
+    );
+    assert_eq!(count(&app, TaskStatus::Completed).await, 41);
+    for status in [TaskStatus::Queued, TaskStatus::Claimed, TaskStatus::Running] {
+        assert_eq!(count(&app, status).await, 0, "{status:?}");
+    }
+    for id in quick_ids {
+        let events: Vec<TaskEvent> = app
+            .logs
+            .list(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event)
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                TaskEvent::Enqueued,
+                TaskEvent::Claimed,
+                TaskEvent::Started,
+                TaskEvent::Completed
+            ],
+            "task {id}"
+        );
+    }
+}
+
+/// A claim made with a completion counts against `max_tasks`: the run stops at the cap
+/// with nothing left claimed or running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_claims_respect_max_tasks_on_postgresql() {
+    let quick = Scripted::new("quick", vec![Step::Ok(1)]);
+    let app = app("cap", vec![quick.clone()], "2");
+    let tasks = (0..30)
+        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
+        .collect();
+    app.enqueue_batch(tasks).await.unwrap();
+    let report = app
+        .work(
+            RunOptions {
+                drain: true,
+                max_tasks: Some(7),
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.completed), (7, 7));
+    assert_eq!(quick.calls(), 7);
+    assert_eq!(count(&app, TaskStatus::Completed).await, 7);
+    assert_eq!(count(&app, TaskStatus::Queued).await, 23);
+    assert_eq!(count(&app, TaskStatus::Claimed).await, 0);
+    assert_eq!(count(&app, TaskStatus::Running).await, 0);
+}
