@@ -10,7 +10,8 @@
 //! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_AHEAD` the tasks of
 //! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
 //! `PRISMQ_BENCH_ONLY=drain|latency|load|region`
-//! one part. Every figure is the median of the interleaved runs with the min–max spread;
+//! one part; `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
+//! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine.
 
@@ -404,6 +405,29 @@ fn region_figures(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// Only the store's `complete_and_claim` drain, `PRISMQ_BENCH_RUNS` times at each worker
+/// count, with no other drain in the process: what to run under `perf record` to see where
+/// the runtime's storage time goes.
+fn handover_figures() {
+    let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
+    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1]);
+    let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
+    println!("\n## complete_and_claim drain alone: {n} tasks, {runs} runs");
+    println!("| workers | tasks/s | CPU µs/task |\n|---|---|---|");
+    for threads in workers {
+        for _ in 0..runs {
+            let dir = tempfile::tempdir().expect("dir");
+            let f = dir.path().join("f.db");
+            fill(&open(&f), n);
+            let (rate, per) = measured(n, || fused_drain(&f, threads, n));
+            println!("| {threads} | {rate:.0} | {per:.0} |");
+        }
+    }
+}
+
 /// Issue 20's target 4: loading `PRISMQ_BENCH_LOAD` tasks (default 200,000) in batches of
 /// 1,000 through `enqueue_batch`, against the bare loop's batch insert, runs interleaved.
 fn load_figures() {
@@ -448,5 +472,9 @@ fn main() {
     }
     if only.is_empty() || only == "region" {
         region_figures(&rt);
+    }
+    // Not part of the default run: a profiling aid.
+    if only == "handover" {
+        handover_figures();
     }
 }
