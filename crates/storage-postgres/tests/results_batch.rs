@@ -238,3 +238,127 @@ async fn a_save_sends_as_many_statements_for_200_videos_as_for_20() {
     assert_eq!(counts[0], counts[1], "(changed, unchanged) for 20 then 200");
     assert!(counts[1].0 <= 12, "{counts:?}");
 }
+
+/// Everything `rescore` may rewrite: each record's format, values and score, and the
+/// baselines.
+async fn scores(s: &PostgresStore, keys: &BTreeSet<(String, String)>) -> Vec<String> {
+    let client = s.connection().await.unwrap();
+    let mut out = Vec::new();
+    for (platform, source_id) in keys {
+        let r = s.get(platform, source_id).await.unwrap();
+        let values = client
+            .query_one(
+                "SELECT views_7d, views_30d FROM results WHERE platform = $1 AND source_id = $2",
+                &[platform, source_id],
+            )
+            .await
+            .unwrap();
+        let values: (Option<i64>, Option<i64>) = (values.get(0), values.get(1));
+        out.push(format!(
+            "{platform}/{source_id}: {:?} {values:?} {:?}",
+            r.format, r.outlier
+        ));
+    }
+    for channel in ["UCx", "UCy"] {
+        out.push(format!("{:?}", s.baselines(channel).await.unwrap()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_leaves_the_values_and_scores_a_full_rescore_computes() {
+    let clock = Arc::new(FakeClock::new(
+        Timestamp::from_second(1_800_000_000).unwrap(),
+    ));
+    let schema = common::fresh_schema("batch_rescore");
+    let s = store(&schema, &clock);
+    let now = clock.now();
+
+    // Channel UCx, with v03 also on a second platform; channel UCy's uploads y00–y11,
+    // 40 days old, a sample of their own.
+    let mut first = scored_channel(now, 0);
+    let mut elsewhere = first[3].clone();
+    elsewhere.source = "vimeo_channel".into();
+    elsewhere.platform = "vimeo".into();
+    elsewhere.metrics.views = Some(123_456);
+    first.push(elsewhere);
+    let mut other_channel: Vec<ContentItem> = scored_channel(now, 0)[..12]
+        .iter()
+        .map(|v| {
+            let mut v = v.clone();
+            v.source_id = v.source_id.replace('v', "y");
+            v.channel_id = Some("UCy".into());
+            v
+        })
+        .collect();
+    first.append(&mut other_channel.clone());
+    // v60 reaches 7 days of age between the two saves, nearer the second: its views at
+    // 7 days are the second save's.
+    let mut turning = scored_channel(now, 0)[4].clone();
+    turning.source_id = "v60".into();
+    turning.published_at =
+        Some(Timestamp::from_second(now.as_second() - 7 * 86_400 + 3_000).unwrap());
+    first.push(turning.clone());
+    s.save(None, &first).await.unwrap();
+    let keys: BTreeSet<(String, String)> = first
+        .iter()
+        .map(|i| (i.platform.clone(), i.source_id.clone()))
+        .collect();
+    clock.advance(Duration::from_secs(3_600));
+
+    // Views moved on UCx but for v03 (its other platform's row not in the batch); y05
+    // moved to UCx; one new upload on each; a Short on UCy changed.
+    let mut second = scored_channel(now, 200);
+    second[3].metrics.views = first[3].metrics.views;
+    other_channel[5].channel_id = Some("UCx".into());
+    other_channel[5].metrics.views = Some(400_000);
+    other_channel[7]
+        .extra
+        .insert("is_short".into(), true.into());
+    second.extend(other_channel);
+    let mut new_x = scored_channel(now, 0)[2].clone();
+    new_x.source_id = "v50".into();
+    new_x.metrics.views = Some(77_777);
+    let mut new_y = new_x.clone();
+    new_y.source_id = "y50".into();
+    new_y.channel_id = Some("UCy".into());
+    second.push(new_x);
+    second.push(new_y);
+    turning.metrics.views = Some(9_999);
+    second.push(turning);
+    s.save(Some(TaskId(9)), &second).await.unwrap();
+    let keys: BTreeSet<(String, String)> = keys
+        .into_iter()
+        .chain(
+            second
+                .iter()
+                .map(|i| (i.platform.clone(), i.source_id.clone())),
+        )
+        .collect();
+
+    let saved = scores(&s, &keys).await;
+    let client = s.connection().await.unwrap();
+    let at_7d: Option<i64> = client
+        .query_one(
+            &format!("SELECT views_7d FROM \"{schema}\".results WHERE source_id = 'v60'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        at_7d,
+        Some(9_999),
+        "v60's views at 7 days, from the second save"
+    );
+    assert!(
+        saved.iter().filter(|l| l.contains("score:")).count() > 20,
+        "most videos are scored: {saved:#?}"
+    );
+    s.rescore(Some("UCx".into())).await.unwrap();
+    s.rescore(Some("UCy".into())).await.unwrap();
+    let rescored = scores(&s, &keys).await;
+    for (a, b) in saved.iter().zip(&rescored) {
+        assert_eq!(a, b, "as saved, then after a full rescore");
+    }
+}

@@ -22,6 +22,7 @@ use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Times
 
 mod rescore;
 mod save;
+mod write;
 
 use crate::codec::{get, ts, ts_opt};
 use crate::error::{corrupt, map_err};
@@ -31,6 +32,9 @@ const RESULT_COLUMNS: &str = "id, platform, source_id, title, description, url, 
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
      video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views, \
      growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span, last_source, last_rank";
+
+/// How many columns [`RESULT_COLUMNS`] names.
+const RESULT_COLUMN_COUNT: usize = 37;
 
 /// The growth columns of a window: its rate and its span (as on SQLite).
 fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
@@ -572,16 +576,30 @@ impl ResultStore for PostgresStore {
             let mut report = SaveReport::default();
             let mut refresh: std::collections::BTreeSet<(&str, &str)> =
                 std::collections::BTreeSet::new();
-            save::save_items(&tx, task, items, now, min_span, &mut report, &mut refresh).await?;
+            let pending =
+                save::save_items(&tx, task, items, now, min_span, &mut report, &mut refresh)
+                    .await?;
+            let mut writes = write::RowWrites::default();
             for (channel, saved) in &channels {
                 let refresh: std::collections::BTreeSet<&str> = saved
                     .iter()
                     .copied()
                     .filter(|id| refresh.contains(&(*channel, *id)))
                     .collect();
-                rescore::rescore_channel(&tx, channel, saved, &refresh, false, now, &settings)
-                    .await?;
+                rescore::rescore_channel(
+                    &tx,
+                    channel,
+                    saved,
+                    &refresh,
+                    false,
+                    now,
+                    &settings,
+                    &pending,
+                    &mut writes,
+                )
+                .await?;
             }
+            write::flush(&tx, &pending, &writes, now, task).await?;
             Ok::<_, PortError>(report)
         }
         .await)
@@ -752,7 +770,20 @@ impl ResultStore for PostgresStore {
             let saved: std::collections::BTreeSet<&str> =
                 videos.iter().map(String::as_str).collect();
             in_tx!(self, |tx| async {
-                rescore::rescore_channel(&tx, &channel, &saved, &saved, true, now, &settings).await
+                let mut writes = write::RowWrites::default();
+                rescore::rescore_channel(
+                    &tx,
+                    &channel,
+                    &saved,
+                    &saved,
+                    true,
+                    now,
+                    &settings,
+                    &[],
+                    &mut writes,
+                )
+                .await?;
+                write::flush(&tx, &[], &writes, now, None).await
             }
             .await)?;
             report.channels += 1;

@@ -16,7 +16,8 @@ use prismq_domain::outlier::{self, VideoFormat};
 use prismq_domain::ports::StoredResult;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport};
 
-use super::{stored_from_row, RESULT_COLUMNS};
+use super::write::{flush, OverlayRow, Pending, PendingWrite, RowWrites};
+use super::{stored_from_row, RESULT_COLUMNS, RESULT_COLUMN_COUNT};
 use crate::codec::{get, ts};
 use crate::error::{corrupt, map_err};
 
@@ -37,54 +38,6 @@ const INSERT_SQL: &str = "INSERT INTO results (platform, source_id, title, descr
      ORDER BY i.n
      ON CONFLICT (platform, source_id) DO NOTHING
      RETURNING id, platform, source_id";
-
-/// Sets the round's changed records to their merged values (`$27` now, `$28` the task), and
-/// their growth where it moved.
-const UPDATE_CHANGED_SQL: &str = "UPDATE results r SET title = u.title, description = u.description, url = u.url,
-       tags = u.tags, channel = u.channel, channel_id = u.channel_id, published_at = u.published_at,
-       duration = u.duration, views = u.views, likes = u.likes, comments = u.comments, extra = u.extra,
-       last_seen_at = $27::bigint, last_task_id = COALESCE($28::bigint, r.last_task_id),
-       metrics_at = CASE WHEN u.metrics_changed THEN $27::bigint ELSE r.metrics_at END,
-       first_metrics_at = CASE WHEN r.first_views IS NULL AND u.views IS NOT NULL THEN $27::bigint
-                               ELSE r.first_metrics_at END,
-       first_views = COALESCE(r.first_views, u.views), video_format = u.video_format,
-       last_source = u.last_source, last_rank = u.last_rank,
-       growth_1h = CASE WHEN u.grown THEN u.g1h ELSE r.growth_1h END,
-       growth_1h_span = CASE WHEN u.grown THEN u.s1h ELSE r.growth_1h_span END,
-       growth_24h = CASE WHEN u.grown THEN u.g24h ELSE r.growth_24h END,
-       growth_24h_span = CASE WHEN u.grown THEN u.s24h ELSE r.growth_24h_span END,
-       growth_7d = CASE WHEN u.grown THEN u.g7d ELSE r.growth_7d END,
-       growth_7d_span = CASE WHEN u.grown THEN u.s7d ELSE r.growth_7d_span END,
-       growth_30d = CASE WHEN u.grown THEN u.g30d ELSE r.growth_30d END,
-       growth_30d_span = CASE WHEN u.grown THEN u.s30d ELSE r.growth_30d_span END
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[],
-                 $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::jsonb[],
-                 $14::bool[], $15::text[], $16::text[], $17::bigint[], $18::bool[],
-                 $19::float8[], $20::bigint[], $21::float8[], $22::bigint[], $23::float8[], $24::bigint[],
-                 $25::float8[], $26::bigint[])
-       AS u(id, title, description, url, tags, channel, channel_id, published_at, duration, views, likes,
-            comments, extra, metrics_changed, video_format, last_source, last_rank, grown,
-            g1h, s1h, g24h, s24h, g7d, s7d, g30d, s30d)
-     WHERE r.id = u.id";
-
-/// Marks the round's records saved unchanged as seen (`$12` now, `$13` the task); a record of
-/// a channel keeps its video's format (written by the rescore); growth where it moved.
-const UPDATE_UNCHANGED_SQL: &str = "UPDATE results r SET last_seen_at = $12::bigint,
-       last_task_id = COALESCE($13::bigint, r.last_task_id),
-       video_format = CASE WHEN r.channel_id IS NULL OR r.video_format IS NULL THEN u.video_format
-                           ELSE r.video_format END,
-       growth_1h = CASE WHEN u.grown THEN u.g1h ELSE r.growth_1h END,
-       growth_1h_span = CASE WHEN u.grown THEN u.s1h ELSE r.growth_1h_span END,
-       growth_24h = CASE WHEN u.grown THEN u.g24h ELSE r.growth_24h END,
-       growth_24h_span = CASE WHEN u.grown THEN u.s24h ELSE r.growth_24h_span END,
-       growth_7d = CASE WHEN u.grown THEN u.g7d ELSE r.growth_7d END,
-       growth_7d_span = CASE WHEN u.grown THEN u.s7d ELSE r.growth_7d_span END,
-       growth_30d = CASE WHEN u.grown THEN u.g30d ELSE r.growth_30d END,
-       growth_30d_span = CASE WHEN u.grown THEN u.s30d ELSE r.growth_30d_span END
-     FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::float8[], $5::bigint[], $6::float8[], $7::bigint[],
-                 $8::float8[], $9::bigint[], $10::float8[], $11::bigint[])
-       AS u(id, video_format, grown, g1h, s1h, g24h, s24h, g7d, s7d, g30d, s30d)
-     WHERE r.id = u.id";
 
 /// One snapshot of each record in `$1` (batch order) at `$5`.
 const SNAPSHOT_SQL: &str =
@@ -138,6 +91,10 @@ fn rounds(items: &[ContentItem]) -> Vec<Vec<&ContentItem>> {
 /// whose previous and new `last_seen_at` both lie outside the 7- and 30-day tolerances of
 /// [`outlier::observation_counts`], on a record that has a format (as on SQLite).
 ///
+/// New records are inserted, and snapshots and sightings written; the records that existed
+/// are returned [`Pending`], for [`super::write::flush`] to write once rescored (those of
+/// every round but the last are written here, so each round reads the one before).
+///
 /// [`ResultStore::save`]: prismq_domain::ports::ResultStore::save
 pub(super) async fn save_items<'a>(
     c: &impl GenericClient,
@@ -147,52 +104,33 @@ pub(super) async fn save_items<'a>(
     min_span_secs: i64,
     report: &mut SaveReport,
     refresh: &mut BTreeSet<(&'a str, &'a str)>,
-) -> Result<(), PortError> {
-    for round in rounds(items) {
-        save_round(c, task, &round, now, min_span_secs, report, refresh).await?;
+) -> Result<Vec<Pending>, PortError> {
+    let rounds = rounds(items);
+    let last = rounds.len().saturating_sub(1);
+    for (i, round) in rounds.iter().enumerate() {
+        let pending = save_round(c, task, round, now, min_span_secs, report, refresh).await?;
+        if i == last {
+            return Ok(pending);
+        }
+        flush(c, &pending, &RowWrites::default(), now, task).await?;
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
-/// A record of the round that existed already, locked, with the item merged over it.
+/// A record of the round that existed already, locked, with the item merged over it and
+/// its stored values at 7 and 30 days of age.
 struct Known {
     id: i64,
     stored: StoredResult,
     merged: ContentItem,
+    at_7d: Option<i64>,
+    at_30d: Option<i64>,
 }
 
 /// What a round does to one item's record.
 enum Outcome {
     Inserted(i64),
     Known(Box<Known>),
-}
-
-/// The growth columns' values of `g`, hour to month: (rate, span) each.
-fn growth_values(g: &Growth) -> [(Option<f64>, Option<i64>); 4] {
-    GrowthWindow::ALL.map(|w| {
-        let r = g.get(w);
-        (r.map(|r| r.views_per_hour), r.map(|r| r.span_secs))
-    })
-}
-
-/// The growth arrays of an `UPDATE … FROM unnest`: whether the growth moved, then each
-/// window's rate and span.
-#[derive(Default)]
-struct GrowthArrays {
-    grown: Vec<bool>,
-    rate: [Vec<Option<f64>>; 4],
-    span: [Vec<Option<i64>>; 4],
-}
-
-impl GrowthArrays {
-    fn push(&mut self, g: Option<&Growth>) {
-        self.grown.push(g.is_some());
-        let values = g.map(growth_values).unwrap_or([(None, None); 4]);
-        for (i, (rate, span)) in values.into_iter().enumerate() {
-            self.rate[i].push(rate);
-            self.span[i].push(span);
-        }
-    }
 }
 
 async fn save_round<'a>(
@@ -203,7 +141,7 @@ async fn save_round<'a>(
     min_span_secs: i64,
     report: &mut SaveReport,
     refresh: &mut BTreeSet<(&'a str, &'a str)>,
-) -> Result<(), PortError> {
+) -> Result<Vec<Pending>, PortError> {
     let mut outcomes = insert_unknown(c, task, round, now).await?;
     lock_known(c, round, &mut outcomes).await?;
 
@@ -222,10 +160,9 @@ async fn save_round<'a>(
 
     let mut snap = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut sight: (Vec<i64>, Vec<&str>, Vec<Option<i64>>) = (Vec::new(), Vec::new(), Vec::new());
-    let mut changed = ChangedArrays::default();
-    let mut unchanged: (Vec<i64>, Vec<Option<&str>>, GrowthArrays) = Default::default();
-    for (item, outcome) in round.iter().zip(&outcomes) {
-        let outcome = outcome.as_ref().ok_or_else(|| {
+    let mut pending = Vec::new();
+    for (item, outcome) in round.iter().zip(outcomes) {
+        let outcome = outcome.ok_or_else(|| {
             corrupt(
                 "result",
                 "an item of the batch was neither inserted nor found",
@@ -239,42 +176,73 @@ async fn save_round<'a>(
             Outcome::Inserted(id) => {
                 report.inserted += 1;
                 refresh.extend(video);
-                (*id, Some(item.metrics))
+                (id, Some(item.metrics))
             }
             Outcome::Known(k) => {
-                let is_changed = k.stored.item != k.merged;
-                let growth = if is_changed || !k.stored.growth.is_settled() {
-                    let mut obs = history.remove(&k.id).unwrap_or_default();
-                    if is_changed && k.stored.item.metrics != k.merged.metrics {
-                        obs.push((now_ts, k.merged.metrics));
+                let Known {
+                    id,
+                    stored,
+                    merged,
+                    at_7d,
+                    at_30d,
+                } = *k;
+                let is_changed = stored.item != merged;
+                let metrics_changed = stored.item.metrics != merged.metrics;
+                let growth = if is_changed || !stored.growth.is_settled() {
+                    let mut obs = history.remove(&id).unwrap_or_default();
+                    if is_changed && metrics_changed {
+                        obs.push((now_ts, merged.metrics));
                     }
-                    obs.push((now_ts, k.merged.metrics));
+                    obs.push((now_ts, merged.metrics));
                     let g = Growth::of(&obs, min_span_secs);
-                    (g != k.stored.growth).then_some(g)
+                    (g != stored.growth).then_some(g)
                 } else {
                     None
                 };
-                let format = outlier::format_of(&k.merged).map(VideoFormat::as_str);
-                if is_changed {
+                let own_format = outlier::format_of(&merged);
+                let format = own_format.map(VideoFormat::as_str);
+                let video_format =
+                    if is_changed || stored.item.channel_id.is_none() || stored.format.is_none() {
+                        own_format
+                    } else {
+                        stored.format
+                    };
+                let row = OverlayRow {
+                    platform: merged.platform.clone(),
+                    source_id: merged.source_id.clone(),
+                    channel_id: merged.channel_id.clone(),
+                    views: merged.metrics.views,
+                    published_at: merged.published_at,
+                    last_seen_at: now_ts,
+                    format_source: own_format,
+                    video_format,
+                    at_7d,
+                    at_30d,
+                    score: stored.outlier,
+                };
+                let snapshot = (is_changed && metrics_changed).then_some(merged.metrics);
+                let write = if is_changed {
                     report.updated += 1;
                     refresh.extend(video);
-                    let metrics_changed = k.stored.item.metrics != k.merged.metrics;
-                    changed.push(k.id, &k.merged, metrics_changed, format, growth.as_ref())?;
-                    (k.id, metrics_changed.then_some(k.merged.metrics))
+                    PendingWrite::Changed {
+                        merged: Box::new(merged),
+                        metrics_changed,
+                        format,
+                        growth,
+                    }
                 } else {
                     report.unchanged += 1;
-                    let moved = k.merged.published_at.is_some_and(|p| {
-                        outlier::observation_counts(p, k.stored.last_seen_at)
+                    let moved = merged.published_at.is_some_and(|p| {
+                        outlier::observation_counts(p, stored.last_seen_at)
                             || outlier::observation_counts(p, now_ts)
                     });
-                    if k.stored.format.is_none() || moved {
+                    if stored.format.is_none() || moved {
                         refresh.extend(video);
                     }
-                    unchanged.0.push(k.id);
-                    unchanged.1.push(format);
-                    unchanged.2.push(growth.as_ref());
-                    (k.id, None)
-                }
+                    PendingWrite::Unchanged { format, growth }
+                };
+                pending.push(Pending { id, row, write });
+                (id, snapshot)
             }
         };
         if let Some(m) = snapshot {
@@ -288,7 +256,7 @@ async fn save_round<'a>(
         sight.2.push(item.rank.map(i64::from));
     }
 
-    // The writes, pipelined: sent together, run in this order.
+    // Pipelined: sent together, run in this order.
     let snapshots = async {
         if snap.0.is_empty() {
             return Ok(0);
@@ -304,89 +272,13 @@ async fn save_round<'a>(
             .await
             .map_err(map_err)
     };
-    let updates = async {
-        if changed.id.is_empty() {
-            return Ok(0);
-        }
-        let stmt = c
-            .prepare_cached(UPDATE_CHANGED_SQL)
-            .await
-            .map_err(map_err)?;
-        let g = &changed.growth;
-        c.execute(
-            &stmt,
-            &[
-                &changed.id,
-                &changed.title,
-                &changed.description,
-                &changed.url,
-                &changed.tags,
-                &changed.channel,
-                &changed.channel_id,
-                &changed.published_at,
-                &changed.duration,
-                &changed.views,
-                &changed.likes,
-                &changed.comments,
-                &changed.extra,
-                &changed.metrics_changed,
-                &changed.video_format,
-                &changed.last_source,
-                &changed.last_rank,
-                &g.grown,
-                &g.rate[0],
-                &g.span[0],
-                &g.rate[1],
-                &g.span[1],
-                &g.rate[2],
-                &g.span[2],
-                &g.rate[3],
-                &g.span[3],
-                &now,
-                &task,
-            ],
-        )
-        .await
-        .map_err(map_err)
-    };
-    let seen = async {
-        if unchanged.0.is_empty() {
-            return Ok(0);
-        }
-        let stmt = c
-            .prepare_cached(UPDATE_UNCHANGED_SQL)
-            .await
-            .map_err(map_err)?;
-        let g = &unchanged.2;
-        c.execute(
-            &stmt,
-            &[
-                &unchanged.0,
-                &unchanged.1,
-                &g.grown,
-                &g.rate[0],
-                &g.span[0],
-                &g.rate[1],
-                &g.span[1],
-                &g.rate[2],
-                &g.span[2],
-                &g.rate[3],
-                &g.span[3],
-                &now,
-                &task,
-            ],
-        )
-        .await
-        .map_err(map_err)
-    };
-    futures_util::future::try_join4(snapshots, sightings, updates, seen).await?;
-    Ok(())
+    futures_util::future::try_join(snapshots, sightings).await?;
+    Ok(pending)
 }
 
-/// The arrays of [`UPDATE_CHANGED_SQL`].
+/// The columns of a new record: the item's own.
 #[derive(Default)]
-struct ChangedArrays<'a> {
-    id: Vec<i64>,
+struct NewArrays<'a> {
     title: Vec<&'a str>,
     description: Vec<Option<&'a str>>,
     url: Vec<Option<&'a str>>,
@@ -399,23 +291,13 @@ struct ChangedArrays<'a> {
     likes: Vec<Option<i64>>,
     comments: Vec<Option<i64>>,
     extra: Vec<Value>,
-    metrics_changed: Vec<bool>,
     video_format: Vec<Option<&'static str>>,
     last_source: Vec<&'a str>,
     last_rank: Vec<Option<i64>>,
-    growth: GrowthArrays,
 }
 
-impl<'a> ChangedArrays<'a> {
-    fn push(
-        &mut self,
-        id: i64,
-        item: &'a ContentItem,
-        metrics_changed: bool,
-        format: Option<&'static str>,
-        growth: Option<&Growth>,
-    ) -> Result<(), PortError> {
-        self.id.push(id);
+impl<'a> NewArrays<'a> {
+    fn push(&mut self, item: &'a ContentItem) -> Result<(), PortError> {
         self.title.push(&item.title);
         self.description.push(item.description.as_deref());
         self.url.push(item.url.as_deref());
@@ -430,11 +312,10 @@ impl<'a> ChangedArrays<'a> {
         self.likes.push(item.metrics.likes);
         self.comments.push(item.metrics.comments);
         self.extra.push(Value::Object(item.extra.clone()));
-        self.metrics_changed.push(metrics_changed);
-        self.video_format.push(format);
+        self.video_format
+            .push(outlier::format_of(item).map(VideoFormat::as_str));
         self.last_source.push(&item.source);
         self.last_rank.push(item.rank.map(i64::from));
-        self.growth.push(growth);
         Ok(())
     }
 }
@@ -447,15 +328,9 @@ async fn insert_unknown(
     round: &[&ContentItem],
     now: i64,
 ) -> Result<Vec<Option<Outcome>>, PortError> {
-    let mut a = ChangedArrays::default();
+    let mut a = NewArrays::default();
     for item in round {
-        a.push(
-            0,
-            item,
-            false,
-            outlier::format_of(item).map(VideoFormat::as_str),
-            None,
-        )?;
+        a.push(item)?;
     }
     let platform: Vec<&str> = round.iter().map(|i| i.platform.as_str()).collect();
     let source_id: Vec<&str> = round.iter().map(|i| i.source_id.as_str()).collect();
@@ -517,7 +392,7 @@ async fn lock_known(
     let source_id: Vec<&str> = known.iter().map(|&i| round[i].source_id.as_str()).collect();
     let stmt = c
         .prepare_cached(&format!(
-            "SELECT {RESULT_COLUMNS} FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(key_platform, key_source_id, key_n)
+            "SELECT {RESULT_COLUMNS}, views_7d, views_30d FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(key_platform, key_source_id, key_n)
              JOIN results ON platform = k.key_platform AND source_id = k.key_source_id
              ORDER BY k.key_n FOR UPDATE OF results"
         ))
@@ -527,18 +402,22 @@ async fn lock_known(
         .query(&stmt, &[&platform, &source_id])
         .await
         .map_err(map_err)?;
-    let mut found: HashMap<(String, String), (i64, StoredResult)> =
-        HashMap::with_capacity(rows.len());
+    type Found = (i64, StoredResult, Option<i64>, Option<i64>);
+    let mut found: HashMap<(String, String), Found> = HashMap::with_capacity(rows.len());
     for r in &rows {
         let (id, stored) = stored_from_row(r)?;
+        let values = (
+            get(r, RESULT_COLUMN_COUNT)?,
+            get(r, RESULT_COLUMN_COUNT + 1)?,
+        );
         found.insert(
             (stored.item.platform.clone(), stored.item.source_id.clone()),
-            (id, stored),
+            (id, stored, values.0, values.1),
         );
     }
     for i in known {
         let item = round[i];
-        let (id, stored) = found
+        let (id, stored, at_7d, at_30d) = found
             .remove(&(item.platform.clone(), item.source_id.clone()))
             .ok_or_else(|| {
                 // It existed when the insert was tried: deleted since, by another process.
@@ -548,7 +427,13 @@ async fn lock_known(
                 ))
             })?;
         let merged = item.merged_over(&stored.item);
-        outcomes[i] = Some(Outcome::Known(Box::new(Known { id, stored, merged })));
+        outcomes[i] = Some(Outcome::Known(Box::new(Known {
+            id,
+            stored,
+            merged,
+            at_7d,
+            at_30d,
+        })));
     }
     Ok(())
 }
