@@ -2,8 +2,9 @@
 //! written only on change, and ranked queries. Text ties sort bytewise (`COLLATE "C"`), as
 //! on SQLite, whatever the database's collation.
 //!
-//! A save ([`save`]) and the rescore of the channels it touched ([`rescore`]) each send a
-//! few statements over arrays whatever the number of items, most of them pipelined.
+//! A save ([`save`]), the rescore of the channels it touched ([`rescore`]) and the final
+//! update of its rows ([`mod@write`]) send a few statements over arrays whatever the number of
+//! items, several of them pipelined; each saved record is updated once.
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;

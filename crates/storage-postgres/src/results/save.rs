@@ -1,6 +1,8 @@
 //! A batch save in a few statements whatever its size: the batch's records are inserted,
-//! locked, updated, snapshotted and sighted each by one statement over arrays (`unnest`),
-//! with the growth of every record computed from one read of their snapshots.
+//! locked, snapshotted and sighted each by one statement over arrays (`unnest`), with the
+//! growth of every record computed from one read of their snapshots. The records that
+//! existed are left [`Pending`]: [`super::write::flush`] updates them once the channels
+//! they belong to are rescored, with their values and scores in the same statement.
 //!
 //! An item repeated in a batch is saved over its previous occurrence, as one save after the
 //! other would: the batch is cut into rounds, round k holding each record's (k+1)-th
