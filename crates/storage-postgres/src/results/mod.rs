@@ -1,6 +1,10 @@
 //! The result store: batch upserts deduplicated on (source, source_id), metric history
 //! written only on change, and ranked queries. Text ties sort bytewise (`COLLATE "C"`), as
 //! on SQLite, whatever the database's collation.
+//!
+//! A save ([`save`]), the rescore of the channels it touched ([`rescore`]) and the final
+//! update of its rows ([`mod@write`]) send a few statements over arrays whatever the number of
+//! items, several of them pipelined; each saved record is updated once.
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -9,15 +13,17 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use prismq_domain::growth::{Growth, GrowthWindow, WindowRate};
-use prismq_domain::outlier::{
-    self, AgeBasis, Baseline, ChannelVideo, OutlierScore, OutlierSettings, VideoFormat, VideoValues,
-};
+use prismq_domain::outlier::{AgeBasis, Baseline, OutlierScore, VideoFormat};
 use prismq_domain::ports::{
     ChannelBaseline, MetricSnapshot, OrderValue, RescoreReport, ResultOrder, ResultQuery,
     ResultStore, StoredResult,
 };
 use prismq_domain::task::TaskId;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Timestamp};
+
+mod rescore;
+mod save;
+mod write;
 
 use crate::codec::{get, ts, ts_opt};
 use crate::error::{corrupt, map_err};
@@ -27,6 +33,9 @@ const RESULT_COLUMNS: &str = "id, platform, source_id, title, description, url, 
      views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, \
      video_format, outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views, \
      growth_1h, growth_1h_span, growth_24h, growth_24h_span, growth_7d, growth_7d_span, growth_30d, growth_30d_span, last_source, last_rank";
+
+/// How many columns [`RESULT_COLUMNS`] names.
+const RESULT_COLUMN_COUNT: usize = 37;
 
 /// The growth columns of a window: its rate and its span (as on SQLite).
 fn growth_columns(w: GrowthWindow) -> (&'static str, &'static str) {
@@ -199,612 +208,6 @@ fn stored_from_row(r: &Row) -> Result<(i64, StoredResult), PortError> {
             outlier: score_cols(r, 22)?,
         },
     ))
-}
-
-async fn snapshot(
-    c: &impl GenericClient,
-    result_id: i64,
-    now: i64,
-    m: &Metrics,
-) -> Result<(), PortError> {
-    let stmt = c
-        .prepare_cached("INSERT INTO result_metrics (result_id, captured_at, views, likes, comments) VALUES ($1, $2, $3, $4, $5)")
-        .await
-        .map_err(map_err)?;
-    c.execute(&stmt, &[&result_id, &now, &m.views, &m.likes, &m.comments])
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-/// Records that `task` (or a save outside a task) found the record `result_id` now: a
-/// task's earlier sighting of it is moved, any other is added.
-async fn sight(
-    c: &impl GenericClient,
-    result_id: i64,
-    item: &ContentItem,
-    task: Option<i64>,
-    now: i64,
-) -> Result<(), PortError> {
-    let stmt = c
-        .prepare_cached(
-            "INSERT INTO result_sightings (result_id, source, task_id, rank, seen_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (task_id, result_id) WHERE task_id IS NOT NULL
-             DO UPDATE SET source = excluded.source, rank = excluded.rank, seen_at = excluded.seen_at",
-        )
-        .await
-        .map_err(map_err)?;
-    c.execute(
-        &stmt,
-        &[
-            &result_id,
-            &item.source,
-            &task,
-            &item.rank.map(i64::from),
-            &now,
-        ],
-    )
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
-/// Saves one item; returns whether its video's outlier values may have changed (false only
-/// for an item saved unchanged whose previous and new `last_seen_at` both lie outside the
-/// 7- and 30-day tolerances of [`outlier::observation_counts`], on a row that has a format),
-/// as on SQLite.
-async fn save_one(
-    c: &impl GenericClient,
-    task: Option<i64>,
-    item: &ContentItem,
-    now: i64,
-    min_span_secs: i64,
-    report: &mut SaveReport,
-) -> Result<bool, PortError> {
-    let tags = serde_json::to_value(&item.tags).map_err(|e| corrupt("tags", e))?;
-    let extra = Value::Object(item.extra.clone());
-    let published = item.published_at.map(|t| t.as_millisecond());
-    let format = outlier::format_of(item).map(VideoFormat::as_str);
-    let m = &item.metrics;
-    let insert = c
-        .prepare_cached(
-            "INSERT INTO results (platform, source_id, title, description, url, tags, channel, channel_id, published_at, duration,
-               views, likes, comments, extra, first_seen_at, last_seen_at, last_task_id, first_views, first_metrics_at, metrics_at, video_format,
-               last_source, last_rank)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $11, $15, $15, $17, $18, $19)
-             ON CONFLICT (platform, source_id) DO NOTHING RETURNING id",
-        )
-        .await
-        .map_err(map_err)?;
-    let inserted = c
-        .query_opt(
-            &insert,
-            &[
-                &item.platform,
-                &item.source_id,
-                &item.title,
-                &item.description,
-                &item.url,
-                &tags,
-                &item.channel,
-                &item.channel_id,
-                &published,
-                &item.duration_secs,
-                &m.views,
-                &m.likes,
-                &m.comments,
-                &extra,
-                &now,
-                &task,
-                &format,
-                &item.source,
-                &item.rank.map(i64::from),
-            ],
-        )
-        .await
-        .map_err(map_err)?;
-    if let Some(row) = inserted {
-        let id = get(&row, 0)?;
-        snapshot(c, id, now, m).await?;
-        sight(c, id, item, task, now).await?;
-        report.inserted += 1;
-        return Ok(true);
-    }
-    let select = c
-        .prepare_cached(&format!(
-            "SELECT {RESULT_COLUMNS} FROM results WHERE platform = $1 AND source_id = $2 FOR UPDATE"
-        ))
-        .await
-        .map_err(map_err)?;
-    let row = c
-        .query_one(&select, &[&item.platform, &item.source_id])
-        .await
-        .map_err(map_err)?;
-    let (id, stored) = stored_from_row(&row)?;
-    sight(c, id, item, task, now).await?;
-    let merged = item.merged_over(&stored.item);
-    let item = &merged;
-    let tags = serde_json::to_value(&item.tags).map_err(|e| corrupt("tags", e))?;
-    let extra = Value::Object(item.extra.clone());
-    let published = item.published_at.map(|t| t.as_millisecond());
-    let format = outlier::format_of(item).map(VideoFormat::as_str);
-    let m = &item.metrics;
-    let metrics_changed = stored.item.metrics != item.metrics;
-    if stored.item == *item {
-        // A row of a channel keeps its video's format (written by `refresh_video`).
-        let unchanged = c
-            .prepare_cached(
-                "UPDATE results SET last_seen_at = $2, last_task_id = COALESCE($3, last_task_id),
-                   video_format = CASE WHEN channel_id IS NULL OR video_format IS NULL THEN $4 ELSE video_format END
-                 WHERE id = $1",
-            )
-            .await
-            .map_err(map_err)?;
-        c.execute(&unchanged, &[&id, &now, &task, &format])
-            .await
-            .map_err(map_err)?;
-        if !stored.growth.is_settled() {
-            refresh_growth(
-                c,
-                id,
-                Some((now, item.metrics)),
-                Some(stored.growth),
-                min_span_secs,
-            )
-            .await?;
-        }
-        report.unchanged += 1;
-        let now = ts(now)?;
-        let moved = item.published_at.is_some_and(|p| {
-            outlier::observation_counts(p, stored.last_seen_at)
-                || outlier::observation_counts(p, now)
-        });
-        return Ok(stored.format.is_none() || moved);
-    }
-    let update = c
-        .prepare_cached(
-            "UPDATE results SET title = $2, description = $3, url = $4, tags = $5, channel = $6, channel_id = $7, published_at = $8,
-               duration = $9, views = $10, likes = $11, comments = $12, extra = $13, last_seen_at = $14,
-               last_task_id = COALESCE($15, last_task_id),
-               metrics_at = CASE WHEN $16 THEN $14 ELSE metrics_at END,
-               first_metrics_at = CASE WHEN first_views IS NULL AND $10::bigint IS NOT NULL THEN $14 ELSE first_metrics_at END,
-               first_views = COALESCE(first_views, $10), video_format = $17, last_source = $18, last_rank = $19
-             WHERE id = $1",
-        )
-        .await
-        .map_err(map_err)?;
-    c.execute(
-        &update,
-        &[
-            &id,
-            &item.title,
-            &item.description,
-            &item.url,
-            &tags,
-            &item.channel,
-            &item.channel_id,
-            &published,
-            &item.duration_secs,
-            &m.views,
-            &m.likes,
-            &m.comments,
-            &extra,
-            &now,
-            &task,
-            &metrics_changed,
-            &format,
-            &item.source,
-            &item.rank.map(i64::from),
-        ],
-    )
-    .await
-    .map_err(map_err)?;
-    if metrics_changed {
-        snapshot(c, id, now, m).await?;
-    }
-    refresh_growth(
-        c,
-        id,
-        Some((now, item.metrics)),
-        Some(stored.growth),
-        min_span_secs,
-    )
-    .await?;
-    report.updated += 1;
-    Ok(true)
-}
-
-/// Recomputes the clock-free [`VideoValues`] of one video of a channel from all its rows
-/// and those of their snapshots that can count for 7 or 30 days of age, and stores them on
-/// every row of the video.
-async fn refresh_video(
-    c: &impl GenericClient,
-    channel_id: &str,
-    source_id: &str,
-) -> Result<(), PortError> {
-    struct VideoRow {
-        id: i64,
-        views: Option<i64>,
-        published_at: Option<Timestamp>,
-        last_seen_at: Timestamp,
-        format: Option<VideoFormat>,
-    }
-    let select = c
-        .prepare_cached(
-            "SELECT id, views, published_at, last_seen_at, extra, duration
-             FROM results WHERE channel_id = $1 AND source_id = $2 ORDER BY platform COLLATE \"C\"",
-        )
-        .await
-        .map_err(map_err)?;
-    let rows: Vec<VideoRow> = c
-        .query(&select, &[&channel_id, &source_id])
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(|r| {
-            let extra = serde_json::from_value::<Map<String, Value>>(get(r, 4)?)
-                .map_err(|e| corrupt("extra", e))?;
-            Ok(VideoRow {
-                id: get(r, 0)?,
-                views: get(r, 1)?,
-                published_at: ts_opt(get(r, 2)?)?,
-                last_seen_at: ts(get(r, 3)?)?,
-                format: outlier::format_from(&extra, get(r, 5)?),
-            })
-        })
-        .collect::<Result<_, PortError>>()?;
-    let Some(first) = rows.first() else {
-        return Ok(());
-    };
-    let mut best = first;
-    for r in &rows[1..] {
-        if r.views > best.views {
-            best = r;
-        }
-    }
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut history = Vec::new();
-    // Only the snapshots that can count for 7 or 30 days of age (none without a
-    // publication date, when no age counts).
-    if let Some(published) = best.published_at {
-        let (a7, b7) = outlier::age_window_ms(published, 7);
-        let (a30, b30) = outlier::age_window_ms(published, 30);
-        let snaps = c
-            .prepare_cached(
-                "SELECT captured_at, views FROM result_metrics
-                 WHERE result_id = ANY($1) AND views IS NOT NULL
-                   AND (captured_at BETWEEN $2 AND $3 OR captured_at BETWEEN $4 AND $5)",
-            )
-            .await
-            .map_err(map_err)?;
-        for r in c
-            .query(&snaps, &[&ids, &a7, &b7, &a30, &b30])
-            .await
-            .map_err(map_err)?
-        {
-            history.push((ts(get(&r, 0)?)?, get::<i64>(&r, 1)?));
-        }
-    }
-    for r in &rows {
-        if let Some(v) = r.views {
-            history.push((r.last_seen_at, v));
-        }
-    }
-    let values = VideoValues::of(&ChannelVideo {
-        published_at: best.published_at,
-        views: best.views,
-        format: best.format.or_else(|| rows.iter().find_map(|r| r.format)),
-        history,
-    });
-    c.execute(
-        "UPDATE results SET video_format = $2, views_7d = $3, views_30d = $4 WHERE id = ANY($1)",
-        &[
-            &ids,
-            &values.format.map(VideoFormat::as_str),
-            &values.at_7d,
-            &values.at_30d,
-        ],
-    )
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
-/// The sample query of one basis (as SQLite's `sample_sql`), with a row limit `$4`.
-fn sample_sql(basis: AgeBasis) -> &'static str {
-    match basis {
-        AgeBasis::Age7d => {
-            "SELECT source_id, views_7d FROM results
-             WHERE channel_id = $1 AND video_format = $2 AND published_at <= $3
-               AND views_7d IS NOT NULL
-             ORDER BY published_at DESC, source_id COLLATE \"C\" LIMIT $4"
-        }
-        AgeBasis::Age30d => {
-            "SELECT source_id, views_30d FROM results
-             WHERE channel_id = $1 AND video_format = $2 AND published_at <= $3
-               AND views_30d IS NOT NULL
-             ORDER BY published_at DESC, source_id COLLATE \"C\" LIMIT $4"
-        }
-        AgeBasis::Total => {
-            "SELECT source_id, views FROM results
-             WHERE channel_id = $1 AND video_format = $2 AND published_at <= $3
-               AND views IS NOT NULL
-             ORDER BY published_at DESC, source_id COLLATE \"C\", views DESC LIMIT $4"
-        }
-    }
-}
-
-/// The channel's baselines as of `now`, each from a sample read through an index: the
-/// window's worth of rows, read again with twice the limit only when rows of one video
-/// filled it.
-async fn compute_baselines(
-    c: &impl GenericClient,
-    channel_id: &str,
-    now: Timestamp,
-    settings: &OutlierSettings,
-) -> Result<Vec<Baseline>, PortError> {
-    let present = c
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM results WHERE channel_id = $1 AND video_format = $2)",
-        )
-        .await
-        .map_err(map_err)?;
-    let mut out = Vec::new();
-    for format in VideoFormat::ALL {
-        let row = c
-            .query_one(&present, &[&channel_id, &format.as_str()])
-            .await
-            .map_err(map_err)?;
-        if !get::<bool>(&row, 0)? {
-            continue;
-        }
-        for basis in AgeBasis::ALL {
-            let cutoff = match basis {
-                AgeBasis::Total => outlier::total_cutoff(now, settings.baseline_min_age_days),
-                _ => now,
-            };
-            let stmt = c.prepare_cached(sample_sql(basis)).await.map_err(map_err)?;
-            let window = settings.window as usize;
-            let mut limit = i64::from(settings.window);
-            let values = loop {
-                let rows = c
-                    .query(
-                        &stmt,
-                        &[
-                            &channel_id,
-                            &format.as_str(),
-                            &cutoff.as_millisecond(),
-                            &limit,
-                        ],
-                    )
-                    .await
-                    .map_err(map_err)?;
-                let mut seen = std::collections::HashSet::new();
-                let mut values = Vec::new();
-                for r in &rows {
-                    if values.len() == window {
-                        break;
-                    }
-                    if seen.insert(get::<String>(r, 0)?) {
-                        values.push(get::<i64>(r, 1)?);
-                    }
-                }
-                if values.len() == window || (rows.len() as i64) < limit {
-                    break values;
-                }
-                limit *= 2;
-            };
-            out.push(Baseline::from_sample(format, basis, values, settings));
-        }
-    }
-    Ok(out)
-}
-
-/// The baselines stored for a channel, by format then basis.
-async fn stored_baselines(
-    c: &impl GenericClient,
-    channel_id: &str,
-) -> Result<Vec<Baseline>, PortError> {
-    let rows = c
-        .query(
-            "SELECT format, basis, median_views, sample FROM channel_baselines WHERE channel_id = $1",
-            &[&channel_id],
-        )
-        .await
-        .map_err(map_err)?;
-    let mut out = rows
-        .iter()
-        .map(baseline_from_row)
-        .collect::<Result<Vec<_>, PortError>>()?;
-    out.sort_by_key(|b| (b.format, b.basis));
-    Ok(out)
-}
-
-/// A `channel_baselines` row's (format, basis, median_views, sample) in columns 0–3.
-fn baseline_from_row(r: &Row) -> Result<Baseline, PortError> {
-    Ok(Baseline {
-        format: format_col(r, 0)?.ok_or_else(|| corrupt("baseline format", "none"))?,
-        basis: get::<String>(r, 1)?
-            .parse::<AgeBasis>()
-            .map_err(|e| corrupt("baseline basis", e))?,
-        median: get(r, 2)?,
-        sample: u32::try_from(get::<i64>(r, 3)?).map_err(|e| corrupt("baseline sample", e))?,
-    })
-}
-
-/// Scores rows of a channel against `baselines` and writes the scores that changed: every
-/// row of the channel when `only` is `None`, else the rows of the videos it names.
-async fn score_rows(
-    c: &impl GenericClient,
-    channel_id: &str,
-    only: Option<&std::collections::BTreeSet<&str>>,
-    baselines: &[Baseline],
-    now: Timestamp,
-    settings: &OutlierSettings,
-) -> Result<(), PortError> {
-    const COLUMNS: &str = "id, source_id, video_format, published_at, views, views_7d, views_30d,
-        outlier_score, outlier_basis, outlier_baseline, outlier_sample, outlier_views";
-    let rows = match only {
-        None => {
-            let stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM results WHERE channel_id = $1
-                     ORDER BY source_id COLLATE \"C\", platform COLLATE \"C\""
-                ))
-                .await
-                .map_err(map_err)?;
-            c.query(&stmt, &[&channel_id]).await.map_err(map_err)?
-        }
-        Some(videos) => {
-            let ids: Vec<&str> = videos.iter().copied().collect();
-            let stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM results WHERE channel_id = $1 AND source_id = ANY($2)
-                     ORDER BY source_id COLLATE \"C\", platform COLLATE \"C\""
-                ))
-                .await
-                .map_err(map_err)?;
-            c.query(&stmt, &[&channel_id, &ids])
-                .await
-                .map_err(map_err)?
-        }
-    };
-    let rows: Vec<(i64, String, VideoValues, Option<OutlierScore>)> = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                get(r, 0)?,
-                get(r, 1)?,
-                VideoValues {
-                    format: format_col(r, 2)?,
-                    published_at: ts_opt(get(r, 3)?)?,
-                    views: get(r, 4)?,
-                    at_7d: get(r, 5)?,
-                    at_30d: get(r, 6)?,
-                },
-                score_cols(r, 7)?,
-            ))
-        })
-        .collect::<Result<_, PortError>>()?;
-    let update = c
-        .prepare_cached(
-            "UPDATE results SET outlier_score = $2, outlier_basis = $3,
-                    outlier_baseline = $4, outlier_sample = $5, outlier_views = $6 WHERE id = $1",
-        )
-        .await
-        .map_err(map_err)?;
-    let mut start = 0;
-    while start < rows.len() {
-        let mut end = start + 1;
-        while end < rows.len() && rows[end].1 == rows[start].1 {
-            end += 1;
-        }
-        let group = &rows[start..end];
-        let mut best = &group[0];
-        for r in &group[1..] {
-            if r.2.views > best.2.views {
-                best = r;
-            }
-        }
-        let score = outlier::score_of(&best.2, baselines, now, settings);
-        for r in group {
-            if r.3 == score {
-                continue;
-            }
-            c.execute(
-                &update,
-                &[
-                    &r.0,
-                    &score.map(|s| s.score),
-                    &score.map(|s| s.basis.as_str()),
-                    &score.map(|s| s.baseline),
-                    &score.map(|s| i64::from(s.sample)),
-                    &score.map(|s| s.views),
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-        start = end;
-    }
-    Ok(())
-}
-
-/// Brings a channel's baselines and scores up to date after `saved` videos of it were
-/// written ([`ResultStore::save`]'s rule), under a transaction-scoped advisory lock on the
-/// channel so two saves of one channel rescore it one after the other. As on SQLite, the
-/// cost is bounded by the window and the saved videos unless a baseline moved. Only the
-/// saved videos in `refresh` have their values recomputed (the others were saved unchanged
-/// in a way that cannot move them, see [`save_one`]); with `everything` every video is
-/// refreshed and rescored.
-async fn rescore_channel(
-    c: &impl GenericClient,
-    channel_id: &str,
-    saved: &std::collections::BTreeSet<&str>,
-    refresh: &std::collections::BTreeSet<&str>,
-    everything: bool,
-    now: i64,
-    settings: &OutlierSettings,
-) -> Result<(), PortError> {
-    c.execute(
-        "SELECT pg_advisory_xact_lock(20561, hashtext($1))",
-        &[&channel_id],
-    )
-    .await
-    .map_err(map_err)?;
-    let now = ts(now)?;
-    for source_id in refresh {
-        refresh_video(c, channel_id, source_id).await?;
-    }
-    let baselines = compute_baselines(c, channel_id, now, settings).await?;
-    let moved = everything || stored_baselines(c, channel_id).await? != baselines;
-    score_rows(
-        c,
-        channel_id,
-        (!moved).then_some(saved),
-        &baselines,
-        now,
-        settings,
-    )
-    .await?;
-    if moved {
-        c.execute(
-            "DELETE FROM channel_baselines WHERE channel_id = $1",
-            &[&channel_id],
-        )
-        .await
-        .map_err(map_err)?;
-        let insert = c
-            .prepare_cached(
-                "INSERT INTO channel_baselines (channel_id, format, basis, median_views, sample, computed_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .await
-            .map_err(map_err)?;
-        for b in &baselines {
-            c.execute(
-                &insert,
-                &[
-                    &channel_id,
-                    &b.format.as_str(),
-                    &b.basis.as_str(),
-                    &b.median,
-                    &i64::from(b.sample),
-                    &now.as_millisecond(),
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        }
-    } else {
-        c.execute(
-            "UPDATE channel_baselines SET computed_at = $2 WHERE channel_id = $1",
-            &[&channel_id, &now.as_millisecond()],
-        )
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(())
 }
 
 impl PostgresStore {
@@ -1174,21 +577,30 @@ impl ResultStore for PostgresStore {
             let mut report = SaveReport::default();
             let mut refresh: std::collections::BTreeSet<(&str, &str)> =
                 std::collections::BTreeSet::new();
-            for item in items {
-                if save_one(&tx, task, item, now, min_span, &mut report).await? {
-                    if let Some(c) = item.channel_id.as_deref() {
-                        refresh.insert((c, item.source_id.as_str()));
-                    }
-                }
-            }
+            let pending =
+                save::save_items(&tx, task, items, now, min_span, &mut report, &mut refresh)
+                    .await?;
+            let mut writes = write::RowWrites::default();
             for (channel, saved) in &channels {
                 let refresh: std::collections::BTreeSet<&str> = saved
                     .iter()
                     .copied()
                     .filter(|id| refresh.contains(&(*channel, *id)))
                     .collect();
-                rescore_channel(&tx, channel, saved, &refresh, false, now, &settings).await?;
+                rescore::rescore_channel(
+                    &tx,
+                    channel,
+                    saved,
+                    &refresh,
+                    false,
+                    now,
+                    &settings,
+                    &pending,
+                    &mut writes,
+                )
+                .await?;
             }
+            write::flush(&tx, &pending, &writes, now, task).await?;
             Ok::<_, PortError>(report)
         }
         .await)
@@ -1359,7 +771,20 @@ impl ResultStore for PostgresStore {
             let saved: std::collections::BTreeSet<&str> =
                 videos.iter().map(String::as_str).collect();
             in_tx!(self, |tx| async {
-                rescore_channel(&tx, &channel, &saved, &saved, true, now, &settings).await
+                let mut writes = write::RowWrites::default();
+                rescore::rescore_channel(
+                    &tx,
+                    &channel,
+                    &saved,
+                    &saved,
+                    true,
+                    now,
+                    &settings,
+                    &[],
+                    &mut writes,
+                )
+                .await?;
+                write::flush(&tx, &[], &writes, now, None).await
             }
             .await)?;
             report.channels += 1;
