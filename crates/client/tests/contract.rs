@@ -16,8 +16,9 @@
 //!   `RemoteStore` refuses them (the API's `/v1/tasks` endpoints and `prismq keys` serve
 //!   them) but for one enqueue, a follow-up's, which goes to `POST /v1/tasks` (tested in
 //!   `tests/remote.rs`), and they pass on the server's store in its own suite.
-//! - `results::*`, `result_queries::*`, `outliers::*`: a remote worker saves items only for a
-//!   task it holds the lease of (the server checks the lease), and reads no results; those
+//! - `results::*`, `batches::*`, `result_queries::*`, `outliers::*`: a remote worker saves
+//!   items only for a task it holds the lease of (the server checks the lease), and reads no
+//!   results; those
 //!   obligations save without a task and query the store, which the server's store passes
 //!   in its own suite.
 //! - `logs::append_and_list_in_written_order`, `logs::append_to_unknown_task_is_not_found`:
@@ -263,6 +264,11 @@ prismq_testkit::__contract_tests! { (remote)
     rescue::claim_only_takes_that_task_and_no_other,
     lifecycle::renew_extends_the_lease,
     lifecycle::claim_and_start_marks_running_and_logs_both,
+    lifecycle::complete_and_claim_completes_then_claims_the_next,
+    lifecycle::complete_and_claim_with_a_stale_token_writes_nothing,
+    lifecycle::complete_and_claim_on_an_empty_queue_completes,
+    lifecycle::complete_and_claim_rescues_a_lapsed_lease_first,
+    lifecycle::complete_and_claim_picks_across_types_by_strategy,
     lifecycle::renew_after_lapse_without_reclaim_succeeds,
     lifecycle::renew_with_stale_token_is_lease_lost,
     lifecycle::start_marks_running,

@@ -1,8 +1,9 @@
 //! A batch save on a real PostgreSQL server (needs `source scripts/services/postgres.sh`):
-//! it leaves exactly what saving its items one call at a time leaves (a batch mixing new,
-//! changed, unchanged and repeated videos, with and without a channel); it writes nothing
-//! when any of its statements fails; and the statements it sends do not grow with its
-//! items (counted by statement-level triggers).
+//! it writes nothing when any of its statements fails, and the statements it sends do not
+//! grow with its items (counted by statement-level triggers). That a batch leaves what its
+//! items saved one call at a time leave is a contract obligation
+//! (`batches::a_batch_leaves_what_its_items_saved_one_at_a_time_leave`), held on every
+//! engine.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use prismq_domain::ports::{Clock, ResultStore};
 use prismq_domain::task::TaskId;
-use prismq_domain::{ContentItem, SaveReport, Timestamp};
+use prismq_domain::{ContentItem, Timestamp};
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
 use prismq_testkit::clock::FakeClock;
 use prismq_testkit::fixtures::{content_item, scored_channel};
@@ -35,96 +36,6 @@ async fn state(s: &PostgresStore, keys: &BTreeSet<(String, String)>) -> Vec<Stri
     out.push(format!("{:?}", s.baselines("UCx").await.unwrap()));
     out.push(format!("{}", s.count(None).await.unwrap()));
     out
-}
-
-/// The second batch: the channel's videos with views moved (v00 keeps its views, so is
-/// unchanged; v12 and v13 are at 7 and 30 days of age), two new uploads, v03 twice, a video
-/// without a channel changed and one unchanged.
-fn second_batch(now: Timestamp) -> Vec<ContentItem> {
-    let mut batch = scored_channel(now, 50);
-    for i in 14..16 {
-        let mut v = scored_channel(now, 0)[1].clone();
-        v.source_id = format!("v{i:02}");
-        v.metrics.views = Some(500 * i);
-        batch.push(v);
-    }
-    let mut again = batch[3].clone();
-    again.metrics.views = Some(99_000);
-    again.rank = Some(40);
-    batch.push(again);
-    batch.push(content_item("youtube_api", "loose1", 77));
-    batch.push(content_item("youtube_api", "loose2", 5));
-    batch
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_leaves_what_its_items_saved_one_at_a_time_leave() {
-    let clock = Arc::new(FakeClock::new(
-        Timestamp::from_second(1_800_000_000).unwrap(),
-    ));
-    let batched = store(&common::fresh_schema("batch_all"), &clock);
-    let single = store(&common::fresh_schema("batch_one"), &clock);
-    let now = clock.now();
-
-    let mut first = scored_channel(now, 0);
-    first.push(content_item("youtube_api", "loose1", 7));
-    first.push(content_item("youtube_api", "loose2", 5));
-    let second = second_batch(now);
-    let keys: BTreeSet<(String, String)> = first
-        .iter()
-        .chain(&second)
-        .map(|i| (i.platform.clone(), i.source_id.clone()))
-        .collect();
-
-    let mut reports = (SaveReport::default(), SaveReport::default());
-    for (batch, task) in [(&first, None), (&second, Some(TaskId(7)))] {
-        reports.0.merge(batched.save(task, batch).await.unwrap());
-        for item in batch {
-            reports
-                .1
-                .merge(single.save(task, std::slice::from_ref(item)).await.unwrap());
-        }
-        clock.advance(Duration::from_secs(3_600));
-    }
-    // The same batch again under the same task: every sighting of it is moved, not added.
-    reports
-        .0
-        .merge(batched.save(Some(TaskId(7)), &second).await.unwrap());
-    for item in &second {
-        reports.1.merge(
-            single
-                .save(Some(TaskId(7)), std::slice::from_ref(item))
-                .await
-                .unwrap(),
-        );
-    }
-
-    assert_eq!(reports.0, reports.1);
-    // 16 + 18 + 19 items: 18 records inserted, v03's second occurrence and the changed
-    // videos updated, the rest unchanged.
-    assert_eq!(
-        reports.0.inserted + reports.0.updated + reports.0.unchanged,
-        16 + 19 + 19
-    );
-    assert_eq!(reports.0.inserted, 18);
-    let a = state(&batched, &keys).await;
-    let b = state(&single, &keys).await;
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x, y);
-    }
-    let scored = batched.get("youtube", "v05").await.unwrap();
-    assert!(
-        scored.outlier.is_some(),
-        "the channel is scored: {scored:?}"
-    );
-    let v03 = batched.sightings("youtube", "v03", 100).await.unwrap();
-    assert_eq!(
-        v03.iter().filter(|s| s.task_id == Some(TaskId(7))).count(),
-        1,
-        "one sighting by task 7, moved by each occurrence: {v03:?}"
-    );
-    assert_eq!(v03[0].rank, Some(40));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

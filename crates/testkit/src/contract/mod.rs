@@ -7,6 +7,7 @@
 //! controls, and asserts exact ids, orders, counts, statuses and log events.
 
 pub mod admin;
+pub mod batches;
 pub mod claims;
 pub mod dump;
 pub mod failures;
@@ -291,6 +292,7 @@ macro_rules! contract_suite {
             logs::list_of_unknown_task_is_not_found,
             logs::lifecycle_writes_one_event_per_change,
             results::save_inserts_unseen_items,
+            batches::a_batch_leaves_what_its_items_saved_one_at_a_time_leave,
             results::save_same_item_again_is_unchanged,
             results::changed_field_updates_without_snapshot,
             results::changed_metric_updates_with_snapshot,
