@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use prismq_app::{App, Config, LoadOptions, RunOptions};
-use prismq_domain::ports::{TaskEvent, TaskFilter};
+use prismq_domain::ports::TaskEvent;
 use prismq_domain::{NewTask, TaskHandler, TaskStatus};
 
 use crate::handlers::{Scripted, Step};
@@ -57,18 +57,6 @@ fn app(tag: &str, handlers: Vec<std::sync::Arc<dyn TaskHandler>>, concurrency: &
     app
 }
 
-async fn count(app: &App, status: TaskStatus) -> usize {
-    app.queue
-        .list(&TaskFilter {
-            status: Some(status),
-            limit: 1_000,
-            ..TaskFilter::default()
-        })
-        .await
-        .unwrap()
-        .len()
-}
-
 /// Four loops drain 40 quick tasks and one that fails twice: every task runs to completion
 /// once, and each completed task's log reads enqueued, claimed, started, completed in that
 /// order (the claim and start come from one statement, most completions with the next claim).
@@ -113,9 +101,9 @@ async fn drains_every_task_once_with_chained_claims_on_postgresql() {
         (flaky_task.status, flaky_task.attempts),
         (TaskStatus::Completed, 3)
     );
-    assert_eq!(count(&app, TaskStatus::Completed).await, 41);
+    assert_eq!(support::count_in(&app, TaskStatus::Completed).await, 41);
     for status in [TaskStatus::Queued, TaskStatus::Claimed, TaskStatus::Running] {
-        assert_eq!(count(&app, status).await, 0, "{status:?}");
+        assert_eq!(support::count_in(&app, status).await, 0, "{status:?}");
     }
     for id in quick_ids {
         let events: Vec<TaskEvent> = app
@@ -145,24 +133,5 @@ async fn drains_every_task_once_with_chained_claims_on_postgresql() {
 async fn chained_claims_respect_max_tasks_on_postgresql() {
     let quick = Scripted::new("quick", vec![Step::Ok(1)]);
     let app = app("cap", vec![quick.clone()], "2");
-    let tasks = (0..30)
-        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
-        .collect();
-    app.enqueue_batch(tasks).await.unwrap();
-    let report = app
-        .work(
-            RunOptions {
-                drain: true,
-                max_tasks: Some(7),
-            },
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!((report.claimed, report.completed), (7, 7));
-    assert_eq!(quick.calls(), 7);
-    assert_eq!(count(&app, TaskStatus::Completed).await, 7);
-    assert_eq!(count(&app, TaskStatus::Queued).await, 23);
-    assert_eq!(count(&app, TaskStatus::Claimed).await, 0);
-    assert_eq!(count(&app, TaskStatus::Running).await, 0);
+    support::chained_claims_stop_at_the_cap(&app, &quick).await;
 }

@@ -113,43 +113,8 @@ async fn shutdown_releases_on_sqlite_without_using_an_attempt() {
 /// claimed or running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chained_claims_respect_max_tasks_and_leave_nothing_claimed() {
-    use prismq_domain::ports::TaskFilter;
     let dir = tempfile::tempdir().unwrap();
     let quick = Scripted::new("quick", vec![Step::Ok(1)]);
     let app = app(&dir, vec![quick.clone()], &[("worker.concurrency", "2")]);
-    assert!(app.queue.completes_and_claims_at_once());
-    let tasks = (0..30)
-        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
-        .collect();
-    app.enqueue_batch(tasks).await.unwrap();
-    let report = app
-        .work(
-            RunOptions {
-                drain: true,
-                max_tasks: Some(7),
-            },
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!((report.claimed, report.completed), (7, 7));
-    assert_eq!(quick.calls(), 7);
-    let count = |status: TaskStatus| {
-        let queue = app.queue.clone();
-        async move {
-            queue
-                .list(&TaskFilter {
-                    status: Some(status),
-                    limit: 100,
-                    ..TaskFilter::default()
-                })
-                .await
-                .unwrap()
-                .len()
-        }
-    };
-    assert_eq!(count(TaskStatus::Completed).await, 7);
-    assert_eq!(count(TaskStatus::Queued).await, 23);
-    assert_eq!(count(TaskStatus::Claimed).await, 0);
-    assert_eq!(count(TaskStatus::Running).await, 0);
+    support::chained_claims_stop_at_the_cap(&app, &quick).await;
 }

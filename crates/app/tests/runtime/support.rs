@@ -125,3 +125,46 @@ pub fn claimed_task(id: i64, task_type: &str) -> (Task, Lease) {
     };
     (task, lease)
 }
+
+/// How many tasks of `app`'s queue are in `status`.
+pub async fn count_in(app: &prismq_app::App, status: TaskStatus) -> usize {
+    app.queue
+        .list(&prismq_domain::ports::TaskFilter {
+            status: Some(status),
+            limit: 1_000,
+            ..prismq_domain::ports::TaskFilter::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Thirty queued `quick` tasks drained with `max_tasks` 7 by `app` (whose engine completes
+/// and claims in one step): a claim made with a completion counts against the cap, so the
+/// run stops at it with nothing left claimed or running.
+pub async fn chained_claims_stop_at_the_cap(
+    app: &prismq_app::App,
+    quick: &crate::handlers::Scripted,
+) {
+    assert!(app.queue.completes_and_claims_at_once());
+    let tasks = (0..30)
+        .map(|_| prismq_domain::NewTask::new(tt("quick"), serde_json::json!({})))
+        .collect();
+    app.enqueue_batch(tasks).await.unwrap();
+    let report = app
+        .work(
+            prismq_app::RunOptions {
+                drain: true,
+                max_tasks: Some(7),
+            },
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.completed), (7, 7));
+    assert_eq!(quick.calls(), 7);
+    assert_eq!(count_in(app, TaskStatus::Completed).await, 7);
+    assert_eq!(count_in(app, TaskStatus::Queued).await, 23);
+    assert_eq!(count_in(app, TaskStatus::Claimed).await, 0);
+    assert_eq!(count_in(app, TaskStatus::Running).await, 0);
+}
