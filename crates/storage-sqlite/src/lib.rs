@@ -429,14 +429,14 @@ impl SqliteStore {
             let conn = connection::open_connection(&self.inner.options)
                 .map_err(|e| PortError::Unavailable(e.to_string()))?;
             // Checkpoints run on the checkpoint thread, woken after the commit (see below);
-            // SQLite's own, which runs inside the commit that crosses it, is only the last
-            // backstop (`checkpoint.rs`). The journal size limit gives back the space of a
-            // long WAL when a write starts it over.
+            // SQLite's own, which runs inside the commit that crosses it, stays for small
+            // writes and is lifted for a large write's commit (`checkpoint.rs`). The journal
+            // size limit gives back the space of a long WAL when a write starts it over.
             conn.execute_batch(&format!(
                 "PRAGMA wal_autocheckpoint = {};
                  PRAGMA journal_size_limit = {};
                  PRAGMA cache_size = -{WRITER_CACHE_KIB};",
-                self.inner.checkpointer.writer_autocheckpoint(),
+                checkpoint::WRITER_AUTOCHECKPOINT,
                 checkpoint::WAL_SIZE_LIMIT,
             ))
             .map_err(error::map_err)?;
@@ -457,6 +457,8 @@ impl SqliteStore {
                 .truncate_on(conn, budget, self.inner.options.busy_timeout);
         }
         let left = deadline.saturating_duration_since(Instant::now());
+        let changes = conn.total_changes();
+        let checkpointer = &self.inner.checkpointer;
         let result = conn
             .busy_timeout(left)
             .map_err(error::map_err)
@@ -465,9 +467,11 @@ impl SqliteStore {
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(error::map_err)?;
                 let out = f(&tx)?;
+                checkpointer.before_commit(&tx, tx.total_changes().wrapping_sub(changes));
                 tx.commit().map_err(error::map_err)?;
                 Ok(out)
             });
+        checkpointer.after_transaction(conn);
         // A connection left inside a transaction (never expected: a dropped `Transaction`
         // rolls back) must not serve the next writer, and one that met a storage fault (a
         // full disk, an I/O error) may keep failing after the fault clears, as SQLite holds
