@@ -6,7 +6,9 @@
 //! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`. `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored for the listing figures (default 1,000,000, in channels of
 //! 500). Figures are medians and 95th percentiles over repeated rounds on a real file, and
-//! the WAL frames (pages written) of a save on the large file.
+//! the WAL frames (pages written) of a save on the large file. `PRISMQ_BENCH_SEEDED` names a
+//! file to keep the seeded large file in: when it exists it is copied instead of seeding
+//! again (minutes at a million), so runs of two builds can share one seeding.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,8 @@ use serde_json::json;
 const CHANNEL_VIDEOS: usize = 500;
 const SAVE_ROUNDS: usize = 30;
 const QUERIES: usize = 200;
+/// The pause before each save of the paced case: a scrape task fetches its channel first.
+const PAUSE: Duration = Duration::from_millis(250);
 
 fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
@@ -118,18 +122,62 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let store = open(&dir.path().join("list.db"));
+    let list = dir.path().join("list.db");
+    let seeded = std::env::var_os("PRISMQ_BENCH_SEEDED").map(std::path::PathBuf::from);
+    // The seeded videos' publication times count back from the seeding's `now`: a copy is
+    // saved against the same `now` (kept beside it), so its saves write what fresh ones do.
+    let now_file = seeded.as_ref().map(|p| {
+        let mut f = p.clone().into_os_string();
+        f.push(".now");
+        std::path::PathBuf::from(f)
+    });
+    let kept_now = now_file
+        .as_deref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let now = kept_now.unwrap_or(now);
     let t = Instant::now();
-    for c in 0..total.div_ceil(CHANNEL_VIDEOS) {
-        store
-            .save_blocking(None, &channel(c, 0, now))
-            .expect("seed");
-    }
-    println!(
-        "seeded {total} videos in {} channels in {:.1} s",
-        total.div_ceil(CHANNEL_VIDEOS),
-        t.elapsed().as_secs_f64()
-    );
+    let store = match seeded
+        .as_deref()
+        .filter(|p| p.exists() && kept_now.is_some())
+    {
+        Some(kept) => {
+            std::fs::copy(kept, &list).expect("copy the seeded file");
+            println!(
+                "copied {total} seeded videos from {} in {:.1} s",
+                kept.display(),
+                t.elapsed().as_secs_f64()
+            );
+            open(&list)
+        }
+        None => {
+            let store = open(&list);
+            for c in 0..total.div_ceil(CHANNEL_VIDEOS) {
+                store
+                    .save_blocking(None, &channel(c, 0, now))
+                    .expect("seed");
+            }
+            println!(
+                "seeded {total} videos in {} channels in {:.1} s",
+                total.div_ceil(CHANNEL_VIDEOS),
+                t.elapsed().as_secs_f64()
+            );
+            if let Some(kept) = &seeded {
+                drop(store);
+                // Everything in the database file itself, so the copy needs no WAL.
+                rusqlite::Connection::open(&list)
+                    .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+                    .expect("checkpoint the seeded file");
+                std::fs::copy(&list, kept).expect("keep the seeded file");
+                if let Some(f) = &now_file {
+                    std::fs::write(f, now.to_string()).expect("keep the seeding's time");
+                }
+                open(&list)
+            } else {
+                store
+            }
+        }
+    };
     // A channel scrape saved again on the large file: 500 updated rows, 500 snapshots, the
     // channel rescored (channels spread over the file).
     let channels = total.div_ceil(CHANNEL_VIDEOS);
@@ -152,13 +200,61 @@ fn main() {
         ms(pct(unchanged.clone(), 0.5)),
         ms(pct(unchanged, 0.95))
     );
+    // Changed saves back to back, nothing between them: the background checkpoint of one
+    // save's pages runs beside the next save, which then cannot start the WAL over. The
+    // longest the WAL file got is sampled after each save.
+    let wal = dir.path().join("list.db-wal");
+    let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let (mut back, mut longest) = (Vec::new(), 0);
+    for k in 0..20 {
+        let c = (k * 61 + 7) % channels;
+        let batch = channel(c, 3, now);
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        back.push(t.elapsed());
+        longest = longest.max(wal_len());
+    }
+    println!(
+        "save 500-video channel scrapes back to back over {total}: changed views median {} p95 {}; WAL file at most {:.1} MB",
+        ms(pct(back.clone(), 0.5)),
+        ms(pct(back, 0.95)),
+        longest as f64 / (1024.0 * 1024.0)
+    );
+    // The same with a pause between saves, as scrape tasks have (each fetches its channel
+    // from the network first): the background checkpoint of one save ends before the next.
+    let (mut paced, mut longest) = (Vec::new(), 0);
+    for k in 0..20 {
+        let c = (k * 43 + 11) % channels;
+        let batch = channel(c, 4, now);
+        std::thread::sleep(PAUSE);
+        let t = Instant::now();
+        store.save_blocking(None, &batch).expect("save");
+        paced.push(t.elapsed());
+        longest = longest.max(wal_len());
+    }
+    println!(
+        "save 500-video channel scrapes {} ms apart over {total}: changed views median {} p95 {}; WAL file at most {:.1} MB",
+        PAUSE.as_millis(),
+        ms(pct(paced.clone(), 0.5)),
+        ms(pct(paced, 0.95)),
+        longest as f64 / (1024.0 * 1024.0)
+    );
     // What those saves write: WAL frames (pages) per save, counted on a side connection
     // that empties the WAL before each save and reads its length after (SQLite starts the
     // WAL over at the first write after a complete checkpoint).
     let side = rusqlite::Connection::open(dir.path().join("list.db")).expect("side connection");
+    // The store's checkpoint thread may hold SQLite's checkpoint lock (the answer is then -1
+    // frames): try again until this checkpoint runs.
     let frames = |mode: &str| -> i64 {
-        side.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
-            .expect("checkpoint")
+        loop {
+            let n: i64 = side
+                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+                .expect("checkpoint");
+            if n >= 0 {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     };
     let (mut changed_frames, mut unchanged_frames) = (Vec::new(), Vec::new());
     for k in 0..5 {

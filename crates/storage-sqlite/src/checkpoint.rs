@@ -1,9 +1,10 @@
 //! WAL checkpoints off the request path: a background thread per store copies the WAL back
-//! into the database file every few dozen writes, so no claim or completion pays for it.
+//! into the database file once a few hundred frames have been written, so no claim,
+//! completion or large save pays for it in its commit.
 
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,42 +12,105 @@ use std::time::Duration;
 
 use crate::{connection, SqliteOptions};
 
-/// A checkpoint after this many committed writes: a claim or a completion dirties about
-/// five pages, so the WAL is checkpointed every few hundred frames, before SQLite's own
-/// threshold (the writer's autocheckpoint, the backstop).
-const EVERY_WRITES: u64 = 64;
-/// WAL frames (pages) past which a checkpoint waits for readers and writers and truncates
-/// the WAL instead of copying what it can (~8 MB with 4 KiB pages).
-const TRUNCATE_FRAMES: i64 = 2_000;
-/// How long a TRUNCATE checkpoint waits for readers and writers to step aside; writers wait
-/// that long at most behind it.
+/// WAL frames (pages) written since the thread was last woken that wake it again: a claim
+/// or a completion dirties about five pages, so that is every few dozen small writes, and
+/// at once after a large one (a 500-video save writes 200 to 1,800).
+const WAKE_FRAMES: i64 = 256;
+/// How often, in writes, the writer reads the WAL's length after a commit: a small write
+/// adds a handful of frames, so the count is at most a few dozen frames stale.
+const LOOK_EVERY: u64 = 8;
+/// Rows changed by one write (or since the last look) after which the writer reads the
+/// WAL's length at once: a large write wakes the thread as it commits.
+const LOOK_AFTER_ROWS: u64 = 32;
+/// Frames one passive checkpoint must have copied before the thread catches up with writes
+/// committed meanwhile: after a large write, not after every few dozen claims, where the
+/// extra checkpoints (and their fsyncs) would only compete with the writers.
+const CATCH_UP_AFTER: i64 = 512;
+/// Passive checkpoints one wake runs at most: a write that commits while a checkpoint copies
+/// (the next small write after a large save) adds frames that checkpoint did not see, and
+/// until they are copied too the next write cannot start the WAL over.
+const CATCH_UP_ROUNDS: u32 = 3;
+/// WAL frames (~8 MB with 4 KiB pages) past which a WAL that has not started over is a sign
+/// of starvation (see [`Checkpointer`]).
+const STARVED_FRAMES: i64 = 2_000;
+/// Consecutive wakes that found the WAL past [`STARVED_FRAMES`] and not started over since
+/// the previous wake, before the writer is asked to truncate it. One large write, or a few
+/// back to back, make a long WAL that passive checkpoints still empty; only when the WAL
+/// keeps growing across wakes are they starved.
+const STARVED_WAKES: u32 = 3;
+/// How long one TRUNCATE checkpoint on the writer waits for other processes' readers and
+/// writers to step aside.
 const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
 /// WAL frames (~32 MB) past which the background thread is losing the race (a loaded
 /// machine, where it gets little CPU): the writer itself truncates the WAL before its next
 /// transaction, with up to half its busy budget, so writers cannot outrun the checkpoints.
+/// Also the writer connection's own autocheckpoint during a large write's commit (see
+/// [`Checkpointer::before_commit`]).
 const WRITER_TRUNCATE_FRAMES: i64 = 8_000;
 /// The same limit in bytes of the WAL file, which the writer looks at itself every
-/// [`WRITER_LOOK_EVERY`] writes: the background thread's count can be a whole failed
-/// truncation old (hundreds of milliseconds of writes), and two processes' checkpoints
-/// contending leave it with no count at all.
+/// [`WRITER_LOOK_EVERY`] writes: the file only shrinks when a checkpoint truncates it (or
+/// SQLite cuts it to [`WAL_SIZE_LIMIT`] as a write starts it over), so its length is the
+/// most the WAL has held since, which the frame count after a commit may not show.
 const WRITER_TRUNCATE_BYTES: u64 = 32 << 20;
 /// How often, in writes, the writer looks at the WAL file's length (one `stat`).
 const WRITER_LOOK_EVERY: u64 = 16;
+/// SQLite's `journal_size_limit` on the writer connection: the first commit that starts the
+/// WAL over cuts a longer file to this (or to that commit's own length), so the space a long
+/// WAL took is given back without a TRUNCATE checkpoint that would block writers.
+pub(crate) const WAL_SIZE_LIMIT: i64 = 8 << 20;
+/// The writer connection's autocheckpoint, in pages: SQLite's default, which copies the WAL
+/// inside the commit that makes it that long; lifted for the commit of a large write (see
+/// [`Checkpointer::before_commit`]), and all the checkpointing there is when no thread could
+/// be started.
+pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 1_000;
 
-/// The store's checkpointer: counts commits and wakes its thread every [`EVERY_WRITES`].
+/// The store's checkpointer. After a large write, and every few small ones, the writer reads
+/// the WAL's length in frames (`PRAGMA wal_checkpoint(NOOP)`, which copies nothing and takes
+/// no lock) and wakes the thread once [`WAKE_FRAMES`] have been written since it last did,
+/// whatever the number of writes.
 ///
-/// A passive checkpoint never waits, so under a steady stream of writers from several
-/// processes it may never find the moment when the whole WAL is copied and nobody reads it,
-/// which is when the next writer starts the WAL over: the WAL would grow without bound
-/// (SQLite's "checkpoint starvation"; a disk-full test found it). Past [`TRUNCATE_FRAMES`]
-/// the checkpoint escalates to TRUNCATE, which waits (at most [`TRUNCATE_WAIT`]) for
-/// writers and readers to step aside, copies everything and truncates the file, so the WAL
-/// stays bounded and its disk space is given back.
+/// The thread runs PASSIVE checkpoints, which never wait for readers or writers, and after a
+/// large one again while writes committed during it left frames behind ([`CATCH_UP_ROUNDS`]):
+/// once every frame is copied, the next write starts the WAL over from its beginning. A
+/// large write's commit does not checkpoint (its autocheckpoint is lifted, see
+/// [`Checkpointer::before_commit`]), so a 500-video save's pages are copied beside the next
+/// write rather than inside its own commit. Small writes keep SQLite's autocheckpoint at
+/// 1,000 frames, which catches up in a commit when the thread falls behind a stream of
+/// claims; if the thread is copying at that moment it holds SQLite's checkpoint lock, and
+/// the commit's checkpoint gives up at once instead of waiting.
+///
+/// Under a steady stream of writers (several processes, or large writes back to back),
+/// passive checkpoints may never find the moment when the whole WAL is copied and nobody
+/// reads it, and the WAL would grow without bound (SQLite's "checkpoint starvation"; a
+/// disk-full test found it). The thread tells it from the WAL header's checkpoint sequence
+/// number, which SQLite bumps each time the WAL starts over: past [`STARVED_FRAMES`] with no
+/// new start for [`STARVED_WAKES`] wakes, it asks the writer to truncate the WAL before its
+/// next transaction, as it does itself past [`WRITER_TRUNCATE_FRAMES`]. The writer holds
+/// the process's writer lock, so this process's writers wait on that lock rather than in
+/// SQLite's busy handler, which sleeps in steps of up to 100 ms (a TRUNCATE run on the
+/// thread, which the writer then waited for, cost 100–430 ms a time on the loaded
+/// development VM). It waits for a checkpoint the thread is running to end, then TRUNCATE
+/// copies the rest, waits (at most [`TRUNCATE_WAIT`] a try) for other processes' readers
+/// and writers to step aside, and truncates the file, so the WAL stays bounded and its disk
+/// space is given back.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     writes: AtomicU64,
-    /// WAL frames the last checkpoint saw.
+    /// The WAL's length in frames, as the writer's last commit or the thread's last
+    /// checkpoint saw it.
     frames: Arc<AtomicI64>,
+    /// The WAL's length when the thread was last woken (0 once the WAL has started over).
+    woken_at: AtomicI64,
+    /// The writer connection's count of changed rows when it last read the WAL's length.
+    changes_seen: AtomicU64,
+    /// Whether the writer connection's autocheckpoint is lifted for a large write's commit.
+    lifted: AtomicBool,
+    /// Set by the thread when it finds the WAL starved: the writer truncates it before its
+    /// next transaction.
+    starved: Arc<AtomicBool>,
+    /// Held by the thread while it checkpoints, and by the writer while it truncates the WAL
+    /// (a test holding it keeps the thread from checkpointing).
+    pub(crate) busy: Arc<parking_lot::Mutex<()>>,
     /// `None` when the thread could not be started (SQLite's own autocheckpoint remains).
     wake: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -54,64 +118,146 @@ pub(crate) struct Checkpointer {
 
 impl Checkpointer {
     /// Starts the thread; it opens its own connection to `options.path` when first woken.
-    pub(crate) fn spawn(options: &SqliteOptions) -> Self {
+    pub(crate) fn spawn(options: &SqliteOptions, wal: &Path) -> Self {
         let (wake, rx) = sync_channel(1);
         let options = options.clone();
+        let wal = wal.to_path_buf();
         let frames = Arc::new(AtomicI64::new(0));
         let seen = frames.clone();
+        let busy = Arc::new(parking_lot::Mutex::new(()));
+        let starved = Arc::new(AtomicBool::new(false));
+        let (their_busy, their_starved) = (busy.clone(), starved.clone());
         let thread = std::thread::Builder::new()
             .name("prismq-checkpoint".into())
-            .spawn(move || run(&options, &rx, &seen))
+            .spawn(move || run(&options, &wal, &rx, &seen, &their_busy, &their_starved))
             .map_err(|e| tracing::warn!(error = %e, "no checkpoint thread; SQLite's own autocheckpoint remains"))
             .ok();
         Checkpointer {
             writes: AtomicU64::new(0),
             frames,
+            woken_at: AtomicI64::new(0),
+            changes_seen: AtomicU64::new(0),
+            lifted: AtomicBool::new(false),
+            starved,
+            busy,
             wake: thread.as_ref().map(|_| wake),
             thread,
         }
     }
 
-    /// Counts a committed write; every [`EVERY_WRITES`]th wakes the thread (never blocks:
-    /// if it is still busy with the last one, this one is skipped).
-    pub(crate) fn committed(&self) {
-        let n = self.writes.fetch_add(1, Ordering::Relaxed);
-        if n % EVERY_WRITES != EVERY_WRITES - 1 {
+    /// Before the commit of a write that changed `rows` rows on `conn` (the writer
+    /// connection): a large write ([`LOOK_AFTER_ROWS`] rows or more) lifts the connection's
+    /// autocheckpoint to [`WRITER_TRUNCATE_FRAMES`] for its commit, so the commit does not
+    /// copy its own pages (at SQLite's default of 1,000 a 500-video save crossed it alone
+    /// and paid for the copy and its fsyncs before returning); the thread copies them after.
+    /// Small writes keep the default: with it lifted for them too, claims measured 10–15 µs
+    /// slower at the median (docs/performance.md). Without the thread nothing changes.
+    pub(crate) fn before_commit(&self, conn: &Connection, rows: u64) {
+        if rows < LOOK_AFTER_ROWS || self.wake.is_none() {
+            return;
+        }
+        match conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {WRITER_TRUNCATE_FRAMES}"
+        )) {
+            Ok(()) => self.lifted.store(true, Ordering::Relaxed),
+            Err(e) => tracing::debug!(error = %e, "the autocheckpoint was not lifted"),
+        }
+    }
+
+    /// After the transaction, committed or not: puts back the autocheckpoint a large write
+    /// lifted.
+    pub(crate) fn after_transaction(&self, conn: &Connection) {
+        if !self.lifted.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"
+        )) {
+            tracing::debug!(error = %e, "the autocheckpoint was not put back");
+        }
+    }
+
+    /// Counts a write committed on `conn` (the writer connection, outside any transaction)
+    /// and, after a write that changed [`LOOK_AFTER_ROWS`] rows or every [`LOOK_EVERY`]
+    /// writes, reads the WAL's length and wakes the thread when [`WAKE_FRAMES`] have been
+    /// written since it last did (never blocks: if it is still busy with the last one, this
+    /// one is skipped, and the next look tries again).
+    pub(crate) fn committed(&self, conn: &Connection) {
+        let writes = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        let changes = conn.total_changes();
+        let rows = changes.wrapping_sub(self.changes_seen.load(Ordering::Relaxed));
+        if writes % LOOK_EVERY != 0 && rows < LOOK_AFTER_ROWS {
+            return;
+        }
+        self.changes_seen.store(changes, Ordering::Relaxed);
+        let frames = match wal_length(conn) {
+            Ok(n) if n >= 0 => n,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "the WAL's length could not be read");
+                return;
+            }
+        };
+        self.frames.store(frames, Ordering::Relaxed);
+        let mut since = self.woken_at.load(Ordering::Relaxed);
+        if frames < since {
+            // The WAL started over: count from its beginning.
+            since = 0;
+            self.woken_at.store(0, Ordering::Relaxed);
+        }
+        if frames - since < WAKE_FRAMES {
             return;
         }
         if let Some(wake) = &self.wake {
             match wake.try_send(()) {
-                Ok(()) | Err(TrySendError::Full(())) => {}
+                Ok(()) => self.woken_at.store(frames, Ordering::Relaxed),
+                Err(TrySendError::Full(())) => {}
                 Err(TrySendError::Disconnected(())) => {
                     tracing::debug!("the checkpoint thread has stopped");
                 }
             }
         }
     }
-}
 
-impl Checkpointer {
     /// Whether the writer should truncate the WAL (`wal`, the `-wal` file) itself before
-    /// its next transaction: the background thread saw it past the limit, or, every
-    /// [`WRITER_LOOK_EVERY`] writes, the file itself is. The file only shrinks when a
-    /// checkpoint truncates it, so its length is the most the WAL has held since.
+    /// its next transaction (see [`Checkpointer::truncation_budget`]).
     pub(crate) fn writer_must_truncate(&self, wal: &Path) -> bool {
-        if self.frames.load(Ordering::Relaxed) > WRITER_TRUNCATE_FRAMES {
-            return true;
+        self.truncation_budget(wal, Duration::MAX).is_some()
+    }
+
+    /// How long the writer may spend truncating the WAL before its next transaction, `left`
+    /// being what is left of its busy budget; `None` when no truncation is due.
+    ///
+    /// Past the bound (the last commit or checkpoint saw more than
+    /// [`WRITER_TRUNCATE_FRAMES`], or, every [`WRITER_LOOK_EVERY`] writes, the file itself is
+    /// longer than [`WRITER_TRUNCATE_BYTES`]) it may spend half of `left`: writers cannot
+    /// outrun the checkpoints. When the thread found the WAL starved, one try of
+    /// [`TRUNCATE_WAIT`] at most: other processes' writers can keep a truncation waiting,
+    /// and this process's writers should not wait seconds for a WAL well under the bound.
+    pub(crate) fn truncation_budget(&self, wal: &Path, left: Duration) -> Option<Duration> {
+        let past_bound = self.frames.load(Ordering::Relaxed) > WRITER_TRUNCATE_FRAMES
+            || (self.writes.load(Ordering::Relaxed) % WRITER_LOOK_EVERY == 0
+                && std::fs::metadata(wal).is_ok_and(|m| m.len() > WRITER_TRUNCATE_BYTES));
+        if past_bound {
+            Some(left / 2)
+        } else if self.starved.load(Ordering::Relaxed) {
+            Some(TRUNCATE_WAIT.min(left / 2))
+        } else {
+            None
         }
-        self.writes.load(Ordering::Relaxed) % WRITER_LOOK_EVERY == 0
-            && std::fs::metadata(wal).is_ok_and(|m| m.len() > WRITER_TRUNCATE_BYTES)
     }
 
     /// Truncates the WAL on the writer's connection (outside any transaction), trying for at
     /// most `budget`, then restores its timeout.
     ///
-    /// The caller holds the process's writer lock, so this process's writers wait. A
-    /// checkpoint already running elsewhere (this store's thread, another process's) makes
-    /// SQLite answer busy at once, without waiting: the loop tries again until the budget is
-    /// spent, so the truncation happens as soon as that one ends rather than never.
+    /// The caller holds the process's writer lock, so this process's writers wait. It first
+    /// waits for a checkpoint this store's thread is running to end (and keeps the thread
+    /// from starting another). A checkpoint running in another process makes SQLite answer
+    /// busy at once, without waiting: the loop tries again until the budget is spent, so the
+    /// truncation happens as soon as that one ends rather than never.
     pub(crate) fn truncate_on(&self, conn: &Connection, budget: Duration, restore: Duration) {
         let deadline = std::time::Instant::now() + budget;
+        let _thread_idle = self.busy.try_lock_for(budget);
         let mut outcome;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -128,8 +274,13 @@ impl Checkpointer {
         if let Err(e) = conn.busy_timeout(restore) {
             tracing::debug!(error = %e, "the writer's busy timeout was not restored");
         }
+        // Tried: a WAL that stays starved is found so again by the thread.
+        self.starved.store(false, Ordering::Relaxed);
         match outcome {
-            Ok(0) => self.frames.store(0, Ordering::Relaxed),
+            Ok(0) => {
+                self.frames.store(0, Ordering::Relaxed);
+                self.woken_at.store(0, Ordering::Relaxed);
+            }
             Ok(_) => tracing::debug!("the writer's WAL truncation was blocked; it tries again"),
             Err(e) => tracing::debug!(error = %e, "the writer's WAL truncation failed"),
         }
@@ -146,43 +297,221 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(options: &SqliteOptions, rx: &Receiver<()>, frames: &AtomicI64) {
+/// The WAL's length in frames, read without copying anything or taking any lock; -1 when
+/// the database is not in WAL mode.
+fn wal_length(conn: &Connection) -> rusqlite::Result<i64> {
+    wal_copied(conn).map(|(frames, _)| frames)
+}
+
+/// The WAL header's checkpoint sequence number (big-endian, bytes 12..16), which SQLite
+/// increments each time a write starts the WAL over; `None` when there is no header to read
+/// (no WAL file, or an empty one after a truncation).
+fn wal_sequence(wal: &Path) -> Option<u32> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    std::fs::File::open(wal)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .ok()?;
+    Some(u32::from_be_bytes([
+        header[12], header[13], header[14], header[15],
+    ]))
+}
+
+/// What the thread remembers between wakes, to tell a long WAL that passive checkpoints
+/// still empty from a starved one.
+#[derive(Debug, Default)]
+struct Starvation {
+    /// The WAL header's sequence number at the last wake.
+    sequence: Option<u32>,
+    /// Consecutive wakes past [`STARVED_FRAMES`] with the same sequence number.
+    wakes: u32,
+}
+
+impl Starvation {
+    /// Whether the WAL, `frames` long, is starved: past [`STARVED_FRAMES`] and not started
+    /// over for [`STARVED_WAKES`] wakes in a row.
+    fn starved(&mut self, frames: i64, sequence: Option<u32>) -> bool {
+        let same = sequence.is_some() && sequence == self.sequence;
+        self.sequence = sequence;
+        if frames <= STARVED_FRAMES || !same {
+            // Short, or started over since the last wake (a truncated WAL has no header
+            // until its next write: that counts as started over too).
+            self.wakes = u32::from(frames > STARVED_FRAMES);
+            return false;
+        }
+        self.wakes += 1;
+        self.wakes >= STARVED_WAKES
+    }
+}
+
+fn run(
+    options: &SqliteOptions,
+    wal: &Path,
+    rx: &Receiver<()>,
+    frames: &AtomicI64,
+    busy: &parking_lot::Mutex<()>,
+    starved: &AtomicBool,
+) {
     let mut conn: Option<Connection> = None;
+    let mut starvation = Starvation::default();
     while rx.recv().is_ok() {
+        let _busy = busy.lock();
         if conn.is_none() {
             conn = connection::open_connection(options)
                 .map_err(|e| tracing::debug!(error = %e, "checkpoint connection did not open"))
                 .ok();
         }
         let Some(c) = conn.as_ref() else { continue };
-        if let Err(e) = checkpoint(c, options.busy_timeout, frames) {
-            // Another checkpoint running, or readers and writers that did not step aside in
-            // time: the next one catches up, and the writer's backstop runs meanwhile. A
-            // connection that met a storage fault is replaced.
-            tracing::debug!(error = %e, "checkpoint did not run");
-            conn = None;
+        match checkpoint(c) {
+            // Another connection's checkpoint is running, so SQLite reports no length (-1).
+            // Keep the last one seen: overwriting it would hide a long WAL from the writer's
+            // backstop exactly when checkpoints contend (two processes on one file).
+            Ok(n) if n < 0 => {}
+            Ok(n) => {
+                frames.store(n, Ordering::Relaxed);
+                if starvation.starved(n, wal_sequence(wal)) {
+                    starved.store(true, Ordering::Relaxed);
+                    starvation = Starvation::default();
+                }
+            }
+            Err(e) => {
+                // Readers that hold part of the WAL, or a storage fault: the next wake
+                // catches up, and the writer's backstop runs meanwhile. A connection that
+                // met a storage fault is replaced.
+                tracing::debug!(error = %e, "checkpoint did not run");
+                conn = None;
+            }
         }
     }
 }
 
-fn checkpoint(c: &Connection, busy_timeout: Duration, seen: &AtomicI64) -> rusqlite::Result<()> {
-    let frames: i64 = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
-    if frames < 0 {
-        // Another connection's checkpoint is running, so SQLite reports no length (-1).
-        // Keep the last one seen: overwriting it would hide a long WAL from the writer's
-        // backstop exactly when checkpoints contend (two processes on one file).
-        return Ok(());
+/// A passive checkpoint: (WAL frames, frames copied), both -1 when another connection's
+/// checkpoint is running. The frame count is the WAL's when the checkpoint began.
+fn passive(c: &Connection) -> rusqlite::Result<(i64, i64)> {
+    c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
+
+/// A passive checkpoint, followed, when it copied at least [`CATCH_UP_AFTER`] frames, by
+/// more until the WAL holds nothing new (at most [`CATCH_UP_ROUNDS`] in all); returns the
+/// WAL's length in frames, -1 when another connection's checkpoint is running.
+fn checkpoint(c: &Connection) -> rusqlite::Result<i64> {
+    let (_, already) = wal_copied(c)?;
+    let (mut frames, copied) = passive(c)?;
+    if frames < 0 || copied - already < CATCH_UP_AFTER {
+        return Ok(frames);
     }
-    seen.store(frames, Ordering::Relaxed);
-    if frames > TRUNCATE_FRAMES {
-        c.busy_timeout(TRUNCATE_WAIT)?;
-        let truncated = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
-        });
-        c.busy_timeout(busy_timeout)?;
-        if truncated? == 0 {
-            seen.store(0, Ordering::Relaxed);
+    for _ in 1..CATCH_UP_ROUNDS {
+        // Frames committed while it copied: another passive copies them (and costs little
+        // when there are none: nothing to copy, nothing to sync).
+        let (now, _) = passive(c)?;
+        let grew = now > frames;
+        frames = now;
+        if frames < 0 || !grew {
+            break;
         }
     }
-    Ok(())
+    Ok(frames)
+}
+
+/// (WAL frames, frames already copied), read without copying anything or taking any lock.
+fn wal_copied(c: &Connection) -> rusqlite::Result<(i64, i64)> {
+    c.prepare_cached("PRAGMA wal_checkpoint(NOOP)")?
+        .query_row([], |r| Ok((r.get(1)?, r.get(2)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Starvation, STARVED_FRAMES, STARVED_WAKES};
+    use crate::combine::tests::store;
+    use crate::error::map_err;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    /// (WAL frames, frames copied into the database file) as another connection sees them.
+    fn wal(path: &Path) -> (i64, i64) {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(NOOP)", [], |r| {
+            Ok((r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+    }
+
+    /// A large write (2,500 rows, about 2,600 pages: more than the writer's autocheckpoint of
+    /// 1,000, which it lifts for its commit) commits without copying any of its pages into
+    /// the database: the checkpoint thread, woken by the frame count rather than a number of
+    /// writes, copies them after, and the next write then starts the WAL over instead of
+    /// growing it.
+    #[test]
+    fn a_large_write_is_checkpointed_after_its_commit_not_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let path = dir.path().join("q.db");
+        let paused = s.inner.checkpointer.busy.lock();
+        s.write(|tx| {
+            tx.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+                 INSERT INTO scratch (v) SELECT hex(randomblob(1800)) FROM n",
+                [],
+            )
+            .map_err(map_err)
+        })
+        .unwrap();
+        let (frames, copied) = wal(&path);
+        assert!(frames > 2_000, "the write made {frames} frames");
+        assert_eq!(
+            copied, 0,
+            "the writer's commit copied {copied} of {frames} frames"
+        );
+        drop(paused);
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (now_frames, copied) = wal(&path);
+            if copied == now_frames {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "the checkpoint thread never copied the write ({copied} of {now_frames})"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        s.write(|tx| {
+            tx.execute("INSERT INTO scratch (v) VALUES ('small')", [])
+                .map_err(map_err)
+        })
+        .unwrap();
+        let (after, _) = wal(&path);
+        assert!(after < 100, "the WAL did not start over: {after} frames");
+    }
+
+    /// Starvation is a WAL past the limit that has not started over (same header sequence
+    /// number) for several wakes in a row; starting over, or a short WAL, resets the count.
+    #[test]
+    fn starvation_needs_a_long_wal_that_never_starts_over() {
+        let long = STARVED_FRAMES + 1;
+        let mut s = Starvation::default();
+        for _ in 0..10 {
+            assert!(
+                !s.starved(STARVED_FRAMES, Some(7)),
+                "a short WAL is never starved"
+            );
+        }
+        let mut s = Starvation::default();
+        for wake in 1..STARVED_WAKES {
+            assert!(!s.starved(long, Some(7)), "starved at wake {wake}");
+        }
+        assert!(s.starved(long, Some(7)));
+        let mut s = Starvation::default();
+        for round in 0..10 {
+            // Each large write's WAL started over since the last wake.
+            assert!(!s.starved(long, Some(round)), "round {round}");
+        }
+        // A WAL with no header (truncated) says nothing about starting over.
+        let mut s = Starvation::default();
+        for _ in 0..10 {
+            assert!(!s.starved(long, None));
+        }
+    }
 }

@@ -165,11 +165,6 @@ struct Inner {
 /// per interval, not per write.
 const IDENTITY_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// The writer connection's own autocheckpoint, in pages: SQLite's default, as the backstop
-/// when passive checkpoints fall behind (readers pinning old pages, very large
-/// transactions). It runs inside the writer's lock, so it should rarely be the one to run.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 1_000;
-
 /// The writer connection's page cache, in KiB: SQLite's own default, a tenth of the other
 /// connections' 20 MB. Measured, not derived: with 20 MB on the writer the claim p95 at a
 /// million tasks was 98–119 µs, with 2 MB 82–95 µs, with 200 MB 238–331 µs
@@ -330,9 +325,10 @@ impl SqliteStore {
         options: SqliteOptions,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let checkpointer = checkpoint::Checkpointer::spawn(&options);
         let mut wal = options.path.clone().into_os_string();
         wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let checkpointer = checkpoint::Checkpointer::spawn(&options, &wal);
         SqliteStore {
             inner: Arc::new(Inner {
                 pool,
@@ -340,7 +336,7 @@ impl SqliteStore {
                 clock,
                 writer: parking_lot::Mutex::new(None),
                 checkpointer,
-                wal: wal.into(),
+                wal,
                 waiting: combine::Waiting::default(),
                 thread: writer::WriterThread::default(),
                 identity: None,
@@ -432,11 +428,16 @@ impl SqliteStore {
         if slot.is_none() {
             let conn = connection::open_connection(&self.inner.options)
                 .map_err(|e| PortError::Unavailable(e.to_string()))?;
-            // Checkpoints run after the writer lets go (see below); SQLite's own, which
-            // runs inside the lock, is the backstop.
+            // Checkpoints run on the checkpoint thread, woken after the commit (see below);
+            // SQLite's own, which runs inside the commit that crosses it, stays for small
+            // writes and is lifted for a large write's commit (`checkpoint.rs`). The journal
+            // size limit gives back the space of a long WAL when a write starts it over.
             conn.execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
-                 PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+                "PRAGMA wal_autocheckpoint = {};
+                 PRAGMA journal_size_limit = {};
+                 PRAGMA cache_size = -{WRITER_CACHE_KIB};",
+                checkpoint::WRITER_AUTOCHECKPOINT,
+                checkpoint::WAL_SIZE_LIMIT,
             ))
             .map_err(error::map_err)?;
             *slot = Some(conn);
@@ -444,18 +445,20 @@ impl SqliteStore {
         let Some(conn) = slot.as_mut() else {
             unreachable!("the writer connection was opened above")
         };
-        if self
+        // At most half what is left, so the transaction itself still has time.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(budget) = self
             .inner
             .checkpointer
-            .writer_must_truncate(&self.inner.wal)
+            .truncation_budget(&self.inner.wal, left)
         {
-            // Half the budget at most, so the transaction itself still has time.
-            let left = deadline.saturating_duration_since(Instant::now()) / 2;
             self.inner
                 .checkpointer
-                .truncate_on(conn, left, self.inner.options.busy_timeout);
+                .truncate_on(conn, budget, self.inner.options.busy_timeout);
         }
         let left = deadline.saturating_duration_since(Instant::now());
+        let changes = conn.total_changes();
+        let checkpointer = &self.inner.checkpointer;
         let result = conn
             .busy_timeout(left)
             .map_err(error::map_err)
@@ -464,13 +467,18 @@ impl SqliteStore {
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(error::map_err)?;
                 let out = f(&tx)?;
+                checkpointer.before_commit(&tx, tx.total_changes().wrapping_sub(changes));
                 tx.commit().map_err(error::map_err)?;
                 Ok(out)
             });
+        checkpointer.after_transaction(conn);
         // A connection left inside a transaction (never expected: a dropped `Transaction`
         // rolls back) must not serve the next writer, and one that met a storage fault (a
         // full disk, an I/O error) may keep failing after the fault clears, as SQLite holds
         // the pager in its error state: open a fresh one next time.
+        if result.is_ok() && conn.is_autocommit() {
+            self.inner.checkpointer.committed(conn);
+        }
         if !conn.is_autocommit()
             || matches!(
                 result,
@@ -478,9 +486,6 @@ impl SqliteStore {
             )
         {
             *slot = None;
-        }
-        if result.is_ok() {
-            self.inner.checkpointer.committed();
         }
         result
     }
