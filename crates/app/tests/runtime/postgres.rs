@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
-use prismq_app::{App, Config, LoadOptions, RunOptions};
+use prismq_app::{App, RunOptions};
 use prismq_domain::ports::TaskEvent;
 use prismq_domain::{NewTask, TaskHandler, TaskStatus};
 
@@ -44,17 +44,7 @@ fn app(tag: &str, handlers: Vec<std::sync::Arc<dyn TaskHandler>>, concurrency: &
         ("worker.idle_backoff_max", "50ms"),
         ("worker.concurrency", concurrency),
     ];
-    let config = Config::load(&LoadOptions {
-        overrides: overrides
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        ..LoadOptions::default()
-    })
-    .unwrap();
-    let mut app = App::open_with(config, &[]).unwrap();
-    app.registry = support::registry(handlers);
-    app
+    support::app_with(&overrides, handlers)
 }
 
 /// Four loops drain 40 quick tasks and one that fails twice: every task runs to completion

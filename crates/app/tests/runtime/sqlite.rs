@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use prismq_app::{App, Config, LoadOptions, RunOptions};
+use prismq_app::{App, RunOptions};
 use prismq_domain::{NewTask, TaskHandler, TaskStatus};
 
 use crate::handlers::{Scripted, Step};
@@ -25,17 +25,7 @@ fn app(
         ("worker.idle_backoff_max", "50ms"),
     ];
     overrides.extend_from_slice(extra);
-    let config = Config::load(&LoadOptions {
-        overrides: overrides
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        ..LoadOptions::default()
-    })
-    .unwrap();
-    let mut app = App::open_with(config, &[]).unwrap();
-    app.registry = support::registry(handlers);
-    app
+    support::app_with(&overrides, handlers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

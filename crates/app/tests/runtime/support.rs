@@ -168,3 +168,22 @@ pub async fn chained_claims_stop_at_the_cap(
     assert_eq!(count_in(app, TaskStatus::Claimed).await, 0);
     assert_eq!(count_in(app, TaskStatus::Running).await, 0);
 }
+
+/// An app opened with `overrides` on top of the defaults, running `handlers`: the test's
+/// database and worker settings, whichever engine.
+pub fn app_with(
+    overrides: &[(&str, &str)],
+    handlers: Vec<Arc<dyn TaskHandler>>,
+) -> prismq_app::App {
+    let config = prismq_app::Config::load(&prismq_app::LoadOptions {
+        overrides: overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..prismq_app::LoadOptions::default()
+    })
+    .unwrap();
+    let mut app = prismq_app::App::open_with(config, &[]).unwrap();
+    app.registry = registry(handlers);
+    app
+}
