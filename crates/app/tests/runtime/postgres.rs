@@ -7,14 +7,12 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio_util::sync::CancellationToken;
-
-use prismq_app::{App, RunOptions};
+use prismq_app::App;
 use prismq_domain::ports::TaskEvent;
-use prismq_domain::{NewTask, TaskHandler, TaskStatus};
+use prismq_domain::{TaskHandler, TaskStatus};
 
 use crate::handlers::{Scripted, Step};
-use crate::support::{self, tt};
+use crate::support;
 
 /// The test server's URL.
 fn url() -> String {
@@ -56,41 +54,7 @@ async fn drains_every_task_once_with_chained_claims_on_postgresql() {
     let quick = Scripted::new("quick", vec![Step::Ok(1)]);
     let app = app("drain", vec![flaky.clone(), quick.clone()], "4");
     assert!(app.queue.completes_and_claims_at_once());
-    let flaky_id = app
-        .enqueue(NewTask::new(tt("flaky"), serde_json::json!({})))
-        .await
-        .unwrap()
-        .id;
-    let tasks = (0..40)
-        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
-        .collect();
-    let quick_ids: Vec<_> = app
-        .enqueue_batch(tasks)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
-    let report = app
-        .work(
-            RunOptions {
-                drain: true,
-                max_tasks: None,
-            },
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (report.completed, report.retried, report.claimed),
-        (41, 2, 43)
-    );
-    assert_eq!(quick.calls(), 40);
-    let flaky_task = app.queue.get(flaky_id).await.unwrap();
-    assert_eq!(
-        (flaky_task.status, flaky_task.attempts),
-        (TaskStatus::Completed, 3)
-    );
+    let quick_ids = support::drain_flaky_and_quick(&app, &quick).await;
     assert_eq!(support::count_in(&app, TaskStatus::Completed).await, 41);
     for status in [TaskStatus::Queued, TaskStatus::Claimed, TaskStatus::Running] {
         assert_eq!(support::count_in(&app, status).await, 0, "{status:?}");

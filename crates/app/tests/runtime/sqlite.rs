@@ -38,34 +38,7 @@ async fn drains_every_task_once_and_retries_until_success() {
         vec![flaky.clone(), quick.clone()],
         &[("worker.concurrency", "4")],
     );
-    let flaky_id = app
-        .enqueue(NewTask::new(tt("flaky"), serde_json::json!({})))
-        .await
-        .unwrap()
-        .id;
-    let tasks = (0..40)
-        .map(|_| NewTask::new(tt("quick"), serde_json::json!({})))
-        .collect();
-    app.enqueue_batch(tasks).await.unwrap();
-    let report = app
-        .work(
-            RunOptions {
-                drain: true,
-                max_tasks: None,
-            },
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(report.completed, 41);
-    assert_eq!(report.retried, 2);
-    assert_eq!(report.claimed, 43);
-    assert_eq!(quick.calls(), 40);
-    let flaky_task = app.queue.get(flaky_id).await.unwrap();
-    assert_eq!(
-        (flaky_task.status, flaky_task.attempts),
-        (TaskStatus::Completed, 3)
-    );
+    support::drain_flaky_and_quick(&app, &quick).await;
     assert_eq!(app.results.count(None).await.unwrap(), 43);
 }
 

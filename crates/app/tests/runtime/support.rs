@@ -187,3 +187,51 @@ pub fn app_with(
     app.registry = registry(handlers);
     app
 }
+
+/// One `flaky` task (two retryable failures, then success) and 40 `quick` ones drained by
+/// `app`: every task completes once, the flaky one on its third attempt. Returns the quick
+/// tasks' ids.
+pub async fn drain_flaky_and_quick(
+    app: &prismq_app::App,
+    quick: &crate::handlers::Scripted,
+) -> Vec<TaskId> {
+    let flaky_id = app
+        .enqueue(prismq_domain::NewTask::new(
+            tt("flaky"),
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap()
+        .id;
+    let tasks = (0..40)
+        .map(|_| prismq_domain::NewTask::new(tt("quick"), serde_json::json!({})))
+        .collect();
+    let quick_ids = app
+        .enqueue_batch(tasks)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let report = app
+        .work(
+            prismq_app::RunOptions {
+                drain: true,
+                max_tasks: None,
+            },
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.completed, report.retried, report.claimed),
+        (41, 2, 43)
+    );
+    assert_eq!(quick.calls(), 40);
+    let flaky_task = app.queue.get(flaky_id).await.unwrap();
+    assert_eq!(
+        (flaky_task.status, flaky_task.attempts),
+        (TaskStatus::Completed, 3)
+    );
+    quick_ids
+}
