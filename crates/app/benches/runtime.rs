@@ -5,8 +5,9 @@
 //! on tasks with 200-byte params.
 //!
 //! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
-//! number of tasks per run (default 100,000). Each figure is the median of three runs with
-//! the min–max spread; the ratios are the figures that matter on a noisy machine, and the
+//! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
+//! (default 1,2,4), `PRISMQ_BENCH_RUNS` the runs per figure (default 3). Each figure is the
+//! median of the runs with the min–max spread; the ratios are the figures that matter on a noisy machine, and the
 //! process's CPU time per task moves least with other work on the machine.
 
 #[path = "../../storage-sqlite/benches/common/minimal.rs"]
@@ -167,12 +168,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {RUNS} runs, min–max");
+    let levels: Vec<usize> = std::env::var("PRISMQ_BENCH_CONCURRENCY")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4]);
+    let runs: usize = std::env::var("PRISMQ_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS);
+    println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {runs} runs, min–max");
     println!("| concurrency | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|");
-    for concurrency in [1, 2, 4] {
+    for concurrency in levels {
         let (mut bare, mut storage, mut runtime) = (Vec::new(), Vec::new(), Vec::new());
         let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             let dir = tempfile::tempdir().expect("dir");
             let floor = dir.path().join("minimal.db");
             minimal::fill(&floor, n, "noop", payload);

@@ -17,8 +17,8 @@ use prometheus::{
 use serde_json::Value;
 
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, QueueStats, QuotaLedger, TaskFilter,
-    TaskQueue,
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, Handover, HandoverAnswer,
+    QueueStats, QuotaLedger, TaskFilter, TaskQueue,
 };
 use prismq_domain::{
     Lease, NewTask, PortError, RetryDecision, Task, TaskId, TaskStatus, Timestamp,
@@ -304,6 +304,24 @@ impl TaskQueue for Instrumented {
             self.metrics.claimed(claim, t.elapsed());
         }
         r
+    }
+    fn completes_in_batches(&self) -> bool {
+        self.inner.completes_in_batches()
+    }
+    async fn complete_and_claim_many(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        let t = Instant::now();
+        let answers = self.inner.complete_and_claim_many(items).await?;
+        for (item, r) in items.iter().zip(&answers) {
+            self.metrics.settled(&item.lease, r, "completed");
+            if let (Some(_), Ok(claim)) = (&item.next, r) {
+                // As above: the batch's time, which the claim shared.
+                self.metrics.claimed(claim, t.elapsed());
+            }
+        }
+        Ok(answers)
     }
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {
         let r = self.inner.fail(lease, failure).await;

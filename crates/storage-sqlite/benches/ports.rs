@@ -11,15 +11,17 @@
 //! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
 //! `PRISMQ_BENCH_ONLY=drain|latency|load|region`
 //! one part; `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
-//! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`. Every figure is the median of the interleaved runs with the min–max spread;
+//! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`;
+//! `PRISMQ_BENCH_ONLY=batched` only K completions and claims per transaction
+//! (`complete_and_claim_many`) against the bare loop, K = 1 to 16. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine.
 
 #[path = "common/minimal.rs"]
 mod minimal;
 
-use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock, TaskQueue};
-use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, SystemClock, TaskQueue};
+use prismq_domain::task::{Lease, NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use std::path::Path;
@@ -454,6 +456,77 @@ fn load_figures() {
     println!("| ratio | {r:.2} ({rlo:.2}–{rhi:.2}) |");
 }
 
+/// K completions and K claims per transaction (`complete_and_claim_many`), from plain
+/// threads: each thread claims K tasks, then completes them and claims its next K in one
+/// transaction until nothing is left: what a batch of K loops finishing together writes.
+fn batched_drain(path: &Path, threads: usize, n: usize, k: usize) -> f64 {
+    let store = open(path);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let req = request(&format!("k{t}"), ClaimingStrategy::Fifo);
+                let mut held: Vec<Lease> = (0..k)
+                    .map_while(|_| store.claim_and_start_blocking(&req).expect("claim"))
+                    .map(|c| c.lease)
+                    .collect();
+                let mut done = 0usize;
+                while !held.is_empty() {
+                    let items: Vec<Handover> = held
+                        .drain(..)
+                        .map(|lease| Handover {
+                            lease,
+                            summary: None,
+                            next: Some(req.clone()),
+                        })
+                        .collect();
+                    for answer in store
+                        .complete_and_claim_many_blocking(&items)
+                        .expect("batch")
+                    {
+                        done += 1;
+                        if let Some(c) = answer.expect("completed").expect("claimed") {
+                            held.push(c.lease);
+                        }
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(done, n, "every task taken once");
+    rate
+}
+
+/// `PRISMQ_BENCH_ONLY=batched`: the bare loop against K completions and claims per
+/// transaction, K = 1, 2, 4, 8, 16, at one and two threads, `PRISMQ_BENCH_RUNS` runs each.
+fn batched_figures() {
+    let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
+    let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
+    println!("\n## K completions and claims per transaction: {n} tasks, FIFO, {runs} runs each (bare loop run just before each)");
+    println!("| threads | K | bare tasks/s | batched tasks/s | ratio | CPU µs/task: bare, batched |\n|---|---|---|---|---|---|");
+    for threads in [1usize, 2] {
+        for k in [1usize, 2, 4, 8, 16] {
+            for _ in 0..runs {
+                let dir = tempfile::tempdir().expect("dir");
+                let m = dir.path().join("minimal.db");
+                minimal::fill(&m, n, TYPE, payload);
+                let (b, bc) = measured(n, || minimal::drain(&m, threads, TYPE, n));
+                let f = dir.path().join("f.db");
+                fill(&open(&f), n);
+                let (r, rc) = measured(n, || batched_drain(&f, threads, n, k));
+                println!(
+                    "| {threads} | {k} | {b:.0} | {r:.0} | {:.2} | {bc:.0}, {rc:.0} |",
+                    r / b
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -461,6 +534,10 @@ fn main() {
     let only = std::env::var("PRISMQ_BENCH_ONLY").unwrap_or_default();
     let rt = runtime();
     println!("# prismq-storage-sqlite: the store against the minimal bare loop");
+    if only == "batched" {
+        batched_figures();
+        return;
+    }
     if only.is_empty() || only == "drain" {
         drain_figures(&rt);
     }

@@ -11,6 +11,7 @@
 //! methods are public for benchmarks and tools that have no runtime.
 
 pub mod admin;
+mod batch;
 mod checkpoint;
 mod claims;
 mod codec;

@@ -8,12 +8,12 @@ use prismq_domain::ports::{ClaimRequest, ClaimedTask};
 use prismq_domain::task::Lease;
 use prismq_domain::PortError;
 
-use crate::combine::{ends_the_batch, exec};
+use crate::batch::claim_undone_on_failure;
 use crate::SqliteStore;
 
 /// The completion's outcome (`Err`: nothing written) and, after a completion, the next
 /// claim's.
-pub(crate) type Handover = Result<Option<ClaimedTask>, PortError>;
+pub(crate) type NextClaim = Result<Option<ClaimedTask>, PortError>;
 
 impl SqliteStore {
     /// Blocking [`prismq_domain::ports::TaskQueue::complete_and_claim`].
@@ -25,7 +25,7 @@ impl SqliteStore {
         lease: &Lease,
         summary: Option<&Value>,
         next: &ClaimRequest,
-    ) -> Result<Handover, PortError> {
+    ) -> Result<NextClaim, PortError> {
         self.write_shared(self.handover_write(lease, summary, next))
     }
 
@@ -35,7 +35,7 @@ impl SqliteStore {
         lease: &Lease,
         summary: Option<&Value>,
         next: &ClaimRequest,
-    ) -> Result<Handover, PortError> {
+    ) -> Result<NextClaim, PortError> {
         self.write_shared_async(self.handover_write(lease, summary, next))
             .await
     }
@@ -48,24 +48,12 @@ impl SqliteStore {
         lease: &Lease,
         summary: Option<&Value>,
         next: &ClaimRequest,
-    ) -> impl FnMut(&Transaction<'_>) -> Result<Handover, PortError> + Send + 'static {
+    ) -> impl FnMut(&Transaction<'_>) -> Result<NextClaim, PortError> + Send + 'static {
         let mut complete = self.complete_write(lease, summary);
         let mut claim = self.claim_write(next, true);
         move |tx| {
             complete(tx)?;
-            exec(tx, "SAVEPOINT prismq_next_claim")?;
-            match claim(tx) {
-                Ok(next) => {
-                    exec(tx, "RELEASE prismq_next_claim")?;
-                    Ok(Ok(next))
-                }
-                Err(e) if ends_the_batch(&e) => Err(e),
-                Err(e) => {
-                    exec(tx, "ROLLBACK TO prismq_next_claim")?;
-                    exec(tx, "RELEASE prismq_next_claim")?;
-                    Ok(Err(e))
-                }
-            }
+            claim_undone_on_failure(tx, &mut claim)
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use prismq_domain::ports::{
     check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome,
-    Failure, LogLevel, QueueStats, RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
+    Failure, Handover, HandoverAnswer, LogLevel, QueueStats, RecentActivity, StatusCount,
+    TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
@@ -395,6 +396,17 @@ impl TaskQueue for SqliteStore {
     ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
         self.complete_and_claim_async(lease, summary.as_ref(), next)
             .await
+    }
+
+    fn completes_in_batches(&self) -> bool {
+        true
+    }
+
+    async fn complete_and_claim_many(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        self.complete_and_claim_many_async(items).await
     }
 
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {

@@ -9,7 +9,9 @@ use serde_json::json;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{interval_at, sleep, Instant, MissedTickBehavior};
 
-use prismq_domain::ports::{ClaimRequest, ClaimedTask, Failure, LogLevel, NewLogEntry, TaskEvent};
+use prismq_domain::ports::{
+    ClaimRequest, ClaimedTask, Failure, Handover, LogLevel, NewLogEntry, TaskEvent,
+};
 use prismq_domain::text::{one_line, MESSAGE_MAX_CHARS};
 use prismq_domain::{
     CancelSignal, ContentItem, ErrorClass, Lease, PortError, RetryDecision, SaveReport, Task,
@@ -18,6 +20,7 @@ use prismq_domain::{
 
 use super::backoff::Backoff;
 use super::gate::Verdict;
+use super::handovers::BatchFuture;
 use super::shared::{update, BeatState, Shared};
 use crate::config::format_duration;
 
@@ -51,11 +54,8 @@ pub(crate) struct Finish {
 impl Finish {
     /// Writes the completion.
     pub(crate) async fn complete(self, shared: &Shared) -> Outcome {
-        let r = with_retries(shared, || {
-            shared.queue.complete(&self.lease, Some(self.body.clone()))
-        })
-        .await;
-        self.settle(r)
+        let (outcome, _) = self.write(shared, None).await;
+        outcome
     }
 
     /// Writes the completion and claims the loop's next task in the same step: the outcome,
@@ -65,14 +65,61 @@ impl Finish {
         shared: &Shared,
         next: &ClaimRequest,
     ) -> (Outcome, Option<Result<Option<ClaimedTask>, PortError>>) {
-        let r = with_retries(shared, || {
-            shared
-                .queue
-                .complete_and_claim(&self.lease, Some(self.body.clone()), next)
-        })
-        .await;
-        match r {
-            Ok(claimed) => (self.settle(Ok(())), Some(claimed)),
+        self.write(shared, Some(next)).await
+    }
+
+    /// The completion, with `next` claimed after it: together with the completions of other
+    /// loops when the store writes them in one step (see [`super::handovers`]), else in this
+    /// loop's own call. A transient failure of the batch is tried again alone.
+    async fn write(
+        self,
+        shared: &Shared,
+        next: Option<&ClaimRequest>,
+    ) -> (Outcome, Option<Result<Option<ClaimedTask>, PortError>>) {
+        let summary = Some(self.body.clone());
+        let grouped = match &shared.handovers {
+            Some(group) => {
+                let item = Handover {
+                    lease: self.lease.clone(),
+                    summary: summary.clone(),
+                    next: next.cloned(),
+                };
+                // A batch that fails transiently is tried again for up to a lease length,
+                // as a loop's own calls are.
+                let write = |items: Vec<Handover>| -> BatchFuture<'_> {
+                    Box::pin(async move {
+                        with_retries(shared, || shared.queue.complete_and_claim_many(&items)).await
+                    })
+                };
+                Some(group.hand_over(item, &write).await)
+            }
+            None => None,
+        };
+        let answer = match grouped {
+            // Written, or refused for this attempt alone: the answer stands.
+            Some(a @ (Ok(_) | Err(PortError::LeaseLost { .. }))) => a,
+            // No batches here, or the batch was not written: this loop's own call.
+            _ => {
+                with_retries(shared, || async {
+                    match next {
+                        Some(next) => {
+                            shared
+                                .queue
+                                .complete_and_claim(&self.lease, summary.clone(), next)
+                                .await
+                        }
+                        None => shared
+                            .queue
+                            .complete(&self.lease, summary.clone())
+                            .await
+                            .map(|()| Ok(None)),
+                    }
+                })
+                .await
+            }
+        };
+        match answer {
+            Ok(claimed) => (self.settle(Ok(())), next.map(|_| claimed)),
             Err(e) => (self.settle(Err(e)), None),
         }
     }

@@ -34,6 +34,7 @@
 mod attempt;
 pub mod backoff;
 pub mod gate;
+mod handovers;
 #[cfg(test)]
 mod partial_tests;
 mod report;

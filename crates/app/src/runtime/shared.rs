@@ -13,6 +13,7 @@ use prismq_domain::ports::{
 use prismq_domain::TaskType;
 
 use super::gate::Gate;
+use super::handovers::Handovers;
 use super::scheduler::Scheduler;
 use super::settings::{RunOptions, WorkerSettings};
 use crate::registry::PluginRegistry;
@@ -40,6 +41,9 @@ pub(crate) struct Shared {
     pub gate: Gate,
     /// Fires due schedules (a store with schedules, and not a one-task run).
     pub scheduler: Option<Scheduler>,
+    /// Completions written together, when the store writes a batch in one step
+    /// ([`TaskQueue::completes_in_batches`]); `None`: each loop writes its own.
+    pub handovers: Option<Handovers>,
 }
 
 impl Shared {

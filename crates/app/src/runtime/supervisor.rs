@@ -16,6 +16,7 @@ use prismq_domain::ports::{
 use prismq_domain::TaskType;
 
 use super::gate::Gate;
+use super::handovers::Handovers;
 use super::report::{RunReport, RuntimeError};
 use super::scheduler::Scheduler;
 use super::settings::{RunOptions, WorkerSettings};
@@ -205,6 +206,7 @@ impl Runtime {
             remaining: options.max_tasks.map(AtomicU64::new),
             notifier: self.notifier.clone(),
             gate,
+            handovers: self.queue.completes_in_batches().then(Handovers::default),
             scheduler: self
                 .schedules
                 .clone()

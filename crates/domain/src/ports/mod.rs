@@ -69,7 +69,8 @@ pub use schedules::{
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{
     check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,
-    FailOutcome, Failure, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
+    FailOutcome, Failure, Handover, HandoverAnswer, QueueStats, RecentActivity, StatusCount,
+    TaskFilter, TaskQueue,
 };
 pub use tracked::{
     TrackedFilter, TrackedVideos, REFRESH_SOURCE, TRACKED_PLATFORM, TRACKED_SOURCE_PREFIX,

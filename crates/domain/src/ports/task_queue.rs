@@ -138,6 +138,24 @@ pub struct ClaimedTask {
     pub lease: Lease,
 }
 
+/// One attempt's completion and, with `next`, the claim its worker makes after it: an item
+/// of [`TaskQueue::complete_and_claim_many`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handover {
+    /// The attempt to complete.
+    pub lease: Lease,
+    /// Its summary, stored as [`TaskQueue::complete`] stores it.
+    pub summary: Option<Value>,
+    /// The worker's next claim, made as [`TaskQueue::claim_and_start`] makes it; `None`: only
+    /// complete.
+    pub next: Option<ClaimRequest>,
+}
+
+/// What became of one [`Handover`]: the outer `Err` is its completion's (nothing of this
+/// item written, no claim made); `Ok` holds the claim's answer (`Ok(None)` when the item
+/// had no `next` or nothing was eligible).
+pub type HandoverAnswer = Result<Result<Option<ClaimedTask>, PortError>, PortError>;
+
 /// Why an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -347,6 +365,44 @@ pub trait TaskQueue: Send + Sync {
     ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
         self.complete(lease, summary).await?;
         Ok(self.claim_and_start(next).await)
+    }
+
+    /// Whether [`TaskQueue::complete_and_claim_many`] writes all its items in one step here,
+    /// so that a worker pool gains by gathering the completions of loops that finish
+    /// together. Default `false`; an adapter that overrides it with one transaction says
+    /// `true`, and a wrapper says what it wraps.
+    fn completes_in_batches(&self) -> bool {
+        false
+    }
+
+    /// [`TaskQueue::complete_and_claim`] for several attempts at once (the loops of one
+    /// worker pool that finished together): one answer per item, in order. Every item MUST
+    /// end as it would have had its call been made alone, in the order given; an item whose
+    /// completion fails (`LeaseLost` on a stale token) MUST write nothing of its own and
+    /// leave the others be. The outer `Err` means nothing at all was written (the store
+    /// busy or unusable): the caller may try the whole batch again. The default makes the
+    /// calls one by one, so there an item's own error may be transient (`Busy`) while the
+    /// items before it stand; an adapter SHOULD write them all in one transaction (one
+    /// commit for the batch, with pages shared between its tasks).
+    async fn complete_and_claim_many(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let answer = match &item.next {
+                Some(next) => {
+                    self.complete_and_claim(&item.lease, item.summary.clone(), next)
+                        .await
+                }
+                None => self
+                    .complete(&item.lease, item.summary.clone())
+                    .await
+                    .map(|()| Ok(None)),
+            };
+            answers.push(answer);
+        }
+        Ok(answers)
     }
 
     /// Fails the attempt and applies the queue's retry policy in the same atomic step: back to

@@ -11,6 +11,7 @@ pub mod batches;
 pub mod claims;
 pub mod dump;
 pub mod failures;
+pub mod handovers;
 pub mod keys;
 pub mod lifecycle;
 pub mod listing;
@@ -263,6 +264,9 @@ macro_rules! contract_suite {
             lifecycle::complete_and_claim_on_an_empty_queue_completes,
             lifecycle::complete_and_claim_rescues_a_lapsed_lease_first,
             lifecycle::complete_and_claim_picks_across_types_by_strategy,
+            handovers::complete_and_claim_many_answers_each_item_in_order,
+            handovers::complete_and_claim_many_leaves_the_others_when_one_lease_is_stale,
+            handovers::complete_and_claim_many_answers_none_once_the_queue_is_dry,
             lifecycle::renew_after_lapse_without_reclaim_succeeds,
             lifecycle::renew_with_stale_token_is_lease_lost,
             lifecycle::start_marks_running,
@@ -392,9 +396,11 @@ mod tests {
         let macro_src = include_str!("mod.rs");
         let modules = [
             ("admin", include_str!("admin.rs")),
+            ("batches", include_str!("batches.rs")),
             ("claims", include_str!("claims.rs")),
             ("dump", include_str!("dump.rs")),
             ("failures", include_str!("failures.rs")),
+            ("handovers", include_str!("handovers.rs")),
             ("keys", include_str!("keys.rs")),
             ("lifecycle", include_str!("lifecycle.rs")),
             ("listing", include_str!("listing.rs")),
