@@ -82,27 +82,20 @@ fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
     }
 }
 
-/// One claim_and_start per thread, then complete_and_claim per task (each completion and
-/// the next claim in one transaction), the blocking methods: what the worker runtime does.
-fn fused_drain(path: &Path, threads: usize, n: usize) -> f64 {
+/// Runs `drain` on `threads` plain threads over the store at `path` (each gets the store and
+/// its claim request, worker `{tag}{t}`, FIFO, and answers the tasks it finished), and
+/// returns the tasks per second; asserts that every one of the `n` tasks was taken once.
+fn on_threads<F>(path: &Path, threads: usize, n: usize, tag: &str, drain: F) -> f64
+where
+    F: Fn(&SqliteStore, &ClaimRequest) -> usize + Send + Sync + Copy + 'static,
+{
     let store = open(path);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let store = store.clone();
-            std::thread::spawn(move || {
-                let req = request(&format!("f{t}"), ClaimingStrategy::Fifo);
-                let mut done = 0usize;
-                let mut next = store.claim_and_start_blocking(&req).expect("claim");
-                while let Some(c) = next {
-                    next = store
-                        .complete_and_claim_blocking(&c.lease, None, &req)
-                        .expect("complete")
-                        .expect("claim");
-                    done += 1;
-                }
-                done
-            })
+            let req = request(&format!("{tag}{t}"), ClaimingStrategy::Fifo);
+            std::thread::spawn(move || drain(&store, &req))
         })
         .collect();
     let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
@@ -111,28 +104,33 @@ fn fused_drain(path: &Path, threads: usize, n: usize) -> f64 {
     rate
 }
 
+/// One claim_and_start per thread, then complete_and_claim per task (each completion and
+/// the next claim in one transaction), the blocking methods: what the worker runtime does.
+fn fused_drain(path: &Path, threads: usize, n: usize) -> f64 {
+    on_threads(path, threads, n, "f", |store, req| {
+        let mut done = 0usize;
+        let mut next = store.claim_and_start_blocking(req).expect("claim");
+        while let Some(c) = next {
+            next = store
+                .complete_and_claim_blocking(&c.lease, None, req)
+                .expect("complete")
+                .expect("claim");
+            done += 1;
+        }
+        done
+    })
+}
+
 /// claim_and_start + complete per task from plain threads, the blocking methods.
 fn blocking_drain(path: &Path, threads: usize, n: usize) -> f64 {
-    let store = open(path);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                let req = request(&format!("b{t}"), ClaimingStrategy::Fifo);
-                let mut done = 0usize;
-                while let Some(c) = store.claim_and_start_blocking(&req).expect("claim") {
-                    store.complete_blocking(&c.lease, None).expect("complete");
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
-    let rate = done as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(done, n, "every task taken once");
-    rate
+    on_threads(path, threads, n, "b", |store, req| {
+        let mut done = 0usize;
+        while let Some(c) = store.claim_and_start_blocking(req).expect("claim") {
+            store.complete_blocking(&c.lease, None).expect("complete");
+            done += 1;
+        }
+        done
+    })
 }
 
 /// claim_and_start + complete per task through the async port (`dyn TaskQueue`), one tokio
@@ -460,45 +458,33 @@ fn load_figures() {
 /// threads: each thread claims K tasks, then completes them and claims its next K in one
 /// transaction until nothing is left: what a batch of K loops finishing together writes.
 fn batched_drain(path: &Path, threads: usize, n: usize, k: usize) -> f64 {
-    let store = open(path);
-    let start = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                let req = request(&format!("k{t}"), ClaimingStrategy::Fifo);
-                let mut held: Vec<Lease> = (0..k)
-                    .map_while(|_| store.claim_and_start_blocking(&req).expect("claim"))
-                    .map(|c| c.lease)
-                    .collect();
-                let mut done = 0usize;
-                while !held.is_empty() {
-                    let items: Vec<Handover> = held
-                        .drain(..)
-                        .map(|lease| Handover {
-                            lease,
-                            summary: None,
-                            next: Some(req.clone()),
-                        })
-                        .collect();
-                    for answer in store
-                        .complete_and_claim_many_blocking(&items)
-                        .expect("batch")
-                    {
-                        done += 1;
-                        if let Some(c) = answer.expect("completed").expect("claimed") {
-                            held.push(c.lease);
-                        }
-                    }
+    on_threads(path, threads, n, "k", move |store, req| {
+        let mut held: Vec<Lease> = (0..k)
+            .map_while(|_| store.claim_and_start_blocking(req).expect("claim"))
+            .map(|c| c.lease)
+            .collect();
+        let mut done = 0usize;
+        while !held.is_empty() {
+            let items: Vec<Handover> = held
+                .drain(..)
+                .map(|lease| Handover {
+                    lease,
+                    summary: None,
+                    next: Some(req.clone()),
+                })
+                .collect();
+            for answer in store
+                .complete_and_claim_many_blocking(&items)
+                .expect("batch")
+            {
+                done += 1;
+                if let Some(c) = answer.expect("completed").expect("claimed") {
+                    held.push(c.lease);
                 }
-                done
-            })
-        })
-        .collect();
-    let done: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
-    let rate = done as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(done, n, "every task taken once");
-    rate
+            }
+        }
+        done
+    })
 }
 
 /// `PRISMQ_BENCH_ONLY=batched`: the bare loop against K completions and claims per

@@ -41,6 +41,20 @@ fn item(c: &ClaimedTask, summary: serde_json::Value, next: Option<&str>) -> Hand
     }
 }
 
+/// Completes every attempt of `held` in one batch, each item (summary: its index) with its
+/// worker's next claim.
+async fn each_claims_again(s: &Subject, held: &[ClaimedTask]) -> Vec<HandoverAnswer> {
+    let items: Vec<Handover> = held
+        .iter()
+        .enumerate()
+        .map(|(i, c)| item(c, json!(i), Some(c.lease.worker.as_str())))
+        .collect();
+    s.queue
+        .complete_and_claim_many(&items)
+        .await
+        .expect("the batch")
+}
+
 /// The task an answer claimed (`None`: the completion was written and nothing claimed).
 fn claimed_id(answer: &HandoverAnswer) -> Option<TaskId> {
     answer
@@ -117,15 +131,7 @@ pub async fn complete_and_claim_many_leaves_the_others_when_one_lease_is_stale(
     let first = s.add(new_task("a")).await;
     clock.advance(Duration::from_secs(1));
     let second = s.add(new_task("a")).await;
-    let answers = s
-        .queue
-        .complete_and_claim_many(&[
-            item(&held[0], json!(0), Some("w0")),
-            item(&held[1], json!(1), Some("w1")),
-            item(&held[2], json!(2), Some("w2")),
-        ])
-        .await
-        .expect("the batch");
+    let answers = each_claims_again(&s, &held).await;
     assert_eq!(claimed_id(&answers[0]), Some(first));
     assert_lease_lost(answers[1].clone().map(|_| ()), held[1].task.id);
     assert_eq!(claimed_id(&answers[2]), Some(second));
@@ -141,15 +147,7 @@ pub async fn complete_and_claim_many_answers_none_once_the_queue_is_dry(
     let (clock, s) = setup(factory);
     let held = running(&s, &clock, 3).await;
     let last = s.add(new_task("a")).await;
-    let answers = s
-        .queue
-        .complete_and_claim_many(&[
-            item(&held[0], json!(0), Some("w0")),
-            item(&held[1], json!(1), Some("w1")),
-            item(&held[2], json!(2), Some("w2")),
-        ])
-        .await
-        .expect("the batch");
+    let answers = each_claims_again(&s, &held).await;
     assert_eq!(
         answers.iter().map(claimed_id).collect::<Vec<_>>(),
         vec![Some(last), None, None]
