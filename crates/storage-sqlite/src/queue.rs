@@ -10,7 +10,7 @@ use prismq_domain::ports::{
     check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome,
     Failure, LogLevel, QueueStats, RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
-use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
+use prismq_domain::task::{Compatibility, Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
 
 use crate::codec::{task_from_row, TASK_COLUMNS};
@@ -108,6 +108,13 @@ pub(crate) struct Prepared {
 impl SqliteStore {
     pub(crate) fn prepare_new(&self, task: &NewTask) -> Result<Prepared, ValidationError> {
         task.validate(self.inner.options.max_params_bytes)?;
+        // `validate` accepts a region in any case and with spaces around it; what is stored
+        // is the normalised code (`Compatibility::with_region`), the one a claim compares
+        // with its worker's uppercased region and the column's CHECK accepts.
+        let compatibility = match &task.compatibility.region {
+            Some(r) => Compatibility::with_region(r)?,
+            None => task.compatibility.clone(),
+        };
         Ok(Prepared {
             task_type: task.task_type.as_str().to_owned(),
             params: task.params.to_string(),
@@ -117,9 +124,8 @@ impl SqliteStore {
                 .unwrap_or(self.retry_policy().max_attempts),
             run_after: task.run_after.map(|t| t.as_millisecond()),
             key: task.idempotency_key.clone(),
-            compatibility: serde_json::to_string(&task.compatibility)
-                .unwrap_or_else(|_| "{}".into()),
-            region: task.compatibility.region.clone(),
+            compatibility: serde_json::to_string(&compatibility).unwrap_or_else(|_| "{}".into()),
+            region: compatibility.region,
         })
     }
 

@@ -382,3 +382,25 @@ fn validate_fails_when_a_constraint_the_schema_keeps_is_gone() {
     assert_eq!(outcome, Outcome::Fail);
     assert!(reason.contains("region"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_region_given_in_lower_case_is_stored_normalised_and_claimed_by_its_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(
+        &dir.path().join("q.db"),
+        Arc::new(FakeClock::new(START.parse().unwrap())),
+    );
+    // Built directly, past `Compatibility::with_region`: `validate` accepts it as it is.
+    let mut task = NewTask::new(tt("a"), json!({}));
+    task.compatibility = Compatibility {
+        region: Some(" gb".into()),
+    };
+    let id = store.enqueue(task).await.unwrap().id;
+    assert_eq!(
+        store.get(id).await.unwrap().compatibility.region.as_deref(),
+        Some("GB")
+    );
+    let claimed = store.claim(&request(&["a"])).await.unwrap().unwrap();
+    assert_eq!(claimed.task.id, id, "a GB worker takes it");
+    assert_exact(&store, "a normalised region");
+}
