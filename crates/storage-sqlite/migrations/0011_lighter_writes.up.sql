@@ -15,8 +15,10 @@
 --     indexes key on: SQLite computes every generated column of a row on each INSERT and
 --     UPDATE, and evaluates an indexed one again on every index insert and delete, so each
 --     claim and completion parsed compatibility several times. region is now a plain column
---     the adapter writes with compatibility (CHECK: NULL or two capital letters); validate
---     checks that it agrees with compatibility on every row.
+--     the adapter writes with compatibility; its CHECKs (NULL or two capital letters, and
+--     the region compatibility names) parse compatibility once, when the row is inserted:
+--     SQLite evaluates a CHECK on UPDATE only when the update sets a column it reads, and
+--     no transition sets either.
 --   * format, a VIRTUAL column json_extract(params, '$.format') that nothing reads: dropped
 --     (it too was computed on every INSERT and UPDATE, parsing params).
 -- Column order, names and the claim SQL are unchanged; region moves beside compatibility.
@@ -52,7 +54,8 @@ CREATE TABLE task_queue (
     lease_token      INTEGER,
     idempotency_key  TEXT CHECK (idempotency_key IS NULL OR length(idempotency_key) BETWEEN 1 AND 255),
     compatibility    TEXT    NOT NULL DEFAULT '{}' CHECK (substr(compatibility, 1, 1) = '{'),
-    region           TEXT CHECK (region IS NULL OR region GLOB '[A-Z][A-Z]'),
+    region           TEXT CHECK (region IS NULL OR region GLOB '[A-Z][A-Z]')
+                          CHECK (region IS json_extract(compatibility, '$.region')),
     last_error       TEXT,
     summary          TEXT,
     created_at       INTEGER NOT NULL,

@@ -314,8 +314,12 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
     assert_exact(&store, "validate");
     drop(store);
 
+    // Written as a tool that ignores CHECKs would (the schema refuses a region that is not
+    // compatibility's; check 3 still looks for one).
     let tamper = |sql: &str| {
         let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA ignore_check_constraints = ON")
+            .unwrap();
         c.execute_batch(sql).unwrap();
     };
     // A task inserted behind PrismQ's back: counted by nothing.
@@ -346,9 +350,15 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
         ),
     ] {
         tamper(sql);
-        let (outcome, reason, _) = check3(&path);
+        // (A region against the CHECK also fails integrity_check, which is listed first.)
+        let (outcome, reason, details) = check3(&path);
         assert_eq!(outcome, Outcome::Fail, "{sql}");
-        assert!(reason.contains(what), "{sql}: {reason}");
+        assert!(
+            details
+                .iter()
+                .any(|d| d.starts_with("FAIL") && d.contains("task rows") && d.contains(what)),
+            "{sql}: {reason} {details:?}"
+        );
         tamper("UPDATE task_queue SET params = '{\"n\": 2}', region = NULL, summary = NULL WHERE type = 'b'");
         assert_eq!(check3(&path).0, Outcome::Pass, "repaired after {sql}");
     }
@@ -356,31 +366,47 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
 
 #[test]
 fn validate_fails_when_a_constraint_the_schema_keeps_is_gone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    drop(open(
-        &path,
-        Arc::new(FakeClock::new(START.parse().unwrap())),
-    ));
-    let check8 = || {
-        let report = validate(&SqliteOptions::new(&path), &ValidateOptions::new(true));
-        let c = report.checks.iter().find(|c| c.number == 8).unwrap();
-        (c.outcome, c.reason.clone())
-    };
-    assert_eq!(check8().0, Outcome::Pass);
-    // The region's CHECK edited out of the table (the rows' format is unchanged).
-    let c = rusqlite::Connection::open(&path).unwrap();
-    c.execute_batch(
-        "PRAGMA writable_schema = ON;
-         UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (region IS NULL OR region GLOB ''[A-Z][A-Z]'')', '')
-         WHERE name = 'task_queue';
-         PRAGMA writable_schema = OFF;",
-    )
-    .unwrap();
-    drop(c);
-    let (outcome, reason) = check8();
-    assert_eq!(outcome, Outcome::Fail);
-    assert!(reason.contains("region"), "{reason}");
+    for (check, names) in [
+        (
+            "CHECK (region IS NULL OR region GLOB ''[A-Z][A-Z]'')",
+            "two capital letters",
+        ),
+        (
+            "CHECK (region IS json_extract(compatibility, ''$.region''))",
+            "the one compatibility names",
+        ),
+        ("CHECK (priority BETWEEN 1 AND 10)", "priority 11"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        drop(open(
+            &path,
+            Arc::new(FakeClock::new(START.parse().unwrap())),
+        ));
+        let check8 = || {
+            let report = validate(&SqliteOptions::new(&path), &ValidateOptions::new(true));
+            let c = report.checks.iter().find(|c| c.number == 8).unwrap();
+            (c.outcome, c.reason.clone())
+        };
+        assert_eq!(check8().0, Outcome::Pass);
+        // One CHECK edited out of the table (the rows' format is unchanged).
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA writable_schema = ON").unwrap();
+        let n = c
+            .execute(
+                &format!(
+                    "UPDATE sqlite_schema SET sql = replace(sql, '{check}', '') WHERE name = 'task_queue' AND instr(sql, '{check}') > 0"
+                ),
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{check} is in the table");
+        c.execute_batch("PRAGMA writable_schema = OFF").unwrap();
+        drop(c);
+        let (outcome, reason) = check8();
+        assert_eq!(outcome, Outcome::Fail, "without {check}");
+        assert!(reason.contains(names), "without {check}: {reason}");
+    }
 }
 
 #[tokio::test]

@@ -234,8 +234,8 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
             "an unknown task id: expected NotFound, got {other:?}"
         )),
     }
-    // What the schema itself still refuses (v11: the JSON is the adapter's, checked row by
-    // row in check 3), each written directly and rolled back.
+    // What the schema itself still refuses (v11: params and summary JSON are the adapter's,
+    // checked row by row in check 3), each written directly and rolled back.
     let direct = [
         ("priority 11", "'{}', 11, '{}', NULL"),
         ("params that are not an object", "'[1]', 5, '{}', NULL"),
@@ -245,7 +245,11 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
         ),
         (
             "a region that is not two capital letters",
-            "'{}', 5, '{}', 'usa'",
+            "'{}', 5, '{\"region\":\"usa\"}', 'usa'",
+        ),
+        (
+            "a region other than the one compatibility names",
+            "'{}', 5, '{}', 'GB'",
         ),
     ];
     for (what, values) in direct {
