@@ -22,6 +22,9 @@
 --   * format, a VIRTUAL column json_extract(params, '$.format') that nothing reads: dropped
 --     (it too was computed on every INSERT and UPDATE, parsing params).
 -- Column order, names and the claim SQL are unchanged; region moves beside compatibility.
+-- A region v10 stored as given (` gb`: the domain's validation accepts any case and spaces
+-- around the code) is stored normalised, in compatibility too: such a task matched no
+-- worker's region before, and now matches its region's workers, as a new enqueue does.
 -- The twelve-step rebuild (migrations.rs runs this step with foreign keys off, so dropping
 -- the table does not cascade to task_logs, and checks foreign keys before it commits): the
 -- views that read the table go first, the rows are copied aside and back in id order, the
@@ -73,9 +76,14 @@ INSERT INTO task_queue (id, type, params, priority, status, attempts, max_attemp
        started_at, finished_at, log_seq, claimed_at, claimed_with, claim_seq, lapses,
        region)
 SELECT id, type, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by,
-       lease_token, idempotency_key, compatibility, last_error, summary, created_at, updated_at,
+       lease_token, idempotency_key,
+       CASE WHEN json_extract(compatibility, '$.region') IS upper(trim(json_extract(compatibility, '$.region')))
+            THEN compatibility
+            ELSE json_set(compatibility, '$.region', upper(trim(json_extract(compatibility, '$.region'))))
+       END,
+       last_error, summary, created_at, updated_at,
        started_at, finished_at, log_seq, claimed_at, claimed_with, claim_seq, lapses,
-       json_extract(compatibility, '$.region')
+       upper(trim(json_extract(compatibility, '$.region')))
 FROM task_queue_aside ORDER BY id;
 UPDATE sqlite_sequence SET seq = max(seq, (SELECT seq FROM task_queue_aside_seq)) WHERE name = 'task_queue';
 INSERT INTO sqlite_sequence (name, seq)

@@ -220,3 +220,39 @@ fn a_rebuild_that_would_orphan_a_log_row_changes_nothing() {
         .unwrap();
     assert_eq!(version, 10);
 }
+
+#[tokio::test]
+async fn a_region_v10_stored_as_given_is_normalised_and_claimable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    v10_file(&path);
+    // What a v10 enqueue stored for a NewTask built with ` gb`: no worker could claim it.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(r#"UPDATE task_queue SET compatibility = '{"region":" gb"}' WHERE id = 1"#)
+        .unwrap();
+    let store = SqliteStore::open(SqliteOptions::new(&path), Arc::new(SystemClock)).unwrap();
+    assert_eq!(
+        rows(
+            &path,
+            "SELECT compatibility, region FROM task_queue WHERE id = 1"
+        ),
+        vec![vec![
+            rusqlite::types::Value::Text(r#"{"region":"GB"}"#.into()),
+            rusqlite::types::Value::Text("GB".into())
+        ]]
+    );
+    let request = ClaimRequest {
+        worker: WorkerId::new("w").unwrap(),
+        filter: ClaimFilter {
+            task_types: vec![prismq_domain::task::TaskType::new("a").unwrap()],
+            region: Some("GB".into()),
+            ..ClaimFilter::default()
+        },
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    };
+    let claimed = store.claim(&request).await.unwrap().unwrap();
+    assert_eq!(claimed.task.id.0, 1);
+    assert_eq!(check3(&path).0, Outcome::Pass);
+}
