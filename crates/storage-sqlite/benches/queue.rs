@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench -p prismq-storage-sqlite --bench queue`. `PRISMQ_BENCH_TASKS` sets the
 //! queue size for the latency, size and stats figures (default 1,000,000);
-//! `PRISMQ_BENCH_ONLY=drain|scale|upsert` runs one part. Throughput figures are the median of
+//! `PRISMQ_BENCH_ONLY=drain|scale|upsert` runs one part; `PRISMQ_BENCH_ONLY=size` runs only
+//! the fill, its size on disk and the floor table's (issue 20's target 6), without the latency
+//! rounds. Throughput figures are the median of
 //! three runs with the min–max spread, latency figures the median of three rounds, so the
 //! machine's noise is visible; the figures that carry over to other machines are the ratios
 //! to the bare loop measured in the same run.
@@ -376,6 +378,30 @@ fn scale_figures(n: usize) {
     );
 }
 
+/// Issue 20's target 6 alone: `n` tasks loaded in batches of 1,000, the file's size after a
+/// checkpoint, and the floor table's size for the same tasks, built right after it.
+fn size_figures(n: usize) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir.path().join("q.db"));
+    println!("\n## Size of a queue of {n} tasks (69-byte params)");
+    let took = fill(&store, n);
+    let bytes = store
+        .with_connection(|c| Ok(size_on_disk(c)))
+        .expect("size");
+    drop(store);
+    drop(dir);
+    let floor = minimal_queue_size(n, "?6");
+    let mb = |b: i64| b as f64 / 1e6;
+    println!(
+        "- enqueue in batches of 1,000: {:.0} tasks/s\n- size on disk, indexes included: {:.1} MB ({:.0} bytes/task)\n- the floor table (id, type, priority, status, run_after, params; one claim index): {:.1} MB; the store is {:.3}x the floor",
+        n as f64 / took.as_secs_f64(),
+        mb(bytes),
+        bytes as f64 / n as f64,
+        mb(floor),
+        bytes as f64 / floor as f64
+    );
+}
+
 fn upsert_figures() {
     let dir = tempfile::tempdir().expect("dir");
     let store = open(&dir.path().join("r.db"));
@@ -425,6 +451,9 @@ fn main() {
     }
     if only.is_empty() || only == "scale" {
         scale_figures(n);
+    }
+    if only == "size" {
+        size_figures(n);
     }
     if only.is_empty() || only == "upsert" {
         upsert_figures();

@@ -251,6 +251,27 @@ fn sql_value(v: &Value) -> SqlValue {
     }
 }
 
+/// For `task_queue` on a schema that stores `region` (v11 on), the parameter number of
+/// `compatibility`, which the region is written from; `None` for other tables, and where
+/// `region` is generated from `compatibility`.
+fn region_source(conn: &Connection, t: &DumpTable) -> Result<Option<usize>, PortError> {
+    if t.name != "task_queue" {
+        return Ok(None);
+    }
+    let stored: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM pragma_table_xinfo('task_queue') WHERE name = 'region' AND hidden = 0",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err)?;
+    Ok(t.columns
+        .iter()
+        .position(|(c, _)| *c == "compatibility")
+        .filter(|_| stored)
+        .map(|i| i + 1))
+}
+
 /// The load's transaction, held on a blocking thread until commit or until the session is
 /// dropped (the channel closes and the transaction rolls back).
 fn serve_load(
@@ -290,10 +311,16 @@ fn serve_load(
                         cols.push_str(", seq");
                         n += 1;
                     }
-                    let marks = (1..=n)
+                    let mut marks = (1..=n)
                         .map(|i| format!("?{i}"))
                         .collect::<Vec<_>>()
                         .join(", ");
+                    if let Some(compat) = region_source(&tx, t)? {
+                        // Schema v11 stores the region the claim indexes key on beside the
+                        // compatibility it comes from.
+                        cols.push_str(", region");
+                        marks.push_str(&format!(", json_extract(?{compat}, '$.region')"));
+                    }
                     let mut stmt = tx
                         .prepare_cached(&format!(
                             "INSERT INTO {} ({cols}) VALUES ({marks})",
@@ -326,6 +353,10 @@ fn serve_load(
             }
             Cmd::Commit(reply) => {
                 let r = (|| {
+                    // The rows went in by table, past the code that counts inserted tasks
+                    // (schema v11 has no insert trigger): count them once, from the rows.
+                    tx.execute_batch(crate::queue::RECOUNT)
+                        .map_err(sqlite_err)?;
                     if has_column(&tx, "task_queue", "log_seq")? {
                         // Schema v2 numbers a task's next log entry from the row's log_seq.
                         tx.execute(

@@ -72,7 +72,19 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0010_region_claim_indexes.up.sql"),
         down: include_str!("../migrations/0010_region_claim_indexes.down.sql"),
     },
+    Migration {
+        version: 11,
+        name: "lighter_writes",
+        up: include_str!("../migrations/0011_lighter_writes.up.sql"),
+        down: include_str!("../migrations/0011_lighter_writes.down.sql"),
+    },
 ];
+
+/// Migrations that rebuild a table other tables reference (SQLite's twelve-step procedure:
+/// copy aside, drop, create anew, copy back). They run with foreign keys off, or dropping the
+/// parent table would delete its children's rows through `ON DELETE CASCADE`; before each
+/// commits, `PRAGMA foreign_key_check` must find nothing, or the step rolls back.
+const REBUILDS_WITH_FOREIGN_KEYS_OFF: &[i64] = &[11];
 
 /// The version that adds `growth_pending`, which the store empties after migrating.
 pub const GROWTH_CATCH_UP_VERSION: i64 = 9;
@@ -153,23 +165,29 @@ pub fn up(conn: &mut Connection, target: Option<i64>, now_ms: i64) -> Result<Vec
     let current = check(conn)?;
     let mut done = Vec::new();
     for m in steps.into_iter().filter(|m| m.version > current) {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let applied = with_foreign_keys_for(conn, m.version, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let current = check(&tx)?;
+            if current >= m.version {
+                return Ok(false);
+            }
+            tx.execute_batch(CREATE_TABLE).map_err(map_err)?;
+            tx.execute_batch(m.up).map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![m.version, m.name, m.checksum(), now_ms],
+            )
             .map_err(map_err)?;
-        let current = check(&tx)?;
-        if current >= m.version {
-            continue;
+            check_foreign_keys(&tx, m.version)?;
+            tx.commit().map_err(map_err)?;
+            Ok(true)
+        })?;
+        if applied {
+            tracing::info!(version = m.version, name = m.name, "migration applied");
+            done.push(m.version);
         }
-        tx.execute_batch(CREATE_TABLE).map_err(map_err)?;
-        tx.execute_batch(m.up).map_err(map_err)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![m.version, m.name, m.checksum(), now_ms],
-        )
-        .map_err(map_err)?;
-        tx.commit().map_err(map_err)?;
-        tracing::info!(version = m.version, name = m.name, "migration applied");
-        done.push(m.version);
     }
     Ok(done)
 }
@@ -182,23 +200,74 @@ pub fn up(conn: &mut Connection, target: Option<i64>, now_ms: i64) -> Result<Vec
 pub fn down(conn: &mut Connection, target: i64) -> Result<Vec<i64>, StoreError> {
     let mut done = Vec::new();
     for m in SCHEMA.down_to(target)? {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let reverted = with_foreign_keys_for(conn, m.version, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            if check(&tx)? < m.version {
+                return Ok(false);
+            }
+            tx.execute_batch(m.down).map_err(map_err)?;
+            tx.execute(
+                "DELETE FROM schema_migrations WHERE version = ?1",
+                [m.version],
+            )
             .map_err(map_err)?;
-        if check(&tx)? < m.version {
-            continue;
+            check_foreign_keys(&tx, m.version)?;
+            tx.commit().map_err(map_err)?;
+            Ok(true)
+        })?;
+        if reverted {
+            tracing::info!(version = m.version, name = m.name, "migration reverted");
+            done.push(m.version);
         }
-        tx.execute_batch(m.down).map_err(map_err)?;
-        tx.execute(
-            "DELETE FROM schema_migrations WHERE version = ?1",
-            [m.version],
-        )
-        .map_err(map_err)?;
-        tx.commit().map_err(map_err)?;
-        tracing::info!(version = m.version, name = m.name, "migration reverted");
-        done.push(m.version);
     }
     Ok(done)
+}
+
+/// Runs one migration step: for a table rebuild ([`REBUILDS_WITH_FOREIGN_KEYS_OFF`]) with
+/// foreign keys off (the pragma is a no-op inside a transaction, so it is set around it), and
+/// put back as it was whatever the step's outcome.
+fn with_foreign_keys_for<T>(
+    conn: &mut Connection,
+    version: i64,
+    step: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if !REBUILDS_WITH_FOREIGN_KEYS_OFF.contains(&version) {
+        return step(conn);
+    }
+    let was_on: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(map_err)?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(map_err)?;
+    let out = step(conn);
+    if was_on {
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(map_err)?;
+    }
+    out
+}
+
+/// Refuses to commit a rebuild that left a row pointing at a missing parent.
+fn check_foreign_keys(conn: &Connection, version: i64) -> Result<(), StoreError> {
+    if !REBUILDS_WITH_FOREIGN_KEYS_OFF.contains(&version) {
+        return Ok(());
+    }
+    let broken: Option<(String, Option<i64>, String)> = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()
+        .map_err(map_err)?;
+    match broken {
+        None => Ok(()),
+        Some((table, row, parent)) => Err(prismq_domain::PortError::Unavailable(format!(
+            "migration {version} would leave {} pointing at a missing {parent} row (written with foreign keys off?; `prismq validate` lists them); nothing was changed: delete the orphans (PRAGMA foreign_key_check names them) or restore a backup, then migrate again",
+            row.map_or_else(|| format!("a {table} row"), |r| format!("{table} row {r}"))
+        ))
+        .into()),
+    }
 }
 
 /// The schema as text (every table, index, trigger and view, in a stable order), for

@@ -11,7 +11,7 @@ use prismq_domain::ports::{
     Failure, Handover, HandoverAnswer, LogLevel, QueueStats, RecentActivity, StatusCount,
     TaskEvent, TaskFilter, TaskQueue,
 };
-use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
+use prismq_domain::task::{Compatibility, Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
 
 use crate::codec::{task_from_row, TASK_COLUMNS};
@@ -20,11 +20,63 @@ use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
 const INSERT_TASK: &str = "INSERT INTO task_queue
-    (type, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, created_at, updated_at)
-    VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?6, ?7, ?8, ?8)
+    (type, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, region, created_at, updated_at)
+    VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?6, ?7, ?9, ?8, ?8)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 
-/// Counts per (type, status), from the trigger-kept table (a handful of rows).
+/// Adds to one (type, status) count. Since schema v11 the code that inserts tasks keeps their
+/// counts (one upsert per type and status per transaction, [`NewCounts`]); the triggers keep
+/// them on every status change and delete.
+const ADD_COUNT: &str = "INSERT INTO queue_counts (type, status, n) VALUES (?1, ?2, ?3)
+    ON CONFLICT (status, type) DO UPDATE SET n = n + excluded.n";
+
+/// The tasks one transaction inserted, per (type, status), to add to `queue_counts` before it
+/// commits: every path that inserts task rows tallies them here and calls [`NewCounts::write`]
+/// in the same transaction (schema v11 has no insert trigger).
+#[derive(Debug, Default)]
+pub(crate) struct NewCounts(Vec<(String, &'static str, i64)>);
+
+impl NewCounts {
+    /// One more task of `task_type` in `status`.
+    pub(crate) fn add(&mut self, task_type: &str, status: &'static str) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(t, s, _)| *s == status && t == task_type)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => self.0.push((task_type.to_owned(), status, 1)),
+        }
+    }
+
+    /// Adds the tally to `queue_counts` inside `tx`.
+    pub(crate) fn write(self, tx: &Transaction<'_>) -> Result<(), PortError> {
+        for (t, s, n) in &self.0 {
+            add_count(tx, t, s, *n).map_err(map_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds `n` tasks of `task_type` in `status` to `queue_counts`.
+pub(crate) fn add_count(
+    tx: &Transaction<'_>,
+    task_type: &str,
+    status: &str,
+    n: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(ADD_COUNT)?
+        .execute(params![task_type, status, n])
+        .map(|_| ())
+}
+
+/// Recounts `queue_counts` from the rows (one scan of the queue), for bulk paths that insert
+/// rows by table, such as a dump's load.
+pub(crate) const RECOUNT: &str = "DELETE FROM queue_counts;
+    INSERT INTO queue_counts (type, status, n)
+    SELECT type, status, count(*) FROM task_queue GROUP BY status, type;";
+
+/// Counts per (type, status), from `queue_counts` (a handful of rows).
 pub(crate) const STATS_COUNTS: &str = "SELECT type, status, n FROM queue_counts WHERE n > 0";
 /// The oldest eligible queued task of one type and one region (`?3`, NULL for none): one
 /// index probe.
@@ -50,11 +102,20 @@ pub(crate) struct Prepared {
     run_after: Option<i64>,
     key: Option<String>,
     compatibility: String,
+    /// `compatibility`'s region, for the `region` column the claim indexes key on.
+    region: Option<String>,
 }
 
 impl SqliteStore {
     pub(crate) fn prepare_new(&self, task: &NewTask) -> Result<Prepared, ValidationError> {
         task.validate(self.inner.options.max_params_bytes)?;
+        // `validate` accepts a region in any case and with spaces around it; what is stored
+        // is the normalised code (`Compatibility::with_region`), the one a claim compares
+        // with its worker's uppercased region and the column's CHECK accepts.
+        let compatibility = match &task.compatibility.region {
+            Some(r) => Compatibility::with_region(r)?,
+            None => task.compatibility.clone(),
+        };
         Ok(Prepared {
             task_type: task.task_type.as_str().to_owned(),
             params: task.params.to_string(),
@@ -64,23 +125,24 @@ impl SqliteStore {
                 .unwrap_or(self.retry_policy().max_attempts),
             run_after: task.run_after.map(|t| t.as_millisecond()),
             key: task.idempotency_key.clone(),
-            compatibility: serde_json::to_string(&task.compatibility)
-                .unwrap_or_else(|_| "{}".into()),
+            compatibility: serde_json::to_string(&compatibility).unwrap_or_else(|_| "{}".into()),
+            region: compatibility.region,
         })
     }
 
-    /// Inserts one prepared task, or resolves its idempotency key: the existing task when it
-    /// has the same type and params, `Invalid` (nothing written) when it has others.
+    /// Inserts one prepared task, tallied in `counts` (which the caller writes before its
+    /// transaction commits), or resolves its idempotency key: the existing task when it has
+    /// the same type and params, `Invalid` (nothing written) when it has others.
     pub(crate) fn insert_prepared(
         tx: &Transaction<'_>,
         p: &Prepared,
         task: &NewTask,
         now: i64,
+        counts: &mut NewCounts,
     ) -> Result<Enqueued, PortError> {
         // No `RETURNING`: SQLite builds a temporary table for each statement that returns
-        // rows; the new row's id is the connection's last insert rowid (the count trigger's
-        // insert does not change it once the trigger ends), and nothing inserted means the key
-        // was taken.
+        // rows; the new row's id is the connection's last insert rowid, and nothing inserted
+        // means the key was taken.
         let mut stmt = tx.prepare_cached(INSERT_TASK).map_err(map_err)?;
         let inserted = stmt
             .execute(params![
@@ -91,14 +153,18 @@ impl SqliteStore {
                 p.run_after.unwrap_or(now),
                 p.key,
                 p.compatibility,
-                now
+                now,
+                p.region
             ])
             .map_err(map_err)?;
         match inserted {
-            1 => Ok(Enqueued {
-                id: TaskId(tx.last_insert_rowid()),
-                duplicate: false,
-            }),
+            1 => {
+                counts.add(&p.task_type, "queued");
+                Ok(Enqueued {
+                    id: TaskId(tx.last_insert_rowid()),
+                    duplicate: false,
+                })
+            }
             _ => {
                 let (id, existing_type, existing_params): (i64, String, String) = tx
                     .prepare_cached(
@@ -130,7 +196,12 @@ impl SqliteStore {
     pub fn enqueue_blocking(&self, task: &NewTask) -> Result<Enqueued, PortError> {
         let p = self.prepare_new(task)?;
         let now = self.now_ms();
-        self.write(|tx| Self::insert_prepared(tx, &p, task, now))
+        self.write(|tx| {
+            let mut counts = NewCounts::default();
+            let e = Self::insert_prepared(tx, &p, task, now, &mut counts)?;
+            counts.write(tx)?;
+            Ok(e)
+        })
     }
 
     /// Blocking [`TaskQueue::enqueue_batch`].
@@ -149,19 +220,22 @@ impl SqliteStore {
         check_batch_keys(tasks)?;
         let now = self.now_ms();
         self.write(|tx| {
-            prepared
+            let mut counts = NewCounts::default();
+            let out = prepared
                 .iter()
                 .zip(tasks)
                 .enumerate()
                 .map(|(i, (p, t))| {
-                    Self::insert_prepared(tx, p, t, now).map_err(|e| match e {
+                    Self::insert_prepared(tx, p, t, now, &mut counts).map_err(|e| match e {
                         PortError::Invalid(v) => {
                             PortError::Invalid(v.within(&format!("tasks[{i}]")))
                         }
                         other => other,
                     })
                 })
-                .collect()
+                .collect::<Result<Vec<_>, _>>()?;
+            counts.write(tx)?;
+            Ok(out)
         })
     }
 
@@ -269,7 +343,8 @@ impl SqliteStore {
         })
     }
 
-    /// Blocking [`TaskQueue::stats`]: counts from the trigger-maintained `queue_counts`, the
+    /// Blocking [`TaskQueue::stats`]: counts from `queue_counts` (kept exact by the inserting
+    /// code and the status-change and delete triggers), the
     /// oldest eligible task by one index probe per queued type.
     ///
     /// # Errors

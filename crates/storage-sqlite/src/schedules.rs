@@ -19,6 +19,7 @@ use prismq_domain::{NewTask, PortError, Timestamp};
 use crate::codec::{json, ts, ts_opt};
 use crate::error::map_err;
 use crate::logs::insert_log;
+use crate::queue::NewCounts;
 use crate::SqliteStore;
 
 const COLUMNS: &str = "id, name, type, params, priority, every_secs, cron, time_zone, \
@@ -85,7 +86,9 @@ impl SqliteStore {
         now: i64,
     ) -> Result<Enqueued, PortError> {
         let p = self.prepare_new(task)?;
-        let e = Self::insert_prepared(tx, &p, task, now)?;
+        let mut counts = NewCounts::default();
+        let e = Self::insert_prepared(tx, &p, task, now, &mut counts)?;
+        counts.write(tx)?;
         if !e.duplicate {
             insert_log(
                 tx,

@@ -80,6 +80,7 @@ fn every_claim_query_uses_an_index_and_never_sorts() {
                 let text = plan.join(" | ");
                 assert!(
                     text.contains("USING INDEX")
+                        || text.contains("USING COVERING INDEX")
                         || text.contains("USING PRIMARY KEY")
                         || text.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
                     "{name}: {text}"

@@ -192,7 +192,11 @@ pub(crate) fn schema(conn: &Connection, quick: bool) -> CheckResult {
         compare_objects(conn, version, &mut f);
     }
     integrity(conn, quick, &mut f);
-    f.into_result(3, "every table, column, index, trigger and view is present; checksums match; integrity and foreign keys are clean")
+    if version > 0 && !quick {
+        counts(conn, &mut f);
+        task_rows(conn, &mut f);
+    }
+    f.into_result(3, "every table, column, index, trigger and view is present; checksums match; integrity and foreign keys are clean; queue_counts and the task rows are as PrismQ writes them")
 }
 
 fn compare_objects(conn: &Connection, version: i64, f: &mut Findings) {
@@ -306,6 +310,105 @@ fn integrity(conn: &Connection, quick: bool, f: &mut Findings) {
         Err(e) => f
             .fails
             .push(format!("foreign_key_check could not run: {e}")),
+    }
+}
+
+/// What the rows of `sql` (type, status, n) say, zero counts left out.
+fn count_map(conn: &Connection, sql: &str) -> rusqlite::Result<BTreeMap<(String, String), i64>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
+    rows.filter(|r| !matches!(r, Ok((_, 0)))).collect()
+}
+
+/// `queue_counts` against the rows (a scan of the queue): the claim's list of queued types
+/// and `stats` read it. Since schema v11 the code that inserts tasks counts them, so a row
+/// inserted behind PrismQ's back shows here.
+fn counts(conn: &Connection, f: &mut Findings) {
+    let kept = count_map(conn, "SELECT type, status, n FROM queue_counts");
+    let real = count_map(
+        conn,
+        "SELECT type, status, count(*) FROM task_queue GROUP BY type, status",
+    );
+    let (kept, real) = match (kept, real) {
+        (Ok(k), Ok(r)) => (k, r),
+        (Err(e), _) | (_, Err(e)) => {
+            f.fails
+                .push(format!("cannot compare queue_counts with the rows: {e}"));
+            return;
+        }
+    };
+    let mut wrong: Vec<String> = Vec::new();
+    for key in kept
+        .keys()
+        .chain(real.keys().filter(|k| !kept.contains_key(*k)))
+    {
+        let (k, r) = (
+            kept.get(key).copied().unwrap_or(0),
+            real.get(key).copied().unwrap_or(0),
+        );
+        if k != r {
+            wrong.push(format!("{} {}: kept {k}, rows {r}", key.0, key.1));
+        }
+    }
+    match wrong.first() {
+        None => f.facts.push(format!(
+            "queue_counts: {} (type, status) counts, each equal to the rows'",
+            kept.len()
+        )),
+        Some(first) => {
+            f.fails.push(format!(
+                "queue_counts disagrees with the rows for {} (type, status) pairs, first {first}: tasks were written or deleted behind PrismQ's back, and workers that take every type may not see the ones not counted. With the workers stopped, recount in sqlite3: DELETE FROM queue_counts; INSERT INTO queue_counts (type, status, n) SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2",
+                wrong.len()
+            ));
+            f.facts.extend(
+                wrong
+                    .iter()
+                    .skip(1)
+                    .take(MAX_LISTED)
+                    .map(|w| format!("queue_counts {w}")),
+            );
+        }
+    }
+}
+
+/// Task rows as the adapter writes them (a scan of the queue). Since schema v11 the table
+/// no longer parses JSON on insert: params must be a JSON object, compatibility and summary
+/// JSON, and the stored region the one compatibility names.
+const TASK_ROW_PROBLEMS: &str = "SELECT id, problem FROM (
+    SELECT id, CASE
+        WHEN NOT json_valid(params) THEN 'params is not JSON'
+        WHEN json_type(params) <> 'object' THEN 'params is not a JSON object'
+        WHEN NOT json_valid(compatibility) THEN 'compatibility is not JSON'
+        WHEN summary IS NOT NULL AND NOT json_valid(summary) THEN 'summary is not JSON'
+        WHEN region IS NOT json_extract(compatibility, '$.region')
+            THEN 'region ' || quote(region) || ' is not the one compatibility names, ' || quote(json_extract(compatibility, '$.region'))
+    END AS problem
+    FROM task_queue)
+WHERE problem IS NOT NULL";
+
+fn task_rows(conn: &Connection, f: &mut Findings) {
+    let found: rusqlite::Result<Vec<(i64, String)>> = conn
+        .prepare(TASK_ROW_PROBLEMS)
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+    match found {
+        Ok(rows) if rows.is_empty() => f.facts.push(
+            "task rows: params JSON objects, compatibility and summary JSON, region as compatibility names it".into(),
+        ),
+        Ok(rows) => {
+            f.fails.push(format!(
+                "{} task rows hold what PrismQ never writes, first task {}: {}; they were written behind PrismQ's back and may fail to read or be claimed by the wrong workers: correct them, or cancel and purge them",
+                rows.len(),
+                rows[0].0,
+                rows[0].1
+            ));
+            f.facts.extend(
+                rows.iter()
+                    .skip(1)
+                    .take(MAX_LISTED)
+                    .map(|(id, p)| format!("task {id}: {p}")),
+            );
+        }
+        Err(e) => f.fails.push(format!("cannot read the task rows: {e}")),
     }
 }
 

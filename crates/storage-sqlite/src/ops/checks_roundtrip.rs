@@ -139,7 +139,7 @@ fn round_trip_inner(conn: &mut Connection) -> Result<Vec<String>, String> {
         .map_err(|e| sql_err("reading the region column", e))?;
     if region.as_deref() != Some("DE") {
         return Err(format!(
-            "the generated region column reads {region:?}, expected \"DE\""
+            "the region column reads {region:?}, expected \"DE\" (the compatibility's)"
         ));
     }
     let details = json!({"note": "ünïcode ✓", "n": [1, 2]});

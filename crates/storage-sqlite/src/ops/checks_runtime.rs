@@ -234,21 +234,42 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
             "an unknown task id: expected NotFound, got {other:?}"
         )),
     }
-    let constraint = store.with_connection(|c| {
-        let tx = c.transaction().map_err(map_err)?;
-        let r = tx.execute(
-            "INSERT INTO task_queue (type, params, priority, run_after, created_at, updated_at) VALUES ('validate_probe', '{}', 11, 0, 0, 0)",
-            [],
-        );
-        drop(tx);
-        Ok(r.map_err(map_err))
-    });
-    match constraint {
-        Ok(Err(PortError::Unavailable(m))) if m.contains("constraint") => details
-            .push("priority 11 written directly: refused by the schema's CHECK constraint".into()),
-        other => problems.push(format!(
-            "priority 11 written directly: expected a CHECK constraint error, got {other:?}"
-        )),
+    // What the schema itself still refuses (v11: params and summary JSON are the adapter's,
+    // checked row by row in check 3), each written directly and rolled back.
+    let direct = [
+        ("priority 11", "'{}', 11, '{}', NULL"),
+        ("params that are not an object", "'[1]', 5, '{}', NULL"),
+        (
+            "compatibility that is not an object",
+            "'{}', 5, '\"GB\"', NULL",
+        ),
+        (
+            "a region that is not two capital letters",
+            "'{}', 5, '{\"region\":\"usa\"}', 'usa'",
+        ),
+        (
+            "a region other than the one compatibility names",
+            "'{}', 5, '{}', 'GB'",
+        ),
+    ];
+    for (what, values) in direct {
+        let constraint = store.with_connection(|c| {
+            let tx = c.transaction().map_err(map_err)?;
+            let r = tx.execute(
+                &format!("INSERT INTO task_queue (type, params, priority, compatibility, region, run_after, created_at, updated_at) VALUES ('validate_probe', {values}, 0, 0, 0)"),
+                [],
+            );
+            drop(tx);
+            Ok(r.map_err(map_err))
+        });
+        match constraint {
+            Ok(Err(PortError::Unavailable(m))) if m.contains("constraint") => details.push(
+                format!("{what} written directly: refused by the schema's CHECK constraint"),
+            ),
+            other => problems.push(format!(
+                "{what} written directly: expected a CHECK constraint error, got {other:?}"
+            )),
+        }
     }
     match problems.first() {
         None => CheckResult::new(

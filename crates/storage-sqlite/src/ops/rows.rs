@@ -35,14 +35,16 @@ pub(crate) struct TaskRow {
 
 const INSERT_TASK_ROW: &str = "INSERT INTO task_queue
     (type, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token,
-     idempotency_key, compatibility, last_error, summary, created_at, updated_at, started_at, finished_at, lapses)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+     idempotency_key, compatibility, region, last_error, summary, created_at, updated_at, started_at, finished_at, lapses)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, json_extract(?12, '$.region'), ?13, ?14, ?15, ?16, ?17, ?18, ?19)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
-/// Inserts a task row; `None` when its idempotency key already exists.
+/// Inserts a task row and counts it in `queue_counts` (schema v11 has no insert trigger);
+/// `None`, and nothing written, when its idempotency key already exists.
 pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result<Option<i64>> {
-    tx.prepare_cached(INSERT_TASK_ROW)?
+    let id: Option<i64> = tx
+        .prepare_cached(INSERT_TASK_ROW)?
         .query_row(
             params![
                 t.task_type,
@@ -67,7 +69,11 @@ pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result
             ],
             |r| r.get(0),
         )
-        .optional()
+        .optional()?;
+    if id.is_some() {
+        crate::queue::add_count(tx, &t.task_type, t.status, 1)?;
+    }
+    Ok(id)
 }
 
 const INSERT_RESULT_ROW: &str = "INSERT INTO results
