@@ -7,6 +7,7 @@ use prismq_domain::ports::{ClaimedTask, Handover, HandoverAnswer};
 use prismq_domain::PortError;
 
 use crate::combine::{ends_the_batch, exec};
+use crate::moves::Moves;
 use crate::SqliteStore;
 
 impl SqliteStore {
@@ -42,15 +43,16 @@ impl SqliteStore {
             .iter()
             .map(|item| {
                 (
-                    self.complete_write(&item.lease, item.summary.as_ref()),
-                    item.next.as_ref().map(|next| self.claim_write(next, true)),
+                    self.complete_step(&item.lease, item.summary.as_ref()),
+                    item.next.as_ref().map(|next| self.claim_step(next, true)),
                 )
             })
             .collect();
         move |tx| {
             let mut answers = Vec::with_capacity(steps.len());
+            let mut moves = Moves::default();
             for (complete, claim) in &mut steps {
-                match complete(tx) {
+                match complete(tx, &mut moves) {
                     Ok(()) => {}
                     Err(e @ PortError::LeaseLost { .. }) => {
                         answers.push(Err(e));
@@ -62,23 +64,28 @@ impl SqliteStore {
                     answers.push(Ok(Ok(None)));
                     continue;
                 };
-                answers.push(Ok(claim_undone_on_failure(tx, claim)?));
+                answers.push(Ok(claim_undone_on_failure(tx, claim, &mut moves)?));
             }
+            moves.apply(tx)?;
             Ok(answers)
         }
     }
 }
 
 /// Runs `claim` in a savepoint: a claim that fails is undone alone (its error is the
-/// answer) and what came before it stays; an error that ends the transaction is returned.
+/// answer, and its moves are dropped) and what came before it stays; an error that ends the
+/// transaction is returned.
 pub(crate) fn claim_undone_on_failure(
     tx: &Transaction<'_>,
-    claim: &mut impl FnMut(&Transaction<'_>) -> Result<Option<ClaimedTask>, PortError>,
+    claim: &mut impl FnMut(&Transaction<'_>, &mut Moves) -> Result<Option<ClaimedTask>, PortError>,
+    moves: &mut Moves,
 ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
     exec(tx, "SAVEPOINT prismq_next_claim")?;
-    match claim(tx) {
+    let mut its_moves = Moves::default();
+    match claim(tx, &mut its_moves) {
         Ok(next) => {
             exec(tx, "RELEASE prismq_next_claim")?;
+            moves.merge(its_moves);
             Ok(Ok(next))
         }
         Err(e) if ends_the_batch(&e) => Err(e),
