@@ -7,7 +7,6 @@ use prismq_domain::ports::{ClaimedTask, Handover, HandoverAnswer};
 use prismq_domain::PortError;
 
 use crate::combine::{ends_the_batch, exec};
-use crate::moves::Moves;
 use crate::SqliteStore;
 
 impl SqliteStore {
@@ -43,16 +42,15 @@ impl SqliteStore {
             .iter()
             .map(|item| {
                 (
-                    self.complete_step(&item.lease, item.summary.as_ref()),
-                    item.next.as_ref().map(|next| self.claim_step(next, true)),
+                    self.complete_write(&item.lease, item.summary.as_ref()),
+                    item.next.as_ref().map(|next| self.claim_write(next, true)),
                 )
             })
             .collect();
         move |tx| {
             let mut answers = Vec::with_capacity(steps.len());
-            let mut moves = Moves::default();
             for (complete, claim) in &mut steps {
-                match complete(tx, &mut moves) {
+                match complete(tx) {
                     Ok(()) => {}
                     Err(e @ PortError::LeaseLost { .. }) => {
                         answers.push(Err(e));
@@ -64,28 +62,23 @@ impl SqliteStore {
                     answers.push(Ok(Ok(None)));
                     continue;
                 };
-                answers.push(Ok(claim_undone_on_failure(tx, claim, &mut moves)?));
+                answers.push(Ok(claim_undone_on_failure(tx, claim)?));
             }
-            moves.apply(tx)?;
             Ok(answers)
         }
     }
 }
 
 /// Runs `claim` in a savepoint: a claim that fails is undone alone (its error is the
-/// answer, and its moves are dropped) and what came before it stays; an error that ends the
-/// transaction is returned.
+/// answer) and what came before it stays; an error that ends the transaction is returned.
 pub(crate) fn claim_undone_on_failure(
     tx: &Transaction<'_>,
-    claim: &mut impl FnMut(&Transaction<'_>, &mut Moves) -> Result<Option<ClaimedTask>, PortError>,
-    moves: &mut Moves,
+    claim: &mut impl FnMut(&Transaction<'_>) -> Result<Option<ClaimedTask>, PortError>,
 ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
     exec(tx, "SAVEPOINT prismq_next_claim")?;
-    let mut its_moves = Moves::default();
-    match claim(tx, &mut its_moves) {
+    match claim(tx) {
         Ok(next) => {
             exec(tx, "RELEASE prismq_next_claim")?;
-            moves.merge(its_moves);
             Ok(Ok(next))
         }
         Err(e) if ends_the_batch(&e) => Err(e),

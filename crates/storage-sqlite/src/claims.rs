@@ -14,7 +14,6 @@ use prismq_domain::{ClaimingStrategy, PortError};
 use crate::codec::{new_token, task_columns, task_from_row, ts};
 use crate::error::{map_err, CORRUPT_ADVICE};
 use crate::logs::{insert_log, write_pending};
-use crate::moves::{in_flight, Moves};
 use crate::SqliteStore;
 
 /// Oldest eligible queued task of one type and one region (FIFO order). `?3` is the region,
@@ -35,14 +34,14 @@ pub(crate) const PROBE_LEVEL: &str =
     WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after, id LIMIT 1";
 /// In-flight tasks whose lease lapsed, oldest lapse first; only task ?2 when it is not NULL.
-pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, claimed_by, started_at IS NOT NULL
+pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, claimed_by
     FROM task_queue INDEXED BY ix_queue_lease
     WHERE status IN ('claimed', 'running') AND lease_expires_at <= ?1 AND (?2 IS NULL OR id = ?2)
     ORDER BY lease_expires_at LIMIT 64";
 /// One task by id, if it is queued and eligible now (`ClaimFilter::only`).
 pub(crate) const PROBE_ONE: &str = "SELECT id, run_after, type FROM task_queue
     WHERE id = ?1 AND status = 'queued' AND run_after <= ?2 AND (region IS NULL OR region = ?3)";
-/// Task types with queued tasks (from `queue_counts`).
+/// Task types with queued tasks (from the trigger-kept counts).
 pub(crate) const QUEUED_TYPES: &str =
     "SELECT type FROM queue_counts WHERE status = 'queued' AND n > 0 ORDER BY type";
 
@@ -171,23 +170,6 @@ impl SqliteStore {
         start: bool,
     ) -> impl FnMut(&Transaction<'_>) -> Result<Option<ClaimedTask>, PortError> + Send + 'static
     {
-        let mut step = self.claim_step(req, start);
-        move |tx| {
-            let mut moves = Moves::default();
-            let claimed = step(tx, &mut moves)?;
-            moves.apply(tx)?;
-            Ok(claimed)
-        }
-    }
-
-    /// The claim as one step of a write: its status moves go to the write's [`Moves`].
-    pub(crate) fn claim_step(
-        &self,
-        req: &ClaimRequest,
-        start: bool,
-    ) -> impl FnMut(&Transaction<'_>, &mut Moves) -> Result<Option<ClaimedTask>, PortError>
-           + Send
-           + 'static {
         let now = self.now_ms();
         let lease_ms = i64::try_from(req.lease_for.as_millis()).unwrap_or(i64::MAX);
         let expires = now.saturating_add(lease_ms);
@@ -198,11 +180,6 @@ impl SqliteStore {
             .iter()
             .map(|t| t.as_str().to_owned())
             .collect();
-        let terms = Terms {
-            now,
-            expires,
-            start,
-        };
         let region_upper = req
             .filter
             .region
@@ -210,10 +187,10 @@ impl SqliteStore {
             .map(|r| r.trim().to_ascii_uppercase());
         let only = req.filter.only.map(|id| id.0);
         let req = req.clone();
-        move |tx, moves| {
+        move |tx| {
             let region = region_upper.as_deref();
-            if let Some((id, from)) = rescue_lapsed(tx, &wanted, region, now, only, moves)? {
-                return take(tx, (id, from), &req, terms, moves).map(Some);
+            if let Some(id) = rescue_lapsed(tx, &wanted, region, now, only)? {
+                return take(tx, id, &req, now, expires, start).map(Some);
             }
             let picked = match only {
                 Some(id) => probe_one(tx, id, &wanted, now, region)?,
@@ -227,7 +204,7 @@ impl SqliteStore {
                 }
             };
             match picked {
-                Some((_, id)) => take(tx, (TaskId(id), "queued"), &req, terms, moves).map(Some),
+                Some((_, id)) => take(tx, TaskId(id), &req, now, expires, start).map(Some),
                 None => Ok(None),
             }
         }
@@ -243,8 +220,7 @@ fn rescue_lapsed(
     region: Option<&str>,
     now: i64,
     only: Option<i64>,
-    moves: &mut Moves,
-) -> Result<Option<(TaskId, &'static str)>, PortError> {
+) -> Result<Option<TaskId>, PortError> {
     let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
     let lapsed = stmt
         .query_map(params![now, only], |r| {
@@ -253,13 +229,12 @@ fn rescue_lapsed(
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
-                in_flight(r.get(4)?),
             ))
         })
         .map_err(map_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
-    for (id, task_type, task_region, worker, status) in lapsed {
+    for (id, task_type, task_region, worker) in lapsed {
         let type_ok = wanted.is_empty() || wanted.contains(&task_type);
         let region_ok = task_region.is_none() || task_region.as_deref() == region;
         if !(type_ok && region_ok) {
@@ -287,7 +262,7 @@ fn rescue_lapsed(
             &details,
         )?;
         if !dead {
-            return Ok(Some((TaskId(id), status)));
+            return Ok(Some(TaskId(id)));
         }
         let message = lapsed_dead_letter_message(lapses, worker.as_deref());
         tx.prepare_cached(
@@ -296,7 +271,6 @@ fn rescue_lapsed(
         )
         .and_then(|mut s| s.execute(params![id, now, message]))
         .map_err(map_err)?;
-        moves.moved(&task_type, status, "failed");
         insert_log(
             tx,
             TaskId(id),
@@ -312,25 +286,13 @@ fn rescue_lapsed(
 
 /// Marks task `id` claimed by `req.worker` under a fresh lease token (and running when
 /// `start`), and returns it with its lease.
-/// When a claim is made and what it takes: its instant, its lease's expiry, and whether the
-/// task is started with it.
-#[derive(Debug, Clone, Copy)]
-struct Terms {
+fn take(
+    tx: &Transaction<'_>,
+    id: TaskId,
+    req: &ClaimRequest,
     now: i64,
     expires: i64,
     start: bool,
-}
-
-fn take(
-    tx: &Transaction<'_>,
-    (id, from): (TaskId, &'static str),
-    req: &ClaimRequest,
-    Terms {
-        now,
-        expires,
-        start,
-    }: Terms,
-    moves: &mut Moves,
 ) -> Result<ClaimedTask, PortError> {
     let token = new_token();
     let sql = if start { TAKE_AND_START } else { TAKE };
@@ -358,7 +320,6 @@ fn take(
             )),
             other => map_err(other),
         })?;
-    moves.moved(task.task_type.as_str(), from, task.status.as_str());
     let expires_at = ts(0, expires).map_err(map_err)?;
     let lease = Lease {
         task_id: id,

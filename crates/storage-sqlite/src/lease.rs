@@ -12,7 +12,6 @@ use prismq_domain::{PortError, RetryDecision, TaskStatus};
 use crate::codec::ts;
 use crate::error::map_err;
 use crate::logs::{insert_log, write_pending};
-use crate::moves::{in_flight, Moves};
 use crate::queue::failure_details;
 use crate::SqliteStore;
 
@@ -67,17 +66,14 @@ impl SqliteStore {
         move |tx| {
             // `Some(stored)`: started now; `stored` when the claim's entries are already rows
             // (a task claimed before schema v2), so this one must be a row too.
-            let started: Option<(bool, String)> = tx
+            let started: Option<bool> = tx
                 .prepare_cached(
                     "UPDATE task_queue SET status = 'running', started_at = ?3, updated_at = ?3
-                     WHERE id = ?1 AND lease_token = ?2 AND status = 'claimed' RETURNING claim_seq IS NULL, type",
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 'claimed' RETURNING claim_seq IS NULL",
                 )
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now], |r| Ok((r.get(0)?, r.get::<_, String>(1)?))).optional())
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now], |r| r.get(0)).optional())
                 .map_err(map_err)?;
-            if let Some((stored, task_type)) = started {
-                let mut moves = Moves::default();
-                moves.moved(&task_type, "claimed", "running");
-                moves.apply(tx)?;
+            if let Some(stored) = started {
                 if !stored {
                     return Ok(());
                 }
@@ -127,41 +123,19 @@ impl SqliteStore {
         lease: &Lease,
         summary: Option<&Value>,
     ) -> impl FnMut(&Transaction<'_>) -> Result<(), PortError> + Send + 'static {
-        let mut step = self.complete_step(lease, summary);
-        move |tx| {
-            let mut moves = Moves::default();
-            step(tx, &mut moves)?;
-            moves.apply(tx)
-        }
-    }
-
-    /// The completion as one step of a write: its status move goes to the write's [`Moves`].
-    pub(crate) fn complete_step(
-        &self,
-        lease: &Lease,
-        summary: Option<&Value>,
-    ) -> impl FnMut(&Transaction<'_>, &mut Moves) -> Result<(), PortError> + Send + 'static {
         let now = self.now_ms();
         let summary_text = summary.map(Value::to_string);
         let lease = lease.clone();
-        move |tx, moves| {
+        move |tx| {
             // The `completed` entry is read from the row (status and finished_at) unless the
             // claim's entries are already rows (a task claimed before schema v2).
-            let stored: Option<(bool, String, bool)> = tx
+            let stored: Option<bool> = tx
                 .prepare_cached(&format!(
                     "UPDATE task_queue SET status = 'completed', finished_at = ?3, updated_at = ?3, summary = ?4,
-                     lease_expires_at = NULL, lease_token = NULL WHERE {FENCE}
-                     RETURNING claim_seq IS NULL, type, started_at IS NOT NULL"
+                     lease_expires_at = NULL, lease_token = NULL WHERE {FENCE} RETURNING claim_seq IS NULL"
                 ))
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now, summary_text], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now, summary_text], |r| r.get(0)).optional())
                 .map_err(map_err)?;
-            let stored = match stored {
-                None => None,
-                Some((stored, task_type, started)) => {
-                    moves.moved(&task_type, in_flight(started), "completed");
-                    Some(stored)
-                }
-            };
             match stored {
                 None => Err(PortError::LeaseLost {
                     task_id: lease.task_id.0,
@@ -194,25 +168,22 @@ impl SqliteStore {
         let now_ms = now.as_millisecond();
         let sample: u64 = rand::random();
         self.write(|tx| {
-            let row: Option<(u32, u32, String, bool)> = tx
-                .prepare_cached(&format!("SELECT attempts, max_attempts, type, started_at IS NOT NULL FROM task_queue WHERE {FENCE}"))
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
+            let row: Option<(u32, u32)> = tx
+                .prepare_cached(&format!("SELECT attempts, max_attempts FROM task_queue WHERE {FENCE}"))
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(map_err)?;
-            let (attempts, max_attempts, task_type, started) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
-            let mut moves = Moves::default();
+            let (attempts, max_attempts) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
             write_pending(tx, lease.task_id)?;
             let decision = self.retry_policy().decide(attempts, max_attempts, failure.class, now, sample);
             let details = failure_details(failure, attempts);
             let (attempts_after, event, level) = match decision {
                 RetryDecision::RetryAt(at) => {
                     requeue(tx, lease, at.as_millisecond(), attempts, &failure.message, now_ms)?;
-                    moves.moved(&task_type, in_flight(started), "queued");
                     (attempts, TaskEvent::Retried, LogLevel::Warn)
                 }
                 RetryDecision::Defer(until) => {
                     let back = attempts.saturating_sub(1);
                     requeue(tx, lease, until.as_millisecond(), back, &failure.message, now_ms)?;
-                    moves.moved(&task_type, in_flight(started), "queued");
                     (back, TaskEvent::Deferred, LogLevel::Info)
                 }
                 RetryDecision::DeadLetter => {
@@ -222,11 +193,9 @@ impl SqliteStore {
                     ))
                     .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, failure.message, now_ms]))
                     .map_err(map_err)?;
-                    moves.moved(&task_type, in_flight(started), "failed");
                     (attempts, TaskEvent::Failed, LogLevel::Error)
                 }
             };
-            moves.apply(tx)?;
             insert_log(tx, lease.task_id, now_ms, level, event, &failure.message, &details)?;
             Ok(FailOutcome { decision, attempts: attempts_after })
         })
@@ -242,20 +211,16 @@ impl SqliteStore {
             // Before the update clears started_at. On a lost lease the transaction rolls
             // back, this included.
             write_pending(tx, lease.task_id)?;
-            let row: Option<(String, bool)> = tx
-                .prepare_cached(&format!("SELECT type, started_at IS NOT NULL FROM task_queue WHERE {FENCE}"))
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            let n = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_queue SET status = 'queued', run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
+                     lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
+                ))
+                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
                 .map_err(map_err)?;
-            let (task_type, started) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
-            tx.prepare_cached(&format!(
-                "UPDATE task_queue SET status = 'queued', run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
-                 lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
-            ))
-            .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
-            .map_err(map_err)?;
-            let mut moves = Moves::default();
-            moves.moved(&task_type, in_flight(started), "queued");
-            moves.apply(tx)?;
+            if n == 0 {
+                return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
+            }
             insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Released, "handed back without using an attempt", &Value::Null)
         })
     }

@@ -23,7 +23,6 @@ mod keys;
 mod lease;
 mod logs;
 pub mod migrations;
-mod moves;
 mod next;
 pub mod ops;
 mod pragmas;

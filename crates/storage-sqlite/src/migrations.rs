@@ -78,12 +78,6 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0011_lighter_writes.up.sql"),
         down: include_str!("../migrations/0011_lighter_writes.down.sql"),
     },
-    Migration {
-        version: 12,
-        name: "worker_moves_counted_in_code",
-        up: include_str!("../migrations/0012_worker_moves_counted_in_code.up.sql"),
-        down: include_str!("../migrations/0012_worker_moves_counted_in_code.down.sql"),
-    },
 ];
 
 /// Migrations that rebuild a table other tables reference (SQLite's twelve-step procedure:

@@ -9,7 +9,6 @@ use prismq_domain::task::Lease;
 use prismq_domain::PortError;
 
 use crate::batch::claim_undone_on_failure;
-use crate::moves::Moves;
 use crate::SqliteStore;
 
 /// The completion's outcome (`Err`: nothing written) and, after a completion, the next
@@ -50,14 +49,11 @@ impl SqliteStore {
         summary: Option<&Value>,
         next: &ClaimRequest,
     ) -> impl FnMut(&Transaction<'_>) -> Result<NextClaim, PortError> + Send + 'static {
-        let mut complete = self.complete_step(lease, summary);
-        let mut claim = self.claim_step(next, true);
+        let mut complete = self.complete_write(lease, summary);
+        let mut claim = self.claim_write(next, true);
         move |tx| {
-            let mut moves = Moves::default();
-            complete(tx, &mut moves)?;
-            let next = claim_undone_on_failure(tx, &mut claim, &mut moves)?;
-            moves.apply(tx)?;
-            Ok(next)
+            complete(tx)?;
+            claim_undone_on_failure(tx, &mut claim)
         }
     }
 }

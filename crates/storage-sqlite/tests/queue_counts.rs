@@ -1,8 +1,7 @@
 //! `queue_counts` stays exact on every path that writes task rows. Since schema v11 no
 //! trigger counts inserted tasks: enqueue, enqueue_batch, schedules (fired and run now), the
-//! legacy import and a dump's load each count their own rows; since v12 a worker's
-//! transitions are counted by the writes that make them (`tests/worker_moves.rs` goes
-//! through each), and the operator's status-change and the delete triggers do the rest. After each path the kept counts are compared with
+//! legacy import and a dump's load each count their own rows, and the status-change and
+//! delete triggers do the rest. After each path the kept counts are compared with
 //! `SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2`; `validate` finds counts
 //! that disagree, and rows the adapter would never write.
 
