@@ -41,7 +41,7 @@ pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, claimed_by
 /// One task by id, if it is queued and eligible now (`ClaimFilter::only`).
 pub(crate) const PROBE_ONE: &str = "SELECT id, run_after, type FROM task_queue
     WHERE id = ?1 AND status = 'queued' AND run_after <= ?2 AND (region IS NULL OR region = ?3)";
-/// Task types with queued tasks (from the trigger-kept counts).
+/// Task types with queued tasks (from `queue_counts`).
 pub(crate) const QUEUED_TYPES: &str =
     "SELECT type FROM queue_counts WHERE status = 'queued' AND n > 0 ORDER BY type";
 

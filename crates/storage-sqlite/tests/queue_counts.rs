@@ -1,7 +1,8 @@
 //! `queue_counts` stays exact on every path that writes task rows. Since schema v11 no
 //! trigger counts inserted tasks: enqueue, enqueue_batch, schedules (fired and run now), the
 //! legacy import and a dump's load each count their own rows, and the status-change and
-//! delete triggers do the rest. After each path the kept counts are compared with
+//! delete triggers do the rest (`tests/worker_moves.rs` goes through every worker
+//! transition). After each path the kept counts are compared with
 //! `SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2`; `validate` finds counts
 //! that disagree, and rows the adapter would never write.
 
