@@ -1,8 +1,8 @@
 //! `queue_counts` stays exact on every path that writes task rows. Since schema v11 no
 //! trigger counts inserted tasks: enqueue, enqueue_batch, schedules (fired and run now), the
 //! legacy import and a dump's load each count their own rows, and the status-change and
-//! delete triggers do the rest (`tests/worker_moves.rs` goes through every worker
-//! transition). After each path the kept counts are compared with
+//! delete triggers do the rest (the last test goes through every transition a worker
+//! makes). After each path the kept counts are compared with
 //! `SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2`; `validate` finds counts
 //! that disagree, and rows the adapter would never write.
 
@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use prismq_domain::lease::MAX_LAPSES;
 use prismq_domain::ports::dump::Row;
 use prismq_domain::ports::{
-    ClaimFilter, ClaimRequest, Dump, DumpSink, Failure, Load, ScheduleStore, StorageError,
-    TaskQueue,
+    ClaimFilter, ClaimRequest, Dump, DumpSink, Failure, Handover, Load, ScheduleStore,
+    StorageError, TaskQueue,
 };
 use prismq_domain::schedule::{Cadence, NewSchedule};
 use prismq_domain::task::{Compatibility, NewTask, TaskType, WorkerId};
@@ -430,4 +431,169 @@ async fn a_region_given_in_lower_case_is_stored_normalised_and_claimed_by_its_wo
     let claimed = store.claim(&request(&["a"])).await.unwrap().unwrap();
     assert_eq!(claimed.task.id, id, "a GB worker takes it");
     assert_exact(&store, "a normalised region");
+}
+
+/// Worker `worker`'s claim of any type, FIFO, a 60 s lease.
+fn worker_request(worker: &str) -> ClaimRequest {
+    ClaimRequest {
+        worker: WorkerId::new(worker).unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    }
+}
+
+/// A failure of `class`.
+fn failure(class: ErrorClass) -> Failure {
+    Failure {
+        class,
+        message: "no".into(),
+    }
+}
+
+/// Every transition a worker makes keeps the counts exact: claims with and without a start,
+/// a start, completions of started and unstarted attempts, a completion with the next claim
+/// and a batch of them, a retry, a deferral, a dead letter, a release, a stale lease
+/// (nothing counted), lapsed leases taken back from `claimed` and from `running`, and one
+/// dead-lettered for its lapses.
+#[tokio::test]
+async fn every_worker_transition_keeps_the_counts_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::default());
+    let store =
+        SqliteStore::open(SqliteOptions::new(dir.path().join("q.db")), clock.clone()).unwrap();
+    for i in 0..30 {
+        let t = if i % 3 == 0 { "b" } else { "a" };
+        store
+            .enqueue(NewTask::new(TaskType::new(t).unwrap(), json!({ "i": i })))
+            .await
+            .unwrap();
+    }
+    assert_exact(&store, "enqueue");
+    let w = worker_request("w");
+
+    let claimed = store.claim(&w).await.unwrap().unwrap();
+    assert_exact(&store, "a claim without a start");
+    store.start(&claimed.lease).await.unwrap();
+    assert_exact(&store, "a start");
+    store.complete(&claimed.lease, None).await.unwrap();
+    assert_exact(&store, "a completion");
+
+    let unstarted = store.claim(&w).await.unwrap().unwrap();
+    store.complete(&unstarted.lease, None).await.unwrap();
+    assert_exact(&store, "the completion of an attempt never started");
+    assert!(store.complete(&unstarted.lease, None).await.is_err());
+    assert_exact(&store, "a completion with a stale lease");
+
+    let running = store.claim_and_start(&w).await.unwrap().unwrap();
+    assert_exact(&store, "claim_and_start");
+    let next = store
+        .complete_and_claim(&running.lease, None, &w)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_exact(&store, "complete_and_claim");
+
+    let others: Vec<_> = [
+        store.claim_and_start(&worker_request("x")).await,
+        store.claim(&worker_request("y")).await,
+    ]
+    .into_iter()
+    .map(|c| c.unwrap().unwrap())
+    .collect();
+    let items: Vec<Handover> = [&next, &others[0], &others[1]]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Handover {
+            lease: c.lease.clone(),
+            summary: None,
+            next: (i != 1).then(|| worker_request(c.lease.worker.as_str())),
+        })
+        .collect();
+    let answers = store.complete_and_claim_many(&items).await.unwrap();
+    assert_exact(&store, "a batch of completions, two with their next claim");
+    let held: Vec<_> = answers
+        .into_iter()
+        .filter_map(|a| a.unwrap().unwrap())
+        .collect();
+    assert_eq!(held.len(), 2);
+
+    store
+        .fail(&held[0].lease, &failure(ErrorClass::Retryable))
+        .await
+        .unwrap();
+    assert_exact(&store, "a failure retried");
+    store
+        .fail(&held[1].lease, &failure(ErrorClass::Permanent))
+        .await
+        .unwrap();
+    assert_exact(&store, "a dead letter");
+    let deferred = store.claim(&w).await.unwrap().unwrap();
+    let later = clock
+        .now()
+        .checked_add(jiff::SignedDuration::from_secs(600))
+        .unwrap();
+    store
+        .fail(&deferred.lease, &failure(ErrorClass::RetryableAfter(later)))
+        .await
+        .unwrap();
+    assert_exact(&store, "a deferral");
+    let released = store.claim_and_start(&w).await.unwrap().unwrap();
+    store.release(&released.lease).await.unwrap();
+    assert_exact(&store, "a release");
+
+    // Lapsed leases, one claimed and one running, taken back by the next claims.
+    let lapsing_claimed = store.claim(&worker_request("l1")).await.unwrap().unwrap();
+    let lapsing_running = store
+        .claim_and_start(&worker_request("l2"))
+        .await
+        .unwrap()
+        .unwrap();
+    clock.advance(Duration::from_secs(61));
+    let rescued: Vec<_> = [store.claim_and_start(&w).await, store.claim(&w).await]
+        .into_iter()
+        .map(|c| c.unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        rescued
+            .iter()
+            .map(|c| c.task.id)
+            .collect::<std::collections::BTreeSet<_>>(),
+        [lapsing_claimed.task.id, lapsing_running.task.id].into(),
+        "both lapsed tasks taken back first"
+    );
+    assert_exact(&store, "lapsed leases taken back");
+    for c in &rescued {
+        store.complete(&c.lease, None).await.unwrap();
+    }
+    assert_exact(&store, "the lapsed tasks completed");
+
+    // One that lapses until it is dead-lettered on the way to a claim.
+    let mut lease = store
+        .claim_and_start(&worker_request("z"))
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 1..MAX_LAPSES {
+        clock.advance(Duration::from_secs(3_600));
+        lease = store
+            .claim_and_start(&ClaimRequest {
+                filter: ClaimFilter {
+                    only: Some(lease.task.id),
+                    ..ClaimFilter::default()
+                },
+                ..worker_request("z")
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    clock.advance(Duration::from_secs(3_600));
+    store.claim(&w).await.unwrap();
+    assert_eq!(
+        store.get(lease.task.id).await.unwrap().status,
+        TaskStatus::Failed
+    );
+    assert_exact(&store, "a lease dead-lettered for its lapses");
 }
