@@ -6,7 +6,9 @@
 //!
 //! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
-//! (default 1,2,4), `PRISMQ_BENCH_RUNS` the runs per figure (default 3). Each figure is the
+//! (default 1,2,4), `PRISMQ_BENCH_RUNS` the runs per figure (default 3);
+//! `PRISMQ_BENCH_ONLY=runtime` runs only the runtime's drains and prints no figures (to
+//! profile with `perf record`). Each figure is the
 //! median of the runs with the min–max spread; the ratios are the figures that matter on a noisy machine, and the
 //! process's CPU time per task moves least with other work on the machine.
 
@@ -178,6 +180,8 @@ fn main() {
         .unwrap_or(RUNS);
     println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {runs} runs, min–max");
     println!("| concurrency | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|");
+    // Only the runtime's drains, printing nothing: what to run under `perf record`.
+    let runtime_only = std::env::var("PRISMQ_BENCH_ONLY").as_deref() == Ok("runtime");
     for concurrency in levels {
         let (mut bare, mut storage, mut runtime) = (Vec::new(), Vec::new(), Vec::new());
         let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
@@ -189,6 +193,10 @@ fn main() {
             fill(&open(&s), n);
             let r = dir.path().join("r.db");
             fill(&open(&r), n);
+            if runtime_only {
+                measured(n, || runtime_drain(&rt, &r, concurrency, n));
+                continue;
+            }
             for (k, (rate, per)) in [
                 measured(n, || minimal::drain(&floor, concurrency, "noop", n)),
                 measured(n, || storage_drain(&s, concurrency, n)),
@@ -200,6 +208,9 @@ fn main() {
                 [&mut bare, &mut storage, &mut runtime][k].push(rate);
                 cpus[k].push(per);
             }
+        }
+        if runtime_only {
+            continue;
         }
         let ratio =
             |a: &[f64], b: &[f64]| median_spread(a.iter().zip(b).map(|(a, b)| a / b).collect());
