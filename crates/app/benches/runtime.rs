@@ -166,10 +166,6 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
     let levels: Vec<usize> = std::env::var("PRISMQ_BENCH_CONCURRENCY")
         .ok()
         .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
@@ -183,6 +179,12 @@ fn main() {
     // Only the runtime's drains, printing nothing: what to run under `perf record`.
     let runtime_only = std::env::var("PRISMQ_BENCH_ONLY").as_deref() == Ok("runtime");
     for concurrency in levels {
+        // As `prismq work` builds it: one thread a loop, up to the cores.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(prismq_app::runtime::async_threads(concurrency))
+            .enable_all()
+            .build()
+            .expect("tokio");
         let (mut bare, mut storage, mut runtime) = (Vec::new(), Vec::new(), Vec::new());
         let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..runs {

@@ -47,7 +47,14 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
     }
     let ctx = Ctx::load(cli.global)?;
     install_logging(&ctx, &cli.command);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Work(a) = &cli.command {
+        // One thread a loop, up to the cores (a bad --concurrency is refused later, with
+        // its message).
+        let loops = a.concurrency.unwrap_or(ctx.config.worker.concurrency);
+        builder.worker_threads(prismq_app::runtime::async_threads(loops));
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;

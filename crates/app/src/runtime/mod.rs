@@ -48,5 +48,5 @@ pub mod worker_loop;
 pub use backoff::Backoff;
 pub use gate::BreakerSettings;
 pub use report::{RunReport, RuntimeError};
-pub use settings::{hostname, RunOptions, WorkerSettings};
+pub use settings::{async_threads, hostname, RunOptions, WorkerSettings};
 pub use supervisor::Runtime;

@@ -97,6 +97,15 @@ pub struct RunOptions {
     pub max_tasks: Option<u64>,
 }
 
+/// The async runtime's worker threads for a process running `concurrency` loops: one a
+/// loop, up to the machine's cores. A thread with no loop to run only costs: each time a
+/// loop's task wakes, tokio wakes an idle thread too (a system call and a context switch),
+/// which measured 10–15 % of a one-loop drain's CPU (`docs/performance.md`).
+pub fn async_threads(concurrency: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    concurrency.clamp(1, cores)
+}
+
 /// This machine's host name, at most 64 bytes, without the domain; `localhost` if unknown.
 pub fn hostname() -> String {
     let from_env = ["HOSTNAME", "COMPUTERNAME"]
@@ -139,5 +148,19 @@ mod tests {
         s.lease = Duration::from_secs(60);
         assert_eq!(s.renew_every(), Duration::from_secs(20));
         assert!(!hostname().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod threads_tests {
+    use super::async_threads;
+
+    #[test]
+    fn one_thread_a_loop_up_to_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(async_threads(0), 1);
+        assert_eq!(async_threads(1), 1);
+        assert_eq!(async_threads(cores), cores);
+        assert_eq!(async_threads(cores + 7), cores);
     }
 }
