@@ -135,6 +135,19 @@ impl Compatibility {
             ))
         }
     }
+
+    /// These requirements as every engine stores them: the region normalised as
+    /// [`Compatibility::with_region`] does (` gb` is `GB`), so that a claim, which compares
+    /// it with its worker's upper-case region, finds the task.
+    ///
+    /// # Errors
+    /// A region that is not two ASCII letters.
+    pub fn normalised(&self) -> Result<Self, ValidationError> {
+        match &self.region {
+            Some(region) => Compatibility::with_region(region),
+            None => Ok(Compatibility::default()),
+        }
+    }
 }
 
 /// The largest serialized params accepted by default (1 MiB).
@@ -489,6 +502,18 @@ mod tests {
             Some("US")
         );
         assert!(Compatibility::with_region("U1").is_err());
+        let given = Compatibility {
+            region: Some(" gb".into()),
+        };
+        assert_eq!(given.normalised().unwrap().region.as_deref(), Some("GB"));
+        assert_eq!(
+            Compatibility::default().normalised().unwrap(),
+            Compatibility::default()
+        );
+        let bad = Compatibility {
+            region: Some("GBR".into()),
+        };
+        assert_eq!(bad.normalised().unwrap_err().field, "region");
     }
 
     #[test]

@@ -65,8 +65,11 @@ impl PostgresStore {
             c.run_after
                 .push(t.run_after.map_or(now, |r| r.as_millisecond()));
             c.keys.push(t.idempotency_key.clone());
+            // Validated above; stored normalised (` gb` as `GB`), the form the generated
+            // `region` column must hold for a claim to find the task.
+            let compatibility = t.compatibility.normalised().map_err(PortError::from)?;
             c.compat.push(
-                serde_json::to_value(&t.compatibility).map_err(|e| corrupt("compatibility", e))?,
+                serde_json::to_value(&compatibility).map_err(|e| corrupt("compatibility", e))?,
             );
         }
         Ok(c)

@@ -11,7 +11,7 @@ use prismq_domain::ports::{
     Failure, Handover, HandoverAnswer, LogLevel, QueueStats, RecentActivity, StatusCount,
     TaskEvent, TaskFilter, TaskQueue,
 };
-use prismq_domain::task::{Compatibility, Lease, NewTask, Task, TaskId, TaskType};
+use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
 
 use crate::codec::{task_from_row, TASK_COLUMNS};
@@ -112,10 +112,7 @@ impl SqliteStore {
         // `validate` accepts a region in any case and with spaces around it; what is stored
         // is the normalised code (`Compatibility::with_region`), the one a claim compares
         // with its worker's uppercased region and the column's CHECK accepts.
-        let compatibility = match &task.compatibility.region {
-            Some(r) => Compatibility::with_region(r)?,
-            None => task.compatibility.clone(),
-        };
+        let compatibility = task.compatibility.normalised()?;
         Ok(Prepared {
             task_type: task.task_type.as_str().to_owned(),
             params: task.params.to_string(),

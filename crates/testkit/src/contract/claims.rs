@@ -121,6 +121,45 @@ pub async fn region_task_needs_worker_of_that_region(factory: impl Fn(ContractEn
     assert_eq!(c.task.id, us);
 }
 
+/// A region given in any case and with spaces around it (` gb`, as `NewTask::validate`
+/// accepts) is stored normalised, by `enqueue` and `enqueue_batch` alike, so a worker of
+/// that region claims the task and a worker of another region does not.
+pub async fn a_region_is_stored_normalised(factory: impl Fn(ContractEnv) -> Subject) {
+    let (_, s) = setup(factory);
+    let given = |region: &str| Compatibility {
+        region: Some(region.into()),
+    };
+    let one = s.add(new_task("a").compatibility(given(" gb"))).await;
+    let batch = s
+        .queue
+        .enqueue_batch(vec![new_task("a").compatibility(given("Gb "))])
+        .await
+        .unwrap();
+    for id in [one, batch[0].id] {
+        assert_eq!(
+            s.task(id).await.compatibility.region.as_deref(),
+            Some("GB"),
+            "task {id:?}"
+        );
+    }
+    let mut req = claim_request("w1", ClaimingStrategy::Fifo);
+    req.filter.region = Some("US".into());
+    assert!(s.queue.claim(&req).await.unwrap().is_none(), "a US worker");
+    req.filter.region = Some("GB".into());
+    let mut claimed = HashSet::new();
+    for strategy in [ClaimingStrategy::Fifo, ClaimingStrategy::Priority] {
+        req.strategy = strategy;
+        let c = s
+            .queue
+            .claim(&req)
+            .await
+            .unwrap()
+            .expect("a GB worker claims it");
+        claimed.insert(c.task.id);
+    }
+    assert_eq!(claimed, HashSet::from([one, batch[0].id]));
+}
+
 /// A task without a region goes to any worker, with or without a region.
 pub async fn regionless_task_goes_to_any_worker(factory: impl Fn(ContractEnv) -> Subject) {
     let (_, s) = setup(factory);

@@ -239,6 +239,7 @@ macro_rules! contract_suite {
             claims::claimed_task_is_not_claimed_again,
             claims::claim_filters_by_task_type,
             claims::region_task_needs_worker_of_that_region,
+            claims::a_region_is_stored_normalised,
             claims::regionless_task_goes_to_any_worker,
             claims::finished_tasks_are_never_claimed,
             claims::concurrent_claims_never_share_a_task,

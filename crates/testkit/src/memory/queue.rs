@@ -10,8 +10,7 @@ use prismq_domain::ports::{
     Failure, LogLevel, QueueStats, RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::{
-    Compatibility, Lease, NewTask, PortError, Task, TaskId, TaskStatus, TaskType, Timestamp,
-    ValidationError,
+    Lease, NewTask, PortError, Task, TaskId, TaskStatus, TaskType, Timestamp, ValidationError,
 };
 use serde_json::Value;
 
@@ -46,11 +45,8 @@ impl MemoryStore {
     pub(super) fn insert(&self, st: &mut State, task: NewTask, now: Timestamp) -> Enqueued {
         st.last_id += 1;
         let id = TaskId(st.last_id);
-        let region = task
-            .compatibility
-            .region
-            .as_deref()
-            .map(|r| r.trim().to_ascii_uppercase());
+        // Validated already, so the region is two letters.
+        let compatibility = task.compatibility.normalised().unwrap_or_default();
         let row = Task {
             id,
             task_type: task.task_type,
@@ -64,7 +60,7 @@ impl MemoryStore {
             claimed_by: None,
             lease_token: None,
             idempotency_key: task.idempotency_key,
-            compatibility: Compatibility { region },
+            compatibility,
             last_error: None,
             summary: None,
             created_at: now,
