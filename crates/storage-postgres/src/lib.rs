@@ -47,8 +47,8 @@ use prismq_domain::{PortError, RetryPolicy, Timestamp};
 pub use claims::CLAIM_QUERIES;
 pub use queue::{list_statement, ListArg};
 pub use results::{
-    query_statements, query_statements_with, source_plan, QueryStatement, SourcePlan,
-    PRUNE_SIGHTINGS_SQL, RARE_SOURCE_SIGHTINGS,
+    baseline_sample_statement, query_statements, query_statements_with, source_plan,
+    QueryStatement, SourcePlan, PRUNE_SIGHTINGS_SQL, RARE_SOURCE_SIGHTINGS,
 };
 
 pub use error::StoreError;

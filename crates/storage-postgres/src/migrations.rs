@@ -61,6 +61,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0008_growth_catch_up.up.sql"),
         down: include_str!("../migrations/0008_growth_catch_up.down.sql"),
     },
+    Migration {
+        version: 9,
+        name: "fewer_result_indexes",
+        up: include_str!("../migrations/0009_fewer_result_indexes.up.sql"),
+        down: include_str!("../migrations/0009_fewer_result_indexes.down.sql"),
+    },
 ];
 
 /// The version that adds `growth_pending`, which the store empties after migrating.

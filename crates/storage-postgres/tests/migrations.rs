@@ -45,7 +45,7 @@ async fn down_and_up_again_and_refusals() {
     store.stats().await.unwrap();
     assert_eq!(
         store.migrate_down(0).await.unwrap(),
-        vec![8, 7, 6, 5, 4, 3, 2, 1]
+        vec![9, 8, 7, 6, 5, 4, 3, 2, 1]
     );
     let client = store.connection().await.unwrap();
     let tables: i64 = client
@@ -59,7 +59,7 @@ async fn down_and_up_again_and_refusals() {
     assert_eq!(tables, 0, "down removes every table");
     assert_eq!(
         store.migrate_up(None).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
@@ -138,7 +138,10 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
     };
     assert_eq!(score("v00").await, Some(2.0));
 
-    assert_eq!(store.migrate_down(2).await.unwrap(), vec![8, 7, 6, 5, 4, 3]);
+    assert_eq!(
+        store.migrate_down(2).await.unwrap(),
+        vec![9, 8, 7, 6, 5, 4, 3]
+    );
     let columns: i64 = client
         .query_one(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'results'
@@ -158,7 +161,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
 
     assert_eq!(
         store.migrate_up(None).await.unwrap(),
-        vec![3, 4, 5, 6, 7, 8]
+        vec![3, 4, 5, 6, 7, 8, 9]
     );
     assert_eq!(
         score("v00").await,
@@ -185,7 +188,7 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
     let schema = common::fresh_schema("mig_merge");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![8, 7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![9, 8, 7]);
     let client = store.connection().await.unwrap();
     let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
     for (source, id, views, likes, at, task, extra) in [
@@ -222,7 +225,7 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
             .await
             .unwrap();
     }
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8, 9]);
     let v = store.find("v").await.unwrap();
     assert_eq!(v.len(), 1, "one record for the video");
     let v = &v[0];
@@ -288,13 +291,13 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
         per_source,
         "the seed-era view still answers per (source, source_id)"
     );
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![8, 7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![9, 8, 7]);
     assert_eq!(
         rows("SELECT source, source_id FROM results ORDER BY source_id, source").await,
         per_source,
         "down: a row per source that found it"
     );
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8, 9]);
     assert_eq!(
         store.history("youtube", "v").await.unwrap().len(),
         2,
@@ -310,7 +313,7 @@ async fn first_use_of_an_old_schema_gives_merged_records_their_growth() {
     let schema = common::fresh_schema("mig_growth");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![8, 7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![9, 8, 7]);
     let client = store.connection().await.unwrap();
     let h = 3_600_000_i64;
     let t0 = 1_800_000_000_000_i64;

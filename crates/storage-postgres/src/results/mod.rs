@@ -22,6 +22,7 @@ use prismq_domain::task::TaskId;
 use prismq_domain::{ContentItem, Metrics, PortError, SaveReport, Sighting, Timestamp};
 
 mod rescore;
+pub use rescore::sample_sql as baseline_sample_statement;
 mod save;
 mod write;
 

@@ -227,7 +227,7 @@ async fn refresh_videos(
 
 /// The sample query of one basis (as SQLite's `sample_sql`) with a row limit `$4`, leaving
 /// out the rows `$5` (the overlay's): each row's source id, value and publication instant.
-fn sample_sql(basis: AgeBasis) -> &'static str {
+pub fn sample_sql(basis: AgeBasis) -> &'static str {
     match basis {
         AgeBasis::Age7d => {
             "SELECT source_id, views_7d, published_at FROM results
