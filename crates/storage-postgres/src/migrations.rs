@@ -67,6 +67,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0009_fewer_result_indexes.up.sql"),
         down: include_str!("../migrations/0009_fewer_result_indexes.down.sql"),
     },
+    Migration {
+        version: 10,
+        name: "normalised_regions",
+        up: include_str!("../migrations/0010_normalised_regions.up.sql"),
+        down: include_str!("../migrations/0010_normalised_regions.down.sql"),
+    },
 ];
 
 /// The version that adds `growth_pending`, which the store empties after migrating.

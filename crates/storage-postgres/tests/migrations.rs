@@ -45,7 +45,7 @@ async fn down_and_up_again_and_refusals() {
     store.stats().await.unwrap();
     assert_eq!(
         store.migrate_down(0).await.unwrap(),
-        vec![9, 8, 7, 6, 5, 4, 3, 2, 1]
+        vec![10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
     );
     let client = store.connection().await.unwrap();
     let tables: i64 = client
@@ -59,7 +59,7 @@ async fn down_and_up_again_and_refusals() {
     assert_eq!(tables, 0, "down removes every table");
     assert_eq!(
         store.migrate_up(None).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     );
     assert!(store.migrate_up(None).await.unwrap().is_empty());
     assert!(matches!(
@@ -140,7 +140,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
 
     assert_eq!(
         store.migrate_down(2).await.unwrap(),
-        vec![9, 8, 7, 6, 5, 4, 3]
+        vec![10, 9, 8, 7, 6, 5, 4, 3]
     );
     let columns: i64 = client
         .query_one(
@@ -161,7 +161,7 @@ async fn outlier_scores_go_down_and_come_back_with_rescore() {
 
     assert_eq!(
         store.migrate_up(None).await.unwrap(),
-        vec![3, 4, 5, 6, 7, 8, 9]
+        vec![3, 4, 5, 6, 7, 8, 9, 10]
     );
     assert_eq!(
         score("v00").await,
@@ -188,7 +188,7 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
     let schema = common::fresh_schema("mig_merge");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![9, 8, 7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![10, 9, 8, 7]);
     let client = store.connection().await.unwrap();
     let (t0, t1) = (1_800_000_000_000_i64, 1_800_003_600_000_i64);
     for (source, id, views, likes, at, task, extra) in [
@@ -225,7 +225,7 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
             .await
             .unwrap();
     }
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8, 9]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8, 9, 10]);
     let v = store.find("v").await.unwrap();
     assert_eq!(v.len(), 1, "one record for the video");
     let v = &v[0];
@@ -291,13 +291,13 @@ async fn one_record_per_video_merges_rows_and_splits_them_back() {
         per_source,
         "the seed-era view still answers per (source, source_id)"
     );
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![9, 8, 7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![10, 9, 8, 7]);
     assert_eq!(
         rows("SELECT source, source_id FROM results ORDER BY source_id, source").await,
         per_source,
         "down: a row per source that found it"
     );
-    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8, 9]);
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![7, 8, 9, 10]);
     assert_eq!(
         store.history("youtube", "v").await.unwrap().len(),
         2,
@@ -313,7 +313,7 @@ async fn first_use_of_an_old_schema_gives_merged_records_their_growth() {
     let schema = common::fresh_schema("mig_growth");
     let store = common::store_in(&schema);
     store.stats().await.unwrap();
-    assert_eq!(store.migrate_down(6).await.unwrap(), vec![9, 8, 7]);
+    assert_eq!(store.migrate_down(6).await.unwrap(), vec![10, 9, 8, 7]);
     let client = store.connection().await.unwrap();
     let h = 3_600_000_i64;
     let t0 = 1_800_000_000_000_i64;
@@ -393,4 +393,69 @@ async fn first_use_of_an_old_schema_gives_merged_records_their_growth() {
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .await
         .unwrap();
+}
+
+/// Schema v10: a region an older enqueue stored as given (` gb`, which validation accepts) is
+/// normalised, so a worker of that region claims the task; other regions and tasks without
+/// one are left as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_stored_as_given_is_normalised_and_claimable() {
+    use prismq_domain::ports::{ClaimFilter, ClaimRequest};
+    use prismq_domain::{ClaimingStrategy, Compatibility, NewTask, TaskType, WorkerId};
+    let schema = common::fresh_schema("mig");
+    let store = common::store_in(&schema);
+    let task = |region: Option<&str>| {
+        let t = NewTask::new(TaskType::new("a").unwrap(), serde_json::json!({}));
+        match region {
+            Some(r) => t.compatibility(Compatibility::with_region(r).unwrap()),
+            None => t,
+        }
+    };
+    let gb = store.enqueue(task(Some("GB"))).await.unwrap().id;
+    let us = store.enqueue(task(Some("US"))).await.unwrap().id;
+    let none = store.enqueue(task(None)).await.unwrap().id;
+    assert_eq!(store.migrate_down(9).await.unwrap(), vec![10]);
+    let client = store.connection().await.unwrap();
+    // What an enqueue stored before v10 for a region given as " gb".
+    client
+        .execute(
+            r#"UPDATE task_queue SET compatibility = '{"region": " gb"}' WHERE id = $1"#,
+            &[&gb.0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.migrate_up(None).await.unwrap(), vec![10]);
+    let region_of = |id: prismq_domain::TaskId| {
+        let client = &client;
+        async move {
+            client
+                .query_one("SELECT region FROM task_queue WHERE id = $1", &[&id.0])
+                .await
+                .unwrap()
+                .get::<_, Option<String>>(0)
+        }
+    };
+    assert_eq!(region_of(gb).await.as_deref(), Some("GB"));
+    assert_eq!(region_of(us).await.as_deref(), Some("US"));
+    assert_eq!(region_of(none).await, None);
+    let claim = ClaimRequest {
+        worker: WorkerId::new("w1").unwrap(),
+        filter: ClaimFilter {
+            region: Some("GB".into()),
+            ..ClaimFilter::default()
+        },
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: std::time::Duration::from_secs(30),
+    };
+    let mut claimed = Vec::new();
+    while let Some(c) = store.claim(&claim).await.unwrap() {
+        claimed.push(c.task.id);
+    }
+    claimed.sort_unstable();
+    let mut expected = vec![gb, none];
+    expected.sort_unstable();
+    assert_eq!(
+        claimed, expected,
+        "a GB worker takes the GB task and the regionless one"
+    );
 }
