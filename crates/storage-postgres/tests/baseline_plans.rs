@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::reads;
 use prismq_domain::outlier::AgeBasis;
 use prismq_domain::ports::{Clock, ResultStore};
 use prismq_domain::Timestamp;
@@ -14,23 +15,6 @@ use prismq_storage_postgres::{baseline_sample_statement, PostgresOptions, Postgr
 use prismq_testkit::fixtures::channel_scrape;
 use prismq_testkit::FakeClock;
 use serde_json::Value;
-
-/// Every node that reads `results` in `plan` (its type and index), and whether a Sort sits
-/// above it.
-fn reads(plan: &Value, under_sort: bool, out: &mut Vec<(String, String, bool)>) {
-    let node = plan["Node Type"].as_str().unwrap_or_default();
-    let sorting = under_sort || node == "Sort" || node == "Incremental Sort";
-    if plan["Relation Name"].as_str() == Some("results") {
-        out.push((
-            node.to_owned(),
-            plan["Index Name"].as_str().unwrap_or_default().to_owned(),
-            sorting,
-        ));
-    }
-    for c in plan["Plans"].as_array().into_iter().flatten() {
-        reads(c, sorting, out);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_basis_sample_walks_the_recent_index_without_sorting() {

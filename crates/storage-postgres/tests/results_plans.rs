@@ -8,6 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::reads;
 use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{Clock, ResultOrder, ResultQuery, ResultStore};
 use prismq_domain::task::TaskId;
@@ -21,23 +22,6 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 
 const N: i64 = 6_000;
-
-/// Every node that reads `results` in `plan` (its type and index), and whether a Sort sits
-/// above it.
-fn reads(plan: &Value, under_sort: bool, out: &mut Vec<(String, String, bool)>) {
-    let node = plan["Node Type"].as_str().unwrap_or_default();
-    let sorting = under_sort || node == "Sort" || node == "Incremental Sort";
-    if plan["Relation Name"].as_str() == Some("results") {
-        out.push((
-            node.to_owned(),
-            plan["Index Name"].as_str().unwrap_or_default().to_owned(),
-            sorting,
-        ));
-    }
-    for c in plan["Plans"].as_array().into_iter().flatten() {
-        reads(c, sorting, out);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_after_a_deep_cursor_reads_the_orders_index_without_sorting() {

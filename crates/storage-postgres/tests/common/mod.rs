@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use prismq_domain::ports::{Clock, SystemClock};
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
+use serde_json::Value;
 
 /// The test server's URL. Panics, failing the test, when the service script was not sourced:
 /// the PostgreSQL tests never pass silently without a server.
@@ -52,4 +53,21 @@ pub fn store_in(schema: &str) -> PostgresStore {
     let mut o = PostgresOptions::new(url()).with_schema(schema);
     o.pool_size = 16;
     PostgresStore::connect_lazy(o, Arc::new(SystemClock) as Arc<dyn Clock>).expect("store")
+}
+
+/// Every node that reads `results` in `plan` (its type and index), and whether a Sort sits
+/// above it (a plan from `EXPLAIN (FORMAT JSON)`).
+pub fn reads(plan: &Value, under_sort: bool, out: &mut Vec<(String, String, bool)>) {
+    let node = plan["Node Type"].as_str().unwrap_or_default();
+    let sorting = under_sort || node == "Sort" || node == "Incremental Sort";
+    if plan["Relation Name"].as_str() == Some("results") {
+        out.push((
+            node.to_owned(),
+            plan["Index Name"].as_str().unwrap_or_default().to_owned(),
+            sorting,
+        ));
+    }
+    for c in plan["Plans"].as_array().into_iter().flatten() {
+        reads(c, sorting, out);
+    }
 }
