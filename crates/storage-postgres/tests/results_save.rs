@@ -3,6 +3,8 @@
 //! values are read at (7 and 30 days), does not have its outlier values recomputed, while a
 //! changed one, or an unchanged one at such an age, does. A trigger counts the statements
 //! that write a video's values (they name `views_7d`; no other statement of a save does).
+//! And a record another transaction inserts while a save of it runs is updated by the save,
+//! not inserted twice nor lost.
 
 mod common;
 
@@ -93,4 +95,62 @@ async fn an_unchanged_save_recomputes_only_the_values_it_can_move() {
     let report = store.save(None, &channel(1, true)).await.unwrap();
     assert_eq!(report.unchanged, VIDEOS as u64);
     assert_eq!(writes().await, 1);
+}
+
+/// A save locks the records that exist first and inserts the others; a record another
+/// transaction inserted in between (not committed when the save looked, so not found) makes
+/// the save's insert wait for it and do nothing: the save then locks that record and saves
+/// over it, as it does any known record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_inserted_by_another_transaction_meanwhile_is_saved_over() {
+    let schema = common::fresh_schema("save_race");
+    let store = common::store_in(&schema);
+    // The schema exists once the store has run a statement.
+    store
+        .save(None, &[ContentItem::new("youtube_search", "other", "x")])
+        .await
+        .unwrap();
+
+    let other = store.connection().await.unwrap();
+    other
+        .batch_execute(&format!(
+            "BEGIN;
+             INSERT INTO \"{schema}\".results (platform, source_id, title, views, first_seen_at,
+               last_seen_at, first_metrics_at, metrics_at, last_source)
+             VALUES ('youtube', 'raced', 'theirs', 5, 1, 1, 1, 1, 'youtube_search');"
+        ))
+        .await
+        .unwrap();
+
+    let mut item = ContentItem::new("youtube_search", "raced", "ours");
+    item.metrics.views = Some(7);
+    let saving = tokio::spawn({
+        let store = store.clone();
+        let item = item.clone();
+        async move { store.save(None, &[item]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !saving.is_finished(),
+        "the save's insert waits for the transaction that inserted the same record"
+    );
+    other.batch_execute("COMMIT").await.unwrap();
+
+    let report = saving
+        .await
+        .unwrap()
+        .expect("the save succeeds once the other commits");
+    assert_eq!((report.inserted, report.updated), (0, 1), "{report:?}");
+    let saved = store.get("youtube", "raced").await.unwrap();
+    assert_eq!(saved.item.title, "ours");
+    assert_eq!(saved.item.metrics.views, Some(7));
+    let rows: i64 = other
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".results WHERE source_id = 'raced'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
 }

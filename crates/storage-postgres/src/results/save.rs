@@ -1,8 +1,9 @@
-//! A batch save in a few statements whatever its size: the batch's records are inserted,
-//! locked, snapshotted and sighted each by one statement over arrays (`unnest`), with the
-//! growth of every record computed from one read of their snapshots. The records that
-//! existed are left [`Pending`]: [`super::write::flush`] updates them once the channels
-//! they belong to are rescored, with their values and scores in the same statement.
+//! A batch save in a few statements whatever its size: the batch's known records are
+//! locked, its new ones inserted, and their snapshots and sightings written, each by one
+//! statement over arrays (`unnest`), with the growth of every record computed from one read
+//! of their snapshots. The records that existed are left [`Pending`]:
+//! [`super::write::flush`] updates them once the channels they belong to are rescored, with
+//! their values and scores in the same statement.
 //!
 //! An item repeated in a batch is saved over its previous occurrence, as one save after the
 //! other would: the batch is cut into rounds, round k holding each record's (k+1)-th
@@ -144,8 +145,13 @@ async fn save_round<'a>(
     report: &mut SaveReport,
     refresh: &mut BTreeSet<(&'a str, &'a str)>,
 ) -> Result<Vec<Pending>, PortError> {
-    let mut outcomes = insert_unknown(c, task, round, now).await?;
-    lock_known(c, round, &mut outcomes).await?;
+    // The records that exist are locked first, so a re-scrape (most of its records known)
+    // sends only its new items through the insert; an item inserted by another save
+    // between the two statements is locked after it.
+    let mut outcomes: Vec<Option<Outcome>> = round.iter().map(|_| None).collect();
+    lock_known(c, round, &mut outcomes, Missing::Leave).await?;
+    insert_unknown(c, task, round, now, &mut outcomes).await?;
+    lock_known(c, round, &mut outcomes, Missing::Fail).await?;
 
     // The growth of every changed record, and of every unchanged one whose growth may
     // still move, from one read of their snapshots.
@@ -322,20 +328,33 @@ impl<'a> NewArrays<'a> {
     }
 }
 
-/// Inserts the round's items whose record does not exist yet, in batch order; returns, for
-/// each item, `Some(Inserted(id))` when it was inserted, else `None`.
+/// Inserts the round's items that have no outcome yet (in batch order) where their record
+/// still does not exist, setting `Inserted(id)` for each one inserted.
 async fn insert_unknown(
     c: &impl GenericClient,
     task: Option<i64>,
     round: &[&ContentItem],
     now: i64,
-) -> Result<Vec<Option<Outcome>>, PortError> {
-    let mut a = NewArrays::default();
-    for item in round {
-        a.push(item)?;
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), PortError> {
+    let unknown: Vec<usize> = (0..round.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
     }
-    let platform: Vec<&str> = round.iter().map(|i| i.platform.as_str()).collect();
-    let source_id: Vec<&str> = round.iter().map(|i| i.source_id.as_str()).collect();
+    let mut a = NewArrays::default();
+    for &i in &unknown {
+        a.push(round[i])?;
+    }
+    let platform: Vec<&str> = unknown
+        .iter()
+        .map(|&i| round[i].platform.as_str())
+        .collect();
+    let source_id: Vec<&str> = unknown
+        .iter()
+        .map(|&i| round[i].source_id.as_str())
+        .collect();
     let stmt = c.prepare_cached(INSERT_SQL).await.map_err(map_err)?;
     let rows = c
         .query(
@@ -368,21 +387,31 @@ async fn insert_unknown(
     for r in &rows {
         ids.insert((get(r, 1)?, get(r, 2)?), get(r, 0)?);
     }
-    Ok(round
-        .iter()
-        .map(|item| {
-            ids.get(&(item.platform.clone(), item.source_id.clone()))
-                .map(|id| Outcome::Inserted(*id))
-        })
-        .collect())
+    for i in unknown {
+        let item = round[i];
+        if let Some(id) = ids.get(&(item.platform.clone(), item.source_id.clone())) {
+            outcomes[i] = Some(Outcome::Inserted(*id));
+        }
+    }
+    Ok(())
+}
+
+/// What [`lock_known`] does with an item whose record it does not find.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Leaves its outcome empty (the record may not exist yet).
+    Leave,
+    /// Fails `Busy`: the record existed when the insert was tried.
+    Fail,
 }
 
 /// Reads and locks (`FOR UPDATE`, in batch order) the records of the round's items that
-/// were not inserted, filling in their outcomes.
+/// have no outcome yet, filling in the outcomes of those found.
 async fn lock_known(
     c: &impl GenericClient,
     round: &[&ContentItem],
     outcomes: &mut [Option<Outcome>],
+    missing: Missing,
 ) -> Result<(), PortError> {
     let known: Vec<usize> = (0..round.len())
         .filter(|&i| outcomes[i].is_none())
@@ -419,15 +448,18 @@ async fn lock_known(
     }
     for i in known {
         let item = round[i];
-        let (id, stored, at_7d, at_30d) = found
-            .remove(&(item.platform.clone(), item.source_id.clone()))
-            .ok_or_else(|| {
-                // It existed when the insert was tried: deleted since, by another process.
-                PortError::Busy(format!(
-                    "result {}/{} was deleted while being saved",
-                    item.platform, item.source_id
-                ))
-            })?;
+        let Some((id, stored, at_7d, at_30d)) =
+            found.remove(&(item.platform.clone(), item.source_id.clone()))
+        else {
+            if missing == Missing::Leave {
+                continue;
+            }
+            // It existed when the insert was tried: deleted since, by another process.
+            return Err(PortError::Busy(format!(
+                "result {}/{} was deleted while being saved",
+                item.platform, item.source_id
+            )));
+        };
         let merged = item.merged_over(&stored.item);
         outcomes[i] = Some(Outcome::Known(Box::new(Known {
             id,
