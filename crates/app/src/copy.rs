@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 
-use prismq_domain::ports::dump::{Row, DUMP_TABLES};
+use prismq_domain::ports::dump::{normalise_row, Row, DUMP_TABLES};
 use prismq_domain::ports::{Dump, DumpSink, LoadSession, StorageError};
 
 use crate::config::redact_url_password;
@@ -132,7 +132,10 @@ struct LoadSink<'a>(&'a mut dyn LoadSession);
 
 #[async_trait]
 impl DumpSink for LoadSink<'_> {
-    async fn write(&mut self, table: usize, rows: Vec<Row>) -> Result<(), StorageError> {
+    async fn write(&mut self, table: usize, mut rows: Vec<Row>) -> Result<(), StorageError> {
+        for row in &mut rows {
+            normalise_row(table, row)?;
+        }
         self.0.write(table, rows).await
     }
 }

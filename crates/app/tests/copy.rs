@@ -1,7 +1,8 @@
 //! `db copy` on the dump and load ports, against real SQLite files and the real PostgreSQL
 //! server (`source scripts/services/postgres.sh`): a populated queue copied SQLite →
 //! PostgreSQL → SQLite, SQLite → SQLite and PostgreSQL → PostgreSQL reads the same through
-//! every port; a non-empty target is refused without force and replaced with it.
+//! every port; a non-empty target is refused without force and replaced with it; a region
+//! an older source kept as given arrives normalised.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -353,6 +354,61 @@ async fn a_source_before_the_lapse_count_copies_with_no_lapses() {
     let t = TaskQueue::get(&pg, id).await.unwrap();
     assert_eq!((t.lapses, t.attempts), (0, 0));
     assert_eq!(t.params, json!({ "old": true }));
+}
+
+/// A source that kept a region as given (` gb`: SQLite before schema v11 and PostgreSQL
+/// before v10 did; a dump reads a store as it is) copies with the region normalised, so the
+/// task is claimed by its region's workers on both engines (SQLite's schema, which refuses
+/// such a region, takes it too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_kept_as_given_is_copied_normalised() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let dir = tempfile::tempdir().unwrap();
+    let src_path = dir.path().join("v10.db");
+    let sqlite = SqliteStore::open(SqliteOptions::new(&src_path), clock.clone()).unwrap();
+    let task = NewTask::new(tt("a"), json!({}))
+        .compatibility(prismq_domain::task::Compatibility::with_region("GB").unwrap());
+    let id = sqlite.enqueue(task).await.unwrap().id;
+    sqlite.migrate_down(10).unwrap();
+    drop(sqlite);
+    rusqlite::Connection::open(&src_path)
+        .unwrap()
+        .execute(
+            "UPDATE task_queue SET compatibility = '{\"region\":\" gb\"}' WHERE id = ?1",
+            [id.0],
+        )
+        .unwrap();
+
+    let claim = ClaimRequest {
+        worker: WorkerId::new("w-gb").unwrap(),
+        filter: ClaimFilter {
+            region: Some("GB".into()),
+            ..ClaimFilter::default()
+        },
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    };
+
+    let dst_path = dir.path().join("copy.db");
+    copy_database(
+        &Endpoint::Sqlite(src_path.clone()),
+        &Endpoint::Sqlite(dst_path.clone()),
+        false,
+        None,
+    )
+    .await
+    .expect("a SQLite target takes the normalised region");
+    let dst = SqliteStore::open(SqliteOptions::new(&dst_path), clock.clone()).unwrap();
+    let t = TaskQueue::get(&dst, id).await.unwrap();
+    assert_eq!(t.compatibility.region.as_deref(), Some("GB"));
+    assert_eq!(dst.claim(&claim).await.unwrap().unwrap().task.id, id);
+
+    let schema = fresh_schema("copy_region");
+    let pg = store_in(&schema);
+    sqlite_to_pg(&src_path, &schema, false).await.unwrap();
+    let t = TaskQueue::get(&pg, id).await.unwrap();
+    assert_eq!(t.compatibility.region.as_deref(), Some("GB"));
+    assert_eq!(pg.claim(&claim).await.unwrap().unwrap().task.id, id);
 }
 
 /// SQLite → SQLite (a new direction with the ports): the copy reads the same as the source,

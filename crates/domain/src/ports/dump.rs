@@ -8,6 +8,8 @@
 use async_trait::async_trait;
 
 use super::admin::StorageError;
+use crate::error::{PortError, ValidationError};
+use crate::task::Compatibility;
 
 /// A column's type in the neutral format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +245,61 @@ pub fn dump_table_index(name: &str) -> Option<usize> {
     DUMP_TABLES.iter().position(|t| t.name == name)
 }
 
+/// A dumped row as a load writes it: a task's `compatibility` with its region normalised
+/// ([`Compatibility::normalised`]: ` gb` is `GB`); rows of other tables are unchanged. A
+/// PostgreSQL store before its schema v10 kept a region as given, which no worker's claim
+/// matches (and SQLite's schema refuses), and a dump reads a store as it is.
+///
+/// # Errors
+/// A task whose compatibility is not a requirements object (`{"region": "GB"}` or `{}`), or
+/// names a region that is not two letters: it is named by id, and nothing of the load is
+/// kept.
+pub fn normalise_row(table: usize, row: &mut Row) -> Result<(), StorageError> {
+    let Some(t) = DUMP_TABLES.get(table).filter(|t| t.name == "task_queue") else {
+        return Ok(());
+    };
+    let column = |name: &str| t.columns.iter().position(|(c, _)| *c == name);
+    let (Some(id), Some(compat)) = (column("id"), column("compatibility")) else {
+        return Ok(());
+    };
+    let Some(Value::Json(Some(value))) = row.get(compat) else {
+        return Ok(());
+    };
+    let within = || match row.get(id) {
+        Some(Value::Int(Some(id))) => format!("task {id}"),
+        _ => "a task".to_owned(),
+    };
+    // The parser's message is not repeated: it would quote the row's own text.
+    let requirements: Compatibility = serde_json::from_value(value.clone()).map_err(|_| {
+        invalid(
+            ValidationError::new(
+                "compatibility",
+                "is not a requirements object",
+                r#"an object such as {"region": "GB"}, or {}"#,
+            )
+            .within(&within()),
+        )
+    })?;
+    let normalised = requirements
+        .normalised()
+        .map_err(|e| invalid(e.within("compatibility").within(&within())))?;
+    if normalised != requirements {
+        let json = serde_json::to_value(&normalised).map_err(|e| {
+            invalid(ValidationError::new(
+                "compatibility",
+                e.to_string(),
+                "requirements that serialise",
+            ))
+        })?;
+        row[compat] = Value::Json(Some(json));
+    }
+    Ok(())
+}
+
+fn invalid(e: ValidationError) -> StorageError {
+    StorageError::Port(PortError::Invalid(e))
+}
+
 /// Where a dump's batches go.
 #[async_trait]
 pub trait DumpSink: Send {
@@ -320,4 +377,77 @@ pub trait LoadSession: Send {
     /// # Errors
     /// The commit failed; nothing was loaded.
     async fn commit(self: Box<Self>) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn task_row(id: i64, compatibility: serde_json::Value) -> (usize, Row) {
+        let table = dump_table_index("task_queue").unwrap();
+        let row = DUMP_TABLES[table]
+            .columns
+            .iter()
+            .map(|(name, _)| match *name {
+                "id" => Value::Int(Some(id)),
+                "compatibility" => Value::Json(Some(compatibility.clone())),
+                _ => Value::Text(None),
+            })
+            .collect();
+        (table, row)
+    }
+
+    fn compatibility(row: &Row) -> &Value {
+        let t = &DUMP_TABLES[dump_table_index("task_queue").unwrap()];
+        &row[t
+            .columns
+            .iter()
+            .position(|(c, _)| *c == "compatibility")
+            .unwrap()]
+    }
+
+    #[test]
+    fn a_task_region_as_given_is_loaded_normalised() {
+        let (table, mut row) = task_row(7, json!({ "region": " gb" }));
+        normalise_row(table, &mut row).unwrap();
+        assert_eq!(
+            compatibility(&row),
+            &Value::Json(Some(json!({ "region": "GB" })))
+        );
+
+        let (table, mut row) = task_row(8, json!({}));
+        let before = row.clone();
+        normalise_row(table, &mut row).unwrap();
+        assert_eq!(row, before);
+    }
+
+    #[test]
+    fn a_task_whose_requirements_cannot_be_read_is_refused_by_id() {
+        for bad in [
+            json!({ "region": "GBR" }),
+            json!({ "zone\u{7}": 1 }),
+            json!([1]),
+        ] {
+            let (table, mut row) = task_row(9, bad.clone());
+            let e = normalise_row(table, &mut row).unwrap_err().to_string();
+            assert!(e.contains("task 9.compatibility"), "{bad}: {e}");
+            assert!(
+                !e.contains("zone"),
+                "the row's own text is not repeated: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_of_other_tables_are_unchanged() {
+        let table = dump_table_index("task_logs").unwrap();
+        let mut row: Row = vec![
+            Value::Int(Some(1)),
+            Value::Json(Some(json!({ "region": " gb" }))),
+        ];
+        let before = row.clone();
+        normalise_row(table, &mut row).unwrap();
+        assert_eq!(row, before);
+    }
 }
