@@ -143,6 +143,11 @@ fn main() {
     {
         Some(kept) => {
             std::fs::copy(kept, &list).expect("copy the seeded file");
+            // On disk before the saves are timed: the kernel writing back a freshly
+            // copied gigabyte under them costs their p95 tens of milliseconds.
+            std::fs::File::open(&list)
+                .and_then(|f| f.sync_all())
+                .expect("sync the copied file");
             println!(
                 "copied {total} seeded videos from {} in {:.1} s",
                 kept.display(),
