@@ -247,8 +247,9 @@ pub fn dump_table_index(name: &str) -> Option<usize> {
 
 /// A dumped row as a load writes it: a task's `compatibility` with its region normalised
 /// ([`Compatibility::normalised`]: ` gb` is `GB`); rows of other tables are unchanged. A
-/// PostgreSQL store before its schema v10 kept a region as given, which no worker's claim
-/// matches (and SQLite's schema refuses), and a dump reads a store as it is.
+/// PostgreSQL store before its schema v10 (SQLite before v11) kept a region as given, which
+/// no worker's claim matches and SQLite's schema now refuses, and a dump reads a store as it
+/// is.
 ///
 /// # Errors
 /// A task whose compatibility is not a requirements object (`{"region": "GB"}` or `{}`), or
