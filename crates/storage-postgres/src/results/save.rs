@@ -328,6 +328,23 @@ impl<'a> NewArrays<'a> {
     }
 }
 
+/// The positions of the round's items that have no outcome yet, with their platforms and
+/// source ids in that order; `None` when every item has one.
+fn without_outcome<'r>(
+    round: &[&'r ContentItem],
+    outcomes: &[Option<Outcome>],
+) -> Option<(Vec<usize>, Vec<&'r str>, Vec<&'r str>)> {
+    let at: Vec<usize> = (0..round.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+    if at.is_empty() {
+        return None;
+    }
+    let platform = at.iter().map(|&i| round[i].platform.as_str()).collect();
+    let source_id = at.iter().map(|&i| round[i].source_id.as_str()).collect();
+    Some((at, platform, source_id))
+}
+
 /// Inserts the round's items that have no outcome yet (in batch order) where their record
 /// still does not exist, setting `Inserted(id)` for each one inserted.
 async fn insert_unknown(
@@ -337,24 +354,13 @@ async fn insert_unknown(
     now: i64,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), PortError> {
-    let unknown: Vec<usize> = (0..round.len())
-        .filter(|&i| outcomes[i].is_none())
-        .collect();
-    if unknown.is_empty() {
+    let Some((unknown, platform, source_id)) = without_outcome(round, outcomes) else {
         return Ok(());
-    }
+    };
     let mut a = NewArrays::default();
     for &i in &unknown {
         a.push(round[i])?;
     }
-    let platform: Vec<&str> = unknown
-        .iter()
-        .map(|&i| round[i].platform.as_str())
-        .collect();
-    let source_id: Vec<&str> = unknown
-        .iter()
-        .map(|&i| round[i].source_id.as_str())
-        .collect();
     let stmt = c.prepare_cached(INSERT_SQL).await.map_err(map_err)?;
     let rows = c
         .query(
@@ -413,14 +419,9 @@ async fn lock_known(
     outcomes: &mut [Option<Outcome>],
     missing: Missing,
 ) -> Result<(), PortError> {
-    let known: Vec<usize> = (0..round.len())
-        .filter(|&i| outcomes[i].is_none())
-        .collect();
-    if known.is_empty() {
+    let Some((known, platform, source_id)) = without_outcome(round, outcomes) else {
         return Ok(());
-    }
-    let platform: Vec<&str> = known.iter().map(|&i| round[i].platform.as_str()).collect();
-    let source_id: Vec<&str> = known.iter().map(|&i| round[i].source_id.as_str()).collect();
+    };
     let stmt = c
         .prepare_cached(&format!(
             "SELECT {RESULT_COLUMNS}, views_7d, views_30d FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(key_platform, key_source_id, key_n)
