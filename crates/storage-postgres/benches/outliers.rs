@@ -93,7 +93,7 @@ async fn seed(store: &PostgresStore, channels: usize, now: i64) {
     .await
     .expect("seed snapshots and sightings");
     // Vacuumed, as a table long in use is: otherwise autovacuum's first pass over the
-    // million new rows (its insert threshold) runs during the measured saves.
+    // million new rows (its insert threshold) can run during the measured saves.
     for table in ["results", "result_metrics", "result_sightings"] {
         c.batch_execute(&format!("VACUUM (ANALYZE) {table}"))
             .await
