@@ -273,6 +273,8 @@ prismq_testkit::__contract_tests! { (remote)
     handovers::complete_and_claim_many_answers_each_item_in_order,
     handovers::complete_and_claim_many_leaves_the_others_when_one_lease_is_stale,
     handovers::complete_and_claim_many_answers_none_once_the_queue_is_dry,
+    handovers::claim_and_start_many_takes_tasks_in_order_each_with_its_own_lease,
+    handovers::claim_and_start_many_stops_when_the_queue_is_dry,
     lifecycle::renew_after_lapse_without_reclaim_succeeds,
     lifecycle::renew_with_stale_token_is_lease_lost,
     lifecycle::start_marks_running,

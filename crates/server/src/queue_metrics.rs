@@ -134,19 +134,27 @@ impl QueueMetrics {
     }
 
     fn claimed(&self, r: &Result<Option<ClaimedTask>, PortError>, took: Duration) {
-        let result = match r {
-            Ok(Some(c)) => {
-                let now = Instant::now();
-                let mut started = self.started.lock();
-                if started.len() > SWEEP_ABOVE {
-                    started.retain(|_, at| now.saturating_duration_since(*at) < FORGET_AFTER);
-                }
-                started.insert(c.task.id, now);
-                "task"
+        match r {
+            Ok(Some(c)) => self.claimed_task(c.task.id, took),
+            Ok(None) => self.claim_counted("empty", took),
+            Err(_) => self.claim_counted("error", took),
+        }
+    }
+
+    /// A claim that took task `id`: counted, and its start noted for the task's duration.
+    fn claimed_task(&self, id: TaskId, took: Duration) {
+        let now = Instant::now();
+        {
+            let mut started = self.started.lock();
+            if started.len() > SWEEP_ABOVE {
+                started.retain(|_, at| now.saturating_duration_since(*at) < FORGET_AFTER);
             }
-            Ok(None) => "empty",
-            Err(_) => "error",
-        };
+            started.insert(id, now);
+        }
+        self.claim_counted("task", took);
+    }
+
+    fn claim_counted(&self, result: &str, took: Duration) {
         self.claims.with_label_values(&[result]).inc();
         self.claim_latency
             .with_label_values(&[result])
@@ -276,6 +284,26 @@ impl TaskQueue for Instrumented {
         let r = self.inner.renew_lease(lease, lease_for).await;
         if matches!(r, Err(PortError::LeaseLost { .. })) {
             self.metrics.ended(lease.task_id, "lease_lost");
+        }
+        r
+    }
+    async fn claim_and_start_many(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        let t = Instant::now();
+        let r = self.inner.claim_and_start_many(request, max).await;
+        // Each claim is counted with the batch's time, which they shared.
+        let took = t.elapsed();
+        match &r {
+            Ok(claimed) if claimed.is_empty() => self.metrics.claim_counted("empty", took),
+            Ok(claimed) => {
+                for c in claimed {
+                    self.metrics.claimed_task(c.task.id, took);
+                }
+            }
+            Err(_) => self.metrics.claim_counted("error", took),
         }
         r
     }

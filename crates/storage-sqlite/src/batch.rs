@@ -1,9 +1,10 @@
 //! Several completions and the claims that follow them in one transaction: what a worker
-//! pool writes when its loops finish together, at the cost of one commit for all of them.
+//! pool writes when its loops finish together, at the cost of one commit for all of them;
+//! and several claims in one transaction, for a worker that keeps tasks ahead.
 
 use rusqlite::Transaction;
 
-use prismq_domain::ports::{ClaimedTask, Handover, HandoverAnswer};
+use prismq_domain::ports::{ClaimRequest, ClaimedTask, Handover, HandoverAnswer};
 use prismq_domain::PortError;
 
 use crate::combine::{ends_the_batch, exec};
@@ -28,6 +29,55 @@ impl SqliteStore {
         items: &[Handover],
     ) -> Result<Vec<HandoverAnswer>, PortError> {
         self.write_shared_async(self.handovers_write(items)).await
+    }
+
+    /// Blocking [`prismq_domain::ports::TaskQueue::claim_and_start_many`]: up to `max`
+    /// claims, each started, in one transaction.
+    ///
+    /// # Errors
+    /// As the port, with nothing claimed.
+    pub fn claim_and_start_many_blocking(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.write_shared(self.claims_write(request, max))
+    }
+
+    /// The async port's claims of several tasks.
+    pub(crate) async fn claim_and_start_many_async(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.write_shared_async(self.claims_write(request, max))
+            .await
+    }
+
+    /// `max` claims one after another in one transaction, until one finds nothing. Each is
+    /// its own claim (its own draw for the weighted strategy); any error undoes them all.
+    fn claims_write(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> impl FnMut(&Transaction<'_>) -> Result<Vec<ClaimedTask>, PortError> + Send + 'static {
+        let mut claims: Vec<_> = (0..max).map(|_| self.claim_write(request, true)).collect();
+        move |tx| {
+            let mut claimed = Vec::with_capacity(claims.len());
+            for claim in &mut claims {
+                match claim(tx)? {
+                    Some(c) => claimed.push(c),
+                    None => break,
+                }
+            }
+            Ok(claimed)
+        }
     }
 
     /// Each item in the order given, as its own call would run: the completion (a stale

@@ -442,6 +442,14 @@ impl TaskQueue for SqliteStore {
         self.claim_async(request, true).await
     }
 
+    async fn claim_and_start_many(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        self.claim_and_start_many_async(request, max).await
+    }
+
     async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {
         let lease = lease.clone();
         self.blocking(move |s| s.renew_blocking(&lease, lease_for))

@@ -327,6 +327,30 @@ pub trait TaskQueue: Send + Sync {
         Ok(Some(claimed))
     }
 
+    /// Claims up to `max` tasks as that many [`TaskQueue::claim_and_start`] calls made one
+    /// after another would, each with its own lease: what a worker that keeps a few tasks
+    /// ahead takes. Fewer (or none) when the queue runs dry; `max` 0 claims nothing. `Err`
+    /// means nothing was claimed. The default makes the calls one by one and, when one fails
+    /// after others succeeded, answers with those (they are claimed and must be run or
+    /// released); an adapter SHOULD claim them all in one transaction (one commit, the
+    /// pages the tasks share written once).
+    async fn claim_and_start_many(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        let mut claimed = Vec::with_capacity(max.min(64));
+        while claimed.len() < max {
+            match self.claim_and_start(request).await {
+                Ok(Some(c)) => claimed.push(c),
+                Ok(None) => break,
+                Err(e) if claimed.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(claimed)
+    }
+
     /// Extends the lease to now + `lease_for`, returning the new lease.
     /// MUST fail with `LeaseLost`, changing nothing, when the token no longer matches a
     /// `claimed`/`running` task (claimed again, cancelled, finished) — even if the lease merely

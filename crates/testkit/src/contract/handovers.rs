@@ -157,3 +157,79 @@ pub async fn complete_and_claim_many_answers_none_once_the_queue_is_dry(
     }
     assert!(s.claim_as("w9", ClaimingStrategy::Fifo).await.is_none());
 }
+
+/// `claim_and_start_many` takes up to `max` tasks in the strategy's order, each running
+/// under its own lease for the worker (claimed and started in its log, one attempt), as
+/// that many `claim_and_start` calls would; the rest stay queued.
+pub async fn claim_and_start_many_takes_tasks_in_order_each_with_its_own_lease(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(s.add(new_task("a")).await);
+        clock.advance(Duration::from_secs(1));
+    }
+    let claimed = s
+        .queue
+        .claim_and_start_many(&claim_request("w0", ClaimingStrategy::Fifo), 3)
+        .await
+        .expect("the claims");
+    assert_eq!(
+        claimed.iter().map(|c| c.task.id).collect::<Vec<_>>(),
+        ids[..3].to_vec(),
+        "the three oldest, oldest first"
+    );
+    let mut tokens = Vec::new();
+    for c in &claimed {
+        assert_eq!(c.lease.worker.as_str(), "w0");
+        assert_eq!(c.task.status, TaskStatus::Running);
+        let t = s.task(c.task.id).await;
+        assert_eq!((t.status, t.attempts), (TaskStatus::Running, 1));
+        assert_eq!(t.lease_token, Some(c.lease.token));
+        assert_eq!(
+            s.events(c.task.id).await,
+            vec![TaskEvent::Enqueued, TaskEvent::Claimed, TaskEvent::Started]
+        );
+        tokens.push(c.lease.token.0);
+    }
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 3, "a lease token each");
+    assert_eq!(s.task(ids[3]).await.status, TaskStatus::Queued);
+    // Each lease fences its own task: one completes, the others stay running.
+    s.queue.complete(&claimed[1].lease, None).await.unwrap();
+    assert_eq!(s.task(ids[1]).await.status, TaskStatus::Completed);
+    assert_eq!(s.task(ids[0]).await.status, TaskStatus::Running);
+}
+
+/// Fewer than `max` when the queue runs dry (none from an empty queue), and nothing at all
+/// for `max` 0.
+pub async fn claim_and_start_many_stops_when_the_queue_is_dry(
+    factory: impl Fn(ContractEnv) -> Subject,
+) {
+    let (clock, s) = setup(factory);
+    let request = claim_request("w0", ClaimingStrategy::Fifo);
+    assert!(s
+        .queue
+        .claim_and_start_many(&request, 4)
+        .await
+        .unwrap()
+        .is_empty());
+    let first = s.add(new_task("a")).await;
+    clock.advance(Duration::from_secs(1));
+    let second = s.add(new_task("a")).await;
+    assert!(s
+        .queue
+        .claim_and_start_many(&request, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.task(first).await.status, TaskStatus::Queued);
+    let claimed = s.queue.claim_and_start_many(&request, 4).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.task.id).collect::<Vec<_>>(),
+        vec![first, second]
+    );
+    assert!(s.claim_as("w9", ClaimingStrategy::Fifo).await.is_none());
+}
