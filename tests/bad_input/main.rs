@@ -243,6 +243,16 @@ fn cases(s: &Sandbox) -> Vec<Case> {
         2,
         "invalid concurrency",
     ));
+    v.push(case(
+        &["work", "--prefetch", "0", "--drain"],
+        2,
+        "invalid prefetch: 0; accepted: 1 (one task at a time) to 256",
+    ));
+    v.push(case(
+        &["work", "--prefetch", "257", "--drain"],
+        2,
+        "invalid prefetch: 257",
+    ));
     v.push(case(&["work", "--max-tasks", "-1"], 2, ""));
     v.push(case(&["tasks", "show", "0"], 2, "not a task id"));
     v.push(case(&["tasks", "show", "99999999999999999999"], 2, ""));

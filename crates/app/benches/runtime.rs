@@ -6,11 +6,18 @@
 //!
 //! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
-//! (default 1,2,4), `PRISMQ_BENCH_RUNS` the runs per figure (default 3);
+//! (default 1,2,4), `PRISMQ_BENCH_PREFETCH` the `worker.prefetch` values the runtime runs
+//! with (default 1,16: a row each), `PRISMQ_BENCH_THREADS` the async runtime's threads
+//! (default: as `prismq work` builds it, one a loop up to the cores), `PRISMQ_BENCH_RUNS`
+//! the runs per figure (default 3);
 //! `PRISMQ_BENCH_ONLY=runtime` runs only the runtime's drains and prints no figures (to
 //! profile with `perf record`). Each figure is the
 //! median of the runs with the min–max spread; the ratios are the figures that matter on a noisy machine, and the
 //! process's CPU time per task moves least with other work on the machine.
+
+/// The `prismq` binary's allocator, for the bare loop and the runtime alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "../../storage-sqlite/benches/common/minimal.rs"]
 mod minimal;
@@ -101,13 +108,20 @@ fn storage_drain(path: &Path, threads: usize, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn runtime_drain(rt: &tokio::runtime::Runtime, path: &Path, concurrency: usize, n: usize) -> f64 {
+fn runtime_drain(
+    rt: &tokio::runtime::Runtime,
+    path: &Path,
+    concurrency: usize,
+    prefetch: usize,
+    n: usize,
+) -> f64 {
     let store = open(path);
     let mut registry = PluginRegistry::new();
     registry.add(Arc::new(Noop)).expect("register");
     let settings = WorkerSettings {
         concurrency,
         strategy: ClaimingStrategy::Lifo,
+        prefetch,
         ..WorkerSettings::default()
     };
     let s = Arc::new(store);
@@ -174,41 +188,56 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(RUNS);
+    let prefetches: Vec<usize> = std::env::var("PRISMQ_BENCH_PREFETCH")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16]);
     println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {runs} runs, min–max");
-    println!("| concurrency | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|");
+    println!("| concurrency | prefetch | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|---|");
     // Only the runtime's drains, printing nothing: what to run under `perf record`.
     let runtime_only = std::env::var("PRISMQ_BENCH_ONLY").as_deref() == Ok("runtime");
     for concurrency in levels {
         // As `prismq work` builds it: one thread a loop, up to the cores.
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(prismq_app::runtime::async_threads(concurrency))
+            .worker_threads(
+                std::env::var("PRISMQ_BENCH_THREADS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| prismq_app::runtime::async_threads(concurrency)),
+            )
             .enable_all()
             .build()
             .expect("tokio");
-        let (mut bare, mut storage, mut runtime) = (Vec::new(), Vec::new(), Vec::new());
-        let mut cpus = [Vec::new(), Vec::new(), Vec::new()];
+        let (mut bare, mut storage) = (Vec::new(), Vec::new());
+        let mut runtime = vec![Vec::new(); prefetches.len()];
+        let (mut cpu_bare, mut cpu_storage) = (Vec::new(), Vec::new());
+        let mut cpu_runtime = vec![Vec::new(); prefetches.len()];
         for _ in 0..runs {
             let dir = tempfile::tempdir().expect("dir");
             let floor = dir.path().join("minimal.db");
             minimal::fill(&floor, n, "noop", payload);
             let s = dir.path().join("s.db");
             fill(&open(&s), n);
-            let r = dir.path().join("r.db");
-            fill(&open(&r), n);
-            if runtime_only {
-                measured(n, || runtime_drain(&rt, &r, concurrency, n));
-                continue;
+            let files: Vec<_> = prefetches
+                .iter()
+                .map(|k| {
+                    let r = dir.path().join(format!("r{k}.db"));
+                    fill(&open(&r), n);
+                    r
+                })
+                .collect();
+            if !runtime_only {
+                let (rate, per) = measured(n, || minimal::drain(&floor, concurrency, "noop", n));
+                bare.push(rate);
+                cpu_bare.push(per);
+                let (rate, per) = measured(n, || storage_drain(&s, concurrency, n));
+                storage.push(rate);
+                cpu_storage.push(per);
             }
-            for (k, (rate, per)) in [
-                measured(n, || minimal::drain(&floor, concurrency, "noop", n)),
-                measured(n, || storage_drain(&s, concurrency, n)),
-                measured(n, || runtime_drain(&rt, &r, concurrency, n)),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                [&mut bare, &mut storage, &mut runtime][k].push(rate);
-                cpus[k].push(per);
+            for (i, (k, r)) in prefetches.iter().zip(&files).enumerate() {
+                let (rate, per) = measured(n, || runtime_drain(&rt, r, concurrency, *k, n));
+                runtime[i].push(rate);
+                cpu_runtime[i].push(per);
             }
         }
         if runtime_only {
@@ -216,12 +245,16 @@ fn main() {
         }
         let ratio =
             |a: &[f64], b: &[f64]| median_spread(a.iter().zip(b).map(|(a, b)| a / b).collect());
-        let (q, qmin, qmax) = ratio(&runtime, &storage);
-        let (w, wmin, wmax) = ratio(&runtime, &bare);
-        let (b, bmin, bmax) = median_spread(bare);
-        let (s, smin, smax) = median_spread(storage);
-        let (r, rmin, rmax) = median_spread(runtime);
-        let [cb, cs, cr] = cpus.map(|v| median_spread(v).0);
-        println!("| {concurrency} | {b:.0} ({bmin:.0}–{bmax:.0}) | {s:.0} ({smin:.0}–{smax:.0}) | {r:.0} ({rmin:.0}–{rmax:.0}) | {q:.2} ({qmin:.2}–{qmax:.2}) | {w:.2} ({wmin:.2}–{wmax:.2}) | {cb:.0}, {cs:.0}, {cr:.0} |");
+        let (b, bmin, bmax) = median_spread(bare.clone());
+        let (s, smin, smax) = median_spread(storage.clone());
+        let cb = median_spread(cpu_bare.clone()).0;
+        let cs = median_spread(cpu_storage.clone()).0;
+        for (i, k) in prefetches.iter().enumerate() {
+            let (q, qmin, qmax) = ratio(&runtime[i], &storage);
+            let (w, wmin, wmax) = ratio(&runtime[i], &bare);
+            let (r, rmin, rmax) = median_spread(runtime[i].clone());
+            let cr = median_spread(cpu_runtime[i].clone()).0;
+            println!("| {concurrency} | {k} | {b:.0} ({bmin:.0}–{bmax:.0}) | {s:.0} ({smin:.0}–{smax:.0}) | {r:.0} ({rmin:.0}–{rmax:.0}) | {q:.2} ({qmin:.2}–{qmax:.2}) | {w:.2} ({wmin:.2}–{wmax:.2}) | {cb:.0}, {cs:.0}, {cr:.0} |");
+        }
     }
 }

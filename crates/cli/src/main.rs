@@ -23,6 +23,12 @@ use crate::args::{Cli, Command};
 use crate::context::Ctx;
 use crate::exit::{CliError, Exit};
 
+/// mimalloc instead of the system allocator: a worker's loops allocate on one thread and
+/// free on another, which glibc's allocator serialises on its arena locks (measured in
+/// `docs/performance.md`, item 11 of issue 20's changes).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = use_color(cli.global.no_color);

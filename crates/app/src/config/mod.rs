@@ -276,10 +276,17 @@ pub struct WorkerConfig {
     /// released.
     #[serde(serialize_with = "ser_duration")]
     pub shutdown_grace: Duration,
+    /// Tasks each loop claims at once and keeps ahead (1: one at a time). More than one
+    /// claims them in one transaction and writes their completions together, at the cost of
+    /// tasks held (running, under lease) before they start.
+    pub prefetch: usize,
     /// A remote worker (`prismq work --server https://…`) also trusts the certificates in
     /// this PEM file: a private CA, or the server's self-signed certificate.
     pub server_ca_cert: Option<PathBuf>,
 }
+
+/// The most tasks a loop keeps ahead (the range of `worker.prefetch` is 1 to this).
+pub const MAX_PREFETCH: u64 = 256;
 
 /// The number of CPUs, or 1 when it cannot be known.
 pub fn default_concurrency() -> usize {
@@ -299,6 +306,7 @@ impl Default for WorkerConfig {
             idle_backoff_max: Duration::from_secs(5),
             handler_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
+            prefetch: 1,
             server_ca_cert: None,
         }
     }

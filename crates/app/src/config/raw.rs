@@ -34,7 +34,7 @@ raw_sections! {
     database: RawDatabase { path, url, synchronous, busy_timeout, schema, pool_size }
     worker: RawWorker {
         concurrency, strategy, task_types, region, lease, heartbeat_interval,
-        idle_backoff_min, idle_backoff_max, handler_timeout, shutdown_grace, server_ca_cert,
+        idle_backoff_min, idle_backoff_max, handler_timeout, shutdown_grace, prefetch, server_ca_cert,
     }
     retry: RawRetry { base, cap, max_attempts }
     logging: RawLogging { level, format }

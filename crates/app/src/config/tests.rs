@@ -295,6 +295,18 @@ fn bad_values_name_key_value_and_accepted() {
         "1 to 1024",
     );
     assert_invalid(
+        load_flags(&[("worker.prefetch", "0")]),
+        "worker.prefetch",
+        "\"0\"",
+        "1 to 256",
+    );
+    assert_invalid(
+        load_flags(&[("worker.prefetch", "257")]),
+        "worker.prefetch",
+        "\"257\"",
+        "1 to 256",
+    );
+    assert_invalid(
         load_flags(&[("worker.concurrency", "many")]),
         "worker.concurrency",
         "\"many\"",

@@ -15,7 +15,7 @@ use super::raw::{Raw, RawConfig};
 use super::secret::redact_url_password;
 use super::{
     Config, ConfigError, DatabaseConfig, IdeasConfig, LogFormat, LoggingConfig, Origin,
-    RetryConfig, ServerConfig, Synchronous, WorkerConfig,
+    RetryConfig, ServerConfig, Synchronous, WorkerConfig, MAX_PREFETCH,
 };
 
 struct Reader {
@@ -179,6 +179,9 @@ pub(super) fn build(
         idle_backoff_max: r.get("worker.idle_backoff_max", rw.idle_backoff_max, w.idle_backoff_max, dur(1, HOUR))?,
         handler_timeout: r.get("worker.handler_timeout", rw.handler_timeout, w.handler_timeout, dur(SEC, 7 * DAY))?,
         shutdown_grace: r.get("worker.shutdown_grace", rw.shutdown_grace, w.shutdown_grace, dur(0, HOUR))?,
+        prefetch: r.get("worker.prefetch", rw.prefetch, w.prefetch, |v| {
+            values::integer(v, 1, MAX_PREFETCH).map(|n| usize::try_from(n).unwrap_or(1))
+        })?,
         server_ca_cert: r.get("worker.server_ca_cert", rw.server_ca_cert, w.server_ca_cert, |v| {
             non_empty_text("a path to a PEM file of CA certificates")(v).map(|s| Some(PathBuf::from(s)))
         })?,

@@ -124,6 +124,15 @@ impl Finish {
         }
     }
 
+    /// The completion as one item of a batch, with `next` claimed after it.
+    fn handover(&self, next: Option<ClaimRequest>) -> Handover {
+        Handover {
+            lease: self.lease.clone(),
+            summary: Some(self.body.clone()),
+            next,
+        }
+    }
+
     fn settle(&self, r: Result<(), PortError>) -> Outcome {
         match r {
             Ok(()) => {
@@ -139,6 +148,108 @@ impl Finish {
                 tracing::warn!(error = %e, "could not complete the task; its items are saved");
                 Outcome::Lost
             }
+        }
+    }
+}
+
+/// How long a loop that keeps tasks ahead leaves a completion unwritten while it runs its
+/// next tasks: past this, the completions waiting are written while the handler runs, so a
+/// long task never keeps finished ones shown running (nor lets their leases lapse).
+pub(crate) const HELD_COMPLETIONS_WAIT: Duration = Duration::from_millis(50);
+
+/// The completions a loop that keeps tasks ahead has not written yet (see
+/// [`super::ahead`]), each with its task's span, and the outcomes of those written.
+#[derive(Default)]
+pub(crate) struct Pending {
+    items: Vec<(Finish, tracing::Span)>,
+    since: Option<Instant>,
+    settled: Vec<Outcome>,
+}
+
+impl Pending {
+    pub(crate) fn push(&mut self, finish: Finish, span: tracing::Span) {
+        self.since.get_or_insert_with(Instant::now);
+        self.items.push((finish, span));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// When the completions waiting must be written at the latest.
+    fn due(&self) -> Option<Instant> {
+        self.since.map(|t| t + HELD_COMPLETIONS_WAIT)
+    }
+
+    /// The outcomes of the completions written since the last call.
+    pub(crate) fn take_settled(&mut self) -> Vec<Outcome> {
+        std::mem::take(&mut self.settled)
+    }
+
+    /// Writes every completion waiting in one step
+    /// ([`TaskQueue::complete_and_claim_many`](prismq_domain::ports::TaskQueue::complete_and_claim_many)),
+    /// the first `claims` of them each with a claim for `next`, and answers the tasks
+    /// claimed. A batch that fails transiently is tried again for up to a lease length; one
+    /// that still fails leaves the completions to their leases (outcome lost) and answers
+    /// its error. A claim's own error is answered when no claim took a task.
+    pub(crate) async fn write(
+        &mut self,
+        shared: &Shared,
+        next: Option<(&ClaimRequest, usize)>,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        let items = std::mem::take(&mut self.items);
+        self.since = None;
+        let (request, claims) = next.map_or((None, 0), |(r, n)| (Some(r), n));
+        let batch: Vec<Handover> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (f, _))| f.handover(request.filter(|_| i < claims).cloned()))
+            .collect();
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answers = with_retries(shared, || shared.queue.complete_and_claim_many(&batch)).await;
+        let answers = match answers {
+            Ok(a) if a.len() == items.len() => a,
+            Ok(a) => {
+                let e = PortError::Unavailable(format!(
+                    "the store answered {} of a batch of {} completions; the others' outcome is unknown",
+                    a.len(),
+                    items.len()
+                ));
+                vec![Err(e); items.len()]
+            }
+            Err(e) => vec![Err(e); items.len()],
+        };
+        let mut claimed = Vec::new();
+        let mut claim_error = None;
+        let mut batch_error = None;
+        for ((finish, span), answer) in items.into_iter().zip(answers) {
+            let _in_task = span.enter();
+            match answer {
+                Ok(claim) => {
+                    self.settled.push(finish.settle(Ok(())));
+                    match claim {
+                        Ok(Some(c)) => claimed.push(c),
+                        Ok(None) => {}
+                        Err(e) => claim_error = Some(e),
+                    }
+                }
+                Err(e) => {
+                    self.settled.push(finish.settle(Err(e.clone())));
+                    if !matches!(e, PortError::LeaseLost { .. }) {
+                        batch_error = Some(e);
+                    }
+                }
+            }
+        }
+        match (claimed.is_empty(), batch_error.or(claim_error)) {
+            (true, Some(e)) if claims > 0 => Err(e),
+            _ => Ok(claimed),
         }
     }
 }
@@ -184,11 +295,15 @@ where
 /// Runs one claimed attempt to its outcome, and says what it showed of the task type's
 /// source (for the circuit breaker). `hand_back`: release the task unrun (its type was held
 /// back while the claim was in flight).
+///
+/// `pending`: the completions of a loop that keeps tasks ahead, written while the handler
+/// runs once they have waited [`HELD_COMPLETIONS_WAIT`].
 pub(crate) async fn run(
     shared: &Shared,
     claimed: ClaimedTask,
     state: &BeatState,
     hand_back: bool,
+    pending: Option<&mut Pending>,
 ) -> (Ended, Verdict) {
     let ClaimedTask { task, mut lease } = claimed;
     update(state, |b| b.current_task = Some(task.id));
@@ -223,7 +338,7 @@ pub(crate) async fn run(
         let task = task.clone();
         tokio::spawn(async move { handler.handle(&task, &ctx).await })
     };
-    let ending = supervise(shared, &mut lease, &mut join, &cancel).await;
+    let ending = supervise(shared, &mut lease, &mut join, &cancel, pending).await;
     let verdict = match &ending {
         Ending::Finished(Ok(Ok(_))) => Verdict::Answered,
         Ending::Finished(Ok(Err(e))) => match e.class {
@@ -296,12 +411,14 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Waits for the handler while renewing the lease every third of its length, enforcing the
-/// timeout and, once shutdown is asked, the grace period.
+/// timeout and, once shutdown is asked, the grace period; writes `pending` completions once
+/// they are due.
 async fn supervise(
     shared: &Shared,
     lease: &mut Lease,
     join: &mut JoinHandle<Result<TaskResult, TaskError>>,
     cancel: &CancelSignal,
+    mut pending: Option<&mut Pending>,
 ) -> Ending {
     let s = &shared.settings;
     let every = s.renew_every();
@@ -313,6 +430,11 @@ async fn supervise(
     let grace = sleep(Duration::from_secs(86_400 * 365 * 30));
     tokio::pin!(grace);
     let mut shutting_down = false;
+    // The completions waiting from earlier tasks, written while this handler runs once due.
+    let due = pending.as_ref().and_then(|p| p.due());
+    let write_pending = tokio::time::sleep_until(due.unwrap_or_else(Instant::now));
+    tokio::pin!(write_pending);
+    let mut pending_due = due.is_some();
     let stop = |join: &JoinHandle<_>, ending| {
         cancel.cancel();
         join.abort();
@@ -324,6 +446,13 @@ async fn supervise(
             res = &mut *join => return Ending::Finished(res),
             () = &mut timeout => return wind_down(join, cancel, Ending::TimedOut).await,
             () = &mut grace, if shutting_down => return wind_down(join, cancel, Ending::GraceOver).await,
+            () = &mut write_pending, if pending_due => {
+                pending_due = false;
+                if let Some(p) = pending.as_deref_mut() {
+                    // Outcomes are kept in `p` for the loop; no claim, so no answer to use.
+                    let _ = p.write(shared, None).await;
+                }
+            }
             () = shared.stop.cancelled(), if !shutting_down => {
                 shutting_down = true;
                 grace.as_mut().reset(Instant::now() + s.shutdown_grace);

@@ -31,10 +31,12 @@
 //! backoff and never end a loop; other errors from `claim` or `register` end the run with
 //! [`RuntimeError`].
 
+mod ahead;
 mod attempt;
 pub mod backoff;
 pub mod gate;
 mod handovers;
+mod pace;
 #[cfg(test)]
 mod partial_tests;
 mod report;

@@ -33,6 +33,8 @@ pub struct WorkerSettings {
     pub handler_timeout: Duration,
     /// How long in-flight handlers may finish after shutdown is asked.
     pub shutdown_grace: Duration,
+    /// Tasks each loop claims in one step and keeps ahead (1: one at a time).
+    pub prefetch: usize,
     /// The host name in worker ids and the registry.
     pub hostname: String,
     /// The process id in worker ids and the registry.
@@ -57,6 +59,7 @@ impl WorkerSettings {
             idle_backoff_max: c.idle_backoff_max,
             handler_timeout: c.handler_timeout,
             shutdown_grace: c.shutdown_grace,
+            prefetch: c.prefetch.max(1),
             hostname: hostname(),
             pid: std::process::id(),
             breaker: BreakerSettings::default(),

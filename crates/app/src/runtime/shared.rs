@@ -67,8 +67,29 @@ impl Shared {
 
     /// Gives back a claim that found nothing.
     pub fn return_claim(&self) {
-        if let Some(r) = &self.remaining {
-            r.fetch_add(1, Ordering::SeqCst);
+        self.return_claims(1);
+    }
+
+    /// Takes up to `n` claims from the `max_tasks` budget: how many were taken.
+    pub fn reserve_claims(&self, n: usize) -> usize {
+        match &self.remaining {
+            None => n,
+            Some(r) => {
+                let want = n as u64;
+                match r.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    (left > 0).then(|| left - left.min(want))
+                }) {
+                    Ok(left) => usize::try_from(left.min(want)).unwrap_or(n),
+                    Err(_) => 0,
+                }
+            }
+        }
+    }
+
+    /// Gives back `n` claims that found nothing.
+    pub fn return_claims(&self, n: usize) {
+        if let (Some(r), true) = (&self.remaining, n > 0) {
+            r.fetch_add(n as u64, Ordering::SeqCst);
         }
     }
 }

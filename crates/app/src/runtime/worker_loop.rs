@@ -8,16 +8,15 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use prismq_domain::ports::{ClaimRequest, ClaimedTask, Heartbeat, WorkSubscription, WorkerInfo};
-use prismq_domain::{PortError, RetryDecision, WorkerId};
+use prismq_domain::ports::{ClaimRequest, ClaimedTask, Heartbeat, WorkerInfo};
+use prismq_domain::{PortError, WorkerId};
 
-use super::attempt::{self, Ended, Outcome};
+use super::attempt::{self, Ended};
 use super::backoff::Backoff;
 use super::gate::Admission;
+use super::pace::{idle, record, LoopResult, Wake};
 use super::report::{RunReport, RuntimeError};
-use super::shared::{update, BeatState, Shared};
-
-type LoopResult = Result<RunReport, (RunReport, RuntimeError)>;
+use super::shared::{BeatState, Shared};
 
 /// Runs loop `id` to its end.
 pub(crate) async fn run(shared: Arc<Shared>, id: WorkerId) -> LoopResult {
@@ -47,7 +46,12 @@ pub(crate) async fn run(shared: Arc<Shared>, id: WorkerId) -> LoopResult {
         beat_stop.clone(),
     ));
     backoff.reset();
-    let result = work(&shared, &id, &state, &mut backoff).await;
+    // A one-task run (`prismq collect`) takes its task alone.
+    let result = if shared.settings.prefetch > 1 && shared.settings.only_task.is_none() {
+        super::ahead::work(&shared, &id, &state, &mut backoff).await
+    } else {
+        work(&shared, &id, &state, &mut backoff).await
+    };
     beat_stop.cancel();
     let _ = beats.await;
     // The final counters: without this beat the registry keeps those of the last periodic
@@ -90,30 +94,6 @@ async fn register(
         }
     }
 }
-
-/// Waits the next backoff delay — cut short by a work notice when the store pushes them
-/// (`wake`) — ; false if the run was stopped meanwhile.
-async fn idle(shared: &Shared, backoff: &mut Backoff, wake: &mut Wake) -> bool {
-    let delay = backoff.next_delay();
-    let wait = async {
-        match wake {
-            Some(sub) => {
-                if sub.wait(delay).await {
-                    // New work: claim now, and start the backoff over if it was taken.
-                    backoff.reset();
-                }
-            }
-            None => tokio::time::sleep(delay).await,
-        }
-    };
-    tokio::select! {
-        () = wait => true,
-        () = shared.stop.cancelled() => false,
-    }
-}
-
-/// This loop's subscription to work notices, when the store pushes them.
-type Wake = Option<Box<dyn WorkSubscription>>;
 
 async fn work(
     shared: &Shared,
@@ -184,7 +164,7 @@ async fn work(
                     worker = %id,
                 );
                 let (task_id, task_type) = (c.task.id, c.task.task_type.clone());
-                let (ended, verdict) = attempt::run(shared, c, state, hand_back)
+                let (ended, verdict) = attempt::run(shared, c, state, hand_back, None)
                     .instrument(span.clone())
                     .await;
                 shared.gate.record(&task_type, task_id, verdict);
@@ -294,32 +274,6 @@ async fn reserve(shared: &Shared, base: &ClaimRequest) -> Reserved {
     let mut request = base.clone();
     request.filter.task_types.clone_from(&admission.types);
     Reserved::Claim(admission, request)
-}
-
-fn record(report: &mut RunReport, state: &BeatState, outcome: Outcome) {
-    let mut failed_attempt = false;
-    match outcome {
-        Outcome::Completed => report.completed += 1,
-        Outcome::Failed(decision) => {
-            failed_attempt = true;
-            match decision {
-                RetryDecision::RetryAt(_) => report.retried += 1,
-                RetryDecision::Defer(_) => report.deferred += 1,
-                RetryDecision::DeadLetter => report.failed += 1,
-            }
-        }
-        Outcome::Released => report.released += 1,
-        Outcome::Lost => report.lost += 1,
-    }
-    update(state, |b| {
-        b.current_task = None;
-        if matches!(outcome, Outcome::Completed) {
-            b.tasks_done += 1;
-        }
-        if failed_attempt {
-            b.tasks_failed += 1;
-        }
-    });
 }
 
 /// The loop's state as a heartbeat, with the types its process holds back now.

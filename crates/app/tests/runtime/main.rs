@@ -2,6 +2,7 @@
 //! `MemoryStore`, timing (leases, heartbeats, backoff) on mockall mocks with tokio's paused
 //! clock, and end to end on a real SQLite file and a real PostgreSQL server.
 
+mod ahead;
 mod gating;
 mod handlers;
 mod mocked;

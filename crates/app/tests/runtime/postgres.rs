@@ -26,6 +26,15 @@ fn url() -> String {
 
 /// An app on a schema of its own on the test server.
 fn app(tag: &str, handlers: Vec<std::sync::Arc<dyn TaskHandler>>, concurrency: &str) -> App {
+    app_with(tag, handlers, &[("worker.concurrency", concurrency)])
+}
+
+/// [`app`] with these settings on top.
+fn app_with(
+    tag: &str,
+    handlers: Vec<std::sync::Arc<dyn TaskHandler>>,
+    extra: &[(&str, &str)],
+) -> App {
     static N: AtomicU32 = AtomicU32::new(0);
     let schema = format!(
         "t_rt_{tag}_{}_{}",
@@ -40,8 +49,9 @@ fn app(tag: &str, handlers: Vec<std::sync::Arc<dyn TaskHandler>>, concurrency: &
         ("retry.cap", "0s"),
         ("worker.idle_backoff_min", "5ms"),
         ("worker.idle_backoff_max", "50ms"),
-        ("worker.concurrency", concurrency),
     ];
+    let mut overrides = overrides.to_vec();
+    overrides.extend_from_slice(extra);
     support::app_with(&overrides, handlers)
 }
 
@@ -88,4 +98,18 @@ async fn chained_claims_respect_max_tasks_on_postgresql() {
     let quick = Scripted::new("quick", vec![Step::Ok(1)]);
     let app = app("cap", vec![quick.clone()], "2");
     support::chained_claims_stop_at_the_cap(&app, &quick).await;
+}
+
+/// Loops keeping tasks ahead on PostgreSQL, where a batch's claims are the port's default
+/// (one `claim_and_start` after another): every task still runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loops_keeping_tasks_ahead_drain_every_task_once_on_postgresql() {
+    let flaky = Scripted::new("flaky", vec![Step::Retryable, Step::Retryable, Step::Ok(3)]);
+    let quick = Scripted::new("quick", vec![Step::Ok(1)]);
+    let app = app_with(
+        "ahead",
+        vec![flaky.clone(), quick.clone()],
+        &[("worker.concurrency", "3"), ("worker.prefetch", "8")],
+    );
+    support::drain_keeping_tasks_ahead(&app, &quick).await;
 }

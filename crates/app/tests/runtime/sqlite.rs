@@ -81,3 +81,18 @@ async fn chained_claims_respect_max_tasks_and_leave_nothing_claimed() {
     let app = app(&dir, vec![quick.clone()], &[("worker.concurrency", "2")]);
     support::chained_claims_stop_at_the_cap(&app, &quick).await;
 }
+
+/// Three loops keeping eight tasks ahead each, on a real file: the claims of a batch and
+/// the completions written with the next one's claims are transactions of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loops_keeping_tasks_ahead_drain_every_task_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let flaky = Scripted::new("flaky", vec![Step::Retryable, Step::Retryable, Step::Ok(3)]);
+    let quick = Scripted::new("quick", vec![Step::Ok(1)]);
+    let app = app(
+        &dir,
+        vec![flaky.clone(), quick.clone()],
+        &[("worker.concurrency", "3"), ("worker.prefetch", "8")],
+    );
+    support::drain_keeping_tasks_ahead(&app, &quick).await;
+}

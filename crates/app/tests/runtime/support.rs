@@ -28,6 +28,7 @@ pub fn settings() -> WorkerSettings {
         idle_backoff_max: Duration::from_secs(5),
         handler_timeout: Duration::from_secs(600),
         shutdown_grace: Duration::from_secs(30),
+        prefetch: 1,
         hostname: "testhost".into(),
         pid: 7,
         breaker: BreakerSettings::default(),
@@ -234,4 +235,32 @@ pub async fn drain_flaky_and_quick(
         (TaskStatus::Completed, 3)
     );
     quick_ids
+}
+
+/// [`drain_flaky_and_quick`] by `app`, whose loops keep tasks ahead: besides, nothing is
+/// left queued, claimed or running, and each quick task's log reads enqueued, claimed,
+/// started, completed, once each.
+pub async fn drain_keeping_tasks_ahead(app: &prismq_app::App, quick: &crate::handlers::Scripted) {
+    assert!(app.config.worker.prefetch > 1);
+    let quick_ids = drain_flaky_and_quick(app, quick).await;
+    assert_eq!(count_in(app, TaskStatus::Completed).await, 41);
+    for status in [TaskStatus::Queued, TaskStatus::Claimed, TaskStatus::Running] {
+        assert_eq!(count_in(app, status).await, 0, "{status:?}");
+    }
+    for id in quick_ids {
+        let events: Vec<prismq_domain::ports::TaskEvent> = app
+            .logs
+            .list(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event)
+            .collect();
+        use prismq_domain::ports::TaskEvent as E;
+        assert_eq!(
+            events,
+            vec![E::Enqueued, E::Claimed, E::Started, E::Completed],
+            "task {id}"
+        );
+    }
 }
