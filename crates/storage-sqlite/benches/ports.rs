@@ -17,6 +17,10 @@
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine.
 
+/// The `prismq` binary's allocator, for the bare loop and the store alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "common/minimal.rs"]
 mod minimal;
 

@@ -11,6 +11,10 @@
 //! machine's noise is visible; the figures that carry over to other machines are the ratios
 //! to the bare loop measured in the same run.
 
+/// The `prismq` binary's allocator, for the bare loop and the store alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::{ClaimingStrategy, ContentItem};
