@@ -134,11 +134,11 @@ pub(crate) async fn work(
                 break; // max_tasks reached
             }
             // Every type held back: as for tasks waiting out a backoff.
-            if shared.options.drain && busy.release() == 0 {
+            let others_busy = busy.release();
+            if shared.options.drain && others_busy == 0 {
                 tracing::debug!(worker = %id, "drained: every type is held back and no loop busy");
                 break;
             }
-            busy.release();
             if !idle(shared, backoff, &mut wake).await {
                 break;
             }

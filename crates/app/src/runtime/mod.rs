@@ -8,7 +8,9 @@
 //!   configured strategy and filter; when nothing is eligible, wait with [`backoff`]; on a
 //!   claim, mark the task running, renew its lease every third of its length while the
 //!   handler runs under its timeout, save the items, and complete — or fail with the error's
-//!   class.
+//!   class. With `worker.prefetch` above 1 a loop keeps that many tasks ahead instead
+//!   (`runtime::ahead`): claimed in one step, their completions written together with the next
+//!   claims.
 //!
 //! Outcomes, by what the handler did:
 //!
