@@ -80,12 +80,7 @@ pub(crate) async fn work(
     state: &BeatState,
     backoff: &mut Backoff,
 ) -> LoopResult {
-    let base = ClaimRequest {
-        worker: id.clone(),
-        filter: shared.filter(),
-        strategy: shared.settings.strategy,
-        lease_for: shared.settings.lease,
-    };
+    let base = shared.claim_request(id);
     let ahead = shared.settings.prefetch.max(1);
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
 use prismq_domain::ports::{
-    ClaimFilter, Heartbeat, ResultStore, TaskLog, TaskQueue, WorkNotifier, WorkerRegistry,
+    ClaimFilter, ClaimRequest, Heartbeat, ResultStore, TaskLog, TaskQueue, WorkNotifier,
+    WorkerRegistry,
 };
-use prismq_domain::TaskType;
+use prismq_domain::{TaskType, WorkerId};
 
 use super::gate::Gate;
 use super::handovers::Handovers;
@@ -47,11 +48,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn filter(&self) -> ClaimFilter {
-        ClaimFilter {
-            task_types: self.capabilities.clone(),
-            region: self.settings.region.clone(),
-            only: self.settings.only_task,
+    /// A claim for loop `worker`: every capability of the run (the gate narrows the types
+    /// before each claim), the run's region, strategy and lease.
+    pub fn claim_request(&self, worker: &WorkerId) -> ClaimRequest {
+        ClaimRequest {
+            worker: worker.clone(),
+            filter: ClaimFilter {
+                task_types: self.capabilities.clone(),
+                region: self.settings.region.clone(),
+                only: self.settings.only_task,
+            },
+            strategy: self.settings.strategy,
+            lease_for: self.settings.lease,
         }
     }
 

@@ -101,12 +101,7 @@ async fn work(
     state: &BeatState,
     backoff: &mut Backoff,
 ) -> LoopResult {
-    let base = ClaimRequest {
-        worker: id.clone(),
-        filter: shared.filter(),
-        strategy: shared.settings.strategy,
-        lease_for: shared.settings.lease,
-    };
+    let base = shared.claim_request(id);
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
     // A claim made with the last completion (one step on SQLite and PostgreSQL), with the

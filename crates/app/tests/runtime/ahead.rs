@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use prismq_app::{BreakerSettings, RunOptions, RunReport, WorkerSettings};
-use prismq_domain::ports::{ClaimFilter, ClaimRequest, TaskEvent, TaskLog, TaskQueue};
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, TaskEvent, TaskQueue};
 use prismq_domain::{ClaimingStrategy, TaskStatus, WorkerId};
 
 use crate::handlers::{Scripted, Step};
@@ -25,15 +25,6 @@ fn ahead(loops: usize, prefetch: usize) -> WorkerSettings {
         prefetch,
         ..support::settings()
     }
-}
-
-async fn events(mem: &Mem, id: prismq_domain::TaskId) -> Vec<TaskEvent> {
-    TaskLog::list(&mem.store, id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -60,7 +51,7 @@ async fn every_task_runs_once_with_loops_keeping_tasks_ahead() {
         assert_eq!((task.status, task.attempts), (TaskStatus::Completed, 1));
         assert_eq!(task.summary.unwrap()["saved"]["inserted"], 1);
         assert_eq!(
-            events(&mem, id).await,
+            support::events(&mem, id).await,
             vec![
                 TaskEvent::Enqueued,
                 TaskEvent::Claimed,
@@ -123,7 +114,10 @@ async fn shutdown_hands_back_the_held_tasks_unrun_without_using_attempts() {
     for id in ids {
         let task = mem.task(id).await;
         assert_eq!((task.status, task.attempts), (TaskStatus::Queued, 0));
-        assert_eq!(events(&mem, id).await.last(), Some(&TaskEvent::Released));
+        assert_eq!(
+            support::events(&mem, id).await.last(),
+            Some(&TaskEvent::Released)
+        );
     }
 }
 

@@ -18,15 +18,6 @@ const DRAIN: RunOptions = RunOptions {
     max_tasks: None,
 };
 
-async fn events(mem: &Mem, id: prismq_domain::TaskId) -> Vec<TaskEvent> {
-    TaskLog::list(&mem.store, id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .collect()
-}
-
 #[tokio::test(start_paused = true)]
 async fn fails_twice_then_succeeds_after_three_attempts() {
     let mem = Mem::new();
@@ -53,7 +44,7 @@ async fn fails_twice_then_succeeds_after_three_attempts() {
     assert_eq!(summary["saved"]["inserted"], 2);
     let stored = mem.store.get("test", &format!("t{id}-0")).await.unwrap();
     assert_eq!(stored.last_task_id, Some(id));
-    let ev = events(&mem, id).await;
+    let ev = support::events(&mem, id).await;
     assert_eq!(ev.iter().filter(|e| **e == TaskEvent::Retried).count(), 2);
     assert_eq!(ev.last(), Some(&TaskEvent::Completed));
 }
@@ -184,7 +175,10 @@ async fn shutdown_releases_unfinished_tasks_without_using_attempts() {
         let task = mem.task(id).await;
         assert_eq!(task.status, TaskStatus::Queued);
         assert_eq!(task.attempts, 0);
-        assert_eq!(events(&mem, id).await.last(), Some(&TaskEvent::Released));
+        assert_eq!(
+            support::events(&mem, id).await.last(),
+            Some(&TaskEvent::Released)
+        );
     }
     // Both loops deregistered.
     let workers = WorkerRegistry::list(&mem.store, Duration::from_secs(60))

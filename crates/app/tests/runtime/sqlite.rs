@@ -94,5 +94,5 @@ async fn loops_keeping_tasks_ahead_drain_every_task_once_on_sqlite() {
         vec![flaky.clone(), quick.clone()],
         &[("worker.concurrency", "3"), ("worker.prefetch", "8")],
     );
-    support::drain_keeping_tasks_ahead(&app, &quick).await;
+    support::drain_and_check_the_logs(&app, &quick).await;
 }

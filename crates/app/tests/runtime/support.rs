@@ -237,18 +237,22 @@ pub async fn drain_flaky_and_quick(
     quick_ids
 }
 
-/// [`drain_flaky_and_quick`] by `app`, whose loops keep tasks ahead: besides, nothing is
-/// left queued, claimed or running, and each quick task's log reads enqueued, claimed,
-/// started, completed, once each.
-pub async fn drain_keeping_tasks_ahead(app: &prismq_app::App, quick: &crate::handlers::Scripted) {
-    assert!(app.config.worker.prefetch > 1);
-    let quick_ids = drain_flaky_and_quick(app, quick).await;
-    assert_eq!(count_in(app, TaskStatus::Completed).await, 41);
-    for status in [TaskStatus::Queued, TaskStatus::Claimed, TaskStatus::Running] {
-        assert_eq!(count_in(app, status).await, 0, "{status:?}");
-    }
-    for id in quick_ids {
-        let events: Vec<prismq_domain::ports::TaskEvent> = app
+/// The events in task `id`'s log on a memory store, in order.
+pub async fn events(mem: &Mem, id: TaskId) -> Vec<prismq_domain::ports::TaskEvent> {
+    TaskLog::list(&mem.store, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .collect()
+}
+
+/// Each of `ids` ran once, to completion: its log reads enqueued, claimed, started,
+/// completed.
+pub async fn each_ran_once(app: &prismq_app::App, ids: Vec<TaskId>) {
+    use prismq_domain::ports::TaskEvent as E;
+    for id in ids {
+        let events: Vec<E> = app
             .logs
             .list(id)
             .await
@@ -256,11 +260,21 @@ pub async fn drain_keeping_tasks_ahead(app: &prismq_app::App, quick: &crate::han
             .into_iter()
             .map(|r| r.event)
             .collect();
-        use prismq_domain::ports::TaskEvent as E;
         assert_eq!(
             events,
             vec![E::Enqueued, E::Claimed, E::Started, E::Completed],
             "task {id}"
         );
     }
+}
+
+/// [`drain_flaky_and_quick`] by `app`: besides, nothing is left queued, claimed or running,
+/// and each quick task ran once ([`each_ran_once`]).
+pub async fn drain_and_check_the_logs(app: &prismq_app::App, quick: &crate::handlers::Scripted) {
+    let quick_ids = drain_flaky_and_quick(app, quick).await;
+    assert_eq!(count_in(app, TaskStatus::Completed).await, 41);
+    for status in [TaskStatus::Queued, TaskStatus::Claimed, TaskStatus::Running] {
+        assert_eq!(count_in(app, status).await, 0, "{status:?}");
+    }
+    each_ran_once(app, quick_ids).await;
 }
