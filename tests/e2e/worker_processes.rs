@@ -1,6 +1,6 @@
 //! Worker processes: a worker killed with SIGKILL mid-task has its task completed by
-//! another once the lease lapses; two workers and an enqueuer at once complete every task
-//! exactly once.
+//! another once the lease lapses, the tasks it held ahead too; two workers (one keeping
+//! tasks ahead) and an enqueuer at once complete every task exactly once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,6 +70,58 @@ fn a_killed_workers_task_is_completed_by_another_after_the_lease_lapses() {
     );
 }
 
+/// A worker keeping four tasks ahead is killed while the first one runs: the three it held
+/// unstarted and the one it ran are all claimed again once their leases lapse, and each
+/// completes once.
+#[test]
+fn a_killed_worker_holding_tasks_ahead_loses_none_of_them() {
+    let fake = FakeYtdlp::new(120);
+    let s = sandbox(&fake, "2s");
+    s.ok(&["init"]);
+    for id in ["dQw4w9WgXcQ", "9bZkp7q19f0", "kJQP7kiw5Fk", "JGwWNGJdvx8"] {
+        s.ok(&["enqueue", "videos", id]);
+    }
+    let mut first = s.spawn(
+        "first",
+        &[
+            "work",
+            "--concurrency",
+            "1",
+            "--prefetch",
+            "4",
+            "--strategy",
+            "fifo",
+        ],
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the first worker to hold all four and start the first",
+        || fake.sleeper().is_some() && s.tasks().iter().all(|t| t.status == TaskStatus::Running),
+    );
+    first.kill().expect("SIGKILL the first worker");
+    first.wait().expect("reap the first worker");
+
+    let mut second = s.spawn(
+        "second",
+        &["work", "--concurrency", "1", "--max-tasks", "4"],
+    );
+    let status = wait_exit(&mut second, Duration::from_secs(60), "the second worker");
+    assert!(status.success(), "second worker: {}", s.stderr_of("second"));
+    let tasks = s.tasks();
+    assert_eq!(tasks.len(), 4);
+    for t in tasks {
+        assert_eq!(t.status, TaskStatus::Completed, "{t:?}");
+        // The killed attempts were given back and counted as lapses instead.
+        assert_eq!((t.attempts, t.lapses), (1, 1), "{t:?}");
+        let completed = s
+            .log(t.id.0)
+            .iter()
+            .filter(|r| r.event == TaskEvent::Completed)
+            .count();
+        assert_eq!(completed, 1, "{t:?}");
+    }
+}
+
 fn video_id(n: usize) -> String {
     format!("vid{n:08}")
 }
@@ -105,6 +157,8 @@ fn two_workers_and_an_enqueuer_complete_every_task_exactly_once() {
             "2",
             "--strategy",
             "weighted_random",
+            "--prefetch",
+            "4",
         ],
     );
     // One enqueuing process at a time, while both workers run.
