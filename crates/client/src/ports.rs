@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use prismq_domain::ports::ChannelBaseline;
 use prismq_domain::ports::{
-    ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, Heartbeat, LogRecord,
-    MetricSnapshot, NewLogEntry, QueueStats, QuotaDecision, QuotaLedger, QuotaUsage, RescoreReport,
-    ResultQuery, ResultStore, ScheduleStore, StoredResult, TaskFilter, TaskLog, TaskQueue,
-    WorkerInfo, WorkerRecord, WorkerRegistry,
+    ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, Handover,
+    HandoverAnswer, Heartbeat, LogRecord, MetricSnapshot, NewLogEntry, QueueStats, QuotaDecision,
+    QuotaLedger, QuotaUsage, RescoreReport, ResultQuery, ResultStore, ScheduleStore, StoredResult,
+    TaskFilter, TaskLog, TaskQueue, WorkerInfo, WorkerRecord, WorkerRegistry,
 };
 use prismq_domain::schedule::{Fired, NewSchedule, Schedule};
 use prismq_domain::{
@@ -229,22 +229,24 @@ impl RemoteStore {
         }
     }
 
+    /// A claim that waits up to `wait` on the server for a task to become eligible.
     async fn claim_with(
         &self,
         request: &ClaimRequest,
         start: bool,
+        wait: Duration,
     ) -> Result<Option<ClaimedTask>, PortError> {
         let body = ClaimBody {
             worker: request.worker.as_str(),
             filter: &request.filter,
             strategy: request.strategy.to_string(),
             lease_ms: ms(request.lease_for),
-            wait_ms: u64::try_from(self.claim_wait.as_millis()).unwrap_or(u64::MAX),
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             start,
         };
-        let call =
-            self.http
-                .post_waiting::<_, ClaimAnswer>("v1/work/claim", &body, self.claim_wait);
+        let call = self
+            .http
+            .post_waiting::<_, ClaimAnswer>("v1/work/claim", &body, wait);
         let answer = tokio::select! {
             a = call => a?,
             // The run is stopping: nothing claimed. A claim the server made as the request
@@ -300,14 +302,69 @@ impl TaskQueue for RemoteStore {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
-        self.claim_with(request, false).await
+        self.claim_with(request, false, self.claim_wait).await
     }
 
     async fn claim_and_start(
         &self,
         request: &ClaimRequest,
     ) -> Result<Option<ClaimedTask>, PortError> {
-        self.claim_with(request, true).await
+        self.claim_with(request, true, self.claim_wait).await
+    }
+
+    /// The first claim waits for work as [`TaskQueue::claim_and_start`] does; the others
+    /// take only what is eligible already, so a batch on a short queue never holds the tasks
+    /// it has while the server waits for more.
+    async fn claim_and_start_many(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        let mut claimed = Vec::new();
+        while claimed.len() < max {
+            let wait = if claimed.is_empty() {
+                self.claim_wait
+            } else {
+                Duration::ZERO
+            };
+            match self.claim_with(request, true, wait).await {
+                Ok(Some(c)) => claimed.push(c),
+                Ok(None) => break,
+                Err(e) if claimed.is_empty() => return Err(e),
+                // Those claimed are held; the error shows again at the next claim if it lasts.
+                Err(_) => break,
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Every completion first, then the claims, the first of which alone waits for work (as
+    /// [`TaskQueue::claim_and_start_many`] here): a claim waiting on the server never holds
+    /// up a completion after it. Once a claim finds nothing, the items after it answer no
+    /// task without asking.
+    async fn complete_and_claim_many(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let done = self.complete(&item.lease, item.summary.clone()).await;
+            answers.push(done.map(|()| Ok(None)));
+        }
+        let mut wait = self.claim_wait;
+        for (item, answer) in items.iter().zip(&mut answers) {
+            let (Some(next), Ok(slot)) = (&item.next, answer) else {
+                continue;
+            };
+            let claim = self.claim_with(next, true, wait).await;
+            wait = Duration::ZERO;
+            let dry = matches!(claim, Ok(None));
+            *slot = claim;
+            if dry {
+                break;
+            }
+        }
+        Ok(answers)
     }
 
     async fn renew_lease(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, PortError> {

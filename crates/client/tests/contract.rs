@@ -37,9 +37,9 @@ use tokio_util::sync::CancellationToken;
 use prismq_app::{App, Config, LoadOptions, PluginRegistry, Ports};
 use prismq_client::{ApiKeySecret, RemoteOptions, RemoteStore};
 use prismq_domain::ports::{
-    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, Heartbeat, LogRecord, NewApiKey,
-    NewLogEntry, QueueStats, ScheduleStore, Scope, TaskFilter, TaskLog, TaskQueue, WorkerInfo,
-    WorkerRecord, WorkerRegistry,
+    ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure, Handover, HandoverAnswer, Heartbeat,
+    LogRecord, NewApiKey, NewLogEntry, QueueStats, ScheduleStore, Scope, TaskFilter, TaskLog,
+    TaskQueue, WorkerInfo, WorkerRecord, WorkerRegistry,
 };
 use prismq_domain::schedule::{Fired, NewSchedule, Schedule};
 use prismq_domain::{
@@ -67,6 +67,19 @@ impl TaskQueue for Split {
     }
     async fn claim_and_start(&self, r: &ClaimRequest) -> Result<Option<ClaimedTask>, PortError> {
         self.remote.claim_and_start(r).await
+    }
+    async fn claim_and_start_many(
+        &self,
+        r: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        self.remote.claim_and_start_many(r, max).await
+    }
+    async fn complete_and_claim_many(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        self.remote.complete_and_claim_many(items).await
     }
     async fn renew_lease(&self, l: &Lease, d: Duration) -> Result<Lease, PortError> {
         self.remote.renew_lease(l, d).await

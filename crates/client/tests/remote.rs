@@ -1,7 +1,8 @@
 //! `RemoteStore` against a real `prismq serve` on 127.0.0.1 over a real SQLite file: HTTPS
 //! with a self-signed certificate (made here with the system's `openssl`) trusted through a
 //! CA file, and refused without it; follow-up tasks enqueued over the API with a key that
-//! may, refused clearly otherwise, through the ports and through the unchanged runtime.
+//! may, refused clearly otherwise, through the ports and through the unchanged runtime; a
+//! worker keeping tasks ahead never holds tasks or completions while a claim waits for work.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -409,5 +410,82 @@ async fn a_remote_runtime_enqueues_follow_ups_when_its_key_may() {
     assert_eq!(child.task_type.as_str(), "child");
     assert_eq!(child.params["of"], second.0);
     assert_eq!(child.status, TaskStatus::Completed);
+    s.stop().await;
+}
+
+/// A remote worker keeping tasks ahead: a batch of claims on a short queue answers with what
+/// is there instead of waiting the long poll with tasks in hand, and a batch of completions
+/// writes every completion before the claim after them waits for work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_never_holds_tasks_or_completions_while_a_claim_waits() {
+    use std::time::{Duration, Instant};
+
+    use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, TaskQueue};
+    use prismq_domain::{ClaimingStrategy, NewTask, TaskStatus, TaskType, WorkerId};
+
+    const WAIT: Duration = Duration::from_secs(6);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), None).await;
+    let mut o =
+        RemoteOptions::new(&format!("http://{}", s.addr), s.key(&[Scope::Work]).await).unwrap();
+    o.claim_wait = WAIT;
+    let remote = RemoteStore::new(o).unwrap();
+    let task = || {
+        NewTask::new(
+            TaskType::new("api_scrape").unwrap(),
+            serde_json::json!({"videos": ["dQw4w9WgXcQ"]}),
+        )
+    };
+    s.app.queue.enqueue(task()).await.unwrap();
+    s.app.queue.enqueue(task()).await.unwrap();
+    let request = ClaimRequest {
+        worker: WorkerId::new("remote-0").unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    };
+
+    let started = Instant::now();
+    let held = remote.claim_and_start_many(&request, 8).await.unwrap();
+    assert_eq!(held.len(), 2);
+    assert!(
+        started.elapsed() < WAIT / 2,
+        "the batch waited for more work with two tasks in hand: {:?}",
+        started.elapsed()
+    );
+
+    let items: Vec<Handover> = held
+        .iter()
+        .map(|c| Handover {
+            lease: c.lease.clone(),
+            summary: None,
+            next: Some(request.clone()),
+        })
+        .collect();
+    let batch = tokio::spawn(async move { remote.complete_and_claim_many(&items).await });
+    // Both completions are written while the claim after them waits for work.
+    let deadline = Instant::now() + WAIT / 2;
+    loop {
+        let mut done = 0;
+        for c in &held {
+            if s.app.queue.get(c.task.id).await.unwrap().status == TaskStatus::Completed {
+                done += 1;
+            }
+        }
+        if done == held.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a completion waited behind a claim's long poll"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!batch.is_finished(), "the claim waits for work meanwhile");
+    let answers = batch.await.unwrap().unwrap();
+    assert_eq!(answers.len(), 2);
+    for a in answers {
+        assert!(matches!(a, Ok(Ok(None))), "{a:?}");
+    }
     s.stop().await;
 }
