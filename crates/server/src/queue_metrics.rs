@@ -393,3 +393,48 @@ impl TaskQueue for Instrumented {
         self.inner.stats().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use prismq_domain::ports::TaskQueue;
+    use prismq_domain::{ClaimingStrategy, RetryPolicy};
+    use prismq_testkit::fixtures::{claim_request, new_task};
+    use prismq_testkit::{FakeClock, MemoryStore};
+    use prometheus::{Encoder, Registry, TextEncoder};
+
+    use super::{Instrumented, QueueMetrics};
+
+    fn text(registry: &Registry) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A batch of claims counts each task it took once, and an empty batch one empty claim.
+    #[tokio::test]
+    async fn a_batch_of_claims_counts_each_task() {
+        let store = MemoryStore::new(Arc::new(FakeClock::default()), RetryPolicy::default());
+        for _ in 0..3 {
+            store.enqueue(new_task("a")).await.unwrap();
+        }
+        let registry = Registry::new();
+        let queue = Instrumented::new(Arc::new(store), QueueMetrics::register(&registry, "prismq"));
+        let request = claim_request("w0", ClaimingStrategy::Fifo);
+        assert_eq!(
+            queue.claim_and_start_many(&request, 5).await.unwrap().len(),
+            3
+        );
+        assert!(queue
+            .claim_and_start_many(&request, 5)
+            .await
+            .unwrap()
+            .is_empty());
+        let t = text(&registry);
+        assert!(t.contains("prismq_claims_total{result=\"task\"} 3"), "{t}");
+        assert!(t.contains("prismq_claims_total{result=\"empty\"} 1"), "{t}");
+    }
+}
