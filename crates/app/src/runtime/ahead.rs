@@ -94,6 +94,13 @@ pub(crate) async fn work(
         for outcome in pending.take_settled() {
             record(&mut report, state, outcome);
         }
+        // Schedules fire between tasks, held ones too, or a loop working through long
+        // tasks held ahead would keep them waiting for the whole batch.
+        if let (Some(scheduler), false) = (&shared.scheduler, shared.stop.is_cancelled()) {
+            if scheduler.tick().await > 0 {
+                backoff.reset();
+            }
+        }
         if let Some(next) = held.pop_front() {
             run_held(shared, id, state, next, &mut pending, &mut report).await;
             continue;
@@ -105,11 +112,6 @@ pub(crate) async fn work(
             }
             let _ = pending.write(shared, None).await;
             continue;
-        }
-        if let Some(scheduler) = &shared.scheduler {
-            if scheduler.tick().await > 0 {
-                backoff.reset();
-            }
         }
         let admission = shared.gate.admit(&shared.capabilities).await;
         let granted = if admission.types.is_empty() {

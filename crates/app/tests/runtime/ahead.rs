@@ -1,7 +1,7 @@
 //! Loops that keep tasks ahead (`worker.prefetch` above 1): every task still runs once, a
 //! long task does not keep finished ones unwritten, held tasks are handed back on shutdown
 //! and when their type's breaker opens, a held task's lease is renewed before it starts,
-//! and `max_tasks` caps what is claimed ahead.
+//! `max_tasks` caps what is claimed ahead, and schedules fire between held tasks.
 
 use std::time::Duration;
 
@@ -217,4 +217,41 @@ async fn held_tasks_of_a_type_whose_breaker_opened_are_handed_back() {
         assert_eq!(task.status, TaskStatus::Queued);
         assert_eq!(task.attempts, u32::from(i < 2), "task {i}");
     }
+}
+
+/// A schedule comes due while a loop works through three ten-second tasks it holds: it
+/// fires between two of them, not after the batch.
+#[tokio::test(start_paused = true)]
+async fn schedules_fire_between_held_tasks() {
+    use prismq_domain::ports::ScheduleStore;
+    use prismq_domain::schedule::{Cadence, NewSchedule};
+
+    let mem = Mem::new();
+    let h = Scripted::new("slow", vec![Step::Sleep(Duration::from_secs(10))]);
+    mem.store
+        .add_schedule(NewSchedule::new(
+            "hourly",
+            support::tt("slow"),
+            serde_json::json!({}),
+            Cadence::every("1h").unwrap(),
+        ))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        mem.enqueue("slow").await;
+    }
+    let rt = mem
+        .runtime(support::registry(vec![h.clone()]), ahead(1, 3))
+        .with_schedules(std::sync::Arc::new(mem.store.clone()));
+    let run = tokio::spawn(async move { rt.run(DRAIN, CancellationToken::new()).await });
+    // The slot comes due 5 s in, while the first held task runs.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    mem.clock.advance(Duration::from_secs(3_600));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let fired = TaskQueue::list(&mem.store, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 4, "fired before the batch's last task began");
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.claimed, report.completed), (4, 4));
 }
