@@ -20,7 +20,7 @@ use prismq_domain::{
 
 use super::backoff::Backoff;
 use super::gate::Verdict;
-use super::handovers::BatchFuture;
+use super::handovers::{one_per_item, BatchFuture};
 use super::shared::{update, BeatState, Shared};
 use crate::config::format_duration;
 
@@ -213,18 +213,7 @@ impl Pending {
             return Ok(Vec::new());
         }
         let answers = with_retries(shared, || shared.queue.complete_and_claim_many(&batch)).await;
-        let answers = match answers {
-            Ok(a) if a.len() == items.len() => a,
-            Ok(a) => {
-                let e = PortError::Unavailable(format!(
-                    "the store answered {} of a batch of {} completions; the others' outcome is unknown",
-                    a.len(),
-                    items.len()
-                ));
-                vec![Err(e); items.len()]
-            }
-            Err(e) => vec![Err(e); items.len()],
-        };
+        let answers = one_per_item(answers, items.len());
         let mut claimed = Vec::new();
         let mut claim_error = None;
         let mut batch_error = None;

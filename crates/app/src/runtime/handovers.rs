@@ -120,30 +120,32 @@ impl Handovers {
     async fn write(&self, write: &WriteBatch<'_>, mut batch: Batch<'_>) {
         let answers = write(std::mem::take(&mut batch.items)).await;
         let replies = std::mem::take(&mut batch.replies);
-        match answers {
-            Ok(answers) if answers.len() == replies.len() => {
-                for (reply, a) in replies.into_iter().zip(answers) {
-                    // A loop that stopped waiting dropped its receiver: nothing to tell.
-                    let _ = reply.send(a);
-                }
-            }
-            Ok(answers) => {
-                let e = PortError::Unavailable(format!(
-                    "the store answered {} of a batch of {} completions; the others' outcome is unknown",
-                    answers.len(),
-                    replies.len()
-                ));
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+        let answers = one_per_item(answers, replies.len());
+        for (reply, a) in replies.into_iter().zip(answers) {
+            // A loop that stopped waiting dropped its receiver: nothing to tell.
+            let _ = reply.send(a);
         }
         // `batch` drops here: the right to write goes to a waiting loop.
+    }
+}
+
+/// The store's answers to a batch of `n` items, one per item: as given, or the error that
+/// wrote nothing (or an answer count that does not match, whose outcome is unknown) for
+/// every item.
+pub(crate) fn one_per_item(
+    answers: Result<Vec<HandoverAnswer>, PortError>,
+    n: usize,
+) -> Vec<HandoverAnswer> {
+    match answers {
+        Ok(a) if a.len() == n => a,
+        Ok(a) => {
+            let e = PortError::Unavailable(format!(
+                "the store answered {} of a batch of {n} completions; the others' outcome is unknown",
+                a.len()
+            ));
+            vec![Err(e); n]
+        }
+        Err(e) => vec![Err(e); n],
     }
 }
 
