@@ -103,7 +103,7 @@ fn hostile_text_is_stored_verbatim_and_reaches_ytdlp_as_one_argument() {
     assert_eq!(ok, "ok");
     let failed: i64 = c
         .query_row(
-            "SELECT count(*) FROM task_queue WHERE status <> 'completed'",
+            "SELECT count(*) FROM task_queue WHERE status <> 3 /* completed */",
             [],
             |r| r.get(0),
         )

@@ -57,7 +57,7 @@ fn sandbox() -> (Sandbox, FastFake) {
 
 fn pending(s: &Sandbox) -> i64 {
     s.count(
-        "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status IN ('queued', 'claimed', 'running')",
+        "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status IN (0, 1, 2) /* queued, claimed, running */",
     )
 }
 

@@ -79,7 +79,7 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
 
     let rows: Vec<Row> = c
         .prepare(
-            "SELECT id, status, attempts, max_attempts, last_error, params, lapses FROM task_queue ORDER BY id",
+            "SELECT id, CASE status WHEN 0 THEN 'queued' WHEN 1 THEN 'claimed' WHEN 2 THEN 'running' WHEN 3 THEN 'completed' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' END, attempts, max_attempts, last_error, params, lapses FROM task_queue ORDER BY id",
         )
         .unwrap()
         .query_map([], |r| {
@@ -271,8 +271,8 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
     let drift: i64 = c
         .query_row(
             "SELECT count(*) FROM (
-               SELECT type, status, count(*) AS n FROM task_queue GROUP BY type, status
-               EXCEPT SELECT type, status, n FROM queue_counts WHERE n > 0)",
+               SELECT type_id, status, count(*) AS n FROM task_queue GROUP BY type_id, status
+               EXCEPT SELECT type_id, status, n FROM queue_counts WHERE n > 0)",
             [],
             |r| r.get(0),
         )

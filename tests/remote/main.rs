@@ -128,19 +128,19 @@ impl Remote {
 
     fn pending(&self) -> i64 {
         self.s.count(
-            "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status IN ('queued', 'claimed', 'running')",
+            "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status IN (0, 1, 2) /* queued, claimed, running */",
         )
     }
 
     fn completed(&self) -> i64 {
         self.s
-            .count("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status = 'completed'")
+            .count("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status = 3 /* completed */")
     }
 
     /// Tasks whose last claim was made by process `pid`.
     fn done_by(&self, pid: u32) -> i64 {
         self.s.count(&format!(
-            "SELECT count(*) FROM task_queue WHERE status = 'completed' AND claimed_by LIKE '%-{pid}-%'"
+            "SELECT count(*) FROM task_queue WHERE status = 3 /* completed */ AND claimed_by LIKE '%-{pid}-%'"
         ))
     }
 
@@ -229,7 +229,7 @@ fn a_killed_remote_workers_task_is_completed_by_another() {
         "the victim to run the task",
         || {
             r.s.count(&format!(
-            "SELECT count(*) FROM task_queue WHERE status = 'running' AND claimed_by LIKE '%-{}-%'",
+            "SELECT count(*) FROM task_queue WHERE status = 2 /* running */ AND claimed_by LIKE '%-{}-%'",
             victim.id()
         )) == 1
         },
@@ -245,7 +245,7 @@ fn a_killed_remote_workers_task_is_completed_by_another() {
     let (status, attempts, lapses, by): (String, i64, i64, String) =
         r.s.sql()
             .query_row(
-                "SELECT status, attempts, lapses, claimed_by FROM task_queue",
+                "SELECT CASE status WHEN 0 THEN 'queued' WHEN 1 THEN 'claimed' WHEN 2 THEN 'running' WHEN 3 THEN 'completed' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' END, attempts, lapses, claimed_by FROM task_queue",
                 [],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )

@@ -45,12 +45,12 @@ pub fn storm_sandbox() -> (Sandbox, FastFake) {
 /// Tasks not yet completed or dead-lettered, from the trigger-kept counts.
 pub fn pending(s: &Sandbox) -> i64 {
     s.count(
-        "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status IN ('queued', 'claimed', 'running')",
+        "SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status IN (0, 1, 2) /* queued, claimed, running */",
     )
 }
 
 pub fn completed(s: &Sandbox) -> i64 {
-    s.count("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status = 'completed'")
+    s.count("SELECT coalesce(sum(n), 0) FROM queue_counts WHERE status = 3 /* completed */")
 }
 
 const STRATEGIES: [&str; 4] = ["lifo", "fifo", "priority", "weighted_random"];

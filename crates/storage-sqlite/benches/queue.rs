@@ -166,14 +166,15 @@ fn adapter_drain(path: &Path, threads: usize, with_start: bool) -> f64 {
     done as f64 / start.elapsed().as_secs_f64()
 }
 
-const BARE_CLAIM: &str = "UPDATE task_queue SET status = 'claimed', claimed_by = ?1, lease_expires_at = ?2, lease_token = ?3,
+const BARE_CLAIM: &str = "UPDATE task_queue SET status = 1 /* claimed */, claimed_by = ?1, lease_expires_at = ?2, lease_token = ?3,
       attempts = attempts + 1, updated_at = ?4
     WHERE id = (SELECT id FROM task_queue INDEXED BY ix_queue_claim_time
-                WHERE status = 'queued' AND type = 'bench' AND region IS NULL AND run_after <= ?4
+                WHERE status = 0 /* queued */ AND type_id = (SELECT id FROM task_types WHERE name = 'bench')
+                  AND region IS NULL AND run_after <= ?4
                 ORDER BY run_after DESC, id DESC LIMIT 1)
     RETURNING id";
 const BARE_COMPLETE: &str =
-    "UPDATE task_queue SET status = 'completed', finished_at = ?3, updated_at = ?3,
+    "UPDATE task_queue SET status = 3 /* completed */, finished_at = ?3, updated_at = ?3,
       lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 AND lease_token = ?2";
 
 /// The floor: one UPDATE … RETURNING claim and one UPDATE complete per task, each in its own

@@ -16,34 +16,36 @@ use crate::error::{map_err, CORRUPT_ADVICE};
 use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
-/// Oldest eligible queued task of one type and one region (FIFO order). `?3` is the region,
-/// NULL for tasks that require none: `IS` makes either an equality on the index's key, so a
-/// probe reads the entries of its own region only.
+/// Oldest eligible queued task of one type (`?1`, its interned id) and one region (FIFO
+/// order). `?3` is the region, NULL for tasks that require none: `IS` makes either an
+/// equality on the index's key, so a probe reads the entries of its own region only.
 pub(crate) const PROBE_FIFO: &str =
     "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_time
-    WHERE status = 'queued' AND type = ?1 AND region IS ?3 AND run_after <= ?2
+    WHERE status = 0 /* queued */ AND type_id = ?1 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after, id LIMIT 1";
 /// Newest eligible queued task of one type and one region (LIFO order).
 pub(crate) const PROBE_LIFO: &str =
     "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_time
-    WHERE status = 'queued' AND type = ?1 AND region IS ?3 AND run_after <= ?2
+    WHERE status = 0 /* queued */ AND type_id = ?1 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after DESC, id DESC LIMIT 1";
 /// Oldest eligible queued task of one type and one region at one priority level.
 pub(crate) const PROBE_LEVEL: &str =
     "SELECT id, run_after FROM task_queue INDEXED BY ix_queue_claim_priority
-    WHERE status = 'queued' AND type = ?1 AND priority = ?4 AND region IS ?3 AND run_after <= ?2
+    WHERE status = 0 /* queued */ AND type_id = ?1 AND priority = ?4 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after, id LIMIT 1";
 /// In-flight tasks whose lease lapsed, oldest lapse first; only task ?2 when it is not NULL.
-pub(crate) const PROBE_LAPSED: &str = "SELECT id, type, region, claimed_by
+pub(crate) const PROBE_LAPSED: &str = "SELECT id, type_id, region, claimed_by
     FROM task_queue INDEXED BY ix_queue_lease
-    WHERE status IN ('claimed', 'running') AND lease_expires_at <= ?1 AND (?2 IS NULL OR id = ?2)
+    WHERE status IN (1, 2) /* claimed, running */ AND lease_expires_at <= ?1 AND (?2 IS NULL OR id = ?2)
     ORDER BY lease_expires_at LIMIT 64";
 /// One task by id, if it is queued and eligible now (`ClaimFilter::only`).
-pub(crate) const PROBE_ONE: &str = "SELECT id, run_after, type FROM task_queue
-    WHERE id = ?1 AND status = 'queued' AND run_after <= ?2 AND (region IS NULL OR region = ?3)";
-/// Task types with queued tasks (from `queue_counts`).
+pub(crate) const PROBE_ONE: &str = "SELECT id, run_after, type_id FROM task_queue
+    WHERE id = ?1 AND status = 0 /* queued */ AND run_after <= ?2 AND (region IS NULL OR region = ?3)";
+/// Task types with queued tasks (from `queue_counts`), as interned ids.
 pub(crate) const QUEUED_TYPES: &str =
-    "SELECT type FROM queue_counts WHERE status = 'queued' AND n > 0 ORDER BY type";
+    "SELECT type_id FROM queue_counts WHERE status = 0 /* queued */ AND n > 0 ORDER BY type_id";
+/// The interned id of a task type by name.
+pub(crate) const TYPE_ID: &str = "SELECT id FROM task_types WHERE name = ?1";
 
 /// Every query a claim can run, by name, for EXPLAIN QUERY PLAN checks (tests, `validate`).
 pub const CLAIM_QUERIES: &[(&str, &str)] = &[
@@ -53,6 +55,7 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("lapsed leases", PROBE_LAPSED),
     ("one task", PROBE_ONE),
     ("queued types", QUEUED_TYPES),
+    ("type id", TYPE_ID),
 ];
 
 /// Takes a claim on one task: a new lease and token, one more attempt. The attempt's
@@ -61,9 +64,9 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
 macro_rules! take_sql {
     ($status:literal, $started:literal) => {
         concat!(
-            "UPDATE task_queue SET status = '",
+            "UPDATE task_queue SET status = ",
             $status,
-            "', claimed_by = ?2, lease_expires_at = ?3, lease_token = ?4,
+            ", claimed_by = ?2, lease_expires_at = ?3, lease_token = ?4,
              attempts = attempts + 1, updated_at = ?5, claimed_at = ?5, claimed_with = ?6,
              claim_seq = log_seq, log_seq = log_seq + 2, started_at = ",
             $started,
@@ -72,8 +75,8 @@ macro_rules! take_sql {
         )
     };
 }
-const TAKE: &str = take_sql!("claimed", "NULL");
-const TAKE_AND_START: &str = take_sql!("running", "?5");
+const TAKE: &str = take_sql!("1 /* claimed */", "NULL");
+const TAKE_AND_START: &str = take_sql!("2 /* running */", "?5");
 
 /// A candidate's position in claim order: (run_after, id).
 type Key = (i64, i64);
@@ -89,7 +92,7 @@ pub fn claim_regions(region: Option<&str>) -> impl Iterator<Item = Option<&str>>
 fn probe_region(
     tx: &Transaction<'_>,
     sql: &str,
-    task_type: &str,
+    task_type: i64,
     now: i64,
     region: Option<&str>,
     level: Option<u8>,
@@ -111,7 +114,7 @@ fn probe_region(
 fn probe(
     tx: &Transaction<'_>,
     sql: &str,
-    task_type: &str,
+    task_type: i64,
     now: i64,
     region: Option<&str>,
     level: Option<u8>,
@@ -189,16 +192,21 @@ impl SqliteStore {
         let req = req.clone();
         move |tx| {
             let region = region_upper.as_deref();
-            if let Some(id) = rescue_lapsed(tx, &wanted, region, now, only)? {
+            // The wanted types' interned ids; a name never written has no tasks to take.
+            let wanted = type_ids(tx, &wanted)?;
+            if wanted.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(None);
+            }
+            let wanted = wanted.as_deref();
+            if let Some(id) = rescue_lapsed(tx, wanted, region, now, only)? {
                 return take(tx, id, &req, now, expires, start).map(Some);
             }
             let picked = match only {
-                Some(id) => probe_one(tx, id, &wanted, now, region)?,
+                Some(id) => probe_one(tx, id, wanted, now, region)?,
                 None => {
-                    let types = if wanted.is_empty() {
-                        queued_types(tx)?
-                    } else {
-                        wanted.clone()
+                    let types = match wanted {
+                        None => queued_types(tx)?,
+                        Some(w) => w.to_vec(),
                     };
                     pick(tx, req.strategy, &types, now, region, sample)?
                 }
@@ -216,7 +224,7 @@ impl SqliteStore {
 /// claim. A task whose lapses reach [`MAX_LAPSES`] is dead-lettered on the way instead.
 fn rescue_lapsed(
     tx: &Transaction<'_>,
-    wanted: &[String],
+    wanted: Option<&[i64]>,
     region: Option<&str>,
     now: i64,
     only: Option<i64>,
@@ -226,7 +234,7 @@ fn rescue_lapsed(
         .query_map(params![now, only], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
+                r.get::<_, i64>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
             ))
@@ -235,7 +243,7 @@ fn rescue_lapsed(
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
     for (id, task_type, task_region, worker) in lapsed {
-        let type_ok = wanted.is_empty() || wanted.contains(&task_type);
+        let type_ok = wanted.is_none_or(|w| w.contains(&task_type));
         let region_ok = task_region.is_none() || task_region.as_deref() == region;
         if !(type_ok && region_ok) {
             continue;
@@ -266,7 +274,7 @@ fn rescue_lapsed(
         }
         let message = lapsed_dead_letter_message(lapses, worker.as_deref());
         tx.prepare_cached(
-            "UPDATE task_queue SET status = 'failed', finished_at = ?2, updated_at = ?2, last_error = ?3,
+            "UPDATE task_queue SET status = 4 /* failed */, finished_at = ?2, updated_at = ?2, last_error = ?3,
              lease_expires_at = NULL, lease_token = NULL WHERE id = ?1",
         )
         .and_then(|mut s| s.execute(params![id, now, message]))
@@ -334,7 +342,7 @@ fn take(
 fn probe_one(
     tx: &Transaction<'_>,
     id: i64,
-    wanted: &[String],
+    wanted: Option<&[i64]>,
     now: i64,
     region: Option<&str>,
 ) -> Result<Option<Key>, PortError> {
@@ -345,21 +353,41 @@ fn probe_one(
                 Ok((
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(0)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(2)?,
                 ))
             })
             .optional()
         })
         .map_err(map_err)?;
     Ok(row
-        .filter(|(_, _, t)| wanted.is_empty() || wanted.contains(t))
+        .filter(|(_, _, t)| wanted.is_none_or(|w| w.contains(t)))
         .map(|(at, id, _)| (at, id)))
 }
 
-fn queued_types(tx: &Transaction<'_>) -> Result<Vec<String>, PortError> {
+fn queued_types(tx: &Transaction<'_>) -> Result<Vec<i64>, PortError> {
     let mut stmt = tx.prepare_cached(QUEUED_TYPES).map_err(map_err)?;
     let rows = stmt.query_map([], |r| r.get(0)).map_err(map_err)?;
-    rows.collect::<Result<Vec<String>, _>>().map_err(map_err)
+    rows.collect::<Result<Vec<i64>, _>>().map_err(map_err)
+}
+
+/// The interned ids of the types a claim asks for (`None`: every type), leaving out names no
+/// task ever had (`task_types` has every name written).
+fn type_ids(tx: &Transaction<'_>, wanted: &[String]) -> Result<Option<Vec<i64>>, PortError> {
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let mut stmt = tx.prepare_cached(TYPE_ID).map_err(map_err)?;
+    let mut ids = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        if let Some(id) = stmt
+            .query_row([name], |r| r.get(0))
+            .optional()
+            .map_err(map_err)?
+        {
+            ids.push(id);
+        }
+    }
+    Ok(Some(ids))
 }
 
 /// The next uniform sample after `x` (splitmix64): one random draw per claim is enough for
@@ -377,7 +405,7 @@ fn next_sample(x: u64) -> u64 {
 fn pick(
     tx: &Transaction<'_>,
     strategy: ClaimingStrategy,
-    types: &[String],
+    types: &[i64],
     now: i64,
     region: Option<&str>,
     sample: u64,
@@ -385,7 +413,7 @@ fn pick(
     let per_type = |sql: &str, level: Option<u8>, newest: bool| -> Result<Vec<Key>, PortError> {
         let mut found = Vec::new();
         for t in types {
-            if let Some(k) = probe(tx, sql, t, now, region, level, newest)? {
+            if let Some(k) = probe(tx, sql, *t, now, region, level, newest)? {
                 found.push(k);
             }
         }

@@ -9,14 +9,53 @@ use prismq_domain::task::{Compatibility, LeaseToken, Priority, Task, TaskId, Tas
 use prismq_domain::{TaskStatus, Timestamp};
 
 /// The task columns, in the order [`task_from_row`] reads them, as a literal for `concat!`.
+/// The type's name is looked up from its interned id (schema v12: `task_types`).
 macro_rules! task_columns {
     () => {
-        "id, type, params, priority, status, attempts, max_attempts, run_after, \
-         lease_expires_at, claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
-         created_at, updated_at, finished_at, lapses"
+        "id, (SELECT name FROM task_types WHERE task_types.id = type_id), params, priority, status, \
+         attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token, idempotency_key, \
+         compatibility, last_error, summary, created_at, updated_at, finished_at, lapses"
     };
 }
 pub(crate) use task_columns;
+
+/// Every status in the order of its stored code.
+const STATUSES: [TaskStatus; 6] = [
+    TaskStatus::Queued,
+    TaskStatus::Claimed,
+    TaskStatus::Running,
+    TaskStatus::Completed,
+    TaskStatus::Failed,
+    TaskStatus::Cancelled,
+];
+
+/// The integer a status is stored as in `task_queue.status` and `queue_counts.status` (schema
+/// v12): 0 queued, 1 claimed, 2 running, 3 completed, 4 failed, 5 cancelled, the order of
+/// [`TaskStatus`]. SQL in this crate writes a code as a number with its word in a comment.
+pub(crate) fn status_code(s: TaskStatus) -> i64 {
+    match s {
+        TaskStatus::Queued => 0,
+        TaskStatus::Claimed => 1,
+        TaskStatus::Running => 2,
+        TaskStatus::Completed => 3,
+        TaskStatus::Failed => 4,
+        TaskStatus::Cancelled => 5,
+    }
+}
+
+/// A SQL expression giving the status word of the integer column `col`, for output people
+/// read (the same words as [`TaskStatus`]'s `Display`).
+macro_rules! status_word {
+    ($col:literal) => {
+        concat!(
+            "CASE ",
+            $col,
+            " WHEN 0 THEN 'queued' WHEN 1 THEN 'claimed' WHEN 2 THEN 'running' \
+             WHEN 3 THEN 'completed' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' END"
+        )
+    };
+}
+pub(crate) use status_word;
 
 /// The task columns, in the order [`task_from_row`] reads them.
 pub(crate) const TASK_COLUMNS: &str = task_columns!();
@@ -58,24 +97,35 @@ pub(crate) fn json_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Val
         .transpose()
 }
 
-pub(crate) fn status(idx: usize, s: &str) -> rusqlite::Result<TaskStatus> {
-    s.parse()
-        .map_err(|e: prismq_domain::ValidationError| conv_err(idx, Type::Text, e.to_string()))
+/// The status stored as `code` in column `idx`; a code outside 0–5 is a corrupt row, naming
+/// the column.
+pub(crate) fn status(idx: usize, code: i64) -> rusqlite::Result<TaskStatus> {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| STATUSES.get(i).copied())
+        .ok_or_else(|| {
+            conv_err(
+                idx,
+                Type::Integer,
+                format!("{code} is not a task status code (0 queued to 5 cancelled)"),
+            )
+        })
 }
 
 /// Reads a task from a row selected with [`TASK_COLUMNS`].
 pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     let task_type: String = row.get(1)?;
     let priority: i64 = row.get(3)?;
-    let status_text: String = row.get(4)?;
+    let status_code: i64 = row.get(4)?;
     let claimed_by: Option<String> = row.get(9)?;
-    let compat = json(row, 12)?;
+    // NULL is a task that requires nothing (schema v12).
+    let compat = json_opt(row, 12)?.unwrap_or_else(|| Value::Object(Default::default()));
     Ok(Task {
         id: TaskId(row.get(0)?),
         task_type: TaskType::new(task_type).map_err(|e| conv_err(1, Type::Text, e.to_string()))?,
         params: json(row, 2)?,
         priority: Priority::new(priority).map_err(|e| conv_err(3, Type::Integer, e.to_string()))?,
-        status: status(4, &status_text)?,
+        status: status(4, status_code)?,
         attempts: row.get(5)?,
         max_attempts: row.get(6)?,
         run_after: ts(7, row.get(7)?)?,
@@ -127,6 +177,17 @@ mod tests {
         for t in [Timestamp::MAX, Timestamp::MIN] {
             let ms = t.as_millisecond();
             assert_eq!(ts(7, ms).unwrap().as_millisecond(), ms, "{t}");
+        }
+    }
+
+    #[test]
+    fn every_status_reads_back_from_its_code_and_no_other_code_reads() {
+        for s in STATUSES {
+            assert_eq!(status(4, status_code(s)).unwrap(), s);
+        }
+        for code in [-1, 6, i64::MAX] {
+            let e = status(4, code).unwrap_err();
+            assert!(e.to_string().contains("not a task status code"), "{e}");
         }
     }
 

@@ -64,10 +64,34 @@ fn has(conn: &Connection, name: &str) -> Result<bool, PortError> {
     .map_err(sqlite_err)
 }
 
+/// Whether `task_queue` stores interned type ids and status codes (schema v12 on), which a
+/// dump reads and loads as the type names and status words of [`DUMP_TABLES`].
+fn compact_tasks(conn: &Connection, t: &DumpTable) -> Result<bool, PortError> {
+    Ok(t.name == "task_queue" && has_column(conn, "task_queue", "type_id")?)
+}
+
 /// The columns to read from `t`: a column an older schema lacks reads as its default.
 fn select_list(conn: &Connection, t: &DumpTable) -> Result<String, PortError> {
+    let compact = compact_tasks(conn, t)?;
     let mut cols = Vec::with_capacity(t.columns.len());
     for (c, _) in t.columns {
+        match (compact, *c) {
+            (true, "type") => {
+                cols.push(
+                    "(SELECT name FROM task_types WHERE task_types.id = type_id) AS type".into(),
+                );
+                continue;
+            }
+            (true, "status") => {
+                cols.push(concat!(crate::codec::status_word!("status"), " AS status").into());
+                continue;
+            }
+            (true, "compatibility") => {
+                cols.push("coalesce(compatibility, '{}') AS compatibility".into());
+                continue;
+            }
+            _ => {}
+        }
         match (has_column(conn, t.name, c)?, *c) {
             (true, _) => cols.push((*c).to_owned()),
             (false, "lapses") => cols.push(format!("0 AS {c}")),
@@ -272,6 +296,40 @@ fn region_source(conn: &Connection, t: &DumpTable) -> Result<Option<usize>, Port
         .map(|i| i + 1))
 }
 
+/// The column list and values of a `task_queue` insert on schema v12 from a row of
+/// [`DUMP_TABLES`]: the type's name becomes its interned id (interned before the insert), the
+/// status word its code (an unknown word a NULL the column refuses), and `{}` compatibility
+/// NULL.
+fn compact_task_insert(t: &DumpTable) -> (String, String) {
+    let mut cols = Vec::with_capacity(t.columns.len());
+    let mut marks = Vec::with_capacity(t.columns.len());
+    for (i, (c, _)) in t.columns.iter().enumerate() {
+        let i = i + 1;
+        match *c {
+            "type" => {
+                cols.push("type_id");
+                marks.push(format!("(SELECT id FROM task_types WHERE name = ?{i})"));
+            }
+            "status" => {
+                cols.push("status");
+                marks.push(format!(
+                    "CASE ?{i} WHEN 'queued' THEN 0 WHEN 'claimed' THEN 1 WHEN 'running' THEN 2 \
+                     WHEN 'completed' THEN 3 WHEN 'failed' THEN 4 WHEN 'cancelled' THEN 5 END"
+                ));
+            }
+            "compatibility" => {
+                cols.push("compatibility");
+                marks.push(format!("nullif(?{i}, '{{}}')"));
+            }
+            other => {
+                cols.push(other);
+                marks.push(format!("?{i}"));
+            }
+        }
+    }
+    (cols.join(", "), marks.join(", "))
+}
+
 /// The load's transaction, held on a blocking thread until commit or until the session is
 /// dropped (the channel closes and the transaction rolls back).
 fn serve_load(
@@ -305,6 +363,7 @@ fn serve_load(
                 let t = &DUMP_TABLES[table];
                 let logs = t.name == "task_logs" && with_seq;
                 let r = (|| {
+                    let compact = compact_tasks(&tx, t)?;
                     let mut cols = column_list(t);
                     let mut n = t.columns.len();
                     if logs {
@@ -315,6 +374,12 @@ fn serve_load(
                         .map(|i| format!("?{i}"))
                         .collect::<Vec<_>>()
                         .join(", ");
+                    let type_at = t.columns.iter().position(|(c, _)| *c == "type");
+                    if compact {
+                        // Schema v12 stores the type's interned id, the status's code, and
+                        // NULL for a task that requires nothing.
+                        (cols, marks) = compact_task_insert(t);
+                    }
                     if let Some(compat) = region_source(&tx, t)? {
                         // Schema v11 stores the region the claim indexes key on beside the
                         // compatibility it comes from.
@@ -328,6 +393,11 @@ fn serve_load(
                         ))
                         .map_err(sqlite_err)?;
                     for row in &rows {
+                        if let (true, Some(Value::Text(Some(name)))) =
+                            (compact, type_at.and_then(|i| row.get(i)))
+                        {
+                            crate::types::intern(&tx, name).map_err(sqlite_err)?;
+                        }
                         let mut args: Vec<SqlValue> = row.iter().map(sql_value).collect();
                         if logs {
                             let task = match &row[0] {

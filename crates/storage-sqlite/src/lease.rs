@@ -15,7 +15,7 @@ use crate::logs::{insert_log, write_pending};
 use crate::queue::failure_details;
 use crate::SqliteStore;
 
-const FENCE: &str = "id = ?1 AND lease_token = ?2 AND status IN ('claimed', 'running')";
+const FENCE: &str = "id = ?1 AND lease_token = ?2 AND status IN (1, 2) /* claimed, running */";
 
 impl SqliteStore {
     /// Blocking [`prismq_domain::ports::TaskQueue::renew_lease`].
@@ -68,8 +68,8 @@ impl SqliteStore {
             // (a task claimed before schema v2), so this one must be a row too.
             let started: Option<bool> = tx
                 .prepare_cached(
-                    "UPDATE task_queue SET status = 'running', started_at = ?3, updated_at = ?3
-                     WHERE id = ?1 AND lease_token = ?2 AND status = 'claimed' RETURNING claim_seq IS NULL",
+                    "UPDATE task_queue SET status = 2 /* running */, started_at = ?3, updated_at = ?3
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 1 /* claimed */ RETURNING claim_seq IS NULL",
                 )
                 .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now], |r| r.get(0)).optional())
                 .map_err(map_err)?;
@@ -131,7 +131,7 @@ impl SqliteStore {
             // claim's entries are already rows (a task claimed before schema v2).
             let stored: Option<bool> = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_queue SET status = 'completed', finished_at = ?3, updated_at = ?3, summary = ?4,
+                    "UPDATE task_queue SET status = 3 /* completed */, finished_at = ?3, updated_at = ?3, summary = ?4,
                      lease_expires_at = NULL, lease_token = NULL WHERE {FENCE} RETURNING claim_seq IS NULL"
                 ))
                 .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now, summary_text], |r| r.get(0)).optional())
@@ -188,7 +188,7 @@ impl SqliteStore {
                 }
                 RetryDecision::DeadLetter => {
                     tx.prepare_cached(&format!(
-                        "UPDATE task_queue SET status = 'failed', last_error = ?3, finished_at = ?4, updated_at = ?4,
+                        "UPDATE task_queue SET status = 4 /* failed */, last_error = ?3, finished_at = ?4, updated_at = ?4,
                          lease_expires_at = NULL, lease_token = NULL WHERE {FENCE}"
                     ))
                     .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, failure.message, now_ms]))
@@ -213,7 +213,7 @@ impl SqliteStore {
             write_pending(tx, lease.task_id)?;
             let n = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_queue SET status = 'queued', run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
+                    "UPDATE task_queue SET status = 0 /* queued */, run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
                      lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
                 ))
                 .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
@@ -235,7 +235,7 @@ fn requeue(
     now: i64,
 ) -> Result<(), PortError> {
     tx.prepare_cached(&format!(
-        "UPDATE task_queue SET status = 'queued', run_after = ?3, attempts = ?4, last_error = ?5, updated_at = ?6,
+        "UPDATE task_queue SET status = 0 /* queued */, run_after = ?3, attempts = ?4, last_error = ?5, updated_at = ?6,
          lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
     ))
     .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, run_after, attempts, error, now]))
@@ -244,14 +244,14 @@ fn requeue(
 }
 
 fn fenced_status(tx: &Transaction<'_>, lease: &Lease) -> Result<Option<TaskStatus>, PortError> {
-    let s: Option<String> = tx
+    let s: Option<i64> = tx
         .prepare_cached("SELECT status FROM task_queue WHERE id = ?1 AND lease_token = ?2")
         .and_then(|mut s| {
             s.query_row(params![lease.task_id.0, lease.token.0], |r| r.get(0))
                 .optional()
         })
         .map_err(map_err)?;
-    s.map(|s| crate::codec::status(0, &s))
+    s.map(|s| crate::codec::status(0, s))
         .transpose()
         .map_err(map_err)
 }

@@ -31,6 +31,7 @@ mod quota;
 mod results;
 mod schedules;
 mod tracked;
+mod types;
 mod workers;
 mod writer;
 

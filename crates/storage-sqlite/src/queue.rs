@@ -14,80 +14,96 @@ use prismq_domain::ports::{
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
 
-use crate::codec::{task_from_row, TASK_COLUMNS};
+use crate::codec::{status, status_code, task_from_row, TASK_COLUMNS};
 use crate::error::map_err;
 use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
 const INSERT_TASK: &str = "INSERT INTO task_queue
-    (type, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, region, created_at, updated_at)
-    VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?6, ?7, ?9, ?8, ?8)
+    (type_id, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, region, created_at, updated_at)
+    VALUES (?1, ?2, ?3, 0 /* queued */, 0, ?4, ?5, ?6, ?7, ?9, ?8, ?8)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 
 /// Adds to one (type, status) count. Since schema v11 the code that inserts tasks keeps their
 /// counts (one upsert per type and status per transaction, [`NewCounts`]); the triggers keep
 /// them on every status change and delete.
-const ADD_COUNT: &str = "INSERT INTO queue_counts (type, status, n) VALUES (?1, ?2, ?3)
-    ON CONFLICT (status, type) DO UPDATE SET n = n + excluded.n";
+const ADD_COUNT: &str = "INSERT INTO queue_counts (type_id, status, n) VALUES (?1, ?2, ?3)
+    ON CONFLICT (status, type_id) DO UPDATE SET n = n + excluded.n";
 
 /// The tasks one transaction inserted, per (type, status), to add to `queue_counts` before it
 /// commits: every path that inserts task rows tallies them here and calls [`NewCounts::write`]
-/// in the same transaction (schema v11 has no insert trigger).
+/// in the same transaction (schema v11 has no insert trigger). It also keeps the interned ids
+/// of the types the transaction wrote ([`NewCounts::type_id`]), so a batch looks each up once.
 #[derive(Debug, Default)]
-pub(crate) struct NewCounts(Vec<(String, &'static str, i64)>);
+pub(crate) struct NewCounts {
+    /// (type id, status code, tasks)
+    counts: Vec<(i64, i64, i64)>,
+    /// (type name, type id)
+    ids: Vec<(String, i64)>,
+}
 
 impl NewCounts {
-    /// One more task of `task_type` in `status`.
-    pub(crate) fn add(&mut self, task_type: &str, status: &'static str) {
+    /// The interned id of `task_type`, added to `task_types` on its first use.
+    pub(crate) fn type_id(
+        &mut self,
+        tx: &Transaction<'_>,
+        task_type: &str,
+    ) -> rusqlite::Result<i64> {
+        if let Some((_, id)) = self.ids.iter().find(|(t, _)| t == task_type) {
+            return Ok(*id);
+        }
+        let id = crate::types::intern(tx, task_type)?;
+        self.ids.push((task_type.to_owned(), id));
+        Ok(id)
+    }
+
+    /// One more task of type `type_id` in `status`.
+    pub(crate) fn add(&mut self, type_id: i64, status: TaskStatus) {
+        let code = status_code(status);
         match self
-            .0
+            .counts
             .iter_mut()
-            .find(|(t, s, _)| *s == status && t == task_type)
+            .find(|(t, s, _)| *s == code && *t == type_id)
         {
             Some((_, _, n)) => *n += 1,
-            None => self.0.push((task_type.to_owned(), status, 1)),
+            None => self.counts.push((type_id, code, 1)),
         }
     }
 
     /// Adds the tally to `queue_counts` inside `tx`.
     pub(crate) fn write(self, tx: &Transaction<'_>) -> Result<(), PortError> {
-        for (t, s, n) in &self.0 {
-            add_count(tx, t, s, *n).map_err(map_err)?;
+        self.write_rows(tx).map_err(map_err)
+    }
+
+    /// [`NewCounts::write`] with SQLite's error.
+    pub(crate) fn write_rows(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(ADD_COUNT)?;
+        for (t, s, n) in &self.counts {
+            stmt.execute(params![t, s, n])?;
         }
         Ok(())
     }
 }
 
-/// Adds `n` tasks of `task_type` in `status` to `queue_counts`.
-pub(crate) fn add_count(
-    tx: &Transaction<'_>,
-    task_type: &str,
-    status: &str,
-    n: i64,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(ADD_COUNT)?
-        .execute(params![task_type, status, n])
-        .map(|_| ())
-}
-
 /// Recounts `queue_counts` from the rows (one scan of the queue), for bulk paths that insert
 /// rows by table, such as a dump's load.
 pub(crate) const RECOUNT: &str = "DELETE FROM queue_counts;
-    INSERT INTO queue_counts (type, status, n)
-    SELECT type, status, count(*) FROM task_queue GROUP BY status, type;";
+    INSERT INTO queue_counts (type_id, status, n)
+    SELECT type_id, status, count(*) FROM task_queue GROUP BY status, type_id;";
 
 /// Counts per (type, status), from `queue_counts` (a handful of rows).
-pub(crate) const STATS_COUNTS: &str = "SELECT type, status, n FROM queue_counts WHERE n > 0";
+pub(crate) const STATS_COUNTS: &str = "SELECT t.name, c.status, c.n, c.type_id
+    FROM queue_counts c JOIN task_types t ON t.id = c.type_id WHERE c.n > 0";
 /// The oldest eligible queued task of one type and one region (`?3`, NULL for none): one
 /// index probe.
 pub(crate) const STATS_OLDEST: &str =
     "SELECT min(run_after) FROM task_queue INDEXED BY ix_queue_claim_time
-     WHERE status = 'queued' AND type = ?1 AND region IS ?3 AND run_after <= ?2";
+     WHERE status = 0 /* queued */ AND type_id = ?1 AND region IS ?3 AND run_after <= ?2";
 /// The next region after `?2` that queued tasks of one type require: one index probe, so the
 /// regions of a type are walked one key at a time (a loose index scan), never entry by entry.
 pub(crate) const STATS_NEXT_REGION: &str =
     "SELECT region FROM task_queue INDEXED BY ix_queue_claim_time
-     WHERE status = 'queued' AND type = ?1 AND region > ?2 ORDER BY region LIMIT 1";
+     WHERE status = 0 /* queued */ AND type_id = ?1 AND region > ?2 ORDER BY region LIMIT 1";
 
 /// Tasks in one final status that finished at or after an instant (`ix_queue_finished` range).
 pub(crate) const STATS_FINISHED: &str =
@@ -101,7 +117,8 @@ pub(crate) struct Prepared {
     max_attempts: u32,
     run_after: Option<i64>,
     key: Option<String>,
-    compatibility: String,
+    /// `None` for a task that requires nothing (stored as NULL since schema v12).
+    compatibility: Option<String>,
     /// `compatibility`'s region, for the `region` column the claim indexes key on.
     region: Option<String>,
 }
@@ -122,7 +139,9 @@ impl SqliteStore {
                 .unwrap_or(self.retry_policy().max_attempts),
             run_after: task.run_after.map(|t| t.as_millisecond()),
             key: task.idempotency_key.clone(),
-            compatibility: serde_json::to_string(&compatibility).unwrap_or_else(|_| "{}".into()),
+            compatibility: serde_json::to_string(&compatibility)
+                .ok()
+                .filter(|c| c != "{}"),
             region: compatibility.region,
         })
     }
@@ -140,10 +159,11 @@ impl SqliteStore {
         // No `RETURNING`: SQLite builds a temporary table for each statement that returns
         // rows; the new row's id is the connection's last insert rowid, and nothing inserted
         // means the key was taken.
+        let type_id = counts.type_id(tx, &p.task_type).map_err(map_err)?;
         let mut stmt = tx.prepare_cached(INSERT_TASK).map_err(map_err)?;
         let inserted = stmt
             .execute(params![
-                p.task_type,
+                type_id,
                 p.params,
                 p.priority,
                 p.max_attempts,
@@ -156,7 +176,7 @@ impl SqliteStore {
             .map_err(map_err)?;
         match inserted {
             1 => {
-                counts.add(&p.task_type, "queued");
+                counts.add(type_id, TaskStatus::Queued);
                 Ok(Enqueued {
                     id: TaskId(tx.last_insert_rowid()),
                     duplicate: false,
@@ -165,7 +185,8 @@ impl SqliteStore {
             _ => {
                 let (id, existing_type, existing_params): (i64, String, String) = tx
                     .prepare_cached(
-                        "SELECT id, type, params FROM task_queue WHERE idempotency_key = ?1",
+                        "SELECT id, (SELECT name FROM task_types WHERE task_types.id = type_id), params
+                         FROM task_queue WHERE idempotency_key = ?1",
                     )
                     .and_then(|mut s| {
                         s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -264,12 +285,12 @@ impl SqliteStore {
     }
 
     fn status_of(tx: &Transaction<'_>, id: TaskId) -> Result<TaskStatus, PortError> {
-        let s: Option<String> = tx
+        let s: Option<i64> = tx
             .prepare_cached("SELECT status FROM task_queue WHERE id = ?1")
             .and_then(|mut s| s.query_row([id.0], |r| r.get(0)).optional())
             .map_err(map_err)?;
         let s = s.ok_or_else(|| PortError::NotFound(format!("task {id}")))?;
-        crate::codec::status(0, &s).map_err(map_err)
+        status(0, s).map_err(map_err)
     }
 
     fn cancel_blocking(&self, id: TaskId) -> Result<Task, PortError> {
@@ -282,7 +303,7 @@ impl SqliteStore {
             write_pending(tx, id)?;
             let task = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_queue SET status = 'cancelled', finished_at = ?2, updated_at = ?2,
+                    "UPDATE task_queue SET status = 5 /* cancelled */, finished_at = ?2, updated_at = ?2,
                      lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
                 ))
                 .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))
@@ -301,7 +322,7 @@ impl SqliteStore {
             }
             let task = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_queue SET status = 'queued', attempts = 0, lapses = 0, run_after = ?2, updated_at = ?2,
+                    "UPDATE task_queue SET status = 0 /* queued */, attempts = 0, lapses = 0, run_after = ?2, updated_at = ?2,
                      finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
                 ))
                 .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))
@@ -333,7 +354,7 @@ impl SqliteStore {
                         SELECT id FROM task_queue WHERE status = ?1 AND finished_at < ?2 LIMIT ?3)",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![status.as_str(), before.as_millisecond(), limit])
+                    s.execute(params![status_code(status), before.as_millisecond(), limit])
                 })
                 .map_err(map_err)?;
             Ok(n as u64)
@@ -353,16 +374,24 @@ impl SqliteStore {
             let rows = stmt
                 .query_map([], |r| {
                     let t: String = r.get(0)?;
-                    let s: String = r.get(1)?;
-                    Ok((t, s, r.get::<_, i64>(2)?))
+                    Ok((
+                        t,
+                        status(1, r.get(1)?)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
                 })
                 .map_err(map_err)?;
             let mut counts = Vec::new();
+            // The interned ids of the types with queued tasks, for the index probes.
+            let mut queued = Vec::new();
             for row in rows {
-                let (t, s, n) = row.map_err(map_err)?;
+                let (t, status, n, type_id) = row.map_err(map_err)?;
                 let task_type = TaskType::new(t)
                     .map_err(|e| PortError::Unavailable(format!("corrupt queue_counts: {e}")))?;
-                let status = crate::codec::status(1, &s).map_err(map_err)?;
+                if status == TaskStatus::Queued {
+                    queued.push(type_id);
+                }
                 counts.push(StatusCount {
                     task_type,
                     status,
@@ -373,8 +402,7 @@ impl SqliteStore {
             let mut oldest: Option<i64> = None;
             let mut probe = conn.prepare_cached(STATS_OLDEST).map_err(map_err)?;
             let mut next_region = conn.prepare_cached(STATS_NEXT_REGION).map_err(map_err)?;
-            for c in counts.iter().filter(|c| c.status == TaskStatus::Queued) {
-                let t = c.task_type.as_str();
+            for t in queued {
                 // Tasks without a region first, then each region the type's tasks require.
                 let mut region: Option<String> = None;
                 loop {
@@ -400,16 +428,16 @@ impl SqliteStore {
                 .transpose()
                 .map_err(map_err)?;
             let mut finished = conn.prepare_cached(STATS_FINISHED).map_err(map_err)?;
-            let mut count = |status: &str, since: i64| -> Result<u64, PortError> {
+            let mut count = |status: TaskStatus, since: i64| -> Result<u64, PortError> {
                 let n: i64 = finished
-                    .query_row(params![status, since], |r| r.get(0))
+                    .query_row(params![status_code(status), since], |r| r.get(0))
                     .map_err(map_err)?;
                 Ok(n.max(0) as u64)
             };
             let recent = RecentActivity {
-                completed_last_minute: count("completed", now - 60_000)?,
-                completed_last_hour: count("completed", now - 3_600_000)?,
-                failed_last_hour: count("failed", now - 3_600_000)?,
+                completed_last_minute: count(TaskStatus::Completed, now - 60_000)?,
+                completed_last_hour: count(TaskStatus::Completed, now - 3_600_000)?,
+                failed_last_hour: count(TaskStatus::Failed, now - 3_600_000)?,
             };
             Ok(QueueStats {
                 counts,
@@ -551,7 +579,7 @@ pub fn list_statement(filter: &TaskFilter, columns: &str) -> (String, Vec<SqlVal
     let mut sql = if in_flight {
         format!(
             "SELECT {columns} FROM task_queue INDEXED BY ix_queue_lease \
-             WHERE status IN ('claimed', 'running')"
+             WHERE status IN (1, 2) /* claimed, running */"
         )
     } else {
         format!("SELECT {columns} FROM task_queue WHERE 1 = 1")
@@ -559,10 +587,10 @@ pub fn list_statement(filter: &TaskFilter, columns: &str) -> (String, Vec<SqlVal
     let mut args: Vec<SqlValue> = Vec::new();
     if let Some(st) = filter.status {
         sql.push_str(" AND status = ?");
-        args.push(SqlValue::Text(st.as_str().into()));
+        args.push(SqlValue::Integer(status_code(st)));
     }
     if let Some(t) = &filter.task_type {
-        sql.push_str(" AND type = ?");
+        sql.push_str(" AND type_id = (SELECT id FROM task_types WHERE name = ?)");
         args.push(SqlValue::Text(t.as_str().into()));
     }
     if let Some(id) = filter.before_id {

@@ -70,8 +70,14 @@ fn probe(store: &SqliteStore, sql: &str, region: Option<&str>, level: u8) -> (Op
         .with_connection(|c| {
             let mut stmt = c.prepare(sql).unwrap();
             let now = jiff::Timestamp::now().as_millisecond();
+            // The probes key on the type's interned id (schema v12).
+            let type_id: i64 = c
+                .query_row("SELECT id FROM task_types WHERE name = 'a'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
             let mut args = vec![
-                Value::Text("a".into()),
+                Value::Integer(type_id),
                 Value::Integer(now),
                 region.map_or(Value::Null, |r| Value::Text(r.into())),
                 Value::Integer(level.into()),

@@ -1,5 +1,6 @@
-//! Schema v11 rebuilds `task_queue`: a v10 file with queued, running, finished and purged
-//! tasks, stored logs and a region goes up and down and up again with every row, every log
+//! Schemas v11 and v12 rebuild `task_queue` (v12 also `queue_counts`, with interned types and
+//! status codes): a v10 file with queued, running, finished and purged tasks, stored logs
+//! and a region goes up to v12, down to v11 and v10, and up again with every row, every log
 //! entry, the AUTOINCREMENT high-water mark and exact counts kept, on a store connection
 //! (foreign keys on, so a rebuild that dropped the table with them on would take the logs
 //! with it), and each version's schema is what `validate` expects of it.
@@ -15,11 +16,46 @@ use prismq_storage_sqlite::ops::{validate, Outcome, ValidateOptions};
 use prismq_storage_sqlite::{migrations, SqliteOptions, SqliteStore};
 use rusqlite::Connection;
 
-/// The stored columns both versions share, in one order.
-const COLUMNS: &str = "id, type, params, priority, status, attempts, max_attempts, run_after, \
-    lease_expires_at, claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
+/// The stored columns every version keeps, in one order; `{type}`, `{status}` and
+/// `{compatibility}` stand for how a version stores them ([`columns`]).
+const COLUMNS: &str = "id, {type}, params, priority, {status}, attempts, max_attempts, run_after, \
+    lease_expires_at, claimed_by, lease_token, idempotency_key, {compatibility}, last_error, summary, \
     created_at, updated_at, started_at, finished_at, log_seq, claimed_at, claimed_with, claim_seq, \
     lapses, region";
+
+/// The status word of the integer status v12 stores.
+const WORD: &str = "CASE status WHEN 0 THEN 'queued' WHEN 1 THEN 'claimed' WHEN 2 THEN 'running' \
+    WHEN 3 THEN 'completed' WHEN 4 THEN 'failed' WHEN 5 THEN 'cancelled' END";
+
+/// Whether the file at `path` interns task types (schema v12 on).
+fn compact(path: &Path) -> bool {
+    Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'task_types'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// [`COLUMNS`] as the file at `path` stores them: a type name, a status word and a
+/// compatibility object whatever the version, so the versions' rows compare as values.
+fn columns(path: &Path) -> String {
+    let (t, s, c) = if compact(path) {
+        (
+            "(SELECT name FROM task_types WHERE task_types.id = type_id)".to_owned(),
+            WORD.to_owned(),
+            "coalesce(compatibility, '{}')",
+        )
+    } else {
+        ("type".to_owned(), "status".to_owned(), "compatibility")
+    };
+    COLUMNS
+        .replace("{type}", &t)
+        .replace("{status}", &s)
+        .replace("{compatibility}", c)
+}
 
 /// A v10 file written as a v10 binary would have: tasks in every state (one of them running
 /// with its attempt's entries held on the row, one requiring GB), stored log rows, and the
@@ -66,7 +102,7 @@ fn state(path: &Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
     vec![
         rows(
             path,
-            &format!("SELECT {COLUMNS} FROM task_queue ORDER BY id"),
+            &format!("SELECT {} FROM task_queue ORDER BY id", columns(path)),
         ),
         rows(path, "SELECT * FROM task_logs ORDER BY task_id, seq"),
         rows(path, "SELECT * FROM task_log_entries ORDER BY task_id, seq"),
@@ -74,13 +110,31 @@ fn state(path: &Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
             path,
             "SELECT seq FROM sqlite_sequence WHERE name = 'task_queue'",
         ),
+        if compact(path) {
+            rows(
+                path,
+                &format!(
+                    "SELECT t.name, {WORD}, n FROM queue_counts JOIN task_types t ON t.id = type_id
+                     WHERE n <> 0 ORDER BY 1, 2"
+                ),
+            )
+        } else {
+            rows(
+                path,
+                "SELECT type, status, n FROM queue_counts WHERE n <> 0 ORDER BY 1, 2",
+            )
+        },
         rows(
             path,
-            "SELECT type, status, n FROM queue_counts WHERE n <> 0 ORDER BY 1, 2",
-        ),
-        rows(
-            path,
-            "SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2 ORDER BY 1, 2",
+            &if compact(path) {
+                format!(
+                    "SELECT (SELECT name FROM task_types WHERE task_types.id = type_id), {WORD}, count(*)
+                     FROM task_queue GROUP BY 1, 2 ORDER BY 1, 2"
+                )
+            } else {
+                "SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2 ORDER BY 1, 2"
+                    .to_owned()
+            },
         ),
         rows(path, "SELECT * FROM v_active_tasks"),
     ]
@@ -118,7 +172,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         fk, 1,
         "the store migrated with foreign keys on, and put them back"
     );
-    assert_eq!(state(&path), before, "up to v11");
+    assert_eq!(state(&path), before, "up to v12");
     let (outcome, why) = check3(&path);
     assert_eq!(outcome, Outcome::Pass, "{why}");
     assert_eq!(
@@ -161,8 +215,18 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
     let after_use = state(&path);
     assert_eq!(after_use[4], after_use[5], "counts exact after use");
 
-    // Down to v10 and up again: the same rows both ways.
-    assert_eq!(store.migrate_down(10).unwrap(), vec![11]);
+    // Down to v11, then v10, and up again: the same rows every way.
+    assert_eq!(store.migrate_down(11).unwrap(), vec![12]);
+    assert_eq!(state(&path), after_use, "down to v11");
+    let (outcome, why) = check3(&path);
+    assert_eq!(
+        outcome,
+        Outcome::Warn,
+        "v11's own schema, only behind: {why}"
+    );
+    assert_eq!(store.migrate_up(None).unwrap(), vec![12]);
+    assert_eq!(state(&path), after_use, "up to v12 again");
+    assert_eq!(store.migrate_down(10).unwrap(), vec![12, 11]);
     let fk: i64 = store
         .with_connection(|c| {
             Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
@@ -188,7 +252,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         .unwrap();
     assert_eq!(trigger, 1, "v10 counts inserts by trigger again");
     drop(c);
-    assert_eq!(store.migrate_up(None).unwrap(), vec![11]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![11, 12]);
     assert_eq!(state(&path), after_use, "up again");
     assert_eq!(check3(&path).0, Outcome::Pass);
 }

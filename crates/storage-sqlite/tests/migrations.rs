@@ -510,26 +510,25 @@ fn schema_checks_reject_bad_rows_written_behind_our_back() {
     let path = dir.path().join("q.db");
     drop(open(&path).unwrap());
     let conn = Connection::open(&path).unwrap();
-    let insert = |params: &str, priority: i64, status: &str| {
+    conn.execute_batch("PRAGMA foreign_keys = ON; INSERT INTO task_types (name) VALUES ('t');")
+        .unwrap();
+    let insert = |params: &str, priority: i64, status: i64| {
         conn.execute(
-            "INSERT INTO task_queue (type, params, priority, status, run_after, created_at, updated_at) VALUES ('t', ?1, ?2, ?3, 0, 0, 0)",
+            "INSERT INTO task_queue (type_id, params, priority, status, run_after, created_at, updated_at) VALUES ((SELECT id FROM task_types WHERE name = 't'), ?1, ?2, ?3, 0, 0, 0)",
             rusqlite::params![params, priority, status],
         )
     };
-    assert!(insert("{}", 5, "queued").is_ok());
+    assert!(insert("{}", 5, 0).is_ok());
     // Since v11 the schema does not parse params (the adapter writes them from serde_json;
     // validate's check 3 scans them): it refuses text that cannot be an object.
     assert!(
-        insert("not json", 5, "queued").is_err(),
+        insert("not json", 5, 0).is_err(),
         "params must be an object's text"
     );
-    assert!(
-        insert("[1]", 5, "queued").is_err(),
-        "params must be an object"
-    );
+    assert!(insert("[1]", 5, 0).is_err(), "params must be an object");
     let region = |compatibility: &str, r: &str| {
         conn.execute(
-            "INSERT INTO task_queue (type, params, compatibility, region, run_after, created_at, updated_at) VALUES ('t', '{}', ?1, ?2, 0, 0, 0)",
+            "INSERT INTO task_queue (type_id, params, compatibility, region, run_after, created_at, updated_at) VALUES ((SELECT id FROM task_types WHERE name = 't'), '{}', ?1, ?2, 0, 0, 0)",
             [compatibility, r],
         )
     };
@@ -546,9 +545,19 @@ fn schema_checks_reject_bad_rows_written_behind_our_back() {
         region("{}", "GB").is_err(),
         "the region is the one compatibility names"
     );
-    assert!(insert("{}", 0, "queued").is_err(), "priority 0");
-    assert!(insert("{}", 11, "queued").is_err(), "priority 11");
-    assert!(insert("{}", 5, "done").is_err(), "unknown status");
+    assert!(insert("{}", 0, 0).is_err(), "priority 0");
+    assert!(insert("{}", 11, 0).is_err(), "priority 11");
+    assert!(insert("{}", 5, 6).is_err(), "unknown status code");
+    assert!(insert("{}", 5, -1).is_err(), "unknown status code");
+    // A type id no name was interned for: refused by the foreign key.
+    assert!(
+        conn.execute(
+            "INSERT INTO task_queue (type_id, params, run_after, created_at, updated_at) VALUES (999, '{}', 0, 0, 0)",
+            [],
+        )
+        .is_err(),
+        "a type id must name an interned type"
+    );
 }
 
 /// Opening a queue whose schema is current takes no write lock: a worker starting while

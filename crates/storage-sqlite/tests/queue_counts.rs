@@ -2,8 +2,8 @@
 //! trigger counts inserted tasks: enqueue, enqueue_batch, schedules (fired and run now), the
 //! legacy import and a dump's load each count their own rows, and the status-change and
 //! delete triggers do the rest (the last test goes through every transition a worker
-//! makes). After each path the kept counts are compared with
-//! `SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2`; `validate` finds counts
+//! makes). After each path the kept counts are compared with the rows' (`v_task_stats`, a
+//! count of the table by type and status); `validate` finds counts
 //! that disagree, and rows the adapter would never write.
 
 use std::collections::BTreeMap;
@@ -55,12 +55,13 @@ fn counts(store: &SqliteStore, sql: &str) -> Counts {
 fn assert_exact(store: &SqliteStore, after: &str) -> Counts {
     let kept = counts(
         store,
-        "SELECT type, status, n FROM queue_counts WHERE n <> 0",
+        "SELECT t.name, s.word, c.n FROM queue_counts c JOIN task_types t ON t.id = c.type_id
+         JOIN (SELECT 0 AS code, 'queued' AS word UNION ALL SELECT 1, 'claimed' UNION ALL SELECT 2, 'running'
+               UNION ALL SELECT 3, 'completed' UNION ALL SELECT 4, 'failed' UNION ALL SELECT 5, 'cancelled') s
+           ON s.code = c.status
+         WHERE c.n <> 0",
     );
-    let real = counts(
-        store,
-        "SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2",
-    );
+    let real = counts(store, "SELECT type, status, count FROM v_task_stats");
     assert_eq!(kept, real, "queue_counts after {after}");
     real
 }
@@ -325,29 +326,29 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
         c.execute_batch(sql).unwrap();
     };
     // A task inserted behind PrismQ's back: counted by nothing.
-    tamper("INSERT INTO task_queue (type, params, run_after, created_at, updated_at) VALUES ('a', '{}', 0, 0, 0)");
+    tamper("INSERT INTO task_queue (type_id, params, run_after, created_at, updated_at) VALUES ((SELECT id FROM task_types WHERE name = 'a'), '{}', 0, 0, 0)");
     let (outcome, reason, _) = check3(&path);
     assert_eq!(outcome, Outcome::Fail);
     assert!(
         reason.contains("queue_counts") && reason.contains("a queued"),
         "{reason}"
     );
-    tamper("UPDATE queue_counts SET n = n + 1 WHERE type = 'a' AND status = 'queued'");
+    tamper("UPDATE queue_counts SET n = n + 1 WHERE type_id = (SELECT id FROM task_types WHERE name = 'a') AND status = 0");
     assert_eq!(check3(&path).0, Outcome::Pass);
 
     // Rows the adapter never writes: params that are not JSON, a region that disagrees with
     // the compatibility it comes from.
     for (sql, what) in [
         (
-            "UPDATE task_queue SET params = '{broken' WHERE type = 'b'",
+            "UPDATE task_queue SET params = '{broken' WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')",
             "params",
         ),
         (
-            "UPDATE task_queue SET region = 'GB' WHERE type = 'b'",
+            "UPDATE task_queue SET region = 'GB' WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')",
             "region",
         ),
         (
-            "UPDATE task_queue SET summary = 'not json' WHERE type = 'b'",
+            "UPDATE task_queue SET summary = 'not json' WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')",
             "summary",
         ),
     ] {
@@ -361,7 +362,7 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
                 .any(|d| d.starts_with("FAIL") && d.contains("task rows") && d.contains(what)),
             "{sql}: {reason} {details:?}"
         );
-        tamper("UPDATE task_queue SET params = '{\"n\": 2}', region = NULL, summary = NULL WHERE type = 'b'");
+        tamper("UPDATE task_queue SET params = '{\"n\": 2}', region = NULL, summary = NULL WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')");
         assert_eq!(check3(&path).0, Outcome::Pass, "repaired after {sql}");
     }
 }

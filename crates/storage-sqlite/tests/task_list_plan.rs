@@ -15,7 +15,7 @@ use prismq_storage_sqlite::{list_statement, SqliteOptions, SqliteStore};
 use rusqlite::StatementStatus;
 use serde_json::json;
 
-const COLUMNS: &str = "id, type, status, params, finished_at";
+const COLUMNS: &str = "id, type_id, status, params, finished_at";
 
 fn plan(store: &SqliteStore, filter: &TaskFilter) -> String {
     let (sql, args) = list_statement(filter, COLUMNS);

@@ -5,6 +5,7 @@
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
 
+use crate::codec::status_word;
 use crate::error::StoreError;
 use crate::{connection, migrations, pragmas, SqliteOptions};
 use prismq_domain::ports::validation::{CheckResult, Outcome};
@@ -324,11 +325,34 @@ fn count_map(conn: &Connection, sql: &str) -> rusqlite::Result<BTreeMap<(String,
 /// and `stats` read it. Since schema v11 the code that inserts tasks counts them, so a row
 /// inserted behind PrismQ's back shows here.
 fn counts(conn: &Connection, f: &mut Findings) {
-    let kept = count_map(conn, "SELECT type, status, n FROM queue_counts");
-    let real = count_map(
-        conn,
-        "SELECT type, status, count(*) FROM task_queue GROUP BY type, status",
-    );
+    // Schema v12 interns types and stores statuses as codes; older files store the words.
+    let compact = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'task_types'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    let (kept, real) = if compact {
+        (
+            concat!(
+                "SELECT coalesce(t.name, '#' || c.type_id), ",
+                status_word!("c.status"),
+                ", c.n FROM queue_counts c LEFT JOIN task_types t ON t.id = c.type_id"
+            ),
+            concat!(
+                "SELECT t.name, ",
+                status_word!("q.status"),
+                ", count(*) FROM task_queue q JOIN task_types t ON t.id = q.type_id GROUP BY q.type_id, q.status"
+            ),
+        )
+    } else {
+        (
+            "SELECT type, status, n FROM queue_counts",
+            "SELECT type, status, count(*) FROM task_queue GROUP BY type, status",
+        )
+    };
+    let (kept, real) = (count_map(conn, kept), count_map(conn, real));
     let (kept, real) = match (kept, real) {
         (Ok(k), Ok(r)) => (k, r),
         (Err(e), _) | (_, Err(e)) => {
@@ -357,7 +381,7 @@ fn counts(conn: &Connection, f: &mut Findings) {
         )),
         Some(first) => {
             f.fails.push(format!(
-                "queue_counts disagrees with the rows for {} (type, status) pairs, first {first}: tasks were written or deleted behind PrismQ's back, and workers that take every type may not see the ones not counted. With the workers stopped, recount in sqlite3: DELETE FROM queue_counts; INSERT INTO queue_counts (type, status, n) SELECT type, status, count(*) FROM task_queue GROUP BY 1, 2",
+                "queue_counts disagrees with the rows for {} (type, status) pairs, first {first}: tasks were written or deleted behind PrismQ's back, and workers that take every type may not see the ones not counted. With the workers stopped, recount in sqlite3: DELETE FROM queue_counts; INSERT INTO queue_counts (type_id, status, n) SELECT type_id, status, count(*) FROM task_queue GROUP BY 1, 2",
                 wrong.len()
             ));
             f.facts.extend(

@@ -45,7 +45,7 @@ fn row_of(t: &Task) -> TaskRow {
         task_type: t.task_type.as_str().to_owned(),
         params: t.params.to_string(),
         priority: t.priority.get(),
-        status: t.status.as_str(),
+        status: t.status,
         attempts: t.attempts,
         max_attempts: t.max_attempts,
         run_after: t.run_after.as_millisecond(),

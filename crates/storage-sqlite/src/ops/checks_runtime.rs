@@ -255,10 +255,19 @@ pub(crate) fn error_handling(conn: Connection, options: &SqliteOptions) -> Check
     for (what, values) in direct {
         let constraint = store.with_connection(|c| {
             let tx = c.transaction().map_err(map_err)?;
-            let r = tx.execute(
-                &format!("INSERT INTO task_queue (type, params, priority, compatibility, region, run_after, created_at, updated_at) VALUES ('validate_probe', {values}, 0, 0, 0)"),
-                [],
-            );
+            // The probe's type is interned first (rolled back with the rest), so only the
+            // CHECK under test can refuse the row, not the type's foreign key.
+            let r = tx
+                .execute(
+                    "INSERT OR IGNORE INTO task_types (name) VALUES ('validate_probe')",
+                    [],
+                )
+                .and_then(|_| {
+                    tx.execute(
+                        &format!("INSERT INTO task_queue (type_id, params, priority, compatibility, region, run_after, created_at, updated_at) VALUES ((SELECT id FROM task_types WHERE name = 'validate_probe'), {values}, 0, 0, 0)"),
+                        [],
+                    )
+                });
             drop(tx);
             Ok(r.map_err(map_err))
         });

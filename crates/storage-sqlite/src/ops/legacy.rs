@@ -264,7 +264,8 @@ fn import_tasks(
             None => {
                 let same: Option<(String, i64)> = tx
                     .query_row(
-                        "SELECT type, created_at FROM task_queue WHERE idempotency_key = ?1",
+                        "SELECT (SELECT name FROM task_types WHERE task_types.id = type_id), created_at
+                         FROM task_queue WHERE idempotency_key = ?1",
                         [legacy_key(id)],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )

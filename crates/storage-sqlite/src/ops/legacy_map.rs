@@ -123,11 +123,7 @@ pub(crate) fn task_row(v: &[Sql]) -> Result<(TaskRow, bool), String> {
         task_type: task_type.as_str().to_owned(),
         params: params.to_string(),
         priority: priority as u8,
-        status: if requeued {
-            TaskStatus::Queued.as_str()
-        } else {
-            status.as_str()
-        },
+        status: if requeued { TaskStatus::Queued } else { status },
         attempts,
         max_attempts,
         run_after: created,

@@ -151,8 +151,11 @@ fn prune_task_batch(
     let ids: Vec<i64> = tx
         .prepare_cached(PRUNE_TASKS)
         .and_then(|mut s| {
-            s.query_map(params![status.as_str(), before, limit], |r| r.get(0))?
-                .collect()
+            s.query_map(
+                params![crate::codec::status_code(status), before, limit],
+                |r| r.get(0),
+            )?
+            .collect()
         })
         .map_err(map_err)?;
     if ids.is_empty() {

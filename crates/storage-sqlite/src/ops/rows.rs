@@ -5,9 +5,10 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
 
-use prismq_domain::{ContentItem, Metrics};
+use prismq_domain::{ContentItem, Metrics, TaskStatus};
 
-use crate::codec::ts_opt;
+use crate::codec::{status_code, ts_opt};
+use crate::queue::NewCounts;
 
 /// Every column of a task row, as stored.
 #[derive(Debug, Clone)]
@@ -15,7 +16,7 @@ pub(crate) struct TaskRow {
     pub task_type: String,
     pub params: String,
     pub priority: u8,
-    pub status: &'static str,
+    pub status: TaskStatus,
     pub attempts: u32,
     pub max_attempts: u32,
     pub run_after: i64,
@@ -34,23 +35,26 @@ pub(crate) struct TaskRow {
 }
 
 const INSERT_TASK_ROW: &str = "INSERT INTO task_queue
-    (type, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token,
+    (type_id, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token,
      idempotency_key, compatibility, region, last_error, summary, created_at, updated_at, started_at, finished_at, lapses)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, json_extract(?12, '$.region'), ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, nullif(?12, '{}'), json_extract(?12, '$.region'), ?13, ?14, ?15, ?16,
+            ?17, ?18, ?19)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
 /// Inserts a task row and counts it in `queue_counts` (schema v11 has no insert trigger);
 /// `None`, and nothing written, when its idempotency key already exists.
 pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result<Option<i64>> {
+    let mut counts = NewCounts::default();
+    let type_id = counts.type_id(tx, &t.task_type)?;
     let id: Option<i64> = tx
         .prepare_cached(INSERT_TASK_ROW)?
         .query_row(
             params![
-                t.task_type,
+                type_id,
                 t.params,
                 t.priority,
-                t.status,
+                status_code(t.status),
                 t.attempts,
                 t.max_attempts,
                 t.run_after,
@@ -71,7 +75,8 @@ pub(crate) fn insert_task(tx: &Transaction<'_>, t: &TaskRow) -> rusqlite::Result
         )
         .optional()?;
     if id.is_some() {
-        crate::queue::add_count(tx, &t.task_type, t.status, 1)?;
+        counts.add(type_id, t.status);
+        counts.write_rows(tx)?;
     }
     Ok(id)
 }
