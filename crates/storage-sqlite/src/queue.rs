@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prismq_domain::ports::{
@@ -23,6 +24,37 @@ const INSERT_TASK: &str = "INSERT INTO task_queue
     (type_id, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, region, created_at, updated_at)
     VALUES (?1, ?2, ?3, 0 /* queued */, 0, ?4, ?5, ?6, ?7, ?9, ?8, ?8)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
+
+/// Rows per multi-row insert of tasks without an idempotency key, largest first: a batch's
+/// run of such tasks is inserted by statements of these sizes (a few cached statements).
+/// One statement of many rows pays SQLite's per-statement work once (the AUTOINCREMENT
+/// counter in `sqlite_sequence` among it) instead of once per task.
+const ROWS_PER_INSERT: [usize; 4] = [64, 16, 4, 1];
+
+/// The multi-row insert of `k` tasks without an idempotency key (`k` one of
+/// [`ROWS_PER_INSERT`]): nine parameters a row, in [`SqliteStore::insert_run`]'s order. No
+/// `ON CONFLICT`: only a key can conflict.
+fn insert_rows_sql(k: usize) -> &'static str {
+    static SQL: OnceLock<Vec<String>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        ROWS_PER_INSERT
+            .iter()
+            .map(|&k| {
+                let row = "(?, ?, ?, 0, 0, ?, ?, NULL, ?, ?, ?, ?)";
+                format!(
+                    "INSERT INTO task_queue (type_id, params, priority, status, attempts, max_attempts, run_after,
+                     idempotency_key, compatibility, region, created_at, updated_at) VALUES {}",
+                    vec![row; k].join(", ")
+                )
+            })
+            .collect()
+    });
+    let at = ROWS_PER_INSERT
+        .iter()
+        .position(|&n| n == k)
+        .unwrap_or(ROWS_PER_INSERT.len() - 1);
+    &all[at]
+}
 
 /// Adds to one (type, status) count. Since schema v11 the code that inserts tasks keeps their
 /// counts (one upsert per type and status per transaction, [`NewCounts`]); the triggers keep
@@ -160,6 +192,10 @@ impl SqliteStore {
         // rows; the new row's id is the connection's last insert rowid, and nothing inserted
         // means the key was taken.
         let type_id = counts.type_id(tx, &p.task_type).map_err(map_err)?;
+        if p.key.is_none() {
+            let mut ids = Self::insert_run(tx, std::slice::from_ref(p), now, counts)?;
+            return Ok(ids.remove(0));
+        }
         let mut stmt = tx.prepare_cached(INSERT_TASK).map_err(map_err)?;
         let inserted = stmt
             .execute(params![
@@ -207,6 +243,61 @@ impl SqliteStore {
         }
     }
 
+    /// Inserts tasks without an idempotency key, in order, by multi-row inserts of
+    /// [`ROWS_PER_INSERT`] rows, tallied in `counts`. The ids of one statement's rows are the
+    /// `k` ids up to the connection's last insert rowid: AUTOINCREMENT gives each new row one
+    /// more than the largest id the table ever had, and the transaction holds the write lock.
+    pub(crate) fn insert_run(
+        tx: &Transaction<'_>,
+        run: &[Prepared],
+        now: i64,
+        counts: &mut NewCounts,
+    ) -> Result<Vec<Enqueued>, PortError> {
+        let mut out = Vec::with_capacity(run.len());
+        let mut rest = run;
+        while !rest.is_empty() {
+            let k = ROWS_PER_INSERT
+                .into_iter()
+                .find(|&n| n <= rest.len())
+                .unwrap_or(1);
+            let (these, after) = rest.split_at(k);
+            let mut stmt = tx.prepare_cached(insert_rows_sql(k)).map_err(map_err)?;
+            let mut at = 1;
+            for p in these {
+                let type_id = counts.type_id(tx, &p.task_type).map_err(map_err)?;
+                let values: [&dyn rusqlite::ToSql; 9] = [
+                    &type_id,
+                    &p.params,
+                    &p.priority,
+                    &p.max_attempts,
+                    &p.run_after.unwrap_or(now),
+                    &p.compatibility,
+                    &p.region,
+                    &now,
+                    &now,
+                ];
+                for v in values {
+                    stmt.raw_bind_parameter(at, v).map_err(map_err)?;
+                    at += 1;
+                }
+                counts.add(type_id, TaskStatus::Queued);
+            }
+            let inserted = stmt.raw_execute().map_err(map_err)?;
+            if inserted != k {
+                return Err(PortError::Unavailable(format!(
+                    "inserting {k} tasks changed {inserted} rows"
+                )));
+            }
+            let last = tx.last_insert_rowid();
+            out.extend((0..k as i64).rev().map(|back| Enqueued {
+                id: TaskId(last - back),
+                duplicate: false,
+            }));
+            rest = after;
+        }
+        Ok(out)
+    }
+
     /// Blocking [`TaskQueue::enqueue`].
     ///
     /// # Errors
@@ -239,19 +330,32 @@ impl SqliteStore {
         let now = self.now_ms();
         self.write(|tx| {
             let mut counts = NewCounts::default();
-            let out = prepared
-                .iter()
-                .zip(tasks)
-                .enumerate()
-                .map(|(i, (p, t))| {
-                    Self::insert_prepared(tx, p, t, now, &mut counts).map_err(|e| match e {
+            let mut out = Vec::with_capacity(tasks.len());
+            let mut i = 0;
+            while i < prepared.len() {
+                // A run of tasks without a key goes in by multi-row inserts; a task with one
+                // alone, since its key may resolve to a task already there.
+                let run = prepared[i..].iter().take_while(|p| p.key.is_none()).count();
+                if run > 0 {
+                    out.extend(Self::insert_run(
+                        tx,
+                        &prepared[i..i + run],
+                        now,
+                        &mut counts,
+                    )?);
+                    i += run;
+                    continue;
+                }
+                let e = Self::insert_prepared(tx, &prepared[i], &tasks[i], now, &mut counts)
+                    .map_err(|e| match e {
                         PortError::Invalid(v) => {
                             PortError::Invalid(v.within(&format!("tasks[{i}]")))
                         }
                         other => other,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                    })?;
+                out.push(e);
+                i += 1;
+            }
             counts.write(tx)?;
             Ok(out)
         })
