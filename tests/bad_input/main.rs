@@ -246,7 +246,12 @@ fn cases(s: &Sandbox) -> Vec<Case> {
     v.push(case(
         &["work", "--prefetch", "0", "--drain"],
         2,
-        "invalid prefetch: 0; accepted: 1 (one task at a time) to 256",
+        "invalid prefetch: 0; accepted: auto, or 1 (one task at a time) to 256",
+    ));
+    v.push(case(
+        &["work", "--prefetch", "some", "--drain"],
+        2,
+        "invalid prefetch: some; accepted: auto",
     ));
     v.push(case(
         &["work", "--prefetch", "257", "--drain"],

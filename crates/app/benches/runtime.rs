@@ -7,7 +7,7 @@
 //! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
 //! (default 1,2,4), `PRISMQ_BENCH_PREFETCH` the `worker.prefetch` values the runtime runs
-//! with (default 1,16: a row each), `PRISMQ_BENCH_THREADS` the async runtime's threads
+//! with (`auto` or a number; default 1,auto,16: a row each), `PRISMQ_BENCH_THREADS` the async runtime's threads
 //! (default: as `prismq work` builds it, one a loop up to the cores), `PRISMQ_BENCH_RUNS`
 //! the runs per figure (default 3);
 //! `PRISMQ_BENCH_ONLY=runtime` runs only the runtime's drains and prints no figures (to
@@ -23,6 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod minimal;
 
 use async_trait::async_trait;
+use prismq_app::config::Prefetch;
 use prismq_app::{PluginRegistry, RunOptions, Runtime, WorkerSettings};
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
 use prismq_domain::task::{NewTask, Task, TaskType, WorkerId};
@@ -112,7 +113,7 @@ fn runtime_drain(
     rt: &tokio::runtime::Runtime,
     path: &Path,
     concurrency: usize,
-    prefetch: usize,
+    prefetch: Prefetch,
     n: usize,
 ) -> f64 {
     let store = open(path);
@@ -188,10 +189,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(RUNS);
-    let prefetches: Vec<usize> = std::env::var("PRISMQ_BENCH_PREFETCH")
+    let prefetches: Vec<Prefetch> = std::env::var("PRISMQ_BENCH_PREFETCH")
         .ok()
-        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 16]);
+        .map(|v| {
+            v.split(',')
+                .filter_map(|c| Prefetch::parse(c).ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![Prefetch::AtMost(1), Prefetch::Auto, Prefetch::AtMost(16)]);
     println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {runs} runs, min–max");
     println!("| concurrency | prefetch | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|---|");
     // Only the runtime's drains, printing nothing: what to run under `perf record`.

@@ -100,7 +100,11 @@ fn stats_and_workers_show_the_types_a_running_worker_holds_back() {
     s.env("YOUTUBE_API_KEY", "AIzaSyLoopbackTestKey")
         .env("PRISMQ_YOUTUBE__API_BASE_URL", &api.base_url)
         .env("PRISMQ_YOUTUBE__QUOTA_UNITS_PER_DAY", "1")
-        .env("PRISMQ_WORKER__HEARTBEAT_INTERVAL", "200ms");
+        .env("PRISMQ_WORKER__HEARTBEAT_INTERVAL", "200ms")
+        // One task at a time: the loopback API answers at once, so a loop on the default
+        // `auto` would claim the second and third tasks together, before the second finds
+        // the quota spent and the type is held back.
+        .env("PRISMQ_WORKER__PREFETCH", "1");
     for _ in 0..3 {
         s.ok(&["enqueue", "trending", "--country", "IN", "--top-n", "1"]);
     }

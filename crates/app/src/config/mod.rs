@@ -276,10 +276,8 @@ pub struct WorkerConfig {
     /// released.
     #[serde(serialize_with = "ser_duration")]
     pub shutdown_grace: Duration,
-    /// Tasks each loop claims at once and keeps ahead (1: one at a time). More than one
-    /// claims them in one transaction and writes their completions together, at the cost of
-    /// tasks held (running, under lease) before they start.
-    pub prefetch: usize,
+    /// How many tasks each loop may claim at once and keep ahead ([`Prefetch`]).
+    pub prefetch: Prefetch,
     /// A remote worker (`prismq work --server https://…`) also trusts the certificates in
     /// this PEM file: a private CA, or the server's self-signed certificate.
     pub server_ca_cert: Option<PathBuf>,
@@ -287,6 +285,71 @@ pub struct WorkerConfig {
 
 /// The most tasks a loop keeps ahead (the range of `worker.prefetch` is 1 to this).
 pub const MAX_PREFETCH: u64 = 256;
+
+/// The most tasks a loop keeps ahead with `worker.prefetch = "auto"` on a queue that claims
+/// and completes them in one transaction.
+pub const AUTO_PREFETCH: usize = 16;
+
+/// `worker.prefetch`: how many tasks each loop may claim at once and keep ahead. More than
+/// one claims them in one step and writes their completions together, at the cost of tasks
+/// held (running, under lease) before they start; a loop holds only as many as its recent
+/// tasks ran in a few milliseconds, so slow tasks are still taken one at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Up to [`AUTO_PREFETCH`] where the queue claims and completes them in one transaction
+    /// (a SQLite file), one at a time elsewhere (PostgreSQL, a remote server), where holding
+    /// tasks saves nothing today. The default.
+    Auto,
+    /// At most this many, on any queue (1: one task at a time).
+    AtMost(usize),
+}
+
+impl Prefetch {
+    /// The most tasks a loop keeps ahead on a queue that does (`in_one_step`) or does not
+    /// claim and complete them in one transaction.
+    pub fn limit(self, in_one_step: bool) -> usize {
+        match self {
+            Prefetch::Auto if in_one_step => AUTO_PREFETCH,
+            Prefetch::Auto => 1,
+            Prefetch::AtMost(n) => n.max(1),
+        }
+    }
+
+    /// `auto`, or a number from 1 to [`MAX_PREFETCH`]; what else is wrong, and what is
+    /// accepted.
+    ///
+    /// # Errors
+    /// The text is neither.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("auto") {
+            return Ok(Prefetch::Auto);
+        }
+        t.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PREFETCH as usize).contains(n))
+            .map(Prefetch::AtMost)
+            .ok_or_else(|| format!("invalid prefetch: {t}; accepted: auto, or 1 (one task at a time) to {MAX_PREFETCH}"))
+    }
+}
+
+impl std::fmt::Display for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Prefetch::Auto => f.write_str("auto"),
+            Prefetch::AtMost(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for Prefetch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Prefetch::Auto => s.serialize_str("auto"),
+            Prefetch::AtMost(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
 
 /// The number of CPUs, or 1 when it cannot be known.
 pub fn default_concurrency() -> usize {
@@ -306,7 +369,7 @@ impl Default for WorkerConfig {
             idle_backoff_max: Duration::from_secs(5),
             handler_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
-            prefetch: 1,
+            prefetch: Prefetch::Auto,
             server_ca_cert: None,
         }
     }

@@ -307,6 +307,31 @@ fn bad_values_name_key_value_and_accepted() {
         "1 to 256",
     );
     assert_invalid(
+        load_flags(&[("worker.prefetch", "many")]),
+        "worker.prefetch",
+        "\"many\"",
+        "\"auto\", or an integer from 1 to 256",
+    );
+    assert_eq!(
+        load_flags(&[("worker.prefetch", "AUTO")])
+            .unwrap()
+            .worker
+            .prefetch,
+        Prefetch::Auto
+    );
+    assert_eq!(
+        load_flags(&[("worker.prefetch", "8")])
+            .unwrap()
+            .worker
+            .prefetch,
+        Prefetch::AtMost(8)
+    );
+    assert_eq!(
+        WorkerConfig::default().prefetch,
+        Prefetch::Auto,
+        "the default"
+    );
+    assert_invalid(
         load_flags(&[("worker.concurrency", "many")]),
         "worker.concurrency",
         "\"many\"",

@@ -9,12 +9,13 @@ use prismq_domain::task::MAX_ATTEMPTS_LIMIT;
 use prismq_domain::{ClaimingStrategy, Compatibility, TaskType};
 
 use prismq_domain::setting_values::{self as values, non_empty_text, Bad};
+use prismq_domain::settings::SettingValue;
 
 use super::plugin_sections::PluginSections;
 use super::raw::{Raw, RawConfig};
 use super::secret::redact_url_password;
 use super::{
-    Config, ConfigError, DatabaseConfig, IdeasConfig, LogFormat, LoggingConfig, Origin,
+    Config, ConfigError, DatabaseConfig, IdeasConfig, LogFormat, LoggingConfig, Origin, Prefetch,
     RetryConfig, ServerConfig, Synchronous, WorkerConfig, MAX_PREFETCH,
 };
 
@@ -180,7 +181,13 @@ pub(super) fn build(
         handler_timeout: r.get("worker.handler_timeout", rw.handler_timeout, w.handler_timeout, dur(SEC, 7 * DAY))?,
         shutdown_grace: r.get("worker.shutdown_grace", rw.shutdown_grace, w.shutdown_grace, dur(0, HOUR))?,
         prefetch: r.get("worker.prefetch", rw.prefetch, w.prefetch, |v| {
-            values::integer(v, 1, MAX_PREFETCH).map(|n| usize::try_from(n).unwrap_or(1))
+            const ACC: &str = "\"auto\", or an integer from 1 to 256 (1: one task at a time)";
+            match v {
+                SettingValue::Str(s) if s.trim().eq_ignore_ascii_case("auto") => Ok(Prefetch::Auto),
+                _ => values::integer(v, 1, MAX_PREFETCH)
+                    .map(|n| Prefetch::AtMost(usize::try_from(n).unwrap_or(1)))
+                    .map_err(|b| Bad::new(b.problem, ACC)),
+            }
         })?,
         server_ca_cert: r.get("worker.server_ca_cert", rw.server_ca_cert, w.server_ca_cert, |v| {
             non_empty_text("a path to a PEM file of CA certificates")(v).map(|s| Some(PathBuf::from(s)))

@@ -1,7 +1,12 @@
-//! A worker loop that keeps tasks ahead (`worker.prefetch` above 1): it claims up to that
-//! many tasks in one step, runs them one after another, and writes their completions
+//! A worker loop that keeps tasks ahead (`worker.prefetch` above 1, or `auto` on a queue
+//! that claims and completes them in one transaction): it claims up to that many tasks in
+//! one step, runs them one after another, and writes their completions
 //! together with the claims of the next ones, one transaction on SQLite, so the commit and
 //! the pages the tasks share are paid once a batch instead of once a task.
+//!
+//! With `auto` a loop holds as many tasks as its recent ones ran in [`HOLD_FOR`] (at least
+//! one, at most [`AUTO_PREFETCH`]), starting with one: slow tasks are still taken one at a
+//! time, and only tasks that take a few milliseconds or less are claimed together.
 //!
 //! What holding tasks costs, and how it is bounded:
 //! - A held task waits claimed, marked running and hidden from other workers until its loop
@@ -17,6 +22,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -30,6 +36,65 @@ use super::gate::Admission;
 use super::pace::{idle, record, LoopResult, Wake};
 use super::report::{RunReport, RuntimeError};
 use super::shared::{BeatState, Shared};
+use crate::config::{Prefetch, AUTO_PREFETCH};
+
+/// With `worker.prefetch = "auto"`, a loop holds as many tasks as its recent ones ran in
+/// this long.
+pub(crate) const HOLD_FOR: Duration = Duration::from_millis(10);
+
+/// How many tasks a loop claims at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Ahead {
+    /// Up to this many, whatever the tasks take (`worker.prefetch` a number above 1).
+    Fixed(usize),
+    /// As many as the recent tasks ran in [`HOLD_FOR`], at least one and at most `limit`
+    /// (`auto`); `mean` is their recent run time, `None` before the first.
+    Measured {
+        limit: usize,
+        mean: Option<Duration>,
+    },
+}
+
+impl Ahead {
+    /// The loop for `prefetch` on a queue that does (`in_one_step`) or does not claim and
+    /// complete tasks in one transaction; `None` for one task at a time.
+    pub(crate) fn of(prefetch: Prefetch, in_one_step: bool) -> Option<Self> {
+        match prefetch {
+            Prefetch::AtMost(n) if n > 1 => Some(Ahead::Fixed(n)),
+            Prefetch::AtMost(_) => None,
+            Prefetch::Auto if in_one_step => Some(Ahead::Measured {
+                limit: AUTO_PREFETCH,
+                mean: None,
+            }),
+            Prefetch::Auto => None,
+        }
+    }
+
+    /// How many tasks to claim next.
+    fn want(&self) -> usize {
+        match *self {
+            Ahead::Fixed(n) => n,
+            Ahead::Measured { mean: None, .. } => 1,
+            Ahead::Measured {
+                limit,
+                mean: Some(m),
+            } => {
+                let fit = HOLD_FOR.as_nanos() / m.as_nanos().max(1);
+                usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, limit)
+            }
+        }
+    }
+
+    /// One more task ran in `took` (an exponentially weighted mean, a quarter to the newest).
+    fn ran(&mut self, took: Duration) {
+        if let Ahead::Measured { mean, .. } = self {
+            *mean = Some(match *mean {
+                None => took,
+                Some(m) => m * 3 / 4 + took / 4,
+            });
+        }
+    }
+}
 
 /// A task claimed ahead, waiting for its loop.
 struct Held {
@@ -79,9 +144,9 @@ pub(crate) async fn work(
     id: &WorkerId,
     state: &BeatState,
     backoff: &mut Backoff,
+    mut ahead: Ahead,
 ) -> LoopResult {
     let base = shared.claim_request(id);
-    let ahead = shared.settings.prefetch.max(1);
     let mut report = RunReport::default();
     let mut wake: Wake = shared.notifier.as_ref().map(|n| n.subscribe());
     let mut held: VecDeque<Held> = VecDeque::new();
@@ -102,7 +167,9 @@ pub(crate) async fn work(
             }
         }
         if let Some(next) = held.pop_front() {
+            let started = Instant::now();
             run_held(shared, id, state, next, &mut pending, &mut report).await;
+            ahead.ran(started.elapsed());
             continue;
         }
         // Nothing held: what waits is written now, with the claims of the next tasks.
@@ -118,7 +185,11 @@ pub(crate) async fn work(
             0
         } else {
             // A half-open type's probe is one task.
-            let want = if admission.probe.is_some() { 1 } else { ahead };
+            let want = if admission.probe.is_some() {
+                1
+            } else {
+                ahead.want()
+            };
             shared.reserve_claims(want)
         };
         if granted == 0 {
@@ -284,5 +355,44 @@ async fn run_held(
     match ended {
         Ended::Settled(outcome) => record(report, state, outcome),
         Ended::Succeeded(finish) => pending.push(finish, span),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_holds_tasks_ahead_only_on_a_queue_that_claims_them_in_one_step() {
+        assert_eq!(
+            Ahead::of(Prefetch::Auto, true),
+            Some(Ahead::Measured {
+                limit: AUTO_PREFETCH,
+                mean: None
+            })
+        );
+        assert_eq!(Ahead::of(Prefetch::Auto, false), None);
+        assert_eq!(Ahead::of(Prefetch::AtMost(1), true), None);
+        assert_eq!(Ahead::of(Prefetch::AtMost(8), false), Some(Ahead::Fixed(8)));
+    }
+
+    #[test]
+    fn auto_starts_with_one_and_holds_what_its_recent_tasks_ran_in_hold_for() {
+        let mut a = Ahead::of(Prefetch::Auto, true).unwrap();
+        assert_eq!(a.want(), 1, "nothing measured yet: one task");
+        a.ran(Duration::from_micros(20));
+        assert_eq!(a.want(), AUTO_PREFETCH, "quick tasks: as many as allowed");
+        // Slow tasks bring it down within a few (the mean gives the newest a quarter).
+        for _ in 0..12 {
+            a.ran(Duration::from_millis(50));
+        }
+        assert_eq!(a.want(), 1, "tasks slower than HOLD_FOR: one at a time");
+        for _ in 0..100 {
+            a.ran(Duration::from_millis(2));
+        }
+        assert_eq!(a.want(), 5, "2 ms tasks: five fit in 10 ms");
+        let mut fixed = Ahead::Fixed(8);
+        fixed.ran(Duration::from_secs(1));
+        assert_eq!(fixed.want(), 8, "a number is held whatever the tasks take");
     }
 }

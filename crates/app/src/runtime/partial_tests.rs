@@ -45,7 +45,7 @@ fn settings() -> WorkerSettings {
         idle_backoff_max: Duration::from_secs(5),
         handler_timeout: Duration::from_secs(600),
         shutdown_grace: Duration::from_secs(30),
-        prefetch: 1,
+        prefetch: crate::config::Prefetch::AtMost(1),
         hostname: "testhost".into(),
         pid: 7,
         breaker: BreakerSettings::default(),

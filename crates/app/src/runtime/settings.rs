@@ -6,7 +6,7 @@ use std::time::Duration;
 use prismq_domain::{ClaimingStrategy, TaskId, TaskType, WorkerId};
 
 use super::gate::BreakerSettings;
-use crate::config::WorkerConfig;
+use crate::config::{Prefetch, WorkerConfig};
 
 /// How the loops behave; see `[worker]` in `docs/configuration.md` for each field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +33,8 @@ pub struct WorkerSettings {
     pub handler_timeout: Duration,
     /// How long in-flight handlers may finish after shutdown is asked.
     pub shutdown_grace: Duration,
-    /// Tasks each loop claims in one step and keeps ahead (1: one at a time).
-    pub prefetch: usize,
+    /// How many tasks each loop may claim in one step and keep ahead.
+    pub prefetch: Prefetch,
     /// The host name in worker ids and the registry.
     pub hostname: String,
     /// The process id in worker ids and the registry.
@@ -59,7 +59,7 @@ impl WorkerSettings {
             idle_backoff_max: c.idle_backoff_max,
             handler_timeout: c.handler_timeout,
             shutdown_grace: c.shutdown_grace,
-            prefetch: c.prefetch.max(1),
+            prefetch: c.prefetch,
             hostname: hostname(),
             pid: std::process::id(),
             breaker: BreakerSettings::default(),

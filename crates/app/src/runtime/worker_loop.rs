@@ -47,8 +47,12 @@ pub(crate) async fn run(shared: Arc<Shared>, id: WorkerId) -> LoopResult {
     ));
     backoff.reset();
     // A one-task run (`prismq collect`) takes its task alone.
-    let result = if shared.settings.prefetch > 1 && shared.settings.only_task.is_none() {
-        super::ahead::work(&shared, &id, &state, &mut backoff).await
+    let ahead = super::ahead::Ahead::of(
+        shared.settings.prefetch,
+        shared.queue.completes_in_batches(),
+    );
+    let result = if let (Some(ahead), None) = (ahead, shared.settings.only_task) {
+        super::ahead::work(&shared, &id, &state, &mut backoff, ahead).await
     } else {
         work(&shared, &id, &state, &mut backoff).await
     };

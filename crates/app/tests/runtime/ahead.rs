@@ -22,7 +22,7 @@ const DRAIN: RunOptions = RunOptions {
 fn ahead(loops: usize, prefetch: usize) -> WorkerSettings {
     WorkerSettings {
         concurrency: loops,
-        prefetch,
+        prefetch: prismq_app::config::Prefetch::AtMost(prefetch),
         ..support::settings()
     }
 }

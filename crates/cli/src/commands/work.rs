@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use prismq_app::config::MAX_PREFETCH;
+use prismq_app::config::Prefetch;
 use prismq_app::{
     App, AppError, Config, PluginContext, PluginRegistry, RunOptions, RunReport, Runtime,
     WorkerSettings, PLUGINS,
@@ -45,10 +45,11 @@ pub struct WorkArgs {
     /// Only these task types (comma-separated or repeated; default all registered).
     #[arg(long, value_name = "TYPE", value_delimiter = ',')]
     pub types: Vec<String>,
-    /// Tasks each loop claims at once and keeps ahead, their completions written together
-    /// (default worker.prefetch: 1, one at a time).
+    /// Tasks each loop claims at once and keeps ahead, their completions written together:
+    /// auto, or 1 (one at a time) to 256 (default worker.prefetch: auto, up to 16 on a
+    /// SQLite file while tasks take a few milliseconds).
     #[arg(long, value_name = "N")]
-    pub prefetch: Option<usize>,
+    pub prefetch: Option<String>,
     /// Stop when no eligible task is left.
     #[arg(long)]
     pub drain: bool,
@@ -386,14 +387,9 @@ pub fn settings_for(config: &Config, args: &WorkArgs) -> CliResult<WorkerSetting
         }
         s.concurrency = c;
     }
-    if let Some(p) = args.prefetch {
-        let max = usize::try_from(MAX_PREFETCH).unwrap_or(usize::MAX);
-        if p == 0 || p > max {
-            return Err(CliError::usage(format!(
-                "invalid prefetch: {p}; accepted: 1 (one task at a time) to {max} (as worker.prefetch)"
-            )));
-        }
-        s.prefetch = p;
+    if let Some(p) = &args.prefetch {
+        s.prefetch =
+            Prefetch::parse(p).map_err(|e| CliError::usage(format!("{e} (as worker.prefetch)")))?;
     }
     if let Some(st) = &args.strategy {
         s.strategy = st.parse::<ClaimingStrategy>()?;
