@@ -8,9 +8,10 @@
 //!   configured strategy and filter; when nothing is eligible, wait with [`backoff`]; on a
 //!   claim, mark the task running, renew its lease every third of its length while the
 //!   handler runs under its timeout, save the items, and complete — or fail with the error's
-//!   class. With `worker.prefetch` above 1 a loop keeps that many tasks ahead instead
-//!   (`runtime::ahead`): claimed in one step, their completions written together with the next
-//!   claims.
+//!   class. With `worker.prefetch` above 1, or `auto` (the default) on a queue that claims
+//!   and completes several tasks in one transaction, a loop keeps tasks ahead instead
+//!   (`runtime::ahead`): claimed in one step, their completions written together with the
+//!   next claims; with `auto`, as many as its recent tasks ran in 10 ms.
 //!
 //! Outcomes, by what the handler did:
 //!
