@@ -19,7 +19,9 @@ macro_rules! task_columns {
 }
 pub(crate) use task_columns;
 
-/// Every status in the order of its stored code.
+/// Every status in the order of its stored code. Written out here rather than taken from
+/// `TaskStatus::ALL`: the codes are stored, so they must not follow a change of the domain's
+/// order.
 const STATUSES: [TaskStatus; 6] = [
     TaskStatus::Queued,
     TaskStatus::Claimed,
