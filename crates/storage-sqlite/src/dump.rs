@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use prismq_domain::ports::dump::{ColumnKind, DumpTable, Row, Value, DUMP_TABLES};
 use prismq_domain::ports::{Dump, DumpSink, Load, LoadSession, StorageError, SystemClock};
-use prismq_domain::PortError;
+use prismq_domain::{PortError, TaskStatus, ValidationError};
 
 use crate::{SqliteOptions, SqliteStore};
 
@@ -330,6 +330,39 @@ fn compact_task_insert(t: &DumpTable) -> (String, String) {
     (cols.join(", "), marks.join(", "))
 }
 
+/// Before a `task_queue` row goes into schema v12: refuses a status word that is not one of
+/// the six, naming the task (the insert's `CASE` would make it a NULL the column refuses
+/// without saying why), and interns the row's type.
+fn prepare_compact_row(
+    tx: &rusqlite::Transaction<'_>,
+    t: &DumpTable,
+    row: &Row,
+) -> Result<(), PortError> {
+    let at = |name: &str| {
+        t.columns
+            .iter()
+            .position(|(c, _)| *c == name)
+            .and_then(|i| row.get(i))
+    };
+    if let Some(Value::Text(Some(word))) = at("status") {
+        if word.parse::<TaskStatus>().is_err() {
+            let id = match at("id") {
+                Some(Value::Int(Some(id))) => id.to_string(),
+                _ => "?".to_owned(),
+            };
+            return Err(PortError::Invalid(ValidationError::new(
+                format!("task_queue[{id}].status"),
+                format!("{word:?} is not a task status"),
+                "queued, claimed, running, completed, failed, cancelled",
+            )));
+        }
+    }
+    if let Some(Value::Text(Some(name))) = at("type") {
+        crate::types::intern(tx, name).map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
 /// The load's transaction, held on a blocking thread until commit or until the session is
 /// dropped (the channel closes and the transaction rolls back).
 fn serve_load(
@@ -374,7 +407,6 @@ fn serve_load(
                         .map(|i| format!("?{i}"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    let type_at = t.columns.iter().position(|(c, _)| *c == "type");
                     if compact {
                         // Schema v12 stores the type's interned id, the status's code, and
                         // NULL for a task that requires nothing.
@@ -393,10 +425,8 @@ fn serve_load(
                         ))
                         .map_err(sqlite_err)?;
                     for row in &rows {
-                        if let (true, Some(Value::Text(Some(name)))) =
-                            (compact, type_at.and_then(|i| row.get(i)))
-                        {
-                            crate::types::intern(&tx, name).map_err(sqlite_err)?;
+                        if compact {
+                            prepare_compact_row(&tx, t, row)?;
                         }
                         let mut args: Vec<SqlValue> = row.iter().map(sql_value).collect();
                         if logs {

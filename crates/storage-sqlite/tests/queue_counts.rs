@@ -291,6 +291,62 @@ async fn a_dump_loaded_into_another_file_has_exact_counts_and_regions() {
     assert_exact(&target, "claims on the loaded file");
 }
 
+/// A dump row whose status is not one of the six words is refused by the load, naming the
+/// task and what is accepted, and the target keeps what it had.
+#[tokio::test]
+async fn a_load_refuses_an_unknown_status_naming_the_task() {
+    use prismq_domain::ports::dump::{Value, DUMP_TABLES};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(FakeClock::new(START.parse().unwrap()));
+    let source = open(&dir.path().join("a.db"), clock.clone());
+    source
+        .enqueue(NewTask::new(tt("a"), json!({"n": 1})))
+        .await
+        .unwrap();
+    let mut dump = Collect::default();
+    source.dump(10, &mut dump).await.unwrap();
+    let tasks = DUMP_TABLES
+        .iter()
+        .position(|t| t.name == "task_queue")
+        .unwrap();
+    let status = DUMP_TABLES[tasks]
+        .columns
+        .iter()
+        .position(|(c, _)| *c == "status")
+        .unwrap();
+    for (table, rows) in &mut dump.0 {
+        if *table == tasks {
+            rows[0][status] = Value::Text(Some("done".into()));
+        }
+    }
+
+    let target = open(&dir.path().join("b.db"), clock.clone());
+    target
+        .enqueue(NewTask::new(tt("old"), json!({})))
+        .await
+        .unwrap();
+    let mut load = target.begin_load().await.unwrap();
+    load.clear().await.unwrap();
+    let mut refused = None;
+    for (table, rows) in dump.0 {
+        if let Err(e) = load.write(table, rows).await {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    drop(load);
+    let refused = refused.expect("the row was refused");
+    assert!(
+        refused.contains("task_queue[1].status")
+            && refused.contains("\"done\" is not a task status")
+            && refused.contains("queued, claimed, running, completed, failed, cancelled"),
+        "{refused}"
+    );
+    let kept = target.list(&Default::default()).await.unwrap();
+    assert_eq!(kept.len(), 1, "nothing of the load is kept");
+    assert_eq!(kept[0].task_type, tt("old"));
+}
+
 fn check3(path: &Path) -> (Outcome, String, Vec<String>) {
     let report = validate(&SqliteOptions::new(path), &ValidateOptions::new(false));
     let c = report.checks.iter().find(|c| c.number == 3).unwrap();
