@@ -12,9 +12,13 @@ use prismq_domain::{TaskStatus, Timestamp};
 /// The type's name is looked up from its interned id (schema v12: `task_types`).
 macro_rules! task_columns {
     () => {
-        "id, (SELECT name FROM task_types WHERE task_types.id = type_id), params, priority, status, \
-         attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token, idempotency_key, \
-         compatibility, last_error, summary, created_at, updated_at, finished_at, lapses"
+        concat!(
+            "id, ",
+            $crate::types::type_name!(),
+            ", params, priority, status, attempts, max_attempts, run_after, lease_expires_at, \
+             claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
+             created_at, updated_at, finished_at, lapses"
+        )
     };
 }
 pub(crate) use task_columns;

@@ -77,9 +77,7 @@ fn select_list(conn: &Connection, t: &DumpTable) -> Result<String, PortError> {
     for (c, _) in t.columns {
         match (compact, *c) {
             (true, "type") => {
-                cols.push(
-                    "(SELECT name FROM task_types WHERE task_types.id = type_id) AS type".into(),
-                );
+                cols.push(concat!(crate::types::type_name!(), " AS type").into());
                 continue;
             }
             (true, "status") => {

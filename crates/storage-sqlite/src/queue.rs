@@ -220,10 +220,11 @@ impl SqliteStore {
             }
             _ => {
                 let (id, existing_type, existing_params): (i64, String, String) = tx
-                    .prepare_cached(
-                        "SELECT id, (SELECT name FROM task_types WHERE task_types.id = type_id), params
-                         FROM task_queue WHERE idempotency_key = ?1",
-                    )
+                    .prepare_cached(concat!(
+                        "SELECT id, ",
+                        crate::types::type_name!(),
+                        ", params FROM task_queue WHERE idempotency_key = ?1"
+                    ))
                     .and_then(|mut s| {
                         s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     })

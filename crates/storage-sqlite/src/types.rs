@@ -18,3 +18,12 @@ pub(crate) fn intern(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> 
         .execute([name])?;
     Ok(tx.last_insert_rowid())
 }
+
+/// A SQL expression for the name of the row's type (`type_id` of `task_queue`), as a
+/// literal for `concat!`: one probe of `task_types` by its key.
+macro_rules! type_name {
+    () => {
+        "(SELECT name FROM task_types WHERE task_types.id = type_id)"
+    };
+}
+pub(crate) use type_name;

@@ -322,13 +322,7 @@ async fn run_held(
             .gate
             .claimed(&admission, Some((c.task.id, &c.task.task_type)))
     });
-    let span = tracing::info_span!(
-        "task",
-        task_id = c.task.id.0,
-        task_type = %c.task.task_type,
-        attempt = c.task.attempts,
-        worker = %id,
-    );
+    let span = attempt::task_span(&c.task, id);
     let waited = at.elapsed();
     if !hand_back && !shared.stop.is_cancelled() && waited >= shared.settings.renew_every() {
         match shared

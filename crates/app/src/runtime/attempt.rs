@@ -281,6 +281,17 @@ where
     }
 }
 
+/// The span an attempt of `task` by `worker` runs in.
+pub(crate) fn task_span(task: &Task, worker: &prismq_domain::WorkerId) -> tracing::Span {
+    tracing::info_span!(
+        "task",
+        task_id = task.id.0,
+        task_type = %task.task_type,
+        attempt = task.attempts,
+        worker = %worker,
+    )
+}
+
 /// Runs one claimed attempt to its outcome, and says what it showed of the task type's
 /// source (for the circuit breaker). `hand_back`: release the task unrun (its type was held
 /// back while the claim was in flight).

@@ -155,13 +155,7 @@ async fn work(
             Ok(Some(c)) => {
                 backoff.reset();
                 report.claimed += 1;
-                let span = tracing::info_span!(
-                    "task",
-                    task_id = c.task.id.0,
-                    task_type = %c.task.task_type,
-                    attempt = c.task.attempts,
-                    worker = %id,
-                );
+                let span = attempt::task_span(&c.task, id);
                 let (task_id, task_type) = (c.task.id, c.task.task_type.clone());
                 let (ended, verdict) = attempt::run(shared, c, state, hand_back, None)
                     .instrument(span.clone())

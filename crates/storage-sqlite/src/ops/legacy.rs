@@ -264,8 +264,11 @@ fn import_tasks(
             None => {
                 let same: Option<(String, i64)> = tx
                     .query_row(
-                        "SELECT (SELECT name FROM task_types WHERE task_types.id = type_id), created_at
-                         FROM task_queue WHERE idempotency_key = ?1",
+                        concat!(
+                            "SELECT ",
+                            crate::types::type_name!(),
+                            ", created_at FROM task_queue WHERE idempotency_key = ?1"
+                        ),
                         [legacy_key(id)],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
