@@ -350,7 +350,11 @@ fn prepare_compact_row(
             };
             return Err(PortError::Invalid(ValidationError::new(
                 format!("task_queue[{id}].status"),
-                format!("{word:?} is not a task status"),
+                // A file's text: bounded and on one line, controls shown as U+FFFD.
+                format!(
+                    "\"{}\" is not a task status",
+                    prismq_domain::text::one_line(word, 40)
+                ),
                 "queued, claimed, running, completed, failed, cancelled",
             )));
         }

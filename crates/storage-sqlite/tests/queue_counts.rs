@@ -316,7 +316,8 @@ async fn a_load_refuses_an_unknown_status_naming_the_task() {
         .unwrap();
     for (table, rows) in &mut dump.0 {
         if *table == tasks {
-            rows[0][status] = Value::Text(Some("done".into()));
+            // What a damaged or hostile file may hold: a control sequence and a long tail.
+            rows[0][status] = Value::Text(Some(format!("done\u{1b}[31m{}", "x".repeat(5000))));
         }
     }
 
@@ -338,7 +339,10 @@ async fn a_load_refuses_an_unknown_status_naming_the_task() {
     let refused = refused.expect("the row was refused");
     assert!(
         refused.contains("task_queue[1].status")
-            && refused.contains("\"done\" is not a task status")
+            && refused.contains("\"done\u{FFFD}[31mxx")
+            && refused.contains("…\" is not a task status")
+            && !refused.contains('\u{1b}')
+            && refused.len() < 400
             && refused.contains("queued, claimed, running, completed, failed, cancelled"),
         "{refused}"
     );
