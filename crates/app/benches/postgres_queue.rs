@@ -1,6 +1,8 @@
 //! PostgreSQL benchmarks, beside SQLite in the same run:
-//! - drain throughput (claim + start + complete, and claim_and_start then complete_and_claim
-//!   per task as the worker runtime does) with 1, 4 and 16 concurrent workers;
+//! - drain throughput (claim + start + complete; claim_and_start then complete_and_claim per
+//!   task, as a worker loop taking one task at a time does; claim_and_start_many then
+//!   complete_and_claim_many per batch of 16, as a loop keeping quick tasks ahead does) with
+//!   1, 4 and 16 concurrent workers;
 //! - claim latency (p50/p95) per strategy with `PRISMQ_BENCH_QUEUED` tasks queued
 //!   (default 1,000,000) in 4 types and 10 priority levels;
 //! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling.
@@ -13,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prismq_domain::ports::{ClaimFilter, ClaimRequest, Clock, SystemClock, TaskQueue};
+use prismq_domain::ports::{ClaimFilter, ClaimRequest, Clock, Handover, SystemClock, TaskQueue};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
@@ -131,6 +133,39 @@ async fn handover_drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
     start.elapsed()
 }
 
+/// What a worker loop keeping tasks ahead does (`worker.prefetch` 16, or `auto` with quick
+/// tasks): claim_and_start_many, then complete_and_claim_many of the batch it ran.
+async fn batched_drain(q: Arc<dyn TaskQueue>, workers: usize, k: usize) -> Duration {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let q = q.clone();
+            tokio::spawn(async move {
+                let req = request(&format!("b{w}"), ClaimingStrategy::Fifo);
+                let mut held = q.claim_and_start_many(&req, k).await.expect("claim");
+                while !held.is_empty() {
+                    let items: Vec<Handover> = held
+                        .iter()
+                        .map(|c| Handover {
+                            lease: c.lease.clone(),
+                            summary: None,
+                            next: Some(req.clone()),
+                        })
+                        .collect();
+                    held = Vec::new();
+                    for a in q.complete_and_claim_many(&items).await.expect("write") {
+                        held.extend(a.expect("complete").expect("claim"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("worker");
+    }
+    start.elapsed()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -140,12 +175,18 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Tasks a batched drain claims and completes at once (`AUTO_PREFETCH`, what `auto` holds
+/// at most).
+const BATCH: usize = 16;
+
 async fn drains(url: &str, dir: &Path) {
     let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
     println!("\n## Drain {n} tasks, tasks/s");
-    println!("claim + start + complete per task, and (handover) claim_and_start then complete_and_claim per task, what the worker runtime does on PostgreSQL\n");
-    println!("| workers | PostgreSQL | PostgreSQL, handover | SQLite |");
-    println!("| --- | --- | --- | --- |");
+    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does\n");
+    println!(
+        "| workers | PostgreSQL | PostgreSQL, handover | PostgreSQL, batches of {BATCH} | SQLite |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
     for workers in [1, 4, 16] {
         let p = pg(url, "drain").await;
         fill(&p, n).await;
@@ -153,6 +194,9 @@ async fn drains(url: &str, dir: &Path) {
         let p = pg(url, "handover").await;
         fill(&p, n).await;
         let th = handover_drain(Arc::new(p), workers).await;
+        let p = pg(url, "batched").await;
+        fill(&p, n).await;
+        let tb = batched_drain(Arc::new(p), workers, BATCH).await;
         let s = SqliteStore::open(
             SqliteOptions::new(dir.join(format!("drain{workers}.db"))),
             Arc::new(SystemClock),
@@ -161,9 +205,10 @@ async fn drains(url: &str, dir: &Path) {
         fill(&s, n).await;
         let ts = drain(Arc::new(s), workers).await;
         println!(
-            "| {workers} | {:.0} | {:.0} | {:.0} |",
+            "| {workers} | {:.0} | {:.0} | {:.0} | {:.0} |",
             n as f64 / tp.as_secs_f64(),
             n as f64 / th.as_secs_f64(),
+            n as f64 / tb.as_secs_f64(),
             n as f64 / ts.as_secs_f64()
         );
     }

@@ -336,6 +336,9 @@ impl TaskQueue for Instrumented {
     fn completes_in_batches(&self) -> bool {
         self.inner.completes_in_batches()
     }
+    fn claims_in_batches(&self) -> bool {
+        self.inner.claims_in_batches()
+    }
     async fn complete_and_claim_many(
         &self,
         items: &[Handover],

@@ -153,6 +153,57 @@ SELECT ",
     };
 }
 
+/// Claims and starts up to `cardinality($6)` tasks of type $1 in `$order` in one statement, each
+/// with its own lease token (`$6[n]` for the n-th task in claim order), for
+/// [`TaskQueue::claim_and_start_many`](prismq_domain::ports::TaskQueue::claim_and_start_many):
+/// what the same number of [`START_FIFO`]-like claims one after another would take, and their
+/// `claimed` and `started` log rows, task by task in that order. `$extra` narrows the tasks
+/// (a priority level, or a bound the batch stops at: where another type's head comes next),
+/// `$ranked` is `$order` over `picked`'s columns (`pid` the id, `pa` run_after, `pp`
+/// priority). The other parameters as [`CLAIM_FIFO`]'s; each row ends with `rn`, the task's
+/// place in claim order (from 1).
+macro_rules! claim_many_stmt {
+    ($extra:literal, $order:literal, $ranked:literal) => {
+        concat!(
+            "WITH picked AS MATERIALIZED (
+    SELECT id AS pid, run_after AS pa, priority AS pp FROM task_queue
+    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
+      AND NOT EXISTS (SELECT 1 FROM task_queue l
+          WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
+            AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
+            AND (l.region IS NULL OR l.region = $3))",
+            $extra,
+            "
+    ORDER BY ",
+            $order,
+            " LIMIT cardinality($6::bigint[])
+    FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT pid, row_number() OVER (ORDER BY ",
+            $ranked,
+            ") AS rn FROM picked
+), claimed AS (
+    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
+        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
+    FROM ranked WHERE id = pid
+    RETURNING rn, ",
+            task_columns!(),
+            "
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', e.event,
+           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
+           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
+    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
+    ORDER BY rn, e.n
+)
+SELECT ",
+            task_columns!(),
+            ", rn FROM claimed"
+        )
+    };
+}
+
 /// Claims the oldest eligible task of one type (FIFO).
 pub(crate) const CLAIM_FIFO: &str = claim_stmt!("", "run_after, id");
 /// Claims the newest eligible task of one type (LIFO).
@@ -177,6 +228,37 @@ pub(crate) const HANDOVER_LIFO: &str = handover_stmt!("", "run_after DESC, id DE
 pub(crate) const HANDOVER_PRIORITY: &str = handover_stmt!("", "priority DESC, run_after, id");
 /// A completion, then a claim and start at one priority level ($13).
 pub(crate) const HANDOVER_LEVEL: &str = handover_stmt!(" AND priority = $13", "run_after, id");
+/// Up to `cardinality($6)` FIFO claims and starts of one type in one statement (see
+/// `claim_many_stmt!`).
+pub(crate) const START_MANY_FIFO: &str = claim_many_stmt!("", "run_after, id", "pa, pid");
+/// [`START_MANY_FIFO`], only tasks before ($9 run_after, $10 id): another type's head.
+pub(crate) const START_MANY_FIFO_BEFORE: &str = claim_many_stmt!(
+    " AND (run_after, id) < ($9::bigint, $10::bigint)",
+    "run_after, id",
+    "pa, pid"
+);
+/// Up to `cardinality($6)` LIFO claims and starts of one type in one statement.
+pub(crate) const START_MANY_LIFO: &str =
+    claim_many_stmt!("", "run_after DESC, id DESC", "pa DESC, pid DESC");
+/// [`START_MANY_LIFO`], only tasks after ($9 run_after, $10 id): another type's head.
+pub(crate) const START_MANY_LIFO_AFTER: &str = claim_many_stmt!(
+    " AND (run_after, id) > ($9::bigint, $10::bigint)",
+    "run_after DESC, id DESC",
+    "pa DESC, pid DESC"
+);
+/// Up to `cardinality($6)` Priority claims and starts of one type in one statement.
+pub(crate) const START_MANY_PRIORITY: &str =
+    claim_many_stmt!("", "priority DESC, run_after, id", "pp DESC, pa, pid");
+/// Up to `cardinality($6)` claims and starts of one type at one priority level ($9).
+pub(crate) const START_MANY_LEVEL: &str =
+    claim_many_stmt!(" AND priority = $9::bigint", "run_after, id", "pa, pid");
+/// [`START_MANY_LEVEL`], only tasks before ($10 run_after, $11 id): another type's head at
+/// the same level.
+pub(crate) const START_MANY_LEVEL_BEFORE: &str = claim_many_stmt!(
+    " AND priority = $9::bigint AND (run_after, id) < ($10::bigint, $11::bigint)",
+    "run_after, id",
+    "pa, pid"
+);
 /// Claims task $1 if it is queued and eligible now and of a type in $8 (`ClaimFilter::only`);
 /// the other parameters as the claim statements'.
 pub(crate) const CLAIM_ONE: &str = concat!(
@@ -257,7 +339,9 @@ pub(crate) const QUEUED_TYPES: &str =
 /// `heads …` ones ($1 types, $2 now, $3 region); `claim one` as the claims but $1 the task
 /// id; `lapsed leases` ($1 now, $2 types, $3 region, $4 task id or NULL); the `handover …`
 /// ones as the claims, then $9 the completed task, $10 its token, $11 its summary, $12 the
-/// log's details[, $13 level].
+/// log's details[, $13 level]; the `claim many …` ones as the claims but $6 the lease tokens,
+/// one a task to claim, then [$9 level, ]and for a bound (`before`, `after`) its run_after
+/// and id.
 ///
 /// The `claim …` statements take a queued task only while no lease the worker could take
 /// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
@@ -276,6 +360,13 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("handover lifo", HANDOVER_LIFO),
     ("handover priority", HANDOVER_PRIORITY),
     ("handover level", HANDOVER_LEVEL),
+    ("claim many fifo, started", START_MANY_FIFO),
+    ("claim many fifo before, started", START_MANY_FIFO_BEFORE),
+    ("claim many lifo, started", START_MANY_LIFO),
+    ("claim many lifo after, started", START_MANY_LIFO_AFTER),
+    ("claim many priority, started", START_MANY_PRIORITY),
+    ("claim many level, started", START_MANY_LEVEL),
+    ("claim many level before, started", START_MANY_LEVEL_BEFORE),
     ("heads fifo", HEADS_FIFO),
     ("heads lifo", HEADS_LIFO),
     ("heads priority", HEADS_PRIORITY),
@@ -364,6 +455,54 @@ pub(crate) fn claimed(
         },
         task,
     })
+}
+
+/// The next eligible task of one type, as a claim of `strategy` would see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub(crate) task_type: String,
+    /// Its priority (read for Priority only; 0 otherwise).
+    pub(crate) priority: i64,
+    pub(crate) run_after: i64,
+    pub(crate) id: i64,
+}
+
+/// The head of each of `types` that has an eligible task, best first in `strategy`'s order
+/// (FIFO, LIFO or Priority; one index probe a type).
+pub(crate) async fn ordered_heads(
+    client: &deadpool_postgres::Object,
+    strategy: ClaimingStrategy,
+    types: &[String],
+    now: i64,
+    region: &Option<String>,
+) -> Result<Vec<Head>, PortError> {
+    let priority = strategy == ClaimingStrategy::Priority;
+    let sql = match strategy {
+        ClaimingStrategy::Lifo => HEADS_LIFO,
+        ClaimingStrategy::Priority => HEADS_PRIORITY,
+        _ => HEADS_FIFO,
+    };
+    let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+    let rows = client
+        .query(&stmt, &[&types, &now, region])
+        .await
+        .map_err(map_err)?;
+    let mut heads = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let at = usize::from(priority) + 1;
+        let (run_after, id) = key(r, at)?;
+        heads.push(Head {
+            task_type: get(r, 0)?,
+            priority: if priority { get(r, 1)? } else { 0 },
+            run_after,
+            id,
+        });
+    }
+    match strategy {
+        ClaimingStrategy::Lifo => heads.sort_by_key(|h| std::cmp::Reverse((h.run_after, h.id))),
+        _ => heads.sort_by_key(|h| (-h.priority, h.run_after, h.id)),
+    }
+    Ok(heads)
 }
 
 impl PostgresStore {
@@ -491,62 +630,31 @@ impl PostgresStore {
         if types.len() == 1 && strategy != ClaimingStrategy::WeightedRandom {
             return Ok(Some((types[0].clone(), None)));
         }
-        let sql = match strategy {
-            ClaimingStrategy::Fifo => HEADS_FIFO,
-            ClaimingStrategy::Lifo => HEADS_LIFO,
-            ClaimingStrategy::Priority => HEADS_PRIORITY,
-            ClaimingStrategy::WeightedRandom => HEADS_LEVELS,
-        };
-        let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
+        if strategy != ClaimingStrategy::WeightedRandom {
+            let heads = ordered_heads(client, strategy, types, now, region).await?;
+            return Ok(heads.into_iter().next().map(|h| (h.task_type, None)));
+        }
+        let stmt = client.prepare_cached(HEADS_LEVELS).await.map_err(map_err)?;
         let rows = client
             .query(&stmt, &[&types, &now, region])
             .await
             .map_err(map_err)?;
-        match strategy {
-            ClaimingStrategy::Fifo | ClaimingStrategy::Lifo => {
-                let mut heads = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    heads.push((get::<String>(r, 0)?, key(r, 1)?));
-                }
-                let best = if strategy == ClaimingStrategy::Fifo {
-                    heads.into_iter().min_by_key(|(_, k)| *k)
-                } else {
-                    heads.into_iter().max_by_key(|(_, k)| *k)
-                };
-                Ok(best.map(|(t, _)| (t, None)))
-            }
-            ClaimingStrategy::Priority => {
-                let mut heads = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let p: i64 = get(r, 1)?;
-                    let (at, id) = key(r, 2)?;
-                    heads.push((get::<String>(r, 0)?, (-p, at, id)));
-                }
-                Ok(heads
-                    .into_iter()
-                    .min_by_key(|(_, k)| *k)
-                    .map(|(t, _)| (t, None)))
-            }
-            ClaimingStrategy::WeightedRandom => {
-                let mut levels: Vec<(Priority, String, (i64, i64))> = Vec::new();
-                for r in &rows {
-                    let p = Priority::new(get(r, 1)?)
-                        .map_err(|e| crate::error::corrupt("priority", e))?;
-                    levels.push((p, get(r, 0)?, key(r, 2)?));
-                }
-                let mut present: Vec<Priority> = levels.iter().map(|(p, _, _)| *p).collect();
-                present.sort_unstable();
-                present.dedup();
-                let Some(chosen) = pick_weighted_level(&present, rand::random()) else {
-                    return Ok(None);
-                };
-                Ok(levels
-                    .into_iter()
-                    .filter(|(p, _, _)| *p == chosen)
-                    .min_by_key(|(_, _, k)| *k)
-                    .map(|(p, t, _)| (t, Some(i64::from(p.get())))))
-            }
+        let mut levels: Vec<(Priority, String, (i64, i64))> = Vec::new();
+        for r in &rows {
+            let p = Priority::new(get(r, 1)?).map_err(|e| crate::error::corrupt("priority", e))?;
+            levels.push((p, get(r, 0)?, key(r, 2)?));
         }
+        let mut present: Vec<Priority> = levels.iter().map(|(p, _, _)| *p).collect();
+        present.sort_unstable();
+        present.dedup();
+        let Some(chosen) = pick_weighted_level(&present, rand::random()) else {
+            return Ok(None);
+        };
+        Ok(levels
+            .into_iter()
+            .filter(|(p, _, _)| *p == chosen)
+            .min_by_key(|(_, _, k)| *k)
+            .map(|(p, t, _)| (t, Some(i64::from(p.get())))))
     }
 
     /// Takes over the oldest lapsed lease the worker may take: its attempt is given back and

@@ -22,6 +22,7 @@ mod error;
 mod keys;
 mod lease;
 mod logs;
+mod many;
 pub mod migrations;
 mod next;
 mod notify;

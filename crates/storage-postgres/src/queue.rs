@@ -8,7 +8,8 @@ use tokio_postgres::types::ToSql;
 
 use prismq_domain::ports::{
     check_batch_keys, idempotency_conflict, ClaimRequest, ClaimedTask, Enqueued, FailOutcome,
-    Failure, LogLevel, QueueStats, RecentActivity, StatusCount, TaskEvent, TaskFilter, TaskQueue,
+    Failure, Handover, HandoverAnswer, LogLevel, QueueStats, RecentActivity, StatusCount,
+    TaskEvent, TaskFilter, TaskQueue,
 };
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
@@ -373,6 +374,29 @@ impl TaskQueue for PostgresStore {
         next: &ClaimRequest,
     ) -> Result<Result<Option<ClaimedTask>, PortError>, PortError> {
         self.complete_and_claim_task(lease, summary, next).await
+    }
+
+    async fn claim_and_start_many(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        self.claim_and_start_batch(request, max).await
+    }
+
+    /// Completions gathered from several loops are still written one by one (each with its
+    /// loop's claim, one statement each, concurrently on the pool's connections): gathering
+    /// them behind one writer would serialise what the server runs in parallel. One loop's
+    /// batch is two statements.
+    fn claims_in_batches(&self) -> bool {
+        true
+    }
+
+    async fn complete_and_claim_many(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        self.complete_and_claim_batch(items).await
     }
 
     async fn fail(&self, lease: &Lease, failure: &Failure) -> Result<FailOutcome, PortError> {

@@ -66,6 +66,8 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
     let type_list: Vec<String> = types.iter().map(|s| s.to_string()).collect();
     let (worker, expires, token, strategy, level) = ("w", now + 1, 7i64, "fifo", 5i64);
     let (done_id, done_token, summary) = (1i64, 8i64, None::<Value>);
+    let tokens: Vec<i64> = (1..=16).collect();
+    let bound_id = 20_000i64;
     for (name, sql) in CLAIM_QUERIES {
         let one = 1i64;
         let args: Vec<&(dyn ToSql + Sync)> = if *name == "claim one" {
@@ -73,8 +75,14 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
                 &one, &now, &region, &worker, &expires, &token, &strategy, &type_list,
             ]
         } else if name.starts_with("claim") || name.starts_with("handover") {
+            // A batched claim takes one lease token a task to claim.
+            let token: &(dyn ToSql + Sync) = if name.starts_with("claim many") {
+                &tokens
+            } else {
+                &token
+            };
             let mut a: Vec<&(dyn ToSql + Sync)> = vec![
-                &"a", &now, &region, &worker, &expires, &token, &strategy, &type_list,
+                &"a", &now, &region, &worker, &expires, token, &strategy, &type_list,
             ];
             if name.starts_with("handover") {
                 a.extend([
@@ -86,6 +94,10 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
             }
             if name.contains(" level") {
                 a.push(&level);
+            }
+            // A batch bounded by another type's head: its run_after and id.
+            if name.contains(" before") || name.contains(" after") {
+                a.extend([&now as &(dyn ToSql + Sync), &bound_id]);
             }
             a
         } else if name.starts_with("heads") {
@@ -120,6 +132,19 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
                 "{name}: index {index}: {text}"
             );
             assert!(!sorted, "{name} sorts the queue: {text}");
+        }
+        // A batch's bound stops the index scan where another type's head comes (an index
+        // condition, not a filter over the type's every later task).
+        if name.contains(" before") || name.contains(" after") {
+            let bounded = text.split("\"Index Cond\":").skip(1).any(|c| {
+                c.split('"')
+                    .nth(1)
+                    .is_some_and(|c| c.contains("ROW(run_after, id)"))
+            });
+            assert!(
+                bounded,
+                "{name}: the bound is not an index condition: {text}"
+            );
         }
         // The claim statements lock exactly the one row they update.
         if name.starts_with("claim") || name.starts_with("handover") {

@@ -1,8 +1,9 @@
 //! A worker loop that keeps tasks ahead (`worker.prefetch` above 1, or `auto` on a queue
-//! that claims and completes them in one transaction): it claims up to that many tasks in
+//! that claims and completes a batch in one step): it claims up to that many tasks in
 //! one step, runs them one after another, and writes their completions
-//! together with the claims of the next ones, one transaction on SQLite, so the commit and
-//! the pages the tasks share are paid once a batch instead of once a task.
+//! together with the claims of the next ones, so the commit (and on SQLite the pages the
+//! tasks share) is paid once a batch instead of once a task: one transaction on SQLite, one
+//! statement for the completions and one for the claims on PostgreSQL.
 //!
 //! With `auto` a loop holds as many tasks as its recent ones ran in [`HOLD_FOR`] (at least
 //! one, at most [`AUTO_PREFETCH`]), starting with one: slow tasks are still taken one at a
@@ -56,8 +57,9 @@ pub(crate) enum Ahead {
 }
 
 impl Ahead {
-    /// The loop for `prefetch` on a queue that does (`in_one_step`) or does not claim and
-    /// complete tasks in one transaction; `None` for one task at a time.
+    /// The loop for `prefetch` on a queue that does (`in_one_step`,
+    /// [`TaskQueue::claims_in_batches`](prismq_domain::ports::TaskQueue::claims_in_batches))
+    /// or does not claim and complete a batch in one step; `None` for one task at a time.
     pub(crate) fn of(prefetch: Prefetch, in_one_step: bool) -> Option<Self> {
         match prefetch {
             Prefetch::AtMost(n) if n > 1 => Some(Ahead::Fixed(n)),

@@ -47,10 +47,7 @@ pub(crate) async fn run(shared: Arc<Shared>, id: WorkerId) -> LoopResult {
     ));
     backoff.reset();
     // A one-task run (`prismq collect`) takes its task alone.
-    let ahead = super::ahead::Ahead::of(
-        shared.settings.prefetch,
-        shared.queue.completes_in_batches(),
-    );
+    let ahead = super::ahead::Ahead::of(shared.settings.prefetch, shared.queue.claims_in_batches());
     let result = if let (Some(ahead), None) = (ahead, shared.settings.only_task) {
         super::ahead::work(&shared, &id, &state, &mut backoff, ahead).await
     } else {

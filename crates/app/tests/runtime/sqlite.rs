@@ -97,45 +97,6 @@ async fn loops_keeping_tasks_ahead_drain_every_task_once_on_sqlite() {
     support::drain_and_check_the_logs(&app, &quick).await;
 }
 
-/// Counts, at each call, the tasks of its type that are running (its own and those its loop
-/// holds ahead), then takes `takes`.
-struct Watcher {
-    takes: Duration,
-    queue: std::sync::OnceLock<Arc<dyn prismq_domain::ports::TaskQueue>>,
-    seen: std::sync::Mutex<Vec<u64>>,
-}
-
-#[async_trait::async_trait]
-impl TaskHandler for Watcher {
-    fn task_type(&self) -> prismq_domain::TaskType {
-        tt("watched")
-    }
-
-    fn validate(
-        &self,
-        _: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), prismq_domain::ValidationError> {
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _: &prismq_domain::Task,
-        _: &prismq_domain::TaskContext,
-    ) -> Result<prismq_domain::TaskResult, prismq_domain::TaskError> {
-        let stats = self.queue.get().unwrap().stats().await.unwrap();
-        let running = stats
-            .counts
-            .iter()
-            .filter(|c| c.status == TaskStatus::Running)
-            .map(|c| c.count)
-            .sum();
-        self.seen.lock().unwrap().push(running);
-        tokio::time::sleep(self.takes).await;
-        Ok(prismq_domain::TaskResult::default())
-    }
-}
-
 /// The default `worker.prefetch`, `auto`, on a real file: one loop holds quick tasks ahead
 /// (the handler sees more than its own task running) and takes tasks slower than its budget
 /// one at a time (only its own), every task once either way.
@@ -143,50 +104,7 @@ impl TaskHandler for Watcher {
 async fn auto_prefetch_holds_quick_tasks_ahead_and_takes_slow_ones_one_at_a_time() {
     for (takes, tasks) in [(Duration::ZERO, 60), (Duration::from_millis(25), 8)] {
         let dir = tempfile::tempdir().unwrap();
-        let watcher = Arc::new(Watcher {
-            takes,
-            queue: std::sync::OnceLock::new(),
-            seen: std::sync::Mutex::new(Vec::new()),
-        });
-        let app = app(&dir, vec![watcher.clone()], &[("worker.concurrency", "1")]);
-        assert_eq!(
-            app.config.worker.prefetch,
-            prismq_app::config::Prefetch::Auto,
-            "the default"
-        );
-        watcher.queue.set(app.queue.clone()).ok().unwrap();
-        for _ in 0..tasks {
-            app.enqueue(NewTask::new(tt("watched"), serde_json::json!({})))
-                .await
-                .unwrap();
-        }
-        let report = app
-            .work(
-                RunOptions {
-                    drain: true,
-                    max_tasks: None,
-                },
-                CancellationToken::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(report.completed, tasks as u64, "{takes:?}");
-        let seen = watcher.seen.lock().unwrap().clone();
-        assert_eq!(seen.len(), tasks, "each task once");
-        assert_eq!(
-            seen[0], 1,
-            "the first claim takes one task: nothing measured yet"
-        );
-        if takes.is_zero() {
-            assert!(
-                seen.iter().any(|&n| n > 1),
-                "quick tasks are held ahead: {seen:?}"
-            );
-        } else {
-            assert!(
-                seen.iter().all(|&n| n == 1),
-                "slow tasks one at a time: {seen:?}"
-            );
-        }
+        let app = |h| app(&dir, h, &[("worker.concurrency", "1")]);
+        support::auto_prefetch_holds_quick_tasks_only(app, takes, tasks).await;
     }
 }

@@ -278,3 +278,101 @@ pub async fn drain_and_check_the_logs(app: &prismq_app::App, quick: &crate::hand
     }
     each_ran_once(app, quick_ids).await;
 }
+
+/// Counts, at each call, the tasks of its type that are running (its own and those its loop
+/// holds ahead), then takes `takes`.
+pub struct Watcher {
+    pub takes: Duration,
+    pub queue: std::sync::OnceLock<Arc<dyn prismq_domain::ports::TaskQueue>>,
+    pub seen: std::sync::Mutex<Vec<u64>>,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for Watcher {
+    fn task_type(&self) -> prismq_domain::TaskType {
+        tt("watched")
+    }
+
+    fn validate(
+        &self,
+        _: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), prismq_domain::ValidationError> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: &prismq_domain::Task,
+        _: &prismq_domain::TaskContext,
+    ) -> Result<prismq_domain::TaskResult, prismq_domain::TaskError> {
+        let stats = self.queue.get().unwrap().stats().await.unwrap();
+        let running = stats
+            .counts
+            .iter()
+            .filter(|c| c.status == TaskStatus::Running)
+            .map(|c| c.count)
+            .sum();
+        self.seen.lock().unwrap().push(running);
+        tokio::time::sleep(self.takes).await;
+        Ok(prismq_domain::TaskResult::default())
+    }
+}
+
+/// `worker.prefetch = "auto"` (the default) over `make`'s queue, one loop: `tasks` tasks
+/// that take `takes` each all run once; quick ones are held ahead (the handler sees more
+/// than its own task running), ones slower than the loop's budget are taken one at a time,
+/// and the first claim is always a single task.
+pub async fn auto_prefetch_holds_quick_tasks_only(
+    make: impl FnOnce(Vec<Arc<dyn TaskHandler>>) -> prismq_app::App,
+    takes: Duration,
+    tasks: usize,
+) {
+    let watcher = Arc::new(Watcher {
+        takes,
+        queue: std::sync::OnceLock::new(),
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let app = make(vec![watcher.clone()]);
+    assert_eq!(
+        app.config.worker.prefetch,
+        prismq_app::config::Prefetch::Auto,
+        "the default"
+    );
+    watcher.queue.set(app.queue.clone()).ok().unwrap();
+    for _ in 0..tasks {
+        app.enqueue(prismq_domain::NewTask::new(
+            tt("watched"),
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
+    }
+    let report = app
+        .work(
+            prismq_app::RunOptions {
+                drain: true,
+                max_tasks: None,
+            },
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.completed, tasks as u64, "{takes:?}");
+    let seen = watcher.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), tasks, "each task once");
+    assert_eq!(
+        seen[0], 1,
+        "the first claim takes one task: nothing measured yet"
+    );
+    if takes.is_zero() {
+        assert!(
+            seen.iter().any(|&n| n > 1),
+            "quick tasks are held ahead: {seen:?}"
+        );
+    } else {
+        assert!(
+            seen.iter().all(|&n| n == 1),
+            "slow tasks one at a time: {seen:?}"
+        );
+    }
+}

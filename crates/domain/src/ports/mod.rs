@@ -68,9 +68,9 @@ pub use schedules::{
 };
 pub use task_log::{LogLevel, LogRecord, NewLogEntry, TaskEvent, TaskLog};
 pub use task_queue::{
-    check_batch_keys, idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued,
-    FailOutcome, Failure, Handover, HandoverAnswer, QueueStats, RecentActivity, StatusCount,
-    TaskFilter, TaskQueue,
+    check_batch_keys, claim_and_start_one_by_one, complete_and_claim_one_by_one,
+    idempotency_conflict, ClaimFilter, ClaimRequest, ClaimedTask, Enqueued, FailOutcome, Failure,
+    Handover, HandoverAnswer, QueueStats, RecentActivity, StatusCount, TaskFilter, TaskQueue,
 };
 pub use tracked::{
     TrackedFilter, TrackedVideos, REFRESH_SOURCE, TRACKED_PLATFORM, TRACKED_SOURCE_PREFIX,

@@ -261,6 +261,60 @@ impl QueueStats {
     }
 }
 
+/// [`TaskQueue::claim_and_start_many`]'s default: `max` calls of
+/// [`TaskQueue::claim_and_start`] one after another, stopping when the queue runs dry. An
+/// adapter that claims several tasks in one step only for some requests calls it for the
+/// others.
+///
+/// # Errors
+/// The first call's error; a later call's error ends the batch with the tasks already
+/// claimed (they are claimed and must be run or released).
+pub async fn claim_and_start_one_by_one<Q: TaskQueue + ?Sized>(
+    queue: &Q,
+    request: &ClaimRequest,
+    max: usize,
+) -> Result<Vec<ClaimedTask>, PortError> {
+    let mut claimed = Vec::with_capacity(max.min(64));
+    while claimed.len() < max {
+        match queue.claim_and_start(request).await {
+            Ok(Some(c)) => claimed.push(c),
+            Ok(None) => break,
+            Err(e) if claimed.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(claimed)
+}
+
+/// [`TaskQueue::complete_and_claim_many`]'s default: each item's
+/// [`TaskQueue::complete_and_claim`] (or [`TaskQueue::complete`] without a `next`), in order.
+/// An adapter that writes a batch in one step only when its items allow it calls it for the
+/// others.
+///
+/// # Errors
+/// None of its own: each item's outcome is in its answer.
+pub async fn complete_and_claim_one_by_one<Q: TaskQueue + ?Sized>(
+    queue: &Q,
+    items: &[Handover],
+) -> Result<Vec<HandoverAnswer>, PortError> {
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        let answer = match &item.next {
+            Some(next) => {
+                queue
+                    .complete_and_claim(&item.lease, item.summary.clone(), next)
+                    .await
+            }
+            None => queue
+                .complete(&item.lease, item.summary.clone())
+                .await
+                .map(|()| Ok(None)),
+        };
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
 /// The durable task queue.
 ///
 /// Every method that changes a task MUST write the matching [`crate::ports::TaskEvent`] to
@@ -339,16 +393,7 @@ pub trait TaskQueue: Send + Sync {
         request: &ClaimRequest,
         max: usize,
     ) -> Result<Vec<ClaimedTask>, PortError> {
-        let mut claimed = Vec::with_capacity(max.min(64));
-        while claimed.len() < max {
-            match self.claim_and_start(request).await {
-                Ok(Some(c)) => claimed.push(c),
-                Ok(None) => break,
-                Err(e) if claimed.is_empty() => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(claimed)
+        claim_and_start_one_by_one(self, request, max).await
     }
 
     /// Extends the lease to now + `lease_for`, returning the new lease.
@@ -399,6 +444,15 @@ pub trait TaskQueue: Send + Sync {
         false
     }
 
+    /// Whether [`TaskQueue::claim_and_start_many`] and [`TaskQueue::complete_and_claim_many`]
+    /// take one worker's batch in one step each here (a transaction, or one statement for
+    /// the completions and one for the claims), so that a worker loop gains by claiming
+    /// several quick tasks at once and keeping them ahead (`worker.prefetch = "auto"`).
+    /// Default: [`TaskQueue::completes_in_batches`]; a wrapper says what it wraps.
+    fn claims_in_batches(&self) -> bool {
+        self.completes_in_batches()
+    }
+
     /// [`TaskQueue::complete_and_claim`] for several attempts at once (the loops of one
     /// worker pool that finished together): one answer per item, in order. Every item MUST
     /// end as it would have had its call been made alone, in the order given; an item whose
@@ -412,21 +466,7 @@ pub trait TaskQueue: Send + Sync {
         &self,
         items: &[Handover],
     ) -> Result<Vec<HandoverAnswer>, PortError> {
-        let mut answers = Vec::with_capacity(items.len());
-        for item in items {
-            let answer = match &item.next {
-                Some(next) => {
-                    self.complete_and_claim(&item.lease, item.summary.clone(), next)
-                        .await
-                }
-                None => self
-                    .complete(&item.lease, item.summary.clone())
-                    .await
-                    .map(|()| Ok(None)),
-            };
-            answers.push(answer);
-        }
-        Ok(answers)
+        complete_and_claim_one_by_one(self, items).await
     }
 
     /// Fails the attempt and applies the queue's retry policy in the same atomic step: back to

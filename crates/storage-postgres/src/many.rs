@@ -1,0 +1,258 @@
+//! Several attempts in one statement: the claims a worker keeping tasks ahead makes, and the
+//! completions of the tasks it held, so a batch of K tasks costs two round trips and two
+//! commits instead of one or two a task.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+use prismq_domain::ports::{
+    claim_and_start_one_by_one, complete_and_claim_one_by_one, ClaimRequest, ClaimedTask, Handover,
+    HandoverAnswer,
+};
+use prismq_domain::task::LeaseToken;
+use prismq_domain::{ClaimingStrategy, PortError, TaskStatus};
+
+use crate::claims::{
+    candidate_types, claimed, ordered_heads, scope, Head, PROBE_LAPSED, START_MANY_FIFO,
+    START_MANY_FIFO_BEFORE, START_MANY_LEVEL, START_MANY_LEVEL_BEFORE, START_MANY_LIFO,
+    START_MANY_LIFO_AFTER, START_MANY_PRIORITY,
+};
+use crate::codec::{get, ms, new_token};
+use crate::error::{corrupt, map_err};
+use crate::PostgresStore;
+
+/// Completes every attempt in `$2` (ids), `$3` (their lease tokens) and `$4` (their
+/// summaries) whose token still holds, at `$1`, and logs each completion: one statement, so
+/// all of them or none are written, and a stale token only leaves its own attempt be. The
+/// rows: the ids completed.
+const COMPLETE_MANY: &str = "WITH input AS (
+    SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::jsonb[]) AS u(tid, tok, summ)
+), done AS (
+    UPDATE task_queue SET status = 'completed', finished_at = $1, updated_at = $1, summary = summ,
+        lease_expires_at = NULL, lease_token = NULL
+    FROM input WHERE id = tid AND lease_token = tok AND status IN ('claimed', 'running')
+    RETURNING id, summary
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $1, 'info', 'completed', 'completed', NULLIF(summary, 'null'::jsonb)
+    FROM done ORDER BY id
+)
+SELECT id FROM done";
+
+/// One batched claim: the type it takes from, its statement, and the statement's parameters
+/// after the claim's own eight (a level, a bound).
+struct Batch {
+    task_type: String,
+    sql: &'static str,
+    extra: Vec<i64>,
+}
+
+/// The batch that takes what single claims of `strategy` would take one after another, from
+/// the heads of the worker's types (best first): the best type's tasks up to where the next
+/// type's head comes (its run_after and id; for Priority, the best head's level, bounded
+/// the same way when the next head is at that level too). `None` with no head, or for
+/// WeightedRandom (each claim draws its own level).
+fn batch(strategy: ClaimingStrategy, heads: &[Head]) -> Option<Batch> {
+    let best = heads.first()?;
+    let next = heads.get(1);
+    let (sql, extra) = match (strategy, next) {
+        (ClaimingStrategy::Fifo, None) => (START_MANY_FIFO, vec![]),
+        (ClaimingStrategy::Fifo, Some(n)) => (START_MANY_FIFO_BEFORE, vec![n.run_after, n.id]),
+        (ClaimingStrategy::Lifo, None) => (START_MANY_LIFO, vec![]),
+        (ClaimingStrategy::Lifo, Some(n)) => (START_MANY_LIFO_AFTER, vec![n.run_after, n.id]),
+        (ClaimingStrategy::Priority, None) => (START_MANY_PRIORITY, vec![]),
+        (ClaimingStrategy::Priority, Some(n)) if n.priority == best.priority => (
+            START_MANY_LEVEL_BEFORE,
+            vec![best.priority, n.run_after, n.id],
+        ),
+        (ClaimingStrategy::Priority, Some(_)) => (START_MANY_LEVEL, vec![best.priority]),
+        (ClaimingStrategy::WeightedRandom, _) => return None,
+    };
+    Some(Batch {
+        task_type: best.task_type.clone(),
+        sql,
+        extra,
+    })
+}
+
+impl PostgresStore {
+    /// [`prismq_domain::ports::TaskQueue::claim_and_start_many`]: one statement claims and
+    /// starts up to `max` tasks (FIFO, LIFO or Priority), each with its own lease: of the
+    /// worker's one task type, or with several, of the type whose head comes first, up to
+    /// where another type's head would come (one more statement reads the heads), so the
+    /// batch is what single claims one after another would take, or its first part. Claims
+    /// one after another instead where one statement cannot take that: a claim of one task
+    /// (`only`), WeightedRandom (each claim draws its level), a lapsed lease waiting (the
+    /// single claim rescues it first), and a head taken by other workers meanwhile (the
+    /// single claim looks again).
+    pub(crate) async fn claim_and_start_batch(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        let strategy = request.strategy;
+        if max < 2 || request.filter.only.is_some() || strategy == ClaimingStrategy::WeightedRandom
+        {
+            return claim_and_start_one_by_one(self, request, max).await;
+        }
+        let now = self.now_ms();
+        let expires = now.saturating_add(ms(request.lease_for));
+        let (wanted, region) = scope(request);
+        let client = self.client().await?;
+        let types = candidate_types(&client, &wanted).await?;
+        let plan = match types.as_slice() {
+            [] => None,
+            // One type: its head needs no reading, the statement finds it.
+            [only] => batch(
+                strategy,
+                &[Head {
+                    task_type: only.clone(),
+                    priority: 0,
+                    run_after: 0,
+                    id: 0,
+                }],
+            ),
+            _ => batch(
+                strategy,
+                &ordered_heads(&client, strategy, &types, now, &region).await?,
+            ),
+        };
+        if let Some(b) = &plan {
+            let tokens: Vec<i64> = (0..max).map(|_| new_token().0).collect();
+            let (worker, name) = (request.worker.as_str(), strategy.as_str());
+            let mut args: Vec<&(dyn ToSql + Sync)> = vec![
+                &b.task_type,
+                &now,
+                &region,
+                &worker,
+                &expires,
+                &tokens,
+                &name,
+                &wanted,
+            ];
+            args.extend(b.extra.iter().map(|v| v as &(dyn ToSql + Sync)));
+            let stmt = client.prepare_cached(b.sql).await.map_err(map_err)?;
+            let rows = client.query(&stmt, &args).await.map_err(map_err)?;
+            if !rows.is_empty() {
+                return claimed_in_order(&rows, request, &tokens, expires);
+            }
+            if types.len() > 1 {
+                // The heads read were taken meanwhile: the single claims look again.
+                drop(client);
+                return claim_and_start_one_by_one(self, request, max).await;
+            }
+        }
+        // Nothing eligible to take (or a lapsed lease kept the statement from taking it):
+        // only a lapsed lease can be claimed, and the single claim rescues it.
+        let stmt = client.prepare_cached(PROBE_LAPSED).await.map_err(map_err)?;
+        let lapsed = client
+            .query_opt(&stmt, &[&now, &wanted, &region, &None::<i64>])
+            .await
+            .map_err(map_err)?;
+        drop(client);
+        if lapsed.is_some() {
+            return claim_and_start_one_by_one(self, request, max).await;
+        }
+        Ok(Vec::new())
+    }
+
+    /// [`prismq_domain::ports::TaskQueue::complete_and_claim_many`]: one statement completes
+    /// every attempt, then, when every item asks the same next claim, one statement claims
+    /// and starts as many tasks as attempts were completed
+    /// ([`PostgresStore::claim_and_start_batch`]); items asking different claims make theirs
+    /// one after another. A batch naming one task twice goes item by item.
+    pub(crate) async fn complete_and_claim_batch(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<HandoverAnswer>, PortError> {
+        let ids: Vec<i64> = items.iter().map(|h| h.lease.task_id.0).collect();
+        let distinct: HashSet<i64> = ids.iter().copied().collect();
+        if items.len() < 2 || distinct.len() != items.len() {
+            return complete_and_claim_one_by_one(self, items).await;
+        }
+        let tokens: Vec<i64> = items.iter().map(|h| h.lease.token.0).collect();
+        let summaries: Vec<Option<Value>> = items.iter().map(|h| h.summary.clone()).collect();
+        let now = self.now_ms();
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(COMPLETE_MANY)
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&now, &ids, &tokens, &summaries])
+            .await
+            .map_err(map_err)?;
+        drop(client);
+        let mut completed = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            completed.insert(get::<i64>(row, 0)?);
+        }
+        // The items whose completion stands and that ask a claim, in order.
+        let claiming: Vec<usize> = (0..items.len())
+            .filter(|&i| completed.contains(&ids[i]) && items[i].next.is_some())
+            .collect();
+        let mut claims: Vec<Option<Result<Option<ClaimedTask>, PortError>>> =
+            (0..items.len()).map(|_| None).collect();
+        let first = claiming.first().and_then(|&i| items[i].next.as_ref());
+        let same = claiming.iter().all(|&i| items[i].next.as_ref() == first);
+        match first {
+            Some(next) if same => {
+                let mut taken = self
+                    .claim_and_start_batch(next, claiming.len())
+                    .await
+                    .map(Vec::into_iter);
+                for &i in &claiming {
+                    claims[i] = Some(match &mut taken {
+                        Ok(tasks) => Ok(tasks.next()),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+            }
+            _ => {
+                for &i in &claiming {
+                    if let Some(next) = &items[i].next {
+                        claims[i] = Some(self.claim_task(next, true).await);
+                    }
+                }
+            }
+        }
+        Ok(items
+            .iter()
+            .zip(claims)
+            .map(|(item, claim)| {
+                if completed.contains(&item.lease.task_id.0) {
+                    Ok(claim.unwrap_or(Ok(None)))
+                } else {
+                    Err(PortError::LeaseLost {
+                        task_id: item.lease.task_id.0,
+                    })
+                }
+            })
+            .collect())
+    }
+}
+
+/// The tasks a batched claim took, in claim order: each row's last column is its place
+/// (from 1), which is also the index of its lease token in `tokens`.
+fn claimed_in_order(
+    rows: &[tokio_postgres::Row],
+    request: &ClaimRequest,
+    tokens: &[i64],
+    expires: i64,
+) -> Result<Vec<ClaimedTask>, PortError> {
+    let mut taken = Vec::with_capacity(rows.len());
+    for row in rows {
+        let rn: i64 = get(row, row.len() - 1)?;
+        let token = usize::try_from(rn - 1)
+            .ok()
+            .and_then(|i| tokens.get(i))
+            .ok_or_else(|| corrupt("claim", format!("claim order {rn} of {}", tokens.len())))?;
+        let mut c = claimed(row, request, LeaseToken(*token), expires)?;
+        c.task.status = TaskStatus::Running;
+        taken.push((rn, c));
+    }
+    taken.sort_unstable_by_key(|(rn, _)| *rn);
+    Ok(taken.into_iter().map(|(_, c)| c).collect())
+}
