@@ -37,18 +37,28 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn task(i: usize) -> NewTask {
+    task_of(i, &TYPES)
+}
+
+/// Task `i` of a queue of `types` (in turn).
+fn task_of(i: usize, types: &[&str]) -> NewTask {
     NewTask::new(
-        TaskType::new(TYPES[i % 4]).expect("type"),
+        TaskType::new(types[i % types.len()]).expect("type"),
         json!({"channel_url": format!("@channel{i:08}"), "top_n": 10, "tab": "videos"}),
     )
     .priority(Priority::new((i / 4 % 10) as i64 + 1).expect("priority"))
 }
 
 fn request(worker: &str, strategy: ClaimingStrategy) -> ClaimRequest {
+    request_for(worker, strategy, &TYPES)
+}
+
+/// A claim request of a worker taking `types`.
+fn request_for(worker: &str, strategy: ClaimingStrategy, types: &[&str]) -> ClaimRequest {
     ClaimRequest {
         worker: WorkerId::new(worker).expect("worker"),
         filter: ClaimFilter {
-            task_types: TYPES
+            task_types: types
                 .iter()
                 .map(|t| TaskType::new(*t).expect("type"))
                 .collect(),
@@ -77,10 +87,17 @@ async fn pg(url: &str, tag: &str) -> PostgresStore {
 }
 
 async fn fill(q: &dyn TaskQueue, n: usize) -> Duration {
+    fill_of(q, n, &TYPES).await
+}
+
+/// Fills the queue with `n` tasks of `types` in turn.
+async fn fill_of(q: &dyn TaskQueue, n: usize, types: &[&str]) -> Duration {
     let start = Instant::now();
     let mut i = 0;
     while i < n {
-        let batch: Vec<NewTask> = (i..(i + 10_000).min(n)).map(task).collect();
+        let batch: Vec<NewTask> = (i..(i + 10_000).min(n))
+            .map(|i| task_of(i, types))
+            .collect();
         i += batch.len();
         q.enqueue_batch(batch).await.expect("enqueue");
     }
@@ -109,13 +126,17 @@ async fn drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
 
 /// What the worker runtime does on an engine that completes and claims in one step: one
 /// claim_and_start, then complete_and_claim per task.
-async fn handover_drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
+async fn handover_drain(
+    q: Arc<dyn TaskQueue>,
+    workers: usize,
+    types: &'static [&'static str],
+) -> Duration {
     let start = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|w| {
             let q = q.clone();
             tokio::spawn(async move {
-                let req = request(&format!("h{w}"), ClaimingStrategy::Fifo);
+                let req = request_for(&format!("h{w}"), ClaimingStrategy::Fifo, types);
                 let mut next = q.claim_and_start(&req).await.expect("claim");
                 while let Some(c) = next {
                     next = q
@@ -135,13 +156,18 @@ async fn handover_drain(q: Arc<dyn TaskQueue>, workers: usize) -> Duration {
 
 /// What a worker loop keeping tasks ahead does (`worker.prefetch` 16, or `auto` with quick
 /// tasks): claim_and_start_many, then complete_and_claim_many of the batch it ran.
-async fn batched_drain(q: Arc<dyn TaskQueue>, workers: usize, k: usize) -> Duration {
+async fn batched_drain(
+    q: Arc<dyn TaskQueue>,
+    workers: usize,
+    k: usize,
+    types: &'static [&'static str],
+) -> Duration {
     let start = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|w| {
             let q = q.clone();
             tokio::spawn(async move {
-                let req = request(&format!("b{w}"), ClaimingStrategy::Fifo);
+                let req = request_for(&format!("b{w}"), ClaimingStrategy::Fifo, types);
                 let mut held = q.claim_and_start_many(&req, k).await.expect("claim");
                 while !held.is_empty() {
                     let items: Vec<Handover> = held
@@ -182,21 +208,24 @@ const BATCH: usize = 16;
 async fn drains(url: &str, dir: &Path) {
     let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
     println!("\n## Drain {n} tasks, tasks/s");
-    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does\n");
+    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does. The tasks are of 4 types in turn (so a FIFO batch on PostgreSQL stops at the next type's head: one task), or of one type\n");
     println!(
-        "| workers | PostgreSQL | PostgreSQL, handover | PostgreSQL, batches of {BATCH} | SQLite |"
+        "| workers | PostgreSQL | handover | batches of {BATCH} | one type: handover | one type: batches of {BATCH} | SQLite |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for workers in [1, 4, 16] {
         let p = pg(url, "drain").await;
         fill(&p, n).await;
         let tp = drain(Arc::new(p), workers).await;
-        let p = pg(url, "handover").await;
-        fill(&p, n).await;
-        let th = handover_drain(Arc::new(p), workers).await;
-        let p = pg(url, "batched").await;
-        fill(&p, n).await;
-        let tb = batched_drain(Arc::new(p), workers, BATCH).await;
+        let mut rates = Vec::new();
+        for types in [&TYPES[..], &TYPES[..1]] {
+            let p = pg(url, "handover").await;
+            fill_of(&p, n, types).await;
+            rates.push(handover_drain(Arc::new(p), workers, types).await);
+            let p = pg(url, "batched").await;
+            fill_of(&p, n, types).await;
+            rates.push(batched_drain(Arc::new(p), workers, BATCH, types).await);
+        }
         let s = SqliteStore::open(
             SqliteOptions::new(dir.join(format!("drain{workers}.db"))),
             Arc::new(SystemClock),
@@ -204,12 +233,13 @@ async fn drains(url: &str, dir: &Path) {
         .expect("open SQLite");
         fill(&s, n).await;
         let ts = drain(Arc::new(s), workers).await;
+        let rate = |d: &Duration| format!("{:.0}", n as f64 / d.as_secs_f64());
+        let pg_rates: Vec<String> = rates.iter().map(rate).collect();
         println!(
-            "| {workers} | {:.0} | {:.0} | {:.0} | {:.0} |",
-            n as f64 / tp.as_secs_f64(),
-            n as f64 / th.as_secs_f64(),
-            n as f64 / tb.as_secs_f64(),
-            n as f64 / ts.as_secs_f64()
+            "| {workers} | {} | {} | {} |",
+            rate(&tp),
+            pg_rates.join(" | "),
+            rate(&ts)
         );
     }
 }
