@@ -153,57 +153,6 @@ SELECT ",
     };
 }
 
-/// Claims and starts up to `cardinality($6)` tasks of type $1 in `$order` in one statement, each
-/// with its own lease token (`$6[n]` for the n-th task in claim order), for
-/// [`TaskQueue::claim_and_start_many`](prismq_domain::ports::TaskQueue::claim_and_start_many):
-/// what the same number of [`START_FIFO`]-like claims one after another would take, and their
-/// `claimed` and `started` log rows, task by task in that order. `$extra` narrows the tasks
-/// (a priority level, or a bound the batch stops at: where another type's head comes next),
-/// `$ranked` is `$order` over `picked`'s columns (`pid` the id, `pa` run_after, `pp`
-/// priority). The other parameters as [`CLAIM_FIFO`]'s; each row ends with `rn`, the task's
-/// place in claim order (from 1).
-macro_rules! claim_many_stmt {
-    ($extra:literal, $order:literal, $ranked:literal) => {
-        concat!(
-            "WITH picked AS MATERIALIZED (
-    SELECT id AS pid, run_after AS pa, priority AS pp FROM task_queue
-    WHERE status = 'queued' AND type = $1 AND run_after <= $2 AND (region IS NULL OR region = $3)
-      AND NOT EXISTS (SELECT 1 FROM task_queue l
-          WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
-            AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
-            AND (l.region IS NULL OR l.region = $3))",
-            $extra,
-            "
-    ORDER BY ",
-            $order,
-            " LIMIT cardinality($6::bigint[])
-    FOR UPDATE SKIP LOCKED
-), ranked AS (
-    SELECT pid, row_number() OVER (ORDER BY ",
-            $ranked,
-            ") AS rn FROM picked
-), claimed AS (
-    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
-        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
-    FROM ranked WHERE id = pid
-    RETURNING rn, ",
-            task_columns!(),
-            "
-), logged AS (
-    INSERT INTO task_logs (task_id, at, level, event, message, details)
-    SELECT id, $2, 'info', e.event,
-           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
-           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
-    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
-    ORDER BY rn, e.n
-)
-SELECT ",
-            task_columns!(),
-            ", rn FROM claimed"
-        )
-    };
-}
-
 /// Claims the oldest eligible task of one type (FIFO).
 pub(crate) const CLAIM_FIFO: &str = claim_stmt!("", "run_after, id");
 /// Claims the newest eligible task of one type (LIFO).
@@ -228,37 +177,80 @@ pub(crate) const HANDOVER_LIFO: &str = handover_stmt!("", "run_after DESC, id DE
 pub(crate) const HANDOVER_PRIORITY: &str = handover_stmt!("", "priority DESC, run_after, id");
 /// A completion, then a claim and start at one priority level ($13).
 pub(crate) const HANDOVER_LEVEL: &str = handover_stmt!(" AND priority = $13", "run_after, id");
-/// Up to `cardinality($6)` FIFO claims and starts of one type in one statement (see
+/// Claims and starts up to `cardinality($6)` tasks of the types in $1 (an array) in one
+/// statement, for
+/// [`TaskQueue::claim_and_start_many`](prismq_domain::ports::TaskQueue::claim_and_start_many):
+/// each type's first `cardinality($6)` eligible tasks in `$order` (one index scan a type,
+/// locked `FOR UPDATE SKIP LOCKED`), then the first of them over every type in the same
+/// order (`$ranked` over `c`, `$ranked_picked` over `picked`: `pid` the id, `pa` run_after,
+/// `pp` priority), which is what the same number of single claims one after another would
+/// take. The n-th task in that order gets the n-th lease token of `$6`, and one `INSERT` logs
+/// `claimed` then `started` task by task in that order. The rows a type's scan locked beyond
+/// the batch are free again when the statement commits. The other parameters as
+/// [`CLAIM_FIFO`]'s; each row ends with `rn`, the task's place in claim order (from 1).
+macro_rules! claim_many_stmt {
+    ($order:literal, $ranked:literal, $ranked_picked:literal) => {
+        concat!(
+            "WITH picked AS MATERIALIZED (
+    SELECT c.id AS pid, c.run_after AS pa, c.priority AS pp
+    FROM unnest($1::text[]) AS t(type) CROSS JOIN LATERAL (
+        SELECT id, run_after, priority FROM task_queue
+        WHERE status = 'queued' AND type = t.type AND run_after <= $2 AND (region IS NULL OR region = $3)
+          AND NOT EXISTS (SELECT 1 FROM task_queue l
+              WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
+                AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
+                AND (l.region IS NULL OR l.region = $3))
+        ORDER BY ",
+            $order,
+            " LIMIT cardinality($6::bigint[])
+        FOR UPDATE SKIP LOCKED
+    ) c
+    ORDER BY ",
+            $ranked,
+            " LIMIT cardinality($6::bigint[])
+), ranked AS (
+    SELECT pid, row_number() OVER (ORDER BY ",
+            $ranked_picked,
+            ") AS rn FROM picked
+), claimed AS (
+    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
+        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
+    FROM ranked WHERE id = pid
+    RETURNING rn, ",
+            task_columns!(),
+            "
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', e.event,
+           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
+           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
+    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
+    ORDER BY rn, e.n
+)
+SELECT ",
+            task_columns!(),
+            ", rn FROM claimed"
+        )
+    };
+}
+
+/// Up to `cardinality($6)` FIFO claims and starts over the types in $1 (see
 /// `claim_many_stmt!`).
-pub(crate) const START_MANY_FIFO: &str = claim_many_stmt!("", "run_after, id", "pa, pid");
-/// [`START_MANY_FIFO`], only tasks before ($9 run_after, $10 id): another type's head.
-pub(crate) const START_MANY_FIFO_BEFORE: &str = claim_many_stmt!(
-    " AND (run_after, id) < ($9::bigint, $10::bigint)",
-    "run_after, id",
-    "pa, pid"
-);
-/// Up to `cardinality($6)` LIFO claims and starts of one type in one statement.
-pub(crate) const START_MANY_LIFO: &str =
-    claim_many_stmt!("", "run_after DESC, id DESC", "pa DESC, pid DESC");
-/// [`START_MANY_LIFO`], only tasks after ($9 run_after, $10 id): another type's head.
-pub(crate) const START_MANY_LIFO_AFTER: &str = claim_many_stmt!(
-    " AND (run_after, id) > ($9::bigint, $10::bigint)",
+pub(crate) const START_MANY_FIFO: &str =
+    claim_many_stmt!("run_after, id", "c.run_after, c.id", "pa, pid");
+/// Up to `cardinality($6)` LIFO claims and starts over the types in $1.
+pub(crate) const START_MANY_LIFO: &str = claim_many_stmt!(
     "run_after DESC, id DESC",
+    "c.run_after DESC, c.id DESC",
     "pa DESC, pid DESC"
 );
-/// Up to `cardinality($6)` Priority claims and starts of one type in one statement.
-pub(crate) const START_MANY_PRIORITY: &str =
-    claim_many_stmt!("", "priority DESC, run_after, id", "pp DESC, pa, pid");
-/// Up to `cardinality($6)` claims and starts of one type at one priority level ($9).
-pub(crate) const START_MANY_LEVEL: &str =
-    claim_many_stmt!(" AND priority = $9::bigint", "run_after, id", "pa, pid");
-/// [`START_MANY_LEVEL`], only tasks before ($10 run_after, $11 id): another type's head at
-/// the same level.
-pub(crate) const START_MANY_LEVEL_BEFORE: &str = claim_many_stmt!(
-    " AND priority = $9::bigint AND (run_after, id) < ($10::bigint, $11::bigint)",
-    "run_after, id",
-    "pa, pid"
+/// Up to `cardinality($6)` Priority claims and starts over the types in $1.
+pub(crate) const START_MANY_PRIORITY: &str = claim_many_stmt!(
+    "priority DESC, run_after, id",
+    "c.priority DESC, c.run_after, c.id",
+    "pp DESC, pa, pid"
 );
+
 /// Claims task $1 if it is queued and eligible now and of a type in $8 (`ClaimFilter::only`);
 /// the other parameters as the claim statements'.
 pub(crate) const CLAIM_ONE: &str = concat!(
@@ -339,9 +331,8 @@ pub(crate) const QUEUED_TYPES: &str =
 /// `heads …` ones ($1 types, $2 now, $3 region); `claim one` as the claims but $1 the task
 /// id; `lapsed leases` ($1 now, $2 types, $3 region, $4 task id or NULL); the `handover …`
 /// ones as the claims, then $9 the completed task, $10 its token, $11 its summary, $12 the
-/// log's details[, $13 level]; the `claim many …` ones as the claims but $6 the lease tokens,
-/// one a task to claim, then [$9 level, ]and for a bound (`before`, `after`) its run_after
-/// and id.
+/// log's details[, $13 level]; the `claim many …` ones as the claims but $1 the types to
+/// claim from (an array) and $6 the lease tokens, one a task to claim.
 ///
 /// The `claim …` statements take a queued task only while no lease the worker could take
 /// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
@@ -361,12 +352,8 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("handover priority", HANDOVER_PRIORITY),
     ("handover level", HANDOVER_LEVEL),
     ("claim many fifo, started", START_MANY_FIFO),
-    ("claim many fifo before, started", START_MANY_FIFO_BEFORE),
     ("claim many lifo, started", START_MANY_LIFO),
-    ("claim many lifo after, started", START_MANY_LIFO_AFTER),
     ("claim many priority, started", START_MANY_PRIORITY),
-    ("claim many level, started", START_MANY_LEVEL),
-    ("claim many level before, started", START_MANY_LEVEL_BEFORE),
     ("heads fifo", HEADS_FIFO),
     ("heads lifo", HEADS_LIFO),
     ("heads priority", HEADS_PRIORITY),

@@ -15,9 +15,8 @@ use prismq_domain::task::LeaseToken;
 use prismq_domain::{ClaimingStrategy, PortError, TaskStatus};
 
 use crate::claims::{
-    candidate_types, claimed, ordered_heads, scope, Head, PROBE_LAPSED, START_MANY_FIFO,
-    START_MANY_FIFO_BEFORE, START_MANY_LEVEL, START_MANY_LEVEL_BEFORE, START_MANY_LIFO,
-    START_MANY_LIFO_AFTER, START_MANY_PRIORITY,
+    candidate_types, claimed, scope, PROBE_LAPSED, START_MANY_FIFO, START_MANY_LIFO,
+    START_MANY_PRIORITY,
 };
 use crate::codec::{get, ms, new_token};
 use crate::error::{corrupt, map_err};
@@ -41,111 +40,52 @@ const COMPLETE_MANY: &str = "WITH input AS (
 )
 SELECT id FROM done";
 
-/// One batched claim: the type it takes from, its statement, and the statement's parameters
-/// after the claim's own eight (a level, a bound).
-struct Batch {
-    task_type: String,
-    sql: &'static str,
-    extra: Vec<i64>,
-}
-
-/// The batch that takes what single claims of `strategy` would take one after another, from
-/// the heads of the worker's types (best first): the best type's tasks up to where the next
-/// type's head comes (its run_after and id; for Priority, the best head's level, bounded
-/// the same way when the next head is at that level too). `None` with no head, or for
-/// WeightedRandom (each claim draws its own level).
-fn batch(strategy: ClaimingStrategy, heads: &[Head]) -> Option<Batch> {
-    let best = heads.first()?;
-    let next = heads.get(1);
-    let (sql, extra) = match (strategy, next) {
-        (ClaimingStrategy::Fifo, None) => (START_MANY_FIFO, vec![]),
-        (ClaimingStrategy::Fifo, Some(n)) => (START_MANY_FIFO_BEFORE, vec![n.run_after, n.id]),
-        (ClaimingStrategy::Lifo, None) => (START_MANY_LIFO, vec![]),
-        (ClaimingStrategy::Lifo, Some(n)) => (START_MANY_LIFO_AFTER, vec![n.run_after, n.id]),
-        (ClaimingStrategy::Priority, None) => (START_MANY_PRIORITY, vec![]),
-        (ClaimingStrategy::Priority, Some(n)) if n.priority == best.priority => (
-            START_MANY_LEVEL_BEFORE,
-            vec![best.priority, n.run_after, n.id],
-        ),
-        (ClaimingStrategy::Priority, Some(_)) => (START_MANY_LEVEL, vec![best.priority]),
-        (ClaimingStrategy::WeightedRandom, _) => return None,
-    };
-    Some(Batch {
-        task_type: best.task_type.clone(),
-        sql,
-        extra,
-    })
+/// The batched claim statement for `strategy`; `None` for WeightedRandom, whose every claim
+/// draws its own level.
+fn many_statement(strategy: ClaimingStrategy) -> Option<&'static str> {
+    match strategy {
+        ClaimingStrategy::Fifo => Some(START_MANY_FIFO),
+        ClaimingStrategy::Lifo => Some(START_MANY_LIFO),
+        ClaimingStrategy::Priority => Some(START_MANY_PRIORITY),
+        ClaimingStrategy::WeightedRandom => None,
+    }
 }
 
 impl PostgresStore {
     /// [`prismq_domain::ports::TaskQueue::claim_and_start_many`]: one statement claims and
-    /// starts up to `max` tasks (FIFO, LIFO or Priority), each with its own lease: of the
-    /// worker's one task type, or with several, of the type whose head comes first, up to
-    /// where another type's head would come (one more statement reads the heads), so the
-    /// batch is what single claims one after another would take, or its first part. Claims
-    /// one after another instead where one statement cannot take that: a claim of one task
-    /// (`only`), WeightedRandom (each claim draws its level), a lapsed lease waiting (the
-    /// single claim rescues it first), and a head taken by other workers meanwhile (the
-    /// single claim looks again).
+    /// starts up to `max` tasks (FIFO, LIFO or Priority) over the worker's task types, each
+    /// with its own lease: what single claims one after another would take (see
+    /// `claims::claim_many_stmt!`). Claims one after another instead where one statement
+    /// cannot take that: a claim of one task (`only`), WeightedRandom (each claim draws its
+    /// level), and a lapsed lease waiting (the single claim rescues it first).
     pub(crate) async fn claim_and_start_batch(
         &self,
         request: &ClaimRequest,
         max: usize,
     ) -> Result<Vec<ClaimedTask>, PortError> {
-        let strategy = request.strategy;
-        if max < 2 || request.filter.only.is_some() || strategy == ClaimingStrategy::WeightedRandom
-        {
+        let sql = many_statement(request.strategy);
+        let (Some(sql), None, 2..) = (sql, request.filter.only, max) else {
             return claim_and_start_one_by_one(self, request, max).await;
-        }
+        };
         let now = self.now_ms();
         let expires = now.saturating_add(ms(request.lease_for));
         let (wanted, region) = scope(request);
         let client = self.client().await?;
         let types = candidate_types(&client, &wanted).await?;
-        let plan = match types.as_slice() {
-            [] => None,
-            // One type: its head needs no reading, the statement finds it.
-            [only] => batch(
-                strategy,
-                &[Head {
-                    task_type: only.clone(),
-                    priority: 0,
-                    run_after: 0,
-                    id: 0,
-                }],
-            ),
-            _ => batch(
-                strategy,
-                &ordered_heads(&client, strategy, &types, now, &region).await?,
-            ),
-        };
-        if let Some(b) = &plan {
+        if !types.is_empty() {
             let tokens: Vec<i64> = (0..max).map(|_| new_token().0).collect();
-            let (worker, name) = (request.worker.as_str(), strategy.as_str());
-            let mut args: Vec<&(dyn ToSql + Sync)> = vec![
-                &b.task_type,
-                &now,
-                &region,
-                &worker,
-                &expires,
-                &tokens,
-                &name,
-                &wanted,
+            let (worker, strategy) = (request.worker.as_str(), request.strategy.as_str());
+            let args: [&(dyn ToSql + Sync); 8] = [
+                &types, &now, &region, &worker, &expires, &tokens, &strategy, &wanted,
             ];
-            args.extend(b.extra.iter().map(|v| v as &(dyn ToSql + Sync)));
-            let stmt = client.prepare_cached(b.sql).await.map_err(map_err)?;
+            let stmt = client.prepare_cached(sql).await.map_err(map_err)?;
             let rows = client.query(&stmt, &args).await.map_err(map_err)?;
             if !rows.is_empty() {
                 return claimed_in_order(&rows, request, &tokens, expires);
             }
-            if types.len() > 1 {
-                // The heads read were taken meanwhile: the single claims look again.
-                drop(client);
-                return claim_and_start_one_by_one(self, request, max).await;
-            }
         }
-        // Nothing eligible to take (or a lapsed lease kept the statement from taking it):
-        // only a lapsed lease can be claimed, and the single claim rescues it.
+        // Nothing eligible to take, or a lapsed lease kept the statement from taking it: only
+        // a lapsed lease can be claimed, and the single claim rescues it.
         let stmt = client.prepare_cached(PROBE_LAPSED).await.map_err(map_err)?;
         let lapsed = client
             .query_opt(&stmt, &[&now, &wanted, &region, &None::<i64>])
