@@ -208,7 +208,7 @@ const BATCH: usize = 16;
 async fn drains(url: &str, dir: &Path) {
     let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
     println!("\n## Drain {n} tasks, tasks/s");
-    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does. The tasks are of 4 types in turn (so a FIFO batch on PostgreSQL stops at the next type's head: one task), or of one type\n");
+    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does. The tasks are of 4 types in turn, or of one type\n");
     println!(
         "| workers | PostgreSQL | handover | batches of {BATCH} | one type: handover | one type: batches of {BATCH} | SQLite |"
     );

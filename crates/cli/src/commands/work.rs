@@ -47,7 +47,7 @@ pub struct WorkArgs {
     pub types: Vec<String>,
     /// Tasks each loop claims at once and keeps ahead, their completions written together:
     /// auto, or 1 (one at a time) to 256 (default worker.prefetch: auto, up to 16 on a
-    /// SQLite file while tasks take a few milliseconds).
+    /// SQLite file or PostgreSQL while tasks take a few milliseconds).
     #[arg(long, value_name = "N")]
     pub prefetch: Option<String>,
     /// Stop when no eligible task is left.
