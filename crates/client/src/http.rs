@@ -75,7 +75,7 @@ struct ErrorBody {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     #[serde(default)]
     code: String,
     #[serde(default)]
@@ -389,7 +389,7 @@ fn transport_message(e: &reqwest::Error) -> String {
 }
 
 /// The domain's error for an error answer.
-fn port_error(status: StatusCode, d: ErrorDetail, task: Option<TaskId>) -> PortError {
+pub(crate) fn port_error(status: StatusCode, d: ErrorDetail, task: Option<TaskId>) -> PortError {
     let message = one_line(&d.message, MESSAGE_MAX_CHARS);
     let field = d.field.as_deref().map(|f| one_line(f, 200));
     let accepted = d

@@ -3,7 +3,8 @@
 //! runtime and plugins on a machine with no database file and no database password.
 //!
 //! [`RemoteStore`] implements [`TaskQueue`](prismq_domain::ports::TaskQueue) (claim — a long
-//! poll —, start, renew, complete, fail, release), [`WorkerRegistry`](prismq_domain::ports::WorkerRegistry)
+//! poll —, start, renew, complete, fail, release, and a loop's batch of claims or of
+//! completions as one request each), [`WorkerRegistry`](prismq_domain::ports::WorkerRegistry)
 //! (register, heartbeat, deregister), [`TaskLog::append`](prismq_domain::ports::TaskLog::append)
 //! and [`ResultStore::save`](prismq_domain::ports::ResultStore::save) for a task it holds
 //! the lease of, the whole [`QuotaLedger`](prismq_domain::ports::QuotaLedger),
@@ -12,7 +13,7 @@
 //! (`refresh_stats`), [`ResultStore::baselines`](prismq_domain::ports::ResultStore::baselines)
 //! and [`TaskQueue::enqueue`](prismq_domain::ports::TaskQueue::enqueue) for follow-up tasks
 //! (`POST /v1/tasks`, so the key needs the `enqueue` scope too). The operator's other
-//! methods (batches, list, cancel, results queries, …) are not a worker's: they answer
+//! methods (enqueue batches, list, cancel, results queries, …) are not a worker's: they answer
 //! `Invalid` naming the API endpoint or command to use instead.
 //!
 //! Transport errors, 429 and 503 are retried with backoff inside each call for
@@ -220,6 +221,10 @@ pub struct RemoteStore {
     pub(crate) leases: Arc<Mutex<HashMap<TaskId, Lease>>>,
     pub(crate) claim_wait: Duration,
     pub(crate) stop: CancellationToken,
+    /// Whether the server answers the batch endpoints (`/v1/work/claims` and
+    /// `/v1/work/completions`); cleared when one answers 404 (a server older than them), and
+    /// the calls are then made one a task.
+    pub(crate) batches: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -243,6 +248,7 @@ impl RemoteStore {
             leases: Arc::default(),
             claim_wait,
             stop,
+            batches: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
     }
 

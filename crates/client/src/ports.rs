@@ -3,6 +3,7 @@
 //! and log entries can be fenced by them; the operator's calls answer `Invalid` naming what
 //! to use instead.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,6 +107,46 @@ struct ClaimAnswer {
 struct ClaimedBody {
     task: Task,
     lease: Lease,
+}
+
+#[derive(Serialize)]
+struct ClaimsBody<'a> {
+    worker: &'a str,
+    filter: &'a ClaimFilter,
+    strategy: String,
+    lease_ms: u64,
+    wait_ms: u64,
+    max: usize,
+}
+
+#[derive(Deserialize)]
+struct ClaimsAnswer {
+    claimed: Vec<ClaimedBody>,
+}
+
+#[derive(Serialize)]
+struct CompletionsBody<'a> {
+    completions: Vec<CompletionBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct CompletionBody<'a> {
+    lease: &'a Lease,
+    summary: &'a Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct CompletionsAnswer {
+    results: Vec<CompletionOutcome>,
+}
+
+#[derive(Deserialize)]
+struct CompletionOutcome {
+    completed: bool,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    error: Option<crate::http::ErrorDetail>,
 }
 
 #[derive(Serialize)]
@@ -253,13 +294,116 @@ impl RemoteStore {
             // was dropped is left to its lease, which lapses and gives the attempt back.
             () = self.stop.cancelled() => return Ok(None),
         };
-        Ok(answer.claimed.map(|c| {
-            self.leases.lock().insert(c.task.id, c.lease.clone());
-            ClaimedTask {
-                task: c.task,
-                lease: c.lease,
-            }
-        }))
+        Ok(answer.claimed.map(|c| self.holding(c)))
+    }
+
+    /// Remembers a claimed task's lease (what its items and log entries are fenced by).
+    fn holding(&self, c: ClaimedBody) -> ClaimedTask {
+        self.leases.lock().insert(c.task.id, c.lease.clone());
+        ClaimedTask {
+            task: c.task,
+            lease: c.lease,
+        }
+    }
+
+    /// Whether the batch endpoints are worth asking: more than one task, and a server that
+    /// has them.
+    fn batching(&self, n: usize) -> bool {
+        n > 1 && self.batches.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that the server has no batch endpoints when `r` is its 404 (`true`: make
+    /// the calls one a task instead).
+    fn unbatched<T>(&self, r: &Result<T, PortError>) -> bool {
+        let missing = matches!(r, Err(PortError::NotFound(_)));
+        if missing {
+            tracing::info!(
+                "the server has no batch endpoints; claims and completions go one a task"
+            );
+            self.batches.store(false, Ordering::Relaxed);
+        }
+        missing
+    }
+
+    /// `POST /v1/work/claims`: up to `max` tasks claimed and started in one request, the
+    /// server waiting up to `wait` for the first.
+    async fn claims(
+        &self,
+        request: &ClaimRequest,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<ClaimedTask>, PortError> {
+        let body = ClaimsBody {
+            worker: request.worker.as_str(),
+            filter: &request.filter,
+            strategy: request.strategy.to_string(),
+            lease_ms: ms(request.lease_for),
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            max,
+        };
+        let call = self
+            .http
+            .post_waiting::<_, ClaimsAnswer>("v1/work/claims", &body, wait);
+        let answer = tokio::select! {
+            a = call => a?,
+            // As a single claim: what the server claimed as the request was dropped is left
+            // to its leases.
+            () = self.stop.cancelled() => return Ok(Vec::new()),
+        };
+        Ok(answer
+            .claimed
+            .into_iter()
+            .map(|c| self.holding(c))
+            .collect())
+    }
+
+    /// `POST /v1/work/completions`: every item's completion in one request, each answered
+    /// as `complete` would be alone.
+    async fn completions(
+        &self,
+        items: &[Handover],
+    ) -> Result<Vec<Result<(), PortError>>, PortError> {
+        let body = CompletionsBody {
+            completions: items
+                .iter()
+                .map(|h| CompletionBody {
+                    lease: &h.lease,
+                    summary: &h.summary,
+                })
+                .collect(),
+        };
+        let answer = self
+            .http
+            .post::<_, CompletionsAnswer>("v1/work/completions", &body, None)
+            .await?;
+        if answer.results.len() != items.len() {
+            return Err(PortError::Unavailable(format!(
+                "the server answered {} completions for {}",
+                answer.results.len(),
+                items.len()
+            )));
+        }
+        Ok(items
+            .iter()
+            .zip(answer.results)
+            .map(|(item, o)| {
+                let r = if o.completed {
+                    Ok(())
+                } else {
+                    let status = o
+                        .status
+                        .and_then(|s| reqwest::StatusCode::from_u16(s).ok())
+                        .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+                    Err(crate::http::port_error(
+                        status,
+                        o.error.unwrap_or_default(),
+                        Some(item.lease.task_id),
+                    ))
+                };
+                self.settle(&item.lease, &r);
+                r
+            })
+            .collect())
     }
 }
 
@@ -312,14 +456,22 @@ impl TaskQueue for RemoteStore {
         self.claim_with(request, true, self.claim_wait).await
     }
 
-    /// The first claim waits for work as [`TaskQueue::claim_and_start`] does; the others
-    /// take only what is eligible already, so a batch on a short queue never holds the tasks
-    /// it has while the server waits for more.
+    /// One `POST /v1/work/claims`, the server waiting for the first task as
+    /// [`TaskQueue::claim_and_start`] does and taking the rest in the same step. Against a
+    /// server without that endpoint, claims one after another: the first waits for work, the
+    /// others take only what is eligible already, so a batch on a short queue never holds the
+    /// tasks it has while the server waits for more.
     async fn claim_and_start_many(
         &self,
         request: &ClaimRequest,
         max: usize,
     ) -> Result<Vec<ClaimedTask>, PortError> {
+        if self.batching(max) {
+            let r = self.claims(request, max, self.claim_wait).await;
+            if !self.unbatched(&r) {
+                return r;
+            }
+        }
         let mut claimed = Vec::new();
         while claimed.len() < max {
             let wait = if claimed.is_empty() {
@@ -338,28 +490,69 @@ impl TaskQueue for RemoteStore {
         Ok(claimed)
     }
 
-    /// Every completion first, then the claims, the first of which alone waits for work (as
-    /// [`TaskQueue::claim_and_start_many`] here): a claim waiting on the server never holds
-    /// up a completion after it. Once a claim finds nothing, the items after it answer no
-    /// task without asking.
+    fn claims_in_batches(&self) -> bool {
+        true
+    }
+
+    /// Every completion first (one `POST /v1/work/completions`), then the claims: when every
+    /// item asks the same claim (one loop's batch), one `POST /v1/work/claims` for as many
+    /// tasks as attempts were completed; otherwise one claim after another, the first alone
+    /// waiting for work, and once a claim finds nothing the items after it answer no task.
+    /// A claim waiting on the server never holds up a completion. Against a server without
+    /// the batch endpoints, one request a completion and a claim.
     async fn complete_and_claim_many(
         &self,
         items: &[Handover],
     ) -> Result<Vec<HandoverAnswer>, PortError> {
-        let mut answers = Vec::with_capacity(items.len());
-        for item in items {
-            let done = self.complete(&item.lease, item.summary.clone()).await;
-            answers.push(done.map(|()| Ok(None)));
+        let done = if self.batching(items.len()) {
+            let r = self.completions(items).await;
+            if self.unbatched(&r) {
+                None
+            } else {
+                Some(r?)
+            }
+        } else {
+            None
+        };
+        let done = match done {
+            Some(d) => d,
+            None => {
+                let mut d = Vec::with_capacity(items.len());
+                for item in items {
+                    d.push(self.complete(&item.lease, item.summary.clone()).await);
+                }
+                d
+            }
+        };
+        let mut answers: Vec<HandoverAnswer> =
+            done.into_iter().map(|r| r.map(|()| Ok(None))).collect();
+        let claiming: Vec<usize> = (0..items.len())
+            .filter(|&i| answers[i].is_ok() && items[i].next.is_some())
+            .collect();
+        let first = claiming.first().and_then(|&i| items[i].next.as_ref());
+        if let Some(next) = first.filter(|n| {
+            self.batching(claiming.len())
+                && claiming.iter().all(|&i| items[i].next.as_ref() == Some(*n))
+        }) {
+            let r = self.claims(next, claiming.len(), self.claim_wait).await;
+            if !self.unbatched(&r) {
+                let mut taken = r.map(Vec::into_iter);
+                for &i in &claiming {
+                    answers[i] = Ok(match &mut taken {
+                        Ok(tasks) => Ok(tasks.next()),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+                return Ok(answers);
+            }
         }
         let mut wait = self.claim_wait;
-        for (item, answer) in items.iter().zip(&mut answers) {
-            let (Some(next), Ok(slot)) = (&item.next, answer) else {
-                continue;
-            };
+        for &i in &claiming {
+            let Some(next) = &items[i].next else { continue };
             let claim = self.claim_with(next, true, wait).await;
             wait = Duration::ZERO;
             let dry = matches!(claim, Ok(None));
-            *slot = claim;
+            answers[i] = Ok(claim);
             if dry {
                 break;
             }

@@ -489,3 +489,192 @@ async fn a_batch_never_holds_tasks_or_completions_while_a_claim_waits() {
     }
     s.stop().await;
 }
+
+/// A remote worker keeping tasks ahead claims a batch with one `POST /v1/work/claims` and
+/// writes its completions with one `POST /v1/work/completions` (then the next batch's
+/// claims with one more), never a request a task: the server's own request counts say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_request_for_its_claims_and_one_for_its_completions() {
+    use std::time::Duration;
+
+    use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, TaskQueue};
+    use prismq_domain::{ClaimingStrategy, NewTask, TaskStatus, TaskType, WorkerId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), None).await;
+    let mut o =
+        RemoteOptions::new(&format!("http://{}", s.addr), s.key(&[Scope::Work]).await).unwrap();
+    o.claim_wait = Duration::ZERO;
+    let remote = RemoteStore::new(o).unwrap();
+    assert!(remote.claims_in_batches());
+    for i in 0..12 {
+        s.app
+            .queue
+            .enqueue(NewTask::new(
+                TaskType::new("api_scrape").unwrap(),
+                serde_json::json!({"videos": [format!("dQw4w9WgX{i:02}")]}),
+            ))
+            .await
+            .unwrap();
+    }
+    let request = ClaimRequest {
+        worker: WorkerId::new("remote-0").unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    };
+    let held = remote.claim_and_start_many(&request, 8).await.unwrap();
+    assert_eq!(held.len(), 8);
+    let items: Vec<Handover> = held
+        .iter()
+        .map(|c| Handover {
+            lease: c.lease.clone(),
+            summary: Some(serde_json::json!({"id": c.task.id.0})),
+            next: Some(request.clone()),
+        })
+        .collect();
+    let answers = remote.complete_and_claim_many(&items).await.unwrap();
+    let next: Vec<_> = answers
+        .into_iter()
+        .filter_map(|a| a.unwrap().unwrap())
+        .collect();
+    assert_eq!(next.len(), 4, "the four left");
+    for c in &held {
+        let t = s.app.queue.get(c.task.id).await.unwrap();
+        assert_eq!(t.status, TaskStatus::Completed);
+        assert_eq!(t.summary, Some(serde_json::json!({"id": c.task.id.0})));
+    }
+    for c in &next {
+        assert_eq!(
+            s.app.queue.get(c.task.id).await.unwrap().status,
+            TaskStatus::Running
+        );
+    }
+    // The server's request counts: two batch claims and one batch of completions, nothing
+    // one a task.
+    let reader = prismq_server::secret::generate();
+    s.app
+        .keys
+        .create(NewApiKey::for_secret(&reader, "metrics", vec![Scope::Read], 1_000).unwrap())
+        .await
+        .unwrap();
+    let metrics = reqwest::Client::new()
+        .get(format!("http://{}/metrics", s.addr))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |route: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("prismq_http_requests_total{"))
+            .filter(|l| l.contains(&format!("route=\"{route}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(count("/v1/work/claims"), 2, "{metrics}");
+    assert_eq!(count("/v1/work/completions"), 1, "{metrics}");
+    assert_eq!(count("/v1/work/claim"), 0, "{metrics}");
+    assert_eq!(count("/v1/work/complete"), 0, "{metrics}");
+    s.stop().await;
+}
+
+/// Against a server older than the batch endpoints (here a proxy in front of a real server
+/// answering them 404, as such a server does, and passing everything else on), a batch's
+/// claims and completions go one request a task with the same answers, and the client asks
+/// the batch endpoints only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_server_without_batch_endpoints_a_batch_goes_one_request_a_task() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::response::IntoResponse;
+    use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, TaskQueue};
+    use prismq_domain::{ClaimingStrategy, NewTask, TaskStatus, TaskType, WorkerId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), None).await;
+    let upstream = format!("http://{}", s.addr);
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counted = refused.clone();
+    let proxy = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (upstream, refused) = (upstream.clone(), counted.clone());
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            if path == "/v1/work/claims" || path == "/v1/work/completions" {
+                refused.fetch_add(1, Ordering::Relaxed);
+                let body = serde_json::json!({"error": {"code": "not_found", "message": "no route", "field": null, "accepted": null}});
+                return (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+            }
+            let (method, headers) = (req.method().clone(), req.headers().clone());
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+            let r = reqwest::Client::new()
+                .request(method, format!("{upstream}{path}"))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.bytes().await.unwrap()).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, proxy).await });
+
+    let mut o = RemoteOptions::new(&format!("http://{addr}"), s.key(&[Scope::Work]).await).unwrap();
+    o.claim_wait = Duration::ZERO;
+    let remote = RemoteStore::new(o).unwrap();
+    for i in 0..5 {
+        s.app
+            .queue
+            .enqueue(NewTask::new(
+                TaskType::new("api_scrape").unwrap(),
+                serde_json::json!({"videos": [format!("dQw4w9WgX{i:02}")]}),
+            ))
+            .await
+            .unwrap();
+    }
+    let request = ClaimRequest {
+        worker: WorkerId::new("remote-0").unwrap(),
+        filter: ClaimFilter::default(),
+        strategy: ClaimingStrategy::Fifo,
+        lease_for: Duration::from_secs(60),
+    };
+    let held = remote.claim_and_start_many(&request, 3).await.unwrap();
+    assert_eq!(held.len(), 3);
+    let items: Vec<Handover> = held
+        .iter()
+        .map(|c| Handover {
+            lease: c.lease.clone(),
+            summary: None,
+            next: Some(request.clone()),
+        })
+        .collect();
+    let answers = remote.complete_and_claim_many(&items).await.unwrap();
+    let next: Vec<_> = answers
+        .into_iter()
+        .filter_map(|a| a.unwrap().unwrap())
+        .collect();
+    assert_eq!(next.len(), 2, "the two left");
+    for c in &held {
+        assert_eq!(
+            s.app.queue.get(c.task.id).await.unwrap().status,
+            TaskStatus::Completed
+        );
+    }
+    assert_eq!(
+        refused.load(Ordering::Relaxed),
+        1,
+        "the batch endpoints were asked once, then no more"
+    );
+    s.stop().await;
+}

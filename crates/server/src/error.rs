@@ -148,15 +148,28 @@ impl From<PortError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The body's `error`, as an answer sends it: messages may quote the request (a field
+    /// name, a value), so each text is one bounded line with no control or bidi characters.
+    pub fn into_detail(self) -> ErrorDetail {
+        let mut d = self.detail;
+        d.message = clean(&d.message);
+        d.field = d.field.as_deref().map(clean);
+        d.accepted = d.accepted.as_deref().map(clean);
+        d
+    }
+}
+
 impl IntoResponse for ApiError {
-    fn into_response(mut self) -> Response {
-        // Messages may quote the request (a field name, a value): one bounded line, no
-        // control or bidi characters.
-        self.detail.message = clean(&self.detail.message);
-        self.detail.field = self.detail.field.as_deref().map(clean);
-        self.detail.accepted = self.detail.accepted.as_deref().map(clean);
-        let retry = self.retry_after;
-        let mut r = (self.status, axum::Json(ErrorBody { error: self.detail })).into_response();
+    fn into_response(self) -> Response {
+        let (status, retry) = (self.status, self.retry_after);
+        let mut r = (
+            status,
+            axum::Json(ErrorBody {
+                error: self.into_detail(),
+            }),
+        )
+            .into_response();
         if let Some(secs) = retry {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);

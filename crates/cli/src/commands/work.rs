@@ -46,8 +46,8 @@ pub struct WorkArgs {
     #[arg(long, value_name = "TYPE", value_delimiter = ',')]
     pub types: Vec<String>,
     /// Tasks each loop claims at once and keeps ahead, their completions written together:
-    /// auto, or 1 (one at a time) to 256 (default worker.prefetch: auto, up to 16 on a
-    /// SQLite file or PostgreSQL while tasks take a few milliseconds).
+    /// auto, or 1 (one at a time) to 256 (default worker.prefetch: auto, up to 16 while
+    /// tasks take a few milliseconds).
     #[arg(long, value_name = "N")]
     pub prefetch: Option<String>,
     /// Stop when no eligible task is left.

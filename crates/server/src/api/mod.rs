@@ -50,6 +50,8 @@ pub fn routes() -> Router<ServerState> {
 fn work_routes() -> Router<ServerState> {
     Router::new()
         .route("/v1/work/claim", post(work::claim))
+        .route("/v1/work/claims", post(work::claims))
+        .route("/v1/work/completions", post(work::completions))
         .route("/v1/work/start", post(work::start))
         .route("/v1/work/renew", post(work::renew))
         .route("/v1/work/complete", post(work::complete))
@@ -105,7 +107,7 @@ impl Modify for BearerKey {
         crate::metrics::scrape,
         work::claim, work::start, work::renew, work::complete, work::fail, work::release,
         work::items, work::log, work::register, work::heartbeat, work::deregister,
-        work::quota, work::consume, work::exhausted, work::fire,
+        work::quota, work::consume, work::exhausted, work::fire, work::claims, work::completions,
         work_reads::tracked, work_reads::baselines,
         openapi_json,
     ),
@@ -121,7 +123,9 @@ impl Modify for BearerKey {
         work::LeaseAnswer, work::CompleteBody, work::SavedAnswer, work::FailBody,
         work::FailAnswer, work::ItemsBody, work::LogBody, work::HeartbeatBody, work::WorkerBody,
         work::ConsumeBody, work::ConsumeAnswer, work::ExhaustedBody, work::QuotaAnswer,
-        work::FireBody, work::FiredAnswer,
+        work::FireBody, work::FiredAnswer, work::ClaimsBody, work::ClaimsAnswer,
+        work::CompletionBody, work::CompletionsBody, work::CompletionOutcome,
+        work::CompletionsAnswer,
         work_reads::TrackedBody, work_reads::TrackedAnswer, work_reads::BaselinesBody,
         work_reads::BaselinesAnswer,
     )),

@@ -1,7 +1,8 @@
 //! `/v1/work/…`: what a remote worker (`prismq work --server URL`, the `prismq-client`
 //! crate) runs the unchanged worker runtime through. Every endpoint needs the `work` scope
 //! and is one port call on the server's store: claim (a long poll of up to 30 s), start,
-//! renew, complete (with items), fail and release, each fenced by the lease token (a lost
+//! renew, complete (with items), fail and release, a batch of claims or of completions (one
+//! step on the store, for a worker keeping tasks ahead), each fenced by the lease token (a lost
 //! lease is 409 `lease_lost`); saving items and appending to the task's log while holding a
 //! lease (fenced the same way); worker registration and heartbeats; the quota ledger the
 //! plugins charge; and firing due schedules.
@@ -20,8 +21,8 @@ use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use prismq_domain::ports::{
-    check_fire_limit, ClaimFilter, ClaimRequest, ClaimedTask, FailOutcome, Failure, Heartbeat,
-    NewLogEntry, QuotaDecision, QuotaUsage, Scope, WorkerInfo,
+    check_fire_limit, ClaimFilter, ClaimRequest, ClaimedTask, FailOutcome, Failure, Handover,
+    Heartbeat, NewLogEntry, QuotaDecision, QuotaUsage, Scope, WorkerInfo,
 };
 use prismq_domain::schedule::Fired;
 use prismq_domain::{
@@ -31,7 +32,7 @@ use prismq_domain::{
 
 use super::input;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use crate::ServerState;
 
 /// The longest a claim waits for a task.
@@ -358,13 +359,43 @@ pub async fn claim(
         strategy: b.strategy.parse::<ClaimingStrategy>()?,
         lease_for: lease_for("lease_ms", b.lease_ms)?,
     };
+    let claimed = wait_for(&state, &caller, b.wait_ms, Option::is_some, || async {
+        Ok(if b.start {
+            state.app.queue.claim_and_start(&request).await?
+        } else {
+            state.app.queue.claim(&request).await?
+        })
+    })
+    .await?;
+    Ok(Json(ClaimAnswer {
+        claimed: claimed.map(|c| ClaimedBody {
+            task: c.task,
+            lease: c.lease,
+        }),
+    }))
+}
+
+/// Looks with `look` until what it answers is `found`, `wait_ms` have passed (at most
+/// [`MAX_CLAIM_WAIT`], and less than the server's request timeout) or the server stops,
+/// and answers the last look: woken by the store's work notices where it pushes them
+/// (PostgreSQL), looking again every 20-250 ms otherwise.
+async fn wait_for<T, Fut>(
+    state: &ServerState,
+    caller: &Caller,
+    wait_ms: u64,
+    found: impl Fn(&T) -> bool,
+    mut look: impl FnMut() -> Fut,
+) -> ApiResult<T>
+where
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
     let ceiling = MAX_CLAIM_WAIT.min(
         state
             .options
             .request_timeout
             .saturating_sub(Duration::from_secs(2)),
     );
-    let deadline = Instant::now() + Duration::from_millis(b.wait_ms).min(ceiling);
+    let deadline = Instant::now() + Duration::from_millis(wait_ms).min(ceiling);
     // Subscribed before the first look, so a notice between the look and the wait counts.
     let mut notices = state.app.notifier.as_ref().map(|n| n.subscribe());
     let mut pause = POLL_MIN;
@@ -374,22 +405,13 @@ pub async fn claim(
         // authentication just did): a key revoked while the claim waits gets 401 within one
         // pause (at most POLL_MAX), never a task.
         if !first {
-            caller.still_active(&state).await?;
+            caller.still_active(state).await?;
         }
         first = false;
-        let claimed: Option<ClaimedTask> = if b.start {
-            state.app.queue.claim_and_start(&request).await?
-        } else {
-            state.app.queue.claim(&request).await?
-        };
+        let got = look().await?;
         let now = Instant::now();
-        if claimed.is_some() || now >= deadline || state.stopping.is_cancelled() {
-            return Ok(Json(ClaimAnswer {
-                claimed: claimed.map(|c| ClaimedBody {
-                    task: c.task,
-                    lease: c.lease,
-                }),
-            }));
+        if found(&got) || now >= deadline || state.stopping.is_cancelled() {
+            return Ok(got);
         }
         let nap = pause.min(deadline - now);
         let wait = async {
@@ -758,4 +780,197 @@ pub async fn fire(
     check_fire_limit(b.limit)?;
     let fired = state.app.schedules.fire_due(&b.task_types, b.limit).await?;
     Ok(Json(FiredAnswer { fired }))
+}
+
+/// The most tasks one `POST /v1/work/claims` takes, and the most completions one
+/// `POST /v1/work/completions` writes (`worker.prefetch`'s own limit).
+pub const MAX_BATCH: u64 = 256;
+
+/// `POST /v1/work/claims`'s body: a claim of up to `max` tasks, each started, for a worker
+/// keeping tasks ahead.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimsBody {
+    /// The claiming worker's id (as registered).
+    pub worker: String,
+    /// Which tasks it can take: `{"task_types": [...], "region": "US"|null, "only": id|null}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub filter: ClaimFilter,
+    /// fifo, lifo, priority or weighted_random.
+    pub strategy: String,
+    /// Each lease's length in milliseconds (1 to 86,400,000).
+    pub lease_ms: u64,
+    /// How long to wait for a first task when none is eligible, in milliseconds (0: answer
+    /// at once; at most 30,000, and less than the server's request timeout).
+    #[serde(default)]
+    pub wait_ms: u64,
+    /// The most tasks to take (1 to 256).
+    pub max: u64,
+}
+
+/// The answer of a batch claim.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimsAnswer {
+    /// The tasks claimed and started, in claim order, each with its own lease; empty when
+    /// none became eligible within `wait_ms`.
+    pub claimed: Vec<ClaimedBody>,
+}
+
+/// One completion of `POST /v1/work/completions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionBody {
+    /// The attempt's current lease.
+    #[schema(value_type = Object)]
+    pub lease: Lease,
+    /// The summary stored with the task (any JSON).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
+}
+
+/// `POST /v1/work/completions`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionsBody {
+    /// The attempts to complete (1 to 256), written in one step.
+    pub completions: Vec<CompletionBody>,
+}
+
+/// What became of one completion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompletionOutcome {
+    /// Whether the attempt was completed.
+    pub completed: bool,
+    /// When it was not: the HTTP status `POST /v1/work/complete` would have answered alone
+    /// (409 for a lost lease).
+    pub status: Option<u16>,
+    /// When it was not: the error that call would have answered.
+    pub error: Option<ErrorDetail>,
+}
+
+/// The answer of `POST /v1/work/completions`: one outcome per completion, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompletionsAnswer {
+    /// The outcomes.
+    pub results: Vec<CompletionOutcome>,
+}
+
+/// `POST /v1/work/claims`: claims and starts up to `max` tasks as that many claims one after
+/// another would (one step on the store), waiting up to `wait_ms` for the first as
+/// `/v1/work/claim` does: what a remote worker keeping tasks ahead asks.
+#[utoipa::path(post, path = "/v1/work/claims", tag = "work", request_body = ClaimsBody,
+    responses(
+        (status = 200, description = "The tasks claimed, or none when none became eligible in time", body = ClaimsAnswer),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
+    security(("api_key" = ["work"])))]
+pub async fn claims(
+    State(state): State<ServerState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<ClaimsAnswer>> {
+    caller.require(Scope::Work)?;
+    let b: ClaimsBody = read(
+        &state,
+        body,
+        "an object with \"worker\", \"filter\", \"strategy\", \"lease_ms\", \"wait_ms\" and \"max\"",
+    )?;
+    if !(1..=MAX_BATCH).contains(&b.max) {
+        return Err(ValidationError::new(
+            "max",
+            format!("{} tasks cannot be claimed at once", b.max),
+            format!("1 to {MAX_BATCH}"),
+        )
+        .into());
+    }
+    let request = ClaimRequest {
+        worker: worker_id(&b.worker)?,
+        filter: b.filter,
+        strategy: b.strategy.parse::<ClaimingStrategy>()?,
+        lease_for: lease_for("lease_ms", b.lease_ms)?,
+    };
+    let max = usize::try_from(b.max).unwrap_or(1);
+    let claimed = wait_for(
+        &state,
+        &caller,
+        b.wait_ms,
+        |c: &Vec<ClaimedTask>| !c.is_empty(),
+        || async { Ok(state.app.queue.claim_and_start_many(&request, max).await?) },
+    )
+    .await?;
+    Ok(Json(ClaimsAnswer {
+        claimed: claimed
+            .into_iter()
+            .map(|c| ClaimedBody {
+                task: c.task,
+                lease: c.lease,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST /v1/work/completions`: completes several attempts in one step on the store (no
+/// items: a handler's items go through `/v1/work/items` first). Each completion answers as
+/// `/v1/work/complete` would alone: a lost lease fails only its own, and the others stand.
+#[utoipa::path(post, path = "/v1/work/completions", tag = "work", request_body = CompletionsBody,
+    responses(
+        (status = 200, description = "One outcome per completion, in order", body = CompletionsAnswer),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
+    security(("api_key" = ["work"])))]
+pub async fn completions(
+    State(state): State<ServerState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<CompletionsAnswer>> {
+    caller.require(Scope::Work)?;
+    let b: CompletionsBody = read(
+        &state,
+        body,
+        "an object with \"completions\": a list of objects with \"lease\" and \"summary\"",
+    )?;
+    let n = b.completions.len();
+    if n == 0 || n as u64 > MAX_BATCH {
+        return Err(ValidationError::new(
+            "completions",
+            format!("{n} completions cannot be written at once"),
+            format!("1 to {MAX_BATCH} completions"),
+        )
+        .into());
+    }
+    let items: Vec<Handover> = b
+        .completions
+        .into_iter()
+        .map(|c| Handover {
+            lease: c.lease,
+            summary: c.summary,
+            next: None,
+        })
+        .collect();
+    let answers = state.app.queue.complete_and_claim_many(&items).await?;
+    let results = answers
+        .into_iter()
+        .map(|a| match a {
+            Ok(_) => CompletionOutcome {
+                completed: true,
+                status: None,
+                error: None,
+            },
+            Err(e) => {
+                let e = ApiError::from(e);
+                CompletionOutcome {
+                    completed: false,
+                    status: Some(e.status.as_u16()),
+                    error: Some(e.into_detail()),
+                }
+            }
+        })
+        .collect();
+    Ok(Json(CompletionsAnswer { results }))
 }

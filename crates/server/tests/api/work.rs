@@ -1,7 +1,7 @@
 //! The remote workers' endpoints (`/v1/work/…`, scope `work`), each answer checked against
 //! the OpenAPI document: the whole lifecycle, fencing by the lease (409 `lease_lost` in the
-//! API's error shape), items and log entries fenced the same way, the claim's long poll, and
-//! refusals (no key, no scope, bad input).
+//! API's error shape), items and log entries fenced the same way, the claim's long poll,
+//! batches of claims and of completions, and refusals (no key, no scope, bad input).
 
 use std::time::Duration;
 
@@ -610,6 +610,163 @@ async fn tracked_videos_and_baselines_for_remote_handlers() {
         .await,
         422,
         "invalid",
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_claims_and_completions_answer_each_task_as_alone() {
+    batches(Server::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_claims_and_completions_on_postgresql() {
+    batches(Server::start_postgres().await).await;
+}
+
+/// `POST /v1/work/claims` takes up to `max` tasks in claim order, each started under its own
+/// lease; `POST /v1/work/completions` completes them in one step, a stale lease failing
+/// only its own completion (409 `lease_lost`, as alone); an empty queue answers no tasks.
+async fn batches(s: Server) {
+    let work = s.key(&[Scope::Work], 10_000).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(add(&s).await.0);
+    }
+    let mut body = claim_body(0);
+    body["max"] = json!(3);
+    body.as_object_mut().unwrap().remove("start");
+    let a = post(&s, &work, "/v1/work/claims", body.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let claimed = a.json["claimed"].as_array().unwrap().clone();
+    let got: Vec<i64> = claimed
+        .iter()
+        .map(|c| c["task"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, ids[..3].to_vec(), "FIFO order");
+    let tokens: std::collections::HashSet<i64> = claimed
+        .iter()
+        .map(|c| c["lease"]["token"].as_i64().unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 3, "a lease each");
+    for c in &claimed {
+        assert_eq!(c["task"]["status"], "running");
+        assert_eq!(c["lease"]["task_id"], c["task"]["id"]);
+    }
+    let mut stale = claimed[1]["lease"].clone();
+    stale["token"] = json!(stale["token"].as_i64().unwrap() ^ 1);
+    let done = post(
+        &s,
+        &work,
+        "/v1/work/completions",
+        json!({"completions": [
+            {"lease": claimed[0]["lease"], "summary": {"n": 1}},
+            {"lease": stale},
+            {"lease": claimed[2]["lease"], "summary": null},
+        ]}),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let results = done.json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["completed"], true);
+    assert_eq!(results[1]["completed"], false);
+    assert_eq!(results[1]["status"], 409);
+    assert_eq!(results[1]["error"]["code"], "lease_lost");
+    assert_eq!(results[2]["completed"], true);
+    let status = |id: i64| {
+        let q = s.app.queue.clone();
+        async move { q.get(TaskId(id)).await.unwrap().status }
+    };
+    assert_eq!(status(ids[0]).await, TaskStatus::Completed);
+    assert_eq!(
+        status(ids[1]).await,
+        TaskStatus::Running,
+        "the stale lease changed nothing"
+    );
+    assert_eq!(status(ids[2]).await, TaskStatus::Completed);
+    let summary = s.app.queue.get(TaskId(ids[0])).await.unwrap().summary;
+    assert_eq!(summary, Some(json!({"n": 1})));
+    // The rest, and then nothing (at once with wait_ms 0).
+    body["max"] = json!(256);
+    let rest = post(&s, &work, "/v1/work/claims", body.clone()).await;
+    let rest: Vec<i64> = rest.json["claimed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["task"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rest, ids[3..].to_vec());
+    let none = post(&s, &work, "/v1/work/claims", body).await;
+    assert_eq!(none.status, 200, "{}", none.text);
+    assert_eq!(none.json, json!({"claimed": []}));
+    s.stop().await;
+}
+
+/// A batch asks at most 256 tasks or completions and at least one; anything else is refused
+/// naming the field and what it accepts, and nothing is claimed or written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_refuse_sizes_out_of_range_and_need_the_work_scope() {
+    let s = Server::start().await;
+    let id = add(&s).await;
+    let work = s.key(&[Scope::Work], 10_000).await;
+    let read = s.key(&[Scope::Read], 10_000).await;
+    for max in [json!(0), json!(257), json!(-1), json!("8")] {
+        let mut body = claim_body(0);
+        body["max"] = max.clone();
+        body.as_object_mut().unwrap().remove("start");
+        let a = post(&s, &work, "/v1/work/claims", body).await;
+        assert_error(&a, 422, "invalid");
+        if max.is_u64() {
+            assert_eq!(a.json["error"]["field"], "max", "{}", a.text);
+            assert_eq!(a.json["error"]["accepted"], "1 to 256", "{}", a.text);
+        }
+    }
+    let lease =
+        json!({"task_id": id.0, "token": 5, "worker": "w", "expires_at": "2026-01-01T00:00:00Z"});
+    let many: Vec<Value> = (0..257).map(|_| json!({"lease": lease})).collect();
+    for completions in [json!([]), json!(many)] {
+        let a = post(
+            &s,
+            &work,
+            "/v1/work/completions",
+            json!({ "completions": completions }),
+        )
+        .await;
+        assert_error(&a, 422, "invalid");
+        assert_eq!(a.json["error"]["field"], "completions", "{}", a.text);
+    }
+    let extra = post(
+        &s,
+        &work,
+        "/v1/work/completions",
+        json!({"completions": [{"lease": lease, "items": []}]}),
+    )
+    .await;
+    assert_error(&extra, 422, "invalid");
+    let mut body = claim_body(0);
+    body["max"] = json!(2);
+    body.as_object_mut().unwrap().remove("start");
+    assert_error(
+        &post(&s, &read, "/v1/work/claims", body).await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &post(
+            &s,
+            &read,
+            "/v1/work/completions",
+            json!({"completions": [{"lease": lease}]}),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    assert_eq!(
+        s.app.queue.get(id).await.unwrap().status,
+        TaskStatus::Queued,
+        "nothing claimed"
     );
     s.stop().await;
 }
