@@ -496,10 +496,12 @@ impl TaskQueue for RemoteStore {
 
     /// Every completion first (one `POST /v1/work/completions`), then the claims: when every
     /// item asks the same claim (one loop's batch), one `POST /v1/work/claims` for as many
-    /// tasks as attempts were completed; otherwise one claim after another, the first alone
-    /// waiting for work, and once a claim finds nothing the items after it answer no task.
-    /// A claim waiting on the server never holds up a completion. Against a server without
-    /// the batch endpoints, one request a completion and a claim.
+    /// tasks as attempts were completed; otherwise one claim after another, and once a claim
+    /// finds nothing the items after it answer no task. These claims take only what is
+    /// eligible already (no long poll): the call answers as soon as its completions are
+    /// written and the next tasks claimed, so what counts it (the worker's metrics) sees the
+    /// completions at once, and a loop that found nothing waits for work in its next claim.
+    /// Against a server without the batch endpoints, one request a completion and a claim.
     async fn complete_and_claim_many(
         &self,
         items: &[Handover],
@@ -534,7 +536,7 @@ impl TaskQueue for RemoteStore {
             self.batching(claiming.len())
                 && claiming.iter().all(|&i| items[i].next.as_ref() == Some(*n))
         }) {
-            let r = self.claims(next, claiming.len(), self.claim_wait).await;
+            let r = self.claims(next, claiming.len(), Duration::ZERO).await;
             if !self.unbatched(&r) {
                 let mut taken = r.map(Vec::into_iter);
                 for &i in &claiming {
@@ -546,11 +548,9 @@ impl TaskQueue for RemoteStore {
                 return Ok(answers);
             }
         }
-        let mut wait = self.claim_wait;
         for &i in &claiming {
             let Some(next) = &items[i].next else { continue };
-            let claim = self.claim_with(next, true, wait).await;
-            wait = Duration::ZERO;
+            let claim = self.claim_with(next, true, Duration::ZERO).await;
             let dry = matches!(claim, Ok(None));
             answers[i] = Ok(claim);
             if dry {

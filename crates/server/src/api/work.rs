@@ -353,12 +353,7 @@ pub async fn claim(
 ) -> ApiResult<Json<ClaimAnswer>> {
     caller.require(Scope::Work)?;
     let b: ClaimBody = read(&state, body, "an object with \"worker\", \"filter\", \"strategy\", \"lease_ms\", \"wait_ms\" and \"start\"")?;
-    let request = ClaimRequest {
-        worker: worker_id(&b.worker)?,
-        filter: b.filter,
-        strategy: b.strategy.parse::<ClaimingStrategy>()?,
-        lease_for: lease_for("lease_ms", b.lease_ms)?,
-    };
+    let request = claim_request(&b.worker, b.filter, &b.strategy, b.lease_ms)?;
     let claimed = wait_for(&state, &caller, b.wait_ms, Option::is_some, || async {
         Ok(if b.start {
             state.app.queue.claim_and_start(&request).await?
@@ -373,6 +368,35 @@ pub async fn claim(
             lease: c.lease,
         }),
     }))
+}
+
+/// The claim a body asks for, each part checked: the worker's id, the strategy's name and
+/// the lease's length.
+fn claim_request(
+    worker: &str,
+    filter: ClaimFilter,
+    strategy: &str,
+    lease_ms: u64,
+) -> ApiResult<ClaimRequest> {
+    Ok(ClaimRequest {
+        worker: worker_id(worker)?,
+        filter,
+        strategy: strategy.parse::<ClaimingStrategy>()?,
+        lease_for: lease_for("lease_ms", lease_ms)?,
+    })
+}
+
+/// A batch's size (`n` of `what`, given as `field`), refused outside 1 to [`MAX_BATCH`].
+fn batch_size(field: &str, n: u64, what: &str) -> ApiResult<usize> {
+    match usize::try_from(n) {
+        Ok(k) if (1..=MAX_BATCH).contains(&n) => Ok(k),
+        _ => Err(ValidationError::new(
+            field,
+            format!("{n} {what} cannot be taken in one batch"),
+            format!("1 to {MAX_BATCH}"),
+        )
+        .into()),
+    }
 }
 
 /// Looks with `look` until what it answers is `found`, `wait_ms` have passed (at most
@@ -879,21 +903,8 @@ pub async fn claims(
         body,
         "an object with \"worker\", \"filter\", \"strategy\", \"lease_ms\", \"wait_ms\" and \"max\"",
     )?;
-    if !(1..=MAX_BATCH).contains(&b.max) {
-        return Err(ValidationError::new(
-            "max",
-            format!("{} tasks cannot be claimed at once", b.max),
-            format!("1 to {MAX_BATCH}"),
-        )
-        .into());
-    }
-    let request = ClaimRequest {
-        worker: worker_id(&b.worker)?,
-        filter: b.filter,
-        strategy: b.strategy.parse::<ClaimingStrategy>()?,
-        lease_for: lease_for("lease_ms", b.lease_ms)?,
-    };
-    let max = usize::try_from(b.max).unwrap_or(1);
+    let max = batch_size("max", b.max, "tasks")?;
+    let request = claim_request(&b.worker, b.filter, &b.strategy, b.lease_ms)?;
     let claimed = wait_for(
         &state,
         &caller,
@@ -935,15 +946,7 @@ pub async fn completions(
         body,
         "an object with \"completions\": a list of objects with \"lease\" and \"summary\"",
     )?;
-    let n = b.completions.len();
-    if n == 0 || n as u64 > MAX_BATCH {
-        return Err(ValidationError::new(
-            "completions",
-            format!("{n} completions cannot be written at once"),
-            format!("1 to {MAX_BATCH} completions"),
-        )
-        .into());
-    }
+    batch_size("completions", b.completions.len() as u64, "completions")?;
     let items: Vec<Handover> = b
         .completions
         .into_iter()
