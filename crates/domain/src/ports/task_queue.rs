@@ -445,8 +445,8 @@ pub trait TaskQueue: Send + Sync {
     }
 
     /// Whether [`TaskQueue::claim_and_start_many`] and [`TaskQueue::complete_and_claim_many`]
-    /// take one worker's batch in one step each here (a transaction, or one statement for
-    /// the completions and one for the claims), so that a worker loop gains by claiming
+    /// take one worker's batch in one step each here (a transaction; one statement for the
+    /// completions and one for the claims; one request each), so that a worker loop gains by claiming
     /// several quick tasks at once and keeping them ahead (`worker.prefetch = "auto"`).
     /// Default: [`TaskQueue::completes_in_batches`]; a wrapper says what it wraps.
     fn claims_in_batches(&self) -> bool {
