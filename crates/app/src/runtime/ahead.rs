@@ -3,7 +3,8 @@
 //! one step, runs them one after another, and writes their completions
 //! together with the claims of the next ones, so the commit (and on SQLite the pages the
 //! tasks share) is paid once a batch instead of once a task: one transaction on SQLite, one
-//! statement for the completions and one for the claims on PostgreSQL.
+//! statement for the completions and one for the claims on PostgreSQL, one request for each
+//! for a remote worker.
 //!
 //! With `auto` a loop holds as many tasks as its recent ones ran in [`HOLD_FOR`] (at least
 //! one, at most [`AUTO_PREFETCH`]), starting with one: slow tasks are still taken one at a
