@@ -573,44 +573,22 @@ async fn against_a_server_without_batch_endpoints_a_batch_goes_one_request_a_tas
     use std::sync::Arc;
     use std::time::Duration;
 
-    use axum::response::IntoResponse;
     use prismq_domain::ports::{Handover, TaskQueue};
     use prismq_domain::TaskStatus;
 
     let dir = tempfile::tempdir().unwrap();
     let s = Served::start(dir.path(), None).await;
-    let upstream = format!("http://{}", s.addr);
     let refused = Arc::new(AtomicUsize::new(0));
     let counted = refused.clone();
-    let proxy = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let (upstream, refused) = (upstream.clone(), counted.clone());
-        async move {
-            let path = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            if path == "/v1/work/claims" || path == "/v1/work/completions" {
-                refused.fetch_add(1, Ordering::Relaxed);
-                let body = serde_json::json!({"error": {"code": "not_found", "message": "no route", "field": null, "accepted": null}});
-                return (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response();
-            }
-            let (method, headers) = (req.method().clone(), req.headers().clone());
-            let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
-            let r = reqwest::Client::new()
-                .request(method, format!("{upstream}{path}"))
-                .headers(headers)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status(), r.bytes().await.unwrap()).into_response()
+    let addr = proxy(&s, move |path| {
+        if path != "/v1/work/claims" && path != "/v1/work/completions" {
+            return None;
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, proxy).await });
-
+        counted.fetch_add(1, Ordering::Relaxed);
+        let body = serde_json::json!({"error": {"code": "not_found", "message": "no route", "field": null, "accepted": null}});
+        Some((axum::http::StatusCode::NOT_FOUND, body))
+    })
+    .await;
     let mut o = RemoteOptions::new(&format!("http://{addr}"), s.key(&[Scope::Work]).await).unwrap();
     o.claim_wait = Duration::ZERO;
     let remote = RemoteStore::new(o).unwrap();
@@ -671,4 +649,114 @@ fn fifo_request() -> prismq_domain::ports::ClaimRequest {
         strategy: ClaimingStrategy::Fifo,
         lease_for: std::time::Duration::from_secs(60),
     }
+}
+
+/// A proxy in front of `s` on 127.0.0.1: a request whose path `intercept` answers gets that
+/// status and JSON body, every other is passed on to the server. Its address.
+async fn proxy(
+    s: &Served,
+    intercept: impl Fn(&str) -> Option<(axum::http::StatusCode, serde_json::Value)>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+) -> SocketAddr {
+    use axum::response::IntoResponse;
+    let upstream = format!("http://{}", s.addr);
+    let router = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (upstream, intercept) = (upstream.clone(), intercept.clone());
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            if let Some((status, body)) = intercept(&path) {
+                return (status, axum::Json(body)).into_response();
+            }
+            let (method, headers) = (req.method().clone(), req.headers().clone());
+            let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let r = reqwest::Client::new()
+                .request(method, format!("{upstream}{path}"))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.bytes().await.unwrap()).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// A server's outcome of one completion in a batch is text from outside: an error message
+/// with a terminal escape and 5,000 characters reaches the runtime as one bounded line with
+/// no control character, and a lost lease as `LeaseLost` for its own task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_outcome_of_a_completion_is_bounded_and_cleaned() {
+    use std::time::Duration;
+
+    use prismq_domain::ports::{Handover, TaskQueue};
+    use prismq_domain::PortError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Served::start(dir.path(), None).await;
+    let hostile = format!("bad\u{1b}[31m\r\nforged line {}", "x".repeat(5_000));
+    let message = hostile.clone();
+    let addr = proxy(&s, move |path| {
+        (path == "/v1/work/completions").then(|| {
+            let error = serde_json::json!({"code": "invalid", "message": message, "field": "summary\u{7}", "accepted": "JSON\u{1b}[0m"});
+            let lost = serde_json::json!({"code": "lease_lost", "message": "lost", "field": null, "accepted": null});
+            (
+                axum::http::StatusCode::OK,
+                serde_json::json!({"results": [
+                    {"completed": false, "status": 422, "error": error},
+                    {"completed": false, "status": 409, "error": lost},
+                ]}),
+            )
+        })
+    })
+    .await;
+    let mut o = RemoteOptions::new(&format!("http://{addr}"), s.key(&[Scope::Work]).await).unwrap();
+    o.claim_wait = Duration::ZERO;
+    let remote = RemoteStore::new(o).unwrap();
+    enqueue_scrapes(&s, 2).await;
+    let held = remote
+        .claim_and_start_many(&fifo_request(), 2)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2);
+    let items: Vec<Handover> = held
+        .iter()
+        .map(|c| Handover {
+            lease: c.lease.clone(),
+            summary: None,
+            next: None,
+        })
+        .collect();
+    let answers = remote.complete_and_claim_many(&items).await.unwrap();
+    let first = answers[0].clone().unwrap_err().to_string();
+    assert!(
+        !first.chars().any(char::is_control),
+        "a control character came through: {first:?}"
+    );
+    assert!(first.contains("forged line"), "{first}");
+    // Cut to one line's bound (the server sent more than 5,000 characters).
+    let n = first.chars().count();
+    assert!(
+        n <= prismq_domain::text::MESSAGE_MAX_CHARS + 100,
+        "not bounded: {n} chars"
+    );
+    assert_eq!(
+        answers[1].clone().unwrap_err(),
+        PortError::LeaseLost {
+            task_id: held[1].task.id.0
+        }
+    );
+    s.stop().await;
 }
