@@ -231,17 +231,39 @@ impl NewTask {
     /// # Errors
     /// The first problem found, naming the field.
     pub fn validate(&self, max_params_bytes: usize) -> Result<(), ValidationError> {
-        let Value::Object(map) = &self.params else {
-            return Err(ValidationError::new(
+        let size = params_size(self.params_map()?);
+        self.check_rest(size, max_params_bytes)
+    }
+
+    /// [`validate`](Self::validate), and the params serialized: what a store writes, made
+    /// once where `validate` and then `to_string` would serialize them twice.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn validated_params(&self, max_params_bytes: usize) -> Result<String, ValidationError> {
+        let text = serde_json::to_string(self.params_map()?)
+            .expect("a map of JSON values always serializes");
+        self.check_rest(text.len(), max_params_bytes)?;
+        Ok(text)
+    }
+
+    /// The params as a map, or the error that says they are not an object.
+    fn params_map(&self) -> Result<&Map<String, Value>, ValidationError> {
+        self.params.as_object().ok_or_else(|| {
+            ValidationError::new(
                 "params",
                 format!(
                     "params are a JSON {}, not an object",
                     json_kind(&self.params)
                 ),
                 "a JSON object such as {\"query\": \"rust\"}",
-            ));
-        };
-        let size = params_size(map);
+            )
+        })
+    }
+
+    /// Every check of [`validate`](Self::validate) after the params' kind, given their
+    /// serialized `size`.
+    fn check_rest(&self, size: usize, max_params_bytes: usize) -> Result<(), ValidationError> {
         if size > max_params_bytes {
             return Err(ValidationError::new(
                 "params",
@@ -466,6 +488,35 @@ mod tests {
         let mut bad_region = ok.clone();
         bad_region.compatibility.region = Some("USA".into());
         assert_eq!(bad_region.validate(1024).unwrap_err().field, "region");
+    }
+
+    #[test]
+    fn validated_params_are_the_serialized_text_and_agree_with_validate() {
+        let params = json!({"q": "ünïcode \"quoted\"", "n": [1, 2.5, null], "m": {"k": true}});
+        let text = params.to_string();
+        let exact = text.len();
+        let task = NewTask::new(tt("t"), params);
+        assert_eq!(task.validated_params(exact).unwrap(), text);
+        assert!(task.validate(exact).is_ok());
+        // One byte under the size: both refuse, naming the same size and limit.
+        let a = task.validate(exact - 1).unwrap_err();
+        let b = task.validated_params(exact - 1).unwrap_err();
+        assert_eq!(a, b);
+        assert!(a.problem.contains(&format!("{exact} bytes")), "{a}");
+        // Every other check still runs after the size.
+        let e = task
+            .clone()
+            .max_attempts(0)
+            .validated_params(exact)
+            .unwrap_err();
+        assert_eq!(e.field, "max_attempts");
+        let e = NewTask::new(tt("t"), json!([1]))
+            .validated_params(1024)
+            .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.problem.contains("array")),
+            ("params", true)
+        );
     }
 
     #[test]

@@ -157,14 +157,14 @@ pub(crate) struct Prepared {
 
 impl SqliteStore {
     pub(crate) fn prepare_new(&self, task: &NewTask) -> Result<Prepared, ValidationError> {
-        task.validate(self.inner.options.max_params_bytes)?;
+        let params = task.validated_params(self.inner.options.max_params_bytes)?;
         // `validate` accepts a region in any case and with spaces around it; what is stored
         // is the normalised code (`Compatibility::with_region`), the one a claim compares
         // with its worker's uppercased region and the column's CHECK accepts.
         let compatibility = task.compatibility.normalised()?;
         Ok(Prepared {
             task_type: task.task_type.as_str().to_owned(),
-            params: task.params.to_string(),
+            params,
             priority: task.priority.get(),
             max_attempts: task
                 .max_attempts
