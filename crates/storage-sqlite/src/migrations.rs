@@ -84,13 +84,19 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0012_compact_rows.up.sql"),
         down: include_str!("../migrations/0012_compact_rows.down.sql"),
     },
+    Migration {
+        version: 13,
+        name: "cheaper_checks",
+        up: include_str!("../migrations/0013_cheaper_checks.up.sql"),
+        down: include_str!("../migrations/0013_cheaper_checks.down.sql"),
+    },
 ];
 
 /// Migrations that rebuild a table other tables reference (SQLite's twelve-step procedure:
 /// copy aside, drop, create anew, copy back). They run with foreign keys off, or dropping the
 /// parent table would delete its children's rows through `ON DELETE CASCADE`; before each
 /// commits, `PRAGMA foreign_key_check` must find nothing, or the step rolls back.
-const REBUILDS_WITH_FOREIGN_KEYS_OFF: &[i64] = &[11, 12];
+const REBUILDS_WITH_FOREIGN_KEYS_OFF: &[i64] = &[11, 12, 13];
 
 /// The version that adds `growth_pending`, which the store empties after migrating.
 pub const GROWTH_CATCH_UP_VERSION: i64 = 9;

@@ -560,6 +560,101 @@ fn schema_checks_reject_bad_rows_written_behind_our_back() {
     );
 }
 
+/// Schema v13 rewrote three of `task_queue`'s CHECKs to be cheaper; each must accept and
+/// refuse exactly what v12's did. A CHECK refuses only a false result (NULL passes), and an
+/// error (json_extract on text that is not JSON) refuses the row too, so each pair is
+/// compared by the outcome a row would get: pass, refuse, or error.
+#[test]
+fn v13_checks_decide_every_row_as_v12_did() {
+    let conn = Connection::open_in_memory().unwrap();
+    let outcome = |expr: &str, params: &str, compatibility: Option<&str>, region: Option<&str>| {
+        let sql = format!(
+            "SELECT ({expr}) IS NOT 0 FROM (SELECT ?1 AS params, ?2 AS compatibility, ?3 AS region)"
+        );
+        match conn.query_row(
+            &sql,
+            rusqlite::params![params, compatibility, region],
+            |r| r.get::<_, bool>(0),
+        ) {
+            Ok(true) => "pass",
+            Ok(false) => "refuse",
+            Err(_) => "error",
+        }
+    };
+    let pairs = [
+        (
+            "substr(params, 1, 1) = '{'",
+            "params >= '{' AND params < '|'",
+        ),
+        (
+            "compatibility IS NULL OR substr(compatibility, 1, 1) = '{'",
+            "compatibility IS NULL OR compatibility >= '{' AND compatibility < '|'",
+        ),
+        (
+            "region IS json_extract(compatibility, '$.region')",
+            "compatibility IS NULL AND region IS NULL OR region IS json_extract(compatibility, '$.region')",
+        ),
+    ];
+    let texts = [
+        "",
+        "{",
+        "{}",
+        "{\"a\":1}",
+        "{ünï}",
+        "{\u{10FFFF}",
+        "|",
+        "|{}",
+        "z",
+        "zz{",
+        "[1]",
+        "}",
+        " {}",
+        "\u{7f}{",
+        "{{",
+        "not json",
+        "\u{0}{",
+    ];
+    let compatibilities = [
+        None,
+        Some("{}"),
+        Some(r#"{"region":"GB"}"#),
+        Some(r#"{"region":"US","x":1}"#),
+        Some("{not json"),
+        Some("[\"GB\"]"),
+        Some("|"),
+        Some(""),
+    ];
+    let regions = [None, Some("GB"), Some("US"), Some(""), Some("gb")];
+    // The expressions compared are the ones the two steps write.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let v12 = words(include_str!("../migrations/0012_compact_rows.up.sql"));
+    let v13 = words(include_str!("../migrations/0013_cheaper_checks.up.sql"));
+    for (old, new) in pairs {
+        assert!(v12.contains(&format!("CHECK ({old})")), "{old}");
+        assert!(v13.contains(&format!("CHECK ({new})")), "{new}");
+        assert!(!v13.contains(&format!("CHECK ({old})")), "{old}");
+    }
+    let mut compared = 0;
+    for (old, new) in pairs {
+        for params in texts {
+            for compatibility in compatibilities {
+                for region in regions {
+                    assert_eq!(
+                        outcome(old, params, compatibility, region),
+                        outcome(new, params, compatibility, region),
+                        "{new:?} on params {params:?}, compatibility {compatibility:?}, region {region:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        compared,
+        3 * texts.len() * compatibilities.len() * regions.len()
+    );
+}
+
 /// Opening a queue whose schema is current takes no write lock: a worker starting while
 /// another process holds the write lock (a long transaction, a busy queue) opens at once
 /// instead of failing with "database is locked" after `busy_timeout`.
