@@ -5,22 +5,32 @@
 //!   1, 4 and 16 concurrent workers;
 //! - claim latency (p50/p95) per strategy with `PRISMQ_BENCH_QUEUED` tasks queued
 //!   (default 1,000,000) in 4 types and 10 priority levels;
-//! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling.
+//! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling;
+//! - `prismq work`'s runtime (leases, heartbeats, logs, a no-op handler per type) draining
+//!   the same queue of 4 types with 1, 4 and 16 loops, one task at a time
+//!   (`worker.prefetch = 1`) and with the default (`auto`).
 //!
 //! Run: `source scripts/services/postgres.sh && cargo bench -p prismq-app --bench postgres_queue`
 //! (in the app, which knows both adapters: the PostgreSQL crate does not depend on SQLite).
-//! `PRISMQ_BENCH_DRAIN` sets the drain size (default 5,000). Each run uses fresh schemas.
+//! `PRISMQ_BENCH_DRAIN` sets the drain size (default 5,000), `PRISMQ_BENCH_ONLY=runtime` runs
+//! only the runtime's drains. Each run uses fresh schemas.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use prismq_app::config::Prefetch;
+use prismq_app::{PluginRegistry, RunOptions, Runtime, WorkerSettings};
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, Clock, Handover, SystemClock, TaskQueue};
-use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
-use prismq_domain::ClaimingStrategy;
+use prismq_domain::task::{NewTask, Priority, Task, TaskType, WorkerId};
+use prismq_domain::{
+    ClaimingStrategy, Registrar, TaskContext, TaskError, TaskHandler, TaskResult, ValidationError,
+};
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
-use serde_json::json;
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 
 const TYPES: [&str; 4] = [
     "channel_scrape",
@@ -192,6 +202,77 @@ async fn batched_drain(
     start.elapsed()
 }
 
+/// Does nothing, successfully, for one task type: the runtime's own cost is what is left.
+struct Noop(&'static str);
+
+#[async_trait]
+impl TaskHandler for Noop {
+    fn task_type(&self) -> TaskType {
+        TaskType::new(self.0).expect("type")
+    }
+    fn validate(&self, _: &Map<String, Value>) -> Result<(), ValidationError> {
+        Ok(())
+    }
+    async fn handle(&self, _: &Task, _: &TaskContext) -> Result<TaskResult, TaskError> {
+        Ok(TaskResult::default())
+    }
+}
+
+/// `prismq work`'s runtime with `loops` loops and `prefetch`, draining `n` tasks of the four
+/// types from a fresh schema; every task completed once.
+async fn runtime_drain(url: &str, loops: usize, prefetch: Prefetch, n: usize) -> Duration {
+    let p = pg(url, "runtime").await;
+    fill(&p, n).await;
+    let mut registry = PluginRegistry::new();
+    for t in TYPES {
+        registry.add(Arc::new(Noop(t))).expect("register");
+    }
+    let settings = WorkerSettings {
+        concurrency: loops,
+        strategy: ClaimingStrategy::Fifo,
+        prefetch,
+        ..WorkerSettings::default()
+    };
+    let s = Arc::new(p);
+    let runtime = Runtime::new(
+        s.clone(),
+        s.clone(),
+        s.clone(),
+        s,
+        Arc::new(registry),
+        settings,
+    );
+    let start = Instant::now();
+    let report = runtime
+        .run(
+            RunOptions {
+                drain: true,
+                max_tasks: None,
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .expect("run");
+    let took = start.elapsed();
+    assert_eq!(report.completed as usize, n, "every task completed once");
+    took
+}
+
+async fn runtime_drains(url: &str) {
+    let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
+    println!("\n## The worker runtime draining {n} tasks of 4 types, no-op handlers, tasks/s");
+    println!("| loops | `prefetch = 1` | `prefetch = \"auto\"` (the default) |");
+    println!("| --- | --- | --- |");
+    for loops in [1, 4, 16] {
+        let mut cells = Vec::new();
+        for prefetch in [Prefetch::AtMost(1), Prefetch::Auto] {
+            let took = runtime_drain(url, loops, prefetch, n).await;
+            cells.push(format!("{:.0}", n as f64 / took.as_secs_f64()));
+        }
+        println!("| {loops} | {} |", cells.join(" | "));
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -350,8 +431,13 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     rt.block_on(async {
+        if std::env::var("PRISMQ_BENCH_ONLY").as_deref() == Ok("runtime") {
+            runtime_drains(&url).await;
+            return;
+        }
         wake_latency(&url).await;
         drains(&url, dir.path()).await;
+        runtime_drains(&url).await;
         claim_latency(&url).await;
     });
 }
