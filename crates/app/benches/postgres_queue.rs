@@ -2,7 +2,7 @@
 //! - drain throughput (claim + start + complete; claim_and_start then complete_and_claim per
 //!   task, as a worker loop taking one task at a time does; claim_and_start_many then
 //!   complete_and_claim_many per batch of 16, as a loop keeping quick tasks ahead does) with
-//!   1, 4 and 16 concurrent workers;
+//!   1, 4 and 16 concurrent workers, FIFO and WeightedRandom;
 //! - claim latency (p50/p95) per strategy with `PRISMQ_BENCH_QUEUED` tasks queued
 //!   (default 1,000,000) in 4 types and 10 priority levels;
 //! - enqueue-to-claim latency on an idle queue, waking on LISTEN/NOTIFY versus polling;
@@ -140,13 +140,14 @@ async fn handover_drain(
     q: Arc<dyn TaskQueue>,
     workers: usize,
     types: &'static [&'static str],
+    strategy: ClaimingStrategy,
 ) -> Duration {
     let start = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|w| {
             let q = q.clone();
             tokio::spawn(async move {
-                let req = request_for(&format!("h{w}"), ClaimingStrategy::Fifo, types);
+                let req = request_for(&format!("h{w}"), strategy, types);
                 let mut next = q.claim_and_start(&req).await.expect("claim");
                 while let Some(c) = next {
                     next = q
@@ -171,13 +172,14 @@ async fn batched_drain(
     workers: usize,
     k: usize,
     types: &'static [&'static str],
+    strategy: ClaimingStrategy,
 ) -> Duration {
     let start = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|w| {
             let q = q.clone();
             tokio::spawn(async move {
-                let req = request_for(&format!("b{w}"), ClaimingStrategy::Fifo, types);
+                let req = request_for(&format!("b{w}"), strategy, types);
                 let mut held = q.claim_and_start_many(&req, k).await.expect("claim");
                 while !held.is_empty() {
                     let items: Vec<Handover> = held
@@ -289,23 +291,27 @@ const BATCH: usize = 16;
 async fn drains(url: &str, dir: &Path) {
     let n = env_usize("PRISMQ_BENCH_DRAIN", 5_000);
     println!("\n## Drain {n} tasks, tasks/s");
-    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does. The tasks are of 4 types in turn, or of one type\n");
+    println!("claim + start + complete per task; (handover) claim_and_start then complete_and_claim per task, what a worker loop taking one task at a time does on PostgreSQL; (batches of {BATCH}) claim_and_start_many then complete_and_claim_many per batch, what a loop keeping quick tasks ahead does. FIFO over tasks of 4 types in turn, or of one type; WeightedRandom over the 4 types\n");
     println!(
-        "| workers | PostgreSQL | handover | batches of {BATCH} | one type: handover | one type: batches of {BATCH} | SQLite |"
+        "| workers | PostgreSQL | handover | batches of {BATCH} | one type: handover | one type: batches of {BATCH} | WeightedRandom: handover | WeightedRandom: batches of {BATCH} | SQLite |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for workers in [1, 4, 16] {
         let p = pg(url, "drain").await;
         fill(&p, n).await;
         let tp = drain(Arc::new(p), workers).await;
         let mut rates = Vec::new();
-        for types in [&TYPES[..], &TYPES[..1]] {
+        for (types, strategy) in [
+            (&TYPES[..], ClaimingStrategy::Fifo),
+            (&TYPES[..1], ClaimingStrategy::Fifo),
+            (&TYPES[..], ClaimingStrategy::WeightedRandom),
+        ] {
             let p = pg(url, "handover").await;
             fill_of(&p, n, types).await;
-            rates.push(handover_drain(Arc::new(p), workers, types).await);
+            rates.push(handover_drain(Arc::new(p), workers, types, strategy).await);
             let p = pg(url, "batched").await;
             fill_of(&p, n, types).await;
-            rates.push(batched_drain(Arc::new(p), workers, BATCH, types).await);
+            rates.push(batched_drain(Arc::new(p), workers, BATCH, types, strategy).await);
         }
         let s = SqliteStore::open(
             SqliteOptions::new(dir.join(format!("drain{workers}.db"))),

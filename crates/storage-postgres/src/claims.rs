@@ -251,6 +251,59 @@ pub(crate) const START_MANY_PRIORITY: &str = claim_many_stmt!(
     "pp DESC, pa, pid"
 );
 
+/// WeightedRandom's claims and starts of a batch in one statement: `$9` the levels drawn,
+/// `$10` how many times each was drawn, `$11` where each level's draw places begin in `$12`
+/// (from 0), `$12` the places in the batch (from 1) of every level's draws, level after
+/// level. Each level's first `$10` eligible tasks over the types in $1, oldest first (one
+/// index scan a (type, level), locked `FOR UPDATE SKIP LOCKED`, as a single claim of that
+/// level takes them), and the n-th of a level goes to that level's n-th draw: its place
+/// gives it the lease token `($6)[place]` and its turn in the log. A level with fewer tasks
+/// than draws leaves those places empty (the adapter claims them one by one). The other
+/// parameters as `claim_many_stmt!`'s; each row ends with its place.
+pub(crate) const START_MANY_LEVELS: &str = concat!(
+    "WITH picked AS MATERIALIZED (
+    SELECT lv.p, lv.c, lv.off, c.id AS pid, c.run_after AS pa
+    FROM unnest($9::bigint[], $10::bigint[], $11::bigint[]) AS lv(p, c, off)
+    CROSS JOIN unnest($1::text[]) AS t(type) CROSS JOIN LATERAL (
+        SELECT id, run_after FROM task_queue
+        WHERE status = 'queued' AND type = t.type AND priority = lv.p AND run_after <= $2
+          AND (region IS NULL OR region = $3)
+          AND NOT EXISTS (SELECT 1 FROM task_queue l
+              WHERE l.status IN ('claimed', 'running') AND l.lease_expires_at <= $2
+                AND (cardinality($8::text[]) = 0 OR l.type = ANY($8::text[]))
+                AND (l.region IS NULL OR l.region = $3))
+        ORDER BY run_after, id LIMIT lv.c
+        FOR UPDATE SKIP LOCKED
+    ) c
+    -- Never cuts a row (each (type, level) gives at most its level's draws, which sum to
+    -- cardinality($6)); it tells the planner how few rows come, so the UPDATE below finds
+    -- each by its key instead of hashing the table.
+    LIMIT cardinality($6::bigint[]) * cardinality($1::text[])
+), ranked AS (
+    SELECT pid, ($12::bigint[])[off + rk] AS rn FROM (
+        SELECT pid, c, off, row_number() OVER (PARTITION BY p ORDER BY pa, pid) AS rk
+        FROM picked
+    ) r WHERE rk <= c
+), claimed AS (
+    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
+        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
+    FROM ranked WHERE id = pid
+    RETURNING rn, ",
+    task_columns!(),
+    "
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', e.event,
+           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
+           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
+    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
+    ORDER BY rn, e.n
+)
+SELECT ",
+    task_columns!(),
+    ", rn FROM claimed"
+);
+
 /// Claims task $1 if it is queued and eligible now and of a type in $8 (`ClaimFilter::only`);
 /// the other parameters as the claim statements'.
 pub(crate) const CLAIM_ONE: &str = concat!(
@@ -332,7 +385,8 @@ pub(crate) const QUEUED_TYPES: &str =
 /// id; `lapsed leases` ($1 now, $2 types, $3 region, $4 task id or NULL); the `handover …`
 /// ones as the claims, then $9 the completed task, $10 its token, $11 its summary, $12 the
 /// log's details[, $13 level]; the `claim many …` ones as the claims but $1 the types to
-/// claim from (an array) and $6 the lease tokens, one a task to claim.
+/// claim from (an array) and $6 the lease tokens, one a task to claim, and `claim many
+/// levels` then the draws ($9–$12, see [`START_MANY_LEVELS`]).
 ///
 /// The `claim …` statements take a queued task only while no lease the worker could take
 /// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
@@ -354,6 +408,7 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("claim many fifo, started", START_MANY_FIFO),
     ("claim many lifo, started", START_MANY_LIFO),
     ("claim many priority, started", START_MANY_PRIORITY),
+    ("claim many levels, started", START_MANY_LEVELS),
     ("heads fifo", HEADS_FIFO),
     ("heads lifo", HEADS_LIFO),
     ("heads priority", HEADS_PRIORITY),
@@ -361,6 +416,34 @@ pub const CLAIM_QUERIES: &[(&str, &str)] = &[
     ("lapsed leases", PROBE_LAPSED),
     ("queued types", QUEUED_TYPES),
 ];
+
+/// The head of every (type, level) with an eligible task: (level, type, (run_after, id)).
+pub(crate) async fn level_heads(
+    client: &deadpool_postgres::Object,
+    types: &[String],
+    now: i64,
+    region: &Option<String>,
+) -> Result<Vec<(Priority, String, (i64, i64))>, PortError> {
+    let stmt = client.prepare_cached(HEADS_LEVELS).await.map_err(map_err)?;
+    let rows = client
+        .query(&stmt, &[&types, &now, region])
+        .await
+        .map_err(map_err)?;
+    let mut levels = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let p = Priority::new(get(r, 1)?).map_err(|e| crate::error::corrupt("priority", e))?;
+        levels.push((p, get(r, 0)?, key(r, 2)?));
+    }
+    Ok(levels)
+}
+
+/// The levels among `heads` ([`level_heads`]), each once.
+pub(crate) fn present_levels(heads: &[(Priority, String, (i64, i64))]) -> Vec<Priority> {
+    let mut present: Vec<Priority> = heads.iter().map(|(p, _, _)| *p).collect();
+    present.sort_unstable();
+    present.dedup();
+    present
+}
 
 /// Where the next queued task comes from: a type, and for WeightedRandom a level.
 pub(crate) type Target = (String, Option<i64>);
@@ -621,19 +704,8 @@ impl PostgresStore {
             let heads = ordered_heads(client, strategy, types, now, region).await?;
             return Ok(heads.into_iter().next().map(|h| (h.task_type, None)));
         }
-        let stmt = client.prepare_cached(HEADS_LEVELS).await.map_err(map_err)?;
-        let rows = client
-            .query(&stmt, &[&types, &now, region])
-            .await
-            .map_err(map_err)?;
-        let mut levels: Vec<(Priority, String, (i64, i64))> = Vec::new();
-        for r in &rows {
-            let p = Priority::new(get(r, 1)?).map_err(|e| crate::error::corrupt("priority", e))?;
-            levels.push((p, get(r, 0)?, key(r, 2)?));
-        }
-        let mut present: Vec<Priority> = levels.iter().map(|(p, _, _)| *p).collect();
-        present.sort_unstable();
-        present.dedup();
+        let levels = level_heads(client, types, now, region).await?;
+        let present = present_levels(&levels);
         let Some(chosen) = pick_weighted_level(&present, rand::random()) else {
             return Ok(None);
         };

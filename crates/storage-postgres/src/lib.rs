@@ -355,6 +355,29 @@ impl PostgresStore {
         &self.inner.options.retry
     }
 
+    /// Runs one statement that is its own transaction, again after a lock conflict (`Busy`),
+    /// up to [`PostgresOptions::busy_retries`] times. A batch's statements change several
+    /// task types' rows of `queue_counts` in an order the server chooses, so two of them
+    /// sharing a count slot can deadlock; the server rolls one back whole, and it is safe to
+    /// run again.
+    pub(crate) async fn query_retrying(
+        &self,
+        client: &deadpool_postgres::Object,
+        stmt: &tokio_postgres::Statement,
+        args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, PortError> {
+        let mut attempt = 0;
+        loop {
+            match client.query(stmt, args).await.map_err(error::map_err) {
+                Err(PortError::Busy(_)) if attempt < self.busy_retries() => {
+                    attempt += 1;
+                    busy_pause(attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub(crate) fn busy_retries(&self) -> u32 {
         self.inner.options.busy_retries
     }
@@ -445,6 +468,13 @@ impl prismq_domain::ports::WorkNotifier for PostgresStore {
 /// Runs `$body` in a transaction on a pooled connection, committing at the end and retrying
 /// the whole transaction (a few ms apart) while it loses lock conflicts (`Busy`). `$body`
 /// sees the transaction as `$tx` and evaluates to `Result<T, PortError>`.
+/// The pause before the `attempt`-th retry after a lock conflict: a few milliseconds, longer
+/// as attempts add up, with jitter so the transactions that collided do not meet again.
+pub(crate) async fn busy_pause(attempt: u32) {
+    let ms = u64::from(attempt.min(10)) * 2 + rand::random::<u64>() % 5;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
 macro_rules! in_tx {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
@@ -462,8 +492,7 @@ macro_rules! in_tx {
             match result {
                 Err(prismq_domain::PortError::Busy(_)) if attempt < store.busy_retries() => {
                     attempt += 1;
-                    let ms = u64::from(attempt.min(10)) * 2 + rand::random::<u64>() % 5;
-                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    crate::busy_pause(attempt).await;
                 }
                 other => break other,
             }

@@ -69,6 +69,10 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
     let (worker, expires, token, strategy, level) = ("w", now + 1, 7i64, "fifo", 5i64);
     let (done_id, done_token, summary) = (1i64, 8i64, None::<Value>);
     let tokens: Vec<i64> = (1..=16).collect();
+    // WeightedRandom's batch: levels 10, 7 and 2 drawn 9, 5 and 2 times, in that order.
+    let (draw_levels, draw_counts, draw_offsets) =
+        (vec![10i64, 7, 2], vec![9i64, 5, 2], vec![0i64, 9, 14]);
+    let draw_places: Vec<i64> = (1..=16).collect();
     for (name, sql) in CLAIM_QUERIES {
         let one = 1i64;
         let args: Vec<&(dyn ToSql + Sync)> = if *name == "claim one" {
@@ -94,7 +98,14 @@ async fn every_claim_query_reads_an_index_and_never_sorts_the_queue() {
                     &summary,
                 ]);
             }
-            if name.contains(" level") {
+            if *name == "claim many levels, started" {
+                a.extend([
+                    &draw_levels as &(dyn ToSql + Sync),
+                    &draw_counts,
+                    &draw_offsets,
+                    &draw_places,
+                ]);
+            } else if name.contains(" level") {
                 a.push(&level);
             }
             a
