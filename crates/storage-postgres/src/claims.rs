@@ -186,13 +186,16 @@ pub(crate) const HANDOVER_LEVEL: &str = handover_stmt!(" AND priority = $13", "r
 /// `pp` priority), which is what the same number of single claims one after another would
 /// take. The n-th task in that order gets the n-th lease token of `$6`, and one `INSERT` logs
 /// `claimed` then `started` task by task in that order. The rows a type's scan locked beyond
-/// the batch are free again when the statement commits. The other parameters as
+/// the batch are free again when the statement commits. The UPDATE goes through the batch
+/// by type (`ranked`'s order, which the nested loop over the primary key keeps), so its
+/// count triggers lock `queue_counts` rows type by type, in the order every batch statement
+/// uses, and two batches do not deadlock over them. The other parameters as
 /// [`CLAIM_FIFO`]'s; each row ends with `rn`, the task's place in claim order (from 1).
 macro_rules! claim_many_stmt {
     ($order:literal, $ranked:literal, $ranked_picked:literal) => {
         concat!(
             "WITH picked AS MATERIALIZED (
-    SELECT c.id AS pid, c.run_after AS pa, c.priority AS pp
+    SELECT c.id AS pid, c.run_after AS pa, c.priority AS pp, t.type AS pt
     FROM unnest($1::text[]) AS t(type) CROSS JOIN LATERAL (
         SELECT id, run_after, priority FROM task_queue
         WHERE status = 'queued' AND type = t.type AND run_after <= $2 AND (region IS NULL OR region = $3)
@@ -208,10 +211,12 @@ macro_rules! claim_many_stmt {
     ORDER BY ",
             $ranked,
             " LIMIT cardinality($6::bigint[])
-), ranked AS (
-    SELECT pid, row_number() OVER (ORDER BY ",
+), ranked AS MATERIALIZED (
+    SELECT pid, rn FROM (
+        SELECT pid, pt, row_number() OVER (ORDER BY ",
             $ranked_picked,
             ") AS rn FROM picked
+    ) r ORDER BY pt, pid
 ), claimed AS (
     UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
         lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
@@ -262,7 +267,7 @@ pub(crate) const START_MANY_PRIORITY: &str = claim_many_stmt!(
 /// parameters as `claim_many_stmt!`'s; each row ends with its place.
 pub(crate) const START_MANY_LEVELS: &str = concat!(
     "WITH picked AS MATERIALIZED (
-    SELECT lv.p, lv.c, lv.off, c.id AS pid, c.run_after AS pa
+    SELECT lv.p, lv.c, lv.off, c.id AS pid, c.run_after AS pa, t.type AS pt
     FROM unnest($9::bigint[], $10::bigint[], $11::bigint[]) AS lv(p, c, off)
     CROSS JOIN unnest($1::text[]) AS t(type) CROSS JOIN LATERAL (
         SELECT id, run_after FROM task_queue
@@ -279,11 +284,11 @@ pub(crate) const START_MANY_LEVELS: &str = concat!(
     -- cardinality($6)); it tells the planner how few rows come, so the UPDATE below finds
     -- each by its key instead of hashing the table.
     LIMIT cardinality($6::bigint[]) * cardinality($1::text[])
-), ranked AS (
+), ranked AS MATERIALIZED (
     SELECT pid, ($12::bigint[])[off + rk] AS rn FROM (
-        SELECT pid, c, off, row_number() OVER (PARTITION BY p ORDER BY pa, pid) AS rk
+        SELECT pid, pt, c, off, row_number() OVER (PARTITION BY p ORDER BY pa, pid) AS rk
         FROM picked
-    ) r WHERE rk <= c
+    ) r WHERE rk <= c ORDER BY pt, pid
 ), claimed AS (
     UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
         lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2

@@ -25,10 +25,14 @@ use crate::PostgresStore;
 
 /// Completes every attempt in `$2` (ids), `$3` (their lease tokens) and `$4` (their
 /// summaries) whose token still holds, at `$1`, and logs each completion: one statement, so
-/// all of them or none are written, and a stale token only leaves its own attempt be. The
-/// rows: the ids completed.
-const COMPLETE_MANY: &str = "WITH input AS (
-    SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::jsonb[]) AS u(tid, tok, summ)
+/// all of them or none are written, and a stale token only leaves its own attempt be. It
+/// goes through the tasks by type, as the batched claims do, so their count triggers lock
+/// `queue_counts` rows in one order. The rows: the ids completed.
+const COMPLETE_MANY: &str = "WITH input AS MATERIALIZED (
+    SELECT u.tid, u.tok, u.summ
+    FROM unnest($2::bigint[], $3::bigint[], $4::jsonb[]) AS u(tid, tok, summ)
+    JOIN task_queue q ON q.id = u.tid
+    ORDER BY q.type, u.tid
 ), done AS (
     UPDATE task_queue SET status = 'completed', finished_at = $1, updated_at = $1, summary = summ,
         lease_expires_at = NULL, lease_token = NULL
