@@ -177,6 +177,38 @@ pub(crate) const HANDOVER_LIFO: &str = handover_stmt!("", "run_after DESC, id DE
 pub(crate) const HANDOVER_PRIORITY: &str = handover_stmt!("", "priority DESC, run_after, id");
 /// A completion, then a claim and start at one priority level ($13).
 pub(crate) const HANDOVER_LEVEL: &str = handover_stmt!(" AND priority = $13", "run_after, id");
+/// The end of every batched claim statement, after its `ranked` CTE (`pid` a task, `rn` its
+/// place in the batch from 1, in the order the tasks are to be updated): each task taken as
+/// `running` with the `rn`-th lease token of `$6`, `claimed` then `started` logged task by
+/// task in place order (one `INSERT`, so the identity values follow its `ORDER BY`), and the
+/// tasks returned, each row ending with its place. ($2 now, $4 worker, $5 expiry, $7
+/// strategy.)
+macro_rules! many_tail {
+    () => {
+        concat!(
+            "
+), claimed AS (
+    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
+        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
+    FROM ranked WHERE id = pid
+    RETURNING rn, ",
+            task_columns!(),
+            "
+), logged AS (
+    INSERT INTO task_logs (task_id, at, level, event, message, details)
+    SELECT id, $2, 'info', e.event,
+           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
+           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
+    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
+    ORDER BY rn, e.n
+)
+SELECT ",
+            task_columns!(),
+            ", rn FROM claimed"
+        )
+    };
+}
+
 /// Claims and starts up to `cardinality($6)` tasks of the types in $1 (an array) in one
 /// statement, for
 /// [`TaskQueue::claim_and_start_many`](prismq_domain::ports::TaskQueue::claim_and_start_many):
@@ -216,25 +248,8 @@ macro_rules! claim_many_stmt {
         SELECT pid, pt, row_number() OVER (ORDER BY ",
             $ranked_picked,
             ") AS rn FROM picked
-    ) r ORDER BY pt, pid
-), claimed AS (
-    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
-        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
-    FROM ranked WHERE id = pid
-    RETURNING rn, ",
-            task_columns!(),
-            "
-), logged AS (
-    INSERT INTO task_logs (task_id, at, level, event, message, details)
-    SELECT id, $2, 'info', e.event,
-           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
-           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
-    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
-    ORDER BY rn, e.n
-)
-SELECT ",
-            task_columns!(),
-            ", rn FROM claimed"
+    ) r ORDER BY pt, pid",
+            many_tail!()
         )
     };
 }
@@ -288,25 +303,8 @@ pub(crate) const START_MANY_LEVELS: &str = concat!(
     SELECT pid, ($12::bigint[])[off + rk] AS rn FROM (
         SELECT pid, pt, c, off, row_number() OVER (PARTITION BY p ORDER BY pa, pid) AS rk
         FROM picked
-    ) r WHERE rk <= c ORDER BY pt, pid
-), claimed AS (
-    UPDATE task_queue SET status = 'running', claimed_by = $4::text, lease_expires_at = $5,
-        lease_token = ($6::bigint[])[rn], attempts = attempts + 1, updated_at = $2, started_at = $2
-    FROM ranked WHERE id = pid
-    RETURNING rn, ",
-    task_columns!(),
-    "
-), logged AS (
-    INSERT INTO task_logs (task_id, at, level, event, message, details)
-    SELECT id, $2, 'info', e.event,
-           CASE e.n WHEN 1 THEN 'claimed by ' || $4::text ELSE 'handler started' END,
-           CASE e.n WHEN 1 THEN jsonb_build_object('worker', $4::text, 'attempt', attempts, 'strategy', $7::text) END
-    FROM claimed CROSS JOIN (VALUES (1, 'claimed'), (2, 'started')) AS e(n, event)
-    ORDER BY rn, e.n
-)
-SELECT ",
-    task_columns!(),
-    ", rn FROM claimed"
+    ) r WHERE rk <= c ORDER BY pt, pid",
+    many_tail!()
 );
 
 /// Claims task $1 if it is queued and eligible now and of a type in $8 (`ClaimFilter::only`);
@@ -391,7 +389,7 @@ pub(crate) const QUEUED_TYPES: &str =
 /// ones as the claims, then $9 the completed task, $10 its token, $11 its summary, $12 the
 /// log's details[, $13 level]; the `claim many …` ones as the claims but $1 the types to
 /// claim from (an array) and $6 the lease tokens, one a task to claim, and `claim many
-/// levels` then the draws ($9–$12, see [`START_MANY_LEVELS`]).
+/// levels` then the draws ($9–$12, see `START_MANY_LEVELS`).
 ///
 /// The `claim …` statements take a queued task only while no lease the worker could take
 /// over has lapsed (the `NOT EXISTS` guard, one probe of `ix_queue_lease`), so the common
