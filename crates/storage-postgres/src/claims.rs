@@ -219,9 +219,11 @@ SELECT ",
 /// take. The n-th task in that order gets the n-th lease token of `$6`, and one `INSERT` logs
 /// `claimed` then `started` task by task in that order. The rows a type's scan locked beyond
 /// the batch are free again when the statement commits. The UPDATE goes through the batch
-/// by type (`ranked`'s order, which the nested loop over the primary key keeps), so its
-/// count triggers lock `queue_counts` rows type by type, in the order every batch statement
-/// uses, and two batches do not deadlock over them. The other parameters as
+/// by type (`ranked`'s order, which the plan's nested loop over the primary key keeps,
+/// though SQL does not promise it), so its count triggers lock `queue_counts` rows type by
+/// type, the order every batch statement uses, and two batches sharing a count slot do not
+/// take them in opposite orders (should the server still break a deadlock, the adapter runs
+/// the statement again: `PostgresStore::query_retrying`). The other parameters as
 /// [`CLAIM_FIFO`]'s; each row ends with `rn`, the task's place in claim order (from 1).
 macro_rules! claim_many_stmt {
     ($order:literal, $ranked:literal, $ranked_picked:literal) => {

@@ -101,11 +101,12 @@ impl Draws {
 
 impl PostgresStore {
     /// [`prismq_domain::ports::TaskQueue::claim_and_start_many`]: one statement claims and
-    /// starts up to `max` tasks (FIFO, LIFO or Priority) over the worker's task types, each
-    /// with its own lease: what single claims one after another would take (see
-    /// `claims::claim_many_stmt!`). Claims one after another instead where one statement
-    /// cannot take that: a claim of one task (`only`), WeightedRandom (each claim draws its
-    /// level), and a lapsed lease waiting (the single claim rescues it first).
+    /// starts up to `max` tasks over the worker's task types, each with its own lease: for
+    /// FIFO, LIFO and Priority what single claims one after another would take (see
+    /// `claims::claim_many_stmt!`), for WeightedRandom each task's level drawn as a single
+    /// claim draws it ([`PostgresStore::claim_levels_batch`]). Claims one after another
+    /// instead where one statement cannot take that: a claim of one task (`only`) and a
+    /// lapsed lease waiting (the single claim rescues it first).
     pub(crate) async fn claim_and_start_batch(
         &self,
         request: &ClaimRequest,
