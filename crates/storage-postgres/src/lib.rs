@@ -357,9 +357,10 @@ impl PostgresStore {
 
     /// Runs one statement that is its own transaction, again after a lock conflict (`Busy`),
     /// up to [`PostgresOptions::busy_retries`] times. A batch's statements change several
-    /// task types' rows of `queue_counts` in an order the server chooses, so two of them
-    /// sharing a count slot can deadlock; the server rolls one back whole, and it is safe to
-    /// run again.
+    /// task types' rows of `queue_counts`; they go through their tasks type by type so that
+    /// two sharing a count slot lock those rows in one order, but SQL does not promise the
+    /// order a plan updates rows in. Should two deadlock, the server rolls one back whole,
+    /// and it is safe to run again.
     pub(crate) async fn query_retrying(
         &self,
         client: &deadpool_postgres::Object,
@@ -465,9 +466,6 @@ impl prismq_domain::ports::WorkNotifier for PostgresStore {
     }
 }
 
-/// Runs `$body` in a transaction on a pooled connection, committing at the end and retrying
-/// the whole transaction (a few ms apart) while it loses lock conflicts (`Busy`). `$body`
-/// sees the transaction as `$tx` and evaluates to `Result<T, PortError>`.
 /// The pause before the `attempt`-th retry after a lock conflict: a few milliseconds, longer
 /// as attempts add up, with jitter so the transactions that collided do not meet again.
 pub(crate) async fn busy_pause(attempt: u32) {
@@ -475,6 +473,9 @@ pub(crate) async fn busy_pause(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
+/// Runs `$body` in a transaction on a pooled connection, committing at the end and retrying
+/// the whole transaction (a few ms apart) while it loses lock conflicts (`Busy`). `$body`
+/// sees the transaction as `$tx` and evaluates to `Result<T, PortError>`.
 macro_rules! in_tx {
     ($store:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
