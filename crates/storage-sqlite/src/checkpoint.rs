@@ -1,6 +1,7 @@
-//! WAL checkpoints off the request path: a background thread per store copies the WAL back
-//! into the database file once a few hundred frames have been written, so no claim,
-//! completion or large save pays for it in its commit.
+//! WAL checkpoints: a background thread per store copies the WAL back into the database file
+//! after a large write, and every few hundred frames while several threads write, so no
+//! large save and none of several writers pays for it in its commit; a lone writer thread's
+//! small writes leave it to SQLite's autocheckpoint, in the commit that reaches 1,000 frames.
 
 use rusqlite::Connection;
 use std::path::Path;
@@ -12,10 +13,19 @@ use std::time::Duration;
 
 use crate::{connection, SqliteOptions};
 
-/// WAL frames (pages) written since the thread was last woken that wake it again: a claim
-/// or a completion dirties about five pages, so that is every few dozen small writes, and
-/// at once after a large one (a 500-video save writes 200 to 1,800).
+/// WAL frames (pages) written since the thread was last woken that wake it again while the
+/// writer is contended: a claim or a completion dirties about five pages, so that is every
+/// few dozen small writes, and at once after a large one (a 500-video save writes 200 to
+/// 1,800).
 const WAKE_FRAMES: i64 = 256;
+/// The same for the small writes of a lone writer thread: past SQLite's autocheckpoint
+/// ([`WRITER_AUTOCHECKPOINT`]), which copies the WAL in the commit that reaches it, so the
+/// thread only wakes when that checkpoint could not empty the WAL (readers holding it).
+const LONE_WAKE_FRAMES: i64 = 2_000;
+/// Writes after the last one that found the writer shared (a write from another thread than
+/// the one before it, or one that found the writer taken or writes queued for it) during
+/// which it still counts as shared: about [`WAKE_FRAMES`] worth of small writes.
+const SHARED_WITHIN: u64 = 64;
 /// How often, in writes, the writer reads the WAL's length after a commit: a small write
 /// adds a handful of frames, so the count is at most a few dozen frames stale.
 const LOOK_EVERY: u64 = 8;
@@ -67,7 +77,20 @@ pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 1_000;
 /// The store's checkpointer. After a large write, and every few small ones, the writer reads
 /// the WAL's length in frames (`PRAGMA wal_checkpoint(NOOP)`, which copies nothing and takes
 /// no lock) and wakes the thread once [`WAKE_FRAMES`] have been written since it last did,
-/// whatever the number of writes.
+/// whatever the number of writes, if a large write is among them or the writer was shared
+/// in the last [`SHARED_WITHIN`] writes.
+///
+/// The small writes of a lone writer thread leave the copying to SQLite's autocheckpoint
+/// instead, in the commit that takes the WAL to 1,000 frames, as SQLite does by default. A
+/// checkpoint on the thread runs beside the writes, and its syncs slow the writes that
+/// overlap them (on the development VM plain writes to another file slow beside an fsync
+/// too: `scripts/lab/fsync-interference.py`), which raised a lone caller's claim p95 by a
+/// third to a half (docs/performance.md, item 21). In the commit, the cost falls on one small write in about
+/// two hundred, and the copy takes less CPU (it coalesces more rewrites of the same pages),
+/// but the lone thread waits for it: back to back, its drains measured 8–15 % slower. With
+/// several writer threads, the thread's copying on another core is what keeps them moving
+/// (the drains at two and four workers lost a fifth of their rate with every checkpoint in
+/// the commits).
 ///
 /// The thread runs PASSIVE checkpoints, which never wait for readers or writers, and after a
 /// large one again while writes committed during it left frames behind ([`CATCH_UP_ROUNDS`]):
@@ -105,6 +128,16 @@ pub(crate) struct Checkpointer {
     changes_seen: AtomicU64,
     /// Whether the writer connection's autocheckpoint is lifted for a large write's commit.
     lifted: AtomicBool,
+    /// Whether a large write has committed since the thread was last woken.
+    large: AtomicBool,
+    /// One more than the count of writes when a write last found the writer shared; 0 when
+    /// none has.
+    shared_at: AtomicU64,
+    /// The tag of the thread that committed the last write ([`thread_tag`]); 0 before the
+    /// first.
+    last_thread: AtomicU64,
+    /// Times the thread was woken (read by tests).
+    pub(crate) wakes: AtomicU64,
     /// Set by the thread when it finds the WAL starved: the writer truncates it before its
     /// next transaction.
     starved: Arc<AtomicBool>,
@@ -138,6 +171,10 @@ impl Checkpointer {
             woken_at: AtomicI64::new(0),
             changes_seen: AtomicU64::new(0),
             lifted: AtomicBool::new(false),
+            large: AtomicBool::new(false),
+            shared_at: AtomicU64::new(0),
+            last_thread: AtomicU64::new(0),
+            wakes: AtomicU64::new(0),
             starved,
             busy,
             wake: thread.as_ref().map(|_| wake),
@@ -165,11 +202,12 @@ impl Checkpointer {
     }
 
     /// After the transaction, committed or not: puts back the autocheckpoint a large write
-    /// lifted.
+    /// lifted (its pages are the thread's to copy, see [`Checkpointer::committed`]).
     pub(crate) fn after_transaction(&self, conn: &Connection) {
         if !self.lifted.swap(false, Ordering::Relaxed) {
             return;
         }
+        self.large.store(true, Ordering::Relaxed);
         if let Err(e) = conn.execute_batch(&format!(
             "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"
         )) {
@@ -177,12 +215,36 @@ impl Checkpointer {
         }
     }
 
+    /// Records that a write found the writer taken, or writes already queued for it, or the
+    /// database busy (or came from another thread than the write before it, see
+    /// [`Checkpointer::committed`]): the writer is shared, and the thread copies the WAL
+    /// for the next [`SHARED_WITHIN`] writes.
+    pub(crate) fn contended(&self) {
+        self.shared_at
+            .store(self.writes.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Whether the writer was shared within the last [`SHARED_WITHIN`] writes, `writes`
+    /// being the count now.
+    fn recently_shared(&self, writes: u64) -> bool {
+        match self.shared_at.load(Ordering::Relaxed) {
+            0 => false,
+            at => writes.saturating_sub(at - 1) <= SHARED_WITHIN,
+        }
+    }
+
     /// Counts a write committed on `conn` (the writer connection, outside any transaction)
     /// and, after a write that changed [`LOOK_AFTER_ROWS`] rows or every [`LOOK_EVERY`]
-    /// writes, reads the WAL's length and wakes the thread when [`WAKE_FRAMES`] have been
-    /// written since it last did (never blocks: if it is still busy with the last one, this
-    /// one is skipped, and the next look tries again).
+    /// writes, reads the WAL's length and wakes the thread when enough frames have been
+    /// written since it last did: [`WAKE_FRAMES`] after a large write or while the writer
+    /// is shared, [`LONE_WAKE_FRAMES`] otherwise (never blocks: if it is still busy with the
+    /// last one, this one is skipped, and the next look tries again).
     pub(crate) fn committed(&self, conn: &Connection) {
+        let me = thread_tag();
+        let before = self.last_thread.swap(me, Ordering::Relaxed);
+        if before != 0 && before != me {
+            self.contended();
+        }
         let writes = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
         let changes = conn.total_changes();
         let rows = changes.wrapping_sub(self.changes_seen.load(Ordering::Relaxed));
@@ -205,12 +267,21 @@ impl Checkpointer {
             since = 0;
             self.woken_at.store(0, Ordering::Relaxed);
         }
-        if frames - since < WAKE_FRAMES {
+        let wake_after = if self.large.load(Ordering::Relaxed) || self.recently_shared(writes) {
+            WAKE_FRAMES
+        } else {
+            LONE_WAKE_FRAMES
+        };
+        if frames - since < wake_after {
             return;
         }
         if let Some(wake) = &self.wake {
             match wake.try_send(()) {
-                Ok(()) => self.woken_at.store(frames, Ordering::Relaxed),
+                Ok(()) => {
+                    self.woken_at.store(frames, Ordering::Relaxed);
+                    self.large.store(false, Ordering::Relaxed);
+                    self.wakes.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(TrySendError::Full(())) => {}
                 Err(TrySendError::Disconnected(())) => {
                     tracing::debug!("the checkpoint thread has stopped");
@@ -295,6 +366,17 @@ impl Drop for Checkpointer {
             let _ = thread.join();
         }
     }
+}
+
+/// A number for the calling thread, the same for each call on one thread and different on
+/// any other (never 0): which thread committed a write, without `ThreadId`'s unstable
+/// `as_u64`.
+fn thread_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    TAG.with(|t| *t)
 }
 
 /// The WAL's length in frames, read without copying anything or taking any lock; -1 when
@@ -427,6 +509,7 @@ mod tests {
     use crate::combine::tests::store;
     use crate::error::map_err;
     use std::path::Path;
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     /// (WAL frames, frames copied into the database file) as another connection sees them.
@@ -484,6 +567,88 @@ mod tests {
         .unwrap();
         let (after, _) = wal(&path);
         assert!(after < 100, "the WAL did not start over: {after} frames");
+    }
+
+    /// One small write of a 3,000-byte row (about one WAL frame).
+    fn small(s: &crate::SqliteStore) {
+        s.write(|tx| {
+            tx.execute("INSERT INTO scratch (v) VALUES (hex(randomblob(1500)))", [])
+                .map_err(map_err)
+        })
+        .unwrap();
+    }
+
+    /// Small writes from one thread, never contended, write well past the thread's
+    /// contended threshold (256 frames) and past SQLite's autocheckpoint (1,000): the thread
+    /// is never woken, and the commits' own checkpoints keep the WAL starting over.
+    #[test]
+    fn small_writes_from_one_thread_are_checkpointed_in_their_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let path = dir.path().join("q.db");
+        let mut longest = 0;
+        for _ in 0..1_200 {
+            small(&s);
+            longest = longest.max(wal(&path).0);
+        }
+        assert_eq!(
+            s.inner.checkpointer.wakes.load(Ordering::Relaxed),
+            0,
+            "the thread was woken for uncontended small writes"
+        );
+        assert!(
+            (1_000..super::LONE_WAKE_FRAMES).contains(&longest),
+            "the WAL reached {longest} frames"
+        );
+        let (frames, _) = wal(&path);
+        assert!(
+            frames < longest,
+            "the WAL never started over ({frames} frames)"
+        );
+    }
+
+    /// The same writes, a few of them made to wait for the writer (held by the test): the
+    /// writer counts as contended and wakes the thread every 256 frames, so the WAL never
+    /// reaches SQLite's autocheckpoint.
+    #[test]
+    fn small_writes_that_queue_for_the_writer_wake_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let path = dir.path().join("q.db");
+        for i in 0..1_200 {
+            if i % 32 == 0 {
+                let held = s.inner.writer.lock();
+                let theirs = s.clone();
+                let waiting = std::thread::spawn(move || small(&theirs));
+                std::thread::sleep(Duration::from_millis(5));
+                drop(held);
+                waiting.join().unwrap();
+            } else {
+                small(&s);
+            }
+        }
+        let wakes = s.inner.checkpointer.wakes.load(Ordering::Relaxed);
+        assert!(wakes >= 5, "the thread was woken {wakes} times");
+        let (frames, _) = wal(&path);
+        assert!(frames < 1_000, "the WAL is {frames} frames long");
+    }
+
+    /// Writes that alternate between threads, each waiting for the one before to return, so
+    /// that none finds the writer taken: several writer threads all the same, so the thread
+    /// is woken.
+    #[test]
+    fn small_writes_from_threads_in_turn_wake_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        for i in 0..1_200 {
+            if i % 2 == 0 {
+                small(&s);
+            } else {
+                std::thread::scope(|scope| scope.spawn(|| small(&s)).join().unwrap());
+            }
+        }
+        let wakes = s.inner.checkpointer.wakes.load(Ordering::Relaxed);
+        assert!(wakes >= 5, "the thread was woken {wakes} times");
     }
 
     /// Starvation is a WAL past the limit that has not started over (same header sequence

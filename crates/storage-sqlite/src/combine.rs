@@ -231,6 +231,7 @@ impl SqliteStore {
                 }
             }
         }
+        self.inner.checkpointer.contended();
         let outcome: Outcome<T> = Arc::default();
         self.queue_write(f, deadline, Sink::Slot(outcome.clone()));
         // Before a turn: run by the thread that held the writer before us. Otherwise ours is
@@ -257,6 +258,7 @@ impl SqliteStore {
             }
             match ran {
                 Ran::Busy => {
+                    self.inner.checkpointer.contended();
                     std::thread::sleep(connection::busy_backoff(attempt));
                     attempt += 1;
                 }
@@ -302,6 +304,7 @@ impl SqliteStore {
                 }
             }
         }
+        self.inner.checkpointer.contended();
         let deadline = Instant::now() + self.inner.options.busy_timeout;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.queue_write(f, deadline, Sink::Channel(Some(tx)));

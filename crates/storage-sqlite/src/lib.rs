@@ -392,7 +392,10 @@ impl SqliteStore {
         loop {
             // Not poisoned by a writer that panicked: its transaction rolled back when the
             // `Transaction` dropped, so the connection is still good.
-            let mut slot = self.inner.writer.lock();
+            let mut slot = self.inner.writer.try_lock().unwrap_or_else(|| {
+                self.inner.checkpointer.contended();
+                self.inner.writer.lock()
+            });
             let result = self.transact(&mut slot, deadline, &mut f);
             drop(slot);
             match result {
@@ -400,6 +403,7 @@ impl SqliteStore {
                     if Instant::now() >= deadline {
                         return Err(self.busy(&msg));
                     }
+                    self.inner.checkpointer.contended();
                     std::thread::sleep(connection::busy_backoff(attempt));
                     attempt += 1;
                 }
