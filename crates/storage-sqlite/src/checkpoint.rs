@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::{connection, SqliteOptions};
 
 /// WAL frames (pages) written since the thread was last woken that wake it again while the
-/// writer is contended: a claim or a completion dirties about five pages, so that is every
+/// writer is shared: a claim or a completion dirties about five pages, so that is every
 /// few dozen small writes, and at once after a large one (a 500-video save writes 200 to
 /// 1,800).
 const WAKE_FRAMES: i64 = 256;
@@ -85,12 +85,14 @@ pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 1_000;
 /// checkpoint on the thread runs beside the writes, and its syncs slow the writes that
 /// overlap them (on the development VM plain writes to another file slow beside an fsync
 /// too: `scripts/lab/fsync-interference.py`), which raised a lone caller's claim p95 by a
-/// third to a half (docs/performance.md, item 21). In the commit, the cost falls on one small write in about
-/// two hundred, and the copy takes less CPU (it coalesces more rewrites of the same pages),
-/// but the lone thread waits for it: back to back, its drains measured 8–15 % slower. With
-/// several writer threads, the thread's copying on another core is what keeps them moving
-/// (the drains at two and four workers lost a fifth of their rate with every checkpoint in
-/// the commits).
+/// third to a half (docs/performance.md, item 21). In the commit, the cost falls on one
+/// small write in about two hundred, and the copy takes less CPU (it coalesces more
+/// rewrites of the same pages), but the lone thread waits for it: back to back, its drains
+/// measured 8–15 % slower. With several writer threads, the thread's copying on another
+/// core is what keeps them moving (the drains at two and four workers lost a fifth of their
+/// rate with every checkpoint in the commits). A write that waited for the writer counts as
+/// sharing it even when no thread change shows: a queued write is committed by whichever
+/// thread holds the writer next, with its own writes (group commit).
 ///
 /// The thread runs PASSIVE checkpoints, which never wait for readers or writers, and after a
 /// large one again while writes committed during it left frames behind ([`CATCH_UP_ROUNDS`]):
@@ -578,8 +580,8 @@ mod tests {
         .unwrap();
     }
 
-    /// Small writes from one thread, never contended, write well past the thread's
-    /// contended threshold (256 frames) and past SQLite's autocheckpoint (1,000): the thread
+    /// Small writes from one thread, never contended, write well past the thread's threshold
+    /// for a shared writer (256 frames) and past SQLite's autocheckpoint (1,000): the thread
     /// is never woken, and the commits' own checkpoints keep the WAL starting over.
     #[test]
     fn small_writes_from_one_thread_are_checkpointed_in_their_commits() {
@@ -594,7 +596,7 @@ mod tests {
         assert_eq!(
             s.inner.checkpointer.wakes.load(Ordering::Relaxed),
             0,
-            "the thread was woken for uncontended small writes"
+            "the thread was woken for a lone thread's small writes"
         );
         assert!(
             (1_000..super::LONE_WAKE_FRAMES).contains(&longest),
@@ -607,9 +609,9 @@ mod tests {
         );
     }
 
-    /// The same writes, a few of them made to wait for the writer (held by the test): the
-    /// writer counts as contended and wakes the thread every 256 frames, so the WAL never
-    /// reaches SQLite's autocheckpoint.
+    /// The same writes, one in 32 of them made on another thread while the test holds the
+    /// writer, so that it waits: the writer counts as shared and wakes the thread every 256
+    /// frames, and the WAL ends shorter than SQLite's autocheckpoint.
     #[test]
     fn small_writes_that_queue_for_the_writer_wake_the_thread() {
         let dir = tempfile::tempdir().unwrap();
@@ -631,6 +633,39 @@ mod tests {
         assert!(wakes >= 5, "the thread was woken {wakes} times");
         let (frames, _) = wal(&path);
         assert!(frames < 1_000, "the WAL is {frames} frames long");
+    }
+
+    /// Writes queued while the test holds the writer, which the test's own thread then
+    /// commits (as the next holder does in group commit): every commit is on one thread, and
+    /// the queued writes alone mark the writer shared, so the thread is woken.
+    #[test]
+    fn writes_queued_for_the_writer_mark_it_shared_whoever_commits_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        for i in 0..1_200 {
+            if i % 32 != 0 {
+                small(&s);
+                continue;
+            }
+            let mut held = s.inner.writer.lock();
+            let theirs = s.clone();
+            let queued = std::thread::spawn(move || {
+                theirs
+                    .write_shared(|tx| {
+                        tx.execute("INSERT INTO scratch (v) VALUES ('queued')", [])
+                            .map_err(map_err)
+                    })
+                    .unwrap()
+            });
+            while s.inner.waiting.len() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(s.run_waiting(&mut held), crate::combine::Ran::Batch);
+            drop(held);
+            assert_eq!(queued.join().unwrap(), 1);
+        }
+        let wakes = s.inner.checkpointer.wakes.load(Ordering::Relaxed);
+        assert!(wakes >= 5, "the thread was woken {wakes} times");
     }
 
     /// Writes that alternate between threads, each waiting for the one before to return, so
