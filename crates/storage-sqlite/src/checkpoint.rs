@@ -571,7 +571,7 @@ mod tests {
         assert!(after < 100, "the WAL did not start over: {after} frames");
     }
 
-    /// One small write of a 3,000-byte row (about one WAL frame).
+    /// One small write of a 3,000-byte row (a WAL frame or two).
     fn small(s: &crate::SqliteStore) {
         s.write(|tx| {
             tx.execute("INSERT INTO scratch (v) VALUES (hex(randomblob(1500)))", [])
@@ -609,27 +609,35 @@ mod tests {
         );
     }
 
-    /// The same writes, one in 32 of them made on another thread while the test holds the
-    /// writer, so that it waits: the writer counts as shared and wakes the thread every 256
-    /// frames. (How long the WAL gets depends on how fast the thread copies, so only the
-    /// wakes are counted: a lone thread's writes make none.)
-    #[test]
-    fn small_writes_that_queue_for_the_writer_wake_the_thread() {
+    /// How often the thread is woken over 1,200 small writes, each `every`-th of them made by
+    /// `odd` instead of by the test's thread (a lone thread's writes wake it never).
+    fn wakes_over(every: usize, odd: impl Fn(&crate::SqliteStore)) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir, Duration::from_secs(5));
         for i in 0..1_200 {
-            if i % 32 == 0 {
-                let held = s.inner.writer.lock();
-                let theirs = s.clone();
-                let waiting = std::thread::spawn(move || small(&theirs));
-                std::thread::sleep(Duration::from_millis(5));
-                drop(held);
-                waiting.join().unwrap();
+            if i % every == 0 {
+                odd(&s);
             } else {
                 small(&s);
             }
         }
-        let wakes = s.inner.checkpointer.wakes.load(Ordering::Relaxed);
+        s.inner.checkpointer.wakes.load(Ordering::Relaxed)
+    }
+
+    /// One in 32 of the writes made on another thread while the test holds the writer, so
+    /// that it waits: the writer counts as shared and wakes the thread every 256 frames.
+    /// (How long the WAL gets depends on how fast the thread copies, so only the wakes are
+    /// counted.)
+    #[test]
+    fn small_writes_that_queue_for_the_writer_wake_the_thread() {
+        let wakes = wakes_over(32, |s| {
+            let held = s.inner.writer.lock();
+            let theirs = s.clone();
+            let waiting = std::thread::spawn(move || small(&theirs));
+            std::thread::sleep(Duration::from_millis(5));
+            drop(held);
+            waiting.join().unwrap();
+        });
         assert!(wakes >= 2, "the thread was woken {wakes} times");
     }
 
@@ -638,13 +646,7 @@ mod tests {
     /// the queued writes alone mark the writer shared, so the thread is woken.
     #[test]
     fn writes_queued_for_the_writer_mark_it_shared_whoever_commits_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = store(&dir, Duration::from_secs(5));
-        for i in 0..1_200 {
-            if i % 32 != 0 {
-                small(&s);
-                continue;
-            }
+        let wakes = wakes_over(32, |s| {
             let mut held = s.inner.writer.lock();
             let theirs = s.clone();
             let queued = std::thread::spawn(move || {
@@ -661,8 +663,7 @@ mod tests {
             assert_eq!(s.run_waiting(&mut held), crate::combine::Ran::Batch);
             drop(held);
             assert_eq!(queued.join().unwrap(), 1);
-        }
-        let wakes = s.inner.checkpointer.wakes.load(Ordering::Relaxed);
+        });
         assert!(wakes >= 2, "the thread was woken {wakes} times");
     }
 
@@ -671,16 +672,9 @@ mod tests {
     /// is woken.
     #[test]
     fn small_writes_from_threads_in_turn_wake_the_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = store(&dir, Duration::from_secs(5));
-        for i in 0..1_200 {
-            if i % 2 == 0 {
-                small(&s);
-            } else {
-                std::thread::scope(|scope| scope.spawn(|| small(&s)).join().unwrap());
-            }
-        }
-        let wakes = s.inner.checkpointer.wakes.load(Ordering::Relaxed);
+        let wakes = wakes_over(2, |s| {
+            std::thread::scope(|scope| scope.spawn(|| small(s)).join().unwrap());
+        });
         assert!(wakes >= 2, "the thread was woken {wakes} times");
     }
 
