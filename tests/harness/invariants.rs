@@ -3,7 +3,7 @@
 //! every claim ended exactly one way (completed, failed, retried, deferred, released, or its
 //! lease lapsed), attempts and lapses that match the log, no task dead-lettered by other
 //! processes' crashes alone unless its lease lapsed `MAX_LAPSES` times, one results row per
-//! distinct video, the trigger-kept counts equal to the real ones, and a clean
+//! distinct video, the kept counts equal to the real ones, and a clean
 //! `PRAGMA integrity_check`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -267,7 +267,8 @@ pub fn verify(s: &Sandbox, ordinary: OrdinaryFailures) -> Figures {
         .query_row("SELECT count(*) FROM result_metrics", [], |r| r.get(0))
         .unwrap();
 
-    // The trigger-maintained counts agree with the table.
+    // The kept counts (the code's on insert and status change, the trigger's on delete)
+    // agree with the table.
     let drift: i64 = c
         .query_row(
             "SELECT count(*) FROM (

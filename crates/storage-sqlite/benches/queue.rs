@@ -176,9 +176,15 @@ const BARE_CLAIM: &str = "UPDATE task_queue SET status = 1 /* claimed */, claime
 const BARE_COMPLETE: &str =
     "UPDATE task_queue SET status = 3 /* completed */, finished_at = ?3, updated_at = ?3,
       lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 AND lease_token = ?2";
+/// A task's count moved from status ?2 to ?3, as the adapter does with every status change
+/// (schema v14 has no status-change trigger).
+const BARE_MOVE_COUNT: &str =
+    "INSERT INTO queue_counts (type_id, status, n) VALUES (?1, ?2, -1), (?1, ?3, 1)
+    ON CONFLICT (status, type_id) DO UPDATE SET n = n + excluded.n";
 
 /// The floor: one UPDATE … RETURNING claim and one UPDATE complete per task, each in its own
-/// IMMEDIATE transaction, on the same file and schema (triggers included), no logs.
+/// IMMEDIATE transaction, on the same file and schema (counts moved as the adapter moves
+/// them), no logs.
 fn bare_drain(path: &Path, threads: usize) -> f64 {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -189,6 +195,11 @@ fn bare_drain(path: &Path, threads: usize) -> f64 {
                 conn.busy_timeout(Duration::from_secs(5)).expect("busy");
                 conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
                     .expect("pragmas");
+                let type_id: i64 = conn
+                    .query_row("SELECT id FROM task_types WHERE name = 'bench'", [], |r| {
+                        r.get(0)
+                    })
+                    .expect("type id");
                 let mut n = 0usize;
                 loop {
                     let now = jiff::Timestamp::now().as_millisecond();
@@ -203,6 +214,12 @@ fn bare_drain(path: &Path, threads: usize) -> f64 {
                             .expect("claim");
                         rows.next().expect("row").map(|r| r.get(0).expect("id"))
                     };
+                    if id.is_some() {
+                        tx.prepare_cached(BARE_MOVE_COUNT)
+                            .expect("prepare")
+                            .execute(params![type_id, 0, 1])
+                            .expect("count");
+                    }
                     tx.commit().expect("commit");
                     let Some(id) = id else { break };
                     let tx = conn
@@ -212,6 +229,10 @@ fn bare_drain(path: &Path, threads: usize) -> f64 {
                         .expect("prepare")
                         .execute(params![id, token, now])
                         .expect("complete");
+                    tx.prepare_cached(BARE_MOVE_COUNT)
+                        .expect("prepare")
+                        .execute(params![type_id, 1, 3])
+                        .expect("count");
                     tx.commit().expect("commit");
                     n += 1;
                 }

@@ -11,9 +11,12 @@ use prismq_domain::ports::{ClaimRequest, ClaimedTask, LogLevel, TaskEvent};
 use prismq_domain::task::{Lease, Priority, TaskId};
 use prismq_domain::{ClaimingStrategy, PortError};
 
-use crate::codec::{new_token, task_columns, task_from_row, ts};
+use crate::codec::{
+    new_token, task_and_type_from_row, task_columns, ts, CLAIMED, FAILED, QUEUED, RUNNING,
+};
 use crate::error::{map_err, CORRUPT_ADVICE};
 use crate::logs::{insert_log, write_pending};
+use crate::queue::move_count;
 use crate::SqliteStore;
 
 /// Oldest eligible queued task of one type (`?1`, its interned id) and one region (FIFO
@@ -34,7 +37,7 @@ pub(crate) const PROBE_LEVEL: &str =
     WHERE status = 0 /* queued */ AND type_id = ?1 AND priority = ?4 AND region IS ?3 AND run_after <= ?2
     ORDER BY run_after, id LIMIT 1";
 /// In-flight tasks whose lease lapsed, oldest lapse first; only task ?2 when it is not NULL.
-pub(crate) const PROBE_LAPSED: &str = "SELECT id, type_id, region, claimed_by
+pub(crate) const PROBE_LAPSED: &str = "SELECT id, type_id, region, claimed_by, status
     FROM task_queue INDEXED BY ix_queue_lease
     WHERE status IN (1, 2) /* claimed, running */ AND lease_expires_at <= ?1 AND (?2 IS NULL OR id = ?2)
     ORDER BY lease_expires_at LIMIT 64";
@@ -71,7 +74,8 @@ macro_rules! take_sql {
              claim_seq = log_seq, log_seq = log_seq + 2, started_at = ",
             $started,
             " WHERE id = ?1 RETURNING ",
-            task_columns!()
+            task_columns!(),
+            ", type_id"
         )
     };
 }
@@ -198,8 +202,8 @@ impl SqliteStore {
                 return Ok(None);
             }
             let wanted = wanted.as_deref();
-            if let Some(id) = rescue_lapsed(tx, wanted, region, now, only)? {
-                return take(tx, id, &req, now, expires, start).map(Some);
+            if let Some((id, from)) = rescue_lapsed(tx, wanted, region, now, only)? {
+                return take(tx, id, from, &req, now, expires, start).map(Some);
             }
             let picked = match only {
                 Some(id) => probe_one(tx, id, wanted, now, region)?,
@@ -212,7 +216,7 @@ impl SqliteStore {
                 }
             };
             match picked {
-                Some((_, id)) => take(tx, TaskId(id), &req, now, expires, start).map(Some),
+                Some((_, id)) => take(tx, TaskId(id), QUEUED, &req, now, expires, start).map(Some),
                 None => Ok(None),
             }
         }
@@ -220,15 +224,16 @@ impl SqliteStore {
 }
 
 /// Takes back the first lapsed lease the worker may take: the attempt counted at its claim
-/// is given back and the lapse counted (logged `lease_expired`), and its id returned for the
-/// claim. A task whose lapses reach [`MAX_LAPSES`] is dead-lettered on the way instead.
+/// is given back and the lapse counted (logged `lease_expired`), and its id and status code
+/// returned for the claim. A task whose lapses reach [`MAX_LAPSES`] is dead-lettered on the
+/// way instead.
 fn rescue_lapsed(
     tx: &Transaction<'_>,
     wanted: Option<&[i64]>,
     region: Option<&str>,
     now: i64,
     only: Option<i64>,
-) -> Result<Option<TaskId>, PortError> {
+) -> Result<Option<(TaskId, i64)>, PortError> {
     let mut stmt = tx.prepare_cached(PROBE_LAPSED).map_err(map_err)?;
     let lapsed = stmt
         .query_map(params![now, only], |r| {
@@ -237,12 +242,13 @@ fn rescue_lapsed(
                 r.get::<_, i64>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })
         .map_err(map_err)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(map_err)?;
-    for (id, task_type, task_region, worker) in lapsed {
+    for (id, task_type, task_region, worker, status) in lapsed {
         let type_ok = wanted.is_none_or(|w| w.contains(&task_type));
         let region_ok = task_region.is_none() || task_region.as_deref() == region;
         if !(type_ok && region_ok) {
@@ -270,7 +276,7 @@ fn rescue_lapsed(
             &details,
         )?;
         if !dead {
-            return Ok(Some(TaskId(id)));
+            return Ok(Some((TaskId(id), status)));
         }
         let message = lapsed_dead_letter_message(lapses, worker.as_deref());
         tx.prepare_cached(
@@ -279,6 +285,7 @@ fn rescue_lapsed(
         )
         .and_then(|mut s| s.execute(params![id, now, message]))
         .map_err(map_err)?;
+        move_count(tx, task_type, status, FAILED)?;
         insert_log(
             tx,
             TaskId(id),
@@ -292,11 +299,12 @@ fn rescue_lapsed(
     Ok(None)
 }
 
-/// Marks task `id` claimed by `req.worker` under a fresh lease token (and running when
-/// `start`), and returns it with its lease.
+/// Marks task `id` (whose status code is `from`) claimed by `req.worker` under a fresh lease
+/// token (and running when `start`), and returns it with its lease.
 fn take(
     tx: &Transaction<'_>,
     id: TaskId,
+    from: i64,
     req: &ClaimRequest,
     now: i64,
     expires: i64,
@@ -304,7 +312,7 @@ fn take(
 ) -> Result<ClaimedTask, PortError> {
     let token = new_token();
     let sql = if start { TAKE_AND_START } else { TAKE };
-    let task = tx
+    let (task, type_id) = tx
         .prepare_cached(sql)
         .and_then(|mut s| {
             s.query_row(
@@ -316,7 +324,7 @@ fn take(
                     now,
                     req.strategy.as_str()
                 ],
-                task_from_row,
+                task_and_type_from_row,
             )
         })
         .map_err(|e| match e {
@@ -328,6 +336,7 @@ fn take(
             )),
             other => map_err(other),
         })?;
+    move_count(tx, type_id, from, if start { RUNNING } else { CLAIMED })?;
     let expires_at = ts(0, expires).map_err(map_err)?;
     let lease = Lease {
         task_id: id,

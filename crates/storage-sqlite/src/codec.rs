@@ -35,6 +35,13 @@ const STATUSES: [TaskStatus; 6] = [
     TaskStatus::Cancelled,
 ];
 
+/// Status codes as stored (schema v12), for the code that moves counts between them.
+pub(crate) const QUEUED: i64 = 0;
+pub(crate) const CLAIMED: i64 = 1;
+pub(crate) const RUNNING: i64 = 2;
+pub(crate) const COMPLETED: i64 = 3;
+pub(crate) const FAILED: i64 = 4;
+
 /// The integer a status is stored as in `task_queue.status` and `queue_counts.status` (schema
 /// v12): 0 queued, 1 claimed, 2 running, 3 completed, 4 failed, 5 cancelled, the order of
 /// [`TaskStatus`]. SQL in this crate writes a code as a number with its word in a comment.
@@ -116,6 +123,13 @@ pub(crate) fn status(idx: usize, code: i64) -> rusqlite::Result<TaskStatus> {
                 format!("{code} is not a task status code (0 queued to 5 cancelled)"),
             )
         })
+}
+
+/// Reads a task and its interned type id from a row selected (or returned) with
+/// [`TASK_COLUMNS`] followed by `type_id`: what a status change needs to move the task's
+/// count (`queue::move_count`).
+pub(crate) fn task_and_type_from_row(row: &Row<'_>) -> rusqlite::Result<(Task, i64)> {
+    Ok((task_from_row(row)?, row.get(19)?))
 }
 
 /// Reads a task from a row selected with [`TASK_COLUMNS`].

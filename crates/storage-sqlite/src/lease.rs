@@ -9,10 +9,10 @@ use prismq_domain::ports::{FailOutcome, Failure, LogLevel, TaskEvent};
 use prismq_domain::task::Lease;
 use prismq_domain::{PortError, RetryDecision, TaskStatus};
 
-use crate::codec::ts;
+use crate::codec::{ts, CLAIMED, COMPLETED, FAILED, QUEUED, RUNNING};
 use crate::error::map_err;
 use crate::logs::{insert_log, write_pending};
-use crate::queue::failure_details;
+use crate::queue::{failure_details, move_count};
 use crate::SqliteStore;
 
 const FENCE: &str = "id = ?1 AND lease_token = ?2 AND status IN (1, 2) /* claimed, running */";
@@ -66,14 +66,15 @@ impl SqliteStore {
         move |tx| {
             // `Some(stored)`: started now; `stored` when the claim's entries are already rows
             // (a task claimed before schema v2), so this one must be a row too.
-            let started: Option<bool> = tx
+            let started: Option<(bool, i64)> = tx
                 .prepare_cached(
                     "UPDATE task_queue SET status = 2 /* running */, started_at = ?3, updated_at = ?3
-                     WHERE id = ?1 AND lease_token = ?2 AND status = 1 /* claimed */ RETURNING claim_seq IS NULL",
+                     WHERE id = ?1 AND lease_token = ?2 AND status = 1 /* claimed */ RETURNING claim_seq IS NULL, type_id",
                 )
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(map_err)?;
-            if let Some(stored) = started {
+            if let Some((stored, type_id)) = started {
+                move_count(tx, type_id, CLAIMED, RUNNING)?;
                 if !stored {
                     return Ok(());
                 }
@@ -128,14 +129,31 @@ impl SqliteStore {
         let lease = lease.clone();
         move |tx| {
             // The `completed` entry is read from the row (status and finished_at) unless the
-            // claim's entries are already rows (a task claimed before schema v2).
-            let stored: Option<bool> = tx
-                .prepare_cached(&format!(
+            // claim's entries are already rows (a task claimed before schema v2). The fence
+            // names the status the task leaves, so its count moves from the right one: running
+            // first (the runtime claims and starts in one transaction), then claimed.
+            let mut stmt = tx
+                .prepare_cached(
                     "UPDATE task_queue SET status = 3 /* completed */, finished_at = ?3, updated_at = ?3, summary = ?4,
-                     lease_expires_at = NULL, lease_token = NULL WHERE {FENCE} RETURNING claim_seq IS NULL"
-                ))
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0, now, summary_text], |r| r.get(0)).optional())
+                     lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 AND lease_token = ?2 AND status = ?5
+                     RETURNING claim_seq IS NULL, type_id",
+                )
                 .map_err(map_err)?;
+            let mut stored = None;
+            for from in [RUNNING, CLAIMED] {
+                let row: Option<(bool, i64)> = stmt
+                    .query_row(
+                        params![lease.task_id.0, lease.token.0, now, summary_text, from],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some((pending, type_id)) = row {
+                    move_count(tx, type_id, from, COMPLETED)?;
+                    stored = Some(pending);
+                    break;
+                }
+            }
             match stored {
                 None => Err(PortError::LeaseLost {
                     task_id: lease.task_id.0,
@@ -168,22 +186,24 @@ impl SqliteStore {
         let now_ms = now.as_millisecond();
         let sample: u64 = rand::random();
         self.write(|tx| {
-            let row: Option<(u32, u32)> = tx
-                .prepare_cached(&format!("SELECT attempts, max_attempts FROM task_queue WHERE {FENCE}"))
-                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            let row: Option<(u32, u32, i64, i64)> = tx
+                .prepare_cached(&format!("SELECT attempts, max_attempts, status, type_id FROM task_queue WHERE {FENCE}"))
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional())
                 .map_err(map_err)?;
-            let (attempts, max_attempts) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
+            let (attempts, max_attempts, from, type_id) = row.ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
             write_pending(tx, lease.task_id)?;
             let decision = self.retry_policy().decide(attempts, max_attempts, failure.class, now, sample);
             let details = failure_details(failure, attempts);
             let (attempts_after, event, level) = match decision {
                 RetryDecision::RetryAt(at) => {
                     requeue(tx, lease, at.as_millisecond(), attempts, &failure.message, now_ms)?;
+                    move_count(tx, type_id, from, QUEUED)?;
                     (attempts, TaskEvent::Retried, LogLevel::Warn)
                 }
                 RetryDecision::Defer(until) => {
                     let back = attempts.saturating_sub(1);
                     requeue(tx, lease, until.as_millisecond(), back, &failure.message, now_ms)?;
+                    move_count(tx, type_id, from, QUEUED)?;
                     (back, TaskEvent::Deferred, LogLevel::Info)
                 }
                 RetryDecision::DeadLetter => {
@@ -193,6 +213,7 @@ impl SqliteStore {
                     ))
                     .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, failure.message, now_ms]))
                     .map_err(map_err)?;
+                    move_count(tx, type_id, from, FAILED)?;
                     (attempts, TaskEvent::Failed, LogLevel::Error)
                 }
             };
@@ -208,6 +229,11 @@ impl SqliteStore {
     pub fn release_blocking(&self, lease: &Lease) -> Result<(), PortError> {
         let now = self.now_ms();
         self.write(|tx| {
+            let (from, type_id): (i64, i64) = tx
+                .prepare_cached(&format!("SELECT status, type_id FROM task_queue WHERE {FENCE}"))
+                .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(map_err)?
+                .ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
             // Before the update clears started_at. On a lost lease the transaction rolls
             // back, this included.
             write_pending(tx, lease.task_id)?;
@@ -221,6 +247,7 @@ impl SqliteStore {
             if n == 0 {
                 return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
             }
+            move_count(tx, type_id, from, QUEUED)?;
             insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Released, "handed back without using an attempt", &Value::Null)
         })
     }

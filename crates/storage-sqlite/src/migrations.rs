@@ -90,6 +90,12 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0013_cheaper_checks.up.sql"),
         down: include_str!("../migrations/0013_cheaper_checks.down.sql"),
     },
+    Migration {
+        version: 14,
+        name: "counts_in_code",
+        up: include_str!("../migrations/0014_counts_in_code.up.sql"),
+        down: include_str!("../migrations/0014_counts_in_code.down.sql"),
+    },
 ];
 
 /// Migrations that rebuild a table other tables reference (SQLite's twelve-step procedure:

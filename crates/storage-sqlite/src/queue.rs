@@ -15,7 +15,7 @@ use prismq_domain::ports::{
 use prismq_domain::task::{Lease, NewTask, Task, TaskId, TaskType};
 use prismq_domain::{PortError, TaskStatus, Timestamp, ValidationError};
 
-use crate::codec::{status, status_code, task_from_row, TASK_COLUMNS};
+use crate::codec::{status, status_code, task_and_type_from_row, task_from_row, TASK_COLUMNS};
 use crate::error::map_err;
 use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
@@ -57,10 +57,35 @@ fn insert_rows_sql(k: usize) -> &'static str {
 }
 
 /// Adds to one (type, status) count. Since schema v11 the code that inserts tasks keeps their
-/// counts (one upsert per type and status per transaction, [`NewCounts`]); the triggers keep
-/// them on every status change and delete.
+/// counts (one upsert per type and status per transaction, [`NewCounts`]), and since v14 the
+/// code that changes a status moves its task's count ([`move_count`]); a trigger keeps them
+/// on delete.
 const ADD_COUNT: &str = "INSERT INTO queue_counts (type_id, status, n) VALUES (?1, ?2, ?3)
     ON CONFLICT (status, type_id) DO UPDATE SET n = n + excluded.n";
+
+/// One task of type `?1` leaves status `?2` for status `?3`: both counts in one statement.
+const MOVE_COUNT: &str =
+    "INSERT INTO queue_counts (type_id, status, n) VALUES (?1, ?2, -1), (?1, ?3, 1)
+    ON CONFLICT (status, type_id) DO UPDATE SET n = n + excluded.n";
+
+/// Moves one task's count from status code `from` to `to` (type `type_id`, interned), in the
+/// transaction that changes its status. Every statement that sets `task_queue.status` is
+/// followed by this (schema v14 has no status-change trigger); a status left as it was moves
+/// nothing.
+pub(crate) fn move_count(
+    tx: &Transaction<'_>,
+    type_id: i64,
+    from: i64,
+    to: i64,
+) -> Result<(), PortError> {
+    if from == to {
+        return Ok(());
+    }
+    tx.prepare_cached(MOVE_COUNT)
+        .and_then(|mut s| s.execute(params![type_id, from, to]))
+        .map_err(map_err)?;
+    Ok(())
+}
 
 /// The tasks one transaction inserted, per (type, status), to add to `queue_counts` before it
 /// commits: every path that inserts task rows tallies them here and calls [`NewCounts::write`]
@@ -406,13 +431,14 @@ impl SqliteStore {
                 return Err(PortError::InvalidState { task_id: id.0, status, action: "cancel" });
             }
             write_pending(tx, id)?;
-            let task = tx
+            let (task, type_id) = tx
                 .prepare_cached(&format!(
                     "UPDATE task_queue SET status = 5 /* cancelled */, finished_at = ?2, updated_at = ?2,
-                     lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
+                     lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}, type_id"
                 ))
-                .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))
+                .and_then(|mut s| s.query_row(params![id.0, now], task_and_type_from_row))
                 .map_err(map_err)?;
+            move_count(tx, type_id, status_code(status), status_code(TaskStatus::Cancelled))?;
             insert_log(tx, id, now, LogLevel::Info, TaskEvent::Cancelled, &format!("cancelled while {status}"), &Value::Null)?;
             Ok(task)
         })
@@ -425,13 +451,14 @@ impl SqliteStore {
             if status != TaskStatus::Failed {
                 return Err(PortError::InvalidState { task_id: id.0, status, action: "retry (only failed tasks can be retried)" });
             }
-            let task = tx
+            let (task, type_id) = tx
                 .prepare_cached(&format!(
                     "UPDATE task_queue SET status = 0 /* queued */, attempts = 0, lapses = 0, run_after = ?2, updated_at = ?2,
-                     finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}"
+                     finished_at = NULL, lease_expires_at = NULL, lease_token = NULL WHERE id = ?1 RETURNING {TASK_COLUMNS}, type_id"
                 ))
-                .and_then(|mut s| s.query_row(params![id.0, now], task_from_row))
+                .and_then(|mut s| s.query_row(params![id.0, now], task_and_type_from_row))
                 .map_err(map_err)?;
+            move_count(tx, type_id, status_code(TaskStatus::Failed), status_code(TaskStatus::Queued))?;
             insert_log(tx, id, now, LogLevel::Info, TaskEvent::Requeued, "dead letter sent back to the queue", &Value::Null)?;
             Ok(task)
         })
@@ -466,8 +493,8 @@ impl SqliteStore {
         })
     }
 
-    /// Blocking [`TaskQueue::stats`]: counts from `queue_counts` (kept exact by the inserting
-    /// code and the status-change and delete triggers), the
+    /// Blocking [`TaskQueue::stats`]: counts from `queue_counts` (kept exact by the code that
+    /// inserts tasks or changes their status, and by the delete trigger), the
     /// oldest eligible task by one index probe per queued type.
     ///
     /// # Errors

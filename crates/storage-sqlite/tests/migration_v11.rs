@@ -1,7 +1,7 @@
 //! Schemas v11, v12 and v13 rebuild `task_queue` (v12 also `queue_counts`, with interned types
-//! and status codes; v13 with cheaper CHECKs): a v10 file with queued, running, finished and
-//! purged tasks, stored logs and a region goes up to v13, down to v12, v11 and v10, and up
-//! again with every row, every log
+//! and status codes; v13 with cheaper CHECKs), and v14 drops the status-change trigger: a v10
+//! file with queued, running, finished and purged tasks, stored logs and a region goes up to
+//! v14, down to v13, v12, v11 and v10, and up again with every row, every log
 //! entry, the AUTOINCREMENT high-water mark and exact counts kept, on a store connection
 //! (foreign keys on, so a rebuild that dropped the table with them on would take the logs
 //! with it), and each version's schema is what `validate` expects of it.
@@ -173,7 +173,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         fk, 1,
         "the store migrated with foreign keys on, and put them back"
     );
-    assert_eq!(state(&path), before, "up to v13");
+    assert_eq!(state(&path), before, "up to v14");
     let (outcome, why) = check3(&path);
     assert_eq!(outcome, Outcome::Pass, "{why}");
     assert_eq!(
@@ -216,8 +216,30 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
     let after_use = state(&path);
     assert_eq!(after_use[4], after_use[5], "counts exact after use");
 
-    // Down to v12, v11, then v10, and up again: the same rows every way.
-    assert_eq!(store.migrate_down(12).unwrap(), vec![13]);
+    // Down to v13 (the status-change trigger back), v12, v11, then v10, and up again: the
+    // same rows every way.
+    let status_trigger = || -> i64 {
+        Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'trg_queue_counts_update'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(status_trigger(), 0, "v14 counts status changes in code");
+    assert_eq!(store.migrate_down(13).unwrap(), vec![14]);
+    assert_eq!(state(&path), after_use, "down to v13");
+    assert_eq!(status_trigger(), 1, "v13 counts status changes by trigger");
+    assert_eq!(
+        check3(&path).0,
+        Outcome::Warn,
+        "v13's own schema, only behind"
+    );
+    assert_eq!(store.migrate_up(None).unwrap(), vec![14]);
+    assert_eq!(status_trigger(), 0);
+    assert_eq!(store.migrate_down(12).unwrap(), vec![14, 13]);
     assert_eq!(state(&path), after_use, "down to v12");
     let (outcome, why) = check3(&path);
     assert_eq!(
@@ -225,9 +247,9 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         Outcome::Warn,
         "v12's own schema, only behind: {why}"
     );
-    assert_eq!(store.migrate_up(None).unwrap(), vec![13]);
-    assert_eq!(state(&path), after_use, "up to v13 again");
-    assert_eq!(store.migrate_down(11).unwrap(), vec![13, 12]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![13, 14]);
+    assert_eq!(state(&path), after_use, "up to v14 again");
+    assert_eq!(store.migrate_down(11).unwrap(), vec![14, 13, 12]);
     assert_eq!(state(&path), after_use, "down to v11");
     let (outcome, why) = check3(&path);
     assert_eq!(
@@ -235,9 +257,9 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         Outcome::Warn,
         "v11's own schema, only behind: {why}"
     );
-    assert_eq!(store.migrate_up(None).unwrap(), vec![12, 13]);
-    assert_eq!(state(&path), after_use, "up to v13 again from v11");
-    assert_eq!(store.migrate_down(10).unwrap(), vec![13, 12, 11]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![12, 13, 14]);
+    assert_eq!(state(&path), after_use, "up to v14 again from v11");
+    assert_eq!(store.migrate_down(10).unwrap(), vec![14, 13, 12, 11]);
     let fk: i64 = store
         .with_connection(|c| {
             Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
@@ -263,7 +285,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         .unwrap();
     assert_eq!(trigger, 1, "v10 counts inserts by trigger again");
     drop(c);
-    assert_eq!(store.migrate_up(None).unwrap(), vec![11, 12, 13]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![11, 12, 13, 14]);
     assert_eq!(state(&path), after_use, "up again");
     assert_eq!(check3(&path).0, Outcome::Pass);
 }

@@ -1,8 +1,9 @@
 //! `queue_counts` stays exact on every path that writes task rows. Since schema v11 no
 //! trigger counts inserted tasks: enqueue, enqueue_batch, schedules (fired and run now), the
-//! legacy import and a dump's load each count their own rows, and the status-change and
-//! delete triggers do the rest (the last test goes through every transition a worker
-//! makes). After each path the kept counts are compared with the rows' (`v_task_stats`, a
+//! legacy import and a dump's load each count their own rows; since v14 the code that changes
+//! a status moves the task's count, and only deletes are counted by a trigger (the last test
+//! goes through every transition a worker makes, and the cancellations and the retry an
+//! operator makes). After each path the kept counts are compared with the rows' (`v_task_stats`, a
 //! count of the table by type and status); `validate` finds counts
 //! that disagree, and rows the adapter would never write.
 
@@ -141,7 +142,7 @@ async fn enqueue_paths_count_what_they_insert_and_nothing_else() {
     let c = assert_exact(&store, "a batch that failed");
     assert_eq!(n(&c, "d", "queued"), 0);
 
-    // Transitions and deletes (kept by the triggers).
+    // Transitions (moved by the code that makes them) and deletes (by the trigger).
     let c1 = store.claim(&request(&["a"])).await.unwrap().unwrap();
     assert_eq!(
         c1.task.compatibility.region.as_deref(),
@@ -515,8 +516,9 @@ fn failure(class: ErrorClass) -> Failure {
 /// Every transition a worker makes keeps the counts exact: claims with and without a start,
 /// a start, completions of started and unstarted attempts, a completion with the next claim
 /// and a batch of them, a retry, a deferral, a dead letter, a release, a stale lease
-/// (nothing counted), lapsed leases taken back from `claimed` and from `running`, and one
-/// dead-lettered for its lapses.
+/// (nothing counted), lapsed leases taken back from `claimed` and from `running`, one
+/// dead-lettered for its lapses, cancellations from queued, claimed and running, and a retry
+/// of a dead letter.
 #[tokio::test]
 async fn every_worker_transition_keeps_the_counts_exact() {
     let dir = tempfile::tempdir().unwrap();
@@ -657,4 +659,22 @@ async fn every_worker_transition_keeps_the_counts_exact() {
         TaskStatus::Failed
     );
     assert_exact(&store, "a lease dead-lettered for its lapses");
+
+    // An operator's transitions: cancellations from queued, claimed and running, and a dead
+    // letter sent back to the queue.
+    let queued = store
+        .enqueue(NewTask::new(tt("b"), json!({ "cancel": 1 })))
+        .await
+        .unwrap();
+    store.cancel(queued.id).await.unwrap();
+    assert_exact(&store, "a queued task cancelled");
+    let claimed = store.claim(&w).await.unwrap().unwrap();
+    store.cancel(claimed.task.id).await.unwrap();
+    assert_exact(&store, "a claimed task cancelled");
+    let running = store.claim_and_start(&w).await.unwrap().unwrap();
+    store.cancel(running.task.id).await.unwrap();
+    assert_exact(&store, "a running task cancelled");
+    store.retry(lease.task.id).await.unwrap();
+    let c = assert_exact(&store, "a dead letter sent back");
+    assert!(n(&c, "a", "cancelled") + n(&c, "b", "cancelled") >= 3);
 }

@@ -1,0 +1,15 @@
+-- PrismQ schema v14: task status changes are counted by the code that makes them.
+--
+-- v11 to v13 kept queue_counts on every status change with the trigger
+-- trg_queue_counts_update. A trigger makes each statement that sets `status` (every claim,
+-- start and completion) run as a statement with a sub-program: a statement journal for the
+-- pages it changes, the OLD and NEW rows loaded for the trigger, and its two statements on
+-- queue_counts. Measured on the store's blocking drain (one claim_and_start and one complete
+-- a task), a queue without the trigger drained about a quarter faster. The adapter now
+-- moves a task's count in the same transaction as the status change, one upsert of two rows
+-- (queue.rs MOVE_COUNT), on every path that changes a status (claims.rs, lease.rs,
+-- queue.rs); inserts were already counted by the code that inserts (v11), and deletes keep
+-- their trigger (prunes and purges are rare, and delete many rows a statement).
+-- `prismq validate` (check 3) compares queue_counts with the rows, and tells how to recount
+-- if something wrote task rows behind PrismQ's back. The counts themselves do not change.
+DROP TRIGGER trg_queue_counts_update;
