@@ -9,8 +9,8 @@
 //! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
 //! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_AHEAD` the tasks of
 //! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
-//! `PRISMQ_BENCH_ONLY=drain|latency|load|region`
-//! one part; `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
+//! `PRISMQ_BENCH_ONLY=drain|pages|latency|load|region`
+//! one part (`pages`: the WAL frames a task's transitions write, one task a call); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
 //! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`;
 //! `PRISMQ_BENCH_ONLY=batched` only K completions and claims per transaction
 //! (`complete_and_claim_many`) against the bare loop, K = 1 to 16. Every figure is the median of the interleaved runs with the min–max spread;
@@ -434,6 +434,95 @@ fn region_figures(rt: &tokio::runtime::Runtime) {
     }
 }
 
+/// Pages written to the WAL (frames) since it was last emptied: its length past the 32-byte
+/// header, in frames of one page and a 24-byte frame header. Read while a connection is
+/// open (`c`, for the page size): the last connection to close checkpoints and deletes it.
+fn wal_frames(db: &Path, c: &rusqlite::Connection) -> u64 {
+    let page: i64 = c
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("page size");
+    let page = u64::try_from(page).expect("a page size");
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let len = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    len.saturating_sub(32) / (page + 24)
+}
+
+/// Copies every page into the file and truncates its WAL to nothing, so the next writes
+/// start a WAL of their own.
+fn empty_wal(db: &Path) {
+    rusqlite::Connection::open(db)
+        .and_then(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|busy| assert_eq!(busy, 0, "the checkpoint ran"))
+        .expect("checkpoint");
+}
+
+/// The pages each task's transitions write, one thread, one task a call: the WAL's frames
+/// after `PAGES_TASKS` tasks from an empty WAL, over the tasks (at most a few hundred frames,
+/// short of every autocheckpoint, so the WAL only grows). Each frame is one page written at
+/// a commit, and later copied into the file by a checkpoint; it is what one task a
+/// transaction costs above the bare loop (docs/performance.md, target 3).
+fn pages_figures() {
+    const QUEUED: usize = 10_000;
+    const PAGES_TASKS: usize = 100;
+    let dir = tempfile::tempdir().expect("dir");
+    let floor = dir.path().join("minimal.db");
+    minimal::fill(&floor, QUEUED, TYPE, payload);
+    empty_wal(&floor);
+    let c = minimal::connect(&floor);
+    for _ in 0..PAGES_TASKS {
+        let id = minimal::claim(&c, TYPE).expect("a task");
+        minimal::complete(&c, id);
+    }
+    let bare = wal_frames(&floor, &c) as f64 / PAGES_TASKS as f64;
+    drop(c);
+    let store_pages = |name: &str, drain: &dyn Fn(&SqliteStore, &ClaimRequest)| -> f64 {
+        let path = dir.path().join(name);
+        fill(&open(&path), QUEUED);
+        empty_wal(&path);
+        let store = open(&path);
+        let frames = || {
+            store
+                .with_connection(|c| Ok(wal_frames(&path, c)))
+                .expect("connection")
+        };
+        let at_open = frames();
+        drain(&store, &request("p", ClaimingStrategy::Fifo));
+        (frames() - at_open) as f64 / PAGES_TASKS as f64
+    };
+    let blocking = store_pages("b.db", &|store, req| {
+        for _ in 0..PAGES_TASKS {
+            let c = store
+                .claim_and_start_blocking(req)
+                .expect("claim")
+                .expect("a task");
+            store.complete_blocking(&c.lease, None).expect("complete");
+        }
+    });
+    let fused = store_pages("f.db", &|store, req| {
+        let mut c = store
+            .claim_and_start_blocking(req)
+            .expect("claim")
+            .expect("a task");
+        for _ in 1..PAGES_TASKS {
+            c = store
+                .complete_and_claim_blocking(&c.lease, None, req)
+                .expect("complete")
+                .expect("claim")
+                .expect("a task");
+        }
+        store.complete_blocking(&c.lease, None).expect("complete");
+    });
+    println!("\n## Pages written a task: WAL frames over {PAGES_TASKS} tasks from an empty WAL, one thread, {QUEUED} queued");
+    println!("- minimal bare loop (claim, complete): {bare:.2}");
+    println!("- store, claim_and_start + complete: {blocking:.2}");
+    println!("- store, complete_and_claim: {fused:.2}");
+}
+
 /// Only the store's `complete_and_claim` drain, `PRISMQ_BENCH_RUNS` times at each worker
 /// count, with no other drain in the process: what to run under `perf record` to see where
 /// the runtime's storage time goes.
@@ -580,6 +669,9 @@ fn main() {
     }
     if only.is_empty() || only == "drain" {
         drain_figures(&rt);
+    }
+    if only.is_empty() || only == "pages" {
+        pages_figures();
     }
     if only.is_empty() || only == "latency" {
         latency_figures(&rt);
