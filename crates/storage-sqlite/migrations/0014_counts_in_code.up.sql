@@ -2,10 +2,12 @@
 --
 -- v11 to v13 kept queue_counts on every status change with the trigger
 -- trg_queue_counts_update. A trigger makes each statement that sets `status` (every claim,
--- start and completion) run as a statement with a sub-program: a statement journal for the
--- pages it changes, the OLD and NEW rows loaded for the trigger, and its two statements on
--- queue_counts. Measured on the store's blocking drain (one claim_and_start and one complete
--- a task), a queue without the trigger drained about a quarter faster. The adapter now
+-- start and completion) run with a sub-program: a statement journal for the pages it
+-- changes, the OLD and NEW rows loaded for the trigger, and its two statements on
+-- queue_counts. Without it, `prismq work` at two and four loops with prefetch = 1, whose
+-- transactions carry several loops' completions and claims, drained 0.69-0.97 of the bare
+-- loop instead of 0.55-0.72 (docs/performance.md, item 22); one task a call moved within
+-- its spread. The adapter now
 -- moves a task's count in the same transaction as the status change, one upsert of two rows
 -- (queue.rs MOVE_COUNT), on every path that changes a status (claims.rs, lease.rs,
 -- queue.rs); inserts were already counted by the code that inserts (v11), and deletes keep
