@@ -73,21 +73,28 @@ fn request() -> ClaimRequest {
     }
 }
 
+/// The pages a task: `drain` takes `TASKS` tasks from a store over `QUEUED`, and the WAL's
+/// frames it wrote are divided by them.
+fn pages_a_task(drain: impl FnOnce(&SqliteStore, &ClaimRequest)) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = filled(&path);
+    let before = frames(&store, &path);
+    drain(&store, &request());
+    (frames(&store, &path) - before) as f64 / TASKS as f64
+}
+
 /// A claim (and start) writes the row, its entries in both claim indexes, its lease entry
 /// and the counts: five pages; a completion the row, the lease and finished entries and the
 /// counts: four. Nine a task, and a little more where a page splits.
 #[test]
 fn a_claim_and_a_completion_write_nine_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let store = filled(&path);
-    let before = frames(&store, &path);
-    let req = request();
-    for _ in 0..TASKS {
-        let c = store.claim_and_start_blocking(&req).unwrap().unwrap();
-        store.complete_blocking(&c.lease, None).unwrap();
-    }
-    let per_task = (frames(&store, &path) - before) as f64 / TASKS as f64;
+    let per_task = pages_a_task(|store, req| {
+        for _ in 0..TASKS {
+            let c = store.claim_and_start_blocking(req).unwrap().unwrap();
+            store.complete_blocking(&c.lease, None).unwrap();
+        }
+    });
     assert!(
         (9.0..=10.0).contains(&per_task),
         "pages a task, one task a transaction: {per_task:.2} (nine expected)"
@@ -99,21 +106,17 @@ fn a_claim_and_a_completion_write_nine_pages() {
 /// finished row's page: six pages and a fraction.
 #[test]
 fn a_completion_with_the_next_claim_writes_fewer_pages() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let store = filled(&path);
-    let before = frames(&store, &path);
-    let req = request();
-    let mut c = store.claim_and_start_blocking(&req).unwrap().unwrap();
-    for _ in 1..TASKS {
-        c = store
-            .complete_and_claim_blocking(&c.lease, None, &req)
-            .unwrap()
-            .unwrap()
-            .unwrap();
-    }
-    store.complete_blocking(&c.lease, None).unwrap();
-    let per_task = (frames(&store, &path) - before) as f64 / TASKS as f64;
+    let per_task = pages_a_task(|store, req| {
+        let mut c = store.claim_and_start_blocking(req).unwrap().unwrap();
+        for _ in 1..TASKS {
+            c = store
+                .complete_and_claim_blocking(&c.lease, None, req)
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+        store.complete_blocking(&c.lease, None).unwrap();
+    });
     assert!(
         (5.5..=7.0).contains(&per_task),
         "pages a task, a completion and the next claim a transaction: {per_task:.2}"
