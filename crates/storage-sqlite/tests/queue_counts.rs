@@ -396,6 +396,16 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
     );
     tamper("UPDATE queue_counts SET n = n + 1 WHERE type_id = (SELECT id FROM task_types WHERE name = 'a') AND status = 0");
     assert_eq!(check3(&path).0, Outcome::Pass);
+    // A status changed behind PrismQ's back: since v14 no trigger moves its count.
+    tamper("UPDATE task_queue SET status = 5 WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')");
+    let (outcome, reason, _) = check3(&path);
+    assert_eq!(outcome, Outcome::Fail);
+    assert!(
+        reason.contains("queue_counts") && reason.contains("given another status"),
+        "{reason}"
+    );
+    tamper("UPDATE task_queue SET status = 0 WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')");
+    assert_eq!(check3(&path).0, Outcome::Pass);
 
     // Rows the adapter never writes: params that are not JSON, a region that disagrees with
     // the compatibility it comes from.

@@ -381,7 +381,7 @@ fn counts(conn: &Connection, f: &mut Findings) {
         )),
         Some(first) => {
             f.fails.push(format!(
-                "queue_counts disagrees with the rows for {} (type, status) pairs, first {first}: tasks were written or deleted behind PrismQ's back, and workers that take every type may not see the ones not counted. With the workers stopped, recount in sqlite3: DELETE FROM queue_counts; INSERT INTO queue_counts (type_id, status, n) SELECT type_id, status, count(*) FROM task_queue GROUP BY 1, 2",
+                "queue_counts disagrees with the rows for {} (type, status) pairs, first {first}: tasks were written, deleted or given another status behind PrismQ's back, and workers that take every type may not see the ones not counted. With the workers stopped, recount in sqlite3: DELETE FROM queue_counts; INSERT INTO queue_counts (type_id, status, n) SELECT type_id, status, count(*) FROM task_queue GROUP BY 1, 2",
                 wrong.len()
             ));
             f.facts.extend(
