@@ -9,8 +9,9 @@
 //! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
 //! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_AHEAD` the tasks of
 //! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
-//! `PRISMQ_BENCH_ONLY=drain|pages|latency|load|region`
-//! one part (`pages`: the WAL frames a task's transitions write, one task a call); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
+//! `PRISMQ_BENCH_ONLY=drain|pages|structures|latency|load|region`
+//! one part (`pages`: the WAL frames a task's transitions write, one task a call;
+//! `structures`: the one-task drain with indexes dropped, what each costs); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
 //! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`;
 //! `PRISMQ_BENCH_ONLY=batched` only K completions and claims per transaction
 //! (`complete_and_claim_many`) against the bare loop, K = 1 to 16. Every figure is the median of the interleaved runs with the min–max spread;
@@ -499,9 +500,10 @@ fn pages_figures() {
     }
     let bare = wal_frames(&floor, &c) as f64 / PAGES_TASKS as f64;
     drop(c);
-    let store_pages = |name: &str, drain: &dyn Fn(&SqliteStore, &ClaimRequest)| -> f64 {
+    let store_pages = |name: &str, ddl: &str, drain: &dyn Fn(&SqliteStore, &ClaimRequest)| -> f64 {
         let path = dir.path().join(name);
         fill(&open(&path), QUEUED);
+        without(&path, ddl);
         empty_wal(&path);
         let store = open(&path);
         let frames = || {
@@ -513,7 +515,7 @@ fn pages_figures() {
         drain(&store, &request("p", ClaimingStrategy::Fifo));
         (frames() - at_open) as f64 / PAGES_TASKS as f64
     };
-    let blocking = store_pages("b.db", &|store, req| {
+    let one_a_call = |store: &SqliteStore, req: &ClaimRequest| {
         for _ in 0..PAGES_TASKS {
             let c = store
                 .claim_and_start_blocking(req)
@@ -521,8 +523,14 @@ fn pages_figures() {
                 .expect("a task");
             store.complete_blocking(&c.lease, None).expect("complete");
         }
-    });
-    let fused = store_pages("f.db", &|store, req| {
+    };
+    let blocking = store_pages("b.db", "", &one_a_call);
+    let fewer: Vec<(&str, f64)> = STRUCTURES[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, (what, ddl))| (*what, store_pages(&format!("s{i}.db"), ddl, &one_a_call)))
+        .collect();
+    let fused = store_pages("f.db", "", &|store, req| {
         let mut c = store
             .claim_and_start_blocking(req)
             .expect("claim")
@@ -540,6 +548,67 @@ fn pages_figures() {
     println!("- minimal bare loop (claim, complete): {bare:.2}");
     println!("- store, claim_and_start + complete: {blocking:.2}");
     println!("- store, complete_and_claim: {fused:.2}");
+    for (what, pages) in fewer {
+        println!("- store {what}, claim_and_start + complete: {pages:.2}");
+    }
+}
+
+/// The store's file with some of its structures dropped, for [`structures_figures`] and
+/// [`pages_figures`]: what one task a call costs without them. FIFO claims never read
+/// `ix_queue_claim_priority` (Priority and WeightedRandom do), and a drain never reads
+/// `ix_queue_finished` (`stats` and the prunes do), so the drain runs as before on such a
+/// file, every task taken once; nothing else should open it.
+const STRUCTURES: [(&str, &str); 3] = [
+    ("as it is", ""),
+    ("without ix_queue_finished", "DROP INDEX ix_queue_finished;"),
+    (
+        "without ix_queue_finished and ix_queue_claim_priority",
+        "DROP INDEX ix_queue_finished; DROP INDEX ix_queue_claim_priority;",
+    ),
+];
+
+/// Runs `ddl` on the store's file (closed) on a connection of its own.
+fn without(db: &Path, ddl: &str) {
+    if !ddl.is_empty() {
+        rusqlite::Connection::open(db)
+            .and_then(|c| c.execute_batch(ddl))
+            .expect("drop");
+    }
+}
+
+/// The blocking drain at one thread, one task a call, on the store as it is and with
+/// [`STRUCTURES`] dropped, each against the bare loop in the same run (interleaved runs):
+/// how much of target 3's gap each structure is.
+fn structures_figures() {
+    let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
+    let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
+    let mut ratios = vec![Vec::new(); STRUCTURES.len()];
+    for run in 0..runs {
+        let dir = tempfile::tempdir().expect("dir");
+        let floor = dir.path().join("minimal.db");
+        minimal::fill(&floor, n, TYPE, payload);
+        let files: Vec<_> = STRUCTURES
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ddl))| {
+                let path = dir.path().join(format!("s{i}.db"));
+                fill(&open(&path), n);
+                without(&path, ddl);
+                path
+            })
+            .collect();
+        let bare = minimal::drain(&floor, 1, TYPE, n);
+        // Each run starts with another file, so none is always drained last.
+        for k in 0..files.len() {
+            let i = (k + run) % files.len();
+            ratios[i].push(blocking_drain(&files[i], 1, n) / bare);
+        }
+    }
+    println!("\n## The store's structures at one task a call: blocking drain / bare loop, one thread, {n} tasks, median of {runs} interleaved runs (min–max)");
+    for ((what, _), r) in STRUCTURES.iter().zip(ratios) {
+        let (m, lo, hi) = median_spread(r);
+        println!("- {what}: {m:.2} ({lo:.2}–{hi:.2})");
+    }
 }
 
 /// Only the store's `complete_and_claim` drain, `PRISMQ_BENCH_RUNS` times at each worker
@@ -691,6 +760,9 @@ fn main() {
     }
     if only.is_empty() || only == "pages" {
         pages_figures();
+    }
+    if only.is_empty() || only == "structures" {
+        structures_figures();
     }
     if only.is_empty() || only == "latency" {
         latency_figures(&rt);
