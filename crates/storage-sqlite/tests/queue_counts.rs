@@ -688,3 +688,87 @@ async fn every_worker_transition_keeps_the_counts_exact() {
     let c = assert_exact(&store, "a dead letter sent back");
     assert!(n(&c, "a", "cancelled") + n(&c, "b", "cancelled") >= 3);
 }
+
+/// Random sequences of everything workers and operators do, from several seeds: after every
+/// step the kept counts equal the rows'. A step that the state refuses (a stale lease, a
+/// task in the wrong status) must leave them exact too. The seed is in the failure message.
+#[tokio::test]
+async fn random_transitions_keep_the_counts_exact() {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    for seed in 0..6u64 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FakeClock::default());
+        let store =
+            SqliteStore::open(SqliteOptions::new(dir.path().join("q.db")), clock.clone()).unwrap();
+        let mut held = Vec::new();
+        let mut ids = Vec::new();
+        for step in 0..250 {
+            let op = rng.gen_range(0..11);
+            let pick = |rng: &mut SmallRng, n: usize| rng.gen_range(0..n.max(1));
+            let worker = worker_request(["w", "x", "y"][rng.gen_range(0..3)]);
+            match op {
+                0 | 1 => {
+                    let t = if rng.gen_bool(0.5) { "a" } else { "b" };
+                    let task = store
+                        .enqueue(NewTask::new(tt(t), json!({ "step": step })))
+                        .await
+                        .unwrap();
+                    ids.push(task.id);
+                }
+                2 => held.extend(store.claim(&worker).await.unwrap()),
+                3 => held.extend(store.claim_and_start(&worker).await.unwrap()),
+                4 if !held.is_empty() => {
+                    let c = &held[pick(&mut rng, held.len())];
+                    let _ = store.start(&c.lease).await;
+                }
+                5 if !held.is_empty() => {
+                    let c = held.swap_remove(pick(&mut rng, held.len()));
+                    let _ = store.complete(&c.lease, None).await;
+                }
+                6 if !held.is_empty() => {
+                    let c = held.swap_remove(pick(&mut rng, held.len()));
+                    let class = [ErrorClass::Retryable, ErrorClass::Permanent][rng.gen_range(0..2)];
+                    let _ = store.fail(&c.lease, &failure(class)).await;
+                }
+                7 if !held.is_empty() => {
+                    let c = held.swap_remove(pick(&mut rng, held.len()));
+                    let _ = store.release(&c.lease).await;
+                }
+                8 if !held.is_empty() => {
+                    let c = held.swap_remove(pick(&mut rng, held.len()));
+                    if let Ok(Ok(Some(next))) =
+                        store.complete_and_claim(&c.lease, None, &worker).await
+                    {
+                        held.push(next);
+                    }
+                }
+                9 if !ids.is_empty() => {
+                    let id = ids[pick(&mut rng, ids.len())];
+                    if rng.gen_bool(0.5) {
+                        let _ = store.cancel(id).await;
+                    } else {
+                        let _ = store.retry(id).await;
+                    }
+                }
+                10 => clock.advance(Duration::from_secs(rng.gen_range(0..90))),
+                _ => {}
+            }
+            let counts = counts(
+                &store,
+                "SELECT t.name, CAST(c.status AS TEXT), c.n FROM queue_counts c JOIN task_types t ON t.id = c.type_id WHERE c.n <> 0",
+            );
+            let rows = counts_of_rows(&store);
+            assert_eq!(counts, rows, "seed {seed}, step {step}, operation {op}");
+        }
+    }
+}
+
+/// The table's own count by (type, status code), as text keys like [`counts`] reads them.
+fn counts_of_rows(store: &SqliteStore) -> Counts {
+    counts(
+        store,
+        "SELECT t.name, CAST(q.status AS TEXT), count(*) FROM task_queue q JOIN task_types t ON t.id = q.type_id GROUP BY 1, 2",
+    )
+}
