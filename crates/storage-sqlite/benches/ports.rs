@@ -24,6 +24,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/minimal.rs"]
 mod minimal;
+#[path = "common/wal.rs"]
+mod wal;
 
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, SystemClock, TaskQueue};
 use prismq_domain::task::{Lease, NewTask, Priority, TaskType, WorkerId};
@@ -32,6 +34,7 @@ use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wal::{empty_wal, wal_frames};
 
 /// Runs per figure (`PRISMQ_BENCH_RUNS` overrides it for the drain).
 const RUNS: usize = 3;
@@ -452,33 +455,6 @@ fn region_figures(rt: &tokio::runtime::Runtime) {
             a / b
         );
     }
-}
-
-/// Pages written to the WAL (frames) since it was last emptied: its length past the 32-byte
-/// header, in frames of one page and a 24-byte frame header. Read while a connection is
-/// open (`c`, for the page size): the last connection to close checkpoints and deletes it.
-fn wal_frames(db: &Path, c: &rusqlite::Connection) -> u64 {
-    let page: i64 = c
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .expect("page size");
-    let page = u64::try_from(page).expect("a page size");
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let len = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    len.saturating_sub(32) / (page + 24)
-}
-
-/// Copies every page into the file and truncates its WAL to nothing, so the next writes
-/// start a WAL of their own.
-fn empty_wal(db: &Path) {
-    rusqlite::Connection::open(db)
-        .and_then(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
-        .map(|busy| assert_eq!(busy, 0, "the checkpoint ran"))
-        .expect("checkpoint");
 }
 
 /// The pages each task's transitions write, one thread, one task a call: the WAL's frames

@@ -12,8 +12,11 @@ use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
-use rusqlite::Connection;
 use serde_json::json;
+
+#[path = "../benches/common/wal.rs"]
+mod wal;
+use wal::{empty_wal, wal_frames};
 
 const QUEUED: usize = 2_000;
 /// Few enough that the WAL stays short of SQLite's 1,000-frame autocheckpoint, so it only
@@ -41,24 +44,14 @@ fn filled(path: &Path) -> SqliteStore {
         store.enqueue_batch_blocking(batch).unwrap();
     }
     drop(store);
-    let busy: i64 = Connection::open(path)
-        .unwrap()
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(busy, 0, "the WAL was emptied");
+    empty_wal(path);
     open(path)
 }
 
 /// The WAL's frames so far, read while the store is open (the last connection to close
 /// checkpoints the WAL and deletes it).
 fn frames(store: &SqliteStore, path: &Path) -> u64 {
-    let page: i64 = store
-        .with_connection(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()))
-        .unwrap();
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let len = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    len.saturating_sub(32) / (u64::try_from(page).unwrap() + 24)
+    store.with_connection(|c| Ok(wal_frames(path, c))).unwrap()
 }
 
 fn request() -> ClaimRequest {
