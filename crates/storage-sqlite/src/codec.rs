@@ -35,24 +35,26 @@ const STATUSES: [TaskStatus; 6] = [
     TaskStatus::Cancelled,
 ];
 
-/// Status codes as stored (schema v12), for the code that moves counts between them.
+/// Status codes as stored (schema v12): [`status_code`]'s answers, and what the code that
+/// moves counts between statuses names.
 pub(crate) const QUEUED: i64 = 0;
 pub(crate) const CLAIMED: i64 = 1;
 pub(crate) const RUNNING: i64 = 2;
 pub(crate) const COMPLETED: i64 = 3;
 pub(crate) const FAILED: i64 = 4;
+pub(crate) const CANCELLED: i64 = 5;
 
 /// The integer a status is stored as in `task_queue.status` and `queue_counts.status` (schema
 /// v12): 0 queued, 1 claimed, 2 running, 3 completed, 4 failed, 5 cancelled, the order of
 /// [`TaskStatus`]. SQL in this crate writes a code as a number with its word in a comment.
 pub(crate) fn status_code(s: TaskStatus) -> i64 {
     match s {
-        TaskStatus::Queued => 0,
-        TaskStatus::Claimed => 1,
-        TaskStatus::Running => 2,
-        TaskStatus::Completed => 3,
-        TaskStatus::Failed => 4,
-        TaskStatus::Cancelled => 5,
+        TaskStatus::Queued => QUEUED,
+        TaskStatus::Claimed => CLAIMED,
+        TaskStatus::Running => RUNNING,
+        TaskStatus::Completed => COMPLETED,
+        TaskStatus::Failed => FAILED,
+        TaskStatus::Cancelled => CANCELLED,
     }
 }
 

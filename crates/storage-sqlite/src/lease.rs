@@ -234,19 +234,14 @@ impl SqliteStore {
                 .and_then(|mut s| s.query_row(params![lease.task_id.0, lease.token.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(map_err)?
                 .ok_or(PortError::LeaseLost { task_id: lease.task_id.0 })?;
-            // Before the update clears started_at. On a lost lease the transaction rolls
-            // back, this included.
+            // The fence held above, in this transaction. Before the update clears started_at.
             write_pending(tx, lease.task_id)?;
-            let n = tx
-                .prepare_cached(&format!(
-                    "UPDATE task_queue SET status = 0 /* queued */, run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
-                     lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
-                ))
-                .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
-                .map_err(map_err)?;
-            if n == 0 {
-                return Err(PortError::LeaseLost { task_id: lease.task_id.0 });
-            }
+            tx.prepare_cached(&format!(
+                "UPDATE task_queue SET status = 0 /* queued */, run_after = ?3, updated_at = ?3, attempts = max(attempts - 1, 0),
+                 lease_expires_at = NULL, lease_token = NULL, started_at = NULL WHERE {FENCE}"
+            ))
+            .and_then(|mut s| s.execute(params![lease.task_id.0, lease.token.0, now]))
+            .map_err(map_err)?;
             move_count(tx, type_id, from, QUEUED)?;
             insert_log(tx, lease.task_id, now, LogLevel::Info, TaskEvent::Released, "handed back without using an attempt", &Value::Null)
         })
