@@ -82,6 +82,46 @@ impl std::str::FromStr for Synchronous {
     }
 }
 
+/// The page size of a database file the store creates: a power of two from 512 to 65,536
+/// bytes, as SQLite allows. SQLite fixes it when a file's first table is made, so it only
+/// applies to new files; an existing file keeps its own (see
+/// [`ops::vacuum_to_page_size`] to change it).
+///
+/// Smaller pages make every commit write fewer bytes: a claim or a completion changes four or
+/// five pages whatever their size, so at one task a transaction 1 KiB pages drain the queue
+/// faster; larger saves (a channel's videos) and batch loads write more pages and run slower,
+/// and rows fill the pages less evenly. `docs/performance.md` has the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize(u32);
+
+impl PageSize {
+    /// SQLite's own default, 4,096 bytes.
+    pub const DEFAULT: PageSize = PageSize(4096);
+    /// What [`PageSize::new`] accepts, for messages.
+    pub const ACCEPTED: &'static str =
+        "a power of two from 512 to 65536 (bytes): 512, 1024, 2048, 4096, 8192, 16384, 32768 or 65536";
+
+    /// `bytes` if SQLite accepts it as a page size (SQLite ignores any other value silently).
+    pub const fn new(bytes: u32) -> Option<PageSize> {
+        if bytes.is_power_of_two() && bytes >= 512 && bytes <= 65_536 {
+            Some(PageSize(bytes))
+        } else {
+            None
+        }
+    }
+
+    /// The size in bytes.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for PageSize {
+    fn default() -> Self {
+        PageSize::DEFAULT
+    }
+}
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -108,11 +148,14 @@ pub struct SqliteOptions {
     pub max_idle_connections: usize,
     /// How channel baselines and outlier scores are computed when results are saved.
     pub outlier: prismq_domain::outlier::OutlierSettings,
+    /// The page size of a file this store creates (an existing file keeps its own).
+    pub page_size: PageSize,
 }
 
 impl SqliteOptions {
     /// Defaults for `path`: synchronous NORMAL, 5 s busy timeout, the default retry policy,
-    /// 1 MiB params, create a new queue when there is none, migrate on open.
+    /// 1 MiB params, create a new queue when there is none (with 4 KiB pages), migrate on
+    /// open.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SqliteOptions {
             path: path.into(),
@@ -124,6 +167,7 @@ impl SqliteOptions {
             create: true,
             max_idle_connections: 8,
             outlier: prismq_domain::outlier::OutlierSettings::default(),
+            page_size: PageSize::DEFAULT,
         }
     }
 }

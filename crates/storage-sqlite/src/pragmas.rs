@@ -12,7 +12,7 @@ const CACHE_SIZE_KIB: i64 = 20_000;
 const MMAP_SIZE: i64 = 128 * 1024 * 1024;
 
 /// Applies the connection settings: the query planner stability guarantee (below), then the
-/// PRAGMAs: WAL, synchronous, busy_timeout, foreign keys, temp store in memory, mmap, cache
+/// PRAGMAs: the page size of a new file, WAL, synchronous, busy_timeout, foreign keys, temp store in memory, mmap, cache
 /// size, WAL autocheckpoint.
 ///
 /// **QPSG.** Without it SQLite may plan a statement around the values bound to it (a `LIMIT
@@ -26,6 +26,9 @@ const MMAP_SIZE: i64 = 128 * 1024 * 1024;
 pub(crate) fn apply(conn: &Connection, options: &SqliteOptions) -> rusqlite::Result<()> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.busy_timeout(options.busy_timeout)?;
+    // The page size of a new file, before WAL, which writes its first page. SQLite takes it
+    // only while the file holds no table: an existing file keeps its own.
+    conn.execute_batch(&format!("PRAGMA page_size = {}", options.page_size.get()))?;
     // journal_mode returns a row; WAL persists in the file once set.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
