@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use prismq_domain::ports::dump::{normalise_row, Row, DUMP_TABLES};
 use prismq_domain::ports::{Dump, DumpSink, LoadSession, StorageError};
 
+use prismq_storage_sqlite::PageSize;
+
 use crate::config::redact_url_password;
 use crate::storage::Endpoint;
 
@@ -183,7 +185,9 @@ pub async fn copy_between(
 /// channel baselines from `from` to `to`, whatever their engines, in one transaction on the
 /// target, verifying every table's count; refuses a non-empty target unless `force` (which
 /// replaces its contents). A PostgreSQL end's tables are in `schema` (created if missing)
-/// when given, else in the connection's default schema.
+/// when given, else in the connection's default schema. A SQLite target the copy creates is
+/// made with `page_size` pages (an existing file keeps its own), so a copy into a new file is
+/// how a queue moves to another page size.
 ///
 /// # Errors
 /// See [`CopyError`].
@@ -192,6 +196,7 @@ pub async fn copy_database(
     to: &Endpoint,
     force: bool,
     schema: Option<&str>,
+    page_size: PageSize,
 ) -> Result<CopyReport, CopyError> {
     if let Some(s) = schema.filter(|s| !Endpoint::accepts_schema(s)) {
         return Err(CopyError::Schema(s.to_owned()));
@@ -200,7 +205,7 @@ pub async fn copy_database(
         return Err(CopyError::SameStore);
     }
     let source = from.open_source(schema).await?;
-    let target = to.open_target(schema).await?;
+    let target = to.open_target(schema, page_size).await?;
     let session = target.begin_load().await?;
     copy_between(&*source, session, force).await
 }
@@ -237,7 +242,9 @@ mod tests {
     #[tokio::test]
     async fn the_same_store_twice_is_refused() {
         let a = Endpoint::Sqlite("a.db".into());
-        let e = copy_database(&a, &a, false, None).await.unwrap_err();
+        let e = copy_database(&a, &a, false, None, PageSize::DEFAULT)
+            .await
+            .unwrap_err();
         assert!(e.is_refusal());
         assert!(e.to_string().contains("the same store"), "{e}");
     }

@@ -241,16 +241,22 @@ impl Endpoint {
     }
 
     /// The store at this end, migrated to the current schema (a SQLite file is created if
-    /// missing), to load into; its tables in `schema` where the engine has schemas.
+    /// missing, with `page_size` pages), to load into; its tables in `schema` where the
+    /// engine has schemas.
     ///
     /// # Errors
     /// The store cannot be opened.
-    pub async fn open_target(&self, schema: Option<&str>) -> Result<Arc<dyn Load>, StorageError> {
+    pub async fn open_target(
+        &self,
+        schema: Option<&str>,
+        page_size: prismq_storage_sqlite::PageSize,
+    ) -> Result<Arc<dyn Load>, StorageError> {
         Ok(match self {
-            Endpoint::Sqlite(path) => Arc::new(SqliteStore::open(
-                SqliteOptions::new(path),
-                Arc::new(SystemClock),
-            )?),
+            Endpoint::Sqlite(path) => {
+                let mut o = SqliteOptions::new(path);
+                o.page_size = page_size;
+                Arc::new(SqliteStore::open(o, Arc::new(SystemClock))?)
+            }
             Endpoint::Postgres(url) => Arc::new(copy_postgres(url, schema).await?),
         })
     }
@@ -310,7 +316,8 @@ pub fn postgres_options(url: &str, config: &Config) -> PostgresOptions {
     o
 }
 
-/// The SQLite options `config` asks for (path, synchronous mode, busy timeout, retry policy),
+/// The SQLite options `config` asks for (path, synchronous mode, busy timeout, page size of a
+/// new file, retry policy),
 /// migrating on open. Commands that manage migrations themselves turn `migrate` off.
 ///
 /// # Errors
@@ -322,6 +329,10 @@ pub fn sqlite_options(config: &Config) -> Result<SqliteOptions, StorageError> {
         Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
     };
     o.busy_timeout = config.database.busy_timeout;
+    // Checked when the configuration was loaded; a hand-built `Config` out of range keeps
+    // SQLite's default rather than a size SQLite would ignore.
+    o.page_size =
+        prismq_storage_sqlite::PageSize::new(config.database.page_size).unwrap_or_default();
     o.retry = config.retry.policy();
     o.outlier = config.ideas.settings();
     Ok(o)

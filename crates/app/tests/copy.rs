@@ -18,6 +18,7 @@ use prismq_domain::ports::{
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::{ClaimingStrategy, ContentItem, ErrorClass, Timestamp};
 use prismq_storage_postgres::{PostgresOptions, PostgresStore};
+use prismq_storage_sqlite::PageSize;
 use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::json;
 
@@ -59,6 +60,7 @@ async fn sqlite_to_pg(
         &Endpoint::Postgres(url()),
         force,
         Some(schema),
+        PageSize::DEFAULT,
     )
     .await
 }
@@ -74,6 +76,7 @@ async fn pg_to_sqlite(
         &Endpoint::Sqlite(to.to_path_buf()),
         force,
         Some(schema),
+        PageSize::DEFAULT,
     )
     .await
 }
@@ -395,6 +398,7 @@ async fn a_region_kept_as_given_is_copied_normalised() {
         &Endpoint::Sqlite(dst_path.clone()),
         false,
         None,
+        PageSize::DEFAULT,
     )
     .await
     .expect("a SQLite target takes the normalised region");
@@ -426,8 +430,18 @@ async fn sqlite_to_sqlite_preserves_everything() {
         Endpoint::Sqlite(src_path.clone()),
         Endpoint::Sqlite(to.clone()),
     );
-    let report = copy_database(&from, &target, false, None).await.unwrap();
+    // A copy into a new file is how a queue moves to another page size.
+    let small = PageSize::new(1024).unwrap();
+    let report = copy_database(&from, &target, false, None, small)
+        .await
+        .unwrap();
     assert_eq!(report.tasks, 51);
+    let page_size = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+            .unwrap()
+    };
+    assert_eq!((page_size(&src_path), page_size(&to)), (4096, 1024));
     assert_eq!(
         (report.workers, report.results, report.metrics, report.quota),
         (1, 14, 15, 1)
@@ -441,7 +455,7 @@ async fn sqlite_to_sqlite_preserves_everything() {
     copy.enqueue(NewTask::new(tt("a"), json!({"after": true})))
         .await
         .unwrap();
-    match copy_database(&from, &target, false, None).await {
+    match copy_database(&from, &target, false, None, PageSize::DEFAULT).await {
         Err(e @ CopyError::TargetNotEmpty { .. }) => {
             assert!(e.is_refusal());
             assert!(e.to_string().contains("SQLite database"), "{e}");
@@ -454,8 +468,15 @@ async fn sqlite_to_sqlite_preserves_everything() {
     };
     assert_eq!(TaskQueue::list(&copy, &all).await.unwrap().len(), 52);
     assert_eq!(
-        copy_database(&from, &target, true, None).await.unwrap(),
+        copy_database(&from, &target, true, None, PageSize::DEFAULT)
+            .await
+            .unwrap(),
         report
+    );
+    assert_eq!(
+        page_size(&to),
+        1024,
+        "an existing target keeps its page size"
     );
     assert_eq!(snapshot(&copy).await, before, "force replaced the target");
 }

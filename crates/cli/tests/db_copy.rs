@@ -1,6 +1,6 @@
 //! PostgreSQL through the binary, against the real server that `scripts/services/postgres.sh`
 //! starts (the tests fail, never skip, without it): `db copy` SQLite → PostgreSQL → SQLite
-//! (and SQLite → SQLite, which needs no server),
+//! (and SQLite → SQLite, which needs no server, and into a file of another page size),
 //! `database.schema`, TLS settings in the URL, and `init` / `migrate`.
 
 mod support;
@@ -491,6 +491,65 @@ fn copies_a_queue_between_two_sqlite_files() {
     let o = sb.run(&["db", "copy", "--from", &from, "--to", &from]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("same store"), "{}", stderr(&o));
+}
+
+/// `database.page_size` through the binary: `init` makes a new file with it, a size SQLite
+/// does not accept is refused (exit 5, a configuration error) naming the key and what is
+/// accepted, with no file
+/// made, and `db copy` into a new file moves a queue to another page size.
+#[test]
+fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
+    let page_size = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+            .unwrap()
+    };
+    let mut sb = Sandbox::new();
+    sb.ok(&["init"]);
+    assert_eq!(page_size(&sb.db()), 4096);
+    for q in ["rust", "sqlite"] {
+        sb.ok(&["enqueue", "keyword", q, "--top-n", "5"]);
+    }
+
+    sb.env("PRISMQ_DATABASE__PAGE_SIZE", "1000");
+    let refused = sb.path("refused.db");
+    let o = sb
+        .bare()
+        .arg("--db")
+        .arg(&refused)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("database.page_size") && e.contains("1000"),
+        "{e}"
+    );
+    assert!(e.contains("a power of two from 512 to 65536"), "{e}");
+    assert!(!refused.exists(), "nothing made for a refused page size");
+
+    sb.env("PRISMQ_DATABASE__PAGE_SIZE", "1024");
+    let small = sb.path("small.db");
+    let from = format!("sqlite:{}", sb.db().display());
+    let to = format!("sqlite:{}", small.display());
+    let o = sb.run(&["db", "copy", "--from", &from, "--to", &to]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!((page_size(&sb.db()), page_size(&small)), (4096, 1024));
+    let listed = |db: &std::path::Path| {
+        stdout(
+            &sb.bare()
+                .arg("--db")
+                .arg(db)
+                .args(["--json", "tasks", "list"])
+                .output()
+                .unwrap(),
+        )
+    };
+    assert_eq!(listed(&sb.db()), listed(&small));
+    // The configured size is for new files: the existing queue keeps its pages.
+    sb.ok(&["enqueue", "keyword", "pages", "--top-n", "5"]);
+    assert_eq!(page_size(&sb.db()), 4096);
 }
 
 /// `maintenance` and `backup` on PostgreSQL: the engine answers "not supported" through the

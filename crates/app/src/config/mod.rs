@@ -199,6 +199,9 @@ pub struct DatabaseConfig {
     /// How long a write waits for a lock held by another process before reporting busy.
     #[serde(serialize_with = "ser_duration")]
     pub busy_timeout: Duration,
+    /// SQLite only: the page size, in bytes, of a database file PrismQ creates (a power of two
+    /// from 512 to 65,536); an existing file keeps its own.
+    pub page_size: u32,
     /// PostgreSQL only: the schema holding PrismQ's tables (created if missing), so several
     /// queues can share one database; `None` uses the connection's default (`public`).
     pub schema: Option<String>,
@@ -229,6 +232,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("url", &self.url.as_deref().map(secret::redact_url_password))
             .field("synchronous", &self.synchronous)
             .field("busy_timeout", &self.busy_timeout)
+            .field("page_size", &self.page_size)
             .finish()
     }
 }
@@ -240,6 +244,7 @@ impl Default for DatabaseConfig {
             url: None,
             synchronous: Synchronous::Normal,
             busy_timeout: Duration::from_secs(5),
+            page_size: 4096,
             schema: None,
             pool_size: 16,
         }

@@ -31,7 +31,7 @@ macro_rules! raw_sections {
 }
 
 raw_sections! {
-    database: RawDatabase { path, url, synchronous, busy_timeout, schema, pool_size }
+    database: RawDatabase { path, url, synchronous, busy_timeout, page_size, schema, pool_size }
     worker: RawWorker {
         concurrency, strategy, task_types, region, lease, heartbeat_interval,
         idle_backoff_min, idle_backoff_max, handler_timeout, shutdown_grace, prefetch, server_ca_cert,

@@ -800,6 +800,23 @@ fn a_database_url_password_is_redacted_in_the_dump_and_debug() {
 }
 
 #[test]
+fn the_page_size_of_a_new_file_is_a_power_of_two_sqlite_accepts() {
+    assert_eq!(Config::default().database.page_size, 4096);
+    let c = load_env(&[("PRISMQ_DATABASE__PAGE_SIZE", "1024")]).unwrap();
+    assert_eq!(c.database.page_size, 1024);
+    let o = crate::storage::sqlite_options(&c).unwrap();
+    assert_eq!(o.page_size.get(), 1024);
+    for bad in ["1000", "256", "131072", "0", "-1024", "big", "4k"] {
+        assert_invalid(
+            load_flags(&[("database.page_size", bad)]),
+            "database.page_size",
+            &format!("{bad:?}"),
+            "a power of two from 512 to 65536",
+        );
+    }
+}
+
+#[test]
 fn postgres_schema_and_pool_size_are_checked_and_only_for_postgres() {
     const PG: &str = "postgres://prismq@db.internal/prismq";
     let c = load_env(&[

@@ -114,6 +114,16 @@ pub(super) fn build(
             values::parsed::<Synchronous>(v, Synchronous::ACCEPTED)
         })?,
         busy_timeout: r.get("database.busy_timeout", rd.busy_timeout, d.busy_timeout, dur(0, 10 * MIN))?,
+        page_size: r.get("database.page_size", rd.page_size, d.page_size, |v| {
+            let accepted = prismq_storage_sqlite::PageSize::ACCEPTED;
+            let n = values::integer(v, 512, 65_536)
+                .map_err(|_| Bad::new("not an integer from 512 to 65536", accepted))?;
+            u32::try_from(n)
+                .ok()
+                .and_then(prismq_storage_sqlite::PageSize::new)
+                .map(prismq_storage_sqlite::PageSize::get)
+                .ok_or_else(|| Bad::new("not a page size SQLite accepts", accepted))
+        })?,
         schema: r.get("database.schema", rd.schema, d.schema, |v| {
             const ACC: &str = "a PostgreSQL schema name: 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _";
             let s = values::text(v, ACC)?;
