@@ -4,7 +4,8 @@
 //! (the storage crate's benches/common/minimal.rs, issue 20's floor), all in the same run,
 //! on tasks with 200-byte params.
 //!
-//! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_RUNTIME_TASKS` sets the
+//! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
+//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
 //! (default 1,2,4), `PRISMQ_BENCH_PREFETCH` the `worker.prefetch` values the runtime runs
 //! with (`auto` or a number; default 1,auto,16: a row each), `PRISMQ_BENCH_THREADS` the async runtime's threads
@@ -22,6 +23,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "../../storage-sqlite/benches/common/minimal.rs"]
 mod minimal;
 
+#[path = "../../storage-sqlite/benches/common/page.rs"]
+mod page;
 use async_trait::async_trait;
 use prismq_app::config::Prefetch;
 use prismq_app::{PluginRegistry, RunOptions, Runtime, WorkerSettings};
@@ -30,7 +33,7 @@ use prismq_domain::task::{NewTask, Task, TaskType, WorkerId};
 use prismq_domain::{
     ClaimingStrategy, Registrar, TaskContext, TaskError, TaskHandler, TaskResult, ValidationError,
 };
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::SqliteStore;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -56,7 +59,7 @@ impl TaskHandler for Noop {
 }
 
 fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+    SqliteStore::open(page::options(path), Arc::new(SystemClock)).expect("open")
 }
 
 /// 200 bytes of JSON params.
@@ -198,6 +201,7 @@ fn main() {
         })
         .unwrap_or_else(|| vec![Prefetch::AtMost(1), Prefetch::Auto, Prefetch::AtMost(16)]);
     println!("# prismq-app runtime benchmark: {n} tasks of 200-byte params, no-op handler, LIFO (the bare loop FIFO); median of {runs} runs, min–max");
+    println!("{}", page::describe());
     println!("| concurrency | prefetch | minimal bare loop tasks/s | storage-only tasks/s | runtime tasks/s | runtime / storage | runtime / bare | CPU µs/task: bare, storage, runtime |\n|---|---|---|---|---|---|---|---|");
     // Only the runtime's drains, printing nothing: what to run under `perf record`.
     let runtime_only = std::env::var("PRISMQ_BENCH_ONLY").as_deref() == Ok("runtime");

@@ -2,7 +2,8 @@
 //! `results list --order growth --window W --limit 50` over many stored videos with ten
 //! snapshots each, for every window, and with a first-seen filter.
 //!
-//! Run: `cargo bench -p prismq-storage-sqlite --bench growth`. `PRISMQ_BENCH_RESULTS` sets
+//! Run: `cargo bench -p prismq-storage-sqlite --bench growth`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
+//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored (default 1,000,000). The rows, their ten daily snapshots and
 //! their sightings (a channel scrape for all, a keyword search for one in 100, the trending
 //! chart for one in 10,000) are written with plain SQL (saving ten rounds of a million
@@ -12,13 +13,15 @@
 //! percentiles of 200 queries; `--source` is timed for a rare and a common kind, and the
 //! rare one also walking the order's index as it did before.
 
+#[path = "common/page.rs"]
+mod page;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prismq_domain::growth::GrowthWindow;
 use prismq_domain::ports::{ResultOrder, ResultQuery, SystemClock};
 use prismq_domain::Timestamp;
-use prismq_storage_sqlite::{query_statements_with, SourcePlan, SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::{query_statements_with, SourcePlan, SqliteStore};
 
 const QUERIES: usize = 200;
 const SNAPSHOTS: i64 = 10;
@@ -33,13 +36,14 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    println!("{}", page::describe());
     let total: i64 = std::env::var("PRISMQ_BENCH_RESULTS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(
-        SqliteOptions::new(dir.path().join("growth.db")),
+        page::options(&dir.path().join("growth.db")),
         Arc::new(SystemClock),
     )
     .expect("open");

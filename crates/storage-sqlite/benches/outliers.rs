@@ -3,13 +3,16 @@
 //! transaction; small saves to a channel far larger than the window, against the same saves
 //! without scoring; and `results list --order outlier --limit 50` over many stored videos.
 //!
-//! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`. `PRISMQ_BENCH_RESULTS` sets
+//! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
+//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored for the listing figures (default 1,000,000, in channels of
 //! 500). Figures are medians and 95th percentiles over repeated rounds on a real file, and
 //! the WAL frames (pages written) of a save on the large file. `PRISMQ_BENCH_SEEDED` names a
 //! file to keep the seeded large file in: when it exists it is copied instead of seeding
 //! again (minutes at a million), so runs of two builds can share one seeding.
 
+#[path = "common/page.rs"]
+mod page;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use prismq_domain::outlier::VideoFormat;
 use prismq_domain::ports::{ResultOrder, ResultQuery, SystemClock};
 use prismq_domain::{ContentItem, Timestamp};
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::SqliteStore;
 use prismq_testkit::fixtures::{channel_scrape, spread_views};
 use serde_json::json;
 
@@ -28,7 +31,7 @@ const QUERIES: usize = 200;
 const PAUSE: Duration = Duration::from_millis(250);
 
 fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+    SqliteStore::open(page::options(path), Arc::new(SystemClock)).expect("open")
 }
 
 /// Channel `c`'s 500 uploads (see [`channel_scrape`]).
@@ -46,6 +49,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    println!("{}", page::describe());
     let dir = tempfile::tempdir().expect("temp dir");
     let now = Timestamp::now().as_second();
 

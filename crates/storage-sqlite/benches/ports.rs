@@ -11,12 +11,14 @@
 //! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
 //! `PRISMQ_BENCH_ONLY=drain|pages|structures|latency|load|region`
 //! one part (`pages`: the WAL frames a task's transitions write, one task a call;
-//! `structures`: the one-task drain with indexes dropped, what each costs); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
+//! `structures`: the one-task drain with indexes dropped, what each costs, and the bare loop
+//! on a file of 1 KiB pages); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
 //! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`;
 //! `PRISMQ_BENCH_ONLY=batched` only K completions and claims per transaction
 //! (`complete_and_claim_many`) against the bare loop, K = 1 to 16. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
-//! rates when other work shares the machine.
+//! rates when other work shares the machine. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of
+//! the store's files (bytes; SQLite's default otherwise); the bare loop keeps the default.
 
 /// The `prismq` binary's allocator, for the bare loop and the store alike.
 #[global_allocator]
@@ -27,10 +29,12 @@ mod minimal;
 #[path = "common/wal.rs"]
 mod wal;
 
+#[path = "common/page.rs"]
+mod page;
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, SystemClock, TaskQueue};
 use prismq_domain::task::{Lease, NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::SqliteStore;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,7 +53,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+    SqliteStore::open(page::options(path), Arc::new(SystemClock)).expect("open")
 }
 
 /// 200 bytes of JSON params.
@@ -554,15 +558,21 @@ fn without(db: &Path, ddl: &str) {
 
 /// The blocking drain at one thread, one task a call, on the store as it is and with
 /// [`STRUCTURES`] dropped, each against the bare loop in the same run (interleaved runs):
-/// how much of target 3's gap each structure is.
+/// how much of target 3's gap each structure is; and the bare loop on a file of 1 KiB pages
+/// against itself on SQLite's default, what `database.page_size = 1024` would give it.
 fn structures_figures() {
     let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
     let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
     let mut ratios = vec![Vec::new(); STRUCTURES.len()];
+    let mut small_bare = Vec::new();
     for run in 0..runs {
         let dir = tempfile::tempdir().expect("dir");
         let floor = dir.path().join("minimal.db");
         minimal::fill(&floor, n, TYPE, payload);
+        // The reference itself on a file of 1 KiB pages: what the page size buys any loop.
+        let small = dir.path().join("minimal-1k.db");
+        minimal::fill(&small, n, TYPE, payload);
+        without(&small, TO_SMALL_PAGES);
         let files: Vec<_> = STRUCTURES
             .iter()
             .enumerate()
@@ -574,6 +584,7 @@ fn structures_figures() {
             })
             .collect();
         let bare = minimal::drain(&floor, 1, TYPE, n);
+        small_bare.push(minimal::drain(&small, 1, TYPE, n) / bare);
         // Each run starts with another file, so none is always drained last.
         for k in 0..files.len() {
             let i = (k + run) % files.len();
@@ -585,7 +596,13 @@ fn structures_figures() {
         let (m, lo, hi) = median_spread(r);
         println!("- {what}: {m:.2} ({lo:.2}–{hi:.2})");
     }
+    let (m, lo, hi) = median_spread(small_bare);
+    println!("- (the reference) the bare loop on a file of 1 KiB pages / the bare loop: {m:.2} ({lo:.2}–{hi:.2})");
 }
+
+/// Rewrites a closed file with 1 KiB pages (VACUUM can change the page size only outside WAL).
+const TO_SMALL_PAGES: &str =
+    "PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024; VACUUM; PRAGMA journal_mode = WAL;";
 
 /// Only the store's `complete_and_claim` drain, `PRISMQ_BENCH_RUNS` times at each worker
 /// count, with no other drain in the process: what to run under `perf record` to see where
@@ -727,6 +744,7 @@ fn main() {
     let only = std::env::var("PRISMQ_BENCH_ONLY").unwrap_or_default();
     let rt = runtime();
     println!("# prismq-storage-sqlite: the store against the minimal bare loop");
+    println!("{}", page::describe());
     if only == "batched" {
         batched_figures();
         return;

@@ -2,7 +2,8 @@
 //! bare rusqlite loop on the same schema, enqueue and upsert rates, size on disk against the
 //! size of a minimal queue table holding the same tasks, stats.
 //!
-//! Run: `cargo bench -p prismq-storage-sqlite --bench queue`. `PRISMQ_BENCH_TASKS` sets the
+//! Run: `cargo bench -p prismq-storage-sqlite --bench queue`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
+//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_TASKS` sets the
 //! queue size for the latency, size and stats figures (default 1,000,000);
 //! `PRISMQ_BENCH_ONLY=drain|scale|upsert` runs one part; `PRISMQ_BENCH_ONLY=size` runs only
 //! the fill, its size on disk and the floor table's (issue 20's target 6), without the latency
@@ -15,10 +16,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "common/page.rs"]
+mod page;
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::{ClaimingStrategy, ContentItem};
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::SqliteStore;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde_json::json;
 use std::path::Path;
@@ -31,7 +34,7 @@ const RUNS: usize = 3;
 const CLAIMS: usize = 2_000;
 
 fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(SqliteOptions::new(path), Arc::new(SystemClock)).expect("open")
+    SqliteStore::open(page::options(path), Arc::new(SystemClock)).expect("open")
 }
 
 fn tt() -> TaskType {
@@ -472,6 +475,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let only = std::env::var("PRISMQ_BENCH_ONLY").unwrap_or_default();
     println!("# prismq-storage-sqlite benchmarks");
+    println!("{}", page::describe());
     if only.is_empty() || only == "drain" {
         drain_figures();
     }
