@@ -1,11 +1,12 @@
 //! `validate` on real files: a healthy database passes every check and benchmarks; a
 //! missing file, a foreign file, a dropped index, an altered checksum and a corrupted page
-//! each fail the check that owns them, with a reason.
+//! each fail the check that owns them, with a reason; check 4 names a configured page size
+//! the file does not have.
 
 use prismq_domain::ports::SystemClock;
 use prismq_domain::task::{NewTask, TaskType};
 use prismq_storage_sqlite::ops::{validate, Outcome, ValidateOptions, ValidationReport};
-use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
+use prismq_storage_sqlite::{PageSize, SqliteOptions, SqliteStore};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -89,6 +90,34 @@ fn a_healthy_database_passes_checks_two_to_eight_and_benchmarks() {
         .details
         .iter()
         .any(|d| d == "quick_check: ok"));
+}
+
+/// Check 4 reports the file's page size, and when `database.page_size` asks another, says
+/// that only a new file takes it (the file is as healthy as before: check 4 still passes).
+#[test]
+fn check_four_tells_when_the_configured_page_size_is_not_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    create(&db, 10);
+    let details = |o: &SqliteOptions| {
+        let mut v = ValidateOptions::new(true);
+        v.benchmark_tasks = 0;
+        let r = validate(o, &v);
+        let c4 = r.check(4).unwrap().clone();
+        assert_eq!(c4.outcome, Outcome::Pass, "{c4:?}");
+        c4.details
+    };
+    let same = details(&SqliteOptions::new(&db));
+    assert!(same.iter().any(|d| d == "page_size = 4096"), "{same:?}");
+    let mut o = SqliteOptions::new(&db);
+    o.page_size = PageSize::new(1024).unwrap();
+    let other = details(&o);
+    assert!(
+        other.iter().any(|d| d.starts_with(
+            "page_size = 4096 (database.page_size is 1024, which only a new file takes"
+        )),
+        "{other:?}"
+    );
 }
 
 #[test]

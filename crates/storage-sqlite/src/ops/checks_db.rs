@@ -495,8 +495,16 @@ pub(crate) fn pragmas(conn: &Connection, options: &SqliteOptions) -> CheckResult
         _ => "unknown",
     };
     f.facts.push(format!("auto_vacuum = {auto_vacuum}"));
+    let page_size = read_pragma(conn, "page_size");
+    let configured = options.page_size.get().to_string();
+    f.facts.push(if page_size == configured {
+        format!("page_size = {page_size}")
+    } else {
+        format!(
+            "page_size = {page_size} (database.page_size is {configured}, which only a new file takes: copy the queue into a new file to use it, operations.md#page-size)"
+        )
+    });
     for name in [
-        "page_size",
         "cache_size",
         "mmap_size",
         "wal_autocheckpoint",
