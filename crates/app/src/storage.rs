@@ -329,10 +329,7 @@ pub fn sqlite_options(config: &Config) -> Result<SqliteOptions, StorageError> {
         Synchronous::Full => prismq_storage_sqlite::Synchronous::Full,
     };
     o.busy_timeout = config.database.busy_timeout;
-    // Checked when the configuration was loaded; a hand-built `Config` out of range keeps
-    // SQLite's default rather than a size SQLite would ignore.
-    o.page_size =
-        prismq_storage_sqlite::PageSize::new(config.database.page_size).unwrap_or_default();
+    o.page_size = config.database.new_file_page_size();
     o.retry = config.retry.policy();
     o.outlier = config.ideas.settings();
     Ok(o)

@@ -12,8 +12,8 @@ const CACHE_SIZE_KIB: i64 = 20_000;
 const MMAP_SIZE: i64 = 128 * 1024 * 1024;
 
 /// Applies the connection settings: the query planner stability guarantee (below), then the
-/// PRAGMAs: the page size of a new file, WAL, synchronous, busy_timeout, foreign keys, temp store in memory, mmap, cache
-/// size, WAL autocheckpoint.
+/// PRAGMAs: the page size of a new file, WAL, synchronous, busy_timeout, foreign keys, temp
+/// store in memory, mmap, cache size, WAL autocheckpoint.
 ///
 /// **QPSG.** Without it SQLite may plan a statement around the values bound to it (a `LIMIT
 /// ?`, a `column = ?` it weighs by whether the value is 0 or 1, STAT4 samples), and marks such

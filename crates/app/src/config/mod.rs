@@ -217,6 +217,13 @@ impl DatabaseConfig {
             .filter(|u| crate::storage::is_postgres_url(u))
     }
 
+    /// `page_size` as the SQLite adapter takes it. Loading checks the value, so only a
+    /// `DatabaseConfig` built by hand can hold one SQLite would not accept (and ignore): that
+    /// gets SQLite's default.
+    pub fn new_file_page_size(&self) -> prismq_storage_sqlite::PageSize {
+        prismq_storage_sqlite::PageSize::new(self.page_size).unwrap_or_default()
+    }
+
     /// The configured file: `path`, or the path inside `url`; `None` for the default.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.path

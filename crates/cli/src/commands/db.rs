@@ -54,10 +54,8 @@ pub async fn run(ctx: &Ctx, command: DbCommand) -> CliResult {
     let from = parse_endpoint("--from", &args.from).map_err(cli_error)?;
     let to = parse_endpoint("--to", &args.to).map_err(cli_error)?;
     let schema = args.schema.or_else(|| ctx.config.database.schema.clone());
-    // A SQLite file the copy creates takes the configured page size: checked when the
-    // configuration was loaded.
-    let page_size =
-        prismq_storage_sqlite::PageSize::new(ctx.config.database.page_size).unwrap_or_default();
+    // A SQLite file the copy creates takes the configured page size.
+    let page_size = ctx.config.database.new_file_page_size();
     let report = copy_database(&from, &to, args.force, schema.as_deref(), page_size)
         .await
         .map_err(cli_error)?;
