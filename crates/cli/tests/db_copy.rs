@@ -530,6 +530,16 @@ fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
     assert!(!refused.exists(), "nothing made for a refused page size");
 
     sb.env("PRISMQ_DATABASE__PAGE_SIZE", "1024");
+    let fresh = sb.path("fresh.db");
+    let o = sb
+        .bare()
+        .arg("--db")
+        .arg(&fresh)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(page_size(&fresh), 1024, "init makes a new file with it");
     let small = sb.path("small.db");
     let from = format!("sqlite:{}", sb.db().display());
     let to = format!("sqlite:{}", small.display());
