@@ -199,6 +199,30 @@ pub(crate) fn exec(tx: &Transaction<'_>, sql: &str) -> Result<(), PortError> {
         .map_err(map_err)
 }
 
+/// How a thread waits for the writer in [`SqliteStore::take_turns`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    /// Parks on the writer lock until it is let go (the writer thread, whose turns run the
+    /// async ports' writes).
+    Parked,
+    /// Sleeps [`POLL_FIRST`], then twice as long each time up to [`POLL_MAX`], looking for
+    /// its outcome and trying the writer in between (a blocking caller whose write is
+    /// queued). Its write is run meanwhile by whichever thread holds the writer, in that
+    /// thread's transaction, and the caller collects the outcome when it wakes: nobody has
+    /// to wake it. Parked instead, every contended write cost a wake-up of its thread by the
+    /// one letting go of the writer (a futex wake and, across CPUs, an interrupt), and
+    /// blocking callers at two and four threads spent 90–120 µs of CPU a task against 60 at
+    /// one; SQLite's busy handler makes the bare loop's threads sleep the same way
+    /// (`docs/performance.md`, session 23).
+    Polling,
+}
+
+/// A polling waiter's first sleep.
+const POLL_FIRST: std::time::Duration = std::time::Duration::from_micros(100);
+/// A polling waiter's longest sleep: a few transactions' time, so a caller whose write has
+/// run waits at most about that long to learn it.
+const POLL_MAX: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// What one turn at the waiting writes came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ran {
@@ -234,20 +258,44 @@ impl SqliteStore {
         self.inner.checkpointer.contended();
         let outcome: Outcome<T> = Arc::default();
         self.queue_write(f, deadline, Sink::Slot(outcome.clone()));
-        // Before a turn: run by the thread that held the writer before us. Otherwise ours is
-        // among the waiting ones: only a holder of the writer takes waiting writes, and it
-        // hands every outcome over (or queues the write again) before letting go.
-        finish(self.take_turns(|_| outcome.lock().take()))
+        // Run by the thread that holds the writer now or takes it next, or by us when our
+        // turn comes: only a holder of the writer takes waiting writes, and it hands every
+        // outcome over (or queues the write again) before letting go, so an outcome found
+        // without the writer is final.
+        finish(self.take_turns(Waiter::Polling, |_| outcome.lock().take()))
     }
 
     /// Takes turns at the waiting writes ([`SqliteStore::run_waiting`]) until `done` answers:
-    /// it is asked before each turn, with the writer held (`None`), and after it, with what
-    /// the turn ran. A busy database is waited out with a growing backoff that a batch run
-    /// starts over.
-    pub(crate) fn take_turns<R>(&self, mut done: impl FnMut(Option<Ran>) -> Option<R>) -> R {
+    /// it is asked before each turn (`None`; with the writer held when the `waiter` parks
+    /// for it), and after it, with what the turn ran. A busy database is waited out with a
+    /// growing backoff that a batch run starts over.
+    pub(crate) fn take_turns<R>(
+        &self,
+        waiter: Waiter,
+        mut done: impl FnMut(Option<Ran>) -> Option<R>,
+    ) -> R {
         let mut attempt = 0;
+        let mut pause = POLL_FIRST;
         loop {
-            let mut slot = self.inner.writer.lock();
+            let mut slot = match waiter {
+                Waiter::Parked => self.inner.writer.lock(),
+                Waiter::Polling => {
+                    if let Some(r) = done(None) {
+                        return r;
+                    }
+                    match self.inner.writer.try_lock() {
+                        Some(slot) => {
+                            pause = POLL_FIRST;
+                            slot
+                        }
+                        None => {
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(POLL_MAX);
+                            continue;
+                        }
+                    }
+                }
+            };
             if let Some(r) = done(None) {
                 return r;
             }
@@ -462,6 +510,41 @@ pub(crate) mod tests {
         let outcomes = callers.into_iter().map(|h| h.join()).collect();
         let ran = ran.lock().clone();
         (outcomes, ran)
+    }
+
+    /// A blocking caller whose queued write another thread ran learns its outcome without
+    /// the writer: the holder runs the waiting write in its own transaction and keeps the
+    /// writer, and the caller returns meanwhile (a caller parked on the writer would wait
+    /// for it to be let go).
+    #[test]
+    fn a_queued_blocking_write_run_by_the_holder_returns_while_the_writer_is_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir, Duration::from_secs(5));
+        let mut held = s.inner.writer.lock();
+        let (sent, got) = std::sync::mpsc::channel();
+        let caller = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let out = s.write_shared(|tx| {
+                    tx.execute("INSERT INTO scratch (v) VALUES ('queued')", [])
+                        .map_err(map_err)
+                });
+                sent.send(out).unwrap();
+            })
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while s.inner.waiting.jobs.lock().is_empty() {
+            assert!(Instant::now() < until, "the write never queued");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(s.run_waiting(&mut held), Ran::Batch);
+        let out = got
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the caller returned while the writer was held");
+        assert_eq!(out, Ok(1));
+        drop(held);
+        caller.join().unwrap();
+        assert_eq!(values(&s), ["queued"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock, Weak};
 
-use crate::combine::Ran;
+use crate::combine::{Ran, Waiter};
 use crate::{Inner, SqliteStore};
 
 /// Wakes the thread; started on first use, so a store that only serves blocking calls (the
@@ -96,7 +96,9 @@ impl SqliteStore {
 
     /// Runs waiting writes until none is left, backing off while the database is busy.
     fn drain_waiting(&self) {
-        self.take_turns(|ran| (ran == Some(Ran::Nothing)).then_some(()));
+        self.take_turns(Waiter::Parked, |ran| {
+            (ran == Some(Ran::Nothing)).then_some(())
+        });
     }
 }
 
