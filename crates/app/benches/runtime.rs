@@ -4,8 +4,9 @@
 //! (the storage crate's benches/common/minimal.rs, issue 20's floor), all in the same run,
 //! on tasks with 200-byte params.
 //!
-//! Run: `cargo bench -p prismq-app --bench runtime`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
-//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_RUNTIME_TASKS` sets the
+//! Run: `cargo bench -p prismq-app --bench runtime`.
+//! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
+//! SQLite's default otherwise). `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
 //! (default 1,2,4), `PRISMQ_BENCH_PREFETCH` the `worker.prefetch` values the runtime runs
 //! with (`auto` or a number; default 1,auto,16: a row each), `PRISMQ_BENCH_THREADS` the async runtime's threads
@@ -25,6 +26,7 @@ mod minimal;
 
 #[path = "../../storage-sqlite/benches/common/page.rs"]
 mod page;
+
 use async_trait::async_trait;
 use prismq_app::config::Prefetch;
 use prismq_app::{PluginRegistry, RunOptions, Runtime, WorkerSettings};

@@ -2,8 +2,9 @@
 //! `results list --order growth --window W --limit 50` over many stored videos with ten
 //! snapshots each, for every window, and with a first-seen filter.
 //!
-//! Run: `cargo bench -p prismq-storage-sqlite --bench growth`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
-//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
+//! Run: `cargo bench -p prismq-storage-sqlite --bench growth`.
+//! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
+//! SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored (default 1,000,000). The rows, their ten daily snapshots and
 //! their sightings (a channel scrape for all, a keyword search for one in 100, the trending
 //! chart for one in 10,000) are written with plain SQL (saving ten rounds of a million
@@ -15,6 +16,7 @@
 
 #[path = "common/page.rs"]
 mod page;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,9 @@
 //! transaction; small saves to a channel far larger than the window, against the same saves
 //! without scoring; and `results list --order outlier --limit 50` over many stored videos.
 //!
-//! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
-//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
+//! Run: `cargo bench -p prismq-storage-sqlite --bench outliers`.
+//! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
+//! SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored for the listing figures (default 1,000,000, in channels of
 //! 500). Figures are medians and 95th percentiles over repeated rounds on a real file, and
 //! the WAL frames (pages written) of a save on the large file. `PRISMQ_BENCH_SEEDED` names a
@@ -13,6 +14,7 @@
 
 #[path = "common/page.rs"]
 mod page;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -31,6 +31,7 @@ mod wal;
 
 #[path = "common/page.rs"]
 mod page;
+
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, SystemClock, TaskQueue};
 use prismq_domain::task::{Lease, NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;

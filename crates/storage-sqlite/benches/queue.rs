@@ -2,8 +2,9 @@
 //! bare rusqlite loop on the same schema, enqueue and upsert rates, size on disk against the
 //! size of a minimal queue table holding the same tasks, stats.
 //!
-//! Run: `cargo bench -p prismq-storage-sqlite --bench queue`. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the
-//! store's files (`common/page.rs`; SQLite's default otherwise). `PRISMQ_BENCH_TASKS` sets the
+//! Run: `cargo bench -p prismq-storage-sqlite --bench queue`.
+//! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
+//! SQLite's default otherwise). `PRISMQ_BENCH_TASKS` sets the
 //! queue size for the latency, size and stats figures (default 1,000,000);
 //! `PRISMQ_BENCH_ONLY=drain|scale|upsert` runs one part; `PRISMQ_BENCH_ONLY=size` runs only
 //! the fill, its size on disk and the floor table's (issue 20's target 6), without the latency
@@ -18,6 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/page.rs"]
 mod page;
+
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, SystemClock};
 use prismq_domain::task::{NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::{ClaimingStrategy, ContentItem};
