@@ -493,6 +493,11 @@ fn copies_a_queue_between_two_sqlite_files() {
     assert!(stderr(&o).contains("same store"), "{}", stderr(&o));
 }
 
+/// `prismq --db DB init` with the sandbox's environment.
+fn init_at(sb: &Sandbox, db: &std::path::Path) -> std::process::Output {
+    sb.bare().arg("--db").arg(db).arg("init").output().unwrap()
+}
+
 /// `database.page_size` through the binary: `init` makes a new file with it, a size SQLite
 /// does not accept is refused (exit 5, a configuration error) naming the key and what is
 /// accepted, with no file
@@ -513,13 +518,7 @@ fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
 
     sb.env("PRISMQ_DATABASE__PAGE_SIZE", "1000");
     let refused = sb.path("refused.db");
-    let o = sb
-        .bare()
-        .arg("--db")
-        .arg(&refused)
-        .arg("init")
-        .output()
-        .unwrap();
+    let o = init_at(&sb, &refused);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
@@ -531,13 +530,7 @@ fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
 
     sb.env("PRISMQ_DATABASE__PAGE_SIZE", "1024");
     let fresh = sb.path("fresh.db");
-    let o = sb
-        .bare()
-        .arg("--db")
-        .arg(&fresh)
-        .arg("init")
-        .output()
-        .unwrap();
+    let o = init_at(&sb, &fresh);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(page_size(&fresh), 1024, "init makes a new file with it");
     let small = sb.path("small.db");
