@@ -386,26 +386,31 @@ async fn validate_finds_counts_and_rows_the_adapter_would_not_write() {
             .unwrap();
         c.execute_batch(sql).unwrap();
     };
-    // A task inserted behind PrismQ's back: counted by nothing.
-    tamper("INSERT INTO task_queue (type_id, params, run_after, created_at, updated_at) VALUES ((SELECT id FROM task_types WHERE name = 'a'), '{}', 0, 0, 0)");
-    let (outcome, reason, _) = check3(&path);
-    assert_eq!(outcome, Outcome::Fail);
-    assert!(
-        reason.contains("queue_counts") && reason.contains("a queued"),
-        "{reason}"
+    // `sql` written behind PrismQ's back fails check 3 on queue_counts, naming `what`;
+    // `undo` puts the counts and rows back in agreement, and check 3 passes again.
+    let miscounted = |sql: &str, what: &str, undo: &str| {
+        tamper(sql);
+        let (outcome, reason, _) = check3(&path);
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(
+            reason.contains("queue_counts") && reason.contains(what),
+            "{reason}"
+        );
+        tamper(undo);
+        assert_eq!(check3(&path).0, Outcome::Pass);
+    };
+    // A task inserted: counted by nothing.
+    miscounted(
+        "INSERT INTO task_queue (type_id, params, run_after, created_at, updated_at) VALUES ((SELECT id FROM task_types WHERE name = 'a'), '{}', 0, 0, 0)",
+        "a queued",
+        "UPDATE queue_counts SET n = n + 1 WHERE type_id = (SELECT id FROM task_types WHERE name = 'a') AND status = 0",
     );
-    tamper("UPDATE queue_counts SET n = n + 1 WHERE type_id = (SELECT id FROM task_types WHERE name = 'a') AND status = 0");
-    assert_eq!(check3(&path).0, Outcome::Pass);
-    // A status changed behind PrismQ's back: since v14 no trigger moves its count.
-    tamper("UPDATE task_queue SET status = 5 WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')");
-    let (outcome, reason, _) = check3(&path);
-    assert_eq!(outcome, Outcome::Fail);
-    assert!(
-        reason.contains("queue_counts") && reason.contains("given another status"),
-        "{reason}"
+    // A status changed: since v14 no trigger moves its count.
+    miscounted(
+        "UPDATE task_queue SET status = 5 WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')",
+        "given another status",
+        "UPDATE task_queue SET status = 0 WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')",
     );
-    tamper("UPDATE task_queue SET status = 0 WHERE type_id = (SELECT id FROM task_types WHERE name = 'b')");
-    assert_eq!(check3(&path).0, Outcome::Pass);
 
     // Rows the adapter never writes: params that are not JSON, a region that disagrees with
     // the compatibility it comes from.
