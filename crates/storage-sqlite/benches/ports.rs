@@ -9,16 +9,18 @@
 //! 1,2,4), `PRISMQ_BENCH_RUNS` the runs per drain figure (default 3), `PRISMQ_BENCH_QUEUED`
 //! the queue size for the latency part (default 1,000,000), `PRISMQ_BENCH_AHEAD` the tasks of
 //! another region ahead in the region part (default 200,000), `PRISMQ_BENCH_LOAD` the tasks loaded in the load part (default 200,000),
-//! `PRISMQ_BENCH_ONLY=drain|pages|structures|latency|load|region`
+//! `PRISMQ_BENCH_ONLY=drain|pages|structures|wal|latency|load|region`
 //! one part (`pages`: the WAL frames a task's transitions write, one task a call;
 //! `structures`: the one-task drain with indexes dropped, what each costs, and the bare loop
-//! on a file of 1 KiB pages); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
+//! on a file of 1 KiB pages; `wal`: the one-task drain with WAL writes batched a commit and
+//! two a frame, at each of `PRISMQ_BENCH_WORKERS`); `PRISMQ_BENCH_ONLY=handover` runs only the `complete_and_claim` drain (at one
 //! worker unless `PRISMQ_BENCH_WORKERS` says otherwise), to profile with `perf record`;
 //! `PRISMQ_BENCH_ONLY=batched` only K completions and claims per transaction
 //! (`complete_and_claim_many`) against the bare loop, K = 1 to 16. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of
-//! the store's files (bytes; SQLite's default otherwise); the bare loop keeps the default.
+//! the store's files (bytes; SQLite's default otherwise) and `PRISMQ_BENCH_WAL_WRITES=frames`
+//! turns off their batched WAL writes; the bare loop keeps SQLite's defaults.
 
 /// The `prismq` binary's allocator, for the bare loop and the store alike.
 #[global_allocator]
@@ -35,7 +37,7 @@ mod page;
 use prismq_domain::ports::{ClaimFilter, ClaimRequest, Handover, SystemClock, TaskQueue};
 use prismq_domain::task::{Lease, NewTask, Priority, TaskType, WorkerId};
 use prismq_domain::ClaimingStrategy;
-use prismq_storage_sqlite::SqliteStore;
+use prismq_storage_sqlite::{SqliteOptions, SqliteStore};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,7 +110,15 @@ fn on_threads<F>(path: &Path, threads: usize, n: usize, tag: &str, drain: F) -> 
 where
     F: Fn(&SqliteStore, &ClaimRequest) -> usize + Send + Sync + Copy + 'static,
 {
-    let store = open(path);
+    on_threads_with(page::options(path), threads, n, tag, drain)
+}
+
+/// [`on_threads`] on a store opened with `options`.
+fn on_threads_with<F>(options: SqliteOptions, threads: usize, n: usize, tag: &str, drain: F) -> f64
+where
+    F: Fn(&SqliteStore, &ClaimRequest) -> usize + Send + Sync + Copy + 'static,
+{
+    let store = SqliteStore::open(options, Arc::new(SystemClock)).expect("open");
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -142,7 +152,12 @@ fn fused_drain(path: &Path, threads: usize, n: usize) -> f64 {
 
 /// claim_and_start + complete per task from plain threads, the blocking methods.
 fn blocking_drain(path: &Path, threads: usize, n: usize) -> f64 {
-    on_threads(path, threads, n, "b", |store, req| {
+    blocking_drain_with(page::options(path), threads, n)
+}
+
+/// [`blocking_drain`] on a store opened with `options`.
+fn blocking_drain_with(options: SqliteOptions, threads: usize, n: usize) -> f64 {
+    on_threads_with(options, threads, n, "b", |store, req| {
         let mut done = 0usize;
         while let Some(c) = store.claim_and_start_blocking(req).expect("claim") {
             store.complete_blocking(&c.lease, None).expect("complete");
@@ -601,6 +616,74 @@ fn structures_figures() {
     println!("- (the reference) the bare loop on a file of 1 KiB pages / the bare loop: {m:.2} ({lo:.2}–{hi:.2})");
 }
 
+/// The blocking drain, one task a call, with the store's WAL writes batched a commit (its
+/// default) and two a frame (SQLite's default VFS), each against the bare loop in the same
+/// run, at each of `PRISMQ_BENCH_WORKERS` thread counts; with the WAL writes a task the
+/// batched store made and what the shim does for the bare loop itself.
+fn wal_figures() {
+    let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
+    let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
+    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4]);
+    let shim = prismq_wal_vfs::register().expect("register the shim");
+    println!("\n## WAL writes: blocking drain (one task a call) / bare loop, {n} tasks, median of {runs} interleaved runs (min–max)");
+    println!("| threads | batched a commit (the default) | two a frame | WAL writes a task, batched (two a frame would make) | the bare loop through the shim / the bare loop |");
+    println!("|---|---|---|---|---|");
+    for &threads in &workers {
+        let (mut batched, mut frames, mut bare_shim) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut written, mut kept) = (0u64, 0u64);
+        for run in 0..runs {
+            let dir = tempfile::tempdir().expect("dir");
+            let floor = dir.path().join("minimal.db");
+            minimal::fill(&floor, n, TYPE, payload);
+            let floor_shim = dir.path().join("minimal-shim.db");
+            minimal::fill(&floor_shim, n, TYPE, payload);
+            let files: Vec<_> = [true, false]
+                .iter()
+                .map(|&batch| {
+                    let mut o = page::options(&dir.path().join(format!("store-{batch}.db")));
+                    o.batch_wal_writes = batch;
+                    fill(
+                        &SqliteStore::open(o.clone(), Arc::new(SystemClock)).expect("open"),
+                        n,
+                    );
+                    o
+                })
+                .collect();
+            let bare = minimal::drain(&floor, threads, TYPE, n);
+            bare_shim.push(minimal::drain_via(&floor_shim, threads, TYPE, n, Some(shim)) / bare);
+            for k in 0..files.len() {
+                let i = (k + run) % files.len();
+                let before = prismq_wal_vfs::counters();
+                let rate = blocking_drain_with(files[i].clone(), threads, n) / bare;
+                if i == 0 {
+                    let after = prismq_wal_vfs::counters();
+                    written += after.written + after.passed - before.written - before.passed;
+                    kept += after.kept + after.passed - before.kept - before.passed;
+                    batched.push(rate);
+                } else {
+                    frames.push(rate);
+                }
+            }
+        }
+        let f = |v: Vec<f64>| {
+            let (m, lo, hi) = median_spread(v);
+            format!("{m:.2} ({lo:.2}–{hi:.2})")
+        };
+        let per_task = |w: u64| w as f64 / (n * runs) as f64;
+        println!(
+            "| {threads} | {} | {} | {:.2} ({:.2}) | {} |",
+            f(batched),
+            f(frames),
+            per_task(written),
+            per_task(kept),
+            f(bare_shim)
+        );
+    }
+}
+
 /// Rewrites a closed file with 1 KiB pages (VACUUM can change the page size only outside WAL).
 const TO_SMALL_PAGES: &str =
     "PRAGMA journal_mode = DELETE; PRAGMA page_size = 1024; VACUUM; PRAGMA journal_mode = WAL;";
@@ -758,6 +841,9 @@ fn main() {
     }
     if only.is_empty() || only == "structures" {
         structures_figures();
+    }
+    if only.is_empty() || only == "wal" {
+        wal_figures();
     }
     if only.is_empty() || only == "latency" {
         latency_figures(&rt);

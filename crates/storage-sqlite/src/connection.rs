@@ -357,8 +357,17 @@ pub(crate) fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> 
 pub(crate) fn open_connection(options: &SqliteOptions) -> Result<Connection, StoreError> {
     // No SQLITE_OPEN_URI: the path is a file's path, never a URI (see `check_path`).
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&options.path, flags)
-        .map_err(|e| classify_open_error(e, &options.path))?;
+    let opened = if options.batch_wal_writes {
+        let vfs = prismq_wal_vfs::register().map_err(|message| StoreError::Io {
+            action: "registering the WAL VFS",
+            path: options.path.clone(),
+            source: std::io::Error::other(message),
+        })?;
+        Connection::open_with_flags_and_vfs(&options.path, flags, vfs)
+    } else {
+        Connection::open_with_flags(&options.path, flags)
+    };
+    let conn = opened.map_err(|e| classify_open_error(e, &options.path))?;
     if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
         return Err(StoreError::ReadOnly {
             path: options.path.clone(),

@@ -31,7 +31,16 @@ fn now_ms() -> i64 {
 
 /// A connection to the minimal table at `path` (created if missing), as the bare loop opens it.
 pub fn connect(path: &Path) -> Connection {
-    let c = Connection::open(path).expect("open the minimal table");
+    connect_via(path, None)
+}
+
+/// [`connect`] through the VFS named `vfs` (SQLite's default for `None`).
+pub fn connect_via(path: &Path, vfs: Option<&str>) -> Connection {
+    let c = match vfs {
+        None => Connection::open(path),
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs),
+    }
+    .expect("open the minimal table");
     c.busy_timeout(Duration::from_secs(5))
         .expect("busy timeout");
     c.execute_batch(SCHEMA).expect("minimal schema");
@@ -105,13 +114,24 @@ pub fn complete(c: &Connection, id: i64) {
 /// Drains every queued task of `task_type` with `threads` threads, each on its own
 /// connection; returns tasks/s and checks that each task was taken once.
 pub fn drain(path: &Path, threads: usize, task_type: &str, expected: usize) -> f64 {
+    drain_via(path, threads, task_type, expected, None)
+}
+
+/// [`drain`] with each thread's connection through the VFS named `vfs`.
+pub fn drain_via(
+    path: &Path,
+    threads: usize,
+    task_type: &str,
+    expected: usize,
+    vfs: Option<&'static str>,
+) -> f64 {
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let path = path.to_path_buf();
             let task_type = task_type.to_owned();
             std::thread::spawn(move || {
-                let c = connect(&path);
+                let c = connect_via(&path, vfs);
                 let mut n = 0usize;
                 while let Some(id) = claim(&c, &task_type) {
                     complete(&c, id);

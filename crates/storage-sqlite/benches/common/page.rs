@@ -1,7 +1,9 @@
 //! The options the benches open the store's files with: SQLite's default page size, or the
 //! one `PRISMQ_BENCH_PAGE_SIZE` names (bytes; what `database.page_size` sets), so every
-//! figure can be measured on files made either way. The bare loops and floor tables keep
-//! SQLite's default: they are the fixed reference.
+//! figure can be measured on files made either way; and WAL writes batched a commit (the
+//! store's default) unless `PRISMQ_BENCH_WAL_WRITES=frames` asks for SQLite's default VFS
+//! (`SqliteOptions::batch_wal_writes`). The bare loops and floor tables keep SQLite's
+//! defaults: they are the fixed reference.
 
 #![allow(dead_code)]
 
@@ -21,17 +23,28 @@ pub fn page_size() -> PageSize {
     }
 }
 
-/// `SqliteOptions::new(path)` with this run's page size.
+/// Whether the store's connections batch WAL writes in this run.
+pub fn batch_wal_writes() -> bool {
+    match std::env::var("PRISMQ_BENCH_WAL_WRITES").as_deref() {
+        Err(_) | Ok("batched") => true,
+        Ok("frames") => false,
+        Ok(v) => panic!("PRISMQ_BENCH_WAL_WRITES={v:?}: batched (the default) or frames"),
+    }
+}
+
+/// `SqliteOptions::new(path)` with this run's page size and WAL writes.
 pub fn options(path: &Path) -> SqliteOptions {
     let mut o = SqliteOptions::new(path);
     o.page_size = page_size();
+    o.batch_wal_writes = batch_wal_writes();
     o
 }
 
 /// A line for a bench's header: the page size its store files are made with.
 pub fn describe() -> String {
     format!(
-        "the store's files: {}-byte pages (PRISMQ_BENCH_PAGE_SIZE); the bare loop's: SQLite's default",
-        page_size().get()
+        "the store's files: {}-byte pages (PRISMQ_BENCH_PAGE_SIZE), WAL writes {} (PRISMQ_BENCH_WAL_WRITES); the bare loop's: SQLite's defaults",
+        page_size().get(),
+        if batch_wal_writes() { "batched a commit" } else { "two a frame, SQLite's default VFS" }
     )
 }
