@@ -297,27 +297,6 @@ unsafe extern "C" fn shim_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn shim_read(
-    file: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: a file this shim opened; the buffered frames reach the file before it is read.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xRead
-            .map_or(ffi::SQLITE_IOERR_READ, |read| {
-                read(inner, buf, amount, offset)
-            })
-    }
-}
-
 unsafe extern "C" fn shim_write(
     file: *mut ffi::sqlite3_file,
     buf: *const c_void,
@@ -397,145 +376,54 @@ unsafe extern "C" fn shim_truncate(
     }
 }
 
-unsafe extern "C" fn shim_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: a file this shim opened; buffered frames are written before the sync.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
+/// Defines `$name`, a file method that calls the default VFS's `$method` on the file object
+/// behind the shim's with the same arguments (answering `$missing` when its method table
+/// has none), after writing out the WAL's buffered frames when `flush` says so: every call
+/// that reads, syncs, sizes or controls the file must see them.
+macro_rules! forward {
+    ($name:ident, $method:ident, $missing:expr, flush: $flush:literal $(, $arg:ident: $ty:ty)*) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
+            // SAFETY: SQLite calls a file's methods only on a file this shim opened, one
+            // call at a time, with the arguments the default VFS's method takes.
+            unsafe {
+                if $flush {
+                    let rc = flush(file);
+                    if rc != ffi::SQLITE_OK {
+                        return rc;
+                    }
+                }
+                let inner = inner_of(file);
+                methods_of(inner)
+                    .$method
+                    .map_or($missing, |method| method(inner $(, $arg)*))
+            }
         }
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xSync
-            .map_or(ffi::SQLITE_IOERR_FSYNC, |sync| sync(inner, flags))
-    }
+    };
 }
 
-unsafe extern "C" fn shim_file_size(
-    file: *mut ffi::sqlite3_file,
-    size: *mut ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: a file this shim opened; buffered frames count in the size.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xFileSize
-            .map_or(ffi::SQLITE_IOERR_FSTAT, |file_size| file_size(inner, size))
-    }
-}
-
-unsafe extern "C" fn shim_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xLock
-            .map_or(ffi::SQLITE_IOERR_LOCK, |lock| lock(inner, level))
-    }
-}
-
-unsafe extern "C" fn shim_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xUnlock
-            .map_or(ffi::SQLITE_IOERR_UNLOCK, |unlock| unlock(inner, level))
-    }
-}
-
-unsafe extern "C" fn shim_check_reserved_lock(
-    file: *mut ffi::sqlite3_file,
-    out: *mut c_int,
-) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xCheckReservedLock
-            .map_or(ffi::SQLITE_IOERR_CHECKRESERVEDLOCK, |check| {
-                check(inner, out)
-            })
-    }
-}
-
-unsafe extern "C" fn shim_file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    // SAFETY: a file this shim opened; buffered frames are written first, so a control
-    // that looks at the file (its size hint, persistence, a rename) sees them.
-    unsafe {
-        let rc = flush(file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xFileControl
-            .map_or(ffi::SQLITE_NOTFOUND, |control| control(inner, op, arg))
-    }
-}
-
-unsafe extern "C" fn shim_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xSectorSize
-            .map_or(4096, |size| size(inner))
-    }
-}
-
-unsafe extern "C" fn shim_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xDeviceCharacteristics
-            .map_or(0, |characteristics| characteristics(inner))
-    }
-}
-
-unsafe extern "C" fn shim_shm_map(
-    file: *mut ffi::sqlite3_file,
-    region: c_int,
-    size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    // SAFETY: a file this shim opened (a v2 method table only for a v2 default file).
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xShmMap
-            .map_or(ffi::SQLITE_IOERR_SHMMAP, |map| {
-                map(inner, region, size, extend, out)
-            })
-    }
-}
-
-unsafe extern "C" fn shim_shm_lock(
-    file: *mut ffi::sqlite3_file,
-    offset: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xShmLock
-            .map_or(ffi::SQLITE_IOERR_SHMLOCK, |lock| {
-                lock(inner, offset, n, flags)
-            })
-    }
-}
+forward!(shim_read, xRead, ffi::SQLITE_IOERR_READ, flush: true,
+    buf: *mut c_void, amount: c_int, offset: ffi::sqlite3_int64);
+forward!(shim_sync, xSync, ffi::SQLITE_IOERR_FSYNC, flush: true, flags: c_int);
+forward!(shim_file_size, xFileSize, ffi::SQLITE_IOERR_FSTAT, flush: true,
+    size: *mut ffi::sqlite3_int64);
+// A control that looks at the file (its size hint, persistence, a rename) sees the frames.
+forward!(shim_file_control, xFileControl, ffi::SQLITE_NOTFOUND, flush: true,
+    op: c_int, arg: *mut c_void);
+forward!(shim_lock, xLock, ffi::SQLITE_IOERR_LOCK, flush: false, level: c_int);
+forward!(shim_unlock, xUnlock, ffi::SQLITE_IOERR_UNLOCK, flush: false, level: c_int);
+forward!(shim_check_reserved_lock, xCheckReservedLock, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK,
+    flush: false, out: *mut c_int);
+forward!(shim_sector_size, xSectorSize, 4096, flush: false);
+forward!(shim_device_characteristics, xDeviceCharacteristics, 0, flush: false);
+// The shared-memory methods are only in a version 2 or 3 method table, and SQLite calls
+// them only on the database file.
+forward!(shim_shm_map, xShmMap, ffi::SQLITE_IOERR_SHMMAP, flush: false,
+    region: c_int, size: c_int, extend: c_int, out: *mut *mut c_void);
+forward!(shim_shm_lock, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, flush: false,
+    offset: c_int, n: c_int, flags: c_int);
+forward!(shim_shm_unmap, xShmUnmap, ffi::SQLITE_OK, flush: false, delete: c_int);
+forward!(shim_unfetch, xUnfetch, ffi::SQLITE_OK, flush: false,
+    offset: ffi::sqlite3_int64, page: *mut c_void);
 
 unsafe extern "C" fn shim_shm_barrier(file: *mut ffi::sqlite3_file) {
     // SAFETY: a file this shim opened.
@@ -544,16 +432,6 @@ unsafe extern "C" fn shim_shm_barrier(file: *mut ffi::sqlite3_file) {
         if let Some(barrier) = methods_of(inner).xShmBarrier {
             barrier(inner);
         }
-    }
-}
-
-unsafe extern "C" fn shim_shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xShmUnmap
-            .map_or(ffi::SQLITE_OK, |unmap| unmap(inner, delete))
     }
 }
 
@@ -573,20 +451,6 @@ unsafe extern "C" fn shim_fetch(
                 ffi::SQLITE_OK
             }
         }
-    }
-}
-
-unsafe extern "C" fn shim_unfetch(
-    file: *mut ffi::sqlite3_file,
-    offset: ffi::sqlite3_int64,
-    page: *mut c_void,
-) -> c_int {
-    // SAFETY: a file this shim opened.
-    unsafe {
-        let inner = inner_of(file);
-        methods_of(inner)
-            .xUnfetch
-            .map_or(ffi::SQLITE_OK, |unfetch| unfetch(inner, offset, page))
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{blob, plain, shimmed};
+use common::{blob, plain, two, Scratch};
 use prismq_wal_vfs::{counters, Counters, MAX_BUFFER};
 use rusqlite::params;
 
@@ -16,18 +16,27 @@ fn since(before: Counters) -> Counters {
     }
 }
 
+/// Inserts rows `ids` of `bytes`-byte bodies into `t`, a statement each.
+fn insert(writer: &rusqlite::Connection, ids: std::ops::RangeInclusive<i64>, bytes: usize) {
+    for i in ids {
+        writer
+            .execute(
+                "INSERT INTO t VALUES (?1, ?2, ?3)",
+                params![i, (i * 7919) % 1000, blob(i, bytes)],
+            )
+            .unwrap();
+    }
+}
+
 #[test]
 fn commits_are_written_whole_and_large_transactions_in_bounded_pieces() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let writer = shimmed(&path, "NORMAL");
-    writer
-        .execute_batch(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, body BLOB NOT NULL);
-             CREATE INDEX ix_n ON t (n);
-             CREATE INDEX ix_len ON t (length(body));",
-        )
-        .unwrap();
+    let db = Scratch::new();
+    let writer = db.writer(
+        "NORMAL",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, body BLOB NOT NULL);
+         CREATE INDEX ix_n ON t (n);
+         CREATE INDEX ix_len ON t (length(body));",
+    );
     writer
         .execute("INSERT INTO t VALUES (0, 0, x'00')", [])
         .unwrap();
@@ -35,14 +44,7 @@ fn commits_are_written_whole_and_large_transactions_in_bounded_pieces() {
     // 200 commits of one row each: the row's page and a page of each index, at least three
     // frames, six writes asked for; one write made of them.
     let before = counters();
-    for i in 1..=200i64 {
-        writer
-            .execute(
-                "INSERT INTO t VALUES (?1, ?2, ?3)",
-                params![i, (i * 7919) % 1000, blob(i, 300)],
-            )
-            .unwrap();
-    }
+    insert(&writer, 1..=200, 300);
     let small = since(before);
     assert_eq!(small.written, 200, "one write a commit: {small:?}");
     assert_eq!(
@@ -60,14 +62,7 @@ fn commits_are_written_whole_and_large_transactions_in_bounded_pieces() {
         .execute_batch("PRAGMA cache_size = 10; BEGIN")
         .unwrap();
     let before = counters();
-    for i in 201..=3000i64 {
-        writer
-            .execute(
-                "INSERT INTO t VALUES (?1, ?2, ?3)",
-                params![i, (i * 7919) % 1000, blob(i, 2000)],
-            )
-            .unwrap();
-    }
+    insert(&writer, 201..=3000, 2000);
     writer
         .execute("UPDATE t SET n = n + 1 WHERE id % 5 = 0", [])
         .unwrap();
@@ -86,10 +81,7 @@ fn commits_are_written_whole_and_large_transactions_in_bounded_pieces() {
         "pages changed again after they were spilled are written in place: {large:?}"
     );
 
-    let conn = plain(&path);
-    let count: i64 = conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(count, 3001);
+    let conn = plain(&db.path);
+    assert_eq!(two(&conn, "SELECT count(*), max(id) FROM t"), (3001, 3000));
     common::assert_intact(&conn);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_intact, blob, crash_copy, plain, shimmed, wal_of};
+use common::{assert_intact, blob, plain, shimmed, two, wal_of, Scratch};
 use rusqlite::params;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -16,13 +16,12 @@ fn register_is_idempotent_and_names_the_shim() {
 
 #[test]
 fn each_commit_is_visible_to_a_reader_on_the_default_vfs_when_it_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let writer = shimmed(&path, "NORMAL");
-    writer
-        .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL); CREATE INDEX ix_t ON t (length(body), id);")
-        .unwrap();
-    let reader = plain(&path);
+    let db = Scratch::new();
+    let writer = db.writer(
+        "NORMAL",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL); CREATE INDEX ix_t ON t (length(body), id);",
+    );
+    let reader = plain(&db.path);
     for i in 1..=300i64 {
         // Rows of 1 to 6 KB: commits of one to three pages, some spilling to overflow pages.
         let body = blob(i, 1000 + (i as usize % 6) * 1000);
@@ -45,13 +44,11 @@ fn each_commit_is_visible_to_a_reader_on_the_default_vfs_when_it_returns() {
 #[test]
 fn a_crash_after_any_commit_keeps_it_at_normal_and_full_sync() {
     for synchronous in ["NORMAL", "FULL"] {
-        let dir = tempfile::tempdir().unwrap();
-        let crash = tempfile::tempdir().unwrap();
-        let path = dir.path().join("q.db");
-        let writer = shimmed(&path, synchronous);
-        writer
-            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-            .unwrap();
+        let db = Scratch::new();
+        let writer = db.writer(
+            synchronous,
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+        );
         for i in 1..=40i64 {
             writer
                 .execute(
@@ -61,14 +58,9 @@ fn a_crash_after_any_commit_keeps_it_at_normal_and_full_sync() {
                 .unwrap();
             // The files as a crash right now would leave them: recovery rebuilds the index
             // from the WAL and keeps only frames whose checksums chain to a commit.
-            let copy = plain(&crash_copy(&path, crash.path()));
-            let (count, sum): (i64, i64) = copy
-                .query_row("SELECT count(*), sum(id) FROM t", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .unwrap();
+            let [_, copy] = db.now_and_after_a_crash();
             assert_eq!(
-                (count, sum),
+                two(&copy, "SELECT count(*), sum(id) FROM t"),
                 (i, i * (i + 1) / 2),
                 "synchronous {synchronous}, commit {i}"
             );
@@ -83,17 +75,13 @@ fn a_crash_after_any_commit_keeps_it_at_normal_and_full_sync() {
 /// a crash right after the commit must still recover it whole.
 #[test]
 fn a_transaction_past_the_cache_and_the_buffer_commits_whole_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let crash = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let writer = shimmed(&path, "NORMAL");
-    writer
-        .execute_batch(
-            "PRAGMA cache_size = 20;
-             CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, body BLOB NOT NULL);
-             CREATE INDEX ix_t ON t (n);",
-        )
-        .unwrap();
+    let db = Scratch::new();
+    let writer = db.writer(
+        "NORMAL",
+        "PRAGMA cache_size = 20;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, body BLOB NOT NULL);
+         CREATE INDEX ix_t ON t (n);",
+    );
     writer.execute_batch("BEGIN").unwrap();
     for i in 1..=2000i64 {
         writer
@@ -113,13 +101,8 @@ fn a_transaction_past_the_cache_and_the_buffer_commits_whole_and_recovers() {
     let expect: i64 = (1..=2000i64)
         .map(|i| i % 97 + i64::from((0..3).contains(&(i % 7))))
         .sum();
-    for conn in [plain(&path), plain(&crash_copy(&path, crash.path()))] {
-        let (count, sum): (i64, i64) = conn
-            .query_row("SELECT count(*), sum(n) FROM t", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((count, sum), (2000, expect));
+    for conn in db.now_and_after_a_crash() {
+        assert_eq!(two(&conn, "SELECT count(*), sum(n) FROM t"), (2000, expect));
         let body: Vec<u8> = conn
             .query_row("SELECT body FROM t WHERE id = 1234", [], |r| r.get(0))
             .unwrap();
@@ -130,15 +113,11 @@ fn a_transaction_past_the_cache_and_the_buffer_commits_whole_and_recovers() {
 
 #[test]
 fn a_rolled_back_transaction_leaves_nothing_and_the_next_commit_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let crash = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let writer = shimmed(&path, "NORMAL");
-    writer
-        .execute_batch(
-            "PRAGMA cache_size = 10; CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
-        )
-        .unwrap();
+    let db = Scratch::new();
+    let writer = db.writer(
+        "NORMAL",
+        "PRAGMA cache_size = 10; CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+    );
     writer
         .execute("INSERT INTO t VALUES (1, ?1)", [blob(1, 100)])
         .unwrap();
@@ -153,7 +132,7 @@ fn a_rolled_back_transaction_leaves_nothing_and_the_next_commit_recovers() {
     writer
         .execute("INSERT INTO t VALUES (2, ?1)", [blob(2, 100)])
         .unwrap();
-    for conn in [plain(&path), plain(&crash_copy(&path, crash.path()))] {
+    for conn in db.now_and_after_a_crash() {
         let ids: Vec<i64> = conn
             .prepare("SELECT id FROM t ORDER BY id")
             .unwrap()
@@ -168,12 +147,11 @@ fn a_rolled_back_transaction_leaves_nothing_and_the_next_commit_recovers() {
 
 #[test]
 fn checkpoints_and_wal_restarts_go_on_as_without_the_shim() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let writer = shimmed(&path, "NORMAL");
-    writer
-        .execute_batch("PRAGMA wal_autocheckpoint = 50; PRAGMA journal_size_limit = 0; CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-        .unwrap();
+    let db = Scratch::new();
+    let writer = db.writer(
+        "NORMAL",
+        "PRAGMA wal_autocheckpoint = 50; PRAGMA journal_size_limit = 0; CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+    );
     for i in 1..=1000i64 {
         writer
             .execute("INSERT INTO t VALUES (?1, ?2)", params![i, blob(i, 700)])
@@ -186,16 +164,13 @@ fn checkpoints_and_wal_restarts_go_on_as_without_the_shim() {
         })
         .unwrap();
     assert_eq!(busy, 0);
-    assert_eq!(std::fs::metadata(wal_of(&path)).unwrap().len(), 0);
+    assert_eq!(std::fs::metadata(wal_of(&db.path)).unwrap().len(), 0);
     writer
         .execute("INSERT INTO t VALUES (1001, ?1)", [blob(1001, 700)])
         .unwrap();
     drop(writer);
-    let conn = plain(&path);
-    let count: i64 = conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(count, 1001);
+    let conn = plain(&db.path);
+    assert_eq!(two(&conn, "SELECT count(*), max(id) FROM t"), (1001, 1001));
     assert_intact(&conn);
 }
 
@@ -257,11 +232,7 @@ fn child_writer() {
 /// `acknowledged` with its bytes, nothing torn, the file intact. Returns the row count.
 fn holds_every_acknowledged_commit(path: &std::path::Path, acknowledged: i64) -> i64 {
     let conn = plain(path);
-    let (count, max): (i64, i64) = conn
-        .query_row("SELECT count(*), max(id) FROM t", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (count, max) = two(&conn, "SELECT count(*), max(id) FROM t");
     assert!(
         max >= acknowledged,
         "commit {acknowledged} was acknowledged, the file has {max}"

@@ -5,6 +5,48 @@
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// A database file in a directory of its own, and a second directory for copies of it as a
+/// crash would leave it.
+pub struct Scratch {
+    _dir: TempDir,
+    crash: TempDir,
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("q.db");
+        Scratch {
+            _dir: dir,
+            crash: tempfile::tempdir().expect("a directory for crash copies"),
+            path,
+        }
+    }
+
+    /// A writer through the shim ([`shimmed`]) that has run `schema`.
+    pub fn writer(&self, synchronous: &str, schema: &str) -> Connection {
+        let conn = shimmed(&self.path, synchronous);
+        conn.execute_batch(schema).expect("schema");
+        conn
+    }
+
+    /// The file as it is, on the default VFS, and a copy as a crash now would leave it.
+    pub fn now_and_after_a_crash(&self) -> [Connection; 2] {
+        [
+            plain(&self.path),
+            plain(&crash_copy(&self.path, self.crash.path())),
+        ]
+    }
+}
+
+/// The two integers `sql` returns in its one row.
+pub fn two(conn: &Connection, sql: &str) -> (i64, i64) {
+    conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect(sql)
+}
 
 /// A read-write connection to `path` through the shim, in WAL mode, no autocheckpoint (so
 /// the WAL keeps every frame until the test says otherwise), `synchronous` as given.
