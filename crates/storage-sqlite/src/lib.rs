@@ -8,7 +8,9 @@
 //! waits for a lock on a runtime thread. Every write that reads first runs in a
 //! `BEGIN IMMEDIATE` transaction; SQLITE_BUSY is retried inside the adapter and surfaces as
 //! `PortError::Busy` only after the configured busy timeout. The synchronous `*_blocking`
-//! methods are public for benchmarks and tools that have no runtime.
+//! methods are public for benchmarks and tools that have no runtime. Connections that
+//! write open through the `prismq-wal` VFS (`prismq_wal_vfs`), which hands each commit's
+//! WAL frames to the operating system in one write.
 
 pub mod admin;
 mod batch;
