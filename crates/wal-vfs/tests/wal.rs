@@ -325,3 +325,50 @@ fn a_write_cut_short_fails_its_commit_and_loses_nothing_before_it() {
     let rows = holds_every_acknowledged_commit(&path, acknowledged);
     assert_eq!(rows, acknowledged, "the failed commit is not there");
 }
+
+/// Another SQLite library (Python's `sqlite3` module, its own build of SQLite, in its own
+/// process) reads the file while the shim writes it: every read sees a whole commit and a
+/// sound file, as `docs/operations.md` promises other programs. Skipped, saying so, where
+/// Python or its `sqlite3` module is missing (`scripts/services/ytdlp.sh` needs Python on CI).
+#[test]
+fn another_sqlite_in_another_process_reads_every_commit_whole() {
+    const READ: &str = "import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+print(c.execute('PRAGMA quick_check').fetchone()[0])
+print(*c.execute('SELECT count(*), coalesce(sum(length(body)), 0) FROM t').fetchone())";
+    let python_has_sqlite = Command::new("python3")
+        .args(["-c", "import sqlite3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python_has_sqlite {
+        eprintln!("SKIPPED: python3 with its sqlite3 module is not installed; the foreign-reader scenario did not run");
+        return;
+    }
+    let db = Scratch::new();
+    let writer = db.writer(
+        "NORMAL",
+        "PRAGMA wal_autocheckpoint = 100; CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL); CREATE INDEX ix_t ON t (length(body))",
+    );
+    let mut bytes = 0i64;
+    for i in 1..=120i64 {
+        let body = blob(i, 800 + (i as usize % 5) * 900);
+        bytes += body.len() as i64;
+        writer
+            .execute("INSERT INTO t VALUES (?1, ?2)", params![i, body])
+            .unwrap();
+        if i % 12 == 0 {
+            let out = Command::new("python3")
+                .args(["-c", READ])
+                .arg(&db.path)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(stdout, format!("ok\n{i} {bytes}\n"), "after commit {i}");
+        }
+    }
+}
