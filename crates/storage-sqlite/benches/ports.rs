@@ -48,6 +48,14 @@ const RUNS: usize = 3;
 const CLAIMS: usize = 2_000;
 const TYPE: &str = "bench";
 
+/// The worker (thread) counts `PRISMQ_BENCH_WORKERS` lists, comma-separated, or `default`.
+fn env_workers(default: &[usize]) -> Vec<usize> {
+    std::env::var("PRISMQ_BENCH_WORKERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -235,10 +243,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn drain_figures(rt: &tokio::runtime::Runtime) {
     let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
-    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 2, 4]);
+    let workers = env_workers(&[1, 2, 4]);
     let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
     println!("\n## Drain: {n} tasks of 200-byte params, FIFO, median of {runs} interleaved runs (min–max)");
     println!("| workers | minimal bare loop tasks/s | store, blocking methods tasks/s | ratio | store, async ports tasks/s | ratio | store, complete_and_claim tasks/s | ratio | CPU µs/task: bare, blocking, async, complete_and_claim |");
@@ -623,10 +628,7 @@ fn structures_figures() {
 fn wal_figures() {
     let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
     let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
-    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 2, 4]);
+    let workers = env_workers(&[1, 2, 4]);
     let shim = prismq_wal_vfs::register().expect("register the shim");
     println!("\n## WAL writes: blocking drain (one task a call) / bare loop, {n} tasks, median of {runs} interleaved runs (min–max)");
     println!("| threads | batched a commit (the default) | two a frame | WAL writes a task, batched (two a frame would make) | the bare loop through the shim / the bare loop |");
@@ -693,10 +695,7 @@ const TO_SMALL_PAGES: &str =
 /// the runtime's storage time goes.
 fn handover_figures() {
     let n = env_usize("PRISMQ_BENCH_TASKS", 20_000);
-    let workers: Vec<usize> = std::env::var("PRISMQ_BENCH_WORKERS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|w| w.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1]);
+    let workers = env_workers(&[1]);
     let runs = env_usize("PRISMQ_BENCH_RUNS", RUNS);
     println!("\n## complete_and_claim drain alone: {n} tasks, {runs} runs");
     println!("| workers | tasks/s | CPU µs/task |\n|---|---|---|");
