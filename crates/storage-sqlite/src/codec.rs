@@ -17,7 +17,7 @@ macro_rules! task_columns {
             $crate::types::type_name!(),
             ", params, priority, status, attempts, max_attempts, run_after, lease_expires_at, \
              claimed_by, lease_token, idempotency_key, compatibility, last_error, summary, \
-             created_at, updated_at, finished_at, lapses"
+             created_at, coalesce(updated_at, created_at), finished_at, lapses"
         )
     };
 }

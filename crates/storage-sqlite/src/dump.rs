@@ -88,6 +88,11 @@ fn select_list(conn: &Connection, t: &DumpTable) -> Result<String, PortError> {
                 cols.push("coalesce(compatibility, '{}') AS compatibility".into());
                 continue;
             }
+            // NULL until the task first changes (schema v15): it reads as created_at.
+            (true, "updated_at") => {
+                cols.push("coalesce(updated_at, created_at) AS updated_at".into());
+                continue;
+            }
             _ => {}
         }
         match (has_column(conn, t.name, c)?, *c) {
@@ -296,11 +301,13 @@ fn region_source(conn: &Connection, t: &DumpTable) -> Result<Option<usize>, Port
 
 /// The column list and values of a `task_queue` insert on schema v12 from a row of
 /// [`DUMP_TABLES`]: the type's name becomes its interned id (interned before the insert), the
-/// status word its code (an unknown word a NULL the column refuses), and `{}` compatibility
-/// NULL.
+/// status word its code (an unknown word a NULL the column refuses), `{}` compatibility
+/// NULL, and an updated_at equal to created_at NULL (the store loads into its own schema,
+/// v15 on, which stores updated_at only once a task changed).
 fn compact_task_insert(t: &DumpTable) -> (String, String) {
     let mut cols = Vec::with_capacity(t.columns.len());
     let mut marks = Vec::with_capacity(t.columns.len());
+    let created = t.columns.iter().position(|(c, _)| *c == "created_at");
     for (i, (c, _)) in t.columns.iter().enumerate() {
         let i = i + 1;
         match *c {
@@ -318,6 +325,11 @@ fn compact_task_insert(t: &DumpTable) -> (String, String) {
             "compatibility" => {
                 cols.push("compatibility");
                 marks.push(format!("nullif(?{i}, '{{}}')"));
+            }
+            "updated_at" if created.is_some() => {
+                let created = created.map_or(0, |c| c + 1);
+                cols.push("updated_at");
+                marks.push(format!("nullif(?{i}, ?{created})"));
             }
             other => {
                 cols.push(other);

@@ -96,13 +96,19 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("../migrations/0014_counts_in_code.up.sql"),
         down: include_str!("../migrations/0014_counts_in_code.down.sql"),
     },
+    Migration {
+        version: 15,
+        name: "updated_on_change",
+        up: include_str!("../migrations/0015_updated_on_change.up.sql"),
+        down: include_str!("../migrations/0015_updated_on_change.down.sql"),
+    },
 ];
 
 /// Migrations that rebuild a table other tables reference (SQLite's twelve-step procedure:
 /// copy aside, drop, create anew, copy back). They run with foreign keys off, or dropping the
 /// parent table would delete its children's rows through `ON DELETE CASCADE`; before each
 /// commits, `PRAGMA foreign_key_check` must find nothing, or the step rolls back.
-const REBUILDS_WITH_FOREIGN_KEYS_OFF: &[i64] = &[11, 12, 13];
+const REBUILDS_WITH_FOREIGN_KEYS_OFF: &[i64] = &[11, 12, 13, 15];
 
 /// The version that adds `growth_pending`, which the store empties after migrating.
 pub const GROWTH_CATCH_UP_VERSION: i64 = 9;

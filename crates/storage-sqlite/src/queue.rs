@@ -20,9 +20,11 @@ use crate::error::map_err;
 use crate::logs::{insert_log, write_pending};
 use crate::SqliteStore;
 
+/// A new task's `updated_at` stays NULL until it first changes (schema v15): it reads as its
+/// `created_at` ([`TASK_COLUMNS`]).
 const INSERT_TASK: &str = "INSERT INTO task_queue
-    (type_id, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, region, created_at, updated_at)
-    VALUES (?1, ?2, ?3, 0 /* queued */, 0, ?4, ?5, ?6, ?7, ?9, ?8, ?8)
+    (type_id, params, priority, status, attempts, max_attempts, run_after, idempotency_key, compatibility, region, created_at)
+    VALUES (?1, ?2, ?3, 0 /* queued */, 0, ?4, ?5, ?6, ?7, ?9, ?8)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
 
 /// Rows per multi-row insert of tasks without an idempotency key, largest first: a batch's
@@ -32,18 +34,19 @@ const INSERT_TASK: &str = "INSERT INTO task_queue
 const ROWS_PER_INSERT: [usize; 4] = [64, 16, 4, 1];
 
 /// The multi-row insert of `k` tasks without an idempotency key (`k` one of
-/// [`ROWS_PER_INSERT`]): nine parameters a row, in [`SqliteStore::insert_run`]'s order. No
-/// `ON CONFLICT`: only a key can conflict.
+/// [`ROWS_PER_INSERT`]): eight parameters a row, in [`SqliteStore::insert_run`]'s order, and
+/// `updated_at` left NULL as [`INSERT_TASK`] leaves it. No `ON CONFLICT`: only a key can
+/// conflict.
 fn insert_rows_sql(k: usize) -> &'static str {
     static SQL: OnceLock<Vec<String>> = OnceLock::new();
     let all = SQL.get_or_init(|| {
         ROWS_PER_INSERT
             .iter()
             .map(|&k| {
-                let row = "(?, ?, ?, 0, 0, ?, ?, NULL, ?, ?, ?, ?)";
+                let row = "(?, ?, ?, 0, 0, ?, ?, NULL, ?, ?, ?)";
                 format!(
                     "INSERT INTO task_queue (type_id, params, priority, status, attempts, max_attempts, run_after,
-                     idempotency_key, compatibility, region, created_at, updated_at) VALUES {}",
+                     idempotency_key, compatibility, region, created_at) VALUES {}",
                     vec![row; k].join(", ")
                 )
             })
@@ -291,7 +294,7 @@ impl SqliteStore {
             let mut at = 1;
             for p in these {
                 let type_id = counts.type_id(tx, &p.task_type).map_err(map_err)?;
-                let values: [&dyn rusqlite::ToSql; 9] = [
+                let values: [&dyn rusqlite::ToSql; 8] = [
                     &type_id,
                     &p.params,
                     &p.priority,
@@ -299,7 +302,6 @@ impl SqliteStore {
                     &p.run_after.unwrap_or(now),
                     &p.compatibility,
                     &p.region,
-                    &now,
                     &now,
                 ];
                 for v in values {

@@ -1,7 +1,8 @@
-//! Schemas v11, v12 and v13 rebuild `task_queue` (v12 also `queue_counts`, with interned types
-//! and status codes; v13 with cheaper CHECKs), and v14 drops the status-change trigger: a v10
-//! file with queued, running, finished and purged tasks, stored logs and a region goes up to
-//! v14, down to v13, v12, v11 and v10, and up again with every row, every log
+//! Schemas v11, v12, v13 and v15 rebuild `task_queue` (v12 also `queue_counts`, with interned
+//! types and status codes; v13 with cheaper CHECKs; v15 with updated_at NULL until a task
+//! changes), and v14 drops the status-change trigger: a v10 file with queued, running,
+//! finished and purged tasks, stored logs and a region goes up to v15, down to v14, v13, v12,
+//! v11 and v10, and up again with every row, every log
 //! entry, the AUTOINCREMENT high-water mark and exact counts kept, on a store connection
 //! (foreign keys on, so a rebuild that dropped the table with them on would take the logs
 //! with it), and each version's schema is what `validate` expects of it.
@@ -18,10 +19,11 @@ use prismq_storage_sqlite::{migrations, SqliteOptions, SqliteStore};
 use rusqlite::Connection;
 
 /// The stored columns every version keeps, in one order; `{type}`, `{status}` and
-/// `{compatibility}` stand for how a version stores them ([`columns`]).
+/// `{compatibility}` stand for how a version stores them ([`columns`]). `updated_at` as it
+/// reads: v15 stores NULL for a task that never changed.
 const COLUMNS: &str = "id, {type}, params, priority, {status}, attempts, max_attempts, run_after, \
     lease_expires_at, claimed_by, lease_token, idempotency_key, {compatibility}, last_error, summary, \
-    created_at, updated_at, started_at, finished_at, log_seq, claimed_at, claimed_with, claim_seq, \
+    created_at, coalesce(updated_at, created_at), started_at, finished_at, log_seq, claimed_at, claimed_with, claim_seq, \
     lapses, region";
 
 /// The status word of the integer status v12 stores.
@@ -173,7 +175,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         fk, 1,
         "the store migrated with foreign keys on, and put them back"
     );
-    assert_eq!(state(&path), before, "up to v14");
+    assert_eq!(state(&path), before, "up to the latest version");
     let (outcome, why) = check3(&path);
     assert_eq!(outcome, Outcome::Pass, "{why}");
     assert_eq!(
@@ -216,6 +218,34 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
     let after_use = state(&path);
     assert_eq!(after_use[4], after_use[5], "counts exact after use");
 
+    // Down to v14 (updated_at NOT NULL again, each row's value as it read) and up again.
+    let unchanged = || -> i64 {
+        Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM task_queue WHERE updated_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        unchanged(),
+        2,
+        "v15 stores no updated_at for the two tasks that never changed"
+    );
+    assert_eq!(store.migrate_down(14).unwrap(), vec![15]);
+    assert_eq!(state(&path), after_use, "down to v14");
+    assert_eq!(unchanged(), 0, "v14 stores every updated_at");
+    assert_eq!(
+        check3(&path).0,
+        Outcome::Warn,
+        "v14's own schema, only behind"
+    );
+    assert_eq!(store.migrate_up(None).unwrap(), vec![15]);
+    assert_eq!(state(&path), after_use, "up to v15 again");
+    assert_eq!(unchanged(), 2);
+
     // Down to v13 (the status-change trigger back), v12, v11, then v10, and up again: the
     // same rows every way.
     let status_trigger = || -> i64 {
@@ -229,7 +259,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
             .unwrap()
     };
     assert_eq!(status_trigger(), 0, "v14 counts status changes in code");
-    assert_eq!(store.migrate_down(13).unwrap(), vec![14]);
+    assert_eq!(store.migrate_down(13).unwrap(), vec![15, 14]);
     assert_eq!(state(&path), after_use, "down to v13");
     assert_eq!(status_trigger(), 1, "v13 counts status changes by trigger");
     assert_eq!(
@@ -237,9 +267,9 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         Outcome::Warn,
         "v13's own schema, only behind"
     );
-    assert_eq!(store.migrate_up(None).unwrap(), vec![14]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![14, 15]);
     assert_eq!(status_trigger(), 0);
-    assert_eq!(store.migrate_down(12).unwrap(), vec![14, 13]);
+    assert_eq!(store.migrate_down(12).unwrap(), vec![15, 14, 13]);
     assert_eq!(state(&path), after_use, "down to v12");
     let (outcome, why) = check3(&path);
     assert_eq!(
@@ -247,9 +277,9 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         Outcome::Warn,
         "v12's own schema, only behind: {why}"
     );
-    assert_eq!(store.migrate_up(None).unwrap(), vec![13, 14]);
-    assert_eq!(state(&path), after_use, "up to v14 again");
-    assert_eq!(store.migrate_down(11).unwrap(), vec![14, 13, 12]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![13, 14, 15]);
+    assert_eq!(state(&path), after_use, "up to v15 again from v12");
+    assert_eq!(store.migrate_down(11).unwrap(), vec![15, 14, 13, 12]);
     assert_eq!(state(&path), after_use, "down to v11");
     let (outcome, why) = check3(&path);
     assert_eq!(
@@ -257,9 +287,9 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         Outcome::Warn,
         "v11's own schema, only behind: {why}"
     );
-    assert_eq!(store.migrate_up(None).unwrap(), vec![12, 13, 14]);
-    assert_eq!(state(&path), after_use, "up to v14 again from v11");
-    assert_eq!(store.migrate_down(10).unwrap(), vec![14, 13, 12, 11]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![12, 13, 14, 15]);
+    assert_eq!(state(&path), after_use, "up to v15 again from v11");
+    assert_eq!(store.migrate_down(10).unwrap(), vec![15, 14, 13, 12, 11]);
     let fk: i64 = store
         .with_connection(|c| {
             Ok(c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
@@ -285,7 +315,7 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         .unwrap();
     assert_eq!(trigger, 1, "v10 counts inserts by trigger again");
     drop(c);
-    assert_eq!(store.migrate_up(None).unwrap(), vec![11, 12, 13, 14]);
+    assert_eq!(store.migrate_up(None).unwrap(), vec![11, 12, 13, 14, 15]);
     assert_eq!(state(&path), after_use, "up again");
     assert_eq!(check3(&path).0, Outcome::Pass);
 }

@@ -197,3 +197,46 @@ fn page_sizes_are_the_powers_of_two_sqlite_accepts() {
     assert_eq!(PageSize::default(), PageSize::DEFAULT);
     assert_eq!(PageSize::DEFAULT.get(), 4096);
 }
+
+/// A queued task stores no `updated_at` (schema v15: six bytes a row, target 6) until it
+/// changes, and reads as updated when it was created; a claim stores the claim's time. Both
+/// ways of enqueueing (one task, a batch's multi-row insert) and the idempotent insert.
+#[test]
+fn a_task_stores_updated_at_only_once_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = open(&path);
+    let t = |n: i64| NewTask::new(TaskType::new("t").unwrap(), json!({ "n": n }));
+    let one = store.enqueue_blocking(&t(1)).unwrap().id;
+    let keyed = store
+        .enqueue_blocking(&t(2).idempotency_key("k-2"))
+        .unwrap()
+        .id;
+    let batch: Vec<_> = store
+        .enqueue_batch_blocking(&[t(3), t(4), t(5)])
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let stored = |id: i64| -> Option<i64> {
+        raw.query_row(
+            "SELECT updated_at FROM task_queue WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    for id in [one, keyed].into_iter().chain(batch.iter().copied()) {
+        assert_eq!(stored(id.0), None, "task {id:?} stores no updated_at");
+        let task = store.get_blocking(id).unwrap();
+        assert_eq!(task.updated_at, task.created_at, "task {id:?}");
+    }
+    std::thread::sleep(Duration::from_millis(3));
+    let claimed = store.claim_and_start_blocking(&request()).unwrap().unwrap();
+    assert_eq!(claimed.task.id, one, "FIFO: the first task");
+    let task = store.get_blocking(one).unwrap();
+    assert_eq!(stored(one.0), Some(task.updated_at.as_millisecond()));
+    assert!(task.updated_at > task.created_at, "{task:?}");
+    assert_eq!(stored(keyed.0), None, "the others did not change");
+}

@@ -37,8 +37,8 @@ pub(crate) struct TaskRow {
 const INSERT_TASK_ROW: &str = "INSERT INTO task_queue
     (type_id, params, priority, status, attempts, max_attempts, run_after, lease_expires_at, claimed_by, lease_token,
      idempotency_key, compatibility, region, last_error, summary, created_at, updated_at, started_at, finished_at, lapses)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, nullif(?12, '{}'), json_extract(?12, '$.region'), ?13, ?14, ?15, ?16,
-            ?17, ?18, ?19)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, nullif(?12, '{}'), json_extract(?12, '$.region'), ?13, ?14, ?15,
+            nullif(?16, ?15), ?17, ?18, ?19)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
