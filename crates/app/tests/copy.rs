@@ -441,7 +441,7 @@ async fn sqlite_to_sqlite_preserves_everything() {
             .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
             .unwrap()
     };
-    assert_eq!((page_size(&src_path), page_size(&to)), (4096, 1024));
+    assert_eq!((page_size(&src_path), page_size(&to)), (2048, 1024));
     assert_eq!(
         (report.workers, report.results, report.metrics, report.quota),
         (1, 14, 15, 1)

@@ -511,7 +511,7 @@ fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
     };
     let mut sb = Sandbox::new();
     sb.ok(&["init"]);
-    assert_eq!(page_size(&sb.db()), 4096);
+    assert_eq!(page_size(&sb.db()), 2048);
     for q in ["rust", "sqlite"] {
         sb.ok(&["enqueue", "keyword", q, "--top-n", "5"]);
     }
@@ -538,7 +538,7 @@ fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
     let to = format!("sqlite:{}", small.display());
     let o = sb.run(&["db", "copy", "--from", &from, "--to", &to]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!((page_size(&sb.db()), page_size(&small)), (4096, 1024));
+    assert_eq!((page_size(&sb.db()), page_size(&small)), (2048, 1024));
     let listed = |db: &std::path::Path| {
         stdout(
             &sb.bare()
@@ -552,7 +552,7 @@ fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
     assert_eq!(listed(&sb.db()), listed(&small));
     // The configured size is for new files: the existing queue keeps its pages.
     sb.ok(&["enqueue", "keyword", "pages", "--top-n", "5"]);
-    assert_eq!(page_size(&sb.db()), 4096);
+    assert_eq!(page_size(&sb.db()), 2048);
 }
 
 /// `maintenance` and `backup` on PostgreSQL: the engine answers "not supported" through the

@@ -90,15 +90,17 @@ impl std::str::FromStr for Synchronous {
 /// copy`, moves a queue to another size).
 ///
 /// Smaller pages make every commit write fewer bytes: a claim or a completion changes four or
-/// five pages whatever their size, so at one task a transaction 1 KiB pages drain the queue
-/// faster; larger saves (a channel's videos) and batch loads write more pages and run slower,
-/// and rows fill the pages less evenly. `docs/performance.md` has the figures.
+/// five pages whatever their size, so at one task a transaction smaller pages drain the queue
+/// faster; larger saves (a channel's videos) and batch loads write more pages, and rows fill
+/// the pages less evenly. The default, 2 KiB, is where the queue's targets all hold (a
+/// million queued tasks within 1.3 times the floor table, saves no slower than at 4 KiB);
+/// `docs/performance.md` has the figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(u32);
 
 impl PageSize {
-    /// SQLite's own default, 4,096 bytes.
-    pub const DEFAULT: PageSize = PageSize(4096);
+    /// 2,048 bytes, half SQLite's own default (`docs/performance.md`, item 26).
+    pub const DEFAULT: PageSize = PageSize(2048);
     /// What [`PageSize::new`] accepts, for messages.
     pub const ACCEPTED: &'static str =
         "a power of two from 512 to 65536 (bytes): 512, 1024, 2048, 4096, 8192, 16384, 32768 or 65536";
@@ -161,8 +163,8 @@ pub struct SqliteOptions {
 
 impl SqliteOptions {
     /// Defaults for `path`: synchronous NORMAL, 5 s busy timeout, the default retry policy,
-    /// 1 MiB params, create a new queue when there is none (with 4 KiB pages), migrate on
-    /// open, WAL writes batched a commit.
+    /// 1 MiB params, create a new queue when there is none (with [`PageSize::DEFAULT`]'s
+    /// 2 KiB pages), migrate on open, WAL writes batched a commit.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SqliteOptions {
             path: path.into(),

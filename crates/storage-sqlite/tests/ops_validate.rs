@@ -108,13 +108,13 @@ fn check_four_tells_when_the_configured_page_size_is_not_the_files() {
         c4.details
     };
     let same = details(&SqliteOptions::new(&db));
-    assert!(same.iter().any(|d| d == "page_size = 4096"), "{same:?}");
+    assert!(same.iter().any(|d| d == "page_size = 2048"), "{same:?}");
     let mut o = SqliteOptions::new(&db);
     o.page_size = PageSize::new(1024).unwrap();
     let other = details(&o);
     assert!(
         other.iter().any(|d| d.starts_with(
-            "page_size = 4096 (database.page_size is 1024, which only a new file takes"
+            "page_size = 2048 (database.page_size is 1024, which only a new file takes"
         )),
         "{other:?}"
     );
@@ -224,7 +224,9 @@ fn a_corrupted_page_fails_the_integrity_check() {
         c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
     }
-    let page_size = 4096u64;
+    let page_size = raw(&db)
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64;
     let len = std::fs::metadata(&db).unwrap().len();
     let pages = len / page_size;
     assert!(pages > 20, "{pages} pages");

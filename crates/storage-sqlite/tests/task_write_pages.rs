@@ -145,14 +145,15 @@ fn a_completion_with_the_next_claim_writes_fewer_pages() {
 #[test]
 fn one_kib_pages_write_as_many_pages_and_a_quarter_of_the_bytes() {
     let small = PageSize::new(1024).unwrap();
-    let four = pages_a_task(one_a_call);
+    let big = PageSize::new(4096).unwrap();
+    let four = pages_a_task_with(big, one_a_call);
     let one = pages_a_task_with(small, one_a_call);
     assert!(
         (9.0..=11.0).contains(&one),
         "pages a task with 1 KiB pages: {one:.2}"
     );
     let bytes = |pages: f64, size: PageSize| pages * f64::from(size.get() + 24);
-    let ratio = bytes(one, small) / bytes(four, PageSize::DEFAULT);
+    let ratio = bytes(one, small) / bytes(four, big);
     assert!(
         (0.2..=0.35).contains(&ratio),
         "WAL bytes a task, 1 KiB pages over 4 KiB: {ratio:.3} ({one:.2} and {four:.2} pages)"
@@ -170,9 +171,9 @@ fn a_new_file_takes_the_configured_page_size_and_an_existing_file_keeps_its_own(
     assert_eq!(file_page_size(&new), 1024);
     let default = dir.path().join("default.db");
     drop(open(&default));
-    assert_eq!(file_page_size(&default), 4096);
+    assert_eq!(file_page_size(&default), 2048);
 
-    // The 4 KiB file opened by a store configured for 1 KiB pages: unchanged, and a task
+    // The 2 KiB file opened by a store configured for 1 KiB pages: unchanged, and a task
     // goes through it.
     let store = open_with(&default, small);
     let task = NewTask::new(TaskType::new("t").unwrap(), json!({ "n": 1 }));
@@ -180,7 +181,7 @@ fn a_new_file_takes_the_configured_page_size_and_an_existing_file_keeps_its_own(
     let c = store.claim_and_start_blocking(&request()).unwrap().unwrap();
     store.complete_blocking(&c.lease, None).unwrap();
     drop(store);
-    assert_eq!(file_page_size(&default), 4096);
+    assert_eq!(file_page_size(&default), 2048);
     // And the other way round.
     drop(open(&new));
     assert_eq!(file_page_size(&new), 1024);
@@ -195,7 +196,7 @@ fn page_sizes_are_the_powers_of_two_sqlite_accepts() {
         assert_eq!(PageSize::new(bad), None, "{bad}");
     }
     assert_eq!(PageSize::default(), PageSize::DEFAULT);
-    assert_eq!(PageSize::DEFAULT.get(), 4096);
+    assert_eq!(PageSize::DEFAULT.get(), 2048);
 }
 
 /// A queued task stores no `updated_at` (schema v15: six bytes a row, target 6) until it

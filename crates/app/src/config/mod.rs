@@ -251,7 +251,7 @@ impl Default for DatabaseConfig {
             url: None,
             synchronous: Synchronous::Normal,
             busy_timeout: Duration::from_secs(5),
-            page_size: 4096,
+            page_size: prismq_storage_sqlite::PageSize::DEFAULT.get(),
             schema: None,
             pool_size: 16,
         }

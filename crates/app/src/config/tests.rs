@@ -801,7 +801,7 @@ fn a_database_url_password_is_redacted_in_the_dump_and_debug() {
 
 #[test]
 fn the_page_size_of_a_new_file_is_a_power_of_two_sqlite_accepts() {
-    assert_eq!(Config::default().database.page_size, 4096);
+    assert_eq!(Config::default().database.page_size, 2048);
     let c = load_env(&[("PRISMQ_DATABASE__PAGE_SIZE", "1024")]).unwrap();
     assert_eq!(c.database.page_size, 1024);
     let o = crate::storage::sqlite_options(&c).unwrap();
