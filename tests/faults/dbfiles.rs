@@ -24,18 +24,21 @@ fn damaged() -> Sandbox {
     s.ok(&["enqueue", "--file", "tasks.jsonl"]);
     s.ok(&["maintenance", "checkpoint"]);
     let db = s.db();
+    let size: u64 = rusqlite::Connection::open(&db)
+        .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)))
+        .unwrap() as u64;
     let len = std::fs::metadata(&db).unwrap().len();
     assert!(
-        len > 100 * 4096,
+        len > 100 * size,
         "{len} bytes: too small to damage its second half"
     );
     let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-    let mut page = (len / 2) / 4096 * 4096;
+    let mut page = (len / 2) / size * size;
     while page < len {
         // Inside the page, past its b-tree header's first bytes: cell pointers and content.
         f.seek(SeekFrom::Start(page + 100)).unwrap();
-        f.write_all(&[0xff; 3_000]).unwrap();
-        page += 2 * 4096;
+        f.write_all(&vec![0xff; (size - 200) as usize]).unwrap();
+        page += 2 * size;
     }
     f.sync_all().unwrap();
     s
