@@ -100,6 +100,14 @@ fn rows(path: &Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
         .collect()
 }
 
+/// The one integer `sql` answers on the file at `path`, on a connection of its own.
+fn count(path: &Path, sql: &str) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
 /// Everything the rebuild must keep, as values.
 fn state(path: &Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
     vec![
@@ -219,15 +227,11 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
     assert_eq!(after_use[4], after_use[5], "counts exact after use");
 
     // Down to v14 (updated_at NOT NULL again, each row's value as it read) and up again.
-    let unchanged = || -> i64 {
-        Connection::open(&path)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM task_queue WHERE updated_at IS NULL",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+    let unchanged = || {
+        count(
+            &path,
+            "SELECT count(*) FROM task_queue WHERE updated_at IS NULL",
+        )
     };
     assert_eq!(
         unchanged(),
@@ -248,15 +252,11 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
 
     // Down to v13 (the status-change trigger back), v12, v11, then v10, and up again: the
     // same rows every way.
-    let status_trigger = || -> i64 {
-        Connection::open(&path)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'trg_queue_counts_update'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+    let status_trigger = || {
+        count(
+            &path,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'trg_queue_counts_update'",
+        )
     };
     assert_eq!(status_trigger(), 0, "v14 counts status changes in code");
     assert_eq!(store.migrate_down(13).unwrap(), vec![15, 14]);
@@ -305,16 +305,11 @@ async fn a_v10_file_goes_up_down_and_up_with_nothing_lost() {
         "v10's own schema, only behind: {why}"
     );
     assert!(why.contains("behind"), "{why}");
-    let c = Connection::open(&path).unwrap();
-    let trigger: i64 = c
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'trg_queue_counts_insert'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let trigger = count(
+        &path,
+        "SELECT count(*) FROM sqlite_master WHERE name = 'trg_queue_counts_insert'",
+    );
     assert_eq!(trigger, 1, "v10 counts inserts by trigger again");
-    drop(c);
     assert_eq!(store.migrate_up(None).unwrap(), vec![11, 12, 13, 14, 15]);
     assert_eq!(state(&path), after_use, "up again");
     assert_eq!(check3(&path).0, Outcome::Pass);
