@@ -73,7 +73,7 @@ pub enum Command {
     /// Import from elsewhere: `import legacy OLD.db` reads a Python-era database.
     #[command(subcommand)]
     Import(crate::commands::import::ImportCommand),
-    /// Move a queue between SQLite and PostgreSQL: `db copy --from sqlite:PATH --to postgres://…`.
+    /// Move a queue between SQLite and PostgreSQL (`db copy --from sqlite:PATH --to postgres://…`), or change a SQLite file's page size (`db page-size BYTES`).
     #[command(subcommand)]
     Db(crate::commands::db::DbCommand),
     /// Serve the queue over HTTP (API v1, OpenAPI, Prometheus metrics).

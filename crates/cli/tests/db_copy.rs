@@ -1,7 +1,8 @@
 //! PostgreSQL through the binary, against the real server that `scripts/services/postgres.sh`
 //! starts (the tests fail, never skip, without it): `db copy` SQLite → PostgreSQL → SQLite
 //! (and SQLite → SQLite, which needs no server, and into a file of another page size),
-//! `database.schema`, TLS settings in the URL, and `init` / `migrate`.
+//! `database.schema`, TLS settings in the URL, and `init` / `migrate`; and `db page-size`,
+//! which needs no server either.
 
 mod support;
 
@@ -592,5 +593,96 @@ fn maintenance_and_backup_are_not_supported_on_postgres() {
         String::from_utf8_lossy(&o.stdout).contains("0 older sightings"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// `db page-size` shows a SQLite queue's page size and rewrites the file in place: a queue
+/// made with 4 KiB pages holds the same tasks at 2 KiB; a size SQLite refuses is a usage
+/// error; a file a running worker holds is refused with nothing changed, and the worker
+/// goes on; PostgreSQL is refused before anything is opened.
+#[test]
+fn db_page_size_shows_and_changes_a_files_pages_in_place() {
+    use prismq_tests::harness::{signal, wait_exit, wait_until};
+    use std::time::Duration;
+
+    let page_size = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+            .unwrap()
+    };
+    let mut sb = Sandbox::new();
+    sb.env("PRISMQ_DATABASE__PAGE_SIZE", "4096");
+    sb.ok(&["init"]);
+    for q in ["rust", "sqlite", "pages"] {
+        sb.ok(&["enqueue", "keyword", q, "--top-n", "5"]);
+    }
+    let before = sb.tasks();
+    let shown = sb.ok(&["db", "page-size"]);
+    assert!(
+        shown.contains("4096-byte pages (database.page_size, what a new file gets: 4096)"),
+        "{shown}"
+    );
+    sb.env("PRISMQ_DATABASE__PAGE_SIZE", "2048");
+
+    let e = sb.fails(&["db", "page-size", "1000"], 2);
+    assert!(
+        e.contains("\"1000\" is not a page size SQLite accepts")
+            && e.contains("a power of two from 512 to 65536"),
+        "{e}"
+    );
+    assert_eq!(page_size(&sb.db()), 4096);
+
+    // A worker (of a type with no tasks, so it only waits) holds the file open.
+    let mut worker = sb.spawn("work", &["work", "--types", "example_echo"]);
+    wait_until(Duration::from_secs(20), "the worker's registration", || {
+        sb.count("SELECT count(*) FROM workers WHERE status = 'active'") > 0
+    });
+    let e = sb.fails(&["db", "page-size", "2048"], 4);
+    assert!(
+        e.contains("is open elsewhere") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    assert_eq!(page_size(&sb.db()), 4096);
+    sb.ok(&[
+        "enqueue",
+        "raw",
+        "--type",
+        "example_echo",
+        "--params",
+        r#"{"text": "still here"}"#,
+    ]);
+    wait_until(Duration::from_secs(20), "the worker's task", || {
+        sb.count("SELECT count(*) FROM task_queue WHERE status = 3") == 1
+    });
+    assert!(signal(worker.id(), "TERM"));
+    assert!(wait_exit(&mut worker, Duration::from_secs(20), "the worker").success());
+
+    let out = sb.ok(&["db", "page-size", "2048"]);
+    assert!(
+        out.contains("rewritten with 2048-byte pages (were 4096)"),
+        "{out}"
+    );
+    assert!(out.contains("quick_check ok"), "{out}");
+    assert_eq!(page_size(&sb.db()), 2048);
+    let after = sb.tasks();
+    assert_eq!(after.len(), before.len() + 1);
+    // Newest first: the worker's task, then the three as they read before.
+    assert_eq!(after[1..], before[..], "the same tasks, as they read");
+    let again = sb.json(&["db", "page-size", "2048"]);
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["after"], 2048, "{again}");
+
+    // Refused before any connection: nothing listens on port 1.
+    let o = on_postgres(
+        &sb,
+        "postgres://u@127.0.0.1:1/none",
+        "public",
+        &["db", "page-size", "2048"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("names a PostgreSQL server"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -56,7 +56,7 @@ impl From<OpsError> for StorageError {
             | OpsError::NotLegacy { .. }
             | OpsError::SameFile { .. }
             | OpsError::Invalid { .. } => StorageProblem::Invalid,
-            OpsError::BackupCorrupt { .. } => StorageProblem::Unavailable,
+            OpsError::BackupCorrupt { .. } | OpsError::InUse { .. } => StorageProblem::Unavailable,
         };
         StorageError::engine(problem, e)
     }

@@ -86,8 +86,8 @@ impl std::str::FromStr for Synchronous {
 
 /// The page size of a database file the store creates: a power of two from 512 to 65,536
 /// bytes, as SQLite allows. SQLite fixes it when a file's first table is made, so it only
-/// applies to new files; an existing file keeps its own (a copy into a new file, `prismq db
-/// copy`, moves a queue to another size).
+/// applies to new files; an existing file keeps its own until [`ops::set_page_size`]
+/// (`prismq db page-size`) rewrites it, or a copy into a new file (`prismq db copy`) moves it.
 ///
 /// Smaller pages make every commit write fewer bytes: a claim or a completion changes four or
 /// five pages whatever their size, so at one task a transaction smaller pages drain the queue

@@ -115,7 +115,7 @@ fn check_four_tells_when_the_configured_page_size_is_not_the_files() {
     assert!(
         other.iter().any(|d| d.starts_with(
             "page_size = 2048 (database.page_size is 1024, which only a new file takes"
-        )),
+        ) && d.contains("`prismq db page-size 1024` rewrites this one")),
         "{other:?}"
     );
 }

@@ -19,7 +19,7 @@ pub fn ops_error(e: OpsError) -> CliError {
         | OpsError::NotLegacy { .. }
         | OpsError::SameFile { .. }
         | OpsError::Invalid { .. } => Exit::Usage,
-        OpsError::BackupCorrupt { .. } => Exit::Unavailable,
+        OpsError::BackupCorrupt { .. } | OpsError::InUse { .. } => Exit::Unavailable,
     };
     CliError::new(exit, e.to_string()).with_sources(&e)
 }

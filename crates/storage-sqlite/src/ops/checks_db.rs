@@ -501,7 +501,7 @@ pub(crate) fn pragmas(conn: &Connection, options: &SqliteOptions) -> CheckResult
         format!("page_size = {page_size}")
     } else {
         format!(
-            "page_size = {page_size} (database.page_size is {configured}, which only a new file takes: copy the queue into a new file to use it, operations.md#page-size)"
+            "page_size = {page_size} (database.page_size is {configured}, which only a new file takes: with the workers stopped, `prismq db page-size {configured}` rewrites this one, operations.md#page-size)"
         )
     });
     for name in [

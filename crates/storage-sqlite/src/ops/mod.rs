@@ -1,6 +1,7 @@
 //! Operations on a SQLite queue for the people who keep a deployment healthy: the
 //! eight-check [`validate()`] with a short benchmark, batched [`prune()`] with a JSONL
-//! archive, WAL [`checkpoint()`], [`optimize()`] and [`vacuum()`], the online [`backup()`],
+//! archive, WAL [`checkpoint()`], [`optimize()`] and [`vacuum()`], the online [`backup()`], a
+//! file's page size changed in place ([`set_page_size()`]),
 //! and the [`import_legacy()`] of a database made by the earlier Python implementation.
 //!
 //! Everything here is synchronous (tools and the CLI call it without a runtime) and reports
@@ -13,6 +14,7 @@ mod checks_runtime;
 pub mod legacy;
 mod legacy_map;
 pub mod maintenance;
+pub mod page_size;
 pub mod prune;
 mod rows;
 pub mod validate;
@@ -29,6 +31,7 @@ pub use legacy::{import_legacy, ImportReport, Skipped};
 pub use maintenance::{
     checkpoint, optimize, vacuum, CheckpointReport, OptimizeReport, VacuumMode, VacuumReport,
 };
+pub use page_size::{set_page_size, PageSizeReport};
 pub use prune::{prune, PruneOptions, PruneReport, PRUNE_QUERIES};
 pub use validate::{
     validate, Benchmark, CheckResult, Outcome, ValidateOptions, ValidationReport, CHECK_NAMES,
@@ -78,6 +81,13 @@ pub enum OpsError {
     /// The legacy database and the target are the same file.
     #[error("{path} is the target database itself; give the old Python-era file instead")]
     SameFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Another connection has the file open, so it cannot be taken exclusively; nothing
+    /// was changed.
+    #[error("{path} is open elsewhere (a worker, `prismq serve`, `sqlite3`): stop them and run this again; nothing was changed")]
+    InUse {
         /// The file.
         path: PathBuf,
     },
