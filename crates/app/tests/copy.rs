@@ -304,6 +304,21 @@ async fn sqlite_to_postgres_and_back_preserves_everything() {
         before,
         "SQLite reads back what it held"
     );
+    // And stores it as compactly: a task that never changed has no updated_at (v15), though
+    // PostgreSQL, between, stored one for every task.
+    let unchanged = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM task_queue WHERE updated_at IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap()
+    };
+    assert!(unchanged(&src_path) > 0);
+    assert_eq!(unchanged(&back_path), unchanged(&src_path));
     assert!(matches!(
         pg_to_sqlite(&schema, &back_path, false).await,
         Err(CopyError::TargetNotEmpty { .. })

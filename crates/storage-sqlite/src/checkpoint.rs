@@ -40,8 +40,8 @@ const CATCH_UP_AFTER: i64 = 512;
 /// (the next small write after a large save) adds frames that checkpoint did not see, and
 /// until they are copied too the next write cannot start the WAL over.
 const CATCH_UP_ROUNDS: u32 = 3;
-/// WAL frames (~4 MB with the default 2 KiB pages, ~8 MB with 4 KiB) past which a WAL that has not started over is a sign
-/// of starvation (see [`Checkpointer`]).
+/// WAL frames (~4 MB with the default 2 KiB pages, ~8 MB with 4 KiB) past which a WAL that
+/// has not started over is a sign of starvation (see [`Checkpointer`]).
 const STARVED_FRAMES: i64 = 2_000;
 /// Consecutive wakes that found the WAL past [`STARVED_FRAMES`] and not started over since
 /// the previous wake, before the writer is asked to truncate it. One large write, or a few

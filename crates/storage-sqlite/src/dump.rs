@@ -307,31 +307,35 @@ fn region_source(conn: &Connection, t: &DumpTable) -> Result<Option<usize>, Port
 fn compact_task_insert(t: &DumpTable) -> (String, String) {
     let mut cols = Vec::with_capacity(t.columns.len());
     let mut marks = Vec::with_capacity(t.columns.len());
-    let created = t.columns.iter().position(|(c, _)| *c == "created_at");
+    // created_at's parameter number, for updated_at's NULLIF.
+    let created = t
+        .columns
+        .iter()
+        .position(|(c, _)| *c == "created_at")
+        .map(|k| k + 1);
     for (i, (c, _)) in t.columns.iter().enumerate() {
         let i = i + 1;
-        match *c {
-            "type" => {
+        match (*c, created) {
+            ("type", _) => {
                 cols.push("type_id");
                 marks.push(format!("(SELECT id FROM task_types WHERE name = ?{i})"));
             }
-            "status" => {
+            ("status", _) => {
                 cols.push("status");
                 marks.push(format!(
                     "CASE ?{i} WHEN 'queued' THEN 0 WHEN 'claimed' THEN 1 WHEN 'running' THEN 2 \
                      WHEN 'completed' THEN 3 WHEN 'failed' THEN 4 WHEN 'cancelled' THEN 5 END"
                 ));
             }
-            "compatibility" => {
+            ("compatibility", _) => {
                 cols.push("compatibility");
                 marks.push(format!("nullif(?{i}, '{{}}')"));
             }
-            "updated_at" if created.is_some() => {
-                let created = created.map_or(0, |c| c + 1);
+            ("updated_at", Some(created)) => {
                 cols.push("updated_at");
                 marks.push(format!("nullif(?{i}, ?{created})"));
             }
-            other => {
+            (other, _) => {
                 cols.push(other);
                 marks.push(format!("?{i}"));
             }

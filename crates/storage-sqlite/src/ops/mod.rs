@@ -1,8 +1,8 @@
 //! Operations on a SQLite queue for the people who keep a deployment healthy: the
 //! eight-check [`validate()`] with a short benchmark, batched [`prune()`] with a JSONL
 //! archive, WAL [`checkpoint()`], [`optimize()`] and [`vacuum()`], the online [`backup()`], a
-//! file's page size changed in place ([`set_page_size()`]),
-//! and the [`import_legacy()`] of a database made by the earlier Python implementation.
+//! file's page size changed in place ([`set_page_size()`]), and the [`import_legacy()`] of a
+//! database made by the earlier Python implementation.
 //!
 //! Everything here is synchronous (tools and the CLI call it without a runtime) and reports
 //! with serializable structs, so the CLI can print them as text or JSON.
