@@ -2,8 +2,9 @@
 //! tmpfs that a filler file tops up; workers must report the full disk, stay up and back
 //! off, a one-shot write command must refuse with exit 4, nothing may be corrupted, and the
 //! work must resume once the filler is deleted. Then RLIMIT_FSIZE (`prlimit --fsize`): the
-//! worker must not be killed by SIGXFSZ but report the error like any other. Both skip,
-//! loudly, where tmpfs cannot be mounted or `prlimit` is missing.
+//! worker must not be killed by SIGXFSZ but report the error like any other, and `prismq db
+//! page-size` cut short by it must leave the queue as it was. They skip, loudly, where
+//! tmpfs cannot be mounted or `prlimit` is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -223,4 +224,68 @@ fn a_file_size_limit_is_an_error_not_a_kill() {
     }
     assert_eq!(pending(&s), 0);
     verify(&s, OrdinaryFailures::AttemptsExhausted);
+}
+
+/// `prismq db page-size` cut short by the file size limit: the rewrite's writes fail, the
+/// command says what it needs and exits non-zero, and the queue is as it was (its pages,
+/// WAL mode, every task; `validate` passes) and works.
+#[test]
+fn a_page_size_rewrite_cut_short_leaves_the_queue_as_it_was() {
+    let _one_at_a_time = serial();
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: prlimit is not installed; the cut-short rewrite did not run");
+        return;
+    }
+    let (mut s, _fake) = sandbox();
+    s.env("PRISMQ_DATABASE__PAGE_SIZE", "4096");
+    s.ok(&["init"]);
+    enqueue_batch(&s, 2_000);
+    let size = std::fs::metadata(s.db()).unwrap().len();
+    let pragma = |name: &str| -> String {
+        s.sql()
+            .query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(n) => n.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+    };
+    let tasks = s.tasks();
+    // Half the file: the copy the rewrite writes (the same rows in 1 KiB pages) cannot fit.
+    let mut c = Command::new("prlimit");
+    c.arg(format!("--fsize={}", size / 2));
+    let inner = s.command(&["db", "page-size", "1024"]);
+    c.arg(inner.get_program()).args(inner.get_args());
+    c.current_dir(s.dir.path());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "not killed, and reported: {err}"
+    );
+    assert!(
+        err.contains("rewriting the file failed") && err.contains("the file is as it was"),
+        "{err}"
+    );
+    assert_eq!(pragma("page_size"), "4096");
+    assert_eq!(pragma("journal_mode"), "wal");
+    assert_eq!(s.tasks(), tasks);
+    s.ok(&["validate", "--quick"]);
+    // And the same command without the limit goes through.
+    let done = s.ok(&["db", "page-size", "1024"]);
+    assert!(
+        done.contains("rewritten with 1024-byte pages (were 4096)"),
+        "{done}"
+    );
+    assert_eq!(s.tasks(), tasks);
 }

@@ -44,6 +44,20 @@ fn port(e: rusqlite::Error) -> OpsError {
     OpsError::Port(PortError::Unavailable(e.to_string()))
 }
 
+/// The error of a `VACUUM` that could not write its copy (a full disk, a file size limit:
+/// SQLite says "full" for ENOSPC and an I/O error for EFBIG). SQLite rolled the file back
+/// from its journal, or rolls it back at the next open.
+fn rewrite_failed(e: rusqlite::Error) -> OpsError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => {
+            OpsError::Port(PortError::Unavailable(format!(
+                "rewriting the file failed ({e}): it needs free disk about twice the file's size, and no file size limit below that; the file is as it was"
+            )))
+        }
+        _ => port(e),
+    }
+}
+
 /// Whether `e` is SQLite saying another connection holds a lock.
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
@@ -127,7 +141,7 @@ pub fn set_page_size(
     let rewrite = c.execute_batch(&format!("PRAGMA page_size = {}; VACUUM;", size.get()));
     // Back to WAL whether or not the rewrite worked: a failed VACUUM leaves the file as it was.
     let back = pragma_text(&c, "PRAGMA journal_mode = WAL");
-    rewrite.map_err(port)?;
+    rewrite.map_err(rewrite_failed)?;
     match back {
         Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
         Ok(mode) => {
