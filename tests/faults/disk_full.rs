@@ -42,6 +42,22 @@ fn free_kib(dir: &Path) -> u64 {
     line.split_whitespace().nth(3).unwrap().parse().unwrap()
 }
 
+/// `prismq args…` in `s`, its writes limited to files of `fsize` bytes (`prlimit --fsize`).
+fn size_limited(s: &Sandbox, fsize: u64, args: &[&str]) -> Command {
+    let mut c = Command::new("prlimit");
+    c.arg(format!("--fsize={fsize}"));
+    let inner = s.command(args);
+    c.arg(inner.get_program()).args(inner.get_args());
+    c.current_dir(s.dir.path());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
 fn sandbox() -> (Sandbox, FastFake) {
     let mut s = Sandbox::new();
     let fake = FastFake::new(&s.path("fake"));
@@ -180,18 +196,7 @@ fn a_file_size_limit_is_an_error_not_a_kill() {
     enqueue_batch(&s, 2_000);
     // Checkpointed by the enqueue's close: the -wal is gone, the file is the database.
     let size = std::fs::metadata(s.db()).unwrap().len();
-    let limit = (size + 256 * 1024).to_string();
-    let mut c = Command::new("prlimit");
-    c.arg(format!("--fsize={limit}"));
-    let inner = s.command(&["work", "--concurrency", "2"]);
-    c.arg(inner.get_program()).args(inner.get_args());
-    c.current_dir(s.dir.path());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
+    let mut c = size_limited(&s, size + 256 * 1024, &["work", "--concurrency", "2"]);
     let err_file = std::fs::File::create(s.path("limited.err")).unwrap();
     let mut limited = c
         .stdin(Stdio::null())
@@ -241,32 +246,21 @@ fn a_page_size_rewrite_cut_short_leaves_the_queue_as_it_was() {
     s.ok(&["init"]);
     enqueue_batch(&s, 2_000);
     let size = std::fs::metadata(s.db()).unwrap().len();
-    let pragma = |name: &str| -> String {
-        s.sql()
-            .query_row(&format!("PRAGMA {name}"), [], |r| {
-                r.get::<_, rusqlite::types::Value>(0)
-            })
-            .map(|v| match v {
-                rusqlite::types::Value::Integer(n) => n.to_string(),
-                rusqlite::types::Value::Text(t) => t,
-                other => format!("{other:?}"),
-            })
-            .unwrap()
+    // The file's page size and journal mode.
+    let modes = || -> (i64, String) {
+        let c = s.sql();
+        let size = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (
+            size,
+            c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap(),
+        )
     };
     let tasks = s.tasks();
     // Half the file: the copy the rewrite writes (the same rows in 1 KiB pages) cannot fit.
-    let mut c = Command::new("prlimit");
-    c.arg(format!("--fsize={}", size / 2));
-    let inner = s.command(&["db", "page-size", "1024"]);
-    c.arg(inner.get_program()).args(inner.get_args());
-    c.current_dir(s.dir.path());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    let out = c.output().unwrap();
+    let out = size_limited(&s, size / 2, &["db", "page-size", "1024"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -277,8 +271,7 @@ fn a_page_size_rewrite_cut_short_leaves_the_queue_as_it_was() {
         err.contains("rewriting the file failed") && err.contains("the file is as it was"),
         "{err}"
     );
-    assert_eq!(pragma("page_size"), "4096");
-    assert_eq!(pragma("journal_mode"), "wal");
+    assert_eq!(modes(), (4096, "wal".to_owned()));
     assert_eq!(s.tasks(), tasks);
     s.ok(&["validate", "--quick"]);
     // And the same command without the limit goes through.
