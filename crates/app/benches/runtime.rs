@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench -p prismq-app --bench runtime`.
 //! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
-//! SQLite's default otherwise). `PRISMQ_BENCH_RUNTIME_TASKS` sets the
+//! the store's default, 2048, otherwise). `PRISMQ_BENCH_RUNTIME_TASKS` sets the
 //! number of tasks per run (default 100,000), `PRISMQ_BENCH_CONCURRENCY` the loop counts
 //! (default 1,2,4), `PRISMQ_BENCH_PREFETCH` the `worker.prefetch` values the runtime runs
 //! with (`auto` or a number; default 1,auto,16: a row each), `PRISMQ_BENCH_THREADS` the async runtime's threads

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p prismq-storage-sqlite --bench growth`.
 //! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
-//! SQLite's default otherwise). `PRISMQ_BENCH_RESULTS` sets
+//! the store's default, 2048, otherwise). `PRISMQ_BENCH_RESULTS` sets
 //! how many videos are stored (default 1,000,000). The rows, their ten daily snapshots and
 //! their sightings (a channel scrape for all, a keyword search for one in 100, the trending
 //! chart for one in 10,000) are written with plain SQL (saving ten rounds of a million

@@ -19,7 +19,7 @@
 //! (`complete_and_claim_many`) against the bare loop, K = 1 to 16. Every figure is the median of the interleaved runs with the min–max spread;
 //! the drain also reports the process's CPU time per task, which moves less than wall-clock
 //! rates when other work shares the machine. `PRISMQ_BENCH_PAGE_SIZE` sets the page size of
-//! the store's files (bytes; SQLite's default otherwise) and `PRISMQ_BENCH_WAL_WRITES=frames`
+//! the store's files (bytes; the store's default, 2048, otherwise) and `PRISMQ_BENCH_WAL_WRITES=frames`
 //! turns off their batched WAL writes; the bare loop keeps SQLite's defaults.
 
 /// The `prismq` binary's allocator, for the bare loop and the store alike.

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p prismq-storage-sqlite --bench queue`.
 //! `PRISMQ_BENCH_PAGE_SIZE` sets the page size of the store's files (`common/page.rs`;
-//! SQLite's default otherwise). `PRISMQ_BENCH_TASKS` sets the
+//! the store's default, 2048, otherwise). `PRISMQ_BENCH_TASKS` sets the
 //! queue size for the latency, size and stats figures (default 1,000,000);
 //! `PRISMQ_BENCH_ONLY=drain|scale|upsert` runs one part; `PRISMQ_BENCH_ONLY=size` runs only
 //! the fill, its size on disk and the floor table's (issue 20's target 6), without the latency

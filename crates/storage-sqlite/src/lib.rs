@@ -93,8 +93,8 @@ impl std::str::FromStr for Synchronous {
 /// five pages whatever their size, so at one task a transaction smaller pages drain the queue
 /// faster; larger saves (a channel's videos) and batch loads write more pages, and rows fill
 /// the pages less evenly. The default, 2 KiB, is where the queue's targets all hold (a
-/// million queued tasks within 1.3 times the floor table; saves of many videos about as fast
-/// as at 4 KiB, their slowest lone ones slower);
+/// million queued tasks within 1.3 times the floor table; saves of many videos a few per cent
+/// slower than at 4 KiB);
 /// `docs/performance.md` has the figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(u32);

@@ -1,5 +1,5 @@
-//! The options the benches open the store's files with: SQLite's default page size, or the
-//! one `PRISMQ_BENCH_PAGE_SIZE` names (bytes; what `database.page_size` sets), so every
+//! The options the benches open the store's files with: the store's default page size
+//! (2048, `PageSize::DEFAULT`), or the one `PRISMQ_BENCH_PAGE_SIZE` names (bytes; what `database.page_size` sets), so every
 //! figure can be measured on files made either way; and WAL writes batched a commit (the
 //! store's default) unless `PRISMQ_BENCH_WAL_WRITES=frames` asks for SQLite's default VFS
 //! (`SqliteOptions::batch_wal_writes`). The bare loops and floor tables keep SQLite's
