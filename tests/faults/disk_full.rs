@@ -42,6 +42,15 @@ fn free_kib(dir: &Path) -> u64 {
     line.split_whitespace().nth(3).unwrap().parse().unwrap()
 }
 
+/// Whether `prlimit` is installed; says loudly that `scenario` did not run when it is not.
+fn has_prlimit(scenario: &str) -> bool {
+    let there = Command::new("prlimit").arg("--version").output().is_ok();
+    if !there {
+        eprintln!("SKIPPED: prlimit is not installed; {scenario} did not run");
+    }
+    there
+}
+
 /// `prismq args…` in `s`, its writes limited to files of `fsize` bytes (`prlimit --fsize`).
 fn size_limited(s: &Sandbox, fsize: u64, args: &[&str]) -> Command {
     let mut c = Command::new("prlimit");
@@ -187,8 +196,7 @@ fn a_full_disk_is_reported_survived_and_recovered_from() {
 #[test]
 fn a_file_size_limit_is_an_error_not_a_kill() {
     let _one_at_a_time = serial();
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: prlimit is not installed; the RLIMIT_FSIZE scenario did not run");
+    if !has_prlimit("the RLIMIT_FSIZE scenario") {
         return;
     }
     let (s, _fake) = sandbox();
@@ -237,8 +245,7 @@ fn a_file_size_limit_is_an_error_not_a_kill() {
 #[test]
 fn a_page_size_rewrite_cut_short_leaves_the_queue_as_it_was() {
     let _one_at_a_time = serial();
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: prlimit is not installed; the cut-short rewrite did not run");
+    if !has_prlimit("the cut-short rewrite") {
         return;
     }
     let (mut s, _fake) = sandbox();

@@ -30,6 +30,13 @@ fn on_postgres(sb: &Sandbox, url: &str, schema: &str, args: &[&str]) -> std::pro
         .unwrap()
 }
 
+/// The page size of the SQLite file at `p`, read on a connection of its own.
+fn page_size(p: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(p)
+        .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+        .unwrap()
+}
+
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -505,11 +512,6 @@ fn init_at(sb: &Sandbox, db: &std::path::Path) -> std::process::Output {
 /// made, and `db copy` into a new file moves a queue to another page size.
 #[test]
 fn a_new_file_takes_database_page_size_and_db_copy_moves_a_queue_to_it() {
-    let page_size = |p: &std::path::Path| -> i64 {
-        rusqlite::Connection::open(p)
-            .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
-            .unwrap()
-    };
     let mut sb = Sandbox::new();
     sb.ok(&["init"]);
     assert_eq!(page_size(&sb.db()), 2048);
@@ -605,11 +607,6 @@ fn db_page_size_shows_and_changes_a_files_pages_in_place() {
     use prismq_tests::harness::{signal, wait_exit, wait_until};
     use std::time::Duration;
 
-    let page_size = |p: &std::path::Path| -> i64 {
-        rusqlite::Connection::open(p)
-            .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
-            .unwrap()
-    };
     let mut sb = Sandbox::new();
     sb.env("PRISMQ_DATABASE__PAGE_SIZE", "4096");
     sb.ok(&["init"]);
